@@ -1,0 +1,512 @@
+"""Scenario configuration: YAML -> dict -> validated pydantic model -> :class:`Scenario`.
+
+Every section rejects unknown keys (naming the valid ones) and every value is checked
+with a message that names its key path, e.g.
+``policy.greenbelt.strength: must be within [0, 1], got 1.5``.
+Paths under ``layers`` are relative to the YAML file. The full reference of keys,
+meanings and defaults is in ``docs/config.md``.
+
+Later stages extend the schema by adding optional sections or keys with defaults, so
+existing configs keep validating.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from landuse.classes import URBAN_TYPES, ClassScheme, LandClass, default_scheme
+from landuse.errors import ConfigError
+
+UrbanType = Literal["residential", "industrial", "commercial"]
+
+
+def _within(lo: float | None, hi: float | None) -> Callable[[float], float]:
+    def check(v: float) -> float:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            if lo is not None and hi is not None:
+                raise ValueError(f"must be within [{lo:g}, {hi:g}], got {v:g}")
+            if lo is not None:
+                raise ValueError(f"must be at least {lo:g}, got {v:g}")
+            raise ValueError(f"must be at most {hi:g}, got {v:g}")
+        return v
+
+    return check
+
+
+Fraction = Annotated[float, AfterValidator(_within(0.0, 1.0))]
+NonNegative = Annotated[float, AfterValidator(_within(0.0, None))]
+Positive = Annotated[float, AfterValidator(_within(1e-12, None))]
+
+
+class Strict(BaseModel):
+    """Base of every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+class LayersConfig(Strict):
+    """Raster layers, as paths relative to the scenario file. Only ``landuse`` is required."""
+
+    landuse: Path = Field(description="land use at the start year (uint8 class codes)")
+    cities: Path | None = Field(None, description="administrative units (int32 ids, 0 = none)")
+    counties: Path | None = Field(None, description="optional finer administrative units")
+    elevation: Path | None = None
+    slope: Path | None = Field(None, description="slope in degrees")
+    roads: Path | None = Field(None, description="road cells (non-zero = road)")
+    rail: Path | None = Field(None, description="rail line cells")
+    stations: Path | None = Field(None, description="rail station cells")
+    centres: Path | None = Field(None, description="city-centre cells")
+    red_line: Path | None = Field(None, description="ecological red line (no-build)")
+    permanent_farmland: Path | None = Field(None, description="permanent basic farmland")
+    greenbelt: Path | None = None
+    growth_boundary: Path | None = Field(None, description="planned urban growth boundary (inside = 1)")
+    protected_open_space: Path | None = Field(None, description="designated protected open space")
+    history: dict[int, Path] = Field(default_factory=dict, description="year -> land use at a past date")
+    drivers: dict[str, Path] = Field(default_factory=dict, description="extra continuous drivers")
+    suitability: dict[UrbanType, Path] = Field(
+        default_factory=dict, description="pre-computed suitability rasters per urban type"
+    )
+
+    def as_mapping(self) -> dict[str, Path]:
+        """Layer name -> path for every layer given (history as ``landuse_<year>``)."""
+        out: dict[str, Path] = {}
+        for name in type(self).model_fields:
+            if name in ("history", "drivers", "suitability"):
+                continue
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        for year, p in sorted(self.history.items()):
+            out[f"landuse_{year}"] = p
+        out.update(self.drivers)
+        for t, p in self.suitability.items():
+            out[f"suitability_{t}"] = p
+        return out
+
+
+class ClassConfig(Strict):
+    code: Annotated[int, AfterValidator(_within(0, 254))]
+    name: str
+    colour: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
+    role: Literal["residential", "industrial", "commercial", "farmland", "open_space", "water", "other"]
+
+
+# --------------------------------------------------------------------------- demand
+
+PeriodSeries = dict[int, NonNegative]
+
+
+class DemandConfig(Strict):
+    """New urban land per type and period, in hectares, keyed by the period's end year."""
+
+    residential: PeriodSeries = Field(default_factory=dict)
+    industrial: PeriodSeries = Field(default_factory=dict)
+    commercial: PeriodSeries = Field(default_factory=dict)
+    by_city: dict[int, dict[UrbanType, PeriodSeries]] = Field(
+        default_factory=dict, description="city id -> type -> end year -> hectares"
+    )
+    split: Literal["urban_area", "land_area"] = Field(
+        "urban_area",
+        description="how cluster demand is split among cities when by_city is not given",
+    )
+
+    def cluster(self, t: str, year: int) -> float:
+        """Cluster-wide demand (hectares) of type ``t`` for the period ending ``year``."""
+        series = getattr(self, t)
+        if year in series:
+            return float(series[year])
+        if self.by_city:
+            return float(sum(c.get(t, {}).get(year, 0.0) for c in self.by_city.values()))
+        return 0.0
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class GreenbeltConfig(Strict):
+    mode: Literal["none", "soft", "hard"] = "none"
+    strength: Fraction = Field(0.5, description="soft mode: potential inside is multiplied by 1 - strength")
+
+
+class GrowthBoundaryConfig(Strict):
+    mode: Literal["none", "soft", "hard"] = "none"
+    outside_factor: Fraction = Field(0.1, description="soft mode: potential multiplier outside the boundary")
+
+
+class QuotaConfig(Strict):
+    share: Fraction = Field(description="minimum share of land area kept as protected open space")
+    unit: Literal["city", "cluster"] = "city"
+    include_water: bool = Field(False, description="count water bodies as open space")
+
+
+class FarmlandCapConfig(Strict):
+    hectares: NonNegative
+    per: Literal["period", "horizon"] = "period"
+
+
+class TodConfig(Strict):
+    radius_m: Positive = 800.0
+    share: Fraction = 0.3
+
+
+class JobsHousingConfig(Strict):
+    min: NonNegative = 0.0
+    max: NonNegative = 10.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> JobsHousingConfig:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) must not exceed max ({self.max:g})")
+        return self
+
+
+class PolicyConfig(Strict):
+    coordination: Literal["cluster", "city"] = "cluster"
+    red_line: bool = Field(True, description="honour the red_line layer (never converted)")
+    permanent_farmland: bool = Field(True, description="honour the permanent_farmland layer")
+    greenbelt: GreenbeltConfig = Field(default_factory=GreenbeltConfig)
+    growth_boundary: GrowthBoundaryConfig = Field(default_factory=GrowthBoundaryConfig)
+    open_space_quota: QuotaConfig | None = None
+    farmland_loss_cap: FarmlandCapConfig | None = None
+    tod: TodConfig | None = None
+    jobs_housing: JobsHousingConfig | None = None
+    city_growth_limits: dict[int, NonNegative] = Field(
+        default_factory=dict, description="city id -> maximum new urban hectares per period"
+    )
+
+
+# --------------------------------------------------------------------------- allocation
+
+
+class AllocationWeights(Strict):
+    sprawl: NonNegative = Field(1.0, description="per km of mean distance to existing urban land")
+    centre: NonNegative = Field(0.2, description="per km of mean distance to the city centre")
+    farmland: NonNegative = Field(1.0, description="per hectare of farmland lost")
+    open_space: NonNegative = Field(2.0, description="per hectare of open space lost")
+    suitability: NonNegative = Field(1.0, description="reward per hectare times mean suitability")
+
+
+class AllocationConfig(Strict):
+    block_size_m: Positive = 1000.0
+    solver: Literal["cbc", "highs"] = "cbc"
+    time_limit_s: Positive = 300.0
+    weights: AllocationWeights = Field(default_factory=AllocationWeights)
+
+
+# --------------------------------------------------------------------------- growth
+
+
+def _default_neighbourhood_weights() -> dict[str, dict[str, float]]:
+    return {
+        "residential": {"residential": 1.0, "industrial": 0.1, "commercial": 0.5},
+        "industrial": {"residential": 0.1, "industrial": 1.0, "commercial": 0.1},
+        "commercial": {"residential": 0.6, "industrial": 0.1, "commercial": 1.0},
+    }
+
+
+class SuitabilityConfig(Strict):
+    method: Literal["linear", "trained", "raster"] = "linear"
+    weights: dict[str, NonNegative] = Field(
+        default_factory=lambda: {
+            "dist_urban": 0.35,
+            "dist_roads": 0.2,
+            "dist_stations": 0.1,
+            "dist_centres": 0.2,
+            "slope": 0.15,
+        },
+        description="driver name -> weight of its normalised score",
+    )
+    by_type: dict[UrbanType, dict[str, NonNegative]] = Field(
+        default_factory=dict, description="per-type weight overrides"
+    )
+    distance_scale_m: Positive = Field(3000.0, description="distance at which a distance score halves")
+
+
+class GrowthConfig(Strict):
+    runs: Annotated[int, AfterValidator(_within(1, 10_000))] = 10
+    seed: Annotated[int, AfterValidator(_within(0, 2**63 - 1))] = 0
+    iterations: Annotated[int, AfterValidator(_within(1, 1000))] = 10
+    neighbourhood: Literal[3, 5, 7] = 3
+    neighbourhood_weights: dict[UrbanType, dict[UrbanType, NonNegative]] = Field(
+        default_factory=_default_neighbourhood_weights
+    )
+    neighbourhood_strength: NonNegative = Field(1.0, description="exponent-like strength of the neighbourhood effect")
+    spontaneous_share: Fraction = Field(0.05, description="share of each target placed as new patches")
+    adaptive_inertia: bool = True
+    conversion: dict[UrbanType, list[str]] = Field(
+        default_factory=lambda: {t: ["farmland", "open_space", "other"] for t in URBAN_TYPES},
+        description="urban type -> roles or class names that may convert to it",
+    )
+    suitability: SuitabilityConfig = Field(default_factory=SuitabilityConfig)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+class UgbConfig(Strict):
+    threshold: Fraction = 0.5
+    closing_radius_m: NonNegative = 300.0
+    min_area_ha: NonNegative = 50.0
+    fill_holes: bool = True
+
+
+class EvaluationConfig(Strict):
+    ugb: UgbConfig = Field(default_factory=UgbConfig)
+    lei_buffer_m: Positive = 100.0
+    connectivity: Literal[4, 8] = 8
+
+
+class OutputsConfig(Strict):
+    folder: Path = Path("outputs")
+    probability: bool = True
+    figures: bool = True
+    html: bool = True
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class ScenarioConfig(Strict):
+    """The whole scenario file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    layers: LayersConfig
+    classes: Literal["default"] | list[ClassConfig] = "default"
+    periods: list[int] = Field(min_length=2, description="start year, then the end year of each period")
+    demand: DemandConfig = Field(default_factory=DemandConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    allocation: AllocationConfig = Field(default_factory=AllocationConfig)
+    growth: GrowthConfig = Field(default_factory=GrowthConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+
+    @model_validator(mode="after")
+    def _check_periods_and_demand(self) -> ScenarioConfig:
+        p = self.periods
+        if any(b <= a for a, b in zip(p, p[1:])):
+            raise ValueError(f"periods must be strictly increasing years, got {p}")
+        ends = set(p[1:])
+        for t in URBAN_TYPES:
+            bad = sorted(set(getattr(self.demand, t)) - ends)
+            if bad:
+                raise ValueError(
+                    f"demand.{t}: years {bad} are not period end years {sorted(ends)}; "
+                    "key demand by the year each period ends"
+                )
+        for city, per_type in self.demand.by_city.items():
+            for t, series in per_type.items():
+                bad = sorted(set(series) - ends)
+                if bad:
+                    raise ValueError(f"demand.by_city.{city}.{t}: years {bad} are not period end years {sorted(ends)}")
+        return self
+
+
+class Scenario:
+    """A validated scenario: the config model plus resolved paths and the class scheme.
+
+    Attributes
+    ----------
+    config : ScenarioConfig
+    path : Path or None
+        The YAML file it came from.
+    base_dir : Path
+        Folder that relative paths are resolved against.
+    classes : ClassScheme
+    """
+
+    def __init__(self, config: ScenarioConfig, *, path: Path | None = None, base_dir: Path | None = None) -> None:
+        self.config = config
+        self.path = path
+        self.base_dir = (base_dir or (path.parent if path else Path.cwd())).resolve()
+        if config.classes == "default":
+            self.classes = default_scheme()
+        else:
+            self.classes = ClassScheme(
+                tuple(LandClass(c.code, c.name, c.colour, c.role) for c in config.classes)
+            )
+        self._check_conversion_names()
+
+    def _check_conversion_names(self) -> None:
+        known = set(self.classes.codes_with_role("farmland")) | set()
+        roles = {"farmland", "open_space", "other", "water", "residential", "industrial", "commercial"}
+        names = {c.name for c in self.classes}
+        problems = []
+        for t, sources in self.config.growth.conversion.items():
+            for s in sources:
+                if s not in roles and s not in names:
+                    problems.append(
+                        f"growth.conversion.{t}: {s!r} is neither a role ({', '.join(sorted(roles))}) "
+                        f"nor a class name ({', '.join(sorted(names))})"
+                    )
+        del known
+        if problems:
+            raise ConfigError(problems[0], problems=problems)
+
+    # ---- convenience
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def periods(self) -> list[int]:
+        return list(self.config.periods)
+
+    @property
+    def period_pairs(self) -> list[tuple[int, int]]:
+        """``(start, end)`` of each period."""
+        p = self.config.periods
+        return list(zip(p[:-1], p[1:]))
+
+    def resolve(self, p: str | os.PathLike) -> Path:
+        """Resolve a config path against the scenario folder."""
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else (self.base_dir / q).resolve()
+
+    def layer_paths(self) -> dict[str, Path]:
+        """Layer name -> resolved path of every layer in the config."""
+        return {k: self.resolve(v) for k, v in self.config.layers.as_mapping().items()}
+
+    def output_dir(self) -> Path:
+        return self.resolve(self.config.outputs.folder)
+
+    def conversion_codes(self) -> dict[str, tuple[int, ...]]:
+        """Urban type -> class codes allowed to convert to it (from ``growth.conversion``)."""
+        out = {}
+        for t in URBAN_TYPES:
+            sources = self.config.growth.conversion.get(t, [])
+            codes = set()
+            for s in sources:
+                if s in ("farmland", "open_space", "other", "water", *URBAN_TYPES):
+                    codes.update(self.classes.codes_with_role(s))
+                else:
+                    codes.update(c.code for c in self.classes if c.name == s)
+            codes.discard(self.classes.code_of(t))
+            out[t] = tuple(sorted(codes))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as resolved (defaults filled), JSON-compatible."""
+        return self.config.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class found by walking ``loc`` (None if not a model)."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            return None
+        # unwrap Optional / Union / Annotated / dict / list
+        changed = True
+        while changed:
+            changed = False
+            origin = typing.get_origin(current)
+            if origin is typing.Annotated:
+                current = typing.get_args(current)[0]
+                changed = True
+            elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+                models = [a for a in typing.get_args(current) if isinstance(a, type) and issubclass(a, BaseModel)]
+                if models:
+                    current = models[0]
+                    changed = True
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _format_errors(exc: ValidationError, source: str) -> list[str]:
+    messages = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal"))))
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _model_at(ScenarioConfig, loc[:-1]) if len(loc) > 1 else ScenarioConfig
+            valid = ", ".join(parent.model_fields) if parent else "see docs/config.md"
+            msg = f"{path}: unknown key; valid keys here are: {valid}"
+        elif kind == "missing":
+            msg = f"{path}: required key is missing"
+        elif kind == "value_error":
+            msg = f"{path}: {err['msg'].removeprefix('Value error, ')}"
+        elif kind == "literal_error":
+            msg = f"{path}: must be one of {err['ctx']['expected']}, got {err.get('input')!r}"
+        elif kind == "string_pattern_mismatch":
+            msg = f"{path}: {err.get('input')!r} does not match the pattern {err['ctx']['pattern']}"
+        else:
+            got = err.get("input")
+            got_txt = "" if isinstance(got, dict | list) else f", got {got!r}"
+            msg = f"{path}: {err['msg'].lower()}{got_txt}"
+        if not path or path == "(top level)":
+            msg = msg.replace("(top level): ", "")
+        messages.append(f"{source}: {msg}")
+    return messages
+
+
+def scenario_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, source: str = "config") -> Scenario:
+    """Validate a config dict (as parsed from YAML) into a :class:`Scenario`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a scenario must be a mapping of keys, got {type(data).__name__}")
+    try:
+        cfg = ScenarioConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = _format_errors(exc, source)
+        raise ConfigError(problems[0] if len(problems) == 1 else "; ".join(problems), problems=problems) from None
+    try:
+        return Scenario(cfg, base_dir=base_dir)
+    except ConfigError as exc:
+        problems = [f"{source}: {p}" for p in exc.problems]
+        raise ConfigError("; ".join(problems), problems=problems) from None
+
+
+def load_scenario(path: str | os.PathLike, *, check_files: bool = True) -> Scenario:
+    """Load and validate a scenario YAML file.
+
+    Parameters
+    ----------
+    path : path
+        The YAML file. Relative layer paths resolve against its folder.
+    check_files : bool
+        Also check that every layer file exists.
+
+    Raises
+    ------
+    ConfigError
+        With one entry in ``problems`` per problem, each naming the key path.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"scenario file not found: {p.resolve()}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise ConfigError(f"{p}: the file is empty; a scenario needs at least name, layers and periods")
+    scenario = scenario_from_dict(data, base_dir=p.parent, source=str(p))
+    scenario.path = p.resolve()
+    if check_files:
+        missing = [
+            f"{p}: layers.{name}: file not found: {fp}" for name, fp in scenario.layer_paths().items() if not fp.exists()
+        ]
+        if missing:
+            raise ConfigError(missing[0] if len(missing) == 1 else "; ".join(missing), problems=missing)
+    return scenario

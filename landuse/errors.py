@@ -1,0 +1,59 @@
+"""Exceptions raised by landuse.
+
+Every error the program raises on purpose derives from :class:`LanduseError`. Messages
+state what is wrong, where (file, key, cell) and how to fix it; the command-line
+interface prints them as one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+class LanduseError(Exception):
+    """Root of every error landuse raises on purpose."""
+
+
+class ConfigError(LanduseError):
+    """A scenario configuration is invalid (unknown key, wrong value, missing file).
+
+    ``problems`` holds one message per problem found, so callers can list them all.
+    """
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        self.problems = list(problems) if problems else [message]
+        super().__init__(message)
+
+
+class GridMismatchError(LanduseError):
+    """A raster layer does not share the reference layer's grid (CRS, transform, shape)."""
+
+
+class UnknownClassError(LanduseError):
+    """A land-use raster holds class codes that the class scheme does not declare."""
+
+
+class InputOverwriteError(LanduseError):
+    """An output would overwrite an input of the current scenario."""
+
+
+class InfeasibleAllocationError(LanduseError):
+    """The allocation LP has no solution under the given policies.
+
+    ``violations`` maps each violated constraint to the amount by which it had to be
+    relaxed (in planner units: hectares or percentage points).
+    """
+
+    def __init__(self, message: str, *, violations: dict[str, float] | None = None) -> None:
+        self.violations = dict(violations) if violations else {}
+        super().__init__(message)
+
+
+class SolverError(LanduseError):
+    """An LP solver is unavailable or failed for a reason other than infeasibility."""
+
+
+class OutputExistsError(LanduseError):
+    """An output folder already holds the results of another scenario."""
+
+
+class SleuthFormatError(LanduseError):
+    """A SLEUTH scenario file or input image is malformed."""

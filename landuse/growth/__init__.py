@@ -1,0 +1,1 @@
+"""Cell-level growth models (cellular automata)."""

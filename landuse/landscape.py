@@ -1,0 +1,155 @@
+"""The Landscape: every layer of a study region on one grid, as an ``xarray.Dataset``.
+
+A Landscape has dims ``(y, x)`` and is georeferenced through rioxarray
+(``ds.rio.crs``, ``ds.rio.transform()``). Variable dtypes follow the layer kind:
+
+============  ===========  ===============================================
+kind          dtype        meaning
+============  ===========  ===============================================
+categorical   ``uint8``    land-use class codes (``landuse``, ``landuse_2010`` ...)
+zones         ``int32``    administrative units (``cities``, ``counties``); 0 = none
+mask          ``bool``     red line, permanent farmland, greenbelt, roads ...
+driver        ``float32``  continuous drivers (elevation, slope ...); NaN = nodata
+============  ===========  ===============================================
+
+The Boolean variable ``study_area`` marks cells where the land-use layer has data;
+every later stage works inside it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import xarray as xr
+from affine import Affine
+
+MASK_LAYERS = frozenset(
+    {
+        "red_line",
+        "permanent_farmland",
+        "greenbelt",
+        "growth_boundary",
+        "roads",
+        "rail",
+        "stations",
+        "centres",
+        "protected_open_space",
+    }
+)
+ZONE_LAYERS = frozenset({"cities", "counties", "zones"})
+_CATEGORICAL = re.compile(r"^landuse(_\d{4})?$")
+
+
+def layer_kind(name: str) -> str:
+    """Kind of a layer from its name: ``categorical``, ``zones``, ``mask`` or ``driver``.
+
+    >>> layer_kind("landuse_2010"), layer_kind("cities"), layer_kind("red_line"), layer_kind("slope")
+    ('categorical', 'zones', 'mask', 'driver')
+    """
+    if _CATEGORICAL.match(name):
+        return "categorical"
+    if name in ZONE_LAYERS:
+        return "zones"
+    if name in MASK_LAYERS:
+        return "mask"
+    return "driver"
+
+
+KIND_DTYPES = {"categorical": np.uint8, "zones": np.int32, "mask": np.bool_, "driver": np.float32}
+
+
+def coords_from_transform(transform: Affine, height: int, width: int) -> dict[str, np.ndarray]:
+    """Cell-centre coordinates ``{"y": ..., "x": ...}`` of a north-up grid."""
+    x = transform.c + transform.a * (np.arange(width) + 0.5)
+    y = transform.f + transform.e * (np.arange(height) + 0.5)
+    return {"y": y, "x": x}
+
+
+def new_landscape(
+    layers: dict[str, np.ndarray],
+    *,
+    crs: str | object,
+    transform: Affine,
+    nodata: int = 255,
+    attrs: dict | None = None,
+) -> xr.Dataset:
+    """Build a Landscape from in-memory arrays (used by tests, the sample and readers).
+
+    Parameters
+    ----------
+    layers : dict of str to ndarray
+        Arrays of one shape ``(rows, cols)``; ``landuse`` is required. Each is cast
+        to the dtype of its kind (see :func:`layer_kind`).
+    crs : str or CRS
+        Projected coordinate reference system, e.g. ``"EPSG:32651"``.
+    transform : Affine
+        North-up affine transform of the grid.
+    nodata : int
+        Land-use value of cells outside the study area.
+    attrs : dict, optional
+        Dataset attributes to set.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> lu = np.array([[1, 4], [4, 255]], dtype=np.uint8)
+    >>> ds = new_landscape({"landuse": lu}, crs="EPSG:32651", transform=Affine(100, 0, 0, 0, -100, 200))
+    >>> int(ds.study_area.sum()), cell_area_ha(ds)
+    (3, 1.0)
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    if "landuse" not in layers:
+        raise ValueError("a Landscape needs a 'landuse' layer")
+    shape = np.shape(layers["landuse"])
+    data_vars = {}
+    for name, arr in layers.items():
+        arr = np.asarray(arr)
+        if arr.shape != shape:
+            raise ValueError(f"layer {name!r} has shape {arr.shape}, landuse has {shape}")
+        kind = layer_kind(name)
+        if kind == "mask":
+            arr = arr.astype(bool)
+        else:
+            arr = arr.astype(KIND_DTYPES[kind], copy=False)
+        data_vars[name] = (("y", "x"), arr)
+    lu = np.asarray(data_vars["landuse"][1])
+    data_vars["study_area"] = (("y", "x"), lu != nodata)
+    ds = xr.Dataset(data_vars, coords=coords_from_transform(transform, *shape))
+    ds["landuse"].attrs["_FillValue"] = nodata
+    ds["landuse"].attrs["nodata"] = nodata
+    ds.attrs.update(attrs or {})
+    ds = ds.rio.write_crs(crs)
+    ds = ds.rio.write_transform(transform)
+    return ds
+
+
+def cell_size(ds: xr.Dataset) -> float:
+    """Edge length of a (square) cell in CRS units (metres for a projected CRS)."""
+    t = ds.rio.transform()
+    return float(abs(t.a))
+
+
+def cell_area_ha(ds: xr.Dataset) -> float:
+    """Area of one cell in hectares."""
+    t = ds.rio.transform()
+    return float(abs(t.a * t.e)) / 10_000.0
+
+
+def landuse_nodata(ds: xr.Dataset) -> int:
+    """The land-use nodata value recorded on the Landscape."""
+    return int(ds["landuse"].attrs.get("nodata", 255))
+
+
+def like(ds: xr.Dataset, array: np.ndarray, name: str, **attrs) -> xr.DataArray:
+    """Wrap ``array`` as a DataArray on the Landscape's grid (coords and CRS)."""
+    da = xr.DataArray(np.asarray(array), dims=("y", "x"), coords={"y": ds.y, "x": ds.x}, name=name)
+    da.attrs.update(attrs)
+    da = da.rio.write_crs(ds.rio.crs)
+    da = da.rio.write_transform(ds.rio.transform())
+    return da

@@ -337,7 +337,6 @@ class Scenario:
         self._check_conversion_names()
 
     def _check_conversion_names(self) -> None:
-        known = set(self.classes.codes_with_role("farmland")) | set()
         roles = {"farmland", "open_space", "other", "water", "residential", "industrial", "commercial"}
         names = {c.name for c in self.classes}
         problems = []
@@ -348,7 +347,6 @@ class Scenario:
                         f"growth.conversion.{t}: {s!r} is neither a role ({', '.join(sorted(roles))}) "
                         f"nor a class name ({', '.join(sorted(names))})"
                     )
-        del known
         if problems:
             raise ConfigError(problems[0], problems=problems)
 

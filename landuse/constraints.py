@@ -1,0 +1,109 @@
+"""Planning constraints as cell masks and a constraint factor.
+
+Policies (from ``scenario.config.policy``) become:
+
+* :func:`never_convert` — cells no urban type may take: outside the study area, the
+  ecological red line, permanent farmland, water, a hard greenbelt, outside a hard
+  growth boundary. The growth engine gives them potential 0 by construction, and the
+  allocator counts no capacity there.
+* :func:`convertible` — per urban type, cells whose current class the conversion matrix
+  (``growth.conversion``) lets become that type, minus :func:`never_convert`.
+* :func:`constraint_factor` — a multiplier in [0, 1] on transition potential:
+  0 where conversion is never allowed, ``1 - strength`` in a soft greenbelt,
+  ``outside_factor`` outside a soft growth boundary, 1 elsewhere.
+
+Open space for quotas: a cell counts as protected open space when its class has role
+``open_space`` (or ``water`` when ``include_water`` is set) — land kept unbuilt. The
+quota's land area is the study area without water (water included when
+``include_water`` is set).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from landuse.classes import URBAN_TYPES, ClassScheme
+from landuse.config import Scenario
+
+
+def _layer(ds: xr.Dataset, name: str) -> np.ndarray | None:
+    return np.asarray(ds[name].values, dtype=bool) if name in ds else None
+
+
+def never_convert(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of cells that no urban type may take, whatever the period.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The Landscape.
+    scenario : Scenario
+        Supplies the policy switches and the class scheme.
+    landuse : ndarray, optional
+        Current land use (default: ``ds.landuse``); water is read from it.
+    """
+    pol = scenario.config.policy
+    lu = np.asarray(ds["landuse"].values if landuse is None else landuse)
+    mask = ~np.asarray(ds["study_area"].values, dtype=bool)
+    mask |= scenario.classes.is_role(lu, "water")
+    if pol.red_line and (rl := _layer(ds, "red_line")) is not None:
+        mask |= rl
+    if pol.permanent_farmland and (pf := _layer(ds, "permanent_farmland")) is not None:
+        mask |= pf
+    if pol.greenbelt.mode == "hard" and (gb := _layer(ds, "greenbelt")) is not None:
+        mask |= gb
+    if pol.growth_boundary.mode == "hard" and (ugb := _layer(ds, "growth_boundary")) is not None:
+        mask |= ~ugb
+    return mask
+
+
+def convertible(
+    ds: xr.Dataset, scenario: Scenario, urban_type: str, *, landuse: np.ndarray | None = None
+) -> np.ndarray:
+    """Cells that may become ``urban_type`` now: allowed source class and not :func:`never_convert`."""
+    lu = np.asarray(ds["landuse"].values if landuse is None else landuse, dtype=np.uint8)
+    lut = np.zeros(256, dtype=bool)
+    lut[list(scenario.conversion_codes()[urban_type])] = True
+    return lut[lu] & ~never_convert(ds, scenario, landuse=lu)
+
+
+def source_allowed_lut(scenario: Scenario) -> np.ndarray:
+    """Array ``(3, 256)`` bool: may class code ``c`` become urban type ``k`` (``URBAN_TYPES`` order)."""
+    lut = np.zeros((len(URBAN_TYPES), 256), dtype=bool)
+    for k, t in enumerate(URBAN_TYPES):
+        lut[k, list(scenario.conversion_codes()[t])] = True
+    return lut
+
+
+def constraint_factor(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | None = None) -> np.ndarray:
+    """Constraint factor C in [0, 1] (float32), common to all urban types.
+
+    0 on :func:`never_convert` cells; ``1 - greenbelt.strength`` inside a soft greenbelt;
+    ``growth_boundary.outside_factor`` outside a soft growth boundary; the product where
+    both apply; 1 elsewhere. Per-type source restrictions are in :func:`convertible`.
+    """
+    pol = scenario.config.policy
+    c = np.ones(ds["landuse"].shape, dtype=np.float32)
+    if pol.greenbelt.mode == "soft" and (gb := _layer(ds, "greenbelt")) is not None:
+        c[gb] *= np.float32(1.0 - pol.greenbelt.strength)
+    if pol.growth_boundary.mode == "soft" and (ugb := _layer(ds, "growth_boundary")) is not None:
+        c[~ugb] *= np.float32(pol.growth_boundary.outside_factor)
+    c[never_convert(ds, scenario, landuse=landuse)] = 0.0
+    return c
+
+
+def open_space_mask(landuse: np.ndarray, classes: ClassScheme, *, include_water: bool = False) -> np.ndarray:
+    """Cells counted as protected open space (role ``open_space``, plus ``water`` if asked)."""
+    roles = ("open_space", "water") if include_water else ("open_space",)
+    return classes.is_role(landuse, *roles)
+
+
+def land_area_mask(ds: xr.Dataset, classes: ClassScheme, *, include_water: bool = False,
+                   landuse: np.ndarray | None = None) -> np.ndarray:
+    """Cells counted in the land area a quota share applies to (study area, without water unless asked)."""
+    lu = np.asarray(ds["landuse"].values if landuse is None else landuse)
+    mask = np.asarray(ds["study_area"].values, dtype=bool).copy()
+    if not include_water:
+        mask &= ~classes.is_role(lu, "water")
+    return mask

@@ -12,6 +12,7 @@ existing configs keep validating.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -293,7 +294,7 @@ class ScenarioConfig(Strict):
     @model_validator(mode="after")
     def _check_periods_and_demand(self) -> ScenarioConfig:
         p = self.periods
-        if any(b <= a for a, b in zip(p, p[1:])):
+        if any(b <= a for a, b in itertools.pairwise(p)):
             raise ValueError(f"periods must be strictly increasing years, got {p}")
         ends = set(p[1:])
         for t in URBAN_TYPES:
@@ -363,7 +364,7 @@ class Scenario:
     def period_pairs(self) -> list[tuple[int, int]]:
         """``(start, end)`` of each period."""
         p = self.config.periods
-        return list(zip(p[:-1], p[1:]))
+        return list(itertools.pairwise(p))
 
     def resolve(self, p: str | os.PathLike) -> Path:
         """Resolve a config path against the scenario folder."""

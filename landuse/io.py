@@ -385,7 +385,7 @@ def write_geotiff(
         arr = arr.astype(np.int32)
         dtype = np.dtype(np.int32)
     height, width = arr.shape
-    blocksize = 256 if max(height, width) > 256 else 128 if max(height, width) > 128 else 64
+    blocksize = 256 if max(height, width) > 256 else 128
     profile = {
         "driver": "COG",
         "height": height,

@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny hand-typed rasters written as GeoTIFFs, and scenario files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from affine import Affine
+
+from landuse.classes import default_scheme
+from landuse.io import write_geotiff
+from landuse.landscape import like, new_landscape
+
+CRS = "EPSG:32651"
+TRANSFORM = Affine(100.0, 0.0, 300_000.0, 0.0, -100.0, 3_500_000.0)
+
+
+def tiny_landuse() -> np.ndarray:
+    """6 x 8 land use (default scheme): urban core, farmland, forest, water, one nodata cell."""
+    s = default_scheme()
+    R, I, C = s.code_of("residential"), s.code_of("industrial"), s.code_of("commercial")
+    F = s.codes_with_role("farmland")[0]
+    W = s.codes_with_role("water")[0]
+    O = s.codes_with_role("open_space")[0]
+    N = s.nodata
+    return np.array(
+        [
+            [F, F, F, F, O, O, O, O],
+            [F, R, R, F, F, O, O, O],
+            [F, R, C, R, F, F, O, W],
+            [F, I, R, F, F, F, W, W],
+            [F, I, F, F, F, F, F, W],
+            [F, F, F, F, F, F, F, N],
+        ],
+        dtype=np.uint8,
+    )
+
+
+def write_array(path: Path, array: np.ndarray, *, transform: Affine = TRANSFORM, crs: str = CRS,
+                classes=None, nodata=None) -> Path:
+    """Write a bare numpy array as a GeoTIFF on the given grid."""
+    ds = new_landscape({"landuse": np.zeros(array.shape, dtype=np.uint8)}, crs=crs, transform=transform)
+    da = like(ds, array, path.stem)
+    return write_geotiff(da, path, classes=classes, nodata=nodata)
+
+
+@pytest.fixture
+def tiny_layers(tmp_path: Path) -> dict[str, Path]:
+    """Every basic layer of a tiny region as GeoTIFFs in tmp_path."""
+    lu = tiny_landuse()
+    rows, cols = lu.shape
+    cities = np.ones((rows, cols), dtype=np.int32)
+    cities[:, 4:] = 2
+    red = np.zeros((rows, cols), dtype=np.uint8)
+    red[0, 5:] = 1
+    farm = np.zeros((rows, cols), dtype=np.uint8)
+    farm[5, 0:3] = 1
+    slope = np.linspace(0, 20, rows * cols, dtype=np.float32).reshape(rows, cols)
+    out = {
+        "landuse": write_array(tmp_path / "landuse.tif", lu, classes=default_scheme()),
+        "cities": write_array(tmp_path / "cities.tif", cities),
+        "red_line": write_array(tmp_path / "red_line.tif", red),
+        "permanent_farmland": write_array(tmp_path / "permanent_farmland.tif", farm),
+        "slope": write_array(tmp_path / "slope.tif", slope),
+    }
+    return out
+
+
+def scenario_dict(layers: dict[str, Path], base: Path, **overrides) -> dict:
+    d = {
+        "name": "tiny",
+        "layers": {k: str(Path(v).relative_to(base)) for k, v in layers.items()},
+        "periods": [2020, 2025],
+        "demand": {"residential": {2025: 5.0}, "industrial": {2025: 2.0}, "commercial": {2025: 1.0}},
+    }
+    d.update(overrides)
+    return d
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, tiny_layers: dict[str, Path]) -> Path:
+    """A valid scenario YAML beside the tiny rasters."""
+    p = tmp_path / "scenario.yaml"
+    p.write_text(yaml.safe_dump(scenario_dict(tiny_layers, tmp_path), sort_keys=False))
+    return p

@@ -1,0 +1,165 @@
+"""GeoTIFF round trips, grid alignment checks, nodata, class codes, atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from conftest import CRS, TRANSFORM, tiny_landuse, write_array
+
+from landuse.classes import ClassScheme, LandClass, default_scheme
+from landuse.errors import GridMismatchError, InputOverwriteError, UnknownClassError
+from landuse.io import protected_inputs, read_class_names, read_landscape, write_geotiff
+from landuse.landscape import like, new_landscape
+
+
+def test_categorical_round_trip_keeps_values_crs_transform_nodata_colours_and_names(tmp_path: Path) -> None:
+    scheme = default_scheme()
+    lu = tiny_landuse()
+    p = write_array(tmp_path / "lu.tif", lu, classes=scheme)
+    with rasterio.open(p) as src:
+        assert src.crs.to_epsg() == 32651
+        assert src.transform.almost_equals(TRANSFORM)
+        assert src.nodata == scheme.nodata
+        assert src.dtypes[0] == "uint8"
+        np.testing.assert_array_equal(src.read(1), lu)
+        cmap = src.colormap(1)
+        for c in scheme:
+            assert cmap[c.code][:3] == c.rgb
+        assert src.profile["tiled"] and src.profile["compress"] == "deflate"
+        assert src.tags(1)["CLASS_1"].startswith("residential|residential")
+    assert read_class_names(p) == {c.code: c.name for c in scheme}
+    aux = (tmp_path / "lu.tif.aux.xml").read_text()
+    for c in scheme:
+        assert f"<Category>{c.name}</Category>" in aux
+    assert "GDALRasterAttributeTable" in aux
+
+
+def test_float_and_mask_round_trip(tmp_path: Path) -> None:
+    slope = np.arange(48, dtype=np.float32).reshape(6, 8)
+    slope[0, 0] = np.nan
+    p = write_array(tmp_path / "slope.tif", slope)
+    mask = np.zeros((6, 8), dtype=bool)
+    mask[2:4, 2:5] = True
+    m = write_array(tmp_path / "red_line.tif", mask)
+    ds = read_landscape({"landuse": write_array(tmp_path / "lu.tif", tiny_landuse(), classes=default_scheme()),
+                         "slope": p, "red_line": m})
+    assert ds.slope.dtype == np.float32 and np.isnan(ds.slope.values[0, 0])
+    np.testing.assert_array_equal(ds.slope.values[1:], slope[1:])
+    assert ds.red_line.dtype == bool
+    np.testing.assert_array_equal(ds.red_line.values, mask)
+    assert ds.rio.crs.to_epsg() == 32651
+    assert ds.rio.transform().almost_equals(TRANSFORM)
+
+
+def test_read_landscape_dtypes_and_study_area(tiny_layers: dict[str, Path]) -> None:
+    ds = read_landscape(tiny_layers)
+    assert ds.landuse.dims == ("y", "x")
+    assert ds.landuse.dtype == np.uint8
+    assert ds.cities.dtype == np.int32
+    assert ds.red_line.dtype == bool
+    assert ds.slope.dtype == np.float32
+    # the one nodata cell of the land-use layer is outside the study area
+    assert int((~ds.study_area).sum()) == 1 and not bool(ds.study_area.values[5, 7])
+    assert set(ds.attrs["inputs"]) == set(tiny_layers)
+
+
+@pytest.mark.parametrize(
+    ("kind", "transform", "crs", "shape", "expect"),
+    [
+        ("crs", TRANSFORM, "EPSG:32650", (6, 8), ["EPSG:32650", "EPSG:32651"]),
+        ("cell size", Affine(50.0, 0, 300_000.0, 0, -50.0, 3_500_000.0), CRS, (6, 8), ["cell size 50 x 50", "100 x 100"]),
+        ("origin", Affine(100.0, 0, 300_100.0, 0, -100.0, 3_500_000.0), CRS, (6, 8), ["origin (300100", "(300000"]),
+        ("shape", TRANSFORM, CRS, (7, 8), ["7 rows x 8 columns", "6 x 8"]),
+    ],
+)
+def test_each_grid_mismatch_names_both_files_and_values(tmp_path, kind, transform, crs, shape, expect) -> None:
+    lu = write_array(tmp_path / "landuse.tif", tiny_landuse(), classes=default_scheme())
+    other = write_array(tmp_path / "slope.tif", np.ones(shape, dtype=np.float32), transform=transform, crs=crs)
+    with pytest.raises(GridMismatchError) as info:
+        read_landscape({"landuse": lu, "slope": other})
+    msg = str(info.value)
+    assert str(lu) in msg and str(other) in msg
+    for e in expect:
+        assert e in msg, msg
+    assert "gdalwarp" in msg  # says how to fix it
+
+
+def test_unknown_class_codes_listed_with_counts(tmp_path: Path) -> None:
+    lu = tiny_landuse()
+    lu[0, 0] = 42
+    lu[0, 1] = 42
+    lu[1, 0] = 77
+    p = write_array(tmp_path / "lu.tif", lu, classes=default_scheme())
+    with pytest.raises(UnknownClassError, match=r"42 \(2 cells\), 77 \(1 cells\)"):
+        read_landscape({"landuse": p})
+    # a scheme that declares them accepts the raster
+    scheme = ClassScheme((*default_scheme().classes, LandClass(42, "mine", "#000000", "other"),
+                          LandClass(77, "port", "#111111", "other")))
+    ds = read_landscape({"landuse": p}, classes=scheme)
+    assert int((ds.landuse == 42).sum()) == 2
+
+
+def test_nodata_of_each_kind(tmp_path: Path) -> None:
+    lu = tiny_landuse()
+    lu_p = write_array(tmp_path / "landuse.tif", lu, classes=default_scheme())
+    zones = np.full(lu.shape, 3, dtype=np.int32)
+    zones[0, 0] = -9
+    z_p = write_array(tmp_path / "cities.tif", zones, nodata=-9)
+    mask = np.ones(lu.shape, dtype=np.uint8)
+    mask[1, 1] = 9
+    m_p = write_array(tmp_path / "greenbelt.tif", mask, nodata=9)
+    ds = read_landscape({"landuse": lu_p, "cities": z_p, "greenbelt": m_p})
+    assert ds.cities.values[0, 0] == 0 and ds.cities.values[0, 1] == 3
+    assert not ds.greenbelt.values[1, 1] and ds.greenbelt.values[0, 0]
+    assert not ds.study_area.values[5, 7]
+
+
+def test_atomic_write_keeps_earlier_file_on_failure(tmp_path: Path, monkeypatch) -> None:
+    scheme = default_scheme()
+    p = write_array(tmp_path / "lu.tif", tiny_landuse(), classes=scheme)
+    before = p.read_bytes()
+    ds = new_landscape({"landuse": tiny_landuse()}, crs=CRS, transform=TRANSFORM)
+    other = like(ds, np.full((6, 8), 4, dtype=np.uint8), "landuse")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    # failure while the new GeoTIFF is open for writing
+    monkeypatch.setattr(rasterio.io.BufferedDatasetWriter, "write_colormap", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_geotiff(other, p, classes=scheme)
+    assert p.read_bytes() == before
+    monkeypatch.undo()
+    # failure after the pixels are written, before the rename
+    monkeypatch.setattr("landuse.io._category_aux_xml", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_geotiff(other, p, classes=scheme)
+    assert p.read_bytes() == before
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["lu.tif", "lu.tif.aux.xml"]
+
+
+def test_writing_over_an_input_is_refused(tiny_layers: dict[str, Path]) -> None:
+    ds = read_landscape(tiny_layers)
+    before = tiny_layers["slope"].read_bytes()
+    with protected_inputs(ds.attrs["inputs"].values()), pytest.raises(InputOverwriteError, match="input"):
+        write_geotiff(ds.slope, tiny_layers["slope"])
+    with pytest.raises(InputOverwriteError):
+        write_geotiff(ds.slope, tiny_layers["slope"], protected=[tiny_layers["slope"]])
+    assert tiny_layers["slope"].read_bytes() == before
+
+
+def test_geographic_reference_is_refused(tmp_path: Path) -> None:
+    p = write_array(tmp_path / "lu.tif", tiny_landuse(), crs="EPSG:4326",
+                    transform=Affine(0.001, 0, 120, 0, -0.001, 30), classes=default_scheme())
+    with pytest.raises(GridMismatchError, match="geographic"):
+        read_landscape({"landuse": p})
+
+
+def test_same_array_writes_identical_bytes(tmp_path: Path) -> None:
+    a = write_array(tmp_path / "a" / "lu.tif", tiny_landuse(), classes=default_scheme())
+    b = write_array(tmp_path / "b" / "lu.tif", tiny_landuse(), classes=default_scheme())
+    assert a.read_bytes() == b.read_bytes()

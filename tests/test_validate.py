@@ -1,0 +1,82 @@
+"""`landuse validate`: alignment, class codes and demand checks through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from affine import Affine
+from conftest import CRS, scenario_dict, tiny_landuse, write_array
+from typer.testing import CliRunner
+
+from landuse.classes import default_scheme
+from landuse.cli import app
+
+runner = CliRunner()
+
+
+def _write_cfg(tmp_path: Path, d: dict) -> Path:
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(d, sort_keys=False))
+    return p
+
+
+def test_help_lists_commands() -> None:
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("validate", "sample"):
+        assert cmd in res.output
+
+
+def test_misaligned_layer_is_reported_with_both_files(tmp_path: Path, tiny_layers) -> None:
+    bad = write_array(tmp_path / "elevation.tif", np.ones((6, 8), np.float32),
+                      transform=Affine(90.0, 0, 300_000.0, 0, -90.0, 3_500_000.0), crs=CRS)
+    layers = dict(tiny_layers, elevation=bad)
+    res = runner.invoke(app, ["validate", str(_write_cfg(tmp_path, scenario_dict(layers, tmp_path)))])
+    assert res.exit_code == 2
+    assert "layers.elevation" in res.output and "cell size 90 x 90" in res.output
+    assert str(tiny_layers["landuse"]) in res.output and str(bad) in res.output
+
+
+def test_unknown_codes_in_history_layer(tmp_path: Path, tiny_layers) -> None:
+    lu = tiny_landuse()
+    lu[2, 2] = 200
+    hist = write_array(tmp_path / "lu2010.tif", lu, classes=default_scheme())
+    d = scenario_dict(tiny_layers, tmp_path)
+    d["layers"]["history"] = {2010: "lu2010.tif"}
+    res = runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))])
+    assert res.exit_code == 2
+    assert "layers.landuse_2010" in res.output and "200 (1 cells)" in res.output
+
+
+def test_demand_larger_than_developable_says_by_how_much(tmp_path: Path, tiny_layers) -> None:
+    d = scenario_dict(tiny_layers, tmp_path)
+    d["demand"] = {"residential": {2025: 1000.0}}
+    res = runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))])
+    assert res.exit_code == 2
+    # tiny region: 1 ha cells; developable = non-urban, non-water, not red line / permanent farmland, in study area
+    lu = tiny_landuse()
+    s = default_scheme()
+    dev = s.is_role(lu, "farmland", "open_space", "other")
+    dev[0, 5:] = False  # red line
+    dev[5, 0:3] = False  # permanent farmland
+    dev_ha = int(dev.sum())
+    assert f"exceeds the developable land ({dev_ha:,} ha) by {1000 - dev_ha:,} ha" in res.output
+
+
+def test_per_city_demand_checked_against_city_land(tmp_path: Path, tiny_layers) -> None:
+    d = scenario_dict(tiny_layers, tmp_path)
+    d["demand"] = {"by_city": {2: {"residential": {2025: 30.0}}, 9: {"residential": {2025: 1.0}}}}
+    res = runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))])
+    assert res.exit_code == 2
+    assert "demand.by_city.2: total demand 30 ha exceeds the city's developable land" in res.output
+    assert "demand.by_city.9: no cell of the cities raster has id 9" in res.output
+
+
+def test_validate_reads_nothing_but_reports_summary(tiny_config: Path) -> None:
+    before = {p: p.read_bytes() for p in tiny_config.parent.glob("*.tif")}
+    res = runner.invoke(app, ["validate", str(tiny_config)])
+    assert res.exit_code == 0
+    assert "demand: 8 ha over 1 periods" in res.output
+    assert {p: p.read_bytes() for p in tiny_config.parent.glob("*.tif")} == before

@@ -1,0 +1,145 @@
+"""Shared building blocks: constraint masks and factor, allocation zones, weighted-linear suitability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+from conftest import CRS, tiny_landuse
+
+from landuse.classes import default_scheme
+from landuse.config import scenario_from_dict
+from landuse.constraints import constraint_factor, convertible, land_area_mask, never_convert, open_space_mask
+from landuse.errors import ConfigError
+from landuse.landscape import new_landscape
+from landuse.suitability import compute_suitability, distance_score, distance_to
+from landuse.zones import zone_grid
+
+T = Affine(100.0, 0, 0, 0, -100.0, 600.0)
+S = default_scheme()
+
+
+def _scenario(**policy):
+    return scenario_from_dict({"name": "t", "layers": {"landuse": "x.tif"}, "periods": [2020, 2025],
+                               "policy": policy})
+
+
+def _ds(**extra):
+    lu = tiny_landuse()
+    layers = {"landuse": lu}
+    layers.update(extra)
+    return new_landscape(layers, crs=CRS, transform=T)
+
+
+def test_never_convert_follows_policy_switches() -> None:
+    red = np.zeros((6, 8), bool)
+    red[4, 4] = True
+    pf = np.zeros((6, 8), bool)
+    pf[5, 1] = True
+    gb = np.zeros((6, 8), bool)
+    gb[:, 0] = True
+    ds = _ds(red_line=red, permanent_farmland=pf, greenbelt=gb)
+    lu = tiny_landuse()
+    water = S.is_role(lu, "water")
+    base = never_convert(ds, _scenario())
+    assert base[4, 4] and base[5, 1] and base[5, 7]  # red line, permanent farmland, nodata
+    assert (base[water]).all()
+    assert not base[0, 0]  # soft/none greenbelt does not forbid
+    assert not never_convert(ds, _scenario(red_line=False))[4, 4]
+    assert not never_convert(ds, _scenario(permanent_farmland=False))[5, 1]
+    assert never_convert(ds, _scenario(greenbelt={"mode": "hard"}))[:, 0].all()
+
+
+def test_constraint_factor_soft_greenbelt_and_boundary() -> None:
+    gb = np.zeros((6, 8), bool)
+    gb[0, 0:2] = True
+    ugb = np.ones((6, 8), bool)
+    ugb[0, 1] = False
+    ugb[5, 5] = False
+    ds = _ds(greenbelt=gb, growth_boundary=ugb)
+    c = constraint_factor(ds, _scenario(greenbelt={"mode": "soft", "strength": 0.75},
+                                        growth_boundary={"mode": "soft", "outside_factor": 0.2}))
+    assert c.dtype == np.float32
+    assert c[0, 0] == pytest.approx(0.25)
+    assert c[0, 1] == pytest.approx(0.25 * 0.2)
+    assert c[5, 5] == pytest.approx(0.2)
+    assert c[4, 4] == 1.0
+    assert c[2, 7] == 0.0  # water
+    hard = constraint_factor(ds, _scenario(growth_boundary={"mode": "hard"}))
+    assert hard[5, 5] == 0.0 and hard[0, 1] == 0.0
+
+
+def test_convertible_honours_conversion_matrix() -> None:
+    ds = _ds()
+    sc = scenario_from_dict({"name": "t", "layers": {"landuse": "x.tif"}, "periods": [2020, 2025],
+                             "growth": {"conversion": {"residential": ["farmland"], "industrial": ["farmland", "forest"],
+                                                       "commercial": ["residential"]}}})
+    lu = tiny_landuse()
+    res = convertible(ds, sc, "residential")
+    assert (res == (S.is_role(lu, "farmland") & ~never_convert(ds, sc))).all()
+    assert convertible(ds, sc, "industrial")[0, 4]  # forest allowed for industrial
+    com = convertible(ds, sc, "commercial")
+    assert com[1, 1] and not com[0, 0]  # residential may become commercial, farmland may not
+
+
+def test_open_space_and_land_area() -> None:
+    ds = _ds()
+    lu = tiny_landuse()
+    os_ = open_space_mask(lu, S)
+    assert os_.sum() == S.is_role(lu, "open_space").sum()
+    assert open_space_mask(lu, S, include_water=True).sum() == os_.sum() + S.is_role(lu, "water").sum()
+    land = land_area_mask(ds, S)
+    assert land.sum() == 47 - S.is_role(lu, "water").sum()
+
+
+def test_zone_grid_crosses_cities_with_blocks() -> None:
+    lu = np.full((5, 7), 4, np.uint8)
+    lu[4, 6] = 255
+    cities = np.zeros((5, 7), np.int32)
+    cities[:, :3] = 1
+    cities[:, 3:] = 2
+    ds = new_landscape({"landuse": lu, "cities": cities}, crs=CRS, transform=T)
+    zg = zone_grid(ds, block_size_m=200)  # 2-cell blocks: 3 block rows x 4 block columns
+    assert zg.block_cells == 2
+    assert zg.zones[4, 6] == 0
+    # block column 1 (cells 2-3) is split between city 1 and 2
+    assert zg.zones[0, 2] != zg.zones[0, 3]
+    t = zg.table
+    assert t.cells.sum() == 34
+    assert (t.zone.to_numpy() == np.arange(1, len(t) + 1)).all()
+    for _, r in t.iterrows():
+        cells = zg.zones == r.zone
+        assert cells.sum() == r.cells
+        assert (cities[cells] == r.city).all()
+    # deterministic
+    assert (zone_grid(ds, block_size_m=200).zones == zg.zones).all()
+
+
+def test_distance_and_score() -> None:
+    m = np.zeros((1, 5), bool)
+    m[0, 0] = True
+    d = distance_to(m, cell=100.0)
+    np.testing.assert_allclose(d[0], [0, 100, 200, 300, 400])
+    np.testing.assert_allclose(distance_score(d, scale_m=100.0)[0], [1, 0.5, 0.25, 0.125, 0.0625], rtol=1e-6)
+    assert np.isinf(distance_to(np.zeros((2, 2), bool), cell=1.0)).all()
+
+
+def test_linear_suitability_prefers_cells_near_urban_and_roads() -> None:
+    roads = np.zeros((6, 8), bool)
+    roads[:, 6] = True
+    ds = _ds(roads=roads)
+    s = compute_suitability(ds, _scenario())
+    assert s.dims == ("type", "y", "x") and s.dtype == np.float32
+    assert float(s.min()) >= 0 and float(s.max()) <= 1
+    res = s.sel(type="residential").values
+    assert res[2, 4] > res[5, 0]  # next to the urban core beats a far corner
+    assert res[5, 7] == 0.0  # outside the study area
+    assert "slope" in s.attrs["dropped_drivers"]  # default weights, no slope layer given
+
+
+def test_explicit_weights_need_their_layers() -> None:
+    ds = _ds()
+    sc = scenario_from_dict({"name": "t", "layers": {"landuse": "x.tif"}, "periods": [2020, 2025],
+                             "growth": {"suitability": {"weights": {"dist_urban": 1, "dist_stations": 1}}}})
+    with pytest.raises(ConfigError, match="dist_stations"):
+        compute_suitability(ds, sc)

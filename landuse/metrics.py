@@ -1,0 +1,918 @@
+"""Evaluation metrics: quotas and protection, landscape (sprawl) metrics, expansion types, validation.
+
+Four groups, all working on plain class-code arrays (numpy or xarray) of one grid:
+
+* **Quotas and protection** — :func:`quota_report`: protected open space per city and for
+  the cluster against ``policy.open_space_quota``, farmland before/after and its loss
+  against ``policy.farmland_loss_cap``, permanent farmland intact, red-line cells
+  converted. Open space and land area are those of :mod:`landuse.constraints`
+  (:func:`~landuse.constraints.open_space_mask`, :func:`~landuse.constraints.land_area_mask`),
+  the same definitions the LP allocator uses.
+* **Landscape metrics** — :func:`landscape_metrics` (class level, FRAGSTATS names and
+  formulas) and :func:`urban_metrics` (all urban land and each urban type).
+* **Expansion types** — :func:`expansion_types`: the Landscape Expansion Index (LEI) of
+  every new urban patch, classed as infilling, edge-expansion or outlying.
+* **Validation against observed change** — :func:`change_components`,
+  :func:`figure_of_merit`, :func:`overall_accuracy`, :func:`kappa`,
+  :func:`disagreement` (Pontius & Millones 2011), :func:`lee_sallee`, and
+  :func:`validation_metrics` bundling them.
+
+Undefined values (a mean over no patch, a ratio 0/0) are returned as ``nan`` and
+written as ``null`` in ``report.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import ndimage
+
+from landuse.classes import URBAN_TYPES, ClassScheme
+from landuse.config import Scenario
+from landuse.constraints import land_area_mask, open_space_mask
+from landuse.errors import LanduseError
+from landuse.landscape import cell_area_ha, landuse_nodata
+from landuse.metrics_kernels import _lei_buffer_counts
+
+ArrayLike = np.ndarray | xr.DataArray
+
+EXPANSION_TYPES: tuple[str, ...] = ("infilling", "edge_expansion", "outlying")
+"""LEI expansion types; codes 1, 2, 3 in :attr:`Expansion.type_map` follow this order."""
+
+
+def _values(a: ArrayLike) -> np.ndarray:
+    return np.asarray(a.values if isinstance(a, xr.DataArray) else a)
+
+
+def _structure(connectivity: int) -> np.ndarray:
+    if connectivity == 8:
+        return np.ones((3, 3), dtype=bool)
+    if connectivity == 4:
+        return ndimage.generate_binary_structure(2, 1)
+    raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else math.nan
+
+
+# =========================================================================== landscape metrics
+
+
+def min_perimeter(area_cells: np.ndarray | int) -> np.ndarray:
+    """Smallest perimeter (cell sides) of a raster patch of ``area_cells`` cells.
+
+    With ``n = floor(sqrt(a))`` and ``m = a - n**2``: ``4n`` if ``m = 0``, ``4n + 2`` if
+    ``0 < m <= n``, ``4n + 4`` if ``m > n`` (the patch as close to a square as possible).
+
+    >>> min_perimeter(np.array([1, 2, 3, 4, 6, 7])).tolist()
+    [4, 6, 8, 8, 10, 12]
+    """
+    a = np.asarray(area_cells, dtype=np.int64)
+    n = np.floor(np.sqrt(a)).astype(np.int64)
+    n -= (n * n > a).astype(np.int64)  # guard against float rounding
+    m = a - n * n
+    return np.where(m == 0, 4 * n, np.where(m <= n, 4 * n + 2, 4 * n + 4))
+
+
+def max_like_adjacencies(area_cells: int) -> int:
+    """Largest number of like adjacencies ``max g_ii`` of ``area_cells`` cells (single count).
+
+    FRAGSTATS' largest-integer-square formula: with ``n = floor(sqrt(A))`` and
+    ``m = A - n**2``: ``2n(n-1)`` if ``m = 0``, ``2n(n-1) + 2m - 1`` if ``m <= n``,
+    ``2n(n-1) + 2m - 2`` if ``m > n``.
+
+    >>> [max_like_adjacencies(a) for a in (1, 2, 3, 4, 6, 7, 9)]
+    [0, 1, 2, 4, 7, 8, 12]
+    """
+    a = int(area_cells)
+    if a <= 0:
+        return 0
+    n = math.isqrt(a)
+    m = a - n * n
+    base = 2 * n * (n - 1)
+    if m == 0:
+        return base
+    return base + 2 * m - 1 if m <= n else base + 2 * m - 2
+
+
+def _orthogonal_neighbour_count(mask: np.ndarray) -> np.ndarray:
+    """Number of the 4 orthogonal neighbours of every cell that are in ``mask`` (off-grid = not)."""
+    m = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
+    nb = np.zeros(mask.shape, dtype=np.uint8)
+    nb[:, :-1] += m[:, 1:]
+    nb[:, 1:] += m[:, :-1]
+    nb[:-1, :] += m[1:, :]
+    nb[1:, :] += m[:-1, :]
+    return nb
+
+
+def landscape_metrics(
+    mask: ArrayLike,
+    *,
+    cell_size: float,
+    connectivity: int = 8,
+    study_area: ArrayLike | None = None,
+    count_boundary: bool = False,
+) -> dict[str, float]:
+    """Class-level landscape metrics of one class (``mask``) with FRAGSTATS names and formulas.
+
+    The landscape is the study area (all cells when ``study_area`` is omitted); class
+    cells outside it are ignored. Notation: ``A`` landscape area, ``a_ij`` area of patch
+    ``j`` of the class, ``n`` number of patches, ``e`` class edge length, ``E*`` class edge
+    in cell sides *including* the landscape boundary, ``a`` class area in cells,
+    ``g_ii`` like adjacencies (orthogonal cell pairs both in the class, counted once).
+
+    ==========================  ===========================================  ============  ==========
+    key                         formula                                      units         range
+    ==========================  ===========================================  ============  ==========
+    ``total_area`` (CA)         ``sum_j a_ij``                               ha            >= 0
+    ``percentage_of_landscape`` ``100 sum_j a_ij / A`` (PLAND)               %             [0, 100]
+    ``number_of_patches`` (NP)  ``n`` (patches under ``connectivity``)       count         >= 0
+    ``largest_patch_index``     ``100 max_j a_ij / A`` (LPI)                 %             [0, 100]
+    ``mean_patch_area``         ``sum_j a_ij / n`` (AREA_MN)                 ha            > 0; nan if n = 0
+    ``edge_density`` (ED)       ``e / A``                                    m/ha          >= 0
+    ``landscape_shape_index``   ``0.25 E* / sqrt(a)`` (LSI, cell units)      -             >= 1; nan if a = 0
+    ``aggregation_index`` (AI)  ``100 g_ii / max g_ii``                      %             [0, 100]; nan if a = 1 or 0
+    ``compactness_index``       ``sum_j (Pmin(a_ij) / p_ij) / n**2``         -             (0, 1]; nan if n = 0
+    ==========================  ===========================================  ============  ==========
+
+    Edge conventions: ``edge_density`` counts the edges between class cells and other
+    cells of the study area (background); edges on the landscape boundary (the grid
+    border and the border with cells outside the study area) are *not* counted unless
+    ``count_boundary`` is set — FRAGSTATS' "count none of the boundary as edge" choice.
+    ``landscape_shape_index`` always includes the boundary (``E*``), as FRAGSTATS defines
+    it; LSI is 1 for a single square patch and grows as the class becomes more
+    dispersed or convoluted. ``max g_ii`` follows the largest-integer-square formula of
+    :func:`max_like_adjacencies`; like adjacencies are orthogonal whatever the patch
+    ``connectivity``. ``compactness_index`` is the compactness index of Li & Yeh (2004)
+    with each patch's circle perimeter replaced by the smallest raster perimeter
+    ``Pmin`` of its area (:func:`min_perimeter`), so it is exactly 1 for one maximally
+    compact patch and falls with irregular shapes and with more patches.
+
+    Parameters
+    ----------
+    mask : bool array (rows, cols)
+        Cells of the class (e.g. urban land).
+    cell_size : float
+        Cell edge in metres.
+    connectivity : {8, 4}
+        Patch neighbourhood rule: 8 (queen's case, default) or 4 (rook's case).
+    study_area : bool array, optional
+        Cells of the landscape; nodata cells are outside it.
+    count_boundary : bool
+        Count landscape-boundary edges in ``edge_density``.
+
+    Returns
+    -------
+    dict of str to float
+        The keys of the table above.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 4), dtype=bool); m[1:3, 1:3] = True
+    >>> r = landscape_metrics(m, cell_size=100.0)
+    >>> r["number_of_patches"], r["largest_patch_index"], r["landscape_shape_index"], r["aggregation_index"]
+    (1.0, 25.0, 1.0, 100.0)
+    >>> r["edge_density"]  # 8 sides of 100 m over 16 ha
+    50.0
+    """
+    struct = _structure(connectivity)
+    m = np.asarray(_values(mask), dtype=bool)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {m.shape}")
+    if study_area is None:
+        study = np.ones(m.shape, dtype=bool)
+    else:
+        study = np.asarray(_values(study_area), dtype=bool)
+        if study.shape != m.shape:
+            raise ValueError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
+        m = m & study
+    cell_ha = float(cell_size) ** 2 / 10_000.0
+    land_cells = int(np.count_nonzero(study))
+    if land_cells == 0:
+        raise LanduseError("landscape_metrics: the study area is empty (every cell is nodata)")
+    land_ha = land_cells * cell_ha
+
+    labels, n = ndimage.label(m, structure=struct)
+    a_cells = int(np.count_nonzero(m))
+    like_h = int(np.count_nonzero(m[:, :-1] & m[:, 1:]))
+    like_v = int(np.count_nonzero(m[:-1, :] & m[1:, :]))
+    g_ii = like_h + like_v
+    e_star = 4 * a_cells - 2 * g_ii  # every class cell side not shared with another class cell
+    # sides of class cells facing the landscape boundary (grid edge or outside the study area)
+    boundary_sides = int((4 * a_cells) - _orthogonal_neighbour_count(study)[m].sum(dtype=np.int64))
+    background_sides = e_star - boundary_sides
+    edge_sides = e_star if count_boundary else background_sides
+
+    if n:
+        nb = _orthogonal_neighbour_count(m)
+        exposed = np.where(m, 4 - nb.astype(np.int8), 0).astype(np.int8)
+        flat = labels.ravel()
+        areas = np.bincount(flat, minlength=n + 1)[1:]
+        perims = np.bincount(flat, weights=exposed.ravel(), minlength=n + 1)[1:]
+        lpi = 100.0 * float(areas.max()) / land_cells
+        compact = float(np.sum(min_perimeter(areas) / perims)) / float(n) ** 2
+        mean_area = a_cells * cell_ha / n
+    else:
+        lpi, compact, mean_area = 0.0, math.nan, math.nan
+
+    return {
+        "total_area": a_cells * cell_ha,
+        "percentage_of_landscape": 100.0 * a_cells / land_cells,
+        "number_of_patches": float(n),
+        "largest_patch_index": lpi,
+        "mean_patch_area": mean_area,
+        "edge_density": edge_sides * float(cell_size) / land_ha,
+        "landscape_shape_index": 0.25 * e_star / math.sqrt(a_cells) if a_cells else math.nan,
+        "aggregation_index": 100.0 * _ratio(g_ii, max_like_adjacencies(a_cells)),
+        "compactness_index": compact,
+    }
+
+
+def urban_metrics(
+    landuse: ArrayLike,
+    classes: ClassScheme,
+    *,
+    cell_size: float,
+    connectivity: int = 8,
+    study_area: ArrayLike | None = None,
+    count_boundary: bool = False,
+) -> dict[str, dict[str, float]]:
+    """:func:`landscape_metrics` of all urban land together (``"urban"``) and of each urban type.
+
+    ``study_area`` defaults to the cells whose code is not the scheme's nodata value.
+    """
+    lu = _values(landuse)
+    study = lu != classes.nodata if study_area is None else np.asarray(_values(study_area), dtype=bool)
+    out = {"urban": landscape_metrics(classes.is_role(lu, *URBAN_TYPES), cell_size=cell_size,
+                                      connectivity=connectivity, study_area=study, count_boundary=count_boundary)}
+    for t in URBAN_TYPES:
+        out[t] = landscape_metrics(lu == classes.code_of(t), cell_size=cell_size, connectivity=connectivity,
+                                   study_area=study, count_boundary=count_boundary)
+    return out
+
+
+# =========================================================================== expansion types
+
+
+def disk_offsets(radius_cells: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column offsets of cells whose centre lies within ``radius_cells`` of the origin (origin excluded)."""
+    r = math.floor(radius_cells + 1e-9)
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    keep = (yy**2 + xx**2 <= radius_cells**2 + 1e-9) & ~((yy == 0) & (xx == 0))
+    return yy[keep].astype(np.int64), xx[keep].astype(np.int64)
+
+
+@dataclass
+class Expansion:
+    """Expansion types of the new urban patches of one period (see :func:`expansion_types`).
+
+    Attributes
+    ----------
+    buffer_m : float
+    lei : ndarray of float64, shape (P,)
+        LEI of each new patch (patch ``k`` has label ``k + 1`` in ``labels``).
+    patch_type : ndarray of int8, shape (P,)
+        1 infilling, 2 edge-expansion, 3 outlying.
+    patch_area_ha : ndarray of float64, shape (P,)
+    labels : ndarray of int32, shape (rows, cols)
+        New-urban patch labels, 0 elsewhere.
+    """
+
+    buffer_m: float
+    lei: np.ndarray
+    patch_type: np.ndarray
+    patch_area_ha: np.ndarray
+    labels: np.ndarray = field(repr=False)
+
+    @property
+    def type_map(self) -> np.ndarray:
+        """uint8 raster: 1 infilling, 2 edge-expansion, 3 outlying, 0 not new urban."""
+        lut = np.concatenate([[0], self.patch_type]).astype(np.uint8)
+        return lut[self.labels]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, areas and shares per type (JSON-compatible)."""
+        n = int(self.lei.size)
+        total_area = float(self.patch_area_ha.sum())
+        count, area = {}, {}
+        for i, t in enumerate(EXPANSION_TYPES, start=1):
+            sel = self.patch_type == i
+            count[t] = int(sel.sum())
+            area[t] = float(self.patch_area_ha[sel].sum())
+        return {
+            "buffer_m": float(self.buffer_m),
+            "patches": n,
+            "new_urban_ha": total_area,
+            "count": count,
+            "area_ha": area,
+            "share_count": {t: _ratio(count[t], n) for t in EXPANSION_TYPES},
+            "share_area": {t: _ratio(area[t], total_area) for t in EXPANSION_TYPES},
+            "mean_lei": float(self.lei.mean()) if n else math.nan,
+            "area_weighted_lei": _ratio(float((self.lei * self.patch_area_ha).sum()), total_area),
+        }
+
+
+def expansion_types(
+    before: ArrayLike,
+    after: ArrayLike,
+    classes: ClassScheme,
+    *,
+    cell_size: float,
+    buffer_m: float = 100.0,
+    connectivity: int = 8,
+    study_area: ArrayLike | None = None,
+) -> Expansion:
+    """Landscape Expansion Index (LEI) and expansion type of every new urban patch.
+
+    New urban land is urban (any urban type) in ``after`` and not in ``before``; its
+    patches follow ``connectivity``. For each patch the buffer is the set of study-area
+    cells, outside the patch, whose centre lies within ``buffer_m`` of a patch cell centre.
+
+    ``LEI = 100 * A_o / (A_o + A_v)``, where ``A_o`` is the old urban area (urban in
+    ``before``) in the buffer and ``A_v`` the rest of the buffer (range [0, 100];
+    0 when the buffer is empty). Types (Liu et al. 2010): **infilling** ``LEI > 50``,
+    **edge-expansion** ``0 < LEI <= 50``, **outlying** (leapfrog) ``LEI = 0``.
+
+    Parameters
+    ----------
+    before, after : uint8 arrays (rows, cols)
+        Land use at the start and end of the period.
+    classes : ClassScheme
+    cell_size : float
+        Cell edge in metres.
+    buffer_m : float
+        Buffer distance in metres; at least one cell edge.
+    connectivity : {8, 4}
+    study_area : bool array, optional
+        Default: cells with data in both maps.
+
+    Returns
+    -------
+    Expansion
+    """
+    if buffer_m < cell_size:
+        raise LanduseError(
+            f"evaluation.lei_buffer_m ({buffer_m:g} m) is smaller than one cell ({cell_size:g} m); "
+            "the LEI buffer must reach at least the neighbouring cells"
+        )
+    b, a = _values(before), _values(after)
+    if b.shape != a.shape:
+        raise ValueError(f"before {b.shape} and after {a.shape} differ in shape")
+    study = (b != classes.nodata) & (a != classes.nodata)
+    if study_area is not None:
+        study &= np.asarray(_values(study_area), dtype=bool)
+    old = classes.is_role(b, *URBAN_TYPES) & study
+    new = classes.is_role(a, *URBAN_TYPES) & ~old & study
+    labels, n = ndimage.label(new, structure=_structure(connectivity))
+    labels = labels.astype(np.int32, copy=False)
+    flat = labels.ravel()
+    idx = np.flatnonzero(flat)
+    order = idx[np.argsort(flat[idx], kind="stable")]
+    counts = np.bincount(flat, minlength=n + 1)[1:]
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    rows_, cols_ = np.divmod(order.astype(np.int64), b.shape[1])
+    dy, dx = disk_offsets(buffer_m / cell_size)
+    buf, old_in = _lei_buffer_counts(labels, old, study, rows_, cols_, starts, dy, dx)
+    lei = np.where(buf > 0, 100.0 * old_in / np.maximum(buf, 1), 0.0)
+    ptype = np.where(lei > 50.0, 1, np.where(lei > 0.0, 2, 3)).astype(np.int8)
+    return Expansion(
+        buffer_m=float(buffer_m),
+        lei=lei,
+        patch_type=ptype,
+        patch_area_ha=counts * (float(cell_size) ** 2 / 10_000.0),
+        labels=labels,
+    )
+
+
+# =========================================================================== validation
+
+
+def _valid(nodata: int, study_area: ArrayLike | None, *arrays: np.ndarray) -> np.ndarray:
+    valid = np.ones(arrays[0].shape, dtype=bool)
+    for arr in arrays:
+        if arr.shape != valid.shape:
+            raise ValueError(f"maps differ in shape: {arr.shape} and {valid.shape}")
+        valid &= arr != nodata
+    if study_area is not None:
+        valid &= np.asarray(_values(study_area), dtype=bool)
+    return valid
+
+
+def change_components(
+    before: ArrayLike,
+    observed: ArrayLike,
+    simulated: ArrayLike,
+    *,
+    study_area: ArrayLike | None = None,
+    nodata: int = 255,
+) -> dict[str, int]:
+    """Hits, misses, wrong hits, false alarms and correct rejections of simulated change (cells).
+
+    A cell *changed* when its class at the end differs from ``before``.
+
+    * ``hits``: observed and simulated change, to the same class;
+    * ``wrong_hits``: observed and simulated change, to different classes;
+    * ``misses``: observed change simulated as persistence;
+    * ``false_alarms``: observed persistence simulated as change;
+    * ``correct_rejections``: persistence in both.
+
+    Cells outside ``study_area`` or nodata in any map are left out.
+    """
+    b, o, s = _values(before), _values(observed), _values(simulated)
+    v = _valid(nodata, study_area, b, o, s)
+    oc = (o != b) & v
+    sc = (s != b) & v
+    both = oc & sc
+    return {
+        "hits": int(np.count_nonzero(both & (o == s))),
+        "wrong_hits": int(np.count_nonzero(both & (o != s))),
+        "misses": int(np.count_nonzero(oc & ~sc)),
+        "false_alarms": int(np.count_nonzero(sc & ~oc)),
+        "correct_rejections": int(np.count_nonzero(v & ~oc & ~sc)),
+    }
+
+
+def figure_of_merit(
+    before: ArrayLike,
+    observed: ArrayLike,
+    simulated: ArrayLike,
+    *,
+    study_area: ArrayLike | None = None,
+    nodata: int = 255,
+) -> float:
+    """Figure of merit of simulated change (Pontius et al. 2008).
+
+    ``FoM = H / (M + H + W + F)`` with the components of :func:`change_components`.
+    Range [0, 1]: 1 when simulated change matches observed change exactly, 0 when no
+    change is a hit. ``nan`` when neither map shows any change (0/0).
+
+    >>> b = np.array([[4, 4, 4, 4]]); o = np.array([[1, 1, 4, 4]]); s = np.array([[1, 4, 1, 4]])
+    >>> figure_of_merit(b, o, s)  # 1 hit, 1 miss, 1 false alarm
+    0.3333333333333333
+    """
+    c = change_components(before, observed, simulated, study_area=study_area, nodata=nodata)
+    return _ratio(c["hits"], c["hits"] + c["misses"] + c["wrong_hits"] + c["false_alarms"])
+
+
+def change_components_by_class(
+    before: ArrayLike,
+    observed: ArrayLike,
+    simulated: ArrayLike,
+    *,
+    codes: tuple[int, ...],
+    study_area: ArrayLike | None = None,
+    nodata: int = 255,
+) -> dict[int, dict[str, float]]:
+    """Per class: hits, misses, false alarms and FoM of *gains* of that class.
+
+    A gain of class ``c`` is a cell that is ``c`` at the end and was not ``c`` before.
+    ``hits`` = observed and simulated gain, ``misses`` = observed gain only,
+    ``false_alarms`` = simulated gain only; ``figure_of_merit = H / (H + M + F)``
+    (nan if the class gains nowhere in either map).
+    """
+    b, o, s = _values(before), _values(observed), _values(simulated)
+    v = _valid(nodata, study_area, b, o, s)
+    out = {}
+    for c in codes:
+        og = (o == c) & (b != c) & v
+        sg = (s == c) & (b != c) & v
+        h = int(np.count_nonzero(og & sg))
+        m = int(np.count_nonzero(og & ~sg))
+        f = int(np.count_nonzero(sg & ~og))
+        out[int(c)] = {"hits": h, "misses": m, "false_alarms": f, "figure_of_merit": _ratio(h, h + m + f)}
+    return out
+
+
+def confusion_matrix(
+    reference: ArrayLike,
+    simulated: ArrayLike,
+    *,
+    codes: tuple[int, ...] | None = None,
+    study_area: ArrayLike | None = None,
+    nodata: int = 255,
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Cell counts ``M[i, j]``: reference class ``codes[i]``, simulated class ``codes[j]``.
+
+    ``codes`` defaults to every code present in either map (nodata excluded).
+    """
+    r, s = _values(reference).astype(np.int64), _values(simulated).astype(np.int64)
+    v = _valid(nodata, study_area, r, s)
+    rv, sv = r[v], s[v]
+    if codes is None:
+        codes = tuple(int(c) for c in np.union1d(np.unique(rv), np.unique(sv)))
+    lut = np.full(256, -1, dtype=np.int64)
+    lut[list(codes)] = np.arange(len(codes))
+    ri, si = lut[rv], lut[sv]
+    keep = (ri >= 0) & (si >= 0)
+    k = len(codes)
+    m = np.bincount(ri[keep] * k + si[keep], minlength=k * k).reshape(k, k)
+    return m, tuple(codes)
+
+
+def overall_accuracy(
+    reference: ArrayLike, simulated: ArrayLike, *, study_area: ArrayLike | None = None, nodata: int = 255
+) -> float:
+    """Share of cells (in [0, 1]) where the two maps agree; nan on an empty study area."""
+    m, _ = confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)
+    return _ratio(np.trace(m), m.sum())
+
+
+def kappa(
+    reference: ArrayLike, simulated: ArrayLike, *, study_area: ArrayLike | None = None, nodata: int = 255
+) -> float:
+    """Cohen's kappa ``(p_o - p_e) / (1 - p_e)`` of the two maps.
+
+    ``p_o`` is the observed agreement, ``p_e = sum_k p_k+ p_+k`` the agreement expected
+    by chance. Range [-1, 1]; nan when ``p_e = 1`` (both maps a single, identical class).
+    """
+    m, _ = confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)
+    total = m.sum()
+    if total == 0:
+        return math.nan
+    p = m / total
+    po = float(np.trace(p))
+    pe = float((p.sum(axis=1) * p.sum(axis=0)).sum())
+    return _ratio(po - pe, 1.0 - pe) if not math.isclose(pe, 1.0) else math.nan
+
+
+def disagreement(
+    reference: ArrayLike,
+    simulated: ArrayLike,
+    *,
+    study_area: ArrayLike | None = None,
+    nodata: int = 255,
+) -> dict[str, Any]:
+    """Quantity and allocation disagreement (Pontius & Millones 2011), as shares of the study area.
+
+    With ``p_ij`` the share of cells of simulated class ``i`` and reference class ``j``:
+    ``q_g = |sum_i p_ig - sum_j p_gj|``, ``a_g = 2 min(sum_i p_ig - p_gg, sum_j p_gj - p_gg)``;
+    ``Q = sum_g q_g / 2``, ``A = sum_g a_g / 2``, and ``Q + A = 1 - overall accuracy``.
+    Each in [0, 1].
+
+    Returns
+    -------
+    dict
+        ``quantity``, ``allocation``, ``total`` and ``by_class`` (code -> ``{quantity, allocation}``).
+    """
+    m, codes = confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)
+    total = m.sum()
+    if total == 0:
+        return {"quantity": math.nan, "allocation": math.nan, "total": math.nan, "by_class": {}}
+    p = m / total  # rows = reference, cols = simulated
+    ref_tot = p.sum(axis=1)
+    sim_tot = p.sum(axis=0)
+    diag = np.diag(p)
+    q = np.abs(ref_tot - sim_tot)
+    a = 2.0 * np.minimum(ref_tot - diag, sim_tot - diag)
+    return {
+        "quantity": float(q.sum() / 2.0),
+        "allocation": float(a.sum() / 2.0),
+        "total": float(1.0 - diag.sum()),
+        "by_class": {int(c): {"quantity": float(q[i]), "allocation": float(a[i])} for i, c in enumerate(codes)},
+    }
+
+
+def lee_sallee(
+    observed: ArrayLike, simulated: ArrayLike, *, study_area: ArrayLike | None = None
+) -> float:
+    """Lee-Sallee shape index of two masks: ``|O ∩ S| / |O ∪ S|``, in [0, 1]; nan if both are empty."""
+    o = np.asarray(_values(observed), dtype=bool)
+    s = np.asarray(_values(simulated), dtype=bool)
+    if study_area is not None:
+        st = np.asarray(_values(study_area), dtype=bool)
+        o, s = o & st, s & st
+    return _ratio(np.count_nonzero(o & s), np.count_nonzero(o | s))
+
+
+def validation_metrics(
+    before: ArrayLike,
+    observed: ArrayLike,
+    simulated: ArrayLike,
+    classes: ClassScheme,
+    *,
+    study_area: ArrayLike | None = None,
+) -> dict[str, Any]:
+    """Every validation metric of a simulated map against the observed one.
+
+    Returns overall accuracy, kappa, quantity and allocation disagreement, the change
+    components and figure of merit (all classes), per-class gains (FoM by class name),
+    and the Lee-Sallee index of all urban land and of each urban type.
+    """
+    b, o, s = _values(before), _values(observed), _values(simulated)
+    nd = classes.nodata
+    kw = {"study_area": study_area, "nodata": nd}
+    comp = change_components(b, o, s, **kw)
+    dis = disagreement(o, s, **kw)
+    by_class = change_components_by_class(b, o, s, codes=classes.codes, **kw)
+    valid = _valid(nd, study_area, b, o, s)
+    urban = {"urban": lee_sallee(classes.is_role(o, *URBAN_TYPES), classes.is_role(s, *URBAN_TYPES),
+                                 study_area=valid)}
+    for t in URBAN_TYPES:
+        c = classes.code_of(t)
+        urban[t] = lee_sallee(o == c, s == c, study_area=valid)
+    return {
+        "overall_accuracy": overall_accuracy(o, s, **kw),
+        "kappa": kappa(o, s, **kw),
+        "quantity_disagreement": dis["quantity"],
+        "allocation_disagreement": dis["allocation"],
+        "disagreement_by_class": {classes.by_code(c).name: v for c, v in dis["by_class"].items()
+                                  if c in classes.codes},
+        "change_components": comp,
+        "figure_of_merit": _ratio(comp["hits"], comp["hits"] + comp["misses"] + comp["wrong_hits"]
+                                  + comp["false_alarms"]),
+        "gains_by_class": {classes.by_code(c).name: v for c, v in by_class.items()},
+        "lee_sallee": urban,
+    }
+
+
+# =========================================================================== quotas
+
+
+_LISTED = 100  # converted protected cells listed individually in a quota report
+
+
+@dataclass
+class QuotaReport:
+    """Open-space quota, farmland and protection checks of one land-use map.
+
+    Attributes
+    ----------
+    scenario : str
+    units : list of dict
+        One row per city (``unit = "city <id>"``) and one for the cluster, with
+        ``land_area_ha``, ``open_space_ha``, ``open_space_share``, ``open_space_before_ha``,
+        ``quota_share`` (None where the quota does not apply), ``quota_met``
+        (None where it does not apply), ``margin_ha`` (open space above the quota; negative
+        when it fails), ``farmland_before_ha``, ``farmland_after_ha``, ``farmland_loss_ha``
+        (farmland cells that are no longer farmland) and ``new_urban_ha``.
+    farmland_cap : dict or None
+        ``{cap_ha, per, periods, loss_ha, met}`` when ``policy.farmland_loss_cap`` is set.
+    permanent_farmland, red_line : dict
+        ``{present, enforced, cells, converted_cells, intact, converted}``; ``converted``
+        lists up to 100 cells as ``{row, col, x, y, before, after}``.
+    passed : bool
+        Every enforced check holds: each applicable quota, the farmland cap, permanent
+        farmland intact and no red-line cell converted.
+    """
+
+    scenario: str
+    cell_area_ha: float
+    units: list[dict[str, Any]]
+    farmland_cap: dict[str, Any] | None
+    permanent_farmland: dict[str, Any]
+    red_line: dict[str, Any]
+    quota: dict[str, Any] | None
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dict."""
+        return {
+            "scenario": self.scenario,
+            "passed": self.passed,
+            "failures": list(self.failures),
+            "cell_area_ha": self.cell_area_ha,
+            "quota": self.quota,
+            "units": self.units,
+            "farmland_cap": self.farmland_cap,
+            "permanent_farmland": self.permanent_farmland,
+            "red_line": self.red_line,
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-unit rows as a DataFrame."""
+        return pd.DataFrame(self.units)
+
+    def table(self) -> str:
+        """Plain-text table of the units and the checks, as printed by ``landuse evaluate``."""
+        head = (f"{'unit':<10} {'land ha':>11} {'open ha':>11} {'share':>7} {'quota':>7} {'margin ha':>11} "
+                f"{'status':<6} {'farm before':>12} {'farm after':>11} {'farm loss':>10}")
+        lines = [f"scenario {self.scenario!r}", head, "-" * len(head)]
+        for u in self.units:
+            quota = "-" if u["quota_share"] is None else f"{100 * u['quota_share']:.1f}%"
+            margin = "-" if u["margin_ha"] is None else f"{u['margin_ha']:,.1f}"
+            status = "-" if u["quota_met"] is None else ("ok" if u["quota_met"] else "FAIL")
+            share = "-" if math.isnan(u["open_space_share"]) else f"{100 * u['open_space_share']:.1f}%"
+            lines.append(
+                f"{u['unit']:<10} {u['land_area_ha']:>11,.1f} {u['open_space_ha']:>11,.1f} {share:>7} "
+                f"{quota:>7} {margin:>11} {status:<6} {u['farmland_before_ha']:>12,.1f} "
+                f"{u['farmland_after_ha']:>11,.1f} {u['farmland_loss_ha']:>10,.1f}"
+            )
+        lines.append("")
+        if self.quota is None:
+            lines.append("open-space quota: none configured (policy.open_space_quota)")
+        if self.farmland_cap is not None:
+            fc = self.farmland_cap
+            lines.append(f"farmland loss cap: {fc['loss_ha']:,.1f} ha lost, cap {fc['cap_ha']:,.1f} ha "
+                         f"({fc['periods']} period(s) x {fc['hectares']:,.1f} ha per {fc['per']}): "
+                         f"{'ok' if fc['met'] else 'FAIL'}")
+        for key, label in (("permanent_farmland", "permanent farmland"), ("red_line", "red line")):
+            d = getattr(self, key)
+            if not d["present"]:
+                lines.append(f"{label}: no layer")
+                continue
+            state = "intact" if d["intact"] else f"{d['converted_cells']} cell(s) converted"
+            enf = "" if d["enforced"] else " (policy off, not enforced)"
+            lines.append(f"{label}: {d['cells']} cells, {state}{enf}")
+            for c in d["converted"][:10]:
+                lines.append(f"  row {c['row']} col {c['col']} (x {c['x']:.1f}, y {c['y']:.1f}): "
+                             f"{c['before']} -> {c['after']}")
+            if d["converted_cells"] > 10:
+                lines.append(f"  ... {d['converted_cells'] - 10} more (see the JSON report)")
+        lines.append("")
+        lines.append("all checks pass" if self.passed else "FAILED: " + "; ".join(self.failures))
+        return "\n".join(lines)
+
+
+def _protection(
+    ds: xr.Dataset, layer: str, enforced: bool, before: np.ndarray, after: np.ndarray, classes: ClassScheme
+) -> dict[str, Any]:
+    if layer not in ds:
+        return {"present": False, "enforced": bool(enforced), "cells": 0, "converted_cells": 0,
+                "intact": True, "converted": []}
+    mask = np.asarray(ds[layer].values, dtype=bool) & np.asarray(ds["study_area"].values, dtype=bool)
+    conv = mask & (before != after)
+    rr, cc = np.nonzero(conv)
+    t = ds.rio.transform()
+    names = {c.code: c.name for c in classes}
+    listed = []
+    for r, c in zip(rr[:_LISTED].tolist(), cc[:_LISTED].tolist(), strict=True):
+        x, y = t * (c + 0.5, r + 0.5)
+        listed.append({"row": r, "col": c, "x": float(x), "y": float(y),
+                       "before": names.get(int(before[r, c]), str(int(before[r, c]))),
+                       "after": names.get(int(after[r, c]), str(int(after[r, c])))})
+    n = int(rr.size)
+    return {"present": True, "enforced": bool(enforced), "cells": int(mask.sum()), "converted_cells": n,
+            "intact": n == 0, "converted": listed}
+
+
+def quota_report(
+    landscape: xr.Dataset,
+    landuse_map: ArrayLike,
+    scenario: Scenario,
+    *,
+    periods: int | None = None,
+) -> QuotaReport:
+    """Open-space quotas, farmland loss and protected land of ``landuse_map`` against the scenario.
+
+    The baseline is the Landscape's start land use (``landscape.landuse``). Units are the
+    cities of the ``cities`` layer (ids > 0) and the whole cluster. Land area and
+    protected open space follow :func:`landuse.constraints.land_area_mask` and
+    :func:`landuse.constraints.open_space_mask` with ``policy.open_space_quota.include_water``,
+    evaluated on ``landuse_map``. With ``unit: city`` the quota applies to every city,
+    with ``unit: cluster`` to the cluster row only.
+
+    Parameters
+    ----------
+    landscape : xarray.Dataset
+        The scenario's Landscape (start land use, ``cities``, optional ``red_line`` and
+        ``permanent_farmland``).
+    landuse_map : uint8 array (rows, cols)
+        The land use to evaluate, on the Landscape's grid.
+    scenario : Scenario
+    periods : int, optional
+        Periods the map spans since the start, for a per-period farmland-loss cap
+        (default: every period of the scenario).
+
+    Returns
+    -------
+    QuotaReport
+
+    Raises
+    ------
+    LanduseError
+        The map's shape differs from the Landscape's, or it has nodata inside the study area.
+    """
+    classes = scenario.classes
+    pol = scenario.config.policy
+    before = np.asarray(landscape["landuse"].values)
+    after = _values(landuse_map)
+    if after.shape != before.shape:
+        raise LanduseError(f"land-use map has shape {after.shape}, the scenario's grid is {before.shape}")
+    study = np.asarray(landscape["study_area"].values, dtype=bool)
+    holes = study & (after == classes.nodata)
+    if holes.any():
+        r, c = np.argwhere(holes)[0]
+        raise LanduseError(
+            f"land-use map has {int(holes.sum())} nodata cells inside the study area (first at row {r}, "
+            f"column {c}); every study-area cell needs a class to evaluate quotas"
+        )
+    cell_ha = cell_area_ha(landscape)
+    qc = pol.open_space_quota
+    include_water = bool(qc.include_water) if qc is not None else False
+    land = land_area_mask(landscape, classes, include_water=include_water, landuse=after)
+    space = open_space_mask(after, classes, include_water=include_water) & land
+    space_before = open_space_mask(before, classes, include_water=include_water) & land_area_mask(
+        landscape, classes, include_water=include_water, landuse=before)
+    farm_b = classes.is_role(before, "farmland") & study
+    farm_a = classes.is_role(after, "farmland") & study
+    urban_b = classes.is_role(before, *URBAN_TYPES)
+    urban_a = classes.is_role(after, *URBAN_TYPES) & study
+    if "cities" in landscape:
+        cities = np.where(study, np.asarray(landscape["cities"].values, dtype=np.int64), 0)
+    else:
+        cities = np.zeros(before.shape, dtype=np.int64)
+    ids = [int(i) for i in np.unique(cities) if i > 0]
+    n_lab = (max(ids) if ids else 0) + 1
+    flat = cities.ravel()
+
+    def per_city(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(flat, weights=mask.ravel().astype(np.float64), minlength=n_lab) * cell_ha
+
+    sums = {
+        "land": per_city(land), "space": per_city(space), "space_before": per_city(space_before),
+        "farm_b": per_city(farm_b), "farm_a": per_city(farm_a), "farm_loss": per_city(farm_b & ~farm_a),
+        "new_urban": per_city(urban_a & ~urban_b),
+    }
+    failures: list[str] = []
+    units: list[dict[str, Any]] = []
+
+    def row(name: str, city: int | None, pick) -> dict[str, Any]:
+        land_ha = float(pick(sums["land"]))
+        space_ha = float(pick(sums["space"]))
+        applies = qc is not None and ((qc.unit == "city") == (city is not None))
+        share = qc.share if applies else None
+        margin = space_ha - qc.share * land_ha if applies else None
+        met = bool(margin >= -1e-9 * max(land_ha, 1.0)) if applies else None
+        if met is False:
+            failures.append(f"open-space quota {100 * qc.share:g}% not met in {name}: "
+                            f"{_ratio(space_ha, land_ha) * 100:.2f}% ({margin:,.1f} ha short of the quota)")
+        return {
+            "unit": name, "city": city, "land_area_ha": land_ha, "open_space_ha": space_ha,
+            "open_space_share": _ratio(space_ha, land_ha),
+            "open_space_before_ha": float(pick(sums["space_before"])),
+            "quota_share": share, "quota_met": met, "margin_ha": margin,
+            "farmland_before_ha": float(pick(sums["farm_b"])), "farmland_after_ha": float(pick(sums["farm_a"])),
+            "farmland_loss_ha": float(pick(sums["farm_loss"])), "new_urban_ha": float(pick(sums["new_urban"])),
+        }
+
+    for i in ids:
+        units.append(row(f"city {i}", i, lambda a, i=i: a[i]))
+    units.append(row("cluster", None, lambda a: a.sum()))
+
+    cap = None
+    if pol.farmland_loss_cap is not None:
+        fc = pol.farmland_loss_cap
+        n_per = len(scenario.period_pairs) if periods is None else int(periods)
+        cap_ha = fc.hectares * (n_per if fc.per == "period" else 1)
+        loss = units[-1]["farmland_loss_ha"]
+        met = loss <= cap_ha + 1e-9
+        cap = {"hectares": fc.hectares, "per": fc.per, "periods": n_per if fc.per == "period" else 1,
+               "cap_ha": cap_ha, "loss_ha": loss, "met": met}
+        if not met:
+            failures.append(f"farmland loss {loss:,.1f} ha exceeds the cap of {cap_ha:,.1f} ha")
+    pf = _protection(landscape, "permanent_farmland", pol.permanent_farmland, before, after, classes)
+    rl = _protection(landscape, "red_line", pol.red_line, before, after, classes)
+    if pf["enforced"] and not pf["intact"]:
+        failures.append(f"{pf['converted_cells']} permanent-farmland cell(s) converted")
+    if rl["enforced"] and not rl["intact"]:
+        failures.append(f"{rl['converted_cells']} red-line cell(s) converted")
+    return QuotaReport(
+        scenario=scenario.name,
+        cell_area_ha=cell_ha,
+        units=units,
+        farmland_cap=cap,
+        permanent_farmland=pf,
+        red_line=rl,
+        quota=None if qc is None else {"share": qc.share, "unit": qc.unit, "include_water": qc.include_water},
+        failures=failures,
+    )
+
+
+def landuse_study_area(landscape: xr.Dataset) -> np.ndarray:
+    """The Landscape's study-area mask as a numpy array."""
+    if "study_area" in landscape:
+        return np.asarray(landscape["study_area"].values, dtype=bool)
+    return np.asarray(landscape["landuse"].values) != landuse_nodata(landscape)
+
+
+def class_areas(landuse: ArrayLike, classes: ClassScheme, *, cell_ha: float) -> dict[str, float]:
+    """Area (ha) of each class by name."""
+    counts = np.bincount(np.asarray(_values(landuse), dtype=np.uint8).ravel(), minlength=256)
+    return {c.name: float(counts[c.code]) * cell_ha for c in classes}
+
+
+def as_jsonable(obj: Any) -> Any:
+    """Recursively turn numpy scalars into Python ones and nan/inf into None (for JSON)."""
+    if isinstance(obj, Mapping):
+        return {str(k): as_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [as_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return as_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

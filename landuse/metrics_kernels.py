@@ -1,0 +1,68 @@
+"""Numba kernels of :mod:`landuse.metrics` (plain arrays in, plain arrays out).
+
+Nothing here knows xarray, rasterio or the config; :mod:`landuse.metrics` prepares the
+arrays and wraps the results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _lei_buffer_counts(
+    labels: np.ndarray,
+    old: np.ndarray,
+    study: np.ndarray,
+    cell_rows: np.ndarray,
+    cell_cols: np.ndarray,
+    starts: np.ndarray,
+    dy: np.ndarray,
+    dx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Buffer cells and old-urban buffer cells of every new-urban patch.
+
+    Parameters
+    ----------
+    labels : int32 array (rows, cols)
+        Patch labels ``1..P`` of new urban land, 0 elsewhere.
+    old : bool array (rows, cols)
+        Urban land at the start of the period.
+    study : bool array (rows, cols)
+        Study area; buffer cells outside it are not counted.
+    cell_rows, cell_cols : int64 arrays
+        Row and column of every labelled cell, grouped by label (label 1 first).
+    starts : int64 array (P + 1)
+        Cells of patch ``k + 1`` are ``cell_rows[starts[k]:starts[k + 1]]``.
+    dy, dx : int64 arrays
+        Offsets of the buffer footprint (a disk without its centre).
+
+    Returns
+    -------
+    buffer_cells, old_cells : int64 arrays (P)
+        For each patch, the number of distinct study-area cells within the buffer
+        distance that are not in the patch itself, and how many of them are old urban.
+    """
+    rows, cols = labels.shape
+    n_patch = starts.size - 1
+    stamp = np.zeros((rows, cols), dtype=np.int32)
+    buffer_cells = np.zeros(n_patch, dtype=np.int64)
+    old_cells = np.zeros(n_patch, dtype=np.int64)
+    for k in range(n_patch):
+        pid = k + 1
+        for s in range(starts[k], starts[k + 1]):
+            r = cell_rows[s]
+            c = cell_cols[s]
+            for o in range(dy.size):
+                rr = r + dy[o]
+                cc = c + dx[o]
+                if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                    continue
+                if labels[rr, cc] == pid or stamp[rr, cc] == pid or not study[rr, cc]:
+                    continue
+                stamp[rr, cc] = pid
+                buffer_cells[k] += 1
+                if old[rr, cc]:
+                    old_cells[k] += 1
+    return buffer_cells, old_cells

@@ -258,6 +258,9 @@ class UgbConfig(Strict):
     closing_radius_m: NonNegative = 300.0
     min_area_ha: NonNegative = 50.0
     fill_holes: bool = True
+    opening_radius_m: NonNegative | None = Field(
+        None, description="opening radius in metres after the closing (default: closing_radius_m; 0 skips it)"
+    )
 
 
 class EvaluationConfig(Strict):

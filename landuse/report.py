@@ -1,0 +1,736 @@
+"""Scenario reports: ``report.json``, ``report.md``, a self-contained ``report.html`` and PNG figures.
+
+Two calls::
+
+    report = build_report(scenario=scenario, landscape=ds, landuse_by_year={2030: lu2030, 2040: lu2040},
+                          probability=prob, ugb=ugb, allocation=table)
+    paths = write_report(out_dir, report)
+
+:func:`build_report` computes everything (quota reports per year, landscape metrics,
+LEI expansion types per period, growth-boundary summary, validation against observed
+maps when given) into :attr:`Report.data`, a JSON-compatible dict, and keeps the arrays
+the figures need. :func:`write_report` writes the files atomically. Figures are drawn
+with matplotlib's object API on the Agg canvas (no pyplot, no global backend state).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html as _html
+import io
+import itertools
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from landuse.boundary import ugb_summary
+from landuse.classes import URBAN_TYPES, ClassScheme
+from landuse.config import Scenario
+from landuse.errors import LanduseError
+from landuse.io import write_bytes, write_text
+from landuse.landscape import cell_area_ha, cell_size
+from landuse.metrics import (
+    EXPANSION_TYPES,
+    QuotaReport,
+    as_jsonable,
+    class_areas,
+    expansion_types,
+    quota_report,
+    urban_metrics,
+    validation_metrics,
+)
+
+FIGURE_DPI = 110
+_MAX_PLOT_CELLS = 1000  # rasters are strided down to at most this many cells per side for figures
+
+
+@dataclass
+class Report:
+    """A built report: JSON-compatible ``data`` plus what the figures are drawn from.
+
+    Attributes
+    ----------
+    data : dict
+        Everything machine-readable (written as ``report.json``).
+    classes : ClassScheme
+    landscape : xarray.Dataset
+    landuse_by_year : dict of int to ndarray
+        Land use per year, the start year first.
+    probability : dict of str to ndarray
+    ugb : ndarray or None
+    quotas : dict of int to QuotaReport
+    type_maps : dict of str to ndarray
+        LEI expansion type per new urban cell, per period label ``"<start>-<end>"``.
+    allocation : pandas.DataFrame or None
+    """
+
+    data: dict[str, Any]
+    classes: ClassScheme
+    landscape: xr.Dataset = field(repr=False)
+    landuse_by_year: dict[int, np.ndarray] = field(repr=False)
+    probability: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    ugb: np.ndarray | None = field(default=None, repr=False)
+    quotas: dict[int, QuotaReport] = field(default_factory=dict, repr=False)
+    type_maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    allocation: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        """Every enforced check of the final year holds."""
+        return bool(self.data["passed"])
+
+
+def _arr(a: Any) -> np.ndarray:
+    return np.asarray(a.values if isinstance(a, xr.DataArray) else a)
+
+
+def build_report(
+    *,
+    scenario: Scenario,
+    landscape: xr.Dataset,
+    landuse_by_year: Mapping[int, xr.DataArray | np.ndarray],
+    probability: xr.DataArray | np.ndarray | Mapping[str, xr.DataArray | np.ndarray] | None = None,
+    ugb: xr.DataArray | None = None,
+    allocation: pd.DataFrame | None = None,
+    observed: Mapping[int, xr.DataArray | np.ndarray] | None = None,
+    seed: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Report:
+    """Evaluate a scenario's outputs into a :class:`Report`.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    landscape : xarray.Dataset
+        The scenario's Landscape; its ``landuse`` is the start-year map (baseline).
+    landuse_by_year : mapping of int to array
+        Land use per period end year (the start year may be included; it is taken from
+        the Landscape otherwise). The last year is the one whose quotas decide ``passed``.
+    probability : array or mapping of str to array, optional
+        Growth probability (e.g. ``{"urban": p}`` or one map per type or year).
+    ugb : xarray.DataArray, optional
+        A delineated growth boundary (:func:`landuse.boundary.delineate_ugb`).
+    allocation : pandas.DataFrame, optional
+        The allocation table (written in full to JSON, the first rows to md/html).
+    observed : mapping of int to array, optional
+        Observed land use for some years; validation metrics (FoM, kappa,
+        disagreement, Lee-Sallee) are computed for each year also in ``landuse_by_year``.
+    seed : int, optional
+        Seed that produced the outputs (default ``growth.seed`` of the scenario).
+    extra : mapping, optional
+        Anything else to record under ``"extra"`` (must be JSON-compatible).
+
+    Returns
+    -------
+    Report
+    """
+    classes = scenario.classes
+    ev = scenario.config.evaluation
+    start = scenario.periods[0]
+    base = np.asarray(landscape["landuse"].values)
+    maps: dict[int, np.ndarray] = {start: base}
+    for y, a in sorted(landuse_by_year.items()):
+        arr = _arr(a)
+        if arr.shape != base.shape:
+            raise LanduseError(f"land use of {y} has shape {arr.shape}, the Landscape's grid is {base.shape}")
+        maps[int(y)] = arr
+    years = sorted(maps)
+    final = years[-1]
+    cs = cell_size(landscape)
+    cell_ha = cell_area_ha(landscape)
+    study = np.asarray(landscape["study_area"].values, dtype=bool)
+
+    quotas: dict[int, QuotaReport] = {}
+    for y in years:
+        n_per = sum(1 for a, b in scenario.period_pairs if b <= y) if y != start else 0
+        quotas[y] = quota_report(landscape, maps[y], scenario, periods=max(n_per, 1) if y != start else 1)
+    metrics = {
+        y: urban_metrics(maps[y], classes, cell_size=cs, connectivity=ev.connectivity, study_area=study)
+        for y in years
+    }
+    expansion, type_maps = {}, {}
+    for a, b in itertools.pairwise(years):
+        exp = expansion_types(maps[a], maps[b], classes, cell_size=cs, buffer_m=max(ev.lei_buffer_m, cs),
+                              connectivity=ev.connectivity, study_area=study)
+        expansion[f"{a}-{b}"] = exp.summary()
+        type_maps[f"{a}-{b}"] = exp.type_map
+    if len(years) > 2:
+        exp = expansion_types(maps[start], maps[final], classes, cell_size=cs,
+                              buffer_m=max(ev.lei_buffer_m, cs), connectivity=ev.connectivity, study_area=study)
+        expansion[f"{start}-{final}"] = exp.summary()
+        type_maps[f"{start}-{final}"] = exp.type_map
+
+    prob: dict[str, np.ndarray] = {}
+    if probability is not None:
+        if isinstance(probability, Mapping):
+            prob = {str(k): _arr(v).astype(np.float32) for k, v in probability.items()}
+        else:
+            prob = {"urban": _arr(probability).astype(np.float32)}
+    prob_summary = {}
+    for k, p in prob.items():
+        inside = p[study & np.isfinite(p)]
+        prob_summary[k] = {
+            "mean": float(inside.mean()) if inside.size else math.nan,
+            "cells_at_least_0_5": int((inside >= 0.5).sum()),
+            "area_at_least_0_5_ha": float((inside >= 0.5).sum()) * cell_ha,
+        }
+
+    validation = {}
+    for y, obs in sorted((observed or {}).items()):
+        if int(y) in maps and int(y) != start:
+            validation[str(y)] = validation_metrics(base, _arr(obs), maps[int(y)], classes, study_area=study)
+
+    inputs = landscape.attrs.get("inputs") or {k: str(v) for k, v in scenario.layer_paths().items()}
+    t = landscape.rio.transform()
+    data = {
+        "meta": {
+            "scenario": scenario.name,
+            "description": scenario.config.description,
+            "config": str(scenario.path) if scenario.path else None,
+            "seed": int(scenario.config.growth.seed if seed is None else seed),
+            "runs": int(scenario.config.growth.runs),
+            "periods": scenario.periods,
+            "coordination": scenario.config.policy.coordination,
+            "inputs": {str(k): str(v) for k, v in inputs.items()},
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "landuse_version": _version(),
+            "grid": {"rows": int(base.shape[0]), "cols": int(base.shape[1]), "cell_size_m": cs,
+                     "crs": str(landscape.rio.crs), "origin": [float(t.c), float(t.f)]},
+            "classes": classes.to_records(),
+            "evaluation": scenario.config.evaluation.model_dump(mode="json"),
+            "policy": scenario.config.policy.model_dump(mode="json"),
+        },
+        "years": years,
+        "passed": quotas[final].passed,
+        "failures": quotas[final].failures,
+        "class_areas_ha": {str(y): class_areas(maps[y], classes, cell_ha=cell_ha) for y in years},
+        "quotas": {str(y): q.to_dict() for y, q in quotas.items()},
+        "landscape_metrics": {str(y): m for y, m in metrics.items()},
+        "expansion": expansion,
+        "probability": prob_summary or None,
+        "growth_boundary": ugb_summary(ugb, landscape, classes=classes) if ugb is not None else None,
+        "validation": validation or None,
+        "allocation": allocation.to_dict(orient="records") if allocation is not None else None,
+        "extra": dict(extra) if extra else None,
+    }
+    return Report(
+        data=as_jsonable(data),
+        classes=classes,
+        landscape=landscape,
+        landuse_by_year=maps,
+        probability=prob,
+        ugb=None if ugb is None else np.asarray(_arr(ugb), dtype=bool),
+        quotas=quotas,
+        type_maps=type_maps,
+        allocation=allocation,
+    )
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("landuse")
+    except Exception:  # pragma: no cover - not installed
+        return "unknown"
+
+
+# =========================================================================== figures
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=FIGURE_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _stride(shape: tuple[int, int]) -> int:
+    return max(1, math.ceil(max(shape) / _MAX_PLOT_CELLS))
+
+
+def _extent(report: Report) -> list[float]:
+    t = report.landscape.rio.transform()
+    rows, cols = report.landuse_by_year[report.data["years"][0]].shape
+    x0, y0 = t.c, t.f
+    x1, y1 = x0 + t.a * cols, y0 + t.e * rows
+    return [x0 / 1000, x1 / 1000, y1 / 1000, y0 / 1000]
+
+
+def _rgba_landuse(lu: np.ndarray, classes: ClassScheme, *, alpha: float = 1.0) -> np.ndarray:
+    lut = np.zeros((256, 4), dtype=np.float32)
+    for c in classes:
+        lut[c.code, :3] = np.asarray(c.rgb, dtype=np.float32) / 255.0
+        lut[c.code, 3] = alpha
+    return lut[lu]
+
+
+def _landuse_legend(ax, classes: ClassScheme, present: set[int]) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=c.colour, edgecolor="0.3", label=c.name) for c in classes if c.code in present]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+              title="land use", title_fontsize=9)
+
+
+def _map_axes(ax, title: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("x (km)", fontsize=8)
+    ax.set_ylabel("y (km)", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def fig_landuse(report: Report) -> bytes:
+    """Land use at the start and at the final year, with the class legend."""
+    years = report.data["years"]
+    first, last = years[0], years[-1]
+    s = _stride(report.landuse_by_year[first].shape)
+    fig = _new_figure(11, 5)
+    axes = fig.subplots(1, 2)
+    present: set[int] = set()
+    for ax, y in zip(axes, (first, last), strict=True):
+        lu = report.landuse_by_year[y][::s, ::s]
+        present |= {int(v) for v in np.unique(lu)}
+        ax.imshow(_rgba_landuse(lu, report.classes), extent=_extent(report), interpolation="nearest")
+        _map_axes(ax, f"land use {y}")
+    _landuse_legend(axes[1], report.classes, present)
+    return _png(fig)
+
+
+_TYPE_COLOURS = {"existing": "#bdbdbd"}
+
+
+def fig_change(report: Report) -> bytes:
+    """New urban land by urban type between the start and the final year (existing urban in grey)."""
+    years = report.data["years"]
+    a, b = report.landuse_by_year[years[0]], report.landuse_by_year[years[-1]]
+    s = _stride(a.shape)
+    a, b = a[::s, ::s], b[::s, ::s]
+    cl = report.classes
+    rgba = np.ones((*a.shape, 4), dtype=np.float32)
+    rgba[a == cl.nodata, 3] = 0.0
+    old = cl.is_role(a, *URBAN_TYPES)
+    rgba[old, :3] = 0.74
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor="#bdbdbd", label=f"urban in {years[0]}")]
+    for t in URBAN_TYPES:
+        c = cl.by_code(cl.code_of(t))
+        new = (b == c.code) & ~old
+        rgba[new, :3] = np.asarray(c.rgb, dtype=np.float32) / 255.0
+        handles.append(Patch(facecolor=c.colour, label=f"new {c.name}"))
+    lost_farm = cl.is_role(a, "farmland") & ~cl.is_role(b, "farmland") & ~cl.is_role(b, *URBAN_TYPES)
+    rgba[lost_farm, :3] = (0.55, 0.35, 0.17)
+    if lost_farm.any():
+        handles.append(Patch(facecolor="#8c592b", label="farmland lost (not to urban)"))
+    fig = _new_figure(7.5, 6)
+    ax = fig.subplots()
+    ax.imshow(rgba, extent=_extent(report), interpolation="nearest")
+    _map_axes(ax, f"change {years[0]}-{years[-1]} by urban type")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def fig_expansion(report: Report) -> bytes:
+    """New urban patches coloured by LEI expansion type (start to final year)."""
+    key = list(report.type_maps)[-1]
+    tm = report.type_maps[key]
+    s = _stride(tm.shape)
+    tm = tm[::s, ::s]
+    first = report.landuse_by_year[report.data["years"][0]][::s, ::s]
+    colours = {1: (0.17, 0.51, 0.73), 2: (0.99, 0.68, 0.38), 3: (0.84, 0.1, 0.11)}
+    rgba = np.ones((*tm.shape, 4), dtype=np.float32)
+    rgba[first == report.classes.nodata, 3] = 0.0
+    rgba[report.classes.is_role(first, *URBAN_TYPES), :3] = 0.74
+    for code, col in colours.items():
+        rgba[tm == code, :3] = col
+    from matplotlib.patches import Patch
+
+    summ = report.data["expansion"][key]
+    handles = [Patch(facecolor="#bdbdbd", label="existing urban")]
+    for code, t in enumerate(EXPANSION_TYPES, start=1):
+        share = summ["share_area"][t]
+        txt = "-" if share is None else f"{100 * share:.0f}% of area"
+        handles.append(Patch(facecolor=colours[code], label=f"{t.replace('_', '-')} ({txt})"))
+    fig = _new_figure(7.5, 6)
+    ax = fig.subplots()
+    ax.imshow(rgba, extent=_extent(report), interpolation="nearest")
+    _map_axes(ax, f"expansion types {key} (LEI, buffer {summ['buffer_m']:g} m)")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def fig_probability(report: Report) -> bytes:
+    """Growth probability map(s), one panel per key (at most four)."""
+    keys = list(report.probability)[:4]
+    fig = _new_figure(5.5 * len(keys), 5)
+    axes = np.atleast_1d(fig.subplots(1, len(keys)))
+    study = np.asarray(report.landscape["study_area"].values, dtype=bool)
+    for ax, k in zip(axes, keys, strict=True):
+        p = report.probability[k].astype(np.float32, copy=True)
+        p[~study] = np.nan
+        s = _stride(p.shape)
+        im = ax.imshow(p[::s, ::s], extent=_extent(report), vmin=0.0, vmax=1.0, cmap="viridis",
+                       interpolation="nearest")
+        _map_axes(ax, f"growth probability ({k})")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="probability")
+    return _png(fig)
+
+
+def fig_ugb(report: Report) -> bytes:
+    """The growth boundary outlined over the final land use."""
+    years = report.data["years"]
+    lu = report.landuse_by_year[years[-1]]
+    s = _stride(lu.shape)
+    lu = lu[::s, ::s]
+    ugb = report.ugb[::s, ::s]
+    fig = _new_figure(8, 6)
+    ax = fig.subplots()
+    ext = _extent(report)
+    ax.imshow(_rgba_landuse(lu, report.classes, alpha=0.85), extent=ext, interpolation="nearest")
+    rows, cols = ugb.shape
+    xs = np.linspace(ext[0], ext[1], cols + 1)
+    ys = np.linspace(ext[3], ext[2], rows + 1)
+    xc, yc = 0.5 * (xs[:-1] + xs[1:]), 0.5 * (ys[:-1] + ys[1:])
+    if ugb.any() and not ugb.all():
+        ax.contour(xc, yc, ugb.astype(np.float32), levels=[0.5], colors="black", linewidths=1.2)
+    hatch = np.zeros((rows, cols, 4), dtype=np.float32)
+    hatch[ugb] = (0.0, 0.0, 0.0, 0.18)
+    ax.imshow(hatch, extent=ext, interpolation="nearest")
+    summ = report.data["growth_boundary"]
+    share = summ.get("share_of_region")
+    _map_axes(ax, f"growth boundary over land use {years[-1]} "
+                  f"({summ['area_ha']:,.0f} ha{'' if share is None else f', {100 * share:.1f}% of region'})")
+    _landuse_legend(ax, report.classes, {int(v) for v in np.unique(lu)})
+    return _png(fig)
+
+
+def fig_quota(report: Report) -> bytes:
+    """Open-space share per city and for the cluster, with the quota line (final year)."""
+    q = report.quotas[report.data["years"][-1]]
+    units = q.units
+    names = [u["unit"] for u in units]
+    shares = [100 * u["open_space_share"] if not math.isnan(u["open_space_share"]) else 0.0 for u in units]
+    colours = ["#4daf4a" if u["quota_met"] is not False else "#e41a1c" for u in units]
+    colours = [c if u["quota_met"] is not None else "#9ecae1" for c, u in zip(colours, units, strict=True)]
+    fig = _new_figure(max(5.0, 0.7 * len(units) + 2), 4)
+    ax = fig.subplots()
+    ax.bar(names, shares, color=colours, edgecolor="0.3")
+    if q.quota is not None:
+        ax.axhline(100 * q.quota["share"], color="black", linestyle="--", linewidth=1.2,
+                   label=f"quota {100 * q.quota['share']:g}% ({q.quota['unit']})")
+        ax.legend(fontsize=8)
+    ax.set_ylabel("protected open space (% of land area)", fontsize=8)
+    ax.set_title(f"open-space quota, {report.data['years'][-1]}", fontsize=10)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    return _png(fig)
+
+
+def fig_farmland(report: Report) -> bytes:
+    """Farmland loss per city (and cluster) between the start and the final year."""
+    q = report.quotas[report.data["years"][-1]]
+    units = [u for u in q.units if u["city"] is not None] or q.units
+    fig = _new_figure(max(5.0, 0.7 * len(units) + 2), 4)
+    ax = fig.subplots()
+    ax.bar([u["unit"] for u in units], [u["farmland_loss_ha"] for u in units], color="#a6761d", edgecolor="0.3")
+    ax.set_ylabel("farmland lost (ha)", fontsize=8)
+    years = report.data["years"]
+    total = q.units[-1]["farmland_loss_ha"]
+    ax.set_title(f"farmland loss {years[0]}-{years[-1]} (cluster {total:,.0f} ha)", fontsize=10)
+    if q.farmland_cap is not None and len(units) == 1:
+        ax.axhline(q.farmland_cap["cap_ha"], color="black", linestyle="--", label="cap")
+        ax.legend(fontsize=8)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    return _png(fig)
+
+
+def make_figures(report: Report) -> dict[str, bytes]:
+    """Every figure the report has data for, as PNG bytes keyed by file name."""
+    figs = {"landuse.png": fig_landuse(report), "change.png": fig_change(report)}
+    if report.type_maps:
+        figs["expansion.png"] = fig_expansion(report)
+    if report.probability:
+        figs["probability.png"] = fig_probability(report)
+    if report.ugb is not None:
+        figs["growth_boundary.png"] = fig_ugb(report)
+    figs["quota.png"] = fig_quota(report)
+    figs["farmland_loss.png"] = fig_farmland(report)
+    return figs
+
+
+_CAPTIONS = {
+    "landuse.png": "Land use at the start and at the final year.",
+    "change.png": "New urban land by type.",
+    "expansion.png": "New urban patches by expansion type (Landscape Expansion Index).",
+    "probability.png": "Growth probability from the Monte Carlo runs.",
+    "growth_boundary.png": "Delineated urban growth boundary over the final land use.",
+    "quota.png": "Protected open space per unit against the quota.",
+    "farmland_loss.png": "Farmland lost per city.",
+}
+
+
+# =========================================================================== text sections
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return "-" if not math.isfinite(v) else f"{v:,.{digits}f}"
+    return str(v)
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{100 * v:.1f}%"
+
+
+@dataclass
+class _Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
+    d = report.data
+    meta = d["meta"]
+    years = d["years"]
+    final = str(years[-1])
+    out: list[_Section] = []
+
+    s = _Section("Scenario")
+    s.paragraphs.append(
+        f"Scenario **{meta['scenario']}** ({meta['description'] or 'no description'}); periods "
+        f"{' → '.join(map(str, meta['periods']))}; coordination: {meta['coordination']}; seed {meta['seed']}, "
+        f"{meta['runs']} run(s). Config: {meta['config'] or '-'}. Created {meta['created']} by landuse "
+        f"{meta['landuse_version']}."
+    )
+    g = meta["grid"]
+    s.paragraphs.append(f"Grid: {g['rows']} × {g['cols']} cells of {g['cell_size_m']:g} m, {g['crs']}.")
+    s.tables.append((["input layer", "file"], [[k, v] for k, v in meta["inputs"].items()]))
+    s.paragraphs.append("**Result: all checks pass.**" if d["passed"] else
+                        "**Result: FAILED** — " + "; ".join(d["failures"]))
+    out.append(s)
+
+    q = d["quotas"][final]
+    s = _Section(f"Open-space quota and farmland ({final})")
+    quota = q["quota"]
+    s.paragraphs.append(
+        "No open-space quota configured." if quota is None else
+        f"Quota: at least {100 * quota['share']:g}% of land area as protected open space, per {quota['unit']}"
+        f"{' (water counted)' if quota['include_water'] else ''}."
+    )
+    rows = []
+    for u in q["units"]:
+        status = "-" if u["quota_met"] is None else ("ok" if u["quota_met"] else "FAIL")
+        rows.append([u["unit"], _fmt(u["land_area_ha"]), _fmt(u["open_space_ha"]), _pct(u["open_space_share"]),
+                     _pct(u["quota_share"]), _fmt(u["margin_ha"]), status, _fmt(u["farmland_before_ha"]),
+                     _fmt(u["farmland_after_ha"]), _fmt(u["farmland_loss_ha"]), _fmt(u["new_urban_ha"])])
+    s.tables.append((["unit", "land ha", "open space ha", "share", "quota", "margin ha", "status",
+                      "farmland before ha", "farmland after ha", "farmland lost ha", "new urban ha"], rows))
+    if q["farmland_cap"]:
+        fc = q["farmland_cap"]
+        s.paragraphs.append(f"Farmland loss cap: {_fmt(fc['loss_ha'])} ha lost against a cap of "
+                            f"{_fmt(fc['cap_ha'])} ha — {'ok' if fc['met'] else 'FAIL'}.")
+    for key, label in (("permanent_farmland", "Permanent farmland"), ("red_line", "Ecological red line")):
+        p = q[key]
+        if not p["present"]:
+            s.paragraphs.append(f"{label}: no layer.")
+            continue
+        txt = "intact" if p["intact"] else f"{p['converted_cells']} cell(s) converted"
+        s.paragraphs.append(f"{label}: {p['cells']:,} cells, {txt}{'' if p['enforced'] else ' (not enforced)'}.")
+        if p["converted"]:
+            s.tables.append((["row", "col", "x", "y", "before", "after"],
+                             [[str(c["row"]), str(c["col"]), _fmt(c["x"]), _fmt(c["y"]), c["before"], c["after"]]
+                              for c in p["converted"][:20]]))
+    s.figures += [f for f in ("quota.png", "farmland_loss.png") if f in figure_names]
+    out.append(s)
+
+    s = _Section("Land use")
+    names = [c.name for c in report.classes]
+    s.tables.append((["class", *map(str, years)],
+                     [[n, *(_fmt(d["class_areas_ha"][str(y)][n]) for y in years)] for n in names]))
+    s.figures += [f for f in ("landuse.png", "change.png") if f in figure_names]
+    out.append(s)
+
+    s = _Section("Urban form (landscape metrics)")
+    s.paragraphs.append(
+        f"FRAGSTATS class-level metrics, {d['meta']['evaluation']['connectivity']}-connectivity; edge density "
+        "excludes the landscape boundary; areas in ha, LPI and AI in %, ED in m/ha."
+    )
+    keys = ["number_of_patches", "largest_patch_index", "mean_patch_area", "edge_density",
+            "landscape_shape_index", "aggregation_index", "compactness_index"]
+    short = ["NP", "LPI %", "AREA_MN ha", "ED m/ha", "LSI", "AI %", "compactness"]
+    rows = []
+    for y in years:
+        for cls in ("urban", *URBAN_TYPES):
+            m = d["landscape_metrics"][str(y)][cls]
+            rows.append([str(y), cls, *(_fmt(m[k], 0 if k == "number_of_patches" else 2) for k in keys)])
+    s.tables.append((["year", "class", *short], rows))
+    out.append(s)
+
+    if d["expansion"]:
+        s = _Section("Expansion types (Landscape Expansion Index)")
+        rows = []
+        for period, e in d["expansion"].items():
+            rows.append([period, _fmt(e["patches"]), _fmt(e["new_urban_ha"]),
+                         *(f"{_pct(e['share_area'][t])} / {_pct(e['share_count'][t])}" for t in EXPANSION_TYPES),
+                         _fmt(e["area_weighted_lei"])])
+        s.paragraphs.append("Shares by area / by count of new urban patches. Infilling LEI > 50, "
+                            "edge-expansion 0 < LEI ≤ 50, outlying LEI = 0.")
+        s.tables.append((["period", "new patches", "new urban ha", "infilling", "edge-expansion", "outlying",
+                          "area-weighted LEI"], rows))
+        s.figures += [f for f in ("expansion.png",) if f in figure_names]
+        out.append(s)
+
+    if d["probability"] or d["growth_boundary"]:
+        s = _Section("Growth probability and growth boundary")
+        for k, p in (d["probability"] or {}).items():
+            s.paragraphs.append(f"Probability ({k}): mean {_fmt(p['mean'], 3)}; "
+                                f"{_fmt(p['area_at_least_0_5_ha'])} ha at 0.5 or more.")
+        gb = d["growth_boundary"]
+        if gb:
+            par = gb["parameters"]
+            s.paragraphs.append(
+                f"Growth boundary: {_fmt(gb['area_ha'])} ha, {_pct(gb['share_of_region'])} of the region, "
+                f"{gb['patches']} patch(es); holds {_pct(gb['urban_inside_share'])} of existing urban land; "
+                f"{gb['red_line_cells_inside']} red-line cells inside. Parameters: threshold "
+                f"{par.get('threshold', '-')}, closing {par.get('closing_radius_m', '-')} m, opening "
+                f"{par.get('opening_radius_m', '-')} m, minimum area {par.get('min_area_ha', '-')} ha."
+            )
+        s.figures += [f for f in ("probability.png", "growth_boundary.png") if f in figure_names]
+        out.append(s)
+
+    if d["validation"]:
+        s = _Section("Validation against observed land use")
+        rows = []
+        for y, v in d["validation"].items():
+            c = v["change_components"]
+            rows.append([y, _fmt(v["figure_of_merit"], 3), _fmt(v["overall_accuracy"], 3), _fmt(v["kappa"], 3),
+                         _fmt(v["quantity_disagreement"], 3), _fmt(v["allocation_disagreement"], 3),
+                         _fmt(v["lee_sallee"]["urban"], 3), _fmt(c["hits"]), _fmt(c["misses"]),
+                         _fmt(c["wrong_hits"]), _fmt(c["false_alarms"])])
+        s.tables.append((["year", "FoM", "accuracy", "kappa", "quantity dis.", "allocation dis.",
+                          "Lee-Sallee (urban)", "hits", "misses", "wrong hits", "false alarms"], rows))
+        out.append(s)
+
+    if report.allocation is not None:
+        s = _Section("Allocation")
+        df = report.allocation
+        head = df.head(50)
+        s.paragraphs.append(f"{len(df)} rows{' (first 50 shown; all in report.json)' if len(df) > 50 else ''}.")
+        s.tables.append(([str(c) for c in head.columns],
+                         [[_fmt(v.item() if isinstance(v, np.generic) else v, 2) for v in r]
+                          for r in head.itertuples(index=False)]))
+        out.append(s)
+    return out
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report, figure_names: list[str], *, figure_dir: str = "figures") -> str:
+    """The report as Markdown, figures referenced as ``figures/<name>.png``."""
+    lines = [f"# landuse report: {report.data['meta']['scenario']}", ""]
+    for s in _sections(report, figure_names):
+        lines += [f"## {s.title}", ""]
+        for p in s.paragraphs:
+            lines += [p, ""]
+        for headers, rows in s.tables:
+            lines.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
+            lines.append("|" + "|".join("---" for _ in headers) + "|")
+            lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+            lines.append("")
+        for f in s.figures:
+            lines += [f"![{_CAPTIONS.get(f, f)}]({figure_dir}/{f})", ""]
+    return "\n".join(lines)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+line-height:1.45;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .55em}
+th{background:#f3f3f3}td{text-align:right}td:first-child{text-align:left}
+figure{margin:1em 0}figure img{max-width:100%;height:auto}figcaption{font-size:.85em;color:#555}
+"""
+
+
+def _inline_md(text: str) -> str:
+    parts = _html.escape(text).split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def render_html(report: Report, figures: Mapping[str, bytes]) -> str:
+    """A self-contained HTML page: tables and every figure embedded as a base64 PNG data URI."""
+    title = f"landuse report: {report.data['meta']['scenario']}"
+    body = [f"<h1>{_html.escape(title)}</h1>"]
+    for s in _sections(report, list(figures)):
+        body.append(f"<h2>{_html.escape(s.title)}</h2>")
+        body += [f"<p>{_inline_md(p)}</p>" for p in s.paragraphs]
+        for headers, rows in s.tables:
+            body.append("<table><thead><tr>" + "".join(f"<th>{_html.escape(h)}</th>" for h in headers)
+                        + "</tr></thead><tbody>")
+            body += ["<tr>" + "".join(f"<td>{_html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]
+            body.append("</tbody></table>")
+        for f in s.figures:
+            b64 = base64.b64encode(figures[f]).decode("ascii")
+            cap = _html.escape(_CAPTIONS.get(f, f))
+            body.append(f'<figure><img src="data:image/png;base64,{b64}" alt="{cap}" data-name="{f}">'
+                        f"<figcaption>{cap}</figcaption></figure>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    report: Report,
+    *,
+    figures: bool = True,
+    html: bool = True,
+) -> list[Path]:
+    """Write ``report.json``, ``report.md``, ``report.html`` and ``figures/*.png`` into ``out_dir``.
+
+    Every file is written atomically (temporary file, then rename). ``report.md``
+    references the PNGs under ``figures/``; ``report.html`` embeds them as base64 data
+    URIs, so it is self-contained. With ``figures=False`` no PNG is drawn and neither
+    document shows figures; with ``html=False`` no HTML is written.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    out = Path(out_dir)
+    written = [write_text(out / "report.json", json.dumps(report.data, indent=2, allow_nan=False) + "\n")]
+    figs = make_figures(report) if figures else {}
+    for name, png in figs.items():
+        written.append(write_bytes(out / "figures" / name, png))
+    written.append(write_text(out / "report.md", render_markdown(report, list(figs))))
+    if html:
+        written.append(write_text(out / "report.html", render_html(report, figs)))
+    return written

@@ -85,6 +85,33 @@ def sample(
     typer.echo(info.text())
 
 
+@app.command()
+@handles_errors
+def evaluate(
+    landuse_tif: Annotated[Path, typer.Argument(help="land-use GeoTIFF to evaluate, on the scenario's grid")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="scenario YAML file")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the full quota report as JSON to this file")
+    ] = None,
+) -> None:
+    """Evaluate a land-use map against the scenario's quotas; exit 1 if a check fails.
+
+    Checks: open-space quota per city or for the cluster, the farmland-loss cap, permanent
+    farmland intact and no red-line cell converted, each against the scenario's start land use.
+    """
+    import json
+
+    from landuse.io import write_text
+    from landuse.metrics import as_jsonable, evaluate_file
+
+    report, _scenario = evaluate_file(landuse_tif, config)
+    typer.echo(report.table())
+    if json_out is not None:
+        write_text(json_out, json.dumps(as_jsonable(report.to_dict()), indent=2, allow_nan=False) + "\n")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -24,6 +24,7 @@ written as ``null`` in ``report.json``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -888,6 +889,34 @@ def quota_report(
         quota=None if qc is None else {"share": qc.share, "unit": qc.unit, "include_water": qc.include_water},
         failures=failures,
     )
+
+
+_EVALUATION_LAYERS = ("landuse", "cities", "red_line", "permanent_farmland")
+
+
+def evaluate_file(
+    landuse_path: str | os.PathLike, config_path: str | os.PathLike
+) -> tuple[QuotaReport, Scenario]:
+    """Evaluate a land-use GeoTIFF against a scenario's quotas (what ``landuse evaluate`` runs).
+
+    The baseline is the scenario's start land use; the map must share its grid (CRS,
+    cell size, origin, shape) and use codes of the scenario's class scheme.
+
+    Raises
+    ------
+    ConfigError, GridMismatchError, UnknownClassError, LanduseError
+        Bad scenario, misaligned map, undeclared codes, nodata inside the study area.
+    """
+    from landuse.config import load_scenario
+    from landuse.io import check_same_grid, read_header, read_landscape
+
+    scenario = load_scenario(config_path)
+    paths = {k: v for k, v in scenario.layer_paths().items() if k in _EVALUATION_LAYERS}
+    ref = read_header(paths["landuse"])
+    check_same_grid(ref, read_header(landuse_path), ref_name="landuse", name="evaluated map")
+    landscape = read_landscape(paths, classes=scenario.classes)
+    evaluated = read_landscape({"landuse": landuse_path}, classes=scenario.classes)["landuse"]
+    return quota_report(landscape, evaluated, scenario), scenario
 
 
 def landuse_study_area(landscape: xr.Dataset) -> np.ndarray:

@@ -749,7 +749,7 @@ def _protection(
     names = {c.code: c.name for c in classes}
     listed = []
     for r, c in zip(rr[:_LISTED].tolist(), cc[:_LISTED].tolist(), strict=True):
-        x, y = t * (c + 0.5, r + 0.5)
+        x, y = t @ (c + 0.5, r + 0.5)
         listed.append({"row": r, "col": c, "x": float(x), "y": float(y),
                        "before": names.get(int(before[r, c]), str(int(before[r, c]))),
                        "after": names.get(int(after[r, c]), str(int(after[r, c])))})

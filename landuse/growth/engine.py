@@ -1,0 +1,628 @@
+"""Constrained multi-type cellular-automata growth with exact zone targets.
+
+The model, per Monte Carlo run and period (see ``docs/growth.md`` for the full account):
+
+1. **New patches.** ``round(spontaneous_share * target)`` cells of each (zone, type) are
+   drawn among eligible cells with no urban cell in their Moore window, weighted by the
+   static potential ``S x C``.
+2. **Edge growth** over ``iterations`` iterations. The frontier (eligible cells with an
+   urban cell in the window, kept incrementally as a bitset) gets transition potential
+   ``P[i, k] = S[i, k] x N[i, k] ** strength x C[i] x I[zone, k]``; each cell's types race
+   (type ``k`` wins with probability ``P_k / sum P``) and, per (zone, type), the
+   ``ceil(remaining / iterations left)`` smallest keys ``-ln(u) / P`` convert
+   (Efraimidis–Spirakis sampling without replacement). Later iterations see the cells
+   converted earlier. Adaptive inertia ``I`` raises a (zone, type) that falls behind
+   its schedule.
+3. **Catch-up and fill.** Up to ``iterations`` extra edge rounds take what is left; any
+   remainder is drawn from every eligible cell of the zone. What still cannot be placed
+   is the shortfall: the zone has no capacity left for that type.
+
+Random draws are counter-based hashes of (seed, run, period, iteration, purpose, cell),
+so the maps do not depend on thread count or loop order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from landuse.classes import URBAN_TYPES
+from landuse.errors import GridMismatchError, LanduseError
+from landuse.growth import kernels as K
+from landuse.growth.random import stream_key
+from landuse.landscape import like
+
+__all__ = ["GrowthInputError", "GrowthParams", "GrowthResult", "potential_levels", "quantise_potential", "simulate"]
+
+_PURPOSE_SPONTANEOUS = 8
+_PURPOSE_FILL = 16
+_SWEEP_CHUNKS = 8
+
+
+class GrowthInputError(LanduseError):
+    """Inputs of the growth engine are inconsistent (targets table, arrays, options)."""
+
+
+def potential_levels() -> np.ndarray:
+    """Decoding table of quantised potentials: code 0 -> 0, code ``q`` -> ``2 ** ((q - 255) / 16)``.
+
+    >>> lv = potential_levels()
+    >>> float(lv[0]), float(lv[255]), round(float(lv[239]), 3)
+    (0.0, 1.0, 0.5)
+    """
+    lv = 2.0 ** ((np.arange(256, dtype=np.float64) - 255.0) / 16.0)
+    lv[0] = 0.0
+    return lv
+
+
+def quantise_potential(w: np.ndarray) -> np.ndarray:
+    """Log-quantise potentials in [0, 1] to uint8 codes (relative error at most 2.2 %).
+
+    0 maps to code 0 (never converts); positive values to codes 1..255 with 16 codes per
+    halving, so potentials down to about 1.7e-5 keep their order of magnitude.
+
+    >>> quantise_potential(np.array([0.0, 1.0, 0.5], dtype=np.float32)).tolist()
+    [0, 255, 239]
+    """
+    a = np.ascontiguousarray(w, dtype=np.float32)
+    out = np.empty(a.shape, dtype=np.uint8)
+    K._quantise_potential(a.reshape(-1), out.reshape(-1))
+    return out
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise GrowthInputError(message)
+
+
+@dataclass(frozen=True, eq=False)
+class GrowthParams:
+    """Validated, precomputed inputs of :func:`simulate` (no config parsing at run time).
+
+    Build with :meth:`from_scenario` (the pipeline) or :meth:`from_arrays` (tests, other
+    suitability models); derive variants with :meth:`replace`.
+
+    Attributes
+    ----------
+    potential : ndarray of uint8, shape (T, rows, cols)
+        Static potential base ``S x C`` per urban type, log-quantised
+        (:func:`quantise_potential`); 0 where the type may never go.
+    allowed : ndarray of bool, shape (T, 256)
+        Conversion matrix: may a cell of class code ``c`` become type ``k``.
+    type_codes : tuple of int
+        Class code of each urban type.
+    types : tuple of str
+        Urban type names (``URBAN_TYPES``).
+    neighbourhood : int
+        Moore window edge, 3, 5 or 7.
+    neighbourhood_weights : ndarray (T, T)
+        ``[k, j]``: weight of a type-``j`` neighbour for growth of type ``k``.
+    neighbourhood_strength : float
+        Exponent on the neighbourhood share (0 = neighbours do not matter beyond
+        making a cell a frontier cell).
+    iterations : int
+        Edge-growth iterations per period.
+    spontaneous_share : float
+        Share of each (zone, type) target placed as new patches.
+    adaptive_inertia : bool
+        Raise the competitiveness of (zone, type) groups that fall behind schedule.
+    periods : tuple of int or None
+        Period end years of the scenario (periods without targets still get a map).
+    """
+
+    potential: np.ndarray
+    allowed: np.ndarray
+    type_codes: tuple[int, ...]
+    types: tuple[str, ...] = URBAN_TYPES
+    neighbourhood: int = 3
+    neighbourhood_weights: np.ndarray = field(default_factory=lambda: np.eye(len(URBAN_TYPES)))
+    neighbourhood_strength: float = 1.0
+    iterations: int = 10
+    spontaneous_share: float = 0.05
+    adaptive_inertia: bool = True
+    periods: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        pot = self.potential
+        _check(isinstance(pot, np.ndarray) and pot.dtype == np.uint8 and pot.ndim == 3,
+               "GrowthParams.potential must be a uint8 array (type, rows, cols); quantise with quantise_potential")
+        T = pot.shape[0]
+        _check(T == len(self.types) == len(self.type_codes),
+               f"GrowthParams: {T} potential layers but {len(self.types)} types and {len(self.type_codes)} codes")
+        _check(self.allowed.shape == (T, 256) and self.allowed.dtype == np.bool_,
+               f"GrowthParams.allowed must be bool ({T}, 256), got {self.allowed.dtype} {self.allowed.shape}")
+        w = np.asarray(self.neighbourhood_weights, dtype=np.float64)
+        _check(w.shape == (T, T) and bool(np.all(w >= 0)) and bool(np.all(np.isfinite(w))),
+               f"GrowthParams.neighbourhood_weights must be a non-negative ({T}, {T}) matrix")
+        _check(self.neighbourhood in (3, 5, 7), f"neighbourhood must be 3, 5 or 7, got {self.neighbourhood}")
+        _check(self.neighbourhood_strength >= 0 and math.isfinite(self.neighbourhood_strength),
+               f"neighbourhood_strength must be >= 0, got {self.neighbourhood_strength}")
+        _check(1 <= self.iterations <= 1000, f"iterations must be within [1, 1000], got {self.iterations}")
+        _check(0.0 <= self.spontaneous_share <= 1.0,
+               f"spontaneous_share must be within [0, 1], got {self.spontaneous_share}")
+        object.__setattr__(self, "neighbourhood_weights", w)
+        if not pot.flags.c_contiguous:
+            object.__setattr__(self, "potential", np.ascontiguousarray(pot))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Grid shape ``(rows, cols)``."""
+        return int(self.potential.shape[1]), int(self.potential.shape[2])
+
+    def replace(self, **changes: Any) -> GrowthParams:
+        """A copy with some fields changed (validated again)."""
+        import dataclasses
+
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        suitability: np.ndarray,
+        *,
+        allowed: np.ndarray,
+        type_codes: tuple[int, ...] | list[int],
+        constraint: np.ndarray | None = None,
+        **options: Any,
+    ) -> GrowthParams:
+        """Parameters from float arrays.
+
+        Parameters
+        ----------
+        suitability : ndarray (T, rows, cols)
+            Suitability per urban type in [0, 1].
+        allowed : ndarray of bool (T, 256)
+            Conversion matrix by class code.
+        type_codes : sequence of int
+            Class code of each type.
+        constraint : ndarray (rows, cols), optional
+            Constraint factor in [0, 1] (default 1 everywhere).
+        **options
+            Any other :class:`GrowthParams` field.
+        """
+        s = np.asarray(suitability, dtype=np.float32)
+        _check(s.ndim == 3, f"suitability must be (type, rows, cols), got shape {s.shape}")
+        pot = np.empty(s.shape, dtype=np.uint8)
+        for k in range(s.shape[0]):
+            w = s[k] if constraint is None else s[k] * np.asarray(constraint, dtype=np.float32)
+            _check(bool(np.all(np.nan_to_num(w, nan=0.0) <= 1.0 + 1e-6)),
+                   f"suitability x constraint of type {k} exceeds 1; scale it into [0, 1]")
+            pot[k] = quantise_potential(w)
+        return cls(potential=pot, allowed=np.asarray(allowed, dtype=bool), type_codes=tuple(int(c) for c in type_codes),
+                   **options)
+
+    @classmethod
+    def from_scenario(cls, scenario: Any, landscape: xr.Dataset) -> GrowthParams:
+        """Precompute everything static from a :class:`~landuse.config.Scenario` and a Landscape.
+
+        Suitability (:func:`landuse.suitability.compute_suitability`, from the start-year
+        land use), the constraint factor (:func:`landuse.constraints.constraint_factor`)
+        and the conversion matrix (:func:`landuse.constraints.source_allowed_lut`) are
+        combined and quantised; ``growth`` options come from ``scenario.config.growth``.
+        """
+        from landuse.constraints import constraint_factor, source_allowed_lut
+        from landuse.suitability import compute_suitability
+
+        cfg = scenario.config.growth
+        suit = compute_suitability(landscape, scenario)
+        c = constraint_factor(landscape, scenario)
+        pot = np.empty((len(URBAN_TYPES), *c.shape), dtype=np.uint8)
+        for k, t in enumerate(URBAN_TYPES):
+            pot[k] = quantise_potential(np.asarray(suit.sel(type=t).values, dtype=np.float32) * c)
+        del suit
+        w = np.array([[cfg.neighbourhood_weights.get(k, {}).get(j, 0.0) for j in URBAN_TYPES] for k in URBAN_TYPES])
+        return cls(
+            potential=pot,
+            allowed=source_allowed_lut(scenario),
+            type_codes=tuple(scenario.classes.urban_codes),
+            types=URBAN_TYPES,
+            neighbourhood=cfg.neighbourhood,
+            neighbourhood_weights=w,
+            neighbourhood_strength=cfg.neighbourhood_strength,
+            iterations=cfg.iterations,
+            spontaneous_share=cfg.spontaneous_share,
+            adaptive_inertia=cfg.adaptive_inertia,
+            periods=tuple(scenario.periods[1:]),
+        )
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(eq=False)
+class GrowthResult:
+    """Outcome of :func:`simulate`.
+
+    Attributes
+    ----------
+    landuse : dict of int to DataArray
+        Land use (uint8) at the end of each period (key: end year) of the representative
+        run: the run whose conversions have the highest mean ensemble probability
+        (ties: the lowest run number), i.e. the most typical run.
+    counts : DataArray
+        ``(period, type, y, x)`` uint8 (uint16 beyond 255 runs): in how many runs the cell
+        had converted to that type by the end of the period (and still held it).
+    runs : int
+    seed : int
+    shortfall : DataFrame
+        One row per target: ``period, zone, type, target, converted, shortfall`` (the
+        representative run) and ``converted_min, converted_max`` over all runs.
+    representative_run : int
+    run_scores : ndarray
+        Mean ensemble probability of each run's conversions.
+    """
+
+    landuse: dict[int, xr.DataArray]
+    counts: xr.DataArray
+    runs: int
+    seed: int
+    shortfall: pd.DataFrame
+    representative_run: int
+    run_scores: np.ndarray
+
+    @cached_property
+    def probability(self) -> dict[str, xr.DataArray]:
+        """Per type, float32 ``(period, y, x)`` share of runs in [0, 1] (``counts / runs``).
+
+        Built on first access (4 bytes per cell, type and period); use :attr:`counts` on
+        very large grids.
+        """
+        out = {}
+        for t in self.counts.coords["type"].values.tolist():
+            c = self.counts.sel(type=t)
+            p = (c.astype(np.float32) / np.float32(self.runs)).astype(np.float32)
+            p.name = f"probability_{t}"
+            out[t] = p
+        return out
+
+
+# --------------------------------------------------------------------------- engine state
+
+
+@dataclass
+class _Static:
+    """Run-independent arrays, flat views (no copies of the landscape)."""
+
+    rows: int
+    cols: int
+    T: int
+    Z: int
+    zones: np.ndarray
+    pot: np.ndarray
+    levels: np.ndarray
+    allowed: np.ndarray
+    code_type: np.ndarray
+    type_codes: np.ndarray
+    weights: np.ndarray
+    strength: float
+    radius: int
+
+    @classmethod
+    def build(cls, params: GrowthParams, zones: np.ndarray) -> _Static:
+        rows, cols = params.shape
+        T = params.potential.shape[0]
+        code_type = np.full(256, -1, dtype=np.int8)
+        for k, c in enumerate(params.type_codes):
+            code_type[c] = k
+        return cls(
+            rows=rows, cols=cols, T=T, Z=int(zones.max(initial=0)),
+            zones=np.ascontiguousarray(zones, dtype=np.int32).reshape(-1),
+            pot=params.potential.reshape(T, -1), levels=potential_levels(), allowed=params.allowed,
+            code_type=code_type, type_codes=np.asarray(params.type_codes, dtype=np.int64),
+            weights=params.neighbourhood_weights, strength=float(params.neighbourhood_strength),
+            radius=params.neighbourhood // 2,
+        )
+
+    @property
+    def n_groups(self) -> int:
+        return (self.Z + 1) * self.T
+
+
+@dataclass
+class _RunState:
+    lu: np.ndarray  # flat uint8
+    frontier: np.ndarray  # bitset
+    lock: np.ndarray  # bitset
+    cand: np.ndarray  # sorted frontier cells
+
+    def refresh(self, st: _Static) -> None:
+        self.cand = K._bits_to_indices(self.frontier, st.rows * st.cols)
+
+
+def _initial_state(st: _Static, lu0: np.ndarray) -> _RunState:
+    lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
+    frontier = K._build_frontier(lu, st.zones, st.pot, st.allowed, st.code_type, st.rows, st.cols, st.radius)
+    state = _RunState(lu=lu, frontier=frontier, lock=np.zeros_like(frontier), cand=np.empty(0, dtype=np.int64))
+    state.refresh(st)
+    return state
+
+
+def _keys(seed: int, run: int, period: int, iteration: int, purpose: int, T: int) -> np.ndarray:
+    return np.array([stream_key(seed, run, period, iteration, purpose + k) for k in range(T)], dtype=np.uint64)
+
+
+def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray, sel: np.ndarray,
+             conv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c, k = K._apply_conversions(state.lu, cells, group, sel, st.type_codes, state.lock, conv)
+    if c.size:
+        K._update_frontier(state.frontier, c, state.lu, st.zones, st.pot, st.allowed, st.code_type,
+                           st.rows, st.cols, st.radius)
+        state.refresh(st)
+    return c, k
+
+
+def _frontier_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np.ndarray,
+                   keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One edge-growth iteration; returns converted count per group, converted cells, their types."""
+    conv = np.zeros(st.n_groups, dtype=np.int64)
+    if state.cand.size == 0 or not quota.any():
+        return conv, np.empty(0, np.int64), np.empty(0, np.int8)
+    group, t, gidx = K._frontier_keys(state.cand, state.lu, st.zones, st.pot, st.levels, st.allowed, st.code_type,
+                                      st.weights, st.strength, st.rows, st.cols, st.radius, inertia, quota, keys,
+                                      state.lock, 0, 0, st.cols)
+    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
+    sel = K._apply_thresholds(group, t, gidx, thr_t, thr_i)
+    c, k = _convert(st, state, state.cand, group, sel, conv)
+    return conv, c, k
+
+
+def _sweep_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np.ndarray, keys: np.ndarray, *,
+                exclude_frontier: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Select among all eligible cells (new patches or fill); same returns as :func:`_frontier_step`."""
+    conv = np.zeros(st.n_groups, dtype=np.int64)
+    if not quota.any():
+        return conv, np.empty(0, np.int64), np.empty(0, np.int8)
+    group, t, gidx = K._sweep_topk(state.lu, st.zones, st.pot, st.levels, st.allowed, state.frontier, state.lock,
+                                   exclude_frontier, quota, inertia, keys, st.rows, st.cols, 0, 0, st.cols,
+                                   min(_SWEEP_CHUNKS, st.rows))
+    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
+    sel = K._apply_thresholds(group, t, gidx, thr_t, thr_i)
+    c, k = _convert(st, state, gidx, group, sel, conv)  # whole raster: global index == flat index
+    return conv, c, k
+
+
+def _grow_period(st: _Static, state: _RunState, target: np.ndarray, params: GrowthParams, *, seed: int, run: int,
+                 period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grow one period of one run; returns converted per group and the log (cells, types)."""
+    T = st.T
+    remaining = target.astype(np.int64).copy()
+    inertia = np.ones((st.Z + 1, T), dtype=np.float64)
+    cells: list[np.ndarray] = []
+    types: list[np.ndarray] = []
+
+    def book(conv: np.ndarray, c: np.ndarray, k: np.ndarray) -> int:
+        nonlocal remaining
+        remaining -= conv
+        cells.append(c)
+        types.append(k)
+        return int(conv.sum())
+
+    spont = np.floor(target * params.spontaneous_share + 0.5).astype(np.int64)
+    if spont.any():
+        book(*_sweep_step(st, state, spont, inertia, _keys(seed, run, period, 0, _PURPOSE_SPONTANEOUS, T),
+                          exclude_frontier=True))
+    n_it = params.iterations
+    for it in range(2 * n_it):
+        if not remaining.any():
+            break
+        left = max(1, n_it - it)
+        quota = -(-remaining // left)
+        conv, c, k = _frontier_step(st, state, quota, inertia.reshape(-1, T), _keys(seed, run, period, it, 0, T))
+        done = book(conv, c, k)
+        if params.adaptive_inertia:
+            behind = (quota > 0) & (conv < quota)
+            if behind.any():
+                flat = inertia.reshape(-1)
+                flat[behind] = np.minimum(flat[behind] * quota[behind] / np.maximum(conv[behind], 1), 1e3)
+        if it >= n_it and done == 0:
+            break
+    if remaining.any():
+        book(*_sweep_step(st, state, remaining, inertia, _keys(seed, run, period, 0, _PURPOSE_FILL, T),
+                          exclude_frontier=False))
+    log_c = np.concatenate(cells) if cells else np.empty(0, np.int64)
+    log_k = np.concatenate(types) if types else np.empty(0, np.int8)
+    # a new period: cells converted in this one may change again (if the matrix allows)
+    state.lock[:] = 0
+    return target - remaining, log_c, log_k
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _target_array(targets: pd.DataFrame, years: list[int], Z: int, types: tuple[str, ...],
+                  zone_cells: np.ndarray) -> np.ndarray:
+    need = ["period", "zone", "type", "cells"]
+    missing = [c for c in need if c not in targets.columns]
+    _check(not missing, f"targets: missing column(s) {missing}; the table needs columns {need}")
+    T = len(types)
+    out = np.zeros((len(years), Z + 1, T), dtype=np.int64)
+    if targets.empty:
+        return out
+    bad_types = sorted(set(targets["type"].astype(str)) - set(types))
+    _check(not bad_types, f"targets: unknown urban type(s) {bad_types}; use {list(types)}")
+    cells = pd.to_numeric(targets["cells"], errors="coerce")
+    _check(bool(cells.notna().all()) and bool((cells >= 0).all()) and bool((cells == np.floor(cells)).all()),
+           "targets: column 'cells' must hold non-negative whole numbers of cells")
+    zone = targets["zone"].to_numpy()
+    _check(bool(np.all(zone == np.floor(zone))), "targets: column 'zone' must hold integer zone ids")
+    zone = zone.astype(np.int64)
+    bad_z = sorted({int(z) for z in zone if z < 1 or z > Z or zone_cells[z] == 0})
+    _check(not bad_z, f"targets: zone id(s) {bad_z[:10]} do not occur in the zone raster (ids 1..{Z}); "
+                      "build targets from the same zone grid as landscape['zones']")
+    ymap = {y: i for i, y in enumerate(years)}
+    kmap = {t: i for i, t in enumerate(types)}
+    per = targets["period"].astype(int).map(ymap).to_numpy()
+    ks = targets["type"].astype(str).map(kmap).to_numpy()
+    dup = pd.DataFrame({"p": per, "z": zone, "k": ks}).duplicated()
+    _check(not dup.any(), f"targets: {int(dup.sum())} duplicate (period, zone, type) row(s); give one row each")
+    out[per, zone, ks] = cells.to_numpy().astype(np.int64)
+    return out
+
+
+def _zone_raster(landscape: xr.Dataset) -> np.ndarray:
+    inside = np.asarray(landscape["study_area"].values, dtype=bool)
+    if "zones" not in landscape:
+        return inside.astype(np.int32)
+    z = np.asarray(landscape["zones"].values)
+    _check(z.dtype.kind in "iu", f"landscape['zones'] must hold integer zone ids, got {z.dtype}")
+    z = z.astype(np.int32, copy=False)
+    _check(int(z.min(initial=0)) >= 0, "landscape['zones'] holds negative ids; 0 marks cells outside every zone")
+    return np.where(inside, z, 0).astype(np.int32) if bool((z[~inside] != 0).any()) else z
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def simulate(
+    landscape: xr.Dataset,
+    targets: pd.DataFrame,
+    *,
+    params: GrowthParams,
+    runs: int = 10,
+    seed: int = 0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> GrowthResult:
+    """Grow urban land cell by cell to meet per-zone targets, over Monte Carlo runs.
+
+    Parameters
+    ----------
+    landscape : xarray.Dataset
+        The Landscape; ``landuse`` is the start-year land use and ``zones`` (int32,
+        optional) the zone raster; without it every study-area cell is zone 1.
+    targets : pandas.DataFrame
+        Columns ``period`` (end year), ``zone``, ``type`` (urban type name), ``cells``
+        (cells to gain in that period).
+    params : GrowthParams
+        From :meth:`GrowthParams.from_scenario` or :meth:`GrowthParams.from_arrays`.
+    runs : int
+        Independent Monte Carlo runs.
+    seed : int
+        Seed of the counter-based random draws (0 .. 2**63 - 1).
+    progress : callable, optional
+        Called with a dict after each run and period: ``run``, ``runs``, ``period``
+        (end year), ``period_index``, ``periods``, ``converted``, ``shortfall``.
+
+    Returns
+    -------
+    GrowthResult
+
+    Raises
+    ------
+    GrowthInputError
+        Inconsistent targets or options.
+    GridMismatchError
+        ``params`` was built for another grid.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from landuse.landscape import new_landscape
+    >>> lu = np.full((20, 20), 4, np.uint8); lu[8:12, 8:12] = 1
+    >>> ds = new_landscape({"landuse": lu}, crs="EPSG:32651", transform=Affine(30, 0, 0, 0, -30, 600))
+    >>> allowed = np.zeros((3, 256), bool); allowed[:, 4] = True
+    >>> p = GrowthParams.from_arrays(np.full((3, 20, 20), 0.5), allowed=allowed, type_codes=(1, 2, 3))
+    >>> t = pd.DataFrame({"period": [2030], "zone": [1], "type": ["residential"], "cells": [25]})
+    >>> r = simulate(ds, t, params=p, runs=3, seed=1)
+    >>> int((r.landuse[2030] == 1).sum()), r.shortfall.shortfall.tolist()
+    (41, [0])
+    """
+    _check(isinstance(params, GrowthParams), "params must be a GrowthParams (GrowthParams.from_scenario)")
+    _check(int(runs) >= 1, f"runs must be at least 1, got {runs}")
+    _check(0 <= int(seed) < 2**63, f"seed must be within [0, 2**63 - 1], got {seed}")
+    runs, seed = int(runs), int(seed)
+    lu0 = np.asarray(landscape["landuse"].values)
+    if lu0.shape != params.shape:
+        raise GridMismatchError(
+            f"growth params were built for a {params.shape} grid but the landscape's land use is {lu0.shape}; "
+            "rebuild them with GrowthParams.from_scenario(scenario, landscape)"
+        )
+    zones = _zone_raster(landscape)
+    st = _Static.build(params, zones)
+    zone_cells = np.bincount(st.zones, minlength=st.Z + 1)
+    years = sorted({int(y) for y in targets["period"]} | set(params.periods or ())) if "period" in targets else []
+    _check(bool(years), "targets: no period given (and params.periods is empty)")
+    tgt = _target_array(targets, years, st.Z, params.types, zone_cells)
+    P, T, G = len(years), st.T, st.n_groups
+    n = st.rows * st.cols
+
+    count_dtype = np.uint8 if runs <= 255 else np.uint16 if runs <= 65535 else np.uint32
+    counts = np.zeros((P, T, n), dtype=count_dtype)
+    seen = np.zeros((n + 63) // 64, dtype=np.uint64)
+    conv_min = np.full((P, G), np.iinfo(np.int64).max, dtype=np.int64)
+    conv_max = np.zeros((P, G), dtype=np.int64)
+    logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    cell_dtype = np.int32 if n < 2**31 else np.int64
+
+    base = _initial_state(st, lu0)
+    for r in range(runs):
+        state = _RunState(lu=base.lu.copy(), frontier=base.frontier.copy(), lock=np.zeros_like(base.lock),
+                          cand=base.cand.copy())
+        run_c, run_k, run_p = [], [], []
+        for p, year in enumerate(years):
+            conv, c, k = _grow_period(st, state, tgt[p].reshape(-1), params, seed=seed, run=r, period=p)
+            run_c.append(c.astype(cell_dtype))
+            run_k.append(k)
+            run_p.append(np.full(c.size, p, dtype=np.int16))
+            conv_min[p] = np.minimum(conv_min[p], conv)
+            conv_max[p] = np.maximum(conv_max[p], conv)
+            K._accumulate_counts(counts[p], np.concatenate(run_c), np.concatenate(run_k), seen)
+            if progress is not None:
+                progress({"run": r, "runs": runs, "period": year, "period_index": p, "periods": P,
+                          "converted": int(conv.sum()), "shortfall": int(tgt[p].sum() - conv.sum())})
+        logs.append((np.concatenate(run_c), np.concatenate(run_k), np.concatenate(run_p)))
+        del state
+
+    scores = np.array([K._score_log(counts, *lg) / (runs * max(1, lg[0].size)) for lg in logs])
+    best = int(np.argmax(scores))
+    log_c, log_k, log_p = logs[best]
+    del logs
+
+    lu = base.lu  # reuse: the start map, replayed with the representative run's log
+    del base
+    maps: dict[int, xr.DataArray] = {}
+    rep_conv = np.zeros((P, G), dtype=np.int64)
+    zflat = st.zones
+    for p, year in enumerate(years):
+        m = log_p == p
+        cp, kp = log_c[m].astype(np.int64), log_k[m].astype(np.int64)
+        lu[cp] = st.type_codes[kp]
+        np.add.at(rep_conv[p], zflat[cp].astype(np.int64) * T + kp, 1)
+        maps[year] = like(landscape, lu.reshape(st.rows, st.cols).copy(), f"landuse_{year}",
+                          nodata=int(landscape["landuse"].attrs.get("nodata", 255)), run=best, seed=seed)
+
+    rows = []
+    for p, year in enumerate(years):
+        zz, kk = np.nonzero(tgt[p])
+        for z, k in zip(zz.tolist(), kk.tolist(), strict=True):
+            g = z * T + k
+            rows.append((year, z, params.types[k], int(tgt[p, z, k]), int(rep_conv[p, g]),
+                         int(tgt[p, z, k] - rep_conv[p, g]), int(conv_min[p, g]), int(conv_max[p, g])))
+    shortfall = pd.DataFrame(rows, columns=["period", "zone", "type", "target", "converted", "shortfall",
+                                            "converted_min", "converted_max"])
+    counts_da = xr.DataArray(
+        counts.reshape(P, T, st.rows, st.cols), dims=("period", "type", "y", "x"),
+        coords={"period": years, "type": list(params.types), "y": landscape.y, "x": landscape.x},
+        name="conversion_counts", attrs={"runs": runs, "seed": seed},
+    )
+    return GrowthResult(landuse=maps, counts=counts_da, runs=runs, seed=seed, shortfall=shortfall,
+                        representative_run=best, run_scores=scores)
+
+
+def targets_frame(records: Mapping[tuple[int, int, str], int]) -> pd.DataFrame:
+    """Build a targets table from ``{(period, zone, type): cells}``.
+
+    >>> targets_frame({(2030, 1, "residential"): 10}).to_dict("records")
+    [{'period': 2030, 'zone': 1, 'type': 'residential', 'cells': 10}]
+    """
+    rows = [(int(p), int(z), str(t), int(c)) for (p, z, t), c in records.items()]
+    return pd.DataFrame(rows, columns=["period", "zone", "type", "cells"])

@@ -1,0 +1,538 @@
+"""Numba kernels of the growth engine (plain numpy arrays in, plain arrays out).
+
+Conventions shared by every kernel:
+
+* Rasters are passed **flat** (C order) with their ``rows`` and ``cols``; a cell is its
+  flat index ``c``. Per-type rasters are ``(T, rows * cols)``.
+* ``lu`` holds class codes (uint8). ``code_type[code]`` is the urban type index of a
+  class code (-1 for non-urban codes); ``allowed[k, code]`` says whether a cell of class
+  ``code`` may become urban type ``k`` (the conversion matrix).
+* ``pot[k, c]`` is the static potential base ``S x C`` of type ``k``, log-quantised to
+  uint8 (0 = never); ``levels[code]`` decodes it to a float64 weight.
+* A cell's random draw for type ``k`` is ``_uniform(keys[k], g)`` where ``g`` is the
+  **global** cell index ``(row0 + r) * gcols + col0 + col``. A tile of a larger raster
+  (with a halo of ``radius`` cells) passes its offsets and gets the same draws as the
+  whole raster, so candidate keys do not depend on tiling, threads or loop order.
+* Selection is by exponential-race keys ``t = -ln(u) / w`` (smallest first), the
+  logarithm of the Efraimidis–Spirakis key ``u ** (1 / w)``; ties are broken by the
+  global index. Per (zone, type) group ``g = zone * T + k``, a threshold pair
+  ``(thr_t[g], thr_i[g])`` selects the ``quota[g]`` smallest keys; thresholds can be
+  computed from any partition of the candidates and applied afterwards.
+* Bitsets are uint64 words, bit ``c & 63`` of word ``c >> 6``.
+
+Nothing here reads config, xarray or rasterio; see :mod:`landuse.growth.engine`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from landuse.growth.random import _uniform
+
+_ONE = np.uint64(1)
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_TABLE = np.array(
+    [0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24,
+     18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25,
+     14, 19, 9, 13, 8, 7, 6],
+    dtype=np.int64,
+)
+_S58 = np.uint64(58)
+_LOG2_STEPS = 16.0  # quantisation: 16 codes per halving of the potential
+
+
+# --------------------------------------------------------------------------- quantisation
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _quantise_potential(w: np.ndarray, out: np.ndarray) -> None:
+    """Log-quantise weights in [0, 1] to uint8: 0 for ``w <= 0``, else ``clip(round(255 + 16 log2 w), 1, 255)``."""
+    for i in prange(w.size):
+        v = w[i]
+        if not (v > 0.0):
+            out[i] = 0
+        elif v >= 1.0:
+            out[i] = 255
+        else:
+            q = math.floor(255.0 + _LOG2_STEPS * math.log2(v) + 0.5)
+            out[i] = np.uint8(min(255.0, max(1.0, q)))
+
+
+# --------------------------------------------------------------------------- bitsets
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _getbit(bits: np.ndarray, i: np.int64) -> bool:
+    return ((bits[i >> 6] >> np.uint64(i & 63)) & _ONE) != 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _setbit(bits: np.ndarray, i: np.int64) -> None:
+    bits[i >> 6] |= _ONE << np.uint64(i & 63)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clearbit(bits: np.ndarray, i: np.int64) -> None:
+    bits[i >> 6] &= ~(_ONE << np.uint64(i & 63))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _popcount(x: np.uint64) -> np.int64:
+    n = 0
+    while x:
+        x &= x - _ONE
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _bits_to_indices(bits: np.ndarray, n: np.int64) -> np.ndarray:
+    """Sorted indices (< ``n``) of the set bits."""
+    nwords = bits.size
+    nchunks = max(1, min(256, nwords // 1024))
+    counts = np.zeros(nchunks + 1, dtype=np.int64)
+    for ch in prange(nchunks):
+        a = ch * nwords // nchunks
+        b = (ch + 1) * nwords // nchunks
+        s = 0
+        for w in range(a, b):
+            s += _popcount(bits[w])
+        counts[ch + 1] = s
+    for ch in range(nchunks):
+        counts[ch + 1] += counts[ch]
+    out = np.empty(counts[nchunks], dtype=np.int64)
+    for ch in prange(nchunks):
+        a = ch * nwords // nchunks
+        b = (ch + 1) * nwords // nchunks
+        pos = counts[ch]
+        for w in range(a, b):
+            x = bits[w]
+            base = np.int64(w) << 6
+            while x:
+                low = x & (~x + _ONE)
+                out[pos] = base + _DEBRUIJN_TABLE[np.int64((low * _DEBRUIJN) >> _S58)]
+                pos += 1
+                x ^= low
+    m = out.size
+    while m > 0 and out[m - 1] >= n:
+        m -= 1
+    return out[:m]
+
+
+# --------------------------------------------------------------------------- cell predicates
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _static_eligible(c, lu, zones, pot, allowed) -> bool:
+    """May cell ``c`` become some urban type, given its current class (ignoring neighbours)?"""
+    if zones[c] <= 0:
+        return False
+    code = lu[c]
+    for k in range(pot.shape[0]):
+        if allowed[k, code] and pot[k, c] > 0:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _has_urban_neighbour(c, lu, code_type, rows, cols, radius) -> bool:
+    r = c // cols
+    col = c - r * cols
+    for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+        row = rr * cols
+        for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+            j = row + cc
+            if j != c and code_type[lu[j]] >= 0:
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _build_frontier(lu, zones, pot, allowed, code_type, rows, cols, radius) -> np.ndarray:
+    """Bitset of frontier cells: statically eligible with an urban cell in the window."""
+    n = rows * cols
+    nwords = (n + 63) // 64
+    bits = np.zeros(nwords, dtype=np.uint64)
+    for w in prange(nwords):
+        x = np.uint64(0)
+        a = np.int64(w) * 64
+        for c in range(a, min(n, a + 64)):
+            if _static_eligible(c, lu, zones, pot, allowed) and _has_urban_neighbour(c, lu, code_type, rows, cols,
+                                                                                      radius):
+                x |= _ONE << np.uint64(c - a)
+        bits[w] = x
+    return bits
+
+
+# --------------------------------------------------------------------------- candidate keys
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _global_index(c, cols, row0, col0, gcols):
+    r = c // cols
+    return (row0 + r) * gcols + col0 + (c - r * cols)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _frontier_keys(cand, lu, zones, pot, levels, allowed, code_type, weights, strength, rows, cols, radius,
+                   inertia, quota, keys, lock, row0, col0, gcols):
+    """Race key of each frontier candidate among the urban types with open quota in its zone.
+
+    For type ``k``: ``w = levels[pot[k, c]] * N_k ** strength * inertia[zone, k]`` with
+    ``N_k = sum_j weights[k, type(j)] / (n*n - 1)`` over the urban cells ``j`` of the
+    Moore window (centre excluded). Types need ``allowed[k, lu[c]]``, ``pot > 0``,
+    ``N_k > 0`` and ``quota[zone * T + k] > 0``. The cell's key is the smallest
+    ``-ln(u_k) / w_k`` (an exponential race: type ``k`` wins with probability
+    ``w_k / sum w``). Locked cells and cells with no open type get group -1.
+
+    Returns
+    -------
+    group : int32 array, ``zone * T + k`` of the winning type or -1
+    t : float64 array, the winning key (inf when group is -1)
+    gidx : int64 array, global cell index
+    """
+    n = cand.size
+    T = pot.shape[0]
+    group = np.empty(n, dtype=np.int32)
+    t = np.empty(n, dtype=np.float64)
+    gidx = np.empty(n, dtype=np.int64)
+    inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
+    nchunks = max(1, min(64, n // 2048))
+    for ch in prange(nchunks):
+        acc = np.zeros(T, dtype=np.float64)
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            c = cand[i]
+            g_i = _global_index(c, cols, row0, col0, gcols)
+            gidx[i] = g_i
+            group[i] = -1
+            t[i] = np.inf
+            z = zones[c]
+            if z <= 0 or _getbit(lock, c):
+                continue
+            code = lu[c]
+            any_open = False
+            for k in range(T):
+                if quota[z * T + k] > 0 and allowed[k, code] and pot[k, c] > 0:
+                    any_open = True
+            if not any_open:
+                continue
+            for k in range(T):
+                acc[k] = 0.0
+            r = c // cols
+            col = c - r * cols
+            for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+                row = rr * cols
+                for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+                    j = row + cc
+                    tj = code_type[lu[j]]
+                    if tj >= 0 and j != c:
+                        for k in range(T):
+                            acc[k] += weights[k, tj]
+            best = np.inf
+            bestk = -1
+            for k in range(T):
+                if quota[z * T + k] > 0 and allowed[k, code] and pot[k, c] > 0 and acc[k] > 0.0:
+                    nk = acc[k] * inv_window
+                    if strength != 1.0:
+                        nk = nk ** strength
+                    w = levels[pot[k, c]] * nk * inertia[z, k]
+                    if w > 0.0:
+                        tk = -math.log(_uniform(keys[k], g_i)) / w
+                        if tk < best:
+                            best = tk
+                            bestk = k
+            if bestk >= 0:
+                group[i] = z * T + bestk
+                t[i] = best
+    return group, t, gidx
+
+
+# --------------------------------------------------------------------------- selection
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _group_thresholds(group, t, gidx, quota):
+    """Per group, the key pair of its ``quota``-th smallest ``(t, gidx)``.
+
+    A candidate is selected when ``t < thr_t`` or ``t == thr_t and gidx <= thr_i``.
+    Groups with at most ``quota`` candidates get ``(inf, max)`` (take all); groups with
+    quota 0 get ``(-inf, -1)`` (take none).
+    """
+    G = quota.size
+    thr_t = np.full(G, np.inf)
+    thr_i = np.full(G, np.iinfo(np.int64).max, dtype=np.int64)
+    counts = np.zeros(G, dtype=np.int64)
+    for i in range(group.size):
+        if group[i] >= 0:
+            counts[group[i]] += 1
+    offs = np.zeros(G + 1, dtype=np.int64)
+    for g in range(G):
+        if quota[g] <= 0:
+            thr_t[g] = -np.inf
+            thr_i[g] = -1
+        over = counts[g] > quota[g] and quota[g] > 0
+        offs[g + 1] = offs[g] + (counts[g] if over else 0)
+    if offs[G] == 0:
+        return thr_t, thr_i
+    tb = np.empty(offs[G], dtype=np.float64)
+    ib = np.empty(offs[G], dtype=np.int64)
+    fill = offs[:G].copy()
+    for i in range(group.size):
+        g = group[i]
+        if g >= 0 and offs[g + 1] > offs[g]:
+            tb[fill[g]] = t[i]
+            ib[fill[g]] = gidx[i]
+            fill[g] += 1
+    todo = np.nonzero(offs[1:] > offs[:G])[0]
+    for j in prange(todo.size):
+        g = todo[j]
+        seg = tb[offs[g]:offs[g + 1]]
+        segi = ib[offs[g]:offs[g + 1]]
+        q = quota[g]
+        v = np.partition(seg.copy(), q - 1)[q - 1]
+        less = 0
+        nties = 0
+        for m in range(seg.size):
+            if seg[m] < v:
+                less += 1
+            elif seg[m] == v:
+                nties += 1
+        ties = np.empty(nties, dtype=np.int64)
+        p = 0
+        for m in range(seg.size):
+            if seg[m] == v:
+                ties[p] = segi[m]
+                p += 1
+        ties.sort()
+        thr_t[g] = v
+        thr_i[g] = ties[q - less - 1]
+    return thr_t, thr_i
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _apply_thresholds(group, t, gidx, thr_t, thr_i):
+    """Boolean selection of candidates under their group's threshold pair."""
+    n = group.size
+    sel = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        g = group[i]
+        if g >= 0:
+            tt = thr_t[g]
+            sel[i] = t[i] < tt or (t[i] == tt and gidx[i] <= thr_i[g])
+    return sel
+
+
+# --------------------------------------------------------------------------- conversion and frontier
+
+
+@njit(cache=True, nogil=True)
+def _apply_conversions(lu, cells, group, sel, type_codes, lock, conv_counts):
+    """Convert the selected cells to their group's type; lock them; count per group.
+
+    Returns the converted cells (in input order) and their type index.
+    """
+    T = type_codes.size
+    m = 0
+    for i in range(sel.size):
+        if sel[i]:
+            m += 1
+    out_c = np.empty(m, dtype=np.int64)
+    out_k = np.empty(m, dtype=np.int8)
+    p = 0
+    for i in range(sel.size):
+        if sel[i]:
+            c = cells[i]
+            g = group[i]
+            k = g % T
+            lu[c] = type_codes[k]
+            _setbit(lock, c)
+            conv_counts[g] += 1
+            out_c[p] = c
+            out_k[p] = k
+            p += 1
+    return out_c, out_k
+
+
+@njit(cache=True, nogil=True)
+def _update_frontier(bits, converted, lu, zones, pot, allowed, code_type, rows, cols, radius):
+    """Update the frontier bitset after ``converted`` cells changed class.
+
+    Converted cells stay only if still eligible (an urban-to-urban change the matrix
+    allows); their eligible window neighbours join.
+    """
+    for i in range(converted.size):
+        c = converted[i]
+        if _static_eligible(c, lu, zones, pot, allowed) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
+            _setbit(bits, c)
+        else:
+            _clearbit(bits, c)
+        r = c // cols
+        col = c - r * cols
+        for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+            row = rr * cols
+            for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+                j = row + cc
+                if j != c and not _getbit(bits, j) and _static_eligible(j, lu, zones, pot, allowed):
+                    _setbit(bits, j)
+
+
+# --------------------------------------------------------------------------- sweeps (new patches, fill)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_worse(ta, ia, tb, ib) -> bool:
+    """Is (ta, ia) a worse (larger) key than (tb, ib)?"""
+    return ta > tb or (ta == tb and ia > ib)
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(ht, hi, start, size, cap, tv, iv) -> np.int64:
+    """Keep the ``cap`` smallest keys in the max-heap ``ht/hi[start:start+cap]``; return new size."""
+    if size < cap:
+        j = size
+        ht[start + j] = tv
+        hi[start + j] = iv
+        while j > 0:
+            p = (j - 1) // 2
+            if _heap_worse(ht[start + j], hi[start + j], ht[start + p], hi[start + p]):
+                ht[start + j], ht[start + p] = ht[start + p], ht[start + j]
+                hi[start + j], hi[start + p] = hi[start + p], hi[start + j]
+                j = p
+            else:
+                break
+        return size + 1
+    if not _heap_worse(ht[start], hi[start], tv, iv):
+        return size
+    ht[start] = tv
+    hi[start] = iv
+    j = 0
+    while True:
+        a = 2 * j + 1
+        if a >= cap:
+            break
+        b = a + 1
+        m = a
+        if b < cap and _heap_worse(ht[start + b], hi[start + b], ht[start + a], hi[start + a]):
+            m = b
+        if _heap_worse(ht[start + m], hi[start + m], ht[start + j], hi[start + j]):
+            ht[start + j], ht[start + m] = ht[start + m], ht[start + j]
+            hi[start + j], hi[start + m] = hi[start + m], hi[start + j]
+            j = m
+        else:
+            break
+    return size
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sweep_topk(lu, zones, pot, levels, allowed, frontier, lock, exclude_frontier, quota, inertia, keys,
+                rows, cols, row0, col0, gcols, nchunks):
+    """Smallest race keys per group among all eligible cells (not only the frontier).
+
+    Used for new patches (``exclude_frontier``: cells with no urban cell in the window)
+    and for the end-of-period fill. Weight of type ``k``: ``levels[pot[k, c]] *
+    inertia[zone, k]`` (no neighbourhood term). Each of ``nchunks`` row chunks keeps its
+    own bounded heaps of ``quota[g]`` entries per group; the union of the chunks' heaps
+    holds every group's ``quota[g]`` smallest keys whatever the chunking.
+
+    Returns
+    -------
+    group, t, gidx : the heaps' entries (flat), ready for :func:`_group_thresholds`.
+    """
+    T = pot.shape[0]
+    G = quota.size
+    offs = np.zeros(G + 1, dtype=np.int64)
+    for g in range(G):
+        offs[g + 1] = offs[g] + max(0, quota[g])
+    cap_total = offs[G]
+    zone_open = np.zeros(inertia.shape[0], dtype=np.bool_)
+    for g in range(G):
+        if quota[g] > 0:
+            zone_open[g // T] = True
+    ht = np.empty((nchunks, cap_total), dtype=np.float64)
+    hi = np.empty((nchunks, cap_total), dtype=np.int64)
+    hs = np.zeros((nchunks, G), dtype=np.int64)
+    for ch in prange(nchunks):
+        r0 = ch * rows // nchunks
+        r1 = (ch + 1) * rows // nchunks
+        for c in range(r0 * cols, r1 * cols):
+            z = zones[c]
+            if z <= 0 or not zone_open[z]:
+                continue
+            if _getbit(lock, c):
+                continue
+            if exclude_frontier and _getbit(frontier, c):
+                continue
+            code = lu[c]
+            best = np.inf
+            bestk = -1
+            g_i = -1
+            for k in range(T):
+                if quota[z * T + k] > 0 and allowed[k, code] and pot[k, c] > 0:
+                    w = levels[pot[k, c]] * inertia[z, k]
+                    if w > 0.0:
+                        if g_i < 0:
+                            g_i = _global_index(c, cols, row0, col0, gcols)
+                        tk = -math.log(_uniform(keys[k], g_i)) / w
+                        if tk < best:
+                            best = tk
+                            bestk = k
+            if bestk < 0:
+                continue
+            g = z * T + bestk
+            hs[ch, g] = _heap_push(ht[ch], hi[ch], offs[g], hs[ch, g], quota[g], best, g_i)
+    total = 0
+    for ch in range(nchunks):
+        for g in range(G):
+            total += hs[ch, g]
+    group = np.empty(total, dtype=np.int32)
+    t = np.empty(total, dtype=np.float64)
+    gidx = np.empty(total, dtype=np.int64)
+    p = 0
+    for ch in range(nchunks):
+        for g in range(G):
+            for m in range(hs[ch, g]):
+                group[p] = g
+                t[p] = ht[ch, offs[g] + m]
+                gidx[p] = hi[ch, offs[g] + m]
+                p += 1
+    return group, t, gidx
+
+
+@njit(cache=True, nogil=True)
+def _local_index(gidx, cols, row0, col0, gcols):
+    """Flat local indices of global indices (inverse of ``_global_index``)."""
+    out = np.empty(gidx.size, dtype=np.int64)
+    for i in range(gidx.size):
+        r = gidx[i] // gcols
+        out[i] = (r - row0) * cols + (gidx[i] - r * gcols - col0)
+    return out
+
+
+# --------------------------------------------------------------------------- Monte Carlo bookkeeping
+
+
+@njit(cache=True, nogil=True)
+def _accumulate_counts(counts, log_cells, log_types, seen):
+    """Add one run to ``counts[k, c]``: each cell's latest conversion in the log counts once.
+
+    ``seen`` is an all-zero bitset on entry and on exit.
+    """
+    for i in range(log_cells.size - 1, -1, -1):
+        c = log_cells[i]
+        if not _getbit(seen, c):
+            _setbit(seen, c)
+            counts[log_types[i], c] += 1
+    for i in range(log_cells.size):
+        _clearbit(seen, log_cells[i])
+
+
+@njit(cache=True, nogil=True)
+def _score_log(counts, log_cells, log_types, log_periods):
+    """Sum of ``counts[period, type, cell]`` over a run's conversion log."""
+    s = 0.0
+    for i in range(log_cells.size):
+        s += counts[log_periods[i], log_types[i], log_cells[i]]
+    return s

@@ -1,0 +1,159 @@
+"""Growth-boundary delineation (landuse.boundary)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from landuse.boundary import delineate_ugb, ugb_from_config, ugb_geojson, ugb_summary, write_ugb
+from landuse.classes import URBAN_TYPES, default_scheme
+from landuse.config import scenario_from_dict
+from landuse.errors import LanduseError
+from landuse.landscape import new_landscape
+
+S = default_scheme()
+RES = S.code_of("residential")
+FARM = S.codes_with_role("farmland")[0]
+CELL = 30.0  # metres; 0.09 ha per cell
+
+
+def _landscape(n: int = 60, *, red: bool = True):
+    lu = np.full((n, n), FARM, dtype=np.uint8)
+    lu[20:30, 20:30] = RES  # city core
+    lu[50:52, 5:7] = RES  # a small village far from everything
+    lu[0, 0] = S.nodata
+    layers = {"landuse": lu}
+    if red:
+        rl = np.zeros((n, n), dtype=bool)
+        rl[24:26, :] = True  # a corridor crossing the city core and the probability blob
+        layers["red_line"] = rl
+    return new_landscape(layers, crs="EPSG:32651", transform=Affine(CELL, 0, 400_000, 0, -CELL, 3_000_000))
+
+
+def _probability(n: int = 60) -> np.ndarray:
+    yy, xx = np.mgrid[0:n, 0:n]
+    p = np.exp(-((yy - 25.0) ** 2 + (xx - 30.0) ** 2) / 150.0)
+    p += 0.9 * np.exp(-((yy - 45.0) ** 2 + (xx - 45.0) ** 2) / 20.0)
+    return np.clip(p, 0, 1).astype(np.float32)
+
+
+KW = {"closing_radius_m": 90.0, "min_area_ha": 2.0}
+
+
+def test_never_contains_red_line_cells() -> None:
+    ds = _landscape()
+    rl = ds["red_line"].values
+    for thr in (0.1, 0.3, 0.6, 0.9):
+        ugb = delineate_ugb(_probability(), ds, threshold=thr, **KW)
+        assert not (ugb.values & rl).any()
+    assert (S.is_role(ds["landuse"].values, *URBAN_TYPES) & rl).any()  # red line crosses urban land
+    everything = delineate_ugb(np.ones((60, 60)), ds, threshold=0.01, closing_radius_m=0, min_area_ha=0)
+    assert not (everything.values & rl).any()
+    assert everything.values.sum() == ds["study_area"].values.sum() - rl.sum()
+
+
+def test_contains_existing_urban_unless_told_otherwise() -> None:
+    ds = _landscape()
+    urban = S.is_role(ds["landuse"].values, *URBAN_TYPES) & ~ds["red_line"].values
+    ugb = delineate_ugb(_probability(), ds, threshold=0.95, closing_radius_m=90.0, min_area_ha=50.0)
+    assert ugb.values[urban].all()  # the 4-cell village survives the 50 ha minimum area
+    bare = delineate_ugb(np.zeros((60, 60)), ds, threshold=0.5, include_urban=False, **KW)
+    assert not bare.values.any()
+
+
+def test_grows_with_lower_thresholds() -> None:
+    ds = _landscape()
+    areas = []
+    previous = None
+    for thr in (0.9, 0.7, 0.5, 0.3, 0.1):
+        ugb = delineate_ugb(_probability(), ds, threshold=thr, **KW).values
+        if previous is not None:
+            assert (ugb | previous).sum() == ugb.sum()  # a superset of the stricter boundary
+        previous = ugb
+        areas.append(int(ugb.sum()))
+    assert areas == sorted(areas) and areas[-1] > areas[0]
+
+
+def test_fill_holes_and_min_area() -> None:
+    ds = _landscape(red=False)
+    yy, xx = np.mgrid[0:60, 0:60]
+    ring = ((np.hypot(yy - 40, xx - 40) < 10) & (np.hypot(yy - 40, xx - 40) > 4)).astype(np.float32)
+    ring[5:7, 50:52] = 1.0  # a 4-cell (0.36 ha) speck
+    kw = {"closing_radius_m": 0.0, "min_area_ha": 1.0, "include_urban": False}
+    filled = delineate_ugb(ring, ds, threshold=0.5, fill_holes=True, **kw).values
+    holed = delineate_ugb(ring, ds, threshold=0.5, fill_holes=False, **kw).values
+    assert filled[40, 40] and not holed[40, 40]
+    assert not filled[5:7, 50:52].any()  # under the minimum area
+    kept = delineate_ugb(ring, ds, threshold=0.5, closing_radius_m=0.0, min_area_ha=0.3, include_urban=False)
+    assert kept.values[5:7, 50:52].all()
+
+
+def test_closing_bridges_gaps_and_opening_removes_spurs() -> None:
+    ds = _landscape(red=False)
+    p = np.zeros((60, 60), dtype=np.float32)
+    p[35:45, 10:20] = 1.0
+    p[35:45, 22:32] = 1.0  # a 2-cell (60 m) gap
+    kw = {"min_area_ha": 0.0, "include_urban": False}
+    closed = delineate_ugb(p, ds, threshold=0.5, closing_radius_m=90.0, opening_radius_m=0.0, **kw).values
+    assert closed[40, 20:22].all()
+    raw = delineate_ugb(p, ds, threshold=0.5, closing_radius_m=0.0, **kw).values
+    assert not raw[40, 20:22].any()
+    spur = np.zeros((60, 60), dtype=np.float32)
+    spur[35:45, 10:20] = 1.0
+    spur[40, 20:30] = 1.0  # one-cell-wide spur
+    opened = delineate_ugb(spur, ds, threshold=0.5, closing_radius_m=0.0, opening_radius_m=60.0, **kw).values
+    assert not opened[40, 25] and opened[40, 15]
+
+
+def test_bad_parameters_and_shape() -> None:
+    ds = _landscape()
+    with pytest.raises(LanduseError, match="threshold"):
+        delineate_ugb(_probability(), ds, threshold=0.0, **KW)
+    with pytest.raises(LanduseError, match="shape"):
+        delineate_ugb(np.zeros((5, 5)), ds, threshold=0.5, **KW)
+
+
+def test_from_config_uses_evaluation_ugb() -> None:
+    ds = _landscape()
+    sc = scenario_from_dict({"name": "u", "layers": {"landuse": "lu.tif"}, "periods": [2020, 2030],
+                             "evaluation": {"ugb": {"threshold": 0.3, "closing_radius_m": 60,
+                                                    "min_area_ha": 1, "opening_radius_m": 30}}})
+    ugb = ugb_from_config(_probability(), ds, sc)
+    assert ugb.attrs["threshold"] == 0.3 and ugb.attrs["opening_radius_m"] == 30.0
+    direct = delineate_ugb(_probability(), ds, threshold=0.3, closing_radius_m=60, min_area_ha=1,
+                           opening_radius_m=30)
+    np.testing.assert_array_equal(ugb.values, direct.values)
+
+
+def test_write_ugb_geotiff_and_geojson(tmp_path) -> None:
+    ds = _landscape()
+    ugb = delineate_ugb(_probability(), ds, threshold=0.4, **KW)
+    tif, gj = write_ugb(ugb, tmp_path, tags={"seed": 7})
+    with rasterio.open(tif) as src:
+        assert src.crs.to_epsg() == 32651
+        assert src.transform == ds.rio.transform()
+        np.testing.assert_array_equal(src.read(1), ugb.values.astype(np.uint8))
+        assert src.tags()["seed"] == "7"
+    data = json.loads(gj.read_text())
+    assert data["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32651"
+    total = sum(f["properties"]["area_ha"] for f in data["features"])
+    assert total == pytest.approx(ugb.values.sum() * 0.09)
+    xs = [pt[0] for f in data["features"] for pt in f["geometry"]["coordinates"][0]]
+    assert 400_000 <= min(xs) and max(xs) <= 400_000 + 60 * CELL  # raster CRS, not degrees
+    assert not list(tmp_path.glob(".*part*"))
+    assert ugb_geojson(ugb)["features"]
+
+
+def test_summary() -> None:
+    ds = _landscape()
+    ugb = delineate_ugb(_probability(), ds, threshold=0.4, **KW)
+    s = ugb_summary(ugb, ds)
+    assert s["area_ha"] == pytest.approx(ugb.values.sum() * 0.09)
+    assert s["share_of_region"] == pytest.approx(ugb.values.sum() / ds["study_area"].values.sum())
+    assert s["red_line_cells_inside"] == 0
+    assert 0 < s["urban_inside_share"] < 1  # urban cells under the red line are outside
+    assert s["parameters"]["threshold"] == 0.4

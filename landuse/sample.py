@@ -64,6 +64,7 @@ test grid is a shrunken copy of the default one; buffers are in metres):
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -232,7 +233,7 @@ class SampleRegion:
         total_added = sum(added.values()) or 1.0
         yearly = (u20 / u10) ** (1 / (EPOCHS[1] - EPOCHS[0])) - 1 if u10 > 0 else 0.0
         out: dict[str, dict[int, float]] = {t: {} for t in URBAN_TYPES}
-        for a, b in zip(periods[:-1], periods[1:]):
+        for a, b in itertools.pairwise(periods):
             new = u20 * ((1 + yearly) ** (b - periods[0]) - (1 + yearly) ** (a - periods[0]))
             for t in URBAN_TYPES:
                 out[t][b] = float(round(new * added[t] / total_added))
@@ -325,7 +326,7 @@ def _edt(mask: np.ndarray) -> np.ndarray:
 
 
 def _disk(radius: float) -> np.ndarray:
-    r = max(int(math.ceil(radius)), 1)
+    r = max(math.ceil(radius), 1)
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     return (yy * yy + xx * xx) <= radius * radius + 1e-9
 
@@ -344,7 +345,7 @@ def _polyline(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if len(pts) == 0:
         return np.zeros((0, 2), dtype=np.int64)
     rows, cols = [pts[:1, 0]], [pts[:1, 1]]
-    for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:]):
+    for (r0, c0), (r1, c1) in itertools.pairwise(pts):
         rr, cc = line(int(r0), int(c0), int(r1), int(c1))
         rows.append(rr[1:])
         cols.append(cc[1:])
@@ -628,7 +629,7 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
         placed = False
         for spacing in (2.3, 2.0, 1.7, 1.4, 1.2, 1.0):
             zone = plain & (margin > max(1.4 * r, 0.05 * n))
-            for (cy, cx), rj in zip(centres_rc, radii):
+            for (cy, cx), rj in zip(centres_rc, radii, strict=False):
                 zone &= np.hypot(yy - cy, xx - cx) > spacing * (r + rj)
             if i == 0:
                 zone &= (d_to_water_main < 0.08 * n) & (margin > 0.25 * n)
@@ -640,7 +641,7 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
                 break
         if not placed:
             zone = plain & (margin > 0.05 * n)
-            for (cy, cx), rj in zip(centres_rc, radii):
+            for (cy, cx), rj in zip(centres_rc, radii, strict=False):
                 zone &= np.hypot(yy - cy, xx - cx) > (r + rj)
             flat = _pick(rng, zone)
             centres_rc.append((flat // n, flat % n))
@@ -670,7 +671,7 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
         from itertools import permutations
 
         def chain(order: tuple[int, ...]) -> float:
-            return float(sum(np.hypot(cy_arr[a] - cy_arr[b], cx_arr[a] - cx_arr[b]) for a, b in zip(order, order[1:])))
+            return float(sum(np.hypot(cy_arr[a] - cy_arr[b], cx_arr[a] - cx_arr[b]) for a, b in itertools.pairwise(order)))
 
         on_rail = list(min(permutations(on_rail), key=lambda o: (chain(o), o)))
     # extend the line to the region's edge beyond the end cities
@@ -687,7 +688,7 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
         ends.append((int(np.clip(ey + t * dy, 0, n - 1)), int(np.clip(ex + t * dx, 0, n - 1))))
     stops = [ends[0], *[centres_rc[i] for i in on_rail], ends[1]]
     rail_pts: list[np.ndarray] = []
-    for a, b in zip(stops[:-1], stops[1:]):
+    for a, b in itertools.pairwise(stops):
         seg = rail_router.routes([a], [b])[0]
         full = _smooth(rail_router.to_full(seg), 7)
         full[0], full[-1] = a, b
@@ -740,10 +741,10 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
             a = a0 + 2 * np.pi * k / n_rad + rng.uniform(-0.2, 0.2)
             ln = radii[i] * rng.uniform(0.9, 1.25)
             p1 = (cy + ln * np.sin(a), cx + ln * np.cos(a))
-            seg = _polyline(np.array([[cy, cx], [int(round(p1[0])), int(round(p1[1]))]]), shape)
+            seg = _polyline(np.array([[cy, cx], [round(p1[0]), round(p1[1])]]), shape)
             roads[seg[:, 0], seg[:, 1]] = True
     for frac in (0.45, 0.85):  # ring roads of the core
-        rr, cc = circle_perimeter(centres_rc[0][0], centres_rc[0][1], int(round(frac * core_r)), shape=shape)
+        rr, cc = circle_perimeter(centres_rc[0][0], centres_rc[0][1], round(frac * core_r), shape=shape)
         roads[rr, cc] = True
     roads &= ~(water & ~major & ~rail)  # only intercity roads bridge water
     d_roads = _edt(roads)
@@ -759,7 +760,7 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
         return np.hypot(yy + amp * (warp_y - warp_y[cy, cx]) - cy, xx + amp * (warp_x - warp_x[cy, cx]) - cx)
 
     weights = radii**0.6
-    wd = np.stack([warped_dist(cy, cx, 0.04 * n) / w for (cy, cx), w in zip(centres_rc, weights)])
+    wd = np.stack([warped_dist(cy, cx, 0.04 * n) / w for (cy, cx), w in zip(centres_rc, weights, strict=False)])
     cities = (np.argmin(wd, axis=0) + 1).astype(np.int32)
     for i, (cy, cx) in enumerate(centres_rc):  # the centre always lies in its own territory
         cities[_stamp(shape, (cy, cx), 0.3 * radii[i])] = i + 1
@@ -804,7 +805,7 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
         rel_w = warped_dist(cy, cx, 0.35 * r) / r
         score = rel_w - 0.35 * np.exp(-d_major / (0.12 * r)) + 0.22 * shape_noise
         idx = np.flatnonzero((terr & buildable).ravel())
-        chosen = _lowest(score, idx, int(round(_URBAN_FILL * np.pi * r * r)))
+        chosen = _lowest(score, idx, round(_URBAN_FILL * np.pi * r * r))
         urban10.ravel()[chosen] = True
         rel = dist[i].ravel()[chosen] / r
         centre_d = rel
@@ -812,21 +813,21 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
             for sy, sx in sub_centres:
                 centre_d = np.minimum(centre_d, 1.6 * np.hypot(yy - sy, xx - sx).ravel()[chosen] / r)
         com_score = centre_d + 0.12 * com_noise.ravel()[chosen]
-        k_com = int(round(_COMMERCIAL_SHARE_2010 * chosen.size))
+        k_com = round(_COMMERCIAL_SHARE_2010 * chosen.size)
         order = np.argsort(com_score, kind="stable")
         com_idx = chosen[order[:k_com]]
         rest = chosen[order[k_com:]]
         tp = np.exp(-d_transport.ravel()[rest] / metres(400.0))
         ind_score = 0.9 * dist[i].ravel()[rest] / r + 0.9 * tp + 0.5 * park_noise.ravel()[rest]
-        k_ind = int(round(_INDUSTRIAL_SHARE_2010 * chosen.size))
+        k_ind = round(_INDUSTRIAL_SHARE_2010 * chosen.size)
         order = np.argsort(-ind_score, kind="stable")
         lu.ravel()[chosen] = res_c
         lu.ravel()[com_idx] = com_c
         lu.ravel()[rest[order[:k_ind]]] = ind_c
     # villages
-    city_reach = np.min([d / r for d, r in zip(dist, radii)], axis=0)
+    city_reach = np.min([d / r for d, r in zip(dist, radii, strict=False)], axis=0)
     village_zone = ~hills & ~water & ~wetland & ~forest & (slope < 4) & (city_reach > 1.3) & (margin > 2)
-    n_villages = max(3, int(round(n * n * cs * cs / 1e6 / 12.0)))
+    n_villages = max(3, round(n * n * cs * cs / 1e6 / 12.0))
     villages = np.zeros(shape, dtype=bool)
     for _ in range(n_villages):
         if not village_zone.any():
@@ -877,7 +878,7 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
     d_urban = d_urban10
     for i in range(n_city):
         u10 = int((urban10 & terr_of[i]).sum())
-        target = int(round(rates[i] * u10))
+        target = round(rates[i] * u10)
         # leapfrog patches: about 10 % of the target
         zone = allowed & terr_of[i] & (d_urban >= metres(250.0)) & (d_urban <= metres(1200.0))
         zone &= d_roads <= metres(180.0)
@@ -899,7 +900,7 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
         for i in range(n_city):
             if remaining[i] <= 0:
                 continue
-            quota = int(math.ceil(remaining[i] / (rounds - rnd)))
+            quota = math.ceil(remaining[i] / (rounds - rnd))
             idx = np.flatnonzero((ring & terr_of[i]).ravel())
             chosen = _weighted_top(rng, idx, weight.ravel()[idx], quota)
             new.ravel()[chosen] = True
@@ -914,14 +915,14 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
             continue
         rel = dist[i].ravel()[idx] / radii[i]
         com_score = -rel + 2.0 * near_com.ravel()[idx] + 0.3 * com_noise.ravel()[idx]
-        k_com = int(round(_NEW_SHARES["commercial"] * idx.size))
+        k_com = round(_NEW_SHARES["commercial"] * idx.size)
         order = np.argsort(-com_score, kind="stable")
         com_idx, rest = idx[order[:k_com]], idx[order[k_com:]]
         tp = np.exp(-d_transport.ravel()[rest] / metres(500.0))
         ind_score = tp + 1.5 * near_ind.ravel()[rest] + 0.5 * park_noise.ravel()[rest] + 0.3 * dist[i].ravel()[
             rest
         ] / radii[i]
-        k_ind = int(round(_NEW_SHARES["industrial"] * idx.size))
+        k_ind = round(_NEW_SHARES["industrial"] * idx.size)
         order = np.argsort(-ind_score, kind="stable")
         lu2020.ravel()[com_idx] = com_c
         lu2020.ravel()[rest[order[:k_ind]]] = ind_c
@@ -1029,7 +1030,7 @@ def _mask_from_path(path: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def _stamp(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.ndarray:
     """Boolean disk of ``radius`` cells around ``centre``."""
     m = np.zeros(shape, dtype=bool)
-    r = max(int(math.ceil(radius)), 0)
+    r = max(math.ceil(radius), 0)
     cy, cx = int(centre[0]), int(centre[1])
     y0, y1 = max(cy - r, 0), min(cy + r + 1, shape[0])
     x0, x1 = max(cx - r, 0), min(cx + r + 1, shape[1])
@@ -1132,8 +1133,8 @@ def _overview(region: SampleRegion, path: Path) -> None:
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     size_lines = "\n".join(f"{c.id}: {c.urban_2020_ha:,.0f} ha" for c in region.cities)
     ax.text(1.02, 0.02, "built-up 2020\n" + size_lines, transform=ax.transAxes, fontsize=8, va="bottom")
-    ax.set_xlabel("km east of x = {:,.0f} m (EPSG:32651)".format(region.transform.c))
-    ax.set_ylabel("km south of y = {:,.0f} m".format(region.transform.f))
+    ax.set_xlabel(f"km east of x = {region.transform.c:,.0f} m (EPSG:32651)")
+    ax.set_ylabel(f"km south of y = {region.transform.f:,.0f} m")
     ax.set_title(f"Synthetic city cluster, land use 2020 (seed {region.seed})")
     fig.tight_layout()
     import io as _io

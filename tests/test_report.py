@@ -1,0 +1,263 @@
+"""Reports (landuse.report) and the `landuse evaluate` command."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from typer.testing import CliRunner
+
+from landuse.boundary import delineate_ugb
+from landuse.classes import default_scheme
+from landuse.cli import app
+from landuse.config import scenario_from_dict
+from landuse.io import write_geotiff
+from landuse.landscape import like, new_landscape
+from landuse.report import build_report, write_report
+
+S = default_scheme()
+RES, IND, COM = S.code_of("residential"), S.code_of("industrial"), S.code_of("commercial")
+FARM = S.codes_with_role("farmland")[0]
+FOREST = S.codes_with_role("open_space")[0]
+WATER = S.codes_with_role("water")[0]
+CRS = "EPSG:32651"
+TRANSFORM = Affine(100.0, 0.0, 300_000.0, 0.0, -100.0, 3_500_000.0)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _start() -> np.ndarray:
+    lu = np.full((20, 24), FARM, dtype=np.uint8)
+    lu[:, 16:] = FOREST  # city 2 is mostly forest
+    lu[5:10, 5:10] = RES
+    lu[12:14, 3:6] = IND
+    lu[18:, 20:] = WATER
+    lu[0, 0] = S.nodata
+    return lu
+
+
+def _cities() -> np.ndarray:
+    c = np.ones((20, 24), dtype=np.int32)
+    c[:, 12:] = 2
+    return c
+
+
+def _red() -> np.ndarray:
+    r = np.zeros((20, 24), dtype=bool)
+    r[0:3, 18:24] = True
+    return r
+
+
+def _grown(lu: np.ndarray, ring: int) -> np.ndarray:
+    out = lu.copy()
+    sl = (slice(5 - ring, 10 + ring), slice(5 - ring, 10 + ring))
+    block = out[sl]
+    block[block == FARM] = COM if ring > 1 else RES
+    return out
+
+
+@pytest.fixture
+def landscape():
+    return new_landscape({"landuse": _start(), "cities": _cities(), "red_line": _red()}, crs=CRS,
+                         transform=TRANSFORM, attrs={"inputs": {"landuse": "/data/landuse.tif"}})
+
+
+@pytest.fixture
+def scenario():
+    return scenario_from_dict({
+        "name": "report_test", "layers": {"landuse": "landuse.tif"}, "periods": [2020, 2030, 2040],
+        "policy": {"open_space_quota": {"share": 0.3, "unit": "city"}, "farmland_loss_cap": {"hectares": 500}},
+        "growth": {"seed": 1234, "runs": 3},
+    })
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs: list[dict[str, str]] = []
+        self.links: list[str] = []
+        self.tables = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a)
+        elif tag in ("a", "link") and "href" in a:
+            self.links.append(a["href"])
+        elif tag == "table":
+            self.tables += 1
+
+
+def _build(scenario, landscape, **kw):
+    lu = _start()
+    y2030, y2040 = _grown(lu, 1), _grown(lu, 3)
+    yy, xx = np.mgrid[0:20, 0:24]
+    prob = np.exp(-((yy - 7.0) ** 2 + (xx - 7.0) ** 2) / 30.0).astype(np.float32)
+    ugb = delineate_ugb(prob, landscape, threshold=0.3, closing_radius_m=200, min_area_ha=2)
+    return build_report(scenario=scenario, landscape=landscape,
+                        landuse_by_year={2030: y2030, 2040: like(landscape, y2040, "landuse")},
+                        probability=prob, ugb=ugb,
+                        allocation=pd.DataFrame({"city": [1, 1], "type": ["residential", "commercial"],
+                                                 "hectares": [16.0, 48.0]}),
+                        observed={2040: _grown(lu, 2)}, **kw)
+
+
+def test_html_report_parses_and_every_figure_exists(tmp_path, scenario, landscape) -> None:
+    report = _build(scenario, landscape)
+    paths = write_report(tmp_path, report)
+    names = {p.name for p in paths}
+    assert {"report.json", "report.md", "report.html"} <= names
+    parser = _Refs()
+    parser.feed((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert parser.tables >= 4
+    shown = set()
+    for img in parser.imgs:
+        src = img["src"]
+        if src.startswith("data:"):
+            assert src.startswith("data:image/png;base64,")
+            assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG)
+        else:
+            assert (tmp_path / src).is_file(), src
+        shown.add(img.get("data-name"))
+    for href in parser.links:
+        assert href.startswith(("http", "#", "data:")) or (tmp_path / href).exists(), href
+    assert {"landuse.png", "change.png", "probability.png", "growth_boundary.png", "quota.png",
+            "farmland_loss.png", "expansion.png"} <= shown
+    # markdown references PNG files that exist
+    md = (tmp_path / "report.md").read_text()
+    refs = [line.split("](", 1)[1].rstrip(")") for line in md.splitlines() if line.startswith("![")]
+    assert len(refs) == len(shown)
+    for ref in refs:
+        assert (tmp_path / ref).read_bytes().startswith(PNG)
+    assert not list(tmp_path.rglob(".*part*"))
+
+
+def test_report_json_states_scenario_seed_inputs(tmp_path, scenario, landscape) -> None:
+    report = _build(scenario, landscape, seed=99)
+    write_report(tmp_path, report, figures=False, html=False)
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "figures").exists()
+    data = json.loads((tmp_path / "report.json").read_text())
+    meta = data["meta"]
+    assert meta["scenario"] == "report_test" and meta["seed"] == 99 and meta["runs"] == 3
+    assert meta["inputs"] == {"landuse": "/data/landuse.tif"}
+    assert data["years"] == [2020, 2030, 2040]
+    assert set(data["quotas"]) == {"2020", "2030", "2040"}
+    q = data["quotas"]["2040"]
+    assert [u["unit"] for u in q["units"]] == ["city 1", "city 2", "cluster"]
+    assert q["units"][0]["quota_met"] is False  # city 1 is farmland and town, no open space
+    assert data["passed"] is False and data["failures"]
+    assert set(data["expansion"]) == {"2020-2030", "2030-2040", "2020-2040"}
+    assert data["growth_boundary"]["red_line_cells_inside"] == 0
+    assert data["landscape_metrics"]["2040"]["urban"]["number_of_patches"] == 1  # the town absorbs the works
+    assert data["landscape_metrics"]["2020"]["urban"]["number_of_patches"] == 2
+    # observed: 56 cells became commercial (9x9 block minus 25 residential); simulated: 93 (11x11 - 25 - 3 industrial)
+    assert data["validation"]["2040"]["change_components"]["hits"] == 56
+    assert data["validation"]["2040"]["figure_of_merit"] == pytest.approx(56 / 93)
+    assert data["allocation"][1]["hectares"] == 48.0
+    assert data["probability"]["urban"]["cells_at_least_0_5"] > 0
+    md = (tmp_path / "report.md").read_text()
+    assert "report_test" in md and "seed 99" in md and "/data/landuse.tif" in md
+
+
+def test_report_seed_defaults_to_scenario(scenario, landscape) -> None:
+    report = _build(scenario, landscape)
+    assert report.data["meta"]["seed"] == 1234
+    assert not report.passed
+
+
+def test_report_without_optional_parts(tmp_path, scenario, landscape) -> None:
+    report = build_report(scenario=scenario, landscape=landscape, landuse_by_year={2040: _start()})
+    paths = write_report(tmp_path, report)
+    names = {p.name for p in paths}
+    assert "probability.png" not in names and "growth_boundary.png" not in names
+    assert {"landuse.png", "quota.png", "farmland_loss.png"} <= names
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["growth_boundary"] is None and data["validation"] is None
+    assert data["expansion"]["2020-2040"]["patches"] == 0
+
+
+# --------------------------------------------------------------------------- landuse evaluate
+
+
+def _write(path: Path, array: np.ndarray, *, transform: Affine = TRANSFORM, classes=None) -> Path:
+    ds = new_landscape({"landuse": np.zeros(array.shape, dtype=np.uint8)}, crs=CRS, transform=transform)
+    return write_geotiff(like(ds, array, path.stem), path, classes=classes)
+
+
+@pytest.fixture
+def cli_scenario(tmp_path) -> Path:
+    _write(tmp_path / "landuse.tif", _start(), classes=S)
+    _write(tmp_path / "cities.tif", _cities())
+    _write(tmp_path / "red_line.tif", _red().astype(np.uint8))
+    cfg = tmp_path / "scenario.yaml"
+    cfg.write_text(
+        "name: cli_eval\n"
+        "layers:\n  landuse: landuse.tif\n  cities: cities.tif\n  red_line: red_line.tif\n"
+        "periods: [2020, 2030]\n"
+        "policy:\n  open_space_quota:\n    share: 0.15\n    unit: cluster\n"
+    )
+    return cfg
+
+
+def test_evaluate_exit_0_when_quotas_hold(tmp_path, cli_scenario) -> None:
+    plan = _write(tmp_path / "plan.tif", _grown(_start(), 1), classes=S)
+    out = tmp_path / "eval.json"
+    res = CliRunner().invoke(app, ["evaluate", str(plan), "--config", str(cli_scenario), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "cluster" in res.output and "all checks pass" in res.output
+    data = json.loads(out.read_text())
+    assert data["passed"] is True and data["units"][-1]["quota_met"] is True
+
+
+def test_evaluate_exit_1_when_a_quota_fails(tmp_path, cli_scenario) -> None:
+    lu = _start()
+    lu[:, 16:][lu[:, 16:] == FOREST] = RES  # build over the forest
+    lu[0:3, 18:24] = FOREST  # keep the red line intact
+    plan = _write(tmp_path / "sprawl.tif", lu, classes=S)
+    res = CliRunner().invoke(app, ["evaluate", str(plan), "--config", str(cli_scenario)])
+    assert res.exit_code == 1, res.output
+    assert "FAIL" in res.output and "open-space quota" in res.output
+
+
+def test_evaluate_exit_1_on_red_line_conversion(tmp_path, cli_scenario) -> None:
+    lu = _start()
+    lu[1, 20] = IND
+    plan = _write(tmp_path / "redline.tif", lu, classes=S)
+    res = CliRunner().invoke(app, ["evaluate", str(plan), "--config", str(cli_scenario)])
+    assert res.exit_code == 1
+    assert "row 1 col 20" in res.output
+
+
+def test_evaluate_exit_2_on_bad_input(tmp_path, cli_scenario) -> None:
+    runner = CliRunner()
+    shifted = _write(tmp_path / "shifted.tif", _start(), classes=S,
+                     transform=Affine(100.0, 0.0, 300_050.0, 0.0, -100.0, 3_500_000.0))
+    res = runner.invoke(app, ["evaluate", str(shifted), "--config", str(cli_scenario)])
+    assert res.exit_code == 2 and "origin" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "missing.tif"), "--config", str(cli_scenario)])
+    assert res.exit_code == 2 and "not found" in res.output
+    bad_codes = _start()
+    bad_codes[3, 3] = 77
+    odd = _write(tmp_path / "odd.tif", bad_codes)
+    res = runner.invoke(app, ["evaluate", str(odd), "--config", str(cli_scenario)])
+    assert res.exit_code == 2 and "77" in res.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nlayers: {landuse: landuse.tif}\nperiods: [2020, 2030]\nbogus: 1\n")
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "landuse.tif"), "--config", str(broken)])
+    assert res.exit_code == 2 and "bogus" in res.output
+
+
+def test_evaluate_start_map_passes_and_json_is_strict(tmp_path, cli_scenario) -> None:
+    out = tmp_path / "start.json"
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "landuse.tif"), "-c", str(cli_scenario),
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    with rasterio.open(tmp_path / "landuse.tif") as src:  # the input is untouched
+        np.testing.assert_array_equal(src.read(1), _start())

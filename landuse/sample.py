@@ -17,14 +17,17 @@ test grid is a shrunken copy of the default one; buffers are in metres):
 2. **Water.** Rivers are least-cost paths (through low ground) on a coarse copy of the
    terrain: a main river from a hill source to the lowest stretch of the region's edge,
    tributaries from further sources to the main river. The elevation is then carved
-   along every river so it never rises downstream (rivers flow downhill). Lakes are
-   noisy blobs with a flat surface, on the rivers and in the plain.
+   along every river so it never rises downstream (rivers flow downhill); the paths
+   meander by a smooth noise displacement, and the main river is about 300 m wide.
+   Lakes are noisy blobs with a flat surface: a large one on the main river, one on a
+   tributary, two in the plain and a reservoir in the hills.
 3. **Natural cover.** Forest on the hills (ragged edges, woodlots in the plain),
    grassland on hill fringes and the highest tops, bare quarries, wetlands on low, flat
    ground near rivers and lakes.
 4. **Cities.** Seven centres on the plain, spaced by their sizes: one core city, two
-   medium cities, four small towns (radii 10 %, 6 %, 5 %, 3.6 % ... 2.5 % of the edge).
-   The core city gets two sub-centres.
+   medium cities, four small towns (nominal radii 11 %, 6.8 %, 6 %, 4.2 %, 3.7 %, 3.3 %
+   and 3 % of the edge, each jittered by up to 8 %). The core city lies near the main
+   river and gets two sub-centres.
 5. **Transport.** An intercity rail line (least-cost path avoiding slopes and water)
    runs along the cluster's main axis through the core, the medium cities and the towns
    near the axis, and on to the region's edge; a station lies on the line in each city

@@ -396,15 +396,61 @@ def expansion_types(
 # =========================================================================== validation
 
 
-def _valid(nodata: int, study_area: ArrayLike | None, *arrays: np.ndarray) -> np.ndarray:
-    valid = np.ones(arrays[0].shape, dtype=bool)
-    for arr in arrays:
-        if arr.shape != valid.shape:
-            raise ValueError(f"maps differ in shape: {arr.shape} and {valid.shape}")
-        valid &= arr != nodata
-    if study_area is not None:
-        valid &= np.asarray(_values(study_area), dtype=bool)
-    return valid
+def _codes8(a: ArrayLike) -> np.ndarray:
+    arr = _values(a)
+    if arr.dtype != np.uint8:
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError("class-code maps must hold values within 0..255")
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def _joint_histogram(
+    maps: tuple[np.ndarray, ...], *, study_area: ArrayLike | None, nodata: int
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Cell counts of every combination of classes across ``maps`` on the valid cells.
+
+    Valid cells are in ``study_area`` (all when None) and not ``nodata`` in any map. Returns
+    the count array of shape ``(K,) * len(maps)`` over ``codes`` (every code present).
+    """
+    shape = maps[0].shape
+    present = np.zeros(256, dtype=bool)
+    valid = np.ones(shape, dtype=bool) if study_area is None else np.asarray(_values(study_area), dtype=bool)
+    if valid.shape != shape:
+        raise ValueError(f"study_area shape {valid.shape} differs from the maps' {shape}")
+    for m in maps:
+        if m.shape != shape:
+            raise ValueError(f"maps differ in shape: {m.shape} and {shape}")
+        valid = valid & (m != nodata)
+    for m in maps:
+        present |= np.bincount(m[valid].ravel(), minlength=256) > 0 if m.size else False
+    codes = tuple(int(c) for c in np.flatnonzero(present))
+    k = max(len(codes), 1)
+    lut = np.zeros(256, dtype=np.int32)
+    lut[list(codes)] = np.arange(len(codes), dtype=np.int32)
+    idx = np.zeros(shape, dtype=np.int32)
+    for m in maps:
+        idx *= k
+        idx += lut[m]
+    counts = np.bincount(idx[valid], minlength=k ** len(maps)).reshape((k,) * len(maps))
+    return counts, codes
+
+
+def _components_from(h: np.ndarray) -> dict[str, int]:
+    k = h.shape[0]
+    i, j, m = np.meshgrid(np.arange(k), np.arange(k), np.arange(k), indexing="ij")
+    oc, sc = j != i, m != i
+    return {
+        "hits": int(h[oc & sc & (j == m)].sum()),
+        "wrong_hits": int(h[oc & sc & (j != m)].sum()),
+        "misses": int(h[oc & ~sc].sum()),
+        "false_alarms": int(h[sc & ~oc].sum()),
+        "correct_rejections": int(h[~oc & ~sc].sum()),
+    }
+
+
+def _fom(c: Mapping[str, int]) -> float:
+    return _ratio(c["hits"], c["hits"] + c["misses"] + c["wrong_hits"] + c["false_alarms"])
 
 
 def change_components(
@@ -427,18 +473,9 @@ def change_components(
 
     Cells outside ``study_area`` or nodata in any map are left out.
     """
-    b, o, s = _values(before), _values(observed), _values(simulated)
-    v = _valid(nodata, study_area, b, o, s)
-    oc = (o != b) & v
-    sc = (s != b) & v
-    both = oc & sc
-    return {
-        "hits": int(np.count_nonzero(both & (o == s))),
-        "wrong_hits": int(np.count_nonzero(both & (o != s))),
-        "misses": int(np.count_nonzero(oc & ~sc)),
-        "false_alarms": int(np.count_nonzero(sc & ~oc)),
-        "correct_rejections": int(np.count_nonzero(v & ~oc & ~sc)),
-    }
+    h, _ = _joint_histogram((_codes8(before), _codes8(observed), _codes8(simulated)),
+                            study_area=study_area, nodata=nodata)
+    return _components_from(h)
 
 
 def figure_of_merit(
@@ -459,8 +496,22 @@ def figure_of_merit(
     >>> figure_of_merit(b, o, s)  # 1 hit, 1 miss, 1 false alarm
     0.3333333333333333
     """
-    c = change_components(before, observed, simulated, study_area=study_area, nodata=nodata)
-    return _ratio(c["hits"], c["hits"] + c["misses"] + c["wrong_hits"] + c["false_alarms"])
+    return _fom(change_components(before, observed, simulated, study_area=study_area, nodata=nodata))
+
+
+def _gains_from(h: np.ndarray, codes: tuple[int, ...], wanted: tuple[int, ...]) -> dict[int, dict[str, float]]:
+    out = {}
+    for c in wanted:
+        if c in codes:
+            ci = codes.index(c)
+            sub = np.delete(h, ci, axis=0)  # before != c
+            hit = int(sub[:, ci, ci].sum())
+            miss = int(sub[:, ci, :].sum()) - hit
+            fa = int(sub[:, :, ci].sum()) - hit
+        else:
+            hit = miss = fa = 0
+        out[int(c)] = {"hits": hit, "misses": miss, "false_alarms": fa, "figure_of_merit": _ratio(hit, hit + miss + fa)}
+    return out
 
 
 def change_components_by_class(
@@ -479,51 +530,62 @@ def change_components_by_class(
     ``false_alarms`` = simulated gain only; ``figure_of_merit = H / (H + M + F)``
     (nan if the class gains nowhere in either map).
     """
-    b, o, s = _values(before), _values(observed), _values(simulated)
-    v = _valid(nodata, study_area, b, o, s)
-    out = {}
-    for c in codes:
-        og = (o == c) & (b != c) & v
-        sg = (s == c) & (b != c) & v
-        h = int(np.count_nonzero(og & sg))
-        m = int(np.count_nonzero(og & ~sg))
-        f = int(np.count_nonzero(sg & ~og))
-        out[int(c)] = {"hits": h, "misses": m, "false_alarms": f, "figure_of_merit": _ratio(h, h + m + f)}
-    return out
+    h, present = _joint_histogram((_codes8(before), _codes8(observed), _codes8(simulated)),
+                                  study_area=study_area, nodata=nodata)
+    return _gains_from(h, present, tuple(int(c) for c in codes))
 
 
 def confusion_matrix(
     reference: ArrayLike,
     simulated: ArrayLike,
     *,
-    codes: tuple[int, ...] | None = None,
     study_area: ArrayLike | None = None,
     nodata: int = 255,
 ) -> tuple[np.ndarray, tuple[int, ...]]:
     """Cell counts ``M[i, j]``: reference class ``codes[i]``, simulated class ``codes[j]``.
 
-    ``codes`` defaults to every code present in either map (nodata excluded).
+    ``codes`` are every code present in either map on the valid cells (nodata excluded).
     """
-    r, s = _values(reference).astype(np.int64), _values(simulated).astype(np.int64)
-    v = _valid(nodata, study_area, r, s)
-    rv, sv = r[v], s[v]
-    if codes is None:
-        codes = tuple(int(c) for c in np.union1d(np.unique(rv), np.unique(sv)))
-    lut = np.full(256, -1, dtype=np.int64)
-    lut[list(codes)] = np.arange(len(codes))
-    ri, si = lut[rv], lut[sv]
-    keep = (ri >= 0) & (si >= 0)
-    k = len(codes)
-    m = np.bincount(ri[keep] * k + si[keep], minlength=k * k).reshape(k, k)
-    return m, tuple(codes)
+    return _joint_histogram((_codes8(reference), _codes8(simulated)), study_area=study_area, nodata=nodata)
+
+
+def _accuracy_from(m: np.ndarray) -> float:
+    return _ratio(np.trace(m), m.sum())
+
+
+def _kappa_from(m: np.ndarray) -> float:
+    total = m.sum()
+    if total == 0:
+        return math.nan
+    p = m / total
+    po = float(np.trace(p))
+    pe = float((p.sum(axis=1) * p.sum(axis=0)).sum())
+    return math.nan if math.isclose(pe, 1.0) else (po - pe) / (1.0 - pe)
+
+
+def _disagreement_from(m: np.ndarray, codes: tuple[int, ...]) -> dict[str, Any]:
+    total = m.sum()
+    if total == 0:
+        return {"quantity": math.nan, "allocation": math.nan, "total": math.nan, "by_class": {}}
+    p = m / total  # rows = reference, cols = simulated
+    ref_tot = p.sum(axis=1)
+    sim_tot = p.sum(axis=0)
+    diag = np.diag(p)
+    q = np.abs(ref_tot - sim_tot)
+    a = 2.0 * np.minimum(ref_tot - diag, sim_tot - diag)
+    return {
+        "quantity": float(q.sum() / 2.0),
+        "allocation": float(a.sum() / 2.0),
+        "total": float(1.0 - diag.sum()),
+        "by_class": {int(c): {"quantity": float(q[i]), "allocation": float(a[i])} for i, c in enumerate(codes)},
+    }
 
 
 def overall_accuracy(
     reference: ArrayLike, simulated: ArrayLike, *, study_area: ArrayLike | None = None, nodata: int = 255
 ) -> float:
     """Share of cells (in [0, 1]) where the two maps agree; nan on an empty study area."""
-    m, _ = confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)
-    return _ratio(np.trace(m), m.sum())
+    return _accuracy_from(confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)[0])
 
 
 def kappa(
@@ -534,14 +596,7 @@ def kappa(
     ``p_o`` is the observed agreement, ``p_e = sum_k p_k+ p_+k`` the agreement expected
     by chance. Range [-1, 1]; nan when ``p_e = 1`` (both maps a single, identical class).
     """
-    m, _ = confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)
-    total = m.sum()
-    if total == 0:
-        return math.nan
-    p = m / total
-    po = float(np.trace(p))
-    pe = float((p.sum(axis=1) * p.sum(axis=0)).sum())
-    return _ratio(po - pe, 1.0 - pe) if not math.isclose(pe, 1.0) else math.nan
+    return _kappa_from(confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)[0])
 
 
 def disagreement(
@@ -563,22 +618,7 @@ def disagreement(
     dict
         ``quantity``, ``allocation``, ``total`` and ``by_class`` (code -> ``{quantity, allocation}``).
     """
-    m, codes = confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)
-    total = m.sum()
-    if total == 0:
-        return {"quantity": math.nan, "allocation": math.nan, "total": math.nan, "by_class": {}}
-    p = m / total  # rows = reference, cols = simulated
-    ref_tot = p.sum(axis=1)
-    sim_tot = p.sum(axis=0)
-    diag = np.diag(p)
-    q = np.abs(ref_tot - sim_tot)
-    a = 2.0 * np.minimum(ref_tot - diag, sim_tot - diag)
-    return {
-        "quantity": float(q.sum() / 2.0),
-        "allocation": float(a.sum() / 2.0),
-        "total": float(1.0 - diag.sum()),
-        "by_class": {int(c): {"quantity": float(q[i]), "allocation": float(a[i])} for i, c in enumerate(codes)},
-    }
+    return _disagreement_from(*confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata))
 
 
 def lee_sallee(
@@ -593,6 +633,13 @@ def lee_sallee(
     return _ratio(np.count_nonzero(o & s), np.count_nonzero(o | s))
 
 
+def _lee_sallee_from(m: np.ndarray, codes: tuple[int, ...], selected: tuple[int, ...]) -> float:
+    sel = np.isin(np.asarray(codes, dtype=np.int64), np.asarray(selected, dtype=np.int64))
+    inter = m[np.ix_(sel, sel)].sum()
+    union = m[sel, :].sum() + m[:, sel].sum() - inter
+    return _ratio(inter, union)
+
+
 def validation_metrics(
     before: ArrayLike,
     observed: ArrayLike,
@@ -605,31 +652,29 @@ def validation_metrics(
 
     Returns overall accuracy, kappa, quantity and allocation disagreement, the change
     components and figure of merit (all classes), per-class gains (FoM by class name),
-    and the Lee-Sallee index of all urban land and of each urban type.
+    and the Lee-Sallee index of all urban land and of each urban type. One pass over the
+    maps builds the joint histogram of (before, observed, simulated) classes on the
+    valid cells; every metric derives from it.
     """
-    b, o, s = _values(before), _values(observed), _values(simulated)
-    nd = classes.nodata
-    kw = {"study_area": study_area, "nodata": nd}
-    comp = change_components(b, o, s, **kw)
-    dis = disagreement(o, s, **kw)
-    by_class = change_components_by_class(b, o, s, codes=classes.codes, **kw)
-    valid = _valid(nd, study_area, b, o, s)
-    urban = {"urban": lee_sallee(classes.is_role(o, *URBAN_TYPES), classes.is_role(s, *URBAN_TYPES),
-                                 study_area=valid)}
+    h, codes = _joint_histogram((_codes8(before), _codes8(observed), _codes8(simulated)),
+                                study_area=study_area, nodata=classes.nodata)
+    comp = _components_from(h)
+    conf = h.sum(axis=0)  # observed (rows) x simulated (cols)
+    dis = _disagreement_from(conf, codes)
+    gains = _gains_from(h, codes, classes.codes)
+    urban = {"urban": _lee_sallee_from(conf, codes, classes.urban_codes)}
     for t in URBAN_TYPES:
-        c = classes.code_of(t)
-        urban[t] = lee_sallee(o == c, s == c, study_area=valid)
+        urban[t] = _lee_sallee_from(conf, codes, (classes.code_of(t),))
+    names = {c.code: c.name for c in classes}
     return {
-        "overall_accuracy": overall_accuracy(o, s, **kw),
-        "kappa": kappa(o, s, **kw),
+        "overall_accuracy": _accuracy_from(conf),
+        "kappa": _kappa_from(conf),
         "quantity_disagreement": dis["quantity"],
         "allocation_disagreement": dis["allocation"],
-        "disagreement_by_class": {classes.by_code(c).name: v for c, v in dis["by_class"].items()
-                                  if c in classes.codes},
+        "disagreement_by_class": {names.get(c, str(c)): v for c, v in dis["by_class"].items()},
         "change_components": comp,
-        "figure_of_merit": _ratio(comp["hits"], comp["hits"] + comp["misses"] + comp["wrong_hits"]
-                                  + comp["false_alarms"]),
-        "gains_by_class": {classes.by_code(c).name: v for c, v in by_class.items()},
+        "figure_of_merit": _fom(comp),
+        "gains_by_class": {names[c]: v for c, v in gains.items()},
         "lee_sallee": urban,
     }
 

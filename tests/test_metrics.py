@@ -446,3 +446,35 @@ def test_quota_report_rejects_nodata_in_study_area() -> None:
     after[2, 2] = N
     with pytest.raises(LanduseError, match="nodata cells inside the study area"):
         quota_report(ds, after, _scenario())
+
+
+def _slow_components(b: np.ndarray, o: np.ndarray, s: np.ndarray) -> dict[str, int]:
+    v = (b != N) & (o != N) & (s != N)
+    oc, sc = (o != b) & v, (s != b) & v
+    return {"hits": int((oc & sc & (o == s)).sum()), "wrong_hits": int((oc & sc & (o != s)).sum()),
+            "misses": int((oc & ~sc).sum()), "false_alarms": int((sc & ~oc).sum()),
+            "correct_rejections": int((v & ~oc & ~sc).sum())}
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_validation_matches_direct_formulas(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(1, 12, size=2))
+    pool = np.array([R, IND, C, F, OS, W, N], dtype=np.uint8)
+    b, o, s = (rng.choice(pool, size=shape, p=[0.15, 0.1, 0.1, 0.3, 0.2, 0.1, 0.05]).astype(np.uint8)
+               for _ in range(3))
+    assert change_components(b, o, s) == _slow_components(b, o, s)
+    v = (b != N) & (o != N) & (s != N)
+    acc = overall_accuracy(o, s, study_area=v)
+    if v.any():
+        assert acc == pytest.approx(float((o == s)[v].mean()))
+        d = disagreement(o, s, study_area=v)
+        assert d["quantity"] + d["allocation"] == pytest.approx(1 - acc)
+        gains = change_components_by_class(b, o, s, codes=(R,))[R]
+        og, sg = (o == R) & (b != R) & v, (s == R) & (b != R) & v
+        assert gains["hits"] == int((og & sg).sum()) and gains["false_alarms"] == int((sg & ~og).sum())
+        full = validation_metrics(b, o, s, S)
+        assert full["lee_sallee"]["residential"] == pytest.approx(
+            lee_sallee(o == R, s == R, study_area=v), nan_ok=True)
+        assert full["change_components"] == _slow_components(b, o, s)

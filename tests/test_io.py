@@ -163,3 +163,13 @@ def test_same_array_writes_identical_bytes(tmp_path: Path) -> None:
     a = write_array(tmp_path / "a" / "lu.tif", tiny_landuse(), classes=default_scheme())
     b = write_array(tmp_path / "b" / "lu.tif", tiny_landuse(), classes=default_scheme())
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_outputs_get_usual_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    p = write_array(tmp_path / "lu.tif", tiny_landuse(), classes=default_scheme())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask

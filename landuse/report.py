@@ -507,10 +507,17 @@ def _pct(v: Any) -> str:
 
 @dataclass
 class _Section:
+    """A report section: paragraphs and tables in the order added, then figures."""
+
     title: str
-    paragraphs: list[str] = field(default_factory=list)
-    tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
+    blocks: list[tuple[str, Any]] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+
+    def para(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def table(self, headers: list[str], rows: list[list[str]]) -> None:
+        self.blocks.append(("table", (headers, rows)))
 
 
 def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
@@ -521,23 +528,23 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
     out: list[_Section] = []
 
     s = _Section("Scenario")
-    s.paragraphs.append(
+    s.para(
         f"Scenario **{meta['scenario']}** ({meta['description'] or 'no description'}); periods "
         f"{' → '.join(map(str, meta['periods']))}; coordination: {meta['coordination']}; seed {meta['seed']}, "
         f"{meta['runs']} run(s). Config: {meta['config'] or '-'}. Created {meta['created']} by landuse "
         f"{meta['landuse_version']}."
     )
     g = meta["grid"]
-    s.paragraphs.append(f"Grid: {g['rows']} × {g['cols']} cells of {g['cell_size_m']:g} m, {g['crs']}.")
-    s.tables.append((["input layer", "file"], [[k, v] for k, v in meta["inputs"].items()]))
-    s.paragraphs.append("**Result: all checks pass.**" if d["passed"] else
+    s.para(f"Grid: {g['rows']} × {g['cols']} cells of {g['cell_size_m']:g} m, {g['crs']}.")
+    s.table(["input layer", "file"], [[k, v] for k, v in meta["inputs"].items()])
+    s.para("**Result: all checks pass.**" if d["passed"] else
                         "**Result: FAILED** — " + "; ".join(d["failures"]))
     out.append(s)
 
     q = d["quotas"][final]
     s = _Section(f"Open-space quota and farmland ({final})")
     quota = q["quota"]
-    s.paragraphs.append(
+    s.para(
         "No open-space quota configured." if quota is None else
         f"Quota: at least {100 * quota['share']:g}% of land area as protected open space, per {quota['unit']}"
         f"{' (water counted)' if quota['include_water'] else ''}."
@@ -548,35 +555,35 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
         rows.append([u["unit"], _fmt(u["land_area_ha"]), _fmt(u["open_space_ha"]), _pct(u["open_space_share"]),
                      _pct(u["quota_share"]), _fmt(u["margin_ha"]), status, _fmt(u["farmland_before_ha"]),
                      _fmt(u["farmland_after_ha"]), _fmt(u["farmland_loss_ha"]), _fmt(u["new_urban_ha"])])
-    s.tables.append((["unit", "land ha", "open space ha", "share", "quota", "margin ha", "status",
-                      "farmland before ha", "farmland after ha", "farmland lost ha", "new urban ha"], rows))
+    s.table(["unit", "land ha", "open space ha", "share", "quota", "margin ha", "status",
+                      "farmland before ha", "farmland after ha", "farmland lost ha", "new urban ha"], rows)
     if q["farmland_cap"]:
         fc = q["farmland_cap"]
-        s.paragraphs.append(f"Farmland loss cap: {_fmt(fc['loss_ha'])} ha lost against a cap of "
+        s.para(f"Farmland loss cap: {_fmt(fc['loss_ha'])} ha lost against a cap of "
                             f"{_fmt(fc['cap_ha'])} ha — {'ok' if fc['met'] else 'FAIL'}.")
     for key, label in (("permanent_farmland", "Permanent farmland"), ("red_line", "Ecological red line")):
         p = q[key]
         if not p["present"]:
-            s.paragraphs.append(f"{label}: no layer.")
+            s.para(f"{label}: no layer.")
             continue
         txt = "intact" if p["intact"] else f"{p['converted_cells']} cell(s) converted"
-        s.paragraphs.append(f"{label}: {p['cells']:,} cells, {txt}{'' if p['enforced'] else ' (not enforced)'}.")
+        s.para(f"{label}: {p['cells']:,} cells, {txt}{'' if p['enforced'] else ' (not enforced)'}.")
         if p["converted"]:
-            s.tables.append((["row", "col", "x", "y", "before", "after"],
+            s.table(["row", "col", "x", "y", "before", "after"],
                              [[str(c["row"]), str(c["col"]), _fmt(c["x"]), _fmt(c["y"]), c["before"], c["after"]]
-                              for c in p["converted"][:20]]))
+                              for c in p["converted"][:20]])
     s.figures += [f for f in ("quota.png", "farmland_loss.png") if f in figure_names]
     out.append(s)
 
     s = _Section("Land use")
     names = [c.name for c in report.classes]
-    s.tables.append((["class", *map(str, years)],
-                     [[n, *(_fmt(d["class_areas_ha"][str(y)][n]) for y in years)] for n in names]))
+    s.table(["class", *map(str, years)],
+                     [[n, *(_fmt(d["class_areas_ha"][str(y)][n]) for y in years)] for n in names])
     s.figures += [f for f in ("landuse.png", "change.png") if f in figure_names]
     out.append(s)
 
     s = _Section("Urban form (landscape metrics)")
-    s.paragraphs.append(
+    s.para(
         f"FRAGSTATS class-level metrics, {d['meta']['evaluation']['connectivity']}-connectivity; edge density "
         "excludes the landscape boundary; areas in ha, LPI and AI in %, ED in m/ha."
     )
@@ -588,7 +595,7 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
         for cls in ("urban", *URBAN_TYPES):
             m = d["landscape_metrics"][str(y)][cls]
             rows.append([str(y), cls, *(_fmt(m[k], 0 if k == "number_of_patches" else 2) for k in keys)])
-    s.tables.append((["year", "class", *short], rows))
+    s.table(["year", "class", *short], rows)
     out.append(s)
 
     if d["expansion"]:
@@ -598,22 +605,22 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
             rows.append([period, _fmt(e["patches"]), _fmt(e["new_urban_ha"]),
                          *(f"{_pct(e['share_area'][t])} / {_pct(e['share_count'][t])}" for t in EXPANSION_TYPES),
                          _fmt(e["area_weighted_lei"])])
-        s.paragraphs.append("Shares by area / by count of new urban patches. Infilling LEI > 50, "
+        s.para("Shares by area / by count of new urban patches. Infilling LEI > 50, "
                             "edge-expansion 0 < LEI ≤ 50, outlying LEI = 0.")
-        s.tables.append((["period", "new patches", "new urban ha", "infilling", "edge-expansion", "outlying",
-                          "area-weighted LEI"], rows))
+        s.table(["period", "new patches", "new urban ha", "infilling", "edge-expansion", "outlying",
+                          "area-weighted LEI"], rows)
         s.figures += [f for f in ("expansion.png",) if f in figure_names]
         out.append(s)
 
     if d["probability"] or d["growth_boundary"]:
         s = _Section("Growth probability and growth boundary")
         for k, p in (d["probability"] or {}).items():
-            s.paragraphs.append(f"Probability ({k}): mean {_fmt(p['mean'], 3)}; "
+            s.para(f"Probability ({k}): mean {_fmt(p['mean'], 3)}; "
                                 f"{_fmt(p['area_at_least_0_5_ha'])} ha at 0.5 or more.")
         gb = d["growth_boundary"]
         if gb:
             par = gb["parameters"]
-            s.paragraphs.append(
+            s.para(
                 f"Growth boundary: {_fmt(gb['area_ha'])} ha, {_pct(gb['share_of_region'])} of the region, "
                 f"{gb['patches']} patch(es); holds {_pct(gb['urban_inside_share'])} of existing urban land; "
                 f"{gb['red_line_cells_inside']} red-line cells inside. Parameters: threshold "
@@ -632,18 +639,18 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
                          _fmt(v["quantity_disagreement"], 3), _fmt(v["allocation_disagreement"], 3),
                          _fmt(v["lee_sallee"]["urban"], 3), _fmt(c["hits"]), _fmt(c["misses"]),
                          _fmt(c["wrong_hits"]), _fmt(c["false_alarms"])])
-        s.tables.append((["year", "FoM", "accuracy", "kappa", "quantity dis.", "allocation dis.",
-                          "Lee-Sallee (urban)", "hits", "misses", "wrong hits", "false alarms"], rows))
+        s.table(["year", "FoM", "accuracy", "kappa", "quantity dis.", "allocation dis.",
+                          "Lee-Sallee (urban)", "hits", "misses", "wrong hits", "false alarms"], rows)
         out.append(s)
 
     if report.allocation is not None:
         s = _Section("Allocation")
         df = report.allocation
         head = df.head(50)
-        s.paragraphs.append(f"{len(df)} rows{' (first 50 shown; all in report.json)' if len(df) > 50 else ''}.")
-        s.tables.append(([str(c) for c in head.columns],
+        s.para(f"{len(df)} rows{' (first 50 shown; all in report.json)' if len(df) > 50 else ''}.")
+        s.table([str(c) for c in head.columns],
                          [[_fmt(v.item() if isinstance(v, np.generic) else v, 2) for v in r]
-                          for r in head.itertuples(index=False)]))
+                          for r in head.itertuples(index=False)])
         out.append(s)
     return out
 
@@ -657,9 +664,11 @@ def render_markdown(report: Report, figure_names: list[str], *, figure_dir: str 
     lines = [f"# landuse report: {report.data['meta']['scenario']}", ""]
     for s in _sections(report, figure_names):
         lines += [f"## {s.title}", ""]
-        for p in s.paragraphs:
-            lines += [p, ""]
-        for headers, rows in s.tables:
+        for kind, payload in s.blocks:
+            if kind == "p":
+                lines += [payload, ""]
+                continue
+            headers, rows = payload
             lines.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
             lines.append("|" + "|".join("---" for _ in headers) + "|")
             lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
@@ -690,8 +699,11 @@ def render_html(report: Report, figures: Mapping[str, bytes]) -> str:
     body = [f"<h1>{_html.escape(title)}</h1>"]
     for s in _sections(report, list(figures)):
         body.append(f"<h2>{_html.escape(s.title)}</h2>")
-        body += [f"<p>{_inline_md(p)}</p>" for p in s.paragraphs]
-        for headers, rows in s.tables:
+        for kind, payload in s.blocks:
+            if kind == "p":
+                body.append(f"<p>{_inline_md(payload)}</p>")
+                continue
+            headers, rows = payload
             body.append("<table><thead><tr>" + "".join(f"<th>{_html.escape(h)}</th>" for h in headers)
                         + "</tr></thead><tbody>")
             body += ["<tr>" + "".join(f"<td>{_html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]

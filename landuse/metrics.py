@@ -866,15 +866,16 @@ def quota_report(
     urban_b = classes.is_role(before, *URBAN_TYPES)
     urban_a = classes.is_role(after, *URBAN_TYPES) & study
     if "cities" in landscape:
-        cities = np.where(study, np.asarray(landscape["cities"].values, dtype=np.int64), 0)
+        raw = np.asarray(landscape["cities"].values, dtype=np.intp)
+        cities = np.where(study & (raw > 0), raw, 0)  # 0 (and negative ids) = no city
     else:
-        cities = np.zeros(before.shape, dtype=np.int64)
+        cities = np.zeros(before.shape, dtype=np.intp)
     ids = [int(i) for i in np.unique(cities) if i > 0]
     n_lab = (max(ids) if ids else 0) + 1
     flat = cities.ravel()
 
     def per_city(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(flat, weights=mask.ravel().astype(np.float64), minlength=n_lab) * cell_ha
+        return np.bincount(flat[mask.ravel()], minlength=n_lab) * cell_ha
 
     sums = {
         "land": per_city(land), "space": per_city(space), "space_before": per_city(space_before),

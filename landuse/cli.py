@@ -112,6 +112,58 @@ def evaluate(
         raise typer.Exit(1)
 
 
+@app.command()
+@handles_errors
+def sleuth(
+    scenario: Annotated[Path, typer.Argument(help="SLEUTH scenario file")],
+    mode: Annotated[str, typer.Option(help="test, calibrate or predict")] = "test",
+    out: Annotated[Path | None, typer.Option("--out", help="output folder (default: the scenario's OUTPUT_DIR)")] = None,
+    input_dir: Annotated[
+        Path | None, typer.Option("--input-dir", help="folder of the input images (default: INPUT_DIR)")
+    ] = None,
+    runs: Annotated[int | None, typer.Option(help="Monte Carlo runs (default: MONTE_CARLO_ITERATIONS)")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (default: RANDOM_SEED)")] = None,
+    search: Annotated[
+        str, typer.Option(help="calibrate: 'grid' (SLEUTH's brute force) or 'refine' (Sobol + shrinking box)")
+    ] = "grid",
+    budget: Annotated[int | None, typer.Option(help="calibrate --search refine: coefficient sets to try")] = None,
+    objective: Annotated[str, typer.Option(help="calibrate --search refine: OSM or Product")] = "OSM",
+) -> None:
+    """Run a SLEUTH scenario (urban growth rules) and write SLEUTH's statistics logs and GeoTIFFs."""
+    from landuse.growth.sleuth import run_sleuth
+
+    result = run_sleuth(
+        scenario, mode=mode, out_dir=out, input_dir=input_dir, runs=runs, seed=seed, search=search, budget=budget,
+        objective=objective, progress=lambda m: typer.echo(m, err=True),
+    )  # fmt: skip
+    typer.echo(result.text())
+
+
+@app.command()
+@handles_errors
+def suitability(
+    config: Annotated[Path, typer.Argument(help="scenario YAML with layers.history (an earlier land use)")],
+    out: Annotated[Path | None, typer.Option(help="output folder (default: <outputs.folder>/suitability)")] = None,
+    method: Annotated[str, typer.Option(help="forest or logistic")] = "forest",
+    seed: Annotated[int, typer.Option(help="seed of sampling and model")] = 0,
+    max_samples: Annotated[int, typer.Option("--max-samples", help="converted cells sampled per type")] = 20000,
+) -> None:
+    """Learn suitability per urban type from observed change; write rasters and a report."""
+    from landuse.config import load_scenario
+    from landuse.io import protected_inputs, read_landscape
+    from landuse.suitability_model import train_suitability, write_trained
+
+    scenario = load_scenario(config)
+    ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
+    result = train_suitability(ds, scenario, method=method, seed=seed, max_samples=max_samples)
+    target = out or scenario.output_dir() / "suitability"
+    with protected_inputs(ds.attrs["inputs"].values()):
+        write_trained(result, target, scenario=scenario)
+    for t, f in result.fits.items():
+        typer.echo(f"{t:12s} AUC {f.auc:.3f} (weighted-linear {f.auc_linear:.3f}); top driver {next(iter(f.importances))}")
+    typer.echo(f"wrote {target}/suitability_<type>.tif and suitability_report.md")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

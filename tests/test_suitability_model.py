@@ -1,0 +1,79 @@
+"""Suitability trained on observed 2010 -> 2020 change of the committed sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from typer.testing import CliRunner
+
+from landuse.cli import app
+from landuse.config import load_scenario
+from landuse.errors import LanduseError
+from landuse.io import read_landscape
+from landuse.suitability_model import train_suitability
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "configs" / "sample.yaml"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    sc = load_scenario(SAMPLE)
+    return sc, read_landscape(sc.layer_paths(), classes=sc.classes)
+
+
+@pytest.fixture(scope="module")
+def trained(sample):
+    sc, ds = sample
+    return train_suitability(ds, sc, method="logistic", max_samples=4000, seed=1)
+
+
+def test_trained_beats_weighted_linear_auc_on_sample_change(trained) -> None:
+    assert trained.t0 == 2010 and trained.t1 == 2020
+    for t, fit in trained.fits.items():
+        assert fit.n_sampled == 2 * min(fit.n_converted, 4000)
+        assert 0.5 < fit.auc_linear < fit.auc <= 1.0, (t, fit.auc, fit.auc_linear)
+        assert abs(sum(fit.importances.values()) - 1.0) < 1e-6
+
+
+def test_suitability_rasters_are_probabilities_inside_study_area(trained, sample) -> None:
+    sc, ds = sample
+    s = trained.suitability
+    assert s.dims == ("type", "y", "x") and s.dtype == np.float32
+    assert float(s.min()) >= 0.0 and float(s.max()) <= 1.0
+    # cells next to existing urban land score higher than remote hill cells on average
+    from landuse.suitability import distance_to
+
+    urban = sc.classes.is_role(ds.landuse.values, "residential", "industrial", "commercial")
+    d = distance_to(urban, cell=60.0)
+    res = s.sel(type="residential").values
+    assert res[(d > 0) & (d <= 120)].mean() > res[d > 5000].mean() + 0.3
+
+
+def test_forest_is_reproducible(sample) -> None:
+    sc, ds = sample
+    core = ds.isel(y=slice(250, 650), x=slice(450, 850))  # around the core city
+    a = train_suitability(core, sc, method="forest", max_samples=800, seed=3)
+    b = train_suitability(core, sc, method="forest", max_samples=800, seed=3)
+    assert np.array_equal(a.suitability.values, b.suitability.values)
+    assert {t: f.auc for t, f in a.fits.items()} == {t: f.auc for t, f in b.fits.items()}
+
+
+def test_training_needs_history(sample) -> None:
+    sc, ds = sample
+    with pytest.raises(LanduseError, match="layers.history"):
+        train_suitability(ds.drop_vars("landuse_2010"), sc)
+
+
+def test_cli_writes_rasters_and_report(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["suitability", str(SAMPLE), "--out", str(tmp_path), "--method", "logistic",
+                                   "--max-samples", "1500"])
+    assert res.exit_code == 0, res.output
+    assert "AUC" in res.output
+    for t in ("residential", "industrial", "commercial"):
+        with rasterio.open(tmp_path / f"suitability_{t}.tif") as src:
+            assert src.crs.to_epsg() == 32651 and src.dtypes[0] == "float32"
+    assert "AUC (held-out)" in (tmp_path / "suitability_report.md").read_text()

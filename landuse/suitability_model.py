@@ -225,7 +225,7 @@ def train_suitability(
         perm = rng.permutation(idx.size)
         idx, y = idx[perm], y[perm]
         X = feats0.reshape(len(names), -1)[:, idx].T
-        n_test = max(2, int(round(heldout * idx.size)))
+        n_test = max(2, round(heldout * idx.size))
         model = _make_model(method, seed)
         model.fit(X[n_test:], y[n_test:])
         p = model.predict_proba(X[:n_test])[:, 1]

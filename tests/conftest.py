@@ -20,18 +20,18 @@ TRANSFORM = Affine(100.0, 0.0, 300_000.0, 0.0, -100.0, 3_500_000.0)
 def tiny_landuse() -> np.ndarray:
     """6 x 8 land use (default scheme): urban core, farmland, forest, water, one nodata cell."""
     s = default_scheme()
-    R, I, C = s.code_of("residential"), s.code_of("industrial"), s.code_of("commercial")
+    R, Ind, C = s.code_of("residential"), s.code_of("industrial"), s.code_of("commercial")
     F = s.codes_with_role("farmland")[0]
     W = s.codes_with_role("water")[0]
-    O = s.codes_with_role("open_space")[0]
+    Os = s.codes_with_role("open_space")[0]
     N = s.nodata
     return np.array(
         [
-            [F, F, F, F, O, O, O, O],
-            [F, R, R, F, F, O, O, O],
-            [F, R, C, R, F, F, O, W],
-            [F, I, R, F, F, F, W, W],
-            [F, I, F, F, F, F, F, W],
+            [F, F, F, F, Os, Os, Os, Os],
+            [F, R, R, F, F, Os, Os, Os],
+            [F, R, C, R, F, F, Os, W],
+            [F, Ind, R, F, F, F, W, W],
+            [F, Ind, F, F, F, F, F, W],
             [F, F, F, F, F, F, F, N],
         ],
         dtype=np.uint8,

@@ -42,7 +42,7 @@ def test_misaligned_layer_is_reported_with_both_files(tmp_path: Path, tiny_layer
 def test_unknown_codes_in_history_layer(tmp_path: Path, tiny_layers) -> None:
     lu = tiny_landuse()
     lu[2, 2] = 200
-    hist = write_array(tmp_path / "lu2010.tif", lu, classes=default_scheme())
+    write_array(tmp_path / "lu2010.tif", lu, classes=default_scheme())
     d = scenario_dict(tiny_layers, tmp_path)
     d["layers"]["history"] = {2010: "lu2010.tif"}
     res = runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))])

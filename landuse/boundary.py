@@ -33,6 +33,17 @@ def _study(landscape: xr.Dataset) -> np.ndarray:
     return np.asarray(landscape["study_area"].values, dtype=bool)
 
 
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill background regions (4-connected) that do not touch the grid border; one labelling pass."""
+    labels, n = ndimage.label(~mask)
+    if n == 0:
+        return mask
+    outer = np.zeros(n + 1, dtype=bool)
+    outer[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    outer[0] = True
+    return mask | ~outer[labels]
+
+
 def delineate_ugb(
     probability: xr.DataArray | np.ndarray,
     landscape: xr.Dataset,
@@ -118,7 +129,7 @@ def delineate_ugb(
     if r_open >= 1.0:
         mask = morphology.isotropic_opening(mask, r_open)
     if fill_holes:
-        mask = ndimage.binary_fill_holes(mask)
+        mask = _fill_holes(mask)
     min_cells = math.ceil(min_area_ha / cell_area_ha(landscape) - 1e-9)
     if min_cells > 1:
         labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))

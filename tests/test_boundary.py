@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
 
-from landuse.boundary import delineate_ugb, ugb_from_config, ugb_geojson, ugb_summary, write_ugb
+from landuse.boundary import _fill_holes, delineate_ugb, ugb_from_config, ugb_geojson, ugb_summary, write_ugb
 from landuse.classes import URBAN_TYPES, default_scheme
 from landuse.config import scenario_from_dict
 from landuse.errors import LanduseError
@@ -157,3 +160,11 @@ def test_summary() -> None:
     assert s["red_line_cells_inside"] == 0
     assert 0 < s["urban_inside_share"] < 1  # urban cells under the red line are outside
     assert s["parameters"]["threshold"] == 0.4
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), density=st.floats(0.1, 0.9))
+def test_fill_holes_matches_scipy(seed: int, density: float) -> None:
+    rng = np.random.default_rng(seed)
+    m = rng.random(tuple(rng.integers(1, 20, size=2))) < density
+    np.testing.assert_array_equal(_fill_holes(m), ndimage.binary_fill_holes(m))

@@ -44,6 +44,9 @@ test grid is a shrunken copy of the default one; buffers are in metres):
    ``distance from centre + transport proximity + a smooth industrial-park field``
    (edges, rail and major roads), residential the rest. Villages (small residential
    blobs, about one per 12 km2) dot the plain. The rest of the plain is farmland.
+   Where a territory's open space (forest, grassland, wetland) falls short of 22 % of
+   its land, the farmland nearest to water becomes grassland (riverside green corridors),
+   so a 15 % open-space quota per city can be met by a plan.
 8. **Policy masks from 2010.** Ecological red line: forest cores (forest at least
    150 m from its edge, then grown back 120 m within the forest, patches of at least
    about 20 ha), every wetland, water plus a 120 m buffer along rivers and a 300 m
@@ -97,6 +100,7 @@ _COMMERCIAL_SHARE_2010 = 0.10
 _INDUSTRIAL_SHARE_2010 = 0.22
 _NEW_SHARES = {"commercial": 0.15, "industrial": 0.25}  # residential takes the rest
 _MAX_GROWTH_SLOPE = 12.0
+_MIN_OPEN_SHARE = 0.22  # open space kept in every territory in 2010 (riparian corridors where short)
 
 LAYER_FILES: dict[str, str] = {
     "landuse_2010": "landuse_2010.tif",
@@ -848,6 +852,18 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
     lu[natural & bare] = bare_c
     lu[natural & wetland] = wet_c
     lu[water] = water_c
+    # riparian green corridors: every territory keeps at least _MIN_OPEN_SHARE of its land as
+    # open space, taking the farmland nearest to water first (river and lake-side parks)
+    d_water = _edt(water)
+    open_vals = np.array(sorted(open_codes.values()), dtype=np.uint8)
+    for i in range(n_city):
+        terr = cities == i + 1
+        land = int((terr & (lu != water_c)).sum())
+        need = math.ceil(_MIN_OPEN_SHARE * land) - int((terr & np.isin(lu, open_vals)).sum())
+        if need > 0:
+            cand = np.flatnonzero((terr & (lu == farm_c) & ~urban10).ravel())
+            order = np.argsort(d_water.ravel()[cand], kind="stable")
+            lu.ravel()[cand[order[:need]]] = grass_c
     lu2010 = lu.copy()
 
     # ---- 8. red line, permanent farmland --------------------------------------------------------

@@ -139,6 +139,7 @@ class GrowthParams:
         T = pot.shape[0]
         _check(T == len(self.types) == len(self.type_codes),
                f"GrowthParams: {T} potential layers but {len(self.types)} types and {len(self.type_codes)} codes")
+        _check(1 <= T <= 8, f"GrowthParams: between 1 and 8 urban types are supported, got {T}")
         _check(self.allowed.shape == (T, 256) and self.allowed.dtype == np.bool_,
                f"GrowthParams.allowed must be bool ({T}, 256), got {self.allowed.dtype} {self.allowed.shape}")
         w = np.asarray(self.neighbourhood_weights, dtype=np.float64)
@@ -302,6 +303,7 @@ class _Static:
     levels: np.ndarray
     allowed: np.ndarray
     code_type: np.ndarray
+    packed: np.ndarray
     type_codes: np.ndarray
     weights: np.ndarray
     strength: float
@@ -312,13 +314,15 @@ class _Static:
         rows, cols = params.shape
         T = params.potential.shape[0]
         code_type = np.full(256, -1, dtype=np.int8)
+        packed = np.zeros(256, dtype=np.uint64)
         for k, c in enumerate(params.type_codes):
             code_type[c] = k
+            packed[c] = np.uint64(1) << np.uint64(8 * k)
         return cls(
             rows=rows, cols=cols, T=T, Z=int(zones.max(initial=0)),
             zones=np.ascontiguousarray(zones, dtype=np.int32).reshape(-1),
             pot=params.potential.reshape(T, -1), levels=potential_levels(), allowed=params.allowed,
-            code_type=code_type, type_codes=np.asarray(params.type_codes, dtype=np.int64),
+            code_type=code_type, packed=packed, type_codes=np.asarray(params.type_codes, dtype=np.int64),
             weights=params.neighbourhood_weights, strength=float(params.neighbourhood_strength),
             radius=params.neighbourhood // 2,
         )
@@ -333,31 +337,38 @@ class _RunState:
     lu: np.ndarray  # flat uint8
     frontier: np.ndarray  # bitset
     lock: np.ndarray  # bitset
-    cand: np.ndarray  # sorted frontier cells
+    cand: np.ndarray  # frontier cells (deterministic order; selection does not depend on it)
+    cz: np.ndarray  # their zones
+    cpot: np.ndarray  # their quantised potentials (n, T)
 
-    def refresh(self, st: _Static) -> None:
-        self.cand = K._bits_to_indices(self.frontier, st.rows * st.cols)
+    def copy(self) -> _RunState:
+        return _RunState(lu=self.lu.copy(), frontier=self.frontier.copy(), lock=np.zeros_like(self.lock),
+                         cand=self.cand.copy(), cz=self.cz.copy(), cpot=self.cpot.copy())
 
 
 def _initial_state(st: _Static, lu0: np.ndarray) -> _RunState:
     lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
     frontier = K._build_frontier(lu, st.zones, st.pot, st.allowed, st.code_type, st.rows, st.cols, st.radius)
-    state = _RunState(lu=lu, frontier=frontier, lock=np.zeros_like(frontier), cand=np.empty(0, dtype=np.int64))
-    state.refresh(st)
-    return state
+    cand = K._bits_to_indices(frontier, st.rows * st.cols)
+    cz, cpot = K._gather_records(cand, st.zones, st.pot)
+    return _RunState(lu=lu, frontier=frontier, lock=np.zeros_like(frontier), cand=cand, cz=cz, cpot=cpot)
 
 
 def _keys(seed: int, run: int, period: int, iteration: int, purpose: int, T: int) -> np.ndarray:
     return np.array([stream_key(seed, run, period, iteration, purpose + k) for k in range(T)], dtype=np.uint64)
 
 
-def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray, sel: np.ndarray,
-             conv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    c, k = K._apply_conversions(state.lu, cells, group, sel, st.type_codes, state.lock, conv)
+def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray, t: np.ndarray,
+             quota: np.ndarray, conv: np.ndarray, *, from_frontier: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Select per group under the quota (whole raster: global index == flat index) and convert."""
+    thr_t, thr_i = K._group_thresholds(group, t, cells, quota)
+    c, k, pos = K._apply_conversions(state.lu, cells, group, t, cells, thr_t, thr_i, st.type_codes, state.lock,
+                                     conv)
     if c.size:
-        K._update_frontier(state.frontier, c, state.lu, st.zones, st.pot, st.allowed, st.code_type,
-                           st.rows, st.cols, st.radius)
-        state.refresh(st)
+        added = K._update_frontier(state.frontier, c, state.lu, st.zones, st.pot, st.allowed, st.code_type,
+                                   st.rows, st.cols, st.radius)
+        state.cand, state.cz, state.cpot = K._compact_frontier(state.cand, state.cz, state.cpot, state.frontier,
+                                                               added, st.zones, st.pot, not from_frontier, pos)
     return c, k
 
 
@@ -367,12 +378,10 @@ def _frontier_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np
     conv = np.zeros(st.n_groups, dtype=np.int64)
     if state.cand.size == 0 or not quota.any():
         return conv, np.empty(0, np.int64), np.empty(0, np.int8)
-    group, t, gidx = K._frontier_keys(state.cand, state.lu, st.zones, st.pot, st.levels, st.allowed, st.code_type,
-                                      st.weights, st.strength, st.rows, st.cols, st.radius, inertia, quota, keys,
-                                      state.lock, 0, 0, st.cols)
-    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
-    sel = K._apply_thresholds(group, t, gidx, thr_t, thr_i)
-    c, k = _convert(st, state, state.cand, group, sel, conv)
+    group, t = K._frontier_keys(state.cand, state.cz, state.cpot, state.lu, st.levels, st.allowed, st.packed,
+                                st.weights, st.strength, st.rows, st.cols, st.radius, inertia, quota, keys,
+                                state.lock, 0, 0, st.cols)
+    c, k = _convert(st, state, state.cand, group, t, quota, conv, from_frontier=True)
     return conv, c, k
 
 
@@ -385,9 +394,7 @@ def _sweep_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np.nd
     group, t, gidx = K._sweep_topk(state.lu, st.zones, st.pot, st.levels, st.allowed, state.frontier, state.lock,
                                    exclude_frontier, quota, inertia, keys, st.rows, st.cols, 0, 0, st.cols,
                                    min(_SWEEP_CHUNKS, st.rows))
-    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
-    sel = K._apply_thresholds(group, t, gidx, thr_t, thr_i)
-    c, k = _convert(st, state, gidx, group, sel, conv)  # whole raster: global index == flat index
+    c, k = _convert(st, state, gidx, group, t, quota, conv, from_frontier=False)  # whole raster: global index == flat index
     return conv, c, k
 
 
@@ -548,7 +555,9 @@ def simulate(
         )
     zones = _zone_raster(landscape)
     st = _Static.build(params, zones)
-    zone_cells = np.bincount(st.zones, minlength=st.Z + 1)
+    zone_cells = np.zeros(st.Z + 1, dtype=np.int64)
+    for a in range(0, st.zones.size, 1 << 24):  # chunked: bincount casts to int64
+        zone_cells += np.bincount(st.zones[a:a + (1 << 24)], minlength=st.Z + 1)
     years = sorted({int(y) for y in targets["period"]} | set(params.periods or ())) if "period" in targets else []
     _check(bool(years), "targets: no period given (and params.periods is empty)")
     tgt = _target_array(targets, years, st.Z, params.types, zone_cells)
@@ -565,8 +574,7 @@ def simulate(
 
     base = _initial_state(st, lu0)
     for r in range(runs):
-        state = _RunState(lu=base.lu.copy(), frontier=base.frontier.copy(), lock=np.zeros_like(base.lock),
-                          cand=base.cand.copy())
+        state = base.copy()
         run_c, run_k, run_p = [], [], []
         for p, year in enumerate(years):
             conv, c, k = _grow_period(st, state, tgt[p].reshape(-1), params, seed=seed, run=r, period=p)

@@ -177,77 +177,106 @@ def _global_index(c, cols, row0, col0, gcols):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _frontier_keys(cand, lu, zones, pot, levels, allowed, code_type, weights, strength, rows, cols, radius,
+def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strength, rows, cols, radius,
                    inertia, quota, keys, lock, row0, col0, gcols):
     """Race key of each frontier candidate among the urban types with open quota in its zone.
 
-    For type ``k``: ``w = levels[pot[k, c]] * N_k ** strength * inertia[zone, k]`` with
+    ``cz[i]`` and ``cpot[i, k]`` are the zone and quantised potentials of ``cand[i]``
+    (records kept with the candidate list, see :func:`_gather_records`), so only the
+    land-use window is read from the raster.
+
+    For type ``k``: ``w = levels[cpot[i, k]] * N_k ** strength * inertia[zone, k]`` with
     ``N_k = sum_j weights[k, type(j)] / (n*n - 1)`` over the urban cells ``j`` of the
     Moore window (centre excluded). Types need ``allowed[k, lu[c]]``, ``pot > 0``,
     ``N_k > 0`` and ``quota[zone * T + k] > 0``. The cell's key is the smallest
     ``-ln(u_k) / w_k`` (an exponential race: type ``k`` wins with probability
     ``w_k / sum w``). Locked cells and cells with no open type get group -1.
 
+    ``packed[code]`` is ``1 << (8 * k)`` for the class code of urban type ``k`` and 0
+    otherwise, so one sum over the window counts every type at once (T <= 8).
+
     Returns
     -------
     group : int32 array, ``zone * T + k`` of the winning type or -1
     t : float64 array, the winning key (inf when group is -1)
-    gidx : int64 array, global cell index
     """
     n = cand.size
-    T = pot.shape[0]
+    T = cpot.shape[1]
     group = np.empty(n, dtype=np.int32)
     t = np.empty(n, dtype=np.float64)
-    gidx = np.empty(n, dtype=np.int64)
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
-    nchunks = max(1, min(64, n // 2048))
+    unit = strength == 1.0
+    nchunks = max(1, min(256, n // 4096))
     for ch in prange(nchunks):
-        acc = np.zeros(T, dtype=np.float64)
         for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
             c = cand[i]
-            g_i = _global_index(c, cols, row0, col0, gcols)
-            gidx[i] = g_i
             group[i] = -1
             t[i] = np.inf
-            z = zones[c]
-            if z <= 0 or _getbit(lock, c):
+            z = cz[i]
+            if z <= 0:
+                continue
+            qbase = z * T
+            any_open = False
+            for k in range(T):
+                if quota[qbase + k] > 0 and cpot[i, k] > 0:
+                    any_open = True
+            if not any_open or _getbit(lock, c):
                 continue
             code = lu[c]
             any_open = False
             for k in range(T):
-                if quota[z * T + k] > 0 and allowed[k, code] and pot[k, c] > 0:
+                if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
                     any_open = True
             if not any_open:
                 continue
-            for k in range(T):
-                acc[k] = 0.0
             r = c // cols
             col = c - r * cols
-            for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
-                row = rr * cols
-                for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
-                    j = row + cc
-                    tj = code_type[lu[j]]
-                    if tj >= 0 and j != c:
-                        for k in range(T):
-                            acc[k] += weights[k, tj]
+            acc = np.uint64(0)
+            if r >= radius and r < rows - radius and col >= radius and col < cols - radius:
+                for rr in range(-radius, radius + 1):
+                    row = c + rr * cols
+                    for cc in range(-radius, radius + 1):
+                        acc += packed[lu[row + cc]]
+                acc -= packed[code]
+            else:
+                for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+                    row = rr * cols
+                    for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+                        j = row + cc
+                        if j != c:
+                            acc += packed[lu[j]]
+            if acc == 0:
+                continue
+            g_i = c if gcols == cols and row0 == 0 and col0 == 0 else _global_index(c, cols, row0, col0, gcols)
             best = np.inf
             bestk = -1
             for k in range(T):
-                if quota[z * T + k] > 0 and allowed[k, code] and pot[k, c] > 0 and acc[k] > 0.0:
-                    nk = acc[k] * inv_window
-                    if strength != 1.0:
-                        nk = nk ** strength
-                    w = levels[pot[k, c]] * nk * inertia[z, k]
-                    if w > 0.0:
+                if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
+                    nk = 0.0
+                    for j in range(T):
+                        nk += weights[k, j] * np.float64((acc >> np.uint64(8 * j)) & np.uint64(255))
+                    if nk > 0.0:
+                        nk *= inv_window
+                        if not unit:
+                            nk = nk ** strength
+                        w = levels[cpot[i, k]] * nk * inertia[z, k]
                         tk = -math.log(_uniform(keys[k], g_i)) / w
                         if tk < best:
                             best = tk
                             bestk = k
             if bestk >= 0:
-                group[i] = z * T + bestk
+                group[i] = qbase + bestk
                 t[i] = best
-    return group, t, gidx
+    return group, t
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _global_indices(cells, cols, row0, col0, gcols):
+    """Global indices of local flat cells (identity for a whole raster)."""
+    out = np.empty(cells.size, dtype=np.int64)
+    for i in prange(cells.size):
+        out[i] = _global_index(cells[i], cols, row0, col0, gcols)
+    return out
 
 
 # --------------------------------------------------------------------------- selection
@@ -259,40 +288,56 @@ def _group_thresholds(group, t, gidx, quota):
 
     A candidate is selected when ``t < thr_t`` or ``t == thr_t and gidx <= thr_i``.
     Groups with at most ``quota`` candidates get ``(inf, max)`` (take all); groups with
-    quota 0 get ``(-inf, -1)`` (take none).
+    quota 0 get ``(-inf, -1)`` (take none). The result depends on the multiset of
+    candidates only, not on their order.
     """
     G = quota.size
+    n = group.size
     thr_t = np.full(G, np.inf)
     thr_i = np.full(G, np.iinfo(np.int64).max, dtype=np.int64)
-    counts = np.zeros(G, dtype=np.int64)
-    for i in range(group.size):
-        if group[i] >= 0:
-            counts[group[i]] += 1
-    offs = np.zeros(G + 1, dtype=np.int64)
     for g in range(G):
         if quota[g] <= 0:
             thr_t[g] = -np.inf
             thr_i[g] = -1
-        over = counts[g] > quota[g] and quota[g] > 0
-        offs[g + 1] = offs[g] + (counts[g] if over else 0)
+    nchunks = max(1, min(64, n // 16384))
+    cc = np.zeros((nchunks, G), dtype=np.int64)
+    for ch in prange(nchunks):
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            if group[i] >= 0:
+                cc[ch, group[i]] += 1
+    offs = np.zeros(G + 1, dtype=np.int64)
+    for g in range(G):
+        tot = 0
+        for ch in range(nchunks):
+            tot += cc[ch, g]
+        over = tot > quota[g] and quota[g] > 0
+        offs[g + 1] = offs[g] + (tot if over else 0)
     if offs[G] == 0:
         return thr_t, thr_i
+    # chunk start positions inside each over-subscribed group's segment
+    for g in range(G):
+        pos = offs[g]
+        for ch in range(nchunks):
+            m = cc[ch, g]
+            cc[ch, g] = pos
+            pos += m
     tb = np.empty(offs[G], dtype=np.float64)
     ib = np.empty(offs[G], dtype=np.int64)
-    fill = offs[:G].copy()
-    for i in range(group.size):
-        g = group[i]
-        if g >= 0 and offs[g + 1] > offs[g]:
-            tb[fill[g]] = t[i]
-            ib[fill[g]] = gidx[i]
-            fill[g] += 1
+    for ch in prange(nchunks):
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            g = group[i]
+            if g >= 0 and offs[g + 1] > offs[g]:
+                p = cc[ch, g]
+                tb[p] = t[i]
+                ib[p] = gidx[i]
+                cc[ch, g] = p + 1
     todo = np.nonzero(offs[1:] > offs[:G])[0]
     for j in prange(todo.size):
         g = todo[j]
         seg = tb[offs[g]:offs[g + 1]]
         segi = ib[offs[g]:offs[g + 1]]
         q = quota[g]
-        v = np.partition(seg.copy(), q - 1)[q - 1]
+        v = np.partition(seg, q - 1)[q - 1]
         less = 0
         nties = 0
         for m in range(seg.size):
@@ -329,21 +374,30 @@ def _apply_thresholds(group, t, gidx, thr_t, thr_i):
 
 
 @njit(cache=True, nogil=True)
-def _apply_conversions(lu, cells, group, sel, type_codes, lock, conv_counts):
-    """Convert the selected cells to their group's type; lock them; count per group.
+def _apply_conversions(lu, cells, group, t, gidx, thr_t, thr_i, type_codes, lock, conv_counts):
+    """Convert the cells under their group's threshold (see :func:`_apply_thresholds`).
 
-    Returns the converted cells (in input order) and their type index.
+    Sets their class to the group's type, locks them and counts them per group.
+    ``gidx`` may be ``cells`` itself (whole raster). Returns the converted cells (in
+    input order), their type index and their positions in ``cells``.
     """
     T = type_codes.size
+    sel = np.zeros(cells.size, dtype=np.bool_)
     m = 0
-    for i in range(sel.size):
-        if sel[i]:
-            m += 1
+    for i in range(cells.size):
+        g = group[i]
+        if g >= 0:
+            tt = thr_t[g]
+            if t[i] < tt or (t[i] == tt and gidx[i] <= thr_i[g]):
+                sel[i] = True
+                m += 1
     out_c = np.empty(m, dtype=np.int64)
     out_k = np.empty(m, dtype=np.int8)
+    out_p = np.empty(m, dtype=np.int64)
     p = 0
-    for i in range(sel.size):
+    for i in range(cells.size):
         if sel[i]:
+            out_p[p] = i
             c = cells[i]
             g = group[i]
             k = g % T
@@ -353,7 +407,7 @@ def _apply_conversions(lu, cells, group, sel, type_codes, lock, conv_counts):
             out_c[p] = c
             out_k[p] = k
             p += 1
-    return out_c, out_k
+    return out_c, out_k, out_p
 
 
 @njit(cache=True, nogil=True)
@@ -361,12 +415,18 @@ def _update_frontier(bits, converted, lu, zones, pot, allowed, code_type, rows, 
     """Update the frontier bitset after ``converted`` cells changed class.
 
     Converted cells stay only if still eligible (an urban-to-urban change the matrix
-    allows); their eligible window neighbours join.
+    allows); their eligible window neighbours join. Returns the cells that joined.
     """
+    T = pot.shape[0]
+    added = np.empty(converted.size * (2 * radius + 1) ** 2, dtype=np.int64)
+    m = 0
     for i in range(converted.size):
         c = converted[i]
         if _static_eligible(c, lu, zones, pot, allowed) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
-            _setbit(bits, c)
+            if not _getbit(bits, c):
+                _setbit(bits, c)
+                added[m] = c
+                m += 1
         else:
             _clearbit(bits, c)
         r = c // cols
@@ -375,8 +435,76 @@ def _update_frontier(bits, converted, lu, zones, pot, allowed, code_type, rows, 
             row = rr * cols
             for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
                 j = row + cc
-                if j != c and not _getbit(bits, j) and _static_eligible(j, lu, zones, pot, allowed):
+                if j == c or _getbit(bits, j):
+                    continue
+                code = lu[j]
+                ok = False
+                for k in range(T):
+                    if allowed[k, code] and pot[k, j] > 0:
+                        ok = True
+                        break
+                if ok and zones[j] > 0:
                     _setbit(bits, j)
+                    added[m] = j
+                    m += 1
+    return added[:m]
+
+
+@njit(cache=True, nogil=True)
+def _gather_records(cells, zones, pot):
+    """Zone and quantised potentials ``(n, T)`` of candidate cells."""
+    T = pot.shape[0]
+    cz = np.empty(cells.size, dtype=np.int32)
+    cpot = np.empty((cells.size, T), dtype=np.uint8)
+    for i in range(cells.size):
+        c = cells[i]
+        cz[i] = zones[c]
+        for k in range(T):
+            cpot[i, k] = pot[k, c]
+    return cz, cpot
+
+
+@njit(cache=True, nogil=True)
+def _compact_frontier(cand, cz, cpot, bits, added, zones, pot, check_all, pos):
+    """New candidate list: old entries whose bit is still set (order kept), then ``added``.
+
+    With ``check_all`` False only the entries at positions ``pos`` (the converted
+    candidates) are checked against the bitset; the others are known to stay.
+    """
+    T = pot.shape[0]
+    drop = np.zeros(cand.size, dtype=np.bool_)
+    ndrop = 0
+    if check_all:
+        for i in range(cand.size):
+            if not _getbit(bits, cand[i]):
+                drop[i] = True
+                ndrop += 1
+    else:
+        for j in range(pos.size):
+            i = pos[j]
+            if not _getbit(bits, cand[i]):
+                drop[i] = True
+                ndrop += 1
+    n = cand.size - ndrop + added.size
+    nc = np.empty(n, dtype=np.int64)
+    nz = np.empty(n, dtype=np.int32)
+    npot = np.empty((n, T), dtype=np.uint8)
+    p = 0
+    for i in range(cand.size):
+        if not drop[i]:
+            nc[p] = cand[i]
+            nz[p] = cz[i]
+            for k in range(T):
+                npot[p, k] = cpot[i, k]
+            p += 1
+    for i in range(added.size):
+        c = added[i]
+        nc[p] = c
+        nz[p] = zones[c]
+        for k in range(T):
+            npot[p, k] = pot[k, c]
+        p += 1
+    return nc, nz, npot
 
 
 # --------------------------------------------------------------------------- sweeps (new patches, fill)

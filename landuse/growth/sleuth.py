@@ -643,10 +643,9 @@ def run_sleuth(
     out = Path(out_dir) if out_dir is not None else Path(sc.source).parent / sc.output_dir
     inputs = load_inputs(sc, mode=mode, input_dir=input_dir)
     consts = SelfModification.from_scenario(sc)
-    from landuse.io import protected_inputs, write_text
-
     files: list[Path] = []
-    with protected_inputs([*inputs.files, sc.source]):
+    protected = {Path(p).resolve() for p in [*inputs.files, sc.source]}
+    with _protect(protected):
         if mode == "predict":
             result = _predict(sc, inputs, consts, out, n_runs, rseed, files, say)
         else:
@@ -663,14 +662,57 @@ def run_sleuth(
             "grid": "unit cells, no CRS: x = column, y = rows - row (SLEUTH inputs have no georeferencing)",
             "random": "counter-based streams per (seed, run, year); common random numbers across coefficient sets",
         }
-        files.append(write_text(out / "sleuth_run.json", json.dumps(meta, indent=2) + "\n"))
+        files.append(_write_text(out / "sleuth_run.json", json.dumps(meta, indent=2) + "\n"))
     result.files = files
     return result
 
 
-def _historical(sc, inputs, consts, out, mode, n_runs, rseed, search, budget, objective, files, say) -> SleuthResult:
-    from landuse.io import write_text
+_PROTECTED: list[set[Path]] = []
 
+
+class _protect:
+    """Register the inputs of the current run so no output overwrites them."""
+
+    def __init__(self, paths: set[Path]) -> None:
+        self.paths = paths
+
+    def __enter__(self) -> None:
+        _PROTECTED.append(self.paths)
+
+    def __exit__(self, *exc: object) -> None:
+        _PROTECTED.remove(self.paths)
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write a text output atomically (temporary file in the same folder, then rename).
+
+    Same contract as :func:`landuse.io.write_text`, which is not used here because importing
+    :mod:`landuse.io` loads xarray and rasterio (about 0.4 s), a large share of a SLEUTH
+    test run; GeoTIFF outputs do go through :func:`landuse.io.write_geotiff`.
+    """
+    import tempfile
+
+    from landuse.errors import InputOverwriteError
+
+    target = Path(path)
+    if any(target.resolve() in group for group in _PROTECTED):
+        raise InputOverwriteError(
+            f"refusing to write {target.resolve()}: it is an input of this SLEUTH scenario; choose another --out"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _historical(sc, inputs, consts, out, mode, n_runs, rseed, search, budget, objective, files, say) -> SleuthResult:
+    write_text = _write_text
     years = inputs.urban_years
     ctrl_years = years[1:]
     actual = base_statistics(inputs)[1:]
@@ -733,7 +775,7 @@ def _historical(sc, inputs, consts, out, mode, n_runs, rseed, search, budget, ob
 
 
 def _predict(sc, inputs, consts, out, n_runs, rseed, files, say) -> SleuthResult:
-    from landuse.io import write_text
+    write_text = _write_text
 
     start = sc.prediction_start_date
     stop = sc.prediction_stop_date
@@ -777,13 +819,14 @@ def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
     import rioxarray  # noqa: F401
     import xarray as xr
 
-    from landuse.io import write_geotiff
+    from landuse.io import protected_inputs, write_geotiff
     from landuse.landscape import coords_from_transform
 
     transform = sleuth_grid(arr.shape)
     da = xr.DataArray(arr, dims=("y", "x"), coords=coords_from_transform(transform, *arr.shape), name=name)
     da = da.rio.write_transform(transform)
-    return write_geotiff(da, path, nodata=255, tags={**tags, "units": "percent of Monte Carlo runs urban"})
+    with protected_inputs([p for group in _PROTECTED for p in group]):
+        return write_geotiff(da, path, nodata=255, tags={**tags, "units": "percent of Monte Carlo runs urban"})
 
 
 # --------------------------------------------------------------------------- equivalence

@@ -1,0 +1,349 @@
+"""Every growth kernel against a slow pure-numpy twin, on small random inputs (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from landuse.growth import kernels as K
+from landuse.growth.engine import potential_levels
+from landuse.growth.random import stream_key, uniform_numpy
+
+SETTINGS = settings(max_examples=25, deadline=None)
+CODES = np.array([1, 2, 3, 4, 5, 8, 255], dtype=np.uint8)  # three urban types, farmland, forest, water, nodata
+TYPE_CODES = np.array([1, 2, 3], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- twins
+
+
+def np_code_type() -> np.ndarray:
+    ct = np.full(256, -1, dtype=np.int8)
+    ct[TYPE_CODES] = np.arange(3)
+    return ct
+
+
+def np_packed() -> np.ndarray:
+    p = np.zeros(256, dtype=np.uint64)
+    for k, c in enumerate(TYPE_CODES):
+        p[c] = np.uint64(1) << np.uint64(8 * k)
+    return p
+
+
+def np_quantise(w: np.ndarray) -> np.ndarray:
+    out = np.zeros(w.shape, dtype=np.uint8)
+    pos = w > 0
+    q = np.floor(255.0 + 16.0 * np.log2(np.where(pos, w, 1.0).astype(np.float64)) + 0.5)
+    out[pos] = np.clip(q, 1, 255)[pos].astype(np.uint8)
+    out[w >= 1.0] = 255
+    return out
+
+
+def np_window_counts(lu2: np.ndarray, radius: int) -> np.ndarray:
+    """(3, rows, cols) count of each urban type in the Moore window, centre excluded."""
+    rows, cols = lu2.shape
+    ct = np_code_type()[lu2]
+    out = np.zeros((3, rows, cols), dtype=np.int64)
+    for r in range(rows):
+        for c in range(cols):
+            for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+                for cc in range(max(0, c - radius), min(cols, c + radius + 1)):
+                    if (rr, cc) != (r, c) and ct[rr, cc] >= 0:
+                        out[ct[rr, cc], r, c] += 1
+    return out
+
+
+def np_eligible(lu: np.ndarray, zones: np.ndarray, pot: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    return (zones > 0) & np.any(allowed[:, lu] & (pot > 0), axis=0)
+
+
+def np_frontier(lu2, zones2, pot3, allowed, radius) -> np.ndarray:
+    counts = np_window_counts(lu2, radius).sum(axis=0)
+    return np_eligible(lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1), allowed) & (counts.ravel() > 0)
+
+
+def np_keys(cand, lu2, zones, pot, levels, allowed, weights, strength, radius, inertia, quota, keys, lock, gidx):
+    """Exponential-race keys of frontier candidates, cell by cell in plain numpy."""
+    counts = np_window_counts(lu2, radius).reshape(3, -1)
+    lu = lu2.ravel()
+    inv = 1.0 / ((2 * radius + 1) ** 2 - 1)
+    group = np.full(cand.size, -1, dtype=np.int32)
+    t = np.full(cand.size, np.inf)
+    for i, c in enumerate(cand):
+        z = zones[c]
+        if z <= 0 or lock[c]:
+            continue
+        best, bestk = np.inf, -1
+        for k in range(3):
+            if quota[z * 3 + k] > 0 and allowed[k, lu[c]] and pot[k, c] > 0:
+                nk = float(np.dot(weights[k], counts[:, c]))
+                if nk > 0:
+                    nk *= inv
+                    if strength != 1.0:
+                        nk = nk ** strength
+                    w = levels[pot[k, c]] * nk * inertia[z, k]
+                    tk = -np.log(uniform_numpy(keys[k], np.array([gidx[i]]))[0]) / w
+                    if tk < best:
+                        best, bestk = tk, k
+        if bestk >= 0:
+            group[i], t[i] = z * 3 + bestk, best
+    return group, t
+
+
+def np_select(group, t, gidx, quota) -> np.ndarray:
+    """The quota smallest (t, gidx) per group, by sorting."""
+    sel = np.zeros(group.size, dtype=bool)
+    for g in np.unique(group[group >= 0]):
+        idx = np.flatnonzero(group == g)
+        order = idx[np.lexsort((gidx[idx], t[idx]))]
+        sel[order[: max(0, quota[g])]] = True
+    return sel
+
+
+def to_bits(mask: np.ndarray) -> np.ndarray:
+    n = mask.size
+    bits = np.zeros((n + 63) // 64, dtype=np.uint64)
+    for i in np.flatnonzero(mask):
+        bits[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+    return bits
+
+
+def from_bits(bits: np.ndarray, n: int) -> np.ndarray:
+    return np.unpackbits(bits.view(np.uint8), bitorder="little")[:n].astype(bool)
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+@st.composite
+def grids(draw, max_side: int = 12):
+    rows = draw(st.integers(1, max_side))
+    cols = draw(st.integers(1, max_side))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    lu2 = rng.choice(CODES, size=(rows, cols), p=[0.1, 0.05, 0.05, 0.45, 0.15, 0.1, 0.1])
+    zones2 = rng.integers(0, 4, size=(rows, cols)).astype(np.int32)
+    pot3 = rng.integers(0, 256, size=(3, rows, cols)).astype(np.uint8)
+    pot3[rng.random((3, rows, cols)) < 0.2] = 0
+    allowed = np.zeros((3, 256), dtype=bool)
+    allowed[:, 4] = True
+    allowed[:, 5] = rng.random(3) < 0.7
+    allowed[2, 1] = rng.random() < 0.5  # residential -> commercial sometimes allowed
+    radius = draw(st.sampled_from([1, 2, 3]))
+    return rng, lu2, zones2, pot3, allowed, radius
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@SETTINGS
+@given(st.lists(st.floats(-0.5, 1.5, allow_nan=False, width=32), min_size=1, max_size=50))
+def test_quantise_matches_twin(values) -> None:
+    w = np.array(values, dtype=np.float32)
+    out = np.empty(w.size, dtype=np.uint8)
+    K._quantise_potential(w, out)
+    np.testing.assert_array_equal(out, np_quantise(w))
+    lv = potential_levels()
+    pos = (w > 2e-5) & (w <= 1)
+    assert np.all(np.abs(lv[out[pos]] / w[pos] - 1) <= 0.022)
+
+
+@SETTINGS
+@given(st.integers(1, 300), st.integers(0, 2**32 - 1))
+def test_bits_to_indices_matches_flatnonzero(n, seed) -> None:
+    mask = np.random.default_rng(seed).random(n) < 0.3
+    np.testing.assert_array_equal(K._bits_to_indices(to_bits(mask), n), np.flatnonzero(mask))
+    np.testing.assert_array_equal(from_bits(to_bits(mask), n), mask)
+
+
+@SETTINGS
+@given(grids())
+def test_build_frontier_matches_twin(g) -> None:
+    _, lu2, zones2, pot3, allowed, radius = g
+    rows, cols = lu2.shape
+    bits = K._build_frontier(lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1), allowed, np_code_type(), rows, cols,
+                             radius)
+    np.testing.assert_array_equal(from_bits(bits, rows * cols), np_frontier(lu2, zones2, pot3, allowed, radius))
+
+
+@SETTINGS
+@given(grids(), st.sampled_from([0.0, 0.5, 1.0, 2.5]))
+def test_frontier_keys_match_twin(g, strength) -> None:
+    rng, lu2, zones2, pot3, allowed, radius = g
+    rows, cols = lu2.shape
+    n = rows * cols
+    lu, zones, pot = lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1)
+    cand = np.flatnonzero(np_frontier(lu2, zones2, pot3, allowed, radius))
+    cz, cpot = K._gather_records(cand, zones, pot)
+    weights = rng.random((3, 3)) * (rng.random((3, 3)) < 0.8)
+    inertia = 1.0 + rng.random((4, 3))
+    quota = rng.integers(0, 3, size=12)
+    keys = np.array([stream_key(7, 1, 2, 3, k) for k in range(3)], dtype=np.uint64)
+    lock = rng.random(n) < 0.1
+    levels = potential_levels()
+    group, t = K._frontier_keys(cand, cz, cpot, lu, levels, allowed, np_packed(), weights, strength, rows, cols,
+                                radius, inertia, quota, keys, to_bits(lock), 0, 0, cols)
+    eg, et = np_keys(cand, lu2, zones, pot, levels, allowed, weights, strength, radius, inertia, quota, keys, lock,
+                     cand)
+    np.testing.assert_array_equal(group, eg)
+    np.testing.assert_allclose(t, et, rtol=1e-12)
+
+
+@SETTINGS
+@given(grids(max_side=14), st.integers(0, 13), st.integers(0, 13), st.integers(1, 14), st.integers(1, 14))
+def test_frontier_keys_are_tiling_invariant(g, r0, c0, h, w) -> None:
+    """A tile with a halo computes the same keys as the whole raster for its own cells."""
+    _, lu2, zones2, pot3, allowed, radius = g
+    rows, cols = lu2.shape
+    r0, c0 = min(r0, rows - 1), min(c0, cols - 1)
+    r1, c1 = min(rows, r0 + h), min(cols, c0 + w)
+    weights = np.ones((3, 3))
+    inertia = np.ones((4, 3))
+    quota = np.ones(12, dtype=np.int64)
+    keys = np.array([stream_key(3, 0, 0, 0, k) for k in range(3)], dtype=np.uint64)
+    lv = potential_levels()
+    cand = np.flatnonzero(np_frontier(lu2, zones2, pot3, allowed, radius))
+    cz, cpot = K._gather_records(cand, zones2.ravel(), pot3.reshape(3, -1))
+    lock = np.zeros((rows * cols + 63) // 64, dtype=np.uint64)
+    g_all, t_all = K._frontier_keys(cand, cz, cpot, lu2.ravel(), lv, allowed, np_packed(), weights, 1.0, rows, cols,
+                                    radius, inertia, quota, keys, lock, 0, 0, cols)
+    # tile with halo
+    hr0, hc0 = max(0, r0 - radius), max(0, c0 - radius)
+    hr1, hc1 = min(rows, r1 + radius), min(cols, c1 + radius)
+    tl = np.ascontiguousarray(lu2[hr0:hr1, hc0:hc1])
+    tz = np.ascontiguousarray(zones2[hr0:hr1, hc0:hc1])
+    tp = np.ascontiguousarray(pot3[:, hr0:hr1, hc0:hc1])
+    trows, tcols = tl.shape
+    rr, cc = np.divmod(cand, cols)
+    inside = (rr >= r0) & (rr < r1) & (cc >= c0) & (cc < c1)
+    local = (rr[inside] - hr0) * tcols + (cc[inside] - hc0)
+    lz, lp = K._gather_records(local, tz.ravel(), tp.reshape(3, -1))
+    tlock = np.zeros((trows * tcols + 63) // 64, dtype=np.uint64)
+    g_t, t_t = K._frontier_keys(local, lz, lp, tl.ravel(), lv, allowed, np_packed(), weights, 1.0, trows, tcols,
+                                radius, inertia, quota, keys, tlock, hr0, hc0, cols)
+    np.testing.assert_array_equal(g_t, g_all[inside])
+    np.testing.assert_array_equal(t_t, t_all[inside])
+    gl = K._global_indices(local, tcols, hr0, hc0, cols)
+    np.testing.assert_array_equal(gl, cand[inside])
+    np.testing.assert_array_equal(K._local_index(gl, tcols, hr0, hc0, cols), local)
+
+
+@SETTINGS
+@given(st.integers(0, 400), st.integers(1, 6), st.integers(0, 2**32 - 1), st.booleans())
+def test_thresholds_select_the_quota_smallest_keys(n, G, seed, ties) -> None:
+    rng = np.random.default_rng(seed)
+    group = rng.integers(-1, G, size=n).astype(np.int32)
+    t = rng.integers(0, 5, size=n).astype(np.float64) if ties else rng.random(n)
+    gidx = rng.permutation(10 * n + 1)[:n].astype(np.int64)
+    quota = rng.integers(0, 30, size=G).astype(np.int64)
+    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
+    sel = K._apply_thresholds(group, t, gidx, thr_t, thr_i)
+    expect = np_select(group, t, gidx, quota)
+    np.testing.assert_array_equal(sel, expect)
+    # order-free: a permutation of the candidates selects the same cells
+    p = rng.permutation(n)
+    thr_t2, thr_i2 = K._group_thresholds(group[p], t[p], gidx[p], quota)
+    np.testing.assert_array_equal(K._apply_thresholds(group[p], t[p], gidx[p], thr_t2, thr_i2), expect[p])
+    # and converting applies exactly that selection
+    lu = np.full(10 * n + 1, 4, dtype=np.uint8)
+    lock = np.zeros((lu.size + 63) // 64, dtype=np.uint64)
+    conv = np.zeros(G, dtype=np.int64)
+    tc = np.array([1, 2, 3, 1, 2, 3], dtype=np.int64)[:G] if G <= 3 else np.arange(1, G + 1, dtype=np.int64)
+    c, k, pos = K._apply_conversions(lu, gidx, group, t, gidx, thr_t, thr_i, tc, lock, conv)
+    np.testing.assert_array_equal(c, gidx[expect])
+    np.testing.assert_array_equal(pos, np.flatnonzero(expect))
+    np.testing.assert_array_equal(conv, np.bincount(group[expect], minlength=G))
+    assert np.all(lu[c] == tc[k.astype(np.int64)])
+    np.testing.assert_array_equal(from_bits(lock, lu.size), np.isin(np.arange(lu.size), c))
+
+
+@SETTINGS
+@given(grids(), st.data())
+def test_update_frontier_matches_rebuild(g, data) -> None:
+    rng, lu2, zones2, pot3, allowed, radius = g
+    rows, cols = lu2.shape
+    lu = lu2.ravel().copy()
+    zones, pot = zones2.ravel(), pot3.reshape(3, -1)
+    front = np_frontier(lu2, zones2, pot3, allowed, radius)
+    bits = to_bits(front)
+    cand = np.flatnonzero(front)
+    cz, cpot = K._gather_records(cand, zones, pot)
+    # convert some eligible cells (frontier or not) to an allowed urban type
+    elig = np.flatnonzero(np_eligible(lu, zones, pot, allowed))
+    conv = rng.choice(elig, size=min(elig.size, data.draw(st.integers(0, 6))), replace=False) if elig.size else elig
+    for c in conv:
+        ks = np.flatnonzero(allowed[:, lu[c]] & (pot[:, c] > 0))
+        lu[c] = TYPE_CODES[ks[0]]
+    conv = conv.astype(np.int64)
+    added = K._update_frontier(bits, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
+    expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
+    np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
+    assert not front[added].any() and expect[added].all()
+    nc, nz, npot = K._compact_frontier(cand, cz, cpot, bits, added, zones, pot, True, np.empty(0, np.int64))
+    np.testing.assert_array_equal(np.sort(nc), np.flatnonzero(expect))
+    np.testing.assert_array_equal(nz, zones[nc])
+    np.testing.assert_array_equal(npot, pot[:, nc].T)
+
+
+@SETTINGS
+@given(grids(), st.booleans(), st.integers(1, 5))
+def test_sweep_topk_matches_twin(g, exclude_frontier, nchunks) -> None:
+    rng, lu2, zones2, pot3, allowed, radius = g
+    rows, cols = lu2.shape
+    n = rows * cols
+    lu, zones, pot = lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1)
+    front = np_frontier(lu2, zones2, pot3, allowed, radius)
+    lock = rng.random(n) < 0.1
+    quota = rng.integers(0, 4, size=12).astype(np.int64)
+    inertia = 1.0 + rng.random((4, 3))
+    keys = np.array([stream_key(11, 0, 1, 0, 8 + k) for k in range(3)], dtype=np.uint64)
+    lv = potential_levels()
+    group, t, gidx = K._sweep_topk(lu, zones, pot, lv, allowed, to_bits(front), to_bits(lock), exclude_frontier,
+                                   quota, inertia, keys, rows, cols, 0, 0, cols, min(nchunks, rows))
+    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
+    got = set(gidx[K._apply_thresholds(group, t, gidx, thr_t, thr_i)].tolist())
+    # twin: race over every eligible cell, then the quota smallest per group
+    eg, et, ei = [], [], []
+    for c in range(n):
+        z = zones[c]
+        if z <= 0 or lock[c] or (exclude_frontier and front[c]):
+            continue
+        best, bestk = np.inf, -1
+        for k in range(3):
+            if quota[z * 3 + k] > 0 and allowed[k, lu[c]] and pot[k, c] > 0:
+                tk = -np.log(uniform_numpy(keys[k], np.array([c]))[0]) / (lv[pot[k, c]] * inertia[z, k])
+                if tk < best:
+                    best, bestk = tk, k
+        if bestk >= 0:
+            eg.append(z * 3 + bestk)
+            et.append(best)
+            ei.append(c)
+    eg, et, ei = np.array(eg, dtype=np.int32), np.array(et), np.array(ei, dtype=np.int64)
+    expect = set(ei[np_select(eg, et, ei, quota)].tolist()) if ei.size else set()
+    assert got == expect
+
+
+@SETTINGS
+@given(st.integers(0, 2**32 - 1), st.integers(1, 60))
+def test_counts_and_scores_match_twin(seed, m) -> None:
+    rng = np.random.default_rng(seed)
+    n = 50
+    cells = rng.integers(0, n, size=m).astype(np.int64)
+    types = rng.integers(0, 3, size=m).astype(np.int8)
+    counts = np.zeros((3, n), dtype=np.uint8)
+    seen = np.zeros(1, dtype=np.uint64)
+    K._accumulate_counts(counts, cells, types, seen)
+    expect = np.zeros((3, n), dtype=np.uint8)
+    last = {}
+    for c, k in zip(cells.tolist(), types.tolist(), strict=True):
+        last[c] = k
+    for c, k in last.items():
+        expect[k, c] += 1
+    np.testing.assert_array_equal(counts, expect)
+    assert not seen.any()
+    periods = rng.integers(0, 2, size=m).astype(np.int16)
+    c3 = rng.integers(0, 9, size=(2, 3, n)).astype(np.uint8)
+    assert K._score_log(c3, cells, types, periods) == pytest.approx(
+        float(c3[periods.astype(int), types.astype(int), cells].sum()))

@@ -201,6 +201,17 @@ class AllocationConfig(Strict):
     solver: Literal["cbc", "highs"] = "cbc"
     time_limit_s: Positive = 300.0
     weights: AllocationWeights = Field(default_factory=AllocationWeights)
+    highs_method: Literal["ipm", "simplex", "choose"] = Field(
+        "simplex", description="HiGHS method: dual simplex, interior point (then crossover), or HiGHS's choice"
+    )
+    highs_interface: Literal["direct", "pulp"] = Field(
+        "direct", description="hand the LP matrix straight to highspy, or go through PuLP's HiGHS interface"
+    )
+    working_set: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="solve on a working set of the cheapest zones and price the rest with the duals (exact); "
+        "auto: from 20 000 variables on",
+    )
 
 
 # --------------------------------------------------------------------------- growth
@@ -230,6 +241,9 @@ class SuitabilityConfig(Strict):
         default_factory=dict, description="per-type weight overrides"
     )
     distance_scale_m: Positive = Field(3000.0, description="distance at which a distance score halves")
+    model: Literal["logistic", "forest"] = Field(
+        "logistic", description="method 'trained': model fitted on the history layers at the start of a run"
+    )
 
 
 class GrowthConfig(Strict):

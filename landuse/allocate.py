@@ -1,0 +1,1330 @@
+"""The allocation LP: how many hectares of each urban type go to each zone in a period.
+
+Zones are administrative units crossed with square blocks (:mod:`landuse.zones`).
+:func:`zone_table` aggregates a Landscape into one row per zone; :func:`allocate`
+builds and solves the linear programme for one period; :func:`compare_coordination`
+measures what fragmentation (each city planning alone) costs.
+
+The LP
+------
+Variables ``x[p, k]`` are hectares of a *piece* ``p`` converted to urban type ``k``. A
+piece is the developable land of one zone held by one *source group* — source classes
+of one role (``farmland``, ``open_space``, ``other``) that the conversion matrix
+(``growth.conversion``) lets become the same urban types — and, when the TOD policy is
+on, lying inside or outside the station radius. Grouping classes that no cost or
+constraint tells apart is exact, so farmland and open-space losses are accounted
+exactly, never by zone averages.
+
+Objective (minimised; see :func:`allocate` for the formula) and constraints (each
+switchable from ``policy``) are documented in ``docs/allocation.md``.
+
+Solvers
+-------
+The model is assembled once as a sparse matrix with numpy/scipy (vectorised, about
+0.1 s for 100 000 zones), then solved by
+
+* ``cbc`` (default): the matrix is handed to PuLP as an ``LpProblem`` (variables and
+  constraints built from lists, not ``lpSum``) and solved by CBC; :func:`build_pulp_problem`
+  returns that model for planners who want to inspect or extend it;
+* ``highs``: the matrix goes straight to ``highspy`` (``allocation.highs_interface:
+  direct``, the default) or through PuLP's HiGHS interface (``pulp``). The HiGHS method
+  is ``allocation.highs_method`` (``ipm`` by default: interior point then crossover,
+  measured 10-40x faster than dual simplex on these transport-like LPs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import sparse
+
+from landuse.classes import URBAN_TYPES, ClassScheme
+from landuse.config import Scenario
+from landuse.constraints import land_area_mask, never_convert, open_space_mask
+from landuse.errors import ConfigError, InfeasibleAllocationError, LanduseError, SolverError
+from landuse.io import write_text
+from landuse.landscape import cell_area_ha, cell_size
+from landuse.suitability import compute_suitability, distance_to
+from landuse.zones import ZoneGrid, zone_grid
+
+SOURCE_ROLES: tuple[str, ...] = ("farmland", "open_space", "other")
+"""Roles whose classes may be converted to urban land (water never is)."""
+
+_NT = len(URBAN_TYPES)
+_TOL = 1e-6
+_INF = math.inf
+
+# --------------------------------------------------------------------------- zone table
+
+
+def source_classes(classes: ClassScheme) -> list[tuple[str, int, str]]:
+    """``(name, code, role)`` of every class that may be a source of new urban land."""
+    return [(c.name, c.code, c.role) for c in classes if c.role in SOURCE_ROLES]
+
+
+def _zone_raster(ds: xr.Dataset, scenario: Scenario, zones: ZoneGrid | np.ndarray | None) -> tuple[np.ndarray, pd.DataFrame]:
+    if zones is None:
+        zones = zone_grid(ds, block_size_m=scenario.config.allocation.block_size_m)
+    if isinstance(zones, ZoneGrid):
+        return np.asarray(zones.zones, dtype=np.int64), zones.table.copy()
+    z = np.asarray(zones, dtype=np.int64)
+    if z.shape != ds["landuse"].shape:
+        raise LanduseError(f"zone raster has shape {z.shape}, the Landscape {ds['landuse'].shape}; "
+                           "build it with landuse.zones.zone_grid on the same Landscape")
+    n = int(z.max(initial=0))
+    city = np.asarray(ds["cities"].values, dtype=np.int64) if "cities" in ds else np.zeros(z.shape, np.int64)
+    cells = np.bincount(z.ravel(), minlength=n + 1)[1:]
+    # city of a zone: the most common city id of its cells (zones from zone_grid hold one city)
+    first = np.zeros(n + 1, dtype=np.int64)
+    inside = z > 0
+    first[z[inside]] = city[inside]
+    return z, pd.DataFrame({"zone": np.arange(1, n + 1, dtype=np.int32), "city": first[1:].astype(np.int32),
+                            "cells": cells.astype(np.int64)})
+
+
+def zone_table(
+    landscape: xr.Dataset,
+    scenario: Scenario,
+    *,
+    landuse: np.ndarray | None = None,
+    zones: ZoneGrid | np.ndarray | None = None,
+    suitability: xr.DataArray | np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Aggregate a Landscape into one row per allocation zone (vectorised with ``np.bincount``).
+
+    Parameters
+    ----------
+    landscape : xarray.Dataset
+        The Landscape.
+    scenario : Scenario
+        Supplies the class scheme, the policy switches and the TOD radius.
+    landuse : ndarray, optional
+        Land use at the start of the period (default ``landscape.landuse``).
+    zones : ZoneGrid or ndarray, optional
+        Zones to aggregate over (default: :func:`landuse.zones.zone_grid` with
+        ``allocation.block_size_m``). Pass the same zones every period.
+    suitability : DataArray or ndarray (type, y, x), optional
+        Pre-computed suitability (default :func:`landuse.suitability.compute_suitability`
+        on ``landuse``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per zone, ordered by zone id, with columns
+
+        ``zone, city, [block_row, block_col,] cells, area_ha``
+            identity and size;
+        ``land_ha``
+            land area counted by the open-space quota (:func:`landuse.constraints.land_area_mask`);
+        ``open_space_ha``
+            protected open space already present (:func:`landuse.constraints.open_space_mask`);
+        ``urban_ha``, ``<type>_ha``
+            existing urban land, in total and per urban type;
+        ``cap_<class>_ha``
+            developable hectares per source class (farmland, each open-space class,
+            other): not red line, permanent farmland, water, existing urban land, a hard
+            greenbelt or outside a hard growth boundary (:func:`landuse.constraints.never_convert`);
+        ``tod_<class>_ha``
+            the part of ``cap_<class>_ha`` within ``policy.tod.radius_m`` of a station
+            (only when the TOD policy is on and a ``stations`` layer is present);
+        ``suit_<type>``
+            mean suitability per urban type over the developable cells (all cells of the
+            zone when none is developable);
+        ``dist_urban_m``, ``dist_station_m``, ``dist_centre_m``
+            mean distance over the same cells to existing urban land, the nearest station
+            and the nearest city centre (NaN when the layer or feature is absent).
+
+        ``attrs`` holds ``cell_area_ha``, ``cell_size_m`` and ``tod_radius_m``.
+    """
+    ds = landscape
+    classes = scenario.classes
+    pol = scenario.config.policy
+    lu = np.asarray(ds["landuse"].values if landuse is None else landuse, dtype=np.uint8)
+    z, base = _zone_raster(ds, scenario, zones)
+    n = len(base)
+    zf = z.ravel()
+    cell_ha = cell_area_ha(ds)
+    cell = cell_size(ds)
+    include_water = bool(pol.open_space_quota.include_water) if pol.open_space_quota else False
+
+    def per_zone(mask_or_weights: np.ndarray) -> np.ndarray:
+        return np.bincount(zf, weights=np.asarray(mask_or_weights, dtype=np.float64).ravel(), minlength=n + 1)[1:]
+
+    out = base.copy()
+    out["area_ha"] = out["cells"].to_numpy(dtype=np.float64) * cell_ha
+    out["land_ha"] = per_zone(land_area_mask(ds, classes, include_water=include_water, landuse=lu)) * cell_ha
+    out["open_space_ha"] = per_zone(open_space_mask(lu, classes, include_water=include_water) & (z > 0)) * cell_ha
+    urban = classes.is_role(lu, *URBAN_TYPES) & (z > 0)
+    out["urban_ha"] = per_zone(urban) * cell_ha
+    for t in URBAN_TYPES:
+        out[f"{t}_ha"] = per_zone(classes.is_role(lu, t) & (z > 0)) * cell_ha
+
+    blocked = never_convert(ds, scenario, landuse=lu) | (z == 0)
+    sources = source_classes(classes)
+    src_index = np.full(256, -1, dtype=np.int64)
+    for i, (_, code, _) in enumerate(sources):
+        src_index[code] = i
+    s_of_cell = src_index[lu]
+    dev = (s_of_cell >= 0) & ~blocked
+    ns = len(sources)
+    key = (zf * ns + s_of_cell.ravel())[dev.ravel()]
+    counts = np.bincount(key, minlength=(n + 1) * ns).reshape(n + 1, ns)[1:]
+    for i, (name, _, _) in enumerate(sources):
+        out[f"cap_{name}_ha"] = counts[:, i] * cell_ha
+
+    tod_radius = None
+    if pol.tod is not None and "stations" in ds:
+        tod_radius = float(pol.tod.radius_m)
+        near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell) <= tod_radius
+        keyn = (zf * ns + s_of_cell.ravel())[(dev & near).ravel()]
+        cn = np.bincount(keyn, minlength=(n + 1) * ns).reshape(n + 1, ns)[1:]
+        for i, (name, _, _) in enumerate(sources):
+            out[f"tod_{name}_ha"] = cn[:, i] * cell_ha
+
+    # means over developable cells, falling back to the whole zone
+    n_dev = per_zone(dev)
+    n_all = out["cells"].to_numpy(dtype=np.float64)
+    use_dev = n_dev > 0
+
+    def zone_mean(values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values, dtype=np.float64)
+        finite = np.isfinite(v) & (z > 0)
+        vv = np.where(finite, v, 0.0)
+        s_dev = per_zone(np.where(dev, vv, 0.0))
+        c_dev = per_zone(dev & finite)
+        s_all = per_zone(vv)
+        c_all = per_zone(finite)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.where(use_dev, s_dev / c_dev, s_all / c_all)
+        return np.where(np.where(use_dev, c_dev, c_all) > 0, m, np.nan)
+
+    suit = compute_suitability(ds, scenario, landuse=lu) if suitability is None else suitability
+    suit = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
+    for k, t in enumerate(URBAN_TYPES):
+        out[f"suit_{t}"] = np.nan_to_num(zone_mean(suit[k]), nan=0.0)
+    out["dist_urban_m"] = zone_mean(distance_to(urban, cell=cell))
+    for col, layer in (("dist_station_m", "stations"), ("dist_centre_m", "centres")):
+        out[col] = zone_mean(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell)) if layer in ds else np.nan
+    del n_all
+    out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": tod_radius})
+    return out
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass
+class _Rows:
+    """Policy rows (named) collected while building; capacity rows are appended after."""
+
+    rows: list[np.ndarray] = field(default_factory=list)
+    cols: list[np.ndarray] = field(default_factory=list)
+    vals: list[np.ndarray] = field(default_factory=list)
+    lo: list[float] = field(default_factory=list)
+    hi: list[float] = field(default_factory=list)
+    meta: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, cols: np.ndarray, vals: np.ndarray | float, lo: float, hi: float, **meta: Any) -> None:
+        i = len(self.lo)
+        cols = np.asarray(cols, dtype=np.int64)
+        self.rows.append(np.full(cols.size, i, dtype=np.int64))
+        self.cols.append(cols)
+        self.vals.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), cols.shape).copy())
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.meta.append(meta)
+
+
+@dataclass
+class AllocationModel:
+    """The LP of one period as a sparse matrix (the single source every solver path uses).
+
+    ``minimise cost @ x  s.t.  row_lo <= A @ x <= row_hi,  0 <= x <= col_ub``. The first
+    ``len(rows)`` rows are the named policy rows described by ``rows``; the rest are the
+    per-piece capacity rows.
+    """
+
+    period: int
+    coordination: str
+    cost: np.ndarray
+    col_ub: np.ndarray
+    col_piece: np.ndarray
+    col_type: np.ndarray
+    piece_zone: np.ndarray  # row index into the zone table
+    piece_role: np.ndarray  # index into SOURCE_ROLES
+    piece_near: np.ndarray
+    piece_cap: np.ndarray
+    A: sparse.csr_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    rows: pd.DataFrame
+    cost_terms: dict[str, np.ndarray]
+    demand: dict[tuple[int | None, str], float]
+    warnings: list[str]
+    cap_piece: np.ndarray  # piece of each capacity row (rows len(rows) ... n_rows - 1)
+    piece_city: np.ndarray
+    build_seconds: float = 0.0
+
+    @property
+    def n_cols(self) -> int:
+        return int(self.cost.size)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.row_lo.size)
+
+
+def _cell_area(zt: pd.DataFrame, cell_area_ha: float | None) -> float:
+    if cell_area_ha is not None:
+        return float(cell_area_ha)
+    v = zt.attrs.get("cell_area_ha")
+    if v is None:
+        raise LanduseError("the zone table carries no cell area: build it with landuse.allocate.zone_table, "
+                           "set zone_table.attrs['cell_area_ha'], or pass cell_area_ha=")
+    return float(v)
+
+
+def _source_columns(zt: pd.DataFrame, scenario: Scenario) -> list[tuple[str, str, tuple[bool, ...]]]:
+    """``(class name, role, allowed-per-type)`` of each ``cap_<class>_ha`` column present."""
+    conv = scenario.conversion_codes()
+    out = []
+    by_name = {c.name: c for c in scenario.classes}
+    for col in zt.columns:
+        if not (col.startswith("cap_") and col.endswith("_ha")):
+            continue
+        name = col[4:-3]
+        if name not in by_name:
+            raise LanduseError(f"zone table column {col!r}: {name!r} is not a class of the scenario's class scheme "
+                               f"({', '.join(by_name)})")
+        c = by_name[name]
+        if c.role not in SOURCE_ROLES:
+            raise LanduseError(f"zone table column {col!r}: class {name!r} has role {c.role!r}; only "
+                               f"{', '.join(SOURCE_ROLES)} classes can be sources of new urban land")
+        out.append((name, c.role, tuple(c.code in conv[t] for t in URBAN_TYPES)))
+    if not out:
+        raise LanduseError("the zone table has no cap_<class>_ha columns; build it with landuse.allocate.zone_table")
+    return out
+
+
+def city_demand(
+    zt: pd.DataFrame, scenario: Scenario, period: int
+) -> tuple[dict[tuple[int, str], float], list[str]]:
+    """Demand (hectares) per ``(city, type)`` for a fragmented plan.
+
+    ``demand.by_city`` when given; otherwise the cluster demand split among the cities of
+    the zone table in proportion to their existing urban area (``demand.split:
+    urban_area``, falling back to land area when there is no urban land) or their land
+    area (``land_area``).
+    """
+    dem = scenario.config.demand
+    cities = sorted(int(c) for c in pd.unique(zt["city"]))
+    notes: list[str] = []
+    out: dict[tuple[int, str], float] = {}
+    if dem.by_city:
+        for c in sorted(set(cities) | {int(c) for c in dem.by_city}):
+            for t in URBAN_TYPES:
+                out[(c, t)] = float(dem.by_city.get(c, {}).get(t, {}).get(period, 0.0))
+        return out, notes
+    by_city = zt.groupby("city")
+    basis = "urban_ha" if dem.split == "urban_area" else "land_ha"
+    if basis not in zt.columns:
+        basis = "area_ha" if "area_ha" in zt.columns else "cells"
+    weight = by_city[basis].sum().astype(float)
+    if weight.sum() <= 0:
+        fallback = "land_ha" if "land_ha" in zt.columns else "cells"
+        notes.append(f"demand.split {dem.split!r}: the cities hold no {basis}; split by {fallback} instead")
+        weight = by_city[fallback].sum().astype(float)
+    share = weight / weight.sum()
+    for t in URBAN_TYPES:
+        total = dem.cluster(t, period)
+        for c in cities:
+            out[(c, t)] = total * float(share.get(c, 0.0))
+    return out, notes
+
+
+def build_model(
+    zone_table: pd.DataFrame,
+    scenario: Scenario,
+    period: int,
+    *,
+    coordination: str | None = None,
+    farmland_lost_so_far_ha: float = 0.0,
+) -> AllocationModel:
+    """Assemble the LP of one period as a sparse matrix (vectorised; no solver involved).
+
+    Parameters are those of :func:`allocate`. Raises :class:`ConfigError` when a policy
+    needs a zone-table column that is absent (e.g. TOD without a stations layer).
+    """
+    t0 = time.perf_counter()
+    zt = zone_table
+    cfg = scenario.config
+    pol = cfg.policy
+    w = cfg.allocation.weights
+    coordination = coordination or pol.coordination
+    if coordination not in ("cluster", "city"):
+        raise ConfigError(f"coordination must be 'cluster' or 'city', got {coordination!r}")
+    ends = scenario.periods[1:]
+    if period not in ends:
+        raise ConfigError(f"period {period} is not a period end year of the scenario {ends}; "
+                          "allocate by the year a period ends")
+    warnings: list[str] = []
+    nz = len(zt)
+    city_z = zt["city"].to_numpy(dtype=np.int64)
+
+    # ---------------------------------------------------------------- pieces
+    srcs = _source_columns(zt, scenario)
+    tod = pol.tod
+    has_tod_cols = all(f"tod_{name}_ha" in zt.columns for name, _, _ in srcs)
+    if tod is not None and not has_tod_cols:
+        raise ConfigError("policy.tod is on but the zone table has no tod_<class>_ha columns: give "
+                          "layers.stations and rebuild the zone table, or remove policy.tod")
+    groups: dict[tuple[str, tuple[bool, ...]], list[str]] = {}
+    for name, role, allowed in srcs:
+        if any(allowed):
+            groups.setdefault((role, allowed), []).append(name)
+    p_zone, p_role, p_near, p_cap, p_allowed = [], [], [], [], []
+    for (role, allowed), names in groups.items():
+        cap = np.zeros(nz)
+        near = np.zeros(nz)
+        for name in names:
+            cap += zt[f"cap_{name}_ha"].to_numpy(dtype=np.float64)
+            if tod is not None:
+                near += zt[f"tod_{name}_ha"].to_numpy(dtype=np.float64)
+        bands = ((True, near), (False, cap - near)) if tod is not None else ((False, cap),)
+        for is_near, c in bands:
+            idx = np.flatnonzero(c > _TOL)
+            p_zone.append(idx)
+            p_role.append(np.full(idx.size, SOURCE_ROLES.index(role)))
+            p_near.append(np.full(idx.size, is_near))
+            p_cap.append(c[idx])
+            p_allowed.append(np.tile(np.array(allowed), (idx.size, 1)))
+    piece_zone = np.concatenate(p_zone) if p_zone else np.zeros(0, np.int64)
+    piece_role = np.concatenate(p_role) if p_role else np.zeros(0, np.int64)
+    piece_near = np.concatenate(p_near) if p_near else np.zeros(0, bool)
+    piece_cap = np.concatenate(p_cap) if p_cap else np.zeros(0)
+    allowed = np.concatenate(p_allowed) if p_allowed else np.zeros((0, _NT), bool)
+
+    # ---------------------------------------------------------------- columns and costs
+    pi, ki = np.nonzero(allowed)  # row-major: pieces in order, types within a piece
+    col_piece = pi.astype(np.int64)
+    col_type = ki.astype(np.int64)
+    col_zone = piece_zone[col_piece]
+    col_role = piece_role[col_piece]
+    col_city = city_z[col_zone]
+    col_ub = piece_cap[col_piece]
+
+    def km(col: str) -> np.ndarray:
+        if col not in zt.columns:
+            return np.zeros(nz)
+        return np.nan_to_num(zt[col].to_numpy(dtype=np.float64), nan=0.0, posinf=0.0) / 1000.0
+
+    suit = np.stack([zt[f"suit_{t}"].to_numpy(dtype=np.float64) if f"suit_{t}" in zt.columns else np.zeros(nz)
+                     for t in URBAN_TYPES], axis=1)
+    terms = {
+        "sprawl": w.sprawl * km("dist_urban_m")[col_zone],
+        "centre": w.centre * km("dist_centre_m")[col_zone],
+        "farmland": w.farmland * (col_role == SOURCE_ROLES.index("farmland")),
+        "open_space": w.open_space * (col_role == SOURCE_ROLES.index("open_space")),
+        "suitability": -w.suitability * suit[col_zone, col_type],
+    }
+    cost = sum(terms.values()) if col_piece.size else np.zeros(0)
+    cost = np.asarray(cost, dtype=np.float64)
+
+    # ---------------------------------------------------------------- policy rows
+    R = _Rows()
+    cities_in = sorted(int(c) for c in np.unique(city_z))
+    demand: dict[tuple[int | None, str], float] = {}
+    if coordination == "cluster":
+        for k, t in enumerate(URBAN_TYPES):
+            d = cfg.demand.cluster(t, period)
+            demand[(None, t)] = d
+            R.add(np.flatnonzero(col_type == k), 1.0, d, d, kind="demand", city=None, type=t,
+                  name=f"demand[{t}]", bound=d)
+    else:
+        per_city, notes = city_demand(zt, scenario, period)
+        warnings += notes
+        key = col_city * _NT + col_type
+        order = np.argsort(key, kind="stable")
+        sk = key[order]
+        for (c, t), d in sorted(per_city.items()):
+            k = URBAN_TYPES.index(t)
+            kk = c * _NT + k
+            lo_i, hi_i = np.searchsorted(sk, kk, "left"), np.searchsorted(sk, kk, "right")
+            demand[(c, t)] = d
+            R.add(order[lo_i:hi_i], 1.0, d, d, kind="demand", city=c, type=t,
+                  name=f"demand[{t},city={c}]", bound=d)
+
+    farm = col_role == SOURCE_ROLES.index("farmland")
+    if pol.farmland_loss_cap is not None:
+        cap = float(pol.farmland_loss_cap.hectares)
+        if pol.farmland_loss_cap.per == "horizon":
+            cap -= float(farmland_lost_so_far_ha)
+            if cap < 0:
+                warnings.append(f"farmland already lost in earlier periods ({farmland_lost_so_far_ha:.1f} ha) "
+                                f"exceeds the horizon cap ({pol.farmland_loss_cap.hectares:g} ha)")
+        R.add(np.flatnonzero(farm), 1.0, -_INF, cap, kind="farmland_cap", city=None, type=None,
+              name="farmland_cap", bound=cap, cap_ha=float(pol.farmland_loss_cap.hectares),
+              per=pol.farmland_loss_cap.per)
+
+    q = pol.open_space_quota
+    if q is not None:
+        for col in ("land_ha", "open_space_ha"):
+            if col not in zt.columns:
+                raise ConfigError(f"policy.open_space_quota needs the zone-table column {col!r}; "
+                                  "build the table with landuse.allocate.zone_table")
+        osv = col_role == SOURCE_ROLES.index("open_space")
+        if q.unit == "city":
+            g = zt.groupby("city")[["land_ha", "open_space_ha"]].sum()
+            quota_units = [(int(c), float(g.loc[c, "land_ha"]), float(g.loc[c, "open_space_ha"])) for c in g.index]
+        else:
+            quota_units = [(None, float(zt["land_ha"].sum()), float(zt["open_space_ha"].sum()))]
+        for unit, land_u, os_u in quota_units:
+            allow = os_u - q.share * land_u
+            where = "the cluster" if unit is None else f"city {unit}"
+            if allow < 0:
+                warnings.append(f"open-space quota: {where} already holds only {100 * os_u / max(land_u, 1e-12):.1f} % "
+                                f"open space, below {100 * q.share:g} %; no further open-space loss is allowed there")
+                allow = 0.0
+            sel = osv if unit is None else osv & (col_city == int(unit))
+            R.add(np.flatnonzero(sel), 1.0, -_INF, allow, kind="open_space_quota",
+                  city=None if unit is None else int(unit), type=None,
+                  name="open_space_quota[cluster]" if unit is None else f"open_space_quota[city={unit}]",
+                  bound=allow, land_ha=land_u, open_space_ha=os_u, share=q.share)
+
+    if tod is not None:
+        res = col_type == URBAN_TYPES.index("residential")
+        coef = piece_near[col_piece].astype(np.float64) - tod.share
+        units: list[int | None] = [None] if coordination == "cluster" else cities_in
+        for unit in units:
+            sel = res if unit is None else res & (col_city == unit)
+            if unit is not None and not (sel & piece_near[col_piece]).any():
+                warnings.append(f"TOD: city {unit} has no developable land within {tod.radius_m:g} m of a station; "
+                                "its TOD share is not enforced")
+                continue
+            idx = np.flatnonzero(sel)
+            R.add(idx, coef[idx], 0.0, _INF, kind="tod", city=unit, type="residential",
+                  name="tod[cluster]" if unit is None else f"tod[city={unit}]", bound=0.0, share=tod.share,
+                  radius_m=tod.radius_m)
+
+    jh = pol.jobs_housing
+    if jh is not None:
+        res = col_type == URBAN_TYPES.index("residential")
+        coef_min = np.where(res, -jh.min, 1.0)
+        coef_max = np.where(res, -jh.max, 1.0)
+        order = np.argsort(col_city, kind="stable")
+        sc = col_city[order]
+        for c in cities_in:
+            idx = order[np.searchsorted(sc, c, "left"):np.searchsorted(sc, c, "right")]
+            if jh.min > 0:
+                R.add(idx, coef_min[idx], 0.0, _INF, kind="jobs_housing_min", city=c, type=None,
+                      name=f"jobs_housing_min[city={c}]", bound=0.0, ratio=jh.min)
+            R.add(idx, coef_max[idx], -_INF, 0.0, kind="jobs_housing_max", city=c, type=None,
+                  name=f"jobs_housing_max[city={c}]", bound=0.0, ratio=jh.max)
+
+    for c, limit in sorted(pol.city_growth_limits.items()):
+        R.add(np.flatnonzero(col_city == int(c)), 1.0, -_INF, float(limit), kind="growth_limit", city=int(c),
+              type=None, name=f"growth_limit[city={c}]", bound=float(limit))
+
+    # ---------------------------------------------------------------- capacity rows
+    n_pol = len(R.lo)
+    n_types = allowed.sum(axis=1)
+    multi = np.flatnonzero(n_types > 1)  # single-type pieces are bounded by the column bound
+    cap_row_of_piece = np.full(piece_cap.size, -1, dtype=np.int64)
+    cap_row_of_piece[multi] = n_pol + np.arange(multi.size)
+    cap_cols = np.flatnonzero(cap_row_of_piece[col_piece] >= 0)
+    rows = np.concatenate([*R.rows, cap_row_of_piece[col_piece[cap_cols]]])
+    cols = np.concatenate([*R.cols, cap_cols])
+    vals = np.concatenate([*R.vals, np.ones(cap_cols.size)])
+    n_rows = n_pol + multi.size
+    A = sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, col_piece.size))
+    row_lo = np.concatenate([np.array(R.lo, dtype=np.float64), np.full(multi.size, -_INF)])
+    row_hi = np.concatenate([np.array(R.hi, dtype=np.float64), piece_cap[multi]])
+    meta = pd.DataFrame(R.meta) if R.meta else pd.DataFrame(columns=["kind", "city", "type", "name", "bound"])
+    return AllocationModel(
+        period=int(period), coordination=coordination, cost=cost, col_ub=col_ub, col_piece=col_piece,
+        col_type=col_type, piece_zone=piece_zone, piece_role=piece_role, piece_near=piece_near,
+        piece_cap=piece_cap, A=A, row_lo=row_lo, row_hi=row_hi, rows=meta, cost_terms=terms,
+        demand=demand, warnings=warnings, cap_piece=multi.astype(np.int64), piece_city=city_z[piece_zone], build_seconds=time.perf_counter() - t0,
+    )
+
+
+# --------------------------------------------------------------------------- solvers
+
+
+@dataclass
+class _Solution:
+    status: str  # "optimal" | "infeasible" | other text
+    x: np.ndarray | None
+    row_dual: np.ndarray | None
+    seconds: float
+    detail: str = ""
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence C-level writes to stdout (the HiGHS banner) while the body runs."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)
+
+
+def _solve_highs_direct(m: AllocationModel, *, method: str, time_limit: float) -> _Solution:
+    import highspy
+
+    t0 = time.perf_counter()
+    with _quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("solver", method)
+    h.setOptionValue("time_limit", float(time_limit))
+    if method == "ipm":
+        h.setOptionValue("run_crossover", "on")
+    inf = highspy.kHighsInf
+    A = m.A.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_ = m.n_cols
+    lp.num_row_ = m.n_rows
+    lp.col_cost_ = m.cost
+    lp.col_lower_ = np.zeros(m.n_cols)
+    lp.col_upper_ = m.col_ub
+    lp.row_lower_ = np.where(np.isinf(m.row_lo), -inf, m.row_lo)
+    lp.row_upper_ = np.where(np.isinf(m.row_hi), inf, m.row_hi)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(np.float64)
+    lp.a_matrix_.num_col_ = m.n_cols
+    lp.a_matrix_.num_row_ = m.n_rows
+    h.passModel(lp)
+    h.run()
+    st = h.getModelStatus()
+    text = h.modelStatusToString(st)
+    secs = time.perf_counter() - t0
+    if st == highspy.HighsModelStatus.kOptimal:
+        sol = h.getSolution()
+        return _Solution("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual), secs, text)
+    if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        return _Solution("infeasible", None, None, secs, text)
+    return _Solution(text.lower(), None, None, secs, text)
+
+
+def build_pulp_problem(m: AllocationModel) -> tuple[Any, list[Any], list[Any]]:
+    """The LP as a PuLP ``LpProblem`` (variables ``x<col>``, constraints ``r<row>``).
+
+    Returns ``(problem, variables, constraints)``; ``constraints[i]`` is row ``i`` of
+    ``m.A`` (a ranged row becomes two constraints, the second appended at the end).
+    Expressions are built from lists, not ``lpSum``, which is about 40 % faster.
+    """
+    import pulp
+
+    prob = pulp.LpProblem(f"landuse_allocation_{m.period}", pulp.LpMinimize)
+    xs = [pulp.LpVariable(f"x{j}", 0.0, float(ub)) for j, ub in enumerate(m.col_ub)]
+    prob.setObjective(pulp.LpAffineExpression(list(zip(xs, m.cost.tolist(), strict=True))))
+    A = m.A
+    indptr, indices, data = A.indptr, A.indices.tolist(), A.data.tolist()
+    cons: list[Any] = []
+    extra: list[Any] = []
+    for i in range(m.n_rows):
+        a, b = indptr[i], indptr[i + 1]
+        expr = pulp.LpAffineExpression([(xs[j], v) for j, v in zip(indices[a:b], data[a:b], strict=True)])
+        lo, hi = m.row_lo[i], m.row_hi[i]
+        if lo == hi:
+            c = pulp.LpConstraint(expr, pulp.LpConstraintEQ, f"r{i}", float(lo))
+        elif np.isinf(lo):
+            c = pulp.LpConstraint(expr, pulp.LpConstraintLE, f"r{i}", float(hi))
+        else:
+            c = pulp.LpConstraint(expr, pulp.LpConstraintGE, f"r{i}", float(lo))
+            if not np.isinf(hi):
+                extra.append(pulp.LpConstraint(pulp.LpAffineExpression(expr), pulp.LpConstraintLE,
+                                               f"r{i}_hi", float(hi)))
+        prob.addConstraint(c, f"r{i}")
+        cons.append(c)
+    for c in extra:
+        prob.addConstraint(c, c.name)
+    return prob, xs, cons + extra
+
+
+def _solve_pulp(m: AllocationModel, *, solver: str, time_limit: float, method: str) -> _Solution:
+    import pulp
+
+    t0 = time.perf_counter()
+    prob, xs, cons = build_pulp_problem(m)
+    t_build = time.perf_counter() - t0
+    if solver == "cbc":
+        s = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
+    else:
+        if not pulp.HiGHS().available():
+            raise SolverError("allocation.solver 'highs' through PuLP needs the highspy package: pip install highspy")
+        s = pulp.HiGHS(msg=False, timeLimit=time_limit, solver=method)
+    try:
+        with _quiet_stdout():
+            prob.solve(s)
+    except pulp.PulpSolverError as exc:
+        raise SolverError(f"the {solver} solver failed: {exc}; try allocation.solver: "
+                          f"{'highs' if solver == 'cbc' else 'cbc'}") from exc
+    secs = time.perf_counter() - t0
+    status = pulp.LpStatus[prob.status]
+    if prob.status == pulp.LpStatusOptimal:
+        x = np.array([v.varValue or 0.0 for v in xs])
+        y = np.array([c.pi if c.pi is not None else 0.0 for c in cons[: m.n_rows]], dtype=np.float64)
+        return _Solution("optimal", x, y, secs, f"pulp build {t_build:.2f}s")
+    if prob.status == pulp.LpStatusInfeasible:
+        return _Solution("infeasible", None, None, secs, status)
+    return _Solution(status.lower(), None, None, secs, status)
+
+
+def _solve(m: AllocationModel, scenario: Scenario, solver: str) -> _Solution:
+    """Solve the whole model with the chosen solver."""
+    acfg = scenario.config.allocation
+    if solver not in ("cbc", "highs"):
+        raise ConfigError(f"allocation.solver must be 'cbc' or 'highs', got {solver!r}")
+    method = acfg.highs_method
+    if m.n_cols == 0:
+        feasible = bool(np.all(m.row_lo <= _TOL) and np.all(m.row_hi >= -_TOL))
+        return _Solution("optimal" if feasible else "infeasible", np.zeros(0),
+                         np.zeros(m.n_rows), 0.0, "empty model")
+    if solver == "highs" and acfg.highs_interface == "direct":
+        return _solve_highs_direct(m, method=method, time_limit=acfg.time_limit_s)
+    return _solve_pulp(m, solver=solver, time_limit=acfg.time_limit_s, method=method)
+
+
+WORKING_SET_MIN_VARIABLES = 20_000
+"""``allocation.working_set: auto`` uses the working set from this many variables on."""
+
+
+def _submodel(m: AllocationModel, piece_mask: np.ndarray) -> tuple[AllocationModel, np.ndarray, np.ndarray]:
+    """The model restricted to the columns of the pieces in ``piece_mask`` (all policy rows kept)."""
+    cols = np.flatnonzero(piece_mask[m.col_piece])
+    n_pol = len(m.rows)
+    keep = np.flatnonzero(piece_mask[m.cap_piece])
+    rows = np.concatenate([np.arange(n_pol), n_pol + keep])
+    A = m.A[rows][:, cols].tocsr()
+    sub = dataclasses.replace(
+        m, cost=m.cost[cols], col_ub=m.col_ub[cols], col_piece=m.col_piece[cols], col_type=m.col_type[cols],
+        A=A, row_lo=m.row_lo[rows], row_hi=m.row_hi[rows], cap_piece=m.cap_piece[keep],
+        cost_terms={k: v[cols] for k, v in m.cost_terms.items()}, warnings=list(m.warnings),
+    )
+    return sub, cols, rows
+
+
+def _cheapest(m: AllocationModel, sel: np.ndarray, group: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Pieces of the cheapest selected columns per group until their capacity reaches ``target[group]``."""
+    idx = np.flatnonzero(sel)
+    if idx.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    g = group[idx]
+    order = idx[np.lexsort((m.cost[idx], g))]
+    g = group[order]
+    ub = m.col_ub[order]
+    cum = np.cumsum(ub)
+    start = np.searchsorted(g, g, "left")
+    before = cum - ub - np.where(start > 0, cum[start - 1], 0.0)
+    return m.col_piece[order[before < target[g]]]
+
+
+def _initial_working_set(m: AllocationModel, alpha: float) -> np.ndarray:
+    """Pieces holding, per demand unit, the cheapest land of each role (and near stations) worth ``alpha`` x demand."""
+    ws = np.zeros(m.piece_cap.size, dtype=bool)
+    col_city = m.piece_city[m.col_piece]
+    units = sorted(m.demand, key=lambda u: (-1 if u[0] is None else u[0], URBAN_TYPES.index(u[1])))
+    uid = {u: i for i, u in enumerate(units)}
+    target = np.array([alpha * m.demand[u] for u in units] + [0.0])
+    if m.coordination == "cluster":
+        unit_of_col = m.col_type.copy()
+        lookup = np.array([uid[(None, t)] for t in URBAN_TYPES])
+        unit_of_col = lookup[unit_of_col]
+    else:
+        cities = np.array(sorted({u[0] for u in units}), dtype=np.int64)
+        pos = np.searchsorted(cities, col_city)
+        pos = np.clip(pos, 0, max(cities.size - 1, 0))
+        known = cities.size > 0
+        ok = (cities[pos] == col_city) if known else np.zeros(col_city.size, bool)
+        table = np.array([[uid.get((int(c), t), len(units)) for t in URBAN_TYPES] for c in cities], dtype=np.int64)
+        unit_of_col = np.where(ok, table[pos, m.col_type] if known else len(units), len(units))
+    n_u = len(units) + 1
+    role = m.piece_role[m.col_piece]
+    for r in range(len(SOURCE_ROLES)):
+        ws[_cheapest(m, role == r, unit_of_col + n_u * r, np.tile(target, len(SOURCE_ROLES)))] = True
+    near_res = m.piece_near[m.col_piece] & (m.col_type == URBAN_TYPES.index("residential"))
+    ws[_cheapest(m, near_res, unit_of_col, target)] = True
+    return ws
+
+
+def _solve_working_set(m: AllocationModel, scenario: Scenario, solver: str) -> _Solution:
+    """Solve on a working set of cheap pieces, pricing the others with the duals (exact).
+
+    A column left out is priced by its reduced cost ``c_j - A_j^T y`` with the duals ``y``
+    of the restricted problem (the capacity rows of left-out pieces are slack, dual 0).
+    Pieces with a negative reduced cost join the set and the problem is solved again;
+    when none is left, the restricted optimum is optimal for the whole LP.
+    """
+    t0 = time.perf_counter()
+    tol = 1e-7 * max(1.0, float(np.abs(m.cost).max(initial=0.0)))
+    alpha = 1.0
+    ws = _initial_working_set(m, alpha)
+    rounds = 0
+    while True:
+        rounds += 1
+        if ws.all() or rounds > 30:
+            sol = _solve(m, scenario, solver)
+            sol.seconds = time.perf_counter() - t0
+            sol.detail += f"; working set gave up after {rounds - 1} rounds, whole model solved"
+            return sol
+        sub, cols, rows = _submodel(m, ws)
+        sol = _solve(sub, scenario, solver)
+        if sol.status == "infeasible":
+            alpha *= 4.0
+            ws |= _initial_working_set(m, alpha)
+            if alpha > 64:
+                ws[:] = True
+            continue
+        if sol.status != "optimal":
+            sol.seconds = time.perf_counter() - t0
+            return sol
+        y = np.zeros(m.n_rows)
+        y[rows] = sol.row_dual
+        rc = m.cost - m.A.T @ y
+        bad = (rc < -tol) & ~ws[m.col_piece]
+        if not bad.any():
+            x = np.zeros(m.n_cols)
+            x[cols] = sol.x
+            return _Solution("optimal", x, y, time.perf_counter() - t0,
+                             f"working set: {int(ws.sum())} of {ws.size} pieces, {rounds} rounds")
+        ws[m.col_piece[bad]] = True
+
+
+def _solve_model(m: AllocationModel, scenario: Scenario, solver: str) -> _Solution:
+    mode = scenario.config.allocation.working_set
+    if mode == "always" or (mode == "auto" and m.n_cols >= WORKING_SET_MIN_VARIABLES):
+        return _solve_working_set(m, scenario, solver)
+    return _solve(m, scenario, solver)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Allocation:
+    """The solved allocation of one period.
+
+    Attributes
+    ----------
+    period : int
+        End year of the period.
+    coordination : str
+        ``cluster`` or ``city``.
+    status : str
+        ``optimal``.
+    objective : float
+        Value of the objective (see :func:`allocate`).
+    objective_terms : dict
+        The objective split into its terms (sprawl, centre, farmland, open_space, suitability).
+    targets : pandas.DataFrame
+        One row per zone and urban type with new land: ``period, zone, city, type,
+        hectares, cells, from_farmland_ha, from_open_space_ha, from_other_ha``.
+    losses : pandas.DataFrame
+        Per city: ``farmland_lost_ha, open_space_lost_ha, other_lost_ha``, new hectares
+        per type, ``new_urban_ha`` and the open-space share before and after.
+    duals : pandas.DataFrame
+        One row per policy constraint: ``constraint, kind, city, type, activity, bound,
+        binding, dual, cost, unit, meaning`` (see :func:`allocate`).
+    mean_distance_new_m : float
+        Hectare-weighted mean distance of the new land to existing urban land.
+    warnings : list of str
+    solver, build_seconds, solve_seconds
+    """
+
+    period: int
+    coordination: str
+    status: str
+    objective: float
+    objective_terms: dict[str, float]
+    targets: pd.DataFrame
+    losses: pd.DataFrame
+    duals: pd.DataFrame
+    mean_distance_new_m: float
+    warnings: list[str]
+    solver: str
+    build_seconds: float
+    solve_seconds: float
+
+    @property
+    def farmland_lost_ha(self) -> float:
+        return float(self.losses["farmland_lost_ha"].sum())
+
+    @property
+    def open_space_lost_ha(self) -> float:
+        return float(self.losses["open_space_lost_ha"].sum())
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        lines = [f"allocation {self.period} ({self.coordination}, {self.solver}): {self.status}, "
+                 f"objective {self.objective:.4f}; build {self.build_seconds:.2f} s, solve {self.solve_seconds:.2f} s"]
+        by_type = self.targets.groupby("type")[["hectares", "cells"]].sum()
+        for t in URBAN_TYPES:
+            if t in by_type.index:
+                lines.append(f"  {t:<12} {by_type.loc[t, 'hectares']:12.1f} ha  {int(by_type.loc[t, 'cells']):9d} cells "
+                             f"in {int((self.targets.type == t).sum())} zones")
+        lines.append(f"  farmland lost {self.farmland_lost_ha:.1f} ha, open space lost {self.open_space_lost_ha:.1f} ha, "
+                     f"mean distance of new land to urban land {self.mean_distance_new_m:.0f} m")
+        binding = self.duals[self.duals.binding & (self.duals.kind != "demand")]
+        for r in binding.itertuples():
+            lines.append(f"  binding {r.constraint}: {r.cost:.4g} {r.unit}")
+        lines += [f"  note: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _largest_remainder(ha: np.ndarray, group: np.ndarray, totals: dict[int, int], free: np.ndarray,
+                       zone: np.ndarray, cell_ha: float) -> np.ndarray:
+    """Whole cells per entry, summing to ``totals[group]``, never above a zone's free cells."""
+    exact = ha / cell_ha
+    cells = np.floor(exact + 1e-9).astype(np.int64)
+    rem = exact - cells
+    free = free.copy()
+    np.subtract.at(free, zone, cells)
+    for g, total in totals.items():
+        idx = np.flatnonzero(group == g)
+        need = int(total - cells[idx].sum())
+        if need > 0:
+            order = idx[np.argsort(-rem[idx], kind="stable")]
+            ok = order[free[zone[order]] > 0]
+            # one extra cell per entry; entries of one zone may compete for its last cells
+            take = []
+            for j in ok:
+                if len(take) == need:
+                    break
+                if free[zone[j]] > 0:
+                    take.append(j)
+                    free[zone[j]] -= 1
+            cells[np.asarray(take, dtype=np.int64)] += 1
+        elif need < 0:
+            order = idx[np.argsort(rem[idx], kind="stable")]
+            order = order[cells[order] > 0][: -need]
+            cells[order] -= 1
+            np.add.at(free, zone[order], 1)
+    return cells
+
+
+def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: float, solver: str,
+             scenario: Scenario) -> Allocation:
+    x = np.clip(np.asarray(sol.x, dtype=np.float64), 0.0, None)
+    x = np.minimum(x, m.col_ub)
+    x[x < 1e-9] = 0.0
+    nz = len(zt)
+    col_zone = m.piece_zone[m.col_piece]
+    col_role = m.piece_role[m.col_piece]
+    key = col_zone * _NT + m.col_type
+    ha = np.bincount(key, weights=x, minlength=nz * _NT)
+    by_role = {r: np.bincount(key, weights=np.where(col_role == i, x, 0.0), minlength=nz * _NT)
+               for i, r in enumerate(SOURCE_ROLES)}
+    ent = np.flatnonzero(ha > 1e-9)
+    zi, ki = ent // _NT, ent % _NT
+    city = zt["city"].to_numpy(dtype=np.int64)
+    # whole cells per (zone, type), totals per demand unit matching demand exactly
+    cap_cells = np.round(np.bincount(m.piece_zone, weights=m.piece_cap, minlength=nz) / cell_ha).astype(np.int64)
+    if m.coordination == "cluster":
+        group = ki
+        totals = {k: round(m.demand[(None, t)] / cell_ha) for k, t in enumerate(URBAN_TYPES)}
+    else:
+        group = city[zi] * _NT + ki
+        totals = {}
+        for (c, t), d in m.demand.items():
+            totals[int(c) * _NT + URBAN_TYPES.index(t)] = round(d / cell_ha)
+    cells = _largest_remainder(ha[ent], group, totals, cap_cells, zi, cell_ha)
+    for g, tot in totals.items():
+        got = int(cells[group == g].sum())
+        if got != tot:
+            m.warnings.append(f"whole-cell rounding: group {g} has {got} cells for a demand of {tot}")
+    targets = pd.DataFrame({
+        "period": np.full(ent.size, m.period, dtype=np.int64),
+        "zone": zt["zone"].to_numpy()[zi].astype(np.int64),
+        "city": city[zi],
+        "type": np.asarray(URBAN_TYPES, dtype=object)[ki],
+        "hectares": ha[ent],
+        "cells": cells,
+        **{f"from_{r}_ha": by_role[r][ent] for r in SOURCE_ROLES},
+    })
+
+    # losses by city
+    cities_arr = np.unique(city)
+    ci = np.searchsorted(cities_arr, city[col_zone])
+    cities = [int(c) for c in cities_arr]
+    nc = len(cities)
+    losses = pd.DataFrame({"city": cities})
+    for i, r in enumerate(SOURCE_ROLES):
+        losses[f"{r}_lost_ha"] = np.bincount(ci, weights=np.where(col_role == i, x, 0.0), minlength=nc)
+    for k, t in enumerate(URBAN_TYPES):
+        losses[f"new_{t}_ha"] = np.bincount(ci, weights=np.where(m.col_type == k, x, 0.0), minlength=nc)
+    losses["new_urban_ha"] = np.bincount(ci, weights=x, minlength=nc)
+    if "land_ha" in zt.columns and "open_space_ha" in zt.columns:
+        g = zt.groupby("city")[["land_ha", "open_space_ha"]].sum().reindex(cities).fillna(0.0)
+        land = g["land_ha"].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            losses["open_space_share_before"] = g["open_space_ha"].to_numpy() / land
+            losses["open_space_share_after"] = (g["open_space_ha"].to_numpy() - losses["open_space_lost_ha"]) / land
+
+    total = float(x.sum())
+    dist = zt["dist_urban_m"].to_numpy(dtype=np.float64) if "dist_urban_m" in zt.columns else np.zeros(nz)
+    dist = np.nan_to_num(dist, nan=0.0, posinf=0.0)
+    mean_dist = float((x * dist[col_zone]).sum() / total) if total > 0 else 0.0
+    terms = {k: float(v @ x) for k, v in m.cost_terms.items()}
+    duals = _duals(m, x, sol.row_dual, cell_ha)
+    return Allocation(
+        period=m.period, coordination=m.coordination, status="optimal", objective=float(m.cost @ x),
+        objective_terms=terms, targets=targets, losses=losses, duals=duals, mean_distance_new_m=mean_dist,
+        warnings=list(m.warnings), solver=solver, build_seconds=m.build_seconds, solve_seconds=sol.seconds,
+    )
+
+
+def _duals(m: AllocationModel, x: np.ndarray, y: np.ndarray | None, cell_ha: float) -> pd.DataFrame:
+    n = len(m.rows)
+    cols = ["constraint", "kind", "city", "type", "activity", "bound", "binding", "dual", "cost", "unit", "meaning"]
+    if n == 0:
+        return pd.DataFrame(columns=cols)
+    act = m.A[:n] @ x
+    y = np.zeros(n) if y is None else np.asarray(y[:n], dtype=np.float64)
+    res_k = URBAN_TYPES.index("residential")
+    col_city = None
+    recs = []
+    for i, r in enumerate(m.rows.to_dict("records")):
+        kind = r["kind"]
+        lo, hi = m.row_lo[i], m.row_hi[i]
+        bound = hi if np.isfinite(hi) else lo
+        binding = bool(abs(act[i] - bound) <= 1e-6 * max(1.0, abs(bound)))
+        dual = float(y[i])  # d objective / d bound
+        where = "the cluster" if r.get("city") is None or pd.isna(r.get("city")) else f"city {int(r['city'])}"
+        if kind == "demand":
+            cost, unit = dual, "per ha of demand"
+            meaning = f"change in the objective if {r['type']} demand of {where} grew by 1 ha"
+        elif kind in ("farmland_cap", "growth_limit"):
+            cost, unit = -dual, "per ha the limit is lowered"
+            what = "the farmland-loss cap" if kind == "farmland_cap" else f"the growth limit of {where}"
+            meaning = f"increase in the objective if {what} were 1 ha lower"
+        elif kind == "open_space_quota":
+            cost, unit = -dual * r["land_ha"] / 100.0, "per percentage point of quota"
+            meaning = f"increase in the objective if the open-space quota of {where} rose by 1 percentage point"
+        else:
+            if col_city is None:
+                col_city = m.piece_zone[m.col_piece]
+            cols_i = m.A.indices[m.A.indptr[i]:m.A.indptr[i + 1]]
+            res_ha = float(x[cols_i][m.col_type[cols_i] == res_k].sum())
+            if kind == "tod":
+                cost, unit = dual * res_ha / 100.0, "per percentage point of TOD share"
+                meaning = (f"increase in the objective if the share of new residential land of {where} within "
+                           f"{r['radius_m']:g} m of a station had to rise by 1 percentage point")
+            elif kind == "jobs_housing_min":
+                cost, unit = dual * res_ha * 0.1, "per 0.1 of the jobs-housing ratio"
+                meaning = f"increase in the objective if the minimum jobs-housing ratio of {where} rose by 0.1"
+            else:
+                cost, unit = -dual * res_ha * 0.1, "per 0.1 of the jobs-housing ratio"
+                meaning = f"increase in the objective if the maximum jobs-housing ratio of {where} fell by 0.1"
+        recs.append({"constraint": r["name"], "kind": kind, "city": r.get("city"), "type": r.get("type"),
+                     "activity": float(act[i]), "bound": float(bound), "binding": binding, "dual": dual,
+                     "cost": float(cost) + 0.0, "unit": unit, "meaning": meaning})
+    out = pd.DataFrame(recs, columns=cols)
+    out["city"] = out["city"].astype("Int64")
+    return out
+
+
+# --------------------------------------------------------------------------- infeasibility
+
+
+def _elastic(m: AllocationModel) -> AllocationModel:
+    """The model with penalised slack on every policy row (demand slack 10x dearer)."""
+    n = len(m.rows)
+    kinds = m.rows["kind"].to_numpy()
+    lo, hi = m.row_lo[:n], m.row_hi[:n]
+    # ">= lo" rows (and demand equalities) get +s, "<= hi" rows get -s
+    plus = np.flatnonzero(np.isfinite(lo))
+    minus = np.flatnonzero(np.isfinite(hi) & ~np.isfinite(lo))
+    slack_rows = np.concatenate([plus, minus])
+    signs = np.concatenate([np.ones(plus.size), -np.ones(minus.size)])
+    ns = slack_rows.size
+    S = sparse.csr_matrix((signs, (slack_rows, np.arange(ns))), shape=(m.n_rows, ns))
+    A = sparse.hstack([m.A, S], format="csr")
+    pen = np.where(kinds[slack_rows] == "demand", 10.0, 1.0)
+    em = AllocationModel(**{**m.__dict__})
+    em.A = A
+    em.cost = np.concatenate([np.zeros(m.n_cols), pen])
+    em.col_ub = np.concatenate([m.col_ub, np.full(ns, 1e12)])
+    em.slack_rows = slack_rows  # type: ignore[attr-defined]
+    return em
+
+
+def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Scenario) -> InfeasibleAllocationError:
+    em_rows = m.rows.to_dict("records")
+    slack_rows = m.slack_rows  # type: ignore[attr-defined]
+    s = sol.x[m.n_cols - slack_rows.size:] if sol.x is not None else np.zeros(0)
+    x = sol.x[: m.n_cols - slack_rows.size] if sol.x is not None else None
+    col_type = m.col_type
+    res_k = URBAN_TYPES.index("residential")
+    pol = scenario.config.policy
+    parts: list[str] = []
+    violations: dict[str, float] = {}
+    for r_i, v in zip(slack_rows, s, strict=True):
+        if v <= 1e-6:
+            continue
+        r = em_rows[r_i]
+        kind = r["kind"]
+        where = "the cluster" if r.get("city") is None or pd.isna(r.get("city")) else f"city {int(r['city'])}"
+        yr = m.period
+        if kind == "demand":
+            msg = (f"{r['type']} demand of {where} in {yr} ({r['bound']:.1f} ha) exceeds its developable land by "
+                   f"{v:.1f} ha; lower the demand, allow more source classes (growth.conversion) or relax "
+                   "red line / greenbelt / growth boundary" + (", or plan cluster-wide (policy.coordination: "
+                                                               "cluster)" if m.coordination == "city" else ""))
+            violations[r["name"]] = v
+        elif kind == "farmland_cap":
+            msg = (f"the farmland-loss cap in {yr} ({r['bound']:.1f} ha available) is exceeded by {v:.1f} ha; "
+                   f"raise policy.farmland_loss_cap.hectares to at least {r['cap_ha'] + v:.1f} or lower demand")
+            violations[r["name"]] = v
+        elif kind == "open_space_quota":
+            L = r["land_ha"]
+            pp = 100.0 * v / L if L > 0 else _INF
+            new_share = 100.0 * r["share"] - pp
+            msg = (f"the {100 * r['share']:g} % open-space quota of {where} in {yr} cannot be met with this demand: "
+                   f"{v:.1f} ha more open space must be built on; relax the quota to {max(new_share, 0):.1f} % "
+                   + ("or move demand to other cities" if r.get("city") is not None and not pd.isna(r.get("city"))
+                      else "or lower demand"))
+            violations[r["name"]] = pp
+        elif kind == "growth_limit":
+            msg = (f"the growth limit of {where} ({r['bound']:.1f} ha) is exceeded by {v:.1f} ha in {yr}; raise "
+                   f"policy.city_growth_limits.{int(r['city'])} to at least {r['bound'] + v:.1f}"
+                   + (" or move demand to other cities" if m.coordination == "cluster" else ""))
+            violations[r["name"]] = v
+        else:
+            cols_i = m.A.indices[m.A.indptr[r_i]:m.A.indptr[r_i + 1]]
+            cols_i = cols_i[cols_i < x.size]
+            res_ha = float(x[cols_i][col_type[cols_i] == res_k].sum())
+            jobs_ha = float(x[cols_i][col_type[cols_i] != res_k].sum())
+            if kind == "tod":
+                near_ha = float(x[cols_i][(col_type[cols_i] == res_k) & m.piece_near[m.col_piece[cols_i]]].sum())
+                reach = 100.0 * near_ha / res_ha if res_ha > 0 else 0.0
+                msg = (f"the TOD share of {where} in {yr} ({100 * r['share']:g} % of new residential within "
+                       f"{r['radius_m']:g} m of a station) is short by {v:.1f} ha; lower policy.tod.share to "
+                       f"{reach:.1f} % or widen policy.tod.radius_m")
+                violations[r["name"]] = 100 * r["share"] - reach
+            elif kind == "jobs_housing_min":
+                ratio = jobs_ha / res_ha if res_ha > 0 else 0.0
+                msg = (f"the jobs-housing minimum of {where} in {yr} ({r['ratio']:g}) is short by {v:.1f} ha of "
+                       f"industrial + commercial land; lower policy.jobs_housing.min to {ratio:.3f} or change the "
+                       "demand mix")
+                violations[r["name"]] = r["ratio"] - ratio
+            else:
+                ratio = jobs_ha / res_ha if res_ha > 0 else _INF
+                msg = (f"the jobs-housing maximum of {where} in {yr} ({r['ratio']:g}) is exceeded by {v:.1f} ha of "
+                       f"industrial + commercial land; raise policy.jobs_housing.max to {ratio:.3f} or change the "
+                       "demand mix")
+                violations[r["name"]] = ratio - r["ratio"]
+        parts.append(f"{r['name']}: {msg}")
+    if not parts:
+        parts.append("the solver reported infeasibility but the elastic re-solve needs no relaxation; "
+                     "check for numerical trouble (very large or tiny hectares) and retry with the other solver")
+    del pol
+    head = f"allocation {m.period} ({m.coordination}) is infeasible; "
+    return InfeasibleAllocationError(head + "; ".join(parts), violations=violations)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def allocate(
+    zone_table: pd.DataFrame,
+    scenario: Scenario,
+    period: int,
+    *,
+    solver: str | None = None,
+    coordination: str | None = None,
+    farmland_lost_so_far_ha: float = 0.0,
+    cell_area_ha: float | None = None,
+) -> Allocation:
+    r"""Solve the allocation LP of one period.
+
+    Variables ``x[p, k] >= 0`` are hectares of piece ``p`` (zone ``z(p)``, source role
+    ``r(p)``, in or out of a station radius) converted to urban type ``k``. The objective,
+    minimised, is
+
+    .. math::
+
+        \sum_{p,k} x_{pk}\,\bigl( w_s\,d^{urban}_{z(p)} + w_c\,d^{centre}_{z(p)}
+            + w_f\,[r(p)=\mathrm{farmland}] + w_o\,[r(p)=\mathrm{open\ space}]
+            - w_u\,S_{z(p),k} \bigr)
+
+    with ``d`` mean distances in km (``dist_urban_m``, ``dist_centre_m`` / 1000; 0 when
+    absent), ``S`` mean suitability and the weights ``w`` from ``allocation.weights``
+    (``sprawl``, ``centre``, ``farmland``, ``open_space``, ``suitability``); every term is
+    per hectare.
+
+    Constraints (each present only when configured):
+
+    * demand: ``sum_p x[p,k] = D_k`` per type (``coordination: cluster``) or
+      ``sum_{p in city i} x[p,k] = D_{i,k}`` per city and type (``city``; ``demand.by_city``,
+      or the cluster demand split by ``demand.split``, see :func:`city_demand`);
+    * capacity: ``sum_k x[p,k] <= cap_p`` (developable hectares of the piece);
+    * farmland cap: ``sum_{farmland p,k} x <= H`` (``per: horizon`` subtracts
+      ``farmland_lost_so_far_ha``);
+    * open-space quota: per city or cluster ``O - sum_{open-space p,k} x >= share * L``
+      (``O``, ``L`` from ``open_space_ha``, ``land_ha``; a unit already below the quota may
+      lose no more open space, with a warning);
+    * TOD: ``sum_{near p} x[p,res] >= share * sum_p x[p,res]`` for the cluster (per city
+      in ``city`` mode, cities without station land skipped with a warning);
+    * jobs-housing per city: ``min * R_i <= I_i + C_i <= max * R_i`` on new hectares;
+    * growth limits: ``sum_{p in city i,k} x <= limit_i``.
+
+    Parameters
+    ----------
+    zone_table : pandas.DataFrame
+        From :func:`zone_table` (or hand-built with the same columns and
+        ``attrs["cell_area_ha"]``).
+    scenario : Scenario
+    period : int
+        End year of the period; demand is read for it.
+    solver : {"cbc", "highs"}, optional
+        Default ``allocation.solver``.
+    coordination : {"cluster", "city"}, optional
+        Default ``policy.coordination``.
+    farmland_lost_so_far_ha : float
+        Farmland lost in earlier periods (for a ``per: horizon`` cap).
+    cell_area_ha : float, optional
+        Overrides ``zone_table.attrs["cell_area_ha"]``.
+
+    Returns
+    -------
+    Allocation
+        ``targets``, ``objective``, ``losses``, ``duals``, ``status`` ... The duals'
+        ``dual`` column is the solver's d(objective)/d(bound); ``cost`` restates it as what
+        tightening the policy by one planner unit (``unit``) would add to the objective.
+
+    Raises
+    ------
+    InfeasibleAllocationError
+        Naming each constraint the elastic re-solve had to relax, by how much, and a fix.
+    SolverError
+        The solver failed or hit ``allocation.time_limit_s``.
+    """
+    solver = solver or scenario.config.allocation.solver
+    cell_ha = _cell_area(zone_table, cell_area_ha)
+    m = build_model(zone_table, scenario, period, coordination=coordination,
+                    farmland_lost_so_far_ha=farmland_lost_so_far_ha)
+    sol = _solve_model(m, scenario, solver)
+    if sol.status == "infeasible":
+        em = _elastic(m)
+        esol = _solve(em, scenario, solver)
+        if esol.status != "optimal":
+            raise SolverError(f"allocation {period} is infeasible and the elastic re-solve failed ({esol.detail})")
+        raise _explain(em, esol, zone_table, scenario)
+    if sol.status != "optimal":
+        raise SolverError(f"allocation {period}: the {solver} solver stopped with status {sol.detail!r}; "
+                          f"raise allocation.time_limit_s ({scenario.config.allocation.time_limit_s:g} s) or try "
+                          f"allocation.solver: {'highs' if solver == 'cbc' else 'cbc'}")
+    return _results(m, zone_table, sol, cell_ha, solver, scenario)
+
+
+@dataclass
+class CoordinationComparison:
+    """A cluster-wide plan against city-by-city plans for the same period.
+
+    ``differences`` holds fragmented minus coordinated: ``objective``,
+    ``farmland_lost_ha``, ``open_space_lost_ha``, ``mean_distance_new_m`` — the cost of
+    fragmentation (positive = fragmentation is worse).
+    """
+
+    coordinated: Allocation
+    fragmented: Allocation
+    differences: dict[str, float]
+
+    def summary(self) -> str:
+        c, f = self.coordinated, self.fragmented
+        lines = [f"cost of fragmentation, {c.period} (fragmented - coordinated):"]
+        for key, a, b, unit in (
+            ("objective", c.objective, f.objective, ""),
+            ("farmland_lost_ha", c.farmland_lost_ha, f.farmland_lost_ha, " ha"),
+            ("open_space_lost_ha", c.open_space_lost_ha, f.open_space_lost_ha, " ha"),
+            ("mean_distance_new_m", c.mean_distance_new_m, f.mean_distance_new_m, " m"),
+        ):
+            lines.append(f"  {key:<22} coordinated {a:12.3f}{unit}  fragmented {b:12.3f}{unit}  "
+                         f"difference {self.differences[key]:+.3f}{unit}")
+        return "\n".join(lines)
+
+
+def compare_coordination(
+    zone_table: pd.DataFrame,
+    scenario: Scenario,
+    period: int,
+    *,
+    solver: str | None = None,
+    farmland_lost_so_far_ha: float = 0.0,
+    cell_area_ha: float | None = None,
+) -> CoordinationComparison:
+    """Solve the period cluster-wide and city by city; return both and the differences.
+
+    The fragmented plan uses ``demand.by_city`` or the split of :func:`city_demand`; the
+    coordinated plan meets the same total per type, so it is never worse in objective.
+    """
+    kw = dict(solver=solver, farmland_lost_so_far_ha=farmland_lost_so_far_ha, cell_area_ha=cell_area_ha)
+    frag = allocate(zone_table, scenario, period, coordination="city", **kw)
+    coord = allocate(zone_table, scenario, period, coordination="cluster", **kw)
+    per_city, _ = city_demand(zone_table, scenario, period)
+    for t in URBAN_TYPES:
+        tot = sum(v for (_, tt), v in per_city.items() if tt == t)
+        cl = scenario.config.demand.cluster(t, period)
+        if abs(tot - cl) > 1e-6 * max(1.0, cl):
+            coord.warnings.append(f"{t}: cluster demand {cl:.1f} ha differs from the sum of city demands "
+                                  f"{tot:.1f} ha; the comparison is not like for like")
+    diff = {
+        "objective": frag.objective - coord.objective,
+        "farmland_lost_ha": frag.farmland_lost_ha - coord.farmland_lost_ha,
+        "open_space_lost_ha": frag.open_space_lost_ha - coord.open_space_lost_ha,
+        "mean_distance_new_m": frag.mean_distance_new_m - coord.mean_distance_new_m,
+    }
+    return CoordinationComparison(coordinated=coord, fragmented=frag, differences=diff)
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _csv(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+
+
+def write_allocation_csv(allocations: Allocation | Sequence[Allocation], path: str | os.PathLike) -> Path:
+    """Write the targets of one or several periods as ``allocation.csv`` (atomically)."""
+    allocs = [allocations] if isinstance(allocations, Allocation) else list(allocations)
+    frames = [a.targets.assign(coordination=a.coordination) for a in allocs]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return write_text(path, _csv(df))
+
+
+def write_duals_csv(allocations: Allocation | Sequence[Allocation], path: str | os.PathLike) -> Path:
+    """Write the shadow prices of one or several periods as ``duals.csv`` (atomically)."""
+    allocs = [allocations] if isinstance(allocations, Allocation) else list(allocations)
+    frames = [a.duals.assign(period=a.period, coordination=a.coordination) for a in allocs]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not df.empty:
+        df = df[["period", "coordination", *[c for c in df.columns if c not in ("period", "coordination")]]]
+    return write_text(path, _csv(df))

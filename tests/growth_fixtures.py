@@ -54,7 +54,7 @@ def scenario(*, conversion: dict[str, list[str]] | None = None, periods: tuple[i
     g = dict(growth)
     if conversion is not None:
         g["conversion"] = conversion
-    g.setdefault("suitability", {"weights": {"dist_urban": 0.6, "dist_roads": 0.4}})
+    g.setdefault("suitability", {"weights": {"dist_urban": 1.0}})
     return scenario_from_dict({"name": "growth-test", "layers": {"landuse": "landuse.tif"}, "periods": list(periods),
                                "policy": policy or {}, "growth": g})
 

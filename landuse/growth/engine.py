@@ -14,8 +14,9 @@ The model, per Monte Carlo run and period (see ``docs/growth.md`` for the full a
    converted earlier. Adaptive inertia ``I`` raises a (zone, type) that falls behind
    its schedule.
 3. **Catch-up and fill.** Up to ``iterations`` extra edge rounds take what is left; any
-   remainder is drawn from every eligible cell of the zone. What still cannot be placed
-   is the shortfall: the zone has no capacity left for that type.
+   remainder is drawn from every eligible cell of the zone (a race among the types,
+   then type by type). What still cannot be placed is the shortfall: the zone has no
+   cell left that may become that type.
 
 Random draws are counter-based hashes of (seed, run, period, iteration, purpose, cell),
 so the maps do not depend on thread count or loop order.
@@ -434,8 +435,17 @@ def _grow_period(st: _Static, state: _RunState, target: np.ndarray, params: Grow
         if it >= n_it and done == 0:
             break
     if remaining.any():
+        # fill from every eligible cell: one race among the types, then type by type, so a
+        # cell that lost a race is still offered to a type that falls short
         book(*_sweep_step(st, state, remaining, inertia, _keys(seed, run, period, 0, _PURPOSE_FILL, T),
                           exclude_frontier=False))
+        for k in range(T):
+            rk = remaining.reshape(-1, T)[:, k]
+            if rk.any():
+                only = np.zeros_like(remaining).reshape(-1, T)
+                only[:, k] = rk
+                book(*_sweep_step(st, state, only.reshape(-1), inertia,
+                                  _keys(seed, run, period, 1 + k, _PURPOSE_FILL, T), exclude_frontier=False))
     log_c = np.concatenate(cells) if cells else np.empty(0, np.int64)
     log_k = np.concatenate(types) if types else np.empty(0, np.int8)
     # a new period: cells converted in this one may change again (if the matrix allows)

@@ -64,7 +64,11 @@ def _uniform(key: np.uint64, index: np.int64) -> float:
 
 def stream_key(seed: int, run: int, period: int, iteration: int, purpose: int = 0) -> np.uint64:
     """Key of one random stream; combine with a global cell index via ``_uniform``."""
-    return _stream_key(np.int64(seed), np.int64(run), np.int64(period), np.int64(iteration), np.int64(purpose))
+    # np.uint64, not a Python int: a plain int passed to a compiled kernel would be typed
+    # int64, and int64-with-uint64 arithmetic in numba promotes to float
+    return np.uint64(
+        _stream_key(np.int64(seed), np.int64(run), np.int64(period), np.int64(iteration), np.int64(purpose))
+    )
 
 
 @njit(cache=True, nogil=True)

@@ -846,7 +846,8 @@ class Allocation:
         The objective split into its terms (sprawl, centre, farmland, open_space, suitability).
     targets : pandas.DataFrame
         One row per zone and urban type with new land: ``period, zone, city, type,
-        hectares, cells, from_farmland_ha, from_open_space_ha, from_other_ha``.
+        hectares, cells, from_farmland_ha, from_open_space_ha, from_other_ha,
+        near_station_ha`` (the last: hectares within the TOD radius, 0 without TOD).
     losses : pandas.DataFrame
         Per city: ``farmland_lost_ha, open_space_lost_ha, other_lost_ha``, new hectares
         per type, ``new_urban_ha`` and the open-space share before and after.
@@ -857,6 +858,9 @@ class Allocation:
         Hectare-weighted mean distance of the new land to existing urban land.
     warnings : list of str
     solver, build_seconds, solve_seconds
+    taken : ndarray (zone row, role, near)
+        Hectares taken per zone-table row, source role (:data:`SOURCE_ROLES`) and
+        inside (1) / outside (0) the station radius; used by :func:`advance_zone_table`.
     """
 
     period: int
@@ -872,6 +876,7 @@ class Allocation:
     solver: str
     build_seconds: float
     solve_seconds: float
+    taken: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, len(SOURCE_ROLES), 2)))
 
     @property
     def farmland_lost_ha(self) -> float:
@@ -942,6 +947,10 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
     ha = np.bincount(key, weights=x, minlength=nz * _NT)
     by_role = {r: np.bincount(key, weights=np.where(col_role == i, x, 0.0), minlength=nz * _NT)
                for i, r in enumerate(SOURCE_ROLES)}
+    near_ha = np.bincount(key, weights=np.where(m.piece_near[m.col_piece], x, 0.0), minlength=nz * _NT)
+    nr = len(SOURCE_ROLES)
+    key2 = (col_zone * nr + col_role) * 2 + m.piece_near[m.col_piece]
+    taken = np.bincount(key2, weights=x, minlength=nz * nr * 2).reshape(nz, nr, 2)
     ent = np.flatnonzero(ha > 1e-9)
     zi, ki = ent // _NT, ent % _NT
     city = zt["city"].to_numpy(dtype=np.int64)
@@ -968,6 +977,7 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
         "hectares": ha[ent],
         "cells": cells,
         **{f"from_{r}_ha": by_role[r][ent] for r in SOURCE_ROLES},
+        "near_station_ha": near_ha[ent],
     })
 
     # losses by city
@@ -998,6 +1008,7 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
         period=m.period, coordination=m.coordination, status="optimal", objective=float(m.cost @ x),
         objective_terms=terms, targets=targets, losses=losses, duals=duals, mean_distance_new_m=mean_dist,
         warnings=list(m.warnings), solver=solver, build_seconds=m.build_seconds, solve_seconds=sol.seconds,
+        taken=taken,
     )
 
 
@@ -1098,25 +1109,25 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
                    f"{v:.1f} ha; lower the demand, allow more source classes (growth.conversion) or relax "
                    "red line / greenbelt / growth boundary" + (", or plan cluster-wide (policy.coordination: "
                                                                "cluster)" if m.coordination == "city" else ""))
-            violations[r["name"]] = v
+            violations[r["name"]] = float(v)
         elif kind == "farmland_cap":
             msg = (f"the farmland-loss cap in {yr} ({r['bound']:.1f} ha available) is exceeded by {v:.1f} ha; "
                    f"raise policy.farmland_loss_cap.hectares to at least {r['cap_ha'] + v:.1f} or lower demand")
-            violations[r["name"]] = v
+            violations[r["name"]] = float(v)
         elif kind == "open_space_quota":
             L = r["land_ha"]
             pp = 100.0 * v / L if L > 0 else _INF
             new_share = 100.0 * r["share"] - pp
             msg = (f"the {100 * r['share']:g} % open-space quota of {where} in {yr} cannot be met with this demand: "
                    f"{v:.1f} ha more open space must be built on; relax the quota to {max(new_share, 0):.1f} % "
-                   + ("or move demand to other cities" if r.get("city") is not None and not pd.isna(r.get("city"))
-                      else "or lower demand"))
-            violations[r["name"]] = pp
+                   + ("or move demand to other cities (policy.coordination: cluster)" if m.coordination == "city"
+                      else "or lower the demand"))
+            violations[r["name"]] = float(pp)
         elif kind == "growth_limit":
             msg = (f"the growth limit of {where} ({r['bound']:.1f} ha) is exceeded by {v:.1f} ha in {yr}; raise "
                    f"policy.city_growth_limits.{int(r['city'])} to at least {r['bound'] + v:.1f}"
                    + (" or move demand to other cities" if m.coordination == "cluster" else ""))
-            violations[r["name"]] = v
+            violations[r["name"]] = float(v)
         else:
             cols_i = m.A.indices[m.A.indptr[r_i]:m.A.indptr[r_i + 1]]
             cols_i = cols_i[cols_i < x.size]
@@ -1128,19 +1139,19 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
                 msg = (f"the TOD share of {where} in {yr} ({100 * r['share']:g} % of new residential within "
                        f"{r['radius_m']:g} m of a station) is short by {v:.1f} ha; lower policy.tod.share to "
                        f"{reach:.1f} % or widen policy.tod.radius_m")
-                violations[r["name"]] = 100 * r["share"] - reach
+                violations[r["name"]] = float(100 * r["share"] - reach)
             elif kind == "jobs_housing_min":
                 ratio = jobs_ha / res_ha if res_ha > 0 else 0.0
                 msg = (f"the jobs-housing minimum of {where} in {yr} ({r['ratio']:g}) is short by {v:.1f} ha of "
                        f"industrial + commercial land; lower policy.jobs_housing.min to {ratio:.3f} or change the "
                        "demand mix")
-                violations[r["name"]] = r["ratio"] - ratio
+                violations[r["name"]] = float(r["ratio"] - ratio)
             else:
                 ratio = jobs_ha / res_ha if res_ha > 0 else _INF
                 msg = (f"the jobs-housing maximum of {where} in {yr} ({r['ratio']:g}) is exceeded by {v:.1f} ha of "
                        f"industrial + commercial land; raise policy.jobs_housing.max to {ratio:.3f} or change the "
                        "demand mix")
-                violations[r["name"]] = ratio - r["ratio"]
+                violations[r["name"]] = float(ratio - r["ratio"])
         parts.append(f"{r['name']}: {msg}")
     if not parts:
         parts.append("the solver reported infeasibility but the elastic re-solve needs no relaxation; "
@@ -1303,6 +1314,60 @@ def compare_coordination(
         "mean_distance_new_m": frag.mean_distance_new_m - coord.mean_distance_new_m,
     }
     return CoordinationComparison(coordinated=coord, fragmented=frag, differences=diff)
+
+
+def advance_zone_table(zone_table: pd.DataFrame, allocation: Allocation, scenario: Scenario) -> pd.DataFrame:
+    """The zone table at the start of the next period, updated at zone level by ``allocation``.
+
+    For planners running the allocator on its own over several periods (the pipeline
+    instead rebuilds the table from the grown land use). Developable hectares of each
+    source role fall by what the allocation took from that role (inside and outside the
+    station radius separately), shared among the role's classes in proportion to their
+    capacity; ``urban_ha`` and ``<type>_ha`` grow and ``open_space_ha`` falls by the open
+    space taken. Mean distances and suitability are kept as they were.
+
+    Examples
+    --------
+    The next period's allocation then reads ``allocate(advance_zone_table(zt, a, sc), sc, next_year)``.
+    """
+    zt = zone_table.copy()
+    zt.attrs.update(zone_table.attrs)
+    if allocation.taken.shape[0] != len(zt):
+        raise LanduseError("advance_zone_table: the allocation was not solved on this zone table")
+    srcs = _source_columns(zt, scenario)
+    has_tod = all(f"tod_{n}_ha" in zt.columns for n, _, _ in srcs)
+    for r_i, role in enumerate(SOURCE_ROLES):
+        names = [n for n, r, _ in srcs if r == role]
+        if not names:
+            continue
+        cap = np.stack([zt[f"cap_{n}_ha"].to_numpy(dtype=np.float64) for n in names], axis=1)
+        near = (np.stack([zt[f"tod_{n}_ha"].to_numpy(dtype=np.float64) for n in names], axis=1)
+                if has_tod else np.zeros_like(cap))
+        far = cap - near
+        for band, arr in ((1, near), (0, far)):
+            tot = arr.sum(axis=1)
+            take = allocation.taken[:, r_i, band] if has_tod else allocation.taken[:, r_i, :].sum(axis=1) * (band == 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                frac = np.where(tot > 0, np.clip(take / tot, 0.0, 1.0), 0.0)
+            arr -= arr * frac[:, None]
+        for j, n in enumerate(names):
+            zt[f"cap_{n}_ha"] = np.clip(near[:, j] + far[:, j], 0.0, None)
+            if has_tod:
+                zt[f"tod_{n}_ha"] = np.clip(near[:, j], 0.0, None)
+    new = allocation.targets
+    row_of = pd.Series(np.arange(len(zt)), index=zt["zone"].to_numpy())
+    rows = row_of.reindex(new["zone"].to_numpy()).to_numpy()
+    for t in URBAN_TYPES:
+        col = f"{t}_ha"
+        add = np.bincount(rows[(new["type"] == t).to_numpy()], weights=new.loc[new["type"] == t, "hectares"],
+                          minlength=len(zt))
+        if col in zt.columns:
+            zt[col] = zt[col] + add
+    if "urban_ha" in zt.columns:
+        zt["urban_ha"] = zt["urban_ha"] + allocation.taken.sum(axis=(1, 2))
+    if "open_space_ha" in zt.columns:
+        zt["open_space_ha"] = zt["open_space_ha"] - allocation.taken[:, SOURCE_ROLES.index("open_space"), :].sum(axis=1)
+    return zt
 
 
 # --------------------------------------------------------------------------- writers

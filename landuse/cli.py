@@ -164,6 +164,54 @@ def suitability(
     typer.echo(f"wrote {target}/suitability_<type>.tif and suitability_report.md")
 
 
+@app.command()
+@handles_errors
+def allocate(
+    config: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    period: Annotated[int | None, typer.Option(help="end year of one period (default: every period)")] = None,
+    solver: Annotated[str | None, typer.Option(help="LP solver: cbc or highs (overrides allocation.solver)")] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="also plan city by city: the cost of fragmentation")] = False,
+    out: Annotated[Path | None, typer.Option(help="folder for allocation.csv and duals.csv (default: outputs.folder)")] = None,
+) -> None:
+    """Run the LP allocator alone: hectares per zone and urban type, shadow prices of the policies.
+
+    Every period starts from the layers' land use; later periods see the zone table
+    advanced by the earlier allocations (capacities and open space reduced at zone level).
+    """
+    from landuse import allocate as alloc_mod
+    from landuse.config import load_scenario
+    from landuse.errors import ConfigError
+    from landuse.io import protected_inputs, read_landscape
+
+    scenario = load_scenario(config)
+    if solver is not None and solver not in ("cbc", "highs"):
+        raise ConfigError(f"--solver must be cbc or highs, got {solver!r}")
+    ends = scenario.periods[1:]
+    if period is not None and period not in ends:
+        raise ConfigError(f"--period {period} is not a period end year of {config} ({', '.join(map(str, ends))})")
+    ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
+    zt = alloc_mod.zone_table(ds, scenario)
+    results = []
+    lost = 0.0
+    for y1 in ends:
+        a = alloc_mod.allocate(zt, scenario, y1, solver=solver, farmland_lost_so_far_ha=lost)
+        if period is None or y1 == period:
+            results.append(a)
+            typer.echo(a.summary())
+            if compare:
+                cmp = alloc_mod.compare_coordination(zt, scenario, y1, solver=solver, farmland_lost_so_far_ha=lost)
+                typer.echo(cmp.summary())
+        if period is not None and y1 == period:
+            break
+        lost += a.farmland_lost_ha
+        zt = alloc_mod.advance_zone_table(zt, a, scenario)
+    target = out or scenario.output_dir()
+    with protected_inputs(ds.attrs["inputs"].values()):
+        alloc_mod.write_allocation_csv(results, target / "allocation.csv")
+        alloc_mod.write_duals_csv(results, target / "duals.csv")
+    typer.echo(f"wrote {target / 'allocation.csv'} and {target / 'duals.csv'}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

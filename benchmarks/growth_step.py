@@ -205,7 +205,7 @@ def main() -> None:
     time_iterations(small, sstate, [0, 1, 2], 1)
 
     def fresh(base=base):
-        return base.copy()
+        return base.copy()  # base keeps its start map here
 
     times, conv = time_iterations(st, fresh(), [0], reps)
     ms1 = 1e3 * float(np.median(times))

@@ -38,7 +38,6 @@ from landuse.classes import URBAN_TYPES
 from landuse.errors import GridMismatchError, LanduseError
 from landuse.growth import kernels as K
 from landuse.growth.random import stream_key
-from landuse.landscape import like
 
 __all__ = ["GrowthInputError", "GrowthParams", "GrowthResult", "potential_levels", "quantise_potential", "simulate"]
 
@@ -342,8 +341,11 @@ class _RunState:
     cz: np.ndarray  # their zones
     cpot: np.ndarray  # their quantised potentials (n, T)
 
-    def copy(self) -> _RunState:
-        return _RunState(lu=self.lu.copy(), frontier=self.frontier.copy(), lock=np.zeros_like(self.lock),
+    def copy(self, lu: np.ndarray | None = None) -> _RunState:
+        """A fresh run state; ``lu`` (the start map) is copied instead of ``self.lu`` when given."""
+        start = self.lu if lu is None else lu
+        return _RunState(lu=np.ascontiguousarray(start, dtype=np.uint8).reshape(-1).copy(),
+                         frontier=self.frontier.copy(), lock=np.zeros_like(self.lock),
                          cand=self.cand.copy(), cz=self.cz.copy(), cpot=self.cpot.copy())
 
 
@@ -368,6 +370,7 @@ def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray
     if c.size:
         added = K._update_frontier(state.frontier, c, state.lu, st.zones, st.pot, st.allowed, st.code_type,
                                    st.rows, st.cols, st.radius)
+        added.sort()
         state.cand, state.cz, state.cpot = K._compact_frontier(state.cand, state.cz, state.cpot, state.frontier,
                                                                added, st.zones, st.pot, not from_frontier, pos)
     return c, k
@@ -583,8 +586,9 @@ def simulate(
     cell_dtype = np.int32 if n < 2**31 else np.int64
 
     base = _initial_state(st, lu0)
+    base.lu = np.empty(0, dtype=np.uint8)  # each run copies the landscape's own start map instead
     for r in range(runs):
-        state = base.copy()
+        state = base.copy(lu0)
         run_c, run_k, run_p = [], [], []
         for p, year in enumerate(years):
             conv, c, k = _grow_period(st, state, tgt[p].reshape(-1), params, seed=seed, run=r, period=p)
@@ -605,8 +609,10 @@ def simulate(
     log_c, log_k, log_p = logs[best]
     del logs
 
-    lu = base.lu  # reuse: the start map, replayed with the representative run's log
     del base
+    lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()  # replayed with the representative log
+    crs, transform = landscape.rio.crs, landscape.rio.transform()
+    nodata = int(landscape["landuse"].attrs.get("nodata", 255))
     maps: dict[int, xr.DataArray] = {}
     rep_conv = np.zeros((P, G), dtype=np.int64)
     zflat = st.zones
@@ -615,8 +621,11 @@ def simulate(
         cp, kp = log_c[m].astype(np.int64), log_k[m].astype(np.int64)
         lu[cp] = st.type_codes[kp]
         np.add.at(rep_conv[p], zflat[cp].astype(np.int64) * T + kp, 1)
-        maps[year] = like(landscape, lu.reshape(st.rows, st.cols).copy(), f"landuse_{year}",
-                          nodata=int(landscape["landuse"].attrs.get("nodata", 255)), run=best, seed=seed)
+        da = xr.DataArray(lu.reshape(st.rows, st.cols).copy(), dims=("y", "x"),
+                          coords={"y": landscape.y, "x": landscape.x}, name=f"landuse_{year}",
+                          attrs={"nodata": nodata, "run": best, "seed": seed})
+        da.rio.write_crs(crs, inplace=True)  # in place: rioxarray would otherwise copy the data
+        maps[year] = da.rio.write_transform(transform, inplace=True)
 
     rows = []
     for p, year in enumerate(years):

@@ -466,9 +466,10 @@ def _gather_records(cells, zones, pot):
 
 @njit(cache=True, nogil=True)
 def _compact_frontier(cand, cz, cpot, bits, added, zones, pot, check_all, pos):
-    """New candidate list: old entries whose bit is still set (order kept), then ``added``.
+    """New candidate list: old entries whose bit is still set merged with ``added``.
 
-    With ``check_all`` False only the entries at positions ``pos`` (the converted
+    Entries keep their relative order; when ``cand`` and ``added`` are both sorted the
+    result is sorted. With ``check_all`` False only the entries at positions ``pos`` (the converted
     candidates) are checked against the bitset; the others are known to stay.
     """
     T = pot.shape[0]
@@ -489,21 +490,33 @@ def _compact_frontier(cand, cz, cpot, bits, added, zones, pot, check_all, pos):
     nc = np.empty(n, dtype=np.int64)
     nz = np.empty(n, dtype=np.int32)
     npot = np.empty((n, T), dtype=np.uint8)
+    # merge: with both inputs sorted the list stays sorted (memory-friendly order for the keys)
     p = 0
+    a = 0
     for i in range(cand.size):
-        if not drop[i]:
-            nc[p] = cand[i]
-            nz[p] = cz[i]
+        if drop[i]:
+            continue
+        while a < added.size and added[a] < cand[i]:
+            c = added[a]
+            nc[p] = c
+            nz[p] = zones[c]
             for k in range(T):
-                npot[p, k] = cpot[i, k]
+                npot[p, k] = pot[k, c]
             p += 1
-    for i in range(added.size):
-        c = added[i]
+            a += 1
+        nc[p] = cand[i]
+        nz[p] = cz[i]
+        for k in range(T):
+            npot[p, k] = cpot[i, k]
+        p += 1
+    while a < added.size:
+        c = added[a]
         nc[p] = c
         nz[p] = zones[c]
         for k in range(T):
             npot[p, k] = pot[k, c]
         p += 1
+        a += 1
     return nc, nz, npot
 
 

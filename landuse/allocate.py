@@ -27,9 +27,12 @@ The model is assembled once as a sparse matrix with numpy/scipy (vectorised, abo
   constraints built from lists, not ``lpSum``) and solved by CBC; :func:`build_pulp_problem`
   returns that model for planners who want to inspect or extend it;
 * ``highs``: the matrix goes straight to ``highspy`` (``allocation.highs_interface:
-  direct``, the default) or through PuLP's HiGHS interface (``pulp``). The HiGHS method
-  is ``allocation.highs_method`` (``ipm`` by default: interior point then crossover,
-  measured 10-40x faster than dual simplex on these transport-like LPs).
+  direct``, the default) or through PuLP's HiGHS interface (``pulp``), with
+  ``allocation.highs_method`` (``simplex`` by default: on these transport-like LPs HiGHS's
+  dual simplex measured 3-5x faster than its interior point, see ``docs/allocation.md``).
+
+Large models (``allocation.working_set``) are solved on a working set of cheap zones whose
+duals price the rest, exactly (:func:`_solve_working_set`).
 """
 
 from __future__ import annotations

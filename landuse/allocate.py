@@ -89,7 +89,7 @@ def _zone_raster(ds: xr.Dataset, scenario: Scenario, zones: ZoneGrid | np.ndarra
     n = int(z.max(initial=0))
     city = np.asarray(ds["cities"].values, dtype=np.int64) if "cities" in ds else np.zeros(z.shape, np.int64)
     cells = np.bincount(z.ravel(), minlength=n + 1)[1:]
-    # city of a zone: the most common city id of its cells (zones from zone_grid hold one city)
+    # city of a zone: the city of its cells (zones from zone_grid never straddle a city border)
     first = np.zeros(n + 1, dtype=np.int64)
     inside = z > 0
     first[z[inside]] = city[inside]
@@ -198,7 +198,6 @@ def zone_table(
 
     # means over developable cells, falling back to the whole zone
     n_dev = per_zone(dev)
-    n_all = out["cells"].to_numpy(dtype=np.float64)
     use_dev = n_dev > 0
 
     def zone_mean(values: np.ndarray) -> np.ndarray:
@@ -220,7 +219,6 @@ def zone_table(
     out["dist_urban_m"] = zone_mean(distance_to(urban, cell=cell))
     for col, layer in (("dist_station_m", "stations"), ("dist_centre_m", "centres")):
         out[col] = zone_mean(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell)) if layer in ds else np.nan
-    del n_all
     out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": tod_radius})
     return out
 
@@ -1097,7 +1095,6 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
     x = sol.x[: m.n_cols - slack_rows.size] if sol.x is not None else None
     col_type = m.col_type
     res_k = URBAN_TYPES.index("residential")
-    pol = scenario.config.policy
     parts: list[str] = []
     violations: dict[str, float] = {}
     for r_i, v in zip(slack_rows, s, strict=True):
@@ -1159,7 +1156,6 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
     if not parts:
         parts.append("the solver reported infeasibility but the elastic re-solve needs no relaxation; "
                      "check for numerical trouble (very large or tiny hectares) and retry with the other solver")
-    del pol
     head = f"allocation {m.period} ({m.coordination}) is infeasible; "
     return InfeasibleAllocationError(head + "; ".join(parts), violations=violations)
 

@@ -203,11 +203,13 @@ class GrowthParams:
                    **options)
 
     @classmethod
-    def from_scenario(cls, scenario: Any, landscape: xr.Dataset) -> GrowthParams:
+    def from_scenario(
+        cls, scenario: Any, landscape: xr.Dataset, *, suitability: xr.DataArray | np.ndarray | None = None
+    ) -> GrowthParams:
         """Precompute everything static from a :class:`~landuse.config.Scenario` and a Landscape.
 
-        Suitability (:func:`landuse.suitability.compute_suitability`, from the start-year
-        land use), the constraint factor (:func:`landuse.constraints.constraint_factor`)
+        Suitability (``suitability`` (type, y, x) in [0, 1] when given, else
+        :func:`landuse.suitability.compute_suitability` from the Landscape's land use), the constraint factor (:func:`landuse.constraints.constraint_factor`)
         and the conversion matrix (:func:`landuse.constraints.source_allowed_lut`) are
         combined and quantised; ``growth`` options come from ``scenario.config.growth``.
         """
@@ -215,11 +217,15 @@ class GrowthParams:
         from landuse.suitability import compute_suitability
 
         cfg = scenario.config.growth
-        suit = compute_suitability(landscape, scenario)
+        if suitability is None:
+            suitability = compute_suitability(landscape, scenario)
+        suit = np.asarray(getattr(suitability, "values", suitability), dtype=np.float32)
         c = constraint_factor(landscape, scenario)
+        _check(suit.shape == (len(URBAN_TYPES), *c.shape),
+               f"suitability must be (type, rows, cols) = {(len(URBAN_TYPES), *c.shape)}, got {suit.shape}")
         pot = np.empty((len(URBAN_TYPES), *c.shape), dtype=np.uint8)
-        for k, t in enumerate(URBAN_TYPES):
-            pot[k] = quantise_potential(np.asarray(suit.sel(type=t).values, dtype=np.float32) * c)
+        for k in range(len(URBAN_TYPES)):
+            pot[k] = quantise_potential(suit[k] * c)
         del suit
         w = np.array([[cfg.neighbourhood_weights.get(k, {}).get(j, 0.0) for j in URBAN_TYPES] for k in URBAN_TYPES])
         return cls(

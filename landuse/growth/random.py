@@ -9,7 +9,7 @@ Use :func:`stream_key` once per (seed, run, period, iteration, purpose) outside 
 cell loop, then :func:`_uniform` per cell inside kernels.
 
 >>> k = stream_key(1, 0, 0, 0, 0)
->>> 0.0 < uniform_numpy(k, np.arange(3)).min() < 1.0
+>>> bool(0.0 < uniform_numpy(k, np.arange(3)).min() < 1.0)
 True
 """
 

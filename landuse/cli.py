@@ -164,6 +164,85 @@ def suitability(
     typer.echo(f"wrote {target}/suitability_<type>.tif and suitability_report.md")
 
 
+class _Progress:
+    """Progress of `landuse run`: a rich bar on a terminal, plain lines otherwise, nothing with --quiet."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.bar = None
+        self.tasks: dict[int, Any] = {}
+        self.last: tuple | None = None
+
+    def __enter__(self) -> _Progress:
+        if not self.quiet and self.tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        stage, period = event.get("stage"), event.get("period")
+        if self.bar is not None:
+            if stage == "grow":
+                if period not in self.tasks:
+                    self.tasks[period] = self.bar.add_task(f"period ending {period}: growth runs", total=event["runs"])
+                self.bar.update(self.tasks[period], completed=event["run"] + 1)
+            elif stage in ("allocate", "write"):
+                self.bar.console.log(f"{stage} {period or ''}".strip())
+            return
+        key = (stage, period, event.get("run"))
+        if key == self.last:
+            return
+        self.last = key
+        if stage == "grow":
+            typer.echo(f"period ending {period}: growth run {event['run'] + 1}/{event['runs']}", err=True)
+        elif stage == "allocate":
+            typer.echo(f"period ending {period}: allocating demand to zones", err=True)
+        elif stage == "write":
+            typer.echo("writing outputs", err=True)
+
+
+@app.command()
+@handles_errors
+def run(
+    config: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    out: Annotated[Path | None, typer.Option(help="output folder (overrides outputs.folder)")] = None,
+    runs: Annotated[int | None, typer.Option(help="Monte Carlo runs (overrides growth.runs)")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (overrides growth.seed)")] = None,
+    solver: Annotated[str | None, typer.Option(help="LP solver: cbc or highs (overrides allocation.solver)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite an output folder of another scenario")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+) -> None:
+    """Run a scenario end to end: allocate, grow, evaluate; write GeoTIFFs and a report."""
+    from landuse.scenario import run_scenario
+
+    with _Progress(quiet=quiet) as progress:
+        result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress)
+    data = result.report.data
+    final = str(result.scenario.periods[-1])
+    lines = [f"scenario {result.scenario.name!r}: {len(result.landuse)} periods, {result.manifest['runs']} runs, "
+             f"seed {result.manifest['seed']}, {result.manifest['timings_s']['total']:.1f} s"]
+    units = data.get("quotas", {}).get(final, {}).get("units", [])
+    cluster = units[-1] if units else {}
+    if cluster:
+        lines.append(f"  farmland lost {cluster.get('farmland_loss_ha', float('nan')):,.0f} ha; "
+                     f"checks {'all pass' if data.get('passed') else 'FAIL: ' + '; '.join(data.get('failures', []))}")
+    if result.shortfall is not None and len(result.shortfall) and int(result.shortfall["shortfall"].sum()):
+        lines.append(f"  note: {int(result.shortfall['shortfall'].sum())} cells could not be placed (shortfall.csv)")
+    lines.append(f"report: {result.report_path}")
+    typer.echo("\n".join(lines))
+
+
 @app.command()
 @handles_errors
 def allocate(

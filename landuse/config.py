@@ -283,6 +283,32 @@ class EvaluationConfig(Strict):
     connectivity: Literal[4, 8] = 8
 
 
+CalibrationParameter = Literal[
+    "neighbourhood_strength", "spontaneous_share", "cross_weight", "greenbelt_leakage", "iterations",
+    "adaptive_inertia", "distance_scale_m",
+]
+
+
+class CalibrationConfig(Strict):
+    """Calibration of the growth parameters against a historical pair of maps (``landuse calibrate``)."""
+
+    budget: Annotated[int, AfterValidator(_within(4, 100_000))] = Field(
+        80, description="parameter points evaluated (each with `runs` Monte Carlo runs)"
+    )
+    runs: Annotated[int, AfterValidator(_within(1, 1000))] = Field(
+        4, description="Monte Carlo runs per point (the same seeds at every point)"
+    )
+    objective: Literal["fom", "kappa_simulation", "lee_sallee"] = "fom"
+    seed: Annotated[int, AfterValidator(_within(0, 2**63 - 1))] = 0
+    parameters: dict[CalibrationParameter, list[float]] | None = Field(
+        None, description="parameter -> [low, high] to fit (default: every applicable one, default ranges)"
+    )
+    history_year: int | None = Field(None, description="layers.history year to start from (default: the latest)")
+    parallel: Literal["threads", "dask"] = Field(
+        "threads", description="evaluate points one at a time on the engine's threads, or two at a time on Dask"
+    )
+
+
 class OutputsConfig(Strict):
     folder: Path = Path("outputs")
     probability: bool = True
@@ -307,6 +333,7 @@ class ScenarioConfig(Strict):
     growth: GrowthConfig = Field(default_factory=GrowthConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
 
     @model_validator(mode="after")
     def _check_periods_and_demand(self) -> ScenarioConfig:

@@ -1,0 +1,225 @@
+"""End-to-end pipeline on a reduced sample: outputs, reproducibility, overwrite and interrupt safety, demos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from typer.testing import CliRunner
+
+from landuse.cli import app
+from landuse.config import scenario_from_dict
+from landuse.errors import OutputExistsError
+from landuse.sample import generate_sample
+from landuse.scenario import run_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def reduced(tmp_path_factory):
+    """A 300 x 300 sample and the three demo scenarios pointed at it (3 runs each)."""
+    base = tmp_path_factory.mktemp("reduced")
+    generate_sample(base / "sample", size=300, seed=7)
+    sample = yaml.safe_load((base / "sample" / "sample.yaml").read_text())
+    configs = {}
+    for name in ("bau", "compact", "ecological"):
+        d = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
+        d["layers"] = {
+            k: f"sample/{v}" if isinstance(v, str) else {y: f"sample/{p}" for y, p in v.items()}
+            for k, v in sample["layers"].items()
+        }
+        d["demand"] = {**sample["demand"], **{k: v for k, v in d["demand"].items() if k == "split"}}
+        d["growth"]["runs"] = 3
+        d["outputs"]["folder"] = f"out_{name}"
+        path = base / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(d, sort_keys=False))
+        configs[name] = path
+    return base, configs
+
+
+@pytest.fixture(scope="module")
+def demo_runs(reduced):
+    base, configs = reduced
+    return {name: run_scenario(cfg, progress=None) for name, cfg in configs.items()}
+
+
+def _cluster(result):
+    return result.report.data["quotas"][str(result.scenario.periods[-1])]["units"][-1]
+
+
+def _urban_metrics(result):
+    return result.report.data["landscape_metrics"][str(result.scenario.periods[-1])]["urban"]
+
+
+def test_demo_scenarios_show_the_expected_differences(demo_runs) -> None:
+    bau, compact, eco = demo_runs["bau"], demo_runs["compact"], demo_runs["ecological"]
+    # less farmland lost, fewer and larger urban patches under compact than under BAU
+    assert _cluster(compact)["farmland_loss_ha"] < _cluster(bau)["farmland_loss_ha"]
+    assert _urban_metrics(compact)["number_of_patches"] < _urban_metrics(bau)["number_of_patches"]
+    assert _urban_metrics(compact)["mean_patch_area"] > _urban_metrics(bau)["mean_patch_area"]
+    # every quota met under ecological
+    q = eco.report.data["quotas"][str(eco.scenario.periods[-1])]
+    assert q["quota"]["share"] == 0.15 and q["quota"]["unit"] == "city"
+    cities = [u for u in q["units"] if u["unit"] != "cluster"]
+    assert cities and all(u["quota_met"] for u in cities)
+    assert q["farmland_cap"]["met"]
+    assert eco.report.data["passed"]
+
+
+def test_demand_is_met_and_policies_hold(demo_runs) -> None:
+    for name, r in demo_runs.items():
+        sc = r.scenario
+        landscape_lu = np.asarray(r.report.landscape["landuse"].values)
+        final = np.asarray(r.landuse[sc.periods[-1]].values)
+        ds = r.report.landscape
+        for layer in ("red_line", "permanent_farmland"):
+            changed = (landscape_lu != final) & np.asarray(ds[layer].values, dtype=bool)
+            assert not changed.any(), (name, layer)
+        water = sc.classes.is_role(landscape_lu, "water")
+        assert (final[water] == landscape_lu[water]).all()
+        # allocated cells per period equal demand, and the growth engine placed them (shortfall is reported)
+        cell_ha = 0.36
+        for a in r.allocations:
+            for t, ha in a.targets.groupby("type")["hectares"].sum().items():
+                assert ha == pytest.approx(sc.config.demand.cluster(t, a.period), rel=1e-6)
+            placed = a.targets.cells.sum() - r.shortfall[r.shortfall.period == a.period].shortfall.sum()
+            assert placed * cell_ha == pytest.approx(sum(sc.config.demand.cluster(t, a.period)
+                                                         for t in ("residential", "industrial", "commercial")),
+                                                     abs=0.01 * a.targets.hectares.sum() + cell_ha)
+
+
+def test_output_folder_layout_and_manifest(demo_runs) -> None:
+    r = demo_runs["compact"]
+    out = r.out_dir
+    years = r.scenario.periods[1:]
+    for y in years:
+        assert (out / f"landuse_{y}.tif").exists()
+        for t in ("residential", "industrial", "commercial"):
+            assert (out / f"probability_{t}_{y}.tif").exists()
+    for name in ("ugb.tif", "ugb.geojson", "allocation.csv", "duals.csv", "report.json", "report.md",
+                 "report.html", "manifest.json", "shortfall.csv", "probability_urban.tif"):
+        assert (out / name).exists(), name
+    assert list((out / "figures").glob("*.png"))
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["scenario"] == "compact" and m["runs"] == 3
+    assert m["config"]["policy"]["greenbelt"]["mode"] == "hard"
+    for entry in m["inputs"].values():
+        assert len(entry["sha256"]) == 64
+    assert {"numpy", "numba", "pulp", "gdal"} <= set(m["versions"])
+    assert {"read", "total", "write"} <= set(m["timings_s"])
+    with rasterio.open(out / f"landuse_{years[-1]}.tif") as src:
+        assert src.crs.to_epsg() == 32651 and src.colormap(1)
+        assert src.tags()["seed"] == str(m["seed"])
+    gj = json.loads((out / "ugb.geojson").read_text())
+    assert gj["type"] == "FeatureCollection" and gj["features"]
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["extra"]["fragmentation"]
+
+
+def test_same_seed_gives_byte_identical_geotiffs(reduced, demo_runs, tmp_path) -> None:
+    base, configs = reduced
+    again = run_scenario(configs["compact"], out=tmp_path / "again")
+    first = demo_runs["compact"].out_dir
+    tifs = sorted(p.name for p in first.glob("*.tif"))
+    assert tifs
+    for name in tifs:
+        assert (first / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    other = run_scenario(configs["compact"], out=tmp_path / "other", seed=99, write=False)
+    assert not np.array_equal(other.landuse[2035].values, again.landuse[2035].values)
+
+
+def test_cli_overrides_are_recorded(reduced, tmp_path) -> None:
+    base, configs = reduced
+    out = tmp_path / "cli"
+    res = runner.invoke(app, ["run", str(configs["ecological"]), "--out", str(out), "--runs", "2", "--seed", "5",
+                              "--solver", "highs", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "report:" in res.output and str(out / "report.html") in res.output
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["overrides"] == {"outputs.folder": str(out.resolve()), "growth.runs": 2, "growth.seed": 5,
+                              "allocation.solver": "highs"}
+    assert m["runs"] == 2 and m["seed"] == 5 and m["solver"] == "highs"
+
+
+def test_bad_override_exits_2(reduced, tmp_path) -> None:
+    base, configs = reduced
+    res = runner.invoke(app, ["run", str(configs["bau"]), "--out", str(tmp_path / "x"), "--runs", "0"])
+    assert res.exit_code == 2 and "--runs" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["run", str(configs["bau"]), "--out", str(tmp_path / "x"), "--solver", "gurobi"])
+    assert res.exit_code == 2 and "--solver" in res.output
+
+
+def test_other_scenarios_folder_needs_force(reduced, demo_runs) -> None:
+    base, configs = reduced
+    target = demo_runs["bau"].out_dir
+    before = (target / "landuse_2035.tif").read_bytes()
+    with pytest.raises(OutputExistsError, match="scenario 'bau'"):
+        run_scenario(configs["compact"], out=target, write=True)
+    assert (target / "landuse_2035.tif").read_bytes() == before
+    res = runner.invoke(app, ["run", str(configs["compact"]), "--out", str(target), "--quiet"])
+    assert res.exit_code == 2 and "--force" in res.output
+
+
+def test_ctrl_c_leaves_no_half_written_file(reduced, tmp_path, monkeypatch) -> None:
+    base, configs = reduced
+    out = tmp_path / "interrupted"
+    first = run_scenario(configs["ecological"], out=out, runs=1)
+    before = {p.name: p.read_bytes() for p in out.glob("*") if p.is_file()}
+    import landuse.scenario as pipeline
+
+    real = pipeline.write_geotiff
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "write_geotiff", flaky)
+    res = runner.invoke(app, ["run", str(configs["ecological"]), "--out", str(out), "--runs", "1", "--seed", "3",
+                              "--quiet"])
+    assert res.exit_code == 130
+    assert "interrupted" in res.output
+    leftovers = [p.name for p in out.rglob("*") if ".part" in p.name]
+    assert leftovers == []
+    for name, data in before.items():
+        if name.startswith(("landuse_2035", "probability_", "ugb", "report", "manifest", "allocation")):
+            assert (out / name).read_bytes() == data, name
+    assert first.out_dir == out
+
+
+def test_sample_yaml_runs_as_it_is(tmp_path) -> None:
+    generate_sample(tmp_path / "s", size=150, seed=3)
+    res = runner.invoke(app, ["run", str(tmp_path / "s" / "sample.yaml"), "--runs", "2", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "s" / "outputs" / "landuse_2035.tif").exists()
+
+
+def test_plain_progress_lines_when_not_a_terminal(reduced, tmp_path) -> None:
+    base, configs = reduced
+    res = runner.invoke(app, ["run", str(configs["compact"]), "--out", str(tmp_path / "p"), "--runs", "2"])
+    assert res.exit_code == 0, res.output
+    assert "period ending 2025: allocating demand to zones" in res.output
+    assert "period ending 2035: growth run 2/2" in res.output
+
+
+def test_committed_demo_configs_validate() -> None:
+    for name in ("bau", "compact", "ecological", "sample"):
+        res = runner.invoke(app, ["validate", str(ROOT / "configs" / f"{name}.yaml")])
+        assert res.exit_code == 0, (name, res.output)
+
+
+def test_inputs_are_never_outputs(reduced, tmp_path) -> None:
+    base, configs = reduced
+    d = yaml.safe_load(configs["bau"].read_text())
+    d["outputs"]["folder"] = "sample"  # the folder holding the inputs
+    sc = scenario_from_dict(d, base_dir=base)
+    with pytest.raises(OutputExistsError):
+        run_scenario(sc)

@@ -45,7 +45,7 @@ def reduced(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_runs(reduced):
-    base, configs = reduced
+    _, configs = reduced
     return {name: run_scenario(cfg, progress=None) for name, cfg in configs.items()}
 
 
@@ -123,7 +123,7 @@ def test_output_folder_layout_and_manifest(demo_runs) -> None:
 
 
 def test_same_seed_gives_byte_identical_geotiffs(reduced, demo_runs, tmp_path) -> None:
-    base, configs = reduced
+    _, configs = reduced
     again = run_scenario(configs["compact"], out=tmp_path / "again")
     first = demo_runs["compact"].out_dir
     tifs = sorted(p.name for p in first.glob("*.tif"))
@@ -135,7 +135,7 @@ def test_same_seed_gives_byte_identical_geotiffs(reduced, demo_runs, tmp_path) -
 
 
 def test_cli_overrides_are_recorded(reduced, tmp_path) -> None:
-    base, configs = reduced
+    _, configs = reduced
     out = tmp_path / "cli"
     res = runner.invoke(app, ["run", str(configs["ecological"]), "--out", str(out), "--runs", "2", "--seed", "5",
                               "--solver", "highs", "--quiet"])
@@ -148,7 +148,7 @@ def test_cli_overrides_are_recorded(reduced, tmp_path) -> None:
 
 
 def test_bad_override_exits_2(reduced, tmp_path) -> None:
-    base, configs = reduced
+    _, configs = reduced
     res = runner.invoke(app, ["run", str(configs["bau"]), "--out", str(tmp_path / "x"), "--runs", "0"])
     assert res.exit_code == 2 and "--runs" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["run", str(configs["bau"]), "--out", str(tmp_path / "x"), "--solver", "gurobi"])
@@ -156,7 +156,7 @@ def test_bad_override_exits_2(reduced, tmp_path) -> None:
 
 
 def test_other_scenarios_folder_needs_force(reduced, demo_runs) -> None:
-    base, configs = reduced
+    _, configs = reduced
     target = demo_runs["bau"].out_dir
     before = (target / "landuse_2035.tif").read_bytes()
     with pytest.raises(OutputExistsError, match="scenario 'bau'"):
@@ -167,7 +167,7 @@ def test_other_scenarios_folder_needs_force(reduced, demo_runs) -> None:
 
 
 def test_ctrl_c_leaves_no_half_written_file(reduced, tmp_path, monkeypatch) -> None:
-    base, configs = reduced
+    _, configs = reduced
     out = tmp_path / "interrupted"
     first = run_scenario(configs["ecological"], out=out, runs=1)
     before = {p.name: p.read_bytes() for p in out.glob("*") if p.is_file()}
@@ -203,7 +203,7 @@ def test_sample_yaml_runs_as_it_is(tmp_path) -> None:
 
 
 def test_plain_progress_lines_when_not_a_terminal(reduced, tmp_path) -> None:
-    base, configs = reduced
+    _, configs = reduced
     res = runner.invoke(app, ["run", str(configs["compact"]), "--out", str(tmp_path / "p"), "--runs", "2"])
     assert res.exit_code == 0, res.output
     assert "period ending 2025: allocating demand to zones" in res.output

@@ -416,6 +416,15 @@ def build_model(
     piece_near = np.concatenate(p_near) if p_near else np.zeros(0, bool)
     piece_cap = np.concatenate(p_cap) if p_cap else np.zeros(0)
     allowed = np.concatenate(p_allowed) if p_allowed else np.zeros((0, _NT), bool)
+    # fill tranches: each piece splits into equal parts whose cost rises by weights.fill per part,
+    # so the LP (convex, piecewise-linear in the filled share) spreads growth over neighbouring zones
+    n_tr = int(cfg.allocation.fill_tranches)
+    piece_tranche = np.zeros(piece_cap.size, dtype=np.int64)
+    if n_tr > 1 and w.fill > 0 and piece_cap.size:
+        piece_zone, piece_role, piece_near = (np.repeat(a, n_tr) for a in (piece_zone, piece_role, piece_near))
+        piece_cap = np.repeat(piece_cap / n_tr, n_tr)
+        allowed = np.repeat(allowed, n_tr, axis=0)
+        piece_tranche = np.tile(np.arange(n_tr, dtype=np.int64), piece_cap.size // n_tr)
 
     # ---------------------------------------------------------------- columns and costs
     pi, ki = np.nonzero(allowed)  # row-major: pieces in order, types within a piece
@@ -439,6 +448,7 @@ def build_model(
         "farmland": w.farmland * (col_role == SOURCE_ROLES.index("farmland")),
         "open_space": w.open_space * (col_role == SOURCE_ROLES.index("open_space")),
         "suitability": -w.suitability * suit[col_zone, col_type],
+        "fill": w.fill * piece_tranche[col_piece],
     }
     cost = sum(terms.values()) if col_piece.size else np.zeros(0)
     cost = np.asarray(cost, dtype=np.float64)
@@ -1176,19 +1186,22 @@ def allocate(
     r"""Solve the allocation LP of one period.
 
     Variables ``x[p, k] >= 0`` are hectares of piece ``p`` (zone ``z(p)``, source role
-    ``r(p)``, in or out of a station radius) converted to urban type ``k``. The objective,
-    minimised, is
+    ``r(p)``, in or out of a station radius, fill tranche ``j(p)``) converted to urban type
+    ``k``. The objective, minimised, is
 
     .. math::
 
         \sum_{p,k} x_{pk}\,\bigl( w_s\,d^{urban}_{z(p)} + w_c\,d^{centre}_{z(p)}
             + w_f\,[r(p)=\mathrm{farmland}] + w_o\,[r(p)=\mathrm{open\ space}]
-            - w_u\,S_{z(p),k} \bigr)
+            - w_u\,S_{z(p),k} + w_{fill}\,j(p) \bigr)
 
     with ``d`` mean distances in km (``dist_urban_m``, ``dist_centre_m`` / 1000; 0 when
     absent), ``S`` mean suitability and the weights ``w`` from ``allocation.weights``
-    (``sprawl``, ``centre``, ``farmland``, ``open_space``, ``suitability``); every term is
-    per hectare.
+    (``sprawl``, ``centre``, ``farmland``, ``open_space``, ``suitability``, ``fill``); every
+    term is per hectare. Each zone's developable land of a role is split into
+    ``allocation.fill_tranches`` equal tranches ``j = 0, 1, ...``; the rising fill cost makes
+    the objective convex in the share of a zone that is filled, so growth spreads over
+    neighbouring zones instead of filling the cheapest zones to the last hectare.
 
     Constraints (each present only when configured):
 

@@ -291,6 +291,26 @@ def allocate(
     typer.echo(f"wrote {target / 'allocation.csv'} and {target / 'duals.csv'}")
 
 
+@app.command()
+@handles_errors
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="output folders of `landuse run` (two or more)")],
+    out: Annotated[Path, typer.Option(help="folder for compare.md/html/json and the PNGs")],
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="draw maps and bar charts")] = True,
+) -> None:
+    """Compare scenario runs side by side: table (md, html, json) and figures (png)."""
+    from landuse.compare import LABELS, _fmt, compare_runs
+
+    data = compare_runs(runs, out, figures=figures)
+    width = max(len(v) for v in LABELS.values())
+    col = 2 + max(len(_fmt(v)) for vals in data["rows"].values() for v in vals)
+    col = max(col, 2 + max(len(n) for n in data["scenarios"]))
+    typer.echo(" " * width + "".join(f"{n:>{col}}" for n in data["scenarios"]))
+    for key, vals in data["rows"].items():
+        typer.echo(f"{LABELS[key]:<{width}}" + "".join(f"{_fmt(v):>{col}}" for v in vals))
+    typer.echo(f"wrote {Path(out) / 'compare.html'}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

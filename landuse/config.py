@@ -194,6 +194,12 @@ class AllocationWeights(Strict):
     farmland: NonNegative = Field(1.0, description="per hectare of farmland lost")
     open_space: NonNegative = Field(2.0, description="per hectare of open space lost")
     suitability: NonNegative = Field(1.0, description="reward per hectare times mean suitability")
+    fill: NonNegative = Field(
+        0.5,
+        description="extra cost per hectare for each further tranche of a zone's developable land "
+        "(see allocation.fill_tranches); spreads growth over neighbouring zones instead of filling the "
+        "cheapest zones completely",
+    )
 
 
 class AllocationConfig(Strict):
@@ -206,6 +212,10 @@ class AllocationConfig(Strict):
     )
     highs_interface: Literal["direct", "pulp"] = Field(
         "direct", description="hand the LP matrix straight to highspy, or go through PuLP's HiGHS interface"
+    )
+    fill_tranches: Annotated[int, AfterValidator(_within(1, 10))] = Field(
+        3, description="split each zone's developable land into this many equal tranches, each costing "
+        "weights.fill more per hectare than the one before (1 = no fill cost)"
     )
     working_set: Literal["auto", "always", "never"] = Field(
         "auto",

@@ -223,3 +223,35 @@ def test_inputs_are_never_outputs(reduced, tmp_path) -> None:
     sc = scenario_from_dict(d, base_dir=base)
     with pytest.raises(OutputExistsError):
         run_scenario(sc)
+
+
+def test_compare_writes_side_by_side_table_and_figures(demo_runs, tmp_path) -> None:
+    from html.parser import HTMLParser
+
+    folders = [str(demo_runs[n].out_dir) for n in ("bau", "compact", "ecological")]
+    res = runner.invoke(app, ["compare", *folders, "--out", str(tmp_path / "cmp")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert data["scenarios"] == ["bau", "compact", "ecological"]
+    bau, compact = demo_runs["bau"], demo_runs["compact"]
+    assert data["rows"]["farmland_lost_ha"][:2] == pytest.approx(
+        [_cluster(bau)["farmland_loss_ha"], _cluster(compact)["farmland_loss_ha"]])
+    assert data["rows"]["number_of_patches"][1] == _urban_metrics(compact)["number_of_patches"]
+    assert data["rows"]["quota_units_met"][2] == data["rows"]["quota_units"][2] > 0
+    frag = data["rows"]["fragmentation_objective"][0]
+    assert isinstance(frag, float) and frag >= -1e-6  # city-by-city never beats the cluster-wide plan
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| farmland lost (ha) |" in md and "compare_maps.png" in md
+    srcs = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                srcs.append(dict(attrs)["src"])
+
+    P().feed((tmp_path / "cmp" / "compare.html").read_text())
+    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    for png in ("compare_maps.png", "compare_bars.png"):
+        assert (tmp_path / "cmp" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = runner.invoke(app, ["compare", folders[0], str(tmp_path), "--out", str(tmp_path / "c2")])
+    assert bad.exit_code == 2 and "not a landuse run folder" in bad.output

@@ -311,6 +311,41 @@ def compare(
     typer.echo(f"wrote {Path(out) / 'compare.html'}")
 
 
+@app.command()
+@handles_errors
+def calibrate(
+    config: Annotated[Path, typer.Argument(help="scenario YAML with layers.history (an earlier land use)")],
+    budget: Annotated[int | None, typer.Option(help="parameter points to evaluate (default calibration.budget)")] = None,
+    runs: Annotated[int | None, typer.Option(help="Monte Carlo runs per point (default calibration.runs)")] = None,
+    objective: Annotated[
+        str | None, typer.Option(help="fom, kappa_simulation or lee_sallee (default calibration.objective)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the search and the runs (default calibration.seed)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: <outputs.folder>/calibration)")] = None,
+    parallel: Annotated[
+        str | None, typer.Option(help="threads (engine threads) or dask (two local workers); default calibration.parallel")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+) -> None:
+    """Fit the growth parameters to the change observed between a history year and the start year."""
+    from landuse.calibrate import calibrate_scenario
+
+    def progress(ev: dict[str, Any]) -> None:
+        if not quiet:
+            typer.echo(f"point {ev['point']}/{ev['budget']} ({ev['stage']}): {ev['objective']:.4f}, "
+                       f"best {ev['best']:.4f}", err=True)
+
+    result, files = calibrate_scenario(config, out=out, budget=budget, runs=runs, objective=objective, seed=seed,
+                                       parallel=parallel, progress=progress)
+    v = result.validation
+    typer.echo(f"calibrated {result.info['before_year']} -> {result.info['after_year']} on {result.objective}: "
+               f"{len(result.table)} points, {result.info['seconds']:.1f} s")
+    typer.echo(f"  FoM calibrated {v['calibrated']['fom']:.4f}, uncalibrated default {v['default']['fom']:.4f}, "
+               f"null model {v['null']['fom']:.4f} (fresh seeds)")
+    typer.echo("  " + ", ".join(f"{k} = {val}" for k, val in result.best.items()))
+    typer.echo(f"wrote {files['yaml']}, {files['csv'].name}, {files['png'].name}, {files['md'].name}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -1,0 +1,1173 @@
+"""Calibration of the growth parameters against a historical pair of land-use maps.
+
+The historical set-up (:func:`historical_setup`): the growth engine starts from the land
+use at an earlier date (a ``layers.history`` year) and grows, in one period, exactly the
+change that was **observed** up to the scenario's start year — per allocation zone
+(:func:`landuse.zones.zone_grid` with ``allocation.block_size_m``) and urban type, the
+cells that became that type. Only *where* the growth goes depends on the parameters, so
+the simulated map is compared with the observed one cell by cell.
+
+Objectives (all maximised; see ``docs/calibration.md``):
+
+* ``fom`` — figure of merit ``H / (H + M + W + F)`` (Pontius et al. 2008);
+* ``kappa_simulation`` — Kappa-simulation (van Vliet et al. 2011), kappa with the
+  agreement expected from the observed and simulated *transitions* out of each class;
+* ``lee_sallee`` — ``|O ∩ S| / |O ∪ S|`` of urban land at the later date.
+
+Each is computed from the **ensemble-mean** joint histogram of (before, observed,
+simulated) classes over the Monte Carlo runs of a point: a cell converted to type *k* in
+*c* of *R* runs counts ``c / R`` towards that class. Every point runs with the same
+seeds (common random numbers), so differences between points are differences of
+parameters, not of dice.
+
+Search (:func:`calibrate`), in the unit cube of normalised parameters: the scenario's
+own values (the uncalibrated default), a scrambled Sobol design, then Bayesian steps —
+a Gaussian process (Matérn 5/2 with automatic relevance, plus a white-noise term) fitted
+to every point so far proposes, by expected improvement, two points at a time
+("constant liar" for the second). The best evaluated point is the result; it and the
+default are then re-run with fresh seeds to report an honest, out-of-sample figure. A
+null model that converts, per zone and type, the developable cells closest to existing
+urban land is reported alongside.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from landuse.classes import URBAN_TYPES
+from landuse.config import Scenario
+from landuse.errors import ConfigError
+
+__all__ = [
+    "OBJECTIVES",
+    "PARAMETERS",
+    "CalibrationResult",
+    "HistoricalSetup",
+    "Parameter",
+    "calibrate",
+    "calibrate_scenario",
+    "ensemble_scores",
+    "historical_setup",
+    "kappa_simulation",
+    "null_model",
+    "scores_of_map",
+    "write_calibration",
+]
+
+OBJECTIVES: tuple[str, ...] = ("fom", "kappa_simulation", "lee_sallee")
+_BATCH = 2  # points proposed per Bayesian step (one per worker of the Dask path)
+_SIG = 4  # significant digits of evaluated continuous values (so the YAML holds exactly them)
+_MASK_DRIVER_LAYERS = ("roads", "rail", "stations", "centres")  # dist_<layer> drivers of landuse.suitability
+
+
+# =========================================================================== parameters
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One calibrated parameter and how it maps to the unit interval.
+
+    Attributes
+    ----------
+    name : str
+    low, high : float
+        Default search range.
+    limit : tuple of float
+        Hard limits a user range must stay within.
+    kind : {"float", "log", "int", "bool"}
+        ``log``: log-uniform; ``int``: log-uniform then rounded; ``bool``: ``u >= 0.5``.
+    meaning : str
+        What it sets in a scenario.
+    """
+
+    name: str
+    low: float
+    high: float
+    limit: tuple[float, float]
+    kind: Literal["float", "log", "int", "bool"]
+    meaning: str
+
+    def decode(self, u: float, low: float, high: float) -> float | int | bool:
+        """Value at ``u`` in [0, 1] within ``[low, high]`` (rounded to what is evaluated)."""
+        u = min(max(float(u), 0.0), 1.0)
+        if self.kind == "bool":
+            return bool(u >= 0.5)
+        if self.kind in ("log", "int"):
+            v = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+        else:
+            v = low + u * (high - low)
+        if self.kind == "int":
+            return int(min(max(round(v), math.ceil(low)), math.floor(high)))
+        v = float(f"{v:.{_SIG}g}")
+        return min(max(v, low), high)
+
+    def snap_discrete(self, u: np.ndarray, low: float, high: float) -> np.ndarray:
+        """Positions ``u`` moved onto the values a bool or int parameter can take (vectorised)."""
+        u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+        if self.kind == "bool":
+            return np.where(u >= 0.5, 0.75, 0.25)
+        if self.kind == "int":
+            a, b = math.log(low), math.log(high)
+            v = np.clip(np.round(np.exp(a + u * (b - a))), math.ceil(low), math.floor(high))
+            return np.clip((np.log(v) - a) / (b - a), 0.0, 1.0)
+        return u
+
+    def encode(self, v: float | int | bool, low: float, high: float) -> float:
+        """Position of value ``v`` in [0, 1] (clipped)."""
+        if self.kind == "bool":
+            return 0.75 if v else 0.25
+        if self.kind in ("log", "int"):
+            u = (math.log(max(float(v), 1e-300)) - math.log(low)) / (math.log(high) - math.log(low))
+        else:
+            u = (float(v) - low) / (high - low) if high > low else 0.5
+        return min(max(u, 0.0), 1.0)
+
+
+PARAMETERS: dict[str, Parameter] = {
+    p.name: p
+    for p in (
+        Parameter("neighbourhood_strength", 0.0, 8.0, (0.0, 50.0), "float",
+                  "growth.neighbourhood_strength: exponent on the neighbourhood share (higher = more compact)"),
+        Parameter("spontaneous_share", 0.0, 0.5, (0.0, 1.0), "float",
+                  "growth.spontaneous_share: share of each target placed as new patches away from urban land"),
+        Parameter("cross_weight", 0.0, 4.0, (0.0, 100.0), "float",
+                  "factor on the off-diagonal growth.neighbourhood_weights (how much a type is drawn to "
+                  "the other types' land; the diagonal is kept)"),
+        Parameter("greenbelt_leakage", 0.0, 1.0, (0.0, 1.0), "float",
+                  "1 - policy.greenbelt.strength: potential kept inside a soft greenbelt"),
+        Parameter("iterations", 2.0, 40.0, (1.0, 1000.0), "int",
+                  "growth.iterations: edge-growth iterations per period"),
+        Parameter("adaptive_inertia", 0.0, 1.0, (0.0, 1.0), "bool",
+                  "growth.adaptive_inertia: raise a (zone, type) that falls behind its schedule"),
+        Parameter("distance_scale_m", 100.0, 30_000.0, (1.0, 1e7), "log",
+                  "growth.suitability.distance_scale_m: distance at which a distance score halves"),
+    )
+}
+
+
+# =========================================================================== scores
+
+
+def _components(h: np.ndarray) -> dict[str, float]:
+    """Hits, wrong hits, misses, false alarms, correct rejections of a (before, observed, simulated) histogram."""
+    k = h.shape[0]
+    i, j, m = np.meshgrid(np.arange(k), np.arange(k), np.arange(k), indexing="ij")
+    oc, sc = j != i, m != i
+    return {
+        "hits": float(h[oc & sc & (j == m)].sum()),
+        "wrong_hits": float(h[oc & sc & (j != m)].sum()),
+        "misses": float(h[oc & ~sc].sum()),
+        "false_alarms": float(h[sc & ~oc].sum()),
+        "correct_rejections": float(h[~oc & ~sc].sum()),
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else math.nan
+
+
+def _kappa_simulation_from(h: np.ndarray) -> float:
+    """Kappa-simulation of a (before, observed, simulated) histogram (van Vliet et al. 2011).
+
+    ``KSim = (p_o - p_e) / (1 - p_e)`` with ``p_o`` the agreement of observed and simulated
+    maps and ``p_e = sum_j p(j) sum_i p_obs(i | j) p_sim(i | j)``, the agreement expected
+    from the class transitions out of each original class ``j``.
+    """
+    n = h.sum()
+    if n <= 0:
+        return math.nan
+    po = float(np.einsum("bii->", h)) / n
+    from_j = h.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_obs = np.where(from_j[:, None] > 0, h.sum(axis=2) / from_j[:, None], 0.0)
+        p_sim = np.where(from_j[:, None] > 0, h.sum(axis=1) / from_j[:, None], 0.0)
+    pe = float(((from_j / n)[:, None] * p_obs * p_sim).sum())
+    return math.nan if math.isclose(pe, 1.0) else float((po - pe) / (1.0 - pe))
+
+
+def _scores_from(h: np.ndarray, urban_idx: np.ndarray) -> dict[str, float]:
+    comp = _components(h)
+    conf = h.sum(axis=0)  # observed x simulated
+    inter = conf[np.ix_(urban_idx, urban_idx)].sum()
+    union = conf[urban_idx, :].sum() + conf[:, urban_idx].sum() - inter
+    return {
+        "fom": _ratio(comp["hits"], comp["hits"] + comp["misses"] + comp["wrong_hits"] + comp["false_alarms"]),
+        "kappa_simulation": _kappa_simulation_from(h),
+        "lee_sallee": _ratio(inter, union),
+        **{k: v for k, v in comp.items() if k != "correct_rejections"},
+    }
+
+
+class _Histogrammer:
+    """Joint (before, observed, simulated) histograms over the valid cells of one pair of maps."""
+
+    def __init__(self, before: np.ndarray, observed: np.ndarray, valid: np.ndarray, *, extra_codes: Sequence[int],
+                 urban_codes: Sequence[int]) -> None:
+        b = np.asarray(before, dtype=np.uint8).reshape(-1)
+        o = np.asarray(observed, dtype=np.uint8).reshape(-1)
+        v = np.asarray(valid, dtype=bool).reshape(-1)
+        present = np.zeros(256, dtype=bool)
+        present[np.unique(b[v])] = True
+        present[np.unique(o[v])] = True
+        present[list(extra_codes)] = True
+        self.codes = np.flatnonzero(present)
+        self.K = int(self.codes.size)
+        self.lut = np.zeros(256, dtype=np.int64)
+        self.lut[self.codes] = np.arange(self.K)
+        self.valid = v
+        self.lb = self.lut[b]
+        self.base = (self.lb * self.K + self.lut[o]) * self.K  # + simulated index
+        self.persist = np.bincount((self.base + self.lb)[v], minlength=self.K**3).astype(np.float64)
+        self.urban_idx = np.flatnonzero(np.isin(self.codes, np.asarray(urban_codes, dtype=np.int64)))
+
+    def of_map(self, simulated: np.ndarray) -> np.ndarray:
+        s = self.lut[np.asarray(simulated, dtype=np.uint8).reshape(-1)]
+        return np.bincount((self.base + s)[self.valid], minlength=self.K**3).astype(np.float64).reshape((self.K,) * 3)
+
+    def of_counts(self, counts: np.ndarray, runs: int, type_codes: Sequence[int]) -> np.ndarray:
+        """Ensemble-mean histogram: cell converted to type ``k`` in ``c`` of ``runs`` runs counts ``c / runs``."""
+        flat = self.persist.copy()
+        c = np.asarray(counts).reshape(len(type_codes), -1)
+        for k, code in enumerate(type_codes):
+            cells = np.flatnonzero(c[k])
+            cells = cells[self.valid[cells]]
+            if cells.size == 0:
+                continue
+            w = c[k, cells].astype(np.float64) / runs
+            flat -= np.bincount(self.base[cells] + self.lb[cells], weights=w, minlength=flat.size)
+            flat += np.bincount(self.base[cells] + self.lut[code], weights=w, minlength=flat.size)
+        return flat.reshape((self.K,) * 3)
+
+
+def kappa_simulation(
+    before: np.ndarray | xr.DataArray,
+    observed: np.ndarray | xr.DataArray,
+    simulated: np.ndarray | xr.DataArray,
+    *,
+    study_area: np.ndarray | xr.DataArray | None = None,
+    nodata: int = 255,
+) -> float:
+    """Kappa-simulation of a simulated map against the observed one (van Vliet et al. 2011).
+
+    ``KSim = (p_o - p_e) / (1 - p_e)``: ``p_o`` is the share of cells where observed and
+    simulated maps agree; ``p_e = sum_j p(j) sum_i p_obs(i | j) p_sim(i | j)`` the agreement
+    expected from the transitions out of each class ``j`` of the ``before`` map. Range
+    [-1, 1]; 0 means no better than the simulated transition sizes placed at random
+    within each original class. Cells outside ``study_area`` or nodata in any map are
+    left out; nan when ``p_e = 1``.
+
+    >>> b = np.array([[4, 4, 4, 4]]); o = np.array([[1, 1, 4, 4]]); s = np.array([[1, 4, 1, 4]])
+    >>> kappa_simulation(b, o, s)  # p_o = 0.5, p_e = 0.5
+    0.0
+    >>> kappa_simulation(b, o, o)
+    1.0
+    """
+    maps = [np.asarray(getattr(a, "values", a)) for a in (before, observed, simulated)]
+    valid = np.ones(maps[0].shape, dtype=bool) if study_area is None else np.asarray(
+        getattr(study_area, "values", study_area), dtype=bool)
+    for m in maps:
+        if m.shape != valid.shape:
+            raise ValueError(f"maps and study area differ in shape: {m.shape} and {valid.shape}")
+        valid = valid & (m != nodata)
+    hist = _Histogrammer(maps[0], maps[1], valid, extra_codes=(), urban_codes=())
+    return _kappa_simulation_from(hist.of_map(maps[2]))
+
+
+# =========================================================================== suitability
+
+
+class _LinearSuitability:
+    """Weighted-linear suitability at any distance scale, from distances computed once.
+
+    Bit-identical to :func:`landuse.suitability.compute_suitability` at the scenario's
+    own scale (tested): distance scores are :func:`~landuse.suitability.distance_score`
+    of cached distances, other drivers' scores are scale-free.
+    """
+
+    def __init__(self, ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray) -> None:
+        from landuse.landscape import cell_size
+        from landuse.suitability import compute_suitability, distance_to, driver_score, type_weights
+
+        base = compute_suitability(ds, scenario, landuse=landuse)  # raises the config errors, lists dropped drivers
+        self.base_scale = float(scenario.config.growth.suitability.distance_scale_m)
+        self.base = np.asarray(base.values, dtype=np.float32)
+        dropped = set(base.attrs.get("dropped_drivers", ()))
+        self.weights = {t: {n: w for n, w in ws.items() if w > 0 and n not in dropped}
+                        for t, ws in type_weights(scenario).items()}
+        self.inside = np.asarray(ds["study_area"].values, dtype=bool)
+        cell = cell_size(ds)
+        classes = scenario.classes
+        self.distances: dict[str, np.ndarray] = {}
+        self.static: dict[str, np.ndarray] = {}
+        for name in dict.fromkeys(n for ws in self.weights.values() for n in ws):
+            key = name[5:] if name.startswith("dist_") else None
+            if key == "urban":
+                self.distances[name] = distance_to(classes.is_role(landuse, *URBAN_TYPES) & self.inside, cell=cell)
+            elif key in URBAN_TYPES:
+                self.distances[name] = distance_to(classes.is_role(landuse, key) & self.inside, cell=cell)
+            elif key in _MASK_DRIVER_LAYERS and key in ds:
+                self.distances[name] = distance_to(np.asarray(ds[key].values, dtype=bool), cell=cell)
+            else:
+                score = driver_score(ds, scenario, name, landuse=landuse)
+                if score is not None:
+                    self.static[name] = score
+
+    @property
+    def uses_distance(self) -> bool:
+        return bool(self.distances)
+
+    def at(self, scale_m: float) -> np.ndarray:
+        """Suitability (type, rows, cols) float32 with distance scores halving at ``scale_m``."""
+        from landuse.suitability import distance_score
+
+        if float(scale_m) == self.base_scale:
+            return self.base
+        scores = {n: distance_score(d, scale_m=float(scale_m)) for n, d in self.distances.items()}
+        scores.update(self.static)
+        out = np.zeros(self.base.shape, dtype=np.float32)
+        for k, t in enumerate(URBAN_TYPES):
+            acc = np.zeros(self.base.shape[1:], dtype=np.float32)
+            total = 0.0
+            for name, w in self.weights[t].items():
+                acc += np.float32(w) * scores[name]
+                total += w
+            out[k] = acc / np.float32(total) if total > 0 else 1.0
+        out[:, ~self.inside] = 0.0
+        return out
+
+
+# =========================================================================== set-up
+
+
+@dataclass(eq=False)
+class HistoricalSetup:
+    """Everything a calibration needs, computed once (see :func:`historical_setup`).
+
+    Attributes
+    ----------
+    scenario : Scenario
+    before_year, after_year : int
+        The earlier (history) date and the later one (the scenario's start year).
+    landscape : xarray.Dataset
+        The Landscape at ``before_year`` (``landuse`` = the earlier map) with ``zones``.
+    before, observed : ndarray of uint8
+        Land use at the two dates.
+    valid : ndarray of bool
+        Study-area cells that are not nodata in either map (where scores are counted).
+    targets : pandas.DataFrame
+        Observed per-zone demand: ``period`` (= ``after_year``), ``zone``, ``type``, ``cells``.
+    base_params : GrowthParams
+        Parameters of the scenario as configured, on the earlier map.
+    applicable : dict of str to tuple
+        Parameter -> its default range, for every parameter that matters here.
+    skipped : dict of str to str
+        Parameter -> why it is not calibrated here.
+    """
+
+    scenario: Scenario
+    before_year: int
+    after_year: int
+    landscape: xr.Dataset
+    before: np.ndarray
+    observed: np.ndarray
+    valid: np.ndarray
+    targets: pd.DataFrame
+    base_params: Any
+    applicable: dict[str, tuple[float, float]]
+    skipped: dict[str, str]
+    _suit_linear: _LinearSuitability | None = None
+    _suit_fixed: np.ndarray | None = None
+    _c_free: np.ndarray | None = None
+    _greenbelt: np.ndarray | None = None
+    _hist: _Histogrammer | None = None
+    _cache: dict = field(default_factory=dict)
+
+    # ---- defaults
+    def default_values(self) -> dict[str, float | int | bool]:
+        """The scenario's own value of every parameter (the uncalibrated default)."""
+        g = self.scenario.config.growth
+        pol = self.scenario.config.policy
+        return {
+            "neighbourhood_strength": float(g.neighbourhood_strength),
+            "spontaneous_share": float(g.spontaneous_share),
+            "cross_weight": 1.0,
+            "greenbelt_leakage": 1.0 - float(pol.greenbelt.strength),
+            "iterations": int(g.iterations),
+            "adaptive_inertia": bool(g.adaptive_inertia),
+            "distance_scale_m": float(g.suitability.distance_scale_m),
+        }
+
+    @property
+    def observed_change_cells(self) -> int:
+        return int(self.targets["cells"].sum())
+
+    # ---- parameters -> GrowthParams
+    def _potential(self, scale: float, leakage: float) -> np.ndarray:
+        from landuse.growth import quantise_potential
+
+        key = (float(scale), float(leakage))
+        hit = self._cache.get("potential")
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        suit = self._suit_linear.at(scale) if self._suit_linear is not None else self._suit_fixed
+        c = self._c_free
+        if self._greenbelt is not None:
+            c = c.copy()
+            c[self._greenbelt] *= np.float32(leakage)
+        pot = np.empty(suit.shape, dtype=np.uint8)
+        for k in range(suit.shape[0]):
+            pot[k] = quantise_potential(suit[k] * c)
+        self._cache["potential"] = (key, pot)
+        return pot
+
+    def params_at(self, values: Mapping[str, float | int | bool]):
+        """GrowthParams with ``values`` (any subset of :data:`PARAMETERS`; the rest as configured)."""
+        v = {**self.default_values(), **values}
+        base = self.base_params
+        w0 = np.asarray(base.neighbourhood_weights, dtype=np.float64)
+        diag = np.diag(np.diag(w0))
+        weights = diag + float(v["cross_weight"]) * (w0 - diag)
+        return base.replace(
+            potential=self._potential(float(v["distance_scale_m"]), float(v["greenbelt_leakage"])),
+            neighbourhood_weights=weights,
+            neighbourhood_strength=float(v["neighbourhood_strength"]),
+            spontaneous_share=float(v["spontaneous_share"]),
+            iterations=int(v["iterations"]),
+            adaptive_inertia=bool(v["adaptive_inertia"]),
+        )
+
+    def simulate(self, values: Mapping[str, float | int | bool], *, runs: int, seed: int):
+        """Simulate the historical period with ``values``; returns the GrowthResult."""
+        from landuse.growth import simulate
+
+        return simulate(self.landscape, self.targets, params=self.params_at(values), runs=runs, seed=seed)
+
+    def score_result(self, result) -> dict[str, float]:
+        """Ensemble-mean scores (:func:`ensemble_scores`) of a GrowthResult of this set-up."""
+        counts = np.asarray(result.counts.sel(period=self.after_year).values)
+        h = self._hist.of_counts(counts, result.runs, self.base_params.type_codes)
+        out = _scores_from(h, self._hist.urban_idx)
+        sf = result.shortfall
+        out["shortfall"] = float(sf["shortfall"].sum()) if len(sf) else 0.0
+        return out
+
+    def score_map(self, simulated: np.ndarray) -> dict[str, float]:
+        """Scores of one simulated map of the later date."""
+        return _scores_from(self._hist.of_map(simulated), self._hist.urban_idx)
+
+    def evaluate(self, values: Mapping[str, float | int | bool], *, runs: int, seed: int) -> dict[str, float]:
+        """Simulate and score one parameter point (the unit of work of a calibration)."""
+        return self.score_result(self.simulate(values, runs=runs, seed=seed))
+
+
+def _with_policy(scenario: Scenario, **greenbelt: Any) -> Scenario:
+    cfg = scenario.config.model_copy(deep=True)
+    for k, v in greenbelt.items():
+        setattr(cfg.policy.greenbelt, k, v)
+    return Scenario(cfg, path=scenario.path, base_dir=scenario.base_dir)
+
+
+def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year: int | None = None) -> HistoricalSetup:
+    """Prepare the simulation of the observed change from a history year to the start year.
+
+    Parameters
+    ----------
+    landscape : xarray.Dataset
+        The Landscape: ``landuse`` at the scenario's start year and ``landuse_<year>`` at
+        an earlier date (``layers.history``).
+    scenario : Scenario
+        Its policies, conversion matrix, suitability and growth options are those of the
+        simulation (only the calibrated parameters vary).
+    history_year : int, optional
+        The earlier date; default the latest history year before the start year.
+
+    Returns
+    -------
+    HistoricalSetup
+
+    Raises
+    ------
+    ConfigError
+        No usable history layer, or no observed urban gain between the two dates.
+    """
+    from landuse.constraints import constraint_factor
+    from landuse.growth import GrowthParams
+    from landuse.zones import zone_grid
+
+    start = scenario.periods[0]
+    years = sorted(int(v[8:]) for v in landscape.data_vars if v.startswith("landuse_") and v[8:].isdigit())
+    earlier = [y for y in years if y < start]
+    if history_year is None:
+        if not earlier:
+            raise ConfigError(
+                f"calibration needs land use at a date before the start year {start}: add layers.history "
+                "(e.g. {2010: landuse_2010.tif}) to the scenario"
+            )
+        history_year = earlier[-1]
+    elif history_year not in earlier:
+        raise ConfigError(
+            f"calibration.history_year: {history_year} is not a layers.history year before the start year {start} "
+            f"(available: {earlier or 'none'})"
+        )
+    classes = scenario.classes
+    before = np.ascontiguousarray(landscape[f"landuse_{history_year}"].values, dtype=np.uint8)
+    observed = np.ascontiguousarray(landscape["landuse"].values, dtype=np.uint8)
+    nodata = classes.nodata
+    inside = np.asarray(landscape["study_area"].values, dtype=bool)
+    valid = inside & (before != nodata) & (observed != nodata)
+
+    zg = zone_grid(landscape, block_size_m=scenario.config.allocation.block_size_m)
+    ds0 = landscape.copy()
+    ds0["landuse"] = (("y", "x"), before)
+    ds0["landuse"].attrs.update(landscape["landuse"].attrs)
+    ds0 = ds0.assign(zones=(("y", "x"), zg.zones))
+    ds0 = ds0.drop_vars([v for v in ds0.data_vars if str(v).startswith("landuse_")])
+
+    rows = []
+    for t in URBAN_TYPES:
+        code = classes.code_of(t)
+        gain = valid & (observed == code) & (before != code)
+        cnt = np.bincount(zg.zones[gain], minlength=zg.n_zones + 1)
+        rows += [(start, int(z), t, int(cnt[z])) for z in np.flatnonzero(cnt) if z > 0]
+    targets = pd.DataFrame(rows, columns=["period", "zone", "type", "cells"])
+    if targets.empty:
+        raise ConfigError(
+            f"no urban land was gained between {history_year} and {start} "
+            f"(layers.history.{history_year} and layers.landuse); there is nothing to calibrate against"
+        )
+
+    method = scenario.config.growth.suitability.method
+    suit_linear: _LinearSuitability | None = None
+    suit_fixed: np.ndarray | None = None
+    if method == "linear":
+        suit_linear = _LinearSuitability(ds0, scenario, before)
+        suit0 = suit_linear.base
+    elif method == "trained":
+        from landuse.suitability_model import train_suitability
+
+        trained = train_suitability(landscape, scenario, t0=history_year, method=scenario.config.growth.suitability.model,
+                                    seed=scenario.config.growth.seed)
+        suit_fixed = np.asarray(trained.predict(ds0, scenario, before).values, dtype=np.float32)
+        suit0 = suit_fixed
+    else:
+        from landuse.suitability import compute_suitability
+
+        suit_fixed = np.asarray(compute_suitability(ds0, scenario).values, dtype=np.float32)
+        suit0 = suit_fixed
+
+    pol = scenario.config.policy
+    soft_gb = pol.greenbelt.mode == "soft" and "greenbelt" in ds0
+    c_free = constraint_factor(ds0, _with_policy(scenario, mode="none") if soft_gb else scenario, landuse=before)
+    greenbelt = (np.asarray(ds0["greenbelt"].values, dtype=bool) & (c_free > 0)) if soft_gb else None
+    base_params = GrowthParams.from_scenario(scenario, ds0, suitability=suit0).replace(periods=(start,))
+
+    applicable: dict[str, tuple[float, float]] = {}
+    skipped: dict[str, str] = {}
+    w0 = np.asarray(base_params.neighbourhood_weights)
+    for name, p in PARAMETERS.items():
+        if name == "greenbelt_leakage" and (greenbelt is None or not greenbelt.any()):
+            skipped[name] = ("policy.greenbelt.mode is not 'soft'" if pol.greenbelt.mode != "soft"
+                             else "the greenbelt holds no developable cell")
+            if pol.greenbelt.mode == "soft" and "greenbelt" not in ds0:
+                skipped[name] = "the scenario has no greenbelt layer"
+        elif name == "distance_scale_m" and (suit_linear is None or not suit_linear.uses_distance):
+            skipped[name] = (f"growth.suitability.method is {method!r}, not 'linear'" if suit_linear is None
+                             else "no distance driver has a positive weight")
+        elif name == "cross_weight" and not np.any(w0 - np.diag(np.diag(w0))):
+            skipped[name] = "growth.neighbourhood_weights has no off-diagonal weight to scale"
+        else:
+            applicable[name] = (p.low, p.high)
+
+    hist = _Histogrammer(before, observed, valid, extra_codes=base_params.type_codes, urban_codes=classes.urban_codes)
+    return HistoricalSetup(
+        scenario=scenario, before_year=int(history_year), after_year=int(start), landscape=ds0, before=before,
+        observed=observed, valid=valid, targets=targets, base_params=base_params, applicable=applicable,
+        skipped=skipped, _suit_linear=suit_linear, _suit_fixed=suit_fixed, _c_free=c_free, _greenbelt=greenbelt,
+        _hist=hist,
+    )
+
+
+# =========================================================================== null model
+
+
+def null_model(setup: HistoricalSetup) -> np.ndarray:
+    """Later-date map of the null model: per zone and type, the developable cells closest to urban land.
+
+    The same per-zone demand as the simulation (``setup.targets``). A cell is
+    developable for type ``k`` when the conversion matrix lets its class become ``k``
+    and the constraint factor (red line, permanent farmland, water, hard greenbelt or
+    boundary) is positive. Types are served in ``URBAN_TYPES`` order; within a zone the
+    cells nearest (Euclidean) to urban land at the earlier date go first, ties by cell
+    index. Fully deterministic.
+    """
+    from landuse.constraints import constraint_factor
+    from landuse.landscape import cell_size
+    from landuse.suitability import distance_to
+
+    sc = setup.scenario
+    ds0 = setup.landscape
+    before = setup.before
+    inside = np.asarray(ds0["study_area"].values, dtype=bool)
+    dist = distance_to(sc.classes.is_role(before, *URBAN_TYPES) & inside, cell=cell_size(ds0)).reshape(-1)
+    c = constraint_factor(ds0, sc, landuse=before).reshape(-1)
+    zones = np.asarray(ds0["zones"].values).reshape(-1)
+    allowed = setup.base_params.allowed
+    out = before.reshape(-1).copy()
+    taken = np.zeros(out.size, dtype=bool)
+    n_zone = int(zones.max(initial=0)) + 1
+    for k, t in enumerate(URBAN_TYPES):
+        sub = setup.targets[setup.targets["type"] == t]
+        demand = np.zeros(n_zone, dtype=np.int64)
+        demand[sub["zone"].to_numpy(dtype=np.int64)] = sub["cells"].to_numpy(dtype=np.int64)
+        cand = np.flatnonzero(allowed[k][out] & (c > 0) & (zones > 0) & ~taken & (demand[zones] > 0))
+        if cand.size == 0:
+            continue
+        order = np.lexsort((cand, dist[cand], zones[cand]))
+        cand = cand[order]
+        zc = zones[cand]
+        first = np.searchsorted(zc, zc, side="left")
+        rank = np.arange(cand.size) - first
+        pick = cand[rank < demand[zc]]
+        out[pick] = setup.base_params.type_codes[k]
+        taken[pick] = True
+    return out.reshape(before.shape)
+
+
+def scores_of_map(setup: HistoricalSetup, simulated: np.ndarray) -> dict[str, float]:
+    """FoM, Kappa-simulation, Lee-Sallee and change components of one later-date map."""
+    return setup.score_map(simulated)
+
+
+def ensemble_scores(setup: HistoricalSetup, values: Mapping[str, Any], *, runs: int, seed: int) -> dict[str, float]:
+    """Scores of a parameter point from the ensemble-mean histogram of ``runs`` runs."""
+    return setup.evaluate(values, runs=runs, seed=seed)
+
+
+# =========================================================================== search
+
+
+def _evaluate_task(setup: HistoricalSetup, values: dict[str, Any], runs: int, seed: int,
+                   threads: int | None = None) -> dict[str, float]:
+    """One point on a Dask worker (module-level so it pickles)."""
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(threads)
+    return setup.evaluate(values, runs=runs, seed=seed)
+
+
+class _Evaluator:
+    """Evaluates batches of points, in this process (engine threads) or on a local Dask cluster."""
+
+    def __init__(self, setup: HistoricalSetup, *, runs: int, seed: int, parallel: str) -> None:
+        self.setup, self.runs, self.seed, self.parallel = setup, runs, seed, parallel
+        self.client = self.cluster = self.remote = None
+
+    def __enter__(self) -> _Evaluator:
+        if self.parallel == "dask":
+            from dask.distributed import Client, LocalCluster
+
+            self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+            self.remote = self.client.scatter(self.setup, broadcast=True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.cluster.close()
+
+    def __call__(self, batch: list[dict[str, Any]], *, runs: int | None = None, seed: int | None = None) -> list[dict]:
+        r, s = runs or self.runs, self.seed if seed is None else seed
+        if self.client is None or len(batch) == 1:
+            return [self.setup.evaluate(v, runs=r, seed=s) for v in batch]
+        futures = [self.client.submit(_evaluate_task, self.remote, v, r, s, 1, pure=False) for v in batch]
+        return self.client.gather(futures)
+
+
+def _propose(U: np.ndarray, y: np.ndarray, q: int, rng: np.random.Generator, *,
+             snap_discrete: Callable[[np.ndarray], np.ndarray], exact: Callable[[np.ndarray], np.ndarray],
+             seen: set, kernel: Any = None) -> tuple[list[np.ndarray], Any]:
+    """``q`` new points by expected improvement of a GP fitted to (U, y); constant liar for the rest.
+
+    ``kernel`` (the previous step's fitted kernel) starts the hyperparameter search; the
+    fitted kernel is returned for the next step.
+    """
+    from scipy.stats import norm, qmc
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    d = U.shape[1]
+    ok = np.isfinite(y)
+    U, y = U[ok], y[ok]
+    if kernel is None:
+        kernel = (ConstantKernel(1.0, (1e-3, 1e3))
+                  * Matern(length_scale=np.full(d, 0.3), length_scale_bounds=(1e-2, 1e1), nu=2.5)
+                  + WhiteKernel(1e-3, (1e-8, 1e-1)))
+    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=True, n_restarts_optimizer=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        gp.fit(U, y)
+    # candidates: a global Sobol set plus clouds around the best points
+    glob = qmc.Sobol(d, scramble=True, seed=rng).random(1024)
+    top = U[np.argsort(-y, kind="stable")[:5]]
+    local = [np.clip(t + rng.normal(0.0, s, size=(96, d)), 0.0, 1.0) for t in top for s in (0.02, 0.07, 0.2)]
+    cand = snap_discrete(np.vstack([glob, *local]))
+    out: list[np.ndarray] = []
+    fit_U, fit_y = U, y
+    model = gp
+    chosen: set = set()
+    while len(out) < q and cand.shape[0]:
+        mu, sd = model.predict(cand, return_std=True)
+        best = float(fit_y.max())
+        xi = 0.01 * float(np.std(fit_y)) if fit_y.size > 1 else 0.0
+        imp = mu - best - xi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(sd > 0, imp / sd, 0.0)
+        ei = np.where(sd > 0, imp * norm.cdf(z) + sd * norm.pdf(z), np.maximum(imp, 0.0))
+        i = int(np.argmax(ei))
+        u = exact(cand[i])
+        cand = np.delete(cand, i, axis=0)
+        key = tuple(np.round(u, 9))
+        if key in seen or key in chosen:
+            continue
+        chosen.add(key)
+        out.append(u)
+        # constant liar: pretend the chosen point returned its predicted mean, refit with the fitted kernel
+        fit_U = np.vstack([fit_U, u])
+        fit_y = np.append(fit_y, mu[i])
+        model = GaussianProcessRegressor(kernel=gp.kernel_, normalize_y=True, optimizer=None)
+        model.fit(fit_U, fit_y)
+    return out, gp.kernel_
+
+
+@dataclass
+class CalibrationResult:
+    """Outcome of :func:`calibrate`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per evaluated point: ``point, stage`` (default, sobol, gp), the parameter
+        values, ``objective`` and the scores ``fom, kappa_simulation, lee_sallee, hits,
+        misses, wrong_hits, false_alarms, shortfall`` (ensemble means).
+    best : dict
+        Calibrated value of every fitted parameter.
+    default : dict
+        The scenario's own values of the fitted parameters.
+    objective : str
+    ranges : dict of str to tuple
+        Search range of each fitted parameter.
+    skipped : dict of str to str
+        Parameters not fitted, and why.
+    validation : dict
+        Scores with fresh seeds (not used by the search): ``calibrated`` and ``default``
+        (ensemble means), ``calibrated_map`` (the representative run's map) and ``null``
+        (the null model, deterministic).
+    info : dict
+        Years, budget, runs, seed, parallel mode, timings, observed change.
+    """
+
+    table: pd.DataFrame
+    best: dict[str, Any]
+    default: dict[str, Any]
+    objective: str
+    ranges: dict[str, tuple[float, float]]
+    skipped: dict[str, str]
+    validation: dict[str, dict[str, float]]
+    info: dict[str, Any]
+    calibrated_map: np.ndarray | None = None
+
+    @property
+    def best_objective(self) -> float:
+        """Objective of the best point during the search (the search seeds)."""
+        return float(self.table["objective"].max())
+
+    @property
+    def default_objective(self) -> float:
+        return float(self.table.loc[self.table["stage"] == "default", "objective"].iloc[0])
+
+    def yaml_block(self, scenario: Scenario) -> str:
+        """The calibrated parameters as YAML keys to merge into ``scenario``'s sections."""
+        import yaml
+
+        g: dict[str, Any] = {}
+        b = self.best
+        for name in ("neighbourhood_strength", "spontaneous_share", "iterations", "adaptive_inertia"):
+            if name in b:
+                g[name] = b[name]
+        if "cross_weight" in b:
+            nw = scenario.config.growth.neighbourhood_weights
+            g["neighbourhood_weights"] = {
+                k: {j: (float(nw.get(k, {}).get(j, 0.0)) if j == k
+                        else float(f"{float(nw.get(k, {}).get(j, 0.0)) * b['cross_weight']:.{_SIG}g}"))
+                    for j in URBAN_TYPES}
+                for k in URBAN_TYPES
+            }
+        if "distance_scale_m" in b:
+            g["suitability"] = {"distance_scale_m": b["distance_scale_m"]}
+        data: dict[str, Any] = {}
+        if g:
+            data["growth"] = g
+        if "greenbelt_leakage" in b:
+            data["policy"] = {"greenbelt": {"mode": "soft",
+                                            "strength": float(f"{1.0 - b['greenbelt_leakage']:.{_SIG + 2}g}")}}
+        v = self.validation
+        head = (
+            f"# Growth parameters calibrated by `landuse calibrate` against the change {self.info['before_year']} -> "
+            f"{self.info['after_year']}\n"
+            f"# (objective {self.objective}, budget {self.info['budget']}, {self.info['runs']} runs per point, "
+            f"seed {self.info['seed']}).\n"
+            f"# FoM with fresh seeds: calibrated {v['calibrated']['fom']:.4f}, uncalibrated default "
+            f"{v['default']['fom']:.4f}, null model {v['null']['fom']:.4f}.\n"
+            "# Merge these keys into the scenario's growth: and policy: sections.\n"
+        )
+        return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+    def markdown(self, scenario: Scenario) -> str:
+        """A short report of the calibration."""
+        v, i = self.validation, self.info
+        lines = [
+            f"# Calibration of scenario `{scenario.name}`",
+            "",
+            f"Simulated the observed change {i['before_year']} -> {i['after_year']} ({i['observed_change_cells']} cells "
+            f"gained by urban types in {i['zones_with_change']} zones, one period) and maximised **{self.objective}** "
+            f"over {len(self.table)} parameter points ({i['runs']} Monte Carlo runs each, the same seeds at every "
+            f"point; seed {i['seed']}) in {i['seconds']:.1f} s ({i['parallel']}).",
+            "",
+            "## Figures (fresh seeds, not used by the search)",
+            "",
+            "| model | FoM | Kappa-simulation | Lee-Sallee | hits | misses | wrong hits | false alarms |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        labels = (("calibrated", "calibrated (ensemble mean)"), ("calibrated_map", "calibrated (representative run)"),
+                  ("default", "uncalibrated default (ensemble mean)"),
+                  ("null", "null model (nearest developable cells)"))
+        for key, label in labels:
+            s = v[key]
+            lines.append(f"| {label} | {s['fom']:.4f} | {s['kappa_simulation']:.4f} | {s['lee_sallee']:.4f} | "
+                         f"{s['hits']:.0f} | {s['misses']:.0f} | {s['wrong_hits']:.0f} | {s['false_alarms']:.0f} |")
+        lines += [
+            "",
+            f"Best objective during the search: {self.best_objective:.4f} (default {self.default_objective:.4f}).",
+            "",
+            "## Parameters",
+            "",
+            "| parameter | calibrated | default | range |",
+            "|---|---|---|---|",
+        ]
+        for name, (lo, hi) in self.ranges.items():
+            kind = PARAMETERS[name].kind
+            span = "true or false" if kind == "bool" else f"[{lo:g}, {hi:g}]" + (" (log scale)" if kind == "log" else "")
+
+            def fmt(x: Any, kind: str = kind) -> str:
+                return str(bool(x)).lower() if kind == "bool" else f"{x:g}"
+
+            lines.append(f"| {name} | {fmt(self.best[name])} | {fmt(self.default[name])} | {span} |")
+        if self.skipped:
+            lines += ["", "Not calibrated: " + "; ".join(f"{k} ({r})" for k, r in self.skipped.items()) + "."]
+        shortfall = float(self.table["shortfall"].max()) if len(self.table) else 0.0
+        if shortfall > 0:
+            lines += ["", f"Note: up to {shortfall:.0f} observed cells could not be placed at some points (their zone "
+                      "had no cell left that the conversion matrix and constraints allow)."]
+        lines += [
+            "",
+            "Files: `calibrated.yaml` (keys to merge into the scenario), `calibration.csv` (every point), "
+            "`calibration.png` (objective against each parameter).",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _resolve_ranges(setup: HistoricalSetup, parameters: Mapping[str, Sequence[float]] | None) -> dict[str, tuple]:
+    if parameters is None:
+        return dict(setup.applicable)
+    out: dict[str, tuple[float, float]] = {}
+    for name, rng in parameters.items():
+        where = f"calibration.parameters.{name}"
+        if name not in PARAMETERS:
+            raise ConfigError(f"{where}: unknown parameter; choose among {', '.join(PARAMETERS)}")
+        if name in setup.skipped:
+            raise ConfigError(f"{where}: cannot be calibrated here: {setup.skipped[name]}")
+        p = PARAMETERS[name]
+        if rng is None or len(rng) == 0:
+            out[name] = (p.low, p.high)
+            continue
+        if len(rng) != 2:
+            raise ConfigError(f"{where}: give [low, high], got {list(rng)}")
+        lo, hi = float(rng[0]), float(rng[1])
+        if not (p.limit[0] <= lo < hi <= p.limit[1]):
+            raise ConfigError(f"{where}: need {p.limit[0]:g} <= low < high <= {p.limit[1]:g}, got [{lo:g}, {hi:g}]")
+        if p.kind in ("log", "int") and lo <= 0:
+            raise ConfigError(f"{where}: the range is searched on a log scale; low must be > 0, got {lo:g}")
+        out[name] = (lo, hi)
+    if not out:
+        raise ConfigError("calibration.parameters: no parameter to calibrate")
+    return out
+
+
+def calibrate(
+    setup: HistoricalSetup,
+    *,
+    budget: int | None = None,
+    runs: int | None = None,
+    objective: str | None = None,
+    seed: int | None = None,
+    parameters: Mapping[str, Sequence[float]] | None = None,
+    parallel: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> CalibrationResult:
+    """Fit the growth parameters to the observed change of ``setup``.
+
+    Parameters
+    ----------
+    setup : HistoricalSetup
+        From :func:`historical_setup`.
+    budget : int, optional
+        Parameter points evaluated, the default point included (default
+        ``calibration.budget``); at least 4.
+    runs : int, optional
+        Monte Carlo runs per point (default ``calibration.runs``).
+    objective : {"fom", "kappa_simulation", "lee_sallee"}, optional
+        Maximised score (default ``calibration.objective``).
+    seed : int, optional
+        Seeds the design, the Bayesian steps and the simulations (default
+        ``calibration.seed``). The same seed gives the same calibration.
+    parameters : mapping, optional
+        Parameter -> ``[low, high]`` to fit (default ``calibration.parameters``, else every
+        applicable parameter with its default range, see :data:`PARAMETERS`).
+    parallel : {"threads", "dask"}, optional
+        ``threads``: points one after another, each simulation on the engine's numba
+        threads; ``dask``: two points at a time on a loopback ``LocalCluster`` of two
+        single-threaded workers. Results are identical either way.
+    progress : callable, optional
+        Called with a dict after each point: ``stage, point, budget, objective, best``.
+
+    Returns
+    -------
+    CalibrationResult
+    """
+    from scipy.stats import qmc
+
+    cal = setup.scenario.config.calibration
+    budget = int(cal.budget if budget is None else budget)
+    runs = int(cal.runs if runs is None else runs)
+    objective = cal.objective if objective is None else objective
+    seed = int(cal.seed if seed is None else seed)
+    parallel = cal.parallel if parallel is None else parallel
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if budget < 4:
+        raise ConfigError(f"budget must be at least 4 points, got {budget}")
+    if runs < 1:
+        raise ConfigError(f"runs must be at least 1, got {runs}")
+    if not 0 <= seed < 2**63:
+        raise ConfigError(f"seed must be within [0, 2**63 - 1], got {seed}")
+    if parallel not in ("threads", "dask"):
+        raise ConfigError(f"parallel must be 'threads' or 'dask', got {parallel!r}")
+    ranges = _resolve_ranges(setup, cal.parameters if parameters is None else parameters)
+    names = list(ranges)
+    specs = [PARAMETERS[n] for n in names]
+    d = len(names)
+    t_start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    sim_seed = int(np.random.default_rng([seed, 1]).integers(2**62))
+    val_seed = int(np.random.default_rng([seed, 2]).integers(2**62))
+
+    def decode(u: np.ndarray) -> dict[str, Any]:
+        return {n: p.decode(float(x), *ranges[n]) for n, p, x in zip(names, specs, u, strict=True)}
+
+    def encode(values: Mapping[str, Any]) -> np.ndarray:
+        return np.array([p.encode(values[n], *ranges[n]) for n, p in zip(names, specs, strict=True)])
+
+    def snap(U: np.ndarray) -> np.ndarray:
+        return np.array([encode(decode(u)) for u in np.atleast_2d(U)])
+
+    def snap_discrete(U: np.ndarray) -> np.ndarray:
+        U = np.array(U, dtype=np.float64)
+        for k, n in enumerate(names):
+            U[:, k] = specs[k].snap_discrete(U[:, k], *ranges[n])
+        return U
+
+    default_all = setup.default_values()
+    default = {n: default_all[n] for n in names}
+    records: list[dict[str, Any]] = []
+    U_list: list[np.ndarray] = []
+    seen: set = set()
+
+    def record(stage: str, values: dict[str, Any], u: np.ndarray, scores: dict[str, float]) -> None:
+        row = {"point": len(records), "stage": stage, **values, "objective": scores[objective], **scores}
+        records.append(row)
+        U_list.append(u)
+        seen.add(tuple(np.round(u, 9)))
+        if progress is not None:
+            progress({"stage": stage, "point": len(records), "budget": budget, "objective": scores[objective],
+                      "best": max(r["objective"] for r in records)})
+
+    with _Evaluator(setup, runs=runs, seed=sim_seed, parallel=parallel) as evaluate:
+        record("default", default, encode(default), evaluate([default])[0])
+        # space-filling start: scrambled Sobol, about 40 % of the budget (a power of two)
+        n_sobol = min(2 ** max(1, math.floor(math.log2(max(2.0, 0.4 * budget)))), budget - 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # balance of Sobol points when n is not 2**m
+            design = qmc.Sobol(d, scramble=True, seed=rng).random(n_sobol)
+        batch_u: list[np.ndarray] = []
+        for u in snap(design):
+            key = tuple(np.round(u, 9))
+            if key not in seen and all(tuple(np.round(b, 9)) != key for b in batch_u):
+                batch_u.append(u)
+        batch_v = [decode(u) for u in batch_u]
+        for u, v, s in zip(batch_u, batch_v, evaluate(batch_v), strict=True):
+            record("sobol", v, u, s)
+        # Bayesian steps
+        stalls = 0
+        kernel = None
+        while len(records) < budget and stalls < 3:
+            U = np.array(U_list)
+            y = np.array([r["objective"] for r in records], dtype=np.float64)
+            new, kernel = _propose(U, y, min(_BATCH, budget - len(records)), rng, snap_discrete=snap_discrete,
+                                   exact=lambda u: snap(u)[0], seen=seen, kernel=kernel)
+            if not new:
+                stalls += 1
+                continue
+            vals = [decode(u) for u in new]
+            for u, v, s in zip(new, vals, evaluate(vals), strict=True):
+                record("gp", v, u, s)
+        table = pd.DataFrame.from_records(records)
+        best_row = table.loc[table["objective"].idxmax()]
+        best = {n: _native(best_row[n], PARAMETERS[n].kind) for n in names}
+        # fresh seeds: the calibrated point, the default and the null model
+        res = setup.simulate(best, runs=runs, seed=val_seed)
+        calibrated = setup.score_result(res)
+        calibrated_map = np.asarray(res.landuse[setup.after_year].values)
+        rep = setup.score_map(calibrated_map)
+        default_scores = evaluate([default], seed=val_seed)[0]
+    null = setup.score_map(null_model(setup))
+    seconds = time.perf_counter() - t_start
+    info = {
+        "before_year": setup.before_year, "after_year": setup.after_year, "budget": budget, "runs": runs,
+        "seed": seed, "parallel": parallel, "seconds": seconds, "points": len(table),
+        "observed_change_cells": setup.observed_change_cells,
+        "zones_with_change": int(setup.targets["zone"].nunique()),
+    }
+    return CalibrationResult(table=table, best=best, default=default, objective=objective, ranges=ranges,
+                             skipped={k: v for k, v in setup.skipped.items()},
+                             validation={"calibrated": calibrated, "calibrated_map": rep, "default": default_scores,
+                                         "null": null},
+                             info=info, calibrated_map=calibrated_map)
+
+
+def _native(v: Any, kind: str) -> Any:
+    if kind == "bool":
+        return bool(v)
+    if kind == "int":
+        return int(v)
+    return float(v)
+
+
+# =========================================================================== outputs
+
+
+def _figure(result: CalibrationResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from landuse.io import atomic_path
+
+    names = list(result.ranges)
+    n = len(names)
+    ncols = min(3, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+    t = result.table
+    colours = {"default": "#d62728", "sobol": "#7f7f7f", "gp": "#1f77b4"}
+    best = t.loc[t["objective"].idxmax()]
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        for stage, c in colours.items():
+            s = t[t["stage"] == stage]
+            x = s[name].astype(float)
+            ax.scatter(x, s["objective"], s=14 if stage != "default" else 40, c=c, label=stage,
+                       marker="o" if stage != "default" else "D", alpha=0.8)
+        ax.scatter([float(best[name])], [best["objective"]], s=120, facecolors="none", edgecolors="k", label="best")
+        ax.axhline(result.validation["null"][result.objective], color="#2ca02c", ls="--", lw=1, label="null model")
+        kind = PARAMETERS[name].kind
+        if kind == "log":
+            ax.set_xscale("log")
+        elif kind == "bool":
+            ax.set_xticks([0, 1], ["false", "true"])
+            ax.set_xlim(-0.5, 1.5)
+        ax.set_xlabel(name)
+        ax.set_ylabel(result.objective)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"Calibration {result.info['before_year']} -> {result.info['after_year']}: {result.objective} "
+                 f"of {len(t)} points ({result.info['runs']} runs each)", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def write_calibration(result: CalibrationResult, out_dir: str | Path, *, scenario: Scenario) -> dict[str, Path]:
+    """Write ``calibrated.yaml``, ``calibration.csv``, ``calibration.png`` and ``calibration.md`` atomically."""
+    from landuse.io import write_text
+
+    out = Path(out_dir)
+    files = {
+        "yaml": write_text(out / "calibrated.yaml", result.yaml_block(scenario)),
+        "csv": write_text(out / "calibration.csv", result.table.to_csv(index=False, float_format="%.10g")),
+        "md": write_text(out / "calibration.md", result.markdown(scenario)),
+    }
+    _figure(result, out / "calibration.png")
+    files["png"] = out / "calibration.png"
+    return files
+
+
+def calibrate_scenario(
+    config: str | Path | Scenario,
+    *,
+    out: str | Path | None = None,
+    budget: int | None = None,
+    runs: int | None = None,
+    objective: str | None = None,
+    seed: int | None = None,
+    parallel: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    write: bool = True,
+) -> tuple[CalibrationResult, dict[str, Path]]:
+    """Read a scenario, calibrate it against its history and write the outputs.
+
+    ``out`` defaults to ``<outputs.folder>/calibration``. Other options override the
+    scenario's ``calibration`` section. Returns the result and the written files.
+    """
+    from landuse.config import load_scenario
+    from landuse.io import protected_inputs, read_landscape
+
+    scenario = config if isinstance(config, Scenario) else load_scenario(config)
+    ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
+    setup = historical_setup(ds, scenario, history_year=scenario.config.calibration.history_year)
+    result = calibrate(setup, budget=budget, runs=runs, objective=objective, seed=seed, parallel=parallel,
+                       progress=progress)
+    files: dict[str, Path] = {}
+    if write:
+        target = Path(out) if out is not None else scenario.output_dir() / "calibration"
+        with protected_inputs(ds.attrs.get("inputs", {}).values()):
+            files = write_calibration(result, target, scenario=scenario)
+    return result, files
+

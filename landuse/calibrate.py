@@ -813,7 +813,7 @@ class CalibrationResult:
             nw = scenario.config.growth.neighbourhood_weights
             g["neighbourhood_weights"] = {
                 k: {j: (float(nw.get(k, {}).get(j, 0.0)) if j == k
-                        else float(f"{float(nw.get(k, {}).get(j, 0.0)) * b['cross_weight']:.{_SIG}g}"))
+                        else float(b["cross_weight"]) * float(nw.get(k, {}).get(j, 0.0)))  # exactly as evaluated
                     for j in URBAN_TYPES}
                 for k in URBAN_TYPES
             }
@@ -823,8 +823,7 @@ class CalibrationResult:
         if g:
             data["growth"] = g
         if "greenbelt_leakage" in b:
-            data["policy"] = {"greenbelt": {"mode": "soft",
-                                            "strength": float(f"{1.0 - b['greenbelt_leakage']:.{_SIG + 2}g}")}}
+            data["policy"] = {"greenbelt": {"mode": "soft", "strength": 1.0 - float(b["greenbelt_leakage"])}}
         v = self.validation
         head = (
             f"# Growth parameters calibrated by `landuse calibrate` against the change {self.info['before_year']} -> "

@@ -215,17 +215,24 @@ class _Progress:
 @app.command()
 @handles_errors
 def run(
-    config: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    out: Annotated[Path | None, typer.Option(help="output folder (overrides outputs.folder)")] = None,
+    configs: Annotated[list[Path], typer.Argument(help="scenario YAML file(s)", metavar="CONFIG...")],
+    out: Annotated[Path | None, typer.Option(help="output folder (overrides outputs.folder); with several "
+                                             "configs, the parent of one folder per scenario")] = None,
     runs: Annotated[int | None, typer.Option(help="Monte Carlo runs (overrides growth.runs)")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (overrides growth.seed)")] = None,
     solver: Annotated[str | None, typer.Option(help="LP solver: cbc or highs (overrides allocation.solver)")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="run on Dask: 'local' or a scheduler address "
+                                                  "(overrides compute.scheduler)")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite an output folder of another scenario")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
-    """Run a scenario end to end: allocate, grow, evaluate; write GeoTIFFs and a report."""
+    """Run scenarios end to end: allocate, grow, evaluate; write GeoTIFFs and a report."""
+    if len(configs) > 1 or scheduler is not None:
+        _run_batch(configs, out=out, runs=runs, seed=seed, solver=solver, scheduler=scheduler, force=force)
+        return
     from landuse.scenario import run_scenario
 
+    config = configs[0]
     with _Progress(quiet=quiet) as progress:
         result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress)
     data = result.report.data
@@ -241,6 +248,23 @@ def run(
         lines.append(f"  note: {int(result.shortfall['shortfall'].sum())} cells could not be placed (shortfall.csv)")
     lines.append(f"report: {result.report_path}")
     typer.echo("\n".join(lines))
+
+
+def _run_batch(configs: list[Path], *, scheduler: str | None, out: Path | None, **overrides: Any) -> None:
+    from landuse.config import load_scenario
+    from landuse.distributed import check_scheduler, run_batch
+
+    compute = load_scenario(configs[0]).config.compute
+    scheduler = scheduler or compute.scheduler
+    if scheduler is not None:
+        check_scheduler(scheduler)
+    where = f"on Dask ({scheduler})" if scheduler else "one after another"
+    typer.echo(f"running {len(configs)} scenario(s) {where}", err=True)
+    results = run_batch(configs, scheduler=scheduler, workers=compute.workers, memory_limit=compute.memory_limit,
+                        out=out, **overrides)
+    for r in results:
+        status = "all checks pass" if r["passed"] else "FAIL: " + "; ".join(r["failures"])
+        typer.echo(f"{r['scenario']}: {r['seconds']:.1f} s, {status}; report: {Path(r['out_dir']) / 'report.html'}")
 
 
 @app.command()

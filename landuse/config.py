@@ -319,6 +319,23 @@ class CalibrationConfig(Strict):
     )
 
 
+class ComputeConfig(Strict):
+    """Where the work runs: in memory on this machine (default) or on Dask."""
+
+    scheduler: str | None = Field(
+        None,
+        description="Dask scheduler for ensembles and scenario batches: 'local' (a LocalCluster on this machine) "
+        "or an address such as tcp://10.0.0.5:8786; null runs in this process",
+    )
+    chunks: Annotated[int, AfterValidator(_within(64, 1_000_000))] | None = Field(
+        None, description="tile edge in cells for the tiled (larger-than-memory) growth path; null = in memory"
+    )
+    workers: Annotated[int, AfterValidator(_within(1, 1024))] = Field(
+        2, description="workers of a 'local' cluster (one thread each)"
+    )
+    memory_limit: str = Field("auto", description="memory limit per worker of a 'local' cluster, e.g. '4GB'")
+
+
 class OutputsConfig(Strict):
     folder: Path = Path("outputs")
     probability: bool = True
@@ -344,6 +361,7 @@ class ScenarioConfig(Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
 
     @model_validator(mode="after")
     def _check_periods_and_demand(self) -> ScenarioConfig:

@@ -12,6 +12,7 @@ from affine import Affine
 from landuse.classes import default_scheme
 from landuse.io import write_geotiff
 from landuse.landscape import like, new_landscape
+from landuse.sample import generate_sample
 
 CRS = "EPSG:32651"
 TRANSFORM = Affine(100.0, 0.0, 300_000.0, 0.0, -100.0, 3_500_000.0)
@@ -85,3 +86,25 @@ def tiny_config(tmp_path: Path, tiny_layers: dict[str, Path]) -> Path:
     p = tmp_path / "scenario.yaml"
     p.write_text(yaml.safe_dump(scenario_dict(tiny_layers, tmp_path), sort_keys=False))
     return p
+
+
+@pytest.fixture(scope="session")
+def reduced(tmp_path_factory):
+    """A 300 x 300 sample and the three demo scenarios pointed at it (3 runs each)."""
+    base = tmp_path_factory.mktemp("reduced")
+    generate_sample(base / "sample", size=300, seed=7)
+    sample = yaml.safe_load((base / "sample" / "sample.yaml").read_text())
+    configs = {}
+    for name in ("bau", "compact", "ecological"):
+        d = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml").read_text())
+        d["layers"] = {
+            k: f"sample/{v}" if isinstance(v, str) else {y: f"sample/{p}" for y, p in v.items()}
+            for k, v in sample["layers"].items()
+        }
+        d["demand"] = {**sample["demand"], **{k: v for k, v in d["demand"].items() if k == "split"}}
+        d["growth"]["runs"] = 3
+        d["outputs"]["folder"] = f"out_{name}"
+        path = base / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(d, sort_keys=False))
+        configs[name] = path
+    return base, configs

@@ -22,28 +22,6 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def reduced(tmp_path_factory):
-    """A 300 x 300 sample and the three demo scenarios pointed at it (3 runs each)."""
-    base = tmp_path_factory.mktemp("reduced")
-    generate_sample(base / "sample", size=300, seed=7)
-    sample = yaml.safe_load((base / "sample" / "sample.yaml").read_text())
-    configs = {}
-    for name in ("bau", "compact", "ecological"):
-        d = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
-        d["layers"] = {
-            k: f"sample/{v}" if isinstance(v, str) else {y: f"sample/{p}" for y, p in v.items()}
-            for k, v in sample["layers"].items()
-        }
-        d["demand"] = {**sample["demand"], **{k: v for k, v in d["demand"].items() if k == "split"}}
-        d["growth"]["runs"] = 3
-        d["outputs"]["folder"] = f"out_{name}"
-        path = base / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(d, sort_keys=False))
-        configs[name] = path
-    return base, configs
-
-
-@pytest.fixture(scope="module")
 def demo_runs(reduced):
     _, configs = reduced
     return {name: run_scenario(cfg, progress=None) for name, cfg in configs.items()}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landuse.config_doc import iter_keys, render
 from landuse.config import ScenarioConfig
+from landuse.config_doc import iter_keys, render
 
 ROOT = Path(__file__).resolve().parents[1]
 

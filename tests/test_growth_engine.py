@@ -162,11 +162,13 @@ def _run_in_subprocess(threads: int, seed: int) -> str:
         import numpy as np
         from growth_fixtures import random_landscape, scenario, targets
         from landuse.growth import GrowthParams, simulate
+        from landuse.growth import engine
         from numba import get_num_threads
-        ds = random_landscape(4, 60, 50, zone_block=15)
+        engine._SERIAL_BELOW_CELLS = 0  # small grids would otherwise run on one thread
+        ds = random_landscape(4, 240, 250, zone_block=40, urban_share=0.02)
         params = GrowthParams.from_scenario(scenario(periods=(2020, 2025, 2030), iterations=3,
                                                      spontaneous_share=0.1), ds)
-        tg = targets([2025, 2030], ds["zones"].values, {{"residential": 40, "industrial": 15, "commercial": 10}})
+        tg = targets([2025, 2030], ds["zones"].values, {{"residential": 300, "industrial": 100, "commercial": 60}})
         r = simulate(ds, tg, params=params, runs=3, seed={seed})
         h = hashlib.sha256()
         for y in sorted(r.landuse):

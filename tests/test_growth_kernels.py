@@ -102,6 +102,14 @@ def np_select(group, t, gidx, quota) -> np.ndarray:
     return sel
 
 
+def frontier_keys(cand, *args):
+    """Call ``K._frontier_keys`` with fresh output buffers; return ``(group, t)``."""
+    group = np.full(cand.size, 99, dtype=np.int32)
+    t = np.full(cand.size, -1.0)
+    K._frontier_keys(cand, *args, group, t)
+    return group, t
+
+
 def to_bits(mask: np.ndarray) -> np.ndarray:
     n = mask.size
     bits = np.zeros((n + 63) // 64, dtype=np.uint64)
@@ -163,13 +171,15 @@ def test_bits_to_indices_matches_flatnonzero(n, seed) -> None:
 def test_build_frontier_matches_twin(g) -> None:
     _, lu2, zones2, pot3, allowed, radius = g
     rows, cols = lu2.shape
-    bits = K._build_frontier(lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1), allowed, np_code_type(), rows, cols,
-                             radius)
+    elig = K._eligible_bits(lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1), allowed)
+    np.testing.assert_array_equal(from_bits(elig, rows * cols),
+                                  np_eligible(lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1), allowed))
+    bits = K._build_frontier(elig, lu2.ravel(), np_code_type(), rows, cols, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), np_frontier(lu2, zones2, pot3, allowed, radius))
 
 
 @SETTINGS
-@given(grids(), st.sampled_from([0.0, 0.5, 1.0, 2.5]))
+@given(grids(), st.sampled_from([0.0, 0.5, 1.0, 2.0, 2.5]))
 def test_frontier_keys_match_twin(g, strength) -> None:
     rng, lu2, zones2, pot3, allowed, radius = g
     rows, cols = lu2.shape
@@ -183,7 +193,7 @@ def test_frontier_keys_match_twin(g, strength) -> None:
     keys = np.array([stream_key(7, 1, 2, 3, k) for k in range(3)], dtype=np.uint64)
     lock = rng.random(n) < 0.1
     levels = potential_levels()
-    group, t = K._frontier_keys(cand, cz, cpot, lu, levels, allowed, np_packed(), weights, strength, rows, cols,
+    group, t = frontier_keys(cand, cz, cpot, lu, levels, allowed, np_packed(), weights, strength, rows, cols,
                                 radius, inertia, quota, keys, to_bits(lock), 0, 0, cols)
     eg, et = np_keys(cand, lu2, zones, pot, levels, allowed, weights, strength, radius, inertia, quota, keys, lock,
                      cand)
@@ -207,7 +217,7 @@ def test_frontier_keys_are_tiling_invariant(g, r0, c0, h, w) -> None:
     cand = np.flatnonzero(np_frontier(lu2, zones2, pot3, allowed, radius))
     cz, cpot = K._gather_records(cand, zones2.ravel(), pot3.reshape(3, -1))
     lock = np.zeros((rows * cols + 63) // 64, dtype=np.uint64)
-    g_all, t_all = K._frontier_keys(cand, cz, cpot, lu2.ravel(), lv, allowed, np_packed(), weights, 1.0, rows, cols,
+    g_all, t_all = frontier_keys(cand, cz, cpot, lu2.ravel(), lv, allowed, np_packed(), weights, 1.0, rows, cols,
                                     radius, inertia, quota, keys, lock, 0, 0, cols)
     # tile with halo
     hr0, hc0 = max(0, r0 - radius), max(0, c0 - radius)
@@ -221,7 +231,7 @@ def test_frontier_keys_are_tiling_invariant(g, r0, c0, h, w) -> None:
     local = (rr[inside] - hr0) * tcols + (cc[inside] - hc0)
     lz, lp = K._gather_records(local, tz.ravel(), tp.reshape(3, -1))
     tlock = np.zeros((trows * tcols + 63) // 64, dtype=np.uint64)
-    g_t, t_t = K._frontier_keys(local, lz, lp, tl.ravel(), lv, allowed, np_packed(), weights, 1.0, trows, tcols,
+    g_t, t_t = frontier_keys(local, lz, lp, tl.ravel(), lv, allowed, np_packed(), weights, 1.0, trows, tcols,
                                 radius, inertia, quota, keys, tlock, hr0, hc0, cols)
     np.testing.assert_array_equal(g_t, g_all[inside])
     np.testing.assert_array_equal(t_t, t_all[inside])
@@ -251,9 +261,11 @@ def test_thresholds_select_the_quota_smallest_keys(n, G, seed, ties) -> None:
     lock = np.zeros((lu.size + 63) // 64, dtype=np.uint64)
     conv = np.zeros(G, dtype=np.int64)
     tc = np.array([1, 2, 3, 1, 2, 3], dtype=np.int64)[:G] if G <= 3 else np.arange(1, G + 1, dtype=np.int64)
-    c, k, pos = K._apply_conversions(lu, gidx, group, t, gidx, thr_t, thr_i, tc, lock, conv)
-    np.testing.assert_array_equal(c, gidx[expect])
-    np.testing.assert_array_equal(pos, np.flatnonzero(expect))
+    pos = K._select_smallest(group, t, gidx, quota)
+    assert pos.size == np.unique(pos).size
+    np.testing.assert_array_equal(np.sort(pos), np.flatnonzero(expect))
+    c, k = K._convert_cells(lu, gidx, group, pos, tc, lock, conv)
+    np.testing.assert_array_equal(c, gidx[pos])
     np.testing.assert_array_equal(conv, np.bincount(group[expect], minlength=G))
     assert np.all(lu[c] == tc[k.astype(np.int64)])
     np.testing.assert_array_equal(from_bits(lock, lu.size), np.isin(np.arange(lu.size), c))
@@ -268,24 +280,59 @@ def test_update_frontier_matches_rebuild(g, data) -> None:
     zones, pot = zones2.ravel(), pot3.reshape(3, -1)
     front = np_frontier(lu2, zones2, pot3, allowed, radius)
     bits = to_bits(front)
-    cand = np.flatnonzero(front)
-    cz, cpot = K._gather_records(cand, zones, pot)
+    elig = to_bits(np_eligible(lu, zones, pot, allowed))
     # convert some eligible cells (frontier or not) to an allowed urban type
-    elig = np.flatnonzero(np_eligible(lu, zones, pot, allowed))
-    conv = rng.choice(elig, size=min(elig.size, data.draw(st.integers(0, 6))), replace=False) if elig.size else elig
+    el = np.flatnonzero(np_eligible(lu, zones, pot, allowed))
+    conv = rng.choice(el, size=min(el.size, data.draw(st.integers(0, 40))), replace=False) if el.size else el
     for c in conv:
         ks = np.flatnonzero(allowed[:, lu[c]] & (pot[:, c] > 0))
         lu[c] = TYPE_CODES[ks[0]]
     conv = conv.astype(np.int64)
-    added = K._update_frontier(bits, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
+    added = K._update_frontier(bits, elig, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
     expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
-    assert not front[added].any() and expect[added].all()
-    nc, nz, npot = K._compact_frontier(cand, cz, cpot, bits, np.sort(added), zones, pot, True,
-                                       np.empty(0, np.int64))
-    np.testing.assert_array_equal(nc, np.flatnonzero(expect))  # sorted inputs merge into a sorted list
-    np.testing.assert_array_equal(nz, zones[nc])
-    np.testing.assert_array_equal(npot, pot[:, nc].T)
+    np.testing.assert_array_equal(from_bits(elig, rows * cols), np_eligible(lu, zones, pot, allowed))
+    assert added.size == np.unique(added).size  # each cell once
+    np.testing.assert_array_equal(np.sort(added), np.flatnonzero(expect & ~front))
+
+
+@SETTINGS
+@given(grids(), st.data())
+def test_candidate_list_runs_retire_and_merge(g, data) -> None:
+    """Retired slots, appended runs and their merge keep exactly the frontier, sorted."""
+    rng, lu2, zones2, pot3, allowed, radius = g
+    _rows, _cols = lu2.shape
+    zones, pot = zones2.ravel(), pot3.reshape(3, -1)
+    front = np_frontier(lu2, zones2, pot3, allowed, radius)
+    cells = np.flatnonzero(front)
+    # split the frontier into sorted runs (as appended iteration by iteration) with stale entries
+    nruns = data.draw(st.integers(1, 4))
+    which = rng.integers(0, nruns, size=cells.size)
+    stale = np.flatnonzero(~front)[: data.draw(st.integers(0, 5))]
+    runs = [np.sort(np.concatenate([cells[which == r], stale[r::nruns]])) for r in range(nruns)]
+    m = sum(r.size for r in runs)
+    cap = m + 3
+    cand = np.zeros(cap, dtype=np.int64)
+    cz = np.zeros(cap, dtype=np.int32)
+    cpot = np.zeros((cap, 3), dtype=np.uint8)
+    starts, p = [], 0
+    for r in runs:
+        starts.append(p)
+        K._append_records(cand, cz, cpot, p, r.astype(np.int64), zones, pot)
+        p += r.size
+    np.testing.assert_array_equal(cz[:m], zones[cand[:m]])
+    np.testing.assert_array_equal(cpot[:m], pot[:, cand[:m]].T)
+    bits = to_bits(front)
+    in_first = np.flatnonzero(np.isin(cand[:m], stale))
+    half = in_first[: in_first.size // 2]
+    n1 = K._retire(cand[:m], cz[:m], half, bits)
+    n2 = K._retire_all(cand[:m], cz[:m], bits)
+    assert n1 == np.count_nonzero(zones[cand[half]] > 0)
+    assert n1 + n2 == np.count_nonzero(zones[stale] > 0)
+    nc, nz, npot, live = K._merge_runs(cand, cz, cpot, np.array([*starts, m], dtype=np.int64), m + 5)
+    np.testing.assert_array_equal(nc[:live], cells)
+    np.testing.assert_array_equal(nz[:live], zones[cells])
+    np.testing.assert_array_equal(npot[:live], pot[:, cells].T)
 
 
 @SETTINGS
@@ -348,3 +395,38 @@ def test_counts_and_scores_match_twin(seed, m) -> None:
     c3 = rng.integers(0, 9, size=(2, 3, n)).astype(np.uint8)
     assert K._score_log(c3, cells, types, periods) == pytest.approx(
         float(c3[periods.astype(int), types.astype(int), cells].sum()))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
+    """Inputs large enough that the parallel kernels split their work into several chunks."""
+    rng = np.random.default_rng(seed)
+    n = 70_000
+    group = rng.integers(-1, 40, size=n).astype(np.int32)
+    t = rng.integers(0, 50, size=n).astype(np.float64)  # many ties
+    gidx = rng.permutation(n).astype(np.int64)
+    quota = rng.integers(0, 2000, size=40).astype(np.int64)
+    pos = K._select_smallest(group, t, gidx, quota)
+    expect = np_select(group, t, gidx, quota)
+    np.testing.assert_array_equal(np.sort(pos), np.flatnonzero(expect))
+    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
+    np.testing.assert_array_equal(K._apply_thresholds(group, t, gidx, thr_t, thr_i), expect)
+    # frontier update after thousands of conversions
+    rows, cols, radius = 100, 110, 1
+    lu2 = rng.choice(CODES, size=(rows, cols), p=[0.03, 0.01, 0.01, 0.7, 0.15, 0.05, 0.05])
+    zones2 = rng.integers(0, 4, size=(rows, cols)).astype(np.int32)
+    pot3 = rng.integers(1, 256, size=(3, rows, cols)).astype(np.uint8)
+    allowed = np.zeros((3, 256), dtype=bool)
+    allowed[:, 4] = True
+    allowed[2, 1] = True
+    lu, zones, pot = lu2.ravel().copy(), zones2.ravel(), pot3.reshape(3, -1)
+    front = np_frontier(lu2, zones2, pot3, allowed, radius)
+    bits, elig = to_bits(front), to_bits(np_eligible(lu, zones, pot, allowed))
+    el = np.flatnonzero(np_eligible(lu, zones, pot, allowed))
+    conv = np.sort(rng.choice(el, size=el.size // 2, replace=False)).astype(np.int64)
+    assert conv.size >= 2048
+    lu[conv] = np.where(lu[conv] == 1, 3, 1)
+    added = K._update_frontier(bits, elig, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
+    expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
+    np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
+    np.testing.assert_array_equal(np.sort(added), np.flatnonzero(expect & ~front))

@@ -25,7 +25,8 @@ so the maps do not depend on thread count or loop order.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -44,6 +45,10 @@ __all__ = ["GrowthInputError", "GrowthParams", "GrowthResult", "potential_levels
 _PURPOSE_SPONTANEOUS = 8
 _PURPOSE_FILL = 16
 _SWEEP_CHUNKS = 8
+# Below this many cells a simulation runs its kernels on one thread: an iteration is then
+# tens of microseconds of work, less than waking a second thread costs (and, on cores
+# shared with other jobs, much less than waiting for it). Results do not depend on it.
+_SERIAL_BELOW_CELLS = 4_000_000
 
 
 class GrowthInputError(LanduseError):
@@ -340,27 +345,85 @@ class _Static:
 
 @dataclass
 class _RunState:
+    """Working state of one run.
+
+    The candidate list (``cand`` with each cell's zone ``cz`` and potentials ``cpot``)
+    holds every frontier cell once in its first ``m`` slots, as a few sorted runs
+    starting at ``starts``: an iteration retires converted cells in place (zone set to
+    0) and appends the cells that joined as a new sorted run, so its cost follows the
+    converted cells, not the frontier. When retired slots or runs pile up the runs are
+    merged back into one (:func:`_compact`). Selection never depends on the order.
+    """
+
     lu: np.ndarray  # flat uint8
+    elig: np.ndarray  # bitset: statically eligible cells
     frontier: np.ndarray  # bitset
     lock: np.ndarray  # bitset
-    cand: np.ndarray  # frontier cells (deterministic order; selection does not depend on it)
-    cz: np.ndarray  # their zones
-    cpot: np.ndarray  # their quantised potentials (n, T)
+    cand: np.ndarray  # frontier cells (capacity >= m)
+    cz: np.ndarray  # their zones (0 = retired slot)
+    cpot: np.ndarray  # their quantised potentials (capacity, T)
+    m: int  # used slots
+    starts: list[int]  # start of each sorted run in [0, m)
+    dead: int  # retired slots among the first m
+    group: np.ndarray  # per-iteration buffers (capacity)
+    t: np.ndarray
+
+    @property
+    def live(self) -> np.ndarray:
+        """The frontier cells (a copy, without retired slots)."""
+        return self.cand[:self.m][self.cz[:self.m] > 0]
 
     def copy(self, lu: np.ndarray | None = None) -> _RunState:
         """A fresh run state; ``lu`` (the start map) is copied instead of ``self.lu`` when given."""
         start = self.lu if lu is None else lu
-        return _RunState(lu=np.ascontiguousarray(start, dtype=np.uint8).reshape(-1).copy(),
-                         frontier=self.frontier.copy(), lock=np.zeros_like(self.lock),
-                         cand=self.cand.copy(), cz=self.cz.copy(), cpot=self.cpot.copy())
+        return _RunState(lu=np.ascontiguousarray(start, dtype=np.uint8).reshape(-1).copy(), elig=self.elig.copy(),
+                         frontier=self.frontier.copy(), lock=np.zeros_like(self.lock), cand=self.cand.copy(),
+                         cz=self.cz.copy(), cpot=self.cpot.copy(), m=self.m, starts=list(self.starts),
+                         dead=self.dead, group=np.empty_like(self.group), t=np.empty_like(self.t))
+
+
+def _capacity(m: int) -> int:
+    return m + m // 4 + 1024
 
 
 def _initial_state(st: _Static, lu0: np.ndarray) -> _RunState:
     lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
-    frontier = K._build_frontier(lu, st.zones, st.pot, st.allowed, st.code_type, st.rows, st.cols, st.radius)
-    cand = K._bits_to_indices(frontier, st.rows * st.cols)
-    cz, cpot = K._gather_records(cand, st.zones, st.pot)
-    return _RunState(lu=lu, frontier=frontier, lock=np.zeros_like(frontier), cand=cand, cz=cz, cpot=cpot)
+    elig = K._eligible_bits(lu, st.zones, st.pot, st.allowed)
+    frontier = K._build_frontier(elig, lu, st.code_type, st.rows, st.cols, st.radius)
+    cells = K._bits_to_indices(frontier, st.rows * st.cols)
+    m = cells.size
+    cap = _capacity(m)
+    cand = np.empty(cap, dtype=np.int64)
+    cz = np.zeros(cap, dtype=np.int32)
+    cpot = np.empty((cap, st.T), dtype=np.uint8)
+    K._append_records(cand, cz, cpot, 0, cells, st.zones, st.pot)
+    return _RunState(lu=lu, elig=elig, frontier=frontier, lock=np.zeros_like(frontier), cand=cand, cz=cz, cpot=cpot,
+                     m=m, starts=[0], dead=0, group=np.empty(cap, dtype=np.int32), t=np.empty(cap, dtype=np.float64))
+
+
+def _compact(state: _RunState, extra: int = 0) -> None:
+    """Merge the list's sorted runs into one without retired slots, with room for ``extra`` more."""
+    starts = np.array([*state.starts, state.m], dtype=np.int64)
+    live = state.m - state.dead
+    cap = _capacity(live + extra)
+    state.cand, state.cz, state.cpot, m = K._merge_runs(state.cand, state.cz, state.cpot, starts, cap)
+    state.cz[m:] = 0
+    state.m, state.starts, state.dead = int(m), [0], 0
+    if state.group.size < cap:
+        state.group = np.empty(cap, dtype=np.int32)
+        state.t = np.empty(cap, dtype=np.float64)
+
+
+def _append(st: _Static, state: _RunState, added: np.ndarray) -> None:
+    """Append the cells that joined the frontier as a new sorted run (merging runs when due)."""
+    if added.size == 0:
+        return
+    if (state.m + added.size > state.cand.size or len(state.starts) >= 8
+            or 4 * state.dead > state.m - state.dead):
+        _compact(state, added.size)
+    state.starts.append(state.m)
+    K._append_records(state.cand, state.cz, state.cpot, state.m, added, st.zones, st.pot)
+    state.m += int(added.size)
 
 
 def _keys(seed: int, run: int, period: int, iteration: int, purpose: int, T: int) -> np.ndarray:
@@ -370,15 +433,18 @@ def _keys(seed: int, run: int, period: int, iteration: int, purpose: int, T: int
 def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray, t: np.ndarray,
              quota: np.ndarray, conv: np.ndarray, *, from_frontier: bool) -> tuple[np.ndarray, np.ndarray]:
     """Select per group under the quota (whole raster: global index == flat index) and convert."""
-    thr_t, thr_i = K._group_thresholds(group, t, cells, quota)
-    c, k, pos = K._apply_conversions(state.lu, cells, group, t, cells, thr_t, thr_i, st.type_codes, state.lock,
-                                     conv)
+    pos = K._select_smallest(group, t, cells, quota)
+    pos.sort()  # list order: sequential memory access when converting and updating
+    c, k = K._convert_cells(state.lu, cells, group, pos, st.type_codes, state.lock, conv)
     if c.size:
-        added = K._update_frontier(state.frontier, c, state.lu, st.zones, st.pot, st.allowed, st.code_type,
-                                   st.rows, st.cols, st.radius)
+        added = K._update_frontier(state.frontier, state.elig, c, state.lu, st.zones, st.pot, st.allowed,
+                                   st.code_type, st.rows, st.cols, st.radius)
         added.sort()
-        state.cand, state.cz, state.cpot = K._compact_frontier(state.cand, state.cz, state.cpot, state.frontier,
-                                                               added, st.zones, st.pot, not from_frontier, pos)
+        if from_frontier:  # only converted list entries can have left the frontier
+            state.dead += int(K._retire(cells, state.cz, pos, state.frontier))
+        else:
+            state.dead += int(K._retire_all(state.cand[:state.m], state.cz[:state.m], state.frontier))
+        _append(st, state, added)
     return c, k
 
 
@@ -386,12 +452,14 @@ def _frontier_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np
                    keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One edge-growth iteration; returns converted count per group, converted cells, their types."""
     conv = np.zeros(st.n_groups, dtype=np.int64)
-    if state.cand.size == 0 or not quota.any():
+    m = state.m
+    if m == state.dead or not quota.any():
         return conv, np.empty(0, np.int64), np.empty(0, np.int8)
-    group, t = K._frontier_keys(state.cand, state.cz, state.cpot, state.lu, st.levels, st.allowed, st.packed,
-                                st.weights, st.strength, st.rows, st.cols, st.radius, inertia, quota, keys,
-                                state.lock, 0, 0, st.cols)
-    c, k = _convert(st, state, state.cand, group, t, quota, conv, from_frontier=True)
+    cand, group, t = state.cand[:m], state.group[:m], state.t[:m]
+    K._frontier_keys(cand, state.cz[:m], state.cpot[:m], state.lu, st.levels, st.allowed, st.packed, st.weights,
+                     st.strength, st.rows, st.cols, st.radius, inertia, quota, keys, state.lock, 0, 0, st.cols,
+                     group, t)
+    c, k = _convert(st, state, cand, group, t, quota, conv, from_frontier=True)
     return conv, c, k
 
 
@@ -572,6 +640,26 @@ def simulate(
             f"growth params were built for a {params.shape} grid but the landscape's land use is {lu0.shape}; "
             "rebuild them with GrowthParams.from_scenario(scenario, landscape)"
         )
+    with _thread_limit(1 if lu0.size < _SERIAL_BELOW_CELLS else None):
+        return _simulate(landscape, lu0, targets, params=params, runs=runs, seed=seed, progress=progress)
+
+
+@contextmanager
+def _thread_limit(threads: int | None) -> Iterator[None]:
+    """Run the block with at most ``threads`` numba threads (``None``: unchanged)."""
+    from numba import get_num_threads, set_num_threads
+
+    before = get_num_threads()
+    if threads is not None and threads < before:
+        set_num_threads(threads)
+    try:
+        yield
+    finally:
+        set_num_threads(before)
+
+
+def _simulate(landscape: xr.Dataset, lu0: np.ndarray, targets: pd.DataFrame, *, params: GrowthParams, runs: int,
+              seed: int, progress: Callable[[dict[str, Any]], None] | None) -> GrowthResult:
     zones = _zone_raster(landscape)
     st = _Static.build(params, zones)
     zone_cells = np.zeros(st.Z + 1, dtype=np.int64)

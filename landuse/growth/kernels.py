@@ -26,6 +26,13 @@ Nothing here reads config, xarray or rasterio; see :mod:`landuse.growth.engine`.
 from __future__ import annotations
 
 import math
+import os
+
+# Numba's OpenMP threading layer reads OMP_WAIT_POLICY when it is first loaded (at the
+# first parallel launch in the process). Threads that busy-wait collapse when the cores
+# are shared with other work (a 1000 x 1000 simulation went from 0.2 s to 10 s); passive
+# waiting costs little here. A value chosen by the caller wins. See docs/growth.md.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 from numba import njit, prange
@@ -141,6 +148,13 @@ def _static_eligible(c, lu, zones, pot, allowed) -> bool:
 def _has_urban_neighbour(c, lu, code_type, rows, cols, radius) -> bool:
     r = c // cols
     col = c - r * cols
+    if r >= radius and r < rows - radius and col >= radius and col < cols - radius:
+        for rr in range(-radius, radius + 1):
+            row = c + rr * cols
+            for cc in range(-radius, radius + 1):
+                if code_type[lu[row + cc]] >= 0 and (rr != 0 or cc != 0):
+                    return True
+        return False
     for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
         row = rr * cols
         for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
@@ -151,17 +165,39 @@ def _has_urban_neighbour(c, lu, code_type, rows, cols, radius) -> bool:
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _build_frontier(lu, zones, pot, allowed, code_type, rows, cols, radius) -> np.ndarray:
-    """Bitset of frontier cells: statically eligible with an urban cell in the window."""
-    n = rows * cols
+def _eligible_bits(lu, zones, pot, allowed) -> np.ndarray:
+    """Bitset of statically eligible cells: in a zone, and some type may take the cell's class with potential > 0.
+
+    Only a conversion changes a cell's eligibility (its own class changes), so the
+    engine builds this once per simulation and updates it at converted cells.
+    """
+    n = lu.size
     nwords = (n + 63) // 64
     bits = np.zeros(nwords, dtype=np.uint64)
     for w in prange(nwords):
         x = np.uint64(0)
         a = np.int64(w) * 64
         for c in range(a, min(n, a + 64)):
-            if _static_eligible(c, lu, zones, pot, allowed) and _has_urban_neighbour(c, lu, code_type, rows, cols,
-                                                                                      radius):
+            if _static_eligible(c, lu, zones, pot, allowed):
+                x |= _ONE << np.uint64(c - a)
+        bits[w] = x
+    return bits
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _build_frontier(elig, lu, code_type, rows, cols, radius) -> np.ndarray:
+    """Bitset of frontier cells: eligible (bit set in ``elig``) with an urban cell in the window."""
+    n = rows * cols
+    nwords = elig.size
+    bits = np.zeros(nwords, dtype=np.uint64)
+    for w in prange(nwords):
+        e = elig[w]
+        if e == 0:
+            continue
+        x = np.uint64(0)
+        a = np.int64(w) * 64
+        for c in range(a, min(n, a + 64)):
+            if ((e >> np.uint64(c - a)) & _ONE) != 0 and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
                 x |= _ONE << np.uint64(c - a)
         bits[w] = x
     return bits
@@ -178,7 +214,7 @@ def _global_index(c, cols, row0, col0, gcols):
 
 @njit(cache=True, nogil=True, parallel=True)
 def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strength, rows, cols, radius,
-                   inertia, quota, keys, lock, row0, col0, gcols):
+                   inertia, quota, keys, lock, row0, col0, gcols, group, t):
     """Race key of each frontier candidate among the urban types with open quota in its zone.
 
     ``cz[i]`` and ``cpot[i, k]`` are the zone and quantised potentials of ``cand[i]``
@@ -193,19 +229,18 @@ def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strengt
     ``w_k / sum w``). Locked cells and cells with no open type get group -1.
 
     ``packed[code]`` is ``1 << (8 * k)`` for the class code of urban type ``k`` and 0
-    otherwise, so one sum over the window counts every type at once (T <= 8).
+    otherwise, so one sum over the window counts every type at once (T <= 8). Entries
+    with zone ``cz[i] <= 0`` are retired list slots and get group -1.
 
-    Returns
-    -------
-    group : int32 array, ``zone * T + k`` of the winning type or -1
-    t : float64 array, the winning key (inf when group is -1)
+    Writes ``group[i]`` (int32, ``zone * T + k`` of the winning type or -1) and ``t[i]``
+    (float64, the winning key; inf when group is -1) for ``i < cand.size``; the caller
+    owns the buffers so an iteration allocates nothing in proportion to the frontier.
     """
     n = cand.size
     T = cpot.shape[1]
-    group = np.empty(n, dtype=np.int32)
-    t = np.empty(n, dtype=np.float64)
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
     unit = strength == 1.0
+    square = strength == 2.0  # a product, not a call to pow()
     nchunks = max(1, min(256, n // 4096))
     for ch in prange(nchunks):
         for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
@@ -257,7 +292,9 @@ def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strengt
                         nk += weights[k, j] * np.float64((acc >> np.uint64(8 * j)) & np.uint64(255))
                     if nk > 0.0:
                         nk *= inv_window
-                        if not unit:
+                        if square:
+                            nk = nk * nk
+                        elif not unit:
                             nk = nk ** strength
                         w = levels[cpot[i, k]] * nk * inertia[z, k]
                         tk = -math.log(_uniform(keys[k], g_i)) / w
@@ -267,7 +304,6 @@ def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strengt
             if bestk >= 0:
                 group[i] = qbase + bestk
                 t[i] = best
-    return group, t
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -373,81 +409,177 @@ def _apply_thresholds(group, t, gidx, thr_t, thr_i):
 # --------------------------------------------------------------------------- conversion and frontier
 
 
-@njit(cache=True, nogil=True)
-def _apply_conversions(lu, cells, group, t, gidx, thr_t, thr_i, type_codes, lock, conv_counts):
-    """Convert the cells under their group's threshold (see :func:`_apply_thresholds`).
+@njit(cache=True, nogil=True, parallel=True)
+def _select_smallest(group, t, gidx, quota):
+    """Positions of each group's ``quota`` smallest ``(t, gidx)`` (all of a group with fewer candidates).
 
-    Sets their class to the group's type, locks them and counts them per group.
-    ``gidx`` may be ``cells`` itself (whole raster). Returns the converted cells (in
-    input order), their type index and their positions in ``cells``.
+    The whole-raster path in one go: candidates are counted and scattered per group
+    (fixed chunks, so the segments do not depend on the thread count), then each group
+    finds its threshold pair as :func:`_group_thresholds` does and keeps the positions
+    under it, in parallel over groups. Selects exactly what :func:`_group_thresholds`
+    followed by :func:`_apply_thresholds` selects; the tiled path keeps those two, since
+    there the thresholds are a reduction over tiles. Returns positions grouped by group,
+    ascending within a group.
+    """
+    G = quota.size
+    n = group.size
+    nchunks = max(1, min(64, n // 16384))
+    cc = np.zeros((nchunks, G), dtype=np.int64)
+    for ch in prange(nchunks):
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            g = group[i]
+            if g >= 0 and quota[g] > 0:
+                cc[ch, g] += 1
+    offs = np.zeros(G + 1, dtype=np.int64)
+    outoffs = np.zeros(G + 1, dtype=np.int64)
+    for g in range(G):
+        tot = 0
+        for ch in range(nchunks):
+            m = cc[ch, g]
+            cc[ch, g] = offs[g] + tot  # chunk start inside the group's segment
+            tot += m
+        offs[g + 1] = offs[g] + tot
+        outoffs[g + 1] = outoffs[g] + min(tot, max(0, quota[g]))
+    tb = np.empty(offs[G], dtype=np.float64)
+    pb = np.empty(offs[G], dtype=np.int64)
+    for ch in prange(nchunks):
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            g = group[i]
+            if g >= 0 and quota[g] > 0:
+                p = cc[ch, g]
+                tb[p] = t[i]
+                pb[p] = i
+                cc[ch, g] = p + 1
+    out = np.empty(outoffs[G], dtype=np.int64)
+    todo = np.nonzero(offs[1:] > offs[:G])[0]
+    for j in prange(todo.size):
+        g = todo[j]
+        a = offs[g]
+        b = offs[g + 1]
+        q = quota[g]
+        o = outoffs[g]
+        if b - a <= q:
+            for m in range(a, b):
+                out[o] = pb[m]
+                o += 1
+            continue
+        v = np.partition(tb[a:b], q - 1)[q - 1]
+        less = 0
+        nties = 0
+        for m in range(a, b):
+            if tb[m] < v:
+                less += 1
+            elif tb[m] == v:
+                nties += 1
+        ties = np.empty(nties, dtype=np.int64)
+        p = 0
+        for m in range(a, b):
+            if tb[m] == v:
+                ties[p] = gidx[pb[m]]
+                p += 1
+        ties.sort()
+        ti = ties[q - less - 1]
+        for m in range(a, b):
+            if tb[m] < v or (tb[m] == v and gidx[pb[m]] <= ti):
+                out[o] = pb[m]
+                o += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _convert_cells(lu, cells, group, pos, type_codes, lock, conv_counts):
+    """Convert ``cells[pos]`` to their group's type: set the class, lock them, count them per group.
+
+    Returns the converted cells and their type indices (in the order of ``pos``).
     """
     T = type_codes.size
-    sel = np.zeros(cells.size, dtype=np.bool_)
-    m = 0
-    for i in range(cells.size):
-        g = group[i]
-        if g >= 0:
-            tt = thr_t[g]
-            if t[i] < tt or (t[i] == tt and gidx[i] <= thr_i[g]):
-                sel[i] = True
-                m += 1
+    m = pos.size
     out_c = np.empty(m, dtype=np.int64)
     out_k = np.empty(m, dtype=np.int8)
-    out_p = np.empty(m, dtype=np.int64)
-    p = 0
-    for i in range(cells.size):
-        if sel[i]:
-            out_p[p] = i
-            c = cells[i]
-            g = group[i]
-            k = g % T
-            lu[c] = type_codes[k]
-            _setbit(lock, c)
-            conv_counts[g] += 1
-            out_c[p] = c
-            out_k[p] = k
-            p += 1
-    return out_c, out_k, out_p
+    for p in range(m):
+        i = pos[p]
+        c = cells[i]
+        g = group[i]
+        k = g % T
+        lu[c] = type_codes[k]
+        _setbit(lock, c)
+        conv_counts[g] += 1
+        out_c[p] = c
+        out_k[p] = k
+    return out_c, out_k
 
 
-@njit(cache=True, nogil=True)
-def _update_frontier(bits, converted, lu, zones, pot, allowed, code_type, rows, cols, radius):
-    """Update the frontier bitset after ``converted`` cells changed class.
+@njit(cache=True, nogil=True, parallel=True)
+def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, rows, cols, radius):
+    """Update the eligibility and frontier bitsets after ``converted`` cells changed class.
 
-    Converted cells stay only if still eligible (an urban-to-urban change the matrix
-    allows); their eligible window neighbours join. Returns the cells that joined.
+    A converted cell stays eligible (and in the frontier) only if the matrix lets its new
+    class change again; the eligible cells in its window that were not in the frontier
+    join it. Only converted cells change eligibility, so neighbours are tested with one
+    bit each (no potential or zone lookups). The window scan runs in parallel over
+    fixed chunks of ``converted`` with read-only bitsets; joining cells are then set
+    and de-duplicated in one serial pass. Returns the cells that joined, each once, in
+    no particular order (the caller sorts them; numpy's sort is much faster than a
+    compiled one).
     """
+    m = converted.size
     T = pot.shape[0]
-    added = np.empty(converted.size * (2 * radius + 1) ** 2, dtype=np.int64)
-    m = 0
-    for i in range(converted.size):
+    # classes that some type may take: a converted cell of another class is ineligible
+    # without reading its zone or potentials (random accesses into large rasters)
+    src_ok = np.zeros(256, dtype=np.bool_)
+    for code in range(256):
+        for k in range(T):
+            if allowed[k, code]:
+                src_ok[code] = True
+    own = np.empty(m, dtype=np.int64)
+    nown = 0
+    for i in range(m):
         c = converted[i]
-        if _static_eligible(c, lu, zones, pot, allowed) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
-            if not _getbit(bits, c):
+        if src_ok[lu[c]] and _static_eligible(c, lu, zones, pot, allowed):
+            _setbit(elig, c)
+            if not _getbit(bits, c) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
                 _setbit(bits, c)
-                added[m] = c
-                m += 1
+                own[nown] = c
+                nown += 1
         else:
+            _clearbit(elig, c)
             _clearbit(bits, c)
-        r = c // cols
-        col = c - r * cols
-        for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
-            row = rr * cols
-            for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
-                j = row + cc
-                if j == c or _getbit(bits, j):
-                    continue
-                code = lu[j]
-                ok = False
-                for k in range(T):
-                    if allowed[k, code] and pot[k, j] > 0:
-                        ok = True
-                        break
-                if ok and zones[j] > 0:
-                    _setbit(bits, j)
-                    added[m] = j
-                    m += 1
-    return added[:m]
+    nchunks = max(1, min(64, m // 1024))
+    # each chunk writes its joining cells into its own slice of an upper-bound buffer;
+    # untouched pages of the buffer are never faulted in
+    span = (2 * radius + 1) ** 2 - 1
+    raw = np.empty(m * span, dtype=np.int64)
+    counts = np.zeros(nchunks, dtype=np.int64)
+    for ch in prange(nchunks):
+        i0 = ch * m // nchunks
+        p = i0 * span
+        for i in range(i0, (ch + 1) * m // nchunks):
+            c = converted[i]
+            r = c // cols
+            col = c - r * cols
+            for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+                row = rr * cols
+                for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+                    j = row + cc
+                    if j != c and _getbit(elig, j) and not _getbit(bits, j):
+                        raw[p] = j
+                        p += 1
+        counts[ch] = p - i0 * span
+    total = nown
+    for ch in range(nchunks):
+        total += counts[ch]
+    added = np.empty(total, dtype=np.int64)
+    added[:nown] = own[:nown]
+    a = nown
+    for ch in range(nchunks):
+        p0 = (ch * m // nchunks) * span
+        for q in range(p0, p0 + counts[ch]):
+            j = raw[q]
+            if not _getbit(bits, j):
+                _setbit(bits, j)
+                added[a] = j
+                a += 1
+    return added[:a]
 
 
 @njit(cache=True, nogil=True)
@@ -464,60 +596,87 @@ def _gather_records(cells, zones, pot):
     return cz, cpot
 
 
-@njit(cache=True, nogil=True)
-def _compact_frontier(cand, cz, cpot, bits, added, zones, pot, check_all, pos):
-    """New candidate list: old entries whose bit is still set merged with ``added``.
-
-    Entries keep their relative order; when ``cand`` and ``added`` are both sorted the
-    result is sorted. With ``check_all`` False only the entries at positions ``pos`` (the converted
-    candidates) are checked against the bitset; the others are known to stay.
-    """
+@njit(cache=True, nogil=True, parallel=True)
+def _append_records(cand, cz, cpot, m, added, zones, pot):
+    """Write ``added`` cells with their zone and potentials at positions ``m, m + 1, ...`` of the list."""
     T = pot.shape[0]
-    drop = np.zeros(cand.size, dtype=np.bool_)
-    ndrop = 0
-    if check_all:
-        for i in range(cand.size):
-            if not _getbit(bits, cand[i]):
-                drop[i] = True
-                ndrop += 1
-    else:
-        for j in range(pos.size):
-            i = pos[j]
-            if not _getbit(bits, cand[i]):
-                drop[i] = True
-                ndrop += 1
-    n = cand.size - ndrop + added.size
-    nc = np.empty(n, dtype=np.int64)
-    nz = np.empty(n, dtype=np.int32)
-    npot = np.empty((n, T), dtype=np.uint8)
-    # merge: with both inputs sorted the list stays sorted (memory-friendly order for the keys)
-    p = 0
-    a = 0
-    for i in range(cand.size):
-        if drop[i]:
-            continue
-        while a < added.size and added[a] < cand[i]:
-            c = added[a]
-            nc[p] = c
-            nz[p] = zones[c]
+    n = added.size
+    nchunks = max(1, min(64, n // 4096))
+    for ch in prange(nchunks):
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            c = added[i]
+            cand[m + i] = c
+            cz[m + i] = zones[c]
             for k in range(T):
-                npot[p, k] = pot[k, c]
-            p += 1
-            a += 1
-        nc[p] = cand[i]
-        nz[p] = cz[i]
+                cpot[m + i, k] = pot[k, c]
+
+
+@njit(cache=True, nogil=True)
+def _retire(cand, cz, pos, bits):
+    """Retire (zone 0) the list entries at ``pos`` whose frontier bit is clear; return how many."""
+    n = 0
+    for j in range(pos.size):
+        i = pos[j]
+        if cz[i] > 0 and not _getbit(bits, cand[i]):
+            cz[i] = 0
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _retire_all(cand, cz, bits):
+    """Retire every live list entry whose frontier bit is clear; return how many."""
+    n = cand.size
+    nchunks = max(1, min(256, n // 4096))
+    counts = np.zeros(nchunks, dtype=np.int64)
+    for ch in prange(nchunks):
+        s = 0
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            if cz[i] > 0 and not _getbit(bits, cand[i]):
+                cz[i] = 0
+                s += 1
+        counts[ch] = s
+    return counts.sum()
+
+
+@njit(cache=True, nogil=True)
+def _merge_runs(cand, cz, cpot, starts, cap):
+    """Merge the sorted runs ``[starts[r], starts[r + 1])`` of the list, dropping retired entries.
+
+    The list grows by appending each iteration's joining cells as one sorted run, so it
+    is a few sorted runs; merging restores one sorted run (memory-friendly order for the
+    keys) in one pass. Returns new arrays of capacity ``cap`` and the live length.
+    """
+    T = cpot.shape[1]
+    R = starts.size - 1
+    heads = starts[:R].copy()
+    nc = np.empty(cap, dtype=np.int64)
+    nz = np.empty(cap, dtype=np.int32)
+    npot = np.empty((cap, T), dtype=np.uint8)
+    p = 0
+    big = np.iinfo(np.int64).max
+    while True:
+        best = -1
+        bc = big
+        for r in range(R):
+            h = heads[r]
+            e = starts[r + 1]
+            while h < e and cz[h] <= 0:
+                h += 1
+            heads[r] = h
+            if h < e and cand[h] < bc:
+                bc = cand[h]
+                best = r
+        if best < 0:
+            break
+        h = heads[best]
+        nc[p] = bc
+        nz[p] = cz[h]
         for k in range(T):
-            npot[p, k] = cpot[i, k]
+            npot[p, k] = cpot[h, k]
+        heads[best] = h + 1
         p += 1
-    while a < added.size:
-        c = added[a]
-        nc[p] = c
-        nz[p] = zones[c]
-        for k in range(T):
-            npot[p, k] = pot[k, c]
-        p += 1
-        a += 1
-    return nc, nz, npot
+    return nc, nz, npot, p
 
 
 # --------------------------------------------------------------------------- sweeps (new patches, fill)

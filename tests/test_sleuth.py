@@ -227,15 +227,105 @@ def test_road_walk_length_follows_road_value_and_diffusion():
     roads[2, :] = 100
     ctr = np.zeros(3, np.int64)
     key = np.uint64(stream_key(1, 0, 0, 0, 0))
-    ok, i, j = K._road_walk(2, 20, roads, 7.0, key, ctr)
+    ok, i, j = K._road_walk(2, 20, roads, _road_nb(roads), 7.0, key, ctr)
     assert ok and i == 2 and ctr[0] == 8  # 8 steps (> int(100 // 100 * 7)), one direction draw per step
     roads[2, :] = 60  # value < 100: run_value 0, one step is enough
     ctr[:] = 0
-    ok, i, j = K._road_walk(2, 20, roads, 7.0, key, ctr)
+    ok, i, j = K._road_walk(2, 20, roads, _road_nb(roads), 7.0, key, ctr)
     assert ok and abs(j - 20) == 1 and ctr[0] == 1
     lone = np.zeros((5, 5), np.int64)
     lone[2, 2] = 100
-    assert not K._road_walk(2, 2, lone, 7.0, key, np.zeros(3, np.int64))[0]
+    assert not K._road_walk(2, 2, lone, _road_nb(lone), 7.0, key, np.zeros(3, np.int64))[0]
+
+
+def _road_nb(roads: np.ndarray) -> np.ndarray:
+    return K._road_neighbours(np.ascontiguousarray(roads)[None])[0]
+
+
+RING = [(-1, -1), (0, -1), (1, -1), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0)]
+
+
+@HYP
+@given(st.integers(0, 10_000), st.integers(1, 12), st.integers(1, 12), st.floats(0.0, 1.0))
+def test_road_neighbours_match_twin(seed, h, w, p):
+    roads = (np.random.default_rng(seed).random((h, w)) < p).astype(np.int32) * 100
+    pad = np.pad(roads != 0, 1)
+    expect = np.zeros((h, w), np.int64)
+    for k, (di, dj) in enumerate(RING):
+        expect |= pad[1 + di : 1 + di + h, 1 + dj : 1 + dj + w].astype(np.int64) << k
+    np.testing.assert_array_equal(_road_nb(roads), expect)
+
+
+def frontier_twin(z: np.ndarray) -> np.ndarray:
+    """Flags of interior urban cells with 2..7 urban 8-neighbours, flat, padded to a multiple of 8."""
+    u = (z != 0).astype(int)
+    nb = ndimage.convolve(u, np.ones((3, 3), int), mode="constant") - u
+    f = (u == 1) & (nb >= 2) & (nb < 8)
+    f[0, :] = f[-1, :] = False
+    f[:, 0] = f[:, -1] = False
+    out = np.zeros(-(-z.size // 8) * 8, np.uint8)
+    out[: z.size] = f.ravel()
+    return out
+
+
+@HYP
+@given(st.integers(0, 10_000), st.integers(3, 14), st.integers(3, 14), st.floats(0.05, 0.95))
+def test_frontier_flags_match_twin(seed, h, w, p):
+    z = (np.random.default_rng(seed).random((h, w)) < p).astype(np.uint8) * 3
+    np.testing.assert_array_equal(K._frontier_flags(z), frontier_twin(z))
+
+
+@HYP
+@given(st.integers(0, 10_000), st.integers(3, 14), st.integers(3, 14), st.floats(0.05, 0.95))
+def test_cell_by_cell_state_matches_full_recount(seed, h, w, p):
+    """Urbanising cells one at a time (``_add_cell``) keeps every statistic equal to a recount of the grid."""
+    rng = np.random.default_rng(seed)
+    target = rng.random((h, w)) < p
+    slope = rng.integers(0, 40, (h, w)).astype(np.uint8)
+    controls = (rng.random((3, h, w)) < 0.4).astype(np.uint8)
+    track = np.array([True, False, True])
+    z = np.zeros((h, w), np.uint8)
+    nb = np.zeros((h, w), np.uint8)
+    nb4 = np.zeros((h, w), np.uint8)
+    fr = np.zeros(-(-h * w // 8) * 8, np.uint8)
+    parent = np.zeros(h * w, np.int64)
+    acc = np.zeros(K.N_ACC, np.int64)
+    inter = np.zeros((3, 2), np.int64)
+    cells = rng.permutation(np.flatnonzero(target))
+    checkpoints = {len(cells) // 3, len(cells)}
+    for n, cell in enumerate(cells, start=1):
+        K._add_cell(cell // w, cell % w, 4, z, nb, nb4, fr, parent, acc, slope, controls, track, inter, True)
+        if n not in checkpoints:
+            continue
+        got = np.zeros(K.N_STATS)
+        K._record_pattern(got, acc)
+        expect = np.zeros(K.N_STATS)
+        K._pattern_stats(z, slope, expect, np.zeros(h * w, np.int64), np.zeros((h, w), np.uint8))
+        np.testing.assert_array_equal(got, expect)
+        np.testing.assert_array_equal(fr, frontier_twin(z))
+        for g in (0, 2):
+            union = int(controls[g].astype(bool).sum()) + inter[g, 1]
+            lee = inter[g, 0] / union if union else 0.0
+            assert lee == K._leesalee(z, controls[g])
+        assert inter[1].sum() == 0  # untracked grid
+
+
+def test_statistics_do_not_depend_on_how_many_years_are_recorded():
+    """Recording every year (statistics kept cell by cell) or a few (recounted) gives the same records."""
+    u = np.zeros((30, 30), np.uint8)
+    u[10:16, 12:15] = 1
+    u[20, 5] = 1
+    roads = np.zeros((30, 30), np.int32)
+    roads[14, :] = 100
+    inp = _inputs(u, roads=roads, years=(2000, 2004, 2012))
+    kw = dict(start_year=2000, stop_year=2012, runs=5, seed=2, constants=S.SelfModification())
+    coeffs = np.array([[40, 30, 60, 20, 50]], float)
+    every = list(range(2001, 2013))
+    assert len(every) > K.FULL_STATS_YEARS >= 2
+    a = S.simulate(inp, coeffs, record_years=every, **kw)
+    b = S.simulate(inp, coeffs, record_years=[2004, 2012], **kw)
+    np.testing.assert_array_equal(a.stats[:, :, [3, 11]], b.stats)
+    assert a.stats[0, :, 3, K.S_LEESALEE].min() > 0  # 2004 is a control year
 
 
 def test_self_modification_boom_and_bust():
@@ -465,16 +555,17 @@ def test_grow_year_matches_twin(seed, h, w, coeff):
     coeff = np.array(coeff)
     swght = K._slope_weights(coeff[3], 21.0)
     key = np.uint64(stream_key(seed, 1, 2, 0, K.PURPOSE))  # stream_key returns a Python int
-    nb = np.zeros((h, w), np.uint8)
-    for i, j in zip(*np.nonzero(z), strict=True):
-        K._add_neighbour(nb, i, j)
-    delta = np.zeros_like(z)
+    fr = K._frontier_flags(z)
+    dflat = np.zeros(fr.size, np.uint8)
+    delta = dflat[: h * w].reshape(h, w)
     ctr = np.zeros(2 + h * w, np.int64)
     counts = np.zeros(4, np.int64)
     rg_max = int((h + w) / 16)
     spiral = K._spiral_offsets(max(4 * rg_max * (rg_max + 1), h, w), max(h, w))
     growth = np.zeros(2 * h * w + 2, np.int64)
-    K._grow_year(z, nb, delta, slope, excluded, roads, spiral, swght, coeff, key, ctr, growth, counts, 7)
+    K._grow_year(
+        z, fr, delta, dflat, slope, excluded, roads, _road_nb(roads), spiral, swght, coeff, key, ctr, growth, counts, 7
+    )
     t_delta, t_counts = grow_year_twin(z, slope, excluded, roads, coeff, swght, key)
     np.testing.assert_array_equal(delta, t_delta)
     assert list(counts) == t_counts

@@ -290,8 +290,9 @@ def simulate(
         Growth phases switched on (bit 0 spontaneous + spreading centres, bit 1 edge,
         bit 2 road-influenced); all by default.
     n_chunks : int, optional
-        Fixed number of work chunks (default: up to 16); results do not depend on it
-        except through memory use.
+        Fixed number of work chunks, dealt the (set, run) items round-robin and simulated
+        in parallel (default: up to 16); results do not depend on it (nor on the number of
+        threads), memory use does.
 
     Returns
     -------
@@ -317,14 +318,15 @@ def simulate(
     spiral = K._spiral_offsets(n_spiral, max(nrows, ncols))
     n_tasks = coefficients.shape[0] * runs
     chunks = n_chunks or min(n_tasks, 16)
+    if prob_years:  # cells are counted per chunk in uint16
+        chunks = max(chunks, -(-n_tasks // 65535))
     stats, counts = K._simulate_batch(
         np.ascontiguousarray(inputs.urban[seed_index]), inputs.slope, inputs.excluded, inputs.roads, road_of_year,
         road_count, spiral, coefficients, constants.array(), np.int64(seed), np.int64(runs), np.int64(start_year + 1),
         record_slot, np.int64(len(record_years)), inputs.urban, control_of_year, prob_slot, np.int64(len(prob_years)),
         np.int64(chunks), np.int64(inputs.excluded_count), np.int64(rules),
     )  # fmt: skip
-    total = counts.sum(axis=0, dtype=np.int64) if len(prob_years) else np.zeros((0, nrows, ncols), np.int64)
-    return Simulation(coefficients, stats, list(record_years), total, list(prob_years), runs, seed)
+    return Simulation(coefficients, stats, list(record_years), counts, list(prob_years), runs, seed)
 
 
 # --------------------------------------------------------------------------- statistics

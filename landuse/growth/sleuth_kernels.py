@@ -81,16 +81,24 @@ def _draw(key: np.uint64, ctr: np.ndarray) -> float:
     return u
 
 
-@njit(cache=True, nogil=True)
-def _slope_weights(slope_resistance: float, critical_slope: float) -> np.ndarray:
-    """Rejection probability per slope value 0..255 (SLEUTH's slope lookup table, float32)."""
-    lut = np.ones(256, dtype=np.float64)
+@njit(cache=True, nogil=True, _nrt=False)
+def _slope_weights_into(lut, slope_resistance, critical_slope):
+    """Fill ``lut`` (256 float64) with the rejection probability per slope value 0..255."""
     expo = np.float32(slope_resistance / 50.0)
     crit = np.float32(critical_slope)
     for i in range(256):
         if i < crit:
             val = np.float32((crit - np.float32(i)) / crit)
             lut[i] = np.float64(np.float32(1.0 - math.pow(np.float64(val), np.float64(expo))))
+        else:
+            lut[i] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def _slope_weights(slope_resistance: float, critical_slope: float) -> np.ndarray:
+    """Rejection probability per slope value 0..255 (SLEUTH's slope lookup table, float32)."""
+    lut = np.ones(256, dtype=np.float64)
+    _slope_weights_into(lut, slope_resistance, critical_slope)
     return lut
 
 
@@ -122,7 +130,7 @@ def _spiral_offsets(n: int, max_band: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _urbanize(r, c, z, delta, slope, excluded, swght, code, key, ctr) -> bool:
     """Try one cell: free, slope test, exclusion test. Sets ``delta`` and returns success.
 
@@ -140,7 +148,7 @@ def _urbanize(r, c, z, delta, slope, excluded, swght, code, key, ctr) -> bool:
     return False
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _random_neighbour(i, j, nrows, ncols, key, ctr):
     """A random in-image 8-neighbour of (i, j): random start on the ring, then clockwise."""
     k0 = int(_draw(key, ctr) * 8)
@@ -153,7 +161,7 @@ def _random_neighbour(i, j, nrows, ncols, key, ctr):
     return i + _NB_ROW[k0], j + _NB_COL[k0]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _urbanize_neighbour(i, j, z, delta, slope, excluded, swght, code, key, ctr):
     """Try a random neighbour of (i, j); returns (success, neighbour row, neighbour col)."""
     nrows, ncols = z.shape
@@ -165,23 +173,49 @@ def _urbanize_neighbour(i, j, z, delta, slope, excluded, swght, code, key, ctr):
 
 
 @njit(cache=True, nogil=True)
-def _road_walk(i, j, roads, diffusion, key, ctr):
-    """Walk along the road from (i, j); returns (spread, end row, end col)."""
-    nrows, ncols = roads.shape
+def _road_neighbours(roads: np.ndarray) -> np.ndarray:
+    """Per cell, bit ``k`` set when ring neighbour ``k`` (``_NB_ROW/_NB_COL``) is in the image and a road.
+
+    ``roads`` is ``(grids, rows, cols)``; so is the ``uint8`` result.
+    """
+    n_grids, nrows, ncols = roads.shape
+    out = np.zeros((n_grids, nrows, ncols), dtype=np.uint8)
+    for g in range(n_grids):
+        for i in range(nrows):
+            for j in range(ncols):
+                m = 0
+                for k in range(8):
+                    ni = i + _NB_ROW[k]
+                    nj = j + _NB_COL[k]
+                    if 0 <= ni < nrows and 0 <= nj < ncols and roads[g, ni, nj] != 0:
+                        m |= 1 << k
+                out[g, i, j] = m
+    return out
+
+
+# Trailing zero bits of a byte (index 0 unused): the first road neighbour of a rotated mask.
+_CTZ8 = np.array([0] + [(v & -v).bit_length() - 1 for v in range(1, 256)], dtype=np.int64)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _road_walk(i, j, roads, road_nb, diffusion, key, ctr):
+    """Walk along the road from (i, j); returns (spread, end row, end col).
+
+    Each step draws a start ``k0`` on the neighbour ring and moves to the first road
+    neighbour at or after it clockwise (``road_nb`` from :func:`_road_neighbours` holds the
+    road neighbours of each cell as bits).
+    """
     run = 0
     while True:
-        moved = False
         k0 = int(_draw(key, ctr) * 8)
-        for k in range(8):
-            idx = (k0 + k) % 8
-            ni = i + _NB_ROW[idx]
-            nj = j + _NB_COL[idx]
-            if 0 <= ni < nrows and 0 <= nj < ncols and roads[ni, nj] != 0:
-                i = ni
-                j = nj
-                run += 1
-                moved = True
-                break
+        m = np.int64(road_nb[i, j])
+        moved = m != 0
+        if moved:
+            rot = ((m >> k0) | (m << (8 - k0))) & 0xFF
+            idx = (k0 + _CTZ8[rot]) & 7
+            i += _NB_ROW[idx]
+            j += _NB_COL[idx]
+            run += 1
         run_value = int((roads[i, j] // 100) * diffusion)
         if run > run_value:
             return True, i, j
@@ -189,28 +223,19 @@ def _road_walk(i, j, roads, diffusion, key, ctr):
             return False, i, j
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _add_neighbour(nb, i, j):
-    """Count a new urban cell (i, j) in its 8 neighbours' urban-neighbour counts."""
-    nrows, ncols = nb.shape
-    for di in range(-1, 2):
-        for dj in range(-1, 2):
-            if di != 0 or dj != 0:
-                ii = i + di
-                jj = j + dj
-                if 0 <= ii < nrows and 0 <= jj < ncols:
-                    nb[ii, jj] += 1
-
-
-@njit(cache=True, nogil=True)
-def _grow_year(z, nb, delta, slope, excluded, roads, spiral, swght, coeff, key, ctr, growth, counts, rules):
+@njit(cache=True, nogil=True, _nrt=False)
+def _grow_year(z, fr, delta, dflat, slope, excluded, roads, road_nb, spiral, swght, coeff, key, ctr, growth, counts, rules):
     """One year of SLEUTH growth into ``delta`` (``z`` is read only).
 
-    ``nb`` holds each cell's number of urban 8-neighbours in ``z``. ``delta`` must be all
-    zero on entry; the grown cells are listed in ``ctr[2 : 2 + ctr[1]]``
-    (``ctr[0]`` numbers the draws). ``counts`` receives (sng, sdc, og, rt). ``growth`` is a
-    scratch int64 array of at least ``2 * rows * cols`` entries. ``rules`` switches phases on (bit 0 spontaneous + spreading
-    centres, bit 1 edge growth, bit 2 road-influenced growth).
+    ``fr`` flags, in raster order (flat, length a multiple of 8), the interior urban cells
+    of ``z`` with 2 to 7 urban 8-neighbours, the only cells edge growth can start from (see
+    :func:`_frontier_flags`). ``delta`` must be all zero on entry; it is the ``(rows,
+    cols)`` view of the flat buffer ``dflat`` (length a multiple of 8, padding zero).
+    ``road_nb`` holds the road neighbours of ``roads`` (:func:`_road_neighbours`). The
+    grown cells are listed in ``ctr[2 : 2 + ctr[1]]`` (``ctr[0]`` numbers the draws). ``counts`` receives
+    (sng, sdc, og, rt). ``growth`` is a scratch int64 array of at least ``2 * rows * cols``
+    entries. ``rules`` switches phases on (bit 0 spontaneous + spreading centres, bit 1
+    edge growth, bit 2 road-influenced growth).
     """
     nrows, ncols = z.shape
     diffusion = coeff[C_DIFFUSION]
@@ -244,10 +269,16 @@ def _grow_year(z, nb, delta, slope, excluded, roads, spiral, swght, coeff, key, 
     # Phase 4: edge (organic) growth from urban cells with 2..7 urban neighbours. SLEUTH
     # draws the spread test for every urban cell; only cells with 2..7 urban neighbours can
     # act on it, so the test is drawn for those alone (same distribution, fewer draws).
+    # The flags are scanned eight at a time, skipping blocks without any, in raster order.
     if rules & 2:
-        for row in range(1, nrows - 1):
-            for col in range(1, ncols - 1):
-                if z[row, col] != 0 and 2 <= nb[row, col] < 8:
+        words = fr.view(np.uint64)
+        for w in range(words.shape[0]):
+            if words[w] == 0:
+                continue
+            for idx in range(8 * w, 8 * w + 8):
+                if fr[idx] != 0:
+                    row = idx // ncols
+                    col = idx - row * ncols
                     if int(_draw(key, ctr) * 101) < spread:
                         p = int(_draw(key, ctr) * 8)
                         if _urbanize(
@@ -260,12 +291,18 @@ def _grow_year(z, nb, delta, slope, excluded, roads, spiral, swght, coeff, key, 
         # Growth list in raster order, laid out as SLEUTH 3.0beta_p01 lays it out: the
         # column list starts ``rows`` entries after the row list in one buffer, so once more
         # than ``rows`` cells have grown, column k reads the row of growth cell k + rows.
-        n_growth = ctr[1]
-        order = np.sort(ctr[2 : 2 + n_growth])
-        for k in range(n_growth):
-            r = order[k] // ncols
-            growth[k] = r
-            growth[nrows + k] = order[k] - r * ncols
+        # The grown cells are read off ``delta`` in raster order, eight at a time.
+        n_growth = 0
+        dwords = dflat.view(np.uint64)
+        for w in range(dwords.shape[0]):
+            if dwords[w] == 0:
+                continue
+            for idx in range(8 * w, 8 * w + 8):
+                if dflat[idx] != 0:
+                    r = idx // ncols
+                    growth[n_growth] = r
+                    growth[nrows + n_growth] = idx - r * ncols
+                    n_growth += 1
         if n_growth > 0:
             for _k in range(1 + int(breed)):
                 rg = int((road_gravity / 100.0) * ((nrows + ncols) / 16.0))
@@ -285,7 +322,7 @@ def _grow_year(z, nb, delta, slope, excluded, roads, spiral, swght, coeff, key, 
                         rj = jj
                         break
                 if found:
-                    spread_ok, ei, ej = _road_walk(ri, rj, roads, diffusion, key, ctr)
+                    spread_ok, ei, ej = _road_walk(ri, rj, roads, road_nb, diffusion, key, ctr)
                     if spread_ok:
                         ok, ni, nj = _urbanize_neighbour(ei, ej, z, delta, slope, excluded, swght, ROAD, key, ctr)
                         if ok:
@@ -298,7 +335,7 @@ def _grow_year(z, nb, delta, slope, excluded, roads, spiral, swght, coeff, key, 
                                     counts[3] += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _self_modify(coeff, growth_rate, percent_urban, consts):
     """SLEUTH's self-modification of the five coefficients after a year (in place)."""
     if growth_rate > consts[K_CRIT_HIGH]:
@@ -331,7 +368,7 @@ def _self_modify(coeff, growth_rate, percent_urban, consts):
                 coeff[C_BREED] = 1.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _pattern_stats(z, slope, out, queue, visited):
     """Area, edges, clusters, centroid, radius, mean slope and mean cluster size of ``z``.
 
@@ -405,7 +442,7 @@ def _pattern_stats(z, slope, out, queue, visited):
     out[S_RAD] = math.sqrt(area / math.pi)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _leesalee(z, observed) -> float:
     """Lee-Sallee shape index |sim ∩ obs| / |sim ∪ obs| of two urban grids."""
     union = 0
@@ -422,54 +459,208 @@ def _leesalee(z, observed) -> float:
     return inter / union if union > 0 else 0.0
 
 
+# --------------------------------------------------------------------------- incremental run state
+#
+# Urban cells never revert during a run, so everything the statistics need is kept up to
+# date as cells urbanise instead of being recomputed from the grid: the 8- and 4-neighbour
+# counts, the edge-growth frontier flags, the edge count, a union-find of interior cells
+# (clusters merge, never split), the area and the x / y / slope sums, and the Lee-Sallee
+# intersection per control grid. The cost per year is then proportional to the cells grown
+# that year, not to the grid.
+
+# Integer accumulators of a run (``acc``).
+A_AREA, A_EDGES, A_CLUSTERS, A_INTERIOR, A_XSUM, A_YSUM, A_SSUM = range(7)
+N_ACC = 7
+
+# Keep the pattern statistics up to date cell by cell (instead of recomputing them from
+# the grid in recorded years) when more years than this are recorded per run.
+FULL_STATS_YEARS = 8
+
+_R4 = np.array([-1, 0, 1, 0], dtype=np.int64)
+_C4 = np.array([0, -1, 0, 1], dtype=np.int64)
+
+
 @njit(cache=True, nogil=True)
+def _frontier_flags(z: np.ndarray) -> np.ndarray:
+    """Flat flags (length a multiple of 8) of the interior urban cells with 2..7 urban 8-neighbours."""
+    nrows, ncols = z.shape
+    fr = np.zeros(((nrows * ncols + 7) // 8) * 8, dtype=np.uint8)
+    for i in range(1, nrows - 1):
+        for j in range(1, ncols - 1):
+            if z[i, j] != 0:
+                c = 0
+                for k in range(8):
+                    if z[i + _NB_ROW[k], j + _NB_COL[k]] != 0:
+                        c += 1
+                if 2 <= c < 8:
+                    fr[i * ncols + j] = 1
+    return fr
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _deg4(i, j, nrows, ncols):
+    d = 0
+    if i > 0:
+        d += 1
+    if i < nrows - 1:
+        d += 1
+    if j > 0:
+        d += 1
+    if j < ncols - 1:
+        d += 1
+    return d
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _find(parent, x):
+    """Root of ``x`` in the union-find ``parent`` (path halving)."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _set_frontier(fr, z, nb, i, j):
+    nrows, ncols = z.shape
+    if 0 < i < nrows - 1 and 0 < j < ncols - 1:
+        fr[i * ncols + j] = 1 if (z[i, j] != 0 and 2 <= nb[i, j] < 8) else 0
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _add_cell(i, j, code, z, nb, nb4, fr, parent, acc, slope, control_grids, track, inter, full):
+    """Make the non-urban cell (i, j) urban (``z = code``) and update the run state.
+
+    ``nb`` / ``nb4``: urban 8- / 4-neighbour counts of every cell; ``fr``: frontier flags
+    (:func:`_frontier_flags`); ``parent``: union-find of interior urban cells (4-connected);
+    ``acc``: the ``A_*`` accumulators; ``inter[g, 0]`` / ``inter[g, 1]``: urban cells inside /
+    outside control grid ``g`` (only grids with ``track[g]``).
+    """
+    nrows, ncols = z.shape
+    z[i, j] = code
+    for k in range(8):
+        ii = i + _NB_ROW[k]
+        jj = j + _NB_COL[k]
+        if 0 <= ii < nrows and 0 <= jj < ncols:
+            nb[ii, jj] += 1
+            _set_frontier(fr, z, nb, ii, jj)
+    _set_frontier(fr, z, nb, i, j)
+    acc[A_AREA] += 1
+    if not full:
+        return
+    acc[A_XSUM] += j
+    acc[A_YSUM] += i
+    acc[A_SSUM] += slope[i, j]
+    # edges: urban cells with a non-urban 4-neighbour inside the image
+    if nb4[i, j] < _deg4(i, j, nrows, ncols):
+        acc[A_EDGES] += 1
+    for k in range(4):
+        ii = i + _R4[k]
+        jj = j + _C4[k]
+        if 0 <= ii < nrows and 0 <= jj < ncols:
+            nb4[ii, jj] += 1
+            if z[ii, jj] != 0 and nb4[ii, jj] == _deg4(ii, jj, nrows, ncols):
+                acc[A_EDGES] -= 1
+    # clusters: 4-connected groups of urban cells, outer rows and columns ignored
+    if 0 < i < nrows - 1 and 0 < j < ncols - 1:
+        idx = i * ncols + j
+        parent[idx] = idx
+        acc[A_INTERIOR] += 1
+        acc[A_CLUSTERS] += 1
+        for k in range(4):
+            ii = i + _R4[k]
+            jj = j + _C4[k]
+            if 0 < ii < nrows - 1 and 0 < jj < ncols - 1 and z[ii, jj] != 0:
+                ra = _find(parent, idx)
+                rb = _find(parent, ii * ncols + jj)
+                if ra != rb:
+                    parent[ra] = rb
+                    acc[A_CLUSTERS] -= 1
+    for g in range(control_grids.shape[0]):
+        if track[g]:
+            if control_grids[g, i, j] != 0:
+                inter[g, 0] += 1
+            else:
+                inter[g, 1] += 1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _record_pattern(out, acc):
+    """Write area, pop, edges, clusters, cl_size, centroid, rad and slope from ``acc`` (as :func:`_pattern_stats`)."""
+    area = acc[A_AREA]
+    n_clusters = acc[A_CLUSTERS]
+    out[S_AREA] = area
+    out[S_POP] = area
+    out[S_EDGES] = acc[A_EDGES]
+    out[S_CLUSTERS] = n_clusters
+    out[S_CLSIZE] = (acc[A_INTERIOR] // n_clusters) if n_clusters > 0 else 0
+    if area > 0:
+        out[S_XMEAN] = float(acc[A_XSUM]) / area
+        out[S_YMEAN] = float(acc[A_YSUM]) / area
+        out[S_SLOPE] = float(acc[A_SSUM]) / area
+    else:
+        out[S_XMEAN] = 0.0
+        out[S_YMEAN] = 0.0
+        out[S_SLOPE] = 0.0
+    out[S_RAD] = math.sqrt(area / math.pi)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def _simulate_run(
-    seed_urban, slope, excluded, roads, road_of_year, road_count, spiral, coeff0, consts, seed, mc, first_year,
-    record_slot, control_grids, control_of_year, prob_slot, prob_counts, excl_count, rules, stats,
+    seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeff0, consts, seed, mc,
+    first_year, record_slot, control_grids, control_of_year, track, obs_count, hist, excl_count, rules, stats,
+    z, delta, dflat, nb, nb4, fr, parent, growth, ctr, counts, acc, inter, lut, coeff, queue, visited, full,
 ):  # fmt: skip
-    """Simulate one Monte Carlo run over all years; fill ``stats[slot]`` and ``prob_counts``."""
+    """Simulate one Monte Carlo run over all years; fill ``stats`` (records) and ``hist``.
+
+    ``hist[0]`` counts the seed's urban cells, ``hist[1 + y]`` the cells grown in year ``y``
+    (``hist`` of zero rows: not counted). The arguments from ``z`` on are work buffers
+    (reset here), so a chunk of runs allocates them once.
+    """
     nrows, ncols = seed_urban.shape
     n_years = road_of_year.shape[0]
-    z = np.zeros((nrows, ncols), dtype=np.uint8)
+    z[:, :] = 0
+    dflat[:] = 0
+    nb[:, :] = 0
+    nb4[:, :] = 0
+    fr[:] = 0
+    acc[:] = 0
+    inter[:, :] = 0
+    for k in range(5):
+        coeff[k] = coeff0[k]
+    count_cells = hist.shape[0] > 0
     for i in range(nrows):
         for j in range(ncols):
             if seed_urban[i, j] != 0:
-                z[i, j] = SEED
-    delta = np.zeros((nrows, ncols), dtype=np.uint8)
-    nb = np.zeros((nrows, ncols), dtype=np.uint8)
-    for i in range(nrows):
-        for j in range(ncols):
-            if z[i, j] != 0:
-                _add_neighbour(nb, i, j)
-    growth = np.zeros(2 * nrows * ncols + 2, dtype=np.int64)
-    queue = np.zeros(nrows * ncols, dtype=np.int64)
-    visited = np.zeros((nrows, ncols), dtype=np.uint8)
-    counts = np.zeros(4, dtype=np.int64)
-    ctr = np.zeros(2 + nrows * ncols, dtype=np.int64)
-    coeff = coeff0.copy()
-    pop = 0
-    for i in range(nrows):
-        for j in range(ncols):
-            if z[i, j] != 0:
-                pop += 1
+                _add_cell(i, j, SEED, z, nb, nb4, fr, parent, acc, slope, control_grids, track, inter, full)
+                if count_cells:
+                    hist[0, i * ncols + j] += 1
     total_pixels = nrows * ncols
+    lut_slope = -1.0
     for y in range(n_years):
         year = first_year + y
         key = _stream_key(np.int64(seed), np.int64(mc), np.int64(year), np.int64(0), np.int64(PURPOSE))
         ctr[0] = 0
-        swght = _slope_weights(coeff[C_SLOPE], consts[K_CRIT_SLOPE])
-        roads_y = roads[road_of_year[y]]
-        _grow_year(z, nb, delta, slope, excluded, roads_y, spiral, swght, coeff, key, ctr, growth, counts, rules)
+        if y == 0 or coeff[C_SLOPE] != lut_slope:
+            _slope_weights_into(lut, coeff[C_SLOPE], consts[K_CRIT_SLOPE])
+            lut_slope = coeff[C_SLOPE]
+        ry = road_of_year[y]
+        _grow_year(
+            z, fr, delta, dflat, slope, excluded, roads[ry], road_nb[ry], spiral, lut, coeff, key, ctr, growth, counts,
+            rules,
+        )  # fmt: skip
         grw_pix = 0
         for k in range(ctr[1]):
-            i = ctr[2 + k] // ncols
-            j = ctr[2 + k] - i * ncols
+            cell = ctr[2 + k]
+            i = cell // ncols
+            j = cell - i * ncols
             if excluded[i, j] < 100 and z[i, j] == 0:
-                z[i, j] = delta[i, j]
-                _add_neighbour(nb, i, j)
+                _add_cell(i, j, delta[i, j], z, nb, nb4, fr, parent, acc, slope, control_grids, track, inter, full)
                 grw_pix += 1
+                if count_cells:
+                    hist[1 + y, cell] += 1
             delta[i, j] = 0
-        pop += grw_pix
+        pop = acc[A_AREA]
         growth_rate = 100.0 * grw_pix / pop if pop > 0 else 0.0
         rc = road_count[y]
         percent_urban = 100.0 * (pop + rc) / (total_pixels - rc - excl_count)
@@ -481,7 +672,10 @@ def _simulate_run(
             out[S_SDC] = 0.0
             out[S_OG] = counts[2]
             out[S_RT] = counts[3]
-            _pattern_stats(z, slope, out, queue, visited)
+            if full:
+                _record_pattern(out, acc)
+            else:
+                _pattern_stats(z, slope, out, queue, visited)
             out[S_DIFFUS] = coeff[C_DIFFUSION]
             out[S_SPREAD] = coeff[C_SPREAD]
             out[S_BREED] = coeff[C_BREED]
@@ -491,14 +685,14 @@ def _simulate_run(
             out[S_PROAD] = 0.0
             out[S_GRWRATE] = growth_rate
             ci = control_of_year[y]
-            out[S_LEESALEE] = _leesalee(z, control_grids[ci]) if ci >= 0 else 0.0
+            if ci >= 0 and full:
+                union = obs_count[ci] + inter[ci, 1]
+                out[S_LEESALEE] = inter[ci, 0] / union if union > 0 else 0.0
+            elif ci >= 0:
+                out[S_LEESALEE] = _leesalee(z, control_grids[ci])
+            else:
+                out[S_LEESALEE] = 0.0
             out[S_GRWPIX] = grw_pix
-        ps = prob_slot[y]
-        if ps >= 0:
-            for i in range(nrows):
-                for j in range(ncols):
-                    if z[i, j] != 0:
-                        prob_counts[ps, i, j] += 1
         _self_modify(coeff, growth_rate, percent_urban, consts)
 
 
@@ -509,27 +703,73 @@ def _simulate_batch(
 ):  # fmt: skip
     """Simulate ``n_runs`` Monte Carlo runs for every coefficient set, in parallel.
 
-    Work items (coefficient set, run) are split into ``n_chunks`` fixed chunks (not one per
-    thread), so results do not depend on the thread count. Returns the statistics
-    ``(sets, runs, n_record, N_STATS)`` and urban counts per chunk
-    ``(n_chunks, n_prob, rows, cols)`` (sum over axis 0 for the totals).
+    Work items (coefficient set, run) are dealt round-robin to ``n_chunks`` fixed chunks
+    (not one per thread; chunk ``c`` takes items ``c, c + n_chunks, ...`` so that cheap and
+    dear coefficient sets mix), so results do not depend on the thread count. Returns the
+    statistics ``(sets, runs, n_record, N_STATS)`` and the number of runs (over all sets) in
+    which each cell is urban in each probability year, ``(n_prob, rows, cols)`` int64.
     """
     n_sets = coeffs.shape[0]
     nrows, ncols = seed_urban.shape
+    n = nrows * ncols
+    n_years = road_of_year.shape[0]
     n_tasks = n_sets * n_runs
     stats = np.zeros((n_sets, n_runs, n_record, N_STATS), dtype=np.float64)
-    prob = np.zeros((n_chunks if n_prob > 0 else 0, n_prob, nrows, ncols), dtype=np.uint16)
+    road_nb = _road_neighbours(roads)
+    n_grids = control_grids.shape[0]
+    track = np.zeros(n_grids, dtype=np.bool_)
+    for y in range(n_years):
+        if control_of_year[y] >= 0:
+            track[control_of_year[y]] = True
+    obs_count = np.zeros(n_grids, dtype=np.int64)
+    for g in range(n_grids):
+        if track[g]:
+            for i in range(nrows):
+                for j in range(ncols):
+                    if control_grids[g, i, j] != 0:
+                        obs_count[g] += 1
+    hist_rows = n_years + 1 if n_prob > 0 else 0
+    hist = np.zeros((n_chunks, hist_rows, n if n_prob > 0 else 0), dtype=np.uint16)
+    n_pad = ((n + 7) // 8) * 8
+    n_rec_years = 0
+    for y in range(n_years):
+        if record_slot[y] >= 0:
+            n_rec_years += 1
+    full = n_rec_years > FULL_STATS_YEARS
     for ch in prange(n_chunks):
-        start = (ch * n_tasks) // n_chunks
-        stop = ((ch + 1) * n_tasks) // n_chunks
-        dummy = np.zeros((0, nrows, ncols), dtype=np.uint16)
-        for t in range(start, stop):
+        z = np.zeros((nrows, ncols), dtype=np.uint8)
+        dflat = np.zeros(n_pad, dtype=np.uint8)
+        delta = dflat[:n].reshape((nrows, ncols))
+        nb = np.zeros((nrows, ncols), dtype=np.uint8)
+        nb4 = np.zeros((nrows, ncols), dtype=np.uint8)
+        fr = np.zeros(n_pad, dtype=np.uint8)
+        parent = np.empty(n, dtype=np.int64)
+        growth = np.empty(2 * n + 2, dtype=np.int64)
+        ctr = np.zeros(2 + n, dtype=np.int64)
+        counts = np.zeros(4, dtype=np.int64)
+        acc = np.zeros(N_ACC, dtype=np.int64)
+        inter = np.zeros((n_grids, 2), dtype=np.int64)
+        lut = np.ones(256, dtype=np.float64)
+        coeff = np.zeros(5, dtype=np.float64)
+        queue = np.empty(n if not full else 0, dtype=np.int64)
+        visited = np.zeros((nrows, ncols) if not full else (0, 0), dtype=np.uint8)
+        for k in range((n_tasks - ch + n_chunks - 1) // n_chunks):
+            t = ch + k * n_chunks
             s = t // n_runs
             mc = t - s * n_runs
-            pc = prob[ch] if n_prob > 0 else dummy
             _simulate_run(
-                seed_urban, slope, excluded, roads, road_of_year, road_count, spiral, coeffs[s], consts, seed, mc,
-                first_year, record_slot, control_grids, control_of_year, prob_slot, pc, excl_count, rules,
-                stats[s, mc],
+                seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeffs[s], consts, seed,
+                mc, first_year, record_slot, control_grids, control_of_year, track, obs_count, hist[ch], excl_count,
+                rules, stats[s, mc], z, delta, dflat, nb, nb4, fr, parent, growth, ctr, counts, acc, inter, lut, coeff,
+                queue, visited, full,
             )  # fmt: skip
-    return stats, prob
+    prob = np.zeros((n_prob, n), dtype=np.int64)
+    if n_prob > 0:
+        for c in prange(n):
+            running = 0
+            for k in range(hist_rows):
+                for ch in range(n_chunks):
+                    running += hist[ch, k, c]
+                if k >= 1 and prob_slot[k - 1] >= 0:
+                    prob[prob_slot[k - 1], c] = running
+    return stats, prob.reshape((n_prob, nrows, ncols))

@@ -12,7 +12,14 @@ Usage: ``python benchmarks/growth_step.py [--quick] [--size N] [--no-memory]``
   array) for scale.
 * Peak resident memory of a full ``simulate`` (three types, two periods, two runs) in a
   fresh subprocess, as bytes per cell above the memory held before the call (the
-  landscape and the params), and including the params.
+  landscape, the params and the compiled kernels, loaded by a tiny warm-up simulation),
+  and including the params.
+* Time per Monte Carlo run and period of ``simulate`` on the 1000 x 1000 sample region
+  (``configs/compact.yaml``: 3 types, 5 x 5 window, 10 iterations; about 13 000 cells to
+  place per period spread over the allocation zones), 20 runs.
+
+Wall-clock figures depend on what else runs on the machine: the script also prints the
+CPU time of the iterations (all threads) and the load average.
 
 Figures are printed as they are measured; the last line is one JSON object.
 """
@@ -71,7 +78,7 @@ def params_for(pot: np.ndarray, **kw) -> E.GrowthParams:
 
 def iteration_quota(st: E._Static, state: E._RunState, types: list[int], share: float) -> np.ndarray:
     """Quota per group: ``share`` of the zone's frontier cells, split among ``types``."""
-    zc = np.bincount(st.zones[state.cand], minlength=st.Z + 1)
+    zc = np.bincount(st.zones[state.live], minlength=st.Z + 1)
     q = np.zeros((st.Z + 1, st.T), dtype=np.int64)
     for k in types:
         q[:, k] = (zc * share / len(types)).astype(np.int64)
@@ -81,14 +88,16 @@ def iteration_quota(st: E._Static, state: E._RunState, types: list[int], share: 
 
 def time_iterations(st, state, types, reps, *, seed=1):
     inertia = np.ones((st.Z + 1, st.T))
-    times, conv_total = [], 0
+    times, cpu, conv_total = [], [], 0
     for it in range(reps):
         quota = iteration_quota(st, state, types, 0.10)
         keys = E._keys(seed, 0, 0, it, 0, st.T)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         conv, _, _ = E._frontier_step(st, state, quota, inertia, keys)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         conv_total += int(conv.sum())
+    time_iterations.cpu = cpu
     return times, conv_total
 
 
@@ -156,6 +165,12 @@ nz = int(ds["zones"].values.max())
 rows = [(y, z, t, c) for y in (2030, 2040) for z in range(1, nz + 1)
         for t, c in (("residential", 1500), ("industrial", 500), ("commercial", 400))]
 targets = pd.DataFrame(rows, columns=["period", "zone", "type", "cells"])
+# warm-up: load the compiled kernels (and numba's machinery) before measuring
+wl, wz, wp = B.synthetic(64)
+wds = new_landscape({{"landuse": wl, "zones": wz}}, crs="EPSG:32651", transform=Affine(30, 0, 0, 0, -30, 30 * 64))
+wt = pd.DataFrame([(2030, 1, "residential", 50), (2030, 1, "industrial", 20)], columns=["period", "zone", "type", "cells"])
+simulate(wds, wt, params=B.params_for(wp, iterations=2, spontaneous_share=0.1), runs=2, seed=1)
+del wl, wz, wp, wds
 before = rss()["VmRSS"]
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")
@@ -174,18 +189,63 @@ def memory_run(n: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def sample_runs(runs: int = 20) -> dict:
+    """Seconds per run and period of ``simulate`` on the 1000 x 1000 sample region (compact scenario)."""
+    import pandas as pd
+
+    from landuse.config import load_scenario
+    from landuse.io import read_landscape
+    from landuse.zones import zone_grid
+
+    scn = load_scenario(os.path.join(ROOT, "configs", "compact.yaml"))
+    ds = read_landscape(scn.layer_paths(), classes=scn.classes)
+    zg = zone_grid(ds, block_size_m=scn.config.allocation.block_size_m)
+    ds = ds.assign(zones=(("y", "x"), zg.zones))
+    params = E.GrowthParams.from_scenario(scn, ds)
+    lu = ds["landuse"].values
+    urban = np.isin(lu, scn.classes.urban_codes)
+    zones = zg.zones
+    nz = int(zones.max())
+    # ~13 000 cells per period, spread over the zones in proportion to their urban land
+    weight = np.bincount(zones[urban], minlength=nz + 1).astype(float)
+    weight[0] = 0.0
+    eligible = np.any(params.allowed[:, lu] & (params.potential > 0), axis=0)
+    room = np.bincount(zones[eligible], minlength=nz + 1)
+    weight = np.minimum(weight, room / 4)  # zones without room for growth get none
+    cells = np.floor(13_000 * weight / weight.sum() + 0.5).astype(int)
+    rows = [(y, z, t, int(cells[z] * share + 0.5)) for y in scn.periods[1:3] for z in range(1, nz + 1) if cells[z]
+            for t, share in (("residential", 0.6), ("industrial", 0.25), ("commercial", 0.15))]
+    tg = pd.DataFrame(rows, columns=["period", "zone", "type", "cells"])
+    tg = tg[tg.cells > 0]
+    E.simulate(ds, tg, params=params, runs=1, seed=0)  # warm-up
+    times = []
+    for rep in range(3):
+        t0 = time.perf_counter()
+        res = E.simulate(ds, tg, params=params, runs=runs, seed=rep)
+        times.append(time.perf_counter() - t0)
+    periods = 2
+    return {"sample_cells": int(lu.size), "sample_runs": runs, "sample_periods": periods,
+            "sample_cells_per_period": int(tg.cells.sum()) // periods,
+            "sample_simulate_s": float(np.median(times)),
+            "sample_ms_per_run_period": 1e3 * float(np.median(times)) / (runs * periods),
+            "sample_shortfall": int(res.shortfall.shortfall.sum())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small grid, seconds")
     ap.add_argument("--size", type=int, default=None, help="grid edge in cells")
     ap.add_argument("--no-memory", action="store_true", help="skip the whole-simulation memory run")
+    ap.add_argument("--no-sample", action="store_true", help="skip the 1000 x 1000 sample-region runs")
     args = ap.parse_args()
     n = args.size or (2000 if args.quick else 10_000)
     reps = 5
-    from numba import get_num_threads
+    from numba import get_num_threads, threading_layer
 
-    fig: dict = {"bench": "growth_step", "size": n, "cells": n * n, "threads": get_num_threads()}
-    print(f"growth_step: {n} x {n} = {n * n:.3g} cells, {get_num_threads()} numba threads", flush=True)
+    fig: dict = {"bench": "growth_step", "size": n, "cells": n * n, "threads": get_num_threads(),
+                 "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_1min": os.getloadavg()[0]}
+    print(f"growth_step: {n} x {n} = {n * n:.3g} cells, {get_num_threads()} numba threads, "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
 
     lu, zones, pot = synthetic(n)
     params1 = params_for(pot)
@@ -208,20 +268,25 @@ def main() -> None:
         return base.copy()  # base keeps its start map here
 
     times, conv = time_iterations(st, fresh(), [0], reps)
+    fig["threading_layer"] = threading_layer()
     ms1 = 1e3 * float(np.median(times))
     fig["ms_per_iteration"] = ms1
+    fig["cpu_ms_per_iteration"] = 1e3 * float(np.median(time_iterations.cpu))
     fig["converted_per_iteration"] = conv // reps
     fig["cells_per_s"] = n * n / (ms1 / 1e3)
     fig["candidates_per_s"] = base.cand.size / (ms1 / 1e3)
     print(f"one type:    {ms1:.1f} ms/iteration (median of {reps}: {', '.join(f'{1e3 * x:.1f}' for x in times)}), "
           f"{conv // reps} converted/iteration, {fig['cells_per_s']:.3g} cells/s, "
-          f"{fig['candidates_per_s']:.3g} candidates/s", flush=True)
+          f"{fig['candidates_per_s']:.3g} candidates/s; CPU time {fig['cpu_ms_per_iteration']:.1f} ms/iteration "
+          f"(all threads)", flush=True)
 
     times3, conv3 = time_iterations(st, fresh(), [0, 1, 2], reps)
     ms3 = 1e3 * float(np.median(times3))
     fig["ms_per_iteration_3types"] = ms3
+    fig["cpu_ms_per_iteration_3types"] = 1e3 * float(np.median(time_iterations.cpu))
     print(f"three types: {ms3:.1f} ms/iteration (median of {reps}: {', '.join(f'{1e3 * x:.1f}' for x in times3)}), "
-          f"{conv3 // reps} converted/iteration", flush=True)
+          f"{conv3 // reps} converted/iteration; CPU time {fig['cpu_ms_per_iteration_3types']:.1f} ms/iteration",
+          flush=True)
 
     # numpy baseline of the same single-type iteration, same quota
     state = fresh()
@@ -263,6 +328,13 @@ def main() -> None:
               f"{fig['sim_peak_bytes_per_cell']:.2f} bytes/cell above landscape+params, "
               f"{fig['sim_peak_bytes_per_cell_with_params']:.2f} bytes/cell with the params "
               f"(converted {m['converted']}, shortfall {m['shortfall']})", flush=True)
+    if not args.no_sample:
+        fig.update(sample_runs())
+        print(f"sample region (1000 x 1000, compact): simulate with {fig['sample_runs']} runs x "
+              f"{fig['sample_periods']} periods ({fig['sample_cells_per_period']} cells/period): "
+              f"{fig['sample_simulate_s']:.2f} s (median of 3), {fig['sample_ms_per_run_period']:.1f} ms per run and "
+              f"period, shortfall {fig['sample_shortfall']}", flush=True)
+    fig["load_average_1min_end"] = os.getloadavg()[0]
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in fig.items()}))
 
 

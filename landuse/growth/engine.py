@@ -715,7 +715,8 @@ def _simulate(landscape: xr.Dataset, lu0: np.ndarray, targets: pd.DataFrame, *, 
         cp, kp = log_c[m].astype(np.int64), log_k[m].astype(np.int64)
         lu[cp] = st.type_codes[kp]
         np.add.at(rep_conv[p], zflat[cp].astype(np.int64) * T + kp, 1)
-        da = xr.DataArray(lu.reshape(st.rows, st.cols).copy(), dims=("y", "x"),
+        last = p == P - 1  # the last map takes the replay buffer itself
+        da = xr.DataArray(lu.reshape(st.rows, st.cols) if last else lu.reshape(st.rows, st.cols).copy(), dims=("y", "x"),
                           coords={"y": landscape.y, "x": landscape.x}, name=f"landuse_{year}",
                           attrs={"nodata": nodata, "run": best, "seed": seed})
         da.rio.write_crs(crs, inplace=True)  # in place: rioxarray would otherwise copy the data

@@ -418,8 +418,8 @@ def _select_smallest(group, t, gidx, quota):
     finds its threshold pair as :func:`_group_thresholds` does and keeps the positions
     under it, in parallel over groups. Selects exactly what :func:`_group_thresholds`
     followed by :func:`_apply_thresholds` selects; the tiled path keeps those two, since
-    there the thresholds are a reduction over tiles. Returns positions grouped by group,
-    ascending within a group.
+    there the thresholds are a reduction over tiles. Returns positions grouped by group
+    (within a group, ascending or in key order).
     """
     G = quota.size
     n = group.size
@@ -460,6 +460,22 @@ def _select_smallest(group, t, gidx, quota):
         o = outoffs[g]
         if b - a <= q:
             for m in range(a, b):
+                out[o] = pb[m]
+                o += 1
+            continue
+        if b - a <= 32:  # small segment: sort it in place by (t, gidx), no allocation
+            for m in range(a + 1, b):
+                tv = tb[m]
+                pv = pb[m]
+                gv = gidx[pv]
+                h = m - 1
+                while h >= a and (tb[h] > tv or (tb[h] == tv and gidx[pb[h]] > gv)):
+                    tb[h + 1] = tb[h]
+                    pb[h + 1] = pb[h]
+                    h -= 1
+                tb[h + 1] = tv
+                pb[h + 1] = pv
+            for m in range(a, a + q):
                 out[o] = pb[m]
                 o += 1
             continue

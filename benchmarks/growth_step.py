@@ -253,9 +253,9 @@ def main() -> None:
     t0 = time.perf_counter()
     base = E._initial_state(st, lu)
     fig["frontier_build_ms"] = 1e3 * (time.perf_counter() - t0)
-    fig["candidates"] = int(base.cand.size)
-    fig["candidate_share"] = base.cand.size / (n * n)
-    print(f"initial frontier: {base.cand.size} cells ({100 * fig['candidate_share']:.2f} %), "
+    fig["candidates"] = int(base.m - base.dead)
+    fig["candidate_share"] = fig["candidates"] / (n * n)
+    print(f"initial frontier: {fig['candidates']} cells ({100 * fig['candidate_share']:.2f} %), "
           f"built in {fig['frontier_build_ms']:.0f} ms (first call includes JIT load)", flush=True)
 
     # warm-up on a small copy so compile/cache load is not timed
@@ -274,7 +274,7 @@ def main() -> None:
     fig["cpu_ms_per_iteration"] = 1e3 * float(np.median(time_iterations.cpu))
     fig["converted_per_iteration"] = conv // reps
     fig["cells_per_s"] = n * n / (ms1 / 1e3)
-    fig["candidates_per_s"] = base.cand.size / (ms1 / 1e3)
+    fig["candidates_per_s"] = fig["candidates"] / (ms1 / 1e3)
     print(f"one type:    {ms1:.1f} ms/iteration (median of {reps}: {', '.join(f'{1e3 * x:.1f}' for x in times)}), "
           f"{conv // reps} converted/iteration, {fig['cells_per_s']:.3g} cells/s, "
           f"{fig['candidates_per_s']:.3g} candidates/s; CPU time {fig['cpu_ms_per_iteration']:.1f} ms/iteration "

@@ -130,8 +130,9 @@ def sleuth(
     objective: Annotated[str, typer.Option(help="calibrate --search refine: OSM or Product")] = "OSM",
 ) -> None:
     """Run a SLEUTH scenario (urban growth rules) and write SLEUTH's statistics logs and GeoTIFFs."""
-    from landuse.growth.sleuth import run_sleuth
+    from landuse.growth.sleuth import run_sleuth, skip_numba_blas_probe
 
+    skip_numba_blas_probe()  # start-up: this process needs no BLAS (see its docstring)
     result = run_sleuth(
         scenario, mode=mode, out_dir=out, input_dir=input_dir, runs=runs, seed=seed, search=search, budget=budget,
         objective=objective, progress=lambda m: typer.echo(m, err=True),

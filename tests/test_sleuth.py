@@ -256,6 +256,22 @@ def test_road_neighbours_match_twin(seed, h, w, p):
     np.testing.assert_array_equal(_road_nb(roads), expect)
 
 
+@HYP
+@given(st.integers(0, 10_000), st.integers(2, 12), st.integers(2, 12), st.lists(st.integers(0, 200), max_size=6))
+def test_road_search_memo_gives_the_plain_search(seed, h, w, lengths):
+    rng = np.random.default_rng(seed)
+    roads = (rng.random((h, w)) < 0.05).astype(np.int32)
+    spiral = K._spiral_offsets(200, max(h, w))
+    memo = np.full(h * w, -1, np.int32)
+    none = np.zeros(0, np.int32)
+    for n_search in lengths:
+        for gi, gj in [(int(rng.integers(0, h)), int(rng.integers(0, w))), (0, w + 2)]:  # the second: off the image
+            expect = next((s for s in range(n_search) if 0 <= gi + spiral[s, 0] < h and 0 <= gj + spiral[s, 1] < w
+                           and roads[gi + spiral[s, 0], gj + spiral[s, 1]]), -1)  # fmt: skip
+            assert K._first_road(gi, gj, n_search, roads, spiral, memo) == expect
+            assert K._first_road(gi, gj, n_search, roads, spiral, none) == expect
+
+
 def frontier_twin(z: np.ndarray) -> np.ndarray:
     """Flags of interior urban cells with 2..7 urban 8-neighbours, flat, padded to a multiple of 8."""
     u = (z != 0).astype(int)
@@ -563,9 +579,14 @@ def test_grow_year_matches_twin(seed, h, w, coeff):
     rg_max = int((h + w) / 16)
     spiral = K._spiral_offsets(max(4 * rg_max * (rg_max + 1), h, w), max(h, w))
     growth = np.zeros(2 * h * w + 2, np.int64)
-    K._grow_year(
-        z, fr, delta, dflat, slope, excluded, roads, _road_nb(roads), spiral, swght, coeff, key, ctr, growth, counts, 7
-    )
+    memo = np.full(h * w, -1, np.int32) if seed % 2 else np.zeros(0, np.int32)  # with and without the road memo
+    for _ in range(2):  # the second time with what the first remembered
+        delta[:] = 0
+        ctr[0] = 0  # the same draws
+        K._grow_year(
+            z, fr, delta, dflat, slope, excluded, roads, _road_nb(roads), memo, spiral, swght, coeff, key, ctr, growth,
+            counts, 7,
+        )  # fmt: skip
     t_delta, t_counts = grow_year_twin(z, slope, excluded, roads, coeff, swght, key)
     np.testing.assert_array_equal(delta, t_delta)
     assert list(counts) == t_counts

@@ -669,6 +669,39 @@ def run_sleuth(
     return result
 
 
+class _RefuseScipyLinalg:
+    """Import hook refusing ``scipy.linalg`` (see :func:`skip_numba_blas_probe`)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "scipy.linalg" or name.startswith("scipy.linalg."):
+            raise ImportError("scipy.linalg is not loaded by `landuse sleuth` (start-up time)")
+        return None
+
+
+def skip_numba_blas_probe() -> bool:
+    """Load numba's array-math registry without its BLAS probe; for the ``landuse sleuth`` process.
+
+    The first compiled function a process uses makes numba import ``numba.np.arraymath``,
+    which probes for BLAS by importing ``scipy.linalg`` (about 0.1-0.15 s, the largest
+    single item of a SLEUTH run's start-up). The SLEUTH kernels use no BLAS, so the
+    command-line process loads that module with ``scipy.linalg`` refused; the only effect
+    is that numba's ``np.convolve`` / ``np.correlate`` compiled later in the same process
+    use a plain loop instead of BLAS. ``scipy.linalg`` itself imports normally afterwards.
+    Does nothing (returns False) if either module is already loaded.
+    """
+    import sys
+
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return False
+    hook = _RefuseScipyLinalg()
+    sys.meta_path.insert(0, hook)
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        sys.meta_path.remove(hook)
+    return True
+
+
 _PROTECTED: list[set[Path]] = []
 
 

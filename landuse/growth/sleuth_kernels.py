@@ -224,14 +224,47 @@ def _road_walk(i, j, roads, road_nb, diffusion, key, ctr):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _grow_year(z, fr, delta, dflat, slope, excluded, roads, road_nb, spiral, swght, coeff, key, ctr, growth, counts, rules):
+def _first_road(gi, gj, n_search, roads, spiral, hit):
+    """First index ``s < n_search`` of the spiral around (gi, gj) that lands on a road, else -1.
+
+    ``hit`` (int32 per cell of this road grid, or empty) remembers the search of each cell
+    across years and runs: ``v >= 0`` the first road at spiral index ``v``; ``v < 0`` no road
+    in the first ``-1 - v`` indices (``-1``: not searched yet). The spiral is fixed, so the
+    answer for a search of any length follows from it, with the remainder searched on demand.
+    """
+    nrows, ncols = roads.shape
+    start = 0
+    memo = hit.shape[0] > 0 and 0 <= gi < nrows and 0 <= gj < ncols
+    cell = gi * ncols + gj
+    if memo:
+        v = hit[cell]
+        if v >= 0:
+            return v if v < n_search else -1
+        start = -1 - v
+    for s in range(start, n_search):
+        ii = gi + spiral[s, 0]
+        jj = gj + spiral[s, 1]
+        if 0 <= ii < nrows and 0 <= jj < ncols and roads[ii, jj] != 0:
+            if memo:
+                hit[cell] = s
+            return s
+    if memo and n_search > start:
+        hit[cell] = -1 - n_search
+    return -1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _grow_year(
+    z, fr, delta, dflat, slope, excluded, roads, road_nb, hit, spiral, swght, coeff, key, ctr, growth, counts, rules
+):
     """One year of SLEUTH growth into ``delta`` (``z`` is read only).
 
     ``fr`` flags, in raster order (flat, length a multiple of 8), the interior urban cells
     of ``z`` with 2 to 7 urban 8-neighbours, the only cells edge growth can start from (see
     :func:`_frontier_flags`). ``delta`` must be all zero on entry; it is the ``(rows,
     cols)`` view of the flat buffer ``dflat`` (length a multiple of 8, padding zero).
-    ``road_nb`` holds the road neighbours of ``roads`` (:func:`_road_neighbours`). The
+    ``road_nb`` holds the road neighbours of ``roads`` (:func:`_road_neighbours`), ``hit``
+    what is known of each cell's road search (:func:`_first_road`; may be empty). The
     grown cells are listed in ``ctr[2 : 2 + ctr[1]]`` (``ctr[0]`` numbers the draws). ``counts`` receives
     (sng, sdc, og, rt). ``growth`` is a scratch int64 array of at least ``2 * rows * cols``
     entries. ``rules`` switches phases on (bit 0 spontaneous + spreading centres, bit 1
@@ -272,13 +305,17 @@ def _grow_year(z, fr, delta, dflat, slope, excluded, roads, road_nb, spiral, swg
     # The flags are scanned eight at a time, skipping blocks without any, in raster order.
     if rules & 2:
         words = fr.view(np.uint64)
+        row = 0
+        row_start = 0
         for w in range(words.shape[0]):
             if words[w] == 0:
                 continue
             for idx in range(8 * w, 8 * w + 8):
                 if fr[idx] != 0:
-                    row = idx // ncols
-                    col = idx - row * ncols
+                    while idx >= row_start + ncols:  # rows advance with idx: no division
+                        row += 1
+                        row_start += ncols
+                    col = idx - row_start
                     if int(_draw(key, ctr) * 101) < spread:
                         p = int(_draw(key, ctr) * 8)
                         if _urbanize(
@@ -310,18 +347,11 @@ def _grow_year(z, fr, delta, dflat, slope, excluded, roads, road_nb, spiral, swg
                 g = int(n_growth * _draw(key, ctr))
                 gi = growth[g]
                 gj = growth[nrows + g]
-                found = False
-                ri = 0
-                rj = 0
-                for s in range(min(max_search, spiral.shape[0])):
-                    ii = gi + spiral[s, 0]
-                    jj = gj + spiral[s, 1]
-                    if 0 <= ii < nrows and 0 <= jj < ncols and roads[ii, jj] != 0:
-                        found = True
-                        ri = ii
-                        rj = jj
-                        break
-                if found:
+                n_search = min(max_search, spiral.shape[0])
+                s_hit = _first_road(gi, gj, n_search, roads, spiral, hit)
+                if s_hit >= 0:
+                    ri = gi + spiral[s_hit, 0]
+                    rj = gj + spiral[s_hit, 1]
                     spread_ok, ei, ej = _road_walk(ri, rj, roads, road_nb, diffusion, key, ctr)
                     if spread_ok:
                         ok, ni, nj = _urbanize_neighbour(ei, ej, z, delta, slope, excluded, swght, ROAD, key, ctr)
@@ -475,6 +505,8 @@ N_ACC = 7
 # Keep the pattern statistics up to date cell by cell (instead of recomputing them from
 # the grid in recorded years) when more years than this are recorded per run.
 FULL_STATS_YEARS = 8
+# Memory allowed for remembering road searches (int32 per cell, road grid and chunk).
+ROAD_MEMO_BYTES = 256 * 1024 * 1024
 
 _R4 = np.array([-1, 0, 1, 0], dtype=np.int64)
 _C4 = np.array([0, -1, 0, 1], dtype=np.int64)
@@ -609,7 +641,7 @@ def _record_pattern(out, acc):
 def _simulate_run(
     seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeff0, consts, seed, mc,
     first_year, record_slot, control_grids, control_of_year, track, obs_count, hist, excl_count, rules, stats,
-    z, delta, dflat, nb, nb4, fr, parent, growth, ctr, counts, acc, inter, lut, coeff, queue, visited, full,
+    z, delta, dflat, nb, nb4, fr, parent, growth, ctr, counts, acc, inter, lut, coeff, queue, visited, full, hit,
 ):  # fmt: skip
     """Simulate one Monte Carlo run over all years; fill ``stats`` (records) and ``hist``.
 
@@ -646,8 +678,8 @@ def _simulate_run(
             lut_slope = coeff[C_SLOPE]
         ry = road_of_year[y]
         _grow_year(
-            z, fr, delta, dflat, slope, excluded, roads[ry], road_nb[ry], spiral, lut, coeff, key, ctr, growth, counts,
-            rules,
+            z, fr, delta, dflat, slope, excluded, roads[ry], road_nb[ry], hit[ry], spiral, lut, coeff, key, ctr, growth,
+            counts, rules,
         )  # fmt: skip
         grw_pix = 0
         for k in range(ctr[1]):
@@ -736,6 +768,8 @@ def _simulate_batch(
         if record_slot[y] >= 0:
             n_rec_years += 1
     full = n_rec_years > FULL_STATS_YEARS
+    n_road_grids = roads.shape[0]
+    memo_roads = n_chunks * n_road_grids * n * 4 <= ROAD_MEMO_BYTES
     for ch in prange(n_chunks):
         z = np.zeros((nrows, ncols), dtype=np.uint8)
         dflat = np.zeros(n_pad, dtype=np.uint8)
@@ -751,6 +785,8 @@ def _simulate_batch(
         inter = np.zeros((n_grids, 2), dtype=np.int64)
         lut = np.ones(256, dtype=np.float64)
         coeff = np.zeros(5, dtype=np.float64)
+        # road searches remembered over the chunk's runs (-1: not searched), if memory allows
+        hit = np.full((n_road_grids, n if memo_roads else 0), -1, dtype=np.int32)
         queue = np.empty(n if not full else 0, dtype=np.int64)
         visited = np.zeros((nrows, ncols) if not full else (0, 0), dtype=np.uint8)
         for k in range((n_tasks - ch + n_chunks - 1) // n_chunks):
@@ -761,7 +797,7 @@ def _simulate_batch(
                 seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeffs[s], consts, seed,
                 mc, first_year, record_slot, control_grids, control_of_year, track, obs_count, hist[ch], excl_count,
                 rules, stats[s, mc], z, delta, dflat, nb, nb4, fr, parent, growth, ctr, counts, acc, inter, lut, coeff,
-                queue, visited, full,
+                queue, visited, full, hit,
             )  # fmt: skip
     prob = np.zeros((n_prob, n), dtype=np.int64)
     if n_prob > 0:

@@ -136,7 +136,7 @@ class Parameter:
 PARAMETERS: dict[str, Parameter] = {
     p.name: p
     for p in (
-        Parameter("neighbourhood_strength", 0.0, 8.0, (0.0, 50.0), "float",
+        Parameter("neighbourhood_strength", 0.0, 10.0, (0.0, 50.0), "float",
                   "growth.neighbourhood_strength: exponent on the neighbourhood share (higher = more compact)"),
         Parameter("spontaneous_share", 0.0, 0.5, (0.0, 1.0), "float",
                   "growth.spontaneous_share: share of each target placed as new patches away from urban land"),
@@ -149,7 +149,7 @@ PARAMETERS: dict[str, Parameter] = {
                   "growth.iterations: edge-growth iterations per period"),
         Parameter("adaptive_inertia", 0.0, 1.0, (0.0, 1.0), "bool",
                   "growth.adaptive_inertia: raise a (zone, type) that falls behind its schedule"),
-        Parameter("distance_scale_m", 100.0, 30_000.0, (1.0, 1e7), "log",
+        Parameter("distance_scale_m", 50.0, 30_000.0, (1.0, 1e7), "log",
                   "growth.suitability.distance_scale_m: distance at which a distance score halves"),
     )
 }

@@ -60,7 +60,7 @@ class LayersConfig(Strict):
     landuse: Path = Field(description="land use at the start year (uint8 class codes)")
     cities: Path | None = Field(None, description="administrative units (int32 ids, 0 = none)")
     counties: Path | None = Field(None, description="optional finer administrative units")
-    elevation: Path | None = None
+    elevation: Path | None = Field(None, description="elevation in metres")
     slope: Path | None = Field(None, description="slope in degrees")
     roads: Path | None = Field(None, description="road cells (non-zero = road)")
     rail: Path | None = Field(None, description="rail line cells")
@@ -68,7 +68,7 @@ class LayersConfig(Strict):
     centres: Path | None = Field(None, description="city-centre cells")
     red_line: Path | None = Field(None, description="ecological red line (no-build)")
     permanent_farmland: Path | None = Field(None, description="permanent basic farmland")
-    greenbelt: Path | None = None
+    greenbelt: Path | None = Field(None, description="greenbelt cells (policy.greenbelt sets soft/hard)")
     growth_boundary: Path | None = Field(None, description="planned urban growth boundary (inside = 1)")
     protected_open_space: Path | None = Field(None, description="designated protected open space")
     history: dict[int, Path] = Field(default_factory=dict, description="year -> land use at a past date")
@@ -134,34 +134,36 @@ class DemandConfig(Strict):
 
 
 class GreenbeltConfig(Strict):
-    mode: Literal["none", "soft", "hard"] = "none"
+    mode: Literal["none", "soft", "hard"] = Field("none", description="soft: potential x (1 - strength); hard: no-build")
     strength: Fraction = Field(0.5, description="soft mode: potential inside is multiplied by 1 - strength")
 
 
 class GrowthBoundaryConfig(Strict):
-    mode: Literal["none", "soft", "hard"] = "none"
+    mode: Literal["none", "soft", "hard"] = Field(
+        "none", description="soft: potential x outside_factor outside the boundary; hard: no growth outside"
+    )
     outside_factor: Fraction = Field(0.1, description="soft mode: potential multiplier outside the boundary")
 
 
 class QuotaConfig(Strict):
     share: Fraction = Field(description="minimum share of land area kept as protected open space")
-    unit: Literal["city", "cluster"] = "city"
+    unit: Literal["city", "cluster"] = Field("city", description="quota per city or for the whole cluster")
     include_water: bool = Field(False, description="count water bodies as open space")
 
 
 class FarmlandCapConfig(Strict):
-    hectares: NonNegative
-    per: Literal["period", "horizon"] = "period"
+    hectares: NonNegative = Field(description="maximum farmland converted (hectares)")
+    per: Literal["period", "horizon"] = Field("period", description="the cap applies to each period or to all together")
 
 
 class TodConfig(Strict):
-    radius_m: Positive = 800.0
-    share: Fraction = 0.3
+    radius_m: Positive = Field(800.0, description="station catchment radius in metres")
+    share: Fraction = Field(0.3, description="minimum share of new residential land within the radius")
 
 
 class JobsHousingConfig(Strict):
-    min: NonNegative = 0.0
-    max: NonNegative = 10.0
+    min: NonNegative = Field(0.0, description="minimum (new industrial + commercial) / new residential, per city")
+    max: NonNegative = Field(10.0, description="maximum of the same ratio")
 
     @model_validator(mode="after")
     def _ordered(self) -> JobsHousingConfig:
@@ -171,7 +173,9 @@ class JobsHousingConfig(Strict):
 
 
 class PolicyConfig(Strict):
-    coordination: Literal["cluster", "city"] = "cluster"
+    coordination: Literal["cluster", "city"] = Field(
+        "cluster", description="cluster: one plan meets cluster demand; city: each city meets its own demand"
+    )
     red_line: bool = Field(True, description="honour the red_line layer (never converted)")
     permanent_farmland: bool = Field(True, description="honour the permanent_farmland layer")
     greenbelt: GreenbeltConfig = Field(default_factory=GreenbeltConfig)
@@ -203,9 +207,9 @@ class AllocationWeights(Strict):
 
 
 class AllocationConfig(Strict):
-    block_size_m: Positive = 1000.0
-    solver: Literal["cbc", "highs"] = "cbc"
-    time_limit_s: Positive = 300.0
+    block_size_m: Positive = Field(1000.0, description="zone block edge in metres (zones = cities x blocks)")
+    solver: Literal["cbc", "highs"] = Field("cbc", description="LP solver: CBC (via PuLP) or HiGHS")
+    time_limit_s: Positive = Field(300.0, description="solver time limit per LP")
     weights: AllocationWeights = Field(default_factory=AllocationWeights)
     highs_method: Literal["ipm", "simplex", "choose"] = Field(
         "simplex", description="HiGHS method: dual simplex, interior point (then crossover), or HiGHS's choice"
@@ -236,7 +240,9 @@ def _default_neighbourhood_weights() -> dict[str, dict[str, float]]:
 
 
 class SuitabilityConfig(Strict):
-    method: Literal["linear", "trained", "raster"] = "linear"
+    method: Literal["linear", "trained", "raster"] = Field(
+        "linear", description="weighted-linear drivers, a model trained on layers.history, or layers.suitability rasters"
+    )
     weights: dict[str, NonNegative] = Field(
         default_factory=lambda: {
             "dist_urban": 0.35,
@@ -257,16 +263,18 @@ class SuitabilityConfig(Strict):
 
 
 class GrowthConfig(Strict):
-    runs: Annotated[int, AfterValidator(_within(1, 10_000))] = 10
-    seed: Annotated[int, AfterValidator(_within(0, 2**63 - 1))] = 0
-    iterations: Annotated[int, AfterValidator(_within(1, 1000))] = 10
-    neighbourhood: Literal[3, 5, 7] = 3
+    runs: Annotated[int, AfterValidator(_within(1, 10_000))] = Field(10, description="Monte Carlo runs")
+    seed: Annotated[int, AfterValidator(_within(0, 2**63 - 1))] = Field(0, description="random seed")
+    iterations: Annotated[int, AfterValidator(_within(1, 1000))] = Field(
+        10, description="edge-growth iterations per period"
+    )
+    neighbourhood: Literal[3, 5, 7] = Field(3, description="Moore window edge in cells")
     neighbourhood_weights: dict[UrbanType, dict[UrbanType, NonNegative]] = Field(
         default_factory=_default_neighbourhood_weights
     )
     neighbourhood_strength: NonNegative = Field(1.0, description="exponent-like strength of the neighbourhood effect")
     spontaneous_share: Fraction = Field(0.05, description="share of each target placed as new patches")
-    adaptive_inertia: bool = True
+    adaptive_inertia: bool = Field(True, description="raise zones/types that fall behind schedule (FLUS-style)")
     conversion: dict[UrbanType, list[str]] = Field(
         default_factory=lambda: {t: ["farmland", "open_space", "other"] for t in URBAN_TYPES},
         description="urban type -> roles or class names that may convert to it",
@@ -278,10 +286,10 @@ class GrowthConfig(Strict):
 
 
 class UgbConfig(Strict):
-    threshold: Fraction = 0.5
-    closing_radius_m: NonNegative = 300.0
-    min_area_ha: NonNegative = 50.0
-    fill_holes: bool = True
+    threshold: Fraction = Field(0.5, description="minimum horizon urban probability inside the boundary")
+    closing_radius_m: NonNegative = Field(300.0, description="morphological closing radius")
+    min_area_ha: NonNegative = Field(50.0, description="boundary patches smaller than this are dropped")
+    fill_holes: bool = Field(True, description="fill enclosed holes")
     opening_radius_m: NonNegative | None = Field(
         None, description="opening radius in metres after the closing (default: closing_radius_m; 0 skips it)"
     )
@@ -289,8 +297,8 @@ class UgbConfig(Strict):
 
 class EvaluationConfig(Strict):
     ugb: UgbConfig = Field(default_factory=UgbConfig)
-    lei_buffer_m: Positive = 100.0
-    connectivity: Literal[4, 8] = 8
+    lei_buffer_m: Positive = Field(100.0, description="buffer of the Landscape Expansion Index")
+    connectivity: Literal[4, 8] = Field(8, description="patch connectivity of the landscape metrics")
 
 
 CalibrationParameter = Literal[
@@ -337,10 +345,10 @@ class ComputeConfig(Strict):
 
 
 class OutputsConfig(Strict):
-    folder: Path = Path("outputs")
-    probability: bool = True
-    figures: bool = True
-    html: bool = True
+    folder: Path = Field(Path("outputs"), description="output folder, relative to the scenario file")
+    probability: bool = Field(True, description="write probability_<type>_<year>.tif")
+    figures: bool = Field(True, description="draw the report's PNG figures")
+    html: bool = Field(True, description="write report.html")
 
 
 # --------------------------------------------------------------------------- scenario
@@ -349,10 +357,12 @@ class OutputsConfig(Strict):
 class ScenarioConfig(Strict):
     """The whole scenario file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str = ""
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="scenario name (letters, digits, _ . -)")
+    description: str = Field("", description="one line shown in reports")
     layers: LayersConfig
-    classes: Literal["default"] | list[ClassConfig] = "default"
+    classes: Literal["default"] | list[ClassConfig] = Field(
+        "default", description="'default' or a list of {code, name, colour, role} (see docs/data-model.md)"
+    )
     periods: list[int] = Field(min_length=2, description="start year, then the end year of each period")
     demand: DemandConfig = Field(default_factory=DemandConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)

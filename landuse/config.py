@@ -95,10 +95,14 @@ class LayersConfig(Strict):
 
 
 class ClassConfig(Strict):
-    code: Annotated[int, AfterValidator(_within(0, 254))]
-    name: str
-    colour: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
-    role: Literal["residential", "industrial", "commercial", "farmland", "open_space", "water", "other"]
+    """One land-use class of the scenario's class scheme."""
+
+    code: Annotated[int, AfterValidator(_within(0, 254))] = Field(description="raster value 0..254")
+    name: str = Field(description="unique class name")
+    colour: str = Field(pattern=r"^#[0-9a-fA-F]{6}$", description="#rrggbb for maps and the colour table")
+    role: Literal["residential", "industrial", "commercial", "farmland", "open_space", "water", "other"] = Field(
+        description="what the class is to the models (exactly one class per urban type)"
+    )
 
 
 # --------------------------------------------------------------------------- demand
@@ -109,9 +113,9 @@ PeriodSeries = dict[int, NonNegative]
 class DemandConfig(Strict):
     """New urban land per type and period, in hectares, keyed by the period's end year."""
 
-    residential: PeriodSeries = Field(default_factory=dict)
-    industrial: PeriodSeries = Field(default_factory=dict)
-    commercial: PeriodSeries = Field(default_factory=dict)
+    residential: PeriodSeries = Field(default_factory=dict, description="end year -> hectares, cluster-wide")
+    industrial: PeriodSeries = Field(default_factory=dict, description="end year -> hectares, cluster-wide")
+    commercial: PeriodSeries = Field(default_factory=dict, description="end year -> hectares, cluster-wide")
     by_city: dict[int, dict[UrbanType, PeriodSeries]] = Field(
         default_factory=dict, description="city id -> type -> end year -> hectares"
     )
@@ -134,11 +138,15 @@ class DemandConfig(Strict):
 
 
 class GreenbeltConfig(Strict):
+    """How the greenbelt layer constrains growth."""
+
     mode: Literal["none", "soft", "hard"] = Field("none", description="soft: potential x (1 - strength); hard: no-build")
     strength: Fraction = Field(0.5, description="soft mode: potential inside is multiplied by 1 - strength")
 
 
 class GrowthBoundaryConfig(Strict):
+    """How a planned growth boundary (layers.growth_boundary) constrains growth."""
+
     mode: Literal["none", "soft", "hard"] = Field(
         "none", description="soft: potential x outside_factor outside the boundary; hard: no growth outside"
     )
@@ -146,22 +154,30 @@ class GrowthBoundaryConfig(Strict):
 
 
 class QuotaConfig(Strict):
+    """Protected open-space quota: open space after growth >= share x land area."""
+
     share: Fraction = Field(description="minimum share of land area kept as protected open space")
     unit: Literal["city", "cluster"] = Field("city", description="quota per city or for the whole cluster")
     include_water: bool = Field(False, description="count water bodies as open space")
 
 
 class FarmlandCapConfig(Strict):
+    """Cap on farmland converted to urban land."""
+
     hectares: NonNegative = Field(description="maximum farmland converted (hectares)")
     per: Literal["period", "horizon"] = Field("period", description="the cap applies to each period or to all together")
 
 
 class TodConfig(Strict):
+    """Transit-oriented development: a share of new residential land near stations."""
+
     radius_m: Positive = Field(800.0, description="station catchment radius in metres")
     share: Fraction = Field(0.3, description="minimum share of new residential land within the radius")
 
 
 class JobsHousingConfig(Strict):
+    """Jobs-housing balance per city: (new industrial + commercial) / new residential within [min, max]."""
+
     min: NonNegative = Field(0.0, description="minimum (new industrial + commercial) / new residential, per city")
     max: NonNegative = Field(10.0, description="maximum of the same ratio")
 
@@ -270,7 +286,8 @@ class GrowthConfig(Strict):
     )
     neighbourhood: Literal[3, 5, 7] = Field(3, description="Moore window edge in cells")
     neighbourhood_weights: dict[UrbanType, dict[UrbanType, NonNegative]] = Field(
-        default_factory=_default_neighbourhood_weights
+        default_factory=_default_neighbourhood_weights,
+        description="[type grown][neighbour type] -> weight of that neighbour's share in the neighbourhood effect",
     )
     neighbourhood_strength: NonNegative = Field(1.0, description="exponent-like strength of the neighbourhood effect")
     spontaneous_share: Fraction = Field(0.05, description="share of each target placed as new patches")
@@ -316,8 +333,10 @@ class CalibrationConfig(Strict):
     runs: Annotated[int, AfterValidator(_within(1, 1000))] = Field(
         4, description="Monte Carlo runs per point (the same seeds at every point)"
     )
-    objective: Literal["fom", "kappa_simulation", "lee_sallee"] = "fom"
-    seed: Annotated[int, AfterValidator(_within(0, 2**63 - 1))] = 0
+    objective: Literal["fom", "kappa_simulation", "lee_sallee"] = Field(
+        "fom", description="figure of merit, Kappa-simulation or Lee-Sallee"
+    )
+    seed: Annotated[int, AfterValidator(_within(0, 2**63 - 1))] = Field(0, description="seed of the search and runs")
     parameters: dict[CalibrationParameter, list[float]] | None = Field(
         None, description="parameter -> [low, high] to fit (default: every applicable one, default ranges)"
     )

@@ -37,11 +37,12 @@ def _models_in(annotation: typing.Any) -> list[type[BaseModel]]:
 
 
 def _type_name(annotation: typing.Any) -> str:
+    import re
+
     text = repr(annotation).replace("typing.", "").replace("pathlib.", "").replace("landuse.config.", "")
     text = text.replace("<class '", "").replace("'>", "")
-    for name in ("Annotated[float, AfterValidator", "Annotated[int, AfterValidator"):
-        if name in text:
-            text = text.split(",")[0].replace("Annotated[", "")
+    text = re.sub(r"Annotated\[(\w+), AfterValidator\([^)]*\)\]", r"\1", text)
+    text = text.replace("Literal['residential', 'industrial', 'commercial']", "UrbanType")
     return text.replace("|", "\\|")
 
 
@@ -56,7 +57,9 @@ def iter_keys(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, s
             default = repr(value) if not isinstance(value, BaseModel) else "(section)"
         else:
             default = "required"
-        desc = (field.description or "").replace("|", "\\|")
+        subs = _models_in(field.annotation)
+        doc = (subs[0].__doc__ or "").strip().splitlines()[0] if subs and subs[0].__doc__ else ""
+        desc = (field.description or doc).replace("|", "\\|")
         yield path, _type_name(field.annotation), default.replace("|", "\\|"), desc
         for sub in _models_in(field.annotation):
             yield from iter_keys(sub, prefix=path + ("[].") if "list" in repr(field.annotation) else path + ".")

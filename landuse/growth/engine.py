@@ -658,57 +658,130 @@ def _thread_limit(threads: int | None) -> Iterator[None]:
         set_num_threads(before)
 
 
-def _simulate(landscape: xr.Dataset, lu0: np.ndarray, targets: pd.DataFrame, *, params: GrowthParams, runs: int,
-              seed: int, progress: Callable[[dict[str, Any]], None] | None) -> GrowthResult:
-    zones = _zone_raster(landscape)
+@dataclass
+class _Plan:
+    """What every run of a simulation shares: static arrays, periods and the target array."""
+
+    st: _Static
+    years: list[int]
+    tgt: np.ndarray  # (P, Z + 1, T)
+
+    @property
+    def P(self) -> int:
+        return len(self.years)
+
+
+def _plan(zones: np.ndarray, targets: pd.DataFrame, params: GrowthParams) -> _Plan:
     st = _Static.build(params, zones)
     zone_cells = np.zeros(st.Z + 1, dtype=np.int64)
     for a in range(0, st.zones.size, 1 << 24):  # chunked: bincount casts to int64
         zone_cells += np.bincount(st.zones[a:a + (1 << 24)], minlength=st.Z + 1)
     years = sorted({int(y) for y in targets["period"]} | set(params.periods or ())) if "period" in targets else []
     _check(bool(years), "targets: no period given (and params.periods is empty)")
-    tgt = _target_array(targets, years, st.Z, params.types, zone_cells)
-    P, T, G = len(years), st.T, st.n_groups
-    n = st.rows * st.cols
+    return _Plan(st=st, years=years, tgt=_target_array(targets, years, st.Z, params.types, zone_cells))
 
-    count_dtype = np.uint8 if runs <= 255 else np.uint16 if runs <= 65535 else np.uint32
-    counts = np.zeros((P, T, n), dtype=count_dtype)
-    seen = np.zeros((n + 63) // 64, dtype=np.uint64)
-    conv_min = np.full((P, G), np.iinfo(np.int64).max, dtype=np.int64)
-    conv_max = np.zeros((P, G), dtype=np.int64)
-    logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    cell_dtype = np.int32 if n < 2**31 else np.int64
 
+@dataclass
+class _RunLog:
+    """One run's conversions (cell, type index, period index) and converted cells per (period, group)."""
+
+    run: int
+    cells: np.ndarray
+    types: np.ndarray
+    periods: np.ndarray
+    conv: np.ndarray  # (P, G) int64
+
+
+def _cell_dtype(n: int) -> type:
+    return np.int32 if n < 2**31 else np.int64
+
+
+def _run_ensemble(plan: _Plan, lu0: np.ndarray, params: GrowthParams, *, seed: int, run_ids: list[int],
+                  progress: Callable[[dict[str, Any]], None] | None = None, runs: int | None = None) -> list[_RunLog]:
+    """Run the given global run indices (draws depend on the run index only); one log per run."""
+    st, tgt = plan.st, plan.tgt
+    cell_dtype = _cell_dtype(st.rows * st.cols)
     base = _initial_state(st, lu0)
     base.lu = np.empty(0, dtype=np.uint8)  # each run copies the landscape's own start map instead
-    for r in range(runs):
+    out = []
+    for r in run_ids:
         state = base.copy(lu0)
-        run_c, run_k, run_p = [], [], []
-        for p, year in enumerate(years):
+        run_c, run_k, run_p, convs = [], [], [], []
+        for p, year in enumerate(plan.years):
             conv, c, k = _grow_period(st, state, tgt[p].reshape(-1), params, seed=seed, run=r, period=p)
             run_c.append(c.astype(cell_dtype))
             run_k.append(k)
             run_p.append(np.full(c.size, p, dtype=np.int16))
-            conv_min[p] = np.minimum(conv_min[p], conv)
-            conv_max[p] = np.maximum(conv_max[p], conv)
-            K._accumulate_counts(counts[p], np.concatenate(run_c), np.concatenate(run_k), seen)
+            convs.append(conv)
             if progress is not None:
-                progress({"run": r, "runs": runs, "period": year, "period_index": p, "periods": P,
+                progress({"run": r, "runs": runs, "period": year, "period_index": p, "periods": plan.P,
                           "converted": int(conv.sum()), "shortfall": int(tgt[p].sum() - conv.sum())})
-        logs.append((np.concatenate(run_c), np.concatenate(run_k), np.concatenate(run_p)))
+        out.append(_RunLog(run=r, cells=np.concatenate(run_c), types=np.concatenate(run_k),
+                           periods=np.concatenate(run_p), conv=np.array(convs, dtype=np.int64).reshape(plan.P, -1)))
         del state
+    return out
 
-    scores = np.array([K._score_log(counts, *lg) / (runs * max(1, lg[0].size)) for lg in logs])
+
+def _count_dtype(runs: int) -> type:
+    return np.uint8 if runs <= 255 else np.uint16 if runs <= 65535 else np.uint32
+
+
+def _add_counts(counts: np.ndarray, log: _RunLog, seen: np.ndarray) -> None:
+    """Add one run to ``counts`` (P, T, n): per period, each cell's latest conversion up to it counts once."""
+    for p in range(counts.shape[0]):
+        m = log.periods <= p
+        K._accumulate_counts(counts[p], log.cells[m], log.types[m], seen)
+
+
+def _run_score(counts: np.ndarray, log: _RunLog) -> float:
+    """Sum of the ensemble counts over a run's conversions (an integer held exactly in a float64)."""
+    return K._score_log(counts, log.cells, log.types, log.periods)
+
+
+def _shortfall_table(plan: _Plan, params: GrowthParams, rep_conv: np.ndarray, conv_min: np.ndarray,
+                     conv_max: np.ndarray) -> pd.DataFrame:
+    T, tgt = plan.st.T, plan.tgt
+    rows = []
+    for p, year in enumerate(plan.years):
+        zz, kk = np.nonzero(tgt[p])
+        for z, k in zip(zz.tolist(), kk.tolist(), strict=True):
+            g = z * T + k
+            rows.append((year, z, params.types[k], int(tgt[p, z, k]), int(rep_conv[p, g]),
+                         int(tgt[p, z, k] - rep_conv[p, g]), int(conv_min[p, g]), int(conv_max[p, g])))
+    return pd.DataFrame(rows, columns=["period", "zone", "type", "target", "converted", "shortfall",
+                                       "converted_min", "converted_max"])
+
+
+def _simulate(landscape: xr.Dataset, lu0: np.ndarray, targets: pd.DataFrame, *, params: GrowthParams, runs: int,
+              seed: int, progress: Callable[[dict[str, Any]], None] | None) -> GrowthResult:
+    plan = _plan(_zone_raster(landscape), targets, params)
+    logs = _run_ensemble(plan, lu0, params, seed=seed, run_ids=list(range(runs)), progress=progress, runs=runs)
+    return _finish(landscape, lu0, plan, params, logs, runs=runs, seed=seed)
+
+
+def _finish(landscape: xr.Dataset, lu0: np.ndarray, plan: _Plan, params: GrowthParams, logs: list[_RunLog], *,
+            runs: int, seed: int) -> GrowthResult:
+    """Counts, representative run, maps and shortfall from the logs of every run (in run order)."""
+    st, years = plan.st, plan.years
+    P, T = plan.P, st.T
+    n = st.rows * st.cols
+    counts = np.zeros((P, T, n), dtype=_count_dtype(runs))
+    seen = np.zeros((n + 63) // 64, dtype=np.uint64)
+    for lg in logs:
+        _add_counts(counts, lg, seen)
+    conv_all = np.stack([lg.conv for lg in logs])
+    conv_min, conv_max = conv_all.min(axis=0), conv_all.max(axis=0)
+    scores = np.array([_run_score(counts, lg) / (runs * max(1, lg.cells.size)) for lg in logs])
     best = int(np.argmax(scores))
-    log_c, log_k, log_p = logs[best]
+    rep = logs[best]
+    log_c, log_k, log_p = rep.cells, rep.types, rep.periods
     del logs
 
-    del base
     lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()  # replayed with the representative log
     crs, transform = landscape.rio.crs, landscape.rio.transform()
     nodata = int(landscape["landuse"].attrs.get("nodata", 255))
     maps: dict[int, xr.DataArray] = {}
-    rep_conv = np.zeros((P, G), dtype=np.int64)
+    rep_conv = np.zeros((P, st.n_groups), dtype=np.int64)
     zflat = st.zones
     for p, year in enumerate(years):
         m = log_p == p
@@ -722,15 +795,7 @@ def _simulate(landscape: xr.Dataset, lu0: np.ndarray, targets: pd.DataFrame, *, 
         da.rio.write_crs(crs, inplace=True)  # in place: rioxarray would otherwise copy the data
         maps[year] = da.rio.write_transform(transform, inplace=True)
 
-    rows = []
-    for p, year in enumerate(years):
-        zz, kk = np.nonzero(tgt[p])
-        for z, k in zip(zz.tolist(), kk.tolist(), strict=True):
-            g = z * T + k
-            rows.append((year, z, params.types[k], int(tgt[p, z, k]), int(rep_conv[p, g]),
-                         int(tgt[p, z, k] - rep_conv[p, g]), int(conv_min[p, g]), int(conv_max[p, g])))
-    shortfall = pd.DataFrame(rows, columns=["period", "zone", "type", "target", "converted", "shortfall",
-                                            "converted_min", "converted_max"])
+    shortfall = _shortfall_table(plan, params, rep_conv, conv_min, conv_max)
     counts_da = xr.DataArray(
         counts.reshape(P, T, st.rows, st.cols), dims=("period", "type", "y", "x"),
         coords={"period": years, "type": list(params.types), "y": landscape.y, "x": landscape.x},

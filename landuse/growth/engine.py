@@ -476,12 +476,38 @@ def _sweep_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np.nd
     return conv, c, k
 
 
+# A step selects and converts cells for the quotas; returns converted per group, the
+# converted cells (global flat indices) and their type indices.
+_Step = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
 def _grow_period(st: _Static, state: _RunState, target: np.ndarray, params: GrowthParams, *, seed: int, run: int,
                  period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grow one period of one run; returns converted per group and the log (cells, types)."""
-    T = st.T
+    """Grow one period of one run in memory; returns converted per group and the log (cells, types)."""
+    out = _period_schedule(
+        target, params, Z=st.Z, seed=seed, run=run, period=period,
+        frontier_step=lambda quota, inertia, keys: _frontier_step(st, state, quota, inertia, keys),
+        sweep_step=lambda quota, inertia, keys, exclude: _sweep_step(st, state, quota, inertia, keys,
+                                                                     exclude_frontier=exclude),
+    )
+    # a new period: cells converted in this one may change again (if the matrix allows)
+    state.lock[:] = 0
+    return out
+
+
+def _period_schedule(target: np.ndarray, params: GrowthParams, *, Z: int, seed: int, run: int, period: int,
+                     frontier_step: _Step, sweep_step: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]],
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The phases of one period (new patches, edge iterations, catch-up, fill), whatever runs the steps.
+
+    ``frontier_step(quota, inertia, keys)`` and ``sweep_step(quota, inertia, keys,
+    exclude_frontier)`` select and convert; the in-memory engine and the tiled path
+    (:mod:`landuse.growth.tiled`) share this schedule, so quotas, inertia and stream keys
+    are the same. Returns converted per group and the log (cells, types).
+    """
+    T = len(params.type_codes)
     remaining = target.astype(np.int64).copy()
-    inertia = np.ones((st.Z + 1, T), dtype=np.float64)
+    inertia = np.ones((Z + 1, T), dtype=np.float64)
     cells: list[np.ndarray] = []
     types: list[np.ndarray] = []
 
@@ -494,15 +520,14 @@ def _grow_period(st: _Static, state: _RunState, target: np.ndarray, params: Grow
 
     spont = np.floor(target * params.spontaneous_share + 0.5).astype(np.int64)
     if spont.any():
-        book(*_sweep_step(st, state, spont, inertia, _keys(seed, run, period, 0, _PURPOSE_SPONTANEOUS, T),
-                          exclude_frontier=True))
+        book(*sweep_step(spont, inertia, _keys(seed, run, period, 0, _PURPOSE_SPONTANEOUS, T), True))
     n_it = params.iterations
     for it in range(2 * n_it):
         if not remaining.any():
             break
         left = max(1, n_it - it)
         quota = -(-remaining // left)
-        conv, c, k = _frontier_step(st, state, quota, inertia.reshape(-1, T), _keys(seed, run, period, it, 0, T))
+        conv, c, k = frontier_step(quota, inertia.reshape(-1, T), _keys(seed, run, period, it, 0, T))
         done = book(conv, c, k)
         if params.adaptive_inertia:
             behind = (quota > 0) & (conv < quota)
@@ -514,19 +539,15 @@ def _grow_period(st: _Static, state: _RunState, target: np.ndarray, params: Grow
     if remaining.any():
         # fill from every eligible cell: one race among the types, then type by type, so a
         # cell that lost a race is still offered to a type that falls short
-        book(*_sweep_step(st, state, remaining, inertia, _keys(seed, run, period, 0, _PURPOSE_FILL, T),
-                          exclude_frontier=False))
+        book(*sweep_step(remaining, inertia, _keys(seed, run, period, 0, _PURPOSE_FILL, T), False))
         for k in range(T):
             rk = remaining.reshape(-1, T)[:, k]
             if rk.any():
                 only = np.zeros_like(remaining).reshape(-1, T)
                 only[:, k] = rk
-                book(*_sweep_step(st, state, only.reshape(-1), inertia,
-                                  _keys(seed, run, period, 1 + k, _PURPOSE_FILL, T), exclude_frontier=False))
+                book(*sweep_step(only.reshape(-1), inertia, _keys(seed, run, period, 1 + k, _PURPOSE_FILL, T), False))
     log_c = np.concatenate(cells) if cells else np.empty(0, np.int64)
     log_k = np.concatenate(types) if types else np.empty(0, np.int8)
-    # a new period: cells converted in this one may change again (if the matrix allows)
-    state.lock[:] = 0
     return target - remaining, log_c, log_k
 
 

@@ -255,22 +255,45 @@ def _default_neighbourhood_weights() -> dict[str, dict[str, float]]:
     }
 
 
+KNOWN_DRIVERS = (
+    "dist_urban",
+    "dist_residential",
+    "dist_industrial",
+    "dist_commercial",
+    "dist_roads",
+    "dist_rail",
+    "dist_stations",
+    "dist_centres",
+    "slope",
+    "elevation",
+)
+"""Driver names of the weighted-linear suitability (besides the names of ``layers.drivers``)."""
+
+
+def _default_driver_weights() -> dict[str, float]:
+    return {"dist_urban": 0.35, "dist_roads": 0.2, "dist_stations": 0.1, "dist_centres": 0.2, "slope": 0.15}
+
+
+def _default_type_weights() -> dict[str, dict[str, float]]:
+    return {
+        "industrial": {"dist_urban": 0.3, "dist_roads": 0.3, "dist_rail": 0.15, "dist_centres": 0.05, "slope": 0.2},
+        "commercial": {"dist_urban": 0.3, "dist_centres": 0.4, "dist_stations": 0.15, "dist_roads": 0.1,
+                       "slope": 0.05},
+    }
+
+
 class SuitabilityConfig(Strict):
+    """How suitability per urban type is computed (see docs/suitability.md)."""
+
     method: Literal["linear", "trained", "raster"] = Field(
         "linear", description="weighted-linear drivers, a model trained on layers.history, or layers.suitability rasters"
     )
     weights: dict[str, NonNegative] = Field(
-        default_factory=lambda: {
-            "dist_urban": 0.35,
-            "dist_roads": 0.2,
-            "dist_stations": 0.1,
-            "dist_centres": 0.2,
-            "slope": 0.15,
-        },
-        description="driver name -> weight of its normalised score",
+        default_factory=_default_driver_weights,
+        description="driver name -> weight of its normalised score, for types not in by_type",
     )
     by_type: dict[UrbanType, dict[str, NonNegative]] = Field(
-        default_factory=dict, description="per-type weight overrides"
+        default_factory=_default_type_weights, description="urban type -> its own driver weights"
     )
     distance_scale_m: Positive = Field(3000.0, description="distance at which a distance score halves")
     model: Literal["logistic", "forest"] = Field(
@@ -437,6 +460,21 @@ class Scenario:
                 tuple(LandClass(c.code, c.name, c.colour, c.role) for c in config.classes)
             )
         self._check_conversion_names()
+        self._check_driver_names()
+
+    def _check_driver_names(self) -> None:
+        sc = self.config.growth.suitability
+        valid = set(KNOWN_DRIVERS) | set(self.config.layers.drivers)
+        problems = []
+        for where, weights in [("weights", sc.weights), *((f"by_type.{t}", w) for t, w in sc.by_type.items())]:
+            for name in weights:
+                if name not in valid:
+                    problems.append(
+                        f"growth.suitability.{where}.{name}: unknown driver; drivers are "
+                        f"{', '.join(sorted(valid))} (extra ones come from layers.drivers)"
+                    )
+        if problems:
+            raise ConfigError(problems[0], problems=problems)
 
     def _check_conversion_names(self) -> None:
         roles = {"farmland", "open_space", "other", "water", "residential", "industrial", "commercial"}

@@ -17,9 +17,9 @@ with scores
 * ``elevation`` and any other float driver — min-max normalised over the study area,
   ``elevation`` reversed (low is suitable), others as given (high is suitable).
 
-Drivers whose layer is absent are dropped when the weights are the defaults, and
-their names recorded in ``attrs["dropped_drivers"]``; when the scenario sets the
-weights explicitly, a missing layer is a :class:`~landuse.errors.ConfigError`.
+Drivers whose layer is absent are dropped and their names recorded in
+``attrs["dropped_drivers"]`` (``landuse validate`` lists them); an unknown driver name is
+a :class:`~landuse.errors.ConfigError` when the scenario is loaded.
 
 The ``raster`` method reads pre-computed ``suitability_<type>`` layers (e.g. trained on
 observed change); values are clipped to [0, 1].
@@ -34,17 +34,15 @@ import xarray as xr
 from scipy import ndimage
 
 from landuse.classes import URBAN_TYPES
-from landuse.config import Scenario
+from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
 from landuse.landscape import cell_size
 
 MAX_SLOPE_DEG = 25.0
 _MASK_DRIVERS = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres"}
 
-DEFAULT_TYPE_WEIGHTS: dict[str, dict[str, float]] = {
-    "industrial": {"dist_urban": 0.3, "dist_roads": 0.3, "dist_rail": 0.15, "dist_centres": 0.05, "slope": 0.2},
-    "commercial": {"dist_urban": 0.3, "dist_centres": 0.4, "dist_stations": 0.15, "dist_roads": 0.1, "slope": 0.05},
-}
+DEFAULT_TYPE_WEIGHTS: dict[str, dict[str, float]] = _default_type_weights()
+"""Per-type default driver weights (industrial favours roads and rail, commercial centres and stations)."""
 
 
 def distance_to(mask: np.ndarray, *, cell: float) -> np.ndarray:
@@ -75,17 +73,9 @@ def _minmax(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
 
 
 def type_weights(scenario: Scenario) -> dict[str, dict[str, float]]:
-    """Driver weights per urban type: ``by_type`` overrides, else the type default, else ``weights``."""
+    """Driver weights per urban type: ``by_type[type]`` where given, else ``weights``."""
     cfg = scenario.config.growth.suitability
-    out = {}
-    for t in URBAN_TYPES:
-        if t in cfg.by_type:
-            out[t] = dict(cfg.by_type[t])
-        elif "weights" not in cfg.model_fields_set and t in DEFAULT_TYPE_WEIGHTS:
-            out[t] = dict(DEFAULT_TYPE_WEIGHTS[t])
-        else:
-            out[t] = dict(cfg.weights)
-    return out
+    return {t: dict(cfg.by_type.get(t, cfg.weights)) for t in URBAN_TYPES}
 
 
 def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray) -> np.ndarray | None:
@@ -151,9 +141,8 @@ def compute_suitability(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarr
                 )
             out[k] = np.clip(np.nan_to_num(ds[name].values, nan=0.0), 0.0, 1.0)
     elif cfg.method == "linear":
-        explicit = "weights" in cfg.model_fields_set or bool(cfg.by_type)
         cache: dict[str, np.ndarray | None] = {}
-        for k, (t, weights) in enumerate(type_weights(scenario).items()):
+        for k, weights in enumerate(type_weights(scenario).values()):
             total = 0.0
             acc = np.zeros(shape, dtype=np.float32)
             for name, w in weights.items():
@@ -163,11 +152,6 @@ def compute_suitability(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarr
                     cache[name] = driver_score(ds, scenario, name, landuse=lu)
                 score = cache[name]
                 if score is None:
-                    if explicit:
-                        raise ConfigError(
-                            f"growth.suitability: driver {name!r} (type {t}) needs a layer the scenario does not "
-                            f"give; add it under layers or set its weight to 0"
-                        )
                     dropped.add(name)
                     continue
                 acc += np.float32(w) * score

@@ -33,6 +33,7 @@ class ValidationSummary:
     study_area_ha: float
     developable_ha: float
     demand_ha: dict[int, float] = field(default_factory=dict)
+    dropped_drivers: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         rows, cols = self.shape
@@ -47,6 +48,8 @@ class ValidationSummary:
             f"  demand: {total:,.0f} ha over {len(self.demand_ha)} periods "
             f"({', '.join(f'{y}: {v:,.0f}' for y, v in self.demand_ha.items())})",
         ]
+        if self.dropped_drivers:
+            lines.append(f"  note: suitability drivers without a layer are dropped: {', '.join(self.dropped_drivers)}")
         return "\n".join(lines)
 
 
@@ -155,4 +158,17 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
         study_area_ha=float(ds["study_area"].values.sum()) * cell_ha,
         developable_ha=float(conv.sum()) * cell_ha,
         demand_ha=per_year,
+        dropped_drivers=_missing_drivers(scenario, ds),
     )
+
+
+def _missing_drivers(scenario: Scenario, ds) -> list[str]:
+    """Weighted-linear drivers with a positive weight whose layer the scenario does not give."""
+    from landuse.suitability import type_weights
+
+    needs = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres",
+             "slope": "slope", "elevation": "elevation"}
+    if scenario.config.growth.suitability.method != "linear":
+        return []
+    used = {n for w in type_weights(scenario).values() for n, v in w.items() if v > 0}
+    return sorted(n for n in used if n in needs and needs[n] not in ds)

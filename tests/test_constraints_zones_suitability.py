@@ -137,9 +137,23 @@ def test_linear_suitability_prefers_cells_near_urban_and_roads() -> None:
     assert "slope" in s.attrs["dropped_drivers"]  # default weights, no slope layer given
 
 
-def test_explicit_weights_need_their_layers() -> None:
-    ds = _ds()
+def test_unknown_driver_is_a_config_error_and_missing_layers_are_dropped() -> None:
+    with pytest.raises(ConfigError, match=r"growth.suitability.weights.dist_staions: unknown driver"):
+        scenario_from_dict({"name": "t", "layers": {"landuse": "x.tif"}, "periods": [2020, 2025],
+                            "growth": {"suitability": {"weights": {"dist_staions": 1}}}})
     sc = scenario_from_dict({"name": "t", "layers": {"landuse": "x.tif"}, "periods": [2020, 2025],
-                             "growth": {"suitability": {"weights": {"dist_urban": 1, "dist_stations": 1}}}})
-    with pytest.raises(ConfigError, match="dist_stations"):
-        compute_suitability(ds, sc)
+                             "growth": {"suitability": {"weights": {"dist_urban": 1, "dist_stations": 1},
+                                                        "by_type": {}}}})
+    s = compute_suitability(_ds(), sc)
+    assert s.attrs["dropped_drivers"] == ["dist_stations"]
+    # only dist_urban remains: every type gets the same, distance-only score
+    np.testing.assert_array_equal(s.values[0], s.values[1])
+
+
+def test_config_round_trip_keeps_suitability() -> None:
+    roads = np.zeros((6, 8), bool)
+    roads[:, 6] = True
+    ds = _ds(roads=roads)
+    sc = _scenario()
+    again = scenario_from_dict(sc.to_dict())
+    np.testing.assert_array_equal(compute_suitability(ds, sc).values, compute_suitability(ds, again).values)

@@ -759,11 +759,11 @@ def _run_score(counts: np.ndarray, log: _RunLog) -> float:
     return K._score_log(counts, log.cells, log.types, log.periods)
 
 
-def _shortfall_table(plan: _Plan, params: GrowthParams, rep_conv: np.ndarray, conv_min: np.ndarray,
-                     conv_max: np.ndarray) -> pd.DataFrame:
-    T, tgt = plan.st.T, plan.tgt
+def _shortfall_table(years: list[int], tgt: np.ndarray, params: GrowthParams, rep_conv: np.ndarray,
+                     conv_min: np.ndarray, conv_max: np.ndarray) -> pd.DataFrame:
+    T = len(params.type_codes)
     rows = []
-    for p, year in enumerate(plan.years):
+    for p, year in enumerate(years):
         zz, kk = np.nonzero(tgt[p])
         for z, k in zip(zz.tolist(), kk.tolist(), strict=True):
             g = z * T + k
@@ -816,7 +816,7 @@ def _finish(landscape: xr.Dataset, lu0: np.ndarray, plan: _Plan, params: GrowthP
         da.rio.write_crs(crs, inplace=True)  # in place: rioxarray would otherwise copy the data
         maps[year] = da.rio.write_transform(transform, inplace=True)
 
-    shortfall = _shortfall_table(plan, params, rep_conv, conv_min, conv_max)
+    shortfall = _shortfall_table(years, plan.tgt, params, rep_conv, conv_min, conv_max)
     counts_da = xr.DataArray(
         counts.reshape(P, T, st.rows, st.cols), dims=("period", "type", "y", "x"),
         coords={"period": years, "type": list(params.types), "y": landscape.y, "x": landscape.x},

@@ -1,0 +1,755 @@
+"""Tiled growth: the engine's periods on square tiles with a halo, on Dask or in this process.
+
+The raster is cut into ``chunks x chunks`` tiles. Every step of a period (new patches, each
+edge iteration, catch-up, fill) is one round of blockwise tasks with explicit overlap: a
+task reads its tile plus a halo of the neighbourhood radius, applies the conversions of
+the run so far that fall in that window, recomputes eligibility and the frontier there,
+and computes the candidates' keys with the same kernels and the same counter-based draws
+(global cell index) as the in-memory engine. It returns, per (zone, type) group, its own
+``quota`` smallest ``(key, global index)`` pairs; the driver merges these per-tile
+k-smallest lists into the global selection (the union of per-tile k-smallest lists holds
+the global k smallest), converts, and the next round sees the conversions. Quotas,
+inertia and stream keys come from the engine's own schedule
+(:func:`landuse.growth.engine._period_schedule`), so the maps, counts, representative run
+and shortfall are identical to :func:`landuse.growth.simulate` whatever the chunk size and
+the number of workers.
+
+Inputs are staged once into a tile store (one ``.npy`` file per tile and layer, read with
+memory maps window by window) from in-memory arrays or from GeoTIFFs read window by
+window with rasterio; outputs are written window by window (GeoTIFFs, atomically). A task
+holds one window of land use, zones and potentials (about ``(chunk + 2r)^2 x (5 + T)``
+bytes plus the candidate buffers), so memory per worker follows the chunk size, not the
+raster size. The driver holds the conversion logs (proportional to converted cells x runs,
+as the in-memory engine) and the per-step candidate lists (at most the sum of the quotas
+per tile). See ``docs/scaling.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from landuse.errors import GridMismatchError
+from landuse.growth import kernels as K
+from landuse.growth.engine import (
+    GrowthInputError,
+    GrowthParams,
+    GrowthResult,
+    _count_dtype,
+    _period_schedule,
+    _shortfall_table,
+    _target_array,
+    _zone_raster,
+    potential_levels,
+)
+
+__all__ = ["TileGrid", "TiledGrowthResult", "check_chunks", "grow_tiled", "simulate_tiled"]
+
+
+def check_chunks(chunks: Any, *, neighbourhood: int = 7) -> int:
+    """Validate a tile edge in cells: a whole number of at least ``neighbourhood`` cells.
+
+    >>> check_chunks(16, neighbourhood=3)
+    16
+    """
+    ok = isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool)
+    if not ok or int(chunks) < neighbourhood:
+        raise GrowthInputError(
+            f"chunks must be a whole number of cells >= {neighbourhood} (the neighbourhood window edge), got "
+            f"{chunks!r}; use e.g. --chunks 2048 (tile edge in cells) or compute.chunks: 2048"
+        )
+    return int(chunks)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Square tiles of edge ``chunk`` over a ``rows x cols`` raster, with a halo of ``radius`` cells."""
+
+    rows: int
+    cols: int
+    chunk: int
+    radius: int
+
+    @property
+    def ny(self) -> int:
+        return -(-self.rows // self.chunk)
+
+    @property
+    def nx(self) -> int:
+        return -(-self.cols // self.chunk)
+
+    def tiles(self) -> list[tuple[int, int]]:
+        """Tile indices ``(i, j)`` in row-major order."""
+        return [(i, j) for i in range(self.ny) for j in range(self.nx)]
+
+    def interior(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """``(r0, r1, c0, c1)`` of tile ``(i, j)``."""
+        r0, c0 = i * self.chunk, j * self.chunk
+        return r0, min(self.rows, r0 + self.chunk), c0, min(self.cols, c0 + self.chunk)
+
+    def window(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """The tile with its halo, clipped at the raster's edges."""
+        r0, r1, c0, c1 = self.interior(i, j)
+        rd = self.radius
+        return max(0, r0 - rd), min(self.rows, r1 + rd), max(0, c0 - rd), min(self.cols, c1 + rd)
+
+    def tile_of(self, g: np.ndarray) -> np.ndarray:
+        """Flat tile number (``i * nx + j``) of global flat cell indices."""
+        g = np.asarray(g, dtype=np.int64)
+        return (g // self.cols // self.chunk) * self.nx + (g % self.cols) // self.chunk
+
+    def neighbours(self, i: int, j: int) -> list[int]:
+        """Flat numbers of the tiles that a halo window of tile ``(i, j)`` may touch (itself included)."""
+        return [a * self.nx + b for a in range(max(0, i - 1), min(self.ny, i + 2))
+                for b in range(max(0, j - 1), min(self.nx, j + 2))]
+
+
+# --------------------------------------------------------------------------- tile store
+
+
+@dataclass(frozen=True)
+class _Store:
+    """A folder of per-tile ``.npy`` blocks; windows are read through memory maps."""
+
+    root: str
+    grid: TileGrid
+
+    def path(self, name: str, i: int, j: int) -> str:
+        return os.path.join(self.root, f"{name}_{i}_{j}.npy")
+
+    def write(self, name: str, i: int, j: int, arr: np.ndarray) -> None:
+        final = self.path(name, i, j)
+        tmp = f"{final}.{os.getpid()}.part"
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(arr))
+        os.replace(tmp, final)
+
+    def read(self, name: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """Window ``[r0:r1, c0:c1]`` (trailing axes; leading axes kept) assembled from the blocks."""
+        g = self.grid
+        out = None
+        for i in range(r0 // g.chunk, (r1 - 1) // g.chunk + 1):
+            for j in range(c0 // g.chunk, (c1 - 1) // g.chunk + 1):
+                a = np.load(self.path(name, i, j), mmap_mode="r")
+                tr0, tr1, tc0, tc1 = g.interior(i, j)
+                if out is None:
+                    out = np.empty((*a.shape[:-2], r1 - r0, c1 - c0), dtype=a.dtype)
+                a0, a1, b0, b1 = max(r0, tr0), min(r1, tr1), max(c0, tc0), min(c1, tc1)
+                out[..., a0 - r0:a1 - r0, b0 - c0:b1 - c0] = a[..., a0 - tr0:a1 - tr0, b0 - tc0:b1 - tc0]
+                del a
+        assert out is not None
+        return out
+
+
+def _stage_arrays(store: _Store, lu: np.ndarray, zones: np.ndarray, pot: np.ndarray, i: int, j: int) -> None:
+    r0, r1, c0, c1 = store.grid.interior(i, j)
+    store.write("lu0", i, j, lu[r0:r1, c0:c1])
+    store.write("zones", i, j, zones[r0:r1, c0:c1].astype(np.int32, copy=False))
+    store.write("pot", i, j, pot[:, r0:r1, c0:c1])
+
+
+def _stage_geotiffs(store: _Store, paths: tuple[str, str, str], i: int, j: int, zmax_hint: int) -> np.ndarray:
+    """Read one tile of each GeoTIFF (a rasterio window) into the store; return the zone bincount."""
+    import rasterio
+    from rasterio.windows import Window
+
+    r0, r1, c0, c1 = store.grid.interior(i, j)
+    win = Window(c0, r0, c1 - c0, r1 - r0)
+    with rasterio.open(paths[0]) as src:
+        store.write("lu0", i, j, src.read(1, window=win).astype(np.uint8, copy=False))
+    with rasterio.open(paths[1]) as src:
+        z = src.read(1, window=win)
+        nd = src.nodata
+    if z.dtype.kind not in "iu":
+        raise GrowthInputError(f"{paths[1]}: zone raster must hold integer zone ids, got {z.dtype}")
+    z = z.astype(np.int64)
+    if nd is not None:
+        z[z == int(nd)] = 0
+    if z.size and int(z.min()) < 0:
+        raise GrowthInputError(f"{paths[1]}: negative zone ids in rows {r0}..{r1}, cols {c0}..{c1}; 0 marks "
+                               "cells outside every zone")
+    store.write("zones", i, j, z.astype(np.int32))
+    with rasterio.open(paths[2]) as src:
+        store.write("pot", i, j, src.read(window=win).astype(np.uint8, copy=False))
+    return np.bincount(z.reshape(-1), minlength=zmax_hint + 1)
+
+
+# --------------------------------------------------------------------------- tile tasks
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """Everything a tile task needs besides the per-step arrays (small; shipped with each task)."""
+
+    store: _Store
+    allowed: np.ndarray
+    code_type: np.ndarray
+    packed: np.ndarray
+    type_codes: np.ndarray
+    weights: np.ndarray
+    strength: float
+    levels: np.ndarray = field(default_factory=potential_levels)
+
+    @classmethod
+    def build(cls, store: _Store, params: GrowthParams) -> _Ctx:
+        code_type = np.full(256, -1, dtype=np.int8)
+        packed = np.zeros(256, dtype=np.uint64)
+        for k, c in enumerate(params.type_codes):
+            code_type[c] = k
+            packed[c] = np.uint64(1) << np.uint64(8 * k)
+        return cls(store=store, allowed=params.allowed, code_type=code_type, packed=packed,
+                   type_codes=np.asarray(params.type_codes, dtype=np.int64), weights=params.neighbourhood_weights,
+                   strength=float(params.neighbourhood_strength))
+
+
+def _to_local(g: np.ndarray, gcols: int, r0: int, c0: int, cols: int) -> np.ndarray:
+    r = g // gcols
+    return (r - r0) * cols + (g - r * gcols - c0)
+
+
+def _in_window(g: np.ndarray, gcols: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    r = g // gcols
+    c = g - r * gcols
+    return (r >= r0) & (r < r1) & (c >= c0) & (c < c1)
+
+
+def _tile_step(ctx: _Ctx, i: int, j: int, mode: int, quota: np.ndarray, inertia: np.ndarray, keys: np.ndarray,
+               apply_g: np.ndarray, apply_code: np.ndarray, lock_g: np.ndarray,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step on one tile: its candidates' ``quota`` smallest keys per group.
+
+    ``mode`` 0: edge growth (frontier cells); 1: new patches (eligible cells off the
+    frontier); 2: fill (every eligible cell). ``apply_g``/``apply_code``: the run's
+    conversions so far in the window's neighbourhood, oldest first; ``lock_g``: the cells
+    converted in this period in the tile.
+    """
+    grid = ctx.store.grid
+    gcols = grid.cols
+    wr0, wr1, wc0, wc1 = grid.window(i, j)
+    r0, r1, c0, c1 = grid.interior(i, j)
+    h, w = wr1 - wr0, wc1 - wc0
+    lu = np.ascontiguousarray(ctx.store.read("lu0", wr0, wr1, wc0, wc1)).reshape(-1)
+    zones = ctx.store.read("zones", wr0, wr1, wc0, wc1)
+    # halo cells are context only: zone 0 keeps them out of eligibility and candidates
+    zones[:r0 - wr0, :] = 0
+    zones[r1 - wr0:, :] = 0
+    zones[:, :c0 - wc0] = 0
+    zones[:, c1 - wc0:] = 0
+    zones = zones.reshape(-1)
+    pot = np.ascontiguousarray(ctx.store.read("pot", wr0, wr1, wc0, wc1)).reshape(-1, h * w)
+    if apply_g.size:
+        m = _in_window(apply_g, gcols, wr0, wr1, wc0, wc1)
+        if m.any():
+            loc = _to_local(apply_g[m], gcols, wr0, wc0, w)
+            code = apply_code[m]
+            # the latest conversion of a cell wins (a cell may convert again in a later period)
+            rev_u, rev_i = np.unique(loc[::-1], return_index=True)
+            lu[rev_u] = code[::-1][rev_i]
+    lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
+    if lock_g.size:
+        loc = _to_local(lock_g, gcols, wr0, wc0, w)
+        np.bitwise_or.at(lock, loc >> 6, np.left_shift(np.uint64(1), (loc & 63).astype(np.uint64)))
+    elig = K._eligible_bits(lu, zones, pot, ctx.allowed)
+    frontier = K._build_frontier(elig, lu, ctx.code_type, h, w, grid.radius)
+    if mode == 0:
+        cells = K._bits_to_indices(frontier, h * w)
+        cz, cpot = K._gather_records(cells, zones, pot)
+        group = np.empty(cells.size, dtype=np.int32)
+        t = np.empty(cells.size, dtype=np.float64)
+        K._frontier_keys(cells, cz, cpot, lu, ctx.levels, ctx.allowed, ctx.packed, ctx.weights, ctx.strength, h, w,
+                         grid.radius, inertia, quota, keys, lock, wr0, wc0, gcols, group, t)
+        gidx = K._global_indices(cells, w, wr0, wc0, gcols)
+    else:
+        group, t, gidx = K._sweep_topk(lu, zones, pot, ctx.levels, ctx.allowed, frontier, lock, mode == 1, quota,
+                                       inertia, keys, h, w, wr0, wc0, gcols, min(8, h))
+    pos = K._select_smallest(group, t, gidx, quota)
+    return group[pos], t[pos], gidx[pos]
+
+
+def _tile_finish(ctx: _Ctx, i: int, j: int, runs: int, P: int, T: int,
+                 logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], best: int | None) -> Any:
+    """Counts of the tile from every run's log; then either each run's partial score or the outputs.
+
+    With ``best`` None: int64 per run, the sum of the tile's ensemble counts over the run's
+    conversions in the tile (integers, so partial sums add up exactly). Else: the
+    representative run's maps ``(P, h, w)`` and the counts ``(P, T, h, w)``.
+    """
+    grid = ctx.store.grid
+    r0, r1, c0, c1 = grid.interior(i, j)
+    h, w = r1 - r0, c1 - c0
+    n = h * w
+    counts = np.zeros((P, T, n), dtype=_count_dtype(runs))
+    seen = np.zeros((n + 63) // 64, dtype=np.uint64)
+    local = [_to_local(g, grid.cols, r0, c0, w) for g, _, _ in logs]
+    for loc, (_, k, per) in zip(local, logs, strict=True):
+        for p in range(P):
+            m = per <= p
+            K._accumulate_counts(counts[p], loc[m], k[m], seen)
+    if best is None:
+        return np.array([int(K._score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
+                        dtype=np.int64)
+    lu = np.ascontiguousarray(ctx.store.read("lu0", r0, r1, c0, c1)).reshape(-1)
+    loc, (_, k, per) = local[best], logs[best]
+    maps = np.empty((P, n), dtype=np.uint8)
+    for p in range(P):
+        m = per == p
+        lu[loc[m]] = ctx.type_codes[k[m].astype(np.int64)]
+        maps[p] = lu
+    return maps.reshape(P, h, w), counts.reshape(P, T, h, w)
+
+
+# --------------------------------------------------------------------------- execution
+
+
+class _Runner:
+    """Runs a list of tile tasks on a Dask client (``client.map``) or here, one after another."""
+
+    def __init__(self, client: Any | None) -> None:
+        self.client = client
+
+    def map(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        if self.client is None:
+            return [fn(*a) for a in args]
+        futs = [self.client.submit(fn, *a, pure=False) for a in args]
+        return self.client.gather(futs)
+
+    def map_unordered(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> Iterable[tuple[int, Any]]:
+        """``(index, result)`` as tasks finish (in order when run here); results are not kept."""
+        if self.client is None:
+            for n, a in enumerate(args):
+                yield n, fn(*a)
+            return
+        from dask.distributed import as_completed
+
+        futs = [self.client.submit(fn, *a, pure=False) for a in args]
+        index = {f.key: n for n, f in enumerate(futs)}
+        for fut, res in as_completed(futs, with_results=True):
+            yield index[fut.key], res
+            fut.release()
+
+
+@dataclass
+class _Log:
+    """Conversions of one run, bucketed by tile (for the tasks) and in full (for the finish)."""
+
+    n_tiles: int
+    past: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
+    cur: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
+    cells: list[np.ndarray] = field(default_factory=list)
+    types: list[np.ndarray] = field(default_factory=list)
+    periods: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.past = [[] for _ in range(self.n_tiles)]
+        self.cur = [[] for _ in range(self.n_tiles)]
+
+
+class _TiledRun:
+    """Drives the steps of one run over the tiles."""
+
+    def __init__(self, ctx: _Ctx, runner: _Runner, T: int, G: int) -> None:
+        self.ctx, self.runner, self.T, self.G = ctx, runner, T, G
+        self.grid = ctx.store.grid
+        self.tiles = self.grid.tiles()
+        self.nb = [self.grid.neighbours(i, j) for i, j in self.tiles]
+        self.log = _Log(len(self.tiles))
+        self.steps = 0
+
+    def _apply_args(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        parts = [x for b in self.nb[n] for x in (*self.log.past[b], *self.log.cur[b])]
+        if parts:
+            g = np.concatenate([a for a, _ in parts])
+            c = np.concatenate([b for _, b in parts])
+        else:
+            g, c = np.empty(0, np.int64), np.empty(0, np.uint8)
+        own = self.log.cur[n]
+        lock = np.concatenate([a for a, _ in own]) if own else np.empty(0, np.int64)
+        return g, c, lock
+
+    def step(self, mode: int, quota: np.ndarray, inertia: np.ndarray,
+             keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        conv = np.zeros(self.G, dtype=np.int64)
+        if not quota.any():
+            return conv, np.empty(0, np.int64), np.empty(0, np.int8)
+        self.steps += 1
+        inertia = np.ascontiguousarray(inertia).reshape(-1, self.T)
+        args = [(self.ctx, i, j, mode, quota, inertia, keys, *self._apply_args(n))
+                for n, (i, j) in enumerate(self.tiles)]
+        res = self.runner.map(_tile_step, args)
+        group = np.concatenate([r[0] for r in res])
+        t = np.concatenate([r[1] for r in res])
+        gidx = np.concatenate([r[2] for r in res])
+        pos = K._select_smallest(group, t, gidx, quota)
+        sel_g, sel_c = gidx[pos], group[pos].astype(np.int64)
+        k = (sel_c % self.T).astype(np.int8)
+        np.add.at(conv, sel_c, 1)
+        codes = self.ctx.type_codes[k.astype(np.int64)].astype(np.uint8)
+        tile = self.grid.tile_of(sel_g)
+        order = np.argsort(tile, kind="stable")
+        bounds = np.searchsorted(tile[order], np.arange(len(self.tiles) + 1))
+        for n in np.unique(tile).tolist():
+            sl = order[bounds[n]:bounds[n + 1]]
+            self.log.cur[n].append((sel_g[sl], codes[sl]))
+        return conv, sel_g, k
+
+    def period(self, target: np.ndarray, params: GrowthParams, *, Z: int, seed: int, run: int,
+               period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        conv, c, k = _period_schedule(
+            target, params, Z=Z, seed=seed, run=run, period=period,
+            frontier_step=lambda q, inertia, keys: self.step(0, q, inertia, keys),
+            sweep_step=lambda q, inertia, keys, exclude: self.step(1 if exclude else 2, q, inertia, keys),
+        )
+        for n in range(len(self.tiles)):  # the period's conversions are no longer locked
+            self.log.past[n].extend(self.log.cur[n])
+            self.log.cur[n] = []
+        return conv, c, k
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(eq=False)
+class TiledGrowthResult:
+    """Outcome of :func:`grow_tiled` (maps and counts are on disk, written window by window).
+
+    Attributes
+    ----------
+    landuse : dict of int to Path
+        ``landuse_<year>.tif`` of the representative run.
+    counts : dict of (int, str) to Path
+        ``counts_<type>_<year>.tif``: in how many runs the cell held that type by the year.
+    shortfall, representative_run, run_scores, runs, seed
+        As in :class:`~landuse.growth.GrowthResult`.
+    steps : int
+        Rounds of tile tasks run (per step, every tile once).
+    tiles : int
+    seconds : dict of str to float
+        Wall time of staging, growth and finishing.
+    """
+
+    landuse: dict[int, Path]
+    counts: dict[tuple[int, str], Path]
+    shortfall: pd.DataFrame
+    representative_run: int
+    run_scores: np.ndarray
+    runs: int
+    seed: int
+    steps: int
+    tiles: int
+    seconds: dict[str, float]
+
+
+@dataclass
+class _Outcome:
+    years: list[int]
+    shortfall: pd.DataFrame
+    best: int
+    scores: np.ndarray
+    steps: int
+
+
+def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, years: list[int], *, Z: int,
+          runs: int, seed: int, progress: Callable[[dict[str, Any]], None] | None,
+          sink: Callable[[int, tuple[int, int], np.ndarray, np.ndarray], None]) -> _Outcome:
+    """All runs and periods over the tiles, then counts, representative run and outputs per tile."""
+    grid = ctx.store.grid
+    T = len(params.type_codes)
+    G = (Z + 1) * T
+    P = len(years)
+    logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    convs = []
+    steps = 0
+    cell_dtype = np.int32 if grid.rows * grid.cols < 2**31 else np.int64
+    for r in range(runs):
+        tr = _TiledRun(ctx, runner, T, G)
+        cs, ks, ps, cv = [], [], [], []
+        for p, year in enumerate(years):
+            conv, c, k = tr.period(tgt[p].reshape(-1), params, Z=Z, seed=seed, run=r, period=p)
+            cs.append(c.astype(cell_dtype))
+            ks.append(k)
+            ps.append(np.full(c.size, p, dtype=np.int16))
+            cv.append(conv)
+            if progress is not None:
+                progress({"run": r, "runs": runs, "period": year, "period_index": p, "periods": P,
+                          "converted": int(conv.sum()), "shortfall": int(tgt[p].sum() - conv.sum())})
+        steps += tr.steps
+        logs.append((np.concatenate(cs), np.concatenate(ks), np.concatenate(ps)))
+        convs.append(np.array(cv, dtype=np.int64).reshape(P, G))
+
+    # logs bucketed by tile (cells of one tile only)
+    tiles = grid.tiles()
+    per_tile: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in tiles]
+    for c, k, p in logs:
+        tile = grid.tile_of(c)
+        order = np.argsort(tile, kind="stable")  # stable: a cell's conversions stay oldest first
+        bounds = np.searchsorted(tile[order], np.arange(len(tiles) + 1))
+        for n in range(len(tiles)):
+            sl = order[bounds[n]:bounds[n + 1]]
+            per_tile[n].append((c[sl].astype(np.int64), k[sl], p[sl]))
+    partial = runner.map(_tile_finish, [(ctx, i, j, runs, P, T, per_tile[n], None) for n, (i, j) in enumerate(tiles)])
+    total = np.sum(np.stack(partial), axis=0)
+    scores = np.array([float(total[r]) / (runs * max(1, logs[r][0].size)) for r in range(runs)])
+    best = int(np.argmax(scores))
+    args = [(ctx, i, j, runs, P, T, per_tile[n], best) for n, (i, j) in enumerate(tiles)]
+    for n, (maps, counts) in runner.map_unordered(_tile_finish, args):
+        sink(n, tiles[n], maps, counts)
+
+    conv_all = np.stack(convs)
+    # every conversion is counted in its (zone, type) group, so the representative run's
+    # converted cells per group are its conv
+    shortfall = _shortfall_table(years, tgt, params, convs[best], conv_all.min(axis=0), conv_all.max(axis=0))
+    return _Outcome(years=years, shortfall=shortfall, best=best, scores=scores, steps=steps)
+
+
+def _years_targets(targets: pd.DataFrame, params: GrowthParams, Z: int,
+                   zone_cells: np.ndarray) -> tuple[list[int], np.ndarray]:
+    years = sorted({int(y) for y in targets["period"]} | set(params.periods or ())) if "period" in targets else []
+    if not years:
+        raise GrowthInputError("targets: no period given (and params.periods is empty)")
+    return years, _target_array(targets, years, Z, params.types, zone_cells)
+
+
+def _workdir(workdir: str | os.PathLike | None) -> tuple[Path, bool]:
+    if workdir is None:
+        return Path(tempfile.mkdtemp(prefix="landuse-tiles-")), True
+    d = Path(workdir)
+    d.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="landuse-tiles-", dir=d)), True
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def simulate_tiled(
+    landscape: xr.Dataset,
+    targets: pd.DataFrame,
+    *,
+    params: GrowthParams,
+    chunks: int,
+    runs: int = 10,
+    seed: int = 0,
+    client: Any | None = None,
+    workdir: str | os.PathLike | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> GrowthResult:
+    """:func:`landuse.growth.simulate` computed tile by tile (same result, bit for bit).
+
+    The landscape is staged into a tile store, every step runs as blockwise tasks with a
+    halo of the neighbourhood radius, and the maps and counts are assembled from the
+    tiles' outputs. For rasters larger than memory use :func:`grow_tiled` (GeoTIFFs in
+    and out); this function returns the in-memory :class:`~landuse.growth.GrowthResult`.
+
+    Parameters
+    ----------
+    landscape, targets, params, runs, seed, progress
+        As for :func:`landuse.growth.simulate`.
+    chunks : int
+        Tile edge in cells (at least the neighbourhood window edge).
+    client : dask.distributed.Client, optional
+        Run the tile tasks on this client's workers; by default here, tile after tile.
+    workdir : path, optional
+        Parent folder of the temporary tile store (must be visible to every worker);
+        default: the system's temporary folder. Removed at the end.
+
+    Returns
+    -------
+    GrowthResult
+    """
+    if not isinstance(params, GrowthParams):
+        raise GrowthInputError("params must be a GrowthParams (GrowthParams.from_scenario)")
+    chunks = check_chunks(chunks, neighbourhood=params.neighbourhood)
+    runs, seed = int(runs), int(seed)
+    if runs < 1:
+        raise GrowthInputError(f"runs must be at least 1, got {runs}")
+    if not 0 <= seed < 2**63:
+        raise GrowthInputError(f"seed must be within [0, 2**63 - 1], got {seed}")
+    lu0 = np.asarray(landscape["landuse"].values)
+    if lu0.shape != params.shape:
+        raise GridMismatchError(
+            f"growth params were built for a {params.shape} grid but the landscape's land use is {lu0.shape}; "
+            "rebuild them with GrowthParams.from_scenario(scenario, landscape)"
+        )
+    zones = _zone_raster(landscape)
+    Z = int(zones.max(initial=0))
+    zone_cells = np.bincount(zones.reshape(-1), minlength=Z + 1).astype(np.int64)
+    years, tgt = _years_targets(targets, params, Z, zone_cells)
+    rows, cols = lu0.shape
+    grid = TileGrid(rows, cols, chunks, params.neighbourhood // 2)
+    root, cleanup = _workdir(workdir)
+    try:
+        store = _Store(str(root), grid)
+        for i, j in grid.tiles():
+            _stage_arrays(store, lu0, zones, params.potential, i, j)
+        ctx = _Ctx.build(store, params)
+        P, T = len(years), len(params.type_codes)
+        maps = np.empty((P, rows, cols), dtype=np.uint8)
+        counts = np.empty((P, T, rows, cols), dtype=_count_dtype(runs))
+
+        def sink(n: int, ij: tuple[int, int], m: np.ndarray, c: np.ndarray) -> None:
+            r0, r1, c0, c1 = grid.interior(*ij)
+            maps[:, r0:r1, c0:c1] = m
+            counts[:, :, r0:r1, c0:c1] = c
+
+        out = _grow(ctx, _Runner(client), params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
+                    sink=sink)
+    finally:
+        if cleanup:
+            shutil.rmtree(root, ignore_errors=True)
+    crs, transform = landscape.rio.crs, landscape.rio.transform()
+    nodata = int(landscape["landuse"].attrs.get("nodata", 255))
+    landuse = {}
+    for p, year in enumerate(years):
+        da = xr.DataArray(maps[p], dims=("y", "x"), coords={"y": landscape.y, "x": landscape.x},
+                          name=f"landuse_{year}", attrs={"nodata": nodata, "run": out.best, "seed": seed})
+        da.rio.write_crs(crs, inplace=True)
+        landuse[year] = da.rio.write_transform(transform, inplace=True)
+    counts_da = xr.DataArray(counts, dims=("period", "type", "y", "x"),
+                             coords={"period": years, "type": list(params.types), "y": landscape.y, "x": landscape.x},
+                             name="conversion_counts", attrs={"runs": runs, "seed": seed})
+    return GrowthResult(landuse=landuse, counts=counts_da, runs=runs, seed=seed, shortfall=out.shortfall,
+                        representative_run=out.best, run_scores=out.scores)
+
+
+def grow_tiled(
+    landuse: str | os.PathLike,
+    zones: str | os.PathLike,
+    potential: str | os.PathLike,
+    targets: pd.DataFrame,
+    *,
+    params: GrowthParams,
+    chunks: int,
+    out_dir: str | os.PathLike,
+    runs: int = 10,
+    seed: int = 0,
+    client: Any | None = None,
+    workdir: str | os.PathLike | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> TiledGrowthResult:
+    """Grow from GeoTIFFs to GeoTIFFs, window by window (rasters larger than memory).
+
+    Parameters
+    ----------
+    landuse : path
+        Start land use (uint8 class codes).
+    zones : path
+        Zone ids (integers, 0 or nodata = outside every zone; mask the study area here).
+    potential : path
+        Static potential per urban type, one uint8 band per type, quantised with
+        :func:`landuse.growth.quantise_potential` (band ``k`` = ``params.types[k]``).
+    targets : DataFrame
+        As for :func:`landuse.growth.simulate`.
+    params : GrowthParams
+        Conversion matrix, type codes and growth options; its ``potential`` array is not
+        used (the ``potential`` file is), so a ``(T, 1, 1)`` placeholder will do.
+    chunks : int
+        Tile edge in cells.
+    out_dir : path
+        Receives ``landuse_<year>.tif`` and ``counts_<type>_<year>.tif`` (tiled GeoTIFFs,
+        written window by window to a temporary file, then renamed).
+    runs, seed, progress
+        As for :func:`landuse.growth.simulate`.
+    client : dask.distributed.Client, optional
+        Run the tile tasks (staging, steps, finishing) on its workers.
+    workdir : path, optional
+        Parent folder of the tile store (visible to every worker); removed at the end.
+
+    Returns
+    -------
+    TiledGrowthResult
+    """
+    import rasterio
+
+    chunks = check_chunks(chunks, neighbourhood=params.neighbourhood)
+    paths = (str(landuse), str(zones), str(potential))
+    with rasterio.open(paths[0]) as src:
+        rows, cols = src.height, src.width
+        profile = dict(crs=src.crs, transform=src.transform, nodata=src.nodata)
+        try:
+            cmap = src.colormap(1)
+        except ValueError:
+            cmap = None
+    for pth in paths[1:]:
+        with rasterio.open(pth) as src:
+            if (src.height, src.width) != (rows, cols) or src.transform != profile["transform"]:
+                raise GridMismatchError(f"{pth} ({src.height} x {src.width}, {src.transform}) is not on the grid of "
+                                        f"{paths[0]} ({rows} x {cols}, {profile['transform']}); align it first")
+            if pth == paths[2] and src.count != len(params.type_codes):
+                raise GrowthInputError(f"{pth} has {src.count} band(s) but there are {len(params.type_codes)} "
+                                       "urban types; write one quantised potential band per type")
+    grid = TileGrid(rows, cols, chunks, params.neighbourhood // 2)
+    runner = _Runner(client)
+    root, cleanup = _workdir(workdir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    secs: dict[str, float] = {}
+    opened: list[tuple[Any, Path, Path]] = []
+    try:
+        t0 = time.perf_counter()
+        store = _Store(str(root), grid)
+        zc = runner.map(_stage_geotiffs, [(store, paths, i, j, 0) for i, j in grid.tiles()])
+        Z = max(len(b) for b in zc) - 1
+        zone_cells = np.zeros(Z + 1, dtype=np.int64)
+        for b in zc:
+            zone_cells[:len(b)] += b
+        years, tgt = _years_targets(targets, params, Z, zone_cells)
+        secs["stage"] = time.perf_counter() - t0
+        ctx = _Ctx.build(store, params)
+        cdt = _count_dtype(runs)
+        base = dict(driver="GTiff", width=cols, height=rows, count=1, crs=profile["crs"],
+                    transform=profile["transform"], tiled=True, blockxsize=256, blockysize=256, compress="deflate",
+                    BIGTIFF="IF_SAFER")
+        lu_paths = {y: out_dir / f"landuse_{y}.tif" for y in years}
+        cnt_paths = {(y, t): out_dir / f"counts_{t}_{y}.tif" for y in years for t in params.types}
+        ds_lu, ds_cnt = [], {}
+        for y in years:
+            tmp = lu_paths[y].with_name(f".{lu_paths[y].name}.part")
+            d = rasterio.open(tmp, "w", dtype="uint8", nodata=profile["nodata"], **base)
+            if cmap:
+                d.write_colormap(1, cmap)
+            d.update_tags(seed=seed, runs=runs)
+            opened.append((d, tmp, lu_paths[y]))
+            ds_lu.append(d)
+            for t in params.types:
+                tmpc = cnt_paths[y, t].with_name(f".{cnt_paths[y, t].name}.part")
+                dc = rasterio.open(tmpc, "w", dtype=np.dtype(cdt).name, nodata=None, **base)
+                dc.update_tags(seed=seed, runs=runs, type=t, period=y)
+                opened.append((dc, tmpc, cnt_paths[y, t]))
+                ds_cnt[y, t] = dc
+
+        def sink(n: int, ij: tuple[int, int], m: np.ndarray, c: np.ndarray) -> None:
+            from rasterio.windows import Window
+
+            r0, r1, c0, c1 = grid.interior(*ij)
+            win = Window(c0, r0, c1 - c0, r1 - r0)
+            for p, y in enumerate(years):
+                ds_lu[p].write(m[p], 1, window=win)
+                for k, t in enumerate(params.types):
+                    ds_cnt[y, t].write(c[p, k], 1, window=win)
+
+        t0 = time.perf_counter()
+        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress, sink=sink)
+        secs["grow_and_write"] = time.perf_counter() - t0
+        for d, tmp, final in opened:
+            d.update_tags(run=out.best)
+            d.close()
+            os.replace(tmp, final)
+        opened = []
+    finally:
+        for d, tmp, _ in opened:
+            d.close()
+            tmp.unlink(missing_ok=True)
+        if cleanup:
+            shutil.rmtree(root, ignore_errors=True)
+    return TiledGrowthResult(landuse=lu_paths, counts=cnt_paths, shortfall=out.shortfall, representative_run=out.best,
+                             run_scores=out.scores, runs=runs, seed=seed, steps=out.steps, tiles=len(grid.tiles()),
+                             seconds=secs)

@@ -12,13 +12,19 @@ flag (``landuse run --scheduler local|tcp://host:8786``):
 :func:`landuse.scenario.run_scenario` as on a single machine, with the same seeds, so a
 scenario's outputs are byte-identical whether it ran in this process or on a worker.
 No home-made process pool or scheduler is involved.
+
+:func:`simulate_ensemble` splits the Monte Carlo runs of one growth simulation across the
+workers (each task runs a block of global run indices with the same counter-based draws)
+and merges their logs into the counts, representative run and maps exactly as
+:func:`landuse.growth.simulate` does. :func:`growth_function` picks the growth path of a
+pipeline period: in memory, ensembles on Dask, or tiled (:mod:`landuse.growth.tiled`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +80,12 @@ def dask_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto")
 
 def _run_one(config: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Run one scenario (on a worker) and return a light summary (no arrays)."""
+    from landuse.config import load_scenario
     from landuse.scenario import run_scenario
 
-    r = run_scenario(config, **overrides)
+    sc = load_scenario(config)
+    sc.config.compute.scheduler = None  # already on a worker: its periods grow here, not on another cluster
+    r = run_scenario(sc, **overrides)
     return {
         "scenario": r.scenario.name,
         "config": str(config),
@@ -136,3 +145,140 @@ def run_batch(
     with dask_client(scheduler, workers=workers, memory_limit=memory_limit) as client:
         futures = [client.submit(_run_one, c, kw, pure=False) for c, kw in jobs]
         return client.gather(futures)
+
+
+# --------------------------------------------------------------------------- growth ensembles
+
+
+def _ensemble_part(lu0: Any, zones: Any, targets: Any, params: Any, seed: int, run_ids: list[int]) -> list[Any]:
+    """Runs ``run_ids`` of one simulation (on a worker); returns their logs."""
+    from landuse.growth.engine import _plan, _run_ensemble
+
+    plan = _plan(zones, targets, params)
+    return _run_ensemble(plan, lu0, params, seed=seed, run_ids=run_ids)
+
+
+def simulate_ensemble(
+    landscape: Any,
+    targets: Any,
+    *,
+    params: Any,
+    client: Any,
+    runs: int = 10,
+    seed: int = 0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    parts: int | None = None,
+) -> Any:
+    """:func:`landuse.growth.simulate` with its Monte Carlo runs spread over a Dask cluster.
+
+    Each task runs a block of the global run indices (draws depend on the run index, not
+    on where it runs); counts, the representative run and the maps are then built from
+    the merged logs exactly as in memory, so the result is identical to ``simulate``.
+
+    Parameters
+    ----------
+    landscape, targets, params, runs, seed
+        As for :func:`landuse.growth.simulate`.
+    client : dask.distributed.Client
+        From :func:`dask_client` or your own.
+    progress : callable, optional
+        Called per run and period as the blocks come back (same events as ``simulate``).
+    parts : int, optional
+        Number of tasks (default: two per worker, at most ``runs``).
+
+    Returns
+    -------
+    GrowthResult
+    """
+    import numpy as np
+    from dask.distributed import as_completed
+
+    from landuse.errors import GridMismatchError
+    from landuse.growth.engine import GrowthInputError, GrowthParams, _finish, _plan, _zone_raster
+
+    if not isinstance(params, GrowthParams):
+        raise GrowthInputError("params must be a GrowthParams (GrowthParams.from_scenario)")
+    runs, seed = int(runs), int(seed)
+    if runs < 1:
+        raise GrowthInputError(f"runs must be at least 1, got {runs}")
+    if not 0 <= seed < 2**63:
+        raise GrowthInputError(f"seed must be within [0, 2**63 - 1], got {seed}")
+    lu0 = np.asarray(landscape["landuse"].values)
+    if lu0.shape != params.shape:
+        raise GridMismatchError(
+            f"growth params were built for a {params.shape} grid but the landscape's land use is {lu0.shape}; "
+            "rebuild them with GrowthParams.from_scenario(scenario, landscape)"
+        )
+    zones = _zone_raster(landscape)
+    plan = _plan(zones, targets, params)  # validates the targets here, before any task starts
+    if parts is None:
+        parts = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+    parts = max(1, min(int(parts), runs))
+    blocks = [list(b) for b in np.array_split(np.arange(runs), parts) if b.size]
+    data = client.scatter([lu0, zones, targets, params], broadcast=True)
+    futs = [client.submit(_ensemble_part, *data, seed, [int(r) for r in b], pure=False) for b in blocks]
+    logs: dict[int, Any] = {}
+    tgt = plan.tgt
+    for _, part in as_completed(futs, with_results=True):
+        for lg in part:
+            logs[lg.run] = lg
+            if progress is not None:
+                for p, year in enumerate(plan.years):
+                    conv = lg.conv[p]
+                    progress({"run": lg.run, "runs": runs, "period": year, "period_index": p, "periods": plan.P,
+                              "converted": int(conv.sum()), "shortfall": int(tgt[p].sum() - conv.sum())})
+    return _finish(landscape, lu0, plan, params, [logs[r] for r in range(runs)], runs=runs, seed=seed)
+
+
+def growth_function(*, chunks: int | None = None, client: Any | None = None) -> Callable[..., Any]:
+    """The growth call of a pipeline period, with :func:`landuse.growth.simulate`'s signature.
+
+    ``chunks`` set: the tiled path (:func:`landuse.growth.tiled.simulate_tiled`, its tile
+    tasks on ``client`` when given); else ``client`` set: :func:`simulate_ensemble`; else
+    the in-memory :func:`landuse.growth.simulate` itself. All give the same result.
+    """
+    import functools
+
+    if chunks is not None:
+        from landuse.growth.tiled import simulate_tiled
+
+        return functools.partial(simulate_tiled, chunks=chunks, client=client)
+    if client is not None:
+        return functools.partial(simulate_ensemble, client=client)
+    from landuse.growth import simulate
+
+    return simulate
+
+
+_CLIENTS: dict[tuple[str, int, str], Any] = {}
+
+
+def shared_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto") -> Any:
+    """A client kept for the rest of the process (one per scheduler and cluster size), closed at exit.
+
+    The pipeline grows every period on the same cluster; a ``local`` cluster is started
+    once, not per period.
+    """
+    import atexit
+
+    key = (scheduler, int(workers), str(memory_limit))
+    if key not in _CLIENTS:
+        cm = dask_client(scheduler, workers=workers, memory_limit=memory_limit)
+        client = cm.__enter__()
+        _CLIENTS[key] = client
+        atexit.register(cm.__exit__, None, None, None)
+    return _CLIENTS[key]
+
+
+def pipeline_growth(compute: Any) -> Callable[..., Any]:
+    """The growth call for a scenario's ``compute`` section (see :func:`growth_function`).
+
+    ``compute.scheduler`` set: the period's ensemble (or, with ``compute.chunks``, its tile
+    tasks) run on that Dask cluster (:func:`shared_client`); ``compute.chunks`` set: the
+    tiled path; neither: the in-memory :func:`landuse.growth.simulate`.
+    """
+    client = None
+    if compute.scheduler is not None:
+        client = shared_client(check_scheduler(compute.scheduler), workers=compute.workers,
+                               memory_limit=compute.memory_limit)
+    return growth_function(chunks=compute.chunks, client=client)

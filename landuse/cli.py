@@ -224,18 +224,22 @@ def run(
     solver: Annotated[str | None, typer.Option(help="LP solver: cbc or highs (overrides allocation.solver)")] = None,
     scheduler: Annotated[str | None, typer.Option(help="run on Dask: 'local' or a scheduler address "
                                                   "(overrides compute.scheduler)")] = None,
+    chunks: Annotated[int | None, typer.Option(help="tiled growth with tiles of N x N cells, same results "
+                                               "(overrides compute.chunks)", metavar="N")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite an output folder of another scenario")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Run scenarios end to end: allocate, grow, evaluate; write GeoTIFFs and a report."""
-    if len(configs) > 1 or scheduler is not None:
-        _run_batch(configs, out=out, runs=runs, seed=seed, solver=solver, scheduler=scheduler, force=force)
+    if len(configs) > 1:
+        _run_batch(configs, out=out, runs=runs, seed=seed, solver=solver, scheduler=scheduler, force=force,
+                   chunks=chunks)
         return
     from landuse.scenario import run_scenario
 
     config = configs[0]
     with _Progress(quiet=quiet) as progress:
-        result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress)
+        result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress,
+                              chunks=chunks, scheduler=scheduler)
     data = result.report.data
     final = str(result.scenario.periods[-1])
     lines = [f"scenario {result.scenario.name!r}: {len(result.landuse)} periods, {result.manifest['runs']} runs, "

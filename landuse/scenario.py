@@ -120,7 +120,10 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
         "runs": (cfg.growth, "runs"),
         "seed": (cfg.growth, "seed"),
         "solver": (cfg.allocation, "solver"),
+        "chunks": (cfg.compute, "chunks"),
+        "scheduler": (cfg.compute, "scheduler"),
     }
+    sections = {"runs": "growth", "seed": "growth", "solver": "allocation", "chunks": "compute", "scheduler": "compute"}
     for key, value in overrides.items():
         if value is None:
             continue
@@ -129,14 +132,19 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
             applied["outputs.folder"] = str(Path(value).resolve())
             continue
         section, attr = mapping[key]
+        if key == "scheduler":
+            from landuse.distributed import check_scheduler
+
+            check_scheduler(value)
         try:
             setattr(section, attr, value)
         except Exception as exc:  # pydantic ValidationError: re-raise as a clear config error
             from landuse.errors import ConfigError
 
-            msg = str(exc).splitlines()[-1].strip()
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and "errors.pydantic.dev" not in ln]
+            msg = lines[-1].split(" [type=")[0]
             raise ConfigError(f"--{key} {value!r}: {msg}") from None
-        applied[f"{'growth' if key in ('runs', 'seed') else 'allocation'}.{attr}"] = value
+        applied[f"{sections[key]}.{attr}"] = value
     return applied
 
 
@@ -245,6 +253,8 @@ def run_scenario(
     force: bool = False,
     progress: ProgressFn | None = None,
     write: bool = True,
+    chunks: int | None = None,
+    scheduler: str | None = None,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -261,6 +271,9 @@ def run_scenario(
         Receives event dicts (``stage``, ``period``, ``run`` ...); the CLI draws them.
     write : bool
         Write the output files (the notebook and tests may only want the result).
+    chunks, scheduler : optional
+        Overrides of ``compute.chunks`` (tiled growth, tile edge in cells) and
+        ``compute.scheduler`` (each period's ensemble on Dask); same outputs either way.
 
     Returns
     -------
@@ -268,6 +281,7 @@ def run_scenario(
     """
     from landuse.allocate import allocate, compare_coordination, write_allocation_csv, write_duals_csv, zone_table
     from landuse.boundary import ugb_from_config, write_ugb
+    from landuse.distributed import pipeline_growth
     from landuse.growth import GrowthParams, simulate
     from landuse.io import read_landscape
     from landuse.report import build_report, write_report
@@ -277,8 +291,10 @@ def run_scenario(
     timings: dict[str, float] = {}
     t = time.perf_counter()
     scenario = config if isinstance(config, Scenario) else load_scenario(config)
-    overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver)
+    overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
+                                scheduler=scheduler)
     cfg = scenario.config
+    grow = simulate if cfg.compute.chunks is None and cfg.compute.scheduler is None else pipeline_growth(cfg.compute)
     out_dir = scenario.output_dir()
     layer_paths = scenario.layer_paths()
     ds = read_landscape(layer_paths, classes=scenario.classes)
@@ -353,8 +369,8 @@ def run_scenario(
         def growth_progress(ev: dict[str, Any], _y1: int = y1) -> None:
             _log(progress, stage="grow", period=_y1, run=ev["run"], runs=ev["runs"])
 
-        res = simulate(ds_p, targets, params=params, runs=cfg.growth.runs, seed=period_seed(cfg.growth.seed, p_idx),
-                       progress=growth_progress)
+        res = grow(ds_p, targets, params=params, runs=cfg.growth.runs, seed=period_seed(cfg.growth.seed, p_idx),
+                   progress=growth_progress)
         timings[f"grow_{y1}"] = time.perf_counter() - t
         lu = np.asarray(res.landuse[y1].values).copy()
         landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
+import rasterio
+from growth_fixtures import random_landscape, scenario, targets
+from test_tiled import assert_same
 from typer.testing import CliRunner
 
 from landuse.cli import app
-from landuse.distributed import check_scheduler, run_batch
+from landuse.distributed import check_scheduler, dask_client, run_batch, simulate_ensemble
 from landuse.errors import LanduseError
+from landuse.growth import GrowthParams, simulate
+from landuse.scenario import run_scenario
 
 runner = CliRunner()
 
@@ -44,3 +53,61 @@ def test_bad_scheduler_is_a_clear_error(reduced, tmp_path) -> None:
     res = runner.invoke(app, ["run", str(configs["bau"]), "--scheduler", "tcp://127.0.0.1:1", "--out",
                               str(tmp_path)])
     assert res.exit_code == 2 and "cannot reach the Dask scheduler" in res.output
+
+
+# --------------------------------------------------------------------------- growth on Dask
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with dask_client("local", workers=2) as client:
+        yield client
+
+
+def test_distributed_ensemble_equals_in_process(cluster) -> None:
+    ds = random_landscape(3, 40, 50, zone_block=11)
+    sc = scenario(periods=(2020, 2030, 2040), spontaneous_share=0.1, iterations=5)
+    p = GrowthParams.from_scenario(sc, ds)
+    t = targets([2030, 2040], ds["zones"].values, {"residential": 10, "industrial": 4, "commercial": 2})
+    a = simulate(ds, t, params=p, runs=5, seed=3)
+    events = []
+    b = simulate_ensemble(ds, t, params=p, runs=5, seed=3, client=cluster, parts=3, progress=events.append)
+    assert len(set(a.run_scores.tolist())) > 1
+    assert_same(a, b)
+    assert sorted((e["run"], e["period"]) for e in events) == [(r, y) for r in range(5) for y in (2030, 2040)]
+
+
+def _tif_values(folder: Path) -> dict[str, np.ndarray]:
+    out = {}
+    for f in sorted(folder.glob("*.tif")):
+        with rasterio.open(f) as src:
+            out[f.name] = src.read()
+    return out
+
+
+def test_run_with_chunks_and_scheduler_gives_the_same_geotiffs(reduced, tmp_path) -> None:
+    _, configs = reduced
+    base = ["run", str(configs["bau"]), "--runs", "2", "-q"]
+    res = runner.invoke(app, [*base, "--out", str(tmp_path / "mem")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*base, "--out", str(tmp_path / "tiled"), "--chunks", "64"])
+    assert res.exit_code == 0, res.output
+    mem, tiled = _tif_values(tmp_path / "mem"), _tif_values(tmp_path / "tiled")
+    assert any(k.startswith("landuse_") for k in mem) and mem.keys() == tiled.keys()
+    for k in mem:
+        np.testing.assert_array_equal(mem[k], tiled[k], err_msg=k)
+    manifest = json.loads((tmp_path / "tiled" / "manifest.json").read_text())
+    assert manifest["overrides"]["compute.chunks"] == 64
+    # one config with a scheduler: each period's ensemble runs on the cluster, same maps
+    r = run_scenario(configs["bau"], out=tmp_path / "dask", runs=2, scheduler="local")
+    assert r.manifest["overrides"]["compute.scheduler"] == "local"
+    there = _tif_values(tmp_path / "dask")
+    for k in mem:
+        np.testing.assert_array_equal(mem[k], there[k], err_msg=k)
+
+
+def test_bad_chunks_is_a_clear_error(reduced, tmp_path) -> None:
+    _, configs = reduced
+    for bad in ("3", "0", "-5"):
+        res = runner.invoke(app, ["run", str(configs["bau"]), "--chunks", bad, "--out", str(tmp_path)])
+        assert res.exit_code == 2 and "--chunks" in res.output and "64" in res.output, res.output

@@ -1,0 +1,220 @@
+"""Tiled growth on Dask: overhead against the in-memory engine, and a large raster under a memory limit.
+
+Usage: ``python benchmarks/dask_growth.py [--quick] [--size N] [--chunks C] [--workdir DIR]``
+
+1. **Overhead** on a raster that fits both paths (2048^2; 1024^2 with ``--quick``): one growth
+   period (1 run) in memory (numba on 2 threads) against the tiled path on a LocalCluster of
+   2 single-threaded workers (equal cores), after a warm-up of both. The maps are checked
+   to be identical.
+2. **Large raster** (20 000^2; 3 000^2 with ``--quick``): a synthetic landscape written tile
+   by tile as GeoTIFFs in a scratch folder (removed at the end), then one full growth
+   period (new patches, edge iterations, catch-up, fill, counts, outputs written window by
+   window) with :func:`landuse.growth.tiled.grow_tiled` on 2 workers with a memory limit.
+   Peak RSS per worker is sampled every 0.25 s with psutil (``client.run``).
+
+Prints figures as it goes and ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import pandas as pd
+import psutil
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+from landuse.classes import default_scheme
+from landuse.distributed import dask_client
+from landuse.growth import GrowthParams, quantise_potential, simulate
+from landuse.growth.tiled import grow_tiled, simulate_tiled
+from landuse.landscape import new_landscape
+
+SCHEME = default_scheme()
+RES, IND, COM = SCHEME.urban_codes
+FARM = SCHEME.codes_with_role("farmland")[0]
+FOREST = SCHEME.codes_with_role("open_space")[0]
+ZONE = 1000  # zone blocks of 1000 x 1000 cells
+CRS = "EPSG:32651"
+
+
+def block(seed: int, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Land use, zones and potentials of a window; depends on the window's global position only."""
+    rng = np.random.default_rng([seed, r0, c0])
+    h, w = r1 - r0, c1 - c0
+    lu = np.where(rng.random((h, w)) < 0.8, FARM, FOREST).astype(np.uint8)
+    rr = np.arange(r0, r1)[:, None]
+    cc = np.arange(c0, c1)[None, :]
+    town = ((rr % 250) < 12) & ((cc % 250) < 12)  # a 12 x 12 town every 250 cells
+    lu[town] = np.where(rng.random(int(town.sum())) < 0.7, RES, np.where(rng.random(int(town.sum())) < 0.5, IND,
+                                                                              COM)).astype(np.uint8)
+    zones = ((rr // ZONE) * 1000 + cc // ZONE + 1).astype(np.int32)
+    base = 0.3 + 0.7 * rng.random((h, w), dtype=np.float32)
+    pot = np.stack([quantise_potential(base * f) for f in (1.0, 0.6, 0.4)])
+    return lu, zones, pot
+
+
+def landscape(size: int, seed: int = 1):
+    lu, zones, pot = block(seed, 0, size, 0, size)
+    ds = new_landscape({"landuse": lu, "zones": zones}, crs=CRS, transform=Affine(30, 0, 0, 0, -30, 30 * size))
+    return ds, pot
+
+
+def params_for(pot: np.ndarray, *, iterations: int) -> GrowthParams:
+    allowed = np.zeros((3, 256), bool)
+    allowed[:, [FARM, FOREST]] = True
+    return GrowthParams(potential=pot, allowed=allowed, type_codes=(RES, IND, COM), iterations=iterations,
+                        neighbourhood=3, neighbourhood_weights=np.eye(3) * 0.5 + 0.5, periods=(2030,))
+
+
+def targets_for(size: int) -> pd.DataFrame:
+    n = -(-size // ZONE)
+    rows = []
+    for zr in range(n):
+        for zc in range(n):
+            z = zr * 1000 + zc + 1
+            cells = min(ZONE, size - zr * ZONE) * min(ZONE, size - zc * ZONE)
+            for t, share in (("residential", 0.004), ("industrial", 0.0015), ("commercial", 0.0008)):
+                rows.append((2030, z, t, int(cells * share)))
+    return pd.DataFrame(rows, columns=["period", "zone", "type", "cells"])
+
+
+def write_inputs(folder: Path, size: int, tile: int, seed: int = 1) -> dict[str, Path]:
+    paths = {k: folder / f"{k}.tif" for k in ("landuse", "zones", "potential")}
+    common = dict(driver="GTiff", width=size, height=size, crs=CRS, transform=Affine(30, 0, 0, 0, -30, 30 * size),
+                  tiled=True, blockxsize=512, blockysize=512, BIGTIFF="YES")
+    with rasterio.open(paths["landuse"], "w", count=1, dtype="uint8", nodata=255, **common) as a, \
+            rasterio.open(paths["zones"], "w", count=1, dtype="int32", nodata=0, **common) as b, \
+            rasterio.open(paths["potential"], "w", count=3, dtype="uint8", **common) as c:
+        for r0 in range(0, size, tile):
+            for c0 in range(0, size, tile):
+                r1, c1 = min(size, r0 + tile), min(size, c0 + tile)
+                lu, zones, pot = block(seed, r0, r1, c0, c1)
+                win = Window(c0, r0, c1 - c0, r1 - r0)
+                a.write(lu, 1, window=win)
+                b.write(zones, 1, window=win)
+                c.write(pot, window=win)
+    return paths
+
+
+class RssSampler:
+    """Peak RSS of every worker (and of this process), sampled in a thread."""
+
+    def __init__(self, client, every: float = 0.25) -> None:
+        self.client, self.every = client, every
+        self.peak: dict[str, int] = {}
+        self.driver_peak = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                for addr, rss in self.client.run(lambda: psutil.Process().memory_info().rss).items():
+                    self.peak[addr] = max(self.peak.get(addr, 0), rss)
+            except Exception:  # a sample lost while workers are busy is fine
+                pass
+            self.driver_peak = max(self.driver_peak, me.memory_info().rss)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--size", type=int, default=None, help="edge of the large raster (default 20000; 3000 quick)")
+    ap.add_argument("--chunks", type=int, default=2048)
+    ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--memory-limit", default="2GB")
+    ap.add_argument("--workdir", default="/work/scratch" if Path("/work/scratch").is_dir() else None)
+    a = ap.parse_args()
+    small = 1024 if a.quick else 2048
+    big = a.size or (3000 if a.quick else 20000)
+    fig: dict[str, object] = {"bench": "dask_growth", "quick": a.quick, "cores": os.cpu_count(),
+                              "load_avg_start": [round(x, 2) for x in os.getloadavg()], "iterations": a.iterations}
+    print(f"load average {os.getloadavg()}, {os.cpu_count()} cores", flush=True)
+
+    # 1. overhead at equal cores
+    ds, pot = landscape(small)
+    p = params_for(pot, iterations=a.iterations)
+    t = targets_for(small)
+    chunk_small = small // 2
+    simulate(ds, t, params=p, runs=1, seed=0)  # warm-up (compilation, caches)
+    with dask_client("local", workers=2, memory_limit=a.memory_limit) as client:
+        simulate_tiled(ds, t, params=p, runs=1, seed=0, chunks=chunk_small, client=client, workdir=a.workdir)
+        mem_s, tiled_s = [], []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            r_mem = simulate(ds, t, params=p, runs=1, seed=1)
+            mem_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            r_tiled = simulate_tiled(ds, t, params=p, runs=1, seed=1, chunks=chunk_small, client=client,
+                                     workdir=a.workdir)
+            tiled_s.append(time.perf_counter() - t0)
+    same = bool(np.array_equal(r_mem.landuse[2030].values, r_tiled.landuse[2030].values)
+                and np.array_equal(r_mem.counts.values, r_tiled.counts.values))
+    fig.update(small_size=small, small_chunks=chunk_small, in_memory_s=round(min(mem_s), 3),
+               tiled_s=round(min(tiled_s), 3), tiled_over_in_memory=round(min(tiled_s) / min(mem_s), 2),
+               identical=same, converted_small=int(r_mem.shortfall.converted.sum()))
+    print(f"{small}^2: in memory {min(mem_s):.2f} s, tiled ({chunk_small}^2 tiles, 2 workers) {min(tiled_s):.2f} s, "
+          f"ratio {min(tiled_s) / min(mem_s):.2f}, identical {same}", flush=True)
+    del ds, pot, p, r_mem, r_tiled
+
+    # 2. large raster from GeoTIFFs under a memory limit
+    scratch = Path(tempfile.mkdtemp(prefix="dask_growth_", dir=a.workdir))
+    try:
+        free = shutil.disk_usage(scratch).free
+        need = big * big * 8 * 2.2  # inputs + tile store + outputs
+        if free < need:
+            sys.exit(f"not enough disk in {scratch}: {free / 1e9:.0f} GB free, about {need / 1e9:.0f} GB needed")
+        t0 = time.perf_counter()
+        paths = write_inputs(scratch, big, 2000)
+        fig["generate_s"] = round(time.perf_counter() - t0, 1)
+        print(f"{big}^2 inputs written in {fig['generate_s']} s", flush=True)
+        t = targets_for(big)
+        p = params_for(np.zeros((3, 1, 1), np.uint8), iterations=a.iterations)
+        with dask_client("local", workers=2, memory_limit=a.memory_limit) as client, RssSampler(client) as rss:
+            t0 = time.perf_counter()
+            res = grow_tiled(paths["landuse"], paths["zones"], paths["potential"], t, params=p, chunks=a.chunks,
+                             runs=1, seed=1, out_dir=scratch / "out", client=client, workdir=scratch)
+            wall = time.perf_counter() - t0
+        tiles = res.tiles
+        fig.update(size=big, chunks=a.chunks, tiles=tiles, steps=res.steps, wall_s=round(wall, 1),
+                   stage_s=round(res.seconds["stage"], 1), grow_and_write_s=round(res.seconds["grow_and_write"], 1),
+                   converted=int(res.shortfall.converted.sum()), shortfall=int(res.shortfall.shortfall.sum()),
+                   memory_limit=a.memory_limit,
+                   peak_worker_rss_mb=[round(v / 2**20) for v in rss.peak.values()],
+                   peak_driver_rss_mb=round(rss.driver_peak / 2**20),
+                   ms_per_tile_step=round(1000 * res.seconds["grow_and_write"] * 2 / max(1, tiles * res.steps), 1),
+                   cells_per_s=round(big * big * res.steps / res.seconds["grow_and_write"]))
+        print(f"{big}^2: {wall:.1f} s ({res.steps} steps x {tiles} tiles of {a.chunks}^2), peak RSS per worker "
+              f"{fig['peak_worker_rss_mb']} MB, driver {fig['peak_driver_rss_mb']} MB, converted {fig['converted']}",
+              flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    fig["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(fig))
+
+
+if __name__ == "__main__":
+    main()

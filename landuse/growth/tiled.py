@@ -331,11 +331,27 @@ class _Runner:
             return
         from dask.distributed import as_completed
 
-        futs = [self.client.submit(fn, *a, pure=False) for a in args]
-        index = {f.key: n for n, f in enumerate(futs)}
-        for fut, res in as_completed(futs, with_results=True):
-            yield index[fut.key], res
+        # a sliding window of tasks: results (whole tiles) never pile up here faster than
+        # the caller writes them
+        limit = 2 * max(1, len(self.client.scheduler_info().get("workers", {})))
+        index = {}
+        todo = iter(enumerate(args))
+        ac = as_completed(with_results=True)
+        for n, a in todo:
+            fut = self.client.submit(fn, *a, pure=False)
+            index[fut.key] = n
+            ac.add(fut)
+            if len(index) >= limit:
+                break
+        for fut, res in ac:
+            nxt = next(todo, None)
+            if nxt is not None:
+                f2 = self.client.submit(fn, *nxt[1], pure=False)
+                index[f2.key] = nxt[0]
+                ac.add(f2)
+            yield index.pop(fut.key), res
             fut.release()
+            del res
 
 
 @dataclass

@@ -675,18 +675,16 @@ class _Evaluator:
 
     def __enter__(self) -> _Evaluator:
         if self.parallel == "dask":
-            from dask.distributed import Client, LocalCluster
+            from landuse.distributed import dask_client
 
-            self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        dashboard_address=None)
-            self.client = Client(self.cluster)
+            self.cluster = dask_client("local", workers=2)
+            self.client = self.cluster.__enter__()
             self.remote = self.client.scatter(self.setup, broadcast=True)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.cluster.close()
+        if self.cluster is not None:
+            self.cluster.__exit__(*exc)
 
     def __call__(self, batch: list[dict[str, Any]], *, runs: int | None = None, seed: int | None = None) -> list[dict]:
         r, s = runs or self.runs, self.seed if seed is None else seed

@@ -54,7 +54,7 @@ def dask_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto")
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: never clashes with another cluster's dashboard
             memory_limit=memory_limit,
             env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
         )

@@ -55,7 +55,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@app.command()
+@app.command(short_help="Check a scenario without running it.")
 @handles_errors
 def validate(
     config: Annotated[Path, typer.Argument(help="scenario YAML file")],
@@ -67,7 +67,7 @@ def validate(
     typer.echo(summary.text())
 
 
-@app.command()
+@app.command(short_help="Generate the synthetic sample city cluster.")
 @handles_errors
 def sample(
     outdir: Annotated[Path, typer.Argument(help="folder to write the sample region into")],
@@ -85,7 +85,7 @@ def sample(
     typer.echo(info.text())
 
 
-@app.command()
+@app.command(short_help="Evaluate a land-use map against quotas.")
 @handles_errors
 def evaluate(
     landuse_tif: Annotated[Path, typer.Argument(help="land-use GeoTIFF to evaluate, on the scenario's grid")],
@@ -112,7 +112,7 @@ def evaluate(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Run a SLEUTH scenario file (test/calibrate/predict).")
 @handles_errors
 def sleuth(
     scenario: Annotated[Path, typer.Argument(help="SLEUTH scenario file")],
@@ -140,7 +140,7 @@ def sleuth(
     typer.echo(result.text())
 
 
-@app.command()
+@app.command(short_help="Learn suitability from observed change.")
 @handles_errors
 def suitability(
     config: Annotated[Path, typer.Argument(help="scenario YAML with layers.history (an earlier land use)")],
@@ -213,7 +213,7 @@ class _Progress:
             typer.echo("writing outputs", err=True)
 
 
-@app.command()
+@app.command(short_help="Run scenarios end to end (allocate, grow, report).")
 @handles_errors
 def run(
     configs: Annotated[list[Path], typer.Argument(help="scenario YAML file(s)", metavar="CONFIG...")],
@@ -272,7 +272,7 @@ def _run_batch(configs: list[Path], *, scheduler: str | None, out: Path | None, 
         typer.echo(f"{r['scenario']}: {r['seconds']:.1f} s, {status}; report: {Path(r['out_dir']) / 'report.html'}")
 
 
-@app.command()
+@app.command(short_help="Run the LP allocator alone.")
 @handles_errors
 def allocate(
     config: Annotated[Path, typer.Argument(help="scenario YAML file")],
@@ -320,7 +320,7 @@ def allocate(
     typer.echo(f"wrote {target / 'allocation.csv'} and {target / 'duals.csv'}")
 
 
-@app.command()
+@app.command(short_help="Compare scenario runs side by side.")
 @handles_errors
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="output folders of `landuse run` (two or more)")],
@@ -340,7 +340,7 @@ def compare(
     typer.echo(f"wrote {Path(out) / 'compare.html'}")
 
 
-@app.command()
+@app.command(short_help="Fit growth parameters to observed change.")
 @handles_errors
 def calibrate(
     config: Annotated[Path, typer.Argument(help="scenario YAML with layers.history (an earlier land use)")],

@@ -80,3 +80,11 @@ def test_validate_reads_nothing_but_reports_summary(tiny_config: Path) -> None:
     assert res.exit_code == 0
     assert "demand: 8 ha over 1 periods" in res.output
     assert {p: p.read_bytes() for p in tiny_config.parent.glob("*.tif")} == before
+
+
+def test_help_gives_whole_one_line_descriptions() -> None:
+    res = runner.invoke(app, ["--help"])
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("  ") and not ln.strip().startswith("--")]
+    assert len(lines) >= 9
+    for ln in lines:
+        assert not ln.rstrip().endswith("..."), ln

@@ -300,13 +300,12 @@ def run_scenario(
     ds = read_landscape(layer_paths, classes=scenario.classes)
     timings["read"] = time.perf_counter() - t
     if write:
-        input_files = [str(p) for p in layer_paths.values()]
-        if scenario.path:
-            input_files.append(str(scenario.path))
-        for p in input_files:
-            if Path(p).resolve().parent == out_dir.resolve() and Path(p).name.startswith(("landuse_", "report")):
+        # outputs never share a folder with the layers (whatever --force says): a run writes
+        # landuse_<year>.tif, and the inputs are often named the same way
+        for p in layer_paths.values():
+            if Path(p).resolve().parent == out_dir.resolve():
                 raise OutputExistsError(
-                    f"output folder {out_dir} holds the input {p}; choose another folder with --out"
+                    f"output folder {out_dir} holds the input layer {p}; choose another folder with --out"
                 )
         prepare_output_dir(out_dir, scenario.name, force=force)
 

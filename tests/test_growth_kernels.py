@@ -430,3 +430,88 @@ def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
     expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
     np.testing.assert_array_equal(np.sort(added), np.flatnonzero(expect & ~front))
+
+
+# --------------------------------------------------------------------------- bracketed selection
+
+
+def frontier_select(cand, *args):
+    """Call ``K._frontier_select`` with fresh scratch buffers; return the selected positions, sorted."""
+    group = np.full(cand.size, 99, dtype=np.int32)
+    hi = np.full(cand.size, -1.0)
+    return np.sort(K._frontier_select(cand, *args, group, hi))
+
+
+@SETTINGS
+@given(grids(max_side=16), st.sampled_from([0.0, 0.5, 1.0, 2.0, 2.5, 9.0]), st.integers(0, 4))
+def test_frontier_select_matches_twin(g, strength, qmax) -> None:
+    """Bracketed keys select exactly the quota smallest exact keys per group (numpy twin: keys, then sort)."""
+    rng, lu2, zones2, pot3, allowed, radius = g
+    rows, cols = lu2.shape
+    n = rows * cols
+    lu, zones, pot = lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1)
+    cand = np.flatnonzero(np_frontier(lu2, zones2, pot3, allowed, radius))
+    cz, cpot = K._gather_records(cand, zones, pot)
+    weights = rng.random((3, 3)) * (rng.random((3, 3)) < 0.8)
+    inertia = 1.0 + rng.random((4, 3)) * rng.choice([1.0, 1000.0], size=(4, 3))
+    quota = rng.integers(0, qmax + 1, size=12)
+    keys = np.array([stream_key(11, 2, 1, 4, k) for k in range(3)], dtype=np.uint64)
+    lock = rng.random(n) < 0.1
+    levels = potential_levels()
+    pos = frontier_select(cand, cz, cpot, lu, levels, allowed, np_packed(), weights, strength, rows, cols, radius,
+                          inertia, quota, keys, to_bits(lock))
+    eg, et = np_keys(cand, lu2, zones, pot, levels, allowed, weights, strength, radius, inertia, quota, keys, lock,
+                     cand)
+    np.testing.assert_array_equal(pos, np.flatnonzero(np_select(eg, et, cand, quota)))
+
+
+@pytest.mark.parametrize(("seed", "strength", "share"), [(0, 1.0, 0.1), (1, 2.0, 0.3), (2, 0.7, 0.02)])
+def test_frontier_select_matches_exact_keys_on_large_groups(seed, strength, share) -> None:
+    """Thousands of candidates per group (many brackets near the threshold, close races between types)."""
+    rng = np.random.default_rng(seed)
+    rows, cols, radius = 160, 150, 1
+    lu2 = rng.choice(CODES, size=(rows, cols), p=[0.1, 0.05, 0.05, 0.6, 0.1, 0.05, 0.05])
+    zones2 = (1 + (np.arange(rows)[:, None] // 80) * 2 + np.arange(cols)[None, :] // 75).astype(np.int32)
+    pot3 = rng.integers(200, 256, size=(3, rows, cols)).astype(np.uint8)
+    pot3[1] = pot3[0]  # equal potentials: races between types are often close
+    allowed = np.zeros((3, 256), dtype=bool)
+    allowed[:, 4] = True
+    allowed[:, 5] = True
+    lu, zones, pot = lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1)
+    elig = K._eligible_bits(lu, zones, pot, allowed)
+    cand = K._bits_to_indices(K._build_frontier(elig, lu, np_code_type(), rows, cols, radius), rows * cols)
+    assert cand.size > 10_000
+    cz, cpot = K._gather_records(cand, zones, pot)
+    weights = np.array([[1.0, 0.9, 0.5], [0.9, 1.0, 0.1], [0.6, 0.1, 1.0]])
+    inertia = 1.0 + rng.random((5, 3))
+    zc = np.bincount(cz, minlength=5)
+    quota = np.repeat((zc * share).astype(np.int64), 3)
+    quota[:3] = 0
+    keys = np.array([stream_key(5, seed, 0, 1, k) for k in range(3)], dtype=np.uint64)
+    lock = np.zeros((rows * cols + 63) // 64, dtype=np.uint64)
+    args = (cand, cz, cpot, lu, potential_levels(), allowed, np_packed(), weights, strength, rows, cols, radius,
+            inertia, quota, keys, lock)
+    group, t = frontier_keys(*args, 0, 0, cols)
+    expect = np.sort(K._select_smallest(group, t, cand, quota))
+    assert expect.size > 200
+    np.testing.assert_array_equal(frontier_select(*args), expect)
+
+
+def test_neglog_approx_error_bound() -> None:
+    """The table logarithm stays within 2e-6 of -ln(u) (the brackets assume 1e-5)."""
+    from numba import njit
+
+    @njit
+    def approx(u):
+        fb = np.empty(1, dtype=np.float64)
+        bv = fb.view(np.uint64)
+        out = np.empty(u.size)
+        for i in range(u.size):
+            out[i] = K._neglog_approx(u[i], fb, bv, K._LOG_TABLE)
+        return out
+
+    rng = np.random.default_rng(0)
+    u = np.concatenate([rng.random(200_000), 1.0 - rng.random(1000) * 1e-12, rng.random(1000) * 1e-15,
+                        [2.0**-54, 0.5, 1.0 - 2.0**-53, np.nextafter(0.5, 0.0)]])
+    u = u[(u > 0) & (u < 1)]
+    assert np.abs(approx(u) + np.log(u)).max() < 2e-6

@@ -430,10 +430,15 @@ def _keys(seed: int, run: int, period: int, iteration: int, purpose: int, T: int
     return np.array([stream_key(seed, run, period, iteration, purpose + k) for k in range(T)], dtype=np.uint64)
 
 
-def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray, t: np.ndarray,
-             quota: np.ndarray, conv: np.ndarray, *, from_frontier: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Select per group under the quota (whole raster: global index == flat index) and convert."""
-    pos = K._select_smallest(group, t, cells, quota)
+def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray, t: np.ndarray | None,
+             quota: np.ndarray, conv: np.ndarray, *, from_frontier: bool,
+             pos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Select per group under the quota (whole raster: global index == flat index) and convert.
+
+    ``pos``, when given, is the selection already made (positions in ``cells``).
+    """
+    if pos is None:
+        pos = K._select_smallest(group, t, cells, quota)
     pos.sort()  # list order: sequential memory access when converting and updating
     c, k = K._convert_cells(state.lu, cells, group, pos, st.type_codes, state.lock, conv)
     if c.size:
@@ -455,11 +460,13 @@ def _frontier_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np
     m = state.m
     if m == state.dead or not quota.any():
         return conv, np.empty(0, np.int64), np.empty(0, np.int8)
-    cand, group, t = state.cand[:m], state.group[:m], state.t[:m]
-    K._frontier_keys(cand, state.cz[:m], state.cpot[:m], state.lu, st.levels, st.allowed, st.packed, st.weights,
-                     st.strength, st.rows, st.cols, st.radius, inertia, quota, keys, state.lock, 0, 0, st.cols,
-                     group, t)
-    c, k = _convert(st, state, cand, group, t, quota, conv, from_frontier=True)
+    cand, group = state.cand[:m], state.group[:m]
+    # keys bracketed without a logarithm, exact keys only where a bracket could change the
+    # selection: the same cells as _frontier_keys followed by _select_smallest
+    pos = K._frontier_select(cand, state.cz[:m], state.cpot[:m], state.lu, st.levels, st.allowed, st.packed,
+                             st.weights, st.strength, st.rows, st.cols, st.radius, inertia, quota, keys, state.lock,
+                             group, state.t[:m])
+    c, k = _convert(st, state, cand, group, None, quota, conv, from_frontier=True, pos=pos)
     return conv, c, k
 
 

@@ -306,6 +306,255 @@ def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strengt
                 t[i] = best
 
 
+# Brackets of the race keys. -ln(u) is approximated from the bits of u (exponent times ln 2
+# plus a chord of ln over 256 mantissa intervals: error below 2e-6, no libm call); with
+# the slack below, ``lo <= -math.log(u) / w <= hi`` holds for the float key itself, so the
+# exact logarithm is needed only where a bracket could change the outcome.
+_LN2 = math.log(2.0)
+_LOG_TABLE = np.log1p(np.arange(257, dtype=np.float64) / 256.0)
+_APPROX_SLACK = 1e-5  # bound on |approximation - (-ln u)|, five times the error of the chord
+_REL_LO = 1.0 - 1e-12  # covers the rounding of the exact key and of the bracket
+_REL_HI = 1.0 + 1e-12
+_W_MIN = 1e-6  # weights outside [_W_MIN, _W_MAX] take the exact path (brackets would be wide)
+_W_MAX = 1e6
+_MANT_SCALE = 1.0 / 17592186044416.0  # 2 ** -44
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _neglog_approx(u, fb, bv, table):
+    """-ln(u) for ``u`` in (0, 1) within 2e-6; ``bv`` is a uint64 view of the one-element float64 scratch ``fb``."""
+    fb[0] = u
+    b = bv[0]
+    e = np.int64((b >> np.uint64(52)) & np.uint64(0x7FF)) - 1023
+    j = np.int64((b >> np.uint64(44)) & np.uint64(255))
+    f = np.float64(b & np.uint64(0xFFFFFFFFFFF)) * _MANT_SCALE
+    return -(e * _LN2 + table[j] + f * (table[j + 1] - table[j]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _window_sum(c, code, lu, packed, rows, cols, radius):
+    """Packed per-type counts of the urban cells of ``c``'s window, centre excluded (as in :func:`_frontier_keys`)."""
+    r = c // cols
+    col = c - r * cols
+    acc = np.uint64(0)
+    if r >= radius and r < rows - radius and col >= radius and col < cols - radius:
+        for rr in range(-radius, radius + 1):
+            row = c + rr * cols
+            for cc in range(-radius, radius + 1):
+                acc += packed[lu[row + cc]]
+        acc -= packed[code]
+    else:
+        for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+            row = rr * cols
+            for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+                j = row + cc
+                if j != c:
+                    acc += packed[lu[j]]
+    return acc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _type_weight(acc, k, T, weights, inv_window, unit, square, strength):
+    """``N_k ** strength`` from packed window counts, with the float operations of :func:`_frontier_keys`."""
+    nk = 0.0
+    for j in range(T):
+        nk += weights[k, j] * np.float64((acc >> np.uint64(8 * j)) & np.uint64(255))
+    if nk > 0.0:
+        nk *= inv_window
+        if square:
+            nk = nk * nk
+        elif not unit:
+            nk = nk ** strength
+    return nk
+
+
+@njit(cache=True, nogil=True)
+def _exact_race(i, c, z, code, acc, cpot, levels, allowed, weights, strength, inertia, quota, keys, inv_window):
+    """Winning type and exact key of candidate ``i``, as :func:`_frontier_keys` computes them; ``(-1, inf)`` if none."""
+    T = cpot.shape[1]
+    qbase = z * T
+    unit = strength == 1.0
+    square = strength == 2.0
+    best = np.inf
+    bestk = -1
+    for k in range(T):
+        if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
+            nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
+            if nk > 0.0:
+                w = levels[cpot[i, k]] * nk * inertia[z, k]
+                tk = -math.log(_uniform(keys[k], c)) / w
+                if tk < best:
+                    best = tk
+                    bestk = k
+    return bestk, best
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, strength, rows, cols, radius,
+                     inertia, quota, keys, lock, group, hi):
+    """Positions in ``cand`` that :func:`_frontier_keys` then :func:`_select_smallest` select, with few logarithms.
+
+    Whole-raster path (a candidate's global index is its flat index). Each candidate's
+    race is run on brackets ``lo <= t <= hi`` of its exact keys ``t = -ln(u) / w``, from
+    a table approximation of the logarithm: the winner is settled when its bracket lies
+    below every other open type's, else the exact keys decide (as in
+    :func:`_frontier_keys`). Brackets are at most ``W`` wide (from the smallest weight).
+    Per group with more candidates than its quota, ``vU`` is the quota-th smallest
+    ``hi``; the quota-th smallest exact key lies in ``[vU - W, vU]``, so candidates with
+    ``hi < vU - W`` are selected, those with ``hi > vU + W`` are not, and only those in
+    between get their exact key, from which the rest of the quota is taken in
+    ``(t, index)`` order. The selected set is exactly that of the exact keys.
+
+    ``group`` (int32) and ``hi`` (float64) are caller-owned scratch buffers of at least
+    ``cand.size`` entries. Returns positions grouped by group (any order within a group).
+    """
+    n = cand.size
+    T = cpot.shape[1]
+    G = quota.size
+    inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
+    unit = strength == 1.0
+    square = strength == 2.0
+    table = _LOG_TABLE
+    nchunks = max(1, min(256, n // 4096))
+    wmins = np.full(nchunks, np.inf)
+    for ch in prange(nchunks):
+        fb = np.empty(1, dtype=np.float64)
+        bv = fb.view(np.uint64)
+        wmin = np.inf
+        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+            c = cand[i]
+            group[i] = -1
+            z = cz[i]
+            if z <= 0:
+                continue
+            qbase = z * T
+            any_open = False
+            for k in range(T):
+                if quota[qbase + k] > 0 and cpot[i, k] > 0:
+                    any_open = True
+            if not any_open or _getbit(lock, c):
+                continue
+            code = lu[c]
+            any_open = False
+            for k in range(T):
+                if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
+                    any_open = True
+            if not any_open:
+                continue
+            acc = _window_sum(c, code, lu, packed, rows, cols, radius)
+            if acc == 0:
+                continue
+            blo = np.inf
+            bhi = np.inf
+            bw = np.inf
+            lo2 = np.inf
+            bestk = -1
+            exact = False
+            for k in range(T):
+                if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
+                    nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
+                    if nk > 0.0:
+                        w = levels[cpot[i, k]] * nk * inertia[z, k]
+                        if not (w >= _W_MIN and w <= _W_MAX):
+                            exact = True
+                            break
+                        a = _neglog_approx(_uniform(keys[k], c), fb, bv, table)
+                        klo = (a - _APPROX_SLACK) / w * _REL_LO
+                        khi = (a + _APPROX_SLACK) / w * _REL_HI
+                        if klo < blo:
+                            lo2 = blo
+                            blo = klo
+                            bhi = khi
+                            bw = w
+                            bestk = k
+                        elif klo < lo2:
+                            lo2 = klo
+            if exact or (bestk >= 0 and lo2 <= bhi):
+                bestk, bhi = _exact_race(i, c, z, code, acc, cpot, levels, allowed, weights, strength, inertia,
+                                         quota, keys, inv_window)
+            elif bw < wmin:
+                wmin = bw
+            if bestk >= 0:
+                group[i] = qbase + bestk
+                hi[i] = bhi
+        wmins[ch] = wmin
+    # bracket width bound: 2 slack / w, the relative terms (a <= 38) and the rounding of hi
+    width = (2.0 * _APPROX_SLACK + 1e-10) / wmins.min() * 1.001 + 1e-6
+    # per-group segments of (hi, position), fixed chunks: independent of the thread count
+    nch = max(1, min(64, n // 16384))
+    cc = np.zeros((nch, G), dtype=np.int64)
+    for ch in prange(nch):
+        for i in range(ch * n // nch, (ch + 1) * n // nch):
+            g = group[i]
+            if g >= 0 and quota[g] > 0:
+                cc[ch, g] += 1
+    offs = np.zeros(G + 1, dtype=np.int64)
+    outoffs = np.zeros(G + 1, dtype=np.int64)
+    for g in range(G):
+        tot = 0
+        for ch in range(nch):
+            m = cc[ch, g]
+            cc[ch, g] = offs[g] + tot
+            tot += m
+        offs[g + 1] = offs[g] + tot
+        outoffs[g + 1] = outoffs[g] + min(tot, max(0, quota[g]))
+    hb = np.empty(offs[G], dtype=np.float64)
+    pb = np.empty(offs[G], dtype=np.int64)
+    for ch in prange(nch):
+        for i in range(ch * n // nch, (ch + 1) * n // nch):
+            g = group[i]
+            if g >= 0 and quota[g] > 0:
+                p = cc[ch, g]
+                hb[p] = hi[i]
+                pb[p] = i
+                cc[ch, g] = p + 1
+    out = np.empty(outoffs[G], dtype=np.int64)
+    todo = np.nonzero(offs[1:] > offs[:G])[0]
+    for j in prange(todo.size):
+        g = todo[j]
+        a = offs[g]
+        b = offs[g + 1]
+        q = quota[g]
+        o = outoffs[g]
+        if b - a <= q:
+            for m in range(a, b):
+                out[o] = pb[m]
+                o += 1
+            continue
+        vu = np.partition(hb[a:b], q - 1)[q - 1]
+        sure_below = vu - width
+        sure_above = vu + width
+        nunc = 0
+        for m in range(a, b):
+            if hb[m] < sure_below:
+                out[o] = pb[m]
+                o += 1
+            elif hb[m] <= sure_above:
+                nunc += 1
+        ut = np.empty(nunc, dtype=np.float64)
+        ui = np.empty(nunc, dtype=np.int64)
+        up = np.empty(nunc, dtype=np.int64)
+        h = 0
+        k = g % T
+        z = g // T
+        for m in range(a, b):
+            if hb[m] >= sure_below and hb[m] <= sure_above:
+                i = pb[m]
+                c = cand[i]
+                nk = _type_weight(_window_sum(c, lu[c], lu, packed, rows, cols, radius), k, T, weights,
+                                  inv_window, unit, square, strength)
+                ut[h] = -math.log(_uniform(keys[k], c)) / (levels[cpot[i, k]] * nk * inertia[z, k])
+                ui[h] = c
+                up[h] = i
+                h += 1
+        order = np.argsort(ui)  # by index, then stably by key: (t, index) order
+        order = order[np.argsort(ut[order], kind="mergesort")]
+        for h in range(q - (o - outoffs[g])):
+            out[o] = up[order[h]]
+            o += 1
+    return out
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _global_indices(cells, cols, row0, col0, gcols):
     """Global indices of local flat cells (identity for a whole raster)."""

@@ -1,16 +1,21 @@
 """Tiled growth on Dask: overhead against the in-memory engine, and a large raster under a memory limit.
 
-Usage: ``python benchmarks/dask_growth.py [--quick] [--size N] [--chunks C] [--workdir DIR]``
+Usage: ``python benchmarks/dask_growth.py [--quick] [--size N] [--chunks C] [--repeats R] [--skip-small]
+[--workdir DIR]``
 
 1. **Overhead** on a raster that fits both paths (2048^2; 1024^2 with ``--quick``): one growth
    period (1 run) in memory (numba on 2 threads) against the tiled path on a LocalCluster of
-   2 single-threaded workers (equal cores), after a warm-up of both. The maps are checked
-   to be identical.
+   2 single-threaded workers (equal cores), after a warm-up of both, ``--repeats`` times
+   (medians reported). The tiled path runs with tile states kept on the workers (default)
+   and without (``cache_mb=0``: every step re-reads its window and rebuilds the frontier).
+   The maps and counts are checked to be identical.
 2. **Large raster** (20 000^2; 3 000^2 with ``--quick``): a synthetic landscape written tile
    by tile as GeoTIFFs in a scratch folder (removed at the end), then one full growth
    period (new patches, edge iterations, catch-up, fill, counts, outputs written window by
    window) with :func:`landuse.growth.tiled.grow_tiled` on 2 workers with a memory limit.
-   Peak RSS per worker is sampled every 0.25 s with psutil (``client.run``).
+   Peak RSS per worker is sampled every 0.25 s with psutil (``client.run``), and so is this
+   process's RSS (its value before the run is reported too). ``--skip-small`` runs only
+   this part, so that this process's peak is not inflated by part 1.
 
 Prints figures as it goes and ends with one JSON line.
 """
@@ -28,6 +33,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if __name__ == "__mp_main__":
+    # a Dask worker process re-imports this script (spawn) before its environment
+    # (NUMBA_NUM_THREADS=1, see landuse.distributed.dask_client) is applied: numba must
+    # see the same value at import, or compiling a kernel in the worker fails
+    os.environ["NUMBA_NUM_THREADS"] = "1"
 
 import numpy as np
 import pandas as pd
@@ -139,6 +149,49 @@ class RssSampler:
         self._t.join()
 
 
+def overhead(a: argparse.Namespace, small: int, fig: dict[str, object]) -> None:
+    """Part 1: in memory against tiled (states kept, and not) at equal cores, medians of ``a.repeats``."""
+    ds, pot = landscape(small)
+    p = params_for(pot, iterations=a.iterations)
+    t = targets_for(small)
+    chunk_small = small // 2
+    simulate(ds, t, params=p, runs=1, seed=0)  # warm-up (compilation, caches)
+    mem_s, tiled_s, nostate_s = [], [], []
+    same = True
+    with dask_client("local", workers=2, memory_limit=a.memory_limit) as client:
+        kw = dict(params=p, runs=1, chunks=chunk_small, client=client, workdir=a.workdir)
+        simulate_tiled(ds, t, seed=0, **kw)
+        simulate_tiled(ds, t, seed=0, cache_mb=0, **kw)
+        for _ in range(a.repeats):
+            t0 = time.perf_counter()
+            r_mem = simulate(ds, t, params=p, runs=1, seed=1)
+            mem_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            r_tiled = simulate_tiled(ds, t, seed=1, **kw)
+            tiled_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            r_nostate = simulate_tiled(ds, t, seed=1, cache_mb=0, **kw)
+            nostate_s.append(time.perf_counter() - t0)
+            for r in (r_tiled, r_nostate):
+                same = same and bool(np.array_equal(r_mem.landuse[2030].values, r.landuse[2030].values)
+                                     and np.array_equal(r_mem.counts.values, r.counts.values))
+            print(f"  in memory {mem_s[-1]:.3f} s, tiled {tiled_s[-1]:.3f} s, tiled without states "
+                  f"{nostate_s[-1]:.3f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+    med = {k: float(np.median(v)) for k, v in (("mem", mem_s), ("tiled", tiled_s), ("nostate", nostate_s))}
+    fig.update(small_size=small, small_chunks=chunk_small, repeats=a.repeats,
+               in_memory_s=[round(x, 3) for x in mem_s], tiled_s=[round(x, 3) for x in tiled_s],
+               tiled_no_state_s=[round(x, 3) for x in nostate_s],
+               in_memory_median_s=round(med["mem"], 3), tiled_median_s=round(med["tiled"], 3),
+               tiled_no_state_median_s=round(med["nostate"], 3),
+               tiled_over_in_memory=round(med["tiled"] / med["mem"], 2),
+               tiled_no_state_over_in_memory=round(med["nostate"] / med["mem"], 2),
+               identical=same, converted_small=int(r_mem.shortfall.converted.sum()),
+               load_avg_after_small=[round(x, 2) for x in os.getloadavg()])
+    print(f"{small}^2 medians of {a.repeats}: in memory {med['mem']:.3f} s, tiled ({chunk_small}^2 tiles, 2 workers) "
+          f"{med['tiled']:.3f} s (ratio {med['tiled'] / med['mem']:.2f}), without tile states {med['nostate']:.3f} s "
+          f"(ratio {med['nostate'] / med['mem']:.2f}), identical {same}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -146,6 +199,8 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=2048)
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--memory-limit", default="2GB")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-small", action="store_true", help="only the large raster (this process's RSS alone)")
     ap.add_argument("--workdir", default="/work/scratch" if Path("/work/scratch").is_dir() else None)
     a = ap.parse_args()
     small = 1024 if a.quick else 2048
@@ -155,30 +210,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()}, {os.cpu_count()} cores", flush=True)
 
     # 1. overhead at equal cores
-    ds, pot = landscape(small)
-    p = params_for(pot, iterations=a.iterations)
-    t = targets_for(small)
-    chunk_small = small // 2
-    simulate(ds, t, params=p, runs=1, seed=0)  # warm-up (compilation, caches)
-    with dask_client("local", workers=2, memory_limit=a.memory_limit) as client:
-        simulate_tiled(ds, t, params=p, runs=1, seed=0, chunks=chunk_small, client=client, workdir=a.workdir)
-        mem_s, tiled_s = [], []
-        for _ in range(2):
-            t0 = time.perf_counter()
-            r_mem = simulate(ds, t, params=p, runs=1, seed=1)
-            mem_s.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            r_tiled = simulate_tiled(ds, t, params=p, runs=1, seed=1, chunks=chunk_small, client=client,
-                                     workdir=a.workdir)
-            tiled_s.append(time.perf_counter() - t0)
-    same = bool(np.array_equal(r_mem.landuse[2030].values, r_tiled.landuse[2030].values)
-                and np.array_equal(r_mem.counts.values, r_tiled.counts.values))
-    fig.update(small_size=small, small_chunks=chunk_small, in_memory_s=round(min(mem_s), 3),
-               tiled_s=round(min(tiled_s), 3), tiled_over_in_memory=round(min(tiled_s) / min(mem_s), 2),
-               identical=same, converted_small=int(r_mem.shortfall.converted.sum()))
-    print(f"{small}^2: in memory {min(mem_s):.2f} s, tiled ({chunk_small}^2 tiles, 2 workers) {min(tiled_s):.2f} s, "
-          f"ratio {min(tiled_s) / min(mem_s):.2f}, identical {same}", flush=True)
-    del ds, pot, p, r_mem, r_tiled
+    if not a.skip_small:
+        overhead(a, small, fig)
 
     # 2. large raster from GeoTIFFs under a memory limit
     scratch = Path(tempfile.mkdtemp(prefix="dask_growth_", dir=a.workdir))
@@ -193,6 +226,7 @@ def main() -> None:
         print(f"{big}^2 inputs written in {fig['generate_s']} s", flush=True)
         t = targets_for(big)
         p = params_for(np.zeros((3, 1, 1), np.uint8), iterations=a.iterations)
+        driver_before = psutil.Process().memory_info().rss
         with dask_client("local", workers=2, memory_limit=a.memory_limit) as client, RssSampler(client) as rss:
             t0 = time.perf_counter()
             res = grow_tiled(paths["landuse"], paths["zones"], paths["potential"], t, params=p, chunks=a.chunks,
@@ -205,10 +239,11 @@ def main() -> None:
                    memory_limit=a.memory_limit,
                    peak_worker_rss_mb=[round(v / 2**20) for v in rss.peak.values()],
                    peak_driver_rss_mb=round(rss.driver_peak / 2**20),
+                   driver_rss_before_mb=round(driver_before / 2**20), small_part_run=not a.skip_small,
                    ms_per_tile_step=round(1000 * res.seconds["grow_and_write"] * 2 / max(1, tiles * res.steps), 1),
                    cells_per_s=round(big * big * res.steps / res.seconds["grow_and_write"]))
         print(f"{big}^2: {wall:.1f} s ({res.steps} steps x {tiles} tiles of {a.chunks}^2), peak RSS per worker "
-              f"{fig['peak_worker_rss_mb']} MB, driver {fig['peak_driver_rss_mb']} MB, converted {fig['converted']}",
+              f"{fig['peak_worker_rss_mb']} MB, driver {fig['peak_driver_rss_mb']} MB (before: {fig['driver_rss_before_mb']} MB), converted {fig['converted']}",
               flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -87,6 +87,60 @@ def test_tiled_on_one_and_two_workers(cluster1, cluster2) -> None:
         assert_same(a, simulate_tiled(ds, t, params=p, runs=3, seed=2, chunks=16, client=client))
 
 
+def _resident() -> int:
+    """Tile states held in this process (by every tile store)."""
+    from landuse.growth import tiled
+
+    return len(tiled._STATES)
+
+
+def _forget_states() -> int:
+    from landuse.growth import tiled
+
+    return sum(tiled._drop_states(root) for root in list(tiled._STATE_BYTES))
+
+
+@pytest.mark.parametrize(("cache_mb", "kept"), [(None, "all"), (0.02, "some"), (0, "none")])
+def test_tile_states_kept_some_or_none_give_the_same_result(cache_mb, kept) -> None:
+    ds, p, t = CASES[3]
+    a = simulate(ds, t, params=p, runs=2, seed=13)
+    held = []
+    b = simulate_tiled(ds, t, params=p, runs=2, seed=13, chunks=16, cache_mb=cache_mb,
+                       progress=lambda ev: held.append(_resident()))
+    assert_same(a, b)
+    n_tiles = len(TileGrid(60, 70, 16, 1).tiles())
+    assert held and {"all": min(held) == n_tiles, "some": 0 < max(held) < n_tiles, "none": max(held) == 0}[kept]
+    assert _resident() == 0  # freed at the end
+
+
+def test_lost_tile_states_are_rebuilt() -> None:
+    # a worker that restarts loses its states: the next step finds none and the tile is rebuilt
+    ds, p, t = CASES[5]
+    a = simulate(ds, t, params=p, runs=2, seed=4)
+    freed = []
+    b = simulate_tiled(ds, t, params=p, runs=2, seed=4, chunks=16, progress=lambda ev: freed.append(_forget_states()))
+    assert_same(a, b)
+    assert min(freed) > 0
+
+
+def test_tile_states_stay_on_the_workers(cluster2) -> None:
+    ds, p, t = CASES[3]
+    a = simulate(ds, t, params=p, runs=2, seed=6)
+    held = []
+
+    def look(ev) -> None:
+        per_worker = cluster2.run(_resident)
+        held.append(sorted(per_worker.values()))
+        if ev["period_index"] == 0 and ev["run"] == 0:
+            cluster2.run(_forget_states)  # and rebuilt where lost
+
+    b = simulate_tiled(ds, t, params=p, runs=2, seed=6, chunks=16, client=cluster2, progress=look)
+    assert_same(a, b)
+    assert _resident() == 0
+    assert all(v == [10, 10] for v in held)  # 20 tiles, 10 on each worker, none in this process
+    assert sorted(cluster2.run(_resident).values()) == [0, 0]
+
+
 def _write(path, arr, ds, *, nodata=None):
     arr = np.asarray(arr)
     count = 1 if arr.ndim == 2 else arr.shape[0]

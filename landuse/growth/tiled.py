@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ from landuse.growth.engine import (
     _zone_raster,
     potential_levels,
 )
+
+_GDAL_CACHE_MB = 64  # GDAL block cache of the output writer (MB)
 
 __all__ = ["TileGrid", "TiledGrowthResult", "check_chunks", "grow_tiled", "simulate_tiled"]
 
@@ -223,19 +226,80 @@ def _in_window(g: np.ndarray, gcols: int, r0: int, r1: int, c0: int, c1: int) ->
     return (r >= r0) & (r < r1) & (c >= c0) & (c < c1)
 
 
-def _tile_step(ctx: _Ctx, i: int, j: int, mode: int, quota: np.ndarray, inertia: np.ndarray, keys: np.ndarray,
-               apply_g: np.ndarray, apply_code: np.ndarray, lock_g: np.ndarray,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One step on one tile: its candidates' ``quota`` smallest keys per group.
+@dataclass
+class _TileState:
+    """A tile's window kept on its worker between steps (the tiled twin of the engine's run state).
 
-    ``mode`` 0: edge growth (frontier cells); 1: new patches (eligible cells off the
-    frontier); 2: fill (every eligible cell). ``apply_g``/``apply_code``: the run's
-    conversions so far in the window's neighbourhood, oldest first; ``lock_g``: the cells
-    converted in this period in the tile.
+    ``version``: the driver's step rounds ``< version`` are applied; ``period``: the period
+    whose conversions are locked in ``lock``.
     """
+
+    run: int
+    period: int
+    version: int
+    lu: np.ndarray
+    zones: np.ndarray
+    pot: np.ndarray
+    elig: np.ndarray
+    frontier: np.ndarray
+    lock: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.lu, self.zones, self.pot, self.elig, self.frontier, self.lock))
+
+
+# tile states of this process (a Dask worker or the driver), keyed by (tile store, tile number)
+_STATES: dict[tuple[str, int], _TileState] = {}
+_STATE_BYTES: dict[str, int] = {}
+_STATE_LOCK = threading.Lock()
+
+
+def _state_budget(cache_mb: float | None) -> int:
+    """Bytes of tile state this process may keep: ``cache_mb``, else half the worker's memory limit
+    (a quarter of the machine's memory outside a worker)."""
+    if cache_mb is not None:
+        return int(cache_mb * 2**20)
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+        if limit:
+            return int(limit) // 2
+    except (ImportError, ValueError, AttributeError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 1 << 30
+
+
+def _drop_states(root: str) -> int:
+    """Forget every tile state of the store ``root`` in this process; returns the bytes freed."""
+    with _STATE_LOCK:
+        for key in [k for k in _STATES if k[0] == root]:
+            del _STATES[key]
+        return _STATE_BYTES.pop(root, 0)
+
+
+def _local_changes(g: np.ndarray, code: np.ndarray, per: np.ndarray, gcols: int, window: tuple[int, int, int, int],
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The conversions that fall in ``window``: local cell, code and period (oldest first)."""
+    wr0, wr1, wc0, wc1 = window
+    m = _in_window(g, gcols, wr0, wr1, wc0, wc1)
+    return _to_local(g[m], gcols, wr0, wc0, wc1 - wc0), code[m], per[m]
+
+
+def _set_bits(bits: np.ndarray, loc: np.ndarray) -> None:
+    np.bitwise_or.at(bits, loc >> 6, np.left_shift(np.uint64(1), (loc & 63).astype(np.uint64)))
+
+
+def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g: np.ndarray, code: np.ndarray,
+               per: np.ndarray) -> _TileState:
+    """The tile's window from the store with the run's conversions ``g``/``code``/``per`` applied."""
     grid = ctx.store.grid
-    gcols = grid.cols
-    wr0, wr1, wc0, wc1 = grid.window(i, j)
+    win = grid.window(i, j)
+    wr0, wr1, wc0, wc1 = win
     r0, r1, c0, c1 = grid.interior(i, j)
     h, w = wr1 - wr0, wc1 - wc0
     lu = np.ascontiguousarray(ctx.store.read("lu0", wr0, wr1, wc0, wc1)).reshape(-1)
@@ -245,33 +309,98 @@ def _tile_step(ctx: _Ctx, i: int, j: int, mode: int, quota: np.ndarray, inertia:
     zones[r1 - wr0:, :] = 0
     zones[:, :c0 - wc0] = 0
     zones[:, c1 - wc0:] = 0
-    zones = zones.reshape(-1)
+    zones = np.ascontiguousarray(zones).reshape(-1)
     pot = np.ascontiguousarray(ctx.store.read("pot", wr0, wr1, wc0, wc1)).reshape(-1, h * w)
-    if apply_g.size:
-        m = _in_window(apply_g, gcols, wr0, wr1, wc0, wc1)
-        if m.any():
-            loc = _to_local(apply_g[m], gcols, wr0, wc0, w)
-            code = apply_code[m]
-            # the latest conversion of a cell wins (a cell may convert again in a later period)
-            rev_u, rev_i = np.unique(loc[::-1], return_index=True)
-            lu[rev_u] = code[::-1][rev_i]
     lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
-    if lock_g.size:
-        loc = _to_local(lock_g, gcols, wr0, wc0, w)
-        np.bitwise_or.at(lock, loc >> 6, np.left_shift(np.uint64(1), (loc & 63).astype(np.uint64)))
+    if g.size:
+        loc, code, per = _local_changes(g, code, per, grid.cols, win)
+        # the latest conversion of a cell wins (a cell may convert again in a later period)
+        rev_u, rev_i = np.unique(loc[::-1], return_index=True)
+        lu[rev_u] = code[::-1][rev_i]
+        _set_bits(lock, loc[per == period])
     elig = K._eligible_bits(lu, zones, pot, ctx.allowed)
     frontier = K._build_frontier(elig, lu, ctx.code_type, h, w, grid.radius)
+    return _TileState(run=run, period=period, version=version, lu=lu, zones=zones, pot=pot, elig=elig,
+                      frontier=frontier, lock=lock)
+
+
+def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: int, g: np.ndarray, code: np.ndarray,
+             per: np.ndarray) -> None:
+    """Apply the conversions of the rounds ``[st.version, version)`` and update the bitsets in place.
+
+    Conversions only turn cells into urban types, so the frontier changes only at the
+    converted cells and in their windows: the engine's own incremental update
+    (:func:`kernels._update_frontier`) gives the bitsets a rebuild would give.
+    """
+    grid = ctx.store.grid
+    win = grid.window(i, j)
+    if period != st.period:  # a new period: the cells converted in the last one may change again
+        st.lock[:] = 0
+        st.period = period
+    if g.size:
+        loc, code, per = _local_changes(g, code, per, grid.cols, win)
+        if loc.size:
+            rev_u, rev_i = np.unique(loc[::-1], return_index=True)
+            st.lu[rev_u] = code[::-1][rev_i]
+            _set_bits(st.lock, loc[per == period])
+            K._update_frontier(st.frontier, st.elig, rev_u.astype(np.int64), st.lu, st.zones, st.pot, ctx.allowed,
+                               ctx.code_type, win[1] - win[0], win[3] - win[2], grid.radius)
+    st.version = version
+
+
+def _tile_step(ctx: _Ctx, n: int, i: int, j: int, run: int, period: int, since: int, version: int,
+                        mode: int, quota: np.ndarray, inertia: np.ndarray, keys: np.ndarray, g: np.ndarray,
+                        code: np.ndarray, per: np.ndarray, cache_mb: float | None,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
+    """One step on one tile with its state kept in this process between steps.
+
+    ``since`` 0: build the state from the store and ``g``/``code``/``per``, the run's
+    conversions so far around the tile (oldest first). Otherwise the state of rounds
+    ``< since`` must be here: ``g``/``code``/``per`` hold the conversions of the rounds
+    ``[since, version)`` only; returns None when the state is missing (worker restarted,
+    task moved), and the driver sends the whole history instead. Returns the candidates'
+    ``quota`` smallest keys per group (as :func:`_tile_step`) and whether the state was
+    kept (within the process's budget, ``cache_mb``).
+    """
+    key = (ctx.store.root, n)
+    with _STATE_LOCK:
+        st = _STATES.get(key)
+    if since:
+        if st is None or st.run != run or st.version != since:
+            return None
+        _advance(ctx, st, i, j, period, version, g, code, per)
+        kept = True
+    else:
+        st = _new_state(ctx, i, j, run, period, version, g, code, per)
+        root = ctx.store.root
+        with _STATE_LOCK:
+            old = _STATES.pop(key, None)
+            used = _STATE_BYTES.get(root, 0) - (old.nbytes if old is not None else 0)
+            kept = used + st.nbytes <= _state_budget(cache_mb)
+            if kept:
+                _STATES[key] = st
+                used += st.nbytes
+            _STATE_BYTES[root] = used
+    return (*_tile_keys(ctx, st, i, j, mode, quota, inertia, keys), kept)
+
+
+def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.ndarray, inertia: np.ndarray,
+               keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tile's candidates' ``quota`` smallest keys per group (``mode`` as in :func:`_tile_step`)."""
+    grid = ctx.store.grid
+    wr0, wr1, wc0, wc1 = grid.window(i, j)
+    h, w = wr1 - wr0, wc1 - wc0
     if mode == 0:
-        cells = K._bits_to_indices(frontier, h * w)
-        cz, cpot = K._gather_records(cells, zones, pot)
+        cells = K._bits_to_indices(st.frontier, h * w)
+        cz, cpot = K._gather_records(cells, st.zones, st.pot)
         group = np.empty(cells.size, dtype=np.int32)
         t = np.empty(cells.size, dtype=np.float64)
-        K._frontier_keys(cells, cz, cpot, lu, ctx.levels, ctx.allowed, ctx.packed, ctx.weights, ctx.strength, h, w,
-                         grid.radius, inertia, quota, keys, lock, wr0, wc0, gcols, group, t)
-        gidx = K._global_indices(cells, w, wr0, wc0, gcols)
+        K._frontier_keys(cells, cz, cpot, st.lu, ctx.levels, ctx.allowed, ctx.packed, ctx.weights, ctx.strength, h,
+                         w, grid.radius, inertia, quota, keys, st.lock, wr0, wc0, grid.cols, group, t)
+        gidx = K._global_indices(cells, w, wr0, wc0, grid.cols)
     else:
-        group, t, gidx = K._sweep_topk(lu, zones, pot, ctx.levels, ctx.allowed, frontier, lock, mode == 1, quota,
-                                       inertia, keys, h, w, wr0, wc0, gcols, min(8, h))
+        group, t, gidx = K._sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
+                                       mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, min(8, h))
     pos = K._select_smallest(group, t, gidx, quota)
     return group[pos], t[pos], gidx[pos]
 
@@ -282,7 +411,7 @@ def _tile_finish(ctx: _Ctx, i: int, j: int, runs: int, P: int, T: int,
 
     With ``best`` None: int64 per run, the sum of the tile's ensemble counts over the run's
     conversions in the tile (integers, so partial sums add up exactly). Else: the
-    representative run's maps ``(P, h, w)`` and the counts ``(P, T, h, w)``.
+    representative run's maps ``(P, h, w)``, the counts ``(P, T, h, w)`` and the partial scores.
     """
     grid = ctx.store.grid
     r0, r1, c0, c1 = grid.interior(i, j)
@@ -295,9 +424,10 @@ def _tile_finish(ctx: _Ctx, i: int, j: int, runs: int, P: int, T: int,
         for p in range(P):
             m = per <= p
             K._accumulate_counts(counts[p], loc[m], k[m], seen)
+    partial = np.array([int(K._score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
+                       dtype=np.int64)
     if best is None:
-        return np.array([int(K._score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
-                        dtype=np.int64)
+        return partial
     lu = np.ascontiguousarray(ctx.store.read("lu0", r0, r1, c0, c1)).reshape(-1)
     loc, (_, k, per) = local[best], logs[best]
     maps = np.empty((P, n), dtype=np.uint8)
@@ -305,23 +435,63 @@ def _tile_finish(ctx: _Ctx, i: int, j: int, runs: int, P: int, T: int,
         m = per == p
         lu[loc[m]] = ctx.type_codes[k[m].astype(np.int64)]
         maps[p] = lu
-    return maps.reshape(P, h, w), counts.reshape(P, T, h, w)
+    return maps.reshape(P, h, w), counts.reshape(P, T, h, w), partial
 
 
 # --------------------------------------------------------------------------- execution
 
 
+def _batch(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
+    return [fn(*a) for a in calls]
+
+
 class _Runner:
-    """Runs a list of tile tasks on a Dask client (``client.map``) or here, one after another."""
+    """Runs a list of tile tasks on a Dask client or here, one after another.
+
+    On a client, tile ``n``'s step tasks go to one worker (``owner(n)``), where its state
+    stays between steps; if that worker is gone they may run elsewhere (the state is then
+    rebuilt).
+    """
 
     def __init__(self, client: Any | None) -> None:
         self.client = client
+        self.slots: list[tuple[str, int]] = []  # (worker, thread) pairs
+        if client is not None:
+            info = client.scheduler_info().get("workers", {})
+            self.slots = [(w, k) for w in sorted(info) for k in range(max(1, int(info[w].get("nthreads", 1))))]
+
+    def owner(self, n: int) -> tuple[str, int] | None:
+        """The worker thread that steps tile ``n`` (None: this process)."""
+        return self.slots[n % len(self.slots)] if self.slots else None
+
+    def map_batched(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
+                    owners: Sequence[tuple[str, int] | None]) -> list[Any]:
+        """``[fn(*a) for a in args]``, one task per worker thread holding all its calls (fewer round trips)."""
+        if self.client is None:
+            return [fn(*a) for a in args]
+        batches: dict[tuple[str, int] | None, list[int]] = {}
+        for n, o in enumerate(owners):
+            batches.setdefault(o, []).append(n)
+        futs = [self.client.submit(_batch, fn, [args[n] for n in ns], pure=False,
+                                   workers=None if o is None else [o[0]], allow_other_workers=True)
+                for o, ns in batches.items()]
+        out: list[Any] = [None] * len(args)
+        for ns, res in zip(batches.values(), self.client.gather(futs), strict=True):
+            for n, r in zip(ns, res, strict=True):
+                out[n] = r
+        return out
 
     def map(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> list[Any]:
         if self.client is None:
             return [fn(*a) for a in args]
         futs = [self.client.submit(fn, *a, pure=False) for a in args]
         return self.client.gather(futs)
+
+    def drop_states(self, root: str) -> None:
+        """Free the tile states of the store ``root`` here and on every worker."""
+        _drop_states(root)
+        if self.client is not None:
+            self.client.run(_drop_states, root)
 
     def map_unordered(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> Iterable[tuple[int, Any]]:
         """``(index, result)`` as tasks finish (in order when run here); results are not kept."""
@@ -354,43 +524,34 @@ class _Runner:
             del res
 
 
-@dataclass
-class _Log:
-    """Conversions of one run, bucketed by tile (for the tasks) and in full (for the finish)."""
-
-    n_tiles: int
-    past: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
-    cur: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
-    cells: list[np.ndarray] = field(default_factory=list)
-    types: list[np.ndarray] = field(default_factory=list)
-    periods: list[np.ndarray] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.past = [[] for _ in range(self.n_tiles)]
-        self.cur = [[] for _ in range(self.n_tiles)]
-
-
 class _TiledRun:
-    """Drives the steps of one run over the tiles."""
+    """Drives the steps of one run over the tiles.
 
-    def __init__(self, ctx: _Ctx, runner: _Runner, T: int, G: int) -> None:
+    ``hist[n]``: the run's conversions in tile ``n`` as ``(round, cells, codes, periods)``,
+    oldest first. Rounds are numbered from 1; ``since[n]``: tile ``n``'s state on its
+    worker holds the rounds ``< since[n]`` (0: no state, the next task rebuilds it).
+    """
+
+    def __init__(self, ctx: _Ctx, runner: _Runner, T: int, G: int, *, run: int, cache_mb: float | None) -> None:
         self.ctx, self.runner, self.T, self.G = ctx, runner, T, G
+        self.run, self.cache_mb = run, cache_mb
         self.grid = ctx.store.grid
         self.tiles = self.grid.tiles()
         self.nb = [self.grid.neighbours(i, j) for i, j in self.tiles]
-        self.log = _Log(len(self.tiles))
+        self.hist: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.tiles]
+        self.since = [0] * len(self.tiles)
+        self.owners = [runner.owner(n) for n in range(len(self.tiles))]
+        self.round = 1
+        self.period_index = 0
         self.steps = 0
 
-    def _apply_args(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        parts = [x for b in self.nb[n] for x in (*self.log.past[b], *self.log.cur[b])]
-        if parts:
-            g = np.concatenate([a for a, _ in parts])
-            c = np.concatenate([b for _, b in parts])
-        else:
-            g, c = np.empty(0, np.int64), np.empty(0, np.uint8)
-        own = self.log.cur[n]
-        lock = np.concatenate([a for a, _ in own]) if own else np.empty(0, np.int64)
-        return g, c, lock
+    def _changes(self, n: int, since: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Conversions of the rounds ``>= since`` in the tiles around tile ``n`` (oldest first per cell)."""
+        parts = [e for b in self.nb[n] for e in self.hist[b] if e[0] >= since]
+        if not parts:
+            return np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int16)
+        return (np.concatenate([e[1] for e in parts]), np.concatenate([e[2] for e in parts]),
+                np.concatenate([e[3] for e in parts]))
 
     def step(self, mode: int, quota: np.ndarray, inertia: np.ndarray,
              keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -398,10 +559,23 @@ class _TiledRun:
         if not quota.any():
             return conv, np.empty(0, np.int64), np.empty(0, np.int8)
         self.steps += 1
+        rnd = self.round
         inertia = np.ascontiguousarray(inertia).reshape(-1, self.T)
-        args = [(self.ctx, i, j, mode, quota, inertia, keys, *self._apply_args(n))
-                for n, (i, j) in enumerate(self.tiles)]
-        res = self.runner.map(_tile_step, args)
+        res: list[Any] = [None] * len(self.tiles)
+        todo = list(range(len(self.tiles)))
+        while todo:  # a second pass only for tiles whose state was lost (it is rebuilt)
+            args = [(self.ctx, n, *self.tiles[n], self.run, self.period_index, self.since[n], rnd, mode, quota,
+                     inertia, keys, *self._changes(n, self.since[n]), self.cache_mb) for n in todo]
+            out = self.runner.map_batched(_tile_step, args, [self.owners[n] for n in todo])
+            again = []
+            for n, r in zip(todo, out, strict=True):
+                if r is None:
+                    self.since[n] = 0
+                    again.append(n)
+                else:
+                    res[n] = r
+                    self.since[n] = rnd if r[3] else 0
+            todo = again
         group = np.concatenate([r[0] for r in res])
         t = np.concatenate([r[1] for r in res])
         gidx = np.concatenate([r[2] for r in res])
@@ -415,20 +589,18 @@ class _TiledRun:
         bounds = np.searchsorted(tile[order], np.arange(len(self.tiles) + 1))
         for n in np.unique(tile).tolist():
             sl = order[bounds[n]:bounds[n + 1]]
-            self.log.cur[n].append((sel_g[sl], codes[sl]))
+            self.hist[n].append((rnd, sel_g[sl], codes[sl], np.full(sl.size, self.period_index, dtype=np.int16)))
+        self.round += 1
         return conv, sel_g, k
 
     def period(self, target: np.ndarray, params: GrowthParams, *, Z: int, seed: int, run: int,
                period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        conv, c, k = _period_schedule(
+        self.period_index = period  # the tasks lock this period's conversions, not the earlier ones
+        return _period_schedule(
             target, params, Z=Z, seed=seed, run=run, period=period,
             frontier_step=lambda q, inertia, keys: self.step(0, q, inertia, keys),
             sweep_step=lambda q, inertia, keys, exclude: self.step(1 if exclude else 2, q, inertia, keys),
         )
-        for n in range(len(self.tiles)):  # the period's conversions are no longer locked
-            self.log.past[n].extend(self.log.cur[n])
-            self.log.cur[n] = []
-        return conv, c, k
 
 
 # --------------------------------------------------------------------------- results
@@ -476,7 +648,7 @@ class _Outcome:
 
 def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, years: list[int], *, Z: int,
           runs: int, seed: int, progress: Callable[[dict[str, Any]], None] | None,
-          sink: Callable[[int, tuple[int, int], np.ndarray, np.ndarray], None]) -> _Outcome:
+          sink: Callable[[int, tuple[int, int], np.ndarray, np.ndarray], None], cache_mb: float | None) -> _Outcome:
     """All runs and periods over the tiles, then counts, representative run and outputs per tile."""
     grid = ctx.store.grid
     T = len(params.type_codes)
@@ -486,21 +658,24 @@ def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, yea
     convs = []
     steps = 0
     cell_dtype = np.int32 if grid.rows * grid.cols < 2**31 else np.int64
-    for r in range(runs):
-        tr = _TiledRun(ctx, runner, T, G)
-        cs, ks, ps, cv = [], [], [], []
-        for p, year in enumerate(years):
-            conv, c, k = tr.period(tgt[p].reshape(-1), params, Z=Z, seed=seed, run=r, period=p)
-            cs.append(c.astype(cell_dtype))
-            ks.append(k)
-            ps.append(np.full(c.size, p, dtype=np.int16))
-            cv.append(conv)
-            if progress is not None:
-                progress({"run": r, "runs": runs, "period": year, "period_index": p, "periods": P,
-                          "converted": int(conv.sum()), "shortfall": int(tgt[p].sum() - conv.sum())})
-        steps += tr.steps
-        logs.append((np.concatenate(cs), np.concatenate(ks), np.concatenate(ps)))
-        convs.append(np.array(cv, dtype=np.int64).reshape(P, G))
+    try:
+        for r in range(runs):
+            tr = _TiledRun(ctx, runner, T, G, run=r, cache_mb=cache_mb)
+            cs, ks, ps, cv = [], [], [], []
+            for p, year in enumerate(years):
+                conv, c, k = tr.period(tgt[p].reshape(-1), params, Z=Z, seed=seed, run=r, period=p)
+                cs.append(c.astype(cell_dtype))
+                ks.append(k)
+                ps.append(np.full(c.size, p, dtype=np.int16))
+                cv.append(conv)
+                if progress is not None:
+                    progress({"run": r, "runs": runs, "period": year, "period_index": p, "periods": P,
+                              "converted": int(conv.sum()), "shortfall": int(tgt[p].sum() - conv.sum())})
+            steps += tr.steps
+            logs.append((np.concatenate(cs), np.concatenate(ks), np.concatenate(ps)))
+            convs.append(np.array(cv, dtype=np.int64).reshape(P, G))
+    finally:
+        runner.drop_states(ctx.store.root)
 
     # logs bucketed by tile (cells of one tile only)
     tiles = grid.tiles()
@@ -512,13 +687,21 @@ def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, yea
         for n in range(len(tiles)):
             sl = order[bounds[n]:bounds[n + 1]]
             per_tile[n].append((c[sl].astype(np.int64), k[sl], p[sl]))
-    partial = runner.map(_tile_finish, [(ctx, i, j, runs, P, T, per_tile[n], None) for n, (i, j) in enumerate(tiles)])
-    total = np.sum(np.stack(partial), axis=0)
-    scores = np.array([float(total[r]) / (runs * max(1, logs[r][0].size)) for r in range(runs)])
-    best = int(np.argmax(scores))
+    def run_scores(partial: list[np.ndarray]) -> np.ndarray:
+        total = np.sum(np.stack(partial), axis=0)
+        return np.array([float(total[r]) / (runs * max(1, logs[r][0].size)) for r in range(runs)])
+
+    # one run: it is the representative run, so the scores come with the outputs (one pass)
+    scores = None if runs == 1 else run_scores(
+        runner.map(_tile_finish, [(ctx, i, j, runs, P, T, per_tile[n], None) for n, (i, j) in enumerate(tiles)]))
+    best = 0 if scores is None else int(np.argmax(scores))
     args = [(ctx, i, j, runs, P, T, per_tile[n], best) for n, (i, j) in enumerate(tiles)]
-    for n, (maps, counts) in runner.map_unordered(_tile_finish, args):
+    partial = []
+    for n, (maps, counts, part) in runner.map_unordered(_tile_finish, args):
         sink(n, tiles[n], maps, counts)
+        partial.append(part)
+    if scores is None:
+        scores = run_scores(partial)
 
     conv_all = np.stack(convs)
     # every conversion is counted in its (zone, type) group, so the representative run's
@@ -557,6 +740,7 @@ def simulate_tiled(
     client: Any | None = None,
     workdir: str | os.PathLike | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    cache_mb: float | None = None,
 ) -> GrowthResult:
     """:func:`landuse.growth.simulate` computed tile by tile (same result, bit for bit).
 
@@ -576,6 +760,13 @@ def simulate_tiled(
     workdir : path, optional
         Parent folder of the temporary tile store (must be visible to every worker);
         default: the system's temporary folder. Removed at the end.
+    cache_mb : float, optional
+        Memory per process (each worker, or this one without ``client``) for tile states
+        kept between steps, in MiB: a tile whose state fits is stepped incrementally (its
+        window stays in memory with its frontier updated at the converted cells); the
+        others re-read their window every step. Default: half the worker's memory limit
+        (a quarter of the machine's memory here); 0 keeps no state. The result does not
+        depend on it.
 
     Returns
     -------
@@ -617,7 +808,7 @@ def simulate_tiled(
             counts[:, :, r0:r1, c0:c1] = c
 
         out = _grow(ctx, _Runner(client), params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
-                    sink=sink)
+                    sink=sink, cache_mb=cache_mb)
     finally:
         if cleanup:
             shutil.rmtree(root, ignore_errors=True)
@@ -650,6 +841,7 @@ def grow_tiled(
     client: Any | None = None,
     workdir: str | os.PathLike | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    cache_mb: float | None = None,
 ) -> TiledGrowthResult:
     """Grow from GeoTIFFs to GeoTIFFs, window by window (rasters larger than memory).
 
@@ -678,6 +870,13 @@ def grow_tiled(
         Run the tile tasks (staging, steps, finishing) on its workers.
     workdir : path, optional
         Parent folder of the tile store (visible to every worker); removed at the end.
+    cache_mb : float, optional
+        Memory per process (each worker, or this one without ``client``) for tile states
+        kept between steps, in MiB: a tile whose state fits is stepped incrementally (its
+        window stays in memory with its frontier updated at the converted cells); the
+        others re-read their window every step. Default: half the worker's memory limit
+        (a quarter of the machine's memory here); 0 keeps no state. The result does not
+        depend on it.
 
     Returns
     -------
@@ -709,6 +908,10 @@ def grow_tiled(
     out_dir.mkdir(parents=True, exist_ok=True)
     secs: dict[str, float] = {}
     opened: list[tuple[Any, Path, Path]] = []
+    # GDAL keeps written blocks in its cache until the cache is full (default 5 % of the
+    # machine's memory): bound it, the windows are written once and never read back
+    gdal_env = rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB)
+    gdal_env.__enter__()
     try:
         t0 = time.perf_counter()
         store = _Store(str(root), grid)
@@ -753,7 +956,8 @@ def grow_tiled(
                     ds_cnt[y, t].write(c[p, k], 1, window=win)
 
         t0 = time.perf_counter()
-        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress, sink=sink)
+        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress, sink=sink,
+                    cache_mb=cache_mb)
         secs["grow_and_write"] = time.perf_counter() - t0
         for d, tmp, final in opened:
             d.update_tags(run=out.best)
@@ -766,6 +970,7 @@ def grow_tiled(
             tmp.unlink(missing_ok=True)
         if cleanup:
             shutil.rmtree(root, ignore_errors=True)
+        gdal_env.__exit__(None, None, None)
     return TiledGrowthResult(landuse=lu_paths, counts=cnt_paths, shortfall=out.shortfall, representative_run=out.best,
                              run_scores=out.scores, runs=runs, seed=seed, steps=out.steps, tiles=len(grid.tiles()),
                              seconds=secs)

@@ -546,12 +546,13 @@ class _TiledRun:
         self.steps = 0
 
     def _changes(self, n: int, since: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Conversions of the rounds ``>= since`` in the tiles around tile ``n`` (oldest first per cell)."""
+        """Conversions of the rounds ``>= since`` in tile ``n``'s window (oldest first per cell)."""
         parts = [e for b in self.nb[n] for e in self.hist[b] if e[0] >= since]
         if not parts:
             return np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int16)
-        return (np.concatenate([e[1] for e in parts]), np.concatenate([e[2] for e in parts]),
-                np.concatenate([e[3] for e in parts]))
+        g = np.concatenate([e[1] for e in parts])
+        m = _in_window(g, self.grid.cols, *self.grid.window(*self.tiles[n]))  # neighbours' halo cells only
+        return g[m], np.concatenate([e[2] for e in parts])[m], np.concatenate([e[3] for e in parts])[m]
 
     def step(self, mode: int, quota: np.ndarray, inertia: np.ndarray,
              keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,11 +1,15 @@
 """Tiled growth: the engine's periods on square tiles with a halo, on Dask or in this process.
 
 The raster is cut into ``chunks x chunks`` tiles. Every step of a period (new patches, each
-edge iteration, catch-up, fill) is one round of blockwise tasks with explicit overlap: a
-task reads its tile plus a halo of the neighbourhood radius, applies the conversions of
-the run so far that fall in that window, recomputes eligibility and the frontier there,
-and computes the candidates' keys with the same kernels and the same counter-based draws
-(global cell index) as the in-memory engine. It returns, per (zone, type) group, its own
+edge iteration, catch-up, fill) is one round of blockwise tasks with explicit overlap (one
+task per worker thread, carrying that thread's tiles). A tile's state (its tile plus a halo
+of the neighbourhood radius, with the run's conversions applied, and its eligibility and
+frontier bitsets) is built on its worker at the run's first step and kept there: later
+steps send it only the new conversions in its window, and the frontier is updated at the
+converted cells, as in the in-memory engine (within a per-worker budget, ``cache_mb``;
+tiles beyond it, or whose state was lost, are rebuilt from the store and the run's
+history). The task computes the candidates' keys with the same kernels and the same
+counter-based draws (global cell index) as the in-memory engine. It returns, per (zone, type) group, its own
 ``quota`` smallest ``(key, global index)`` pairs; the driver merges these per-tile
 k-smallest lists into the global selection (the union of per-tile k-smallest lists holds
 the global k smallest), converts, and the next round sees the conversions. Quotas,
@@ -16,10 +20,10 @@ the number of workers.
 
 Inputs are staged once into a tile store (one ``.npy`` file per tile and layer, read with
 memory maps window by window) from in-memory arrays or from GeoTIFFs read window by
-window with rasterio; outputs are written window by window (GeoTIFFs, atomically). A task
-holds one window of land use, zones and potentials (about ``(chunk + 2r)^2 x (5 + T)``
-bytes plus the candidate buffers), so memory per worker follows the chunk size, not the
-raster size. The driver holds the conversion logs (proportional to converted cells x runs,
+window with rasterio; outputs are written window by window (GeoTIFFs, atomically). A tile
+state is about ``(chunk + 2r)^2 x (5 + T)`` bytes, and a worker keeps states up to its
+budget only, so memory per worker follows its limit and the chunk size, not the raster
+size. The driver holds the conversion logs (proportional to converted cells x runs,
 as the in-memory engine) and the per-step candidate lists (at most the sum of the quotas
 per tile). See ``docs/scaling.md``.
 """

@@ -49,22 +49,18 @@ def dask_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto")
 
     check_scheduler(scheduler)
     if scheduler == "local":
-        import dask
-
-        # one numba thread per single-threaded worker; set before the worker process starts
-        # (pre-spawn), since numba reads NUMBA_NUM_THREADS once, when it is imported
+        # one numba thread per single-threaded worker (applied in each worker process before it
+        # runs a task; the parent's environment is left alone)
         one_thread = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
-        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **one_thread}
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=":0",  # a free port: never clashes with another cluster's dashboard
-                memory_limit=memory_limit,
-                env=one_thread,
-            )
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",  # a free port: never clashes with another cluster's dashboard
+            memory_limit=memory_limit,
+            env=one_thread,
+        )
         client = Client(cluster)
         try:
             yield client

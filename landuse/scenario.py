@@ -479,4 +479,4 @@ def run_scenario(
     )
 
 
-__all__ = ["LanduseError", "RunResult", "apply_overrides", "period_seed", "prepare_output_dir", "run_scenario"]
+__all__ = ["RunResult", "apply_overrides", "honour_source_split", "period_seed", "prepare_output_dir", "run_scenario"]

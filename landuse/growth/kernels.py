@@ -421,6 +421,47 @@ def _exact_race(i, c, z, code, acc, cpot, levels, allowed, weights, strength, in
 
 
 @njit(cache=True, nogil=True, parallel=True)
+def _segments_by_group(group, quota, values):
+    """Scatter the candidates of groups with a positive quota into one segment per group.
+
+    Returns ``offs`` (segment bounds, ``G + 1``), ``outoffs`` (prefix sums of
+    ``min(count, quota)``: where each group's selection goes in an output array), and the
+    segments' values and positions. Candidates are counted and scattered in fixed chunks, so
+    the segments (positions ascending within a group) do not depend on the thread count.
+    """
+    G = quota.size
+    n = group.size
+    nch = max(1, min(64, n // 16384))
+    cc = np.zeros((nch, G), dtype=np.int64)
+    for ch in prange(nch):
+        for i in range(ch * n // nch, (ch + 1) * n // nch):
+            g = group[i]
+            if g >= 0 and quota[g] > 0:
+                cc[ch, g] += 1
+    offs = np.zeros(G + 1, dtype=np.int64)
+    outoffs = np.zeros(G + 1, dtype=np.int64)
+    for g in range(G):
+        tot = 0
+        for ch in range(nch):
+            m = cc[ch, g]
+            cc[ch, g] = offs[g] + tot  # chunk start inside the group's segment
+            tot += m
+        offs[g + 1] = offs[g] + tot
+        outoffs[g + 1] = outoffs[g] + min(tot, max(0, quota[g]))
+    vb = np.empty(offs[G], dtype=np.float64)
+    pb = np.empty(offs[G], dtype=np.int64)
+    for ch in prange(nch):
+        for i in range(ch * n // nch, (ch + 1) * n // nch):
+            g = group[i]
+            if g >= 0 and quota[g] > 0:
+                p = cc[ch, g]
+                vb[p] = values[i]
+                pb[p] = i
+                cc[ch, g] = p + 1
+    return offs, outoffs, vb, pb
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, strength, rows, cols, radius,
                      inertia, quota, keys, lock, group, hi):
     """Positions in ``cand`` that :func:`_frontier_keys` then :func:`_select_smallest` select, with few logarithms.
@@ -518,33 +559,7 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
     # bracket width bound: 2 slack / w, the relative terms (a <= 38) and the rounding of hi
     width = (2.0 * _APPROX_SLACK + 1e-10) / wmins.min() * 1.001 + 1e-6
     # per-group segments of (hi, position), fixed chunks: independent of the thread count
-    nch = max(1, min(64, n // 16384))
-    cc = np.zeros((nch, G), dtype=np.int64)
-    for ch in prange(nch):
-        for i in range(ch * n // nch, (ch + 1) * n // nch):
-            g = group[i]
-            if g >= 0 and quota[g] > 0:
-                cc[ch, g] += 1
-    offs = np.zeros(G + 1, dtype=np.int64)
-    outoffs = np.zeros(G + 1, dtype=np.int64)
-    for g in range(G):
-        tot = 0
-        for ch in range(nch):
-            m = cc[ch, g]
-            cc[ch, g] = offs[g] + tot
-            tot += m
-        offs[g + 1] = offs[g] + tot
-        outoffs[g + 1] = outoffs[g] + min(tot, max(0, quota[g]))
-    hb = np.empty(offs[G], dtype=np.float64)
-    pb = np.empty(offs[G], dtype=np.int64)
-    for ch in prange(nch):
-        for i in range(ch * n // nch, (ch + 1) * n // nch):
-            g = group[i]
-            if g >= 0 and quota[g] > 0:
-                p = cc[ch, g]
-                hb[p] = hi[i]
-                pb[p] = i
-                cc[ch, g] = p + 1
+    offs, outoffs, hb, pb = _segments_by_group(group, quota, hi)
     out = np.empty(outoffs[G], dtype=np.int64)
     todo = np.nonzero(offs[1:] > offs[:G])[0]
     for j in prange(todo.size):
@@ -708,34 +723,7 @@ def _select_smallest(group, t, gidx, quota):
     (within a group, ascending or in key order).
     """
     G = quota.size
-    n = group.size
-    nchunks = max(1, min(64, n // 16384))
-    cc = np.zeros((nchunks, G), dtype=np.int64)
-    for ch in prange(nchunks):
-        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-            g = group[i]
-            if g >= 0 and quota[g] > 0:
-                cc[ch, g] += 1
-    offs = np.zeros(G + 1, dtype=np.int64)
-    outoffs = np.zeros(G + 1, dtype=np.int64)
-    for g in range(G):
-        tot = 0
-        for ch in range(nchunks):
-            m = cc[ch, g]
-            cc[ch, g] = offs[g] + tot  # chunk start inside the group's segment
-            tot += m
-        offs[g + 1] = offs[g] + tot
-        outoffs[g + 1] = outoffs[g] + min(tot, max(0, quota[g]))
-    tb = np.empty(offs[G], dtype=np.float64)
-    pb = np.empty(offs[G], dtype=np.int64)
-    for ch in prange(nchunks):
-        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-            g = group[i]
-            if g >= 0 and quota[g] > 0:
-                p = cc[ch, g]
-                tb[p] = t[i]
-                pb[p] = i
-                cc[ch, g] = p + 1
+    offs, outoffs, tb, pb = _segments_by_group(group, quota, t)
     out = np.empty(outoffs[G], dtype=np.int64)
     todo = np.nonzero(offs[1:] > offs[:G])[0]
     for j in prange(todo.size):

@@ -196,22 +196,9 @@ def simulate_ensemble(
     import numpy as np
     from dask.distributed import as_completed
 
-    from landuse.errors import GridMismatchError
-    from landuse.growth.engine import GrowthInputError, GrowthParams, _finish, _plan, _zone_raster
+    from landuse.growth.engine import _check_inputs, _finish, _plan, _zone_raster
 
-    if not isinstance(params, GrowthParams):
-        raise GrowthInputError("params must be a GrowthParams (GrowthParams.from_scenario)")
-    runs, seed = int(runs), int(seed)
-    if runs < 1:
-        raise GrowthInputError(f"runs must be at least 1, got {runs}")
-    if not 0 <= seed < 2**63:
-        raise GrowthInputError(f"seed must be within [0, 2**63 - 1], got {seed}")
-    lu0 = np.asarray(landscape["landuse"].values)
-    if lu0.shape != params.shape:
-        raise GridMismatchError(
-            f"growth params were built for a {params.shape} grid but the landscape's land use is {lu0.shape}; "
-            "rebuild them with GrowthParams.from_scenario(scenario, landscape)"
-        )
+    runs, seed, lu0 = _check_inputs(landscape, params, runs, seed)
     zones = _zone_raster(landscape)
     plan = _plan(zones, targets, params)  # validates the targets here, before any task starts
     if parts is None:

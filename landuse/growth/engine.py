@@ -605,6 +605,20 @@ def _zone_raster(landscape: xr.Dataset) -> np.ndarray:
 # --------------------------------------------------------------------------- simulate
 
 
+def _check_inputs(landscape: xr.Dataset, params: GrowthParams, runs: int, seed: int) -> tuple[int, int, np.ndarray]:
+    """Validate the common inputs of every growth path; return ``(runs, seed, start land use)``."""
+    _check(isinstance(params, GrowthParams), "params must be a GrowthParams (GrowthParams.from_scenario)")
+    _check(int(runs) >= 1, f"runs must be at least 1, got {runs}")
+    _check(0 <= int(seed) < 2**63, f"seed must be within [0, 2**63 - 1], got {seed}")
+    lu0 = np.asarray(landscape["landuse"].values)
+    if lu0.shape != params.shape:
+        raise GridMismatchError(
+            f"growth params were built for a {params.shape} grid but the landscape's land use is {lu0.shape}; "
+            "rebuild them with GrowthParams.from_scenario(scenario, landscape)"
+        )
+    return int(runs), int(seed), lu0
+
+
 def simulate(
     landscape: xr.Dataset,
     targets: pd.DataFrame,
@@ -658,16 +672,7 @@ def simulate(
     >>> int((r.landuse[2030] == 1).sum()), r.shortfall.shortfall.tolist()
     (41, [0])
     """
-    _check(isinstance(params, GrowthParams), "params must be a GrowthParams (GrowthParams.from_scenario)")
-    _check(int(runs) >= 1, f"runs must be at least 1, got {runs}")
-    _check(0 <= int(seed) < 2**63, f"seed must be within [0, 2**63 - 1], got {seed}")
-    runs, seed = int(runs), int(seed)
-    lu0 = np.asarray(landscape["landuse"].values)
-    if lu0.shape != params.shape:
-        raise GridMismatchError(
-            f"growth params were built for a {params.shape} grid but the landscape's land use is {lu0.shape}; "
-            "rebuild them with GrowthParams.from_scenario(scenario, landscape)"
-        )
+    runs, seed, lu0 = _check_inputs(landscape, params, runs, seed)
     with _thread_limit(1 if lu0.size < _SERIAL_BELOW_CELLS else None):
         return _simulate(landscape, lu0, targets, params=params, runs=runs, seed=seed, progress=progress)
 

@@ -50,6 +50,7 @@ from landuse.growth.engine import (
     GrowthInputError,
     GrowthParams,
     GrowthResult,
+    _check_inputs,
     _count_dtype,
     _period_schedule,
     _shortfall_table,
@@ -777,20 +778,8 @@ def simulate_tiled(
     -------
     GrowthResult
     """
-    if not isinstance(params, GrowthParams):
-        raise GrowthInputError("params must be a GrowthParams (GrowthParams.from_scenario)")
+    runs, seed, lu0 = _check_inputs(landscape, params, runs, seed)
     chunks = check_chunks(chunks, neighbourhood=params.neighbourhood)
-    runs, seed = int(runs), int(seed)
-    if runs < 1:
-        raise GrowthInputError(f"runs must be at least 1, got {runs}")
-    if not 0 <= seed < 2**63:
-        raise GrowthInputError(f"seed must be within [0, 2**63 - 1], got {seed}")
-    lu0 = np.asarray(landscape["landuse"].values)
-    if lu0.shape != params.shape:
-        raise GridMismatchError(
-            f"growth params were built for a {params.shape} grid but the landscape's land use is {lu0.shape}; "
-            "rebuild them with GrowthParams.from_scenario(scenario, landscape)"
-        )
     zones = _zone_raster(landscape)
     Z = int(zones.max(initial=0))
     zone_cells = np.bincount(zones.reshape(-1), minlength=Z + 1).astype(np.int64)

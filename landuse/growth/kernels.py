@@ -243,6 +243,22 @@ def _global_index(c, cols, row0, col0, gcols):
     return (row0 + r) * gcols + col0 + (c - r * cols)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _has_open_type(i, c, qbase, T, quota, cpot, allowed, lock, lu):
+    """Candidate ``i`` (cell ``c``) is unlocked and some type with quota left may take it."""
+    any_quota = False
+    for k in range(T):
+        if quota[qbase + k] > 0 and cpot[i, k] > 0:
+            any_quota = True
+    if not any_quota or _getbit(lock, c):
+        return False
+    code = lu[c]
+    for k in range(T):
+        if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strength, rows, cols, radius,
                    inertia, quota, keys, lock, row0, col0, gcols, group, t):
@@ -282,19 +298,9 @@ def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strengt
             if z <= 0:
                 continue
             qbase = z * T
-            any_open = False
-            for k in range(T):
-                if quota[qbase + k] > 0 and cpot[i, k] > 0:
-                    any_open = True
-            if not any_open or _getbit(lock, c):
+            if not _has_open_type(i, c, qbase, T, quota, cpot, allowed, lock, lu):
                 continue
             code = lu[c]
-            any_open = False
-            for k in range(T):
-                if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
-                    any_open = True
-            if not any_open:
-                continue
             r = c // cols
             col = c - r * cols
             acc = np.uint64(0)
@@ -506,19 +512,9 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
             if z <= 0:
                 continue
             qbase = z * T
-            any_open = False
-            for k in range(T):
-                if quota[qbase + k] > 0 and cpot[i, k] > 0:
-                    any_open = True
-            if not any_open or _getbit(lock, c):
+            if not _has_open_type(i, c, qbase, T, quota, cpot, allowed, lock, lu):
                 continue
             code = lu[c]
-            any_open = False
-            for k in range(T):
-                if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
-                    any_open = True
-            if not any_open:
-                continue
             acc = _window_sum(c, code, lu, packed, rows, cols, radius)
             if acc == 0:
                 continue

@@ -190,13 +190,14 @@ def _input_dir(scenario: SleuthScenario, override: str | os.PathLike | None) -> 
 class SelfModification:
     """SLEUTH's self-modification constants (scenario keys of the same names)."""
 
-    critical_low: float = 0.97
-    critical_high: float = 1.3
-    critical_slope: float = 21.0
-    boom: float = 1.01
-    bust: float = 0.9
-    slope_sensitivity: float = 0.1
-    road_grav_sensitivity: float = 0.01
+    # defaults are the scenario file's (SleuthScenario), defined once there
+    critical_low: float = SleuthScenario.critical_low
+    critical_high: float = SleuthScenario.critical_high
+    critical_slope: float = SleuthScenario.critical_slope
+    boom: float = SleuthScenario.boom
+    bust: float = SleuthScenario.bust
+    slope_sensitivity: float = SleuthScenario.slope_sensitivity
+    road_grav_sensitivity: float = SleuthScenario.road_grav_sensitivity
 
     @classmethod
     def from_scenario(cls, sc: SleuthScenario) -> SelfModification:

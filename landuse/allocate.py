@@ -1303,15 +1303,26 @@ def compare_coordination(
     solver: str | None = None,
     farmland_lost_so_far_ha: float = 0.0,
     cell_area_ha: float | None = None,
+    solved: Allocation | None = None,
 ) -> CoordinationComparison:
     """Solve the period cluster-wide and city by city; return both and the differences.
 
     The fragmented plan uses ``demand.by_city`` or the split of :func:`city_demand`; the
     coordinated plan meets the same total per type, so it is never worse in objective.
+    ``solved``, an allocation of this zone table and period already at hand (e.g. the
+    scenario's own plan, solved with the same options), is reused for its coordination
+    instead of being solved again.
     """
+    import dataclasses
+
     kw = dict(solver=solver, farmland_lost_so_far_ha=farmland_lost_so_far_ha, cell_area_ha=cell_area_ha)
-    frag = allocate(zone_table, scenario, period, coordination="city", **kw)
-    coord = allocate(zone_table, scenario, period, coordination="cluster", **kw)
+    plans = {}
+    if solved is not None and solved.period == period:
+        plans[solved.coordination] = dataclasses.replace(solved, warnings=list(solved.warnings))
+    for mode in ("city", "cluster"):
+        if mode not in plans:
+            plans[mode] = allocate(zone_table, scenario, period, coordination=mode, **kw)
+    frag, coord = plans["city"], plans["cluster"]
     per_city, _ = city_demand(zone_table, scenario, period)
     for t in URBAN_TYPES:
         tot = sum(v for (_, tt), v in per_city.items() if tt == t)

@@ -337,13 +337,14 @@ def run_scenario(
         timings[f"zone_table_{y1}"] = time.perf_counter() - t
         t = time.perf_counter()
         _log(progress, stage="allocate", period=y1)
-        alloc = allocate(zt, scenario, y1, farmland_lost_so_far_ha=farmland_lost)
+        lost_before = farmland_lost
+        alloc = allocate(zt, scenario, y1, farmland_lost_so_far_ha=lost_before)
         allocations.append(alloc)
         farmland_lost += alloc.farmland_lost_ha
         timings[f"allocate_{y1}"] = time.perf_counter() - t
         t = time.perf_counter()
         try:
-            cmp = compare_coordination(zt, scenario, y1)
+            cmp = compare_coordination(zt, scenario, y1, farmland_lost_so_far_ha=lost_before, solved=alloc)
             fragmentation[str(y1)] = {
                 "differences": cmp.differences,
                 **{

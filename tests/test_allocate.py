@@ -486,6 +486,14 @@ def test_fragmentation_costs_when_cheap_land_lies_in_a_neighbour():
     assert cmp.differences["farmland_lost_ha"] == pytest.approx(15.0)
     assert cmp.differences["mean_distance_new_m"] == pytest.approx(1500.0)
     assert "fragmented - coordinated" in cmp.summary()
+    # an allocation already at hand is reused (not solved again) and left unchanged
+    own = allocate(zt, s, 2030)
+    own.objective = -1.0  # marks the object: a re-solve would report 0.0
+    warnings = list(own.warnings)
+    again = compare_coordination(zt, s, 2030, solved=own)
+    assert again.coordinated.objective == -1.0
+    assert again.fragmented.objective == pytest.approx(60.0)
+    assert own.warnings == warnings
 
 
 # --------------------------------------------------------------------------- infeasibility

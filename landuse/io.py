@@ -173,13 +173,9 @@ def check_same_grid(ref: GridHeader, other: GridHeader, *, ref_name: str, name: 
 
 def check_class_codes(landuse: np.ndarray, classes: ClassScheme, *, path: str | os.PathLike = "landuse") -> None:
     """Raise :class:`UnknownClassError` listing undeclared codes and their cell counts."""
-    counts = np.bincount(np.asarray(landuse, dtype=np.uint8).ravel(), minlength=256)
-    declared = np.zeros(256, dtype=bool)
-    declared[list(classes.codes)] = True
-    declared[classes.nodata] = True
-    unknown = np.flatnonzero((counts > 0) & ~declared)
-    if unknown.size:
-        listing = ", ".join(f"{int(c)} ({int(counts[c])} cells)" for c in unknown)
+    unknown = unknown_code_counts(landuse, classes)
+    if unknown:
+        listing = ", ".join(f"{c} ({n} cells)" for c, n in sorted(unknown.items()))
         raise UnknownClassError(
             f"land-use raster {path} holds class codes the class scheme does not declare: {listing}; "
             f"declare them under 'classes' in the scenario (declared: {', '.join(map(str, classes.codes))}) "

@@ -18,7 +18,7 @@ import numpy as np
 from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import ConfigError, LanduseError
-from landuse.io import check_same_grid, read_header, read_landscape, unknown_code_counts
+from landuse.io import check_class_codes, check_same_grid, read_header, read_landscape
 
 
 @dataclass
@@ -126,13 +126,10 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
             with rasterio.open(p) as r:
                 data = r.read(1, masked=True)
             codes = np.ma.getdata(data)[~np.ma.getmaskarray(data)]
-            unknown = unknown_code_counts(codes.astype(np.uint8), scenario.classes)
-            if unknown:
-                listing = ", ".join(f"{c} ({n} cells)" for c, n in sorted(unknown.items()))
-                problems.append(
-                    f"{src}: layers.{name} ({p}): class codes not declared by the class scheme: {listing}; "
-                    "declare them under 'classes' or recode the raster"
-                )
+            try:
+                check_class_codes(codes.astype(np.uint8), scenario.classes, path=p)
+            except LanduseError as exc:
+                problems.append(f"{src}: layers.{name}: {exc}")
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
 

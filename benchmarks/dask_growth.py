@@ -1,14 +1,16 @@
 """Tiled growth on Dask: overhead against the in-memory engine, and a large raster under a memory limit.
 
-Usage: ``python benchmarks/dask_growth.py [--quick] [--size N] [--chunks C] [--repeats R] [--skip-small]
-[--workdir DIR]``
+Usage: ``python benchmarks/dask_growth.py [--quick] [--sizes SIZE:TILE,...] [--size N] [--chunks C]
+[--repeats R] [--stateless] [--skip-small] [--skip-large] [--workdir DIR]``
 
-1. **Overhead** on a raster that fits both paths (2048^2; 1024^2 with ``--quick``): one growth
-   period (1 run) in memory (numba on 2 threads) against the tiled path on a LocalCluster of
-   2 single-threaded workers (equal cores), after a warm-up of both, ``--repeats`` times
-   (medians reported). The tiled path runs with tile states kept on the workers (default)
-   and without (``cache_mb=0``: every step re-reads its window and rebuilds the frontier).
-   The maps and counts are checked to be identical.
+1. **Overhead** on rasters that fit both paths (2048^2 with 1024^2 tiles, 4096^2 and 8192^2
+   with 2048^2 tiles by default; 1024^2 with ``--quick``): one growth period (1 run) in
+   memory (numba on 2 threads) against the tiled path (``simulate_tiled``: staging, steps,
+   finishing, all included) on a LocalCluster of 2 single-threaded workers (equal cores),
+   after a warm-up of both, ``--repeats`` times (medians and the 1-minute load average of
+   each repeat reported). ``--stateless`` also times the tiled path without tile states
+   (``cache_mb=0``: every step re-reads its window and rebuilds the frontier). The maps and
+   counts are checked to be identical. ``--skip-large`` stops here.
 2. **Large raster** (20 000^2; 3 000^2 with ``--quick``): a synthetic landscape written tile
    by tile as GeoTIFFs in a scratch folder (removed at the end), then one full growth
    period (new patches, edge iterations, catch-up, fill, counts, outputs written window by
@@ -149,19 +151,20 @@ class RssSampler:
         self._t.join()
 
 
-def overhead(a: argparse.Namespace, small: int, fig: dict[str, object]) -> None:
-    """Part 1: in memory against tiled (states kept, and not) at equal cores, medians of ``a.repeats``."""
+def overhead(a: argparse.Namespace, small: int, chunk_small: int, fig: dict[str, object]) -> dict[str, object]:
+    """Part 1: in memory against tiled (states kept, and optionally not) at equal cores, medians of ``a.repeats``."""
     ds, pot = landscape(small)
     p = params_for(pot, iterations=a.iterations)
     t = targets_for(small)
-    chunk_small = small // 2
     simulate(ds, t, params=p, runs=1, seed=0)  # warm-up (compilation, caches)
     mem_s, tiled_s, nostate_s = [], [], []
+    loads = []
     same = True
     with dask_client("local", workers=2, memory_limit=a.memory_limit) as client:
         kw = dict(params=p, runs=1, chunks=chunk_small, client=client, workdir=a.workdir)
         simulate_tiled(ds, t, seed=0, **kw)
-        simulate_tiled(ds, t, seed=0, cache_mb=0, **kw)
+        if a.stateless:
+            simulate_tiled(ds, t, seed=0, cache_mb=0, **kw)
         for _ in range(a.repeats):
             t0 = time.perf_counter()
             r_mem = simulate(ds, t, params=p, runs=1, seed=1)
@@ -169,27 +172,43 @@ def overhead(a: argparse.Namespace, small: int, fig: dict[str, object]) -> None:
             t0 = time.perf_counter()
             r_tiled = simulate_tiled(ds, t, seed=1, **kw)
             tiled_s.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            r_nostate = simulate_tiled(ds, t, seed=1, cache_mb=0, **kw)
-            nostate_s.append(time.perf_counter() - t0)
-            for r in (r_tiled, r_nostate):
+            check = [r_tiled]
+            if a.stateless:
+                t0 = time.perf_counter()
+                r_nostate = simulate_tiled(ds, t, seed=1, cache_mb=0, **kw)
+                nostate_s.append(time.perf_counter() - t0)
+                check.append(r_nostate)
+            for r in check:
                 same = same and bool(np.array_equal(r_mem.landuse[2030].values, r.landuse[2030].values)
                                      and np.array_equal(r_mem.counts.values, r.counts.values))
-            print(f"  in memory {mem_s[-1]:.3f} s, tiled {tiled_s[-1]:.3f} s, tiled without states "
-                  f"{nostate_s[-1]:.3f} s (load {os.getloadavg()[0]:.2f})", flush=True)
-    med = {k: float(np.median(v)) for k, v in (("mem", mem_s), ("tiled", tiled_s), ("nostate", nostate_s))}
-    fig.update(small_size=small, small_chunks=chunk_small, repeats=a.repeats,
-               in_memory_s=[round(x, 3) for x in mem_s], tiled_s=[round(x, 3) for x in tiled_s],
-               tiled_no_state_s=[round(x, 3) for x in nostate_s],
-               in_memory_median_s=round(med["mem"], 3), tiled_median_s=round(med["tiled"], 3),
-               tiled_no_state_median_s=round(med["nostate"], 3),
-               tiled_over_in_memory=round(med["tiled"] / med["mem"], 2),
-               tiled_no_state_over_in_memory=round(med["nostate"] / med["mem"], 2),
-               identical=same, converted_small=int(r_mem.shortfall.converted.sum()),
-               load_avg_after_small=[round(x, 2) for x in os.getloadavg()])
-    print(f"{small}^2 medians of {a.repeats}: in memory {med['mem']:.3f} s, tiled ({chunk_small}^2 tiles, 2 workers) "
-          f"{med['tiled']:.3f} s (ratio {med['tiled'] / med['mem']:.2f}), without tile states {med['nostate']:.3f} s "
-          f"(ratio {med['nostate'] / med['mem']:.2f}), identical {same}", flush=True)
+            loads.append(os.getloadavg()[0])
+            extra = f", tiled without states {nostate_s[-1]:.3f} s" if a.stateless else ""
+            print(f"  {small}^2: in memory {mem_s[-1]:.3f} s, tiled {tiled_s[-1]:.3f} s{extra} "
+                  f"(load {loads[-1]:.2f})", flush=True)
+    med_mem, med_tiled = float(np.median(mem_s)), float(np.median(tiled_s))
+    row: dict[str, object] = dict(
+        size=small, chunks=chunk_small, tiles=(-(-small // chunk_small)) ** 2, repeats=a.repeats,
+        in_memory_s=[round(x, 3) for x in mem_s], tiled_s=[round(x, 3) for x in tiled_s],
+        in_memory_median_s=round(med_mem, 3), tiled_median_s=round(med_tiled, 3),
+        tiled_over_in_memory=round(med_tiled / med_mem, 2), identical=same,
+        converted=int(r_mem.shortfall.converted.sum()), load_avg_1min=[round(x, 2) for x in loads])
+    if a.stateless:
+        med_ns = float(np.median(nostate_s))
+        row.update(tiled_no_state_s=[round(x, 3) for x in nostate_s], tiled_no_state_median_s=round(med_ns, 3),
+                   tiled_no_state_over_in_memory=round(med_ns / med_mem, 2))
+    print(f"{small}^2 medians of {a.repeats}: in memory {med_mem:.3f} s, tiled ({chunk_small}^2 tiles, 2 workers) "
+          f"{med_tiled:.3f} s: ratio {med_tiled / med_mem:.2f}, identical {same}, load "
+          f"{min(loads):.2f}-{max(loads):.2f}", flush=True)
+    del ds, pot, p, r_mem, r_tiled
+    return row
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in text.split(","):
+        size, _, chunk = part.partition(":")
+        out.append((int(size), int(chunk) if chunk else int(size) // 2))
+    return out
 
 
 def main() -> None:
@@ -201,9 +220,13 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="2GB")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-small", action="store_true", help="only the large raster (this process's RSS alone)")
+    ap.add_argument("--skip-large", action="store_true", help="only the overhead comparison (part 1)")
+    ap.add_argument("--sizes", default=None,
+                    help="overhead sizes as SIZE:TILE,... (default 2048:1024,4096:2048,8192:2048; 1024:512 quick)")
+    ap.add_argument("--stateless", action="store_true", help="also time the tiled path without tile states")
     ap.add_argument("--workdir", default="/work/scratch" if Path("/work/scratch").is_dir() else None)
     a = ap.parse_args()
-    small = 1024 if a.quick else 2048
+    sizes = _sizes(a.sizes or ("1024:512" if a.quick else "2048:1024,4096:2048,8192:2048"))
     big = a.size or (3000 if a.quick else 20000)
     fig: dict[str, object] = {"bench": "dask_growth", "quick": a.quick, "cores": os.cpu_count(),
                               "load_avg_start": [round(x, 2) for x in os.getloadavg()], "iterations": a.iterations}
@@ -211,7 +234,19 @@ def main() -> None:
 
     # 1. overhead at equal cores
     if not a.skip_small:
-        overhead(a, small, fig)
+        rows = [overhead(a, size, chunk, fig) for size, chunk in sizes]
+        fig["overhead"] = rows
+        first = rows[0]  # the smallest size under the flat keys of earlier versions
+        fig.update(small_size=first["size"], small_chunks=first["chunks"], in_memory_median_s=first["in_memory_median_s"],
+                   tiled_median_s=first["tiled_median_s"], tiled_over_in_memory=first["tiled_over_in_memory"],
+                   identical=all(r["identical"] for r in rows),
+                   ratios={f"{r['size']}:{r['chunks']}": r["tiled_over_in_memory"] for r in rows})
+        print("ratios tiled / in memory: " + ", ".join(f"{r['size']}^2 ({r['chunks']}^2 tiles) "
+                                                       f"{r['tiled_over_in_memory']}" for r in rows), flush=True)
+    if a.skip_large:
+        fig["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(fig))
+        return
 
     # 2. large raster from GeoTIFFs under a memory limit
     scratch = Path(tempfile.mkdtemp(prefix="dask_growth_", dir=a.workdir))

@@ -43,9 +43,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numba import get_num_threads
 
 from landuse.errors import GridMismatchError
 from landuse.growth import kernels as K
+from landuse.growth import tiled_kernels as TK
 from landuse.growth.engine import (
     GrowthInputError,
     GrowthParams,
@@ -404,8 +406,10 @@ def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.n
                          w, grid.radius, inertia, quota, keys, st.lock, wr0, wc0, grid.cols, group, t)
         gidx = K._global_indices(cells, w, wr0, wc0, grid.cols)
     else:
-        group, t, gidx = K._sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
-                                       mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, min(8, h))
+        # the pruned sweep: the same per-group smallest keys as the engine's _sweep_topk, with few logarithms
+        group, t, gidx = TK._sweep_topk_pruned(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier,
+                                               st.lock, mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols,
+                                               max(1, min(get_num_threads(), h)))
     pos = K._select_smallest(group, t, gidx, quota)
     return group[pos], t[pos], gidx[pos]
 

@@ -314,6 +314,7 @@ class _Static:
     levels: np.ndarray
     allowed: np.ndarray
     code_type: np.ndarray
+    source: np.ndarray  # [code]: some type may take class ``code``
     packed: np.ndarray
     type_codes: np.ndarray
     weights: np.ndarray
@@ -333,7 +334,7 @@ class _Static:
             rows=rows, cols=cols, T=T, Z=int(zones.max(initial=0)),
             zones=np.ascontiguousarray(zones, dtype=np.int32).reshape(-1),
             pot=params.potential.reshape(T, -1), levels=potential_levels(), allowed=params.allowed,
-            code_type=code_type, packed=packed, type_codes=np.asarray(params.type_codes, dtype=np.int64),
+            code_type=code_type, source=np.ascontiguousarray(params.allowed.any(axis=0)), packed=packed, type_codes=np.asarray(params.type_codes, dtype=np.int64),
             weights=params.neighbourhood_weights, strength=float(params.neighbourhood_strength),
             radius=params.neighbourhood // 2,
         )
@@ -440,13 +441,18 @@ def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray
     if pos is None:
         pos = K._select_smallest(group, t, cells, quota)
     pos.sort()  # list order: sequential memory access when converting and updating
-    c, k = K._convert_cells(state.lu, cells, group, pos, st.type_codes, state.lock, conv)
+    # convert; cells no type may take any more leave the frontier (and the list) at once
+    c, k, src, dead = K._convert_clear(state.lu, cells, state.cz, group, pos, st.type_codes, state.lock, conv,
+                                       state.elig, state.frontier, st.source, from_frontier)
+    state.dead += int(dead)
     if c.size:
-        added = K._update_frontier(state.frontier, state.elig, c, state.lu, st.zones, st.pot, st.allowed,
-                                   st.code_type, st.rows, st.cols, st.radius)
-        added.sort()
+        raw = K._join_scan(state.frontier, state.elig, c, c[src], state.lu, st.zones, st.pot, st.allowed,
+                           st.code_type, st.rows, st.cols, st.radius)
+        raw.sort()  # numpy's sort: much faster than a compiled one
+        added = K._join_sorted(state.frontier, raw)
         if from_frontier:  # only converted list entries can have left the frontier
-            state.dead += int(K._retire(cells, state.cz, pos, state.frontier))
+            if src.size:
+                state.dead += int(K._retire(cells, state.cz, pos[src], state.frontier))
         else:
             state.dead += int(K._retire_all(state.cand[:state.m], state.cz[:state.m], state.frontier))
         _append(st, state, added)

@@ -344,27 +344,27 @@ def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strengt
 
 
 # Brackets of the race keys. -ln(u) is approximated from the bits of u (exponent times ln 2
-# plus a chord of ln over 256 mantissa intervals: error below 2e-6, no libm call); with
+# plus a chord of ln over 1024 mantissa intervals: error below 1.2e-7, no libm call); with
 # the slack below, ``lo <= -math.log(u) / w <= hi`` holds for the float key itself, so the
 # exact logarithm is needed only where a bracket could change the outcome.
 _LN2 = math.log(2.0)
-_LOG_TABLE = np.log1p(np.arange(257, dtype=np.float64) / 256.0)
-_APPROX_SLACK = 1e-5  # bound on |approximation - (-ln u)|, five times the error of the chord
+_LOG_TABLE = np.log1p(np.arange(1025, dtype=np.float64) / 1024.0)  # 8 kB: stays in L1
+_APPROX_SLACK = 6e-7  # bound on |approximation - (-ln u)|, five times the error of the chord (h^2 / 8)
 _REL_LO = 1.0 - 1e-12  # covers the rounding of the exact key and of the bracket
 _REL_HI = 1.0 + 1e-12
 _W_MIN = 1e-6  # weights outside [_W_MIN, _W_MAX] take the exact path (brackets would be wide)
 _W_MAX = 1e6
-_MANT_SCALE = 1.0 / 17592186044416.0  # 2 ** -44
+_MANT_SCALE = 1.0 / 4398046511104.0  # 2 ** -42
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _neglog_approx(u, fb, bv, table):
-    """-ln(u) for ``u`` in (0, 1) within 2e-6; ``bv`` is a uint64 view of the one-element float64 scratch ``fb``."""
+    """-ln(u) for ``u`` in (0, 1) within 1.2e-7; ``bv`` is a uint64 view of the one-element float64 scratch ``fb``."""
     fb[0] = u
     b = bv[0]
     e = np.int64((b >> np.uint64(52)) & np.uint64(0x7FF)) - 1023
-    j = np.int64((b >> np.uint64(44)) & np.uint64(255))
-    f = np.float64(b & np.uint64(0xFFFFFFFFFFF)) * _MANT_SCALE
+    j = np.int64((b >> np.uint64(42)) & np.uint64(1023))
+    f = np.float64(b & np.uint64(0x3FFFFFFFFFF)) * _MANT_SCALE
     return -(e * _LN2 + table[j] + f * (table[j + 1] - table[j]))
 
 
@@ -493,6 +493,10 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
     unit = strength == 1.0
     square = strength == 2.0
     table = _LOG_TABLE
+    zopen = np.zeros(G // T, dtype=np.bool_)  # zones with some quota left
+    for g in range(G):
+        if quota[g] > 0:
+            zopen[g // T] = True
     nchunks = max(1, min(256, n // 4096))
     wmins = np.full(nchunks, np.inf)
     for ch in prange(nchunks):
@@ -509,11 +513,10 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
             c = cand[i]
             group[i] = -1
             z = cz[i]
-            if z <= 0:
+            # the race below finds no type where none is open: only skip the window early
+            if z <= 0 or not zopen[z] or _getbit(lock, c):
                 continue
             qbase = z * T
-            if not _has_open_type(i, c, qbase, T, quota, cpot, allowed, lock, lu):
-                continue
             code = lu[c]
             acc = _window_sum(c, code, lu, packed, rows, cols, radius)
             if acc == 0:
@@ -533,8 +536,9 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
                             exact = True
                             break
                         a = _neglog_approx(_uniform(keys[k], c), fb, bv, table)
-                        klo = (a - _APPROX_SLACK) / w * _REL_LO
-                        khi = (a + _APPROX_SLACK) / w * _REL_HI
+                        iw = 1.0 / w  # one division; its rounding is inside _REL_LO / _REL_HI
+                        klo = (a - _APPROX_SLACK) * iw * _REL_LO
+                        khi = (a + _APPROX_SLACK) * iw * _REL_HI
                         if klo < blo:
                             lo2 = blo
                             blo = klo
@@ -569,7 +573,7 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
                 out[o] = pb[m]
                 o += 1
             continue
-        vu = np.partition(hb[a:b], q - 1)[q - 1]
+        vu = _kth_value(hb, a, b, q - 1)
         sure_below = vu - width
         sure_above = vu + width
         nunc = 0
@@ -595,10 +599,27 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
                 ui[h] = c
                 up[h] = i
                 h += 1
-        order = np.argsort(ui)  # by index, then stably by key: (t, index) order
-        order = order[np.argsort(ut[order], kind="mergesort")]
+        # (t, index) order: argsorts for a wide band, an insertion sort for the usual few
+        if nunc > 64:
+            order = np.argsort(ui)  # by index, then stably by key
+            order = order[np.argsort(ut[order], kind="mergesort")]
+            up = up[order]
+        else:
+            for h in range(1, nunc):
+                tv = ut[h]
+                iv = ui[h]
+                pv = up[h]
+                e = h - 1
+                while e >= 0 and (ut[e] > tv or (ut[e] == tv and ui[e] > iv)):
+                    ut[e + 1] = ut[e]
+                    ui[e + 1] = ui[e]
+                    up[e + 1] = up[e]
+                    e -= 1
+                ut[e + 1] = tv
+                ui[e + 1] = iv
+                up[e + 1] = pv
         for h in range(q - (o - outoffs[g])):
-            out[o] = up[order[h]]
+            out[o] = up[h]
             o += 1
     return out
 
@@ -613,6 +634,91 @@ def _global_indices(cells, cols, row0, col0, gcols):
 
 
 # --------------------------------------------------------------------------- selection
+
+
+_SAMPLE = 256  # sample size of _kth_value's bracket
+
+
+@njit(cache=True, nogil=True)
+def _quickselect(x, n, k):
+    """The ``k``-th smallest (0-based) of ``x[:n]``, reordering ``x[:n]`` in place (Hoare, median of three)."""
+    lo = 0
+    hi = n - 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        a = x[lo]
+        b = x[mid]
+        c = x[hi]
+        if a > b:
+            a, b = b, a
+        if b > c:
+            b = c
+            if a > b:
+                b = a
+        i = lo
+        j = hi
+        while i <= j:
+            while x[i] < b:
+                i += 1
+            while x[j] > b:
+                j -= 1
+            if i <= j:
+                v = x[i]
+                x[i] = x[j]
+                x[j] = v
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return x[k]
+    return x[k]
+
+
+@njit(cache=True, nogil=True)
+def _kth_value(vals, a, b, k):
+    """The ``k``-th smallest (0-based) of ``vals[a:b]`` (no NaN), leaving ``vals`` unchanged.
+
+    The value ``np.partition(vals[a:b], k)[k]`` returns, in about two branch-free passes:
+    two order statistics of a sample of 256 values bracket the rank (``r +- 3`` standard
+    deviations of the sample rank, plus 2), one pass counts the values below the bracket and gathers
+    those inside it, and a quickselect runs on the gathered few. If the rank falls
+    outside the bracket (rare) the quickselect runs on all values.
+    """
+    n = b - a
+    if n <= 4 * _SAMPLE:
+        buf = vals[a:b].copy()
+        return _quickselect(buf, n, k)
+    s = _SAMPLE
+    samp = np.empty(s, dtype=np.float64)
+    for j in range(s):
+        samp[j] = vals[a + (j * n) // s]
+    r = (k + 0.5) * s / n
+    d = 3.0 * math.sqrt(r * (1.0 - r / s)) + 2.0
+    lo_r = np.int64(math.floor(r - d))
+    hi_r = np.int64(math.ceil(r + d))
+    # two selections in the sample (sorting it costs more than the pass below)
+    lo = -np.inf
+    hi = np.inf
+    if hi_r < s:
+        hi = _quickselect(samp, s, hi_r)  # leaves samp[:hi_r] <= hi
+    if lo_r >= 0:
+        lo = _quickselect(samp, min(hi_r, s), lo_r)
+    buf = np.empty(n, dtype=np.float64)
+    below = 0
+    inside = 0
+    for m in range(a, b):
+        v = vals[m]
+        below += v < lo
+        buf[inside] = v
+        inside += (v >= lo) & (v <= hi)
+    if below <= k < below + inside:
+        return _quickselect(buf, inside, k - below)
+    for m in range(n):
+        buf[m] = vals[a + m]
+    return _quickselect(buf, n, k)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -670,7 +776,7 @@ def _group_thresholds(group, t, gidx, quota):
         seg = tb[offs[g]:offs[g + 1]]
         segi = ib[offs[g]:offs[g + 1]]
         q = quota[g]
-        v = np.partition(seg, q - 1)[q - 1]
+        v = _kth_value(tb, offs[g], offs[g + 1], q - 1)
         less = 0
         nties = 0
         for m in range(seg.size):
@@ -749,7 +855,7 @@ def _select_smallest(group, t, gidx, quota):
                 out[o] = pb[m]
                 o += 1
             continue
-        v = np.partition(tb[a:b], q - 1)[q - 1]
+        v = _kth_value(tb, a, b, q - 1)
         less = 0
         nties = 0
         for m in range(a, b):
@@ -799,6 +905,29 @@ def _convert_cells(lu, cells, group, pos, type_codes, lock, conv_counts):
     return out_c, out_k
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _scan_joiners(c, elig, bits, rows, cols, radius, raw, p):
+    """Write the eligible non-frontier cells of ``c``'s window (``c`` excluded) to ``raw[p:]``; return the new ``p``."""
+    r = c // cols
+    col = c - r * cols
+    for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+        row = rr * cols
+        for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+            j = row + cc
+            if j != c and _getbit(elig, j) and not _getbit(bits, j):
+                raw[p] = j
+                p += 1
+    return p
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_window_bits(cn, elig, bits, cols, radius):
+    for rr in range(-radius, radius + 1):
+        wd = (cn + rr * cols) >> 6
+        _prefetch(elig, wd)
+        _prefetch(bits, wd)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, rows, cols, radius):
     """Update the eligibility and frontier bitsets after ``converted`` cells changed class.
@@ -810,7 +939,8 @@ def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, 
     fixed chunks of ``converted`` with read-only bitsets; joining cells are then set
     and de-duplicated in one serial pass. Returns the cells that joined, each once, in
     no particular order (the caller sorts them; numpy's sort is much faster than a
-    compiled one).
+    compiled one). The in-memory engine does the same in three steps
+    (:func:`_convert_clear`, :func:`_join_scan`, :func:`_join_sorted`).
     """
     m = converted.size
     T = pot.shape[0]
@@ -851,21 +981,8 @@ def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, 
         p = i0 * span
         for i in range(i0, i1):
             if i + _PREFETCH_AHEAD < i1:
-                cn = converted[i + _PREFETCH_AHEAD]
-                for rr in range(-radius, radius + 1):
-                    wd = (cn + rr * cols) >> 6
-                    _prefetch(elig, wd)
-                    _prefetch(bits, wd)
-            c = converted[i]
-            r = c // cols
-            col = c - r * cols
-            for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
-                row = rr * cols
-                for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
-                    j = row + cc
-                    if j != c and _getbit(elig, j) and not _getbit(bits, j):
-                        raw[p] = j
-                        p += 1
+                _prefetch_window_bits(converted[i + _PREFETCH_AHEAD], elig, bits, cols, radius)
+            p = _scan_joiners(converted[i], elig, bits, rows, cols, radius, raw, p)
         counts[ch] = p - i0 * span
     total = nown
     for ch in range(nchunks):
@@ -882,6 +999,121 @@ def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, 
                 added[a] = j
                 a += 1
     return added[:a]
+
+
+@njit(cache=True, nogil=True)
+def _convert_clear(lu, cells, cz, group, pos, type_codes, lock, conv_counts, elig, bits, source, in_list):
+    """:func:`_convert_cells`, and the converted cells' own bits, in one pass over them.
+
+    A cell whose new class no type may take (``source[code]`` false) leaves the eligible
+    set and the frontier here and, when ``in_list`` (``cells`` is the candidate list),
+    its list entry is retired (``cz = 0``). Returns the converted cells, their type
+    indices (in the order of ``pos``), the indices (into those) of the cells whose new
+    class some type may take, which :func:`_join_scan` decides, and the number of list
+    entries retired.
+    """
+    T = type_codes.size
+    m = pos.size
+    out_c = np.empty(m, dtype=np.int64)
+    out_k = np.empty(m, dtype=np.int8)
+    src = np.empty(m, dtype=np.int64)
+    ns = 0
+    dead = 0
+    for p in range(m):
+        if p + _PREFETCH_AHEAD < m:
+            cn = cells[pos[p + _PREFETCH_AHEAD]]
+            wd = cn >> 6
+            _prefetch(lu, cn)
+            _prefetch(lock, wd)
+            _prefetch(elig, wd)
+            _prefetch(bits, wd)
+        i = pos[p]
+        c = cells[i]
+        g = group[i]
+        k = g % T
+        code = type_codes[k]
+        lu[c] = code
+        _setbit(lock, c)
+        conv_counts[g] += 1
+        out_c[p] = c
+        out_k[p] = k
+        if source[code]:
+            src[ns] = p
+            ns += 1
+        else:
+            _clearbit(elig, c)
+            _clearbit(bits, c)
+            if in_list and cz[i] > 0:
+                cz[i] = 0
+                dead += 1
+    return out_c, out_k, src[:ns], dead
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_type, rows, cols, radius):
+    """Cells that may join the frontier after :func:`_convert_clear`, unsorted and possibly repeated.
+
+    ``src_cells`` are the converted cells whose new class some type may take: each is
+    made eligible or not (as :func:`_update_frontier` does) and, if eligible, outside the
+    frontier and next to urban land, listed. Then the eligible non-frontier cells of
+    every converted cell's window are listed, in parallel over fixed chunks with
+    read-only bitsets. :func:`_join_sorted` takes the sorted list.
+    """
+    m = converted.size
+    ns = src_cells.size
+    own = np.empty(ns, dtype=np.int64)
+    nown = 0
+    for i in range(ns):
+        c = src_cells[i]
+        if _static_eligible(c, lu, zones, pot, allowed):
+            _setbit(elig, c)
+            if not _getbit(bits, c) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
+                own[nown] = c
+                nown += 1
+        else:
+            _clearbit(elig, c)
+            _clearbit(bits, c)
+    nchunks = max(1, min(64, m // 1024))
+    span = (2 * radius + 1) ** 2 - 1
+    raw = np.empty(m * span, dtype=np.int64)
+    counts = np.zeros(nchunks + 1, dtype=np.int64)
+    for ch in prange(nchunks):
+        i0 = ch * m // nchunks
+        i1 = (ch + 1) * m // nchunks
+        p = i0 * span
+        for i in range(i0, i1):
+            if i + _PREFETCH_AHEAD < i1:
+                _prefetch_window_bits(converted[i + _PREFETCH_AHEAD], elig, bits, cols, radius)
+            p = _scan_joiners(converted[i], elig, bits, rows, cols, radius, raw, p)
+        counts[ch + 1] = p - i0 * span
+    counts[0] = nown
+    for ch in range(nchunks):
+        counts[ch + 1] += counts[ch]
+    out = np.empty(counts[nchunks], dtype=np.int64)
+    out[:nown] = own[:nown]
+    for ch in prange(nchunks):
+        p0 = (ch * m // nchunks) * span
+        o = counts[ch]
+        for q in range(counts[ch + 1] - o):
+            out[o + q] = raw[p0 + q]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _join_sorted(bits, raw):
+    """Set the frontier bits of the sorted cells ``raw`` (repeats allowed); return the cells that joined, ascending."""
+    out = np.empty(raw.size, dtype=np.int64)
+    a = 0
+    prev = np.int64(-1)
+    for q in range(raw.size):
+        j = raw[q]
+        if j != prev:
+            prev = j
+            if not _getbit(bits, j):
+                _setbit(bits, j)
+                out[a] = j
+                a += 1
+    return out[:a]
 
 
 @njit(cache=True, nogil=True)

@@ -397,6 +397,54 @@ def test_counts_and_scores_match_twin(seed, m) -> None:
         float(c3[periods.astype(int), types.astype(int), cells].sum()))
 
 
+@SETTINGS
+@given(grids(), st.data(), st.booleans())
+def test_convert_clear_and_join_match_rebuild(g, data, in_list) -> None:
+    """The in-memory engine's conversion and frontier update (three kernels) against the numpy rebuild.
+
+    ``in_list``: the candidates are the frontier list (edge growth; converted entries are
+    retired), else every eligible cell (a sweep).
+    """
+    rng, lu2, zones2, pot3, allowed, radius = g
+    rows, cols = lu2.shape
+    lu = lu2.ravel().copy()
+    zones, pot = zones2.ravel(), pot3.reshape(3, -1)
+    front = np_frontier(lu2, zones2, pot3, allowed, radius)
+    eligible = np_eligible(lu, zones, pot, allowed)
+    bits, elig = to_bits(front), to_bits(eligible)
+    cells = np.flatnonzero(front if in_list else eligible).astype(np.int64)
+    cz = zones[cells].astype(np.int32)
+    ks = np.array([np.flatnonzero(allowed[:, lu[c]] & (pot[:, c] > 0))[0] for c in cells], dtype=np.int64)
+    group = (cz * 3 + ks).astype(np.int32)
+    G = 3 * (int(zones.max(initial=0)) + 1)
+    pick = data.draw(st.integers(0, 40))
+    pos = np.sort(rng.choice(cells.size, size=min(cells.size, pick), replace=False)).astype(np.int64)
+    lock = np.zeros((rows * cols + 63) // 64, dtype=np.uint64)
+    conv = np.zeros(G, dtype=np.int64)
+    c, k, src, dead = K._convert_clear(lu, cells, cz, group, pos, TYPE_CODES, lock, conv, elig, bits,
+                                       allowed.any(axis=0), in_list)
+    np.testing.assert_array_equal(c, cells[pos])
+    np.testing.assert_array_equal(lu[c], TYPE_CODES[k.astype(np.int64)])
+    np.testing.assert_array_equal(conv, np.bincount(group[pos], minlength=G))
+    np.testing.assert_array_equal(from_bits(lock, rows * cols), np.isin(np.arange(rows * cols), c))
+    np.testing.assert_array_equal(np.sort(c[src]), np.sort(c[allowed.any(axis=0)[lu[c]]]))
+    span = (2 * radius + 1) ** 2 - 1
+    raw = K._join_scan(bits, elig, c, c[src], lu, zones, pot, allowed, np_code_type(), rows, cols, radius,
+                       np.full(c.size * span + 1, -7, dtype=np.int64))
+    raw.sort()
+    added = K._join_sorted(bits, raw)
+    expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
+    np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
+    np.testing.assert_array_equal(from_bits(elig, rows * cols), np_eligible(lu, zones, pot, allowed))
+    np.testing.assert_array_equal(added, np.flatnonzero(expect & ~front))  # ascending, each cell once
+    if in_list:
+        dead += K._retire(cells, cz, pos[src], bits)
+        np.testing.assert_array_equal(cz == 0, np.isin(np.arange(cells.size), pos) & ~expect[cells])
+        assert dead == int((cz == 0).sum())
+    else:
+        assert dead == 0 and np.all(cz > 0)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
     """Inputs large enough that the parallel kernels split their work into several chunks."""
@@ -439,7 +487,9 @@ def frontier_select(cand, *args):
     """Call ``K._frontier_select`` with fresh scratch buffers; return the selected positions, sorted."""
     group = np.full(cand.size, 99, dtype=np.int32)
     hi = np.full(cand.size, -1.0)
-    return np.sort(K._frontier_select(cand, *args, group, hi))
+    seg_v = np.full(cand.size + 3, -2.0)
+    seg_p = np.full(cand.size + 3, -1, dtype=np.int64)
+    return np.sort(K._frontier_select(cand, *args, group, hi, seg_v, seg_p))
 
 
 @SETTINGS

@@ -366,8 +366,11 @@ class _RunState:
     m: int  # used slots
     starts: list[int]  # start of each sorted run in [0, m)
     dead: int  # retired slots among the first m
-    group: np.ndarray  # per-iteration buffers (capacity)
+    group: np.ndarray  # per-iteration buffers (capacity), reused: no page faults per iteration
     t: np.ndarray
+    seg_v: np.ndarray
+    seg_p: np.ndarray
+    scan: np.ndarray  # joining-cell scan buffer (grown as needed)
 
     @property
     def live(self) -> np.ndarray:
@@ -380,7 +383,8 @@ class _RunState:
         return _RunState(lu=np.ascontiguousarray(start, dtype=np.uint8).reshape(-1).copy(), elig=self.elig.copy(),
                          frontier=self.frontier.copy(), lock=np.zeros_like(self.lock), cand=self.cand.copy(),
                          cz=self.cz.copy(), cpot=self.cpot.copy(), m=self.m, starts=list(self.starts),
-                         dead=self.dead, group=np.empty_like(self.group), t=np.empty_like(self.t))
+                         dead=self.dead, group=np.empty_like(self.group), t=np.empty_like(self.t),
+                         seg_v=np.empty_like(self.seg_v), seg_p=np.empty_like(self.seg_p), scan=np.empty(0, np.int64))
 
 
 def _capacity(m: int) -> int:
@@ -399,7 +403,9 @@ def _initial_state(st: _Static, lu0: np.ndarray) -> _RunState:
     cpot = np.empty((cap, st.T), dtype=np.uint8)
     K._append_records(cand, cz, cpot, 0, cells, st.zones, st.pot)
     return _RunState(lu=lu, elig=elig, frontier=frontier, lock=np.zeros_like(frontier), cand=cand, cz=cz, cpot=cpot,
-                     m=m, starts=[0], dead=0, group=np.empty(cap, dtype=np.int32), t=np.empty(cap, dtype=np.float64))
+                     m=m, starts=[0], dead=0, group=np.empty(cap, dtype=np.int32), t=np.empty(cap, dtype=np.float64),
+                     seg_v=np.empty(cap, dtype=np.float64), seg_p=np.empty(cap, dtype=np.int64),
+                     scan=np.empty(0, np.int64))
 
 
 def _compact(state: _RunState, extra: int = 0) -> None:
@@ -413,6 +419,8 @@ def _compact(state: _RunState, extra: int = 0) -> None:
     if state.group.size < cap:
         state.group = np.empty(cap, dtype=np.int32)
         state.t = np.empty(cap, dtype=np.float64)
+        state.seg_v = np.empty(cap, dtype=np.float64)
+        state.seg_p = np.empty(cap, dtype=np.int64)
 
 
 def _append(st: _Static, state: _RunState, added: np.ndarray) -> None:
@@ -446,8 +454,11 @@ def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray
                                        state.elig, state.frontier, st.source, from_frontier)
     state.dead += int(dead)
     if c.size:
+        need = c.size * ((2 * st.radius + 1) ** 2 - 1)
+        if state.scan.size < need:  # an upper bound, touched only where joining cells are written
+            state.scan = np.empty(need + need // 4, dtype=np.int64)
         raw = K._join_scan(state.frontier, state.elig, c, c[src], state.lu, st.zones, st.pot, st.allowed,
-                           st.code_type, st.rows, st.cols, st.radius)
+                           st.code_type, st.rows, st.cols, st.radius, state.scan)
         raw.sort()  # numpy's sort: much faster than a compiled one
         added = K._join_sorted(state.frontier, raw)
         if from_frontier:  # only converted list entries can have left the frontier
@@ -471,7 +482,7 @@ def _frontier_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np
     # selection: the same cells as _frontier_keys followed by _select_smallest
     pos = K._frontier_select(cand, state.cz[:m], state.cpot[:m], state.lu, st.levels, st.allowed, st.packed,
                              st.weights, st.strength, st.rows, st.cols, st.radius, inertia, quota, keys, state.lock,
-                             group, state.t[:m])
+                             group, state.t[:m], state.seg_v, state.seg_p)
     c, k = _convert(st, state, cand, group, None, quota, conv, from_frontier=True, pos=pos)
     return conv, c, k
 

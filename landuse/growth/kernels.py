@@ -427,14 +427,8 @@ def _exact_race(i, c, z, code, acc, cpot, levels, allowed, weights, strength, in
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _segments_by_group(group, quota, values):
-    """Scatter the candidates of groups with a positive quota into one segment per group.
-
-    Returns ``offs`` (segment bounds, ``G + 1``), ``outoffs`` (prefix sums of
-    ``min(count, quota)``: where each group's selection goes in an output array), and the
-    segments' values and positions. Candidates are counted and scattered in fixed chunks, so
-    the segments (positions ascending within a group) do not depend on the thread count.
-    """
+def _segment_offsets(group, quota):
+    """Counts of :func:`_segments_by_group`: ``(cc, offs, outoffs)``, ``cc[ch, g]`` each chunk's start in its segment."""
     G = quota.size
     n = group.size
     nch = max(1, min(64, n // 16384))
@@ -454,8 +448,14 @@ def _segments_by_group(group, quota, values):
             tot += m
         offs[g + 1] = offs[g] + tot
         outoffs[g + 1] = outoffs[g] + min(tot, max(0, quota[g]))
-    vb = np.empty(offs[G], dtype=np.float64)
-    pb = np.empty(offs[G], dtype=np.int64)
+    return cc, offs, outoffs
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _segment_scatter(group, quota, values, cc, vb, pb):
+    """Scatter as counted by :func:`_segment_offsets` into ``vb`` (values) and ``pb`` (positions); consumes ``cc``."""
+    n = group.size
+    nch = cc.shape[0]
     for ch in prange(nch):
         for i in range(ch * n // nch, (ch + 1) * n // nch):
             g = group[i]
@@ -464,12 +464,28 @@ def _segments_by_group(group, quota, values):
                 vb[p] = values[i]
                 pb[p] = i
                 cc[ch, g] = p + 1
+
+
+@njit(cache=True, nogil=True)
+def _segments_by_group(group, quota, values):
+    """Scatter the candidates of groups with a positive quota into one segment per group.
+
+    Returns ``offs`` (segment bounds, ``G + 1``), ``outoffs`` (prefix sums of
+    ``min(count, quota)``: where each group's selection goes in an output array), and the
+    segments' values and positions. Candidates are counted and scattered in fixed chunks, so
+    the segments (positions ascending within a group) do not depend on the thread count.
+    """
+    cc, offs, outoffs = _segment_offsets(group, quota)
+    total = offs[quota.size]
+    vb = np.empty(total, dtype=np.float64)
+    pb = np.empty(total, dtype=np.int64)
+    _segment_scatter(group, quota, values, cc, vb, pb)
     return offs, outoffs, vb, pb
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, strength, rows, cols, radius,
-                     inertia, quota, keys, lock, group, hi):
+                     inertia, quota, keys, lock, group, hi, seg_v, seg_p):
     """Positions in ``cand`` that :func:`_frontier_keys` then :func:`_select_smallest` select, with few logarithms.
 
     Whole-raster path (a candidate's global index is its flat index). Each candidate's
@@ -483,8 +499,10 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
     between get their exact key, from which the rest of the quota is taken in
     ``(t, index)`` order. The selected set is exactly that of the exact keys.
 
-    ``group`` (int32) and ``hi`` (float64) are caller-owned scratch buffers of at least
-    ``cand.size`` entries. Returns positions grouped by group (any order within a group).
+    ``group`` (int32), ``hi`` and ``seg_v`` (float64) and ``seg_p`` (int64) are
+    caller-owned scratch buffers of at least ``cand.size`` entries (reused over a run's
+    iterations: no page faults per iteration). Returns positions grouped by group (any
+    order within a group).
     """
     n = cand.size
     T = cpot.shape[1]
@@ -559,7 +577,10 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
     # bracket width bound: 2 slack / w, the relative terms (a <= 38) and the rounding of hi
     width = (2.0 * _APPROX_SLACK + 1e-10) / wmins.min() * 1.001 + 1e-6
     # per-group segments of (hi, position), fixed chunks: independent of the thread count
-    offs, outoffs, hb, pb = _segments_by_group(group, quota, hi)
+    cc, offs, outoffs = _segment_offsets(group, quota)
+    hb = seg_v[:offs[G]]
+    pb = seg_p[:offs[G]]
+    _segment_scatter(group, quota, hi, cc, hb, pb)
     out = np.empty(outoffs[G], dtype=np.int64)
     todo = np.nonzero(offs[1:] > offs[:G])[0]
     for j in prange(todo.size):
@@ -1050,14 +1071,16 @@ def _convert_clear(lu, cells, cz, group, pos, type_codes, lock, conv_counts, eli
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_type, rows, cols, radius):
+def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_type, rows, cols, radius, raw):
     """Cells that may join the frontier after :func:`_convert_clear`, unsorted and possibly repeated.
 
     ``src_cells`` are the converted cells whose new class some type may take: each is
     made eligible or not (as :func:`_update_frontier` does) and, if eligible, outside the
     frontier and next to urban land, listed. Then the eligible non-frontier cells of
     every converted cell's window are listed, in parallel over fixed chunks with
-    read-only bitsets. :func:`_join_sorted` takes the sorted list.
+    read-only bitsets, each chunk into its own slice of the caller's scratch ``raw`` (at
+    least ``converted.size * (window - 1)`` entries). :func:`_join_sorted` takes the
+    sorted list.
     """
     m = converted.size
     ns = src_cells.size
@@ -1075,7 +1098,6 @@ def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_t
             _clearbit(bits, c)
     nchunks = max(1, min(64, m // 1024))
     span = (2 * radius + 1) ** 2 - 1
-    raw = np.empty(m * span, dtype=np.int64)
     counts = np.zeros(nchunks + 1, dtype=np.int64)
     for ch in prange(nchunks):
         i0 = ch * m // nchunks

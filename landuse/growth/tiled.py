@@ -454,17 +454,45 @@ def _batch(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
     return [fn(*a) for a in calls]
 
 
+class _StepActor:
+    """A Dask actor on one worker that runs the driver's batches of tile tasks in the worker's threads.
+
+    The driver calls it directly (no scheduler in between): a step's round trip is one
+    message each way instead of a task's passage through the scheduler (about 1 ms instead
+    of 10-20 ms on the 2-core test machine). Each batch runs in a thread of the worker's
+    own executor, with the worker in context (``get_worker`` works, e.g. for the state
+    budget), so a worker of ``n`` threads steps ``n`` batches at once.
+    """
+
+    def __init__(self) -> None:
+        from distributed import get_worker
+
+        self.worker = get_worker()
+
+    async def run(self, fn: Callable[..., Any], batches: list[list[tuple[Any, ...]]]) -> list[list[Any]]:
+        import asyncio
+        import contextvars
+
+        loop = asyncio.get_running_loop()
+        pool = self.worker.executors["default"]
+        futs = [loop.run_in_executor(pool, contextvars.copy_context().run, _batch, fn, b) for b in batches]
+        return list(await asyncio.gather(*futs))
+
+
 class _Runner:
     """Runs a list of tile tasks on a Dask client or here, one after another.
 
     On a client, tile ``n``'s step tasks go to one worker (``owner(n)``), where its state
-    stays between steps; if that worker is gone they may run elsewhere (the state is then
-    rebuilt).
+    stays between steps: through an actor per worker (:class:`_StepActor`, a direct call
+    per worker and step), or, if an actor fails (its worker is gone), as ordinary tasks
+    that may run elsewhere (the state is then rebuilt).
     """
 
     def __init__(self, client: Any | None) -> None:
         self.client = client
         self.slots: list[tuple[str, int]] = []  # (worker, thread) pairs
+        self._actors: dict[str, Any] | None = None  # worker -> actor; {} once an actor failed
+        self._actor_futs: list[Any] = []
         if client is not None:
             info = client.scheduler_info().get("workers", {})
             self.slots = [(w, k) for w in sorted(info) for k in range(max(1, int(info[w].get("nthreads", 1))))]
@@ -473,18 +501,59 @@ class _Runner:
         """The worker thread that steps tile ``n`` (None: this process)."""
         return self.slots[n % len(self.slots)] if self.slots else None
 
+    def _step_actors(self) -> dict[str, Any]:
+        if self._actors is None:
+            workers = sorted({w for w, _ in self.slots})
+            futs = [self.client.submit(_StepActor, actor=True, pure=False, workers=[w]) for w in workers]
+            self._actor_futs = futs  # the actors live as long as their futures
+            try:
+                self._actors = dict(zip(workers, self.client.gather(futs), strict=True))
+            except Exception:  # no actors (a worker left): ordinary tasks instead
+                self._actors = {}
+        return self._actors
+
+    def _map_actors(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
+                    batches: dict[tuple[str, int] | None, list[int]]) -> list[Any] | None:
+        actors = self._step_actors()
+        per_worker: dict[str, list[list[int]]] = {}
+        for o, ns in batches.items():
+            if o is None or o[0] not in actors:
+                return None
+            per_worker.setdefault(o[0], []).append(ns)
+        try:
+            calls = {w: actors[w].run(fn, [[args[n] for n in ns] for ns in lists]) for w, lists in per_worker.items()}
+            done = {w: c.result() for w, c in calls.items()}
+        except Exception:  # an actor's worker is gone: ordinary tasks from now on
+            self.close_actors()
+            self._actors = {}
+            return None
+        out: list[Any] = [None] * len(args)
+        for w, lists in per_worker.items():
+            for ns, res in zip(lists, done[w], strict=True):
+                for n, r in zip(ns, res, strict=True):
+                    out[n] = r
+        return out
+
+    def close_actors(self) -> None:
+        for f in self._actor_futs:
+            f.release()
+        self._actor_futs = []
+
     def map_batched(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
                     owners: Sequence[tuple[str, int] | None]) -> list[Any]:
-        """``[fn(*a) for a in args]``, one task per worker thread holding all its calls (fewer round trips)."""
+        """``[fn(*a) for a in args]``, one batch per worker thread holding all its calls (fewer round trips)."""
         if self.client is None:
             return [fn(*a) for a in args]
         batches: dict[tuple[str, int] | None, list[int]] = {}
         for n, o in enumerate(owners):
             batches.setdefault(o, []).append(n)
+        out = self._map_actors(fn, args, batches)
+        if out is not None:
+            return out
         futs = [self.client.submit(_batch, fn, [args[n] for n in ns], pure=False,
                                    workers=None if o is None else [o[0]], allow_other_workers=True)
                 for o, ns in batches.items()]
-        out: list[Any] = [None] * len(args)
+        out = [None] * len(args)
         for ns, res in zip(batches.values(), self.client.gather(futs), strict=True):
             for n, r in zip(ns, res, strict=True):
                 out[n] = r
@@ -497,9 +566,10 @@ class _Runner:
         return self.client.gather(futs)
 
     def drop_states(self, root: str) -> None:
-        """Free the tile states of the store ``root`` here and on every worker."""
+        """Free the tile states of the store ``root`` here and on every worker (and the step actors)."""
         _drop_states(root)
         if self.client is not None:
+            self.close_actors()
             self.client.run(_drop_states, root)
 
     def map_unordered(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> Iterable[tuple[int, Any]]:

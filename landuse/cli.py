@@ -132,7 +132,7 @@ def sleuth(
     """Run a SLEUTH scenario (urban growth rules) and write SLEUTH's statistics logs and GeoTIFFs."""
     from landuse.growth.sleuth import run_sleuth, skip_numba_blas_probe
 
-    skip_numba_blas_probe()  # start-up: this process needs no BLAS (see its docstring)
+    skip_numba_blas_probe(lazy=True)  # start-up: no BLAS probe if numba is needed at all (see its docstring)
     result = run_sleuth(
         scenario, mode=mode, out_dir=out, input_dir=input_dir, runs=runs, seed=seed, search=search, budget=budget,
         objective=objective, progress=lambda m: typer.echo(m, err=True),

@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 
 from landuse.errors import SleuthFormatError
 from landuse.growth import sleuth as S
+from landuse.growth import sleuth_aot
 from landuse.growth import sleuth_kernels as K
 from landuse.growth.random import stream_key, uniform_numpy
-from landuse.sleuth_io import parse_scenario_text, read_grey, read_scenario, year_of
+from landuse.sleuth_io import cog_uint8_bytes, parse_scenario_text, read_grey, read_scenario, year_of
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "sleuth_demo200"
 needs_demo = pytest.mark.skipif(
@@ -620,10 +621,11 @@ print(hashlib.sha256(sim.stats.tobytes() + sim.urban_counts.tobytes()).hexdigest
 """
 
 
-def test_same_results_with_one_and_two_threads():
+@pytest.mark.parametrize("aot", ["1", "0"], ids=["aot", "jit"])
+def test_same_results_with_one_and_two_threads(aot):
     out = []
     for n in ("1", "2"):
-        env = {**os.environ, "NUMBA_NUM_THREADS": n}
+        env = {**os.environ, "NUMBA_NUM_THREADS": n, "LANDUSE_SLEUTH_AOT": aot}
         res = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT], env=env, capture_output=True, text=True, check=True)
         out.append(res.stdout.strip())
     assert out[0] == out[1] and len(out[0]) == 64
@@ -747,3 +749,141 @@ def test_cli_reports_bad_scenario_line(tmp_path):
     assert "scenario.tiny:37: unknown SLEUTH scenario key 'SPREAD_COEFF'" in r.output
     r = CliRunner().invoke(app, ["sleuth", str(_tiny_project(tmp_path / "b")), "--mode", "forecast"])
     assert r.exit_code == 2 and "unknown SLEUTH mode 'forecast'" in r.output
+
+
+# --------------------------------------------------------------------------- ahead-of-time kernels
+
+
+@pytest.fixture(scope="module")
+def aot_module():
+    """The compiled module (built here on first use, about half a minute); skipped without a C compiler."""
+    if not sleuth_aot.enabled():
+        pytest.skip("LANDUSE_SLEUTH_AOT=0")
+    if not sleuth_aot.compiler_available():
+        pytest.skip("no C compiler: the SLEUTH kernels run JIT only")
+    mod = sleuth_aot.load()
+    assert mod is not None, f"AOT build failed with a C compiler present; see {sleuth_aot.cache_dir()}/*.log"
+    return mod
+
+
+def test_aot_kernels_give_bit_identical_results(aot_module):
+    rng = np.random.default_rng(5)
+    u = _blob(26)
+    roads = np.zeros(u.shape, np.int32)
+    roads[13, :] = 60
+    roads[:, 5] = 100
+    inp = _inputs(u, slope=rng.integers(0, 30, u.shape), excluded=rng.integers(0, 3, u.shape) * 50, roads=roads,
+                  years=(2000, 2004, 2012))  # fmt: skip
+    coeffs = np.array([[30, 40, 50, 20, 30], [5, 80, 80, 60, 90], [100, 100, 100, 1, 100]], float)
+    for years in ([2004, 2012], list(range(2001, 2013))):  # recounted and cell-by-cell statistics
+        kw = dict(start_year=2000, stop_year=2012, record_years=years, prob_years=years[-3:], runs=5, seed=11,
+                  constants=S.SelfModification(), n_chunks=4)  # fmt: skip
+        jit = S.simulate(inp, coeffs, kernels="jit", **kw)
+        aot = S.simulate(inp, coeffs, kernels="aot", **kw)
+        np.testing.assert_array_equal(jit.stats, aot.stats)
+        np.testing.assert_array_equal(jit.urban_counts, aot.urban_counts)
+        assert jit.stats[:, :, -1, K.S_POP].min() > u.sum()  # something grew
+    np.testing.assert_array_equal(aot_module.spiral_offsets(50, 9), K._spiral_offsets(50, 9))
+    out_a = np.zeros(K.N_STATS)
+    out_j = np.zeros(K.N_STATS)
+    z = (rng.random(u.shape) < 0.4).astype(np.uint8)
+    aot_module.pattern_stats(z, inp.slope, out_a, np.empty(z.size, np.int64), np.zeros(z.shape, np.uint8))
+    K._pattern_stats(z, inp.slope, out_j, np.empty(z.size, np.int64), np.zeros(z.shape, np.uint8))
+    np.testing.assert_array_equal(out_a, out_j)
+
+
+_NO_NUMBA_SCRIPT = """
+import sys
+from landuse.growth import sleuth as S
+res = S.run_sleuth(sys.argv[1], mode=sys.argv[2], out_dir=sys.argv[3], runs=3)
+print(",".join(sorted({m.split(".")[0] for m in sys.modules} & {"numba", "llvmlite", "rasterio", "xarray"})) or "-")
+"""
+
+
+@pytest.mark.parametrize("mode", ["test", "predict"])
+def test_compiled_run_imports_neither_numba_nor_gdal(aot_module, tmp_path, mode):
+    scen = _tiny_project(tmp_path)
+    res = subprocess.run([sys.executable, "-c", _NO_NUMBA_SCRIPT, str(scen), mode, str(tmp_path / "o")],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert res.stdout.strip() == "-", res.stdout
+    assert (tmp_path / "o" / ("cumulate_urban.tif" if mode == "predict" else "control_stats.log")).exists()
+
+
+def test_jit_fallback_without_compiler_or_when_disabled(monkeypatch, tmp_path):
+    inp = _inputs(_blob(16))
+    kw = dict(start_year=2000, stop_year=2006, record_years=[2006], prob_years=[2006], runs=3, seed=2,
+              constants=S.SelfModification())  # fmt: skip
+    coeffs = np.array([[30, 40, 50, 20, 30]], float)
+    ref = S.simulate(inp, coeffs, kernels="jit", **kw)
+    monkeypatch.setenv("LANDUSE_SLEUTH_AOT_DIR", str(tmp_path / "cache"))  # nothing built there
+    monkeypatch.setattr(sleuth_aot, "compiler_available", lambda: False)
+    assert sleuth_aot.load() is None and not (tmp_path / "cache").exists()
+    got = S.simulate(inp, coeffs, **kw)  # auto: falls back to JIT
+    np.testing.assert_array_equal(ref.stats, got.stats)
+    np.testing.assert_array_equal(ref.urban_counts, got.urban_counts)
+    with pytest.raises(SleuthFormatError, match="ahead-of-time compiled SLEUTH kernels are not available"):
+        S.simulate(inp, coeffs, kernels="aot", **kw)
+    monkeypatch.setenv("LANDUSE_SLEUTH_AOT", "0")
+    assert not sleuth_aot.enabled() and sleuth_aot.load() is None
+    with pytest.raises(ValueError, match="kernels must be"):
+        S.simulate(inp, coeffs, kernels="fast", **kw)
+
+
+def test_aot_module_name_follows_the_kernel_sources(monkeypatch, tmp_path):
+    name = sleuth_aot.module_name()
+    assert name.startswith("_sleuth_aot_") and name == sleuth_aot.module_name()
+    fake = tmp_path / "pkg"
+    fake.mkdir()
+    for src in sleuth_aot._SOURCES:
+        (fake / src).write_bytes((Path(sleuth_aot.__file__).parent / src).read_bytes())
+    monkeypatch.setattr(sleuth_aot, "_HERE", fake)
+    assert sleuth_aot.module_name() == name
+    (fake / "sleuth_kernels.py").write_text((fake / "sleuth_kernels.py").read_text() + "\n# changed\n")
+    assert sleuth_aot.module_name() != name
+
+
+# --------------------------------------------------------------------------- GeoTIFF writer
+
+
+@pytest.mark.parametrize("shape", [(200, 200), (30, 47), (300, 517), (1, 1)])
+def test_cog_writer_reads_back_as_gdal_writes_it(tmp_path, shape):
+    import rasterio
+
+    rng = np.random.default_rng(sum(shape))
+    arr = rng.integers(0, 101, shape).astype(np.uint8)
+    arr[0, 0] = 255
+    tags = {"seed": 4, "runs": 10, "note": 'a <b> & "c"'}
+    ours = tmp_path / "ours.tif"
+    ours.write_bytes(cog_uint8_bytes(arr, origin=(0.0, float(shape[0])), cell_size=(1.0, 1.0), nodata=255,
+                                     description="urban <&> \"p\"", tags=tags))  # fmt: skip
+    gdal = tmp_path / "gdal.tif"
+    profile = {"driver": "COG", "height": shape[0], "width": shape[1], "count": 1, "dtype": "uint8", "crs": None,
+               "transform": S.sleuth_grid(shape), "compress": "deflate", "nodata": 255,
+               "blocksize": 256 if max(shape) > 256 else 128}  # fmt: skip
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(gdal, "w", **profile) as dst:
+        dst.write(arr, 1)
+        dst.set_band_description(1, 'urban <&> "p"')
+        dst.update_tags(**{k: str(v) for k, v in tags.items()})
+
+    def describe(path):
+        with rasterio.open(path) as src:
+            return (src.read(1), src.profile, src.tags(), src.tags(ns="IMAGE_STRUCTURE"), src.descriptions,
+                    src.nodata, src.transform, src.crs, src.block_shapes)  # fmt: skip
+
+    a, b = describe(ours), describe(gdal)
+    np.testing.assert_array_equal(a[0], arr)
+    assert a[1:] == b[1:]
+    assert a[3]["LAYOUT"] == "COG" and a[6] == S.sleuth_grid(shape) and a[7] is None
+
+
+def test_write_percent_uses_gdal_beyond_the_overview_free_size(tmp_path):
+    import rasterio
+
+    arr = np.full((2, 2049), 7, np.uint8)
+    S._write_percent(arr, tmp_path / "wide.tif", "wide", {"seed": 1})
+    S._write_percent(arr[:, :2048], tmp_path / "fast.tif", "fast", {"seed": 1})
+    for name, width in (("wide", 2049), ("fast", 2048)):
+        with rasterio.open(tmp_path / f"{name}.tif") as src:
+            assert src.read(1).shape == (2, width) and (src.read(1) == 7).all()
+            assert src.descriptions == (name,) and src.tags()["seed"] == "1" and src.nodata == 255
+    assert not list(tmp_path.glob(".*part*"))  # atomic writes left nothing behind

@@ -29,8 +29,18 @@ from pathlib import Path
 import numpy as np
 
 from landuse.errors import SleuthFormatError
-from landuse.growth import sleuth_kernels as K
-from landuse.sleuth_io import COEFFICIENTS, SleuthScenario, read_grey, read_scenario, resolve_input, year_of
+from landuse.growth import sleuth_aot
+from landuse.growth import sleuth_defs as D
+from landuse.sleuth_io import (
+    COEFFICIENTS,
+    COG_FAST_MAX_SIDE,
+    SleuthScenario,
+    cog_uint8_bytes,
+    read_grey,
+    read_scenario,
+    resolve_input,
+    year_of,
+)
 
 MODES = ("test", "calibrate", "predict")
 GROWTH_STATS = ("sng", "sdg", "og", "rt", "pop", "edges", "clusters", "xmean", "ymean", "rad", "slope", "leesalee")
@@ -247,7 +257,82 @@ def slope_weights(*, slope_resistance: float, critical_slope: float) -> np.ndarr
     ``s >= c`` (``c`` the critical slope): a cell at or above the critical slope never
     urbanises; flat land always passes.
     """
-    return K._slope_weights(float(slope_resistance), float(critical_slope))
+    return _jit()._slope_weights(float(slope_resistance), float(critical_slope))
+
+
+_SKIP_BLAS_PROBE = False
+
+
+def _jit():
+    """The JIT kernels module (imports numba; see :func:`skip_numba_blas_probe`)."""
+    if _SKIP_BLAS_PROBE:
+        skip_numba_blas_probe()
+    from landuse.growth import sleuth_kernels
+
+    return sleuth_kernels
+
+
+def _aot(kernels: str):
+    """The ahead-of-time compiled kernels for ``kernels`` ("auto", "aot", "jit"), or None for JIT."""
+    if kernels == "jit":
+        return None
+    if kernels not in ("auto", "aot"):
+        raise ValueError(f"kernels must be 'auto', 'aot' or 'jit', got {kernels!r}")
+    mod = sleuth_aot.load()
+    if mod is None and kernels == "aot":
+        raise SleuthFormatError(
+            "the ahead-of-time compiled SLEUTH kernels are not available (LANDUSE_SLEUTH_AOT=0, no C compiler, "
+            f"or a failed build: see {sleuth_aot.cache_dir()}/*.log); use kernels='jit' or 'auto'"
+        )
+    return mod
+
+
+def _threads() -> int:
+    """Threads for the compiled kernels: ``NUMBA_NUM_THREADS`` if set, else the usable cores."""
+    env = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _share_chunks(run_chunks: Callable[[int, int], None], n_chunks: int) -> None:
+    """Call ``run_chunks(c, c + 1)`` for every chunk, on up to :func:`_threads` threads.
+
+    The compiled kernels release the GIL; each chunk writes only its own items' records and
+    its own count rows, so which thread runs it does not matter.
+    """
+    n_threads = min(_threads(), n_chunks)
+    if n_threads <= 1:
+        run_chunks(0, n_chunks)
+        return
+    import threading
+
+    lock = threading.Lock()
+    queue = iter(range(n_chunks))
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not errors:
+            with lock:
+                c = next(queue, None)
+            if c is None:
+                return
+            try:
+                run_chunks(c, c + 1)
+            except BaseException as exc:  # re-raised in the calling thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n_threads - 1)]
+    for t in threads:
+        t.start()
+    worker()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def simulate(
@@ -264,6 +349,7 @@ def simulate(
     seed_index: int = 0,
     rules: int = ALL_RULES,
     n_chunks: int | None = None,
+    kernels: str = "auto",
 ) -> Simulation:
     """Run ``runs`` Monte Carlo simulations of every coefficient set from ``start_year``.
 
@@ -294,6 +380,12 @@ def simulate(
         Fixed number of work chunks, dealt the (set, run) items round-robin and simulated
         in parallel (default: up to 16); results do not depend on it (nor on the number of
         threads), memory use does.
+    kernels : {"auto", "aot", "jit"}
+        ``"jit"``: numba's JIT kernels (parallel with numba threads); ``"aot"``: the same
+        kernels compiled ahead of time (:mod:`landuse.growth.sleuth_aot`; no numba import,
+        chunks shared among Python threads; built on first use, an error if that is not
+        possible); ``"auto"``: the compiled module when it exists or can be built, else
+        JIT. The results are bit-identical.
 
     Returns
     -------
@@ -316,17 +408,43 @@ def simulate(
     road_count = np.array([inputs.road_pixels[i] for i in road_of_year], dtype=np.float64)
     rg_max = int((nrows + ncols) / 16.0)
     n_spiral = max(4 * rg_max * (rg_max + 1), nrows, ncols)
-    spiral = K._spiral_offsets(n_spiral, max(nrows, ncols))
+    aot = _aot(kernels)
+    spiral = (aot.spiral_offsets if aot else _jit()._spiral_offsets)(n_spiral, max(nrows, ncols))
     n_tasks = coefficients.shape[0] * runs
     chunks = n_chunks or min(n_tasks, 16)
     if prob_years:  # cells are counted per chunk in uint16
         chunks = max(chunks, -(-n_tasks // 65535))
-    stats, counts = K._simulate_batch(
-        np.ascontiguousarray(inputs.urban[seed_index]), inputs.slope, inputs.excluded, inputs.roads, road_of_year,
-        road_count, spiral, coefficients, constants.array(), np.int64(seed), np.int64(runs), np.int64(start_year + 1),
-        record_slot, np.int64(len(record_years)), inputs.urban, control_of_year, prob_slot, np.int64(len(prob_years)),
-        np.int64(chunks), np.int64(inputs.excluded_count), np.int64(rules),
+    seed_urban = np.ascontiguousarray(inputs.urban[seed_index], dtype=np.uint8)
+    slope = np.ascontiguousarray(inputs.slope, dtype=np.uint8)
+    excluded = np.ascontiguousarray(inputs.excluded, dtype=np.int32)
+    roads = np.ascontiguousarray(inputs.roads, dtype=np.int32)
+    control = np.ascontiguousarray(inputs.urban, dtype=np.uint8)
+    common = (
+        seed_urban, slope, excluded, roads, road_of_year, road_count, spiral, coefficients, constants.array(),
+        np.int64(seed), np.int64(runs), np.int64(start_year + 1),
     )  # fmt: skip
+    if aot is None:
+        stats, counts = _jit()._simulate_batch(
+            *common, record_slot, np.int64(len(record_years)), control, control_of_year, prob_slot,
+            np.int64(len(prob_years)), np.int64(chunks), np.int64(inputs.excluded_count), np.int64(rules),
+        )  # fmt: skip
+    else:
+        stats = np.zeros((coefficients.shape[0], runs, len(record_years), D.N_STATS), dtype=np.float64)
+        hist = np.zeros((chunks, len(years) + 1, nrows * ncols) if prob_years else (chunks, 0, 0), dtype=np.uint16)
+
+        def run_chunks(lo: int, hi: int) -> None:
+            aot.simulate_chunks(
+                *common, record_slot, control, control_of_year, chunks, inputs.excluded_count, rules, lo, hi, stats,
+                hist,
+            )  # fmt: skip
+
+        _share_chunks(run_chunks, chunks)
+        counts = np.zeros((len(prob_years), nrows, ncols), dtype=np.int64)
+        if prob_years:  # the run counts of each year: cells urban at the start plus those grown since
+            running = hist.sum(axis=0, dtype=np.int64).cumsum(axis=0)
+            for y, slot in enumerate(prob_slot):
+                if slot >= 0:
+                    counts[slot] = running[1 + y].reshape(nrows, ncols)
     return Simulation(coefficients, stats, list(record_years), counts, list(prob_years), runs, seed)
 
 
@@ -340,13 +458,16 @@ def base_statistics(inputs: SleuthInputs) -> np.ndarray:
     year, scaled by 100 * 100); only its correlation with the simulated values is used.
     """
     nrows, ncols = inputs.shape
-    out = np.zeros((len(inputs.urban_years), K.N_STATS))
+    out = np.zeros((len(inputs.urban_years), D.N_STATS))
     queue = np.zeros(nrows * ncols, dtype=np.int64)
     visited = np.zeros((nrows, ncols), dtype=np.uint8)
     rc = inputs.road_pixels[0]
+    aot = _aot("auto")
+    pattern_stats = aot.pattern_stats if aot else _jit()._pattern_stats
+    slope = np.ascontiguousarray(inputs.slope, dtype=np.uint8)
     for k in range(len(inputs.urban_years)):
-        K._pattern_stats(inputs.urban[k], inputs.slope, out[k], queue, visited)
-        out[k, K.S_PURBAN] = 100.0 * 100.0 * (out[k, K.S_POP] + rc) / (nrows * ncols - rc - inputs.excluded_count)
+        pattern_stats(np.ascontiguousarray(inputs.urban[k], dtype=np.uint8), slope, out[k], queue, visited)
+        out[k, D.S_PURBAN] = 100.0 * 100.0 * (out[k, D.S_POP] + rc) / (nrows * ncols - rc - inputs.excluded_count)
     return out
 
 
@@ -392,19 +513,19 @@ def control_statistics(actual: np.ndarray, mean: np.ndarray) -> dict[str, float]
         Metric (Compare × Pop × Edges × Clusters × Slope × Xmean × Ymean); ``Fmatch`` 0
         (no land-cover module).
     """
-    fin_a = actual[-1, K.S_POP]
-    fin_s = mean[-1, K.S_POP]
+    fin_a = actual[-1, D.S_POP]
+    fin_s = mean[-1, D.S_POP]
     hi = max(fin_a, fin_s)
     compare = min(fin_a, fin_s) / hi if hi > 0 else 0.0
     r2 = {
         name: r_squared(actual[:, col], mean[:, col])
         for name, col in (
-            ("Pop", K.S_POP), ("Edges", K.S_EDGES), ("Clusters", K.S_CLUSTERS), ("Size", K.S_CLSIZE),
-            ("Slope", K.S_SLOPE), ("%Urban", K.S_PURBAN), ("Xmean", K.S_XMEAN), ("Ymean", K.S_YMEAN),
-            ("Rad", K.S_RAD),
+            ("Pop", D.S_POP), ("Edges", D.S_EDGES), ("Clusters", D.S_CLUSTERS), ("Size", D.S_CLSIZE),
+            ("Slope", D.S_SLOPE), ("%Urban", D.S_PURBAN), ("Xmean", D.S_XMEAN), ("Ymean", D.S_YMEAN),
+            ("Rad", D.S_RAD),
         )
     }  # fmt: skip
-    leesalee = float(mean[:, K.S_LEESALEE].mean())
+    leesalee = float(mean[:, D.S_LEESALEE].mean())
     product = compare * leesalee
     for name in ("Edges", "Clusters", "Pop", "Xmean", "Ymean", "Rad", "Slope", "Size", "%Urban"):
         product *= r2[name]
@@ -417,7 +538,7 @@ def control_statistics(actual: np.ndarray, mean: np.ndarray) -> dict[str, float]
 
 def stats_header() -> str:
     """Header line of ``avg.log`` / ``std_dev.log``."""
-    return "  run year index" + "".join(f"{n:>8s} " for n in K.STAT_NAMES) + "\n"
+    return "  run year index" + "".join(f"{n:>8s} " for n in D.STAT_NAMES) + "\n"
 
 
 def stats_line(run: int, year: int, index: int, values: np.ndarray) -> str:
@@ -646,6 +767,8 @@ def run_sleuth(
     out = Path(out_dir) if out_dir is not None else Path(sc.source).parent / sc.output_dir
     inputs = load_inputs(sc, mode=mode, input_dir=input_dir)
     consts = SelfModification.from_scenario(sc)
+    if sleuth_aot.enabled() and not sleuth_aot.module_path().exists() and sleuth_aot.compiler_available():
+        say(f"compiling the SLEUTH kernels ahead of time into {sleuth_aot.cache_dir()} (once, about half a minute)")
     files: list[Path] = []
     protected = {Path(p).resolve() for p in [*inputs.files, sc.source]}
     with _protect(protected):
@@ -679,7 +802,7 @@ class _RefuseScipyLinalg:
         return None
 
 
-def skip_numba_blas_probe() -> bool:
+def skip_numba_blas_probe(*, lazy: bool = False) -> bool:
     """Load numba's array-math registry without its BLAS probe; for the ``landuse sleuth`` process.
 
     The first compiled function a process uses makes numba import ``numba.np.arraymath``,
@@ -688,10 +811,16 @@ def skip_numba_blas_probe() -> bool:
     command-line process loads that module with ``scipy.linalg`` refused; the only effect
     is that numba's ``np.convolve`` / ``np.correlate`` compiled later in the same process
     use a plain loop instead of BLAS. ``scipy.linalg`` itself imports normally afterwards.
-    Does nothing (returns False) if either module is already loaded.
+    Does nothing (returns False) if either module is already loaded. With ``lazy``, numba
+    is not imported now: the probe is skipped when the JIT kernels are first needed, if
+    they are (the ahead-of-time compiled kernels need no numba at all).
     """
     import sys
 
+    global _SKIP_BLAS_PROBE
+    if lazy:
+        _SKIP_BLAS_PROBE = True
+        return True
     if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return False
     hook = _RefuseScipyLinalg()
@@ -875,12 +1004,23 @@ def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
     """Write a ``uint8`` percent grid as a Cloud-Optimized GeoTIFF on :func:`sleuth_grid`, atomically.
 
     The same file :func:`landuse.io.write_geotiff` writes for a ``uint8`` layer (COG,
-    deflate, nodata 255, band description, dataset tags), written with rasterio directly
-    so that xarray, rioxarray and dask are not imported (see :class:`_atomic`).
+    deflate, nodata 255, band description, dataset tags), so that xarray, rioxarray and
+    dask are not imported (see :class:`_atomic`). Grids up to
+    :data:`~landuse.sleuth_io.COG_FAST_MAX_SIDE` cells a side, which need no overviews, are
+    encoded by :func:`~landuse.sleuth_io.cog_uint8_bytes` without GDAL (importing rasterio
+    alone takes about 0.09 s); larger ones are written by GDAL through rasterio.
     """
+    all_tags = {str(k): str(v) for k, v in {**tags, "units": "percent of Monte Carlo runs urban"}.items()}
+    height, width = arr.shape
+    if max(height, width) <= COG_FAST_MAX_SIDE:
+        data = cog_uint8_bytes(
+            arr, origin=(0.0, float(height)), cell_size=(1.0, 1.0), nodata=255, description=name, tags=all_tags
+        )
+        with _atomic(path) as tmp:
+            tmp.write_bytes(data)
+        return Path(path)
     import rasterio
 
-    height, width = arr.shape
     profile = {
         "driver": "COG", "height": height, "width": width, "count": 1, "dtype": "uint8", "crs": None,
         "transform": sleuth_grid(arr.shape), "compress": "deflate", "blocksize": 256 if max(height, width) > 256 else 128,
@@ -889,7 +1029,7 @@ def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
     with _atomic(path) as tmp, rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
         dst.write(np.ascontiguousarray(arr, dtype=np.uint8), 1)
         dst.set_band_description(1, name)
-        dst.update_tags(**{str(k): str(v) for k, v in {**tags, "units": "percent of Monte Carlo runs urban"}.items()})
+        dst.update_tags(**all_tags)
     return Path(path)
 
 
@@ -948,7 +1088,7 @@ def equivalence_scores(
     for i, y in enumerate(years):
         key = next(k for k in ref_m if k[1] == y)
         for name in stats:
-            col = K.STAT_NAMES.index(name)
+            col = D.STAT_NAMES.index(name)
             m_ref = ref_m[key][name]
             s_ref = sd[i, col] if reference_sd_from_ours else ref_s[key][name]
             se = max(math.sqrt(s_ref**2 / reference_runs + sd[i, col] ** 2 / runs), resolution / runs)

@@ -38,6 +38,48 @@ import numpy as np
 from numba import njit, prange
 
 from landuse.growth.random import _stream_key, _uniform
+from landuse.growth.sleuth_defs import (  # noqa: F401 (re-exported: record layout)
+    C_BREED,
+    C_DIFFUSION,
+    C_ROAD,
+    C_SLOPE,
+    C_SPREAD,
+    FULL_STATS_YEARS,
+    K_BOOM,
+    K_BUST,
+    K_CRIT_HIGH,
+    K_CRIT_LOW,
+    K_CRIT_SLOPE,
+    K_ROAD_SENS,
+    K_SLOPE_SENS,
+    N_STATS,
+    ROAD_MEMO_BYTES,
+    S_AREA,
+    S_BREED,
+    S_CLSIZE,
+    S_CLUSTERS,
+    S_DIFFUS,
+    S_EDGES,
+    S_GRWPIX,
+    S_GRWRATE,
+    S_LEESALEE,
+    S_OG,
+    S_POP,
+    S_PROAD,
+    S_PURBAN,
+    S_RAD,
+    S_RDGRAV,
+    S_RT,
+    S_SDC,
+    S_SDG,
+    S_SLOPE,
+    S_SLPRES,
+    S_SNG,
+    S_SPREAD,
+    S_XMEAN,
+    S_YMEAN,
+    STAT_NAMES,
+)
 
 # Growth-type codes written into the growth grid (SLEUTH's phase codes).
 SEED = 3
@@ -45,24 +87,6 @@ SPONTANEOUS = 4
 SPREAD_CENTRE = 6
 EDGE = 7
 ROAD = 8
-
-# Columns of one statistics record, in SLEUTH's avg.log order.
-STAT_NAMES = (
-    "sng", "sdg", "sdc", "og", "rt", "pop", "area", "edges", "clusters", "xmean", "ymean", "rad",
-    "slope", "cl_size", "diffus", "spread", "breed", "slp_res", "rd_grav", "%urban", "%road",
-    "grw_rate", "leesalee", "grw_pix",
-)  # fmt: skip
-N_STATS = len(STAT_NAMES)
-(
-    S_SNG, S_SDG, S_SDC, S_OG, S_RT, S_POP, S_AREA, S_EDGES, S_CLUSTERS, S_XMEAN, S_YMEAN, S_RAD,
-    S_SLOPE, S_CLSIZE, S_DIFFUS, S_SPREAD, S_BREED, S_SLPRES, S_RDGRAV, S_PURBAN, S_PROAD,
-    S_GRWRATE, S_LEESALEE, S_GRWPIX,
-) = range(N_STATS)  # fmt: skip
-
-# Coefficient order in coefficient arrays.
-C_DIFFUSION, C_BREED, C_SPREAD, C_SLOPE, C_ROAD = range(5)
-# Self-modification constants order.
-K_CRIT_LOW, K_CRIT_HIGH, K_CRIT_SLOPE, K_BOOM, K_BUST, K_SLOPE_SENS, K_ROAD_SENS = range(7)
 
 # Neighbour orders (row, col offsets).
 _NB_ROW = np.array([-1, 0, 1, 1, 1, 0, -1, -1], dtype=np.int64)  # ring used by neighbour picks
@@ -502,12 +526,6 @@ def _leesalee(z, observed) -> float:
 A_AREA, A_EDGES, A_CLUSTERS, A_INTERIOR, A_XSUM, A_YSUM, A_SSUM = range(7)
 N_ACC = 7
 
-# Keep the pattern statistics up to date cell by cell (instead of recomputing them from
-# the grid in recorded years) when more years than this are recorded per run.
-FULL_STATS_YEARS = 8
-# Memory allowed for remembering road searches (int32 per cell, road grid and chunk).
-ROAD_MEMO_BYTES = 256 * 1024 * 1024
-
 _R4 = np.array([-1, 0, 1, 0], dtype=np.int64)
 _C4 = np.array([0, -1, 0, 1], dtype=np.int64)
 
@@ -728,6 +746,109 @@ def _simulate_run(
         _self_modify(coeff, growth_rate, percent_urban, consts)
 
 
+@njit(cache=True, nogil=True)
+def _batch_setup(roads, road_of_year, record_slot, control_grids, control_of_year, n_chunks, n_cells):
+    """What every chunk of a batch shares: road neighbours, tracked control grids and their sizes.
+
+    Returns ``(road_nb, track, obs_count, full, memo_roads)``: ``full`` when the pattern
+    statistics are kept cell by cell (more than :data:`FULL_STATS_YEARS` recorded years),
+    ``memo_roads`` when road searches are remembered (memory allowing).
+    """
+    road_nb = _road_neighbours(roads)
+    n_grids, nrows, ncols = control_grids.shape
+    n_years = road_of_year.shape[0]
+    track = np.zeros(n_grids, dtype=np.bool_)
+    for y in range(n_years):
+        if control_of_year[y] >= 0:
+            track[control_of_year[y]] = True
+    obs_count = np.zeros(n_grids, dtype=np.int64)
+    for g in range(n_grids):
+        if track[g]:
+            for i in range(nrows):
+                for j in range(ncols):
+                    if control_grids[g, i, j] != 0:
+                        obs_count[g] += 1
+    n_rec_years = 0
+    for y in range(n_years):
+        if record_slot[y] >= 0:
+            n_rec_years += 1
+    full = n_rec_years > FULL_STATS_YEARS
+    memo_roads = n_chunks * roads.shape[0] * n_cells * 4 <= ROAD_MEMO_BYTES
+    return road_nb, track, obs_count, full, memo_roads
+
+
+@njit(cache=True, nogil=True)
+def _run_chunk(
+    ch, seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeffs, consts, seed, n_runs,
+    first_year, record_slot, control_grids, control_of_year, track, obs_count, n_chunks, excl_count, rules, full,
+    memo_roads, stats, hist,
+):  # fmt: skip
+    """Simulate the work items of chunk ``ch`` (items ``ch, ch + n_chunks, ...``) in order.
+
+    Fills ``stats[set, run]`` of its items and ``hist`` (this chunk's cell counts, zero
+    rows when no probability years are asked). Work buffers are allocated once per chunk.
+    """
+    n_sets = coeffs.shape[0]
+    nrows, ncols = seed_urban.shape
+    n = nrows * ncols
+    n_tasks = n_sets * n_runs
+    n_pad = ((n + 7) // 8) * 8
+    n_grids = control_grids.shape[0]
+    z = np.zeros((nrows, ncols), dtype=np.uint8)
+    dflat = np.zeros(n_pad, dtype=np.uint8)
+    delta = dflat[:n].reshape((nrows, ncols))
+    nb = np.zeros((nrows, ncols), dtype=np.uint8)
+    nb4 = np.zeros((nrows, ncols), dtype=np.uint8)
+    fr = np.zeros(n_pad, dtype=np.uint8)
+    parent = np.empty(n, dtype=np.int64)
+    growth = np.empty(2 * n + 2, dtype=np.int64)
+    ctr = np.zeros(2 + n, dtype=np.int64)
+    counts = np.zeros(4, dtype=np.int64)
+    acc = np.zeros(N_ACC, dtype=np.int64)
+    inter = np.zeros((n_grids, 2), dtype=np.int64)
+    lut = np.ones(256, dtype=np.float64)
+    coeff = np.zeros(5, dtype=np.float64)
+    # road searches remembered over the chunk's runs (-1: not searched), if memory allows
+    hit = np.full((roads.shape[0], n if memo_roads else 0), -1, dtype=np.int32)
+    queue = np.empty(n if not full else 0, dtype=np.int64)
+    visited = np.zeros((nrows, ncols) if not full else (0, 0), dtype=np.uint8)
+    for k in range((n_tasks - ch + n_chunks - 1) // n_chunks):
+        t = ch + k * n_chunks
+        s = t // n_runs
+        mc = t - s * n_runs
+        _simulate_run(
+            seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeffs[s], consts, seed,
+            mc, first_year, record_slot, control_grids, control_of_year, track, obs_count, hist, excl_count,
+            rules, stats[s, mc], z, delta, dflat, nb, nb4, fr, parent, growth, ctr, counts, acc, inter, lut, coeff,
+            queue, visited, full, hit,
+        )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _simulate_chunks(
+    seed_urban, slope, excluded, roads, road_of_year, road_count, spiral, coeffs, consts, seed, n_runs, first_year,
+    record_slot, control_grids, control_of_year, n_chunks, excl_count, rules, chunk_lo, chunk_hi, stats, hist,
+):  # fmt: skip
+    """Serial twin of :func:`_simulate_batch` for the chunks ``chunk_lo .. chunk_hi - 1`` only.
+
+    ``stats`` ``(sets, runs, n_record, N_STATS)`` float64 and ``hist`` ``(n_chunks, rows,
+    cells)`` uint16 (rows = years + 1 with probability years, else 0) are filled in place
+    for those chunks' items; callers split the chunks among threads or processes and
+    combine, with the same results as :func:`_simulate_batch` whatever the split (this is
+    the entry point of the ahead-of-time compiled module, :mod:`landuse.growth.sleuth_aot`).
+    """
+    n = seed_urban.shape[0] * seed_urban.shape[1]
+    road_nb, track, obs_count, full, memo_roads = _batch_setup(
+        roads, road_of_year, record_slot, control_grids, control_of_year, n_chunks, n
+    )
+    for ch in range(chunk_lo, chunk_hi):
+        _run_chunk(
+            ch, seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeffs, consts, seed,
+            n_runs, first_year, record_slot, control_grids, control_of_year, track, obs_count, n_chunks, excl_count,
+            rules, full, memo_roads, stats, hist[ch],
+        )  # fmt: skip
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _simulate_batch(
     seed_urban, slope, excluded, roads, road_of_year, road_count, spiral, coeffs, consts, seed, n_runs, first_year,
@@ -745,60 +866,18 @@ def _simulate_batch(
     nrows, ncols = seed_urban.shape
     n = nrows * ncols
     n_years = road_of_year.shape[0]
-    n_tasks = n_sets * n_runs
     stats = np.zeros((n_sets, n_runs, n_record, N_STATS), dtype=np.float64)
-    road_nb = _road_neighbours(roads)
-    n_grids = control_grids.shape[0]
-    track = np.zeros(n_grids, dtype=np.bool_)
-    for y in range(n_years):
-        if control_of_year[y] >= 0:
-            track[control_of_year[y]] = True
-    obs_count = np.zeros(n_grids, dtype=np.int64)
-    for g in range(n_grids):
-        if track[g]:
-            for i in range(nrows):
-                for j in range(ncols):
-                    if control_grids[g, i, j] != 0:
-                        obs_count[g] += 1
     hist_rows = n_years + 1 if n_prob > 0 else 0
     hist = np.zeros((n_chunks, hist_rows, n if n_prob > 0 else 0), dtype=np.uint16)
-    n_pad = ((n + 7) // 8) * 8
-    n_rec_years = 0
-    for y in range(n_years):
-        if record_slot[y] >= 0:
-            n_rec_years += 1
-    full = n_rec_years > FULL_STATS_YEARS
-    n_road_grids = roads.shape[0]
-    memo_roads = n_chunks * n_road_grids * n * 4 <= ROAD_MEMO_BYTES
+    road_nb, track, obs_count, full, memo_roads = _batch_setup(
+        roads, road_of_year, record_slot, control_grids, control_of_year, n_chunks, n
+    )
     for ch in prange(n_chunks):
-        z = np.zeros((nrows, ncols), dtype=np.uint8)
-        dflat = np.zeros(n_pad, dtype=np.uint8)
-        delta = dflat[:n].reshape((nrows, ncols))
-        nb = np.zeros((nrows, ncols), dtype=np.uint8)
-        nb4 = np.zeros((nrows, ncols), dtype=np.uint8)
-        fr = np.zeros(n_pad, dtype=np.uint8)
-        parent = np.empty(n, dtype=np.int64)
-        growth = np.empty(2 * n + 2, dtype=np.int64)
-        ctr = np.zeros(2 + n, dtype=np.int64)
-        counts = np.zeros(4, dtype=np.int64)
-        acc = np.zeros(N_ACC, dtype=np.int64)
-        inter = np.zeros((n_grids, 2), dtype=np.int64)
-        lut = np.ones(256, dtype=np.float64)
-        coeff = np.zeros(5, dtype=np.float64)
-        # road searches remembered over the chunk's runs (-1: not searched), if memory allows
-        hit = np.full((n_road_grids, n if memo_roads else 0), -1, dtype=np.int32)
-        queue = np.empty(n if not full else 0, dtype=np.int64)
-        visited = np.zeros((nrows, ncols) if not full else (0, 0), dtype=np.uint8)
-        for k in range((n_tasks - ch + n_chunks - 1) // n_chunks):
-            t = ch + k * n_chunks
-            s = t // n_runs
-            mc = t - s * n_runs
-            _simulate_run(
-                seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeffs[s], consts, seed,
-                mc, first_year, record_slot, control_grids, control_of_year, track, obs_count, hist[ch], excl_count,
-                rules, stats[s, mc], z, delta, dflat, nb, nb4, fr, parent, growth, ctr, counts, acc, inter, lut, coeff,
-                queue, visited, full, hit,
-            )  # fmt: skip
+        _run_chunk(
+            ch, seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeffs, consts, seed,
+            n_runs, first_year, record_slot, control_grids, control_of_year, track, obs_count, n_chunks, excl_count,
+            rules, full, memo_roads, stats, hist[ch],
+        )  # fmt: skip
     prob = np.zeros((n_prob, n), dtype=np.int64)
     if n_prob > 0:
         for c in prange(n):

@@ -129,7 +129,11 @@ class TileGrid:
 
 @dataclass(frozen=True)
 class _Store:
-    """A folder of per-tile ``.npy`` blocks; windows are read through memory maps."""
+    """A folder of per-tile ``.npy`` files, each holding its tile's window (the tile with its halo).
+
+    A tile state reads its window whole (one contiguous read per layer); the finishing pass
+    reads the interior through a memory map.
+    """
 
     root: str
     grid: TileGrid
@@ -144,37 +148,46 @@ class _Store:
             np.save(f, np.ascontiguousarray(arr))
         os.replace(tmp, final)
 
-    def read(self, name: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Window ``[r0:r1, c0:c1]`` (trailing axes; leading axes kept) assembled from the blocks."""
-        g = self.grid
-        out = None
-        for i in range(r0 // g.chunk, (r1 - 1) // g.chunk + 1):
-            for j in range(c0 // g.chunk, (c1 - 1) // g.chunk + 1):
-                a = np.load(self.path(name, i, j), mmap_mode="r")
-                tr0, tr1, tc0, tc1 = g.interior(i, j)
-                if out is None:
-                    out = np.empty((*a.shape[:-2], r1 - r0, c1 - c0), dtype=a.dtype)
-                a0, a1, b0, b1 = max(r0, tr0), min(r1, tr1), max(c0, tc0), min(c1, tc1)
-                out[..., a0 - r0:a1 - r0, b0 - c0:b1 - c0] = a[..., a0 - tr0:a1 - tr0, b0 - tc0:b1 - tc0]
-                del a
-        assert out is not None
-        return out
+    def window(self, name: str, i: int, j: int) -> np.ndarray:
+        """Layer ``name`` on tile ``(i, j)``'s window (:meth:`TileGrid.window`; leading axes kept), a new array."""
+        return np.load(self.path(name, i, j))
+
+    def interior(self, name: str, i: int, j: int) -> np.ndarray:
+        """Layer ``name`` on tile ``(i, j)`` without its halo, a new array."""
+        a = np.load(self.path(name, i, j), mmap_mode="r")
+        wr0, _, wc0, _ = self.grid.window(i, j)
+        r0, r1, c0, c1 = self.grid.interior(i, j)
+        return np.array(a[..., r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0])
+
+
+def _zero_halo(grid: TileGrid, i: int, j: int, z: np.ndarray) -> np.ndarray:
+    """``z`` (tile ``(i, j)``'s window) with its halo set to zone 0: context for neighbour counts, never candidates."""
+    wr0, _, wc0, _ = grid.window(i, j)
+    r0, r1, c0, c1 = grid.interior(i, j)
+    z[:r0 - wr0, :] = 0
+    z[r1 - wr0:, :] = 0
+    z[:, :c0 - wc0] = 0
+    z[:, c1 - wc0:] = 0
+    return z
 
 
 def _stage_arrays(store: _Store, lu: np.ndarray, zones: np.ndarray, pot: np.ndarray, i: int, j: int) -> None:
-    r0, r1, c0, c1 = store.grid.interior(i, j)
-    store.write("lu0", i, j, lu[r0:r1, c0:c1])
-    store.write("zones", i, j, zones[r0:r1, c0:c1].astype(np.int32, copy=False))
-    store.write("pot", i, j, pot[:, r0:r1, c0:c1])
+    wr0, wr1, wc0, wc1 = store.grid.window(i, j)
+    store.write("lu0", i, j, lu[wr0:wr1, wc0:wc1])
+    store.write("zones", i, j, _zero_halo(store.grid, i, j, zones[wr0:wr1, wc0:wc1].astype(np.int32)))
+    store.write("pot", i, j, pot[:, wr0:wr1, wc0:wc1])
 
 
 def _stage_geotiffs(store: _Store, paths: tuple[str, str, str], i: int, j: int, zmax_hint: int) -> np.ndarray:
-    """Read one tile of each GeoTIFF (a rasterio window) into the store; return the zone bincount."""
+    """Read tile ``(i, j)``'s window of each GeoTIFF (a rasterio window) into the store; return the
+    bincount of the tile's zones (its interior only)."""
     import rasterio
     from rasterio.windows import Window
 
-    r0, r1, c0, c1 = store.grid.interior(i, j)
-    win = Window(c0, r0, c1 - c0, r1 - r0)
+    grid = store.grid
+    wr0, wr1, wc0, wc1 = grid.window(i, j)
+    r0, r1, c0, c1 = grid.interior(i, j)
+    win = Window(wc0, wr0, wc1 - wc0, wr1 - wr0)
     with rasterio.open(paths[0]) as src:
         store.write("lu0", i, j, src.read(1, window=win).astype(np.uint8, copy=False))
     with rasterio.open(paths[1]) as src:
@@ -186,12 +199,13 @@ def _stage_geotiffs(store: _Store, paths: tuple[str, str, str], i: int, j: int, 
     if nd is not None:
         z[z == int(nd)] = 0
     if z.size and int(z.min()) < 0:
-        raise GrowthInputError(f"{paths[1]}: negative zone ids in rows {r0}..{r1}, cols {c0}..{c1}; 0 marks "
+        raise GrowthInputError(f"{paths[1]}: negative zone ids in rows {wr0}..{wr1}, cols {wc0}..{wc1}; 0 marks "
                                "cells outside every zone")
-    store.write("zones", i, j, z.astype(np.int32))
+    counts = np.bincount(z[r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0].reshape(-1), minlength=zmax_hint + 1)
+    store.write("zones", i, j, _zero_halo(grid, i, j, z.astype(np.int32)))
     with rasterio.open(paths[2]) as src:
         store.write("pot", i, j, src.read(window=win).astype(np.uint8, copy=False))
-    return np.bincount(z.reshape(-1), minlength=zmax_hint + 1)
+    return counts
 
 
 # --------------------------------------------------------------------------- tile tasks
@@ -307,17 +321,10 @@ def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g
     grid = ctx.store.grid
     win = grid.window(i, j)
     wr0, wr1, wc0, wc1 = win
-    r0, r1, c0, c1 = grid.interior(i, j)
     h, w = wr1 - wr0, wc1 - wc0
-    lu = np.ascontiguousarray(ctx.store.read("lu0", wr0, wr1, wc0, wc1)).reshape(-1)
-    zones = ctx.store.read("zones", wr0, wr1, wc0, wc1)
-    # halo cells are context only: zone 0 keeps them out of eligibility and candidates
-    zones[:r0 - wr0, :] = 0
-    zones[r1 - wr0:, :] = 0
-    zones[:, :c0 - wc0] = 0
-    zones[:, c1 - wc0:] = 0
-    zones = np.ascontiguousarray(zones).reshape(-1)
-    pot = np.ascontiguousarray(ctx.store.read("pot", wr0, wr1, wc0, wc1)).reshape(-1, h * w)
+    lu = ctx.store.window("lu0", i, j).reshape(-1)
+    zones = ctx.store.window("zones", i, j).reshape(-1)  # halo cells are zone 0 (staged so)
+    pot = ctx.store.window("pot", i, j).reshape(-1, h * w)
     lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
     if g.size:
         loc, code, per = _local_changes(g, code, per, grid.cols, win)
@@ -414,6 +421,33 @@ def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.n
     return group[pos], t[pos], gidx[pos]
 
 
+def _counts_and_scores(n: int, P: int, T: int, runs: int, local: list[np.ndarray],
+                       logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Ensemble counts ``(P, T, n)`` of ``n`` cells from every run's conversions there (local cells
+    ``local[r]``, types and periods in ``logs[r]``), and each run's partial score: the sum of the
+    counts over its conversions (int64, so partial sums over tiles add up exactly)."""
+    counts = np.zeros((P, T, n), dtype=_count_dtype(runs))
+    seen = np.zeros((n + 63) // 64, dtype=np.uint64)
+    for loc, (_, k, per) in zip(local, logs, strict=True):
+        for p in range(P):
+            m = per <= p
+            K._accumulate_counts(counts[p], loc[m], k[m], seen)
+    partial = np.array([int(K._score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
+                       dtype=np.int64)
+    return counts, partial
+
+
+def _replay(lu: np.ndarray, loc: np.ndarray, k: np.ndarray, per: np.ndarray, P: int,
+            type_codes: np.ndarray) -> np.ndarray:
+    """Maps ``(P, n)`` of one run: the start map ``lu`` (flat, modified) with the run's conversions, period by period."""
+    maps = np.empty((P, lu.size), dtype=np.uint8)
+    for p in range(P):
+        m = per == p
+        lu[loc[m]] = type_codes[k[m].astype(np.int64)]
+        maps[p] = lu
+    return maps
+
+
 def _tile_finish(ctx: _Ctx, i: int, j: int, runs: int, P: int, T: int,
                  logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], best: int | None) -> Any:
     """Counts of the tile from every run's log; then either each run's partial score or the outputs.
@@ -425,25 +459,13 @@ def _tile_finish(ctx: _Ctx, i: int, j: int, runs: int, P: int, T: int,
     grid = ctx.store.grid
     r0, r1, c0, c1 = grid.interior(i, j)
     h, w = r1 - r0, c1 - c0
-    n = h * w
-    counts = np.zeros((P, T, n), dtype=_count_dtype(runs))
-    seen = np.zeros((n + 63) // 64, dtype=np.uint64)
     local = [_to_local(g, grid.cols, r0, c0, w) for g, _, _ in logs]
-    for loc, (_, k, per) in zip(local, logs, strict=True):
-        for p in range(P):
-            m = per <= p
-            K._accumulate_counts(counts[p], loc[m], k[m], seen)
-    partial = np.array([int(K._score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
-                       dtype=np.int64)
+    counts, partial = _counts_and_scores(h * w, P, T, runs, local, logs)
     if best is None:
         return partial
-    lu = np.ascontiguousarray(ctx.store.read("lu0", r0, r1, c0, c1)).reshape(-1)
-    loc, (_, k, per) = local[best], logs[best]
-    maps = np.empty((P, n), dtype=np.uint8)
-    for p in range(P):
-        m = per == p
-        lu[loc[m]] = ctx.type_codes[k[m].astype(np.int64)]
-        maps[p] = lu
+    lu = ctx.store.interior("lu0", i, j).reshape(-1)
+    _, k, per = logs[best]
+    maps = _replay(lu, local[best], k, per, P, ctx.type_codes)
     return maps.reshape(P, h, w), counts.reshape(P, T, h, w), partial
 
 
@@ -496,6 +518,10 @@ class _Runner:
         if client is not None:
             info = client.scheduler_info().get("workers", {})
             self.slots = [(w, k) for w in sorted(info) for k in range(max(1, int(info[w].get("nthreads", 1))))]
+            # the actors are started now, while the driver stages the inputs; they live as long as their futures
+            self._actor_workers = sorted(info)
+            self._actor_futs = [client.submit(_StepActor, actor=True, pure=False, workers=[w])
+                                for w in self._actor_workers]
 
     def owner(self, n: int) -> tuple[str, int] | None:
         """The worker thread that steps tile ``n`` (None: this process)."""
@@ -503,11 +529,8 @@ class _Runner:
 
     def _step_actors(self) -> dict[str, Any]:
         if self._actors is None:
-            workers = sorted({w for w, _ in self.slots})
-            futs = [self.client.submit(_StepActor, actor=True, pure=False, workers=[w]) for w in workers]
-            self._actor_futs = futs  # the actors live as long as their futures
             try:
-                self._actors = dict(zip(workers, self.client.gather(futs), strict=True))
+                self._actors = dict(zip(self._actor_workers, self.client.gather(self._actor_futs), strict=True))
             except Exception:  # no actors (a worker left): ordinary tasks instead
                 self._actors = {}
         return self._actors
@@ -726,10 +749,13 @@ class _Outcome:
     steps: int
 
 
+_Logs = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per run: cells (global), type indices, period indices
+
+
 def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, years: list[int], *, Z: int,
           runs: int, seed: int, progress: Callable[[dict[str, Any]], None] | None,
-          sink: Callable[[int, tuple[int, int], np.ndarray, np.ndarray], None], cache_mb: float | None) -> _Outcome:
-    """All runs and periods over the tiles, then counts, representative run and outputs per tile."""
+          finish: Callable[[_Logs], tuple[int, np.ndarray]], cache_mb: float | None) -> _Outcome:
+    """All runs and periods over the tiles, then ``finish(logs)``: counts, outputs, ``(representative run, scores)``."""
     grid = ctx.store.grid
     T = len(params.type_codes)
     G = (Z + 1) * T
@@ -757,9 +783,26 @@ def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, yea
     finally:
         runner.drop_states(ctx.store.root)
 
-    # logs bucketed by tile (cells of one tile only)
+    best, scores = finish(logs)
+
+    conv_all = np.stack(convs)
+    # every conversion is counted in its (zone, type) group, so the representative run's
+    # converted cells per group are its conv
+    shortfall = _shortfall_table(years, tgt, params, convs[best], conv_all.min(axis=0), conv_all.max(axis=0))
+    return _Outcome(years=years, shortfall=shortfall, best=best, scores=scores, steps=steps)
+
+
+def _run_scores(partial: np.ndarray, logs: _Logs, runs: int) -> np.ndarray:
+    """Run scores from the summed partial scores, as the in-memory engine computes them."""
+    return np.array([float(partial[r]) / (runs * max(1, logs[r][0].size)) for r in range(runs)])
+
+
+def _finish_tiles(ctx: _Ctx, runner: _Runner, logs: _Logs, *, runs: int, P: int, T: int,
+                  sink: Callable[[int, tuple[int, int], np.ndarray, np.ndarray], None]) -> tuple[int, np.ndarray]:
+    """Counts, representative run and outputs tile by tile (``sink`` receives each tile's maps and counts)."""
+    grid = ctx.store.grid
     tiles = grid.tiles()
-    per_tile: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in tiles]
+    per_tile: list[_Logs] = [[] for _ in tiles]  # logs bucketed by tile (cells of one tile only)
     for c, k, p in logs:
         tile = grid.tile_of(c)
         order = np.argsort(tile, kind="stable")  # stable: a cell's conversions stay oldest first
@@ -767,13 +810,10 @@ def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, yea
         for n in range(len(tiles)):
             sl = order[bounds[n]:bounds[n + 1]]
             per_tile[n].append((c[sl].astype(np.int64), k[sl], p[sl]))
-    def run_scores(partial: list[np.ndarray]) -> np.ndarray:
-        total = np.sum(np.stack(partial), axis=0)
-        return np.array([float(total[r]) / (runs * max(1, logs[r][0].size)) for r in range(runs)])
-
     # one run: it is the representative run, so the scores come with the outputs (one pass)
-    scores = None if runs == 1 else run_scores(
-        runner.map(_tile_finish, [(ctx, i, j, runs, P, T, per_tile[n], None) for n, (i, j) in enumerate(tiles)]))
+    scores = None if runs == 1 else _run_scores(np.sum(np.stack(
+        runner.map(_tile_finish, [(ctx, i, j, runs, P, T, per_tile[n], None) for n, (i, j) in enumerate(tiles)])),
+        axis=0), logs, runs)
     best = 0 if scores is None else int(np.argmax(scores))
     args = [(ctx, i, j, runs, P, T, per_tile[n], best) for n, (i, j) in enumerate(tiles)]
     partial = []
@@ -781,13 +821,8 @@ def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, yea
         sink(n, tiles[n], maps, counts)
         partial.append(part)
     if scores is None:
-        scores = run_scores(partial)
-
-    conv_all = np.stack(convs)
-    # every conversion is counted in its (zone, type) group, so the representative run's
-    # converted cells per group are its conv
-    shortfall = _shortfall_table(years, tgt, params, convs[best], conv_all.min(axis=0), conv_all.max(axis=0))
-    return _Outcome(years=years, shortfall=shortfall, best=best, scores=scores, steps=steps)
+        scores = _run_scores(np.sum(np.stack(partial), axis=0), logs, runs)
+    return best, scores
 
 
 def _years_targets(targets: pd.DataFrame, params: GrowthParams, Z: int,
@@ -867,16 +902,23 @@ def simulate_tiled(
             _stage_arrays(store, lu0, zones, params.potential, i, j)
         ctx = _Ctx.build(store, params)
         P, T = len(years), len(params.type_codes)
-        maps = np.empty((P, rows, cols), dtype=np.uint8)
-        counts = np.empty((P, T, rows, cols), dtype=_count_dtype(runs))
+        done: dict[str, np.ndarray] = {}
 
-        def sink(n: int, ij: tuple[int, int], m: np.ndarray, c: np.ndarray) -> None:
-            r0, r1, c0, c1 = grid.interior(*ij)
-            maps[:, r0:r1, c0:c1] = m
-            counts[:, :, r0:r1, c0:c1] = c
+        def finish(logs: _Logs) -> tuple[int, np.ndarray]:
+            # the landscape is in memory here: counts and maps of the whole raster in this
+            # process (the per-tile finishing of grow_tiled gives the same, with transfers)
+            local = [c.astype(np.int64) for c, _, _ in logs]
+            done["counts"], partial = _counts_and_scores(rows * cols, P, T, runs, local, logs)
+            scores = _run_scores(partial, logs, runs)
+            best = int(np.argmax(scores))
+            lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
+            done["maps"] = _replay(lu, local[best], logs[best][1], logs[best][2], P, ctx.type_codes)
+            return best, scores
 
         out = _grow(ctx, _Runner(client), params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
-                    sink=sink, cache_mb=cache_mb)
+                    finish=finish, cache_mb=cache_mb)
+        maps = done["maps"].reshape(P, rows, cols)
+        counts = done["counts"].reshape(P, T, rows, cols)
     finally:
         if cleanup:
             shutil.rmtree(root, ignore_errors=True)
@@ -1024,8 +1066,9 @@ def grow_tiled(
                     ds_cnt[y, t].write(c[p, k], 1, window=win)
 
         t0 = time.perf_counter()
-        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress, sink=sink,
-                    cache_mb=cache_mb)
+        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
+                    finish=lambda logs: _finish_tiles(ctx, runner, logs, runs=runs, P=len(years),
+                                                      T=len(params.type_codes), sink=sink), cache_mb=cache_mb)
         secs["grow_and_write"] = time.perf_counter() - t0
         for d, tmp, final in opened:
             d.update_tags(run=out.best)

@@ -171,10 +171,16 @@ def _zero_halo(grid: TileGrid, i: int, j: int, z: np.ndarray) -> np.ndarray:
     return z
 
 
-def _stage_arrays(store: _Store, lu: np.ndarray, zones: np.ndarray, pot: np.ndarray, i: int, j: int) -> None:
+def _zone_dtype(Z: int) -> type:
+    """The smallest dtype of the staged zone ids (fewer bytes to write and read; states hold int32)."""
+    return np.uint8 if Z < 2**8 else np.uint16 if Z < 2**16 else np.int32
+
+
+def _stage_arrays(store: _Store, lu: np.ndarray, zones: np.ndarray, pot: np.ndarray, i: int, j: int, *,
+                  zone_dtype: type = np.int32) -> None:
     wr0, wr1, wc0, wc1 = store.grid.window(i, j)
     store.write("lu0", i, j, lu[wr0:wr1, wc0:wc1])
-    store.write("zones", i, j, _zero_halo(store.grid, i, j, zones[wr0:wr1, wc0:wc1].astype(np.int32)))
+    store.write("zones", i, j, _zero_halo(store.grid, i, j, zones[wr0:wr1, wc0:wc1].astype(zone_dtype)))
     store.write("pot", i, j, pot[:, wr0:wr1, wc0:wc1])
 
 
@@ -323,7 +329,7 @@ def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g
     wr0, wr1, wc0, wc1 = win
     h, w = wr1 - wr0, wc1 - wc0
     lu = ctx.store.window("lu0", i, j).reshape(-1)
-    zones = ctx.store.window("zones", i, j).reshape(-1)  # halo cells are zone 0 (staged so)
+    zones = ctx.store.window("zones", i, j).astype(np.int32, copy=False).reshape(-1)  # halo: zone 0 (staged so)
     pot = ctx.store.window("pot", i, j).reshape(-1, h * w)
     lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
     if g.size:
@@ -386,16 +392,34 @@ def _tile_step(ctx: _Ctx, n: int, i: int, j: int, run: int, period: int, since: 
         kept = True
     else:
         st = _new_state(ctx, i, j, run, period, version, g, code, per)
-        root = ctx.store.root
-        with _STATE_LOCK:
-            old = _STATES.pop(key, None)
-            used = _STATE_BYTES.get(root, 0) - (old.nbytes if old is not None else 0)
-            kept = used + st.nbytes <= _state_budget(cache_mb)
-            if kept:
-                _STATES[key] = st
-                used += st.nbytes
-            _STATE_BYTES[root] = used
+        kept = _keep(ctx.store.root, n, st, cache_mb)
     return (*_tile_keys(ctx, st, i, j, mode, quota, inertia, keys), kept)
+
+
+def _keep(root: str, n: int, st: _TileState, cache_mb: float | None) -> bool:
+    """Register tile ``n``'s state in this process if it fits the budget (replacing an older one)."""
+    key = (root, n)
+    with _STATE_LOCK:
+        old = _STATES.pop(key, None)
+        used = _STATE_BYTES.get(root, 0) - (old.nbytes if old is not None else 0)
+        kept = used + st.nbytes <= _state_budget(cache_mb)
+        if kept:
+            _STATES[key] = st
+            used += st.nbytes
+        _STATE_BYTES[root] = used
+    return kept
+
+
+def _tile_prepare(ctx: _Ctx, n: int, i: int, j: int, cache_mb: float | None) -> bool:
+    """Build tile ``n``'s state for the first round of run 0 (no conversions yet) ahead of its first step.
+
+    The driver sends this as soon as the tile is staged, so the workers read windows and
+    build bitsets while the driver stages the other tiles; the first step then finds the
+    state as a later step would (``since`` 1). Returns whether the state was kept.
+    """
+    empty = np.empty(0, np.int64)
+    st = _new_state(ctx, i, j, 0, 0, 1, empty, empty.astype(np.uint8), empty.astype(np.int16))
+    return _keep(ctx.store.root, n, st, cache_mb)
 
 
 def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.ndarray, inertia: np.ndarray,
@@ -404,19 +428,17 @@ def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.n
     grid = ctx.store.grid
     wr0, wr1, wc0, wc1 = grid.window(i, j)
     h, w = wr1 - wr0, wc1 - wc0
-    if mode == 0:
-        cells = K._bits_to_indices(st.frontier, h * w)
-        cz, cpot = K._gather_records(cells, st.zones, st.pot)
-        group = np.empty(cells.size, dtype=np.int32)
-        t = np.empty(cells.size, dtype=np.float64)
-        K._frontier_keys(cells, cz, cpot, st.lu, ctx.levels, ctx.allowed, ctx.packed, ctx.weights, ctx.strength, h,
-                         w, grid.radius, inertia, quota, keys, st.lock, wr0, wc0, grid.cols, group, t)
-        gidx = K._global_indices(cells, w, wr0, wc0, grid.cols)
-    else:
-        # the pruned sweep: the same per-group smallest keys as the engine's _sweep_topk, with few logarithms
+    nchunks = max(1, min(get_num_threads(), h))
+    if mode == 0:  # one pass over the frontier bits: the keys of _frontier_keys, few logarithms
+        group, t, gidx = TK._frontier_topk(st.frontier, st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, ctx.packed,
+                                           ctx.weights, ctx.strength, h, w, grid.radius, inertia, quota, keys,
+                                           st.lock, wr0, wc0, grid.cols, nchunks)
+    else:  # the pruned sweep: the same per-group smallest keys as the engine's _sweep_topk, few logarithms
         group, t, gidx = TK._sweep_topk_pruned(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier,
                                                st.lock, mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols,
-                                               max(1, min(get_num_threads(), h)))
+                                               nchunks)
+    if nchunks == 1:  # one heap per group: already the quota smallest
+        return group, t, gidx
     pos = K._select_smallest(group, t, gidx, quota)
     return group[pos], t[pos], gidx[pos]
 
@@ -490,15 +512,28 @@ class _StepActor:
         from distributed import get_worker
 
         self.worker = get_worker()
+        self.pending: list[Any] = []
 
-    async def run(self, fn: Callable[..., Any], batches: list[list[tuple[Any, ...]]]) -> list[list[Any]]:
+    def _start(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> Any:
         import asyncio
         import contextvars
 
         loop = asyncio.get_running_loop()
-        pool = self.worker.executors["default"]
-        futs = [loop.run_in_executor(pool, contextvars.copy_context().run, _batch, fn, b) for b in batches]
-        return list(await asyncio.gather(*futs))
+        return loop.run_in_executor(self.worker.executors["default"], contextvars.copy_context().run, _batch, fn,
+                                    calls)
+
+    async def ahead(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> None:
+        """Start ``calls`` in the worker's threads and return at once; the next :meth:`run` waits for them."""
+        self.pending.append(self._start(fn, calls))
+
+    async def run(self, fn: Callable[..., Any], batches: list[list[tuple[Any, ...]]]) -> list[list[Any]]:
+        """Run each batch in a thread of the worker (after the calls started ahead); their results."""
+        import asyncio
+
+        if self.pending:
+            pending, self.pending = self.pending, []
+            await asyncio.gather(*pending)
+        return list(await asyncio.gather(*(self._start(fn, b) for b in batches)))
 
 
 class _Runner:
@@ -556,6 +591,27 @@ class _Runner:
                 for n, r in zip(ns, res, strict=True):
                     out[n] = r
         return out
+
+    def ahead(self, n: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        """Start ``fn(*args)`` for tile ``n`` on its owner's actor without waiting (before its next step there).
+
+        Returns False (nothing started) without a client or while the actors are not up yet.
+        """
+        if self.client is None or self._actors == {}:
+            return False
+        if self._actors is None and not all(f.done() for f in self._actor_futs):
+            return False
+        actors = self._step_actors()
+        o = self.owner(n)
+        if o is None or o[0] not in actors:
+            return False
+        try:
+            actors[o[0]].ahead(fn, [args])  # the call is sent now; its outcome shows in the next step
+        except Exception:  # an actor's worker is gone: ordinary tasks from now on
+            self.close_actors()
+            self._actors = {}
+            return False
+        return True
 
     def close_actors(self) -> None:
         for f in self._actor_futs:
@@ -634,14 +690,16 @@ class _TiledRun:
     worker holds the rounds ``< since[n]`` (0: no state, the next task rebuilds it).
     """
 
-    def __init__(self, ctx: _Ctx, runner: _Runner, T: int, G: int, *, run: int, cache_mb: float | None) -> None:
+    def __init__(self, ctx: _Ctx, runner: _Runner, T: int, G: int, *, run: int, cache_mb: float | None,
+                 prepared: set[int] = frozenset()) -> None:
         self.ctx, self.runner, self.T, self.G = ctx, runner, T, G
         self.run, self.cache_mb = run, cache_mb
         self.grid = ctx.store.grid
         self.tiles = self.grid.tiles()
         self.nb = [self.grid.neighbours(i, j) for i, j in self.tiles]
         self.hist: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.tiles]
-        self.since = [0] * len(self.tiles)
+        # tiles prepared ahead (:func:`_tile_prepare`, run 0 only) hold the state of round 1
+        self.since = [1 if n in prepared else 0 for n in range(len(self.tiles))]
         self.owners = [runner.owner(n) for n in range(len(self.tiles))]
         self.round = 1
         self.period_index = 0
@@ -754,7 +812,8 @@ _Logs = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per run: cells (globa
 
 def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, years: list[int], *, Z: int,
           runs: int, seed: int, progress: Callable[[dict[str, Any]], None] | None,
-          finish: Callable[[_Logs], tuple[int, np.ndarray]], cache_mb: float | None) -> _Outcome:
+          finish: Callable[[_Logs], tuple[int, np.ndarray]], cache_mb: float | None,
+          prepared: set[int] = frozenset()) -> _Outcome:
     """All runs and periods over the tiles, then ``finish(logs)``: counts, outputs, ``(representative run, scores)``."""
     grid = ctx.store.grid
     T = len(params.type_codes)
@@ -766,7 +825,7 @@ def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, yea
     cell_dtype = np.int32 if grid.rows * grid.cols < 2**31 else np.int64
     try:
         for r in range(runs):
-            tr = _TiledRun(ctx, runner, T, G, run=r, cache_mb=cache_mb)
+            tr = _TiledRun(ctx, runner, T, G, run=r, cache_mb=cache_mb, prepared=prepared if r == 0 else frozenset())
             cs, ks, ps, cv = [], [], [], []
             for p, year in enumerate(years):
                 conv, c, k = tr.period(tgt[p].reshape(-1), params, Z=Z, seed=seed, run=r, period=p)
@@ -898,9 +957,15 @@ def simulate_tiled(
     root, cleanup = _workdir(workdir)
     try:
         store = _Store(str(root), grid)
-        for i, j in grid.tiles():
-            _stage_arrays(store, lu0, zones, params.potential, i, j)
         ctx = _Ctx.build(store, params)
+        runner = _Runner(client)
+        prepared = set()
+        zdt = _zone_dtype(Z)
+        for n, (i, j) in enumerate(grid.tiles()):
+            _stage_arrays(store, lu0, zones, params.potential, i, j, zone_dtype=zdt)
+            # its worker builds the tile's state while this process stages the next tiles
+            if runner.ahead(n, _tile_prepare, (ctx, n, i, j, cache_mb)):
+                prepared.add(n)
         P, T = len(years), len(params.type_codes)
         done: dict[str, np.ndarray] = {}
 
@@ -915,8 +980,8 @@ def simulate_tiled(
             done["maps"] = _replay(lu, local[best], logs[best][1], logs[best][2], P, ctx.type_codes)
             return best, scores
 
-        out = _grow(ctx, _Runner(client), params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
-                    finish=finish, cache_mb=cache_mb)
+        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
+                    finish=finish, cache_mb=cache_mb, prepared=prepared)
         maps = done["maps"].reshape(P, rows, cols)
         counts = done["counts"].reshape(P, T, rows, cols)
     finally:

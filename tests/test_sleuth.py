@@ -783,6 +783,14 @@ def test_aot_kernels_give_bit_identical_results(aot_module):
         np.testing.assert_array_equal(jit.stats, aot.stats)
         np.testing.assert_array_equal(jit.urban_counts, aot.urban_counts)
         assert jit.stats[:, :, -1, K.S_POP].min() > u.sum()  # something grew
+    kw["n_chunks"] = 7
+    jit = S.simulate(inp, coeffs, kernels="jit", **kw)
+    S._HIST_MAX, keep = 4, S._HIST_MAX  # thread counters flushed into int64 every few runs
+    try:
+        aot = S.simulate(inp, coeffs, kernels="aot", **kw)
+    finally:
+        S._HIST_MAX = keep
+    np.testing.assert_array_equal(jit.urban_counts, aot.urban_counts)
     np.testing.assert_array_equal(aot_module.spiral_offsets(50, 9), K._spiral_offsets(50, 9))
     out_a = np.zeros(K.N_STATS)
     out_j = np.zeros(K.N_STATS)

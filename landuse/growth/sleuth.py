@@ -261,6 +261,7 @@ def slope_weights(*, slope_resistance: float, critical_slope: float) -> np.ndarr
 
 
 _SKIP_BLAS_PROBE = False
+_HIST_MAX = 65535  # runs one uint16 cell counter may count
 
 
 def _jit():
@@ -298,15 +299,15 @@ def _threads() -> int:
         return os.cpu_count() or 1
 
 
-def _share_chunks(run_chunks: Callable[[int, int], None], n_chunks: int) -> None:
-    """Call ``run_chunks(c, c + 1)`` for every chunk, on up to :func:`_threads` threads.
+def _share_chunks(run_chunk: Callable[[int, int], None], n_chunks: int, n_threads: int) -> None:
+    """Call ``run_chunk(c, slot)`` for every chunk ``c``, on ``n_threads`` threads (``slot`` = thread).
 
     The compiled kernels release the GIL; each chunk writes only its own items' records and
-    its own count rows, so which thread runs it does not matter.
+    counts into its thread's own buffer, so which thread runs which chunk does not matter.
     """
-    n_threads = min(_threads(), n_chunks)
     if n_threads <= 1:
-        run_chunks(0, n_chunks)
+        for c in range(n_chunks):
+            run_chunk(c, 0)
         return
     import threading
 
@@ -314,21 +315,21 @@ def _share_chunks(run_chunks: Callable[[int, int], None], n_chunks: int) -> None
     queue = iter(range(n_chunks))
     errors: list[BaseException] = []
 
-    def worker() -> None:
+    def worker(slot: int) -> None:
         while not errors:
             with lock:
                 c = next(queue, None)
             if c is None:
                 return
             try:
-                run_chunks(c, c + 1)
+                run_chunk(c, slot)
             except BaseException as exc:  # re-raised in the calling thread
                 errors.append(exc)
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n_threads - 1)]
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(1, n_threads)]
     for t in threads:
         t.start()
-    worker()
+    worker(0)
     for t in threads:
         t.join()
     if errors:
@@ -430,18 +431,33 @@ def simulate(
         )  # fmt: skip
     else:
         stats = np.zeros((coefficients.shape[0], runs, len(record_years), D.N_STATS), dtype=np.float64)
-        hist = np.zeros((chunks, len(years) + 1, nrows * ncols) if prob_years else (chunks, 0, 0), dtype=np.uint16)
+        n_threads = min(_threads(), chunks)
+        hist_shape = (len(years) + 1, nrows * ncols) if prob_years else (0, 0)
+        # cell counts per thread: uint16 while a thread has counted at most 65535 runs, then
+        # added into int64 (integer sums: the same whichever thread counts which chunk)
+        hist = [np.zeros(hist_shape, dtype=np.uint16) for _ in range(n_threads)]
+        held = [0] * n_threads
+        totals = np.zeros((n_threads, *hist_shape) if prob_years else (0, 0, 0), dtype=np.int64)
 
-        def run_chunks(lo: int, hi: int) -> None:
+        def run_chunk(c: int, slot: int) -> None:
+            items = (n_tasks - c + chunks - 1) // chunks
+            if prob_years and held[slot] + items > _HIST_MAX:
+                totals[slot] += hist[slot]
+                hist[slot][:] = 0
+                held[slot] = 0
+            held[slot] += items
             aot.simulate_chunks(
-                *common, record_slot, control, control_of_year, chunks, inputs.excluded_count, rules, lo, hi, stats,
-                hist,
+                *common, record_slot, control, control_of_year, chunks, inputs.excluded_count, rules, c, c + 1, stats,
+                hist[slot],
             )  # fmt: skip
 
-        _share_chunks(run_chunks, chunks)
+        _share_chunks(run_chunk, chunks, n_threads)
         counts = np.zeros((len(prob_years), nrows, ncols), dtype=np.int64)
         if prob_years:  # the run counts of each year: cells urban at the start plus those grown since
-            running = hist.sum(axis=0, dtype=np.int64).cumsum(axis=0)
+            running = totals.sum(axis=0)
+            for h in hist:
+                running += h
+            running = running.cumsum(axis=0)
             for y, slot in enumerate(prob_slot):
                 if slot >= 0:
                     counts[slot] = running[1 + y].reshape(nrows, ncols)

@@ -43,7 +43,7 @@ EXPORTS = {
         "_simulate_chunks",
         "void(uint8[:, ::1], uint8[:, ::1], int32[:, ::1], int32[:, :, ::1], int64[::1], float64[::1], "
         "int64[:, ::1], float64[:, ::1], float64[::1], int64, int64, int64, int64[::1], uint8[:, :, ::1], "
-        "int64[::1], int64, int64, int64, int64, int64, float64[:, :, :, ::1], uint16[:, :, ::1])",
+        "int64[::1], int64, int64, int64, int64, int64, float64[:, :, :, ::1], uint16[:, ::1])",
     ),
     "pattern_stats": (
         "_pattern_stats",

@@ -141,6 +141,60 @@ def test_tile_states_stay_on_the_workers(cluster2) -> None:
     assert sorted(cluster2.run(_resident).values()) == [0, 0]
 
 
+def test_states_prepared_ahead_while_staging(cluster2, monkeypatch) -> None:
+    # every tile's state is built on its worker as soon as the tile is staged; the first
+    # step then uses it (and the result is still the in-memory one)
+    from landuse.growth import tiled
+
+    calls = []
+    ahead = tiled._Runner.ahead
+
+    def ahead_when_up(self, n, fn, args):
+        self._step_actors()  # wait for the actors, so that every tile is prepared ahead
+        calls.append(ahead(self, n, fn, args))
+        return calls[-1]
+
+    monkeypatch.setattr(tiled._Runner, "ahead", ahead_when_up)
+    ds, p, t = CASES[3]
+    a = simulate(ds, t, params=p, runs=2, seed=8)
+    held = []
+    b = simulate_tiled(ds, t, params=p, runs=2, seed=8, chunks=16, client=cluster2,
+                       progress=lambda ev: held.append(sorted(cluster2.run(_resident).values())))
+    assert_same(a, b)
+    assert calls and all(calls) and len(calls) == len(TileGrid(60, 70, 16, 1).tiles())
+    assert held[0] == [10, 10]
+
+
+class _LostActor:
+    """An actor whose worker is gone: every call fails."""
+
+    calls = 0
+
+    def run(self, fn, batches):
+        _LostActor.calls += 1
+        raise OSError("worker lost")
+
+    def ahead(self, fn, calls):
+        _LostActor.calls += 1
+        raise OSError("worker lost")
+
+
+def test_steps_fall_back_to_tasks_when_an_actor_is_lost(cluster2, monkeypatch) -> None:
+    from landuse.growth import tiled
+
+    def lost(self):
+        if self._actors is None:
+            self._actors = {w: _LostActor() for w in self._actor_workers}
+        return self._actors
+
+    monkeypatch.setattr(tiled._Runner, "_step_actors", lost)
+    _LostActor.calls = 0
+    ds, p, t = CASES[5]
+    a = simulate(ds, t, params=p, runs=2, seed=3)
+    assert_same(a, simulate_tiled(ds, t, params=p, runs=2, seed=3, chunks=16, client=cluster2))
+    assert _LostActor.calls == 1  # tried once, then ordinary tasks
+
+
 def _write(path, arr, ds, *, nodata=None):
     arr = np.asarray(arr)
     count = 1 if arr.ndim == 2 else arr.shape[0]
@@ -196,3 +250,199 @@ def test_tile_grid_covers_the_raster_once() -> None:
     for n, (i, j) in enumerate(g.tiles()):
         r0, r1, c0, c1 = g.interior(i, j)
         assert (tile[r0:r1, c0:c1] == n).all()
+
+
+# --------------------------------------------------------------------------- tiled kernels against numpy twins
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from landuse.growth import kernels as K  # noqa: E402
+from landuse.growth import tiled_kernels as TK  # noqa: E402
+from landuse.growth.engine import potential_levels  # noqa: E402
+from landuse.growth.random import stream_key, uniform_numpy  # noqa: E402
+
+KSET = settings(max_examples=30, deadline=None)
+_CODES = np.array([1, 2, 3, 4, 5, 8, 255], dtype=np.uint8)  # three urban types, two open classes, water, nodata
+_TYPES = np.array([1, 2, 3], dtype=np.int64)
+
+
+def _bits(mask: np.ndarray) -> np.ndarray:
+    bits = np.zeros((mask.size + 63) // 64, dtype=np.uint64)
+    for i in np.flatnonzero(mask):
+        bits[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+    return bits
+
+
+@st.composite
+def _tiles(draw):
+    """A small tile (a window of a larger raster at ``row0, col0`` of ``gcols`` columns) and its inputs."""
+    rows, cols = draw(st.integers(1, 14)), draw(st.integers(1, 14))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    lu = rng.choice(_CODES, size=rows * cols, p=[0.12, 0.06, 0.06, 0.4, 0.16, 0.1, 0.1])
+    zones = rng.integers(0, 4, size=rows * cols).astype(np.int32)
+    pot = rng.integers(0, 256, size=(3, rows * cols)).astype(np.uint8)
+    pot[rng.random((3, rows * cols)) < 0.2] = 0
+    allowed = np.zeros((3, 256), dtype=bool)
+    allowed[:, 4] = True
+    allowed[:, 5] = rng.random(3) < 0.7
+    allowed[2, 1] = rng.random() < 0.5
+    quota = rng.integers(0, 4, size=12).astype(np.int64)
+    inertia = np.where(rng.random((4, 3)) < 0.2, 1e3, 1.0 + rng.random((4, 3)))
+    lock = rng.random(rows * cols) < 0.1
+    front = rng.random(rows * cols) < 0.5
+    row0, col0 = int(rng.integers(0, 50)), int(rng.integers(0, 50))
+    gcols = col0 + cols + int(rng.integers(0, 50))
+    keys = np.array([stream_key(int(rng.integers(0, 2**31)), 0, 1, 2, k) for k in range(3)], dtype=np.uint64)
+    return dict(rows=rows, cols=cols, lu=lu, zones=zones, pot=pot, allowed=allowed, quota=quota, inertia=inertia,
+                lock=lock, front=front, row0=row0, col0=col0, gcols=gcols, keys=keys)
+
+
+def _gidx(d: dict, c: int) -> int:
+    r = c // d["cols"]
+    return (d["row0"] + r) * d["gcols"] + d["col0"] + c - r * d["cols"]
+
+
+def _smallest(entries: list[tuple[int, float, int]], quota: np.ndarray) -> list[tuple[int, float, int]]:
+    """The quota smallest ``(t, gidx)`` per group, by sorting."""
+    out = []
+    for g in sorted({e[0] for e in entries}):
+        mine = sorted((e for e in entries if e[0] == g), key=lambda e: (e[1], e[2]))
+        out += mine[:max(0, int(quota[g]))]
+    return sorted(out)
+
+
+def _trim(group: np.ndarray, t: np.ndarray, gidx: np.ndarray, quota: np.ndarray) -> list[tuple[int, float, int]]:
+    return _smallest(list(zip(group.tolist(), t.tolist(), gidx.tolist(), strict=True)), quota)
+
+
+def np_sweep(d: dict, levels: np.ndarray, exclude_frontier: bool) -> list[tuple[int, float, int]]:
+    """Twin of ``_sweep_topk_pruned``: every eligible cell's race, then the quota smallest per group."""
+    entries = []
+    for c in range(d["rows"] * d["cols"]):
+        z = d["zones"][c]
+        if z <= 0 or d["lock"][c] or (exclude_frontier and d["front"][c]):
+            continue
+        best, bestk = np.inf, -1
+        for k in range(3):
+            if d["quota"][z * 3 + k] > 0 and d["allowed"][k, d["lu"][c]] and d["pot"][k, c] > 0:
+                w = levels[d["pot"][k, c]] * d["inertia"][z, k]
+                tk = -np.log(uniform_numpy(d["keys"][k], np.array([_gidx(d, c)]))[0]) / w
+                if tk < best:
+                    best, bestk = tk, k
+        if bestk >= 0:
+            entries.append((int(z * 3 + bestk), float(best), _gidx(d, c)))
+    return _smallest(entries, d["quota"])
+
+
+def np_frontier_race(d: dict, levels: np.ndarray, weights: np.ndarray, strength: float,
+                     radius: int) -> list[tuple[int, float, int]]:
+    """Twin of ``_frontier_topk``: the neighbourhood race of every frontier cell, then the quota smallest."""
+    rows, cols = d["rows"], d["cols"]
+    ctype = np.full(256, -1)
+    ctype[_TYPES] = np.arange(3)
+    inv = 1.0 / ((2 * radius + 1) ** 2 - 1)
+    entries = []
+    for c in np.flatnonzero(d["front"]):
+        z = d["zones"][c]
+        if z <= 0 or d["lock"][c]:
+            continue
+        r, col = divmod(int(c), cols)
+        cnt = np.zeros(3, dtype=np.int64)
+        for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+            for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+                k = ctype[d["lu"][rr * cols + cc]]
+                if (rr, cc) != (r, col) and k >= 0:
+                    cnt[k] += 1
+        best, bestk = np.inf, -1
+        for k in range(3):
+            if d["quota"][z * 3 + k] > 0 and d["allowed"][k, d["lu"][c]] and d["pot"][k, c] > 0:
+                nk = 0.0
+                for j in range(3):
+                    nk += weights[k, j] * float(cnt[j])
+                if nk <= 0.0:
+                    continue
+                nk *= inv
+                nk = nk * nk if strength == 2.0 else nk if strength == 1.0 else nk ** strength
+                if nk <= 0.0:
+                    continue
+                tk = -np.log(uniform_numpy(d["keys"][k], np.array([_gidx(d, int(c))]))[0]) / (
+                    levels[d["pot"][k, c]] * nk * d["inertia"][z, k])
+                if tk < best:
+                    best, bestk = tk, k
+        if bestk >= 0:
+            entries.append((int(z * 3 + bestk), float(best), _gidx(d, int(c))))
+    return _smallest(entries, d["quota"])
+
+
+def _same_selection(got: list, expect: list) -> None:
+    assert [(g, i) for g, _, i in got] == [(g, i) for g, _, i in expect]
+    np.testing.assert_allclose([t for _, t, _ in got], [t for _, t, _ in expect], rtol=1e-12)
+
+
+@KSET
+@given(_tiles(), st.booleans(), st.integers(1, 4))
+def test_pruned_sweep_matches_twin_and_engine_kernel(d, exclude_frontier, nchunks) -> None:
+    lv = potential_levels()
+    nchunks = min(nchunks, d["rows"])
+    args = (d["lu"], d["zones"], d["pot"], lv, d["allowed"], _bits(d["front"]), _bits(d["lock"]), exclude_frontier,
+            d["quota"], d["inertia"], d["keys"], d["rows"], d["cols"], d["row0"], d["col0"], d["gcols"], nchunks)
+    got = _trim(*TK._sweep_topk_pruned(*args), d["quota"])
+    _same_selection(got, np_sweep(d, lv, exclude_frontier))
+    # and the very keys of the engine's sweep (bit for bit): the in-memory selection
+    assert got == _trim(*K._sweep_topk(*args), d["quota"])
+
+
+@KSET
+@given(_tiles(), st.sampled_from([1.0, 2.0, 0.7]), st.sampled_from([1, 2]), st.integers(1, 3))
+def test_frontier_topk_matches_twin_and_engine_kernel(d, strength, radius, nchunks) -> None:
+    lv = potential_levels()
+    weights = np.array([[1.0, 0.2, 0.5], [0.1, 1.0, 0.2], [0.8, 0.0, 1.0]])
+    packed = np.zeros(256, dtype=np.uint64)
+    for k, code in enumerate(_TYPES):
+        packed[code] = np.uint64(1) << np.uint64(8 * k)
+    rows, cols = d["rows"], d["cols"]
+    got = _trim(*TK._frontier_topk(_bits(d["front"]), d["lu"], d["zones"], d["pot"], lv, d["allowed"], packed, weights,
+                                   strength, rows, cols, radius, d["inertia"], d["quota"], d["keys"], _bits(d["lock"]),
+                                   d["row0"], d["col0"], d["gcols"], nchunks), d["quota"])
+    _same_selection(got, np_frontier_race(d, lv, weights, strength, radius))
+    # the engine's per-candidate keys (_frontier_keys), bit for bit
+    cells = np.flatnonzero(d["front"]).astype(np.int64)
+    group = np.empty(cells.size, dtype=np.int32)
+    t = np.empty(cells.size)
+    K._frontier_keys(cells, d["zones"][cells], np.ascontiguousarray(d["pot"][:, cells].T), d["lu"], lv, d["allowed"],
+                     packed, weights, strength, rows, cols, radius, d["inertia"], d["quota"], d["keys"],
+                     _bits(d["lock"]), d["row0"], d["col0"], d["gcols"], group, t)
+    ok = group >= 0
+    gidx = np.array([_gidx(d, int(c)) for c in cells], dtype=np.int64)
+    assert got == _trim(group[ok], t[ok], gidx[ok], d["quota"])
+
+
+def test_pruned_kernels_skip_most_logarithms_yet_select_exactly() -> None:
+    # a tile large enough for the heaps to fill: the pruned kernels must still pick the exact keys
+    rng = np.random.default_rng(3)
+    rows, cols = 90, 70
+    d = dict(rows=rows, cols=cols, lu=rng.choice(_CODES[:5], size=rows * cols, p=[0.05, 0.03, 0.02, 0.6, 0.3]),
+             zones=rng.integers(1, 3, size=rows * cols).astype(np.int32),
+             pot=rng.integers(1, 256, size=(3, rows * cols)).astype(np.uint8), allowed=np.zeros((3, 256), bool),
+             quota=np.array([0, 0, 0, 7, 3, 2, 5, 0, 1], dtype=np.int64), inertia=np.ones((3, 3)),
+             lock=np.zeros(rows * cols, bool), front=rng.random(rows * cols) < 0.6, row0=100, col0=7, gcols=300,
+             keys=np.array([stream_key(5, 1, 0, 3, k) for k in range(3)], dtype=np.uint64))
+    d["allowed"][:, [4, 5]] = True
+    lv = potential_levels()
+    for excl in (True, False):
+        args = (d["lu"], d["zones"], d["pot"], lv, d["allowed"], _bits(d["front"]), _bits(d["lock"]), excl,
+                d["quota"], d["inertia"], d["keys"], rows, cols, d["row0"], d["col0"], d["gcols"], 1)
+        group, t, gidx = TK._sweep_topk_pruned(*args)
+        assert group.size == d["quota"].sum()
+        _same_selection(_trim(group, t, gidx, d["quota"]), np_sweep(d, lv, excl))
+    weights = np.array([[1.0, 0.2, 0.5], [0.1, 1.0, 0.2], [0.8, 0.0, 1.0]])
+    packed = np.zeros(256, dtype=np.uint64)
+    for k, code in enumerate(_TYPES):
+        packed[code] = np.uint64(1) << np.uint64(8 * k)
+    for strength in (1.0, 2.0):
+        group, t, gidx = TK._frontier_topk(_bits(d["front"]), d["lu"], d["zones"], d["pot"], lv, d["allowed"], packed,
+                                           weights, strength, rows, cols, 1, d["inertia"], d["quota"], d["keys"],
+                                           _bits(d["lock"]), d["row0"], d["col0"], d["gcols"], 1)
+        assert group.size == d["quota"].sum()
+        _same_selection(_trim(group, t, gidx, d["quota"]), np_frontier_race(d, lv, weights, strength, 1))

@@ -172,7 +172,7 @@ def _zero_halo(grid: TileGrid, i: int, j: int, z: np.ndarray) -> np.ndarray:
 
 
 def _zone_dtype(Z: int) -> type:
-    """The smallest dtype of the staged zone ids (fewer bytes to write and read; states hold int32)."""
+    """The smallest dtype of the staged zone ids (fewer bytes to write, read and keep in tile states)."""
     return np.uint8 if Z < 2**8 else np.uint16 if Z < 2**16 else np.int32
 
 
@@ -329,7 +329,8 @@ def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g
     wr0, wr1, wc0, wc1 = win
     h, w = wr1 - wr0, wc1 - wc0
     lu = ctx.store.window("lu0", i, j).reshape(-1)
-    zones = ctx.store.window("zones", i, j).astype(np.int32, copy=False).reshape(-1)  # halo: zone 0 (staged so)
+    # zone ids as staged (the smallest dtype that holds them; halo cells are zone 0)
+    zones = ctx.store.window("zones", i, j).reshape(-1)
     pot = ctx.store.window("pot", i, j).reshape(-1, h * w)
     lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
     if g.size:

@@ -280,6 +280,7 @@ class _TileState:
 _STATES: dict[tuple[str, int], _TileState] = {}
 _STATE_BYTES: dict[str, int] = {}
 _STATE_LOCK = threading.Lock()
+_DROPPED: set[str] = set()  # tile stores whose states were freed: a state built late (ahead) is not kept
 
 
 def _state_budget(cache_mb: float | None) -> int:
@@ -301,9 +302,15 @@ def _state_budget(cache_mb: float | None) -> int:
         return 1 << 30
 
 
-def _drop_states(root: str) -> int:
-    """Forget every tile state of the store ``root`` in this process; returns the bytes freed."""
+def _drop_states(root: str, *, final: bool = True) -> int:
+    """Forget every tile state of the store ``root`` in this process; returns the bytes freed.
+
+    ``final``: the run is over, so a state of this store built later (ahead, finishing
+    late) is not kept either; otherwise (e.g. a test losing the states) they are rebuilt.
+    """
     with _STATE_LOCK:
+        if final:
+            _DROPPED.add(root)
         for key in [k for k in _STATES if k[0] == root]:
             del _STATES[key]
         return _STATE_BYTES.pop(root, 0)
@@ -401,6 +408,8 @@ def _keep(root: str, n: int, st: _TileState, cache_mb: float | None) -> bool:
     """Register tile ``n``'s state in this process if it fits the budget (replacing an older one)."""
     key = (root, n)
     with _STATE_LOCK:
+        if root in _DROPPED:  # the run is over (a state built ahead that finished late)
+            return False
         old = _STATES.pop(key, None)
         used = _STATE_BYTES.get(root, 0) - (old.nbytes if old is not None else 0)
         kept = used + st.nbytes <= _state_budget(cache_mb)
@@ -951,38 +960,46 @@ def simulate_tiled(
     chunks = check_chunks(chunks, neighbourhood=params.neighbourhood)
     zones = _zone_raster(landscape)
     Z = int(zones.max(initial=0))
-    zone_cells = np.bincount(zones.reshape(-1), minlength=Z + 1).astype(np.int64)
-    years, tgt = _years_targets(targets, params, Z, zone_cells)
     rows, cols = lu0.shape
     grid = TileGrid(rows, cols, chunks, params.neighbourhood // 2)
     root, cleanup = _workdir(workdir)
     try:
         store = _Store(str(root), grid)
-        ctx = _Ctx.build(store, params)
         runner = _Runner(client)
-        prepared = set()
-        zdt = _zone_dtype(Z)
-        for n, (i, j) in enumerate(grid.tiles()):
-            _stage_arrays(store, lu0, zones, params.potential, i, j, zone_dtype=zdt)
-            # its worker builds the tile's state while this process stages the next tiles
-            if runner.ahead(n, _tile_prepare, (ctx, n, i, j, cache_mb)):
-                prepared.add(n)
-        P, T = len(years), len(params.type_codes)
-        done: dict[str, np.ndarray] = {}
+        try:
+            ctx = _Ctx.build(store, params)
+            prepared = set()
+            zdt = _zone_dtype(Z)
+            for n, (i, j) in enumerate(grid.tiles()):
+                _stage_arrays(store, lu0, zones, params.potential, i, j, zone_dtype=zdt)
+                # its worker builds the tile's state while this process stages the next tiles
+                if runner.ahead(n, _tile_prepare, (ctx, n, i, j, cache_mb)):
+                    prepared.add(n)
+            # the targets are checked while the workers build the states
+            flat = zones.reshape(-1)
+            zone_cells = np.zeros(Z + 1, dtype=np.int64)
+            for a in range(0, flat.size, 1 << 20):  # chunked: bincount casts to int64
+                zone_cells += np.bincount(flat[a:a + (1 << 20)], minlength=Z + 1)
+            years, tgt = _years_targets(targets, params, Z, zone_cells)
+            P, T = len(years), len(params.type_codes)
+            done: dict[str, np.ndarray] = {}
 
-        def finish(logs: _Logs) -> tuple[int, np.ndarray]:
-            # the landscape is in memory here: counts and maps of the whole raster in this
-            # process (the per-tile finishing of grow_tiled gives the same, with transfers)
-            local = [c.astype(np.int64) for c, _, _ in logs]
-            done["counts"], partial = _counts_and_scores(rows * cols, P, T, runs, local, logs)
-            scores = _run_scores(partial, logs, runs)
-            best = int(np.argmax(scores))
-            lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
-            done["maps"] = _replay(lu, local[best], logs[best][1], logs[best][2], P, ctx.type_codes)
-            return best, scores
+            def finish(logs: _Logs) -> tuple[int, np.ndarray]:
+                # the landscape is in memory here: counts and maps of the whole raster in this
+                # process (the per-tile finishing of grow_tiled gives the same, with transfers)
+                local = [c.astype(np.int64) for c, _, _ in logs]
+                done["counts"], partial = _counts_and_scores(rows * cols, P, T, runs, local, logs)
+                scores = _run_scores(partial, logs, runs)
+                best = int(np.argmax(scores))
+                lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
+                done["maps"] = _replay(lu, local[best], logs[best][1], logs[best][2], P, ctx.type_codes)
+                return best, scores
 
-        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
-                    finish=finish, cache_mb=cache_mb, prepared=prepared)
+            out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
+                        finish=finish, cache_mb=cache_mb, prepared=prepared)
+        except BaseException:  # e.g. bad targets: free the states built ahead on the workers
+            runner.drop_states(store.root)
+            raise
         maps = done["maps"].reshape(P, rows, cols)
         counts = done["counts"].reshape(P, T, rows, cols)
     finally:

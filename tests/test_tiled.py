@@ -248,6 +248,34 @@ def test_grow_tiled_from_and_to_geotiffs(tmp_path, cluster2) -> None:
     assert not list((tmp_path / "out").glob(".*part"))
 
 
+def test_grow_tiled_with_zone_ids_of_several_dtypes(tmp_path) -> None:
+    # tiles stage their zone ids in the smallest dtype that holds them (uint8 here, uint16 there)
+    ds, p, t = CASES[3]
+
+    def remap(z):
+        z = np.asarray(z, dtype=np.int64)
+        return np.where((z > 0) & (z % 2 == 1) & (np.arange(z.size).reshape(z.shape) % 70 >= 35), z + 300, z)
+
+    zones = np.where(ds["study_area"].values, ds["zones"].values, 0)
+    z2 = remap(zones).astype(np.int32)
+    old_new = dict(zip(zones.ravel().tolist(), z2.ravel().tolist(), strict=True))
+    assert len(set(old_new.values())) == len(old_new)  # a zone lies on one side only
+    assert z2.max() > 255 and set(np.unique(z2[:, :32])) <= set(range(256))
+    ds2 = ds.assign(zones=(("y", "x"), z2))
+    t2 = t.assign(zone=t["zone"].map(old_new))
+    a = simulate(ds2, t2, params=p, runs=2, seed=21)
+    _write(tmp_path / "lu.tif", ds["landuse"].values, ds, nodata=255)
+    _write(tmp_path / "zones.tif", z2, ds)
+    _write(tmp_path / "pot.tif", p.potential, ds)
+    placeholder = p.replace(potential=np.zeros((3, 1, 1), np.uint8))
+    r = grow_tiled(tmp_path / "lu.tif", tmp_path / "zones.tif", tmp_path / "pot.tif", t2, params=placeholder,
+                   chunks=16, runs=2, seed=21, out_dir=tmp_path / "out", workdir=tmp_path / "work")
+    assert r.shortfall.equals(a.shortfall)
+    for y, path in r.landuse.items():
+        with rasterio.open(path) as src:
+            np.testing.assert_array_equal(src.read(1), a.landuse[y].values)
+
+
 @pytest.mark.parametrize("bad", [0, 2, 7.5, True, "16", None])
 def test_bad_chunks_are_a_clear_error(bad) -> None:
     with pytest.raises(GrowthInputError, match="chunks must be a whole number of cells >= 3"):

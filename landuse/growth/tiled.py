@@ -208,7 +208,8 @@ def _stage_geotiffs(store: _Store, paths: tuple[str, str, str], i: int, j: int, 
         raise GrowthInputError(f"{paths[1]}: negative zone ids in rows {wr0}..{wr1}, cols {wc0}..{wc1}; 0 marks "
                                "cells outside every zone")
     counts = np.bincount(z[r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0].reshape(-1), minlength=zmax_hint + 1)
-    store.write("zones", i, j, _zero_halo(grid, i, j, z.astype(np.int32)))
+    # each tile's zone ids in the smallest dtype that holds them (its state keeps that dtype)
+    store.write("zones", i, j, _zero_halo(grid, i, j, z.astype(_zone_dtype(int(z.max(initial=0))))))
     with rasterio.open(paths[2]) as src:
         store.write("pot", i, j, src.read(window=win).astype(np.uint8, copy=False))
     return counts
@@ -1119,7 +1120,7 @@ def grow_tiled(
         cdt = _count_dtype(runs)
         base = dict(driver="GTiff", width=cols, height=rows, count=1, crs=profile["crs"],
                     transform=profile["transform"], tiled=True, blockxsize=256, blockysize=256, compress="deflate",
-                    BIGTIFF="IF_SAFER")
+                    BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")  # blocks compressed in GDAL's threads
         lu_paths = {y: out_dir / f"landuse_{y}.tif" for y in years}
         cnt_paths = {(y, t): out_dir / f"counts_{t}_{y}.tif" for y in years for t in params.types}
         ds_lu, ds_cnt = [], {}

@@ -97,7 +97,7 @@ def _resident() -> int:
 def _forget_states() -> int:
     from landuse.growth import tiled
 
-    return sum(tiled._drop_states(root, final=False) for root in list(tiled._STATE_BYTES))
+    return sum(tiled._drop_states(root) for root in list(tiled._STATE_BYTES))
 
 
 @pytest.mark.parametrize(("cache_mb", "kept"), [(None, "all"), (0.02, "some"), (0, "none")])
@@ -141,61 +141,12 @@ def test_tile_states_stay_on_the_workers(cluster2) -> None:
     assert sorted(cluster2.run(_resident).values()) == [0, 0]
 
 
-def test_states_prepared_ahead_while_staging(cluster2, monkeypatch) -> None:
-    # every tile's state is built on its worker as soon as the tile is staged; the first
-    # step then uses it (and the result is still the in-memory one)
-    from landuse.growth import tiled
-
-    calls = []
-    ahead = tiled._Runner.ahead
-
-    def ahead_when_up(self, n, fn, args):
-        self._step_actors()  # wait for the actors, so that every tile is prepared ahead
-        calls.append(ahead(self, n, fn, args))
-        return calls[-1]
-
-    monkeypatch.setattr(tiled._Runner, "ahead", ahead_when_up)
-    ds, p, t = CASES[3]
-    a = simulate(ds, t, params=p, runs=2, seed=8)
-    held = []
-    b = simulate_tiled(ds, t, params=p, runs=2, seed=8, chunks=16, client=cluster2,
-                       progress=lambda ev: held.append(sorted(cluster2.run(_resident).values())))
-    assert_same(a, b)
-    assert calls and all(calls) and len(calls) == len(TileGrid(60, 70, 16, 1).tiles())
-    assert held[0] == [10, 10]
-
-
-def test_bad_targets_leave_no_state_on_the_workers(cluster2, monkeypatch) -> None:
-    # targets are checked while the workers build the states ahead: an error frees them
-    from landuse.growth import tiled
-
-    ahead = tiled._Runner.ahead
-
-    def ahead_when_up(self, n, fn, args):
-        self._step_actors()
-        return ahead(self, n, fn, args)
-
-    monkeypatch.setattr(tiled._Runner, "ahead", ahead_when_up)
-    ds, p, t = CASES[3]
-    bad = t.assign(zone=t["zone"] + 1000)
-    with pytest.raises(GrowthInputError, match="do not occur in the zone raster"):
-        simulate_tiled(ds, bad, params=p, runs=1, seed=1, chunks=16, client=cluster2)
-    import time
-
-    time.sleep(0.5)  # a state still being built ahead when the error came must not be kept
-    assert sorted(cluster2.run(_resident).values()) == [0, 0]
-
-
 class _LostActor:
     """An actor whose worker is gone: every call fails."""
 
     calls = 0
 
     def run(self, fn, batches):
-        _LostActor.calls += 1
-        raise OSError("worker lost")
-
-    def ahead(self, fn, calls):
         _LostActor.calls += 1
         raise OSError("worker lost")
 

@@ -281,7 +281,6 @@ class _TileState:
 _STATES: dict[tuple[str, int], _TileState] = {}
 _STATE_BYTES: dict[str, int] = {}
 _STATE_LOCK = threading.Lock()
-_DROPPED: set[str] = set()  # tile stores whose states were freed: a state built late (ahead) is not kept
 
 
 def _state_budget(cache_mb: float | None) -> int:
@@ -303,15 +302,9 @@ def _state_budget(cache_mb: float | None) -> int:
         return 1 << 30
 
 
-def _drop_states(root: str, *, final: bool = True) -> int:
-    """Forget every tile state of the store ``root`` in this process; returns the bytes freed.
-
-    ``final``: the run is over, so a state of this store built later (ahead, finishing
-    late) is not kept either; otherwise (e.g. a test losing the states) they are rebuilt.
-    """
+def _drop_states(root: str) -> int:
+    """Forget every tile state of the store ``root`` in this process; returns the bytes freed."""
     with _STATE_LOCK:
-        if final:
-            _DROPPED.add(root)
         for key in [k for k in _STATES if k[0] == root]:
             del _STATES[key]
         return _STATE_BYTES.pop(root, 0)
@@ -409,8 +402,6 @@ def _keep(root: str, n: int, st: _TileState, cache_mb: float | None) -> bool:
     """Register tile ``n``'s state in this process if it fits the budget (replacing an older one)."""
     key = (root, n)
     with _STATE_LOCK:
-        if root in _DROPPED:  # the run is over (a state built ahead that finished late)
-            return False
         old = _STATES.pop(key, None)
         used = _STATE_BYTES.get(root, 0) - (old.nbytes if old is not None else 0)
         kept = used + st.nbytes <= _state_budget(cache_mb)
@@ -419,18 +410,6 @@ def _keep(root: str, n: int, st: _TileState, cache_mb: float | None) -> bool:
             used += st.nbytes
         _STATE_BYTES[root] = used
     return kept
-
-
-def _tile_prepare(ctx: _Ctx, n: int, i: int, j: int, cache_mb: float | None) -> bool:
-    """Build tile ``n``'s state for the first round of run 0 (no conversions yet) ahead of its first step.
-
-    The driver sends this as soon as the tile is staged, so the workers read windows and
-    build bitsets while the driver stages the other tiles; the first step then finds the
-    state as a later step would (``since`` 1). Returns whether the state was kept.
-    """
-    empty = np.empty(0, np.int64)
-    st = _new_state(ctx, i, j, 0, 0, 1, empty, empty.astype(np.uint8), empty.astype(np.int16))
-    return _keep(ctx.store.root, n, st, cache_mb)
 
 
 def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.ndarray, inertia: np.ndarray,
@@ -523,28 +502,16 @@ class _StepActor:
         from distributed import get_worker
 
         self.worker = get_worker()
-        self.pending: list[Any] = []
 
-    def _start(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> Any:
+    async def run(self, fn: Callable[..., Any], batches: list[list[tuple[Any, ...]]]) -> list[list[Any]]:
+        """Run each batch in a thread of the worker; their results."""
         import asyncio
         import contextvars
 
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self.worker.executors["default"], contextvars.copy_context().run, _batch, fn,
-                                    calls)
-
-    async def ahead(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> None:
-        """Start ``calls`` in the worker's threads and return at once; the next :meth:`run` waits for them."""
-        self.pending.append(self._start(fn, calls))
-
-    async def run(self, fn: Callable[..., Any], batches: list[list[tuple[Any, ...]]]) -> list[list[Any]]:
-        """Run each batch in a thread of the worker (after the calls started ahead); their results."""
-        import asyncio
-
-        if self.pending:
-            pending, self.pending = self.pending, []
-            await asyncio.gather(*pending)
-        return list(await asyncio.gather(*(self._start(fn, b) for b in batches)))
+        pool = self.worker.executors["default"]
+        futs = [loop.run_in_executor(pool, contextvars.copy_context().run, _batch, fn, b) for b in batches]
+        return list(await asyncio.gather(*futs))
 
 
 class _Runner:
@@ -602,27 +569,6 @@ class _Runner:
                 for n, r in zip(ns, res, strict=True):
                     out[n] = r
         return out
-
-    def ahead(self, n: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-        """Start ``fn(*args)`` for tile ``n`` on its owner's actor without waiting (before its next step there).
-
-        Returns False (nothing started) without a client or while the actors are not up yet.
-        """
-        if self.client is None or self._actors == {}:
-            return False
-        if self._actors is None and not all(f.done() for f in self._actor_futs):
-            return False
-        actors = self._step_actors()
-        o = self.owner(n)
-        if o is None or o[0] not in actors:
-            return False
-        try:
-            actors[o[0]].ahead(fn, [args])  # the call is sent now; its outcome shows in the next step
-        except Exception:  # an actor's worker is gone: ordinary tasks from now on
-            self.close_actors()
-            self._actors = {}
-            return False
-        return True
 
     def close_actors(self) -> None:
         for f in self._actor_futs:
@@ -701,16 +647,14 @@ class _TiledRun:
     worker holds the rounds ``< since[n]`` (0: no state, the next task rebuilds it).
     """
 
-    def __init__(self, ctx: _Ctx, runner: _Runner, T: int, G: int, *, run: int, cache_mb: float | None,
-                 prepared: set[int] = frozenset()) -> None:
+    def __init__(self, ctx: _Ctx, runner: _Runner, T: int, G: int, *, run: int, cache_mb: float | None) -> None:
         self.ctx, self.runner, self.T, self.G = ctx, runner, T, G
         self.run, self.cache_mb = run, cache_mb
         self.grid = ctx.store.grid
         self.tiles = self.grid.tiles()
         self.nb = [self.grid.neighbours(i, j) for i, j in self.tiles]
         self.hist: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.tiles]
-        # tiles prepared ahead (:func:`_tile_prepare`, run 0 only) hold the state of round 1
-        self.since = [1 if n in prepared else 0 for n in range(len(self.tiles))]
+        self.since = [0] * len(self.tiles)
         self.owners = [runner.owner(n) for n in range(len(self.tiles))]
         self.round = 1
         self.period_index = 0
@@ -823,8 +767,7 @@ _Logs = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per run: cells (globa
 
 def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, years: list[int], *, Z: int,
           runs: int, seed: int, progress: Callable[[dict[str, Any]], None] | None,
-          finish: Callable[[_Logs], tuple[int, np.ndarray]], cache_mb: float | None,
-          prepared: set[int] = frozenset()) -> _Outcome:
+          finish: Callable[[_Logs], tuple[int, np.ndarray]], cache_mb: float | None) -> _Outcome:
     """All runs and periods over the tiles, then ``finish(logs)``: counts, outputs, ``(representative run, scores)``."""
     grid = ctx.store.grid
     T = len(params.type_codes)
@@ -836,7 +779,7 @@ def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, yea
     cell_dtype = np.int32 if grid.rows * grid.cols < 2**31 else np.int64
     try:
         for r in range(runs):
-            tr = _TiledRun(ctx, runner, T, G, run=r, cache_mb=cache_mb, prepared=prepared if r == 0 else frozenset())
+            tr = _TiledRun(ctx, runner, T, G, run=r, cache_mb=cache_mb)
             cs, ks, ps, cv = [], [], [], []
             for p, year in enumerate(years):
                 conv, c, k = tr.period(tgt[p].reshape(-1), params, Z=Z, seed=seed, run=r, period=p)
@@ -961,46 +904,37 @@ def simulate_tiled(
     chunks = check_chunks(chunks, neighbourhood=params.neighbourhood)
     zones = _zone_raster(landscape)
     Z = int(zones.max(initial=0))
+    flat = zones.reshape(-1)
+    zone_cells = np.zeros(Z + 1, dtype=np.int64)
+    for a in range(0, flat.size, 1 << 20):  # chunked: bincount casts to int64
+        zone_cells += np.bincount(flat[a:a + (1 << 20)], minlength=Z + 1)
+    years, tgt = _years_targets(targets, params, Z, zone_cells)
     rows, cols = lu0.shape
     grid = TileGrid(rows, cols, chunks, params.neighbourhood // 2)
     root, cleanup = _workdir(workdir)
     try:
         store = _Store(str(root), grid)
-        runner = _Runner(client)
-        try:
-            ctx = _Ctx.build(store, params)
-            prepared = set()
-            zdt = _zone_dtype(Z)
-            for n, (i, j) in enumerate(grid.tiles()):
-                _stage_arrays(store, lu0, zones, params.potential, i, j, zone_dtype=zdt)
-                # its worker builds the tile's state while this process stages the next tiles
-                if runner.ahead(n, _tile_prepare, (ctx, n, i, j, cache_mb)):
-                    prepared.add(n)
-            # the targets are checked while the workers build the states
-            flat = zones.reshape(-1)
-            zone_cells = np.zeros(Z + 1, dtype=np.int64)
-            for a in range(0, flat.size, 1 << 20):  # chunked: bincount casts to int64
-                zone_cells += np.bincount(flat[a:a + (1 << 20)], minlength=Z + 1)
-            years, tgt = _years_targets(targets, params, Z, zone_cells)
-            P, T = len(years), len(params.type_codes)
-            done: dict[str, np.ndarray] = {}
+        runner = _Runner(client)  # starts the step actors while this process stages the tiles
+        zdt = _zone_dtype(Z)
+        for i, j in grid.tiles():
+            _stage_arrays(store, lu0, zones, params.potential, i, j, zone_dtype=zdt)
+        ctx = _Ctx.build(store, params)
+        P, T = len(years), len(params.type_codes)
+        done: dict[str, np.ndarray] = {}
 
-            def finish(logs: _Logs) -> tuple[int, np.ndarray]:
-                # the landscape is in memory here: counts and maps of the whole raster in this
-                # process (the per-tile finishing of grow_tiled gives the same, with transfers)
-                local = [c.astype(np.int64) for c, _, _ in logs]
-                done["counts"], partial = _counts_and_scores(rows * cols, P, T, runs, local, logs)
-                scores = _run_scores(partial, logs, runs)
-                best = int(np.argmax(scores))
-                lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
-                done["maps"] = _replay(lu, local[best], logs[best][1], logs[best][2], P, ctx.type_codes)
-                return best, scores
+        def finish(logs: _Logs) -> tuple[int, np.ndarray]:
+            # the landscape is in memory here: counts and maps of the whole raster in this
+            # process (the per-tile finishing of grow_tiled gives the same, with transfers)
+            local = [c.astype(np.int64) for c, _, _ in logs]
+            done["counts"], partial = _counts_and_scores(rows * cols, P, T, runs, local, logs)
+            scores = _run_scores(partial, logs, runs)
+            best = int(np.argmax(scores))
+            lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
+            done["maps"] = _replay(lu, local[best], logs[best][1], logs[best][2], P, ctx.type_codes)
+            return best, scores
 
-            out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
-                        finish=finish, cache_mb=cache_mb, prepared=prepared)
-        except BaseException:  # e.g. bad targets: free the states built ahead on the workers
-            runner.drop_states(store.root)
-            raise
+        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
+                    finish=finish, cache_mb=cache_mb)
         maps = done["maps"].reshape(P, rows, cols)
         counts = done["counts"].reshape(P, T, rows, cols)
     finally:

@@ -8,9 +8,8 @@ Usage: ``python benchmarks/dask_growth.py [--quick] [--sizes SIZE:TILE,...] [--s
    memory (numba on 2 threads) against the tiled path (``simulate_tiled``: staging, steps,
    finishing, all included) on a LocalCluster of 2 single-threaded workers (equal cores),
    after a warm-up of both, ``--repeats`` times (medians and the 1-minute load average of
-   each repeat reported). The in-memory engine is timed twice: as it is, and with the tiled
-   path's pruned sweep kernel in place of its own (``simulate_same_sweep``), so that the
-   second ratio is the tiled path's overhead alone. ``--stateless`` also times the tiled path without tile states
+   each repeat reported). Both paths use the same kernels (the engine's pruned sweep
+   included), so the ratio is the tiled path's overhead. ``--stateless`` also times the tiled path without tile states
    (``cache_mb=0``: every step re-reads its window and rebuilds the frontier). The maps and
    counts are checked to be identical. ``--skip-large`` stops here.
 2. **Large raster** (20 000^2; 3 000^2 with ``--quick``): a synthetic landscape written tile
@@ -153,31 +152,13 @@ class RssSampler:
         self._t.join()
 
 
-def simulate_same_sweep(*args, **kw):
-    """The in-memory engine with the tiled path's sweep kernel in place of its own (this process only).
-
-    The tiled path's new-patch and fill sweeps use ``tiled_kernels._sweep_topk_pruned``
-    (same selection, fewer logarithms); timing the engine with it too separates the
-    tiled path's overhead from that kernel's speed.
-    """
-    from landuse.growth import kernels, tiled_kernels
-
-    own = kernels._sweep_topk
-    kernels._sweep_topk = tiled_kernels._sweep_topk_pruned
-    try:
-        return simulate(*args, **kw)
-    finally:
-        kernels._sweep_topk = own
-
-
 def overhead(a: argparse.Namespace, small: int, chunk_small: int) -> dict[str, object]:
     """Part 1: in memory against tiled (states kept, and optionally not) at equal cores, medians of ``a.repeats``."""
     ds, pot = landscape(small)
     p = params_for(pot, iterations=a.iterations)
     t = targets_for(small)
     simulate(ds, t, params=p, runs=1, seed=0)  # warm-up (compilation, caches)
-    simulate_same_sweep(ds, t, params=p, runs=1, seed=0)
-    mem_s, same_s, tiled_s, nostate_s = [], [], [], []
+    mem_s, tiled_s, nostate_s = [], [], []
     loads = []
     same = True
     with dask_client("local", workers=2, memory_limit=a.memory_limit) as client:
@@ -190,12 +171,9 @@ def overhead(a: argparse.Namespace, small: int, chunk_small: int) -> dict[str, o
             r_mem = simulate(ds, t, params=p, runs=1, seed=1)
             mem_s.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            r_same = simulate_same_sweep(ds, t, params=p, runs=1, seed=1)
-            same_s.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
             r_tiled = simulate_tiled(ds, t, seed=1, **kw)
             tiled_s.append(time.perf_counter() - t0)
-            check = [r_tiled, r_same]
+            check = [r_tiled]
             if a.stateless:
                 t0 = time.perf_counter()
                 r_nostate = simulate_tiled(ds, t, seed=1, cache_mb=0, **kw)
@@ -206,27 +184,24 @@ def overhead(a: argparse.Namespace, small: int, chunk_small: int) -> dict[str, o
                                      and np.array_equal(r_mem.counts.values, r.counts.values))
             loads.append(os.getloadavg()[0])
             extra = f", tiled without states {nostate_s[-1]:.3f} s" if a.stateless else ""
-            print(f"  {small}^2: in memory {mem_s[-1]:.3f} s (with the pruned sweep {same_s[-1]:.3f} s), tiled "
-                  f"{tiled_s[-1]:.3f} s{extra} "
+            print(f"  {small}^2: in memory {mem_s[-1]:.3f} s, tiled {tiled_s[-1]:.3f} s{extra} "
                   f"(load {loads[-1]:.2f})", flush=True)
-    med_mem, med_same, med_tiled = (float(np.median(v)) for v in (mem_s, same_s, tiled_s))
+    med_mem, med_tiled = (float(np.median(v)) for v in (mem_s, tiled_s))
     row: dict[str, object] = dict(
         size=small, chunks=chunk_small, tiles=(-(-small // chunk_small)) ** 2, repeats=a.repeats,
         in_memory_s=[round(x, 3) for x in mem_s], tiled_s=[round(x, 3) for x in tiled_s],
         in_memory_median_s=round(med_mem, 3), tiled_median_s=round(med_tiled, 3),
         tiled_over_in_memory=round(med_tiled / med_mem, 2),
-        in_memory_pruned_sweep_s=[round(x, 3) for x in same_s], in_memory_pruned_sweep_median_s=round(med_same, 3),
-        tiled_over_in_memory_pruned_sweep=round(med_tiled / med_same, 2), identical=same,
+        identical=same,
         converted=int(r_mem.shortfall.converted.sum()), load_avg_1min=[round(x, 2) for x in loads])
     if a.stateless:
         med_ns = float(np.median(nostate_s))
         row.update(tiled_no_state_s=[round(x, 3) for x in nostate_s], tiled_no_state_median_s=round(med_ns, 3),
                    tiled_no_state_over_in_memory=round(med_ns / med_mem, 2))
     print(f"{small}^2 medians of {a.repeats}: in memory {med_mem:.3f} s, tiled ({chunk_small}^2 tiles, 2 workers) "
-          f"{med_tiled:.3f} s: ratio {med_tiled / med_mem:.2f}; in memory with the pruned sweep {med_same:.3f} s: "
-          f"ratio {med_tiled / med_same:.2f}; identical {same}, load "
+          f"{med_tiled:.3f} s: ratio {med_tiled / med_mem:.2f}; identical {same}, load "
           f"{min(loads):.2f}-{max(loads):.2f}", flush=True)
-    del ds, pot, p, r_mem, r_same, r_tiled
+    del ds, pot, p, r_mem, r_tiled
     return row
 
 
@@ -267,12 +242,9 @@ def main() -> None:
         fig.update(small_size=first["size"], small_chunks=first["chunks"], in_memory_median_s=first["in_memory_median_s"],
                    tiled_median_s=first["tiled_median_s"], tiled_over_in_memory=first["tiled_over_in_memory"],
                    identical=all(r["identical"] for r in rows),
-                   ratios={f"{r['size']}:{r['chunks']}": r["tiled_over_in_memory"] for r in rows},
-                   ratios_pruned_sweep={f"{r['size']}:{r['chunks']}": r["tiled_over_in_memory_pruned_sweep"]
-                                        for r in rows})
-        print("ratios tiled / in memory (engine's own sweep; with the pruned sweep): " + ", ".join(
-            f"{r['size']}^2 ({r['chunks']}^2 tiles) {r['tiled_over_in_memory']}; "
-            f"{r['tiled_over_in_memory_pruned_sweep']}" for r in rows), flush=True)
+                   ratios={f"{r['size']}:{r['chunks']}": r["tiled_over_in_memory"] for r in rows})
+        print("ratios tiled / in memory: " + ", ".join(
+            f"{r['size']}^2 ({r['chunks']}^2 tiles) {r['tiled_over_in_memory']}" for r in rows), flush=True)
     if a.skip_large:
         fig["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(fig))

@@ -1291,17 +1291,26 @@ def _heap_push(ht, hi, start, size, cap, tv, iv) -> np.int64:
 @njit(cache=True, nogil=True, parallel=True)
 def _sweep_topk(lu, zones, pot, levels, allowed, frontier, lock, exclude_frontier, quota, inertia, keys,
                 rows, cols, row0, col0, gcols, nchunks):
-    """Smallest race keys per group among all eligible cells (not only the frontier).
+    """Smallest race keys per group among all eligible cells (not only the frontier), with few logarithms.
 
     Used for new patches (``exclude_frontier``: cells with no urban cell in the window)
-    and for the end-of-period fill. Weight of type ``k``: ``levels[pot[k, c]] *
-    inertia[zone, k]`` (no neighbourhood term). Each of ``nchunks`` row chunks keeps its
-    own bounded heaps of ``quota[g]`` entries per group; the union of the chunks' heaps
-    holds every group's ``quota[g]`` smallest keys whatever the chunking.
+    and for the end-of-period fill. Type ``k`` of cell ``c`` in zone ``z`` is open when
+    ``quota[z * T + k] > 0``, ``allowed[k, lu[c]]`` and ``pot[k, c] > 0``, with weight
+    ``w = levels[pot[k, c]] * inertia[z, k]`` (no neighbourhood term); the cell's key is
+    the smallest ``-ln(u_k) / w`` over its open types and its group that type's. Locked
+    cells and cells outside every zone (zone 0, e.g. a tile's halo) are never candidates.
+
+    Each of ``nchunks`` row chunks keeps its own bounded max-heap of ``quota[g]`` entries
+    per group; the union of the chunks' heaps holds every group's ``quota[g]`` smallest
+    keys whatever the chunking. Once the heaps of all of a cell's open types are full, a
+    lower bound of each type's key (the table logarithm less its error bound, no libm
+    call) is compared with that heap's largest key: when every bound lies above, the cell
+    could not enter any heap whichever type won, and its exact keys are never computed
+    (the heaps end exactly as they would with every key computed).
 
     Returns
     -------
-    group, t, gidx : the heaps' entries (flat), ready for :func:`_group_thresholds`.
+    group, t, gidx : the heaps' entries (flat; exact keys), ready for :func:`_group_thresholds`.
     """
     T = pot.shape[0]
     G = quota.size
@@ -1313,10 +1322,15 @@ def _sweep_topk(lu, zones, pot, levels, allowed, frontier, lock, exclude_frontie
     for g in range(G):
         if quota[g] > 0:
             zone_open[g // T] = True
+    table = _LOG_TABLE
     ht = np.empty((nchunks, cap_total), dtype=np.float64)
     hi = np.empty((nchunks, cap_total), dtype=np.int64)
     hs = np.zeros((nchunks, G), dtype=np.int64)
     for ch in prange(nchunks):
+        fb = np.empty(1, dtype=np.float64)
+        bv = fb.view(np.uint64)
+        hth = ht[ch]
+        hih = hi[ch]
         r0 = ch * rows // nchunks
         r1 = (ch + 1) * rows // nchunks
         for c in range(r0 * cols, r1 * cols):
@@ -1328,23 +1342,47 @@ def _sweep_topk(lu, zones, pot, levels, allowed, frontier, lock, exclude_frontie
             if exclude_frontier and _getbit(frontier, c):
                 continue
             code = lu[c]
-            best = np.inf
-            bestk = -1
-            g_i = -1
+            qbase = z * T
+            g_i = _global_index(c, cols, row0, col0, gcols)
+            # bounds first: skip the cell when no open type's key can enter its group's heap
+            skip = True
+            anyk = False
             for k in range(T):
-                if quota[z * T + k] > 0 and allowed[k, code] and pot[k, c] > 0:
+                g = qbase + k
+                if quota[g] > 0 and allowed[k, code] and pot[k, c] > 0:
                     w = levels[pot[k, c]] * inertia[z, k]
                     if w > 0.0:
-                        if g_i < 0:
-                            g_i = _global_index(c, cols, row0, col0, gcols)
+                        anyk = True
+                        if hs[ch, g] < quota[g]:
+                            skip = False
+                            break
+                        lo = (_neglog_approx(_uniform(keys[k], g_i), fb, bv, table) - _APPROX_SLACK) * (1.0 / w)
+                        if not lo * _REL_LO > hth[offs[g]]:
+                            skip = False
+                            break
+            if skip or not anyk:
+                continue
+            best = np.inf
+            bestk = -1
+            for k in range(T):
+                if quota[qbase + k] > 0 and allowed[k, code] and pot[k, c] > 0:
+                    w = levels[pot[k, c]] * inertia[z, k]
+                    if w > 0.0:
                         tk = -math.log(_uniform(keys[k], g_i)) / w
                         if tk < best:
                             best = tk
                             bestk = k
             if bestk < 0:
                 continue
-            g = z * T + bestk
-            hs[ch, g] = _heap_push(ht[ch], hi[ch], offs[g], hs[ch, g], quota[g], best, g_i)
+            g = qbase + bestk
+            hs[ch, g] = _heap_push(hth, hih, offs[g], hs[ch, g], quota[g], best, g_i)
+    return _heap_entries(ht, hi, hs, offs)
+
+
+@njit(cache=True, nogil=True)
+def _heap_entries(ht, hi, hs, offs):
+    """The chunks' heap entries, chunk after chunk, group after group: ``(group, t, gidx)``."""
+    nchunks, G = hs.shape
     total = 0
     for ch in range(nchunks):
         for g in range(G):

@@ -423,10 +423,9 @@ def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.n
         group, t, gidx = TK._frontier_topk(st.frontier, st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, ctx.packed,
                                            ctx.weights, ctx.strength, h, w, grid.radius, inertia, quota, keys,
                                            st.lock, wr0, wc0, grid.cols, nchunks)
-    else:  # the pruned sweep: the same per-group smallest keys as the engine's _sweep_topk, few logarithms
-        group, t, gidx = TK._sweep_topk_pruned(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier,
-                                               st.lock, mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols,
-                                               nchunks)
+    else:  # new patches or fill: the engine's sweep kernel
+        group, t, gidx = K._sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
+                                       mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, nchunks)
     if nchunks == 1:  # one heap per group: already the quota smallest
         return group, t, gidx
     pos = K._select_smallest(group, t, gidx, quota)

@@ -431,12 +431,11 @@ def test_convert_clear_and_join_match_rebuild(g, data, in_list) -> None:
     span = (2 * radius + 1) ** 2 - 1
     raw = K._join_scan(bits, elig, c, c[src], lu, zones, pot, allowed, np_code_type(), rows, cols, radius,
                        np.full(c.size * span + 1, -7, dtype=np.int64))
-    raw.sort()
-    added = K._join_sorted(bits, raw)
+    added = np.sort(raw)
     expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
     np.testing.assert_array_equal(from_bits(elig, rows * cols), np_eligible(lu, zones, pot, allowed))
-    np.testing.assert_array_equal(added, np.flatnonzero(expect & ~front))  # ascending, each cell once
+    np.testing.assert_array_equal(added, np.flatnonzero(expect & ~front))  # each cell once
     if in_list:
         dead += K._retire(cells, cz, pos[src], bits)
         np.testing.assert_array_equal(cz == 0, np.isin(np.arange(cells.size), pos) & ~expect[cells])
@@ -473,11 +472,27 @@ def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
     el = np.flatnonzero(np_eligible(lu, zones, pot, allowed))
     conv = np.sort(rng.choice(el, size=el.size // 2, replace=False)).astype(np.int64)
     assert conv.size >= 2048
+    lu0 = lu.copy()
     lu[conv] = np.where(lu[conv] == 1, 3, 1)
     added = K._update_frontier(bits, elig, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
     expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
     np.testing.assert_array_equal(np.sort(added), np.flatnonzero(expect & ~front))
+    # the in-memory engine's two parallel kernels on the same conversions (several chunks each)
+    bits, elig = to_bits(front), to_bits(np_eligible(lu0, zones, pot, allowed))
+    group = (zones[conv] * 3 + np.where(lu0[conv] == 1, 2, 0)).astype(np.int32)  # 1 -> commercial, else residential
+    lock = np.zeros_like(bits)
+    cz = zones[conv].astype(np.int32)
+    counts = np.zeros(12, dtype=np.int64)
+    c, k, src, dead = K._convert_clear(lu0, conv, cz, group, np.arange(conv.size), TYPE_CODES, lock, counts, elig,
+                                       bits, allowed.any(axis=0), True)
+    np.testing.assert_array_equal(lu0, lu)
+    np.testing.assert_array_equal(counts, np.bincount(group, minlength=12))
+    np.testing.assert_array_equal(from_bits(lock, rows * cols), np.isin(np.arange(rows * cols), conv))
+    raw = K._join_scan(bits, elig, c, c[src], lu0, zones, pot, allowed, np_code_type(), rows, cols, radius,
+                       np.empty(c.size * 8, dtype=np.int64))
+    np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
+    np.testing.assert_array_equal(np.sort(raw), np.flatnonzero(expect & ~front))
 
 
 # --------------------------------------------------------------------------- bracketed selection

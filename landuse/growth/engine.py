@@ -459,8 +459,7 @@ def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray
             state.scan = np.empty(need + need // 4, dtype=np.int64)
         raw = K._join_scan(state.frontier, state.elig, c, c[src], state.lu, st.zones, st.pot, st.allowed,
                            st.code_type, st.rows, st.cols, st.radius, state.scan)
-        raw.sort()  # numpy's sort: much faster than a compiled one
-        added = K._join_sorted(state.frontier, raw)
+        added = np.sort(raw)  # numpy's sort: much faster than a compiled one
         if from_frontier:  # only converted list entries can have left the frontier
             if src.size:
                 state.dead += int(K._retire(cells, state.cz, pos[src], state.frontier))

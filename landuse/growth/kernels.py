@@ -82,6 +82,43 @@ def _prefetch(typingctx, arr, idx):
     return sig, codegen
 
 
+def _atomic_rmw(op: str, doc: str):
+    @intrinsic
+    def rmw(typingctx, arr, idx, val):
+        sig = arr.dtype(arr, idx, val)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            ptr = builder.gep(ary.data, [args[1]])
+            return builder.atomic_rmw(op, ptr, args[2], "monotonic")
+
+        return sig, codegen
+
+    rmw.__doc__ = doc
+    return rmw
+
+
+_atomic_or = _atomic_rmw("or", "``arr[idx] |= val`` as one atomic operation; returns the old value.")
+_atomic_and = _atomic_rmw("and", "``arr[idx] &= val`` as one atomic operation; returns the old value.")
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _claim_bit(bits: np.ndarray, i: np.int64) -> bool:
+    """Set bit ``i`` atomically; True if this call set it (it was clear). Threads may race for a bit: one wins."""
+    m = _ONE << np.uint64(i & 63)
+    return (_atomic_or(bits, i >> 6, m) & m) == 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _atomic_setbit(bits: np.ndarray, i: np.int64) -> None:
+    _atomic_or(bits, i >> 6, _ONE << np.uint64(i & 63))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _atomic_clearbit(bits: np.ndarray, i: np.int64) -> None:
+    _atomic_and(bits, i >> 6, ~(_ONE << np.uint64(i & 63)))
+
+
 # --------------------------------------------------------------------------- quantisation
 
 
@@ -960,8 +997,8 @@ def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, 
     fixed chunks of ``converted`` with read-only bitsets; joining cells are then set
     and de-duplicated in one serial pass. Returns the cells that joined, each once, in
     no particular order (the caller sorts them; numpy's sort is much faster than a
-    compiled one). The in-memory engine does the same in three steps
-    (:func:`_convert_clear`, :func:`_join_scan`, :func:`_join_sorted`).
+    compiled one). The in-memory engine does the same in two parallel steps
+    (:func:`_convert_clear`, :func:`_join_scan`).
     """
     m = converted.size
     T = pot.shape[0]
@@ -1022,65 +1059,76 @@ def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, 
     return added[:a]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _convert_clear(lu, cells, cz, group, pos, type_codes, lock, conv_counts, elig, bits, source, in_list):
-    """:func:`_convert_cells`, and the converted cells' own bits, in one pass over them.
+    """:func:`_convert_cells`, and the converted cells' own bits, in one parallel pass over them.
 
     A cell whose new class no type may take (``source[code]`` false) leaves the eligible
     set and the frontier here and, when ``in_list`` (``cells`` is the candidate list),
-    its list entry is retired (``cz = 0``). Returns the converted cells, their type
-    indices (in the order of ``pos``), the indices (into those) of the cells whose new
-    class some type may take, which :func:`_join_scan` decides, and the number of list
-    entries retired.
+    its list entry is retired (``cz = 0``). Fixed chunks of ``pos`` run in parallel; the
+    cells are distinct, bits are set and cleared atomically (neighbouring cells share
+    words), and counts are summed in chunk order, so nothing depends on the threads.
+    Returns the converted cells, their type indices (in the order of ``pos``), the
+    indices (into those) of the cells whose new class some type may take, which
+    :func:`_join_scan` decides, and the number of list entries retired.
     """
     T = type_codes.size
     m = pos.size
+    G = conv_counts.size
     out_c = np.empty(m, dtype=np.int64)
     out_k = np.empty(m, dtype=np.int8)
-    src = np.empty(m, dtype=np.int64)
-    ns = 0
-    dead = 0
-    for p in range(m):
-        if p + _PREFETCH_AHEAD < m:
-            cn = cells[pos[p + _PREFETCH_AHEAD]]
-            wd = cn >> 6
-            _prefetch(lu, cn)
-            _prefetch(lock, wd)
-            _prefetch(elig, wd)
-            _prefetch(bits, wd)
-        i = pos[p]
-        c = cells[i]
-        g = group[i]
-        k = g % T
-        code = type_codes[k]
-        lu[c] = code
-        _setbit(lock, c)
-        conv_counts[g] += 1
-        out_c[p] = c
-        out_k[p] = k
-        if source[code]:
-            src[ns] = p
-            ns += 1
-        else:
-            _clearbit(elig, c)
-            _clearbit(bits, c)
-            if in_list and cz[i] > 0:
-                cz[i] = 0
-                dead += 1
-    return out_c, out_k, src[:ns], dead
+    is_src = np.zeros(m, dtype=np.bool_)
+    nch = max(1, min(64, m // 2048))
+    counts = np.zeros((nch, G), dtype=np.int64)
+    deads = np.zeros(nch, dtype=np.int64)
+    for ch in prange(nch):
+        p1 = (ch + 1) * m // nch
+        dead = 0
+        for p in range(ch * m // nch, p1):
+            if p + _PREFETCH_AHEAD < p1:
+                cn = cells[pos[p + _PREFETCH_AHEAD]]
+                wd = cn >> 6
+                _prefetch(lu, cn)
+                _prefetch(lock, wd)
+                _prefetch(elig, wd)
+                _prefetch(bits, wd)
+            i = pos[p]
+            c = cells[i]
+            g = group[i]
+            k = g % T
+            code = type_codes[k]
+            lu[c] = code
+            _atomic_setbit(lock, c)
+            counts[ch, g] += 1
+            out_c[p] = c
+            out_k[p] = k
+            if source[code]:
+                is_src[p] = True
+            else:
+                _atomic_clearbit(elig, c)
+                _atomic_clearbit(bits, c)
+                if in_list and cz[i] > 0:
+                    cz[i] = 0
+                    dead += 1
+        deads[ch] = dead
+    for ch in range(nch):
+        for g in range(G):
+            conv_counts[g] += counts[ch, g]
+    return out_c, out_k, np.nonzero(is_src)[0], deads.sum()
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_type, rows, cols, radius, raw):
-    """Cells that may join the frontier after :func:`_convert_clear`, unsorted and possibly repeated.
+    """Set the frontier bits of the cells that join after :func:`_convert_clear`; return them, each once, unsorted.
 
     ``src_cells`` are the converted cells whose new class some type may take: each is
-    made eligible or not (as :func:`_update_frontier` does) and, if eligible, outside the
-    frontier and next to urban land, listed. Then the eligible non-frontier cells of
-    every converted cell's window are listed, in parallel over fixed chunks with
-    read-only bitsets, each chunk into its own slice of the caller's scratch ``raw`` (at
-    least ``converted.size * (window - 1)`` entries). :func:`_join_sorted` takes the
-    sorted list.
+    made eligible or not (as :func:`_update_frontier` does) and joins if eligible,
+    outside the frontier and next to urban land. Then the windows of every converted
+    cell are scanned in parallel over fixed chunks: an eligible cell outside the
+    frontier is claimed by setting its frontier bit atomically, so exactly one chunk
+    lists it. Each chunk lists into its own slice of the caller's scratch ``raw`` (at
+    least ``converted.size * (window - 1)`` entries). Which chunk lists a cell may
+    depend on the threads; the set does not (the caller sorts it).
     """
     m = converted.size
     ns = src_cells.size
@@ -1091,6 +1139,7 @@ def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_t
         if _static_eligible(c, lu, zones, pot, allowed):
             _setbit(elig, c)
             if not _getbit(bits, c) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
+                _setbit(bits, c)
                 own[nown] = c
                 nown += 1
         else:
@@ -1106,7 +1155,16 @@ def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_t
         for i in range(i0, i1):
             if i + _PREFETCH_AHEAD < i1:
                 _prefetch_window_bits(converted[i + _PREFETCH_AHEAD], elig, bits, cols, radius)
-            p = _scan_joiners(converted[i], elig, bits, rows, cols, radius, raw, p)
+            c = converted[i]
+            r = c // cols
+            col = c - r * cols
+            for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
+                row = rr * cols
+                for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
+                    j = row + cc
+                    if j != c and _getbit(elig, j) and not _getbit(bits, j) and _claim_bit(bits, j):
+                        raw[p] = j
+                        p += 1
         counts[ch + 1] = p - i0 * span
     counts[0] = nown
     for ch in range(nchunks):
@@ -1119,23 +1177,6 @@ def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_t
         for q in range(counts[ch + 1] - o):
             out[o + q] = raw[p0 + q]
     return out
-
-
-@njit(cache=True, nogil=True)
-def _join_sorted(bits, raw):
-    """Set the frontier bits of the sorted cells ``raw`` (repeats allowed); return the cells that joined, ascending."""
-    out = np.empty(raw.size, dtype=np.int64)
-    a = 0
-    prev = np.int64(-1)
-    for q in range(raw.size):
-        j = raw[q]
-        if j != prev:
-            prev = j
-            if not _getbit(bits, j):
-                _setbit(bits, j)
-                out[a] = j
-                a += 1
-    return out[:a]
 
 
 @njit(cache=True, nogil=True)

@@ -487,12 +487,15 @@ def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
     c, k, src, dead = K._convert_clear(lu0, conv, cz, group, np.arange(conv.size), TYPE_CODES, lock, counts, elig,
                                        bits, allowed.any(axis=0), True)
     np.testing.assert_array_equal(lu0, lu)
+    np.testing.assert_array_equal(TYPE_CODES[k.astype(np.int64)], lu[conv])
     np.testing.assert_array_equal(counts, np.bincount(group, minlength=12))
     np.testing.assert_array_equal(from_bits(lock, rows * cols), np.isin(np.arange(rows * cols), conv))
     raw = K._join_scan(bits, elig, c, c[src], lu0, zones, pot, allowed, np_code_type(), rows, cols, radius,
                        np.empty(c.size * 8, dtype=np.int64))
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
     np.testing.assert_array_equal(np.sort(raw), np.flatnonzero(expect & ~front))
+    dead += K._retire(conv, cz, src, bits)
+    assert dead == int((cz == 0).sum()) == int((~expect[conv]).sum())
 
 
 # --------------------------------------------------------------------------- bracketed selection

@@ -130,14 +130,11 @@ def sleuth(
     objective: Annotated[str, typer.Option(help="calibrate --search refine: OSM or Product")] = "OSM",
 ) -> None:
     """Run a SLEUTH scenario (urban growth rules) and write SLEUTH's statistics logs and GeoTIFFs."""
-    from landuse.growth.sleuth import run_sleuth, skip_numba_blas_probe
+    # the `landuse` entry point runs well-formed sleuth command lines without this CLI (landuse._entry)
+    from landuse._entry import run_sleuth_command
 
-    skip_numba_blas_probe(lazy=True)  # start-up: no BLAS probe if numba is needed at all (see its docstring)
-    result = run_sleuth(
-        scenario, mode=mode, out_dir=out, input_dir=input_dir, runs=runs, seed=seed, search=search, budget=budget,
-        objective=objective, progress=lambda m: typer.echo(m, err=True),
-    )  # fmt: skip
-    typer.echo(result.text())
+    typer.echo(run_sleuth_command(scenario, mode=mode, out=out, input_dir=input_dir, runs=runs, seed=seed,
+                                  search=search, budget=budget, objective=objective))
 
 
 @app.command(short_help="Learn suitability from observed change.")

@@ -895,3 +895,63 @@ def test_write_percent_uses_gdal_beyond_the_overview_free_size(tmp_path):
             assert src.read(1).shape == (2, width) and (src.read(1) == 7).all()
             assert src.descriptions == (name,) and src.tags()["seed"] == "1" and src.nodata == 255
     assert not list(tmp_path.glob(".*part*"))  # atomic writes left nothing behind
+
+
+# --------------------------------------------------------------------------- the `landuse sleuth` fast entry
+
+
+def test_fast_entry_has_the_options_of_the_typer_command():
+    """``landuse._entry`` parses `landuse sleuth` itself: same options and defaults as the typer command."""
+    import typer
+
+    from landuse._entry import SLEUTH_OPTIONS
+    from landuse.cli import app
+
+    cmd = typer.main.get_command(app).commands["sleuth"]
+    typer_opts = {p.opts[0]: (p.name, p.default) for p in cmd.params if p.param_type_name == "option"}
+    assert typer_opts == {flag: (dest, default) for flag, dest, _, default in SLEUTH_OPTIONS}
+    assert [p.name for p in cmd.params if p.param_type_name == "argument"] == ["scenario"]
+
+
+def test_fast_entry_runs_what_the_typer_command_runs(tmp_path, capsys):
+    from landuse._entry import fast_sleuth
+    from landuse.cli import app
+
+    scen = _tiny_project(tmp_path)
+    a, b = tmp_path / "fast", tmp_path / "typer"
+    assert fast_sleuth(["sleuth", str(scen), "--mode", "predict", "--out", str(a), "--runs", "5", "--seed=3"]) == 0
+    assert "SLEUTH predict" in capsys.readouterr().out
+    r = CliRunner().invoke(app, ["sleuth", str(scen), "--mode", "predict", "--out", str(b), "--runs", "5", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    for name in ("avg.log", "std_dev.log", "cumulate_urban.tif", "urban_probability_2003.tif"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    # a bad scenario: one line and exit 2, as the CLI does
+    bad = _tiny_project(tmp_path / "bad", extra="SPREAD_COEFF=3\n")
+    assert fast_sleuth(["sleuth", str(bad)]) == 2
+    assert "unknown SLEUTH scenario key 'SPREAD_COEFF'" in capsys.readouterr().err
+    assert fast_sleuth(["sleuth", str(scen), "--mode", "forecast"]) == 2
+    assert "unknown SLEUTH mode 'forecast'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["run", "x.yaml"], ["sleuth"], ["sleuth", "--help"], ["sleuth", "s", "-h"], ["sleuth", "s", "--runs", "many"],
+    ["sleuth", "s", "--unknown", "1"], ["sleuth", "s", "t"], ["sleuth", "s", "--mod", "test"],
+])
+def test_fast_entry_leaves_other_command_lines_to_the_cli(argv):
+    from landuse._entry import fast_sleuth
+
+    assert fast_sleuth(argv) is None
+
+
+def test_landuse_module_entry_falls_back_to_the_cli(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "landuse", "sleuth", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--input-dir" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "landuse", "sleuth", str(tmp_path / "none"), "--runs", "x"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Invalid value" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "landuse", "sleuth", str(tmp_path / "none")], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

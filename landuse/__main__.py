@@ -1,0 +1,5 @@
+"""``python -m landuse ...``: the ``landuse`` command."""
+
+from landuse._entry import main
+
+main()

@@ -264,7 +264,10 @@ def test_thresholds_select_the_quota_smallest_keys(n, G, seed, ties) -> None:
     pos = K._select_smallest(group, t, gidx, quota)
     assert pos.size == np.unique(pos).size
     np.testing.assert_array_equal(np.sort(pos), np.flatnonzero(expect))
-    c, k = K._convert_cells(lu, gidx, group, pos, tc, lock, conv)
+    nobits = np.zeros_like(lock)
+    c, k, src, dead = K._convert_clear(lu, gidx, np.ones(n, np.int32), group, pos, tc, lock, conv, nobits, nobits.copy(),
+                                       np.zeros(256, dtype=bool), False)
+    assert src.size == 0 and dead == 0
     np.testing.assert_array_equal(c, gidx[pos])
     np.testing.assert_array_equal(conv, np.bincount(group[expect], minlength=G))
     assert np.all(lu[c] == tc[k.astype(np.int64)])

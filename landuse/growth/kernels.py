@@ -936,33 +936,6 @@ def _select_smallest(group, t, gidx, quota):
     return out
 
 
-@njit(cache=True, nogil=True)
-def _convert_cells(lu, cells, group, pos, type_codes, lock, conv_counts):
-    """Convert ``cells[pos]`` to their group's type: set the class, lock them, count them per group.
-
-    Returns the converted cells and their type indices (in the order of ``pos``).
-    """
-    T = type_codes.size
-    m = pos.size
-    out_c = np.empty(m, dtype=np.int64)
-    out_k = np.empty(m, dtype=np.int8)
-    for p in range(m):
-        if p + _PREFETCH_AHEAD < m:
-            cn = cells[pos[p + _PREFETCH_AHEAD]]
-            _prefetch(lu, cn)
-            _prefetch(lock, cn >> 6)
-        i = pos[p]
-        c = cells[i]
-        g = group[i]
-        k = g % T
-        lu[c] = type_codes[k]
-        _setbit(lock, c)
-        conv_counts[g] += 1
-        out_c[p] = c
-        out_k[p] = k
-    return out_c, out_k
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _scan_joiners(c, elig, bits, rows, cols, radius, raw, p):
     """Write the eligible non-frontier cells of ``c``'s window (``c`` excluded) to ``raw[p:]``; return the new ``p``."""
@@ -1061,7 +1034,7 @@ def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _convert_clear(lu, cells, cz, group, pos, type_codes, lock, conv_counts, elig, bits, source, in_list):
-    """:func:`_convert_cells`, and the converted cells' own bits, in one parallel pass over them.
+    """Convert ``cells[pos]`` to their group's type, lock them, count them per group, and update their own bits.
 
     A cell whose new class no type may take (``source[code]`` false) leaves the eligible
     set and the frontier here and, when ``in_list`` (``cells`` is the candidate list),

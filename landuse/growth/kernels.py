@@ -937,21 +937,6 @@ def _select_smallest(group, t, gidx, quota):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _scan_joiners(c, elig, bits, rows, cols, radius, raw, p):
-    """Write the eligible non-frontier cells of ``c``'s window (``c`` excluded) to ``raw[p:]``; return the new ``p``."""
-    r = c // cols
-    col = c - r * cols
-    for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
-        row = rr * cols
-        for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
-            j = row + cc
-            if j != c and _getbit(elig, j) and not _getbit(bits, j):
-                raw[p] = j
-                p += 1
-    return p
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _prefetch_window_bits(cn, elig, bits, cols, radius):
     for rr in range(-radius, radius + 1):
         wd = (cn + rr * cols) >> 6
@@ -959,77 +944,52 @@ def _prefetch_window_bits(cn, elig, bits, cols, radius):
         _prefetch(bits, wd)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, inline="always")
+def _own_bits(c, lu, zones, pot, allowed, code_type, rows, cols, radius, elig, bits) -> bool:
+    """Eligibility and frontier bits of converted cell ``c`` (its new class); True if it joined the frontier."""
+    if _static_eligible(c, lu, zones, pot, allowed):
+        _setbit(elig, c)
+        if not _getbit(bits, c) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
+            _setbit(bits, c)
+            return True
+        return False
+    _clearbit(elig, c)
+    _clearbit(bits, c)
+    return False
+
+
+@njit(cache=True, nogil=True)
 def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, rows, cols, radius):
-    """Update the eligibility and frontier bitsets after ``converted`` cells changed class.
+    """Update the eligibility and frontier bitsets after ``converted`` cells changed class (already in ``lu``).
 
     A converted cell stays eligible (and in the frontier) only if the matrix lets its new
     class change again; the eligible cells in its window that were not in the frontier
     join it. Only converted cells change eligibility, so neighbours are tested with one
-    bit each (no potential or zone lookups). The window scan runs in parallel over
-    fixed chunks of ``converted`` with read-only bitsets; joining cells are then set
-    and de-duplicated in one serial pass. Returns the cells that joined, each once, in
-    no particular order (the caller sorts them; numpy's sort is much faster than a
-    compiled one). The in-memory engine does the same in two parallel steps
-    (:func:`_convert_clear`, :func:`_join_scan`).
+    bit each (no potential or zone lookups). Returns the cells that joined, each once, in
+    no particular order (the caller sorts them). The in-memory engine clears the bits of
+    the cells no type may take while converting (:func:`_convert_clear`); this does it
+    here, then runs the same :func:`_join_scan`.
     """
-    m = converted.size
     T = pot.shape[0]
-    # classes that some type may take: a converted cell of another class is ineligible
-    # without reading its zone or potentials (random accesses into large rasters)
-    src_ok = np.zeros(256, dtype=np.bool_)
-    for code in range(256):
+    m = converted.size
+    src = np.empty(m, dtype=np.int64)
+    ns = 0
+    for i in range(m):
+        c = converted[i]
+        code = lu[c]
+        source = False
         for k in range(T):
             if allowed[k, code]:
-                src_ok[code] = True
-    own = np.empty(m, dtype=np.int64)
-    nown = 0
-    for i in range(m):
-        if i + _PREFETCH_AHEAD < m:
-            cn = converted[i + _PREFETCH_AHEAD]
-            _prefetch(zones, cn)
-            for k in range(T):
-                _prefetch(pot[k], cn)
-        c = converted[i]
-        if src_ok[lu[c]] and _static_eligible(c, lu, zones, pot, allowed):
-            _setbit(elig, c)
-            if not _getbit(bits, c) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
-                _setbit(bits, c)
-                own[nown] = c
-                nown += 1
+                source = True
+        if source:
+            src[ns] = c
+            ns += 1
         else:
             _clearbit(elig, c)
             _clearbit(bits, c)
-    nchunks = max(1, min(64, m // 1024))
-    # each chunk writes its joining cells into its own slice of an upper-bound buffer;
-    # untouched pages of the buffer are never faulted in
     span = (2 * radius + 1) ** 2 - 1
-    raw = np.empty(m * span, dtype=np.int64)
-    counts = np.zeros(nchunks, dtype=np.int64)
-    for ch in prange(nchunks):
-        i0 = ch * m // nchunks
-        i1 = (ch + 1) * m // nchunks
-        p = i0 * span
-        for i in range(i0, i1):
-            if i + _PREFETCH_AHEAD < i1:
-                _prefetch_window_bits(converted[i + _PREFETCH_AHEAD], elig, bits, cols, radius)
-            p = _scan_joiners(converted[i], elig, bits, rows, cols, radius, raw, p)
-        counts[ch] = p - i0 * span
-    total = nown
-    for ch in range(nchunks):
-        total += counts[ch]
-    added = np.empty(total, dtype=np.int64)
-    added[:nown] = own[:nown]
-    a = nown
-    for ch in range(nchunks):
-        p0 = (ch * m // nchunks) * span
-        for q in range(p0, p0 + counts[ch]):
-            j = raw[q]
-            if not _getbit(bits, j):
-                _setbit(bits, j)
-                added[a] = j
-                a += 1
-    return added[:a]
+    return _join_scan(bits, elig, converted, src[:ns], lu, zones, pot, allowed, code_type, rows, cols, radius,
+                      np.empty(m * span, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -1109,15 +1069,9 @@ def _join_scan(bits, elig, converted, src_cells, lu, zones, pot, allowed, code_t
     nown = 0
     for i in range(ns):
         c = src_cells[i]
-        if _static_eligible(c, lu, zones, pot, allowed):
-            _setbit(elig, c)
-            if not _getbit(bits, c) and _has_urban_neighbour(c, lu, code_type, rows, cols, radius):
-                _setbit(bits, c)
-                own[nown] = c
-                nown += 1
-        else:
-            _clearbit(elig, c)
-            _clearbit(bits, c)
+        if _own_bits(c, lu, zones, pot, allowed, code_type, rows, cols, radius, elig, bits):
+            own[nown] = c
+            nown += 1
     nchunks = max(1, min(64, m // 1024))
     span = (2 * radius + 1) ** 2 - 1
     counts = np.zeros(nchunks + 1, dtype=np.int64)
@@ -1302,6 +1256,20 @@ def _heap_push(ht, hi, start, size, cap, tv, iv) -> np.int64:
     return size
 
 
+@njit(cache=True, nogil=True)
+def _heap_layout(quota, T, nzones):
+    """Per-group heap offsets (``quota[g]`` slots each) and the zones with some quota left."""
+    G = quota.size
+    offs = np.zeros(G + 1, dtype=np.int64)
+    for g in range(G):
+        offs[g + 1] = offs[g] + max(0, quota[g])
+    zone_open = np.zeros(nzones, dtype=np.bool_)
+    for g in range(G):
+        if quota[g] > 0:
+            zone_open[g // T] = True
+    return offs, zone_open
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _sweep_topk(lu, zones, pot, levels, allowed, frontier, lock, exclude_frontier, quota, inertia, keys,
                 rows, cols, row0, col0, gcols, nchunks):
@@ -1328,14 +1296,8 @@ def _sweep_topk(lu, zones, pot, levels, allowed, frontier, lock, exclude_frontie
     """
     T = pot.shape[0]
     G = quota.size
-    offs = np.zeros(G + 1, dtype=np.int64)
-    for g in range(G):
-        offs[g + 1] = offs[g] + max(0, quota[g])
+    offs, zone_open = _heap_layout(quota, T, inertia.shape[0])
     cap_total = offs[G]
-    zone_open = np.zeros(inertia.shape[0], dtype=np.bool_)
-    for g in range(G):
-        if quota[g] > 0:
-            zone_open[g // T] = True
     table = _LOG_TABLE
     ht = np.empty((nchunks, cap_total), dtype=np.float64)
     hi = np.empty((nchunks, cap_total), dtype=np.int64)

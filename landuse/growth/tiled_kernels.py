@@ -24,6 +24,7 @@ from landuse.growth.kernels import (
     _S58,
     _getbit,
     _heap_entries,
+    _heap_layout,
     _heap_push,
     _neglog_approx,
     _type_weight,
@@ -61,14 +62,8 @@ def _frontier_topk(frontier, lu, zones, pot, levels, allowed, packed, weights, s
     G = quota.size
     n = rows * cols
     nwords = frontier.size
-    offs = np.zeros(G + 1, dtype=np.int64)
-    for g in range(G):
-        offs[g + 1] = offs[g] + max(0, quota[g])
+    offs, zone_open = _heap_layout(quota, T, inertia.shape[0])
     cap_total = offs[G]
-    zone_open = np.zeros(inertia.shape[0], dtype=np.bool_)
-    for g in range(G):
-        if quota[g] > 0:
-            zone_open[g // T] = True
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
     unit = strength == 1.0
     square = strength == 2.0

@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -915,8 +916,11 @@ def simulate_tiled(
         store = _Store(str(root), grid)
         runner = _Runner(client)  # starts the step actors while this process stages the tiles
         zdt = _zone_dtype(Z)
-        for i, j in grid.tiles():
-            _stage_arrays(store, lu0, zones, params.potential, i, j, zone_dtype=zdt)
+        # numpy's copies and the file writes release the GIL: threads stage tiles side by side
+        # (8192^2 in 2048^2 tiles, 2 cores: 0.13-0.14 s in one thread, 0.07-0.08 s in two)
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda ij: _stage_arrays(store, lu0, zones, params.potential, *ij, zone_dtype=zdt),
+                          grid.tiles()))
         ctx = _Ctx.build(store, params)
         P, T = len(years), len(params.type_codes)
         done: dict[str, np.ndarray] = {}

@@ -449,15 +449,27 @@ def _counts_and_scores(n: int, P: int, T: int, runs: int, local: list[np.ndarray
     return counts, partial
 
 
-def _replay(lu: np.ndarray, loc: np.ndarray, k: np.ndarray, per: np.ndarray, P: int,
-            type_codes: np.ndarray) -> np.ndarray:
-    """Maps ``(P, n)`` of one run: the start map ``lu`` (flat, modified) with the run's conversions, period by period."""
-    maps = np.empty((P, lu.size), dtype=np.uint8)
+def _replay_maps(lu: np.ndarray, loc: np.ndarray, k: np.ndarray, per: np.ndarray, P: int,
+                 type_codes: np.ndarray) -> list[np.ndarray]:
+    """Maps of one run, period by period: the start map ``lu`` (flat) with the run's conversions.
+
+    ``lu`` is modified and becomes the last period's map (no copy of the largest array);
+    the earlier periods' maps are copies.
+    """
+    maps = []
     for p in range(P):
         m = per == p
         lu[loc[m]] = type_codes[k[m].astype(np.int64)]
-        maps[p] = lu
+        maps.append(lu if p == P - 1 else lu.copy())
     return maps
+
+
+def _replay(lu: np.ndarray, loc: np.ndarray, k: np.ndarray, per: np.ndarray, P: int,
+            type_codes: np.ndarray) -> np.ndarray:
+    """Maps ``(P, n)`` of one run as one array (:func:`_replay_maps`, stacked)."""
+    if P == 0:
+        return np.empty((0, lu.size), dtype=np.uint8)
+    return np.stack(_replay_maps(lu, loc, k, per, P, type_codes))
 
 
 def _tile_finish(ctx: _Ctx, i: int, j: int, runs: int, P: int, T: int,
@@ -933,12 +945,12 @@ def simulate_tiled(
             scores = _run_scores(partial, logs, runs)
             best = int(np.argmax(scores))
             lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
-            done["maps"] = _replay(lu, local[best], logs[best][1], logs[best][2], P, ctx.type_codes)
+            done["maps"] = _replay_maps(lu, local[best], logs[best][1], logs[best][2], P, ctx.type_codes)
             return best, scores
 
         out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
                     finish=finish, cache_mb=cache_mb)
-        maps = done["maps"].reshape(P, rows, cols)
+        maps = [m.reshape(rows, cols) for m in done["maps"]]
         counts = done["counts"].reshape(P, T, rows, cols)
     finally:
         if cleanup:

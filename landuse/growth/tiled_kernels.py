@@ -27,10 +27,13 @@ from landuse.growth.kernels import (
     _heap_layout,
     _heap_push,
     _neglog_approx,
+    _prefetch,
     _type_weight,
     _window_sum,
 )
 from landuse.growth.random import _uniform
+
+_WORDS_AHEAD = 8  # frontier words (64 cells each) between a prefetch and its use
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -77,7 +80,16 @@ def _frontier_topk(frontier, lu, zones, pot, levels, allowed, packed, weights, s
         hth = ht[ch]
         hih = hi[ch]
         wts = np.empty(T, dtype=np.float64)
-        for wd in range(ch * nwords // nchunks, (ch + 1) * nwords // nchunks):
+        w1 = (ch + 1) * nwords // nchunks
+        for wd in range(ch * nwords // nchunks, w1):
+            # ask for the lines of a frontier word _WORDS_AHEAD on (no effect on results)
+            if wd + _WORDS_AHEAD < w1 and frontier[wd + _WORDS_AHEAD] != 0:
+                ca = min(np.int64(wd + _WORDS_AHEAD) * 64, n - 1)
+                for rr in range(-radius, radius + 1):
+                    _prefetch(lu, min(max(ca + rr * cols, 0), n - 1))
+                _prefetch(zones, ca)
+                for k in range(T):
+                    _prefetch(pot[k], ca)
             x = frontier[wd]
             while x:
                 low = x & (~x + _ONE)

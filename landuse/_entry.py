@@ -74,7 +74,7 @@ def fast_sleuth(argv: Sequence[str]) -> int | None:
         return None
     try:
         args = _sleuth_parser().parse_args(argv[1:])
-    except (_NotForUs, ValueError, TypeError):
+    except _NotForUs:  # argparse reports bad values through error(), which raises it
         return None
     from landuse.errors import LanduseError
 

@@ -280,22 +280,6 @@ def _global_index(c, cols, row0, col0, gcols):
     return (row0 + r) * gcols + col0 + (c - r * cols)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _has_open_type(i, c, qbase, T, quota, cpot, allowed, lock, lu):
-    """Candidate ``i`` (cell ``c``) is unlocked and some type with quota left may take it."""
-    any_quota = False
-    for k in range(T):
-        if quota[qbase + k] > 0 and cpot[i, k] > 0:
-            any_quota = True
-    if not any_quota or _getbit(lock, c):
-        return False
-    code = lu[c]
-    for k in range(T):
-        if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
-            return True
-    return False
-
-
 @njit(cache=True, nogil=True, parallel=True)
 def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strength, rows, cols, radius,
                    inertia, quota, keys, lock, row0, col0, gcols, group, t):
@@ -321,10 +305,8 @@ def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strengt
     owns the buffers so an iteration allocates nothing in proportion to the frontier.
     """
     n = cand.size
-    T = cpot.shape[1]
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
-    unit = strength == 1.0
-    square = strength == 2.0  # a product, not a call to pow()
+    whole = gcols == cols and row0 == 0 and col0 == 0
     nchunks = max(1, min(256, n // 4096))
     for ch in prange(nchunks):
         for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
@@ -332,51 +314,17 @@ def _frontier_keys(cand, cz, cpot, lu, levels, allowed, packed, weights, strengt
             group[i] = -1
             t[i] = np.inf
             z = cz[i]
-            if z <= 0:
-                continue
-            qbase = z * T
-            if not _has_open_type(i, c, qbase, T, quota, cpot, allowed, lock, lu):
+            if z <= 0 or _getbit(lock, c):
                 continue
             code = lu[c]
-            r = c // cols
-            col = c - r * cols
-            acc = np.uint64(0)
-            if r >= radius and r < rows - radius and col >= radius and col < cols - radius:
-                for rr in range(-radius, radius + 1):
-                    row = c + rr * cols
-                    for cc in range(-radius, radius + 1):
-                        acc += packed[lu[row + cc]]
-                acc -= packed[code]
-            else:
-                for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
-                    row = rr * cols
-                    for cc in range(max(0, col - radius), min(cols, col + radius + 1)):
-                        j = row + cc
-                        if j != c:
-                            acc += packed[lu[j]]
+            acc = _window_sum(c, code, lu, packed, rows, cols, radius)
             if acc == 0:
                 continue
-            g_i = c if gcols == cols and row0 == 0 and col0 == 0 else _global_index(c, cols, row0, col0, gcols)
-            best = np.inf
-            bestk = -1
-            for k in range(T):
-                if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
-                    nk = 0.0
-                    for j in range(T):
-                        nk += weights[k, j] * np.float64((acc >> np.uint64(8 * j)) & np.uint64(255))
-                    if nk > 0.0:
-                        nk *= inv_window
-                        if square:
-                            nk = nk * nk
-                        elif not unit:
-                            nk = nk ** strength
-                        w = levels[cpot[i, k]] * nk * inertia[z, k]
-                        tk = -math.log(_uniform(keys[k], g_i)) / w
-                        if tk < best:
-                            best = tk
-                            bestk = k
+            g_i = c if whole else _global_index(c, cols, row0, col0, gcols)
+            bestk, best = _exact_race(i, g_i, z, code, acc, cpot, levels, allowed, weights, strength, inertia,
+                                      quota, keys, inv_window)
             if bestk >= 0:
-                group[i] = qbase + bestk
+                group[i] = z * cpot.shape[1] + bestk
                 t[i] = best
 
 
@@ -407,7 +355,7 @@ def _neglog_approx(u, fb, bv, table):
 
 @njit(cache=True, nogil=True, inline="always")
 def _window_sum(c, code, lu, packed, rows, cols, radius):
-    """Packed per-type counts of the urban cells of ``c``'s window, centre excluded (as in :func:`_frontier_keys`)."""
+    """Packed per-type counts of the urban cells of ``c``'s window, centre excluded (clipped at the edges)."""
     r = c // cols
     col = c - r * cols
     acc = np.uint64(0)
@@ -429,7 +377,7 @@ def _window_sum(c, code, lu, packed, rows, cols, radius):
 
 @njit(cache=True, nogil=True, inline="always")
 def _type_weight(acc, k, T, weights, inv_window, unit, square, strength):
-    """``N_k ** strength`` from packed window counts, with the float operations of :func:`_frontier_keys`."""
+    """``N_k ** strength`` from packed window counts (0 when no weighted urban neighbour)."""
     nk = 0.0
     for j in range(T):
         nk += weights[k, j] * np.float64((acc >> np.uint64(8 * j)) & np.uint64(255))
@@ -443,8 +391,9 @@ def _type_weight(acc, k, T, weights, inv_window, unit, square, strength):
 
 
 @njit(cache=True, nogil=True)
-def _exact_race(i, c, z, code, acc, cpot, levels, allowed, weights, strength, inertia, quota, keys, inv_window):
-    """Winning type and exact key of candidate ``i``, as :func:`_frontier_keys` computes them; ``(-1, inf)`` if none."""
+def _exact_race(i, g, z, code, acc, cpot, levels, allowed, weights, strength, inertia, quota, keys, inv_window):
+    """Winning type and exact key of candidate ``i`` (draws of global index ``g``, window counts ``acc``); ``(-1, inf)``
+    if no open type may take it. The definition of a candidate's key (:func:`_frontier_keys`)."""
     T = cpot.shape[1]
     qbase = z * T
     unit = strength == 1.0
@@ -456,7 +405,7 @@ def _exact_race(i, c, z, code, acc, cpot, levels, allowed, weights, strength, in
             nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
             if nk > 0.0:
                 w = levels[cpot[i, k]] * nk * inertia[z, k]
-                tk = -math.log(_uniform(keys[k], c)) / w
+                tk = -math.log(_uniform(keys[k], g)) / w
                 if tk < best:
                     best = tk
                     bestk = k
@@ -970,18 +919,16 @@ def _update_frontier(bits, elig, converted, lu, zones, pot, allowed, code_type, 
     the cells no type may take while converting (:func:`_convert_clear`); this does it
     here, then runs the same :func:`_join_scan`.
     """
-    T = pot.shape[0]
     m = converted.size
+    source = np.zeros(256, dtype=np.bool_)  # classes some type may take
+    for k in range(pot.shape[0]):
+        for code in range(256):
+            source[code] |= allowed[k, code]
     src = np.empty(m, dtype=np.int64)
     ns = 0
     for i in range(m):
         c = converted[i]
-        code = lu[c]
-        source = False
-        for k in range(T):
-            if allowed[k, code]:
-                source = True
-        if source:
+        if source[lu[c]]:
             src[ns] = c
             ns += 1
         else:

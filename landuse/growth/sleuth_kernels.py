@@ -422,6 +422,25 @@ def _self_modify(coeff, growth_rate, percent_urban, consts):
                 coeff[C_BREED] = 1.0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _write_pattern(out, area, edges, n_clusters, interior, xsum, ysum, ssum):
+    """Write area, pop, edges, clusters, cl_size, centroid, rad and slope from their totals (float sums)."""
+    out[S_AREA] = area
+    out[S_POP] = area
+    out[S_EDGES] = edges
+    out[S_CLUSTERS] = n_clusters
+    out[S_CLSIZE] = (interior // n_clusters) if n_clusters > 0 else 0
+    if area > 0:
+        out[S_XMEAN] = xsum / area
+        out[S_YMEAN] = ysum / area
+        out[S_SLOPE] = ssum / area
+    else:
+        out[S_XMEAN] = 0.0
+        out[S_YMEAN] = 0.0
+        out[S_SLOPE] = 0.0
+    out[S_RAD] = math.sqrt(area / math.pi)
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def _pattern_stats(z, slope, out, queue, visited):
     """Area, edges, clusters, centroid, radius, mean slope and mean cluster size of ``z``.
@@ -480,20 +499,7 @@ def _pattern_stats(z, slope, out, queue, visited):
                             visited[rr, cc] = 1
                             queue[tail] = rr * ncols + cc
                             tail += 1
-    out[S_AREA] = area
-    out[S_POP] = area
-    out[S_EDGES] = edges
-    out[S_CLUSTERS] = n_clusters
-    out[S_CLSIZE] = (total // n_clusters) if n_clusters > 0 else 0
-    if area > 0:
-        out[S_XMEAN] = xsum / area
-        out[S_YMEAN] = ysum / area
-        out[S_SLOPE] = ssum / area
-    else:
-        out[S_XMEAN] = 0.0
-        out[S_YMEAN] = 0.0
-        out[S_SLOPE] = 0.0
-    out[S_RAD] = math.sqrt(area / math.pi)
+    _write_pattern(out, area, edges, n_clusters, total, xsum, ysum, ssum)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -637,22 +643,8 @@ def _add_cell(i, j, code, z, nb, nb4, fr, parent, acc, slope, control_grids, tra
 @njit(cache=True, nogil=True, _nrt=False)
 def _record_pattern(out, acc):
     """Write area, pop, edges, clusters, cl_size, centroid, rad and slope from ``acc`` (as :func:`_pattern_stats`)."""
-    area = acc[A_AREA]
-    n_clusters = acc[A_CLUSTERS]
-    out[S_AREA] = area
-    out[S_POP] = area
-    out[S_EDGES] = acc[A_EDGES]
-    out[S_CLUSTERS] = n_clusters
-    out[S_CLSIZE] = (acc[A_INTERIOR] // n_clusters) if n_clusters > 0 else 0
-    if area > 0:
-        out[S_XMEAN] = float(acc[A_XSUM]) / area
-        out[S_YMEAN] = float(acc[A_YSUM]) / area
-        out[S_SLOPE] = float(acc[A_SSUM]) / area
-    else:
-        out[S_XMEAN] = 0.0
-        out[S_YMEAN] = 0.0
-        out[S_SLOPE] = 0.0
-    out[S_RAD] = math.sqrt(area / math.pi)
+    _write_pattern(out, acc[A_AREA], acc[A_EDGES], acc[A_CLUSTERS], acc[A_INTERIOR], float(acc[A_XSUM]),
+                   float(acc[A_YSUM]), float(acc[A_SSUM]))
 
 
 @njit(cache=True, nogil=True, _nrt=False)

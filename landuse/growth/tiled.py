@@ -1014,12 +1014,7 @@ def grow_tiled(
     workdir : path, optional
         Parent folder of the tile store (visible to every worker); removed at the end.
     cache_mb : float, optional
-        Memory per process (each worker, or this one without ``client``) for tile states
-        kept between steps, in MiB: a tile whose state fits is stepped incrementally (its
-        window stays in memory with its frontier updated at the converted cells); the
-        others re-read their window every step. Default: half the worker's memory limit
-        (a quarter of the machine's memory here); 0 keeps no state. The result does not
-        depend on it.
+        As for :func:`simulate_tiled`.
 
     Returns
     -------

@@ -7,6 +7,8 @@ interface prints them as one line and exits with code 2.
 
 from __future__ import annotations
 
+import os
+
 
 class LanduseError(Exception):
     """Root of every error landuse raises on purpose."""
@@ -53,6 +55,22 @@ class SolverError(LanduseError):
 
 class OutputExistsError(LanduseError):
     """An output folder already holds the results of another scenario."""
+
+
+class OutputFolderError(LanduseError):
+    """An output folder cannot be created (no permission, read-only or missing file system)."""
+
+
+def make_output_dir(path: os.PathLike[str] | str, *, option: str = "--out") -> None:
+    """Create the output folder ``path`` (and its parents) or raise :class:`OutputFolderError` saying why."""
+    from pathlib import Path
+
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputFolderError(
+            f"cannot create the output folder {path}: {exc.strerror or exc}; choose a writable {option}"
+        ) from None
 
 
 class SleuthFormatError(LanduseError):

@@ -49,7 +49,7 @@ import xarray as xr
 
 from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
-from landuse.errors import LanduseError, OutputExistsError
+from landuse.errors import LanduseError, OutputExistsError, make_output_dir
 from landuse.io import protected_inputs, write_geotiff, write_text
 from landuse.landscape import like
 
@@ -151,7 +151,7 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
 def prepare_output_dir(out_dir: Path, scenario_name: str, *, force: bool = False) -> None:
     """Refuse to write into a folder holding another scenario's outputs (or other files) unless ``force``."""
     if not out_dir.exists():
-        out_dir.mkdir(parents=True)
+        make_output_dir(out_dir)
         return
     if not out_dir.is_dir():
         raise OutputExistsError(f"output path {out_dir} exists and is not a folder; choose another --out")

@@ -194,6 +194,14 @@ def test_committed_demo_configs_validate() -> None:
         assert res.exit_code == 0, (name, res.output)
 
 
+def test_output_folder_that_cannot_be_created_is_a_clear_error(reduced, tmp_path) -> None:
+    _, configs = reduced
+    (tmp_path / "a_file").write_text("not a folder")
+    res = runner.invoke(app, ["run", str(configs["bau"]), "--out", str(tmp_path / "a_file" / "out"), "--quiet"])
+    assert res.exit_code == 2 and "cannot create the output folder" in res.output and "--out" in res.output
+    assert "Traceback" not in res.output and (tmp_path / "a_file").read_text() == "not a folder"
+
+
 def test_inputs_are_never_outputs(reduced, tmp_path) -> None:
     base, configs = reduced
     d = yaml.safe_load(configs["bau"].read_text())

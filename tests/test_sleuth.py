@@ -749,6 +749,12 @@ def test_cli_reports_bad_scenario_line(tmp_path):
     assert "scenario.tiny:37: unknown SLEUTH scenario key 'SPREAD_COEFF'" in r.output
     r = CliRunner().invoke(app, ["sleuth", str(_tiny_project(tmp_path / "b")), "--mode", "forecast"])
     assert r.exit_code == 2 and "unknown SLEUTH mode 'forecast'" in r.output
+    r = CliRunner().invoke(app, ["sleuth", str(tmp_path / "b" / "Scenarios" / "scenario.tiny"), "--runs", "0"])
+    assert r.exit_code == 2 and "--runs must be >= 1, got 0" in r.output
+    (tmp_path / "a_file").write_text("x")
+    r = CliRunner().invoke(app, ["sleuth", str(tmp_path / "b" / "Scenarios" / "scenario.tiny"), "--out",
+                                 str(tmp_path / "a_file" / "out")])
+    assert r.exit_code == 2 and "cannot create the output folder" in r.output and "Traceback" not in r.output
 
 
 # --------------------------------------------------------------------------- ahead-of-time kernels

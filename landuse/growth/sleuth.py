@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landuse.errors import SleuthFormatError
+from landuse.errors import SleuthFormatError, make_output_dir
 from landuse.growth import sleuth_aot
 from landuse.growth import sleuth_defs as D
 from landuse.sleuth_io import (
@@ -778,9 +778,11 @@ def run_sleuth(
         raise SleuthFormatError(f"unknown calibration objective {objective!r}; use 'OSM' or 'Product'")
     n_runs = int(runs if runs is not None else sc.monte_carlo_iterations)
     if n_runs < 1:
-        raise SleuthFormatError(f"MONTE_CARLO_ITERATIONS must be >= 1 ({sc.line_of('MONTE_CARLO_ITERATIONS')})")
+        where = "--runs" if runs is not None else f"MONTE_CARLO_ITERATIONS ({sc.line_of('MONTE_CARLO_ITERATIONS')})"
+        raise SleuthFormatError(f"{where} must be >= 1, got {n_runs}")
     rseed = int(seed if seed is not None else sc.random_seed)
     out = Path(out_dir) if out_dir is not None else Path(sc.source).parent / sc.output_dir
+    make_output_dir(out, option="--out (or the scenario's OUTPUT_DIR)")
     inputs = load_inputs(sc, mode=mode, input_dir=input_dir)
     consts = SelfModification.from_scenario(sc)
     if sleuth_aot.enabled() and not sleuth_aot.module_path().exists() and sleuth_aot.compiler_available():

@@ -26,7 +26,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from landuse.classes import ClassScheme, default_scheme
-from landuse.errors import GridMismatchError, InputOverwriteError, LanduseError, UnknownClassError
+from landuse.errors import GridMismatchError, InputOverwriteError, LanduseError, UnknownClassError, make_output_dir
 from landuse.landscape import KIND_DTYPES, layer_kind, new_landscape
 
 _PROTECTED: contextvars.ContextVar[frozenset[Path]] = contextvars.ContextVar(
@@ -67,7 +67,7 @@ def atomic_path(path: str | os.PathLike, *, protected: Iterable[str | os.PathLik
     """
     target = Path(path)
     check_not_input(target, protected)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_output_dir(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -83,7 +83,7 @@ from affine import Affine
 from scipy import ndimage
 
 from landuse.classes import URBAN_TYPES, ClassScheme, default_scheme
-from landuse.errors import LanduseError
+from landuse.errors import LanduseError, make_output_dir
 
 CRS = "EPSG:32651"
 """Coordinate reference system of the sample (WGS 84 / UTM zone 51N, metres)."""
@@ -1251,9 +1251,9 @@ def generate_sample(
         raise LanduseError(f"output folder {out.resolve()} exists and is not a folder; choose another OUTDIR")
     if cfg_dir.exists() and not cfg_dir.is_dir():
         raise LanduseError(f"--config-dir {cfg_dir.resolve()} exists and is not a folder")
+    make_output_dir(out, option="OUTDIR")
+    make_output_dir(cfg_dir, option="--config-dir")
     region = build_sample(size=size, seed=seed, cell_size=cell_size)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg_dir.mkdir(parents=True, exist_ok=True)
     coords = coords_from_transform(region.transform, *region.shape)
     tags = {"generator": "landuse.sample", "seed": region.seed, "size": size}
     files: dict[str, Path] = {}

@@ -11,8 +11,8 @@ from affine import Affine
 from conftest import CRS, TRANSFORM, tiny_landuse, write_array
 
 from landuse.classes import ClassScheme, LandClass, default_scheme
-from landuse.errors import GridMismatchError, InputOverwriteError, UnknownClassError
-from landuse.io import protected_inputs, read_class_names, read_landscape, write_geotiff
+from landuse.errors import GridMismatchError, InputOverwriteError, OutputFolderError, UnknownClassError
+from landuse.io import protected_inputs, read_class_names, read_landscape, write_geotiff, write_text
 from landuse.landscape import like, new_landscape
 
 
@@ -173,3 +173,10 @@ def test_outputs_get_usual_permissions(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
+
+
+def test_output_folder_that_cannot_be_created_is_a_clear_error(tmp_path) -> None:
+    (tmp_path / "a_file").write_text("keep me")
+    with pytest.raises(OutputFolderError, match=r"cannot create the output folder .*a_file.*choose a writable --out"):
+        write_text(tmp_path / "a_file" / "sub" / "report.md", "x")
+    assert (tmp_path / "a_file").read_text() == "keep me"

@@ -887,7 +887,7 @@ class _atomic:
             raise InputOverwriteError(
                 f"refusing to write {self.target.resolve()}: it is an input of this SLEUTH scenario; choose another --out"
             )
-        self.target.parent.mkdir(parents=True, exist_ok=True)
+        make_output_dir(self.target.parent)
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.target.name}.", suffix=".part" + self.target.suffix, dir=self.target.parent
         )

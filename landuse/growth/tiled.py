@@ -46,7 +46,7 @@ import pandas as pd
 import xarray as xr
 from numba import get_num_threads
 
-from landuse.errors import GridMismatchError
+from landuse.errors import GridMismatchError, make_output_dir
 from landuse.growth import kernels as K
 from landuse.growth import tiled_kernels as TK
 from landuse.growth.engine import (
@@ -862,7 +862,7 @@ def _workdir(workdir: str | os.PathLike | None) -> tuple[Path, bool]:
     if workdir is None:
         return Path(tempfile.mkdtemp(prefix="landuse-tiles-")), True
     d = Path(workdir)
-    d.mkdir(parents=True, exist_ok=True)
+    make_output_dir(d, option="workdir")
     return Path(tempfile.mkdtemp(prefix="landuse-tiles-", dir=d)), True
 
 
@@ -1043,7 +1043,7 @@ def grow_tiled(
     runner = _Runner(client)
     root, cleanup = _workdir(workdir)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out_dir)
     secs: dict[str, float] = {}
     opened: list[tuple[Any, Path, Path]] = []
     # GDAL keeps written blocks in its cache until the cache is full (default 5 % of the

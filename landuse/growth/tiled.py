@@ -132,8 +132,8 @@ class TileGrid:
 class _Store:
     """A folder of per-tile ``.npy`` files, each holding its tile's window (the tile with its halo).
 
-    A tile state reads its window whole (one contiguous read per layer); the finishing pass
-    reads the interior through a memory map.
+    A tile state maps its window (copy-on-write); the finishing pass reads the interior
+    through a memory map.
     """
 
     root: str
@@ -150,8 +150,15 @@ class _Store:
         os.replace(tmp, final)
 
     def window(self, name: str, i: int, j: int) -> np.ndarray:
-        """Layer ``name`` on tile ``(i, j)``'s window (:meth:`TileGrid.window`; leading axes kept), a new array."""
-        return np.load(self.path(name, i, j))
+        """Layer ``name`` on tile ``(i, j)``'s window (:meth:`TileGrid.window`; leading axes kept).
+
+        A private copy-on-write map of the file: its pages come from the page cache as they
+        are read (a few faults per 64 KiB, no copy), and only the pages written to are copied
+        (the land use at converted cells); the file itself never changes. Reading the window
+        into new memory instead cost 50 ms per 2048^2 window in a Dask worker (a page fault
+        per 4 KiB of fresh memory), more than building its frontier.
+        """
+        return np.load(self.path(name, i, j), mmap_mode="c")
 
     def interior(self, name: str, i: int, j: int) -> np.ndarray:
         """Layer ``name`` on tile ``(i, j)`` without its halo, a new array."""

@@ -946,7 +946,13 @@ def simulate_tiled(
 
         def finish(logs: _Logs) -> tuple[int, np.ndarray]:
             # the landscape is in memory here: counts and maps of the whole raster in this
-            # process (the per-tile finishing of grow_tiled gives the same, with transfers)
+            # process (the per-tile finishing of grow_tiled gives the same, with transfers).
+            # The store is not read again: removed first, its memory (the page cache of every
+            # layer) is free before the counts and maps are allocated (a lower peak, and
+            # recently used pages: on the 8192^2 benchmark's VM, freshly faulted memory cost
+            # up to 0.4 s more for the counts)
+            if cleanup:
+                shutil.rmtree(root, ignore_errors=True)
             local = [c.astype(np.int64) for c, _, _ in logs]
             done["counts"], partial = _counts_and_scores(rows * cols, P, T, runs, local, logs)
             scores = _run_scores(partial, logs, runs)

@@ -155,16 +155,34 @@ def test_steps_fall_back_to_tasks_when_an_actor_is_lost(cluster2, monkeypatch) -
     from landuse.growth import tiled
 
     def lost(self):
-        if self._actors is None:
+        if not getattr(self, "_lost", False):  # the first call: the (maybe cached) actors are gone
+            self._lost = True
             self._actors = {w: _LostActor() for w in self._actor_workers}
         return self._actors
 
-    monkeypatch.setattr(tiled._Runner, "_step_actors", lost)
-    _LostActor.calls = 0
     ds, p, t = CASES[5]
     a = simulate(ds, t, params=p, runs=2, seed=3)
+    simulate_tiled(ds, t, params=p, runs=1, seed=3, chunks=16, client=cluster2)
+    cached = tiled._ACTOR_CACHE[cluster2][1]
+    monkeypatch.setattr(tiled._Runner, "_step_actors", lost)
+    _LostActor.calls = 0
     assert_same(a, simulate_tiled(ds, t, params=p, runs=2, seed=3, chunks=16, client=cluster2))
     assert _LostActor.calls == 1  # tried once, then ordinary tasks
+    # the failed actors are not offered to the next run
+    assert cluster2 not in tiled._ACTOR_CACHE or tiled._ACTOR_CACHE[cluster2][1] is not cached
+
+
+def test_step_actors_are_reused_by_the_next_run_on_a_client(cluster2) -> None:
+    from landuse.growth import tiled
+
+    ds, p, t = CASES[5]
+    a = simulate(ds, t, params=p, runs=1, seed=4)
+    assert_same(a, simulate_tiled(ds, t, params=p, runs=1, seed=4, chunks=16, client=cluster2))
+    workers, futs, actors = tiled._ACTOR_CACHE[cluster2]
+    assert sorted(workers) == sorted(cluster2.scheduler_info()["workers"]) and actors is not None
+    assert_same(a, simulate_tiled(ds, t, params=p, runs=1, seed=4, chunks=16, client=cluster2))
+    assert tiled._ACTOR_CACHE[cluster2][1] is futs  # no new actors
+    assert all(f.status == "finished" for f in futs)
 
 
 def _write(path, arr, ds, *, nodata=None):

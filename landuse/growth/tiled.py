@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -378,10 +379,31 @@ def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: in
     st.version = version
 
 
+def _pack_groups(quota: np.ndarray, inertia: np.ndarray) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """The open groups' quotas and inertia, as sent to the tiles (``G`` entries each in full).
+
+    Zone ids are often sparse (a zone raster's ids run to thousands), and only the groups
+    with a quota left are ever read, so a step's message carries those alone.
+    """
+    T = inertia.shape[-1]
+    idx = np.flatnonzero(quota > 0)
+    return quota.size, T, idx.astype(np.int32), quota[idx], np.ascontiguousarray(inertia).reshape(-1)[idx]
+
+
+def _unpack_groups(packed: tuple[int, int, np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(quota, inertia)`` back from :func:`_pack_groups`: zero for the closed groups (never read)."""
+    G, T, idx, q, w = packed
+    quota = np.zeros(G, dtype=np.int64)
+    quota[idx] = q
+    inertia = np.zeros(G, dtype=np.float64)
+    inertia[idx] = w
+    return quota, inertia.reshape(-1, T)
+
+
 def _tile_step(ctx: _Ctx, n: int, i: int, j: int, run: int, period: int, since: int, version: int,
-                        mode: int, quota: np.ndarray, inertia: np.ndarray, keys: np.ndarray, g: np.ndarray,
-                        code: np.ndarray, per: np.ndarray, cache_mb: float | None,
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
+               mode: int, groups: tuple[int, int, np.ndarray, np.ndarray, np.ndarray], keys: np.ndarray,
+               g: np.ndarray, code: np.ndarray, per: np.ndarray, cache_mb: float | None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
     """One step on one tile with its state kept in this process between steps.
 
     ``since`` 0: build the state from the store and ``g``/``code``/``per``, the run's
@@ -390,8 +412,10 @@ def _tile_step(ctx: _Ctx, n: int, i: int, j: int, run: int, period: int, since: 
     ``[since, version)`` only; returns None when the state is missing (worker restarted,
     task moved), and the driver sends the whole history instead. Returns the candidates'
     ``quota`` smallest keys per group (as :func:`_tile_step`) and whether the state was
-    kept (within the process's budget, ``cache_mb``).
+    kept (within the process's budget, ``cache_mb``). ``groups``: the quotas and inertia
+    as :func:`_pack_groups` sends them.
     """
+    quota, inertia = _unpack_groups(groups)
     key = (ctx.store.root, n)
     with _STATE_LOCK:
         st = _STATES.get(key)
@@ -507,6 +531,11 @@ def _batch(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
     return [fn(*a) for a in calls]
 
 
+# step actors per client, kept between runs: (workers, actor futures, actors once gathered)
+_ACTOR_CACHE: weakref.WeakKeyDictionary[Any, tuple[list[str], list[Any], dict[str, Any] | None]] = (
+    weakref.WeakKeyDictionary())
+
+
 class _StepActor:
     """A Dask actor on one worker that runs the driver's batches of tile tasks in the worker's threads.
 
@@ -550,10 +579,17 @@ class _Runner:
         if client is not None:
             info = client.scheduler_info().get("workers", {})
             self.slots = [(w, k) for w in sorted(info) for k in range(max(1, int(info[w].get("nthreads", 1))))]
-            # the actors are started now, while the driver stages the inputs; they live as long as their futures
             self._actor_workers = sorted(info)
-            self._actor_futs = [client.submit(_StepActor, actor=True, pure=False, workers=[w])
-                                for w in self._actor_workers]
+            cached = _ACTOR_CACHE.get(client)
+            if cached is not None and cached[0] == self._actor_workers:
+                # the actors of an earlier run on this client (same workers): no start-up, and
+                # their connections are open
+                self._actor_futs, self._actors = cached[1], cached[2]
+            else:
+                # started now, while the driver stages the inputs; they live as long as their futures
+                self._actor_futs = [client.submit(_StepActor, actor=True, pure=False, workers=[w])
+                                    for w in self._actor_workers]
+                _ACTOR_CACHE[client] = (self._actor_workers, self._actor_futs, None)
 
     def owner(self, n: int) -> tuple[str, int] | None:
         """The worker thread that steps tile ``n`` (None: this process)."""
@@ -563,8 +599,9 @@ class _Runner:
         if self._actors is None:
             try:
                 self._actors = dict(zip(self._actor_workers, self.client.gather(self._actor_futs), strict=True))
+                _ACTOR_CACHE[self.client] = (self._actor_workers, self._actor_futs, self._actors)
             except Exception:  # no actors (a worker left): ordinary tasks instead
-                self._actors = {}
+                self._forget_actors()
         return self._actors
 
     def _map_actors(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
@@ -579,8 +616,7 @@ class _Runner:
             calls = {w: actors[w].run(fn, [[args[n] for n in ns] for ns in lists]) for w, lists in per_worker.items()}
             done = {w: c.result() for w, c in calls.items()}
         except Exception:  # an actor's worker is gone: ordinary tasks from now on
-            self.close_actors()
-            self._actors = {}
+            self._forget_actors()
             return None
         out: list[Any] = [None] * len(args)
         for w, lists in per_worker.items():
@@ -589,10 +625,14 @@ class _Runner:
                     out[n] = r
         return out
 
-    def close_actors(self) -> None:
+    def _forget_actors(self) -> None:
+        """Stop using the step actors (one failed): release them, here and in the client's cache."""
+        if self.client is not None and _ACTOR_CACHE.get(self.client, (None, None))[1] is self._actor_futs:
+            del _ACTOR_CACHE[self.client]
         for f in self._actor_futs:
             f.release()
         self._actor_futs = []
+        self._actors = {}
 
     def map_batched(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
                     owners: Sequence[tuple[str, int] | None]) -> list[Any]:
@@ -621,11 +661,24 @@ class _Runner:
         return self.client.gather(futs)
 
     def drop_states(self, root: str) -> None:
-        """Free the tile states of the store ``root`` here and on every worker (and the step actors)."""
+        """Free the tile states of the store ``root`` here and on every worker.
+
+        Through the step actors when they work (a direct call each), else with
+        ``client.run`` (through the scheduler, a few ms more).
+        """
         _drop_states(root)
-        if self.client is not None:
-            self.close_actors()
-            self.client.run(_drop_states, root)
+        if self.client is None:
+            return
+        actors = self._actors or {}
+        if actors and set(actors) == set(self._actor_workers):
+            try:
+                calls = [a.run(_drop_states, [[(root,)]]) for a in actors.values()]
+                for c in calls:
+                    c.result()
+                return
+            except Exception:  # a worker is gone: the scheduler reaches the others
+                self._forget_actors()
+        self.client.run(_drop_states, root)
 
     def map_unordered(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> Iterable[tuple[int, Any]]:
         """``(index, result)`` as tasks finish (in order when run here); results are not kept."""
@@ -696,11 +749,12 @@ class _TiledRun:
         self.steps += 1
         rnd = self.round
         inertia = np.ascontiguousarray(inertia).reshape(-1, self.T)
+        groups = _pack_groups(quota, inertia)
         res: list[Any] = [None] * len(self.tiles)
         todo = list(range(len(self.tiles)))
         while todo:  # a second pass only for tiles whose state was lost (it is rebuilt)
-            args = [(self.ctx, n, *self.tiles[n], self.run, self.period_index, self.since[n], rnd, mode, quota,
-                     inertia, keys, *self._changes(n, self.since[n]), self.cache_mb) for n in todo]
+            args = [(self.ctx, n, *self.tiles[n], self.run, self.period_index, self.since[n], rnd, mode, groups,
+                     keys, *self._changes(n, self.since[n]), self.cache_mb) for n in todo]
             out = self.runner.map_batched(_tile_step, args, [self.owners[n] for n in todo])
             again = []
             for n, r in zip(todo, out, strict=True):

@@ -146,7 +146,7 @@ class _LostActor:
 
     calls = 0
 
-    def run(self, fn, batches):
+    def run(self, payload):
         _LostActor.calls += 1
         raise OSError("worker lost")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import rasterio
@@ -354,8 +356,9 @@ def np_sweep(d: dict, levels: np.ndarray, exclude_frontier: bool) -> list[tuple[
 
 
 def np_frontier_race(d: dict, levels: np.ndarray, weights: np.ndarray, strength: float,
-                     radius: int) -> list[tuple[int, float, int]]:
-    """Twin of ``_frontier_topk``: the neighbourhood race of every frontier cell, then the quota smallest."""
+                     radius: int, *, every: bool = False) -> list[tuple[int, float, int]]:
+    """The neighbourhood race of every frontier cell (the keys of ``_frontier_keys``), then the quota smallest
+    per group (``every``: all of them, unsorted)."""
     rows, cols = d["rows"], d["cols"]
     ctype = np.full(256, -1)
     ctype[_TYPES] = np.arange(3)
@@ -390,7 +393,7 @@ def np_frontier_race(d: dict, levels: np.ndarray, weights: np.ndarray, strength:
                     best, bestk = tk, k
         if bestk >= 0:
             entries.append((int(z * 3 + bestk), float(best), _gidx(d, int(c))))
-    return _smallest(entries, d["quota"])
+    return entries if every else _smallest(entries, d["quota"])
 
 
 def _same_selection(got: list, expect: list) -> None:
@@ -409,33 +412,61 @@ def test_pruned_sweep_matches_twin(d, exclude_frontier, nchunks) -> None:
     _same_selection(got, np_sweep(d, lv, exclude_frontier))
 
 
-@KSET
-@given(_tiles(), st.sampled_from([1.0, 2.0, 0.7]), st.sampled_from([1, 2]), st.integers(1, 3))
-def test_frontier_topk_matches_twin_and_engine_kernel(d, strength, radius, nchunks) -> None:
-    lv = potential_levels()
-    weights = np.array([[1.0, 0.2, 0.5], [0.1, 1.0, 0.2], [0.8, 0.0, 1.0]])
+_WEIGHTS = np.array([[1.0, 0.2, 0.5], [0.1, 1.0, 0.2], [0.8, 0.0, 1.0]])
+
+
+def _packed() -> np.ndarray:
     packed = np.zeros(256, dtype=np.uint64)
     for k, code in enumerate(_TYPES):
         packed[code] = np.uint64(1) << np.uint64(8 * k)
+    return packed
+
+
+def _brackets(d: dict, strength: float, radius: int, nchunks: int) -> tuple:
+    return TK._frontier_brackets(_bits(d["front"]), d["lu"], d["zones"], d["pot"], potential_levels(), d["allowed"],
+                                 _packed(), _WEIGHTS, strength, d["rows"], d["cols"], radius, d["inertia"], d["quota"],
+                                 d["keys"], _bits(d["lock"]), d["row0"], d["col0"], d["gcols"], nchunks)
+
+
+def _selected(parts: list[tuple], quota: np.ndarray, keys: np.ndarray) -> list[tuple[int, int]]:
+    """The driver's selection over the tiles' brackets: sorted ``(group, gidx)``."""
+    group, hi, w, gidx = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    pos = TK._select_brackets(group, hi, w, gidx, quota, keys, max(p[4] for p in parts))
+    assert np.unique(pos).size == pos.size
+    return sorted(zip(group[pos].tolist(), gidx[pos].tolist(), strict=True))
+
+
+@KSET
+@given(_tiles(), st.sampled_from([1.0, 2.0, 0.7]), st.sampled_from([1, 2]), st.integers(1, 3))
+def test_frontier_brackets_select_the_twins_keys(d, strength, radius, nchunks) -> None:
+    lv = potential_levels()
     rows, cols = d["rows"], d["cols"]
-    got = _trim(*TK._frontier_topk(_bits(d["front"]), d["lu"], d["zones"], d["pot"], lv, d["allowed"], packed, weights,
-                                   strength, rows, cols, radius, d["inertia"], d["quota"], d["keys"], _bits(d["lock"]),
-                                   d["row0"], d["col0"], d["gcols"], nchunks), d["quota"])
-    _same_selection(got, np_frontier_race(d, lv, weights, strength, radius))
-    # the engine's per-candidate keys (_frontier_keys), bit for bit
+    parts = _brackets(d, strength, radius, nchunks)
+    expect = np_frontier_race(d, lv, _WEIGHTS, strength, radius)
+    assert _selected([parts], d["quota"], d["keys"]) == sorted((g, i) for g, _, i in expect)
+    # the output does not depend on the chunking
+    for a, b in zip(parts, _brackets(d, strength, radius, 1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # every candidate the tile returns: its exact key from w is the engine's (_frontier_keys), bit for bit,
+    # and lies in its bracket; the tile's own quota smallest are all returned
     cells = np.flatnonzero(d["front"]).astype(np.int64)
     group = np.empty(cells.size, dtype=np.int32)
     t = np.empty(cells.size)
     K._frontier_keys(cells, d["zones"][cells], np.ascontiguousarray(d["pot"][:, cells].T), d["lu"], lv, d["allowed"],
-                     packed, weights, strength, rows, cols, radius, d["inertia"], d["quota"], d["keys"],
+                     _packed(), _WEIGHTS, strength, rows, cols, radius, d["inertia"], d["quota"], d["keys"],
                      _bits(d["lock"]), d["row0"], d["col0"], d["gcols"], group, t)
-    ok = group >= 0
-    gidx = np.array([_gidx(d, int(c)) for c in cells], dtype=np.int64)
-    assert got == _trim(group[ok], t[ok], gidx[ok], d["quota"])
+    engine = {_gidx(d, int(c)): (int(g), float(tt)) for c, g, tt in zip(cells, group, t, strict=True) if g >= 0}
+    g_out, hi, w, gidx, width = parts
+    for g, h, ww, i in zip(g_out.tolist(), hi.tolist(), w.tolist(), gidx.tolist(), strict=True):
+        exact = -math.log(float(uniform_numpy(d["keys"][g % 3], np.array([i]))[0])) / ww  # libm, as numba
+        assert engine[i] == (g, exact)
+        assert exact <= h <= exact + width
+    assert {(g, i) for g, _, i in expect} <= set(zip(g_out.tolist(), gidx.tolist(), strict=True))
 
 
 def test_pruned_kernels_skip_most_logarithms_yet_select_exactly() -> None:
-    # a tile large enough for the heaps to fill: the pruned kernels must still pick the exact keys
+    # a tile large enough for the heaps to fill (and for the brackets to leave most candidates out): the
+    # kernels must still pick the exact keys
     rng = np.random.default_rng(3)
     rows, cols = 90, 70
     d = dict(rows=rows, cols=cols, lu=rng.choice(_CODES[:5], size=rows * cols, p=[0.05, 0.03, 0.02, 0.6, 0.3]),
@@ -452,13 +483,50 @@ def test_pruned_kernels_skip_most_logarithms_yet_select_exactly() -> None:
         group, t, gidx = K._sweep_topk(*args)
         assert group.size == d["quota"].sum()
         _same_selection(_trim(group, t, gidx, d["quota"]), np_sweep(d, lv, excl))
-    weights = np.array([[1.0, 0.2, 0.5], [0.1, 1.0, 0.2], [0.8, 0.0, 1.0]])
-    packed = np.zeros(256, dtype=np.uint64)
-    for k, code in enumerate(_TYPES):
-        packed[code] = np.uint64(1) << np.uint64(8 * k)
+    # three bands of rows as three tiles: each returns a few more than its quota smallest, the driver
+    # selects exactly over their union
+    bands = [(0, 30), (30, 55), (55, 90)]
     for strength in (1.0, 2.0):
-        group, t, gidx = TK._frontier_topk(_bits(d["front"]), d["lu"], d["zones"], d["pot"], lv, d["allowed"], packed,
-                                           weights, strength, rows, cols, 1, d["inertia"], d["quota"], d["keys"],
-                                           _bits(d["lock"]), d["row0"], d["col0"], d["gcols"], 1)
-        assert group.size == d["quota"].sum()
-        _same_selection(_trim(group, t, gidx, d["quota"]), np_frontier_race(d, lv, weights, strength, 1))
+        parts, every = [], []
+        for r0, r1 in bands:
+            sl = slice(r0 * cols, r1 * cols)
+            b = dict(d, rows=r1 - r0, lu=d["lu"][sl], zones=d["zones"][sl], pot=np.ascontiguousarray(d["pot"][:, sl]),
+                     lock=d["lock"][sl], front=d["front"][sl], row0=d["row0"] + r0)
+            parts.append(_brackets(b, strength, 1, 2))
+            every += np_frontier_race(b, lv, _WEIGHTS, strength, 1, every=True)
+        returned = sum(p[0].size for p in parts)
+        assert d["quota"].sum() <= returned < len(every) // 10  # most candidates never leave their tile
+        assert _selected(parts, d["quota"], d["keys"]) == sorted((g, i) for g, _, i in _smallest(every, d["quota"]))
+
+
+def np_apply_changes(lu, lock, g, code, per, period, wr0, wr1, wc0, wc1, gcols):
+    """Twin of ``_apply_changes``: the window's conversions with numpy (latest per cell), lock bits of ``period``."""
+    r, c = g // gcols, g % gcols
+    m = (r >= wr0) & (r < wr1) & (c >= wc0) & (c < wc1)
+    loc = (r[m] - wr0) * (wc1 - wc0) + (c[m] - wc0)
+    last_u, last_i = np.unique(loc[::-1], return_index=True)
+    lu[last_u] = code[m][::-1][last_i]
+    set_ = loc[per[m] == period]
+    np.bitwise_or.at(lock, set_ >> 6, np.left_shift(np.uint64(1), (set_ & 63).astype(np.uint64)))
+    return loc
+
+
+@KSET
+@given(st.integers(1, 9), st.integers(1, 9), st.integers(0, 2**32 - 1), st.integers(0, 60))
+def test_apply_changes_matches_twin(h, w, seed, n) -> None:
+    rng = np.random.default_rng(seed)
+    grows, gcols = h + int(rng.integers(0, 5)), w + int(rng.integers(0, 5))
+    wr0, wc0 = int(rng.integers(0, grows - h + 1)), int(rng.integers(0, gcols - w + 1))
+    # repeated cells (a cell converted in two periods) and cells outside the window
+    g = rng.integers(0, grows * gcols, size=n).astype(np.int64)
+    code = rng.choice(np.array([1, 2, 3], np.uint8), size=n)
+    per = np.sort(rng.integers(0, 3, size=n)).astype(np.int16)
+    period = int(rng.integers(0, 3))
+    lu0 = rng.choice(_CODES, size=h * w)
+    lock0 = np.zeros((h * w + 63) // 64, dtype=np.uint64)
+    lu_a, lock_a, lu_b, lock_b = lu0.copy(), lock0.copy(), lu0.copy(), lock0.copy()
+    got = TK._apply_changes(lu_a, lock_a, g, code, per, period, wr0, wr0 + h, wc0, wc0 + w, gcols)
+    expect = np_apply_changes(lu_b, lock_b, g, code, per, period, wr0, wr0 + h, wc0, wc0 + w, gcols)
+    np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(lu_a, lu_b)
+    np.testing.assert_array_equal(lock_a, lock_b)

@@ -606,29 +606,38 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
                 ui[h] = c
                 up[h] = i
                 h += 1
-        # (t, index) order: argsorts for a wide band, an insertion sort for the usual few
-        if nunc > 64:
-            order = np.argsort(ui)  # by index, then stably by key
-            order = order[np.argsort(ut[order], kind="mergesort")]
-            up = up[order]
-        else:
-            for h in range(1, nunc):
-                tv = ut[h]
-                iv = ui[h]
-                pv = up[h]
-                e = h - 1
-                while e >= 0 and (ut[e] > tv or (ut[e] == tv and ui[e] > iv)):
-                    ut[e + 1] = ut[e]
-                    ui[e + 1] = ui[e]
-                    up[e + 1] = up[e]
-                    e -= 1
-                ut[e + 1] = tv
-                ui[e + 1] = iv
-                up[e + 1] = pv
-        for h in range(q - (o - outoffs[g])):
-            out[o] = up[h]
-            o += 1
+        _take_band(ut, ui, up, q - (o - outoffs[g]), out, o)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _take_band(ut, ui, up, need, out, o):
+    """Write to ``out[o:o + need]`` the ``up`` of the ``need`` smallest ``(ut, ui)`` (exact key, global index).
+
+    The uncertain band of a bracketed selection: argsorts for a wide band, an insertion
+    sort for the usual few. ``ut``, ``ui`` and ``up`` may be reordered.
+    """
+    nunc = ut.size
+    if nunc > 64:
+        order = np.argsort(ui)  # by index, then stably by key
+        order = order[np.argsort(ut[order], kind="mergesort")]
+        up = up[order]
+    else:
+        for h in range(1, nunc):
+            tv = ut[h]
+            iv = ui[h]
+            pv = up[h]
+            e = h - 1
+            while e >= 0 and (ut[e] > tv or (ut[e] == tv and ui[e] > iv)):
+                ut[e + 1] = ut[e]
+                ui[e + 1] = ui[e]
+                up[e + 1] = up[e]
+                e -= 1
+            ut[e + 1] = tv
+            ui[e + 1] = iv
+            up[e + 1] = pv
+    for h in range(need):
+        out[o + h] = up[h]
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -320,18 +320,6 @@ def _drop_states(root: str) -> int:
         return _STATE_BYTES.pop(root, 0)
 
 
-def _local_changes(g: np.ndarray, code: np.ndarray, per: np.ndarray, gcols: int, window: tuple[int, int, int, int],
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The conversions that fall in ``window``: local cell, code and period (oldest first)."""
-    wr0, wr1, wc0, wc1 = window
-    m = _in_window(g, gcols, wr0, wr1, wc0, wc1)
-    return _to_local(g[m], gcols, wr0, wc0, wc1 - wc0), code[m], per[m]
-
-
-def _set_bits(bits: np.ndarray, loc: np.ndarray) -> None:
-    np.bitwise_or.at(bits, loc >> 6, np.left_shift(np.uint64(1), (loc & 63).astype(np.uint64)))
-
-
 def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g: np.ndarray, code: np.ndarray,
                per: np.ndarray) -> _TileState:
     """The tile's window from the store with the run's conversions ``g``/``code``/``per`` applied."""
@@ -344,12 +332,8 @@ def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g
     zones = ctx.store.window("zones", i, j).reshape(-1)
     pot = ctx.store.window("pot", i, j).reshape(-1, h * w)
     lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
-    if g.size:
-        loc, code, per = _local_changes(g, code, per, grid.cols, win)
-        # the latest conversion of a cell wins (a cell may convert again in a later period)
-        rev_u, rev_i = np.unique(loc[::-1], return_index=True)
-        lu[rev_u] = code[::-1][rev_i]
-        _set_bits(lock, loc[per == period])
+    if g.size:  # the latest conversion of a cell wins (a cell may convert again in a later period)
+        TK._apply_changes(lu, lock, g, code, per, period, wr0, wr1, wc0, wc1, grid.cols)
     elig = K._eligible_bits(lu, zones, pot, ctx.allowed)
     frontier = K._build_frontier(elig, lu, ctx.code_type, h, w, grid.radius)
     return _TileState(run=run, period=period, version=version, lu=lu, zones=zones, pot=pot, elig=elig,
@@ -370,12 +354,9 @@ def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: in
         st.lock[:] = 0
         st.period = period
     if g.size:
-        loc, code, per = _local_changes(g, code, per, grid.cols, win)
+        loc = TK._apply_changes(st.lu, st.lock, g, code, per, period, *win, grid.cols)
         if loc.size:
-            rev_u, rev_i = np.unique(loc[::-1], return_index=True)
-            st.lu[rev_u] = code[::-1][rev_i]
-            _set_bits(st.lock, loc[per == period])
-            K._update_frontier(st.frontier, st.elig, rev_u.astype(np.int64), st.lu, st.zones, st.pot, ctx.allowed,
+            K._update_frontier(st.frontier, st.elig, loc, st.lu, st.zones, st.pot, ctx.allowed,
                                ctx.code_type, win[1] - win[0], win[3] - win[2], grid.radius)
     st.version = version
 
@@ -404,16 +385,16 @@ def _unpack_groups(packed: tuple[int, int, np.ndarray, np.ndarray, np.ndarray]) 
 def _tile_step(ctx: _Ctx, n: int, i: int, j: int, run: int, period: int, since: int, version: int,
                mode: int, groups: tuple[int, int, np.ndarray, np.ndarray, np.ndarray], keys: np.ndarray,
                g: np.ndarray, code: np.ndarray, per: np.ndarray, cache_mb: float | None,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
+               ) -> tuple[tuple[Any, ...], bool] | None:
     """One step on one tile with its state kept in this process between steps.
 
     ``since`` 0: build the state from the store and ``g``/``code``/``per``, the run's
     conversions so far around the tile (oldest first). Otherwise the state of rounds
     ``< since`` must be here: ``g``/``code``/``per`` hold the conversions of the rounds
     ``[since, version)`` only; returns None when the state is missing (worker restarted,
-    task moved), and the driver sends the whole history instead. Returns the candidates'
-    ``quota`` smallest keys per group (as :func:`_tile_step`) and whether the state was
-    kept (within the process's budget, ``cache_mb``). ``groups``: the quotas and inertia
+    task moved), and the driver sends the whole history instead. Returns the tile's
+    candidates (:func:`_tile_keys`) and whether the state was kept (within the process's
+    budget, ``cache_mb``). ``groups``: the quotas and inertia
     as :func:`_pack_groups` sends them.
     """
     quota, inertia = _unpack_groups(groups)
@@ -428,7 +409,7 @@ def _tile_step(ctx: _Ctx, n: int, i: int, j: int, run: int, period: int, since: 
     else:
         st = _new_state(ctx, i, j, run, period, version, g, code, per)
         kept = _keep(ctx.store.root, n, st, cache_mb)
-    return (*_tile_keys(ctx, st, i, j, mode, quota, inertia, keys), kept)
+    return _tile_keys(ctx, st, i, j, mode, quota, inertia, keys), kept
 
 
 def _keep(root: str, n: int, st: _TileState, cache_mb: float | None) -> bool:
@@ -446,19 +427,24 @@ def _keep(root: str, n: int, st: _TileState, cache_mb: float | None) -> bool:
 
 
 def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.ndarray, inertia: np.ndarray,
-               keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The tile's candidates' ``quota`` smallest keys per group (``mode`` as in :func:`_tile_step`)."""
+               keys: np.ndarray) -> tuple[Any, ...]:
+    """The tile's candidates that may be selected (``mode`` 0: frontier step, 1: new patches, 2: fill).
+
+    Mode 0: ``(group, hi, w, gidx, width)`` of :func:`tiled_kernels._frontier_brackets`
+    (key brackets; the driver selects with :func:`tiled_kernels._select_brackets`).
+    Otherwise ``(group, t, gidx)``: the ``quota`` smallest exact keys per group.
+    """
     grid = ctx.store.grid
     wr0, wr1, wc0, wc1 = grid.window(i, j)
     h, w = wr1 - wr0, wc1 - wc0
     nchunks = max(1, min(get_num_threads(), h))
-    if mode == 0:  # one pass over the frontier bits: the keys of _frontier_keys, few logarithms
-        group, t, gidx = TK._frontier_topk(st.frontier, st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, ctx.packed,
-                                           ctx.weights, ctx.strength, h, w, grid.radius, inertia, quota, keys,
-                                           st.lock, wr0, wc0, grid.cols, nchunks)
-    else:  # new patches or fill: the engine's sweep kernel
-        group, t, gidx = K._sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
-                                       mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, nchunks)
+    if mode == 0:  # one pass over the frontier bits, brackets of the keys of _frontier_keys
+        return TK._frontier_brackets(st.frontier, st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, ctx.packed,
+                                     ctx.weights, ctx.strength, h, w, grid.radius, inertia, quota, keys, st.lock,
+                                     wr0, wc0, grid.cols, nchunks)
+    # new patches or fill: the engine's sweep kernel
+    group, t, gidx = K._sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
+                                   mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, nchunks)
     if nchunks == 1:  # one heap per group: already the quota smallest
         return group, t, gidx
     pos = K._select_smallest(group, t, gidx, quota)
@@ -771,12 +757,16 @@ class _TiledRun:
                     again.append(n)
                 else:
                     res[n] = r
-                    self.since[n] = rnd if r[3] else 0
+                    self.since[n] = rnd if r[1] else 0
             todo = again
-        group = np.concatenate([r[0] for r in res])
-        t = np.concatenate([r[1] for r in res])
-        gidx = np.concatenate([r[2] for r in res])
-        pos = K._select_smallest(group, t, gidx, quota)
+        group = np.concatenate([r[0][0] for r in res])
+        gidx = np.concatenate([r[0][3 if mode == 0 else 2] for r in res])
+        if mode == 0:  # key brackets: the exact keys only where they do not decide
+            width = max(r[0][4] for r in res)
+            pos = TK._select_brackets(group, np.concatenate([r[0][1] for r in res]),
+                                      np.concatenate([r[0][2] for r in res]), gidx, quota, keys, width)
+        else:
+            pos = K._select_smallest(group, np.concatenate([r[0][1] for r in res]), gidx, quota)
         sel_g, sel_c = gidx[pos], group[pos].astype(np.int64)
         k = (sel_c % self.T).astype(np.int8)
         np.add.at(conv, sel_c, 1)

@@ -3,7 +3,9 @@
 Conventions and helpers are those of :mod:`landuse.growth.kernels` (flat rasters, class
 codes, quantised potentials, counter-based draws of the **global** cell index, race keys
 ``t = -ln(u) / w`` ordered by ``(t, global index)``); the sweeps of new patches and fill
-use the engine's own pruned ``kernels._sweep_topk``. Nothing here reads config, xarray
+use the engine's own pruned ``kernels._sweep_topk``; the frontier steps select with key
+brackets as the engine's ``kernels._frontier_select`` does, split between the tiles
+(:func:`_frontier_brackets`) and the driver (:func:`_select_brackets`). Nothing here reads config, xarray
 or rasterio; see :mod:`landuse.growth.tiled`.
 """
 
@@ -20,14 +22,20 @@ from landuse.growth.kernels import (
     _DEBRUIJN_TABLE,
     _LOG_TABLE,
     _ONE,
+    _REL_HI,
     _REL_LO,
     _S58,
+    _W_MAX,
+    _W_MIN,
     _getbit,
-    _heap_entries,
     _heap_layout,
-    _heap_push,
+    _kth_value,
     _neglog_approx,
+    _popcount,
     _prefetch,
+    _segment_offsets,
+    _segment_scatter,
+    _take_band,
     _type_weight,
     _window_sum,
 )
@@ -36,50 +44,87 @@ from landuse.growth.random import _uniform
 _WORDS_AHEAD = 8  # frontier words (64 cells each) between a prefetch and its use
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _exact_race_at(c, g_i, z, code, acc, pot, levels, allowed, weights, strength, inertia, quota, keys, inv_window):
+    """:func:`kernels._exact_race` reading the potentials of cell ``c`` from the planes ``pot``; also returns the
+    winner's weight: ``(type, key, weight)``, ``(-1, inf, 0)`` if no open type may take the cell."""
+    T = pot.shape[0]
+    qbase = z * T
+    unit = strength == 1.0
+    square = strength == 2.0
+    best = np.inf
+    bestk = -1
+    bestw = 0.0
+    for k in range(T):
+        if quota[qbase + k] > 0 and allowed[k, code] and pot[k, c] > 0:
+            nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
+            if nk > 0.0:
+                w = levels[pot[k, c]] * nk * inertia[z, k]
+                tk = -math.log(_uniform(keys[k], g_i)) / w
+                if tk < best:
+                    best = tk
+                    bestk = k
+                    bestw = w
+    return bestk, best, bestw
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def _frontier_topk(frontier, lu, zones, pot, levels, allowed, packed, weights, strength, rows, cols, radius,
-                   inertia, quota, keys, lock, row0, col0, gcols, nchunks):
-    """Per group, the ``quota`` smallest race keys among a tile's frontier cells, in one pass with few logarithms.
+def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weights, strength, rows, cols, radius,
+                       inertia, quota, keys, lock, row0, col0, gcols, nchunks):
+    """A tile's frontier candidates that may be among their group's ``quota`` smallest keys, with key brackets.
 
     The candidates and keys of :func:`landuse.growth.kernels._frontier_keys` on the
     frontier's cells (set bits of ``frontier``) with zone ``zones[c] > 0`` (a tile's halo
-    has zone 0) and not locked: for each type ``k`` with ``quota[z * T + k] > 0``,
-    ``allowed[k, lu[c]]`` and ``pot[k, c] > 0``, ``w = levels[pot[k, c]] * N_k ** strength
-    * inertia[z, k]`` with ``N_k = sum_j weights[k, type(j)] / (n*n - 1)`` over the urban
-    cells of the window (centre excluded), and the key ``-ln(u_k) / w`` with the draw of
-    the global index (``(row0 + r) * gcols + col0 + col``); the smallest key over the
-    types with ``N_k > 0`` wins. The float operations are those of ``_frontier_keys``, so
-    the keys are bit-identical.
+    has zone 0) and not locked, with the draws of the global index (``(row0 + r) * gcols
+    + col0 + col``). As in :func:`kernels._frontier_select`, each candidate's race is run
+    on brackets ``lo <= t <= hi`` of its exact keys (a table logarithm, no libm call);
+    the exact keys decide only when the winner is not settled by the brackets (then
+    ``hi`` is the exact key). Brackets are at most ``width`` wide.
 
-    Instead of every key, each of ``nchunks`` chunks of the bitset keeps a bounded
-    max-heap of ``quota[g]`` entries per group; once a cell's open types all have full
-    heaps, a lower bound of each key (no logarithm) is compared with the heap's largest
-    key, and a cell that cannot enter any of them is passed over. The heaps end holding,
-    per chunk and group, the ``quota[g]`` smallest ``(t, global index)``.
+    Per group with more than ``quota[g]`` candidates, ``vU`` is the ``quota[g]``-th
+    smallest ``hi``; every candidate among the tile's ``quota[g]`` smallest exact keys
+    has ``hi <= vU + width``, so only those are returned. The union over the tiles thus
+    holds every group's ``quota[g]`` smallest keys of the whole raster, and
+    :func:`_select_brackets` takes them exactly, computing the exact key ``-ln(u_k) / w``
+    only in the band where the brackets do not decide. ``w`` is the winner's weight,
+    computed with the float operations of ``_frontier_keys``, so that key is bit-identical.
+
+    ``nchunks`` word ranges of ``frontier`` run in parallel; the output (ascending cell
+    order) does not depend on it.
 
     Returns
     -------
-    group, t, gidx : the heaps' entries (int32, float64 exact keys, int64 global indices).
+    group (int32), hi (float64), w (float64), gidx (int64), width (float)
     """
     T = pot.shape[0]
     G = quota.size
     n = rows * cols
     nwords = frontier.size
-    offs, zone_open = _heap_layout(quota, T, inertia.shape[0])
-    cap_total = offs[G]
+    _, zone_open = _heap_layout(quota, T, inertia.shape[0])
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
     unit = strength == 1.0
     square = strength == 2.0
     table = _LOG_TABLE
-    ht = np.empty((nchunks, cap_total), dtype=np.float64)
-    hi = np.empty((nchunks, cap_total), dtype=np.int64)
-    hs = np.zeros((nchunks, G), dtype=np.int64)
+    # slots: each chunk's frontier bits
+    starts = np.zeros(nchunks + 1, dtype=np.int64)
+    for ch in prange(nchunks):
+        cnt = 0
+        for wd in range(ch * nwords // nchunks, (ch + 1) * nwords // nchunks):
+            cnt += _popcount(frontier[wd])
+        starts[ch + 1] = cnt
+    for ch in range(nchunks):
+        starts[ch + 1] += starts[ch]
+    grp = np.empty(starts[nchunks], dtype=np.int32)
+    hib = np.empty(starts[nchunks], dtype=np.float64)
+    wb = np.empty(starts[nchunks], dtype=np.float64)
+    gib = np.empty(starts[nchunks], dtype=np.int64)
+    used = np.zeros(nchunks, dtype=np.int64)
+    wmins = np.full(nchunks, np.inf)
     for ch in prange(nchunks):
         fb = np.empty(1, dtype=np.float64)
         bv = fb.view(np.uint64)
-        hth = ht[ch]
-        hih = hi[ch]
-        wts = np.empty(T, dtype=np.float64)
+        p = starts[ch]
+        wmin = np.inf
         w1 = (ch + 1) * nwords // nchunks
         for wd in range(ch * nwords // nchunks, w1):
             # ask for the lines of a frontier word _WORDS_AHEAD on (no effect on results)
@@ -107,33 +152,158 @@ def _frontier_topk(frontier, lu, zones, pot, levels, allowed, packed, weights, s
                     continue
                 r = c // cols
                 g_i = (row0 + r) * gcols + col0 + (c - r * cols)
-                skip = True
+                blo = np.inf
+                bhi = np.inf
+                bw = np.inf
+                lo2 = np.inf
+                bestk = -1
+                exact = False
                 for k in range(T):
-                    wts[k] = 0.0
                     if quota[qbase + k] > 0 and allowed[k, code] and pot[k, c] > 0:
                         nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
                         if nk > 0.0:
                             w = levels[pot[k, c]] * nk * inertia[z, k]
-                            wts[k] = w
-                            g = qbase + k
-                            if skip:
-                                if hs[ch, g] < quota[g]:
-                                    skip = False
-                                elif not ((_neglog_approx(_uniform(keys[k], g_i), fb, bv, table) - _APPROX_SLACK)
-                                          * (1.0 / w) * _REL_LO > hth[offs[g]]):
-                                    skip = False
-                if skip:
-                    continue
-                best = np.inf
-                bestk = -1
-                for k in range(T):
-                    if wts[k] != 0.0:
-                        tk = -math.log(_uniform(keys[k], g_i)) / wts[k]
-                        if tk < best:
-                            best = tk
-                            bestk = k
-                if bestk < 0:
-                    continue
-                g = qbase + bestk
-                hs[ch, g] = _heap_push(hth, hih, offs[g], hs[ch, g], quota[g], best, g_i)
-    return _heap_entries(ht, hi, hs, offs)
+                            if not (w >= _W_MIN and w <= _W_MAX):
+                                exact = True
+                                break
+                            a = _neglog_approx(_uniform(keys[k], g_i), fb, bv, table)
+                            iw = 1.0 / w  # one division; its rounding is inside _REL_LO / _REL_HI
+                            klo = (a - _APPROX_SLACK) * iw * _REL_LO
+                            khi = (a + _APPROX_SLACK) * iw * _REL_HI
+                            if klo < blo:
+                                lo2 = blo
+                                blo = klo
+                                bhi = khi
+                                bw = w
+                                bestk = k
+                            elif klo < lo2:
+                                lo2 = klo
+                if exact or (bestk >= 0 and lo2 <= bhi):
+                    bestk, bhi, bw = _exact_race_at(c, g_i, z, code, acc, pot, levels, allowed, weights, strength,
+                                                    inertia, quota, keys, inv_window)
+                elif bw < wmin:
+                    wmin = bw
+                if bestk >= 0:
+                    grp[p] = qbase + bestk
+                    hib[p] = bhi
+                    wb[p] = bw
+                    gib[p] = g_i
+                    p += 1
+        used[ch] = p - starts[ch]
+        wmins[ch] = wmin
+    # bracket width bound, as in kernels._frontier_select
+    width = (2.0 * _APPROX_SLACK + 1e-10) / wmins.min() * 1.001 + 1e-6
+    m = 0
+    for ch in range(nchunks):  # close the chunks' gaps (in order: ascending cells)
+        for j in range(starts[ch], starts[ch] + used[ch]):
+            grp[m] = grp[j]
+            hib[m] = hib[j]
+            wb[m] = wb[j]
+            gib[m] = gib[j]
+            m += 1
+    grp = grp[:m]
+    hib = hib[:m]
+    # per group: the quota-th smallest hi bounds the tile's candidates that can be selected
+    cc, offs, _ = _segment_offsets(grp, quota)
+    hb = np.empty(offs[G], dtype=np.float64)
+    pb = np.empty(offs[G], dtype=np.int64)
+    _segment_scatter(grp, quota, hib, cc, hb, pb)
+    cut = np.full(G, np.inf)
+    todo = np.nonzero(offs[1:] - offs[:G] > quota)[0]
+    for j in prange(todo.size):
+        g = todo[j]
+        cut[g] = _kth_value(hb, offs[g], offs[g + 1], quota[g] - 1) + width
+    keep = 0
+    for i in range(m):
+        if hib[i] <= cut[grp[i]]:
+            grp[keep] = grp[i]
+            hib[keep] = hib[i]
+            wb[keep] = wb[i]
+            gib[keep] = gib[i]
+            keep += 1
+    return grp[:keep].copy(), hib[:keep].copy(), wb[:keep].copy(), gib[:keep].copy(), width
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _select_brackets(group, hi, w, gidx, quota, keys, width):
+    """Positions of the ``quota[g]`` smallest exact keys ``(t, gidx)`` per group among bracketed candidates.
+
+    The entries are those of :func:`_frontier_brackets` from every tile (``width``: the
+    largest of their widths). Per group with more candidates than its quota, ``vU`` is
+    the quota-th smallest ``hi``; the quota-th smallest exact key lies in ``[vU - width,
+    vU]``, so candidates with ``hi < vU - width`` are selected, those with ``hi > vU +
+    width`` are not, and those in between get their exact key ``-ln(u_k) / w`` (the draw
+    of type ``k = g % T`` at ``gidx``; bit-identical to the engine's), from which the rest
+    of the quota is taken in ``(t, gidx)`` order: the selection of the exact keys. Returns
+    positions grouped by group.
+    """
+    G = quota.size
+    T = keys.size
+    cc, offs, outoffs = _segment_offsets(group, quota)
+    hb = np.empty(offs[G], dtype=np.float64)
+    pb = np.empty(offs[G], dtype=np.int64)
+    _segment_scatter(group, quota, hi, cc, hb, pb)
+    out = np.empty(outoffs[G], dtype=np.int64)
+    todo = np.nonzero(offs[1:] > offs[:G])[0]
+    for j in prange(todo.size):
+        g = todo[j]
+        a = offs[g]
+        b = offs[g + 1]
+        q = quota[g]
+        o = outoffs[g]
+        if b - a <= q:
+            for m in range(a, b):
+                out[o] = pb[m]
+                o += 1
+            continue
+        vu = _kth_value(hb, a, b, q - 1)
+        sure_below = vu - width
+        sure_above = vu + width
+        nunc = 0
+        for m in range(a, b):
+            if hb[m] < sure_below:
+                out[o] = pb[m]
+                o += 1
+            elif hb[m] <= sure_above:
+                nunc += 1
+        ut = np.empty(nunc, dtype=np.float64)
+        ui = np.empty(nunc, dtype=np.int64)
+        up = np.empty(nunc, dtype=np.int64)
+        h = 0
+        k = g % T
+        for m in range(a, b):
+            if hb[m] >= sure_below and hb[m] <= sure_above:
+                i = pb[m]
+                ut[h] = -math.log(_uniform(keys[k], gidx[i])) / w[i]
+                ui[h] = gidx[i]
+                up[h] = i
+                h += 1
+        _take_band(ut, ui, up, q - (o - outoffs[g]), out, o)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _apply_changes(lu, lock, g, code, per, period, wr0, wr1, wc0, wc1, gcols):
+    """Write the conversions that fall in a tile's window into its land use and lock; their local cells.
+
+    ``g`` (global indices), ``code`` and ``per`` (period indices) list conversions oldest
+    first for each cell, so writing them in order leaves each cell's latest class. Cells
+    converted in ``period`` are set in the ``lock`` bitset. The window is rows
+    ``[wr0, wr1)`` and columns ``[wc0, wc1)`` of a raster ``gcols`` wide; conversions
+    outside it are passed over. Returns the local flat cells written, in input order (a
+    cell converted twice is listed twice; the frontier update takes each as often).
+    """
+    w = wc1 - wc0
+    out = np.empty(g.size, dtype=np.int64)
+    m = 0
+    for i in range(g.size):
+        r = g[i] // gcols
+        c = g[i] - r * gcols
+        if r >= wr0 and r < wr1 and c >= wc0 and c < wc1:
+            loc = (r - wr0) * w + (c - wc0)
+            lu[loc] = code[i]
+            if per[i] == period:
+                lock[loc >> 6] |= np.uint64(1) << np.uint64(loc & 63)
+            out[m] = loc
+            m += 1
+    return out[:m]

@@ -412,6 +412,56 @@ def _exact_race(i, g, z, code, acc, cpot, levels, allowed, weights, strength, in
     return bestk, best
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _race_weight(P, idx, z, k, acc, levels, weights, strength, inertia, inv_window):
+    """Weight ``w`` of type ``k`` in a candidate's race (potentials ``P[idx, :]``, window counts ``acc``), with the
+    float operations of :func:`_exact_race`."""
+    nk = _type_weight(acc, k, P.shape[1], weights, inv_window, strength == 1.0, strength == 2.0, strength)
+    return levels[P[idx, k]] * nk * inertia[z, k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bracket_race(P, idx, g, z, code, acc, levels, allowed, weights, strength, inertia, quota, keys, inv_window,
+                  fb, bv, table):
+    """A candidate's race on brackets ``lo <= t <= hi`` of its keys (table logarithm, no libm call).
+
+    Potentials ``P[idx, :]`` (a candidate list's records, or a tile's planes transposed),
+    draws of global index ``g``, window counts ``acc``. Returns ``(k, hi, w, settled)``:
+    the type whose bracket starts lowest, the top of its bracket and its weight; settled
+    when that bracket lies below every other open type's (then ``k`` wins the exact race,
+    ``-1`` if no type is open), else the exact keys must decide (:func:`_exact_race`).
+    """
+    T = P.shape[1]
+    qbase = z * T
+    unit = strength == 1.0
+    square = strength == 2.0
+    blo = np.inf
+    bhi = np.inf
+    bw = np.inf
+    lo2 = np.inf
+    bestk = -1
+    for k in range(T):
+        if quota[qbase + k] > 0 and allowed[k, code] and P[idx, k] > 0:
+            nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
+            if nk > 0.0:
+                w = levels[P[idx, k]] * nk * inertia[z, k]
+                if not (w >= _W_MIN and w <= _W_MAX):
+                    return -1, np.inf, np.inf, False
+                a = _neglog_approx(_uniform(keys[k], g), fb, bv, table)
+                iw = 1.0 / w  # one division; its rounding is inside _REL_LO / _REL_HI
+                klo = (a - _APPROX_SLACK) * iw * _REL_LO
+                khi = (a + _APPROX_SLACK) * iw * _REL_HI
+                if klo < blo:
+                    lo2 = blo
+                    blo = klo
+                    bhi = khi
+                    bw = w
+                    bestk = k
+                elif klo < lo2:
+                    lo2 = klo
+    return bestk, bhi, bw, not (bestk >= 0 and lo2 <= bhi)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _segment_offsets(group, quota):
     """Counts of :func:`_segments_by_group`: ``(cc, offs, outoffs)``, ``cc[ch, g]`` each chunk's start in its segment."""
@@ -494,8 +544,6 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
     T = cpot.shape[1]
     G = quota.size
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
-    unit = strength == 1.0
-    square = strength == 2.0
     table = _LOG_TABLE
     zopen = np.zeros(G // T, dtype=np.bool_)  # zones with some quota left
     for g in range(G):
@@ -525,33 +573,9 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
             acc = _window_sum(c, code, lu, packed, rows, cols, radius)
             if acc == 0:
                 continue
-            blo = np.inf
-            bhi = np.inf
-            bw = np.inf
-            lo2 = np.inf
-            bestk = -1
-            exact = False
-            for k in range(T):
-                if quota[qbase + k] > 0 and allowed[k, code] and cpot[i, k] > 0:
-                    nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
-                    if nk > 0.0:
-                        w = levels[cpot[i, k]] * nk * inertia[z, k]
-                        if not (w >= _W_MIN and w <= _W_MAX):
-                            exact = True
-                            break
-                        a = _neglog_approx(_uniform(keys[k], c), fb, bv, table)
-                        iw = 1.0 / w  # one division; its rounding is inside _REL_LO / _REL_HI
-                        klo = (a - _APPROX_SLACK) * iw * _REL_LO
-                        khi = (a + _APPROX_SLACK) * iw * _REL_HI
-                        if klo < blo:
-                            lo2 = blo
-                            blo = klo
-                            bhi = khi
-                            bw = w
-                            bestk = k
-                        elif klo < lo2:
-                            lo2 = klo
-            if exact or (bestk >= 0 and lo2 <= bhi):
+            bestk, bhi, bw, settled = _bracket_race(cpot, i, c, z, code, acc, levels, allowed, weights, strength,
+                                                   inertia, quota, keys, inv_window, fb, bv, table)
+            if not settled:
                 bestk, bhi = _exact_race(i, c, z, code, acc, cpot, levels, allowed, weights, strength, inertia,
                                          quota, keys, inv_window)
             elif bw < wmin:
@@ -580,16 +604,7 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
                 out[o] = pb[m]
                 o += 1
             continue
-        vu = _kth_value(hb, a, b, q - 1)
-        sure_below = vu - width
-        sure_above = vu + width
-        nunc = 0
-        for m in range(a, b):
-            if hb[m] < sure_below:
-                out[o] = pb[m]
-                o += 1
-            elif hb[m] <= sure_above:
-                nunc += 1
+        o, sure_below, sure_above, nunc = _take_sure(hb, pb, a, b, q, width, out, o)
         ut = np.empty(nunc, dtype=np.float64)
         ui = np.empty(nunc, dtype=np.int64)
         up = np.empty(nunc, dtype=np.int64)
@@ -600,14 +615,37 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
             if hb[m] >= sure_below and hb[m] <= sure_above:
                 i = pb[m]
                 c = cand[i]
-                nk = _type_weight(_window_sum(c, lu[c], lu, packed, rows, cols, radius), k, T, weights,
-                                  inv_window, unit, square, strength)
-                ut[h] = -math.log(_uniform(keys[k], c)) / (levels[cpot[i, k]] * nk * inertia[z, k])
+                ut[h] = -math.log(_uniform(keys[k], c)) / _race_weight(
+                    cpot, i, z, k, _window_sum(c, lu[c], lu, packed, rows, cols, radius), levels, weights, strength,
+                    inertia, inv_window)
                 ui[h] = c
                 up[h] = i
                 h += 1
         _take_band(ut, ui, up, q - (o - outoffs[g]), out, o)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _take_sure(hb, pb, a, b, q, width, out, o):
+    """The sure part of a bracketed selection of ``q`` among more: ``hb[a:b]`` are upper bounds ``hi`` of keys, each
+    at most ``width`` above its key, ``pb[a:b]`` what to write for each.
+
+    ``vU`` is the ``q``-th smallest ``hi``: the ``q``-th smallest key lies in ``[vU - width, vU]``, so entries
+    with ``hi < vU - width`` are selected (written to ``out`` from ``o``) and those with ``hi > vU + width``
+    are not. Returns ``(o, lo, hi, nunc)``: the next position in ``out``, and the band ``lo <= hi_i <= hi`` of
+    the ``nunc`` entries whose exact keys decide (:func:`_take_band`).
+    """
+    vu = _kth_value(hb, a, b, q - 1)
+    lo = vu - width
+    hi = vu + width
+    nunc = 0
+    for m in range(a, b):
+        if hb[m] < lo:
+            out[o] = pb[m]
+            o += 1
+        elif hb[m] <= hi:
+            nunc += 1
+    return o, lo, hi, nunc
 
 
 @njit(cache=True, nogil=True)

@@ -22,50 +22,24 @@ from landuse.growth.kernels import (
     _DEBRUIJN_TABLE,
     _LOG_TABLE,
     _ONE,
-    _REL_HI,
-    _REL_LO,
     _S58,
-    _W_MAX,
-    _W_MIN,
+    _bracket_race,
+    _exact_race,
     _getbit,
     _heap_layout,
     _kth_value,
-    _neglog_approx,
     _popcount,
     _prefetch,
+    _race_weight,
     _segment_offsets,
     _segment_scatter,
     _take_band,
-    _type_weight,
+    _take_sure,
     _window_sum,
 )
 from landuse.growth.random import _uniform
 
 _WORDS_AHEAD = 8  # frontier words (64 cells each) between a prefetch and its use
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _exact_race_at(c, g_i, z, code, acc, pot, levels, allowed, weights, strength, inertia, quota, keys, inv_window):
-    """:func:`kernels._exact_race` reading the potentials of cell ``c`` from the planes ``pot``; also returns the
-    winner's weight: ``(type, key, weight)``, ``(-1, inf, 0)`` if no open type may take the cell."""
-    T = pot.shape[0]
-    qbase = z * T
-    unit = strength == 1.0
-    square = strength == 2.0
-    best = np.inf
-    bestk = -1
-    bestw = 0.0
-    for k in range(T):
-        if quota[qbase + k] > 0 and allowed[k, code] and pot[k, c] > 0:
-            nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
-            if nk > 0.0:
-                w = levels[pot[k, c]] * nk * inertia[z, k]
-                tk = -math.log(_uniform(keys[k], g_i)) / w
-                if tk < best:
-                    best = tk
-                    bestk = k
-                    bestw = w
-    return bestk, best, bestw
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -102,9 +76,8 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
     nwords = frontier.size
     _, zone_open = _heap_layout(quota, T, inertia.shape[0])
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
-    unit = strength == 1.0
-    square = strength == 2.0
     table = _LOG_TABLE
+    potT = pot.T  # potentials by (cell, type), as a candidate list's records
     # slots: each chunk's frontier bits
     starts = np.zeros(nchunks + 1, dtype=np.int64)
     for ch in prange(nchunks):
@@ -152,35 +125,13 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
                     continue
                 r = c // cols
                 g_i = (row0 + r) * gcols + col0 + (c - r * cols)
-                blo = np.inf
-                bhi = np.inf
-                bw = np.inf
-                lo2 = np.inf
-                bestk = -1
-                exact = False
-                for k in range(T):
-                    if quota[qbase + k] > 0 and allowed[k, code] and pot[k, c] > 0:
-                        nk = _type_weight(acc, k, T, weights, inv_window, unit, square, strength)
-                        if nk > 0.0:
-                            w = levels[pot[k, c]] * nk * inertia[z, k]
-                            if not (w >= _W_MIN and w <= _W_MAX):
-                                exact = True
-                                break
-                            a = _neglog_approx(_uniform(keys[k], g_i), fb, bv, table)
-                            iw = 1.0 / w  # one division; its rounding is inside _REL_LO / _REL_HI
-                            klo = (a - _APPROX_SLACK) * iw * _REL_LO
-                            khi = (a + _APPROX_SLACK) * iw * _REL_HI
-                            if klo < blo:
-                                lo2 = blo
-                                blo = klo
-                                bhi = khi
-                                bw = w
-                                bestk = k
-                            elif klo < lo2:
-                                lo2 = klo
-                if exact or (bestk >= 0 and lo2 <= bhi):
-                    bestk, bhi, bw = _exact_race_at(c, g_i, z, code, acc, pot, levels, allowed, weights, strength,
-                                                    inertia, quota, keys, inv_window)
+                bestk, bhi, bw, settled = _bracket_race(potT, c, g_i, z, code, acc, levels, allowed, weights,
+                                                       strength, inertia, quota, keys, inv_window, fb, bv, table)
+                if not settled:
+                    bestk, bhi = _exact_race(c, g_i, z, code, acc, potT, levels, allowed, weights, strength,
+                                             inertia, quota, keys, inv_window)
+                    if bestk >= 0:
+                        bw = _race_weight(potT, c, z, bestk, acc, levels, weights, strength, inertia, inv_window)
                 elif bw < wmin:
                     wmin = bw
                 if bestk >= 0:
@@ -256,16 +207,7 @@ def _select_brackets(group, hi, w, gidx, quota, keys, width):
                 out[o] = pb[m]
                 o += 1
             continue
-        vu = _kth_value(hb, a, b, q - 1)
-        sure_below = vu - width
-        sure_above = vu + width
-        nunc = 0
-        for m in range(a, b):
-            if hb[m] < sure_below:
-                out[o] = pb[m]
-                o += 1
-            elif hb[m] <= sure_above:
-                nunc += 1
+        o, sure_below, sure_above, nunc = _take_sure(hb, pb, a, b, q, width, out, o)
         ut = np.empty(nunc, dtype=np.float64)
         ui = np.empty(nunc, dtype=np.int64)
         up = np.empty(nunc, dtype=np.int64)

@@ -530,3 +530,29 @@ def test_apply_changes_matches_twin(h, w, seed, n) -> None:
     np.testing.assert_array_equal(got, expect)
     np.testing.assert_array_equal(lu_a, lu_b)
     np.testing.assert_array_equal(lock_a, lock_b)
+
+
+def test_windows_are_read_when_the_store_cannot_be_mapped(tmp_path, monkeypatch) -> None:
+    from landuse.growth import tiled
+
+    real_load = np.load
+    mapped = []
+
+    def no_mmap(path, mmap_mode=None, **kw):
+        mapped.append(mmap_mode)
+        if mmap_mode is not None:
+            raise OSError(19, "No such device (mmap)")
+        return real_load(path, **kw)
+
+    ds, p, t = CASES[5]
+    a = simulate(ds, t, params=p, runs=2, seed=8)
+    monkeypatch.setattr(tiled.np, "load", no_mmap)
+    assert_same(a, simulate_tiled(ds, t, params=p, runs=2, seed=8, chunks=16))
+    assert "c" in mapped and None in mapped  # tried to map, then read
+    # the finishing pass of grow_tiled reads the tiles' interiors the same way
+    store = tiled._Store(str(tmp_path), TileGrid(20, 20, 8, 1))
+    lu = np.arange(400, dtype=np.uint8).reshape(20, 20)
+    tiled._stage_arrays(store, lu, np.ones((20, 20), np.int32), np.zeros((3, 20, 20), np.uint8), 1, 1)
+    mapped.clear()
+    np.testing.assert_array_equal(store.interior("lu0", 1, 1), lu[8:16, 8:16])
+    assert mapped == ["r", None]

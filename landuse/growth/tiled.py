@@ -158,13 +158,21 @@ class _Store:
         are read (a few faults per 64 KiB, no copy), and only the pages written to are copied
         (the land use at converted cells); the file itself never changes. Reading the window
         into new memory instead cost 50 ms per 2048^2 window in a Dask worker (a page fault
-        per 4 KiB of fresh memory), more than building its frontier.
+        per 4 KiB of fresh memory), more than building its frontier. Where the file system
+        cannot map files, the window is read into memory instead (same values).
         """
-        return np.load(self.path(name, i, j), mmap_mode="c")
+        return self._load(name, i, j, "c")
+
+    def _load(self, name: str, i: int, j: int, mode: str) -> np.ndarray:
+        path = self.path(name, i, j)
+        try:
+            return np.load(path, mmap_mode=mode)
+        except OSError:  # e.g. a file system without mmap support
+            return np.load(path)
 
     def interior(self, name: str, i: int, j: int) -> np.ndarray:
         """Layer ``name`` on tile ``(i, j)`` without its halo, a new array."""
-        a = np.load(self.path(name, i, j), mmap_mode="r")
+        a = self._load(name, i, j, "r")
         wr0, _, wc0, _ = self.grid.window(i, j)
         r0, r1, c0, c1 = self.grid.interior(i, j)
         return np.array(a[..., r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0])

@@ -334,7 +334,8 @@ class _Static:
             rows=rows, cols=cols, T=T, Z=int(zones.max(initial=0)),
             zones=np.ascontiguousarray(zones, dtype=np.int32).reshape(-1),
             pot=params.potential.reshape(T, -1), levels=potential_levels(), allowed=params.allowed,
-            code_type=code_type, source=np.ascontiguousarray(params.allowed.any(axis=0)), packed=packed, type_codes=np.asarray(params.type_codes, dtype=np.int64),
+            code_type=code_type, source=np.ascontiguousarray(params.allowed.any(axis=0)), packed=packed,
+            type_codes=np.asarray(params.type_codes, dtype=np.int64),
             weights=params.neighbourhood_weights, strength=float(params.neighbourhood_strength),
             radius=params.neighbourhood // 2,
         )
@@ -776,11 +777,13 @@ def _count_dtype(runs: int) -> type:
     return np.uint8 if runs <= 255 else np.uint16 if runs <= 65535 else np.uint32
 
 
-def _add_counts(counts: np.ndarray, log: _RunLog, seen: np.ndarray) -> None:
-    """Add one run to ``counts`` (P, T, n): per period, each cell's latest conversion up to it counts once."""
+def _add_counts(counts: np.ndarray, cells: np.ndarray, types: np.ndarray, periods: np.ndarray,
+                seen: np.ndarray) -> None:
+    """Add one run's conversions (flat cells of ``counts``, type and period indices) to ``counts`` (P, T, n): per
+    period, each cell's latest conversion up to it counts once."""
     for p in range(counts.shape[0]):
-        m = log.periods <= p
-        K._accumulate_counts(counts[p], log.cells[m], log.types[m], seen)
+        m = periods <= p
+        K._accumulate_counts(counts[p], cells[m], types[m], seen)
 
 
 def _run_score(counts: np.ndarray, log: _RunLog) -> float:
@@ -837,7 +840,7 @@ def _finish(landscape: xr.Dataset, lu0: np.ndarray, plan: _Plan, params: GrowthP
     counts = np.zeros((P, T, n), dtype=_count_dtype(runs))
     seen = np.zeros((n + 63) // 64, dtype=np.uint64)
     for lg in logs:
-        _add_counts(counts, lg, seen)
+        _add_counts(counts, lg.cells, lg.types, lg.periods, seen)
     conv_all = np.stack([lg.conv for lg in logs])
     conv_min, conv_max = conv_all.min(axis=0), conv_all.max(axis=0)
     scores = np.array([_run_score(counts, lg) / (runs * max(1, lg.cells.size)) for lg in logs])

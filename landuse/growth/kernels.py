@@ -545,10 +545,7 @@ def _frontier_select(cand, cz, cpot, lu, levels, allowed, packed, weights, stren
     G = quota.size
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
     table = _LOG_TABLE
-    zopen = np.zeros(G // T, dtype=np.bool_)  # zones with some quota left
-    for g in range(G):
-        if quota[g] > 0:
-            zopen[g // T] = True
+    zopen = _open_zones(quota, T, G // T)
     nchunks = max(1, min(256, n // 4096))
     wmins = np.full(nchunks, np.inf)
     for ch in prange(nchunks):
@@ -874,9 +871,8 @@ def _select_smallest(group, t, gidx, quota):
     (fixed chunks, so the segments do not depend on the thread count), then each group
     finds its threshold pair as :func:`_group_thresholds` does and keeps the positions
     under it, in parallel over groups. Selects exactly what :func:`_group_thresholds`
-    followed by :func:`_apply_thresholds` selects; the tiled path keeps those two, since
-    there the thresholds are a reduction over tiles. Returns positions grouped by group
-    (within a group, ascending or in key order).
+    followed by :func:`_apply_thresholds` selects (those two are its reference in the
+    tests). Returns positions grouped by group (within a group, ascending or in key order).
     """
     G = quota.size
     offs, outoffs, tb, pb = _segments_by_group(group, quota, t)
@@ -1257,11 +1253,17 @@ def _heap_layout(quota, T, nzones):
     offs = np.zeros(G + 1, dtype=np.int64)
     for g in range(G):
         offs[g + 1] = offs[g] + max(0, quota[g])
+    return offs, _open_zones(quota, T, nzones)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _open_zones(quota, T, nzones):
+    """Per zone, whether some type has quota left in it (``quota[z * T + k] > 0``)."""
     zone_open = np.zeros(nzones, dtype=np.bool_)
-    for g in range(G):
+    for g in range(quota.size):
         if quota[g] > 0:
             zone_open[g // T] = True
-    return offs, zone_open
+    return zone_open
 
 
 @njit(cache=True, nogil=True, parallel=True)

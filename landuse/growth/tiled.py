@@ -55,6 +55,7 @@ from landuse.growth.engine import (
     GrowthInputError,
     GrowthParams,
     GrowthResult,
+    _add_counts,
     _check_inputs,
     _count_dtype,
     _period_schedule,
@@ -369,13 +370,12 @@ def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: in
     st.version = version
 
 
-def _pack_groups(quota: np.ndarray, inertia: np.ndarray) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+def _pack_groups(quota: np.ndarray, inertia: np.ndarray, T: int) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
     """The open groups' quotas and inertia, as sent to the tiles (``G`` entries each in full).
 
     Zone ids are often sparse (a zone raster's ids run to thousands), and only the groups
     with a quota left are ever read, so a step's message carries those alone.
     """
-    T = inertia.shape[-1]
     idx = np.flatnonzero(quota > 0)
     return quota.size, T, idx.astype(np.int32), quota[idx], np.ascontiguousarray(inertia).reshape(-1)[idx]
 
@@ -467,9 +467,7 @@ def _counts_and_scores(n: int, P: int, T: int, runs: int, local: list[np.ndarray
     counts = np.zeros((P, T, n), dtype=_count_dtype(runs))
     seen = np.zeros((n + 63) // 64, dtype=np.uint64)
     for loc, (_, k, per) in zip(local, logs, strict=True):
-        for p in range(P):
-            m = per <= p
-            K._accumulate_counts(counts[p], loc[m], k[m], seen)
+        _add_counts(counts, loc, k, per, seen)
     partial = np.array([int(K._score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
                        dtype=np.int64)
     return counts, partial
@@ -563,6 +561,16 @@ class _StepActor:
         return pickle.dumps(list(await asyncio.gather(*futs)), protocol=5)
 
 
+def _send(actor: Any, fn: Callable[..., Any], batches: list[list[tuple[Any, ...]]]) -> Any:
+    """Call ``actor.run`` with ``fn`` and its batches as one pickled message; the call's future."""
+    return actor.run(pickle.dumps((fn, batches), protocol=5))
+
+
+def _receive(call: Any) -> list[list[Any]]:
+    """The batches' results of a :func:`_send` call (waits for it)."""
+    return pickle.loads(call.result())
+
+
 class _Runner:
     """Runs a list of tile tasks on a Dask client or here, one after another.
 
@@ -614,9 +622,8 @@ class _Runner:
                 return None
             per_worker.setdefault(o[0], []).append(ns)
         try:
-            calls = {w: actors[w].run(pickle.dumps((fn, [[args[n] for n in ns] for ns in lists]), protocol=5))
-                     for w, lists in per_worker.items()}
-            done = {w: pickle.loads(c.result()) for w, c in calls.items()}
+            calls = {w: _send(actors[w], fn, [[args[n] for n in ns] for ns in lists]) for w, lists in per_worker.items()}
+            done = {w: _receive(c) for w, c in calls.items()}
         except Exception:  # an actor's worker is gone: ordinary tasks from now on
             self._forget_actors()
             return None
@@ -674,9 +681,8 @@ class _Runner:
         actors = self._actors or {}
         if actors and set(actors) == set(self._actor_workers):
             try:
-                calls = [a.run(pickle.dumps((_drop_states, [[(root,)]]))) for a in actors.values()]
-                for c in calls:
-                    c.result()
+                for c in [_send(a, _drop_states, [[(root,)]]) for a in actors.values()]:
+                    _receive(c)
                 return
             except Exception:  # a worker is gone: the scheduler reaches the others
                 self._forget_actors()
@@ -750,8 +756,7 @@ class _TiledRun:
             return conv, np.empty(0, np.int64), np.empty(0, np.int8)
         self.steps += 1
         rnd = self.round
-        inertia = np.ascontiguousarray(inertia).reshape(-1, self.T)
-        groups = _pack_groups(quota, inertia)
+        groups = _pack_groups(quota, inertia, self.T)
         res: list[Any] = [None] * len(self.tiles)
         todo = list(range(len(self.tiles)))
         while todo:  # a second pass only for tiles whose state was lost (it is rebuilt)
@@ -925,12 +930,11 @@ def _years_targets(targets: pd.DataFrame, params: GrowthParams, Z: int,
     return years, _target_array(targets, years, Z, params.types, zone_cells)
 
 
-def _workdir(workdir: str | os.PathLike | None) -> tuple[Path, bool]:
-    if workdir is None:
-        return Path(tempfile.mkdtemp(prefix="landuse-tiles-")), True
-    d = Path(workdir)
-    make_output_dir(d, option="workdir")
-    return Path(tempfile.mkdtemp(prefix="landuse-tiles-", dir=d)), True
+def _workdir(workdir: str | os.PathLike | None) -> Path:
+    """A new tile store folder (removed by the caller) in ``workdir``, by default the system's temporary folder."""
+    if workdir is not None:
+        make_output_dir(workdir, option="workdir")
+    return Path(tempfile.mkdtemp(prefix="landuse-tiles-", dir=workdir))
 
 
 # --------------------------------------------------------------------------- public API
@@ -990,7 +994,7 @@ def simulate_tiled(
     years, tgt = _years_targets(targets, params, Z, zone_cells)
     rows, cols = lu0.shape
     grid = TileGrid(rows, cols, chunks, params.neighbourhood // 2)
-    root, cleanup = _workdir(workdir)
+    root = _workdir(workdir)
     try:
         store = _Store(str(root), grid)
         runner = _Runner(client)  # starts the step actors while this process stages the tiles
@@ -1011,8 +1015,7 @@ def simulate_tiled(
             # layer) is free before the counts and maps are allocated (a lower peak, and
             # recently used pages: on the 8192^2 benchmark's VM, freshly faulted memory cost
             # up to 0.4 s more for the counts)
-            if cleanup:
-                shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)
             local = [c.astype(np.int64) for c, _, _ in logs]
             done["counts"], partial = _counts_and_scores(rows * cols, P, T, runs, local, logs)
             scores = _run_scores(partial, logs, runs)
@@ -1026,8 +1029,7 @@ def simulate_tiled(
         maps = [m.reshape(rows, cols) for m in done["maps"]]
         counts = done["counts"].reshape(P, T, rows, cols)
     finally:
-        if cleanup:
-            shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     crs, transform = landscape.rio.crs, landscape.rio.transform()
     nodata = int(landscape["landuse"].attrs.get("nodata", 255))
     landuse = {}
@@ -1114,7 +1116,7 @@ def grow_tiled(
                                        "urban types; write one quantised potential band per type")
     grid = TileGrid(rows, cols, chunks, params.neighbourhood // 2)
     runner = _Runner(client)
-    root, cleanup = _workdir(workdir)
+    root = _workdir(workdir)
     out_dir = Path(out_dir)
     make_output_dir(out_dir)
     secs: dict[str, float] = {}
@@ -1180,8 +1182,7 @@ def grow_tiled(
         for d, tmp, _ in opened:
             d.close()
             tmp.unlink(missing_ok=True)
-        if cleanup:
-            shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
         gdal_env.__exit__(None, None, None)
     return TiledGrowthResult(landuse=lu_paths, counts=cnt_paths, shortfall=out.shortfall, representative_run=out.best,
                              run_scores=out.scores, runs=runs, seed=seed, steps=out.steps, tiles=len(grid.tiles()),

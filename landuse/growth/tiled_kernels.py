@@ -26,8 +26,8 @@ from landuse.growth.kernels import (
     _bracket_race,
     _exact_race,
     _getbit,
-    _heap_layout,
     _kth_value,
+    _open_zones,
     _popcount,
     _prefetch,
     _race_weight,
@@ -74,7 +74,7 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
     G = quota.size
     n = rows * cols
     nwords = frontier.size
-    _, zone_open = _heap_layout(quota, T, inertia.shape[0])
+    zone_open = _open_zones(quota, T, inertia.shape[0])
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
     table = _LOG_TABLE
     potT = pot.T  # potentials by (cell, type), as a candidate list's records

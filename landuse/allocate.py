@@ -55,7 +55,7 @@ from scipy import sparse
 
 from landuse.classes import URBAN_TYPES, ClassScheme
 from landuse.config import Scenario
-from landuse.constraints import land_area_mask, never_convert, open_space_mask
+from landuse.constraints import land_area_mask, never_convert, open_space_mask, protected_open_space
 from landuse.errors import ConfigError, InfeasibleAllocationError, LanduseError, SolverError
 from landuse.io import write_text
 from landuse.landscape import cell_area_ha, cell_size
@@ -167,8 +167,10 @@ def zone_table(
 
     out = base.copy()
     out["area_ha"] = out["cells"].to_numpy(dtype=np.float64) * cell_ha
-    out["land_ha"] = per_zone(land_area_mask(ds, classes, include_water=include_water, landuse=lu)) * cell_ha
-    out["open_space_ha"] = per_zone(open_space_mask(lu, classes, include_water=include_water) & (z > 0)) * cell_ha
+    land = land_area_mask(ds, classes, include_water=include_water, landuse=lu)
+    out["land_ha"] = per_zone(land) * cell_ha
+    space = open_space_mask(lu, classes, include_water=include_water, protected=protected_open_space(ds, scenario))
+    out["open_space_ha"] = per_zone(space & land & (z > 0)) * cell_ha
     urban = classes.is_role(lu, *URBAN_TYPES) & (z > 0)
     out["urban_ha"] = per_zone(urban) * cell_ha
     for t in URBAN_TYPES:

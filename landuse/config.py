@@ -194,6 +194,10 @@ class PolicyConfig(Strict):
     )
     red_line: bool = Field(True, description="honour the red_line layer (never converted)")
     permanent_farmland: bool = Field(True, description="honour the permanent_farmland layer")
+    protected_open_space: bool = Field(
+        True, description="honour the protected_open_space layer: never converted, and counted as protected "
+        "open space by the open-space quota"
+    )
     greenbelt: GreenbeltConfig = Field(default_factory=GreenbeltConfig)
     growth_boundary: GrowthBoundaryConfig = Field(default_factory=GrowthBoundaryConfig)
     open_space_quota: QuotaConfig | None = None

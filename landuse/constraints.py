@@ -3,18 +3,21 @@
 Policies (from ``scenario.config.policy``) become:
 
 * :func:`never_convert` — cells no urban type may take: outside the study area, the
-  ecological red line, permanent farmland, water, a hard greenbelt, outside a hard
-  growth boundary. The growth engine gives them potential 0 by construction, and the
-  allocator counts no capacity there.
+  ecological red line, permanent farmland, designated protected open space (the
+  ``protected_open_space`` layer), water, a hard greenbelt, outside a hard growth boundary.
+  The growth engine gives them potential 0 by construction, and the allocator counts no
+  capacity there.
 * :func:`convertible` — per urban type, cells whose current class the conversion matrix
   (``growth.conversion``) lets become that type, minus :func:`never_convert`.
 * :func:`constraint_factor` — a multiplier in [0, 1] on transition potential:
   0 where conversion is never allowed, ``1 - strength`` in a soft greenbelt,
   ``outside_factor`` outside a soft growth boundary, 1 elsewhere.
 
-Open space for quotas: a cell counts as protected open space when its class has role
-``open_space`` (or ``water`` when ``include_water`` is set) — land kept unbuilt. The
-quota's land area is the study area without water (water included when
+Open space for quotas (:func:`open_space_mask`): a cell of the quota's land area counts as
+protected open space when its class has role ``open_space`` (or ``water`` when
+``include_water`` is set), or when it lies in the designated ``protected_open_space``
+layer and is not urban — land kept unbuilt. The quota's land area
+(:func:`land_area_mask`) is the study area without water (water included when
 ``include_water`` is set).
 """
 
@@ -51,6 +54,8 @@ def never_convert(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | N
         mask |= rl
     if pol.permanent_farmland and (pf := _layer(ds, "permanent_farmland")) is not None:
         mask |= pf
+    if pol.protected_open_space and (po := _layer(ds, "protected_open_space")) is not None:
+        mask |= po
     if pol.greenbelt.mode == "hard" and (gb := _layer(ds, "greenbelt")) is not None:
         mask |= gb
     if pol.growth_boundary.mode == "hard" and (ugb := _layer(ds, "growth_boundary")) is not None:
@@ -93,10 +98,28 @@ def constraint_factor(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray
     return c
 
 
-def open_space_mask(landuse: np.ndarray, classes: ClassScheme, *, include_water: bool = False) -> np.ndarray:
-    """Cells counted as protected open space (role ``open_space``, plus ``water`` if asked)."""
+def open_space_mask(landuse: np.ndarray, classes: ClassScheme, *, include_water: bool = False,
+                    protected: np.ndarray | None = None) -> np.ndarray:
+    """Cells counted as protected open space.
+
+    Role ``open_space`` (plus ``water`` if ``include_water``), and every cell of the
+    designated ``protected`` mask (the ``protected_open_space`` layer) that is not urban
+    land (and not water unless ``include_water``). Callers intersect it with
+    :func:`land_area_mask`.
+    """
     roles = ("open_space", "water") if include_water else ("open_space",)
-    return classes.is_role(landuse, *roles)
+    out = classes.is_role(landuse, *roles)
+    if protected is not None:
+        excluded = ("water", *URBAN_TYPES) if not include_water else URBAN_TYPES
+        out |= np.asarray(protected, dtype=bool) & ~classes.is_role(landuse, *excluded)
+    return out
+
+
+def protected_open_space(ds: xr.Dataset, scenario: Scenario) -> np.ndarray | None:
+    """The designated protected open-space mask the policy honours (None without the layer or when off)."""
+    if not scenario.config.policy.protected_open_space:
+        return None
+    return _layer(ds, "protected_open_space")
 
 
 def land_area_mask(ds: xr.Dataset, classes: ClassScheme, *, include_water: bool = False,

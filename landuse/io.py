@@ -4,17 +4,16 @@
   checking that every layer shares the reference layer's grid.
 * :func:`write_geotiff` writes a Cloud-Optimized GeoTIFF atomically, with a colour
   table and class names for categorical layers.
-* :func:`atomic_path` is the temporary-file-then-rename helper every writer uses.
+* :func:`atomic_path`, :func:`write_text`, :func:`write_bytes` (from :mod:`landuse.outputs`)
+  write one file under a temporary name and rename it; whole output folders are written
+  through :class:`landuse.outputs.OutputFolder`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import os
-import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -26,78 +25,19 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from landuse.classes import ClassScheme, default_scheme
-from landuse.errors import GridMismatchError, InputOverwriteError, LanduseError, UnknownClassError, make_output_dir
+from landuse.errors import GridMismatchError, LanduseError, UnknownClassError
 from landuse.landscape import KIND_DTYPES, layer_kind, new_landscape
-
-_PROTECTED: contextvars.ContextVar[frozenset[Path]] = contextvars.ContextVar(
-    "landuse_protected_inputs", default=frozenset()
+from landuse.outputs import (  # noqa: F401  (re-exported: the writers of landuse.io)
+    atomic_path,
+    check_not_input,
+    protected_inputs,
+    write_bytes,
+    write_text,
 )
 
 
 def _resolve(path: str | os.PathLike) -> Path:
     return Path(path).expanduser().resolve()
-
-
-@contextlib.contextmanager
-def protected_inputs(paths: Iterable[str | os.PathLike]) -> Iterator[None]:
-    """Within this context every writer refuses to write over one of ``paths``."""
-    token = _PROTECTED.set(_PROTECTED.get() | {_resolve(p) for p in paths})
-    try:
-        yield
-    finally:
-        _PROTECTED.reset(token)
-
-
-def check_not_input(path: str | os.PathLike, protected: Iterable[str | os.PathLike] = ()) -> None:
-    """Raise :class:`InputOverwriteError` if ``path`` is a protected input."""
-    target = _resolve(path)
-    if target in _PROTECTED.get() or target in {_resolve(p) for p in protected}:
-        raise InputOverwriteError(
-            f"refusing to write {target}: it is an input of the current scenario; "
-            "choose another output folder (outputs.folder or --out)"
-        )
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, protected: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
-
-    If the body raises (or is interrupted), the temporary file is removed and any
-    earlier file at ``path`` is left untouched.
-    """
-    target = Path(path)
-    check_not_input(target, protected)
-    make_output_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; outputs get the usual permissions
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        for side in tmp_path.parent.glob(tmp_path.name + ".*"):  # GDAL side-cars (.aux.xml)
-            with contextlib.suppress(FileNotFoundError):
-                side.unlink()
-        raise
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write a text file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write a binary file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
 
 
 # --------------------------------------------------------------------------- headers

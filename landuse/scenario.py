@@ -34,11 +34,10 @@ Outputs (all written atomically into the output folder):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,9 +48,10 @@ import xarray as xr
 
 from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
-from landuse.errors import LanduseError, OutputExistsError, make_output_dir
+from landuse.errors import LanduseError, OutputExistsError
 from landuse.io import protected_inputs, write_geotiff, write_text
 from landuse.landscape import like
+from landuse.outputs import OutputFolder, check_target, recover
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -148,32 +148,20 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
     return applied
 
 
-def prepare_output_dir(out_dir: Path, scenario_name: str, *, force: bool = False) -> None:
-    """Refuse to write into a folder holding another scenario's outputs (or other files) unless ``force``."""
-    if not out_dir.exists():
-        make_output_dir(out_dir)
-        return
-    if not out_dir.is_dir():
-        raise OutputExistsError(f"output path {out_dir} exists and is not a folder; choose another --out")
-    entries = [p for p in out_dir.iterdir() if not p.name.startswith(".")]
-    if not entries or force:
-        return
-    manifest = out_dir / "manifest.json"
-    if manifest.exists():
-        try:
-            other = json.loads(manifest.read_text()).get("scenario")
-        except (OSError, ValueError):
-            other = None
-        if other == scenario_name:
-            return
-        raise OutputExistsError(
-            f"output folder {out_dir} holds the results of scenario {other!r}, not {scenario_name!r}; "
-            "choose another folder with --out, or pass --force to overwrite"
-        )
-    raise OutputExistsError(
-        f"output folder {out_dir} is not empty and holds no landuse manifest; choose another folder with --out, "
-        "or pass --force to write into it"
-    )
+def prepare_output_dir(out_dir: Path, scenario_name: str, *, force: bool = False,
+                       protected: Iterable[str | os.PathLike] = ()) -> None:
+    """Refuse an output folder the run may not replace (see :func:`landuse.outputs.check_target`).
+
+    A folder of the same scenario is replaced; another scenario's outputs or other files
+    need ``force``; a folder holding an input (``protected``) is always refused. Leftovers
+    of stopped runs beside the folder are cleaned up (:func:`landuse.outputs.recover`).
+    """
+    check_target(out_dir, command="run", owner=scenario_name, force=force, protected=protected)
+    recover(out_dir)
+
+
+def _inputs_of(scenario: Scenario, layer_paths: dict[str, Any]) -> list[str]:
+    return [str(p) for p in layer_paths.values()] + ([str(scenario.path)] if scenario.path else [])
 
 
 def _log(progress: ProgressFn | None, **event: Any) -> None:
@@ -307,7 +295,7 @@ def run_scenario(
                 raise OutputExistsError(
                     f"output folder {out_dir} holds the input layer {p}; choose another folder with --out"
                 )
-        prepare_output_dir(out_dir, scenario.name, force=force)
+        prepare_output_dir(out_dir, scenario.name, force=force, protected=_inputs_of(scenario, layer_paths))
 
     zg = zone_grid(ds, block_size_m=cfg.allocation.block_size_m)
     ds_z = ds.assign(zones=(("y", "x"), zg.zones))
@@ -443,28 +431,32 @@ def run_scenario(
     if write:
         t = time.perf_counter()
         _log(progress, stage="write")
-        protected = [str(p) for p in layer_paths.values()] + ([str(scenario.path)] if scenario.path else [])
+        protected = _inputs_of(scenario, layer_paths)
         tags = {"scenario": scenario.name, "seed": cfg.growth.seed, "runs": cfg.growth.runs}
-        with protected_inputs(protected):
+        # the whole folder is staged beside out_dir and swapped in with the manifest (landuse.outputs)
+        with protected_inputs(protected), OutputFolder(out_dir, command="run", owner=scenario.name, force=force,
+                                                       protected=protected) as stage:
+            d = stage.path
             for y1, da in landuse_by_year.items():
-                files.append(write_geotiff(da, out_dir / f"landuse_{y1}.tif", classes=classes, tags=tags))
+                write_geotiff(da, d / f"landuse_{y1}.tif", classes=classes, tags=tags)
             if cfg.outputs.probability:
                 for y1, per_type in probability.items():
                     for typ, da in per_type.items():
-                        files.append(write_geotiff(da, out_dir / f"probability_{typ}_{y1}.tif", tags=tags))
-                files.append(write_geotiff(urban_probability, out_dir / "probability_urban.tif", tags=tags))
-            files += write_ugb(ugb, out_dir, stem="ugb", tags=tags)
-            files.append(write_allocation_csv(allocations, out_dir / "allocation.csv"))
-            files.append(write_duals_csv(allocations, out_dir / "duals.csv"))
-            files.append(write_text(out_dir / "shortfall.csv", shortfall_df.to_csv(index=False)))
-            files += write_report(out_dir, report, figures=cfg.outputs.figures, html=cfg.outputs.html)
-        timings["write"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t_all
-    manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-    manifest["files"] = sorted(str(p.relative_to(out_dir)) for p in files)
-    if write:
-        with protected_inputs(protected):
-            files.append(write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n"))
+                        write_geotiff(da, d / f"probability_{typ}_{y1}.tif", tags=tags)
+                write_geotiff(urban_probability, d / "probability_urban.tif", tags=tags)
+            write_ugb(ugb, d, stem="ugb", tags=tags)
+            write_allocation_csv(allocations, d / "allocation.csv")
+            write_duals_csv(allocations, d / "duals.csv")
+            write_text(d / "shortfall.csv", shortfall_df.to_csv(index=False))
+            write_report(d, report, figures=cfg.outputs.figures, html=cfg.outputs.html)
+            timings["write"] = time.perf_counter() - t
+            timings["total"] = time.perf_counter() - t_all
+            manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+            files = stage.commit(manifest)
+            manifest = stage.manifest
+    else:
+        timings["total"] = time.perf_counter() - t_all
+        manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     return RunResult(
         scenario=scenario,
         out_dir=out_dir,

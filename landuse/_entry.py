@@ -26,6 +26,7 @@ SLEUTH_OPTIONS: tuple[tuple[str, str, Callable, object], ...] = (
     ("--search", "search", str, "grid"),
     ("--budget", "budget", int, None),
     ("--objective", "objective", str, "OSM"),
+    ("--force", "force", bool, False),
 )
 
 
@@ -45,20 +46,24 @@ def _sleuth_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="landuse sleuth", add_help=False, allow_abbrev=False)
     p.add_argument("scenario", type=Path)
     for flag, dest, kind, default in SLEUTH_OPTIONS:
-        p.add_argument(flag, dest=dest, type=kind, default=default)
+        if kind is bool:  # a flag without a value, as typer's
+            p.add_argument(flag, dest=dest, action="store_true", default=default)
+        else:
+            p.add_argument(flag, dest=dest, type=kind, default=default)
     return p
 
 
 def run_sleuth_command(scenario: Path, *, mode: str = "test", out: Path | None = None,
                        input_dir: Path | None = None, runs: int | None = None, seed: int | None = None,
-                       search: str = "grid", budget: int | None = None, objective: str = "OSM") -> str:
+                       search: str = "grid", budget: int | None = None, objective: str = "OSM",
+                       force: bool = False) -> str:
     """Run a SLEUTH scenario as ``landuse sleuth`` does; progress to stderr; returns the summary text."""
     from landuse.growth.sleuth import run_sleuth, skip_numba_blas_probe
 
     skip_numba_blas_probe(lazy=True)  # start-up: no BLAS probe if numba is needed at all (see its docstring)
     result = run_sleuth(
         scenario, mode=mode, out_dir=out, input_dir=input_dir, runs=runs, seed=seed, search=search, budget=budget,
-        objective=objective, progress=lambda m: print(m, file=sys.stderr, flush=True),
+        objective=objective, force=force, progress=lambda m: print(m, file=sys.stderr, flush=True),
     )  # fmt: skip
     return result.text()
 
@@ -86,7 +91,9 @@ def fast_sleuth(argv: Sequence[str]) -> int | None:
             print(f"error: {p}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted; files being written were discarded, earlier outputs are intact", file=sys.stderr)
+        from landuse.outputs import INTERRUPTED
+
+        print(f"error: {INTERRUPTED}", file=sys.stderr)
         return 130
     print(text)
     return 0

@@ -1147,24 +1147,33 @@ def calibrate_scenario(
     parallel: str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     write: bool = True,
+    force: bool = False,
 ) -> tuple[CalibrationResult, dict[str, Path]]:
     """Read a scenario, calibrate it against its history and write the outputs.
 
-    ``out`` defaults to ``<outputs.folder>/calibration``. Other options override the
-    scenario's ``calibration`` section. Returns the result and the written files.
+    ``out`` defaults to ``<outputs.folder>/calibration``; it is written as a whole
+    (:class:`landuse.outputs.OutputFolder`), and a folder another command or scenario
+    wrote is replaced only with ``force``. Other options override the scenario's
+    ``calibration`` section. Returns the result and the written files.
     """
     from landuse.config import load_scenario
-    from landuse.io import protected_inputs, read_landscape
+    from landuse.io import read_landscape
+    from landuse.outputs import OutputFolder, check_target
 
     scenario = config if isinstance(config, Scenario) else load_scenario(config)
+    target = Path(out) if out is not None else scenario.output_dir() / "calibration"
+    inputs = [*scenario.layer_paths().values(), *([scenario.path] if scenario.path else [])]
+    if write:  # before the search, which takes minutes
+        check_target(target, command="calibrate", owner=scenario.name, force=force, protected=inputs)
     ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
     setup = historical_setup(ds, scenario, history_year=scenario.config.calibration.history_year)
     result = calibrate(setup, budget=budget, runs=runs, objective=objective, seed=seed, parallel=parallel,
                        progress=progress)
     files: dict[str, Path] = {}
     if write:
-        target = Path(out) if out is not None else scenario.output_dir() / "calibration"
-        with protected_inputs(ds.attrs.get("inputs", {}).values()):
-            files = write_calibration(result, target, scenario=scenario)
+        with OutputFolder(target, command="calibrate", owner=scenario.name, force=force, protected=inputs) as stage:
+            staged = write_calibration(result, stage.path, scenario=scenario)
+            stage.commit({"scenario": scenario.name, "objective": result.objective, "best": result.best})
+        files = {k: target / p.name for k, p in staged.items()}
     return result, files
 

@@ -49,7 +49,9 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                 _err(str(exc))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            _err("interrupted; files being written were discarded, earlier outputs are intact")
+            from landuse.outputs import INTERRUPTED
+
+            _err(INTERRUPTED)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -77,11 +79,13 @@ def sample(
     config_dir: Annotated[
         Path | None, typer.Option("--config-dir", help="folder for the scenario YAML (default: OUTDIR)")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace a folder (or sample.yaml) landuse sample did "
+                                        "not write")] = False,
 ) -> None:
     """Generate the synthetic sample city cluster (GeoTIFFs, scenario YAML, PNG overview)."""
     from landuse.sample import generate_sample
 
-    info = generate_sample(outdir, size=size, seed=seed, cell_size=cell_size, config_dir=config_dir)
+    info = generate_sample(outdir, size=size, seed=seed, cell_size=cell_size, config_dir=config_dir, force=force)
     typer.echo(info.text())
 
 
@@ -128,13 +132,15 @@ def sleuth(
     ] = "grid",
     budget: Annotated[int | None, typer.Option(help="calibrate --search refine: coefficient sets to try")] = None,
     objective: Annotated[str, typer.Option(help="calibrate --search refine: OSM or Product")] = "OSM",
+    force: Annotated[bool, typer.Option("--force", help="replace an output folder landuse sleuth did not write "
+                                        "for this scenario")] = False,
 ) -> None:
     """Run a SLEUTH scenario (urban growth rules) and write SLEUTH's statistics logs and GeoTIFFs."""
     # the `landuse` entry point runs well-formed sleuth command lines without this CLI (landuse._entry)
     from landuse._entry import run_sleuth_command
 
     typer.echo(run_sleuth_command(scenario, mode=mode, out=out, input_dir=input_dir, runs=runs, seed=seed,
-                                  search=search, budget=budget, objective=objective))
+                                  search=search, budget=budget, objective=objective, force=force))
 
 
 @app.command(short_help="Learn suitability from observed change.")
@@ -145,18 +151,23 @@ def suitability(
     method: Annotated[str, typer.Option(help="forest or logistic")] = "forest",
     seed: Annotated[int, typer.Option(help="seed of sampling and model")] = 0,
     max_samples: Annotated[int, typer.Option("--max-samples", help="converted cells sampled per type")] = 20000,
+    force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Learn suitability per urban type from observed change; write rasters and a report."""
     from landuse.config import load_scenario
-    from landuse.io import protected_inputs, read_landscape
+    from landuse.io import read_landscape
+    from landuse.outputs import OutputFolder, check_target
     from landuse.suitability_model import train_suitability, write_trained
 
     scenario = load_scenario(config)
+    target = out or scenario.output_dir() / "suitability"
+    inputs = [*scenario.layer_paths().values(), *([scenario.path] if scenario.path else [])]
+    check_target(target, command="suitability", owner=scenario.name, force=force, protected=inputs)  # before training
     ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
     result = train_suitability(ds, scenario, method=method, seed=seed, max_samples=max_samples)
-    target = out or scenario.output_dir() / "suitability"
-    with protected_inputs(ds.attrs["inputs"].values()):
-        write_trained(result, target, scenario=scenario)
+    with OutputFolder(target, command="suitability", owner=scenario.name, force=force, protected=inputs) as stage:
+        write_trained(result, stage.path, scenario=scenario)
+        stage.commit({"scenario": scenario.name, "method": method, "seed": seed})
     for t, f in result.fits.items():
         typer.echo(f"{t:12s} AUC {f.auc:.3f} (weighted-linear {f.auc_linear:.3f}); top driver {next(iter(f.importances))}")
     typer.echo(f"wrote {target}/suitability_<type>.tif and suitability_report.md")
@@ -223,7 +234,7 @@ def run(
                                                   "(overrides compute.scheduler)")] = None,
     chunks: Annotated[int | None, typer.Option(help="tiled growth with tiles of N x N cells, same results "
                                                "(overrides compute.chunks)", metavar="N")] = None,
-    force: Annotated[bool, typer.Option("--force", help="overwrite an output folder of another scenario")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an output folder holding another scenario's outputs or other files")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Run scenarios end to end: allocate, grow, evaluate; write GeoTIFFs and a report."""
@@ -276,7 +287,9 @@ def allocate(
     period: Annotated[int | None, typer.Option(help="end year of one period (default: every period)")] = None,
     solver: Annotated[str | None, typer.Option(help="LP solver: cbc or highs (overrides allocation.solver)")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="also plan city by city: the cost of fragmentation")] = False,
-    out: Annotated[Path | None, typer.Option(help="folder for allocation.csv and duals.csv (default: outputs.folder)")] = None,
+    out: Annotated[Path | None, typer.Option(help="folder for allocation.csv and duals.csv "
+                                             "(default: <outputs.folder>/allocation)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Run the LP allocator alone: hectares per zone and urban type, shadow prices of the policies.
 
@@ -286,9 +299,13 @@ def allocate(
     from landuse import allocate as alloc_mod
     from landuse.config import load_scenario
     from landuse.errors import ConfigError
-    from landuse.io import protected_inputs, read_landscape
+    from landuse.io import read_landscape
+    from landuse.outputs import OutputFolder, check_target
 
     scenario = load_scenario(config)
+    target = out or scenario.output_dir() / "allocation"
+    inputs = [*scenario.layer_paths().values(), *([scenario.path] if scenario.path else [])]
+    check_target(target, command="allocate", owner=scenario.name, force=force, protected=inputs)  # before solving
     if solver is not None and solver not in ("cbc", "highs"):
         raise ConfigError(f"--solver must be cbc or highs, got {solver!r}")
     ends = scenario.periods[1:]
@@ -310,10 +327,10 @@ def allocate(
             break
         lost += a.farmland_lost_ha
         zt = alloc_mod.advance_zone_table(zt, a, scenario)
-    target = out or scenario.output_dir()
-    with protected_inputs(ds.attrs["inputs"].values()):
-        alloc_mod.write_allocation_csv(results, target / "allocation.csv")
-        alloc_mod.write_duals_csv(results, target / "duals.csv")
+    with OutputFolder(target, command="allocate", owner=scenario.name, force=force, protected=inputs) as stage:
+        alloc_mod.write_allocation_csv(results, stage.path / "allocation.csv")
+        alloc_mod.write_duals_csv(results, stage.path / "duals.csv")
+        stage.commit({"scenario": scenario.name, "period": period, "solver": solver, "compare": compare})
     typer.echo(f"wrote {target / 'allocation.csv'} and {target / 'duals.csv'}")
 
 
@@ -323,11 +340,12 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(help="output folders of `landuse run` (two or more)")],
     out: Annotated[Path, typer.Option(help="folder for compare.md/html/json and the PNGs")],
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="draw maps and bar charts")] = True,
+    force: Annotated[bool, typer.Option("--force", help="replace an output folder landuse compare did not write")] = False,
 ) -> None:
     """Compare scenario runs side by side: table (md, html, json) and figures (png)."""
     from landuse.compare import LABELS, _fmt, compare_runs
 
-    data = compare_runs(runs, out, figures=figures)
+    data = compare_runs(runs, out, figures=figures, force=force)
     width = max(len(v) for v in LABELS.values())
     col = 2 + max(len(_fmt(v)) for vals in data["rows"].values() for v in vals)
     col = max(col, 2 + max(len(n) for n in data["scenarios"]))
@@ -352,6 +370,7 @@ def calibrate(
         str | None, typer.Option(help="threads (engine threads) or dask (two local workers); default calibration.parallel")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Fit the growth parameters to the change observed between a history year and the start year."""
     from landuse.calibrate import calibrate_scenario
@@ -362,7 +381,7 @@ def calibrate(
                        f"best {ev['best']:.4f}", err=True)
 
     result, files = calibrate_scenario(config, out=out, budget=budget, runs=runs, objective=objective, seed=seed,
-                                       parallel=parallel, progress=progress)
+                                       parallel=parallel, progress=progress, force=force)
     v = result.validation
     typer.echo(f"calibrated {result.info['before_year']} -> {result.info['after_year']} on {result.objective}: "
                f"{len(result.table)} points, {result.info['seconds']:.1f} s")
@@ -370,6 +389,27 @@ def calibrate(
                f"null model {v['null']['fom']:.4f} (fresh seeds)")
     typer.echo("  " + ", ".join(f"{k} = {val}" for k, val in result.best.items()))
     typer.echo(f"wrote {files['yaml']}, {files['csv'].name}, {files['png'].name}, {files['md'].name}")
+
+
+@app.command(short_help="Check an output folder against its manifest.")
+@handles_errors
+def verify(
+    folder: Annotated[Path, typer.Argument(help="output folder of a landuse command")],
+) -> None:
+    """Check an output folder against its manifest.json: every file with its size and SHA-256, nothing else.
+
+    Exit 0 if it matches, 1 if not (a file changed, missing or not in the manifest), 2 if
+    there is no such folder. Leftovers of a stopped run beside the folder are cleaned up
+    first (a folder caught between the two renames of its swap is restored).
+    """
+    from landuse.outputs import verify_folder
+
+    result = verify_folder(folder)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(result.text())
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ import numpy as np
 from landuse.classes import ClassScheme, LandClass
 from landuse.errors import LanduseError
 from landuse.io import write_bytes, write_text
+from landuse.outputs import OutputFolder, check_target
 
 
 @dataclass
@@ -225,18 +226,24 @@ def _bars_png(runs: list[RunSummary]) -> bytes:
     return buf.getvalue()
 
 
-def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, figures: bool = True) -> dict[str, Any]:
+def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, figures: bool = True,
+                 force: bool = False) -> dict[str, Any]:
     """Compare run folders side by side; write ``compare.{json,md,html}`` and PNGs into ``out``.
 
-    Returns the comparison as a dict ``{"scenarios": [...], "rows": {key: [values]}}``.
+    ``out`` is written as a whole (:class:`landuse.outputs.OutputFolder`): a folder that
+    ``landuse compare`` did not write is replaced only with ``force``, never one of the
+    compared folders. Returns the comparison as a dict
+    ``{"scenarios": [...], "rows": {key: [values]}}``.
     """
     if len(folders) < 2:
         raise LanduseError("compare needs at least two run folders")
-    runs = [summarise_run(f) for f in folders]
     out = Path(out)
-    for r in runs:
-        if out.resolve() == r.folder.resolve():
+    for f in folders:
+        if out.resolve() == Path(f).resolve():
             raise LanduseError(f"--out {out} is one of the compared run folders; choose another folder")
+    compared = [Path(f) / "manifest.json" for f in folders]
+    check_target(out, command="compare", owner=None, force=force, protected=compared)
+    runs = [summarise_run(f) for f in folders]
     data = {
         "scenarios": [r.name for r in runs],
         "folders": [str(r.folder.resolve()) for r in runs],
@@ -251,11 +258,18 @@ def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, fi
     if figures:
         pngs = {"compare_maps.png": _maps_png(runs), "compare_bars.png": _bars_png(runs)}
         md += [f"![{name}]({name})" for name in pngs] + [""]
-    written = []
+    with OutputFolder(out, command="compare", owner=None, force=force, protected=compared) as stage:
+        _write_compare(stage.path, data, md, pngs, runs)
+        written = stage.commit({"compared": data["folders"]})
+    data["files"] = [str(p) for p in written]
+    return data
+
+
+def _write_compare(d: Path, data: dict[str, Any], md: list[str], pngs: dict[str, bytes], runs: list) -> None:
     for name, data_png in pngs.items():
-        written.append(write_bytes(out / name, data_png))
-    written.append(write_text(out / "compare.json", json.dumps(data, indent=2) + "\n"))
-    written.append(write_text(out / "compare.md", "\n".join(md)))
+        write_bytes(d / name, data_png)
+    write_text(d / "compare.json", json.dumps(data, indent=2) + "\n")
+    write_text(d / "compare.md", "\n".join(md))
     table = ["<table><thead><tr><th></th>" + "".join(f"<th>{html.escape(r.name)}</th>" for r in runs)
              + "</tr></thead><tbody>"]
     for k, vals in data["rows"].items():
@@ -269,6 +283,4 @@ def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, fi
             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
             "img{max-width:100%}</style></head><body><h1>Scenario comparison</h1>"
             + "".join(table) + "".join(imgs) + "</body></html>\n")
-    written.append(write_text(out / "compare.html", page))
-    data["files"] = [str(p) for p in written]
-    return data
+    write_text(d / "compare.html", page)

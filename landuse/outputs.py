@@ -57,6 +57,12 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 """Version of the output-folder manifest (key ``landuse_output``)."""
 
+INTERRUPTED = (
+    "interrupted; no output folder was left half-written: each holds its earlier outputs, or the complete new "
+    "ones if it had been swapped in (`landuse verify DIR` checks one)"
+)
+"""What the command line says when Ctrl-C stops a command."""
+
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _FAULT_COUNTS: dict[str, int] = {}
@@ -614,6 +620,7 @@ def verify_folder(folder: str | os.PathLike) -> Verification:
 
 __all__ = [
     "FORMAT",
+    "INTERRUPTED",
     "MANIFEST",
     "OutputFolder",
     "Verification",

@@ -83,7 +83,8 @@ from affine import Affine
 from scipy import ndimage
 
 from landuse.classes import URBAN_TYPES, ClassScheme, default_scheme
-from landuse.errors import LanduseError, make_output_dir
+from landuse.errors import LanduseError, OutputExistsError, make_output_dir
+from landuse.outputs import OutputFolder, check_target
 
 CRS = "EPSG:32651"
 """Coordinate reference system of the sample (WGS 84 / UTM zone 51N, metres)."""
@@ -1199,11 +1200,27 @@ def _scenario_yaml(region: SampleRegion, files: dict[str, Path], config_dir: Pat
         "outputs": {"folder": "outputs" if same else "../outputs/sample"},
     }
     head = (
-        "# Scenario of the synthetic sample city cluster, written by `landuse sample`.\n"
+        _YAML_HEAD + "\n"
         "# Layer paths are relative to this file. Demand is in hectares of new land per period,\n"
         "# keyed by the year each period ends. See docs/sample.md and docs/config.md.\n"
     )
     return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
+
+
+_YAML_HEAD = "# Scenario of the synthetic sample city cluster, written by `landuse sample`."
+
+
+def _check_foreign_yaml(path: Path, *, force: bool) -> None:
+    """Refuse to overwrite a ``sample.yaml`` that ``landuse sample`` did not write (unless ``force``)."""
+    if force or not path.exists():
+        return
+    try:
+        ours = path.read_text(encoding="utf-8").startswith(_YAML_HEAD)
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise OutputExistsError(f"{path} exists and was not written by `landuse sample`; choose another "
+                                "--config-dir, or pass --force to overwrite it")
 
 
 def generate_sample(
@@ -1213,6 +1230,7 @@ def generate_sample(
     seed: int = 42,
     cell_size: float = 60.0,
     config_dir: str | os.PathLike | None = None,
+    force: bool = False,
 ) -> SampleInfo:
     """Generate the sample city cluster and write it to ``outdir``.
 
@@ -1234,6 +1252,13 @@ def generate_sample(
     config_dir : path, optional
         Folder of the scenario YAML (default: ``outdir``). When it differs from
         ``outdir`` the scenario's outputs go to ``../outputs/sample`` relative to it.
+    force : bool
+        Replace an ``outdir`` that ``landuse sample`` did not write, and a ``sample.yaml``
+        in ``config_dir`` that it did not write.
+
+    ``outdir`` is written as a whole (:class:`landuse.outputs.OutputFolder`): staged
+    beside it, with a ``manifest.json``, and swapped in; a scenario's output folder
+    nested in it (``outputs/``) is kept.
 
     Returns
     -------
@@ -1245,34 +1270,44 @@ def generate_sample(
     from landuse.landscape import coords_from_transform
 
     t0 = time.perf_counter()
-    out = Path(outdir)
-    cfg_dir = Path(config_dir) if config_dir is not None else out
+    out = Path(outdir).resolve()
+    cfg_dir = Path(config_dir).resolve() if config_dir is not None else out
     if out.exists() and not out.is_dir():
-        raise LanduseError(f"output folder {out.resolve()} exists and is not a folder; choose another OUTDIR")
+        raise LanduseError(f"output folder {out} exists and is not a folder; choose another OUTDIR")
     if cfg_dir.exists() and not cfg_dir.is_dir():
-        raise LanduseError(f"--config-dir {cfg_dir.resolve()} exists and is not a folder")
-    make_output_dir(out, option="OUTDIR")
-    make_output_dir(cfg_dir, option="--config-dir")
+        raise LanduseError(f"--config-dir {cfg_dir} exists and is not a folder")
+    if cfg_dir != out and out in cfg_dir.parents:
+        raise LanduseError(f"--config-dir {cfg_dir} is inside OUTDIR {out}, which is replaced as a whole; "
+                           "use OUTDIR itself or a folder outside it")
+    config_path = cfg_dir / "sample.yaml"
+    check_target(out, command="sample", owner="sample", force=force, option="OUTDIR")
+    if cfg_dir != out:
+        _check_foreign_yaml(config_path, force=force)
+        make_output_dir(cfg_dir, option="--config-dir")
     region = build_sample(size=size, seed=seed, cell_size=cell_size)
     coords = coords_from_transform(region.transform, *region.shape)
     tags = {"generator": "landuse.sample", "seed": region.seed, "size": size}
-    files: dict[str, Path] = {}
-    for name, fname in LAYER_FILES.items():
-        arr = region.arrays[name]
-        da = xr.DataArray(arr, dims=("y", "x"), coords=coords, name=name)
-        da = da.rio.write_crs(region.crs).rio.write_transform(region.transform)
-        kwargs: dict = {}
-        if name.startswith("landuse_"):
-            kwargs["classes"] = region.classes
-        elif name == "elevation":
-            kwargs["nodata"] = -32768
-        files[name] = write_geotiff(da, out / fname, tags=tags, **kwargs)
+    files: dict[str, Path] = {name: out / fname for name, fname in LAYER_FILES.items()}
     files["overview"] = out / "overview.png"
-    _overview(region, files["overview"])
-    config_path = cfg_dir / "sample.yaml"
-    write_text(config_path, _scenario_yaml(region, files, cfg_dir, out))
-    written = [*files.values(), config_path]
-    written += [p.with_name(p.name + ".aux.xml") for p in files.values() if p.with_name(p.name + ".aux.xml").exists()]
+    yaml_text = _scenario_yaml(region, files, cfg_dir, out)
+    with OutputFolder(out, command="sample", owner="sample", force=force, option="OUTDIR") as stage:
+        for name, fname in LAYER_FILES.items():
+            arr = region.arrays[name]
+            da = xr.DataArray(arr, dims=("y", "x"), coords=coords, name=name)
+            da = da.rio.write_crs(region.crs).rio.write_transform(region.transform)
+            kwargs: dict = {}
+            if name.startswith("landuse_"):
+                kwargs["classes"] = region.classes
+            elif name == "elevation":
+                kwargs["nodata"] = -32768
+            write_geotiff(da, stage.path / fname, tags=tags, **kwargs)
+        _overview(region, stage.path / "overview.png")
+        if cfg_dir == out:
+            write_text(stage.path / "sample.yaml", yaml_text)
+        written = stage.commit({"seed": int(seed), "size": int(size), "cell_size": float(cell_size)})
+    if cfg_dir != out:
+        write_text(config_path, yaml_text)
+        written.append(config_path)
     total = sum(p.stat().st_size for p in written)
     n_cells = region.shape[0] * region.shape[1]
     return SampleInfo(

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from landuse.errors import SleuthFormatError, make_output_dir
+from landuse.errors import SleuthFormatError
 from landuse.growth import sleuth_aot
 from landuse.growth import sleuth_defs as D
+from landuse.outputs import OutputFolder, atomic_path, check_target, protected_inputs, write_text
 from landuse.sleuth_io import (
     COEFFICIENTS,
     COG_FAST_MAX_SIDE,
@@ -724,6 +725,7 @@ def run_sleuth(
     budget: int | None = None,
     objective: str = "OSM",
     progress: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> SleuthResult:
     """Run a SLEUTH scenario in test, calibrate or predict mode and write its outputs.
 
@@ -753,6 +755,9 @@ def run_sleuth(
         Refined search: the statistic maximised.
     progress : callable, optional
         Receives one-line progress messages.
+    force : bool
+        Replace an output folder that was not written by ``landuse sleuth`` for this
+        scenario file.
 
     Returns
     -------
@@ -765,7 +770,8 @@ def run_sleuth(
     calibrate also ``calibration.csv`` (every set with all statistics and OSM, best first).
     predict: ``avg.log``, ``std_dev.log``, ``urban_probability_YYYY.tif`` per year and
     ``cumulate_urban.tif`` (percent of runs in which a cell is urban at the stop year).
-    All runs also write ``sleuth_run.json`` (seed, runs, coefficients, timing).
+    All runs also write ``sleuth_run.json`` (seed, runs, coefficients, timing). The folder
+    is written as a whole (:class:`landuse.outputs.OutputFolder`), with ``manifest.json``.
     """
     t0 = time.perf_counter()
     say = progress or (lambda _m: None)
@@ -782,22 +788,26 @@ def run_sleuth(
         raise SleuthFormatError(f"{where} must be >= 1, got {n_runs}")
     rseed = int(seed if seed is not None else sc.random_seed)
     out = Path(out_dir) if out_dir is not None else Path(sc.source).parent / sc.output_dir
-    make_output_dir(out, option="--out (or the scenario's OUTPUT_DIR)")
+    option = "--out (or the scenario's OUTPUT_DIR)"
+    owner = str(Path(sc.source).resolve())
     inputs = load_inputs(sc, mode=mode, input_dir=input_dir)
+    protected = [*inputs.files, sc.source]
+    check_target(out, command="sleuth", owner=owner, force=force, protected=protected, option=option)
     consts = SelfModification.from_scenario(sc)
     if sleuth_aot.enabled() and not sleuth_aot.module_path().exists() and sleuth_aot.compiler_available():
         say(f"compiling the SLEUTH kernels ahead of time into {sleuth_aot.cache_dir()} (once, about half a minute)")
     files: list[Path] = []
-    protected = {Path(p).resolve() for p in [*inputs.files, sc.source]}
-    with _protect(protected):
+    with protected_inputs(protected), OutputFolder(out, command="sleuth", owner=owner, force=force,
+                                                   protected=protected, option=option) as stage:
         if mode == "predict":
-            result = _predict(sc, inputs, consts, out, n_runs, rseed, files, say)
+            result = _predict(sc, inputs, consts, stage.path, n_runs, rseed, files, say)
         else:
-            result = _historical(sc, inputs, consts, out, mode, n_runs, rseed, search, budget, objective, files, say)
+            result = _historical(sc, inputs, consts, stage.path, mode, n_runs, rseed, search, budget, objective,
+                                 files, say)
         result.seconds = time.perf_counter() - t0
         meta = {
             "mode": mode,
-            "scenario": str(Path(sc.source).resolve()),
+            "scenario": owner,
             "runs": n_runs,
             "seed": rseed,
             "search": search if mode == "calibrate" else None,
@@ -806,7 +816,10 @@ def run_sleuth(
             "grid": "unit cells, no CRS: x = column, y = rows - row (SLEUTH inputs have no georeferencing)",
             "random": "counter-based streams per (seed, run, year); common random numbers across coefficient sets",
         }
-        files.append(_write_text(out / "sleuth_run.json", json.dumps(meta, indent=2) + "\n"))
+        files.append(write_text(stage.path / "sleuth_run.json", json.dumps(meta, indent=2) + "\n"))
+        written = stage.commit({"mode": mode, "runs": n_runs, "seed": rseed})
+    result.out_dir = stage.target
+    files = [stage.target / p.relative_to(stage.path) for p in files] + [written[-1]]
     result.files = files
     return result
 
@@ -850,72 +863,7 @@ def skip_numba_blas_probe(*, lazy: bool = False) -> bool:
     return True
 
 
-_PROTECTED: list[set[Path]] = []
-
-
-class _protect:
-    """Register the inputs of the current run so no output overwrites them."""
-
-    def __init__(self, paths: set[Path]) -> None:
-        self.paths = paths
-
-    def __enter__(self) -> None:
-        _PROTECTED.append(self.paths)
-
-    def __exit__(self, *exc: object) -> None:
-        _PROTECTED.remove(self.paths)
-
-
-class _atomic:
-    """Temporary file beside ``path``, renamed onto it on success (removed on failure).
-
-    The contract of :func:`landuse.io.atomic_path` (including the usual permissions and
-    refusing to overwrite an input of the run), kept here because importing
-    :mod:`landuse.io` loads xarray (and the GeoTIFF path rioxarray and dask), 0.5-0.8 s
-    that would dominate a SLEUTH run.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.target = Path(path)
-
-    def __enter__(self) -> Path:
-        import tempfile
-
-        from landuse.errors import InputOverwriteError
-
-        if any(self.target.resolve() in group for group in _PROTECTED):
-            raise InputOverwriteError(
-                f"refusing to write {self.target.resolve()}: it is an input of this SLEUTH scenario; choose another --out"
-            )
-        make_output_dir(self.target.parent)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.target.name}.", suffix=".part" + self.target.suffix, dir=self.target.parent
-        )
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.target)
-            return
-        self.tmp.unlink(missing_ok=True)
-        for side in self.tmp.parent.glob(self.tmp.name + ".*"):  # GDAL side-cars
-            side.unlink(missing_ok=True)
-
-
-def _write_text(path: Path, text: str) -> Path:
-    """Write a text output atomically (see :class:`_atomic`)."""
-    with _atomic(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
-
-
 def _historical(sc, inputs, consts, out, mode, n_runs, rseed, search, budget, objective, files, say) -> SleuthResult:
-    write_text = _write_text
     years = inputs.urban_years
     ctrl_years = years[1:]
     actual = base_statistics(inputs)[1:]
@@ -978,8 +926,6 @@ def _historical(sc, inputs, consts, out, mode, n_runs, rseed, search, budget, ob
 
 
 def _predict(sc, inputs, consts, out, n_runs, rseed, files, say) -> SleuthResult:
-    write_text = _write_text
-
     start = sc.prediction_start_date
     stop = sc.prediction_stop_date
     if stop <= start:
@@ -1023,7 +969,7 @@ def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
 
     The same file :func:`landuse.io.write_geotiff` writes for a ``uint8`` layer (COG,
     deflate, nodata 255, band description, dataset tags), so that xarray, rioxarray and
-    dask are not imported (see :class:`_atomic`). Grids up to
+    dask are not imported (:mod:`landuse.outputs` needs the standard library only). Grids up to
     :data:`~landuse.sleuth_io.COG_FAST_MAX_SIDE` cells a side, which need no overviews, are
     encoded by :func:`~landuse.sleuth_io.cog_uint8_bytes` without GDAL (importing rasterio
     alone takes about 0.09 s); larger ones are written by GDAL through rasterio.
@@ -1034,7 +980,7 @@ def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
         data = cog_uint8_bytes(
             arr, origin=(0.0, float(height)), cell_size=(1.0, 1.0), nodata=255, description=name, tags=all_tags
         )
-        with _atomic(path) as tmp:
+        with atomic_path(path) as tmp:
             tmp.write_bytes(data)
         return Path(path)
     import rasterio
@@ -1044,7 +990,7 @@ def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
         "transform": sleuth_grid(arr.shape), "compress": "deflate", "blocksize": 256 if max(height, width) > 256 else 128,
         "overviews": "auto" if max(height, width) > 2048 else "none", "nodata": 255,
     }  # fmt: skip
-    with _atomic(path) as tmp, rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
+    with atomic_path(path) as tmp, rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
         dst.write(np.ascontiguousarray(arr, dtype=np.uint8), 1)
         dst.set_band_description(1, name)
         dst.update_tags(**all_tags)

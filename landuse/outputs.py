@@ -342,8 +342,9 @@ def check_target(
     if found == (command, owner) or force:
         return path
     if found is not None:
+        mine = repr(owner) if found[0] == command == "run" else _describe(command, owner)
         raise OutputExistsError(
-            f"output folder {path} holds the results of {_describe(*found)}, not {_describe(command, owner)}; "
+            f"output folder {path} holds the results of {_describe(*found)}, not {mine}; "
             f"choose another folder with {option}, or pass --force to replace it"
         )
     raise OutputExistsError(

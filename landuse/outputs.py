@@ -42,7 +42,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import tempfile
@@ -192,7 +191,7 @@ def _identity(manifest: Mapping[str, Any]) -> tuple[str, str | None]:
 def _describe(command: str, owner: str | None) -> str:
     if command == "run":
         return f"scenario {owner!r}"
-    return f"`landuse {command}`" + (f" ({owner})" if owner else "")
+    return f"`landuse {command}`" + (f" for {owner!r}" if owner and owner != command else "")
 
 
 def _is_output_folder(path: Path) -> bool:
@@ -339,7 +338,17 @@ def check_target(
         return path
     manifest = read_manifest(path)
     found = _identity(manifest) if manifest is not None else None
-    if found == (command, owner) or force:
+    if force:
+        return path
+    if found == (command, owner):
+        unlisted = _unlisted(path, manifest)
+        if unlisted:
+            shown = ", ".join(unlisted[:3]) + (f" and {len(unlisted) - 3} more" if len(unlisted) > 3 else "")
+            raise OutputExistsError(
+                f"output folder {path} holds {len(unlisted)} entr{'y' if len(unlisted) == 1 else 'ies'} its manifest "
+                f"does not list ({shown}), which replacing the folder would delete; move them out, or pass --force "
+                "to replace it anyway"
+            )
         return path
     if found is not None:
         mine = repr(owner) if found[0] == command == "run" else _describe(command, owner)
@@ -351,6 +360,21 @@ def check_target(
         f"output folder {path} is not empty and was not written by landuse (no manifest.json); choose another "
         f"folder with {option}, or pass --force to replace it (its {len(entries)} entries are deleted)"
     )
+
+
+def _unlisted(path: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """Entries of an output folder that its manifest does not list (nested output folders aside)."""
+    listed = manifest.get("files") or []
+    if not all(isinstance(f, dict) for f in listed):  # an earlier landuse: its files were not all listed
+        return sorted(e.name + "/" for e in path.iterdir() if e.is_dir() and e.name != "figures"
+                      and not _LEFTOVER.match(e.name) and not _is_output_folder(e))
+    known = {str(f.get("path")) for f in listed} | {MANIFEST}
+    out = []
+    for root, dirs, names in os.walk(path):
+        here = Path(root)
+        dirs[:] = [d for d in dirs if not _LEFTOVER.match(d) and not _is_output_folder(here / d)]
+        out += [(here / n).relative_to(path).as_posix() for n in names]
+    return sorted(e for e in out if e not in known)
 
 
 def _write_error(exc: BaseException, target: Path, option: str, where: object = None) -> OutputFolderError | None:
@@ -436,7 +460,7 @@ class OutputFolder:
         recover(self.target)
         make_output_dir(self.target.parent, option=self.option)
         for _ in range(100):
-            name = f".{self.target.name}.staging-{os.getpid()}-{secrets.token_hex(4)}"
+            name = f".{self.target.name}.staging-{os.getpid()}-{os.urandom(4).hex()}"
             self.path = self.target.parent / name
             try:
                 self.path.mkdir()
@@ -511,7 +535,7 @@ class OutputFolder:
             fault_point("swapped")
             return
         recover(target)  # a writer stopped since we started
-        old = target.parent / f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+        old = target.parent / f".{target.name}.old-{os.getpid()}-{os.urandom(4).hex()}"
         try:
             old_fd = _lock(target)
         except OSError as exc:
@@ -555,8 +579,8 @@ class Verification:
     def text(self) -> str:
         if self.ok:
             m = self.manifest or {}
-            return (f"{self.folder}: {self.files} files match manifest.json "
-                    f"({_describe(*_identity(m))}), nothing else")
+            return (f"{self.folder}: {self.files} files match manifest.json, nothing else "
+                    f"(written by {_describe(*_identity(m))})")
         return "\n".join([f"{self.folder}: does not match its manifest", *(f"  {p}" for p in self.problems)])
 
 

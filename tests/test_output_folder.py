@@ -91,11 +91,17 @@ def test_stale_files_of_a_longer_run_are_gone(project, tmp_path) -> None:
     out = tmp_path / "out"
     run_scenario(project["long"], out=out, seed=3)
     assert (out / "landuse_2030.tif").exists() and (out / "probability_urban.tif").exists()
-    (out / "notes.txt").write_text("mine")  # a file of the user's in a run folder is replaced with it
     run_scenario(project["short"], out=out, seed=3)
     m = assert_complete(out)
     assert not (out / "landuse_2030.tif").exists() and not (out / "probability_residential_2030.tif").exists()
-    assert not (out / "figures").exists() and not (out / "notes.txt").exists()
+    assert not (out / "figures").exists()
+    # a file of the user's in the folder: refused, since replacing the folder would delete it
+    (out / "figures").mkdir()
+    (out / "figures" / "mine.png").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"1 entry its manifest does not list \(figures/mine.png\)"):
+        run_scenario(project["short"], out=out, seed=3)
+    (out / "figures" / "mine.png").unlink()
+    (out / "figures").rmdir()
     assert m["config"]["periods"] == [2020, 2025]
     # another scenario's folder: refused, then replaced whole with --force
     with pytest.raises(OutputExistsError, match="scenario 'tiny', not 'other'.*--force"):
@@ -146,7 +152,7 @@ def test_sigkill_mid_swap_is_recovered_by_the_next_run(project, tmp_path) -> Non
 
 def test_full_disk_is_one_clear_line_and_exit_2(project, tmp_path, monkeypatch) -> None:
     out = tmp_path / "out"
-    earlier = run_scenario(project["long"], out=out, seed=3).manifest
+    earlier = run_scenario(project["short"], out=out, seed=3).manifest
     import landuse.scenario as pipeline
 
     real = pipeline.write_geotiff
@@ -159,7 +165,7 @@ def test_full_disk_is_one_clear_line_and_exit_2(project, tmp_path, monkeypatch) 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "write_geotiff", full)
-    res = runner.invoke(app, ["run", str(project["long"]), "--out", str(out), "--seed", "11", "--quiet"])
+    res = runner.invoke(app, ["run", str(project["short"]), "--out", str(out), "--seed", "11", "--quiet"])
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
     line = res.output.strip()
@@ -167,7 +173,7 @@ def test_full_disk_is_one_clear_line_and_exit_2(project, tmp_path, monkeypatch) 
     assert ".staging-" not in line  # names the file as the user knows it
     assert_complete(out, earlier)
     monkeypatch.undo()
-    again = run_scenario(project["long"], out=out, seed=11)
+    again = run_scenario(project["short"], out=out, seed=11)
     assert_complete(out, again.manifest)
 
 
@@ -211,7 +217,7 @@ def test_verify_exit_codes(project, tmp_path) -> None:
     assert res.exit_code == 0 and "match manifest.json" in res.output
 
     def tampered(change) -> str:
-        run_scenario(project["short"], out=out, seed=3)
+        run_scenario(project["short"], out=out, seed=3, force=True)  # force: after the extra file
         change()
         r = runner.invoke(app, ["verify", str(out)])
         assert r.exit_code == 1, r.output

@@ -129,7 +129,9 @@ def atomic_path(path: str | os.PathLike, *, protected: Iterable[str | os.PathLik
     try:
         yield tmp_path
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as exc:
+        with contextlib.suppress(AttributeError):  # for the message of a failed folder write
+            exc.landuse_path = getattr(exc, "landuse_path", target)
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         for side in tmp_path.parent.glob(tmp_path.name + ".*"):  # GDAL side-cars (.aux.xml)
@@ -492,7 +494,7 @@ class OutputFolder:
                 raise err from None
 
     def _error(self, exc: BaseException) -> OutputFolderError | None:
-        where = getattr(exc, "filename", None)
+        where = getattr(exc, "landuse_path", None) or getattr(exc, "filename", None)
         if where and str(where).startswith(str(self.path)):
             where = self.target / Path(where).relative_to(self.path)
         return _write_error(exc, self.target, self.option, where)

@@ -18,7 +18,7 @@ After the last period the growth boundary is delineated from the probability tha
 cell is urban at the horizon, ``1 - prod_t (1 - p_t)`` over the periods' conversion
 probabilities ``p_t`` (existing urban land counts as 1), and the report is built.
 
-Outputs (all written atomically into the output folder):
+Outputs (staged beside the output folder and swapped in whole, see :mod:`landuse.outputs`):
 
 ``landuse_<year>.tif``                 land use of the representative run, each period end
 ``probability_<type>_<year>.tif``       share of runs converting the cell to the type in the period
@@ -28,7 +28,8 @@ Outputs (all written atomically into the output folder):
 ``shortfall.csv``                       cells the growth engine could not place (zone, type)
 ``report.json|md|html``, ``figures/``   the evaluation report
 ``manifest.json``                       scenario, config as resolved, overrides, seed, versions,
-                                        SHA-256 of every input, timings per stage
+                                        SHA-256 of every input, timings per stage, every output
+                                        file with its size and SHA-256
 """
 
 from __future__ import annotations

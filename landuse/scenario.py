@@ -51,7 +51,7 @@ from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import LanduseError, OutputExistsError, make_output_dir
 from landuse.io import protected_inputs, write_geotiff, write_text
-from landuse.landscape import like
+from landuse.landscape import cell_area_ha, like
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -196,51 +196,16 @@ def _suitability_provider(ds: xr.Dataset, scenario: Scenario, timings: dict[str,
     return lambda lu: trained.predict(ds, scenario, lu)
 
 
-_SOURCE_ROLES = ("farmland", "open_space", "other")
-
-
-def honour_source_split(
-    potential: np.ndarray, zones: np.ndarray, landuse: np.ndarray, targets: pd.DataFrame, scenario: Scenario
-) -> np.ndarray:
-    """Zero the potential of cells whose source role the allocation did not use in their zone.
-
-    The LP decides hectares per zone, urban type *and source role* (farmland, open space,
-    other); the growth engine meets targets per zone and type. So that the cells it picks
-    come from the land the LP planned to convert, a non-urban cell of role ``r`` in zone
-    ``z`` keeps a positive potential for type ``k`` only if the allocation converts some
-    land of role ``r`` in zone ``z`` to ``k``. (Where the LP takes several roles in one zone
-    the engine chooses among them by potential; the report checks the quotas on the map.)
-
-    Parameters
-    ----------
-    potential : ndarray of uint8 (type, rows, cols)
-        Quantised potentials (``GrowthParams.potential``); a modified copy is returned.
-    zones : ndarray of int32
-    landuse : ndarray of uint8
-        Land use at the start of the period.
-    targets : DataFrame
-        Allocation targets with ``zone, type, from_farmland_ha, from_open_space_ha, from_other_ha``.
-    scenario : Scenario
-    """
-    classes = scenario.classes
-    cols = [f"from_{r}_ha" for r in _SOURCE_ROLES]
-    if not all(c in targets for c in cols):
-        return potential
-    role_idx = np.full(256, -1, dtype=np.int8)
-    for i, r in enumerate(_SOURCE_ROLES):
-        role_idx[list(classes.codes_with_role(r))] = i
-    cell_role = role_idx[landuse]
-    n_zone = int(zones.max(initial=0)) + 1
-    out = potential.copy()
-    for k, t in enumerate(URBAN_TYPES):
-        sub = targets[targets["type"] == t]
-        allowed = np.zeros((n_zone, len(_SOURCE_ROLES)), dtype=bool)
-        for i, c in enumerate(cols):
-            z = sub.loc[sub[c] > 1e-9, "zone"].to_numpy(dtype=np.int64)
-            allowed[z[z < n_zone], i] = True
-        blocked = (cell_role >= 0) & ~allowed[zones, np.maximum(cell_role, 0)]
-        out[k][blocked] = 0
-    return out
+def unit_shortfall(shortfall: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """The growth engine's shortfall per unit (its ``zone`` column holds unit ids) with each
+    unit's zone, city, source role and band: ``period, zone, city, unit, role, near_station,
+    greenbelt, outside_boundary, type, target, converted, shortfall, converted_min,
+    converted_max`` (the last two over all Monte Carlo runs)."""
+    sf = shortfall.rename(columns={"zone": "unit"})
+    info = units[["unit", "zone", "city", "role", "near_station", "greenbelt", "outside_boundary"]]
+    out = sf.merge(info, on="unit", how="left")
+    first = ["period", "zone", "city", "unit", "role", "near_station", "greenbelt", "outside_boundary", "type"]
+    return out[first + [c for c in out.columns if c not in first]]
 
 
 def run_scenario(
@@ -279,7 +244,14 @@ def run_scenario(
     -------
     RunResult
     """
-    from landuse.allocate import allocate, compare_coordination, write_allocation_csv, write_duals_csv, zone_table
+    from landuse.allocate import (
+        allocate,
+        compare_coordination,
+        unit_raster,
+        write_allocation_csv,
+        write_duals_csv,
+        zone_table,
+    )
     from landuse.boundary import ugb_from_config, write_ugb
     from landuse.distributed import pipeline_growth
     from landuse.growth import GrowthParams, simulate
@@ -340,7 +312,6 @@ def run_scenario(
         lost_before = farmland_lost
         alloc = allocate(zt, scenario, y1, farmland_lost_so_far_ha=lost_before)
         allocations.append(alloc)
-        farmland_lost += alloc.farmland_lost_ha
         timings[f"allocate_{y1}"] = time.perf_counter() - t
         t = time.perf_counter()
         try:
@@ -358,13 +329,14 @@ def run_scenario(
         timings[f"compare_coordination_{y1}"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        # the engine grows per unit (zone x source group x band) to the plan's whole cells, so every
+        # amount the plan sets -- per source role, station band, greenbelt and boundary band -- holds
         ds_p = ds_z.copy()
         ds_p["landuse"] = (("y", "x"), lu)
         ds_p["landuse"].attrs.update(ds["landuse"].attrs)
+        ds_p["zones"] = (("y", "x"), unit_raster(ds, scenario, alloc, landuse=lu, zones=zg, suitability=suit))
         params = GrowthParams.from_scenario(scenario, ds_p, suitability=suit)
-        params = params.replace(potential=honour_source_split(params.potential, zg.zones, lu, alloc.targets, scenario))
-        targets = alloc.targets[["period", "zone", "type", "cells"]]
-        targets = targets[targets.cells > 0]
+        targets = alloc.unit_targets.rename(columns={"unit": "zone"})
 
         def growth_progress(ev: dict[str, Any], _y1: int = y1) -> None:
             _log(progress, stage="grow", period=_y1, run=ev["run"], runs=ev["runs"])
@@ -372,7 +344,10 @@ def run_scenario(
         res = grow(ds_p, targets, params=params, runs=cfg.growth.runs, seed=period_seed(cfg.growth.seed, p_idx),
                    progress=growth_progress)
         timings[f"grow_{y1}"] = time.perf_counter() - t
+        lu_start = lu
         lu = np.asarray(res.landuse[y1].values).copy()
+        farmland_lost += float((classes.is_role(lu_start, "farmland") & classes.is_role(lu, *URBAN_TYPES)).sum()
+                               * cell_area_ha(ds))
         landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)
         probability[y1] = {}
         p_any = np.zeros(lu.shape, dtype=np.float32)
@@ -381,8 +356,7 @@ def run_scenario(
             probability[y1][typ] = like(ds, pk, f"probability_{typ}_{y1}")
             p_any += pk
         not_urban_prob *= np.clip(1.0 - p_any, 0.0, 1.0)
-        sf = res.shortfall.copy()
-        shortfalls.append(sf)
+        shortfalls.append(unit_shortfall(res.shortfall, alloc.units))
         del res, params, ds_p
 
     t = time.perf_counter()
@@ -397,6 +371,7 @@ def run_scenario(
     t = time.perf_counter()
     allocation_df = pd.concat([a.targets for a in allocations], ignore_index=True)
     shortfall_df = pd.concat(shortfalls, ignore_index=True) if shortfalls else pd.DataFrame()
+    transfers_df = pd.concat([a.transfers for a in allocations], ignore_index=True)
     extra = {
         "objective": {str(a.period): a.objective for a in allocations},
         "objective_terms": {str(a.period): a.objective_terms for a in allocations},
@@ -408,6 +383,7 @@ def run_scenario(
         "fragmentation": fragmentation,
         "mean_distance_new_m": {str(a.period): a.mean_distance_new_m for a in allocations},
         "shortfall_cells": int(shortfall_df["shortfall"].sum()) if len(shortfall_df) else 0,
+        "transfers": transfers_df.to_dict(orient="records"),
         "overrides": overrides,
     }
     report = build_report(
@@ -457,6 +433,8 @@ def run_scenario(
             files.append(write_allocation_csv(allocations, out_dir / "allocation.csv"))
             files.append(write_duals_csv(allocations, out_dir / "duals.csv"))
             files.append(write_text(out_dir / "shortfall.csv", shortfall_df.to_csv(index=False)))
+            if len(transfers_df):
+                files.append(write_text(out_dir / "transfers.csv", transfers_df.to_csv(index=False)))
             files += write_report(out_dir, report, figures=cfg.outputs.figures, html=cfg.outputs.html)
         timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_all
@@ -480,4 +458,4 @@ def run_scenario(
     )
 
 
-__all__ = ["RunResult", "apply_overrides", "honour_source_split", "period_seed", "prepare_output_dir", "run_scenario"]
+__all__ = ["RunResult", "apply_overrides", "period_seed", "prepare_output_dir", "run_scenario", "unit_shortfall"]

@@ -282,15 +282,20 @@ def linprog_reference(zt: pd.DataFrame, scenario, period: int, coordination: str
     for z, n, band in itertools.product(range(len(zt)), names, (0, 1)):
         A_ub.append(vec(lambda zz, nn, bb, kk, z=z, n=n, band=band: (zz, nn, bb) == (z, n, band)))
         b_ub.append(next(v[4] for v in var if v[:3] == (z, n, band)))
+    ca = zt.attrs.get("cell_area_ha")
+
+    def whole(d: float) -> float:  # demand rows ask for whole cells when the cell area is known
+        return d if ca is None else round(d / ca) * ca
+
     if coordination == "cluster":
         for k, t in enumerate(TYPES):
             A_eq.append(vec(lambda zz, nn, bb, kk, k=k: kk == k))
-            b_eq.append(cfg.demand.cluster(t, period))
+            b_eq.append(whole(cfg.demand.cluster(t, period)))
     else:
         per_city, _ = city_demand(zt, scenario, period)
         for (c, t), d in per_city.items():
             A_eq.append(vec(lambda zz, nn, bb, kk, c=c, k=TYPES.index(t): kk == k and city[zz] == c))
-            b_eq.append(d)
+            b_eq.append(whole(d))
     if pol.farmland_loss_cap:
         A_ub.append(vec(lambda zz, nn, bb, kk: role[nn] == "farmland"))
         b_ub.append(pol.farmland_loss_cap.hectares)
@@ -361,11 +366,12 @@ def check_invariants(a, zt: pd.DataFrame, s) -> None:
     """Demand, capacities, quota and caps recomputed from the targets."""
     pol = s.config.policy
     t = a.targets
-    # demand met exactly, in hectares and in whole cells
+    # demand met exactly (rounded to whole cells), in hectares and in whole cells
+    ca = zt.attrs["cell_area_ha"]
     for ty in TYPES:
         d = s.config.demand.cluster(ty, a.period)
-        assert t.loc[t.type == ty, "hectares"].sum() == pytest.approx(d, abs=1e-6)
         if a.coordination == "cluster":
+            assert t.loc[t.type == ty, "hectares"].sum() == pytest.approx(round(d / ca) * ca, abs=1e-6)
             assert t.loc[t.type == ty, "cells"].sum() == round(d / zt.attrs["cell_area_ha"])
     if a.coordination == "city":
         per_city, _ = city_demand(zt, s, a.period)
@@ -409,6 +415,37 @@ def check_invariants(a, zt: pd.DataFrame, s) -> None:
             assert pol.jobs_housing.min * r - 1e-6 <= j <= pol.jobs_housing.max * r + 1e-6
     for c, lim in pol.city_growth_limits.items():
         assert t2.loc[t2.city == c, "hectares"].sum() <= lim + 1e-6
+    check_whole_cell_plan(a, zt, s)
+
+
+def check_whole_cell_plan(a, zt: pd.DataFrame, s) -> None:
+    """Every policy holds on the plan in whole cells too (what the growth engine converts)."""
+    pol = s.config.policy
+    ca = zt.attrs["cell_area_ha"]
+    assert not a.plan_broken and not a.plan_unplaced, (a.plan_broken, a.plan_unplaced)
+    t = a.targets.assign(city=zt.set_index("zone").loc[a.targets.zone, "city"].to_numpy())
+    assert (t[[f"from_{r}_cells" for r in SOURCE_ROLES]].sum(axis=1) == t.cells).all()
+    u = a.units.set_index("unit")
+    per_unit = a.unit_targets.groupby("unit").cells.sum()
+    assert (per_unit <= u.loc[per_unit.index, "cap_cells"]).all()
+    if pol.farmland_loss_cap:
+        assert t.from_farmland_cells.sum() * ca <= pol.farmland_loss_cap.hectares + 1e-6
+    if pol.open_space_quota:
+        q = pol.open_space_quota.share
+        for c, g in zt.groupby("city"):
+            lost = t.loc[t.city == c, "from_open_space_cells"].sum() * ca
+            allow = max(g.open_space_ha.sum() - q * g.land_ha.sum(), 0.0)
+            assert lost <= allow + 1e-6
+    if pol.tod and a.coordination == "cluster":
+        res = t[t.type == "residential"]
+        assert res.near_station_cells.sum() >= pol.tod.share * res.cells.sum() - 1e-9
+    if pol.jobs_housing:
+        for _, g in t.groupby("city"):
+            r = g.loc[g.type == "residential", "cells"].sum()
+            j = g.loc[g.type != "residential", "cells"].sum()
+            assert pol.jobs_housing.min * r - 1e-9 <= j <= pol.jobs_housing.max * r + 1e-9
+    for c, lim in pol.city_growth_limits.items():
+        assert t.loc[t.city == c, "cells"].sum() * ca <= lim + 1e-6
 
 
 @pytest.mark.parametrize("seed", range(3))

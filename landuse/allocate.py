@@ -1026,9 +1026,10 @@ class Allocation:
         Hectare-weighted mean distance of the new land to existing urban land.
     warnings : list of str
     solver, build_seconds, solve_seconds
-    taken : ndarray (zone row, role, near)
-        Hectares taken per zone-table row, source role (:data:`SOURCE_ROLES`) and
-        inside (1) / outside (0) the station radius; used by :func:`advance_zone_table`.
+    taken : ndarray (zone row, role, band)
+        Hectares taken per zone-table row, source role (:data:`SOURCE_ROLES`) and band
+        (bits :data:`BAND_NEAR`, :data:`BAND_GREENBELT`, :data:`BAND_OUTSIDE`); used by
+        :func:`advance_zone_table`.
     units : pandas.DataFrame
         One row per unit — a zone's developable land of one source group in one band
         (near a station, soft greenbelt, outside a soft boundary): ``unit`` (1..U), ``zone,
@@ -1060,7 +1061,7 @@ class Allocation:
     solver: str
     build_seconds: float
     solve_seconds: float
-    taken: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, len(SOURCE_ROLES), 2)))
+    taken: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, len(SOURCE_ROLES), N_BANDS)))
     units: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     unit_targets: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     group_classes: list[tuple[str, ...]] = field(repr=False, default_factory=list)
@@ -1315,8 +1316,8 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
                for i, r in enumerate(SOURCE_ROLES)}
     near_ha = np.bincount(key, weights=np.where(m.piece_near[m.col_piece], x, 0.0), minlength=nz * _NT)
     nr = len(SOURCE_ROLES)
-    key2 = (col_zone * nr + col_role) * 2 + m.piece_near[m.col_piece]
-    taken = np.bincount(key2, weights=x, minlength=nz * nr * 2).reshape(nz, nr, 2)
+    key2 = (col_zone * nr + col_role) * N_BANDS + m.piece_band[m.col_piece]
+    taken = np.bincount(key2, weights=x, minlength=nz * nr * N_BANDS).reshape(nz, nr, N_BANDS)
     # the plan in whole cells per unit and type; every policy row holds on it (or is reported)
     whole = _whole_cells(m, x, cell_ha)
     for name, v in whole.broken.items():
@@ -1739,24 +1740,24 @@ def advance_zone_table(zone_table: pd.DataFrame, allocation: Allocation, scenari
         raise LanduseError("advance_zone_table: the allocation was not solved on this zone table")
     srcs = _source_columns(zt, scenario)
     has_tod = all(f"tod_{n}_ha" in zt.columns for n, _, _ in srcs)
+    has_bands = any(c.startswith("band") for c in zt.columns)
+    bands = _band_capacities(zt, srcs, has_tod)
     for r_i, role in enumerate(SOURCE_ROLES):
         names = [n for n, r, _ in srcs if r == role]
-        if not names:
-            continue
-        cap = np.stack([zt[f"cap_{n}_ha"].to_numpy(dtype=np.float64) for n in names], axis=1)
-        near = (np.stack([zt[f"tod_{n}_ha"].to_numpy(dtype=np.float64) for n in names], axis=1)
-                if has_tod else np.zeros_like(cap))
-        far = cap - near
-        for band, arr in ((1, near), (0, far)):
+        for m_band, per in bands.items():
+            arr = np.stack([per[n] for n in names], axis=1) if names else np.zeros((len(zt), 0))
             tot = arr.sum(axis=1)
-            take = allocation.taken[:, r_i, band] if has_tod else allocation.taken[:, r_i, :].sum(axis=1) * (band == 0)
             with np.errstate(invalid="ignore", divide="ignore"):
-                frac = np.where(tot > 0, np.clip(take / tot, 0.0, 1.0), 0.0)
-            arr -= arr * frac[:, None]
-        for j, n in enumerate(names):
-            zt[f"cap_{n}_ha"] = np.clip(near[:, j] + far[:, j], 0.0, None)
-            if has_tod:
-                zt[f"tod_{n}_ha"] = np.clip(near[:, j], 0.0, None)
+                frac = np.where(tot > 0, np.clip(allocation.taken[:, r_i, m_band] / tot, 0.0, 1.0), 0.0)
+            for j, n in enumerate(names):
+                per[n] = np.clip(arr[:, j] * (1.0 - frac), 0.0, None)
+    for n, _, _ in srcs:
+        zt[f"cap_{n}_ha"] = sum(per[n] for per in bands.values())
+        if has_tod:
+            zt[f"tod_{n}_ha"] = sum(per[n] for m_band, per in bands.items() if m_band & BAND_NEAR)
+        if has_bands:
+            for m_band, per in bands.items():
+                zt[f"band{m_band}_{n}_ha"] = per[n]
     new = allocation.targets
     row_of = pd.Series(np.arange(len(zt)), index=zt["zone"].to_numpy())
     rows = row_of.reindex(new["zone"].to_numpy()).to_numpy()

@@ -73,6 +73,7 @@ class RunResult:
     report: Any
     manifest: dict[str, Any]
     files: list[Path] = field(default_factory=list)
+    run_landuse: dict[int, list[np.ndarray]] | None = None
 
     @property
     def report_path(self) -> Path:
@@ -220,6 +221,7 @@ def run_scenario(
     write: bool = True,
     chunks: int | None = None,
     scheduler: str | None = None,
+    keep_runs: bool = False,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -239,6 +241,10 @@ def run_scenario(
     chunks, scheduler : optional
         Overrides of ``compute.chunks`` (tiled growth, tile edge in cells) and
         ``compute.scheduler`` (each period's ensemble on Dask); same outputs either way.
+    keep_runs : bool
+        Keep every Monte Carlo run's map of every period in ``RunResult.run_landuse``
+        (each run of a period starts from the representative map of the period before);
+        in-memory growth only, for checks on small regions.
 
     Returns
     -------
@@ -266,7 +272,12 @@ def run_scenario(
     overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
                                 scheduler=scheduler)
     cfg = scenario.config
-    grow = simulate if cfg.compute.chunks is None and cfg.compute.scheduler is None else pipeline_growth(cfg.compute)
+    in_memory = cfg.compute.chunks is None and cfg.compute.scheduler is None
+    if keep_runs and not in_memory:
+        raise LanduseError("keep_runs needs the in-memory growth path (no compute.chunks, no compute.scheduler)")
+    grow = simulate if in_memory else pipeline_growth(cfg.compute)
+    run_landuse: dict[int, list[np.ndarray]] | None = {} if keep_runs else None
+    grow_kw: dict[str, Any] = {"keep_runs": True} if keep_runs else {}
     out_dir = scenario.output_dir()
     layer_paths = scenario.layer_paths()
     ds = read_landscape(layer_paths, classes=scenario.classes)
@@ -342,7 +353,9 @@ def run_scenario(
             _log(progress, stage="grow", period=_y1, run=ev["run"], runs=ev["runs"])
 
         res = grow(ds_p, targets, params=params, runs=cfg.growth.runs, seed=period_seed(cfg.growth.seed, p_idx),
-                   progress=growth_progress)
+                   progress=growth_progress, **grow_kw)
+        if run_landuse is not None:
+            run_landuse[y1] = [maps[y1] for maps in res.run_landuse]
         timings[f"grow_{y1}"] = time.perf_counter() - t
         lu_start = lu
         lu = np.asarray(res.landuse[y1].values).copy()
@@ -455,6 +468,7 @@ def run_scenario(
         report=report,
         manifest=manifest,
         files=files,
+        run_landuse=run_landuse,
     )
 
 

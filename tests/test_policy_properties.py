@@ -14,12 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
+from conftest import write_array
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import write_array
 from landuse.allocate import SOURCE_ROLES
 from landuse.classes import URBAN_TYPES, default_scheme
 from landuse.constraints import land_area_mask, open_space_mask

@@ -78,8 +78,8 @@ def test_demand_is_met_and_policies_hold(demo_runs) -> None:
                 assert a.targets.loc[a.targets.type == t, "cells"].sum() == d_cells
             # the map gains exactly the planned cells of each type, less the reported shortfall
             sf = r.shortfall[r.shortfall.period == a.period]
-            before = np.asarray((r.landuse[sc.periods[sc.periods.index(a.period) - 1]].values
-                                 if sc.periods.index(a.period) > 1 else landscape_lu))
+            before = np.asarray(r.landuse[sc.periods[sc.periods.index(a.period) - 1]].values
+                                 if sc.periods.index(a.period) > 1 else landscape_lu)
             after = np.asarray(r.landuse[a.period].values)
             for t in ("residential", "industrial", "commercial"):
                 new = int((sc.classes.is_role(after, t) & ~sc.classes.is_role(before, t)).sum())

@@ -655,18 +655,35 @@ def build_model(
             quota_units = [(int(c), float(g.loc[c, "land_ha"]), float(g.loc[c, "open_space_ha"])) for c in g.index]
         else:
             quota_units = [(None, float(zt["land_ha"].sum()), float(zt["open_space_ha"].sum()))]
+        below = []
         for unit, land_u, os_u in quota_units:
             allow = os_u - q.share * land_u
             where = "the cluster" if unit is None else f"city {unit}"
-            if allow < 0:
-                warnings.append(f"open-space quota: {where} already holds only {100 * os_u / max(land_u, 1e-12):.1f} % "
-                                f"open space, below {100 * q.share:g} %; no further open-space loss is allowed there")
+            if allow < -1e-9:
+                have = 100 * os_u / max(land_u, 1e-12)
+                below.append((where, have, -allow))
+                warnings.append(f"open-space quota: {where} already holds only {have:.1f} % open space, below "
+                                f"{100 * q.share:g} %; no further open-space loss is allowed there")
                 allow = 0.0
             sel = osv if unit is None else osv & (col_city == int(unit))
-            R.add(np.flatnonzero(sel), 1.0, -_INF, allow, kind="open_space_quota",
+            R.add(np.flatnonzero(sel), 1.0, -_INF, max(allow, 0.0), kind="open_space_quota",
                   city=None if unit is None else int(unit), type=None,
                   name="open_space_quota[cluster]" if unit is None else f"open_space_quota[city={unit}]",
                   bound=allow, land_ha=land_u, open_space_ha=os_u, share=q.share)
+
+        if below and q.already_below == "error":
+            reach = min(have for _, have, _ in below)
+            share = math.floor(reach * 10) / 1000  # a share every unit meets now, rounded down to 0.1 pp
+            parts = [f"{where} holds {have:.2f} % open space at the start of the period, {short:.1f} ha short of "
+                     f"the {100 * q.share:g} % quota" for where, have, short in below]
+            raise InfeasibleAllocationError(
+                f"allocation {period}: no plan can meet the open-space quota (no land is turned back into open "
+                f"space): {'; '.join(parts)}; lower policy.open_space_quota.share to {100 * share:.1f} % or less, "
+                "or set policy.open_space_quota.already_below: no_further_loss to plan on without losing open "
+                "space there (the quota check then fails for those units)",
+                violations={f"open_space_quota[{w.replace('the ', '').replace(' ', '=')}]": 100 * q.share - h
+                            for w, h, _ in below},
+                advice={"policy.open_space_quota.share": share})
 
     if tod is not None:
         res = col_type == URBAN_TYPES.index("residential")
@@ -1483,6 +1500,18 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
     res_k = URBAN_TYPES.index("residential")
     parts: list[str] = []
     violations: dict[str, float] = {}
+    advice: dict[str, float] = {}
+
+    def advise(key: str, value: float, loosest: Any) -> None:
+        advice[key] = loosest(advice[key], value) if key in advice else value
+
+    def down(v: float, step: float) -> float:  # round towards the looser side of a lower bound
+        return math.floor(v / step + 1e-9) * step
+
+    def up(v: float, step: float) -> float:
+        return math.ceil(v / step - 1e-9) * step
+
+    ca = zt.attrs.get("cell_area_ha")
     for r_i, v in zip(slack_rows, s, strict=True):
         if v <= 1e-6:
             continue
@@ -1496,29 +1525,39 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
                    "red line / greenbelt / growth boundary" + (", or plan cluster-wide (policy.coordination: "
                                                                "cluster)" if m.coordination == "city" else ""))
             violations[r["name"]] = float(v)
+            if m.coordination == "cluster":
+                lower = r["bound"] - v
+                advise(f"demand.{r['type']}.{yr}", down(lower, float(ca)) if ca else down(lower, 0.1), min)
         elif kind == "farmland_cap":
+            need = up(r["cap_ha"] + v, 0.1)
             msg = (f"the farmland-loss cap in {yr} ({r['bound']:.1f} ha available) is exceeded by {v:.1f} ha; "
-                   f"raise policy.farmland_loss_cap.hectares to at least {r['cap_ha'] + v:.1f} or lower demand")
+                   f"raise policy.farmland_loss_cap.hectares to at least {need:.1f} or lower demand")
             violations[r["name"]] = float(v)
+            advise("policy.farmland_loss_cap.hectares", need, max)
         elif kind == "open_space_quota":
             L = r["land_ha"]
             pp = 100.0 * v / L if L > 0 else _INF
-            new_share = 100.0 * r["share"] - pp
+            new_share = max(down(100.0 * r["share"] - pp, 0.1), 0.0)
+            advise("policy.open_space_quota.share", new_share / 100.0, min)
             msg = (f"the {100 * r['share']:g} % open-space quota of {where} in {yr} cannot be met with this demand: "
-                   f"{v:.1f} ha more open space must be built on; relax the quota to {max(new_share, 0):.1f} % "
+                   f"{v:.1f} ha more open space must be built on; relax the quota to {new_share:.1f} % "
                    + ("or move demand to other cities (policy.coordination: cluster)" if m.coordination == "city"
                       else "or lower the demand"))
             violations[r["name"]] = float(pp)
         elif kind == "export_limit":
             share = max(0.0, 1.0 - (r["bound"] - v) / r["demand_ha"]) if r["demand_ha"] > 0 else 1.0
+            share = min(1.0, up(share, 1e-4))
             msg = (f"{where} cannot host {r['bound']:.1f} ha of its own {r['type']} demand in {yr} ({v:.1f} ha "
-                   f"short); raise policy.transfers.max_export_share to at least {min(1.0, share + 1e-4):.4f}")
+                   f"short); raise policy.transfers.max_export_share to at least {share:.4f}")
             violations[r["name"]] = float(share - r["share"])
+            advise("policy.transfers.max_export_share", share, max)
         elif kind == "growth_limit":
+            need = up(r["bound"] + v, 0.1)
             msg = (f"the growth limit of {where} ({r['bound']:.1f} ha) is exceeded by {v:.1f} ha in {yr}; raise "
-                   f"policy.city_growth_limits.{int(r['city'])} to at least {r['bound'] + v:.1f}"
+                   f"policy.city_growth_limits.{int(r['city'])} to at least {need:.1f}"
                    + (" or move demand to other cities" if m.coordination == "cluster" else ""))
             violations[r["name"]] = float(v)
+            advise(f"policy.city_growth_limits.{int(r['city'])}", need, max)
         else:
             cols_i = m.A.indices[m.A.indptr[r_i]:m.A.indptr[r_i + 1]]
             cols_i = cols_i[cols_i < x.size]
@@ -1526,29 +1565,56 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
             jobs_ha = float(x[cols_i][col_type[cols_i] != res_k].sum())
             if kind == "tod":
                 near_ha = float(x[cols_i][(col_type[cols_i] == res_k) & m.piece_near[m.col_piece[cols_i]]].sum())
-                reach = 100.0 * near_ha / res_ha if res_ha > 0 else 0.0
+                reach = down(100.0 * near_ha / res_ha, 0.1) if res_ha > 0 else 0.0
                 msg = (f"the TOD share of {where} in {yr} ({100 * r['share']:g} % of new residential within "
                        f"{r['radius_m']:g} m of a station) is short by {v:.1f} ha; lower policy.tod.share to "
                        f"{reach:.1f} % or widen policy.tod.radius_m")
                 violations[r["name"]] = float(100 * r["share"] - reach)
+                advise("policy.tod.share", reach / 100.0, min)
             elif kind == "jobs_housing_min":
-                ratio = jobs_ha / res_ha if res_ha > 0 else 0.0
+                ratio = down(jobs_ha / res_ha, 0.001) if res_ha > 0 else 0.0
                 msg = (f"the jobs-housing minimum of {where} in {yr} ({r['ratio']:g}) is short by {v:.1f} ha of "
                        f"industrial + commercial land; lower policy.jobs_housing.min to {ratio:.3f} or change the "
                        "demand mix")
                 violations[r["name"]] = float(r["ratio"] - ratio)
+                advise("policy.jobs_housing.min", ratio, min)
             else:
-                ratio = jobs_ha / res_ha if res_ha > 0 else _INF
+                ratio = up(jobs_ha / res_ha, 0.001) if res_ha > 0 else _INF
                 msg = (f"the jobs-housing maximum of {where} in {yr} ({r['ratio']:g}) is exceeded by {v:.1f} ha of "
                        f"industrial + commercial land; raise policy.jobs_housing.max to {ratio:.3f} or change the "
                        "demand mix")
                 violations[r["name"]] = float(ratio - r["ratio"])
+                if math.isfinite(ratio):
+                    advise("policy.jobs_housing.max", ratio, max)
         parts.append(f"{r['name']}: {msg}")
     if not parts:
         parts.append("the solver reported infeasibility but the elastic re-solve needs no relaxation; "
                      "check for numerical trouble (very large or tiny hectares) and retry with the other solver")
     head = f"allocation {m.period} ({m.coordination}) is infeasible; "
-    return InfeasibleAllocationError(head + "; ".join(parts), violations=violations)
+    return InfeasibleAllocationError(head + "; ".join(parts), violations=violations, advice=advice)
+
+
+def _least_feasible_jobs_housing_max(zt: pd.DataFrame, scenario: Scenario, period: int, *, solver: str,
+                                     **kw: Any) -> float | None:
+    """The least ``policy.jobs_housing.max`` (to 0.001) under which the period is feasible, by bisection."""
+    import copy
+
+    def feasible(v: float) -> bool:
+        sc = copy.copy(scenario)
+        sc.config = scenario.config.model_copy(deep=True)
+        sc.config.policy.jobs_housing.max = v
+        return _solve_model(build_model(zt, sc, period, **kw), sc, solver).status == "optimal"
+
+    lo, hi = scenario.config.policy.jobs_housing.max, 1000.0
+    if not feasible(hi):
+        return None
+    while hi - lo > 0.0005:
+        mid = (lo + hi) / 2
+        if feasible(mid):
+            hi = mid
+        else:
+            lo = mid
+    return math.ceil(hi * 1000 - 1e-9) / 1000
 
 
 # --------------------------------------------------------------------------- public API
@@ -1641,7 +1707,16 @@ def allocate(
         esol = _solve(em, scenario, solver)
         if esol.status != "optimal":
             raise SolverError(f"allocation {period} is infeasible and the elastic re-solve failed ({esol.detail})")
-        raise _explain(em, esol, zone_table, scenario)
+        err = _explain(em, esol, zone_table, scenario)
+        if any(k.startswith("jobs_housing_max") for k in err.violations) and "policy.jobs_housing.max" not in err.advice:
+            # a city hosting jobs and no housing has an infinite ratio: find the least maximum that works
+            need = _least_feasible_jobs_housing_max(zone_table, scenario, period, coordination=coordination,
+                                                    farmland_lost_so_far_ha=farmland_lost_so_far_ha,
+                                                    cell_area_ha=cell_ha, solver=solver)
+            if need is not None:
+                err.advice["policy.jobs_housing.max"] = need
+                err.args = (f"{err.args[0]}; a maximum of {need:.3f} makes the period feasible",)
+        raise err
     if sol.status != "optimal":
         raise SolverError(f"allocation {period}: the {solver} solver stopped with status {sol.detail!r}; "
                           f"raise allocation.time_limit_s ({scenario.config.allocation.time_limit_s:g} s) or try "

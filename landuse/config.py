@@ -159,6 +159,12 @@ class QuotaConfig(Strict):
     share: Fraction = Field(description="minimum share of land area kept as protected open space")
     unit: Literal["city", "cluster"] = Field("city", description="quota per city or for the whole cluster")
     include_water: bool = Field(False, description="count water bodies as open space")
+    already_below: Literal["error", "no_further_loss"] = Field(
+        "error",
+        description="a unit already below the quota at the start of a period: error (no plan can meet the "
+        "quota; the message says by how much it is short and which share can be met) or no_further_loss (plan "
+        "on, losing no open space there; the report's quota check fails for that unit)",
+    )
 
 
 class FarmlandCapConfig(Strict):

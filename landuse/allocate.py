@@ -1248,6 +1248,25 @@ def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCell
         add(j_out)
         return False
 
+    dem_of = np.full(na, -1, dtype=np.int64)  # the demand row of each column
+    for r in dem_rows:
+        dem_of[Au.indices[Au.indptr[r]:Au.indptr[r + 1]]] = r
+
+    def row_cols(r: int) -> np.ndarray:
+        return Au.indices[Au.indptr[r]:Au.indptr[r + 1]] if r >= 0 else np.zeros(0, np.int64)
+
+    def try_drop(j: int) -> bool:
+        """Leave one planned cell unplaced (demand falls short, reported) when that repairs a row."""
+        r, v = col(j)
+        keep = pol_rows[r]
+        before = _violation(act[r[keep]], lo[r[keep]], hi[r[keep]])
+        after = _violation(act[r[keep]] - v[keep], lo[r[keep]], hi[r[keep]])
+        if after.sum() < before.sum() - 1e-9 and np.all(after <= before + 1e-9):
+            add(j, -1)
+            unplaced[names[dem_of[j]]] = unplaced.get(names[dem_of[j]], 0) + 1
+            return True
+        return False
+
     for _ in range(10_000):
         viol = _violation(act, lo, hi)
         viol[is_dem] = 0.0
@@ -1257,10 +1276,27 @@ def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCell
             rv = Au.data[Au.indptr[i]:Au.indptr[i + 1]]
             up = act[i] < lo[i]  # the row needs more activity
             gain_in = rc[(rv > 0) == up]
-            gain_in = gain_in[np.argsort(a_cost[gain_in], kind="stable")][:50]
+            gain_in = gain_in[np.argsort(a_cost[gain_in], kind="stable")][:30]
             gain_out = rc[((rv < 0) == up) & (y[rc] > 0)]
-            gain_out = gain_out[np.argsort(-a_cost[gain_out], kind="stable")][:50]
-            moved = any(try_move(int(jo), int(ji)) for jo in gain_out for ji in gain_in if jo != ji)
+            gain_out = gain_out[np.argsort(-a_cost[gain_out], kind="stable")][:30]
+            # a cell moves into the row's better side from elsewhere in its demand unit, or out of its
+            # worse side to elsewhere in its demand unit
+            for jo in gain_out:
+                alt = row_cols(dem_of[jo])
+                alt = alt[np.argsort(a_cost[alt], kind="stable")][:100]
+                if any(try_move(int(jo), int(ji)) for ji in alt if ji != jo):
+                    moved = True
+                    break
+            if not moved:
+                for ji in gain_in:
+                    alt = row_cols(dem_of[ji])
+                    alt = alt[y[alt] > 0]
+                    alt = alt[np.argsort(-a_cost[alt], kind="stable")][:100]
+                    if any(try_move(int(jo), int(ji)) for jo in alt if ji != jo):
+                        moved = True
+                        break
+            if not moved:  # policies before demand: leave a cell unplaced
+                moved = any(try_drop(int(jo)) for jo in gain_out)
             if moved:
                 break
         if not moved:

@@ -780,3 +780,24 @@ def test_quota_already_unmet_at_the_start_says_no_plan_can_meet_it():
     assert ei.value.advice == {"policy.open_space_quota.share": pytest.approx(0.05)}
     pol2, dem2 = _with_advice(policy, {"residential": 5}, ei.value.advice)
     assert allocate(zt, scen(dem2, policy=pol2), 2030).open_space_lost_ha == pytest.approx(0.0)
+
+
+def test_cluster_plan_with_city_demand_records_and_bounds_transfers():
+    # city 1's land is far from urban land, city 2's is cheap: the cluster plan moves city 1's housing to city 2
+    zt = table(city=[1, 2, 3], cap_bare_ha=[20, 40, 10], dist_urban_m=[5000, 0, 3000])
+    by_city = {1: {"residential": 10}, 2: {"residential": 5}, 3: {"residential": 0}}
+    a = allocate(zt, scen({}, weights={"sprawl": 1.0}, by_city=by_city), 2030)
+    tr = a.transfers.set_index(["origin_city", "host_city"])["hectares"]
+    assert tr.loc[(2, 2)] == pytest.approx(5.0) and tr.loc[(1, 2)] == pytest.approx(10.0)
+    assert (1, 1) not in tr.index and 3 not in a.transfers.origin_city.tolist()
+    # every origin's demand is accounted for, and every host receives what the plan gives it
+    assert a.transfers.groupby("origin_city").hectares.sum().to_dict() == pytest.approx({1: 10.0, 2: 5.0})
+    hosted = a.targets.groupby("city").hectares.sum()
+    assert a.transfers.groupby("host_city").hectares.sum().to_dict() == pytest.approx(hosted.to_dict())
+    # at most 30 % of a city's demand may go elsewhere: city 1 keeps at least 7 ha
+    b = allocate(zt, scen({}, weights={"sprawl": 1.0}, by_city=by_city,
+                          policy={"transfers": {"max_export_share": 0.3}}), 2030)
+    assert b.targets.groupby("city").hectares.sum()[1] == pytest.approx(7.0)
+    tb = b.transfers.set_index(["origin_city", "host_city"])["hectares"]
+    assert tb.loc[(1, 1)] == pytest.approx(7.0) and tb.loc[(1, 2)] == pytest.approx(3.0)
+    assert dual(b, "export_limit[residential,city=1]")["binding"]

@@ -126,7 +126,7 @@ def _plan(allocation: pd.DataFrame | None, periods: list[int], what: str, cell_h
 
     Whole cells (``<what>_cells``, or ``cells`` for ``hectares``) are used when the table has them.
     """
-    if allocation is None or len(allocation) == 0:
+    if allocation is None or len(allocation) == 0 or "period" not in allocation:
         return math.nan
     cells_col = "cells" if what == "hectares" else f"{what}_cells"
     ha_col = "hectares" if what == "hectares" else f"{what}_ha"

@@ -212,7 +212,9 @@ def test_evaluate_exit_0_when_quotas_hold(tmp_path, cli_scenario) -> None:
     assert res.exit_code == 0, res.output
     assert "cluster" in res.output and "all checks pass" in res.output
     data = json.loads(out.read_text())
-    assert data["passed"] is True and data["units"][-1]["quota_met"] is True
+    assert data["passed"] is True and data["quota"]["units"][-1]["quota_met"] is True
+    assert data["year"] == 2030 and data["checks_summary"]["failed"] == 0
+    assert {r["check"] for r in data["checks"]} == {"red_line", "open_space_quota"}
 
 
 def test_evaluate_exit_1_when_a_quota_fails(tmp_path, cli_scenario) -> None:
@@ -222,7 +224,7 @@ def test_evaluate_exit_1_when_a_quota_fails(tmp_path, cli_scenario) -> None:
     plan = _write(tmp_path / "sprawl.tif", lu, classes=S)
     res = CliRunner().invoke(app, ["evaluate", str(plan), "--config", str(cli_scenario)])
     assert res.exit_code == 1, res.output
-    assert "FAIL" in res.output and "open-space quota" in res.output
+    assert "FAIL: open_space_quota 2030 cluster" in res.output and "1 FAILED" in res.output
 
 
 def test_evaluate_exit_1_on_red_line_conversion(tmp_path, cli_scenario) -> None:

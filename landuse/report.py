@@ -699,14 +699,14 @@ def _checks_section(report: Report) -> _Section:
     s = _Section("Policy checks")
     s.para(
         f"{cs['checks']} checks: {cs['passed']} pass, {cs['failed']} fail, {cs['not_enforced']} not enforced. "
-        "*Achieved* is computed from the land-use maps (and the probability rasters for the "
-        "`*_probability` rows), *planned* from the allocation; the *margin* is signed so that ≥ 0 passes "
-        "(percentage points for shares in %). Failing rows first."
+        "Achieved is computed from the land-use maps (and from the Monte Carlo probability rasters for the "
+        "rows named ..._probability), planned from the allocation; the margin is signed so that ≥ 0 passes "
+        "(percentage points, pp, for shares in %). Failing rows first, marked FAIL."
     )
     rows = []
     for r in sorted(d["checks"], key=lambda r: {False: 0, True: 1, None: 2}[r["passed"]]):
         u = r["units"]
-        rows.append([("**FAIL**" if r["passed"] is False else _STATUS[r["passed"]]), r["check"], str(r["period"]),
+        rows.append([_STATUS[r["passed"]], r["check"], str(r["period"]),
                      r["unit"], _check_value(r["limit"], u), _check_value(r["planned"], u),
                      _check_value(r["achieved"], u), _check_value(r["margin"], u), "pp" if u == "%" else u,
                      r["detail"]])
@@ -732,8 +732,8 @@ def _lp_sections(extra: Mapping[str, Any], report: Report) -> list[_Section]:
         s = _Section("Shadow prices of binding policies")
         s.para(
             "What each binding policy costs, from the LP's duals: the change in the objective if the policy "
-            "were tightened by one unit (column *per*). "
-            + (f"*≈ farmland ha* converts it at the objective's farmland weight ({w_farm:g} per ha): the "
+            "were tightened by one unit (column 'per'). "
+            + (f"'≈ farmland ha' converts it at the objective's farmland weight ({w_farm:g} per ha): the "
                "farmland loss that would cost the plan as much." if w_farm > 0 else "")
         )
         head = ["period", "policy", "cost (objective)", "per", *(["≈ farmland ha"] if w_farm > 0 else []), "meaning"]
@@ -746,7 +746,7 @@ def _lp_sections(extra: Mapping[str, Any], report: Report) -> list[_Section]:
         s = _Section("Cost of fragmentation (city-by-city vs cluster-wide plan)")
         s.para(
             "Each period planned twice by the LP: once cluster-wide, once with every city meeting its own demand "
-            "inside its own border. *Extra* is fragmented minus coordinated: hectares of farmland and open space "
+            "inside its own border. 'Extra' is fragmented minus coordinated: hectares of farmland and open space "
             "the fragmented plan loses on top, and the km it adds to the mean distance from new urban land to "
             "existing urban land (positive: fragmentation is worse)."
         )
@@ -770,9 +770,10 @@ def _lp_sections(extra: Mapping[str, Any], report: Report) -> list[_Section]:
             rows.append(["total", "", "", _fmt(tot["f"]), "", "", _fmt(tot["o"]), "", "",
                          _fmt(tot["d"] / n_dist if n_dist else None, 2) + " (mean)", _fmt(tot["obj"], 2)])
         if rows:
-            s.table(["period", "farmland lost ha, cluster", "city by city", "extra farmland ha",
-                     "open space lost ha, cluster", "city by city", "extra open space ha",
-                     "mean distance km, cluster", "city by city", "added km", "objective difference"], rows)
+            s.table(["period", "farmland lost ha (cluster)", "farmland lost ha (city by city)", "extra farmland ha",
+                     "open space lost ha (cluster)", "open space lost ha (city by city)", "extra open space ha",
+                     "mean distance km (cluster)", "mean distance km (city by city)", "added km",
+                     "objective difference"], rows)
         for e in errors:
             s.para(f"Not computed for {e}")
         out.append(s)
@@ -808,6 +809,7 @@ line-height:1.45;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .55em}
 th{background:#f3f3f3}td{text-align:right}td:first-child{text-align:left}
+tr.fail td{background:#fde0dd;font-weight:600}
 figure{margin:1em 0}figure img{max-width:100%;height:auto}figcaption{font-size:.85em;color:#555}
 """
 
@@ -830,7 +832,8 @@ def render_html(report: Report, figures: Mapping[str, bytes]) -> str:
             headers, rows = payload
             body.append("<table><thead><tr>" + "".join(f"<th>{_html.escape(h)}</th>" for h in headers)
                         + "</tr></thead><tbody>")
-            body += ["<tr>" + "".join(f"<td>{_html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]
+            body += [("<tr class=\"fail\">" if r and r[0] == "FAIL" else "<tr>")
+                     + "".join(f"<td>{_html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]
             body.append("</tbody></table>")
         for f in s.figures:
             b64 = base64.b64encode(figures[f]).decode("ascii")

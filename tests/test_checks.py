@@ -3,15 +3,20 @@ and fails on a map that breaks it."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from affine import Affine
+from conftest import scenario_dict
+from typer.testing import CliRunner
 
 from landuse.checks import CHECK_COLUMNS, describe, failure_lines, ordered, policy_checks, records, summary
 from landuse.classes import default_scheme
+from landuse.cli import app
 from landuse.config import scenario_from_dict
 from landuse.landscape import new_landscape
 
@@ -305,3 +310,35 @@ def test_nodata_inside_the_study_area_is_an_error() -> None:
 
     with pytest.raises(LanduseError, match="nodata cells inside the study area"):
         policy_checks(_scenario(), _landscape(), {2030: _set(START, S.nodata, (2, 2))})
+
+
+# --------------------------------------------------------------------------- landuse run: exit codes
+
+
+def _run_cli(tmp_path, layers, **overrides):
+    cfg = tmp_path / f"{overrides.get('name', 'tiny')}.yaml"
+    cfg.write_text(yaml.safe_dump(scenario_dict(layers, tmp_path, growth={"runs": 2}, **overrides), sort_keys=False))
+    out = tmp_path / f"out_{cfg.stem}"
+    res = CliRunner().invoke(app, ["run", str(cfg), "--out", str(out), "--quiet"])
+    return res, json.loads((out / "report.json").read_text())
+
+
+def test_run_exits_0_when_every_check_passes(tmp_path, tiny_layers) -> None:
+    res, data = _run_cli(tmp_path, tiny_layers)
+    assert res.exit_code == 0, res.output
+    checks = {r["check"] for r in data["checks"]}
+    assert {"red_line", "red_line_probability", "permanent_farmland", "demand_met"} <= checks
+    assert data["passed"] is True and data["failures"] == []
+    assert f"{data['checks_summary']['passed']} checks passed" in res.output and "FAIL" not in res.output
+
+
+def test_run_exits_1_and_names_the_failing_check(tmp_path, tiny_layers) -> None:
+    # the start map already holds less open space than the quota: the plan cannot help, the map fails
+    res, data = _run_cli(tmp_path, tiny_layers, name="tiny_fail",
+                         policy={"open_space_quota": {"share": 0.9, "unit": "cluster"}})
+    assert res.exit_code == 1, res.output
+    assert "FAIL: open_space_quota 2025 cluster: achieved" in res.output and "vs limit 90.00 %" in res.output
+    assert "1 FAILED" in res.output
+    assert data["passed"] is False and len(data["failures"]) == 1
+    (row,) = [r for r in data["checks"] if r["check"] == "open_space_quota"]
+    assert row["passed"] is False and row["margin"] < 0 and row["planned"] is not None

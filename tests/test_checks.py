@@ -96,6 +96,13 @@ def test_farmland_cap_per_horizon_is_cumulative() -> None:
     assert all(r["passed"] for r in _rows(policy_checks(ok, _landscape(), _three_periods()), "farmland_loss_cap"))
 
 
+def test_a_map_spanning_several_periods_is_checked_against_k_times_the_per_period_cap() -> None:
+    sc = _scenario((2020, 2030, 2040, 2050), farmland_loss_cap={"hectares": 3.0, "per": "period"})
+    (row,) = _rows(policy_checks(sc, _landscape(), {2050: _three_periods()[2050]}), "farmland_loss_cap")
+    assert (row["limit"], row["achieved"], row["passed"]) == (9.0, 9.0, True)
+    assert "spans 3 periods" in row["detail"] and "necessary condition only" in row["detail"]
+
+
 def test_farmland_loss_counts_only_farmland_that_became_urban() -> None:
     sc = _scenario(farmland_loss_cap={"hectares": 0.0})
     grass = _set(START, S.code_of("residential"), (1, 5))  # open space, not farmland, became urban

@@ -236,6 +236,24 @@ def test_evaluate_exit_1_on_red_line_conversion(tmp_path, cli_scenario) -> None:
     assert "row 1 col 20" in res.output
 
 
+def test_evaluate_takes_the_year_from_the_file_name_or_the_option(tmp_path, cli_scenario) -> None:
+    cfg = cli_scenario.read_text().replace("periods: [2020, 2030]", "periods: [2020, 2030, 2040]")
+    cfg += "  farmland_loss_cap:\n    hectares: 30\n"
+    cli_scenario.write_text(cfg)
+    grown = _grown(_start(), 2)  # 56 ha of farmland built on since 2020
+    named = _write(tmp_path / "landuse_2030.tif", grown, classes=S)
+    out = tmp_path / "e.json"
+    res = CliRunner().invoke(app, ["evaluate", str(named), "-c", str(cli_scenario), "--json", str(out)])
+    assert res.exit_code == 1 and "FAIL: farmland_loss_cap 2030 cluster" in res.output
+    assert json.loads(out.read_text())["year"] == 2030
+    # as the 2040 map it spans two periods: 56 ha against 2 x 30 ha, a necessary condition only
+    res = CliRunner().invoke(app, ["evaluate", str(named), "-c", str(cli_scenario), "--year", "2040"])
+    assert res.exit_code == 0, res.output
+    assert "spans 2 periods" in res.output
+    res = CliRunner().invoke(app, ["evaluate", str(named), "-c", str(cli_scenario), "--year", "2035"])
+    assert res.exit_code == 2 and "2035" in res.output
+
+
 def test_evaluate_exit_2_on_bad_input(tmp_path, cli_scenario) -> None:
     runner = CliRunner()
     shifted = _write(tmp_path / "shifted.tif", _start(), classes=S,

@@ -463,11 +463,8 @@ def summary(checks: pd.DataFrame) -> dict[str, int]:
 def _num(v: float, units: str) -> str:
     if not math.isfinite(v):
         return "-" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if units == "cells":
-        return f"{v:,.0f}"
-    if units == "ratio":
-        return f"{v:,.3f}"
-    return f"{v:,.2f}" if units == "%" else f"{v:,.1f}"
+    digits = {"cells": 0, "ratio": 3, "%": 2}.get(units, 1)
+    return f"{round(v, digits) + 0.0:,.{digits}f}"  # no "-0.0"
 
 
 def describe(row: Mapping[str, Any]) -> str:

@@ -519,7 +519,7 @@ def _fmt(v: Any, digits: int = 1) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        return "-" if not math.isfinite(v) else f"{v:,.{digits}f}"
+        return "-" if not math.isfinite(v) else f"{round(v, digits) + 0.0:,.{digits}f}"  # no "-0.0"
     return str(v)
 
 
@@ -685,11 +685,7 @@ _STATUS = {True: "ok", False: "FAIL", None: "not enforced"}
 
 
 def _check_value(v: Any, units: str) -> str:
-    if v is None:
-        return "-"
-    if units == "cells":
-        return f"{v:,.0f}"
-    return f"{v:,.3f}" if units == "ratio" else f"{v:,.2f}" if units == "%" else f"{v:,.1f}"
+    return _fmt(None if v is None else float(v), {"cells": 0, "ratio": 3, "%": 2}.get(units, 1))
 
 
 def _checks_section(report: Report) -> _Section:

@@ -349,3 +349,18 @@ def test_run_exits_1_and_names_the_failing_check(tmp_path, tiny_layers) -> None:
     assert data["passed"] is False and len(data["failures"]) == 1
     (row,) = [r for r in data["checks"] if r["check"] == "open_space_quota"]
     assert row["passed"] is False and row["margin"] < 0 and row["planned"] is not None
+
+
+def test_run_of_several_configs_exits_1_when_one_scenario_fails(tmp_path, tiny_layers) -> None:
+    configs = []
+    for name, policy in (("tiny_ok", {}), ("tiny_quota", {"open_space_quota": {"share": 0.9, "unit": "cluster"}})):
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(yaml.safe_dump(scenario_dict(tiny_layers, tmp_path, name=name, growth={"runs": 2},
+                                                    policy=policy), sort_keys=False))
+        configs.append(str(cfg))
+    res = CliRunner().invoke(app, ["run", *configs, "--out", str(tmp_path / "batch")])
+    assert res.exit_code == 1, res.output
+    ok_line = next(ln for ln in res.output.splitlines() if ln.startswith("tiny_ok:"))
+    bad_line = next(ln for ln in res.output.splitlines() if ln.startswith("tiny_quota:"))
+    assert "checks passed;" in ok_line and "1 FAILED" in bad_line
+    assert "  FAIL: open_space_quota 2025 cluster" in res.output

@@ -408,6 +408,9 @@ def run_scenario(
         allocation=allocation_df,
         seed=cfg.growth.seed,
         extra=extra,
+        start_landuse=ds["landuse"],
+        shortfall=shortfall_df,
+        probability_by_period=probability,
     )
     timings["evaluate"] = time.perf_counter() - t
 

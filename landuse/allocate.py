@@ -55,7 +55,7 @@ from scipy import sparse
 
 from landuse.classes import URBAN_TYPES, ClassScheme
 from landuse.config import Scenario
-from landuse.constraints import land_area_mask, never_convert, open_space_mask, protected_open_space
+from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import ConfigError, InfeasibleAllocationError, LanduseError, SolverError
 from landuse.io import write_text
 from landuse.landscape import cell_area_ha, cell_size
@@ -95,6 +95,66 @@ def _zone_raster(ds: xr.Dataset, scenario: Scenario, zones: ZoneGrid | np.ndarra
     first[z[inside]] = city[inside]
     return z, pd.DataFrame({"zone": np.arange(1, n + 1, dtype=np.int32), "city": first[1:].astype(np.int32),
                             "cells": cells.astype(np.int64)})
+
+
+BAND_NEAR, BAND_GREENBELT, BAND_OUTSIDE = 1, 2, 4
+"""Bits of a piece's *band*: within the TOD radius of a station, inside a soft greenbelt,
+outside a soft growth boundary. Each band of a zone's source group is its own LP piece and
+its own growth group, so the plan's amounts per band hold on every simulated map."""
+N_BANDS = 8
+
+
+@dataclass(frozen=True)
+class CellPieces:
+    """Per cell: which source class it offers to new urban land (``source``, an index into
+    :func:`source_classes`, -1 where the cell is not developable now) and its band bits."""
+
+    source: np.ndarray
+    band: np.ndarray
+    tod_radius_m: float | None
+    soft_bands: bool
+
+
+def cell_pieces(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, zones: np.ndarray,
+                suitability: np.ndarray) -> CellPieces:
+    """Developable source class and band of every cell (the cell-level definition of LP pieces).
+
+    A cell is developable when it lies in a zone, its class is a source class
+    (:func:`source_classes`), :func:`landuse.constraints.constraint_factor` is positive
+    there (not red line, permanent farmland, protected open space, water, hard greenbelt,
+    outside a hard boundary, nor a soft greenbelt of strength 1) and some urban type its
+    class may become (``growth.conversion``) has positive suitability there — exactly the
+    cells the growth engine may convert.
+    """
+    from landuse.constraints import constraint_factor, source_allowed_lut
+
+    pol = scenario.config.policy
+    lu = np.asarray(landuse, dtype=np.uint8)
+    src_index = np.full(256, -1, dtype=np.int64)
+    for i, (_, code, _) in enumerate(source_classes(scenario.classes)):
+        src_index[code] = i
+    source = src_index[lu]
+    ok = (source >= 0) & (np.asarray(zones) > 0) & (constraint_factor(ds, scenario, landuse=lu) > 0)
+    lut = source_allowed_lut(scenario)
+    positive = np.zeros(lu.shape, dtype=bool)
+    for k in range(lut.shape[0]):
+        positive |= lut[k][lu] & (suitability[k] > 0)
+    source = np.where(ok & positive, source, -1)
+    band = np.zeros(lu.shape, dtype=np.uint8)
+    tod_radius = None
+    if pol.tod is not None and "stations" in ds:
+        tod_radius = float(pol.tod.radius_m)
+        near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell_size(ds)) <= tod_radius
+        band |= near.astype(np.uint8) * BAND_NEAR
+    soft = False
+    if pol.greenbelt.mode == "soft" and pol.greenbelt.strength > 0 and "greenbelt" in ds:
+        band |= np.asarray(ds["greenbelt"].values, dtype=bool).astype(np.uint8) * BAND_GREENBELT
+        soft = True
+    gbd = pol.growth_boundary
+    if gbd.mode == "soft" and gbd.outside_factor < 1 and "growth_boundary" in ds:
+        band |= (~np.asarray(ds["growth_boundary"].values, dtype=bool)).astype(np.uint8) * BAND_OUTSIDE
+        soft = True
+    return CellPieces(source=source, band=band, tod_radius_m=tod_radius, soft_bands=soft)
 
 
 def zone_table(
@@ -176,27 +236,23 @@ def zone_table(
     for t in URBAN_TYPES:
         out[f"{t}_ha"] = per_zone(classes.is_role(lu, t) & (z > 0)) * cell_ha
 
-    blocked = never_convert(ds, scenario, landuse=lu) | (z == 0)
+    suit = compute_suitability(ds, scenario, landuse=lu) if suitability is None else suitability
+    suit = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
     sources = source_classes(classes)
-    src_index = np.full(256, -1, dtype=np.int64)
-    for i, (_, code, _) in enumerate(sources):
-        src_index[code] = i
-    s_of_cell = src_index[lu]
-    dev = (s_of_cell >= 0) & ~blocked
     ns = len(sources)
-    key = (zf * ns + s_of_cell.ravel())[dev.ravel()]
-    counts = np.bincount(key, minlength=(n + 1) * ns).reshape(n + 1, ns)[1:]
+    cp = cell_pieces(ds, scenario, lu, z, suit)
+    dev = cp.source >= 0
+    tod_radius = cp.tod_radius_m
+    key = ((zf * ns + cp.source.ravel()) * N_BANDS + cp.band.ravel())[dev.ravel()]
+    counts = np.bincount(key, minlength=(n + 1) * ns * N_BANDS).reshape(n + 1, ns, N_BANDS)[1:]
     for i, (name, _, _) in enumerate(sources):
-        out[f"cap_{name}_ha"] = counts[:, i] * cell_ha
-
-    tod_radius = None
-    if pol.tod is not None and "stations" in ds:
-        tod_radius = float(pol.tod.radius_m)
-        near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell) <= tod_radius
-        keyn = (zf * ns + s_of_cell.ravel())[(dev & near).ravel()]
-        cn = np.bincount(keyn, minlength=(n + 1) * ns).reshape(n + 1, ns)[1:]
-        for i, (name, _, _) in enumerate(sources):
-            out[f"tod_{name}_ha"] = cn[:, i] * cell_ha
+        out[f"cap_{name}_ha"] = counts[:, i].sum(axis=1) * cell_ha
+        if tod_radius is not None:
+            out[f"tod_{name}_ha"] = counts[:, i, BAND_NEAR::2].sum(axis=1) * cell_ha
+    if cp.soft_bands:
+        for m in np.flatnonzero(counts.sum(axis=(0, 1))):
+            for i, (name, _, _) in enumerate(sources):
+                out[f"band{m}_{name}_ha"] = counts[:, i, m] * cell_ha
 
     # means over developable cells, falling back to the whole zone
     n_dev = per_zone(dev)
@@ -214,14 +270,52 @@ def zone_table(
             m = np.where(use_dev, s_dev / c_dev, s_all / c_all)
         return np.where(np.where(use_dev, c_dev, c_all) > 0, m, np.nan)
 
-    suit = compute_suitability(ds, scenario, landuse=lu) if suitability is None else suitability
-    suit = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
     for k, t in enumerate(URBAN_TYPES):
         out[f"suit_{t}"] = np.nan_to_num(zone_mean(suit[k]), nan=0.0)
     out["dist_urban_m"] = zone_mean(distance_to(urban, cell=cell))
     for col, layer in (("dist_station_m", "stations"), ("dist_centre_m", "centres")):
         out[col] = zone_mean(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell)) if layer in ds else np.nan
     out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": tod_radius})
+    return out
+
+
+def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocation, *, landuse: np.ndarray,
+                zones: ZoneGrid | np.ndarray, suitability: xr.DataArray | np.ndarray) -> np.ndarray:
+    """The unit id (``allocation.units.unit``) of every cell, 0 where no unit holds the cell.
+
+    Cells are matched to units by zone, source group and band (:func:`cell_pieces`, the
+    definition the zone table counted the capacities with), so ``land use``, ``zones`` and
+    ``suitability`` must be those the allocation's zone table was built from. The growth
+    engine takes this raster as its zones and ``allocation.unit_targets`` as its targets:
+    it then converts, per unit, exactly the cells the plan takes from that source, band
+    and zone.
+    """
+    z = np.asarray(zones.zones if isinstance(zones, ZoneGrid) else zones, dtype=np.int64)
+    lu = np.asarray(landuse, dtype=np.uint8)
+    suit = np.asarray(getattr(suitability, "values", suitability), dtype=np.float32)
+    cp = cell_pieces(landscape, scenario, lu, z, suit)
+    units = allocation.units
+    out = np.zeros(lu.shape, dtype=np.int32)
+    if units.empty:
+        return out
+    names = [name for name, _, _ in source_classes(scenario.classes)]
+    G = len(allocation.group_classes)
+    group_of_source = np.full(len(names) + 1, -1, dtype=np.int64)
+    for g, cls in enumerate(allocation.group_classes):
+        for name in cls:
+            group_of_source[names.index(name)] = g
+    g_cell = group_of_source[cp.source]  # source -1 reads the last entry, -1
+    inside = g_cell >= 0
+    cell_key = (z[inside] * G + g_cell[inside]) * N_BANDS + cp.band[inside]
+    band = (units["near_station"].to_numpy() * BAND_NEAR + units["greenbelt"].to_numpy() * BAND_GREENBELT
+            + units["outside_boundary"].to_numpy() * BAND_OUTSIDE)
+    unit_key = (units["zone"].to_numpy(dtype=np.int64) * G + units["group"].to_numpy(dtype=np.int64)) * N_BANDS + band
+    order = np.argsort(unit_key)
+    sk = unit_key[order]
+    pos = np.clip(np.searchsorted(sk, cell_key), 0, sk.size - 1)
+    hit = sk[pos] == cell_key
+    ids = np.where(hit, units["unit"].to_numpy(dtype=np.int64)[order][pos], 0)
+    out[inside] = ids.astype(np.int32)
     return out
 
 
@@ -278,6 +372,15 @@ class AllocationModel:
     warnings: list[str]
     cap_piece: np.ndarray  # piece of each capacity row (rows len(rows) ... n_rows - 1)
     piece_city: np.ndarray
+    piece_unit: np.ndarray  # unit of each piece (a piece is one fill tranche of a unit)
+    piece_band: np.ndarray  # band bits (BAND_NEAR | BAND_GREENBELT | BAND_OUTSIDE)
+    n_tranches: int
+    unit_zone: np.ndarray  # unit = (zone, source group, band): row index into the zone table
+    unit_group: np.ndarray  # index into group_classes
+    unit_band: np.ndarray
+    unit_cap: np.ndarray  # developable hectares
+    unit_role: np.ndarray  # index into SOURCE_ROLES
+    group_classes: list[tuple[str, ...]]  # source class names of each group
     build_seconds: float = 0.0
 
     @property
@@ -319,6 +422,26 @@ def _source_columns(zt: pd.DataFrame, scenario: Scenario) -> list[tuple[str, str
     if not out:
         raise LanduseError("the zone table has no cap_<class>_ha columns; build it with landuse.allocate.zone_table")
     return out
+
+
+def _band_capacities(zt: pd.DataFrame, srcs: list[tuple[str, str, tuple[bool, ...]]],
+                     tod: bool) -> dict[int, dict[str, np.ndarray]]:
+    """Developable hectares per band and source class: from the ``band<m>_<class>_ha`` columns
+    when the zone table has them (soft greenbelt or boundary), else ``cap_`` and ``tod_``."""
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for col in zt.columns:
+        if col.startswith("band") and col.endswith("_ha") and "_" in col:
+            head, name = col[4:-3].split("_", 1)
+            if head.isdigit():
+                out.setdefault(int(head), {})[name] = zt[col].to_numpy(dtype=np.float64)
+    if out:
+        zero = np.zeros(len(zt))
+        return {m: {name: per.get(name, zero) for name, _, _ in srcs} for m, per in out.items()}
+    cap = {name: zt[f"cap_{name}_ha"].to_numpy(dtype=np.float64) for name, _, _ in srcs}
+    if not tod:
+        return {0: cap}
+    near = {name: zt[f"tod_{name}_ha"].to_numpy(dtype=np.float64) for name, _, _ in srcs}
+    return {BAND_NEAR: near, 0: {name: cap[name] - near[name] for name in cap}}
 
 
 def city_demand(
@@ -364,11 +487,15 @@ def build_model(
     *,
     coordination: str | None = None,
     farmland_lost_so_far_ha: float = 0.0,
+    cell_area_ha: float | None = None,
 ) -> AllocationModel:
     """Assemble the LP of one period as a sparse matrix (vectorised; no solver involved).
 
     Parameters are those of :func:`allocate`. Raises :class:`ConfigError` when a policy
-    needs a zone-table column that is absent (e.g. TOD without a stations layer).
+    needs a zone-table column that is absent (e.g. TOD without a stations layer). When
+    the cell area is known (``cell_area_ha`` or the zone table's attrs), each demand row
+    asks for the demand rounded to whole cells, so that the LP and its whole-cell plan
+    meet the same amount.
     """
     t0 = time.perf_counter()
     zt = zone_table
@@ -397,36 +524,39 @@ def build_model(
     for name, role, allowed in srcs:
         if any(allowed):
             groups.setdefault((role, allowed), []).append(name)
-    p_zone, p_role, p_near, p_cap, p_allowed = [], [], [], [], []
-    for (role, allowed), names in groups.items():
-        cap = np.zeros(nz)
-        near = np.zeros(nz)
-        for name in names:
-            cap += zt[f"cap_{name}_ha"].to_numpy(dtype=np.float64)
-            if tod is not None:
-                near += zt[f"tod_{name}_ha"].to_numpy(dtype=np.float64)
-        bands = ((True, near), (False, cap - near)) if tod is not None else ((False, cap),)
-        for is_near, c in bands:
+    band_caps = _band_capacities(zt, srcs, tod is not None)
+    # units: (zone, source group, band) with developable land -- the pieces before fill tranches,
+    # and the growth groups of the engine (see piece_raster)
+    u_zone, u_group, u_band, u_cap, u_allowed, u_role = [], [], [], [], [], []
+    for g, ((role, allowed), names) in enumerate(groups.items()):
+        for band in sorted(band_caps):
+            c = sum(band_caps[band][name] for name in names)
             idx = np.flatnonzero(c > _TOL)
-            p_zone.append(idx)
-            p_role.append(np.full(idx.size, SOURCE_ROLES.index(role)))
-            p_near.append(np.full(idx.size, is_near))
-            p_cap.append(c[idx])
-            p_allowed.append(np.tile(np.array(allowed), (idx.size, 1)))
-    piece_zone = np.concatenate(p_zone) if p_zone else np.zeros(0, np.int64)
-    piece_role = np.concatenate(p_role) if p_role else np.zeros(0, np.int64)
-    piece_near = np.concatenate(p_near) if p_near else np.zeros(0, bool)
-    piece_cap = np.concatenate(p_cap) if p_cap else np.zeros(0)
-    allowed = np.concatenate(p_allowed) if p_allowed else np.zeros((0, _NT), bool)
+            u_zone.append(idx)
+            u_group.append(np.full(idx.size, g))
+            u_band.append(np.full(idx.size, band))
+            u_cap.append(c[idx])
+            u_role.append(np.full(idx.size, SOURCE_ROLES.index(role)))
+            u_allowed.append(np.tile(np.array(allowed), (idx.size, 1)))
+
+    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    unit_zone, unit_group, unit_band = cat(u_zone, np.int64), cat(u_group, np.int64), cat(u_band, np.int64)
+    unit_cap, unit_role = cat(u_cap, np.float64), cat(u_role, np.int64)
+    unit_allowed = np.concatenate(u_allowed) if u_allowed else np.zeros((0, _NT), bool)
     # fill tranches: each piece splits into equal parts whose cost rises by weights.fill per part,
     # so the LP (convex, piecewise-linear in the filled share) spreads growth over neighbouring zones
     n_tr = int(cfg.allocation.fill_tranches)
-    piece_tranche = np.zeros(piece_cap.size, dtype=np.int64)
-    if n_tr > 1 and w.fill > 0 and piece_cap.size:
-        piece_zone, piece_role, piece_near = (np.repeat(a, n_tr) for a in (piece_zone, piece_role, piece_near))
-        piece_cap = np.repeat(piece_cap / n_tr, n_tr)
-        allowed = np.repeat(allowed, n_tr, axis=0)
-        piece_tranche = np.tile(np.arange(n_tr, dtype=np.int64), piece_cap.size // n_tr)
+    if not (n_tr > 1 and w.fill > 0):
+        n_tr = 1
+    piece_unit = np.repeat(np.arange(unit_cap.size, dtype=np.int64), n_tr)
+    piece_tranche = np.tile(np.arange(n_tr, dtype=np.int64), unit_cap.size)
+    piece_zone, piece_role = unit_zone[piece_unit], unit_role[piece_unit]
+    piece_band = unit_band[piece_unit]
+    piece_near = (piece_band & BAND_NEAR) > 0
+    piece_cap = unit_cap[piece_unit] / n_tr
+    allowed = unit_allowed[piece_unit]
 
     # ---------------------------------------------------------------- columns and costs
     pi, ki = np.nonzero(allowed)  # row-major: pieces in order, types within a piece
@@ -452,6 +582,12 @@ def build_model(
         "suitability": -w.suitability * suit[col_zone, col_type],
         "fill": w.fill * piece_tranche[col_piece],
     }
+    col_band = piece_band[col_piece]
+    if pol.greenbelt.mode == "soft":
+        terms["greenbelt"] = w.greenbelt * pol.greenbelt.strength * ((col_band & BAND_GREENBELT) > 0)
+    if pol.growth_boundary.mode == "soft":
+        terms["outside_boundary"] = (w.outside_boundary * (1.0 - pol.growth_boundary.outside_factor)
+                                     * ((col_band & BAND_OUTSIDE) > 0))
     cost = sum(terms.values()) if col_piece.size else np.zeros(0)
     cost = np.asarray(cost, dtype=np.float64)
 
@@ -459,25 +595,41 @@ def build_model(
     R = _Rows()
     cities_in = sorted(int(c) for c in np.unique(city_z))
     demand: dict[tuple[int | None, str], float] = {}
+    ca = cell_area_ha if cell_area_ha is not None else zt.attrs.get("cell_area_ha")
+
+    def whole(d: float) -> float:
+        return d if ca is None else round(d / float(ca)) * float(ca)
+
+    key = col_city * _NT + col_type
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+
+    def city_cols(c: int, k: int) -> np.ndarray:
+        kk = c * _NT + k
+        return order[np.searchsorted(sk, kk, "left"):np.searchsorted(sk, kk, "right")]
+
     if coordination == "cluster":
         for k, t in enumerate(URBAN_TYPES):
             d = cfg.demand.cluster(t, period)
             demand[(None, t)] = d
-            R.add(np.flatnonzero(col_type == k), 1.0, d, d, kind="demand", city=None, type=t,
-                  name=f"demand[{t}]", bound=d)
+            R.add(np.flatnonzero(col_type == k), 1.0, whole(d), whole(d), kind="demand", city=None, type=t,
+                  name=f"demand[{t}]", bound=whole(d), demand_ha=d)
+        tr = pol.transfers
+        if tr is not None and tr.max_export_share < 1 and cfg.demand.by_city:
+            per_city, _ = city_demand(zt, scenario, period)
+            for (c, t), d in sorted(per_city.items()):
+                keep = (1.0 - tr.max_export_share) * d
+                if keep <= 0:
+                    continue
+                R.add(city_cols(c, URBAN_TYPES.index(t)), 1.0, keep, _INF, kind="export_limit", city=c, type=t,
+                      name=f"export_limit[{t},city={c}]", bound=keep, demand_ha=d, share=tr.max_export_share)
     else:
         per_city, notes = city_demand(zt, scenario, period)
         warnings += notes
-        key = col_city * _NT + col_type
-        order = np.argsort(key, kind="stable")
-        sk = key[order]
         for (c, t), d in sorted(per_city.items()):
-            k = URBAN_TYPES.index(t)
-            kk = c * _NT + k
-            lo_i, hi_i = np.searchsorted(sk, kk, "left"), np.searchsorted(sk, kk, "right")
             demand[(c, t)] = d
-            R.add(order[lo_i:hi_i], 1.0, d, d, kind="demand", city=c, type=t,
-                  name=f"demand[{t},city={c}]", bound=d)
+            R.add(city_cols(c, URBAN_TYPES.index(t)), 1.0, whole(d), whole(d), kind="demand", city=c, type=t,
+                  name=f"demand[{t},city={c}]", bound=whole(d), demand_ha=d)
 
     farm = col_role == SOURCE_ROLES.index("farmland")
     if pol.farmland_loss_cap is not None:
@@ -503,18 +655,35 @@ def build_model(
             quota_units = [(int(c), float(g.loc[c, "land_ha"]), float(g.loc[c, "open_space_ha"])) for c in g.index]
         else:
             quota_units = [(None, float(zt["land_ha"].sum()), float(zt["open_space_ha"].sum()))]
+        below = []
         for unit, land_u, os_u in quota_units:
             allow = os_u - q.share * land_u
             where = "the cluster" if unit is None else f"city {unit}"
-            if allow < 0:
-                warnings.append(f"open-space quota: {where} already holds only {100 * os_u / max(land_u, 1e-12):.1f} % "
-                                f"open space, below {100 * q.share:g} %; no further open-space loss is allowed there")
+            if allow < -1e-9:
+                have = 100 * os_u / max(land_u, 1e-12)
+                below.append((where, have, -allow))
+                warnings.append(f"open-space quota: {where} already holds only {have:.1f} % open space, below "
+                                f"{100 * q.share:g} %; no further open-space loss is allowed there")
                 allow = 0.0
             sel = osv if unit is None else osv & (col_city == int(unit))
-            R.add(np.flatnonzero(sel), 1.0, -_INF, allow, kind="open_space_quota",
+            R.add(np.flatnonzero(sel), 1.0, -_INF, max(allow, 0.0), kind="open_space_quota",
                   city=None if unit is None else int(unit), type=None,
                   name="open_space_quota[cluster]" if unit is None else f"open_space_quota[city={unit}]",
                   bound=allow, land_ha=land_u, open_space_ha=os_u, share=q.share)
+
+        if below and q.already_below == "error":
+            reach = min(have for _, have, _ in below)
+            share = math.floor(reach * 10) / 1000  # a share every unit meets now, rounded down to 0.1 pp
+            parts = [f"{where} holds {have:.2f} % open space at the start of the period, {short:.1f} ha short of "
+                     f"the {100 * q.share:g} % quota" for where, have, short in below]
+            raise InfeasibleAllocationError(
+                f"allocation {period}: no plan can meet the open-space quota (no land is turned back into open "
+                f"space): {'; '.join(parts)}; lower policy.open_space_quota.share to {100 * share:.1f} % or less, "
+                "or set policy.open_space_quota.already_below: no_further_loss to plan on without losing open "
+                "space there (the quota check then fails for those units)",
+                violations={f"open_space_quota[{w.replace('the ', '').replace(' ', '=')}]": 100 * q.share - h
+                            for w, h, _ in below},
+                advice={"policy.open_space_quota.share": share})
 
     if tod is not None:
         res = col_type == URBAN_TYPES.index("residential")
@@ -569,7 +738,10 @@ def build_model(
         period=int(period), coordination=coordination, cost=cost, col_ub=col_ub, col_piece=col_piece,
         col_type=col_type, piece_zone=piece_zone, piece_role=piece_role, piece_near=piece_near,
         piece_cap=piece_cap, A=A, row_lo=row_lo, row_hi=row_hi, rows=meta, cost_terms=terms,
-        demand=demand, warnings=warnings, cap_piece=multi.astype(np.int64), piece_city=city_z[piece_zone], build_seconds=time.perf_counter() - t0,
+        demand=demand, warnings=warnings, cap_piece=multi.astype(np.int64), piece_city=city_z[piece_zone],
+        piece_unit=piece_unit, piece_band=piece_band, n_tranches=n_tr, unit_zone=unit_zone, unit_group=unit_group,
+        unit_band=unit_band, unit_cap=unit_cap, unit_role=unit_role,
+        group_classes=[tuple(names) for names in groups.values()], build_seconds=time.perf_counter() - t0,
     )
 
 
@@ -871,9 +1043,26 @@ class Allocation:
         Hectare-weighted mean distance of the new land to existing urban land.
     warnings : list of str
     solver, build_seconds, solve_seconds
-    taken : ndarray (zone row, role, near)
-        Hectares taken per zone-table row, source role (:data:`SOURCE_ROLES`) and
-        inside (1) / outside (0) the station radius; used by :func:`advance_zone_table`.
+    taken : ndarray (zone row, role, band)
+        Hectares taken per zone-table row, source role (:data:`SOURCE_ROLES`) and band
+        (bits :data:`BAND_NEAR`, :data:`BAND_GREENBELT`, :data:`BAND_OUTSIDE`); used by
+        :func:`advance_zone_table`.
+    units : pandas.DataFrame
+        One row per unit — a zone's developable land of one source group in one band
+        (near a station, soft greenbelt, outside a soft boundary): ``unit`` (1..U), ``zone,
+        city, group, role, near_station, greenbelt, outside_boundary, cap_cells``.
+        :func:`unit_raster` maps every cell to its unit.
+    unit_targets : pandas.DataFrame
+        The plan in whole cells: ``period, unit, type, cells`` — what the growth engine
+        converts, exactly (or falls short of), per unit and type.
+    group_classes : list of tuple of str
+        Source class names of each group.
+    transfers : pandas.DataFrame
+        Cluster-wide plans with ``demand.by_city``: ``period, type, origin_city, host_city,
+        hectares`` — where each city's demand is placed (origin == host: at home).
+    plan_broken, plan_unplaced : dict
+        Policy rows the whole-cell plan could not meet (hectares off) and demand cells it
+        could not place (see :func:`_whole_cells`); empty when the plan is exact.
     """
 
     period: int
@@ -889,7 +1078,13 @@ class Allocation:
     solver: str
     build_seconds: float
     solve_seconds: float
-    taken: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, len(SOURCE_ROLES), 2)))
+    taken: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, len(SOURCE_ROLES), N_BANDS)))
+    units: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    unit_targets: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    group_classes: list[tuple[str, ...]] = field(repr=False, default_factory=list)
+    transfers: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    plan_broken: dict[str, float] = field(default_factory=dict)
+    plan_unplaced: dict[str, int] = field(default_factory=dict)
 
     @property
     def farmland_lost_ha(self) -> float:
@@ -917,35 +1112,247 @@ class Allocation:
         return "\n".join(lines)
 
 
-def _largest_remainder(ha: np.ndarray, group: np.ndarray, totals: dict[int, int], free: np.ndarray,
-                       zone: np.ndarray, cell_ha: float) -> np.ndarray:
-    """Whole cells per entry, summing to ``totals[group]``, never above a zone's free cells."""
-    exact = ha / cell_ha
-    cells = np.floor(exact + 1e-9).astype(np.int64)
-    rem = exact - cells
-    free = free.copy()
-    np.subtract.at(free, zone, cells)
-    for g, total in totals.items():
-        idx = np.flatnonzero(group == g)
-        need = int(total - cells[idx].sum())
-        if need > 0:
-            order = idx[np.argsort(-rem[idx], kind="stable")]
-            ok = order[free[zone[order]] > 0]
-            # one extra cell per entry; entries of one zone may compete for its last cells
-            take = []
-            for j in ok:
-                if len(take) == need:
+@dataclass
+class WholeCells:
+    """The plan in whole cells per unit (zone, source group, band) and urban type.
+
+    ``cells[u, k]`` are the cells unit ``u`` of the model converts to type ``k``; every
+    policy row of the LP holds on them (see :func:`_whole_cells`) unless ``broken`` names
+    it; ``unplaced`` holds demand cells that no unit could take without breaking a policy.
+    """
+
+    cells: np.ndarray  # (units, types) int64
+    broken: dict[str, float]
+    unplaced: dict[str, int]
+
+
+def _violation(act: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.maximum(0.0, np.maximum(act - hi, lo - act) - 1e-9)
+
+
+def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCells:
+    """Round the LP solution to whole cells per (unit, type) so that every policy row holds.
+
+    Works in cells: the policy rows of the LP are homogeneous in the hectares, so a row
+    ``lo <= a.x <= hi`` reads ``lo / cell <= a.y <= hi / cell`` on cells ``y``; a demand row
+    asks for exactly ``round(demand / cell)`` cells. Starting from the cells the LP chose,
+    rounded down, each demand unit takes its missing cells one at a time: first from the
+    units the LP had fractions of (largest fraction first), then from the cheapest units
+    with room, in both passes preferring cells that repair a row the rounding broke and
+    taking a cell only where no policy row gets worse. Rows still broken (a share that no
+    whole number of cells meets, say) are then repaired by moving single cells between two
+    units of one demand unit. What cannot be repaired is reported, never hidden.
+    """
+    n_pol = len(m.rows)
+    U = m.unit_cap.size
+    empty = WholeCells(cells=np.zeros((U, _NT), dtype=np.int64), broken={}, unplaced={})
+    if m.n_cols == 0 or n_pol == 0:
+        return empty
+    ucol = m.piece_unit[m.col_piece] * _NT + m.col_type
+    agg, col_agg = np.unique(ucol, return_inverse=True)
+    na = agg.size
+    Pm = sparse.csr_matrix((np.ones(m.n_cols), (np.arange(m.n_cols), col_agg)), shape=(m.n_cols, na))
+    Au = (m.A[:n_pol] @ Pm) / float(m.n_tranches)  # every tranche of a unit has the same coefficients
+    Au = sparse.csr_matrix(Au)
+    Ac = Au.tocsc()
+    xc = (Pm.T @ x) / cell_ha
+    a_unit = agg // _NT
+    ucap = np.rint(m.unit_cap / cell_ha).astype(np.int64)
+    a_cost = np.full(na, np.inf)
+    np.minimum.at(a_cost, col_agg, m.cost)
+    kinds = m.rows["kind"].to_numpy()
+    lo = m.row_lo[:n_pol] / cell_ha
+    hi = m.row_hi[:n_pol] / cell_ha
+    is_dem = kinds == "demand"
+    lo[is_dem] = np.rint(lo[is_dem])
+    hi[is_dem] = lo[is_dem]
+    names = m.rows["name"].tolist()
+
+    y = np.minimum(np.floor(xc + 1e-6).astype(np.int64), ucap[a_unit])
+    used = np.bincount(a_unit, weights=y, minlength=U).astype(np.int64)
+    act = Au @ y.astype(np.float64)
+    pol_rows = ~is_dem
+
+    def col(j: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = Ac.indptr[j], Ac.indptr[j + 1]
+        return Ac.indices[a:b], Ac.data[a:b]
+
+    def delta_ok(rows: np.ndarray, vals: np.ndarray, sign: int) -> tuple[bool, float]:
+        """May ``sign`` cells of a column be added (no policy row worse)? Returns (ok, violation gain)."""
+        keep = pol_rows[rows]
+        r, v = rows[keep], vals[keep] * sign
+        if r.size == 0:
+            return True, 0.0
+        before = _violation(act[r], lo[r], hi[r])
+        after = _violation(act[r] + v, lo[r], hi[r])
+        return bool(np.all(after <= before + 1e-9)), float(before.sum() - after.sum())
+
+    def add(j: int, sign: int = 1) -> None:
+        r, v = col(j)
+        y[j] += sign
+        used[a_unit[j]] += sign
+        act[r] += v * sign
+
+    unplaced: dict[str, int] = {}
+    dem_rows = np.flatnonzero(is_dem)
+    for r in dem_rows:
+        cols = Au.indices[Au.indptr[r]:Au.indptr[r + 1]]
+        need = int(lo[r] - round(act[r]))
+        if need <= 0 or cols.size == 0:
+            if need > 0:
+                unplaced[names[r]] = need
+            continue
+        frac = xc[cols] - y[cols]
+        first = cols[frac > 1e-6]
+        first = first[np.argsort(-(xc[first] - y[first]), kind="stable")]
+        rest = cols[np.argsort(a_cost[cols], kind="stable")]
+        for cand, repeat in ((first, False), (rest, True)):
+            if need <= 0:
+                break
+            # two passes: cells that repair a broken row first, then any cell that breaks nothing
+            for want_gain in (True, False):
+                if need <= 0:
                     break
-                if free[zone[j]] > 0:
-                    take.append(j)
-                    free[zone[j]] -= 1
-            cells[np.asarray(take, dtype=np.int64)] += 1
-        elif need < 0:
-            order = idx[np.argsort(rem[idx], kind="stable")]
-            order = order[cells[order] > 0][: -need]
-            cells[order] -= 1
-            np.add.at(free, zone[order], 1)
-    return cells
+                if want_gain and not _violation(act[pol_rows], lo[pol_rows], hi[pol_rows]).any():
+                    continue
+                for j in cand:
+                    while need > 0 and used[a_unit[j]] < ucap[a_unit[j]]:
+                        ok, gain = delta_ok(*col(j), 1)
+                        if not ok or (want_gain and gain <= 0):
+                            break
+                        add(j)
+                        need -= 1
+                        if not repeat:
+                            break
+                    if need <= 0:
+                        break
+        if need > 0:
+            unplaced[names[r]] = need
+
+    # repair: move one cell at a time between two columns of one demand row
+    def try_move(j_out: int, j_in: int) -> bool:
+        r_out, r_in = col(j_out), col(j_in)
+        if not np.array_equal(r_out[0][is_dem[r_out[0]]], r_in[0][is_dem[r_in[0]]]):
+            return False
+        if used[a_unit[j_in]] - (a_unit[j_in] == a_unit[j_out]) >= ucap[a_unit[j_in]]:
+            return False
+        rows = np.union1d(r_out[0], r_in[0])
+        rows = rows[pol_rows[rows]]
+        before = _violation(act[rows], lo[rows], hi[rows])
+        add(j_out, -1)
+        add(j_in)
+        after = _violation(act[rows], lo[rows], hi[rows])
+        if after.sum() < before.sum() - 1e-9 and np.all(after <= before + 1e-9):
+            return True
+        add(j_in, -1)
+        add(j_out)
+        return False
+
+    dem_of = np.full(na, -1, dtype=np.int64)  # the demand row of each column
+    for r in dem_rows:
+        dem_of[Au.indices[Au.indptr[r]:Au.indptr[r + 1]]] = r
+
+    def row_cols(r: int) -> np.ndarray:
+        return Au.indices[Au.indptr[r]:Au.indptr[r + 1]] if r >= 0 else np.zeros(0, np.int64)
+
+    def try_drop(j: int) -> bool:
+        """Leave one planned cell unplaced (demand falls short, reported) when that repairs a row."""
+        r, v = col(j)
+        keep = pol_rows[r]
+        before = _violation(act[r[keep]], lo[r[keep]], hi[r[keep]])
+        after = _violation(act[r[keep]] - v[keep], lo[r[keep]], hi[r[keep]])
+        if after.sum() < before.sum() - 1e-9 and np.all(after <= before + 1e-9):
+            add(j, -1)
+            unplaced[names[dem_of[j]]] = unplaced.get(names[dem_of[j]], 0) + 1
+            return True
+        return False
+
+    for _ in range(10_000):
+        viol = _violation(act, lo, hi)
+        viol[is_dem] = 0.0
+        moved = False
+        for i in np.flatnonzero(viol > 0):
+            rc = Au.indices[Au.indptr[i]:Au.indptr[i + 1]]
+            rv = Au.data[Au.indptr[i]:Au.indptr[i + 1]]
+            up = act[i] < lo[i]  # the row needs more activity
+            gain_in = rc[(rv > 0) == up]
+            gain_in = gain_in[np.argsort(a_cost[gain_in], kind="stable")][:30]
+            gain_out = rc[((rv < 0) == up) & (y[rc] > 0)]
+            gain_out = gain_out[np.argsort(-a_cost[gain_out], kind="stable")][:30]
+            # a cell moves into the row's better side from elsewhere in its demand unit, or out of its
+            # worse side to elsewhere in its demand unit
+            for jo in gain_out:
+                alt = row_cols(dem_of[jo])
+                alt = alt[np.argsort(a_cost[alt], kind="stable")][:100]
+                if any(try_move(int(jo), int(ji)) for ji in alt if ji != jo):
+                    moved = True
+                    break
+            if not moved:
+                for ji in gain_in:
+                    alt = row_cols(dem_of[ji])
+                    alt = alt[y[alt] > 0]
+                    alt = alt[np.argsort(-a_cost[alt], kind="stable")][:100]
+                    if any(try_move(int(jo), int(ji)) for jo in alt if ji != jo):
+                        moved = True
+                        break
+            if not moved:  # policies before demand: leave a cell unplaced
+                moved = any(try_drop(int(jo)) for jo in gain_out)
+            if moved:
+                break
+        if not moved:
+            break
+    viol = _violation(act, lo, hi)
+    broken = {names[i]: float(viol[i] * cell_ha) for i in np.flatnonzero((viol > 0) & ~is_dem)}
+    cells = np.zeros((U, _NT), dtype=np.int64)
+    cells[a_unit, agg % _NT] = y
+    return WholeCells(cells=cells, broken=broken, unplaced=unplaced)
+
+
+def _unit_table(m: AllocationModel, zt: pd.DataFrame, cell_ha: float) -> pd.DataFrame:
+    """One row per unit (zone, source group, band): ids 1..U, as the growth engine's groups."""
+    band = m.unit_band
+    return pd.DataFrame({
+        "unit": np.arange(1, m.unit_cap.size + 1, dtype=np.int64),
+        "zone": zt["zone"].to_numpy()[m.unit_zone].astype(np.int64),
+        "city": zt["city"].to_numpy()[m.unit_zone].astype(np.int64),
+        "group": m.unit_group,
+        "role": np.asarray(SOURCE_ROLES, dtype=object)[m.unit_role],
+        "near_station": (band & BAND_NEAR) > 0,
+        "greenbelt": (band & BAND_GREENBELT) > 0,
+        "outside_boundary": (band & BAND_OUTSIDE) > 0,
+        "cap_cells": np.rint(m.unit_cap / cell_ha).astype(np.int64),
+    })
+
+
+def _transfers(m: AllocationModel, zt: pd.DataFrame, scenario: Scenario, hosted: pd.DataFrame) -> pd.DataFrame:
+    """Where each city's own demand went in a cluster-wide plan (``demand.by_city`` given).
+
+    ``hosted`` holds the planned hectares per ``city, type``. A city serves its own demand
+    first (``origin == host``); its unserved demand is shared among the cities hosting more
+    than their own demand, in proportion to their surplus.
+    """
+    cols = ["period", "type", "origin_city", "host_city", "hectares"]
+    if m.coordination != "cluster" or not scenario.config.demand.by_city:
+        return pd.DataFrame(columns=cols)
+    per_city, _ = city_demand(zt, scenario, m.period)
+    rows = []
+    for t in URBAN_TYPES:
+        h = hosted[hosted["type"] == t].set_index("city")["hectares"]
+        cities = sorted({c for c, tt in per_city if tt == t} | {int(c) for c in h.index})
+        d = np.array([per_city.get((c, t), 0.0) for c in cities])
+        got = np.array([float(h.get(c, 0.0)) for c in cities])
+        own = np.minimum(d, got)
+        export = d - own
+        surplus = got - own
+        total = surplus.sum()
+        for i, c in enumerate(cities):
+            if own[i] > 1e-9:
+                rows.append((m.period, t, c, c, float(own[i])))
+            if export[i] > 1e-9 and total > 1e-9:
+                for j, c2 in enumerate(cities):
+                    if surplus[j] > 1e-9:
+                        rows.append((m.period, t, c, c2, float(export[i] * surplus[j] / total)))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: float, solver: str,
@@ -962,36 +1369,52 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
                for i, r in enumerate(SOURCE_ROLES)}
     near_ha = np.bincount(key, weights=np.where(m.piece_near[m.col_piece], x, 0.0), minlength=nz * _NT)
     nr = len(SOURCE_ROLES)
-    key2 = (col_zone * nr + col_role) * 2 + m.piece_near[m.col_piece]
-    taken = np.bincount(key2, weights=x, minlength=nz * nr * 2).reshape(nz, nr, 2)
-    ent = np.flatnonzero(ha > 1e-9)
+    key2 = (col_zone * nr + col_role) * N_BANDS + m.piece_band[m.col_piece]
+    taken = np.bincount(key2, weights=x, minlength=nz * nr * N_BANDS).reshape(nz, nr, N_BANDS)
+    # the plan in whole cells per unit and type; every policy row holds on it (or is reported)
+    whole = _whole_cells(m, x, cell_ha)
+    for name, v in whole.broken.items():
+        m.warnings.append(f"whole-cell plan: {name} cannot be met in whole cells (off by {v:.2f} ha)")
+    for name, n_cells in whole.unplaced.items():
+        m.warnings.append(f"whole-cell plan: {n_cells} cell(s) of {name} fit nowhere without breaking a policy")
+    ucells = whole.cells
+    ukey = m.unit_zone[:, None] * _NT + np.arange(_NT)[None, :]
+    band = m.unit_band[:, None]
+
+    def per_zone_type(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(ukey.ravel(), weights=weights.ravel(), minlength=nz * _NT).astype(np.int64)
+
+    cells_zt = per_zone_type(ucells)
+    role_cells = {r: per_zone_type(np.where(m.unit_role[:, None] == i, ucells, 0)) for i, r in enumerate(SOURCE_ROLES)}
+    band_cells = {name: per_zone_type(np.where((band & bit) > 0, ucells, 0))
+                  for name, bit in (("near_station", BAND_NEAR), ("greenbelt", BAND_GREENBELT),
+                                    ("outside_boundary", BAND_OUTSIDE))}
+    ent = np.flatnonzero((ha > 1e-9) | (cells_zt > 0))
     zi, ki = ent // _NT, ent % _NT
     city = zt["city"].to_numpy(dtype=np.int64)
-    # whole cells per (zone, type), totals per demand unit matching demand exactly
-    cap_cells = np.round(np.bincount(m.piece_zone, weights=m.piece_cap, minlength=nz) / cell_ha).astype(np.int64)
-    if m.coordination == "cluster":
-        group = ki
-        totals = {k: round(m.demand[(None, t)] / cell_ha) for k, t in enumerate(URBAN_TYPES)}
-    else:
-        group = city[zi] * _NT + ki
-        totals = {}
-        for (c, t), d in m.demand.items():
-            totals[int(c) * _NT + URBAN_TYPES.index(t)] = round(d / cell_ha)
-    cells = _largest_remainder(ha[ent], group, totals, cap_cells, zi, cell_ha)
-    for g, tot in totals.items():
-        got = int(cells[group == g].sum())
-        if got != tot:
-            m.warnings.append(f"whole-cell rounding: group {g} has {got} cells for a demand of {tot}")
     targets = pd.DataFrame({
         "period": np.full(ent.size, m.period, dtype=np.int64),
         "zone": zt["zone"].to_numpy()[zi].astype(np.int64),
         "city": city[zi],
         "type": np.asarray(URBAN_TYPES, dtype=object)[ki],
         "hectares": ha[ent],
-        "cells": cells,
+        "cells": cells_zt[ent],
         **{f"from_{r}_ha": by_role[r][ent] for r in SOURCE_ROLES},
         "near_station_ha": near_ha[ent],
+        **{f"from_{r}_cells": role_cells[r][ent] for r in SOURCE_ROLES},
+        **{f"{b}_cells": band_cells[b][ent] for b in band_cells},
     })
+    units = _unit_table(m, zt, cell_ha)
+    uu, kk = np.nonzero(ucells)
+    unit_targets = pd.DataFrame({
+        "period": np.full(uu.size, m.period, dtype=np.int64),
+        "unit": uu.astype(np.int64) + 1,
+        "type": np.asarray(URBAN_TYPES, dtype=object)[kk],
+        "cells": ucells[uu, kk],
+    })
+    hosted = targets.groupby(["city", "type"], as_index=False)["cells"].sum()
+    hosted["hectares"] = hosted["cells"] * cell_ha
+    transfers = _transfers(m, zt, scenario, hosted)
 
     # losses by city
     cities_arr = np.unique(city)
@@ -1021,7 +1444,8 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
         period=m.period, coordination=m.coordination, status="optimal", objective=float(m.cost @ x),
         objective_terms=terms, targets=targets, losses=losses, duals=duals, mean_distance_new_m=mean_dist,
         warnings=list(m.warnings), solver=solver, build_seconds=m.build_seconds, solve_seconds=sol.seconds,
-        taken=taken,
+        taken=taken, units=units, unit_targets=unit_targets, group_classes=list(m.group_classes),
+        transfers=transfers, plan_broken=dict(whole.broken), plan_unplaced=dict(whole.unplaced),
     )
 
 
@@ -1045,6 +1469,9 @@ def _duals(m: AllocationModel, x: np.ndarray, y: np.ndarray | None, cell_ha: flo
         if kind == "demand":
             cost, unit = dual, "per ha of demand"
             meaning = f"change in the objective if {r['type']} demand of {where} grew by 1 ha"
+        elif kind == "export_limit":
+            cost, unit = dual, "per ha more kept at home"
+            meaning = (f"increase in the objective if {where} had to host 1 ha more of its own {r['type']} demand")
         elif kind in ("farmland_cap", "growth_limit"):
             cost, unit = -dual, "per ha the limit is lowered"
             what = "the farmland-loss cap" if kind == "farmland_cap" else f"the growth limit of {where}"
@@ -1109,6 +1536,18 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
     res_k = URBAN_TYPES.index("residential")
     parts: list[str] = []
     violations: dict[str, float] = {}
+    advice: dict[str, float] = {}
+
+    def advise(key: str, value: float, loosest: Any) -> None:
+        advice[key] = loosest(advice[key], value) if key in advice else value
+
+    def down(v: float, step: float) -> float:  # round towards the looser side of a lower bound
+        return math.floor(v / step + 1e-9) * step
+
+    def up(v: float, step: float) -> float:
+        return math.ceil(v / step - 1e-9) * step
+
+    ca = zt.attrs.get("cell_area_ha")
     for r_i, v in zip(slack_rows, s, strict=True):
         if v <= 1e-6:
             continue
@@ -1122,24 +1561,39 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
                    "red line / greenbelt / growth boundary" + (", or plan cluster-wide (policy.coordination: "
                                                                "cluster)" if m.coordination == "city" else ""))
             violations[r["name"]] = float(v)
+            if m.coordination == "cluster":
+                lower = r["bound"] - v
+                advise(f"demand.{r['type']}.{yr}", down(lower, float(ca)) if ca else down(lower, 0.1), min)
         elif kind == "farmland_cap":
+            need = up(r["cap_ha"] + v, 0.1)
             msg = (f"the farmland-loss cap in {yr} ({r['bound']:.1f} ha available) is exceeded by {v:.1f} ha; "
-                   f"raise policy.farmland_loss_cap.hectares to at least {r['cap_ha'] + v:.1f} or lower demand")
+                   f"raise policy.farmland_loss_cap.hectares to at least {need:.1f} or lower demand")
             violations[r["name"]] = float(v)
+            advise("policy.farmland_loss_cap.hectares", need, max)
         elif kind == "open_space_quota":
             L = r["land_ha"]
             pp = 100.0 * v / L if L > 0 else _INF
-            new_share = 100.0 * r["share"] - pp
+            new_share = max(down(100.0 * r["share"] - pp, 0.1), 0.0)
+            advise("policy.open_space_quota.share", new_share / 100.0, min)
             msg = (f"the {100 * r['share']:g} % open-space quota of {where} in {yr} cannot be met with this demand: "
-                   f"{v:.1f} ha more open space must be built on; relax the quota to {max(new_share, 0):.1f} % "
+                   f"{v:.1f} ha more open space must be built on; relax the quota to {new_share:.1f} % "
                    + ("or move demand to other cities (policy.coordination: cluster)" if m.coordination == "city"
                       else "or lower the demand"))
             violations[r["name"]] = float(pp)
+        elif kind == "export_limit":
+            share = max(0.0, 1.0 - (r["bound"] - v) / r["demand_ha"]) if r["demand_ha"] > 0 else 1.0
+            share = min(1.0, up(share, 1e-4))
+            msg = (f"{where} cannot host {r['bound']:.1f} ha of its own {r['type']} demand in {yr} ({v:.1f} ha "
+                   f"short); raise policy.transfers.max_export_share to at least {share:.4f}")
+            violations[r["name"]] = float(share - r["share"])
+            advise("policy.transfers.max_export_share", share, max)
         elif kind == "growth_limit":
+            need = up(r["bound"] + v, 0.1)
             msg = (f"the growth limit of {where} ({r['bound']:.1f} ha) is exceeded by {v:.1f} ha in {yr}; raise "
-                   f"policy.city_growth_limits.{int(r['city'])} to at least {r['bound'] + v:.1f}"
+                   f"policy.city_growth_limits.{int(r['city'])} to at least {need:.1f}"
                    + (" or move demand to other cities" if m.coordination == "cluster" else ""))
             violations[r["name"]] = float(v)
+            advise(f"policy.city_growth_limits.{int(r['city'])}", need, max)
         else:
             cols_i = m.A.indices[m.A.indptr[r_i]:m.A.indptr[r_i + 1]]
             cols_i = cols_i[cols_i < x.size]
@@ -1147,29 +1601,56 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
             jobs_ha = float(x[cols_i][col_type[cols_i] != res_k].sum())
             if kind == "tod":
                 near_ha = float(x[cols_i][(col_type[cols_i] == res_k) & m.piece_near[m.col_piece[cols_i]]].sum())
-                reach = 100.0 * near_ha / res_ha if res_ha > 0 else 0.0
+                reach = down(100.0 * near_ha / res_ha, 0.1) if res_ha > 0 else 0.0
                 msg = (f"the TOD share of {where} in {yr} ({100 * r['share']:g} % of new residential within "
                        f"{r['radius_m']:g} m of a station) is short by {v:.1f} ha; lower policy.tod.share to "
                        f"{reach:.1f} % or widen policy.tod.radius_m")
                 violations[r["name"]] = float(100 * r["share"] - reach)
+                advise("policy.tod.share", reach / 100.0, min)
             elif kind == "jobs_housing_min":
-                ratio = jobs_ha / res_ha if res_ha > 0 else 0.0
+                ratio = down(jobs_ha / res_ha, 0.001) if res_ha > 0 else 0.0
                 msg = (f"the jobs-housing minimum of {where} in {yr} ({r['ratio']:g}) is short by {v:.1f} ha of "
                        f"industrial + commercial land; lower policy.jobs_housing.min to {ratio:.3f} or change the "
                        "demand mix")
                 violations[r["name"]] = float(r["ratio"] - ratio)
+                advise("policy.jobs_housing.min", ratio, min)
             else:
-                ratio = jobs_ha / res_ha if res_ha > 0 else _INF
+                ratio = up(jobs_ha / res_ha, 0.001) if res_ha > 0 else _INF
                 msg = (f"the jobs-housing maximum of {where} in {yr} ({r['ratio']:g}) is exceeded by {v:.1f} ha of "
                        f"industrial + commercial land; raise policy.jobs_housing.max to {ratio:.3f} or change the "
                        "demand mix")
                 violations[r["name"]] = float(ratio - r["ratio"])
+                if math.isfinite(ratio):
+                    advise("policy.jobs_housing.max", ratio, max)
         parts.append(f"{r['name']}: {msg}")
     if not parts:
         parts.append("the solver reported infeasibility but the elastic re-solve needs no relaxation; "
                      "check for numerical trouble (very large or tiny hectares) and retry with the other solver")
     head = f"allocation {m.period} ({m.coordination}) is infeasible; "
-    return InfeasibleAllocationError(head + "; ".join(parts), violations=violations)
+    return InfeasibleAllocationError(head + "; ".join(parts), violations=violations, advice=advice)
+
+
+def _least_feasible_jobs_housing_max(zt: pd.DataFrame, scenario: Scenario, period: int, *, solver: str,
+                                     **kw: Any) -> float | None:
+    """The least ``policy.jobs_housing.max`` (to 0.001) under which the period is feasible, by bisection."""
+    import copy
+
+    def feasible(v: float) -> bool:
+        sc = copy.copy(scenario)
+        sc.config = scenario.config.model_copy(deep=True)
+        sc.config.policy.jobs_housing.max = v
+        return _solve_model(build_model(zt, sc, period, **kw), sc, solver).status == "optimal"
+
+    lo, hi = scenario.config.policy.jobs_housing.max, 1000.0
+    if not feasible(hi):
+        return None
+    while hi - lo > 0.0005:
+        mid = (lo + hi) / 2
+        if feasible(mid):
+            hi = mid
+        else:
+            lo = mid
+    return math.ceil(hi * 1000 - 1e-9) / 1000
 
 
 # --------------------------------------------------------------------------- public API
@@ -1255,14 +1736,23 @@ def allocate(
     solver = solver or scenario.config.allocation.solver
     cell_ha = _cell_area(zone_table, cell_area_ha)
     m = build_model(zone_table, scenario, period, coordination=coordination,
-                    farmland_lost_so_far_ha=farmland_lost_so_far_ha)
+                    farmland_lost_so_far_ha=farmland_lost_so_far_ha, cell_area_ha=cell_ha)
     sol = _solve_model(m, scenario, solver)
     if sol.status == "infeasible":
         em = _elastic(m)
         esol = _solve(em, scenario, solver)
         if esol.status != "optimal":
             raise SolverError(f"allocation {period} is infeasible and the elastic re-solve failed ({esol.detail})")
-        raise _explain(em, esol, zone_table, scenario)
+        err = _explain(em, esol, zone_table, scenario)
+        if any(k.startswith("jobs_housing_max") for k in err.violations) and "policy.jobs_housing.max" not in err.advice:
+            # a city hosting jobs and no housing has an infinite ratio: find the least maximum that works
+            need = _least_feasible_jobs_housing_max(zone_table, scenario, period, coordination=coordination,
+                                                    farmland_lost_so_far_ha=farmland_lost_so_far_ha,
+                                                    cell_area_ha=cell_ha, solver=solver)
+            if need is not None:
+                err.advice["policy.jobs_housing.max"] = need
+                err.args = (f"{err.args[0]}; a maximum of {need:.3f} makes the period feasible",)
+        raise err
     if sol.status != "optimal":
         raise SolverError(f"allocation {period}: the {solver} solver stopped with status {sol.detail!r}; "
                           f"raise allocation.time_limit_s ({scenario.config.allocation.time_limit_s:g} s) or try "
@@ -1361,24 +1851,24 @@ def advance_zone_table(zone_table: pd.DataFrame, allocation: Allocation, scenari
         raise LanduseError("advance_zone_table: the allocation was not solved on this zone table")
     srcs = _source_columns(zt, scenario)
     has_tod = all(f"tod_{n}_ha" in zt.columns for n, _, _ in srcs)
+    has_bands = any(c.startswith("band") for c in zt.columns)
+    bands = _band_capacities(zt, srcs, has_tod)
     for r_i, role in enumerate(SOURCE_ROLES):
         names = [n for n, r, _ in srcs if r == role]
-        if not names:
-            continue
-        cap = np.stack([zt[f"cap_{n}_ha"].to_numpy(dtype=np.float64) for n in names], axis=1)
-        near = (np.stack([zt[f"tod_{n}_ha"].to_numpy(dtype=np.float64) for n in names], axis=1)
-                if has_tod else np.zeros_like(cap))
-        far = cap - near
-        for band, arr in ((1, near), (0, far)):
+        for m_band, per in bands.items():
+            arr = np.stack([per[n] for n in names], axis=1) if names else np.zeros((len(zt), 0))
             tot = arr.sum(axis=1)
-            take = allocation.taken[:, r_i, band] if has_tod else allocation.taken[:, r_i, :].sum(axis=1) * (band == 0)
             with np.errstate(invalid="ignore", divide="ignore"):
-                frac = np.where(tot > 0, np.clip(take / tot, 0.0, 1.0), 0.0)
-            arr -= arr * frac[:, None]
-        for j, n in enumerate(names):
-            zt[f"cap_{n}_ha"] = np.clip(near[:, j] + far[:, j], 0.0, None)
-            if has_tod:
-                zt[f"tod_{n}_ha"] = np.clip(near[:, j], 0.0, None)
+                frac = np.where(tot > 0, np.clip(allocation.taken[:, r_i, m_band] / tot, 0.0, 1.0), 0.0)
+            for j, n in enumerate(names):
+                per[n] = np.clip(arr[:, j] * (1.0 - frac), 0.0, None)
+    for n, _, _ in srcs:
+        zt[f"cap_{n}_ha"] = sum(per[n] for per in bands.values())
+        if has_tod:
+            zt[f"tod_{n}_ha"] = sum(per[n] for m_band, per in bands.items() if m_band & BAND_NEAR)
+        if has_bands:
+            for m_band, per in bands.items():
+                zt[f"band{m_band}_{n}_ha"] = per[n]
     new = allocation.targets
     row_of = pd.Series(np.arange(len(zt)), index=zt["zone"].to_numpy())
     rows = row_of.reindex(new["zone"].to_numpy()).to_numpy()

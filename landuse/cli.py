@@ -89,30 +89,57 @@ def sample(
     typer.echo(info.text())
 
 
-@app.command(short_help="Evaluate a land-use map against quotas.")
+def _echo_checks(checks: Any, *, show_all: bool) -> bool:
+    """Print failing checks (every check with ``show_all``) and a count line; True when none failed."""
+    from landuse.checks import describe, failed, ordered, summary
+
+    rows = ordered(checks) if show_all else failed(checks)
+    for r in rows.to_dict("records"):
+        typer.echo(f"  {describe(r)}")
+    n = summary(checks)
+    enforced = n["checks"] - n["not_enforced"]
+    extra = f", {n['not_enforced']} not enforced" if n["not_enforced"] else ""
+    if n["failed"]:
+        typer.echo(f"  {n['passed']} of {enforced} checks passed, {n['failed']} FAILED{extra}")
+    else:
+        typer.echo(f"  {n['passed']} checks passed{extra}: all checks pass")
+    return n["failed"] == 0
+
+
+@app.command(short_help="Evaluate a land-use map against the scenario's policies.")
 @handles_errors
 def evaluate(
     landuse_tif: Annotated[Path, typer.Argument(help="land-use GeoTIFF to evaluate, on the scenario's grid")],
     config: Annotated[Path, typer.Option("--config", "-c", help="scenario YAML file")],
+    year: Annotated[int | None, typer.Option(help="period end year the map stands for (default: a period end "
+                                             "year in the file name, else the last year)")] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="also write the full quota report as JSON to this file")
+        Path | None, typer.Option("--json", help="also write the checks and the per-unit table as JSON to this file")
     ] = None,
 ) -> None:
-    """Evaluate a land-use map against the scenario's quotas; exit 1 if a check fails.
+    """Check a land-use map against the scenario's policies; exit 1 if a check fails.
 
-    Checks: open-space quota per city or for the cluster, the farmland-loss cap, permanent
-    farmland intact and no red-line cell converted, each against the scenario's start land use.
+    Every policy check of landuse.checks (protected layers, farmland-loss cap, open-space
+    quota, TOD share, jobs-housing balance, city growth limits), computed on the map against
+    the scenario's start land use, the span from the start year to YEAR taken as one period.
     """
     import json
 
+    from landuse.checks import evaluate_file, failure_lines, records, summary
     from landuse.io import write_text
-    from landuse.metrics import as_jsonable, evaluate_file
+    from landuse.metrics import as_jsonable
 
-    report, _scenario = evaluate_file(landuse_tif, config)
-    typer.echo(report.table())
+    checks, quota, scenario, y = evaluate_file(landuse_tif, config, year=year)
+    typer.echo(quota.table())
+    typer.echo("")
+    typer.echo(f"checks {scenario.periods[0]}-{y}:")
+    passed = _echo_checks(checks, show_all=True)
     if json_out is not None:
-        write_text(json_out, json.dumps(as_jsonable(report.to_dict()), indent=2, allow_nan=False) + "\n")
-    if not report.passed:
+        data = {"scenario": scenario.name, "map": str(landuse_tif), "start_year": scenario.periods[0], "year": y,
+                "passed": passed, "checks_summary": summary(checks), "failures": failure_lines(checks),
+                "checks": records(checks), "quota": quota.to_dict()}
+        write_text(json_out, json.dumps(as_jsonable(data), indent=2, allow_nan=False) + "\n")
+    if not passed:
         raise typer.Exit(1)
 
 
@@ -237,7 +264,11 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="replace an output folder holding another scenario's outputs or other files")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
-    """Run scenarios end to end: allocate, grow, evaluate; write GeoTIFFs and a report."""
+    """Run scenarios end to end: allocate, grow, evaluate; write GeoTIFFs and a report.
+
+    Exits 1 when any policy check of any period and unit failed (each printed on one line),
+    0 when all pass, 2 on bad input.
+    """
     if len(configs) > 1:
         _run_batch(configs, out=out, runs=runs, seed=seed, solver=solver, scheduler=scheduler, force=force,
                    chunks=chunks)
@@ -255,12 +286,14 @@ def run(
     units = data.get("quotas", {}).get(final, {}).get("units", [])
     cluster = units[-1] if units else {}
     if cluster:
-        lines.append(f"  farmland lost {cluster.get('farmland_loss_ha', float('nan')):,.0f} ha; "
-                     f"checks {'all pass' if data.get('passed') else 'FAIL: ' + '; '.join(data.get('failures', []))}")
+        lines.append(f"  farmland lost {cluster.get('farmland_loss_ha', float('nan')):,.0f} ha")
     if result.shortfall is not None and len(result.shortfall) and int(result.shortfall["shortfall"].sum()):
         lines.append(f"  note: {int(result.shortfall['shortfall'].sum())} cells could not be placed (shortfall.csv)")
-    lines.append(f"report: {result.report_path}")
     typer.echo("\n".join(lines))
+    passed = _echo_checks(result.report.checks, show_all=False)
+    typer.echo(f"report: {result.report_path}")
+    if not passed:
+        raise typer.Exit(1)
 
 
 def _run_batch(configs: list[Path], *, scheduler: str | None, out: Path | None, **overrides: Any) -> None:
@@ -275,9 +308,23 @@ def _run_batch(configs: list[Path], *, scheduler: str | None, out: Path | None, 
     typer.echo(f"running {len(configs)} scenario(s) {where}", err=True)
     results = run_batch(configs, scheduler=scheduler, workers=compute.workers, memory_limit=compute.memory_limit,
                         out=out, **overrides)
+    import json
+
+    failed_any = False
     for r in results:
-        status = "all checks pass" if r["passed"] else "FAIL: " + "; ".join(r["failures"])
+        try:
+            n = json.loads((Path(r["out_dir"]) / "report.json").read_text()).get("checks_summary") or {}
+        except (OSError, ValueError):
+            n = {}
+        enforced = n.get("checks", 0) - n.get("not_enforced", 0)
+        status = (f"{n.get('passed', '?')} checks passed" if r["passed"] else
+                  f"{n.get('passed', '?')} of {enforced} checks passed, {len(r['failures'])} FAILED")
         typer.echo(f"{r['scenario']}: {r['seconds']:.1f} s, {status}; report: {Path(r['out_dir']) / 'report.html'}")
+        for line in r["failures"]:
+            typer.echo(f"  {line}")
+        failed_any |= not r["passed"]
+    if failed_any:
+        raise typer.Exit(1)
 
 
 @app.command(short_help="Run the LP allocator alone.")

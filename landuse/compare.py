@@ -9,7 +9,7 @@ Rows of the table, per scenario, at the horizon (last period end):
 * farmland lost and open space lost since the start year (hectares, cluster);
 * open-space quota: units meeting it and the smallest margin (hectares);
 * urban landscape metrics: number of patches, mean patch area, largest patch index,
-  aggregation index, compactness index;
+  aggregation index, area-weighted mean shape index (SHAPE_AM);
 * expansion types (LEI) of all new land over the horizon: shares by area;
 * LP objective summed over periods, mean distance of new land to existing urban land;
 * cost of fragmentation (city-by-city minus cluster-wide plan) summed over periods, where
@@ -112,7 +112,7 @@ def summarise_run(folder: str | os.PathLike) -> RunSummary:
         "mean_patch_area_ha": _num(m.get("mean_patch_area")),
         "largest_patch_index": _num(m.get("largest_patch_index")),
         "aggregation_index": _num(m.get("aggregation_index")),
-        "compactness_index": _num(m.get("compactness_index")),
+        "shape_index_am": _num(m.get("shape_index_am")),
         "lei_infilling_share": _num(share_area.get("infilling")),
         "lei_edge_expansion_share": _num(share_area.get("edge_expansion")),
         "lei_outlying_share": _num(share_area.get("outlying")),
@@ -146,7 +146,7 @@ LABELS = {
     "mean_patch_area_ha": "mean urban patch area (ha)",
     "largest_patch_index": "largest patch index (%)",
     "aggregation_index": "aggregation index (%)",
-    "compactness_index": "compactness index",
+    "shape_index_am": "shape index (SHAPE_AM)",
     "lei_infilling_share": "new land by infilling (share of area)",
     "lei_edge_expansion_share": "new land by edge expansion (share)",
     "lei_outlying_share": "new land outlying / leapfrog (share)",

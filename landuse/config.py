@@ -159,6 +159,12 @@ class QuotaConfig(Strict):
     share: Fraction = Field(description="minimum share of land area kept as protected open space")
     unit: Literal["city", "cluster"] = Field("city", description="quota per city or for the whole cluster")
     include_water: bool = Field(False, description="count water bodies as open space")
+    already_below: Literal["error", "no_further_loss"] = Field(
+        "error",
+        description="a unit already below the quota at the start of a period: error (no plan can meet the "
+        "quota; the message says by how much it is short and which share can be met) or no_further_loss (plan "
+        "on, losing no open space there; the report's quota check fails for that unit)",
+    )
 
 
 class FarmlandCapConfig(Strict):
@@ -188,6 +194,15 @@ class JobsHousingConfig(Strict):
         return self
 
 
+class TransfersConfig(Strict):
+    """Cluster-wide plans with per-city demand: how much of its demand a city may have placed elsewhere."""
+
+    max_export_share: Fraction = Field(
+        1.0, description="per city and urban type, at most this share of the city's own demand (demand.by_city) "
+        "may be placed in other cities; 0 = each city hosts all of its own demand"
+    )
+
+
 class PolicyConfig(Strict):
     coordination: Literal["cluster", "city"] = Field(
         "cluster", description="cluster: one plan meets cluster demand; city: each city meets its own demand"
@@ -207,6 +222,9 @@ class PolicyConfig(Strict):
     city_growth_limits: dict[int, NonNegative] = Field(
         default_factory=dict, description="city id -> maximum new urban hectares per period"
     )
+    transfers: TransfersConfig | None = Field(
+        None, description="cluster mode with demand.by_city: bounds on the demand a city may send to other cities"
+    )
 
 
 # --------------------------------------------------------------------------- allocation
@@ -218,6 +236,13 @@ class AllocationWeights(Strict):
     farmland: NonNegative = Field(1.0, description="per hectare of farmland lost")
     open_space: NonNegative = Field(2.0, description="per hectare of open space lost")
     suitability: NonNegative = Field(1.0, description="reward per hectare times mean suitability")
+    greenbelt: NonNegative = Field(
+        5.0, description="per hectare inside a soft greenbelt, times policy.greenbelt.strength (the LP's price of "
+        "the soft greenbelt; a hard greenbelt is never a source)"
+    )
+    outside_boundary: NonNegative = Field(
+        5.0, description="per hectare outside a soft growth boundary, times 1 - policy.growth_boundary.outside_factor"
+    )
     fill: NonNegative = Field(
         0.5,
         description="extra cost per hectare for each further tranche of a zone's developable land "

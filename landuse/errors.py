@@ -41,11 +41,16 @@ class InfeasibleAllocationError(LanduseError):
     """The allocation LP has no solution under the given policies.
 
     ``violations`` maps each violated constraint to the amount by which it had to be
-    relaxed (in planner units: hectares or percentage points).
+    relaxed (in planner units: hectares or percentage points). ``advice`` maps config key
+    paths (``policy.open_space_quota.share``, ``policy.farmland_loss_cap.hectares``,
+    ``demand.residential.2030`` ...) to values that, set together, make the period
+    feasible.
     """
 
-    def __init__(self, message: str, *, violations: dict[str, float] | None = None) -> None:
+    def __init__(self, message: str, *, violations: dict[str, float] | None = None,
+                 advice: dict[str, float] | None = None) -> None:
         self.violations = dict(violations) if violations else {}
+        self.advice = dict(advice) if advice else {}
         super().__init__(message)
 
 

@@ -2,12 +2,14 @@
 
 Four groups, all working on plain class-code arrays (numpy or xarray) of one grid:
 
-* **Quotas and protection** — :func:`quota_report`: protected open space per city and for
-  the cluster against ``policy.open_space_quota``, farmland before/after and its loss
-  against ``policy.farmland_loss_cap``, permanent farmland intact, red-line cells
-  converted. Open space and land area are those of :mod:`landuse.constraints`
-  (:func:`~landuse.constraints.open_space_mask`, :func:`~landuse.constraints.land_area_mask`),
-  the same definitions the LP allocator uses.
+* **Quotas and protection** — :func:`quota_report`: the state of one map per city and for
+  the cluster: protected open space against ``policy.open_space_quota``, farmland before
+  and after, red-line and permanent-farmland cells converted (with their coordinates).
+  Open space and land area are those of :mod:`landuse.constraints`
+  (:func:`~landuse.constraints.open_space_mask` with the ``protected_open_space`` layer,
+  :func:`~landuse.constraints.land_area_mask`), the same definitions the LP allocator uses.
+  Whether a run or a map complies is decided by :func:`landuse.checks.policy_checks`,
+  per period and unit; this table describes one map.
 * **Landscape metrics** — :func:`landscape_metrics` (class level, FRAGSTATS names and
   formulas) and :func:`urban_metrics` (all urban land and each urban type).
 * **Expansion types** — :func:`expansion_types`: the Landscape Expansion Index (LEI) of
@@ -24,7 +26,6 @@ written as ``null`` in ``report.json``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,7 @@ from scipy import ndimage
 
 from landuse.classes import URBAN_TYPES, ClassScheme
 from landuse.config import Scenario
-from landuse.constraints import land_area_mask, open_space_mask
+from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
 from landuse.landscape import cell_area_ha, landuse_nodata
 from landuse.metrics_kernels import _lei_buffer_counts
@@ -141,6 +142,7 @@ def landscape_metrics(
     ``edge_density`` (ED)       ``e / A``                                    m/ha          >= 0
     ``landscape_shape_index``   ``0.25 E* / sqrt(a)`` (LSI, cell units)      -             >= 1; nan if a = 0
     ``aggregation_index`` (AI)  ``100 g_ii / max g_ii``                      %             [0, 100]; nan if a = 1 or 0
+    ``shape_index_am``          ``sum_j a_ij (p_ij / Pmin(a_ij)) / sum a``   -             >= 1; nan if n = 0
     ``compactness_index``       ``sum_j (Pmin(a_ij) / p_ij) / n**2``         -             (0, 1]; nan if n = 0
     ==========================  ===========================================  ============  ==========
 
@@ -155,7 +157,12 @@ def landscape_metrics(
     ``connectivity``. ``compactness_index`` is the compactness index of Li & Yeh (2004)
     with each patch's circle perimeter replaced by the smallest raster perimeter
     ``Pmin`` of its area (:func:`min_perimeter`), so it is exactly 1 for one maximally
-    compact patch and falls with irregular shapes and with more patches.
+    compact patch and falls with irregular shapes and with more patches (as ``1/n``: with
+    thousands of patches it is ~1e-4 whatever their shapes, so it compares only maps with
+    similar patch counts). ``shape_index_am`` is FRAGSTATS' area-weighted mean shape index
+    (SHAPE_AM): each patch's perimeter over the smallest raster perimeter of its area,
+    weighted by area; 1 when every patch is as compact as a raster patch can be, larger as
+    the (large) patches grow irregular, whatever the number of patches.
 
     Parameters
     ----------
@@ -219,10 +226,12 @@ def landscape_metrics(
         areas = np.bincount(flat, minlength=n + 1)[1:]
         perims = np.bincount(flat, weights=exposed.ravel(), minlength=n + 1)[1:]
         lpi = 100.0 * float(areas.max()) / land_cells
-        compact = float(np.sum(min_perimeter(areas) / perims)) / float(n) ** 2
+        pmin = min_perimeter(areas)
+        compact = float(np.sum(pmin / perims)) / float(n) ** 2
+        shape_am = float(np.sum(areas * (perims / pmin))) / float(areas.sum())
         mean_area = a_cells * cell_ha / n
     else:
-        lpi, compact, mean_area = 0.0, math.nan, math.nan
+        lpi, compact, shape_am, mean_area = 0.0, math.nan, math.nan, math.nan
 
     return {
         "total_area": a_cells * cell_ha,
@@ -233,6 +242,7 @@ def landscape_metrics(
         "edge_density": edge_sides * float(cell_size) / land_ha,
         "landscape_shape_index": 0.25 * e_star / math.sqrt(a_cells) if a_cells else math.nan,
         "aggregation_index": 100.0 * _ratio(g_ii, max_like_adjacencies(a_cells)),
+        "shape_index_am": shape_am,
         "compactness_index": compact,
     }
 
@@ -687,7 +697,10 @@ _LISTED = 100  # converted protected cells listed individually in a quota report
 
 @dataclass
 class QuotaReport:
-    """Open-space quota, farmland and protection checks of one land-use map.
+    """Open space, farmland and protected land of one land-use map, per city and for the cluster.
+
+    A description of the map; the checks of record (per period and unit, with the
+    farmland-loss cap, TOD, jobs-housing and the rest) are :func:`landuse.checks.policy_checks`.
 
     Attributes
     ----------
@@ -698,40 +711,26 @@ class QuotaReport:
         ``quota_share`` (None where the quota does not apply), ``quota_met``
         (None where it does not apply), ``margin_ha`` (open space above the quota; negative
         when it fails), ``farmland_before_ha``, ``farmland_after_ha``, ``farmland_loss_ha``
-        (farmland cells that are no longer farmland) and ``new_urban_ha``.
-    farmland_cap : dict or None
-        ``{cap_ha, per, periods, loss_ha, met}`` when ``policy.farmland_loss_cap`` is set.
+        (farmland cells that are no longer farmland, to any class) and ``new_urban_ha``.
     permanent_farmland, red_line : dict
         ``{present, enforced, cells, converted_cells, intact, converted}``; ``converted``
         lists up to 100 cells as ``{row, col, x, y, before, after}``.
-    passed : bool
-        Every enforced check holds: each applicable quota, the farmland cap, permanent
-        farmland intact and no red-line cell converted.
     """
 
     scenario: str
     cell_area_ha: float
     units: list[dict[str, Any]]
-    farmland_cap: dict[str, Any] | None
     permanent_farmland: dict[str, Any]
     red_line: dict[str, Any]
     quota: dict[str, Any] | None
-    failures: list[str]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict."""
         return {
             "scenario": self.scenario,
-            "passed": self.passed,
-            "failures": list(self.failures),
             "cell_area_ha": self.cell_area_ha,
             "quota": self.quota,
             "units": self.units,
-            "farmland_cap": self.farmland_cap,
             "permanent_farmland": self.permanent_farmland,
             "red_line": self.red_line,
         }
@@ -741,7 +740,7 @@ class QuotaReport:
         return pd.DataFrame(self.units)
 
     def table(self) -> str:
-        """Plain-text table of the units and the checks, as printed by ``landuse evaluate``."""
+        """Plain-text table of the units and the protected layers, as printed by ``landuse evaluate``."""
         head = (f"{'unit':<10} {'land ha':>11} {'open ha':>11} {'share':>7} {'quota':>7} {'margin ha':>11} "
                 f"{'status':<6} {'farm before':>12} {'farm after':>11} {'farm loss':>10}")
         lines = [f"scenario {self.scenario!r}", head, "-" * len(head)]
@@ -758,11 +757,6 @@ class QuotaReport:
         lines.append("")
         if self.quota is None:
             lines.append("open-space quota: none configured (policy.open_space_quota)")
-        if self.farmland_cap is not None:
-            fc = self.farmland_cap
-            lines.append(f"farmland loss cap: {fc['loss_ha']:,.1f} ha lost, cap {fc['cap_ha']:,.1f} ha "
-                         f"({fc['periods']} period(s) x {fc['hectares']:,.1f} ha per {fc['per']}): "
-                         f"{'ok' if fc['met'] else 'FAIL'}")
         for key, label in (("permanent_farmland", "permanent farmland"), ("red_line", "red line")):
             d = getattr(self, key)
             if not d["present"]:
@@ -776,8 +770,6 @@ class QuotaReport:
                              f"{c['before']} -> {c['after']}")
             if d["converted_cells"] > 10:
                 lines.append(f"  ... {d['converted_cells'] - 10} more (see the JSON report)")
-        lines.append("")
-        lines.append("all checks pass" if self.passed else "FAILED: " + "; ".join(self.failures))
         return "\n".join(lines)
 
 
@@ -807,10 +799,8 @@ def quota_report(
     landscape: xr.Dataset,
     landuse_map: ArrayLike,
     scenario: Scenario,
-    *,
-    periods: int | None = None,
 ) -> QuotaReport:
-    """Open-space quotas, farmland loss and protected land of ``landuse_map`` against the scenario.
+    """Open space, farmland loss and protected land of ``landuse_map``, per city and for the cluster.
 
     The baseline is the Landscape's start land use (``landscape.landuse``). Units are the
     cities of the ``cities`` layer (ids > 0) and the whole cluster. Land area and
@@ -827,9 +817,6 @@ def quota_report(
     landuse_map : uint8 array (rows, cols)
         The land use to evaluate, on the Landscape's grid.
     scenario : Scenario
-    periods : int, optional
-        Periods the map spans since the start, for a per-period farmland-loss cap
-        (default: every period of the scenario).
 
     Returns
     -------
@@ -858,8 +845,9 @@ def quota_report(
     qc = pol.open_space_quota
     include_water = bool(qc.include_water) if qc is not None else False
     land = land_area_mask(landscape, classes, include_water=include_water, landuse=after)
-    space = open_space_mask(after, classes, include_water=include_water) & land
-    space_before = open_space_mask(before, classes, include_water=include_water) & land_area_mask(
+    protected = protected_open_space(landscape, scenario)
+    space = open_space_mask(after, classes, include_water=include_water, protected=protected) & land
+    space_before = open_space_mask(before, classes, include_water=include_water, protected=protected) & land_area_mask(
         landscape, classes, include_water=include_water, landuse=before)
     farm_b = classes.is_role(before, "farmland") & study
     farm_a = classes.is_role(after, "farmland") & study
@@ -882,7 +870,6 @@ def quota_report(
         "farm_b": per_city(farm_b), "farm_a": per_city(farm_a), "farm_loss": per_city(farm_b & ~farm_a),
         "new_urban": per_city(urban_a & ~urban_b),
     }
-    failures: list[str] = []
     units: list[dict[str, Any]] = []
 
     def row(name: str, city: int | None, pick) -> dict[str, Any]:
@@ -892,9 +879,6 @@ def quota_report(
         share = qc.share if applies else None
         margin = space_ha - qc.share * land_ha if applies else None
         met = bool(margin >= -1e-9 * max(land_ha, 1.0)) if applies else None
-        if met is False:
-            failures.append(f"open-space quota {100 * qc.share:g}% not met in {name}: "
-                            f"{_ratio(space_ha, land_ha) * 100:.2f}% ({margin:,.1f} ha short of the quota)")
         return {
             "unit": name, "city": city, "land_area_ha": land_ha, "open_space_ha": space_ha,
             "open_space_share": _ratio(space_ha, land_ha),
@@ -908,61 +892,16 @@ def quota_report(
         units.append(row(f"city {i}", i, lambda a, i=i: a[i]))
     units.append(row("cluster", None, lambda a: a.sum()))
 
-    cap = None
-    if pol.farmland_loss_cap is not None:
-        fc = pol.farmland_loss_cap
-        n_per = len(scenario.period_pairs) if periods is None else int(periods)
-        cap_ha = fc.hectares * (n_per if fc.per == "period" else 1)
-        loss = units[-1]["farmland_loss_ha"]
-        met = loss <= cap_ha + 1e-9
-        cap = {"hectares": fc.hectares, "per": fc.per, "periods": n_per if fc.per == "period" else 1,
-               "cap_ha": cap_ha, "loss_ha": loss, "met": met}
-        if not met:
-            failures.append(f"farmland loss {loss:,.1f} ha exceeds the cap of {cap_ha:,.1f} ha")
     pf = _protection(landscape, "permanent_farmland", pol.permanent_farmland, before, after, classes)
     rl = _protection(landscape, "red_line", pol.red_line, before, after, classes)
-    if pf["enforced"] and not pf["intact"]:
-        failures.append(f"{pf['converted_cells']} permanent-farmland cell(s) converted")
-    if rl["enforced"] and not rl["intact"]:
-        failures.append(f"{rl['converted_cells']} red-line cell(s) converted")
     return QuotaReport(
         scenario=scenario.name,
         cell_area_ha=cell_ha,
         units=units,
-        farmland_cap=cap,
         permanent_farmland=pf,
         red_line=rl,
         quota=None if qc is None else {"share": qc.share, "unit": qc.unit, "include_water": qc.include_water},
-        failures=failures,
     )
-
-
-_EVALUATION_LAYERS = ("landuse", "cities", "red_line", "permanent_farmland")
-
-
-def evaluate_file(
-    landuse_path: str | os.PathLike, config_path: str | os.PathLike
-) -> tuple[QuotaReport, Scenario]:
-    """Evaluate a land-use GeoTIFF against a scenario's quotas (what ``landuse evaluate`` runs).
-
-    The baseline is the scenario's start land use; the map must share its grid (CRS,
-    cell size, origin, shape) and use codes of the scenario's class scheme.
-
-    Raises
-    ------
-    ConfigError, GridMismatchError, UnknownClassError, LanduseError
-        Bad scenario, misaligned map, undeclared codes, nodata inside the study area.
-    """
-    from landuse.config import load_scenario
-    from landuse.io import check_same_grid, read_header, read_landscape
-
-    scenario = load_scenario(config_path)
-    paths = {k: v for k, v in scenario.layer_paths().items() if k in _EVALUATION_LAYERS}
-    ref = read_header(paths["landuse"])
-    check_same_grid(ref, read_header(landuse_path), ref_name="landuse", name="evaluated map")
-    landscape = read_landscape(paths, classes=scenario.classes)
-    evaluated = read_landscape({"landuse": landuse_path}, classes=scenario.classes)["landuse"]
-    return quota_report(landscape, evaluated, scenario), scenario
 
 
 def landuse_study_area(landscape: xr.Dataset) -> np.ndarray:

@@ -6,9 +6,10 @@ Two calls::
                           probability=prob, ugb=ugb, allocation=table)
     paths = write_report(out_dir, report)
 
-:func:`build_report` computes everything (quota reports per year, landscape metrics,
-LEI expansion types per period, growth-boundary summary, validation against observed
-maps when given) into :attr:`Report.data`, a JSON-compatible dict, and keeps the arrays
+:func:`build_report` computes everything (every policy check per period and unit from
+the maps, :func:`landuse.checks.policy_checks`; open space and farmland per year,
+landscape metrics, LEI expansion types per period, growth-boundary summary, validation
+against observed maps when given) into :attr:`Report.data`, a JSON-compatible dict, and keeps the arrays
 the figures need. :func:`write_report` writes the files atomically. Figures are drawn
 with matplotlib's object API on the Agg canvas (no pyplot, no global backend state).
 """
@@ -33,6 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from landuse.boundary import ugb_summary
+from landuse.checks import failure_lines, policy_checks, records, summary
 from landuse.classes import URBAN_TYPES, ClassScheme
 from landuse.config import Scenario
 from landuse.errors import LanduseError
@@ -71,6 +73,8 @@ class Report:
     type_maps : dict of str to ndarray
         LEI expansion type per new urban cell, per period label ``"<start>-<end>"``.
     allocation : pandas.DataFrame or None
+    checks : pandas.DataFrame
+        :func:`landuse.checks.policy_checks` of the run, one row per check, period and unit.
     """
 
     data: dict[str, Any]
@@ -82,10 +86,11 @@ class Report:
     quotas: dict[int, QuotaReport] = field(default_factory=dict, repr=False)
     type_maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     allocation: pd.DataFrame | None = field(default=None, repr=False)
+    checks: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
-        """Every enforced check of the final year holds."""
+        """Every enforced check of every period and unit holds (none failed)."""
         return bool(self.data["passed"])
 
 
@@ -104,6 +109,9 @@ def build_report(
     observed: Mapping[int, xr.DataArray | np.ndarray] | None = None,
     seed: int | None = None,
     extra: Mapping[str, Any] | None = None,
+    start_landuse: xr.DataArray | np.ndarray | None = None,
+    shortfall: pd.DataFrame | None = None,
+    probability_by_period: Mapping[int, Mapping[str, xr.DataArray | np.ndarray]] | None = None,
 ) -> Report:
     """Evaluate a scenario's outputs into a :class:`Report`.
 
@@ -111,10 +119,12 @@ def build_report(
     ----------
     scenario : Scenario
     landscape : xarray.Dataset
-        The scenario's Landscape; its ``landuse`` is the start-year map (baseline).
+        The scenario's Landscape; its ``landuse`` is the start-year map (baseline) unless
+        ``start_landuse`` is given.
     landuse_by_year : mapping of int to array
-        Land use per period end year (the start year may be included; it is taken from
-        the Landscape otherwise). The last year is the one whose quotas decide ``passed``.
+        Land use per period end year (an entry for the start year is ignored).
+        Consecutive years are the periods the checks evaluate; ``passed`` is True when
+        no check of any period and unit failed.
     probability : array or mapping of str to array, optional
         Growth probability (e.g. ``{"urban": p}`` or one map per type or year).
     ugb : xarray.DataArray, optional
@@ -127,7 +137,16 @@ def build_report(
     seed : int, optional
         Seed that produced the outputs (default ``growth.seed`` of the scenario).
     extra : mapping, optional
-        Anything else to record under ``"extra"`` (must be JSON-compatible).
+        Anything else to record under ``"extra"`` (must be JSON-compatible). The md/html
+        report shows ``extra["binding_policies"]`` (shadow prices per period) and
+        ``extra["fragmentation"]`` (coordinated vs city-by-city plans per period).
+    start_landuse : array, optional
+        Land use at the start year (default ``landscape.landuse``).
+    shortfall : pandas.DataFrame, optional
+        The growth engine's shortfall table: the ``demand_met`` checks.
+    probability_by_period : mapping, optional
+        Per period end year, the conversion probability of each urban type: every
+        hard-mask cell must have probability 0 (every Monte Carlo run respected it).
 
     Returns
     -------
@@ -136,9 +155,11 @@ def build_report(
     classes = scenario.classes
     ev = scenario.config.evaluation
     start = scenario.periods[0]
-    base = np.asarray(landscape["landuse"].values)
+    base = _arr(landscape["landuse"] if start_landuse is None else start_landuse)
     maps: dict[int, np.ndarray] = {start: base}
     for y, a in sorted(landuse_by_year.items()):
+        if int(y) == start:
+            continue
         arr = _arr(a)
         if arr.shape != base.shape:
             raise LanduseError(f"land use of {y} has shape {arr.shape}, the Landscape's grid is {base.shape}")
@@ -149,10 +170,10 @@ def build_report(
     cell_ha = cell_area_ha(landscape)
     study = np.asarray(landscape["study_area"].values, dtype=bool)
 
-    quotas: dict[int, QuotaReport] = {}
-    for y in years:
-        n_per = sum(1 for a, b in scenario.period_pairs if b <= y) if y != start else 0
-        quotas[y] = quota_report(landscape, maps[y], scenario, periods=max(n_per, 1) if y != start else 1)
+    checks = policy_checks(scenario, landscape, {y: maps[y] for y in years if y != start}, start_landuse=base,
+                           allocation=allocation, shortfall=shortfall, probability=probability_by_period)
+    counts = summary(checks)
+    quotas: dict[int, QuotaReport] = {y: quota_report(landscape, maps[y], scenario) for y in years}
     metrics = {
         y: urban_metrics(maps[y], classes, cell_size=cs, connectivity=ev.connectivity, study_area=study)
         for y in years
@@ -208,10 +229,13 @@ def build_report(
             "classes": classes.to_records(),
             "evaluation": scenario.config.evaluation.model_dump(mode="json"),
             "policy": scenario.config.policy.model_dump(mode="json"),
+            "allocation_weights": scenario.config.allocation.weights.model_dump(mode="json"),
         },
         "years": years,
-        "passed": quotas[final].passed,
-        "failures": quotas[final].failures,
+        "passed": counts["failed"] == 0,
+        "failures": failure_lines(checks),
+        "checks_summary": counts,
+        "checks": records(checks),
         "class_areas_ha": {str(y): class_areas(maps[y], classes, cell_ha=cell_ha) for y in years},
         "quotas": {str(y): q.to_dict() for y, q in quotas.items()},
         "landscape_metrics": {str(y): m for y, m in metrics.items()},
@@ -232,6 +256,7 @@ def build_report(
         quotas=quotas,
         type_maps=type_maps,
         allocation=allocation,
+        checks=checks,
     )
 
 
@@ -454,9 +479,6 @@ def fig_farmland(report: Report) -> bytes:
     years = report.data["years"]
     total = q.units[-1]["farmland_loss_ha"]
     ax.set_title(f"farmland loss {years[0]}-{years[-1]} (cluster {total:,.0f} ha)", fontsize=10)
-    if q.farmland_cap is not None and len(units) == 1:
-        ax.axhline(q.farmland_cap["cap_ha"], color="black", linestyle="--", label="cap")
-        ax.legend(fontsize=8)
     ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     return _png(fig)
 
@@ -497,7 +519,7 @@ def _fmt(v: Any, digits: int = 1) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        return "-" if not math.isfinite(v) else f"{v:,.{digits}f}"
+        return "-" if not math.isfinite(v) else f"{round(v, digits) + 0.0:,.{digits}f}"  # no "-0.0"
     return str(v)
 
 
@@ -537,9 +559,13 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
     g = meta["grid"]
     s.para(f"Grid: {g['rows']} × {g['cols']} cells of {g['cell_size_m']:g} m, {g['crs']}.")
     s.table(["input layer", "file"], [[k, v] for k, v in meta["inputs"].items()])
-    s.para("**Result: all checks pass.**" if d["passed"] else
-                        "**Result: FAILED** — " + "; ".join(d["failures"]))
+    cs_ = d["checks_summary"]
+    enforced = f"{cs_['checks'] - cs_['not_enforced']} enforced checks"
+    s.para(f"**Result: all {enforced} pass.**" if d["passed"] else
+           f"**Result: FAILED** — {cs_['failed']} of {enforced} fail (listed first under Policy checks).")
     out.append(s)
+    out.append(_checks_section(report))
+    out += _lp_sections(d.get("extra") or {}, report)
 
     q = d["quotas"][final]
     s = _Section(f"Open-space quota and farmland ({final})")
@@ -557,10 +583,8 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
                      _fmt(u["farmland_after_ha"]), _fmt(u["farmland_loss_ha"]), _fmt(u["new_urban_ha"])])
     s.table(["unit", "land ha", "open space ha", "share", "quota", "margin ha", "status",
                       "farmland before ha", "farmland after ha", "farmland lost ha", "new urban ha"], rows)
-    if q["farmland_cap"]:
-        fc = q["farmland_cap"]
-        s.para(f"Farmland loss cap: {_fmt(fc['loss_ha'])} ha lost against a cap of "
-                            f"{_fmt(fc['cap_ha'])} ha — {'ok' if fc['met'] else 'FAIL'}.")
+    s.para("Farmland lost here is gross (farmland at the start that is no longer farmland), from the start year; "
+           "the farmland-loss cap is checked per period under Policy checks.")
     for key, label in (("permanent_farmland", "Permanent farmland"), ("red_line", "Ecological red line")):
         p = q[key]
         if not p["present"]:
@@ -585,11 +609,13 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
     s = _Section("Urban form (landscape metrics)")
     s.para(
         f"FRAGSTATS class-level metrics, {d['meta']['evaluation']['connectivity']}-connectivity; edge density "
-        "excludes the landscape boundary; areas in ha, LPI and AI in %, ED in m/ha."
+        "excludes the landscape boundary; areas in ha, LPI and AI in %, ED in m/ha. SHAPE_AM is the "
+        "area-weighted mean shape index: 1 when every patch is as compact as a raster patch of its area can "
+        "be, larger as patches grow irregular."
     )
     keys = ["number_of_patches", "largest_patch_index", "mean_patch_area", "edge_density",
-            "landscape_shape_index", "aggregation_index", "compactness_index"]
-    short = ["NP", "LPI %", "AREA_MN ha", "ED m/ha", "LSI", "AI %", "compactness"]
+            "landscape_shape_index", "aggregation_index", "shape_index_am"]
+    short = ["NP", "LPI %", "AREA_MN ha", "ED m/ha", "LSI", "AI %", "SHAPE_AM"]
     rows = []
     for y in years:
         for cls in ("urban", *URBAN_TYPES):
@@ -655,6 +681,101 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
     return out
 
 
+_STATUS = {True: "ok", False: "FAIL", None: "not enforced"}
+
+
+def _check_value(v: Any, units: str) -> str:
+    return _fmt(None if v is None else float(v), {"cells": 0, "ratio": 3, "%": 2}.get(units, 1))
+
+
+def _checks_section(report: Report) -> _Section:
+    """Every check, failing rows first: per period and unit, planned vs achieved, margin."""
+    d = report.data
+    cs = d["checks_summary"]
+    s = _Section("Policy checks")
+    s.para(
+        f"{cs['checks']} checks: {cs['passed']} pass, {cs['failed']} fail, {cs['not_enforced']} not enforced. "
+        "Achieved is computed from the land-use maps (and from the Monte Carlo probability rasters for the "
+        "rows named ..._probability), planned from the allocation; the margin is signed so that ≥ 0 passes "
+        "(percentage points, pp, for shares in %). Failing rows first, marked FAIL."
+    )
+    rows = []
+    for r in sorted(d["checks"], key=lambda r: {False: 0, True: 1, None: 2}[r["passed"]]):
+        u = r["units"]
+        rows.append([_STATUS[r["passed"]], r["check"], str(r["period"]),
+                     r["unit"], _check_value(r["limit"], u), _check_value(r["planned"], u),
+                     _check_value(r["achieved"], u), _check_value(r["margin"], u), "pp" if u == "%" else u,
+                     r["detail"]])
+    if rows:
+        s.table(["status", "check", "period", "unit", "limit", "planned", "achieved", "margin", "units", "detail"],
+                rows)
+    else:
+        s.para("No policy is configured that can be checked.")
+    return s
+
+
+def _km(m: float | None) -> float | None:
+    return None if m is None else m / 1000.0
+
+
+def _lp_sections(extra: Mapping[str, Any], report: Report) -> list[_Section]:
+    """Shadow prices of the binding policies and the cost of fragmentation, in planners' units."""
+    out = []
+    binding = extra.get("binding_policies") or {}
+    rows = [(period, b) for period, items in binding.items() for b in items]
+    if rows:
+        w_farm = float(report.data["meta"].get("allocation_weights", {}).get("farmland") or 0.0)
+        s = _Section("Shadow prices of binding policies")
+        s.para(
+            "What each binding policy costs, from the LP's duals: the change in the objective if the policy "
+            "were tightened by one unit (column 'per'). "
+            + (f"'≈ farmland ha' converts it at the objective's farmland weight ({w_farm:g} per ha): the "
+               "farmland loss that would cost the plan as much." if w_farm > 0 else "")
+        )
+        head = ["period", "policy", "cost (objective)", "per", *(["≈ farmland ha"] if w_farm > 0 else []), "meaning"]
+        s.table(head, [[str(p), b["constraint"], _fmt(b["cost"], 3), b["unit"],
+                        *([_fmt(b["cost"] / w_farm if b["cost"] is not None else None, 1)] if w_farm > 0 else []),
+                        b["meaning"]] for p, b in rows])
+        out.append(s)
+    frag = extra.get("fragmentation") or {}
+    if frag:
+        s = _Section("Cost of fragmentation (city-by-city vs cluster-wide plan)")
+        s.para(
+            "Each period planned twice by the LP: once cluster-wide, once with every city meeting its own demand "
+            "inside its own border. 'Extra' is fragmented minus coordinated: hectares of farmland and open space "
+            "the fragmented plan loses on top, and the km it adds to the mean distance from new urban land to "
+            "existing urban land (positive: fragmentation is worse)."
+        )
+        rows, tot, n_dist, errors = [], {"f": 0.0, "o": 0.0, "d": 0.0, "obj": 0.0}, 0, []
+        for period, v in frag.items():
+            if "differences" not in v:
+                errors.append(f"{period}: {v.get('error', 'not computed')}")
+                continue
+            c, f, dif = v["coordinated"], v["fragmented"], v["differences"]
+            rows.append([str(period), _fmt(c["farmland_lost_ha"]), _fmt(f["farmland_lost_ha"]),
+                         _fmt(dif["farmland_lost_ha"]), _fmt(c["open_space_lost_ha"]), _fmt(f["open_space_lost_ha"]),
+                         _fmt(dif["open_space_lost_ha"]), _fmt(_km(c["mean_distance_new_m"]), 2),
+                         _fmt(_km(f["mean_distance_new_m"]), 2), _fmt(_km(dif["mean_distance_new_m"]), 2),
+                         _fmt(dif["objective"], 2)])
+            for key, k in (("farmland_lost_ha", "f"), ("open_space_lost_ha", "o"), ("objective", "obj")):
+                tot[k] += dif[key] or 0.0
+            if dif["mean_distance_new_m"] is not None:
+                tot["d"] += dif["mean_distance_new_m"] / 1000.0
+                n_dist += 1
+        if len(rows) > 1:
+            rows.append(["total", "", "", _fmt(tot["f"]), "", "", _fmt(tot["o"]), "", "",
+                         _fmt(tot["d"] / n_dist if n_dist else None, 2) + " (mean)", _fmt(tot["obj"], 2)])
+        if rows:
+            s.table(["period", "farmland lost ha (cluster)", "farmland lost ha (city by city)", "extra farmland ha",
+                     "open space lost ha (cluster)", "open space lost ha (city by city)", "extra open space ha",
+                     "mean distance km (cluster)", "mean distance km (city by city)", "added km",
+                     "objective difference"], rows)
+        for e in errors:
+            s.para(f"Not computed for {e}")
+        out.append(s)
+    return out
+
+
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -684,6 +805,7 @@ line-height:1.45;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .55em}
 th{background:#f3f3f3}td{text-align:right}td:first-child{text-align:left}
+tr.fail td{background:#fde0dd;font-weight:600}
 figure{margin:1em 0}figure img{max-width:100%;height:auto}figcaption{font-size:.85em;color:#555}
 """
 
@@ -706,7 +828,8 @@ def render_html(report: Report, figures: Mapping[str, bytes]) -> str:
             headers, rows = payload
             body.append("<table><thead><tr>" + "".join(f"<th>{_html.escape(h)}</th>" for h in headers)
                         + "</tr></thead><tbody>")
-            body += ["<tr>" + "".join(f"<td>{_html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]
+            body += [("<tr class=\"fail\">" if r and r[0] == "FAIL" else "<tr>")
+                     + "".join(f"<td>{_html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]
             body.append("</tbody></table>")
         for f in s.figures:
             b64 = base64.b64encode(figures[f]).decode("ascii")

@@ -51,7 +51,7 @@ from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import LanduseError, OutputExistsError
 from landuse.io import protected_inputs, write_geotiff, write_text
-from landuse.landscape import like
+from landuse.landscape import cell_area_ha, like
 from landuse.outputs import OutputFolder, check_target, recover
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -74,6 +74,7 @@ class RunResult:
     report: Any
     manifest: dict[str, Any]
     files: list[Path] = field(default_factory=list)
+    run_landuse: dict[int, list[np.ndarray]] | None = None
 
     @property
     def report_path(self) -> Path:
@@ -185,51 +186,16 @@ def _suitability_provider(ds: xr.Dataset, scenario: Scenario, timings: dict[str,
     return lambda lu: trained.predict(ds, scenario, lu)
 
 
-_SOURCE_ROLES = ("farmland", "open_space", "other")
-
-
-def honour_source_split(
-    potential: np.ndarray, zones: np.ndarray, landuse: np.ndarray, targets: pd.DataFrame, scenario: Scenario
-) -> np.ndarray:
-    """Zero the potential of cells whose source role the allocation did not use in their zone.
-
-    The LP decides hectares per zone, urban type *and source role* (farmland, open space,
-    other); the growth engine meets targets per zone and type. So that the cells it picks
-    come from the land the LP planned to convert, a non-urban cell of role ``r`` in zone
-    ``z`` keeps a positive potential for type ``k`` only if the allocation converts some
-    land of role ``r`` in zone ``z`` to ``k``. (Where the LP takes several roles in one zone
-    the engine chooses among them by potential; the report checks the quotas on the map.)
-
-    Parameters
-    ----------
-    potential : ndarray of uint8 (type, rows, cols)
-        Quantised potentials (``GrowthParams.potential``); a modified copy is returned.
-    zones : ndarray of int32
-    landuse : ndarray of uint8
-        Land use at the start of the period.
-    targets : DataFrame
-        Allocation targets with ``zone, type, from_farmland_ha, from_open_space_ha, from_other_ha``.
-    scenario : Scenario
-    """
-    classes = scenario.classes
-    cols = [f"from_{r}_ha" for r in _SOURCE_ROLES]
-    if not all(c in targets for c in cols):
-        return potential
-    role_idx = np.full(256, -1, dtype=np.int8)
-    for i, r in enumerate(_SOURCE_ROLES):
-        role_idx[list(classes.codes_with_role(r))] = i
-    cell_role = role_idx[landuse]
-    n_zone = int(zones.max(initial=0)) + 1
-    out = potential.copy()
-    for k, t in enumerate(URBAN_TYPES):
-        sub = targets[targets["type"] == t]
-        allowed = np.zeros((n_zone, len(_SOURCE_ROLES)), dtype=bool)
-        for i, c in enumerate(cols):
-            z = sub.loc[sub[c] > 1e-9, "zone"].to_numpy(dtype=np.int64)
-            allowed[z[z < n_zone], i] = True
-        blocked = (cell_role >= 0) & ~allowed[zones, np.maximum(cell_role, 0)]
-        out[k][blocked] = 0
-    return out
+def unit_shortfall(shortfall: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """The growth engine's shortfall per unit (its ``zone`` column holds unit ids) with each
+    unit's zone, city, source role and band: ``period, zone, city, unit, role, near_station,
+    greenbelt, outside_boundary, type, target, converted, shortfall, converted_min,
+    converted_max`` (the last two over all Monte Carlo runs)."""
+    sf = shortfall.rename(columns={"zone": "unit"})
+    info = units[["unit", "zone", "city", "role", "near_station", "greenbelt", "outside_boundary"]]
+    out = sf.merge(info, on="unit", how="left")
+    first = ["period", "zone", "city", "unit", "role", "near_station", "greenbelt", "outside_boundary", "type"]
+    return out[first + [c for c in out.columns if c not in first]]
 
 
 def run_scenario(
@@ -244,6 +210,7 @@ def run_scenario(
     write: bool = True,
     chunks: int | None = None,
     scheduler: str | None = None,
+    keep_runs: bool = False,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -263,12 +230,23 @@ def run_scenario(
     chunks, scheduler : optional
         Overrides of ``compute.chunks`` (tiled growth, tile edge in cells) and
         ``compute.scheduler`` (each period's ensemble on Dask); same outputs either way.
+    keep_runs : bool
+        Keep every Monte Carlo run's map of every period in ``RunResult.run_landuse``
+        (each run of a period starts from the representative map of the period before);
+        in-memory growth only, for checks on small regions.
 
     Returns
     -------
     RunResult
     """
-    from landuse.allocate import allocate, compare_coordination, write_allocation_csv, write_duals_csv, zone_table
+    from landuse.allocate import (
+        allocate,
+        compare_coordination,
+        unit_raster,
+        write_allocation_csv,
+        write_duals_csv,
+        zone_table,
+    )
     from landuse.boundary import ugb_from_config, write_ugb
     from landuse.distributed import pipeline_growth
     from landuse.growth import GrowthParams, simulate
@@ -283,7 +261,12 @@ def run_scenario(
     overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
                                 scheduler=scheduler)
     cfg = scenario.config
-    grow = simulate if cfg.compute.chunks is None and cfg.compute.scheduler is None else pipeline_growth(cfg.compute)
+    in_memory = cfg.compute.chunks is None and cfg.compute.scheduler is None
+    if keep_runs and not in_memory:
+        raise LanduseError("keep_runs needs the in-memory growth path (no compute.chunks, no compute.scheduler)")
+    grow = simulate if in_memory else pipeline_growth(cfg.compute)
+    run_landuse: dict[int, list[np.ndarray]] | None = {} if keep_runs else None
+    grow_kw: dict[str, Any] = {"keep_runs": True} if keep_runs else {}
     out_dir = scenario.output_dir()
     layer_paths = scenario.layer_paths()
     ds = read_landscape(layer_paths, classes=scenario.classes)
@@ -329,7 +312,6 @@ def run_scenario(
         lost_before = farmland_lost
         alloc = allocate(zt, scenario, y1, farmland_lost_so_far_ha=lost_before)
         allocations.append(alloc)
-        farmland_lost += alloc.farmland_lost_ha
         timings[f"allocate_{y1}"] = time.perf_counter() - t
         t = time.perf_counter()
         try:
@@ -347,21 +329,27 @@ def run_scenario(
         timings[f"compare_coordination_{y1}"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        # the engine grows per unit (zone x source group x band) to the plan's whole cells, so every
+        # amount the plan sets -- per source role, station band, greenbelt and boundary band -- holds
         ds_p = ds_z.copy()
         ds_p["landuse"] = (("y", "x"), lu)
         ds_p["landuse"].attrs.update(ds["landuse"].attrs)
+        ds_p["zones"] = (("y", "x"), unit_raster(ds, scenario, alloc, landuse=lu, zones=zg, suitability=suit))
         params = GrowthParams.from_scenario(scenario, ds_p, suitability=suit)
-        params = params.replace(potential=honour_source_split(params.potential, zg.zones, lu, alloc.targets, scenario))
-        targets = alloc.targets[["period", "zone", "type", "cells"]]
-        targets = targets[targets.cells > 0]
+        targets = alloc.unit_targets.rename(columns={"unit": "zone"})
 
         def growth_progress(ev: dict[str, Any], _y1: int = y1) -> None:
             _log(progress, stage="grow", period=_y1, run=ev["run"], runs=ev["runs"])
 
         res = grow(ds_p, targets, params=params, runs=cfg.growth.runs, seed=period_seed(cfg.growth.seed, p_idx),
-                   progress=growth_progress)
+                   progress=growth_progress, **grow_kw)
+        if run_landuse is not None:
+            run_landuse[y1] = [maps[y1] for maps in res.run_landuse]
         timings[f"grow_{y1}"] = time.perf_counter() - t
+        lu_start = lu
         lu = np.asarray(res.landuse[y1].values).copy()
+        farmland_lost += float((classes.is_role(lu_start, "farmland") & classes.is_role(lu, *URBAN_TYPES)).sum()
+                               * cell_area_ha(ds))
         landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)
         probability[y1] = {}
         p_any = np.zeros(lu.shape, dtype=np.float32)
@@ -370,8 +358,7 @@ def run_scenario(
             probability[y1][typ] = like(ds, pk, f"probability_{typ}_{y1}")
             p_any += pk
         not_urban_prob *= np.clip(1.0 - p_any, 0.0, 1.0)
-        sf = res.shortfall.copy()
-        shortfalls.append(sf)
+        shortfalls.append(unit_shortfall(res.shortfall, alloc.units))
         del res, params, ds_p
 
     t = time.perf_counter()
@@ -386,6 +373,7 @@ def run_scenario(
     t = time.perf_counter()
     allocation_df = pd.concat([a.targets for a in allocations], ignore_index=True)
     shortfall_df = pd.concat(shortfalls, ignore_index=True) if shortfalls else pd.DataFrame()
+    transfers_df = pd.concat([a.transfers for a in allocations], ignore_index=True)
     extra = {
         "objective": {str(a.period): a.objective for a in allocations},
         "objective_terms": {str(a.period): a.objective_terms for a in allocations},
@@ -397,6 +385,7 @@ def run_scenario(
         "fragmentation": fragmentation,
         "mean_distance_new_m": {str(a.period): a.mean_distance_new_m for a in allocations},
         "shortfall_cells": int(shortfall_df["shortfall"].sum()) if len(shortfall_df) else 0,
+        "transfers": transfers_df.to_dict(orient="records"),
         "overrides": overrides,
     }
     report = build_report(
@@ -408,6 +397,9 @@ def run_scenario(
         allocation=allocation_df,
         seed=cfg.growth.seed,
         extra=extra,
+        start_landuse=ds["landuse"],
+        shortfall=shortfall_df,
+        probability_by_period=probability,
     )
     timings["evaluate"] = time.perf_counter() - t
 
@@ -449,6 +441,8 @@ def run_scenario(
             write_allocation_csv(allocations, d / "allocation.csv")
             write_duals_csv(allocations, d / "duals.csv")
             write_text(d / "shortfall.csv", shortfall_df.to_csv(index=False))
+            if len(transfers_df):
+                write_text(d / "transfers.csv", transfers_df.to_csv(index=False))
             write_report(d, report, figures=cfg.outputs.figures, html=cfg.outputs.html)
             timings["write"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - t_all
@@ -470,7 +464,8 @@ def run_scenario(
         report=report,
         manifest=manifest,
         files=files,
+        run_landuse=run_landuse,
     )
 
 
-__all__ = ["RunResult", "apply_overrides", "honour_source_split", "period_seed", "prepare_output_dir", "run_scenario"]
+__all__ = ["RunResult", "apply_overrides", "period_seed", "prepare_output_dir", "run_scenario", "unit_shortfall"]

@@ -4,6 +4,7 @@ infeasibility diagnosis, zone table from a Landscape, writers and the CLI comman
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import numpy as np
@@ -117,7 +118,8 @@ def test_open_space_quota(unit):
     # city 1: land 100, open space 30; a 25 % quota lets it lose 5 ha of forest
     zt = table(city=[1, 2], cap_forest_ha=[20, 0], cap_bare_ha=[0, 20], dist_urban_m=[0, 1000],
                land_ha=[100, 100], open_space_ha=[30, 0 if unit == "city" else 20])
-    s = scen({"residential": 12}, weights={"sprawl": 1.0}, policy={"open_space_quota": {"share": 0.25, "unit": unit}})
+    s = scen({"residential": 12}, weights={"sprawl": 1.0}, policy={"open_space_quota": {"share": 0.25, "unit": unit,
+                                                                                 "already_below": "no_further_loss"}})
     a = allocate(zt, s, 2030)
     lost = a.open_space_lost_ha
     if unit == "city":
@@ -137,7 +139,7 @@ def test_open_space_quota_already_unmet_means_no_further_loss():
     zt = table(cap_forest_ha=[20, 0], cap_bare_ha=[0, 20], dist_urban_m=[0, 1000], land_ha=[100, 100],
                open_space_ha=[10, 0])
     a = allocate(zt, scen({"residential": 5}, weights={"sprawl": 1.0},
-                          policy={"open_space_quota": {"share": 0.15}}), 2030)
+                          policy={"open_space_quota": {"share": 0.15, "already_below": "no_further_loss"}}), 2030)
     assert a.open_space_lost_ha == pytest.approx(0.0)
     assert any("already holds only 5.0 %" in w for w in a.warnings)
 
@@ -244,7 +246,7 @@ def random_instance(seed: int, n_zones: int = 8, n_city: int = 3):
     dem = {"residential": round(0.25 * total, 1), "industrial": round(0.1 * total, 1),
            "commercial": round(0.05 * total, 1)}
     policy = {
-        "open_space_quota": {"share": 0.1, "unit": "city"},
+        "open_space_quota": {"share": 0.1, "unit": "city", "already_below": "no_further_loss"},
         "farmland_loss_cap": {"hectares": round(0.3 * total, 1)},
         "tod": {"share": 0.2},
         "jobs_housing": {"min": 0.1, "max": 3.0},
@@ -282,15 +284,20 @@ def linprog_reference(zt: pd.DataFrame, scenario, period: int, coordination: str
     for z, n, band in itertools.product(range(len(zt)), names, (0, 1)):
         A_ub.append(vec(lambda zz, nn, bb, kk, z=z, n=n, band=band: (zz, nn, bb) == (z, n, band)))
         b_ub.append(next(v[4] for v in var if v[:3] == (z, n, band)))
+    ca = zt.attrs.get("cell_area_ha")
+
+    def whole(d: float) -> float:  # demand rows ask for whole cells when the cell area is known
+        return d if ca is None else round(d / ca) * ca
+
     if coordination == "cluster":
         for k, t in enumerate(TYPES):
             A_eq.append(vec(lambda zz, nn, bb, kk, k=k: kk == k))
-            b_eq.append(cfg.demand.cluster(t, period))
+            b_eq.append(whole(cfg.demand.cluster(t, period)))
     else:
         per_city, _ = city_demand(zt, scenario, period)
         for (c, t), d in per_city.items():
             A_eq.append(vec(lambda zz, nn, bb, kk, c=c, k=TYPES.index(t): kk == k and city[zz] == c))
-            b_eq.append(d)
+            b_eq.append(whole(d))
     if pol.farmland_loss_cap:
         A_ub.append(vec(lambda zz, nn, bb, kk: role[nn] == "farmland"))
         b_ub.append(pol.farmland_loss_cap.hectares)
@@ -361,11 +368,12 @@ def check_invariants(a, zt: pd.DataFrame, s) -> None:
     """Demand, capacities, quota and caps recomputed from the targets."""
     pol = s.config.policy
     t = a.targets
-    # demand met exactly, in hectares and in whole cells
+    # demand met exactly (rounded to whole cells), in hectares and in whole cells
+    ca = zt.attrs["cell_area_ha"]
     for ty in TYPES:
         d = s.config.demand.cluster(ty, a.period)
-        assert t.loc[t.type == ty, "hectares"].sum() == pytest.approx(d, abs=1e-6)
         if a.coordination == "cluster":
+            assert t.loc[t.type == ty, "hectares"].sum() == pytest.approx(round(d / ca) * ca, abs=1e-6)
             assert t.loc[t.type == ty, "cells"].sum() == round(d / zt.attrs["cell_area_ha"])
     if a.coordination == "city":
         per_city, _ = city_demand(zt, s, a.period)
@@ -409,6 +417,37 @@ def check_invariants(a, zt: pd.DataFrame, s) -> None:
             assert pol.jobs_housing.min * r - 1e-6 <= j <= pol.jobs_housing.max * r + 1e-6
     for c, lim in pol.city_growth_limits.items():
         assert t2.loc[t2.city == c, "hectares"].sum() <= lim + 1e-6
+    check_whole_cell_plan(a, zt, s)
+
+
+def check_whole_cell_plan(a, zt: pd.DataFrame, s) -> None:
+    """Every policy holds on the plan in whole cells too (what the growth engine converts)."""
+    pol = s.config.policy
+    ca = zt.attrs["cell_area_ha"]
+    assert not a.plan_broken and not a.plan_unplaced, (a.plan_broken, a.plan_unplaced)
+    t = a.targets.assign(city=zt.set_index("zone").loc[a.targets.zone, "city"].to_numpy())
+    assert (t[[f"from_{r}_cells" for r in SOURCE_ROLES]].sum(axis=1) == t.cells).all()
+    u = a.units.set_index("unit")
+    per_unit = a.unit_targets.groupby("unit").cells.sum()
+    assert (per_unit <= u.loc[per_unit.index, "cap_cells"]).all()
+    if pol.farmland_loss_cap:
+        assert t.from_farmland_cells.sum() * ca <= pol.farmland_loss_cap.hectares + 1e-6
+    if pol.open_space_quota:
+        q = pol.open_space_quota.share
+        for c, g in zt.groupby("city"):
+            lost = t.loc[t.city == c, "from_open_space_cells"].sum() * ca
+            allow = max(g.open_space_ha.sum() - q * g.land_ha.sum(), 0.0)
+            assert lost <= allow + 1e-6
+    if pol.tod and a.coordination == "cluster":
+        res = t[t.type == "residential"]
+        assert res.near_station_cells.sum() >= pol.tod.share * res.cells.sum() - 1e-9
+    if pol.jobs_housing:
+        for _, g in t.groupby("city"):
+            r = g.loc[g.type == "residential", "cells"].sum()
+            j = g.loc[g.type != "residential", "cells"].sum()
+            assert pol.jobs_housing.min * r - 1e-9 <= j <= pol.jobs_housing.max * r + 1e-9
+    for c, lim in pol.city_growth_limits.items():
+        assert t.loc[t.city == c, "cells"].sum() * ca <= lim + 1e-6
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -441,7 +480,7 @@ def test_working_set_gives_the_whole_model_optimum(solver):
                dist_urban_m=rng.gamma(2, 700, n), suit_residential=rng.random(n), suit_industrial=rng.random(n))
     total = cap.sum()
     dem = {"residential": 0.03 * total, "industrial": 0.015 * total, "commercial": 0.005 * total}
-    policy = {"open_space_quota": {"share": 0.12}, "farmland_loss_cap": {"hectares": 0.02 * total},
+    policy = {"open_space_quota": {"share": 0.12, "already_below": "no_further_loss"}, "farmland_loss_cap": {"hectares": 0.02 * total},
               "tod": {"share": 0.3}, "jobs_housing": {"min": 0.2, "max": 2.0},
               "city_growth_limits": {2: 0.03 * total}}
     w = {"sprawl": 1.0, "farmland": 1.0, "open_space": 2.0, "suitability": 1.0}
@@ -578,7 +617,7 @@ def landscape_and_scenario():
         "name": "z", "layers": {"landuse": "lu.tif"}, "periods": [2020, 2030, 2040],
         "demand": {"residential": {2030: 4.0, 2040: 3.0}, "industrial": {2030: 2.0, 2040: 1.0},
                    "commercial": {2030: 1.0, 2040: 1.0}},
-        "policy": {"greenbelt": {"mode": "hard"}, "open_space_quota": {"share": 0.2},
+        "policy": {"greenbelt": {"mode": "hard"}, "open_space_quota": {"share": 0.2, "already_below": "no_further_loss"},
                    "tod": {"radius_m": 150, "share": 0.25}},
     })
     return ds, sc
@@ -677,3 +716,88 @@ def test_cli_allocate(tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(cfg))
     r = CliRunner().invoke(app, ["allocate", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "demand[residential]" in r.output
+
+
+# --------------------------------------------------------------------------- advice that works
+
+
+def _with_advice(policy: dict, demand: dict, advice: dict) -> tuple[dict, dict]:
+    """Apply ``InfeasibleAllocationError.advice`` (config key paths -> values) to policy and demand dicts."""
+    cfg = {"policy": copy.deepcopy(policy), "demand": {t: {2030: float(v)} for t, v in demand.items()}}
+    for key, value in advice.items():
+        parts = key.split(".")
+        node = cfg
+        for p in parts[:-1]:
+            node = node.setdefault(int(p) if p.isdigit() else p, {})
+        node[int(parts[-1]) if parts[-1].isdigit() else parts[-1]] = value
+    return cfg["policy"], {t: v[2030] for t, v in cfg["demand"].items()}
+
+
+@pytest.mark.parametrize("case", ["quota", "cap", "tod", "jobs_min", "jobs_max", "growth_limit", "export"])
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_infeasibility_advice_makes_the_period_feasible(case, solver):
+    zt = table(city=[1, 1, 2], cap_farmland_ha=[10, 0, 10], cap_forest_ha=[0, 25, 5], cap_bare_ha=[4, 0, 3],
+               tod_bare_ha=[1, 0, 0], tod_forest_ha=[0, 2, 0], tod_farmland_ha=[0, 0, 0],
+               land_ha=[40, 40, 40], open_space_ha=[0, 25, 5], dist_urban_m=[0, 500, 900])
+    policy, demand, by_city = {}, {"residential": 20, "industrial": 4}, None
+    if case == "quota":
+        policy = {"open_space_quota": {"share": 0.38, "unit": "city"}}
+    elif case == "cap":
+        policy, demand = {"farmland_loss_cap": {"hectares": 1}}, {"residential": 40}
+    elif case == "tod":
+        policy = {"tod": {"share": 0.6, "radius_m": 800}}
+    elif case == "jobs_min":
+        policy = {"jobs_housing": {"min": 2.0, "max": 5.0}}
+    elif case == "jobs_max":
+        policy = {"jobs_housing": {"min": 0.0, "max": 0.01}}
+    elif case == "growth_limit":
+        policy = {"city_growth_limits": {1: 6.0, 2: 5.0}}
+    else:
+        policy = {"transfers": {"max_export_share": 0.1}}
+        demand, by_city = {}, {1: {"residential": 2}, 2: {"residential": 24}}
+    s = scen(demand, policy=policy, allocation={"solver": solver}, by_city=by_city)
+    with pytest.raises(InfeasibleAllocationError) as ei:
+        allocate(zt, s, 2030)
+    advice = ei.value.advice
+    assert advice, str(ei.value)
+    for key, value in advice.items():  # the message names the same values
+        assert (f"{100 * value:.1f} %" if key.endswith("share") and "transfers" not in key else
+                f"{value:.4f}" if "transfers" in key else f"{value:.1f}" if "hectares" in key or "limits" in key
+                else f"{value:.3f}") in str(ei.value), (key, value, str(ei.value))
+    pol2, dem2 = _with_advice(policy, demand, advice)
+    a = allocate(zt, scen(dem2, policy=pol2, allocation={"solver": solver}, by_city=by_city), 2030)
+    assert a.status == "optimal"
+    check_whole_cell_plan(a, zt, scen(dem2, policy=pol2, by_city=by_city))
+
+
+def test_quota_already_unmet_at_the_start_says_no_plan_can_meet_it():
+    zt = table(cap_forest_ha=[20, 0], cap_bare_ha=[0, 20], land_ha=[100, 100], open_space_ha=[10, 0])
+    policy = {"open_space_quota": {"share": 0.15}}
+    with pytest.raises(InfeasibleAllocationError) as ei:
+        allocate(zt, scen({"residential": 5}, policy=policy), 2030)
+    msg = str(ei.value)
+    assert "no plan can meet" in msg and "city 1 holds 5.00 %" in msg and "20.0 ha short" in msg
+    assert ei.value.advice == {"policy.open_space_quota.share": pytest.approx(0.05)}
+    pol2, dem2 = _with_advice(policy, {"residential": 5}, ei.value.advice)
+    assert allocate(zt, scen(dem2, policy=pol2), 2030).open_space_lost_ha == pytest.approx(0.0)
+
+
+def test_cluster_plan_with_city_demand_records_and_bounds_transfers():
+    # city 1's land is far from urban land, city 2's is cheap: the cluster plan moves city 1's housing to city 2
+    zt = table(city=[1, 2, 3], cap_bare_ha=[20, 40, 10], dist_urban_m=[5000, 0, 3000])
+    by_city = {1: {"residential": 10}, 2: {"residential": 5}, 3: {"residential": 0}}
+    a = allocate(zt, scen({}, weights={"sprawl": 1.0}, by_city=by_city), 2030)
+    tr = a.transfers.set_index(["origin_city", "host_city"])["hectares"]
+    assert tr.loc[(2, 2)] == pytest.approx(5.0) and tr.loc[(1, 2)] == pytest.approx(10.0)
+    assert (1, 1) not in tr.index and 3 not in a.transfers.origin_city.tolist()
+    # every origin's demand is accounted for, and every host receives what the plan gives it
+    assert a.transfers.groupby("origin_city").hectares.sum().to_dict() == pytest.approx({1: 10.0, 2: 5.0})
+    hosted = a.targets.groupby("city").hectares.sum()
+    assert a.transfers.groupby("host_city").hectares.sum().to_dict() == pytest.approx(hosted.to_dict())
+    # at most 30 % of a city's demand may go elsewhere: city 1 keeps at least 7 ha
+    b = allocate(zt, scen({}, weights={"sprawl": 1.0}, by_city=by_city,
+                          policy={"transfers": {"max_export_share": 0.3}}), 2030)
+    assert b.targets.groupby("city").hectares.sum()[1] == pytest.approx(7.0)
+    tb = b.transfers.set_index(["origin_city", "host_city"])["hectares"]
+    assert tb.loc[(1, 1)] == pytest.approx(7.0) and tb.loc[(1, 2)] == pytest.approx(3.0)
+    assert dual(b, "export_limit[residential,city=1]")["binding"]

@@ -70,6 +70,8 @@ def test_landscape_metrics_hand_computed_8_connectivity() -> None:
     assert m["aggregation_index"] == pytest.approx(50.0)
     # compactness: (8/8 + 4/4 + 6/8) / 3**2
     assert m["compactness_index"] == pytest.approx(2.75 / 9)
+    # SHAPE_AM: perimeter / smallest perimeter of the area, area-weighted: (4 * 8/8 + 1 * 4/4 + 2 * 8/6) / 7
+    assert m["shape_index_am"] == pytest.approx((4 + 1 + 2 * 8 / 6) / 7)
 
 
 def test_landscape_metrics_4_connectivity_splits_the_diagonal_pair() -> None:
@@ -103,7 +105,8 @@ def test_no_class_cells() -> None:
     assert m["largest_patch_index"] == 0
     assert m["edge_density"] == 0
     assert m["total_area"] == 0
-    for k in ("mean_patch_area", "landscape_shape_index", "aggregation_index", "compactness_index"):
+    for k in ("mean_patch_area", "landscape_shape_index", "aggregation_index", "compactness_index",
+              "shape_index_am"):
         assert math.isnan(m[k]), k
 
 
@@ -116,6 +119,7 @@ def test_all_class_cells() -> None:
     assert m["landscape_shape_index"] == pytest.approx(1.0)
     assert m["aggregation_index"] == pytest.approx(100.0)
     assert m["compactness_index"] == pytest.approx(1.0)
+    assert m["shape_index_am"] == pytest.approx(1.0)
 
 
 def test_single_cell_patches() -> None:
@@ -395,17 +399,17 @@ def test_quota_per_city_hand_computed() -> None:
     assert cl["quota_share"] is None and cl["quota_met"] is None
     assert c1["farmland_before_ha"] == 3.0 and c1["farmland_after_ha"] == 2.0 and c1["farmland_loss_ha"] == 1.0
     assert cl["new_urban_ha"] == pytest.approx(2.0)
-    assert not rep.passed and "city 2" in rep.failures[0]
-    assert "FAIL" in rep.table()
+    assert "FAIL" in rep.table() and "all checks pass" not in rep.table()  # the verdict is landuse.checks'
+
 
 
 def test_quota_cluster_unit_and_water() -> None:
     ds = _quota_landscape()
     fail = quota_report(ds, _after(), _scenario(open_space_quota={"share": 0.2, "unit": "cluster"}))
     assert fail.units[-1]["margin_ha"] == pytest.approx(2.0 - 2.8)
-    assert not fail.passed
+    assert fail.units[-1]["quota_met"] is False
     ok = quota_report(ds, _after(), _scenario(open_space_quota={"share": 0.1, "unit": "cluster"}))
-    assert ok.passed and ok.units[0]["quota_met"] is None
+    assert ok.units[-1]["quota_met"] is True and ok.units[0]["quota_met"] is None
     wet = quota_report(ds, QUOTA_LU, _scenario(open_space_quota={"share": 0.5, "unit": "city",
                                                                 "include_water": True}))
     assert wet.units[0]["land_area_ha"] == 8.0 and wet.units[0]["open_space_ha"] == 5.0
@@ -418,26 +422,29 @@ def test_red_line_and_permanent_farmland_listed() -> None:
     pf[3, 1] = True
     ds = _quota_landscape(red_line=red, permanent_farmland=pf)
     sc = _scenario()
-    assert quota_report(ds, QUOTA_LU, sc).passed
+    assert quota_report(ds, QUOTA_LU, sc).red_line["intact"]
     after = QUOTA_LU.copy()
     after[0, 0] = R
     after[3, 1] = IND
     rep = quota_report(ds, after, sc)
-    assert not rep.passed
     assert rep.red_line["converted_cells"] == 1
     assert rep.red_line["converted"][0] == {"row": 0, "col": 0, "x": 50.0, "y": 350.0,
                                             "before": "forest", "after": "residential"}
     assert rep.permanent_farmland["intact"] is False
     assert rep.permanent_farmland["converted"][0]["after"] == "industrial"
     off = quota_report(ds, after, _scenario(red_line=False, permanent_farmland=False))
-    assert off.passed and off.red_line["converted_cells"] == 1  # reported, not enforced
+    assert off.red_line["enforced"] is False and off.red_line["converted_cells"] == 1  # reported, not enforced
 
 
-def test_farmland_cap() -> None:
-    ds = _quota_landscape()
-    rep = quota_report(ds, _after(), _scenario(farmland_loss_cap={"hectares": 0.5}))
-    assert rep.farmland_cap["loss_ha"] == 1.0 and not rep.farmland_cap["met"] and not rep.passed
-    assert quota_report(ds, _after(), _scenario(farmland_loss_cap={"hectares": 1.0, "per": "horizon"})).passed
+def test_quota_counts_the_protected_open_space_layer() -> None:
+    pos = np.zeros((4, 4), dtype=bool)
+    pos[0:3, 3] = True  # two farmland cells and one residential cell of city 2
+    ds = _quota_landscape(protected_open_space=pos)
+    rep = quota_report(ds, QUOTA_LU, _scenario(open_space_quota={"share": 0.25, "unit": "city"}))
+    assert rep.units[1]["open_space_ha"] == 2.0 and rep.units[1]["quota_met"] is True  # 2 of 8 ha
+    off = quota_report(ds, QUOTA_LU, _scenario(open_space_quota={"share": 0.25, "unit": "city"},
+                                               protected_open_space=False))
+    assert off.units[1]["open_space_ha"] == 0.0 and off.units[1]["quota_met"] is False
 
 
 def test_quota_report_rejects_nodata_in_study_area() -> None:

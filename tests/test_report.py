@@ -212,7 +212,9 @@ def test_evaluate_exit_0_when_quotas_hold(tmp_path, cli_scenario) -> None:
     assert res.exit_code == 0, res.output
     assert "cluster" in res.output and "all checks pass" in res.output
     data = json.loads(out.read_text())
-    assert data["passed"] is True and data["units"][-1]["quota_met"] is True
+    assert data["passed"] is True and data["quota"]["units"][-1]["quota_met"] is True
+    assert data["year"] == 2030 and data["checks_summary"]["failed"] == 0
+    assert {r["check"] for r in data["checks"]} == {"red_line", "open_space_quota"}
 
 
 def test_evaluate_exit_1_when_a_quota_fails(tmp_path, cli_scenario) -> None:
@@ -222,7 +224,7 @@ def test_evaluate_exit_1_when_a_quota_fails(tmp_path, cli_scenario) -> None:
     plan = _write(tmp_path / "sprawl.tif", lu, classes=S)
     res = CliRunner().invoke(app, ["evaluate", str(plan), "--config", str(cli_scenario)])
     assert res.exit_code == 1, res.output
-    assert "FAIL" in res.output and "open-space quota" in res.output
+    assert "FAIL: open_space_quota 2030 cluster" in res.output and "1 FAILED" in res.output
 
 
 def test_evaluate_exit_1_on_red_line_conversion(tmp_path, cli_scenario) -> None:
@@ -232,6 +234,24 @@ def test_evaluate_exit_1_on_red_line_conversion(tmp_path, cli_scenario) -> None:
     res = CliRunner().invoke(app, ["evaluate", str(plan), "--config", str(cli_scenario)])
     assert res.exit_code == 1
     assert "row 1 col 20" in res.output
+
+
+def test_evaluate_takes_the_year_from_the_file_name_or_the_option(tmp_path, cli_scenario) -> None:
+    cfg = cli_scenario.read_text().replace("periods: [2020, 2030]", "periods: [2020, 2030, 2040]")
+    cfg += "  farmland_loss_cap:\n    hectares: 30\n"
+    cli_scenario.write_text(cfg)
+    grown = _grown(_start(), 2)  # 56 ha of farmland built on since 2020
+    named = _write(tmp_path / "landuse_2030.tif", grown, classes=S)
+    out = tmp_path / "e.json"
+    res = CliRunner().invoke(app, ["evaluate", str(named), "-c", str(cli_scenario), "--json", str(out)])
+    assert res.exit_code == 1 and "FAIL: farmland_loss_cap 2030 cluster" in res.output
+    assert json.loads(out.read_text())["year"] == 2030
+    # as the 2040 map it spans two periods: 56 ha against 2 x 30 ha, a necessary condition only
+    res = CliRunner().invoke(app, ["evaluate", str(named), "-c", str(cli_scenario), "--year", "2040"])
+    assert res.exit_code == 0, res.output
+    assert "spans 2 periods" in res.output
+    res = CliRunner().invoke(app, ["evaluate", str(named), "-c", str(cli_scenario), "--year", "2035"])
+    assert res.exit_code == 2 and "2035" in res.output
 
 
 def test_evaluate_exit_2_on_bad_input(tmp_path, cli_scenario) -> None:
@@ -261,3 +281,68 @@ def test_evaluate_start_map_passes_and_json_is_strict(tmp_path, cli_scenario) ->
     json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     with rasterio.open(tmp_path / "landuse.tif") as src:  # the input is untouched
         np.testing.assert_array_equal(src.read(1), _start())
+
+
+# --------------------------------------------------------------------------- policy checks, duals, fragmentation
+
+_EXTRA = {
+    "binding_policies": {"2030": [{"constraint": "farmland_cap", "cost": 2.5, "unit": "per ha the limit is lowered",
+                                   "meaning": "increase in the objective if the farmland-loss cap were 1 ha lower"}]},
+    "fragmentation": {
+        "2030": {"differences": {"objective": 3.0, "farmland_lost_ha": 12.0, "open_space_lost_ha": 1.5,
+                                 "mean_distance_new_m": 450.0},
+                 "coordinated": {"objective": 10.0, "farmland_lost_ha": 40.0, "open_space_lost_ha": 2.0,
+                                 "mean_distance_new_m": 300.0},
+                 "fragmented": {"objective": 13.0, "farmland_lost_ha": 52.0, "open_space_lost_ha": 3.5,
+                                "mean_distance_new_m": 750.0}},
+        "2040": {"differences": {"objective": 1.0, "farmland_lost_ha": 8.0, "open_space_lost_ha": 0.5,
+                                 "mean_distance_new_m": 150.0},
+                 "coordinated": {"objective": 9.0, "farmland_lost_ha": 30.0, "open_space_lost_ha": 1.0,
+                                 "mean_distance_new_m": 350.0},
+                 "fragmented": {"objective": 10.0, "farmland_lost_ha": 38.0, "open_space_lost_ha": 1.5,
+                                "mean_distance_new_m": 500.0}},
+    },
+}
+
+
+def test_report_checks_every_period_and_shows_failures_first(tmp_path, landscape) -> None:
+    # cap 50 ha per period: 24 ha lost in 2020-2030, 69 ha in 2030-2040 (93 < 2 x 50, yet the second period fails)
+    sc = scenario_from_dict({"name": "per_period", "layers": {"landuse": "landuse.tif"}, "periods": [2020, 2030, 2040],
+                             "policy": {"farmland_loss_cap": {"hectares": 50}}})
+    lu = _start()
+    report = build_report(scenario=sc, landscape=landscape,
+                          landuse_by_year={2030: _grown(lu, 1), 2040: _grown(lu, 3)}, extra=_EXTRA)
+    write_report(tmp_path, report, figures=False)
+    data = json.loads((tmp_path / "report.json").read_text())
+    cap = [(r["period"], r["achieved"], r["passed"]) for r in data["checks"] if r["check"] == "farmland_loss_cap"]
+    assert cap == [(2030, 24.0, True), (2040, 69.0, False)]
+    assert data["passed"] is False and data["checks_summary"]["failed"] == 1
+    assert len(data["failures"]) == 1 and data["failures"][0].startswith("FAIL: farmland_loss_cap 2040 cluster")
+    md = (tmp_path / "report.md").read_text()
+    table = md.split("## Policy checks", 1)[1].split("## ", 1)[0]
+    first_row = [ln for ln in table.splitlines() if ln.startswith("| ")][1]
+    assert first_row.startswith("| FAIL | farmland_loss_cap | 2040 | cluster | 50.0 | - | 69.0 | -19.0 | ha |")
+    # shadow prices, with the farmland equivalent at the default farmland weight (1 per ha)
+    duals = md.split("## Shadow prices of binding policies", 1)[1].split("## ", 1)[0]
+    assert "| 2030 | farmland_cap | 2.500 | per ha the limit is lowered | 2.5 |" in duals
+    # fragmentation in hectares and km, per period and in total
+    frag = md.split("## Cost of fragmentation", 1)[1].split("## ", 1)[0]
+    assert "| 2030 | 40.0 | 52.0 | 12.0 | 2.0 | 3.5 | 1.5 | 0.30 | 0.75 | 0.45 | 3.00 |" in frag
+    assert "| total |  |  | 20.0 |  |  | 2.0 |  |  | 0.30 (mean) | 4.00 |" in frag
+    html = (tmp_path / "report.html").read_text()
+    assert html.count('<tr class="fail">') == 1 and "Shadow prices of binding policies" in html
+    # the landscape table reports SHAPE_AM, not the compactness index that rounds to 0.00
+    assert "SHAPE_AM" in md and "compactness" not in md
+
+
+def test_report_passes_the_shortfall_and_probabilities_to_the_checks(landscape) -> None:
+    sc = scenario_from_dict({"name": "mc", "layers": {"landuse": "landuse.tif"}, "periods": [2020, 2030]})
+    p = np.zeros(_start().shape, dtype=np.float32)
+    p[1, 20] = 0.5  # a red-line cell converted in half of the runs
+    sf = pd.DataFrame({"period": [2030], "zone": [1], "type": ["residential"], "target": [4], "converted": [4],
+                       "shortfall": [0]})
+    report = build_report(scenario=sc, landscape=landscape, landuse_by_year={2030: _grown(_start(), 1)},
+                          shortfall=sf, probability_by_period={2030: {"industrial": p}})
+    status = {r["check"]: r["passed"] for r in report.data["checks"]}
+    assert status == {"red_line": True, "red_line_probability": False, "demand_met": True}
+    assert not report.passed

@@ -272,6 +272,10 @@ class GrowthResult:
     representative_run : int
     run_scores : ndarray
         Mean ensemble probability of each run's conversions.
+    run_landuse : list of dict of int to ndarray, optional
+        With ``simulate(..., keep_runs=True)``: every run's land use (uint8, rows x cols)
+        at the end of each period, replayed from its conversions (for checks on every
+        Monte Carlo run; one map per run and period, so only for small grids).
     """
 
     landuse: dict[int, xr.DataArray]
@@ -281,6 +285,7 @@ class GrowthResult:
     shortfall: pd.DataFrame
     representative_run: int
     run_scores: np.ndarray
+    run_landuse: list[dict[int, np.ndarray]] | None = None
 
     @cached_property
     def probability(self) -> dict[str, xr.DataArray]:
@@ -644,6 +649,7 @@ def simulate(
     runs: int = 10,
     seed: int = 0,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    keep_runs: bool = False,
 ) -> GrowthResult:
     """Grow urban land cell by cell to meet per-zone targets, over Monte Carlo runs.
 
@@ -664,6 +670,8 @@ def simulate(
     progress : callable, optional
         Called with a dict after each run and period: ``run``, ``runs``, ``period``
         (end year), ``period_index``, ``periods``, ``converted``, ``shortfall``.
+    keep_runs : bool
+        Also return every run's maps (:attr:`GrowthResult.run_landuse`).
 
     Returns
     -------
@@ -691,7 +699,8 @@ def simulate(
     """
     runs, seed, lu0 = _check_inputs(landscape, params, runs, seed)
     with _thread_limit(1 if lu0.size < _SERIAL_BELOW_CELLS else None):
-        return _simulate(landscape, lu0, targets, params=params, runs=runs, seed=seed, progress=progress)
+        return _simulate(landscape, lu0, targets, params=params, runs=runs, seed=seed, progress=progress,
+                         keep_runs=keep_runs)
 
 
 @contextmanager
@@ -806,11 +815,25 @@ def _shortfall_table(years: list[int], tgt: np.ndarray, params: GrowthParams, re
 
 
 def _simulate(landscape: xr.Dataset, lu0: np.ndarray, targets: pd.DataFrame, *, params: GrowthParams, runs: int,
-              seed: int, progress: Callable[[dict[str, Any]], None] | None) -> GrowthResult:
+              seed: int, progress: Callable[[dict[str, Any]], None] | None, keep_runs: bool = False) -> GrowthResult:
     plan = _plan(_zone_raster(landscape), targets, params)
     logs = _run_ensemble(plan, lu0, params, seed=seed, run_ids=list(range(runs)), progress=progress, runs=runs)
     _release_free_heap()
-    return _finish(landscape, lu0, plan, params, logs, runs=runs, seed=seed)
+    run_maps = [_replay(lu0, plan, lg) for lg in logs] if keep_runs else None
+    result = _finish(landscape, lu0, plan, params, logs, runs=runs, seed=seed)
+    result.run_landuse = run_maps
+    return result
+
+
+def _replay(lu0: np.ndarray, plan: _Plan, log: _RunLog) -> dict[int, np.ndarray]:
+    """One run's land use at the end of each period, from its conversion log."""
+    lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
+    out = {}
+    for p, year in enumerate(plan.years):
+        m = log.periods == p
+        lu[log.cells[m].astype(np.int64)] = plan.st.type_codes[log.types[m].astype(np.int64)]
+        out[year] = lu.reshape(plan.st.rows, plan.st.cols).copy()
+    return out
 
 
 def _release_free_heap() -> None:

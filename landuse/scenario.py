@@ -450,7 +450,7 @@ def run_scenario(
             files.append(write_duals_csv(allocations, out_dir / "duals.csv"))
             files.append(write_text(out_dir / "shortfall.csv", shortfall_df.to_csv(index=False)))
             if len(transfers_df):
-                files.append(write_text(out_dir / "transfers.csv", transfers_df.to_csv(index=False)))
+                files.append(write_text(out_dir / "transfers.csv", transfers_df.to_csv(index=False, float_format="%.4f")))
             files += write_report(out_dir, report, figures=cfg.outputs.figures, html=cfg.outputs.html)
         timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_all

@@ -412,6 +412,59 @@ def policy_checks(
                                      units="ratio", passed=bool(ok),
                                      detail=detail + ("" if res_n[u] or jobs_n[u] else ": holds trivially")))
 
+        # ---------------------------------------------------------------- the plan's amounts by source and band
+        # no map takes more land of a source role or band than the plan converts (soft greenbelt, outside a soft
+        # boundary, outside the TOD radius); only where the map is one period of a plan in whole cells
+        if k == 1 and allocation is not None and "from_farmland_cells" in allocation:
+            new_urban_cells = urban_a & ~urban_b
+            amounts = [("farmland", classes.is_role(before, "farmland"), "from_farmland", None),
+                       ("open_space", classes.is_role(before, "open_space"), "from_open_space", None)]
+            if pol.greenbelt.mode == "soft" and "greenbelt" in landscape and "greenbelt_cells" in allocation:
+                amounts.append(("soft_greenbelt", np.asarray(landscape["greenbelt"].values, dtype=bool),
+                                "greenbelt", None))
+            gbd = pol.growth_boundary
+            if gbd.mode == "soft" and "growth_boundary" in landscape and "outside_boundary_cells" in allocation:
+                amounts.append(("outside_soft_boundary", ~np.asarray(landscape["growth_boundary"].values, dtype=bool),
+                                "outside_boundary", None))
+            if near is not None and "near_station_cells" in allocation:
+                amounts.append(("residential_outside_tod_radius", ~near, "outside_tod", ("residential",)))
+            for label, mask, what, types in amounts:
+                taken_mask = (new_res if types else new_urban_cells) & mask & study
+                achieved = int(taken_mask.sum()) * cell_ha
+                if what == "outside_tod":
+                    planned_v = (_plan(allocation, plan_periods, "hectares", cell_ha, types=types)
+                                 - _plan(allocation, plan_periods, "near_station", cell_ha, types=types))
+                else:
+                    planned_v = _plan(allocation, plan_periods, what, cell_ha, types=types)
+                if math.isnan(planned_v):
+                    continue
+                margin = planned_v - achieved
+                rows.append(_row(f"plan_{label}", b, "cluster", limit=planned_v, planned=planned_v,
+                                 achieved=achieved, margin=margin, units="ha",
+                                 passed=margin >= -_TOL * max(planned_v, 1.0),
+                                 detail=f"{achieved:,.1f} ha taken in {a}-{b}, {planned_v:,.1f} ha planned "
+                                        "(never more on any map)"))
+
+        # ---------------------------------------------------------------- transfers: demand kept at home
+        tr = pol.transfers
+        dem = scenario.config.demand
+        if (tr is not None and tr.max_export_share < 1 and dem.by_city and pol.coordination == "cluster"
+                and k == 1):
+            for t in URBAN_TYPES:
+                new_t = per_city(~classes.is_role(before, t) & classes.is_role(after, t) & study)
+                for c in sorted(dem.by_city):
+                    d = float(dem.by_city[c].get(t, {}).get(b, 0.0))
+                    need = (1.0 - tr.max_export_share) * d
+                    if need <= 0:
+                        continue
+                    home = new_t.get(f"city {c}", 0) * cell_ha
+                    rows.append(_row("export_limit", b, f"city {c} {t}", limit=need,
+                                     planned=_plan(allocation, plan_periods, "hectares", cell_ha, types=(t,), city=c),
+                                     achieved=home, margin=home - need, units="ha",
+                                     passed=home >= need - _TOL * max(need, 1.0),
+                                     detail=f"{home:,.1f} ha of the city's {d:,.1f} ha {t} demand placed at home; "
+                                            f"at most {100 * tr.max_export_share:g} % may go elsewhere"))
+
         # ---------------------------------------------------------------- city growth limits
         if pol.city_growth_limits:
             new_urban = per_city(urban_a & ~urban_b)

@@ -773,6 +773,29 @@ def _lp_sections(extra: Mapping[str, Any], report: Report) -> list[_Section]:
         for e in errors:
             s.para(f"Not computed for {e}")
         out.append(s)
+    transfers = extra.get("transfers") or []
+    if transfers:
+        s = _Section("Where each city's demand went (cluster-wide plan)")
+        s.para(
+            "With demand given per city, the cluster-wide plan may place a city's demand in another city. Each city "
+            "serves its own demand first (origin = host); what it does not host is attributed to the cities that "
+            "host more than their own demand, in proportion to their surplus. policy.transfers.max_export_share "
+            "bounds the share a city may send elsewhere."
+        )
+        by = {}
+        for t in transfers:
+            key = (t["period"], t["type"], t["origin_city"])
+            by.setdefault(key, []).append(t)
+        rows = []
+        for (period, typ, origin), items in sorted(by.items()):
+            total = sum(i["hectares"] for i in items)
+            home = sum(i["hectares"] for i in items if i["host_city"] == origin)
+            away = ", ".join(f"city {i['host_city']}: {_fmt(i['hectares'])} ha" for i in items
+                             if i["host_city"] != origin)
+            rows.append([str(period), str(typ), f"city {origin}", _fmt(total), _fmt(home),
+                         _pct(1 - home / total if total > 0 else 0.0), away or "-"])
+        s.table(["period", "type", "origin", "demand ha", "hosted at home ha", "exported", "placed in"], rows)
+        out.append(s)
     return out
 
 

@@ -442,7 +442,7 @@ def run_scenario(
             write_duals_csv(allocations, d / "duals.csv")
             write_text(d / "shortfall.csv", shortfall_df.to_csv(index=False))
             if len(transfers_df):
-                write_text(d / "transfers.csv", transfers_df.to_csv(index=False))
+                write_text(d / "transfers.csv", transfers_df.to_csv(index=False, float_format="%.4f"))
             write_report(d, report, figures=cfg.outputs.figures, html=cfg.outputs.html)
             timings["write"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - t_all

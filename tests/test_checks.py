@@ -342,7 +342,8 @@ def test_run_exits_0_when_every_check_passes(tmp_path, tiny_layers) -> None:
 def test_run_exits_1_and_names_the_failing_check(tmp_path, tiny_layers) -> None:
     # the start map already holds less open space than the quota: the plan cannot help, the map fails
     res, data = _run_cli(tmp_path, tiny_layers, name="tiny_fail",
-                         policy={"open_space_quota": {"share": 0.9, "unit": "cluster"}})
+                         policy={"open_space_quota": {"share": 0.9, "unit": "cluster",
+                                                    "already_below": "no_further_loss"}})
     assert res.exit_code == 1, res.output
     assert "FAIL: open_space_quota 2025 cluster: achieved" in res.output and "vs limit 90.00 %" in res.output
     assert "1 FAILED" in res.output
@@ -353,7 +354,8 @@ def test_run_exits_1_and_names_the_failing_check(tmp_path, tiny_layers) -> None:
 
 def test_run_of_several_configs_exits_1_when_one_scenario_fails(tmp_path, tiny_layers) -> None:
     configs = []
-    for name, policy in (("tiny_ok", {}), ("tiny_quota", {"open_space_quota": {"share": 0.9, "unit": "cluster"}})):
+    for name, policy in (("tiny_ok", {}), ("tiny_quota", {"open_space_quota": {"share": 0.9, "unit": "cluster",
+                                                                       "already_below": "no_further_loss"}})):
         cfg = tmp_path / f"{name}.yaml"
         cfg.write_text(yaml.safe_dump(scenario_dict(tiny_layers, tmp_path, name=name, growth={"runs": 2},
                                                     policy=policy), sort_keys=False))
@@ -364,3 +366,45 @@ def test_run_of_several_configs_exits_1_when_one_scenario_fails(tmp_path, tiny_l
     bad_line = next(ln for ln in res.output.splitlines() if ln.startswith("tiny_quota:"))
     assert "checks passed;" in ok_line and "1 FAILED" in bad_line
     assert "  FAIL: open_space_quota 2025 cluster" in res.output
+
+
+# --------------------------------------------------------------------------- the plan's amounts by source and band
+
+
+def _plan_table(**cells: int) -> pd.DataFrame:
+    row = {"period": 2030, "zone": 1, "city": 1, "type": "residential", "hectares": float(cells.get("cells", 0)),
+           "cells": 0, "from_farmland_cells": 0, "from_open_space_cells": 0, "from_other_cells": 0,
+           "near_station_cells": 0, "greenbelt_cells": 0, "outside_boundary_cells": 0}
+    row.update(cells)
+    return pd.DataFrame([row])
+
+
+def test_no_map_takes_more_greenbelt_or_farmland_than_planned() -> None:
+    gb = _mask((3, 0), (3, 1), (3, 2))
+    ds = _landscape(greenbelt=gb)
+    sc = _scenario(greenbelt={"mode": "soft", "strength": 0.5})
+    plan = _plan_table(cells=2, from_farmland_cells=2, greenbelt_cells=1)
+    within = _set(START, R, (3, 0), (4, 0))  # one greenbelt cell and one other, both farmland
+    t = policy_checks(sc, ds, {2030: within}, start_landuse=START, allocation=plan)
+    assert [r["passed"] for r in _rows(t, "plan_soft_greenbelt")] == [True]
+    assert [r["passed"] for r in _rows(t, "plan_farmland")] == [True]
+    over = _set(START, R, (3, 0), (3, 1))  # two greenbelt cells: one more than planned
+    t = policy_checks(sc, ds, {2030: over}, start_landuse=START, allocation=plan)
+    (row,) = _rows(t, "plan_soft_greenbelt")
+    assert row["passed"] is False and row["achieved"] == 2.0 and row["planned"] == 1.0 and row["margin"] == -1.0
+    more_farm = _set(START, R, (4, 0), (4, 1), (4, 2))
+    t = policy_checks(sc, ds, {2030: more_farm}, start_landuse=START, allocation=plan)
+    assert [r["passed"] for r in _rows(t, "plan_farmland")] == [False]
+
+
+def test_export_limit_is_checked_on_the_map() -> None:
+    sc = scenario_from_dict({"name": "checks", "layers": {"landuse": "lu.tif"}, "periods": [2020, 2030],
+                             "demand": {"by_city": {1: {"residential": {2030: 4.0}}}},
+                             "policy": {"transfers": {"max_export_share": 0.5}}})
+    ds = _landscape()
+    home = _set(START, R, (3, 0), (3, 1), (4, 5), (4, 6))  # 2 of 4 ha in city 1: exactly the bound
+    (row,) = _rows(policy_checks(sc, ds, {2030: home}, start_landuse=START), "export_limit")
+    assert row["passed"] is True and row["limit"] == 2.0 and row["achieved"] == 2.0
+    away = _set(START, R, (3, 0), (4, 4), (4, 5), (4, 6))
+    (row,) = _rows(policy_checks(sc, ds, {2030: away}, start_landuse=START), "export_limit")
+    assert row["passed"] is False and row["margin"] == -1.0

@@ -204,17 +204,25 @@ def _is_output_folder(path: Path) -> bool:
 
 
 def _lock(path: Path) -> int | None:
-    """Open ``path`` (a folder) and lock it exclusively; the lock lives as long as the process keeps the fd."""
+    """Open ``path`` (a folder) and lock it exclusively; the lock lives as long as the process keeps the fd.
+
+    Raises :class:`BlockingIOError` if another process holds the lock. Returns None where
+    there is no ``flock`` (Windows, some network file systems): liveness then falls back to
+    the process id in the folder's name.
+    """
     try:
         import fcntl
-    except ImportError:  # pragma: no cover - no flock (Windows): liveness falls back to the pid
+    except ImportError:  # pragma: no cover - Windows
         return None
     fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         os.close(fd)
         raise
+    except OSError:  # no flock on this file system
+        os.close(fd)
+        return None
     return fd
 
 
@@ -229,18 +237,20 @@ def _writer_alive(path: Path, pid: int) -> bool:
         fd = _lock(path)
     except FileNotFoundError:
         return False
-    except OSError:
+    except OSError:  # locked (BlockingIOError), or unreadable: leave it alone
         return True
     if fd is not None:
         _unlock(fd)
         return False
-    try:  # pragma: no cover - no flock
-        os.kill(pid, 0)
-    except ProcessLookupError:  # pragma: no cover
-        return False
-    except OSError:  # pragma: no cover
+    if pid == os.getpid():
         return True
-    return True  # pragma: no cover
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _leftovers(target: Path) -> list[tuple[str, Path, int]]:
@@ -540,7 +550,7 @@ class OutputFolder:
         old = target.parent / f".{target.name}.old-{os.getpid()}-{os.urandom(4).hex()}"
         try:
             old_fd = _lock(target)
-        except OSError as exc:
+        except BlockingIOError as exc:
             raise OutputFolderError(
                 f"another landuse process is replacing {target}; wait for it to finish and run again"
             ) from exc

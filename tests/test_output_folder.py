@@ -325,3 +325,21 @@ def test_sleuth_output_folder_is_replaced_whole(tmp_path, capsys) -> None:
     # the input folder is never an output folder
     assert fast_sleuth(["sleuth", str(scen), "--out", str(tmp_path / "Input"), "--force"]) == 2
     assert "holds the input" in capsys.readouterr().err
+
+
+def test_without_flock_liveness_falls_back_to_the_pid(tmp_path, monkeypatch) -> None:
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")  # as on some network file systems
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f".out.staging-{int(done.stdout)}-0badc0de"
+    live = tmp_path / f".out.staging-{os.getpid()}-0123abcd"
+    dead.mkdir()
+    live.mkdir()
+    with OutputFolder(tmp_path / "out", command="demo", owner="a") as stage:
+        write_text(stage.path / "a.txt", "x")
+    assert not dead.exists() and live.exists()
+    assert verify_folder(tmp_path / "out").ok

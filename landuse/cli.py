@@ -359,6 +359,11 @@ def allocate(
     if period is not None and period not in ends:
         raise ConfigError(f"--period {period} is not a period end year of {config} ({', '.join(map(str, ends))})")
     ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
+    from landuse.demand import apply_people_demand
+
+    people = apply_people_demand(scenario, ds)
+    if people is not None:
+        typer.echo(people.summary())
     zt = alloc_mod.zone_table(ds, scenario)
     results = []
     lost = 0.0

@@ -110,6 +110,37 @@ class ClassConfig(Strict):
 PeriodSeries = dict[int, NonNegative]
 
 
+Density = float | Literal["auto"] | dict[int | Literal["default"], float | Literal["auto"] | dict[int, float]]
+
+
+class PeopleConfig(Strict):
+    """Demand from people and jobs: population and jobs per city and year, turned into hectares by densities."""
+
+    table: Path | None = Field(
+        None, description="CSV with columns city, year, population, jobs (optional jobs_industrial, "
+        "jobs_commercial), relative to the scenario file"
+    )
+    cities: dict[int, dict[int, dict[Literal["population", "jobs", "jobs_industrial", "jobs_commercial"],
+                                     NonNegative]]] = Field(
+        default_factory=dict, description="city id -> year -> {population, jobs[, jobs_industrial, jobs_commercial]}"
+    )
+    persons_per_ha: Density = Field(
+        "auto", description="persons per hectare of residential land: a number, 'auto' (each city's start-year "
+        "population / residential land), or {default: .., <city>: number | 'auto' | {year: number}} "
+        "(years in between interpolated: densification)"
+    )
+    industrial_jobs_per_ha: Density = Field(
+        "auto", description="jobs per hectare of industrial land (same forms as persons_per_ha)"
+    )
+    commercial_jobs_per_ha: Density = Field(
+        "auto", description="jobs per hectare of commercial land (same forms as persons_per_ha)"
+    )
+    industrial_job_share: Fraction | Literal["auto"] = Field(
+        "auto", description="share of jobs that need industrial land when the table gives only 'jobs'; 'auto': "
+        "the cluster's start-year share of industrial in industrial + commercial land"
+    )
+
+
 class DemandConfig(Strict):
     """New urban land per type and period, in hectares, keyed by the period's end year."""
 
@@ -122,6 +153,9 @@ class DemandConfig(Strict):
     split: Literal["urban_area", "land_area"] = Field(
         "urban_area",
         description="how cluster demand is split among cities when by_city is not given",
+    )
+    people: PeopleConfig | None = Field(
+        None, description="derive demand.by_city from population and jobs per city and year (landuse.demand)"
     )
 
     def cluster(self, t: str, year: int) -> float:
@@ -457,6 +491,9 @@ class ScenarioConfig(Strict):
                     f"demand.{t}: years {bad} are not period end years {sorted(ends)}; "
                     "key demand by the year each period ends"
                 )
+        if self.demand.people is not None and (self.demand.by_city or any(getattr(self.demand, t) for t in URBAN_TYPES)):
+            raise ValueError("demand.people derives the demand of every city and type: remove demand.by_city and "
+                             "the per-type hectare series, or remove demand.people")
         for city, per_type in self.demand.by_city.items():
             for t, series in per_type.items():
                 bad = sorted(set(series) - ends)

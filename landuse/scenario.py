@@ -270,6 +270,9 @@ def run_scenario(
     out_dir = scenario.output_dir()
     layer_paths = scenario.layer_paths()
     ds = read_landscape(layer_paths, classes=scenario.classes)
+    from landuse.demand import apply_people_demand
+
+    people = apply_people_demand(scenario, ds)  # demand.people -> demand.by_city (hectares per city and period)
     timings["read"] = time.perf_counter() - t
     if write:
         # outputs never share a folder with the layers (whatever --force says): a run writes
@@ -386,6 +389,8 @@ def run_scenario(
         "mean_distance_new_m": {str(a.period): a.mean_distance_new_m for a in allocations},
         "shortfall_cells": int(shortfall_df["shortfall"].sum()) if len(shortfall_df) else 0,
         "transfers": transfers_df.to_dict(orient="records"),
+        "demand_from_people": (people.change.to_dict(orient="records") if people is not None else []),
+        "demand_notes": (people.notes if people is not None else []),
         "overrides": overrides,
     }
     report = build_report(
@@ -443,6 +448,10 @@ def run_scenario(
             write_text(d / "shortfall.csv", shortfall_df.to_csv(index=False))
             if len(transfers_df):
                 write_text(d / "transfers.csv", transfers_df.to_csv(index=False, float_format="%.4f"))
+            if people is not None:
+                write_text(d / "demand_people.csv", people.need.merge(
+                    people.change.rename(columns={"period": "year", "hectares": "change_ha"}),
+                    on=["city", "year", "type"], how="left").to_csv(index=False, float_format="%.4f"))
             write_report(d, report, figures=cfg.outputs.figures, html=cfg.outputs.html)
             timings["write"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - t_all

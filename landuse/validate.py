@@ -34,6 +34,7 @@ class ValidationSummary:
     developable_ha: float
     demand_ha: dict[int, float] = field(default_factory=dict)
     dropped_drivers: list[str] = field(default_factory=list)
+    people: str | None = None
 
     def text(self) -> str:
         rows, cols = self.shape
@@ -48,6 +49,8 @@ class ValidationSummary:
             f"  demand: {total:,.0f} ha over {len(self.demand_ha)} periods "
             f"({', '.join(f'{y}: {v:,.0f}' for y, v in self.demand_ha.items())})",
         ]
+        if self.people:
+            lines.append("  " + self.people.replace("\n", "\n  "))
         if self.dropped_drivers:
             lines.append(f"  note: suitability drivers without a layer are dropped: {', '.join(self.dropped_drivers)}")
         return "\n".join(lines)
@@ -142,6 +145,9 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     for t in URBAN_TYPES:
         conv |= convertible(ds, scenario, t) & ~blocked
     cell_ha = cell_area_ha(ds)
+    from landuse.demand import apply_people_demand
+
+    people = apply_people_demand(scenario, ds)
     demand_problems, per_year = _demand_problems(scenario, ds, conv, cell_ha)
     problems += [f"{src}: {p}" for p in demand_problems]
     if problems:
@@ -156,6 +162,7 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
         developable_ha=float(conv.sum()) * cell_ha,
         demand_ha=per_year,
         dropped_drivers=_missing_drivers(scenario, ds),
+        people=people.summary() if people is not None else None,
     )
 
 

@@ -801,3 +801,18 @@ def test_cluster_plan_with_city_demand_records_and_bounds_transfers():
     tb = b.transfers.set_index(["origin_city", "host_city"])["hectares"]
     assert tb.loc[(1, 1)] == pytest.approx(7.0) and tb.loc[(1, 2)] == pytest.approx(3.0)
     assert dual(b, "export_limit[residential,city=1]")["binding"]
+
+
+def test_soft_growth_boundary_is_priced():
+    # zone 1 lies inside the boundary but farther from urban land; zone 2 outside and closer
+    zt = table(cap_bare_ha=[20, 20], dist_urban_m=[1500, 0])
+    zt["band0_bare_ha"] = [20.0, 0.0]
+    zt["band4_bare_ha"] = [0.0, 20.0]  # outside the soft boundary
+    outside = {}
+    for factor in (0.95, 0.5, 0.0):
+        s = scen({"residential": 10}, weights={"sprawl": 1.0, "outside_boundary": 5.0},
+                 policy={"growth_boundary": {"mode": "soft", "outside_factor": factor}})
+        a = allocate(zt, s, 2030)
+        outside[factor] = float(a.targets.outside_boundary_cells.sum())
+    # cost outside: 5 x (1 - factor) per ha against 1.5 per ha for going 1.5 km farther inside
+    assert outside == {0.95: 10.0, 0.5: 0.0, 0.0: 0.0}

@@ -983,10 +983,18 @@ def _solve_working_set(m: AllocationModel, scenario: Scenario, solver: str) -> _
         sub, cols, rows = _submodel(m, ws)
         sol = _solve(sub, scenario, solver)
         if sol.status == "infeasible":
-            alpha *= 4.0
-            ws |= _initial_working_set(m, alpha)
-            if alpha > 64:
-                ws[:] = True
+            if alpha == 1.0:  # widen once
+                alpha *= 4.0
+                ws |= _initial_working_set(m, alpha)
+                continue
+            # a second infeasible restriction most likely means an infeasible model: HiGHS tells it from the
+            # matrix in one solve, far faster than a PuLP model of the whole; else the whole model is solved
+            probe = _solve_highs_direct(m, method="simplex", time_limit=scenario.config.allocation.time_limit_s)
+            if probe.status == "infeasible":
+                probe.seconds = time.perf_counter() - t0
+                probe.detail += "; working set: whole model infeasible"
+                return probe
+            ws[:] = True
             continue
         if sol.status != "optimal":
             sol.seconds = time.perf_counter() - t0
@@ -1740,7 +1748,9 @@ def allocate(
     sol = _solve_model(m, scenario, solver)
     if sol.status == "infeasible":
         em = _elastic(m)
-        esol = _solve(em, scenario, solver)
+        # the elastic re-solve only explains; HiGHS straight from the matrix is several times faster than
+        # building a PuLP model for CBC, so it explains for either solver
+        esol = _solve_highs_direct(em, method="simplex", time_limit=scenario.config.allocation.time_limit_s)
         if esol.status != "optimal":
             raise SolverError(f"allocation {period} is infeasible and the elastic re-solve failed ({esol.detail})")
         err = _explain(em, esol, zone_table, scenario)

@@ -282,8 +282,10 @@ def policy_checks(
                                    "a necessary condition only)")
 
         # ---------------------------------------------------------------- hard masks
+        restored = classes.is_role(before, *URBAN_TYPES) & ~classes.is_role(after, *URBAN_TYPES)
         for name, mask, enforced, what in masks:
-            changed = mask & (before != after)
+            # urban land restored to a non-urban class (shrinking cities) is not a breach of a no-build layer
+            changed = mask & (before != after) & ~restored
             n = int(changed.sum())
             detail = (f"{int(mask.sum()):,} cells of the {what}; "
                       + ("none changed class" if n == 0 else f"{n:,} changed class: "

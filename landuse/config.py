@@ -449,6 +449,44 @@ class ComputeConfig(Strict):
     memory_limit: str = Field("auto", description="memory limit per worker of a 'local' cluster, e.g. '4GB'")
 
 
+class ShrinkageWeights(Strict):
+    """What releasing a hectare of surplus urban land costs (positive) or gains (negative) in a zone."""
+
+    centre: NonNegative = Field(
+        2.0, description="cost per ha released, times exp(-distance to the nearest centre / 5 km): keep the centre")
+    stations: NonNegative = Field(
+        1.0, description="cost per ha released, times exp(-distance to the nearest station / 1 km): keep station areas")
+    open_space: NonNegative = Field(
+        1.0, description="reward per ha released, times the zone's share of open space and red line: restore "
+        "where it reconnects open space")
+    farmland: NonNegative = Field(
+        0.5, description="reward per ha released, times the zone's share of farmland: restore on farmland edges")
+
+
+class ShrinkageOutcome(Strict):
+    """What becomes of released urban land (the whole cluster, or one city under shrinkage.by_city)."""
+
+    outcome: Literal["vacant", "restore", "mix"] = Field(
+        "vacant", description="vacant: stays urban, marked vacant (vacancy_<year>.tif); restore: reverts to "
+        "restore_to; mix: restore_share of it restored, the rest vacant")
+    restore_share: Fraction = Field(0.5, description="mix: share of the released cells restored")
+    restore_to: str = Field(
+        "neighbours", description="class restored land becomes: a class name, a role (open_space, farmland: its "
+        "first class), or 'neighbours' (the most common non-urban, non-water class of the cell's 3x3 window, "
+        "else the first open-space class)")
+
+
+class ShrinkageConfig(ShrinkageOutcome):
+    """Shrinking cities: how surplus urban land (a negative change of need, demand.people) is released."""
+
+    pattern: Literal["contraction", "perforation"] = Field(
+        "contraction", description="contraction: cells from the edge of the urban area inwards; perforation: "
+        "scattered cells")
+    weights: ShrinkageWeights = Field(default_factory=ShrinkageWeights)
+    by_city: dict[int, ShrinkageOutcome] = Field(
+        default_factory=dict, description="city id -> its own outcome, restore_share, restore_to")
+
+
 class OutputsConfig(Strict):
     folder: Path = Field(Path("outputs"), description="output folder, relative to the scenario file")
     probability: bool = Field(True, description="write probability_<type>_<year>.tif")
@@ -475,6 +513,7 @@ class ScenarioConfig(Strict):
     growth: GrowthConfig = Field(default_factory=GrowthConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    shrinkage: ShrinkageConfig = Field(default_factory=ShrinkageConfig)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
 

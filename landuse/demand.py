@@ -18,8 +18,8 @@ then exactly what its people need, and densities stay as they are), or per city 
 year, interpolated linearly between the years given and held beyond them — densification as a path. Population and
 jobs are interpolated linearly between the table's years; every scenario year must lie within the table's years.
 
-Shrinkage (releasing a surplus) is not modelled yet: a negative change is planned as no change and reported in
-``PeopleDemand.notes`` and the run report, so the surplus is visible.
+A negative change is a surplus: ``landuse run`` releases it (:mod:`landuse.shrink`), and a city that grows again first
+reoccupies its vacant land; ``by_city`` holds the growth only (negative changes as 0).
 """
 
 from __future__ import annotations
@@ -251,8 +251,8 @@ def derive_demand(scenario: Scenario, landscape: xr.Dataset, *, landuse: np.ndar
         per = surplus.groupby(["period", "city"]).hectares.sum()
         text = "; ".join(f"{p}: " + ", ".join(f"city {c} {-v:,.1f} ha" for (_, c), v in g.items())
                          for p, g in per.groupby(level=0))
-        notes.append(f"surplus land not released ({text}): these cities need less land than they hold; shrinkage "
-                     "(releasing land) is not modelled yet, so those periods plan no change there")
+        notes.append(f"surplus land ({text}): these cities need less land than they held; the run releases it "
+                     "(landuse.shrink: shrinkage.outcome vacant, restore or mix)")
     return PeopleDemand(people=people, need=need, change=change, by_city=by_city, notes=notes)
 
 

@@ -483,9 +483,34 @@ def fig_farmland(report: Report) -> bytes:
     return _png(fig)
 
 
+def fig_shrinkage(report: Report) -> bytes:
+    """Urban (occupied), vacant and restored hectares per city over time (shrinking cities)."""
+    df = pd.DataFrame((report.data.get("extra") or {}).get("shrinkage") or [])
+    cities = sorted(df["city"].unique())
+    ncol = min(4, len(cities))
+    nrow = -(-len(cities) // ncol)
+    fig = _new_figure(3.0 * ncol, 2.4 * nrow + 0.6)
+    axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
+    for ax, c in zip(axes, cities, strict=False):
+        g = df[df.city == c].sort_values("period")
+        ax.plot(g.period, g.occupied_ha, color="#e41a1c", label="urban, occupied")
+        ax.plot(g.period, g.vacant_ha, color="#984ea3", linestyle="--", label="vacant")
+        ax.plot(g.period, g.restored_ha, color="#4daf4a", linestyle=":", label="restored")
+        ax.set_title(f"city {c}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(cities):]:
+        ax.axis("off")
+    axes[0].set_ylabel("hectares", fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("urban, vacant and restored land per city", fontsize=10)
+    return _png(fig)
+
+
 def make_figures(report: Report) -> dict[str, bytes]:
     """Every figure the report has data for, as PNG bytes keyed by file name."""
     figs = {"landuse.png": fig_landuse(report), "change.png": fig_change(report)}
+    if (report.data.get("extra") or {}).get("shrinkage"):
+        figs["shrinkage.png"] = fig_shrinkage(report)
     if report.type_maps:
         figs["expansion.png"] = fig_expansion(report)
     if report.probability:
@@ -505,6 +530,7 @@ _CAPTIONS = {
     "growth_boundary.png": "Delineated urban growth boundary over the final land use.",
     "quota.png": "Protected open space per unit against the quota.",
     "farmland_loss.png": "Farmland lost per city.",
+    "shrinkage.png": "Urban (occupied), vacant and restored land per city over time.",
 }
 
 
@@ -565,7 +591,7 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
            f"**Result: FAILED** — {cs_['failed']} of {enforced} fail (listed first under Policy checks).")
     out.append(s)
     out.append(_checks_section(report))
-    out += _lp_sections(d.get("extra") or {}, report)
+    out += _lp_sections(d.get("extra") or {}, report, figure_names)
 
     q = d["quotas"][final]
     s = _Section(f"Open-space quota and farmland ({final})")
@@ -718,7 +744,7 @@ def _km(m: float | None) -> float | None:
     return None if m is None else m / 1000.0
 
 
-def _lp_sections(extra: Mapping[str, Any], report: Report) -> list[_Section]:
+def _lp_sections(extra: Mapping[str, Any], report: Report, figure_names: list[str] = ()) -> list[_Section]:
     """Shadow prices of the binding policies and the cost of fragmentation, in planners' units."""
     out = []
     binding = extra.get("binding_policies") or {}
@@ -772,6 +798,22 @@ def _lp_sections(extra: Mapping[str, Any], report: Report) -> list[_Section]:
                      "objective difference"], rows)
         for e in errors:
             s.para(f"Not computed for {e}")
+        out.append(s)
+    shrink = extra.get("shrinkage") or []
+    if shrink:
+        s = _Section("Growth and shrinkage per city")
+        notes = extra.get("demand_notes") or []
+        s.para("Demand from population and jobs (demand.people): each period asks for the change of land each city "
+               "needs. Growth first reoccupies the city's vacant land; a surplus is released (shrinkage.outcome: "
+               "vacant land stays urban and is marked in vacancy_<year>.tif, restored land reverts to a non-urban "
+               "class). Hectares at the end of each period; released and reoccupied within it."
+               + ("" if not notes else " Notes: " + " ".join(notes)))
+        s.table(["period", "city", "urban ha", "occupied ha", "vacant ha", "restored ha (since start)",
+                 "released ha", "reoccupied ha", "release shortfall ha"],
+                [[str(r["period"]), f"city {r['city']}", _fmt(r["urban_ha"]), _fmt(r["occupied_ha"]),
+                  _fmt(r["vacant_ha"]), _fmt(r["restored_ha"]), _fmt(r["released_ha"]), _fmt(r["reoccupied_ha"]),
+                  _fmt(r["release_shortfall_ha"])] for r in shrink])
+        s.figures += [f for f in ("shrinkage.png",) if f in figure_names]
         out.append(s)
     transfers = extra.get("transfers") or []
     if transfers:

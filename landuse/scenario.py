@@ -198,6 +198,90 @@ def unit_shortfall(shortfall: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame
     return out[first + [c for c in out.columns if c not in first]]
 
 
+def _shrink_period(ds: xr.Dataset, scenario: Scenario, people: Any, lu: np.ndarray, vacant: np.ndarray, zg: Any,
+                   suit: Any, year: int, p_idx: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, bool]:
+    """Before a period's growth: reoccupy vacant land, then release each shrinking city's surplus.
+
+    Sets the period's growth demand (``demand.by_city``) to the derived growth less the vacant land reoccupied;
+    returns the new land use and vacancy, one row per city and type (``landuse.shrink``), and whether any cell was
+    restored to a non-urban class.
+    """
+    from landuse.allocate import zone_table
+    from landuse.shrink import occupied_cells, plan_release, release_cells, reoccupy
+
+    cell_ha = cell_area_ha(ds)
+    seed = period_seed(scenario.config.growth.seed, p_idx)
+    cities = np.asarray(ds["cities"].values, dtype=np.int64)
+    ch = people.change[people.change.period == year]
+    grow = {(int(r.city), r.type): round(r.hectares / cell_ha) for r in ch.itertuples() if r.hectares > 0}
+    shrink = {(int(r.city), r.type): round(-r.hectares / cell_ha) for r in ch.itertuples() if r.hectares < 0}
+    vacant, reused = reoccupy(lu, vacant, cities, grow, scenario, seed=seed, period_index=p_idx)
+    by_city = {c: {t: dict(v) for t, v in per.items()} for c, per in scenario.config.demand.by_city.items()}
+    for (c, t), n in reused.items():
+        by_city[c][t][year] = max(0.0, (grow[(c, t)] - n) * cell_ha)
+    scenario.config.demand.by_city = by_city
+    plan = pd.DataFrame(columns=["period", "zone", "city", "type", "cells", "cost_per_ha"])
+    unplaced: dict[tuple[int, str], int] = {}
+    done = pd.DataFrame(columns=["period", "city", "type", "vacant_cells", "restored_cells"])
+    if shrink:
+        zt = zone_table(ds, scenario, landuse=lu, zones=zg, suitability=suit)
+        occ = occupied_cells(zg.zones, lu, vacant, scenario, len(zt))
+        plan, unplaced = plan_release(zt, scenario, year, shrink, occ)
+        lu, vacant, done = release_cells(lu, vacant, zg.zones, plan, scenario, seed=seed, period=year,
+                                         period_index=p_idx)
+    keys = sorted(set(grow) | set(shrink) | set(reused))
+    rec = pd.DataFrame([{"period": year, "city": c, "type": t,
+                         "change_cells": grow.get((c, t), 0) - shrink.get((c, t), 0),
+                         "reoccupied_cells": reused.get((c, t), 0),
+                         "released_cells": int(plan.loc[(plan.city == c) & (plan.type == t), "cells"].sum()),
+                         "release_shortfall_cells": unplaced.get((c, t), 0)} for c, t in keys])
+    if len(rec) and len(done):
+        rec = rec.merge(done.astype({"city": int}), on=["period", "city", "type"], how="left").fillna(0)
+    else:
+        rec["vacant_cells"] = 0
+        rec["restored_cells"] = 0
+    restored = bool(len(done)) and int(done["restored_cells"].sum()) > 0
+    return lu, vacant, rec, restored
+
+
+def _shrinkage_table(ds: xr.Dataset, scenario: Scenario, maps: dict[int, xr.DataArray],
+                     vacancy: dict[int, xr.DataArray], records: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per period and city: urban, vacant and restored (cumulative) hectares, and the period's released and
+    reoccupied hectares (empty when the scenario has no demand from people)."""
+    if not records:
+        return pd.DataFrame()
+    classes = scenario.classes
+    ca = cell_area_ha(ds)
+    cities = np.asarray(ds["cities"].values, dtype=np.int64)
+    lu0 = np.asarray(ds["landuse"].values)
+    n = int(cities.max(initial=0)) + 1
+    urban0 = classes.is_role(lu0, *URBAN_TYPES)
+    per = pd.concat(records, ignore_index=True)
+    rows = []
+    for y, da in maps.items():
+        lu = np.asarray(da.values)
+        urban = classes.is_role(lu, *URBAN_TYPES)
+        vac = np.asarray(vacancy[y].values, dtype=bool) if y in vacancy else np.zeros(lu.shape, bool)
+        restored = urban0 & ~urban
+        cnt = {k: np.bincount(cities[m], minlength=n) for k, m in
+               (("urban", urban), ("vacant", vac & urban), ("restored", restored))}
+        p = per[per.period == y].groupby("city")[["released_cells", "reoccupied_cells", "vacant_cells",
+                                                    "restored_cells", "release_shortfall_cells"]].sum()
+        for c in range(1, n):
+            if not (cities == c).any():
+                continue
+            r = p.loc[c] if c in p.index else None
+            rows.append({"period": y, "city": c, "urban_ha": cnt["urban"][c] * ca,
+                         "occupied_ha": (cnt["urban"][c] - cnt["vacant"][c]) * ca, "vacant_ha": cnt["vacant"][c] * ca,
+                         "restored_ha": cnt["restored"][c] * ca,
+                         "released_ha": 0.0 if r is None else float(r.released_cells) * ca,
+                         "newly_vacant_ha": 0.0 if r is None else float(r.vacant_cells) * ca,
+                         "newly_restored_ha": 0.0 if r is None else float(r.restored_cells) * ca,
+                         "reoccupied_ha": 0.0 if r is None else float(r.reoccupied_cells) * ca,
+                         "release_shortfall_ha": 0.0 if r is None else float(r.release_shortfall_cells) * ca})
+    return pd.DataFrame(rows)
+
+
 def run_scenario(
     config: str | os.PathLike | Scenario,
     *,
@@ -291,6 +375,7 @@ def run_scenario(
     classes = scenario.classes
     nodata = classes.nodata
     lu = np.asarray(ds["landuse"].values).copy()
+    study_mask = np.asarray(ds["study_area"].values, dtype=bool)
     start_urban = classes.is_role(lu, *URBAN_TYPES)
     not_urban_prob = np.ones(lu.shape, dtype=np.float32)
 
@@ -301,10 +386,18 @@ def run_scenario(
     shortfalls = []
     farmland_lost = 0.0
     n_periods = len(scenario.period_pairs)
+    vacant = np.zeros(lu.shape, dtype=bool)
+    shrink_records: list[pd.DataFrame] = []
+    vacancy_by_year: dict[int, xr.DataArray] = {}
     for p_idx, (_, y1) in enumerate(scenario.period_pairs):
         _log(progress, stage="period", period=y1, period_index=p_idx, periods=n_periods)
         t = time.perf_counter()
         suit = suitability_of(lu)
+        if people is not None:
+            lu, vacant, rec, restored = _shrink_period(ds, scenario, people, lu, vacant, zg, suit, y1, p_idx)
+            shrink_records.append(rec)
+            if restored:
+                suit = suitability_of(lu)  # restored cells are no longer urban land for the drivers
         timings[f"suitability_{y1}"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -354,6 +447,9 @@ def run_scenario(
         farmland_lost += float((classes.is_role(lu_start, "farmland") & classes.is_role(lu, *URBAN_TYPES)).sum()
                                * cell_area_ha(ds))
         landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)
+        if vacant.any() or (people is not None and bool(scenario.config.shrinkage.outcome != "restore")):
+            vacancy_by_year[y1] = like(ds, np.where(study_mask, vacant, 0).astype(np.uint8), f"vacancy_{y1}",
+                                       nodata=255)
         probability[y1] = {}
         p_any = np.zeros(lu.shape, dtype=np.float32)
         for typ in URBAN_TYPES:
@@ -377,6 +473,7 @@ def run_scenario(
     allocation_df = pd.concat([a.targets for a in allocations], ignore_index=True)
     shortfall_df = pd.concat(shortfalls, ignore_index=True) if shortfalls else pd.DataFrame()
     transfers_df = pd.concat([a.transfers for a in allocations], ignore_index=True)
+    shrink_df = _shrinkage_table(ds, scenario, landuse_by_year, vacancy_by_year, shrink_records)
     extra = {
         "objective": {str(a.period): a.objective for a in allocations},
         "objective_terms": {str(a.period): a.objective_terms for a in allocations},
@@ -391,6 +488,7 @@ def run_scenario(
         "transfers": transfers_df.to_dict(orient="records"),
         "demand_from_people": (people.change.to_dict(orient="records") if people is not None else []),
         "demand_notes": (people.notes if people is not None else []),
+        "shrinkage": shrink_df.to_dict(orient="records"),
         "overrides": overrides,
     }
     report = build_report(
@@ -448,6 +546,10 @@ def run_scenario(
             write_text(d / "shortfall.csv", shortfall_df.to_csv(index=False))
             if len(transfers_df):
                 write_text(d / "transfers.csv", transfers_df.to_csv(index=False, float_format="%.4f"))
+            for y1, da in vacancy_by_year.items():
+                write_geotiff(da, d / f"vacancy_{y1}.tif", tags=tags)
+            if len(shrink_df):
+                write_text(d / "shrinkage.csv", shrink_df.to_csv(index=False, float_format="%.4f"))
             if people is not None:
                 write_text(d / "demand_people.csv", people.need.merge(
                     people.change.rename(columns={"period": "year", "hectares": "change_ha"}),

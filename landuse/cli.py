@@ -276,6 +276,10 @@ def run(
     from landuse.scenario import run_scenario
 
     config = configs[0]
+    if _has_variants(config):
+        _run_variants(config, out=out, runs=runs, seed=seed, solver=solver, force=force, quiet=quiet,
+                      chunks=chunks, scheduler=scheduler)
+        return
     with _Progress(quiet=quiet) as progress:
         result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress,
                               chunks=chunks, scheduler=scheduler)
@@ -292,6 +296,32 @@ def run(
     typer.echo("\n".join(lines))
     passed = _echo_checks(result.report.checks, show_all=False)
     typer.echo(f"report: {result.report_path}")
+    if not passed:
+        raise typer.Exit(1)
+
+
+def _has_variants(config: Path) -> bool:
+    from landuse.config import load_scenario
+
+    people = load_scenario(config).config.demand.people
+    return bool(people is not None and people.variants)
+
+
+def _run_variants(config: Path, *, out: Path | None, quiet: bool, **overrides: Any) -> None:
+    """Every demand variant of one scenario, then the robustness maps (landuse.variants)."""
+    from landuse.variants import run_variants
+
+    with _Progress(quiet=quiet) as progress:
+        res = run_variants(config, out=out, progress=progress, **overrides)
+    passed = True
+    for name, r in res.runs.items():
+        typer.echo(f"variant {name!r}: {r.out_dir}")
+        passed &= _echo_checks(r.report.checks, show_all=False)
+    t = res.table
+    typer.echo(f"robustness ({res.out_dir / 'robustness'}): urbanised under every variant "
+               f"{t.urbanised_every_variant_ha.sum():,.0f} ha, only under {res.high!r} "
+               f"{t[f'urbanised_only_{res.high}_ha'].sum():,.0f} ha, restored under every variant "
+               f"{t.restored_every_variant_ha.sum():,.0f} ha")
     if not passed:
         raise typer.Exit(1)
 

@@ -139,6 +139,10 @@ class PeopleConfig(Strict):
         "auto", description="share of jobs that need industrial land when the table gives only 'jobs'; 'auto': "
         "the cluster's start-year share of industrial in industrial + commercial land"
     )
+    variants: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], Path] = Field(
+        default_factory=dict, description="name -> CSV of the same columns (e.g. low / medium / high population): "
+        "landuse run runs every variant into <out>/<name>/ and maps what is robust across them in <out>/robustness/"
+    )
 
 
 class DemandConfig(Strict):

@@ -93,8 +93,9 @@ def people_table(scenario: Scenario) -> pd.DataFrame:
         raise ConfigError("demand.people is not set")
     if cfg.table is not None and cfg.cities:
         raise ConfigError("demand.people: give either table (a CSV) or cities (inline), not both")
-    if cfg.table is not None:
-        path = scenario.resolve(cfg.table)
+    table = cfg.table if cfg.table is not None or cfg.cities else next(iter(cfg.variants.values()), None)
+    if table is not None:
+        path = scenario.resolve(table)
         where = f"demand.people.table ({path})"
         try:
             df = pd.read_csv(path)
@@ -124,7 +125,7 @@ def people_table(scenario: Scenario) -> pd.DataFrame:
         bad = v.isna() | (v < 0) | ~np.isfinite(v.fillna(0))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ConfigError(f"{where}: column {c!r}, row {i + 2 if cfg.table is not None else i + 1}: "
+            raise ConfigError(f"{where}: column {c!r}, row {i + 2 if table is not None else i + 1}: "
                               f'"{df[c].iloc[i]}" is not a non-negative number')
         df[c] = v
     for c in ("city", "year"):

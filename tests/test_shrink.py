@@ -184,3 +184,37 @@ def test_bad_restore_class_is_a_clear_error(tmp_path, region) -> None:
     with pytest.raises(ConfigError, match="shrinkage.restore_to: 'castle' is neither a class name"):
         _people_run(tmp_path, region, name="bad", shrinkage={"outcome": "restore", "restore_to": "castle"})
 
+
+
+def test_variants_run_as_one_batch_and_robustness_is_computed_from_the_maps(tmp_path, region) -> None:
+    from landuse.variants import run_variants
+
+    (tmp_path / "low.csv").write_text("city,year,population,jobs\n1,2020,22500,0\n1,2040,22500,0\n"
+                                      "2,2020,30000,0\n2,2040,10000,0\n")
+    (tmp_path / "high.csv").write_text("city,year,population,jobs\n1,2020,22500,0\n1,2040,23500,0\n"
+                                       "2,2020,30000,0\n2,2040,26000,0\n")
+    d = scenario_dict(region, tmp_path, name="var")
+    d["periods"] = [2020, 2030, 2040]
+    d["demand"] = {"people": {"variants": {"low": "low.csv", "high": "high.csv"}, "persons_per_ha": 100.0,
+                              "industrial_jobs_per_ha": 50.0, "commercial_jobs_per_ha": 50.0}}
+    d["policy"] = {"coordination": "city"}
+    d["shrinkage"] = {"outcome": "restore"}
+    d["growth"] = {"runs": 2, "iterations": 3}
+    cfg = tmp_path / "var.yaml"
+    cfg.write_text(yaml.safe_dump(d, sort_keys=False))
+    res = run_variants(cfg, out=tmp_path / "out")
+    assert res.high == "high" and set(res.runs) == {"low", "high"}
+    start = res.runs["low"].report.landscape["landuse"].values
+    u0 = S.is_role(start, *URBAN_TYPES)
+    new = {v: S.is_role(r.landuse[2040].values, *URBAN_TYPES) & ~u0 for v, r in res.runs.items()}
+    gone = {v: u0 & ~S.is_role(r.landuse[2040].values, *URBAN_TYPES) for v, r in res.runs.items()}
+    with rasterio.open(tmp_path / "out" / "robustness" / "urbanised_only_high.tif") as src:
+        assert np.array_equal(src.read(1).astype(bool), new["high"] & ~new["low"])
+    with rasterio.open(tmp_path / "out" / "robustness" / "restored_every_variant.tif") as src:
+        every = src.read(1).astype(bool)
+        assert np.array_equal(every, gone["low"] & gone["high"]) and every.sum() > 0
+    # low loses 200 ha in city 2, high 40 ha: restored under every variant is at most the high variant's release
+    assert gone["low"].sum() == 200 and gone["high"].sum() == 40
+    assert res.table.set_index("city").loc[2, "restored_every_variant_ha"] == every.sum()
+    assert (tmp_path / "out" / "low" / "manifest.json").exists() and (tmp_path / "out" / "robustness" /
+                                                                       "robustness.md").exists()

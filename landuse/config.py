@@ -462,9 +462,10 @@ class ShrinkageWeights(Strict):
         1.0, description="cost per ha released, times exp(-distance to the nearest station / 1 km): keep station areas")
     open_space: NonNegative = Field(
         1.0, description="reward per ha released, times the zone's share of open space and red line: restore "
-        "where it reconnects open space")
+        "where it reconnects open space and the red line")
     farmland: NonNegative = Field(
-        0.5, description="reward per ha released, times the zone's share of farmland: restore on farmland edges")
+        0.5, description="reward per ha released, times the zone's share of farmland plus the share of its urban "
+        "land that was farmland in the earliest history layer: restore on former farmland")
 
 
 class ShrinkageOutcome(Strict):

@@ -207,7 +207,7 @@ def _shrink_period(ds: xr.Dataset, scenario: Scenario, people: Any, lu: np.ndarr
     restored to a non-urban class.
     """
     from landuse.allocate import zone_table
-    from landuse.shrink import occupied_cells, plan_release, release_cells, reoccupy
+    from landuse.shrink import occupied_cells, plan_release, release_cells, reoccupy, zone_shares
 
     cell_ha = cell_area_ha(ds)
     seed = period_seed(scenario.config.growth.seed, p_idx)
@@ -226,7 +226,8 @@ def _shrink_period(ds: xr.Dataset, scenario: Scenario, people: Any, lu: np.ndarr
     if shrink:
         zt = zone_table(ds, scenario, landuse=lu, zones=zg, suitability=suit)
         occ = occupied_cells(zg.zones, lu, vacant, scenario, len(zt))
-        plan, unplaced = plan_release(zt, scenario, year, shrink, occ)
+        plan, unplaced = plan_release(zt, scenario, year, shrink, occ,
+                                      zone_shares(ds, zg.zones, lu, scenario, len(zt)))
         lu, vacant, done = release_cells(lu, vacant, zg.zones, plan, scenario, seed=seed, period=year,
                                          period_index=p_idx)
     keys = sorted(set(grow) | set(shrink) | set(reused))

@@ -5,7 +5,8 @@ When a city's need for land of an urban type falls over a period (a negative cha
 
 1. **Which zones** (:func:`plan_release`): each zone's release of a hectare costs
    ``centre x exp(-d_centre / 5 km) + stations x exp(-d_station / 1 km) - open_space x s_open - farmland x s_farm``
-   (``shrinkage.weights``; ``s_open`` the zone's share of open space and red line, ``s_farm`` of farmland): keep the
+   (``shrinkage.weights``; ``s_open`` the zone's share of open space and red line, ``s_farm`` its share of farmland
+   plus the share of its urban land that was farmland in the earliest history layer): keep the
    centre and station areas, release first where restored land reconnects open space or the red line, or meets
    farmland. The release LP — per city and type, release exactly the surplus; per zone and type, at most the
    occupied land there — has only these rows, so filling zones cheapest first is its optimum, exactly, in whole cells.
@@ -74,19 +75,40 @@ def restore_code(scenario: Scenario, rule: str) -> int | None:
                       ", a role (open_space, farmland, other) nor 'neighbours'")
 
 
-def release_costs(zt: pd.DataFrame, scenario: Scenario) -> np.ndarray:
+def zone_shares(ds, zones: np.ndarray, landuse: np.ndarray, scenario: Scenario, n_zones: int) -> pd.DataFrame:
+    """Per zone id: the share of red-line cells, and the share of its urban cells that were farmland in the
+    earliest history layer (``landuse_<year>``; 0 without one)."""
+    classes = scenario.classes
+    z = zones.ravel()
+    cells = np.maximum(np.bincount(z, minlength=n_zones + 1), 1)
+    red = (np.bincount(z, weights=np.asarray(ds["red_line"].values, bool).ravel(), minlength=n_zones + 1) / cells
+           if "red_line" in ds else np.zeros(n_zones + 1))
+    urban = classes.is_role(landuse, *URBAN_TYPES).ravel()
+    hist = sorted(v for v in ds.data_vars if str(v).startswith("landuse_"))
+    former = np.zeros(n_zones + 1)
+    if hist:
+        was_farm = classes.is_role(np.asarray(ds[hist[0]].values), "farmland").ravel() & urban
+        former = np.bincount(z, weights=was_farm, minlength=n_zones + 1) / np.maximum(
+            np.bincount(z, weights=urban, minlength=n_zones + 1), 1)
+    return pd.DataFrame({"zone": np.arange(n_zones + 1), "red_line_share": red, "former_farmland_share": former})
+
+
+def release_costs(zt: pd.DataFrame, scenario: Scenario, shares: pd.DataFrame | None = None) -> np.ndarray:
     """Cost per hectare released in each zone of the zone table (see the module docstring)."""
     w = scenario.config.shrinkage.weights
     n = len(zt)
+    if shares is not None:
+        zt = zt.merge(shares, on="zone", how="left")
 
     def col(name: str, fill: float) -> np.ndarray:
         return np.nan_to_num(zt[name].to_numpy(np.float64), nan=fill) if name in zt else np.full(n, fill)
 
     land = np.maximum(col("land_ha", 0.0), 1e-9)
-    open_share = np.clip(col("open_space_ha", 0.0) / land, 0, 1)
+    open_share = np.clip(col("open_space_ha", 0.0) / land + col("red_line_share", 0.0), 0, 1)
     farm = sum(col(c, 0.0) for c in zt.columns if c.startswith("cap_") and c[4:-3] in
                {k.name for k in scenario.classes if k.role == "farmland"})
     farm_share = np.clip(farm / land, 0, 1) if not np.isscalar(farm) else np.zeros(n)
+    farm_share = np.clip(farm_share + col("former_farmland_share", 0.0), 0, 1)
     return (w.centre * np.exp(-col("dist_centre_m", np.inf) / 5000.0)
             + w.stations * np.exp(-col("dist_station_m", np.inf) / 1000.0)
             - w.open_space * open_share - w.farmland * farm_share)
@@ -103,9 +125,10 @@ def occupied_cells(zones: np.ndarray, landuse: np.ndarray, vacant: np.ndarray, s
 
 
 def plan_release(zt: pd.DataFrame, scenario: Scenario, period: int, surplus_cells: dict[tuple[int, str], int],
-                 occupied: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict[tuple[int, str], int]]:
+                 occupied: dict[str, np.ndarray],
+                 shares: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[tuple[int, str], int]]:
     """Cells to release per zone and type: each city's surplus from its cheapest zones first (exact LP optimum)."""
-    cost = release_costs(zt, scenario)
+    cost = release_costs(zt, scenario, shares)
     zone_ids = zt["zone"].to_numpy(np.int64)
     city = zt["city"].to_numpy(np.int64)
     rows, unplaced = [], {}
@@ -272,4 +295,5 @@ def reoccupy(landuse: np.ndarray, vacant: np.ndarray, cities: np.ndarray, want: 
     return vac, done
 
 
-__all__ = ["Release", "occupied_cells", "plan_release", "release_cells", "release_costs", "reoccupy", "restore_code"]
+__all__ = ["Release", "occupied_cells", "plan_release", "release_cells", "release_costs", "reoccupy", "restore_code",
+           "zone_shares"]

@@ -1251,9 +1251,9 @@ def generate_sample(
         raise LanduseError(f"output folder {out.resolve()} exists and is not a folder; choose another OUTDIR")
     if cfg_dir.exists() and not cfg_dir.is_dir():
         raise LanduseError(f"--config-dir {cfg_dir.resolve()} exists and is not a folder")
+    region = build_sample(size=size, seed=seed, cell_size=cell_size)  # checks the arguments before any folder is made
     make_output_dir(out, option="OUTDIR")
     make_output_dir(cfg_dir, option="--config-dir")
-    region = build_sample(size=size, seed=seed, cell_size=cell_size)
     coords = coords_from_transform(region.transform, *region.shape)
     tags = {"generator": "landuse.sample", "seed": region.seed, "size": size}
     files: dict[str, Path] = {}

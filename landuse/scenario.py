@@ -142,7 +142,7 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
             from landuse.errors import ConfigError
 
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and "errors.pydantic.dev" not in ln]
-            msg = lines[-1].split(" [type=")[0]
+            msg = lines[-1].split(" [type=")[0].replace("Value error, ", "")
             raise ConfigError(f"--{key} {value!r}: {msg}") from None
         applied[f"{sections[key]}.{attr}"] = value
     return applied
@@ -285,6 +285,7 @@ def run_scenario(
     from landuse.growth import GrowthParams, simulate
     from landuse.io import read_landscape
     from landuse.report import build_report, write_report
+    from landuse.validate import check_inputs
     from landuse.zones import zone_grid
 
     t_all = time.perf_counter()
@@ -298,6 +299,7 @@ def run_scenario(
     out_dir = scenario.output_dir()
     layer_paths = scenario.layer_paths()
     ds = read_landscape(layer_paths, classes=scenario.classes)
+    check_inputs(ds, scenario)  # what `landuse validate` checks of the layers together, before any solving
     timings["read"] = time.perf_counter() - t
     if write:
         # outputs never share a folder with the layers (whatever --force says): a run writes

@@ -18,7 +18,7 @@ import numpy as np
 from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import ConfigError, LanduseError
-from landuse.io import check_class_codes, check_same_grid, read_header, read_landscape
+from landuse.io import check_reference_crs, check_same_grid, read_header, read_landscape, read_layer
 
 
 @dataclass
@@ -91,8 +91,104 @@ def _demand_problems(scenario: Scenario, ds, developable: np.ndarray, cell_ha: f
     return problems, per_year
 
 
+def _blocking_layers(ds, scenario: Scenario, candidates: np.ndarray) -> list[str]:
+    """What keeps land from development: '<policy> (<key>, <file>) blocks N cells', largest first."""
+    from landuse.config import layer_key
+
+    pol = scenario.config.policy
+    lu = np.asarray(ds["landuse"].values)
+    parts: list[tuple[int, str]] = []
+    layers = [("red_line", "the ecological red line", pol.red_line),
+              ("permanent_farmland", "permanent farmland", pol.permanent_farmland),
+              ("protected_open_space", "protected open space", pol.protected_open_space),
+              ("greenbelt", "the hard greenbelt", pol.greenbelt.mode == "hard")]
+    for name, label, on in layers:
+        if on and name in ds:
+            n = int((np.asarray(ds[name].values, dtype=bool) & candidates).sum())
+            if n:
+                parts.append((n, f"{label} ({layer_key(name)}, {ds[name].attrs.get('source', '')}) covers {n:,} of them"))
+    if pol.growth_boundary.mode == "hard" and "growth_boundary" in ds:
+        n = int((~np.asarray(ds["growth_boundary"].values, dtype=bool) & candidates).sum())
+        if n:
+            parts.append((n, f"{n:,} lie outside the hard growth boundary (layers.growth_boundary)"))
+    n = int((scenario.classes.is_role(lu, "water") & candidates).sum())
+    if n:
+        parts.append((n, f"{n:,} are water"))
+    return [t for _, t in sorted(parts, key=lambda p: -p[0])]
+
+
+def developable_explanation(ds, scenario: Scenario, developable: np.ndarray) -> str:
+    """Why the developable land is what it is: the cells of a class that may convert, and what blocks them."""
+    from landuse.constraints import source_allowed_lut
+
+    lu = np.asarray(ds["landuse"].values)
+    study = np.asarray(ds["study_area"].values, dtype=bool)
+    candidates = source_allowed_lut(scenario).any(axis=0)[lu] & study
+    text = (f"of {int(study.sum()):,} study-area cells, {int(candidates.sum()):,} are of a class that may become "
+            f"urban (growth.conversion) and {int(developable.sum()):,} of those may be developed")
+    blocks = _blocking_layers(ds, scenario, candidates)
+    if blocks:
+        text += ": " + "; ".join(blocks)
+    return text
+
+
+def input_problems(ds, scenario: Scenario) -> list[str]:
+    """Problems of the inputs together that `landuse run` would otherwise meet only while solving.
+
+    The city ids of ``policy.city_growth_limits`` and ``demand.by_city`` exist in the
+    cities raster; ``policy.tod`` has station cells; some land may be developed at all
+    when there is demand.
+    """
+    from landuse.constraints import convertible, never_convert
+
+    problems: list[str] = []
+    pol = scenario.config.policy
+    if "cities" in ds:
+        cities = np.asarray(ds["cities"].values)
+        study = np.asarray(ds["study_area"].values, dtype=bool)
+        present = set(np.unique(cities[study]).tolist()) - {0}
+        listing = ", ".join(map(str, sorted(present)[:20])) + (" ..." if len(present) > 20 else "")
+        for city in sorted(pol.city_growth_limits):
+            if city not in present:
+                problems.append(
+                    f"policy.city_growth_limits.{city}: no cell of the cities raster (layers.cities, "
+                    f"{ds['cities'].attrs.get('source', '')}) has id {city} in the study area; city ids are {listing}"
+                )
+    if pol.tod is not None and "stations" in ds:
+        study = np.asarray(ds["study_area"].values, dtype=bool)
+        n = int((np.asarray(ds["stations"].values, dtype=bool) & study).sum())
+        if n == 0:
+            problems.append(
+                f"policy.tod: the stations layer (layers.stations, {ds['stations'].attrs.get('source', '')}) has "
+                "no station cells in the study area (no finite non-zero value), so no land can be near a station; "
+                "give a stations raster with the station cells non-zero, or remove policy.tod"
+            )
+    demand = scenario.config.demand
+    if any(demand.cluster(t, y) > 0 for t in URBAN_TYPES for y in scenario.periods[1:]):
+        blocked = never_convert(ds, scenario)
+        dev = np.zeros(blocked.shape, dtype=bool)
+        for t in URBAN_TYPES:
+            dev |= convertible(ds, scenario, t) & ~blocked
+        if not dev.any():
+            problems.append(
+                "no land may be developed, but the scenario has demand: "
+                + developable_explanation(ds, scenario, dev)
+                + "; check those layers (and their nodata tags) or the policy switches"
+            )
+    return problems
+
+
+def check_inputs(ds, scenario: Scenario) -> None:
+    """Raise :class:`ConfigError` listing :func:`input_problems` (what `landuse run` checks before solving)."""
+    src = str(scenario.path) if scenario.path else "scenario"
+    problems = [f"{src}: {p}" for p in input_problems(ds, scenario)]
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
+
+
 def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     """Validate a scenario file; raise :class:`ConfigError` listing every problem found."""
+    from landuse.config import layer_key
     from landuse.constraints import never_convert
     from landuse.landscape import cell_area_ha, cell_size
 
@@ -105,8 +201,14 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
         try:
             headers[name] = read_header(p)
         except LanduseError as exc:
-            problems.append(f"{src}: layers.{name}: {exc}")
+            problems.append(f"{src}: {layer_key(name)}: {exc}")
     ref = headers.get("landuse")
+    if ref is not None:
+        try:
+            check_reference_crs(ref)
+        except LanduseError as exc:
+            problems.append(f"{src}: layers.landuse: {exc}")
+            ref = None
     if ref is not None:
         for name, h in headers.items():
             if name == "landuse":
@@ -114,26 +216,23 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
             try:
                 check_same_grid(ref, h, ref_name="landuse", name=name)
             except LanduseError as exc:
-                problems.append(f"{src}: layers.{name}: {exc}")
+                problems.append(f"{src}: {layer_key(name)}: {exc}")
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
 
-    # class codes of every categorical layer (reads pixel data of those layers only)
-    import rasterio
-
+    # the values of every layer: class codes, ids, drivers (reads pixel data)
     for name, p in paths.items():
-        if name == "landuse" or name.startswith("landuse_"):
-            with rasterio.open(p) as r:
-                data = r.read(1, masked=True)
-            codes = np.ma.getdata(data)[~np.ma.getmaskarray(data)]
-            try:
-                check_class_codes(codes.astype(np.uint8), scenario.classes, path=p)
-            except LanduseError as exc:
-                problems.append(f"{src}: layers.{name}: {exc}")
+        try:
+            read_layer(name, p, classes=scenario.classes)
+        except LanduseError as exc:
+            problems.append(f"{src}: {exc}")
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
 
     ds = read_landscape(paths, classes=scenario.classes)
+    problems += [f"{src}: {p}" for p in input_problems(ds, scenario)]
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
     lu = np.asarray(ds["landuse"].values)
     conv = np.zeros(lu.shape, dtype=bool)
     from landuse.constraints import convertible
@@ -143,6 +242,8 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
         conv |= convertible(ds, scenario, t) & ~blocked
     cell_ha = cell_area_ha(ds)
     demand_problems, per_year = _demand_problems(scenario, ds, conv, cell_ha)
+    if demand_problems:
+        demand_problems.append("developable land: " + developable_explanation(ds, scenario, conv))
     problems += [f"{src}: {p}" for p in demand_problems]
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)

@@ -356,6 +356,16 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
         inside = raw != 0
         if raw.dtype.kind == "f":
             inside &= np.isfinite(raw)
+        if tag is not None and np.isfinite(tag) and tag != 0:
+            at_tag = raw == tag
+            if at_tag.any() and (inside & ~at_tag).any():
+                others = np.unique(raw[inside & ~at_tag])[:5]
+                raise LanduseError(
+                    f"{where} holds {int(at_tag.sum()):,} cells of its nodata value {tag:g} besides inside values "
+                    f"({', '.join(f'{v:g}' for v in others)}): a mask layer is read as 0 = outside, non-zero = inside, "
+                    f"whatever its nodata tag, so those cells would count as inside; set them to 0 (e.g. "
+                    f"`gdal_calc.py -A {path} --calc \"A*(A!={tag:g})\" --NoDataValue=none --outfile fixed.tif`)"
+                )
         return inside
     if arr.dtype.kind == "f":
         nod = nod | ~np.isfinite(arr)

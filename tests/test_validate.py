@@ -47,7 +47,7 @@ def test_unknown_codes_in_history_layer(tmp_path: Path, tiny_layers) -> None:
     d["layers"]["history"] = {2010: "lu2010.tif"}
     res = runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))])
     assert res.exit_code == 2
-    assert "layers.landuse_2010" in res.output and "200 (1 cells)" in res.output
+    assert "layers.history.2010" in res.output and "200 (1 cells)" in res.output
 
 
 def test_demand_larger_than_developable_says_by_how_much(tmp_path: Path, tiny_layers) -> None:

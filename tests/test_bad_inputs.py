@@ -611,6 +611,20 @@ def _(c):
             "-q"]
 
 
+@case("greenbelt-nodata-among-inside-values", "layers.greenbelt", "nodata value 255", "set them to 0")
+def _(c):
+    g = c.layer("greenbelt")
+    g[:3, :] = 255
+    return ["validate", c.with_layer("greenbelt", c.raster("gb.tif", g, like="greenbelt", nodata=255))]
+
+
+@case("red-line-nodata-1-is-read-as-inside", "red line", "layers.red_line", "may be developed")
+def _(c):
+    # every cell valued 1 and tagged nodata = 1: the tag does not hide the inside cells, so nothing is developable
+    return ["validate", c.with_layer("red_line", c.raster("rl.tif", np.ones((120, 120), np.uint8), like="red_line",
+                                                          nodata=1))]
+
+
 @case("slope-all-nan", "layers.slope", "no data")
 def _(c):
     return ["validate", c.with_layer("slope", c.raster("slope.tif", np.full((120, 120), np.nan, np.float32),
@@ -654,7 +668,7 @@ def _(c):
                                                    nodata=0)), "-q"]
 
 
-@case("cities-all-zero", "layers.cities", "no city id", "0 ")
+@case("cities-all-zero", "layers.cities", "no city id")
 def _(c):
     return ["validate", c.with_layer("cities", c.raster("cities.tif", np.zeros((120, 120), np.int32), like="cities"))]
 

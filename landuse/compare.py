@@ -231,7 +231,7 @@ def _check_one_region(runs: list[RunSummary]) -> None:
     from landuse.io import check_same_grid, read_header
 
     def grid(h) -> str:
-        return (f"{h.height} x {h.width} cells of {h.cell_size[0]:g} m from ({h.transform.c:g}, {h.transform.f:g}), "
+        return (f"{h.height} x {h.width} cells of {h.cell_size[0]:g} m from ({h.transform.c:.10g}, {h.transform.f:.10g}), "
                 f"{h.crs}")
 
     first = read_header(runs[0].landuse_path)

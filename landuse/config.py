@@ -28,14 +28,19 @@ from landuse.errors import ConfigError
 UrbanType = Literal["residential", "industrial", "commercial"]
 
 
+def _num(v: float) -> str:
+    """A bound or value as a planner reads it: whole numbers in full (10000, 9223372036854775807), others as %g."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 def _within(lo: float | None, hi: float | None) -> Callable[[float], float]:
     def check(v: float) -> float:
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             if lo is not None and hi is not None:
-                raise ValueError(f"must be within [{lo:g}, {hi:g}], got {v:g}")
+                raise ValueError(f"must be within [{_num(lo)}, {_num(hi)}], got {_num(v)}")
             if lo is not None:
-                raise ValueError(f"must be at least {lo:g}, got {v:g}")
-            raise ValueError(f"must be at most {hi:g}, got {v:g}")
+                raise ValueError(f"must be at least {_num(lo)}, got {_num(v)}")
+            raise ValueError(f"must be at most {_num(hi)}, got {_num(v)}")
         return v
 
     return check

@@ -167,7 +167,7 @@ def read_header(path: str | os.PathLike) -> GridHeader:
                     raise _read_failure(p, exc) from None
                 return GridHeader(p, src.crs, src.transform, src.width, src.height, src.dtypes[0], src.nodata)
     except rasterio.errors.RasterioIOError as exc:
-        raise LanduseError(f"cannot read raster {p.resolve()}: {_first_line(exc)}; is it a GeoTIFF?") from None
+        raise LanduseError(f"cannot read raster {p.resolve()}: {_first_line(exc).rstrip('.')}; is it a GeoTIFF?") from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -231,8 +231,8 @@ def check_same_grid(ref: GridHeader, other: GridHeader, *, ref_name: str, name: 
         )
     if abs(ref.transform.c - other.transform.c) > tol or abs(ref.transform.f - other.transform.f) > tol:
         raise GridMismatchError(
-            f"origin ({other.transform.c:g}, {other.transform.f:g}) of {where} differs from "
-            f"({ref.transform.c:g}, {ref.transform.f:g}); align it to the reference grid, e.g. "
+            f"origin ({other.transform.c:.10g}, {other.transform.f:.10g}) of {where} differs from "
+            f"({ref.transform.c:.10g}, {ref.transform.f:.10g}); align it to the reference grid, e.g. "
             f"`gdalwarp -te <reference extent> -tr {ref.cell_size[0]:g} {ref.cell_size[1]:g} {other.path} out.tif`"
         )
     if abs(other.transform.b) > tol or abs(other.transform.d) > tol:
@@ -328,6 +328,10 @@ def read_landscape(
 SLOPE_RANGE_DEG = (0.0, 90.0)
 
 
+def _tag(tag: float | None) -> str:
+    return "none" if tag is None else f"{tag:g}"
+
+
 def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | None = None) -> np.ndarray:
     """Read one layer as the dtype of its kind (see :func:`landuse.landscape.layer_kind`), checking its values.
 
@@ -376,13 +380,13 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
                 example = float(arr[frac][0])
                 what = "class codes" if kind == "categorical" else "ids"
                 raise (UnknownClassError if kind == "categorical" else LanduseError)(
-                    f"{where} holds fractional values in {int(frac.sum())} cells (e.g. {example:g}); {what} are "
+                    f"{where} holds fractional values in {int(frac.sum()):,} cells (e.g. {example:g}); {what} are "
                     f"whole numbers: is it the right layer? recode it to integers (e.g. `gdal_translate -ot "
                     f"{'Byte' if kind == 'categorical' else 'Int32'}` after rounding)"
                 )
         if not (~nod).any():
             raise LanduseError(
-                f"{where} has no cell with data: all {nod.size} cells are nodata (nodata tag {tag}); "
+                f"{where} has no cell with data: all {nod.size:,} cells are nodata (nodata tag {_tag(tag)}); "
                 "check the file and its nodata tag"
             )
     if kind == "categorical":
@@ -403,14 +407,14 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
         neg = ~nod & (arr < 0)
         if neg.any():
             raise LanduseError(
-                f"{where} holds negative ids in {int(neg.sum())} cells (e.g. {int(arr[neg][0])}); ids are 1, 2, ... "
+                f"{where} holds negative ids in {int(neg.sum()):,} cells (e.g. {int(arr[neg][0])}); ids are 1, 2, ... "
                 "and 0 means none: recode them, or set the raster's nodata value to the one they use"
             )
         out = np.where(nod, 0, arr).astype(np.int32)
         if not out.any():
             unit = {"cities": "city", "counties": "county"}.get(name, "zone")
             raise LanduseError(
-                f"{where} holds no {unit} id: all {out.size} cells are nodata or 0 (nodata tag {tag}); give "
+                f"{where} holds no {unit} id: all {out.size:,} cells are nodata or 0 (nodata tag {_tag(tag)}); give "
                 f"each cell its {unit}'s id (1, 2, ...), or fix the nodata tag"
             )
         return out
@@ -418,7 +422,7 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
     out[nod] = np.nan
     if not np.isfinite(out).any():
         raise LanduseError(
-            f"{where} has no data: all {out.size} cells are nodata or NaN; check the file and its nodata tag, "
+            f"{where} has no data: all {out.size:,} cells are nodata or NaN; check the file and its nodata tag, "
             "or leave the layer out"
         )
     if name == "slope":
@@ -426,7 +430,7 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
         bad = np.isfinite(out) & ((out < lo) | (out > hi))
         if bad.any():
             raise LanduseError(
-                f"{where} holds {int(bad.sum())} cells outside {lo:g}..{hi:g} degrees (from "
+                f"{where} holds {int(bad.sum()):,} cells outside {lo:g}..{hi:g} degrees (from "
                 f"{float(np.nanmin(out)):g} to {float(np.nanmax(out)):g}); slope is in degrees: if it is in percent, "
                 "convert it (degrees = atan(percent / 100) in degrees), and check its nodata tag"
             )

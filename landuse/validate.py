@@ -53,20 +53,24 @@ class ValidationSummary:
         return "\n".join(lines)
 
 
-def _demand_problems(scenario: Scenario, ds, developable: np.ndarray, cell_ha: float) -> tuple[list[str], dict]:
+def _demand_problems(scenario: Scenario, ds, developable: np.ndarray, cell_ha: float) -> tuple[list[str], dict, bool]:
+    """Problems of demand against developable land, demand per period end, and whether demand exceeds the land."""
     problems: list[str] = []
+    short = False
     demand = scenario.config.demand
     ends = scenario.periods[1:]
     per_year = {y: sum(demand.cluster(t, y) for t in URBAN_TYPES) for y in ends}
     dev_ha = float(developable.sum()) * cell_ha
     for y, d in per_year.items():
         if d > dev_ha:
+            short = True
             problems.append(
                 f"demand for the period ending {y} ({d:,.0f} ha) exceeds the developable land "
                 f"({dev_ha:,.0f} ha) by {d - dev_ha:,.0f} ha; lower demand or relax constraints"
             )
     total = sum(per_year.values())
     if total > dev_ha and not problems:
+        short = True
         problems.append(
             f"total demand over the horizon ({total:,.0f} ha) exceeds the developable land "
             f"({dev_ha:,.0f} ha) by {total - dev_ha:,.0f} ha; lower demand or relax constraints"
@@ -80,15 +84,20 @@ def _demand_problems(scenario: Scenario, ds, developable: np.ndarray, cell_ha: f
             for city, per_type in demand.by_city.items():
                 have = float(dev_by_city[city]) if city < dev_by_city.size else 0.0
                 if city >= dev_by_city.size or not (cities == city).any():
-                    problems.append(f"demand.by_city.{city}: no cell of the cities raster has id {city}")
+                    ids = ", ".join(map(str, sorted(set(np.unique(cities).tolist()) - {0})[:20]))
+                    problems.append(
+                        f"demand.by_city.{city}: no cell of the cities raster (layers.cities, "
+                        f"{ds['cities'].attrs.get('source', '')}) has id {city}; city ids are {ids}"
+                    )
                     continue
                 need = sum(sum(series.values()) for series in per_type.values())
                 if need > have:
+                    short = True
                     problems.append(
                         f"demand.by_city.{city}: total demand {need:,.0f} ha exceeds the city's developable land "
                         f"{have:,.0f} ha by {need - have:,.0f} ha"
                     )
-    return problems, per_year
+    return problems, per_year, short
 
 
 def _blocking_layers(ds, scenario: Scenario, candidates: np.ndarray) -> list[str]:
@@ -241,8 +250,8 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     for t in URBAN_TYPES:
         conv |= convertible(ds, scenario, t) & ~blocked
     cell_ha = cell_area_ha(ds)
-    demand_problems, per_year = _demand_problems(scenario, ds, conv, cell_ha)
-    if demand_problems:
+    demand_problems, per_year, short = _demand_problems(scenario, ds, conv, cell_ha)
+    if short:
         demand_problems.append("developable land: " + developable_explanation(ds, scenario, conv))
     problems += [f"{src}: {p}" for p in demand_problems]
     if problems:

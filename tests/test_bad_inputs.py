@@ -627,6 +627,19 @@ def _(c):
                                                           nodata=1))]
 
 
+@case("growth-boundary-hard-empty", "hard growth boundary", "layers.growth_boundary")
+def _(c):
+    gb = c.raster("gb.tif", np.zeros((120, 120), np.uint8), like="red_line")
+    return ["validate", c.with_layer("growth_boundary", gb,
+                                     lambda d: d["policy"].update(growth_boundary={"mode": "hard"}))]
+
+
+@case("history-other-shape", "layers.history.2010", "shape")
+def _(c):
+    return ["validate", c.with_layer("history.2010", c.raster("lu2010.tif", c.layer("landuse_2010")[:, :90],
+                                                              nodata=255))]
+
+
 @case("slope-all-nan", "layers.slope", "no data")
 def _(c):
     return ["validate", c.with_layer("slope", c.raster("slope.tif", np.full((120, 120), np.nan, np.float32),
@@ -756,6 +769,16 @@ def _(c):
     return ["run", c.scenario(), c.scenario(lambda d: d.update(polcy={}), name="b.yaml")]
 
 
+@case("unknown-command", "No such command", "frobnicate")
+def _(c):
+    return ["frobnicate", c.scenario()]
+
+
+@case("run-no-config", "Missing argument")
+def _(c):
+    return ["run"]
+
+
 @case("validate-no-argument", "Missing argument")
 def _(c):
     return ["validate"]
@@ -827,6 +850,16 @@ def _(c):
 @case("sample-into-a-file", "a_file")
 def _(c):
     return ["sample", c.file("a_file", "x"), "--size", "60"]
+
+
+@case("sample-seed-negative", "--seed", "-1")
+def _(c):
+    return ["sample", c.dir / "s", "--size", "100", "--seed", "-1"]
+
+
+@case("sample-config-dir-a-file", "--config-dir", "a_file")
+def _(c):
+    return ["sample", c.dir / "s", "--size", "100", "--config-dir", c.file("a_file", "x")]
 
 
 @case("compare-one-run", "at least two")

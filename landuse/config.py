@@ -475,36 +475,6 @@ class ScenarioConfig(Strict):
                 f"layers.history.{later[0]}: history years must be before the start year {p[0]} (periods[0]); "
                 "a history layer is the land use at an earlier date: fix its year or the periods"
             )
-        sc = self.growth.suitability
-        if sc.method == "raster":
-            missing = [t for t in URBAN_TYPES if t not in self.layers.suitability]
-            if missing:
-                raise ValueError(
-                    f"growth.suitability.method is 'raster' but layers.suitability.{missing[0]} is not given; add "
-                    f"layers.suitability.{{{', '.join(missing)}}} (e.g. written by `landuse suitability`) "
-                    "or use method 'linear'"
-                )
-        if sc.method == "trained" and not self.layers.history:
-            raise ValueError(
-                "growth.suitability.method is 'trained' but layers.history is not given; the model is trained on "
-                "the change from a history layer to layers.landuse: add layers.history (e.g. {2010: "
-                "landuse_2010.tif}) or use method 'linear'"
-            )
-        if self.policy.tod is not None and self.layers.stations is None:
-            raise ValueError(
-                "policy.tod needs the stations layer, but layers.stations is not given; add it or remove policy.tod"
-            )
-        if self.policy.city_growth_limits and self.layers.cities is None:
-            raise ValueError(
-                "policy.city_growth_limits needs the cities layer, but layers.cities is not given; add it or remove "
-                "the limits"
-            )
-        cal = self.calibration
-        if cal.history_year is not None and cal.history_year not in self.layers.history:
-            raise ValueError(
-                f"calibration.history_year: {cal.history_year} is not a year of layers.history "
-                f"({', '.join(map(str, sorted(self.layers.history))) or 'none given'})"
-            )
         return self
 
 

@@ -144,14 +144,39 @@ def developable_explanation(ds, scenario: Scenario, developable: np.ndarray) -> 
 def input_problems(ds, scenario: Scenario) -> list[str]:
     """Problems of the inputs together that `landuse run` would otherwise meet only while solving.
 
-    The city ids of ``policy.city_growth_limits`` and ``demand.by_city`` exist in the
-    cities raster; ``policy.tod`` has station cells; some land may be developed at all
-    when there is demand.
+    The layers a method or policy needs are given (``raster`` and ``trained`` suitability,
+    TOD stations, cities for ``city_growth_limits``); the
+    city ids of ``policy.city_growth_limits`` exist in the cities raster; ``policy.tod``
+    has station cells; some land may be developed at all when there is demand.
     """
     from landuse.constraints import convertible, never_convert
 
     problems: list[str] = []
-    pol = scenario.config.policy
+    cfg = scenario.config
+    pol = cfg.policy
+    start = scenario.periods[0]
+    history = sorted(int(v[8:]) for v in ds.data_vars if v.startswith("landuse_") and v[8:].isdigit())
+    sc = cfg.growth.suitability
+    if sc.method == "raster":
+        missing = [t for t in URBAN_TYPES if f"suitability_{t}" not in ds]
+        if missing:
+            problems.append(
+                f"growth.suitability.method is 'raster' but layers.suitability.{missing[0]} is not given; add "
+                f"layers.suitability.{{{', '.join(missing)}}} (e.g. written by `landuse suitability`) "
+                "or use method 'linear'"
+            )
+    if sc.method == "trained" and not [y for y in history if y < start]:
+        problems.append(
+            f"growth.suitability.method is 'trained' but there is no layers.history year before the start year "
+            f"{start}; the model is trained on the change from a history layer to layers.landuse: add "
+            "layers.history (e.g. {2010: landuse_2010.tif}) or use method 'linear'"
+        )
+    if pol.tod is not None and "stations" not in ds:
+        problems.append("policy.tod needs the stations layer, but layers.stations is not given; add it or remove "
+                        "policy.tod")
+    if pol.city_growth_limits and "cities" not in ds:
+        problems.append("policy.city_growth_limits needs the cities layer, but layers.cities is not given; add it "
+                        "or remove the limits")
     if "cities" in ds:
         cities = np.asarray(ds["cities"].values)
         study = np.asarray(ds["study_area"].values, dtype=bool)
@@ -240,6 +265,12 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
 
     ds = read_landscape(paths, classes=scenario.classes)
     problems += [f"{src}: {p}" for p in input_problems(ds, scenario)]
+    cal_year = scenario.config.calibration.history_year
+    if cal_year is not None and cal_year not in scenario.config.layers.history:  # what `landuse calibrate` needs
+        problems.append(
+            f"{src}: calibration.history_year: {cal_year} is not a year of layers.history "
+            f"({', '.join(map(str, sorted(scenario.config.layers.history))) or 'none given'})"
+        )
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
     lu = np.asarray(ds["landuse"].values)

@@ -301,6 +301,7 @@ def allocate(
     from landuse.config import load_scenario
     from landuse.errors import ConfigError
     from landuse.io import protected_inputs, read_landscape
+    from landuse.validate import check_inputs
 
     scenario = load_scenario(config)
     if solver is not None and solver not in ("cbc", "highs"):
@@ -309,6 +310,7 @@ def allocate(
     if period is not None and period not in ends:
         raise ConfigError(f"--period {period} is not a period end year of {config} ({', '.join(map(str, ends))})")
     ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
+    check_inputs(ds, scenario)
     zt = alloc_mod.zone_table(ds, scenario)
     results = []
     lost = 0.0

@@ -403,6 +403,13 @@ def _(c):
     return ["run", c.with_layer("stations", stations, lambda d: d["policy"].update(tod={"share": 0.3})), "-q"]
 
 
+@case("config-tod-empty-stations-allocate", "stations", "no station cells")
+def _(c):
+    stations = c.raster("stations.tif", np.zeros_like(c.layer("stations")), like="stations")
+    return ["allocate", c.with_layer("stations", stations, lambda d: d["policy"].update(tod={"share": 0.3})),
+            "--out", c.dir / "alloc"]
+
+
 @case("config-tod-no-stations-layer", "policy.tod", "layers.stations")
 def _(c):
     def change(d):

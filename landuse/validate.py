@@ -18,7 +18,6 @@ import numpy as np
 from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import ConfigError, LanduseError
-from landuse.io import check_reference_crs, check_same_grid, read_header, read_landscape, read_layer
 
 
 @dataclass
@@ -222,11 +221,12 @@ def check_inputs(ds, scenario: Scenario) -> None:
 
 def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     """Validate a scenario file; raise :class:`ConfigError` listing every problem found."""
+    scenario = load_scenario(path)  # first: a bad scenario file is reported before the raster stack is imported
     from landuse.config import layer_key
     from landuse.constraints import never_convert
+    from landuse.io import check_reference_crs, check_same_grid, read_header, read_landscape, read_layer
     from landuse.landscape import cell_area_ha, cell_size
 
-    scenario = load_scenario(path)
     src = str(Path(path))
     paths = scenario.layer_paths()
     problems: list[str] = []

@@ -11,7 +11,8 @@ A table of cases, each a bad scenario file, layer, option or run folder thrown a
 
 The region is a 120 x 120 sample generated once per module; each case writes its
 inputs into its own folder (scenario files point at the shared layers by absolute
-path and at the earlier run's folder as ``outputs.folder``). Cases run two at a time.
+path and at the earlier run's folder as ``outputs.folder``). Cases run two at a time;
+``LANDUSE_CASE_TIMES=1 pytest -s`` prints the slowest.
 """
 
 from __future__ import annotations
@@ -151,20 +152,19 @@ class Case:
     build: Callable[[Ctx], list]
     code: int
     says: tuple[str, ...]
-    slow: bool = False
 
 
 CASES: list[Case] = []
 
 
-def case(id: str, *says: str, code: int = 2, slow: bool = False):
+def case(id: str, *says: str, code: int = 2):
     """Register a case: ``build(ctx)`` returns the command line; ``says`` must all appear on stderr.
 
     In ``says``, ``{dir}`` is the case folder and ``{base}`` the region's folder.
     """
 
     def deco(build: Callable[[Ctx], list]) -> Callable[[Ctx], list]:
-        CASES.append(Case(id, build, code, says, slow))
+        CASES.append(Case(id, build, code, says))
         return build
 
     return deco

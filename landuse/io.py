@@ -14,7 +14,6 @@ import contextvars
 import os
 import tempfile
 import warnings
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,15 +244,20 @@ def check_same_grid(ref: GridHeader, other: GridHeader, *, ref_name: str, name: 
         )
 
 
-def check_class_codes(landuse: np.ndarray, classes: ClassScheme, *, path: str | os.PathLike = "landuse") -> None:
-    """Raise :class:`UnknownClassError` listing undeclared codes and their cell counts."""
-    unknown = unknown_code_counts(landuse, classes)
-    if unknown:
-        listing = ", ".join(f"{c} ({n} cells)" for c, n in sorted(unknown.items()))
+def check_class_codes(codes: np.ndarray, classes: ClassScheme, *, path: str | os.PathLike = "landuse",
+                      key: str = "layers.landuse") -> None:
+    """Raise :class:`UnknownClassError` listing undeclared codes, as stored (e.g. 300 of a ``uint16`` raster), with counts.
+
+    ``codes`` are the values of the cells with data, of any integer dtype.
+    """
+    values, counts = np.unique(np.asarray(codes).astype(np.int64, copy=False), return_counts=True)
+    ok = np.isin(values, [*classes.codes, classes.nodata])
+    if not ok.all():
+        listing = ", ".join(f"{int(c)} ({int(n)} cells)" for c, n in zip(values[~ok], counts[~ok], strict=True))
         raise UnknownClassError(
-            f"land-use raster {path} holds class codes the class scheme does not declare: {listing}; "
+            f"land-use raster {path} ({key}) holds class codes the class scheme does not declare: {listing}; "
             f"declare them under 'classes' in the scenario (declared: {', '.join(map(str, classes.codes))}) "
-            f"or recode the raster"
+            "or recode the raster"
         )
 
 
@@ -390,16 +394,7 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
                 "check the file and its nodata tag"
             )
     if kind == "categorical":
-        vals = arr[~nod].astype(np.int64)
-        codes, counts = np.unique(vals, return_counts=True)
-        ok = np.isin(codes, [*classes.codes, classes.nodata])
-        if not ok.all():
-            listing = ", ".join(f"{int(c)} ({int(n)} cells)" for c, n in zip(codes[~ok], counts[~ok], strict=True))
-            raise UnknownClassError(
-                f"land-use raster {path} ({layer_key(name)}) holds class codes the class scheme does not declare: "
-                f"{listing}; declare them under 'classes' in the scenario (declared: "
-                f"{', '.join(map(str, classes.codes))}) or recode the raster"
-            )
+        check_class_codes(arr[~nod], classes, path=path, key=layer_key(name))
         out = np.full(arr.shape, classes.nodata, dtype=np.uint8)
         out[~nod] = arr[~nod].astype(np.uint8)
         return out
@@ -604,10 +599,3 @@ def read_raster(path: str | os.PathLike, *, name: str | None = None) -> xr.DataA
     da = rioxarray.open_rasterio(p, masked=False).squeeze("band", drop=True).load()
     da.name = name or p.stem
     return da
-
-
-def unknown_code_counts(landuse: np.ndarray, classes: ClassScheme) -> Counter:
-    """Counts of undeclared codes (empty when all are declared)."""
-    counts = np.bincount(np.asarray(landuse, dtype=np.uint8).ravel(), minlength=256)
-    ok = set(classes.codes) | {classes.nodata}
-    return Counter({int(c): int(counts[c]) for c in np.flatnonzero(counts) if int(c) not in ok})

@@ -944,9 +944,14 @@ def _(c):
     return ["sleuth", c.dir / "scenario.none"]
 
 
-@case("sleuth-binary-scenario", "scenario.bin")
+@case("sleuth-binary-scenario", "scenario.bin", "not a text file")
 def _(c):
     return ["sleuth", c.file("scenario.bin", bytes(range(256)))]
+
+
+@case("sleuth-scenario-is-a-folder", "is a folder", "{dir}")
+def _(c):
+    return ["sleuth", c.dir]
 
 
 @case("sleuth-unknown-key", "SPREAD_COEFF", "scenario.tiny:")

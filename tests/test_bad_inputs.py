@@ -910,6 +910,12 @@ def _(c):
     return ["calibrate", c.scenario(lambda d: d["layers"].pop("history")), "--out", c.dir / "cal", "-q"]
 
 
+@case("calibrate-no-observed-change", "no urban land was gained", "layers.history.2010")
+def _(c):
+    same = str(c.region.base / "landuse_2020.tif")
+    return ["calibrate", c.scenario(lambda d: d["layers"].update(history={2010: same})), "--out", c.dir / "cal", "-q"]
+
+
 @case("calibrate-budget", "--budget", "1")
 def _(c):
     return ["calibrate", c.scenario(), "--budget", "1", "--out", c.dir / "cal", "-q"]
@@ -978,6 +984,13 @@ def _(c):
 def _(c):
     scen = _sleuth_project(c)
     (c.dir / "sleuth" / "Input" / "tiny.slope.gif").unlink()
+    return ["sleuth", scen]
+
+
+@case("sleuth-input-corrupt", "tiny.slope.gif")
+def _(c):
+    scen = _sleuth_project(c)
+    (c.dir / "sleuth" / "Input" / "tiny.slope.gif").write_bytes(b"GIF89a" + bytes(40))
     return ["sleuth", scen]
 
 

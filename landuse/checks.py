@@ -599,7 +599,7 @@ def evaluate_file(
     """
     from landuse.config import load_scenario
     from landuse.io import check_same_grid, read_header, read_landscape
-    from landuse.metrics import quota_report
+    from landuse.metrics import check_is_landuse_map, quota_report
 
     scenario = load_scenario(config_path)
     paths = {k: v for k, v in scenario.layer_paths().items() if k in _EVALUATION_LAYERS}
@@ -607,6 +607,7 @@ def evaluate_file(
     check_same_grid(ref, read_header(landuse_path), ref_name="landuse", name="evaluated map")
     y = map_year(landuse_path, scenario, year)
     landscape = read_landscape(paths, classes=scenario.classes)
+    check_is_landuse_map(landuse_path, landscape)  # a cities or probability raster is refused, not evaluated
     evaluated = np.asarray(read_landscape({"landuse": landuse_path}, classes=scenario.classes)["landuse"].values)
     checks = policy_checks(scenario, landscape, {y: evaluated})
     return checks, quota_report(landscape, evaluated, scenario), scenario, y

@@ -129,6 +129,15 @@ def evaluate(
     from landuse.io import write_text
     from landuse.metrics import as_jsonable
 
+    if json_out is not None:  # a path that cannot be written fails before evaluating
+        from landuse.errors import OutputFolderError
+
+        if json_out.is_dir():
+            raise OutputFolderError(f"--json {json_out} is a folder; give a file name, e.g. {json_out / 'report.json'}")
+        existing = next(p for p in [json_out.parent.absolute(), *json_out.parent.absolute().parents] if p.exists())
+        if not existing.is_dir():
+            raise OutputFolderError(f"cannot write --json {json_out}: {existing} is a file, not a folder; "
+                                    "choose another --json path")
     checks, quota, scenario, y = evaluate_file(landuse_tif, config, year=year)
     typer.echo(quota.table())
     typer.echo("")
@@ -182,10 +191,15 @@ def suitability(
 ) -> None:
     """Learn suitability per urban type from observed change; write rasters and a report."""
     from landuse.config import load_scenario
+    from landuse.errors import ConfigError
     from landuse.io import read_landscape
     from landuse.outputs import OutputFolder, check_target
     from landuse.suitability_model import train_suitability, write_trained
 
+    if method not in ("forest", "logistic"):
+        raise ConfigError(f"--method must be forest or logistic, got {method!r}")
+    if max_samples < 20:
+        raise ConfigError(f"--max-samples must be at least 20 (converted cells sampled per type), got {max_samples}")
     scenario = load_scenario(config)
     target = out or scenario.output_dir() / "suitability"
     inputs = [*scenario.layer_paths().values(), *([scenario.path] if scenario.path else [])]
@@ -378,6 +392,7 @@ def allocate(
     from landuse.errors import ConfigError
     from landuse.io import read_landscape
     from landuse.outputs import OutputFolder, check_target
+    from landuse.validate import check_inputs
 
     scenario = load_scenario(config)
     target = out or scenario.output_dir() / "allocation"
@@ -394,6 +409,7 @@ def allocate(
     people = apply_people_demand(scenario, ds)
     if people is not None:
         typer.echo(people.summary())
+    check_inputs(ds, scenario)
     zt = alloc_mod.zone_table(ds, scenario)
     results = []
     lost = 0.0
@@ -455,7 +471,19 @@ def calibrate(
     force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Fit the growth parameters to the change observed between a history year and the start year."""
-    from landuse.calibrate import calibrate_scenario
+    from landuse.calibrate import OBJECTIVES, calibrate_scenario
+    from landuse.errors import ConfigError
+
+    if budget is not None and budget < 4:
+        raise ConfigError(f"--budget must be at least 4 points, got {budget}")
+    if runs is not None and runs < 1:
+        raise ConfigError(f"--runs must be at least 1, got {runs}")
+    if objective is not None and objective not in OBJECTIVES:
+        raise ConfigError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if parallel is not None and parallel not in ("threads", "dask"):
+        raise ConfigError(f"--parallel must be threads or dask, got {parallel!r}")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise ConfigError(f"--seed must be within [0, 2**63 - 1], got {seed}")
 
     def progress(ev: dict[str, Any]) -> None:
         if not quiet:

@@ -226,6 +226,27 @@ def _bars_png(runs: list[RunSummary]) -> bytes:
     return buf.getvalue()
 
 
+def _check_one_region(runs: list[RunSummary]) -> None:
+    """Refuse runs on different grids: their figures are of different regions, side by side they mislead."""
+    from landuse.errors import GridMismatchError
+    from landuse.io import check_same_grid, read_header
+
+    def grid(h) -> str:
+        return (f"{h.height} x {h.width} cells of {h.cell_size[0]:g} m from ({h.transform.c:.10g}, {h.transform.f:.10g}), "
+                f"{h.crs}")
+
+    first = read_header(runs[0].landuse_path)
+    for r in runs[1:]:
+        other = read_header(r.landuse_path)
+        try:
+            check_same_grid(first, other, ref_name=str(runs[0].folder), name=str(r.folder))
+        except GridMismatchError:
+            raise LanduseError(
+                f"run folders {runs[0].folder} and {r.folder} are of different regions ({grid(first)}, against "
+                f"{grid(other)}); compare runs of one region"
+            ) from None
+
+
 def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, figures: bool = True,
                  force: bool = False) -> dict[str, Any]:
     """Compare run folders side by side; write ``compare.{json,md,html}`` and PNGs into ``out``.
@@ -237,6 +258,8 @@ def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, fi
     """
     if len(folders) < 2:
         raise LanduseError("compare needs at least two run folders")
+    runs = [summarise_run(f) for f in folders]
+    _check_one_region(runs)
     out = Path(out)
     for f in folders:
         if out.resolve() == Path(f).resolve():

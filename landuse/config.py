@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from landuse.classes import URBAN_TYPES, ClassScheme, LandClass, default_scheme
 from landuse.errors import ConfigError
@@ -27,14 +28,19 @@ from landuse.errors import ConfigError
 UrbanType = Literal["residential", "industrial", "commercial"]
 
 
+def _num(v: float) -> str:
+    """A bound or value as a planner reads it: whole numbers in full (10000, 9223372036854775807), others as %g."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 def _within(lo: float | None, hi: float | None) -> Callable[[float], float]:
     def check(v: float) -> float:
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             if lo is not None and hi is not None:
-                raise ValueError(f"must be within [{lo:g}, {hi:g}], got {v:g}")
+                raise ValueError(f"must be within [{_num(lo)}, {_num(hi)}], got {_num(v)}")
             if lo is not None:
-                raise ValueError(f"must be at least {lo:g}, got {v:g}")
-            raise ValueError(f"must be at most {hi:g}, got {v:g}")
+                raise ValueError(f"must be at least {_num(lo)}, got {_num(v)}")
+            raise ValueError(f"must be at most {_num(hi)}, got {_num(v)}")
         return v
 
     return check
@@ -430,10 +436,22 @@ class CalibrationConfig(Strict):
     parameters: dict[CalibrationParameter, list[float]] | None = Field(
         None, description="parameter -> [low, high] to fit (default: every applicable one, default ranges)"
     )
+
+    @field_validator("parameters")
+    @classmethod
+    def _ranges(cls, params: dict[str, list[float]] | None) -> dict[str, list[float]] | None:
+        for name, rng in (params or {}).items():
+            if len(rng) != 2 or not rng[0] <= rng[1]:
+                raise ValueError(f"{name}: give [low, high] with low <= high, got {rng}")
+        return params
     history_year: int | None = Field(None, description="layers.history year to start from (default: the latest)")
     parallel: Literal["threads", "dask"] = Field(
         "threads", description="evaluate points one at a time on the engine's threads, or two at a time on Dask"
     )
+
+
+SCHEDULER_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+"""Address schemes of a Dask scheduler."""
 
 
 class ComputeConfig(Strict):
@@ -451,6 +469,20 @@ class ComputeConfig(Strict):
         2, description="workers of a 'local' cluster (one thread each)"
     )
     memory_limit: str = Field("auto", description="memory limit per worker of a 'local' cluster, e.g. '4GB'")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, s: str | None) -> str | None:
+        if s is not None and s != "local" and not s.startswith(SCHEDULER_SCHEMES):
+            raise ValueError(f"{s!r} is neither 'local' nor a Dask scheduler address such as tcp://10.0.0.5:8786")
+        return s
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|\d+(\.\d+)?\s*([kKmMgGtT]i?[bB])?", v.strip()):
+            raise ValueError(f"{v!r} is not a memory size; give 'auto' or a size such as '4GB' or '512MiB'")
+        return v
 
 
 class ShrinkageWeights(Strict):
@@ -543,6 +575,12 @@ class ScenarioConfig(Strict):
                 bad = sorted(set(series) - ends)
                 if bad:
                     raise ValueError(f"demand.by_city.{city}.{t}: years {bad} are not period end years {sorted(ends)}")
+        later = sorted(y for y in self.layers.history if y >= p[0])
+        if later:
+            raise ValueError(
+                f"layers.history.{later[0]}: history years must be before the start year {p[0]} (periods[0]); "
+                "a history layer is the land use at an earlier date: fix its year or the periods"
+            )
         return self
 
 
@@ -650,6 +688,18 @@ class Scenario:
 # --------------------------------------------------------------------------- loading
 
 
+def layer_key(name: str) -> str:
+    """The config key of a layer name: ``landuse_2010`` -> ``layers.history.2010``, ``ndvi`` -> ``layers.drivers.ndvi``."""
+    if name.startswith("landuse_") and name[8:].isdigit():
+        return f"layers.history.{name[8:]}"
+    if name.startswith("suitability_") and name[12:] in URBAN_TYPES:
+        return f"layers.suitability.{name[12:]}"
+    if name in LayersConfig.model_fields:
+        return f"layers.{name}"
+    return f"layers.drivers.{name}"
+
+
+
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class found by walking ``loc`` (None if not a model)."""
     import typing
@@ -681,8 +731,13 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
 
 def _format_errors(exc: ValidationError, source: str) -> list[str]:
     messages = []
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal"))))
+    errors = exc.errors()
+    for err in errors:
+        # a union (e.g. classes: 'default' or a list): skip the literal alternative when the value is a list/dict
+        if err["type"] == "literal_error" and isinstance(err.get("input"), dict | list) and len(errors) > 1:
+            continue
+        loc = tuple(p for p in err["loc"]
+                    if not (isinstance(p, str) and (p.startswith(("function-after", "literal")) or "[" in p)))
         path = ".".join(str(p) for p in loc) or "(top level)"
         kind = err["type"]
         if kind == "extra_forbidden":
@@ -723,6 +778,56 @@ def scenario_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, so
         raise ConfigError("; ".join(problems), problems=problems) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        try:
+            key = loader.construct_object(key_node, deep=True)
+            hash(key)
+        except (TypeError, yaml.YAMLError):
+            continue  # the base constructor reports unhashable keys
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first given at line {seen[key]}); give each key once",
+                key_node.start_mark,
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def read_yaml(path: str | os.PathLike, *, what: str = "scenario file") -> Any:
+    """Parse a YAML file, refusing duplicate keys; :class:`ConfigError` for a missing, unreadable or malformed file."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{what} not found: {p.resolve()}")
+    if p.is_dir():
+        raise ConfigError(f"{p.resolve()} is a folder, not a {what}; give the path of the YAML file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not a text file (byte {exc.start} is not UTF-8); a {what} is YAML text, e.g. configs/sample.yaml"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if "\x00" in text:
+        raise ConfigError(f"{p}: not a text file (it holds NUL bytes); a {what} is YAML text, e.g. configs/sample.yaml")
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
 def load_scenario(path: str | os.PathLike, *, check_files: bool = True) -> Scenario:
     """Load and validate a scenario YAML file.
 
@@ -739,21 +844,19 @@ def load_scenario(path: str | os.PathLike, *, check_files: bool = True) -> Scena
         With one entry in ``problems`` per problem, each naming the key path.
     """
     p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"scenario file not found: {p.resolve()}")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = read_yaml(p)
     if data is None:
         raise ConfigError(f"{p}: the file is empty; a scenario needs at least name, layers and periods")
     scenario = scenario_from_dict(data, base_dir=p.parent, source=str(p))
     scenario.path = p.resolve()
     if check_files:
         missing = [
-            f"{p}: layers.{name}: file not found: {fp}" for name, fp in scenario.layer_paths().items() if not fp.exists()
+            f"{p}: {layer_key(name)}: file not found: {fp}"
+            for name, fp in scenario.layer_paths().items() if not fp.exists()
+        ]
+        missing += [
+            f"{p}: {layer_key(name)}: {fp} is a folder, not a raster file; give the GeoTIFF's path"
+            for name, fp in scenario.layer_paths().items() if fp.is_dir()
         ]
         if missing:
             raise ConfigError(missing[0] if len(missing) == 1 else "; ".join(missing), problems=missing)

@@ -28,9 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from landuse.config import SCHEDULER_SCHEMES as _SCHEMES
 from landuse.errors import LanduseError
-
-_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
 
 
 def check_scheduler(address: str) -> str:

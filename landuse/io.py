@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +20,15 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
+import rasterio._err
+import rasterio.windows
 import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 
 from landuse.classes import ClassScheme, default_scheme
 from landuse.errors import GridMismatchError, LanduseError, UnknownClassError
-from landuse.landscape import KIND_DTYPES, layer_kind, new_landscape
+from landuse.landscape import layer_kind, new_landscape
 from landuse.outputs import (  # noqa: F401  (re-exported: the writers of landuse.io)
     atomic_path,
     check_not_input,
@@ -60,16 +62,68 @@ class GridHeader:
         return abs(self.transform.a), abs(self.transform.e)
 
 
+def _read_failure(p: Path, exc: Exception) -> LanduseError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "See previous exception" in detail and exc.__context__ is not None:
+        detail = str(exc.__context__).strip().splitlines()[0]
+    return LanduseError(
+        f"cannot read raster {p}: the file is truncated or corrupt ({detail}); "
+        "copy or export it again (check it with `gdalinfo -checksum`)"
+    )
+
+
 def read_header(path: str | os.PathLike) -> GridHeader:
-    """Read a raster's header (no pixel data)."""
+    """Read a raster's header and check that it is one readable band (only its last block is read).
+
+    Raises :class:`LanduseError` for a missing file, a folder, a file that is no raster, a
+    raster of several bands, or a truncated file (its last block cannot be read).
+    """
     p = Path(path)
     if not p.exists():
         raise LanduseError(f"raster file not found: {p.resolve()}")
+    if p.is_dir():
+        raise LanduseError(f"{p.resolve()} is a folder, not a raster file; give the GeoTIFF's path")
+    if p.stat().st_size == 0:
+        raise LanduseError(f"raster file {p.resolve()} is empty (0 bytes); copy or export it again")
     try:
-        with rasterio.open(p) as src:
-            return GridHeader(p, src.crs, src.transform, src.width, src.height, src.dtypes[0], src.nodata)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(p) as src:
+                if src.count != 1:
+                    raise LanduseError(
+                        f"raster {p} has {src.count} bands; a layer is one band: extract the band you mean, "
+                        f"e.g. `gdal_translate -b 1 {p} band1.tif`"
+                    )
+                rows, cols = src.block_shapes[0]
+                last = rasterio.windows.Window(
+                    ((src.width - 1) // cols) * cols, ((src.height - 1) // rows) * rows,
+                    min(cols, src.width - ((src.width - 1) // cols) * cols),
+                    min(rows, src.height - ((src.height - 1) // rows) * rows),
+                )
+                try:
+                    src.read(1, window=last)
+                except (rasterio.errors.RasterioError, rasterio._err.CPLE_BaseError) as exc:
+                    raise _read_failure(p, exc) from None
+                return GridHeader(p, src.crs, src.transform, src.width, src.height, src.dtypes[0], src.nodata)
     except rasterio.errors.RasterioIOError as exc:
-        raise LanduseError(f"cannot read raster {p.resolve()}: {exc}; is it a GeoTIFF?") from exc
+        raise LanduseError(f"cannot read raster {p.resolve()}: {_first_line(exc).rstrip('.')}; is it a GeoTIFF?") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_band(path: str | os.PathLike) -> tuple[np.ma.MaskedArray, float | None]:
+    """Band 1 of a raster with nodata masked, and the nodata tag; :class:`LanduseError` if it cannot be read whole."""
+    p = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(p) as src:
+                return src.read(1, masked=True), src.nodata
+    except (rasterio.errors.RasterioError, rasterio._err.CPLE_BaseError) as exc:
+        raise _read_failure(p, exc) from None
 
 
 def _crs_label(crs: CRS | None) -> str:
@@ -79,9 +133,28 @@ def _crs_label(crs: CRS | None) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_string()
 
 
+def check_reference_crs(ref: GridHeader, *, name: str = "landuse") -> None:
+    """Raise :class:`GridMismatchError` if the reference layer has no CRS or a geographic one."""
+    if ref.crs is None:
+        raise GridMismatchError(
+            f"reference layer {name!r} ({ref.path}) has no CRS; every layer is checked against it: assign its "
+            f"projected CRS, e.g. `gdal_edit.py -a_srs EPSG:32651 {ref.path}` (the CRS of your other layers)"
+        )
+    if ref.crs.is_geographic:
+        raise GridMismatchError(
+            f"reference layer {name!r} ({ref.path}) is in geographic coordinates ({_crs_label(ref.crs)}); "
+            "landuse works in metres: reproject every layer to a projected CRS (e.g. UTM) with gdalwarp"
+        )
+
+
 def check_same_grid(ref: GridHeader, other: GridHeader, *, ref_name: str, name: str) -> None:
     """Raise :class:`GridMismatchError` naming both files if the grids differ."""
     where = f"layer {name!r} ({other.path}) against {ref_name!r} ({ref.path})"
+    if other.crs is None and ref.crs is not None:
+        raise GridMismatchError(
+            f"{where}: it has no CRS; if it is on the reference grid, assign the reference's CRS with "
+            f"`gdal_edit.py -a_srs {_crs_label(ref.crs)} {other.path}`, else reproject it with gdalwarp"
+        )
     if ref.crs != other.crs:
         raise GridMismatchError(
             f"CRS {_crs_label(other.crs)} of {where} differs from {_crs_label(ref.crs)}; "
@@ -97,8 +170,8 @@ def check_same_grid(ref: GridHeader, other: GridHeader, *, ref_name: str, name: 
         )
     if abs(ref.transform.c - other.transform.c) > tol or abs(ref.transform.f - other.transform.f) > tol:
         raise GridMismatchError(
-            f"origin ({other.transform.c:g}, {other.transform.f:g}) of {where} differs from "
-            f"({ref.transform.c:g}, {ref.transform.f:g}); align it to the reference grid, e.g. "
+            f"origin ({other.transform.c:.10g}, {other.transform.f:.10g}) of {where} differs from "
+            f"({ref.transform.c:.10g}, {ref.transform.f:.10g}); align it to the reference grid, e.g. "
             f"`gdalwarp -te <reference extent> -tr {ref.cell_size[0]:g} {ref.cell_size[1]:g} {other.path} out.tif`"
         )
     if abs(other.transform.b) > tol or abs(other.transform.d) > tol:
@@ -111,15 +184,20 @@ def check_same_grid(ref: GridHeader, other: GridHeader, *, ref_name: str, name: 
         )
 
 
-def check_class_codes(landuse: np.ndarray, classes: ClassScheme, *, path: str | os.PathLike = "landuse") -> None:
-    """Raise :class:`UnknownClassError` listing undeclared codes and their cell counts."""
-    unknown = unknown_code_counts(landuse, classes)
-    if unknown:
-        listing = ", ".join(f"{c} ({n} cells)" for c, n in sorted(unknown.items()))
+def check_class_codes(codes: np.ndarray, classes: ClassScheme, *, path: str | os.PathLike = "landuse",
+                      key: str = "layers.landuse") -> None:
+    """Raise :class:`UnknownClassError` listing undeclared codes, as stored (e.g. 300 of a ``uint16`` raster), with counts.
+
+    ``codes`` are the values of the cells with data, of any integer dtype.
+    """
+    values, counts = np.unique(np.asarray(codes).astype(np.int64, copy=False), return_counts=True)
+    ok = np.isin(values, [*classes.codes, classes.nodata])
+    if not ok.all():
+        listing = ", ".join(f"{int(c)} ({int(n)} cells)" for c, n in zip(values[~ok], counts[~ok], strict=True))
         raise UnknownClassError(
-            f"land-use raster {path} holds class codes the class scheme does not declare: {listing}; "
+            f"land-use raster {path} ({key}) holds class codes the class scheme does not declare: {listing}; "
             f"declare them under 'classes' in the scenario (declared: {', '.join(map(str, classes.codes))}) "
-            f"or recode the raster"
+            "or recode the raster"
         )
 
 
@@ -157,63 +235,141 @@ def read_landscape(
     UnknownClassError
         The land-use layer holds codes the class scheme does not declare.
     """
+    from landuse.config import layer_key
+
     classes = classes or default_scheme()
     if "landuse" not in layers:
         raise LanduseError("layers must include 'landuse' (the land-use raster of the start year)")
     if reference not in layers:
         raise LanduseError(f"reference layer {reference!r} is not among the layers {sorted(layers)}")
-    headers = {name: read_header(p) for name, p in layers.items()}
+    headers = {}
+    for name, p in layers.items():
+        try:
+            headers[name] = read_header(p)
+        except LanduseError as exc:
+            raise type(exc)(f"{layer_key(name)}: {exc}") from None
     ref = headers[reference]
-    if ref.crs is None:
-        raise GridMismatchError(f"reference layer {reference!r} ({ref.path}) has no CRS; assign one with `gdal_edit.py -a_srs EPSG:... {ref.path}`")
-    if ref.crs.is_geographic:
-        raise GridMismatchError(
-            f"reference layer {reference!r} ({ref.path}) is in geographic coordinates ({_crs_label(ref.crs)}); "
-            "landuse works in metres: reproject every layer to a projected CRS (e.g. UTM) with gdalwarp"
-        )
+    check_reference_crs(ref, name=reference)
     for name, h in headers.items():
         if name != reference:
             check_same_grid(ref, h, ref_name=reference, name=name)
 
-    lu_nodata = classes.nodata
-    arrays: dict[str, np.ndarray] = {}
-    for name, path in layers.items():
-        kind = layer_kind(name)
-        with rasterio.open(path) as src:
-            data = src.read(1, masked=True)
-        arr = np.ma.getdata(data)
-        nod = np.ma.getmaskarray(data)
-        if kind == "categorical":
-            if arr.dtype.kind == "f":
-                nod = nod | ~np.isfinite(arr)
-                arr = np.where(nod, lu_nodata, arr)
-            if arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
-                raise UnknownClassError(
-                    f"land-use raster {path} holds values outside 0..255; class codes must fit in uint8"
-                )
-            arr = arr.astype(np.uint8)
-            arr[nod] = lu_nodata
-            check_class_codes(arr, classes, path=path)
-        elif kind == "zones":
-            arr = np.where(nod, 0, arr).astype(np.int32)
-        elif kind == "mask":
-            arr = np.where(nod, False, arr != 0)
-        else:
-            arr = arr.astype(np.float32)
-            arr[nod] = np.nan
-        arrays[name] = arr.astype(KIND_DTYPES[kind], copy=False)
+    arrays = {name: read_layer(name, path, classes=classes) for name, path in layers.items()}
 
     ds = new_landscape(
         arrays,
         crs=ref.crs,
         transform=ref.transform,
-        nodata=lu_nodata,
+        nodata=classes.nodata,
         attrs={"inputs": {n: str(_resolve(p)) for n, p in layers.items()}},
     )
     for name, path in layers.items():
         ds[name].attrs["source"] = str(_resolve(path))
     ds["study_area"] = ds["study_area"] & _nodata_free(ds, reference)
     return ds
+
+
+SLOPE_RANGE_DEG = (0.0, 90.0)
+
+
+def _tag(tag: float | None) -> str:
+    return "none" if tag is None else f"{tag:g}"
+
+
+def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | None = None) -> np.ndarray:
+    """Read one layer as the dtype of its kind (see :func:`landuse.landscape.layer_kind`), checking its values.
+
+    * categorical (land use): whole-number class codes declared by ``classes``; nodata
+      becomes the scheme's nodata code; at least one cell with data;
+    * zones (cities, counties): whole, non-negative ids, nodata becomes 0; at least one id;
+    * mask: **the nodata tag is ignored**: a cell is inside when its value is finite and
+      non-zero, whatever the tag says (a tag equal to the inside value would otherwise
+      empty the mask);
+    * driver: float32 with NaN for nodata; at least one cell with data; ``slope`` in
+      degrees within [0, 90].
+
+    Raises :class:`LanduseError` (:class:`UnknownClassError` for undeclared codes) naming
+    the layer's key, file, the cell count and the fix.
+    """
+    from landuse.config import layer_key
+
+    classes = classes or default_scheme()
+    kind = layer_kind(name)
+    where = f"{layer_key(name)} ({path})"
+    data, tag = read_band(path)
+    arr = np.ma.getdata(data)
+    nod = np.ma.getmaskarray(data)
+    if kind == "mask":
+        raw = np.asarray(arr)
+        inside = raw != 0
+        if raw.dtype.kind == "f":
+            inside &= np.isfinite(raw)
+        if tag is not None and np.isfinite(tag) and tag != 0:
+            at_tag = raw == tag
+            if at_tag.any() and (inside & ~at_tag).any():
+                others = np.unique(raw[inside & ~at_tag])[:5]
+                raise LanduseError(
+                    f"{where} holds {int(at_tag.sum()):,} cells of its nodata value {tag:g} besides inside values "
+                    f"({', '.join(f'{v:g}' for v in others)}): a mask layer is read as 0 = outside, non-zero = inside, "
+                    f"whatever its nodata tag, so those cells would count as inside; set them to 0 (e.g. "
+                    f"`gdal_calc.py -A {path} --calc \"A*(A!={tag:g})\" --NoDataValue=none --outfile fixed.tif`)"
+                )
+        return inside
+    if arr.dtype.kind == "f":
+        nod = nod | ~np.isfinite(arr)
+    if kind in ("categorical", "zones"):
+        if arr.dtype.kind == "f":
+            frac = ~nod & (arr != np.round(arr))
+            if frac.any():
+                example = float(arr[frac][0])
+                what = "class codes" if kind == "categorical" else "ids"
+                raise (UnknownClassError if kind == "categorical" else LanduseError)(
+                    f"{where} holds fractional values in {int(frac.sum()):,} cells (e.g. {example:g}); {what} are "
+                    f"whole numbers: is it the right layer? recode it to integers (e.g. `gdal_translate -ot "
+                    f"{'Byte' if kind == 'categorical' else 'Int32'}` after rounding)"
+                )
+        if not (~nod).any():
+            raise LanduseError(
+                f"{where} has no cell with data: all {nod.size:,} cells are nodata (nodata tag {_tag(tag)}); "
+                "check the file and its nodata tag"
+            )
+    if kind == "categorical":
+        check_class_codes(arr[~nod], classes, path=path, key=layer_key(name))
+        out = np.full(arr.shape, classes.nodata, dtype=np.uint8)
+        out[~nod] = arr[~nod].astype(np.uint8)
+        return out
+    if kind == "zones":
+        neg = ~nod & (arr < 0)
+        if neg.any():
+            raise LanduseError(
+                f"{where} holds negative ids in {int(neg.sum()):,} cells (e.g. {int(arr[neg][0])}); ids are 1, 2, ... "
+                "and 0 means none: recode them, or set the raster's nodata value to the one they use"
+            )
+        out = np.where(nod, 0, arr).astype(np.int32)
+        if not out.any():
+            unit = {"cities": "city", "counties": "county"}.get(name, "zone")
+            raise LanduseError(
+                f"{where} holds no {unit} id: all {out.size:,} cells are nodata or 0 (nodata tag {_tag(tag)}); give "
+                f"each cell its {unit}'s id (1, 2, ...), or fix the nodata tag"
+            )
+        return out
+    out = arr.astype(np.float32)
+    out[nod] = np.nan
+    if not np.isfinite(out).any():
+        raise LanduseError(
+            f"{where} has no data: all {out.size:,} cells are nodata or NaN; check the file and its nodata tag, "
+            "or leave the layer out"
+        )
+    if name == "slope":
+        lo, hi = SLOPE_RANGE_DEG
+        bad = np.isfinite(out) & ((out < lo) | (out > hi))
+        if bad.any():
+            raise LanduseError(
+                f"{where} holds {int(bad.sum()):,} cells outside {lo:g}..{hi:g} degrees (from "
+                f"{float(np.nanmin(out)):g} to {float(np.nanmax(out)):g}); slope is in degrees: if it is in percent, "
+                "convert it (degrees = atan(percent / 100) in degrees), and check its nodata tag"
+            )
+    return out
 
 
 def _nodata_free(ds: xr.Dataset, reference: str) -> xr.DataArray:
@@ -383,10 +539,3 @@ def read_raster(path: str | os.PathLike, *, name: str | None = None) -> xr.DataA
     da = rioxarray.open_rasterio(p, masked=False).squeeze("band", drop=True).load()
     da.name = name or p.stem
     return da
-
-
-def unknown_code_counts(landuse: np.ndarray, classes: ClassScheme) -> Counter:
-    """Counts of undeclared codes (empty when all are declared)."""
-    counts = np.bincount(np.asarray(landuse, dtype=np.uint8).ravel(), minlength=256)
-    ok = set(classes.codes) | {classes.nodata}
-    return Counter({int(c): int(counts[c]) for c in np.flatnonzero(counts) if int(c) not in ok})

@@ -26,6 +26,7 @@ written as ``null`` in ``report.json``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -902,6 +903,43 @@ def quota_report(
         red_line=rl,
         quota=None if qc is None else {"share": qc.share, "unit": qc.unit, "include_water": qc.include_water},
     )
+
+
+LANDUSE_AGREEMENT_MIN = 0.5
+"""Least share of study-area cells an evaluated map must share with the start land use to be taken as a land-use map."""
+
+
+def check_is_landuse_map(path: str | os.PathLike, landscape: xr.Dataset) -> None:
+    """Refuse a raster that is no land-use map of the region (a cities, probability or other layer).
+
+    A land-use map holds whole class codes, and a later map of the same region keeps the
+    class of most cells (growth converts a few per cent of them per period).
+    """
+    from landuse.errors import LanduseError
+    from landuse.io import read_band
+
+    data, _ = read_band(path)
+    vals = np.ma.getdata(data)
+    valid = ~np.ma.getmaskarray(data)
+    if vals.dtype.kind == "f":
+        valid &= np.isfinite(vals)
+        frac = valid & (vals != np.round(vals))
+        if frac.any():
+            raise LanduseError(
+                f"{path} is not a land-use map: {int(frac.sum()):,} cells hold fractional values (e.g. "
+                f"{float(vals[frac][0]):.3g}), not class codes (is it a probability raster?); give a land-use map, "
+                "e.g. landuse_<year>.tif of a run"
+            )
+    study = landuse_study_area(landscape)
+    start = np.asarray(landscape["landuse"].values)
+    share = float((valid & study & (vals == start)).sum()) / max(int(study.sum()), 1)
+    if share < LANDUSE_AGREEMENT_MIN:
+        raise LanduseError(
+            f"{path} is not a land-use map of this scenario's region: only {share:.0%} of the study-area cells "
+            f"hold the class they have in the start land use ({landscape['landuse'].attrs.get('source', 'layers.landuse')}), "
+            f"where a later land-use map keeps most of them (is it a cities, zone or other layer?); give a land-use "
+            "map, e.g. landuse_<year>.tif of a run"
+        )
 
 
 def landuse_study_area(landscape: xr.Dataset) -> np.ndarray:

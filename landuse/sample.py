@@ -1275,7 +1275,7 @@ def generate_sample(
     if out.exists() and not out.is_dir():
         raise LanduseError(f"output folder {out} exists and is not a folder; choose another OUTDIR")
     if cfg_dir.exists() and not cfg_dir.is_dir():
-        raise LanduseError(f"--config-dir {cfg_dir} exists and is not a folder")
+        raise LanduseError(f"--config-dir {cfg_dir.resolve()} exists and is not a folder")
     if cfg_dir != out and out in cfg_dir.parents:
         raise LanduseError(f"--config-dir {cfg_dir} is inside OUTDIR {out}, which is replaced as a whole; "
                            "use OUTDIR itself or a folder outside it")
@@ -1283,8 +1283,9 @@ def generate_sample(
     check_target(out, command="sample", owner="sample", force=force, option="OUTDIR")
     if cfg_dir != out:
         _check_foreign_yaml(config_path, force=force)
+    region = build_sample(size=size, seed=seed, cell_size=cell_size)  # checks the arguments before any folder is made
+    if cfg_dir != out:
         make_output_dir(cfg_dir, option="--config-dir")
-    region = build_sample(size=size, seed=seed, cell_size=cell_size)
     coords = coords_from_transform(region.transform, *region.shape)
     tags = {"generator": "landuse.sample", "seed": region.seed, "size": size}
     files: dict[str, Path] = {name: out / fname for name, fname in LAYER_FILES.items()}

@@ -144,7 +144,7 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
             from landuse.errors import ConfigError
 
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and "errors.pydantic.dev" not in ln]
-            msg = lines[-1].split(" [type=")[0]
+            msg = lines[-1].split(" [type=")[0].replace("Value error, ", "")
             raise ConfigError(f"--{key} {value!r}: {msg}") from None
         applied[f"{sections[key]}.{attr}"] = value
     return applied
@@ -337,6 +337,7 @@ def run_scenario(
     from landuse.growth import GrowthParams, simulate
     from landuse.io import read_landscape
     from landuse.report import build_report, write_report
+    from landuse.validate import check_inputs
     from landuse.zones import zone_grid
 
     t_all = time.perf_counter()
@@ -358,6 +359,7 @@ def run_scenario(
     from landuse.demand import apply_people_demand
 
     people = apply_people_demand(scenario, ds)  # demand.people -> demand.by_city (hectares per city and period)
+    check_inputs(ds, scenario)  # what `landuse validate` checks of the layers together, before any solving
     timings["read"] = time.perf_counter() - t
     if write:
         # outputs never share a folder with the layers (whatever --force says): a run writes

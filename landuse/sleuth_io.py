@@ -293,12 +293,19 @@ def parse_scenario_text(text: str, *, source: str = "<text>") -> SleuthScenario:
 def read_scenario(path: str | os.PathLike) -> SleuthScenario:
     """Read and parse a SLEUTH scenario file (see :func:`parse_scenario_text`)."""
     p = Path(path)
+    if p.is_dir():
+        raise SleuthFormatError(f"{p.resolve()} is a folder, not a SLEUTH scenario file; give the scenario file's path")
     if not p.is_file():
         raise SleuthFormatError(f"SLEUTH scenario file not found: {p.resolve()}")
     try:
         text = p.read_text(encoding="latin-1")
     except OSError as exc:
-        raise SleuthFormatError(f"cannot read SLEUTH scenario file {p.resolve()}: {exc}") from exc
+        raise SleuthFormatError(f"cannot read SLEUTH scenario file {p.resolve()}: {exc.strerror or exc}") from None
+    if "\x00" in text:
+        raise SleuthFormatError(
+            f"{p}: not a text file (it holds NUL bytes); a SLEUTH scenario file is KEY=value lines, "
+            "e.g. scenario.demo200_test"
+        )
     return parse_scenario_text(text, source=str(p))
 
 

@@ -107,7 +107,9 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
     return (1.0 - score).astype(np.float32) if name == "elevation" else score
 
 
-def compute_suitability(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | None = None) -> xr.DataArray:
+def compute_suitability(
+    ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | None = None, method: str | None = None
+) -> xr.DataArray:
     """Suitability per urban type, float32 in [0, 1], dims ``(type, y, x)``.
 
     Parameters
@@ -119,6 +121,9 @@ def compute_suitability(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarr
     landuse : ndarray, optional
         Current land use for the distance-to-urban drivers (default ``ds.landuse``);
         pass the land use at the start of each period.
+    method : {"linear", "raster"}, optional
+        Overrides ``growth.suitability.method`` (the trained method computes the
+        weighted-linear suitability as its baseline this way).
 
     Returns
     -------
@@ -126,12 +131,13 @@ def compute_suitability(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarr
         0 outside the study area.
     """
     cfg = scenario.config.growth.suitability
+    method = method or cfg.method
     lu = np.asarray(ds["landuse"].values if landuse is None else landuse, dtype=np.uint8)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     shape = lu.shape
     out = np.zeros((len(URBAN_TYPES), *shape), dtype=np.float32)
     dropped: set[str] = set()
-    if cfg.method == "raster":
+    if method == "raster":
         for k, t in enumerate(URBAN_TYPES):
             name = f"suitability_{t}"
             if name not in ds:
@@ -140,7 +146,7 @@ def compute_suitability(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarr
                     "add it or use method 'linear'"
                 )
             out[k] = np.clip(np.nan_to_num(ds[name].values, nan=0.0), 0.0, 1.0)
-    elif cfg.method == "linear":
+    elif method == "linear":
         cache: dict[str, np.ndarray | None] = {}
         for k, weights in enumerate(type_weights(scenario).values()):
             total = 0.0
@@ -159,8 +165,8 @@ def compute_suitability(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarr
             out[k] = acc / np.float32(total) if total > 0 else 1.0
     else:
         raise ConfigError(
-            f"growth.suitability.method {cfg.method!r}: train the suitability with `landuse suitability CONFIG` "
-            "and use method 'raster' with the written layers"
+            f"growth.suitability.method {method!r} is computed by landuse.suitability_model.train_suitability "
+            "(landuse run trains it at the start of the run); compute_suitability takes 'linear' or 'raster'"
         )
     out[:, ~inside] = 0.0
     da = xr.DataArray(
@@ -168,6 +174,6 @@ def compute_suitability(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarr
         dims=("type", "y", "x"),
         coords={"type": list(URBAN_TYPES), "y": ds.y, "x": ds.x},
         name="suitability",
-        attrs={"method": cfg.method, "dropped_drivers": sorted(dropped)},
+        attrs={"method": method, "dropped_drivers": sorted(dropped)},
     )
     return da.rio.write_crs(ds.rio.crs).rio.write_transform(ds.rio.transform())

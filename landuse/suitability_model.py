@@ -205,7 +205,7 @@ def train_suitability(
     lu0 = np.asarray(ds[f"landuse_{t0}"].values)
     lu1 = np.asarray(ds["landuse"].values)
     names, feats0 = feature_stack(ds, scenario, lu0)
-    linear0 = compute_suitability(ds, scenario, landuse=lu0).values
+    linear0 = compute_suitability(ds, scenario, landuse=lu0, method="linear").values
     rng = np.random.default_rng(seed)
     fits: dict[str, TypeFit] = {}
     models = {}

@@ -18,7 +18,6 @@ import numpy as np
 from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import ConfigError, LanduseError
-from landuse.io import check_class_codes, check_same_grid, read_header, read_landscape
 
 
 @dataclass
@@ -56,20 +55,24 @@ class ValidationSummary:
         return "\n".join(lines)
 
 
-def _demand_problems(scenario: Scenario, ds, developable: np.ndarray, cell_ha: float) -> tuple[list[str], dict]:
+def _demand_problems(scenario: Scenario, ds, developable: np.ndarray, cell_ha: float) -> tuple[list[str], dict, bool]:
+    """Problems of demand against developable land, demand per period end, and whether demand exceeds the land."""
     problems: list[str] = []
+    short = False
     demand = scenario.config.demand
     ends = scenario.periods[1:]
     per_year = {y: sum(demand.cluster(t, y) for t in URBAN_TYPES) for y in ends}
     dev_ha = float(developable.sum()) * cell_ha
     for y, d in per_year.items():
         if d > dev_ha:
+            short = True
             problems.append(
                 f"demand for the period ending {y} ({d:,.0f} ha) exceeds the developable land "
                 f"({dev_ha:,.0f} ha) by {d - dev_ha:,.0f} ha; lower demand or relax constraints"
             )
     total = sum(per_year.values())
     if total > dev_ha and not problems:
+        short = True
         problems.append(
             f"total demand over the horizon ({total:,.0f} ha) exceeds the developable land "
             f"({dev_ha:,.0f} ha) by {total - dev_ha:,.0f} ha; lower demand or relax constraints"
@@ -83,23 +86,150 @@ def _demand_problems(scenario: Scenario, ds, developable: np.ndarray, cell_ha: f
             for city, per_type in demand.by_city.items():
                 have = float(dev_by_city[city]) if city < dev_by_city.size else 0.0
                 if city >= dev_by_city.size or not (cities == city).any():
-                    problems.append(f"demand.by_city.{city}: no cell of the cities raster has id {city}")
+                    ids = ", ".join(map(str, sorted(set(np.unique(cities).tolist()) - {0})[:20]))
+                    problems.append(
+                        f"demand.by_city.{city}: no cell of the cities raster (layers.cities, "
+                        f"{ds['cities'].attrs.get('source', '')}) has id {city}; city ids are {ids}"
+                    )
                     continue
                 need = sum(sum(series.values()) for series in per_type.values())
                 if need > have:
+                    short = True
                     problems.append(
                         f"demand.by_city.{city}: total demand {need:,.0f} ha exceeds the city's developable land "
                         f"{have:,.0f} ha by {need - have:,.0f} ha"
                     )
-    return problems, per_year
+    return problems, per_year, short
+
+
+def _blocking_layers(ds, scenario: Scenario, candidates: np.ndarray) -> list[str]:
+    """What keeps land from development: '<policy> (<key>, <file>) blocks N cells', largest first."""
+    from landuse.config import layer_key
+
+    pol = scenario.config.policy
+    lu = np.asarray(ds["landuse"].values)
+    parts: list[tuple[int, str]] = []
+    layers = [("red_line", "the ecological red line", pol.red_line),
+              ("permanent_farmland", "permanent farmland", pol.permanent_farmland),
+              ("protected_open_space", "protected open space", pol.protected_open_space),
+              ("greenbelt", "the hard greenbelt", pol.greenbelt.mode == "hard")]
+    for name, label, on in layers:
+        if on and name in ds:
+            n = int((np.asarray(ds[name].values, dtype=bool) & candidates).sum())
+            if n:
+                parts.append((n, f"{label} ({layer_key(name)}, {ds[name].attrs.get('source', '')}) covers {n:,} of them"))
+    if pol.growth_boundary.mode == "hard" and "growth_boundary" in ds:
+        n = int((~np.asarray(ds["growth_boundary"].values, dtype=bool) & candidates).sum())
+        if n:
+            parts.append((n, f"{n:,} lie outside the hard growth boundary (layers.growth_boundary)"))
+    n = int((scenario.classes.is_role(lu, "water") & candidates).sum())
+    if n:
+        parts.append((n, f"{n:,} are water"))
+    return [t for _, t in sorted(parts, key=lambda p: -p[0])]
+
+
+def developable_explanation(ds, scenario: Scenario, developable: np.ndarray) -> str:
+    """Why the developable land is what it is: the cells of a class that may convert, and what blocks them."""
+    from landuse.constraints import source_allowed_lut
+
+    lu = np.asarray(ds["landuse"].values)
+    study = np.asarray(ds["study_area"].values, dtype=bool)
+    candidates = source_allowed_lut(scenario).any(axis=0)[lu] & study
+    text = (f"of {int(study.sum()):,} study-area cells, {int(candidates.sum()):,} are of a class that may become "
+            f"urban (growth.conversion) and {int(developable.sum()):,} of those may be developed")
+    blocks = _blocking_layers(ds, scenario, candidates)
+    if blocks:
+        text += ": " + "; ".join(blocks)
+    return text
+
+
+def input_problems(ds, scenario: Scenario) -> list[str]:
+    """Problems of the inputs together that `landuse run` would otherwise meet only while solving.
+
+    The layers a method or policy needs are given (``raster`` and ``trained`` suitability,
+    TOD stations, cities for ``city_growth_limits``); the
+    city ids of ``policy.city_growth_limits`` exist in the cities raster; ``policy.tod``
+    has station cells; some land may be developed at all when there is demand.
+    """
+    from landuse.constraints import convertible, never_convert
+
+    problems: list[str] = []
+    cfg = scenario.config
+    pol = cfg.policy
+    start = scenario.periods[0]
+    history = sorted(int(v[8:]) for v in ds.data_vars if v.startswith("landuse_") and v[8:].isdigit())
+    sc = cfg.growth.suitability
+    if sc.method == "raster":
+        missing = [t for t in URBAN_TYPES if f"suitability_{t}" not in ds]
+        if missing:
+            problems.append(
+                f"growth.suitability.method is 'raster' but layers.suitability.{missing[0]} is not given; add "
+                f"layers.suitability.{{{', '.join(missing)}}} (e.g. written by `landuse suitability`) "
+                "or use method 'linear'"
+            )
+    if sc.method == "trained" and not [y for y in history if y < start]:
+        problems.append(
+            f"growth.suitability.method is 'trained' but there is no layers.history year before the start year "
+            f"{start}; the model is trained on the change from a history layer to layers.landuse: add "
+            "layers.history (e.g. {2010: landuse_2010.tif}) or use method 'linear'"
+        )
+    if pol.tod is not None and "stations" not in ds:
+        problems.append("policy.tod needs the stations layer, but layers.stations is not given; add it or remove "
+                        "policy.tod")
+    if pol.city_growth_limits and "cities" not in ds:
+        problems.append("policy.city_growth_limits needs the cities layer, but layers.cities is not given; add it "
+                        "or remove the limits")
+    if "cities" in ds:
+        cities = np.asarray(ds["cities"].values)
+        study = np.asarray(ds["study_area"].values, dtype=bool)
+        present = set(np.unique(cities[study]).tolist()) - {0}
+        listing = ", ".join(map(str, sorted(present)[:20])) + (" ..." if len(present) > 20 else "")
+        for city in sorted(pol.city_growth_limits):
+            if city not in present:
+                problems.append(
+                    f"policy.city_growth_limits.{city}: no cell of the cities raster (layers.cities, "
+                    f"{ds['cities'].attrs.get('source', '')}) has id {city} in the study area; city ids are {listing}"
+                )
+    if pol.tod is not None and "stations" in ds:
+        study = np.asarray(ds["study_area"].values, dtype=bool)
+        n = int((np.asarray(ds["stations"].values, dtype=bool) & study).sum())
+        if n == 0:
+            problems.append(
+                f"policy.tod: the stations layer (layers.stations, {ds['stations'].attrs.get('source', '')}) has "
+                "no station cells in the study area (no finite non-zero value), so no land can be near a station; "
+                "give a stations raster with the station cells non-zero, or remove policy.tod"
+            )
+    demand = scenario.config.demand
+    if any(demand.cluster(t, y) > 0 for t in URBAN_TYPES for y in scenario.periods[1:]):
+        blocked = never_convert(ds, scenario)
+        dev = np.zeros(blocked.shape, dtype=bool)
+        for t in URBAN_TYPES:
+            dev |= convertible(ds, scenario, t) & ~blocked
+        if not dev.any():
+            problems.append(
+                "no land may be developed, but the scenario has demand: "
+                + developable_explanation(ds, scenario, dev)
+                + "; check those layers (and their nodata tags) or the policy switches"
+            )
+    return problems
+
+
+def check_inputs(ds, scenario: Scenario) -> None:
+    """Raise :class:`ConfigError` listing :func:`input_problems` (what `landuse run` checks before solving)."""
+    src = str(scenario.path) if scenario.path else "scenario"
+    problems = [f"{src}: {p}" for p in input_problems(ds, scenario)]
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
 
 
 def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     """Validate a scenario file; raise :class:`ConfigError` listing every problem found."""
+    scenario = load_scenario(path)  # first: a bad scenario file is reported before the raster stack is imported
+    from landuse.config import layer_key
     from landuse.constraints import never_convert
+    from landuse.io import check_reference_crs, check_same_grid, read_header, read_landscape, read_layer
     from landuse.landscape import cell_area_ha, cell_size
 
-    scenario = load_scenario(path)
     src = str(Path(path))
     paths = scenario.layer_paths()
     problems: list[str] = []
@@ -108,8 +238,14 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
         try:
             headers[name] = read_header(p)
         except LanduseError as exc:
-            problems.append(f"{src}: layers.{name}: {exc}")
+            problems.append(f"{src}: {layer_key(name)}: {exc}")
     ref = headers.get("landuse")
+    if ref is not None:
+        try:
+            check_reference_crs(ref)
+        except LanduseError as exc:
+            problems.append(f"{src}: layers.landuse: {exc}")
+            ref = None
     if ref is not None:
         for name, h in headers.items():
             if name == "landuse":
@@ -117,26 +253,29 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
             try:
                 check_same_grid(ref, h, ref_name="landuse", name=name)
             except LanduseError as exc:
-                problems.append(f"{src}: layers.{name}: {exc}")
+                problems.append(f"{src}: {layer_key(name)}: {exc}")
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
 
-    # class codes of every categorical layer (reads pixel data of those layers only)
-    import rasterio
-
+    # the values of every layer: class codes, ids, drivers (reads pixel data)
     for name, p in paths.items():
-        if name == "landuse" or name.startswith("landuse_"):
-            with rasterio.open(p) as r:
-                data = r.read(1, masked=True)
-            codes = np.ma.getdata(data)[~np.ma.getmaskarray(data)]
-            try:
-                check_class_codes(codes.astype(np.uint8), scenario.classes, path=p)
-            except LanduseError as exc:
-                problems.append(f"{src}: layers.{name}: {exc}")
+        try:
+            read_layer(name, p, classes=scenario.classes)
+        except LanduseError as exc:
+            problems.append(f"{src}: {exc}")
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
 
     ds = read_landscape(paths, classes=scenario.classes)
+    problems += [f"{src}: {p}" for p in input_problems(ds, scenario)]
+    cal_year = scenario.config.calibration.history_year
+    if cal_year is not None and cal_year not in scenario.config.layers.history:  # what `landuse calibrate` needs
+        problems.append(
+            f"{src}: calibration.history_year: {cal_year} is not a year of layers.history "
+            f"({', '.join(map(str, sorted(scenario.config.layers.history))) or 'none given'})"
+        )
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)
     lu = np.asarray(ds["landuse"].values)
     conv = np.zeros(lu.shape, dtype=bool)
     from landuse.constraints import convertible
@@ -148,7 +287,9 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     from landuse.demand import apply_people_demand
 
     people = apply_people_demand(scenario, ds)
-    demand_problems, per_year = _demand_problems(scenario, ds, conv, cell_ha)
+    demand_problems, per_year, short = _demand_problems(scenario, ds, conv, cell_ha)
+    if short:
+        demand_problems.append("developable land: " + developable_explanation(ds, scenario, conv))
     problems += [f"{src}: {p}" for p in demand_problems]
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else f"{len(problems)} problems", problems=problems)

@@ -11,9 +11,9 @@ from affine import Affine
 from conftest import CRS, TRANSFORM, tiny_landuse, write_array
 
 from landuse.classes import ClassScheme, LandClass, default_scheme
-from landuse.errors import GridMismatchError, InputOverwriteError, OutputFolderError, UnknownClassError
+from landuse.errors import GridMismatchError, InputOverwriteError, LanduseError, OutputFolderError, UnknownClassError
 from landuse.io import protected_inputs, read_class_names, read_landscape, write_geotiff, write_text
-from landuse.landscape import like, new_landscape
+from landuse.landscape import MASK_LAYERS, like, new_landscape
 
 
 def test_categorical_round_trip_keeps_values_crs_transform_nodata_colours_and_names(tmp_path: Path) -> None:
@@ -109,13 +109,63 @@ def test_nodata_of_each_kind(tmp_path: Path) -> None:
     zones = np.full(lu.shape, 3, dtype=np.int32)
     zones[0, 0] = -9
     z_p = write_array(tmp_path / "cities.tif", zones, nodata=-9)
-    mask = np.ones(lu.shape, dtype=np.uint8)
-    mask[1, 1] = 9
-    m_p = write_array(tmp_path / "greenbelt.tif", mask, nodata=9)
-    ds = read_landscape({"landuse": lu_p, "cities": z_p, "greenbelt": m_p})
+    slope = np.full(lu.shape, 4.0, dtype=np.float32)
+    slope[2, 2] = -1
+    s_p = write_array(tmp_path / "slope.tif", slope, nodata=-1)
+    ds = read_landscape({"landuse": lu_p, "cities": z_p, "slope": s_p})
     assert ds.cities.values[0, 0] == 0 and ds.cities.values[0, 1] == 3
-    assert not ds.greenbelt.values[1, 1] and ds.greenbelt.values[0, 0]
+    assert np.isnan(ds.slope.values[2, 2]) and ds.slope.values[0, 0] == 4
     assert not ds.study_area.values[5, 7]
+
+
+# --------------------------------------------------------------------------- masks are read as masks
+
+MASKS = sorted(MASK_LAYERS)
+
+
+@pytest.mark.parametrize("tag", [1, 0, None, 255])
+@pytest.mark.parametrize("name", MASKS)
+def test_a_mask_nodata_tag_never_hides_its_inside_cells(tmp_path: Path, name: str, tag) -> None:
+    lu_p = write_array(tmp_path / "landuse.tif", tiny_landuse(), classes=default_scheme())
+    inside = np.zeros(tiny_landuse().shape, dtype=np.uint8)
+    inside[1:3, 2:6] = 1
+    p = tmp_path / f"{name}.tif"
+    with rasterio.open(lu_p) as src:
+        profile = {**src.profile, "driver": "GTiff", "nodata": tag}
+    with rasterio.open(p, "w", **profile) as dst:  # written directly: the tag is exactly what the test says
+        dst.write(inside, 1)
+    ds = read_landscape({"landuse": lu_p, name: p})
+    np.testing.assert_array_equal(ds[name].values, inside.astype(bool))
+
+
+@pytest.mark.parametrize("tag", [1, 0])
+def test_red_line_with_a_nodata_tag_is_never_converted(tiny_layers: dict[str, Path], tmp_path: Path, tag) -> None:
+    from conftest import scenario_dict
+
+    from landuse.config import scenario_from_dict
+    from landuse.constraints import never_convert
+
+    red = np.zeros(tiny_landuse().shape, dtype=np.uint8)
+    red[3:6, 2:5] = 1
+    with rasterio.open(tiny_layers["landuse"]) as src:
+        profile = {**src.profile, "driver": "GTiff", "nodata": tag}
+    with rasterio.open(tiny_layers["red_line"], "w", **profile) as dst:
+        dst.write(red, 1)
+    scenario = scenario_from_dict(scenario_dict(tiny_layers, tmp_path), base_dir=tmp_path)
+    ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
+    assert int(ds.red_line.sum()) == 9
+    assert never_convert(ds, scenario)[red == 1].all()
+
+
+def test_a_mask_holding_its_nodata_value_besides_inside_values_is_refused(tmp_path: Path) -> None:
+    lu_p = write_array(tmp_path / "landuse.tif", tiny_landuse(), classes=default_scheme())
+    mask = np.zeros(tiny_landuse().shape, dtype=np.uint8)
+    mask[0, :3] = 1
+    mask[5, :] = 255
+    p = write_array(tmp_path / "greenbelt.tif", mask, nodata=255)
+    with pytest.raises(LanduseError, match=r"layers.greenbelt .* holds 8 cells of its nodata value 255 besides inside "
+                                           r"values \(1\).*set them to 0"):
+        read_landscape({"landuse": lu_p, "greenbelt": p})
 
 
 def test_atomic_write_keeps_earlier_file_on_failure(tmp_path: Path, monkeypatch) -> None:

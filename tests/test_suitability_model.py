@@ -77,3 +77,39 @@ def test_cli_writes_rasters_and_report(tmp_path: Path) -> None:
         with rasterio.open(tmp_path / f"suitability_{t}.tif") as src:
             assert src.crs.to_epsg() == 32651 and src.dtypes[0] == "float32"
     assert "AUC (held-out)" in (tmp_path / "suitability_report.md").read_text()
+
+
+def test_run_with_trained_suitability_end_to_end(tmp_path: Path) -> None:
+    """`growth.suitability.method: trained` in `landuse run`: trained on the history layer at the start of the run."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from landuse.sample import generate_sample
+
+    generate_sample(tmp_path / "sample", size=150, seed=42)
+    d = yaml.safe_load((tmp_path / "sample" / "sample.yaml").read_text())
+    d["growth"].update(runs=2, suitability={"method": "trained", "model": "logistic"})
+    d["outputs"] = {"folder": "../out", "figures": False}
+    cfg = tmp_path / "sample" / "trained.yaml"
+    cfg.write_text(yaml.safe_dump(d, sort_keys=False))
+    r = subprocess.run([sys.executable, "-m", "landuse", "validate", str(cfg)], capture_output=True, text=True,
+                       env=os.environ)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "landuse", "run", str(cfg), "-q"], capture_output=True, text=True,
+                       env=os.environ)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["growth"]["suitability"]["method"] == "trained"
+    assert manifest["timings_s"]["train_suitability"] > 0
+    with rasterio.open(tmp_path / "out" / "landuse_2035.tif") as src:
+        final = src.read(1)
+    with rasterio.open(tmp_path / "sample" / "landuse_2020.tif") as src:
+        start = src.read(1)
+    from landuse.classes import URBAN_TYPES, default_scheme
+
+    urban = default_scheme().is_role
+    assert urban(final, *URBAN_TYPES).sum() > urban(start, *URBAN_TYPES).sum()  # it grew

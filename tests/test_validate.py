@@ -47,7 +47,7 @@ def test_unknown_codes_in_history_layer(tmp_path: Path, tiny_layers) -> None:
     d["layers"]["history"] = {2010: "lu2010.tif"}
     res = runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))])
     assert res.exit_code == 2
-    assert "layers.landuse_2010" in res.output and "200 (1 cells)" in res.output
+    assert "layers.history.2010" in res.output and "200 (1 cells)" in res.output
 
 
 def test_demand_larger_than_developable_says_by_how_much(tmp_path: Path, tiny_layers) -> None:
@@ -71,7 +71,8 @@ def test_per_city_demand_checked_against_city_land(tmp_path: Path, tiny_layers) 
     res = runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))])
     assert res.exit_code == 2
     assert "demand.by_city.2: total demand 30 ha exceeds the city's developable land" in res.output
-    assert "demand.by_city.9: no cell of the cities raster has id 9" in res.output
+    assert "demand.by_city.9: no cell of the cities raster (layers.cities, " in res.output
+    assert "has id 9; city ids are 1, 2" in res.output
 
 
 def test_validate_reads_nothing_but_reports_summary(tiny_config: Path) -> None:

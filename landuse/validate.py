@@ -199,6 +199,9 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
                 "no station cells in the study area (no finite non-zero value), so no land can be near a station; "
                 "give a stations raster with the station cells non-zero, or remove policy.tod"
             )
+    q = pol.open_space_quota
+    if q is not None and q.already_below == "error":
+        problems += _quota_below_at_start(ds, scenario)
     demand = scenario.config.demand
     if any(demand.cluster(t, y) > 0 for t in URBAN_TYPES for y in scenario.periods[1:]):
         blocked = never_convert(ds, scenario)
@@ -212,6 +215,37 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
                 + "; check those layers (and their nodata tags) or the policy switches"
             )
     return problems
+
+
+def _quota_below_at_start(ds, scenario: Scenario) -> list[str]:
+    """Units already below the open-space quota in the start year: no plan can meet it (the allocator refuses)."""
+    import math
+
+    from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
+
+    q = scenario.config.policy.open_space_quota
+    lu = np.asarray(ds["landuse"].values)
+    land = land_area_mask(ds, scenario.classes, include_water=q.include_water, landuse=lu)
+    space = open_space_mask(lu, scenario.classes, include_water=q.include_water,
+                            protected=protected_open_space(ds, scenario)) & land
+    if q.unit == "city" and "cities" in ds:
+        cities = np.asarray(ds["cities"].values, dtype=np.int64)
+        ids = [int(c) for c in np.unique(cities[land]) if c >= 0]
+        units = [(f"city {c}", land & (cities == c)) for c in ids]
+    else:
+        units = [("the cluster", land)]
+    below = []
+    for name, sel in units:
+        n_land, n_space = int(sel.sum()), int((space & sel).sum())
+        if n_land and n_space < q.share * n_land - 1e-9:
+            below.append((name, 100.0 * n_space / n_land))
+    if not below:
+        return []
+    share = math.floor(min(h for _, h in below) * 10) / 10
+    listing = ", ".join(f"{w} {h:.2f} %" for w, h in below[:8]) + (" ..." if len(below) > 8 else "")
+    return [f"policy.open_space_quota: {len(below)} unit(s) already hold less than the {100 * q.share:g} % quota in "
+            f"the start year ({listing}), so no plan can meet it; lower policy.open_space_quota.share to "
+            f"{share:.1f} % or less, or set policy.open_space_quota.already_below: no_further_loss"]
 
 
 def check_inputs(ds, scenario: Scenario) -> None:

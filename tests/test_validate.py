@@ -89,3 +89,15 @@ def test_help_gives_whole_one_line_descriptions() -> None:
     assert len(lines) >= 9
     for ln in lines:
         assert not ln.rstrip().endswith("..."), ln
+
+
+def test_quota_already_unmet_at_the_start_is_refused_by_validate_and_run(tmp_path, tiny_layers) -> None:
+    d = scenario_dict(tiny_layers, tmp_path, policy={"open_space_quota": {"share": 0.9, "unit": "cluster"}})
+    cfg = _write_cfg(tmp_path, d)
+    for args in (["validate", str(cfg)], ["run", str(cfg), "--out", str(tmp_path / "out")]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, res.output
+        assert "no plan can meet it" in res.output and "lower policy.open_space_quota.share to" in res.output
+    assert not (tmp_path / "out").exists()
+    d["policy"]["open_space_quota"]["already_below"] = "no_further_loss"
+    assert runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))]).exit_code == 0

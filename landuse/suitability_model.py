@@ -24,6 +24,7 @@ The fitted model is then applied to features of the scenario's start land use, g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,6 +163,7 @@ def train_suitability(
     max_samples: int = 20_000,
     heldout: float = 0.3,
     seed: int = 0,
+    types: Sequence[str] | None = None,
 ) -> TrainedSuitability:
     """Learn suitability per urban type from the change between ``landuse_<t0>`` and ``landuse``.
 
@@ -181,6 +183,9 @@ def train_suitability(
         Share of the balanced sample kept for the AUC.
     seed : int
         Seeds sampling and the model.
+    types : sequence of str, optional
+        Urban types to fit (default all); the others get suitability 0 (e.g. a history
+        with a single urban class).
 
     Returns
     -------
@@ -210,6 +215,8 @@ def train_suitability(
     fits: dict[str, TypeFit] = {}
     models = {}
     for k, t in enumerate(URBAN_TYPES):
+        if types is not None and t not in types:
+            continue
         cand = convertible(ds, scenario, t, landuse=lu0)
         target = scenario.classes.is_role(lu1, t)
         pos = np.flatnonzero((cand & target).ravel())
@@ -247,6 +254,8 @@ def predict_suitability(models: dict, ds: xr.Dataset, scenario: Scenario, landus
     out = np.zeros((len(URBAN_TYPES), *landuse.shape), dtype=np.float32)
     cells = np.flatnonzero(inside.ravel())
     for k, t in enumerate(URBAN_TYPES):
+        if models.get(t) is None:
+            continue  # a type not fitted: suitability 0
         vals = np.empty(cells.size, dtype=np.float32)
         for a in range(0, cells.size, 500_000):
             sl = cells[a : a + 500_000]

@@ -438,6 +438,46 @@ def calibrate(
     typer.echo(f"wrote {files['yaml']}, {files['csv'].name}, {files['png'].name}, {files['md'].name}")
 
 
+@app.command(short_help="Fit on the past, predict the next observed map, score against null models.")
+@handles_errors
+def hindcast(
+    config: Annotated[Path, typer.Argument(help="scenario YAML with two layers.history years before the start year")],
+    t0: Annotated[int | None, typer.Option(help="start of the fit interval (default: the earliest history year)")] = None,
+    t1: Annotated[int | None, typer.Option(help="end of the fit interval, start of the prediction "
+                                           "(default: the latest history year)")] = None,
+    quantities: Annotated[str, typer.Option(help="amounts of the predicted year given cluster-wide (cluster) or "
+                                            "per allocation zone (zone)")] = "cluster",
+    budget: Annotated[int | None, typer.Option(help="calibration points (default calibration.budget)")] = None,
+    runs: Annotated[int | None, typer.Option(help="Monte Carlo runs (default calibration.runs)")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed (default calibration.seed)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: <outputs.folder>/hindcast)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
+) -> None:
+    """Fit on t0 -> t1, predict t1 -> the start year with its observed amounts, and score the model
+    against the distance, logistic and random null models on the same amounts (hindcast.json/md)."""
+    from landuse.hindcast import hindcast_scenario
+
+    def progress(ev: dict[str, Any]) -> None:
+        if not quiet:
+            typer.echo(f"fit: point {ev['point']}/{ev['budget']} ({ev['stage']}): {ev['objective']:.4f}, "
+                       f"best {ev['best']:.4f}", err=True)
+
+    result, files = hindcast_scenario(config, out=out, t0=t0, t1=t1, quantities=quantities, budget=budget, runs=runs,
+                                      seed=seed, progress=progress, force=force)
+    t0_, t1_, t2_ = result.years
+    typer.echo(f"hindcast: fitted on {t0_} -> {t1_}, predicted {t1_} -> {t2_} ({result.quantities} amounts: "
+               + ", ".join(f"{t} {n} cells" for t, n in result.amounts.items()) + ")")
+    typer.echo(f"  {'map':<16}{'FoM':>8}{'hits':>8}{'misses':>8}{'f.alarms':>10}{'quant.':>8}{'alloc.':>8}")
+    for _, r in result.table().iterrows():
+        typer.echo(f"  {r['map']:<16}{r['fom']:>8.4f}{r['hits']:>8}{r['misses']:>8}{r['false_alarms']:>10}"
+                   f"{r['quantity_dis']:>8.4f}{r['allocation_dis']:>8.4f}")
+    ratio = result.to_dict()["model_over_best_null"]
+    typer.echo(f"  best null: {result.best_null}; model {100 * ratio['model']:+.1f} %, "
+               f"expected map {100 * ratio['model_expected']:+.1f} %")
+    typer.echo(f"wrote {files['json']}, {files['md'].name}, {files['expected'].name}, {files['png'].name}")
+
+
 @app.command(short_help="Check an output folder against its manifest.")
 @handles_errors
 def verify(

@@ -62,6 +62,7 @@ __all__ = [
     "hindcast_scenario",
     "hindcast_years",
     "multiresolution_fom",
+    "null_maps",
     "past_landscape",
     "predict_hindcast",
     "score_map",
@@ -282,6 +283,52 @@ def _scenario_at(scenario: Scenario, t1: int, t2: int) -> Scenario:
     return Scenario(type(scenario.config).model_validate(data), path=scenario.path, base_dir=scenario.base_dir)
 
 
+# =========================================================================== null models
+
+
+def null_maps(
+    past: xr.Dataset,
+    scenario: Scenario,
+    targets: pd.DataFrame,
+    *,
+    t0: int,
+    zones: np.ndarray,
+    developable: np.ndarray,
+    type_codes: Sequence[int],
+    seed: int = 0,
+    types: Sequence[str] | None = None,
+) -> tuple[dict[str, np.ndarray], Any]:
+    """The maps of the three null models (:data:`NULL_MODELS`), all on the same amounts.
+
+    Each places ``targets`` with :func:`allocate_by_rank` on the ``developable`` cells of
+    ``past`` (``landuse`` = the map of ``t1``):
+
+    * ``distance``: nearest (Euclidean) to urban land at ``t1`` first;
+    * ``logistic``: highest probability of a logistic regression on the drivers of
+      :func:`landuse.suitability_model.feature_stack`, fitted on the change ``t0 -> t1``
+      (:func:`landuse.suitability_model.train_suitability`, balanced sample, seeded);
+    * ``random``: uniform random order (``numpy`` generator seeded with ``[seed, 4]``).
+
+    Returns the maps and the fitted logistic :class:`~landuse.suitability_model.TrainedSuitability`.
+    """
+    from landuse.landscape import cell_size
+    from landuse.suitability import distance_to
+    from landuse.suitability_model import train_suitability
+
+    before = np.ascontiguousarray(past["landuse"].values, dtype=np.uint8)
+    inside = np.asarray(past["study_area"].values, dtype=bool)
+    urban = scenario.classes.is_role(before, *URBAN_TYPES) & inside
+    dist = distance_to(urban, cell=cell_size(past))
+    kw = {"developable": developable, "type_codes": type_codes}
+    maps = {"distance": allocate_by_rank(before, -dist, zones, targets, **kw)}
+    logistic = train_suitability(past, scenario, t0=t0, method="logistic", seed=seed, types=types)
+    p_log = np.asarray(logistic.predict(past, scenario, before).values, dtype=np.float64)
+    maps["logistic"] = allocate_by_rank(before, p_log, zones, targets, **kw)
+    rnd = np.random.default_rng([seed, 4]).random(before.shape)
+    maps["random"] = allocate_by_rank(before, rnd, zones, targets, **kw)
+    return maps, logistic
+
+
 # =========================================================================== prediction
 
 
@@ -343,8 +390,6 @@ def predict_hindcast(
         ``logistic``, ``random``.
     """
     from landuse.constraints import constraint_factor
-    from landuse.landscape import cell_size
-    from landuse.suitability import distance_to
     from landuse.suitability_model import train_suitability
 
     t_start = time.perf_counter()
@@ -390,14 +435,9 @@ def predict_hindcast(
     }
 
     # 3. null models on the same amounts
-    urban = classes.is_role(before, *URBAN_TYPES) & inside
-    dist = distance_to(urban, cell=cell_size(past))
-    maps["distance"] = allocate_by_rank(before, -dist, zones, targets, developable=developable, type_codes=type_codes)
-    logistic = train_suitability(past, scenario, t0=t0, method="logistic", seed=seed, types=fit_types)
-    p_log = np.asarray(logistic.predict(pred.landscape, scenario, before).values, dtype=np.float64)
-    maps["logistic"] = allocate_by_rank(before, p_log, zones, targets, developable=developable, type_codes=type_codes)
-    rnd = np.random.default_rng([seed, 4]).random(before.shape)
-    maps["random"] = allocate_by_rank(before, rnd, zones, targets, developable=developable, type_codes=type_codes)
+    nulls, logistic = null_maps(past, scenario, targets, t0=t0, zones=zones, developable=developable,
+                                type_codes=type_codes, seed=seed, types=fit_types)
+    maps.update(nulls)
 
     suit: dict[str, Any] = {"method": sc.growth.suitability.method,
                             "logistic_null_auc": {t: round(f.auc, 4) for t, f in logistic.fits.items()}}

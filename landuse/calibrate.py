@@ -71,6 +71,7 @@ __all__ = [
 OBJECTIVES: tuple[str, ...] = ("fom", "kappa_simulation", "lee_sallee")
 _BATCH = 2  # points proposed per Bayesian step (one per worker of the Dask path)
 _SIG = 4  # significant digits of evaluated continuous values (so the YAML holds exactly them)
+_MIN_TRAIN_CELLS = 20  # a trained suitability needs this many observed gains of a type
 _MASK_DRIVER_LAYERS = ("roads", "rail", "stations", "centres")  # dist_<layer> drivers of landuse.suitability
 
 
@@ -520,7 +521,7 @@ def observed_targets(before: np.ndarray, after: np.ndarray, zones: np.ndarray, v
 
 
 def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year: int | None = None,
-                     quantities: str = "zone") -> HistoricalSetup:
+                     quantities: str = "zone", trained: Any = None) -> HistoricalSetup:
     """Prepare the simulation of the observed change from a history year to the start year.
 
     Parameters
@@ -536,6 +537,10 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
     quantities : {"zone", "cluster"}
         Observed amounts per allocation zone (default) or one cluster-wide total per type
         (the engine then decides where in the whole study area; see :func:`quantity_zones`).
+    trained : TrainedSuitability, optional
+        With ``growth.suitability.method: trained``, a model fitted beforehand on this
+        change; by default one is fitted here for each urban type that gained at least 20
+        cells (the others get suitability 0).
 
     Returns
     -------
@@ -574,12 +579,13 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
             f"no urban land was gained between {history_year} and {start} "
             f"(layers.history.{history_year} and layers.landuse); there is nothing to calibrate against"
         )
-    trained = None
-    if scenario.config.growth.suitability.method == "trained":
+    if trained is None and scenario.config.growth.suitability.method == "trained":
         from landuse.suitability_model import train_suitability
 
+        gained = targets.groupby("type")["cells"].sum()
         trained = train_suitability(landscape, scenario, t0=history_year, method=scenario.config.growth.suitability.model,
-                                    seed=scenario.config.growth.seed)
+                                    seed=scenario.config.growth.seed,
+                                    types=[t for t in URBAN_TYPES if int(gained.get(t, 0)) >= _MIN_TRAIN_CELLS])
     return build_setup(landscape, scenario, before=before, observed=observed, valid=valid, zones=zones,
                        targets=targets, before_year=int(history_year), after_year=int(start), trained=trained)
 

@@ -305,8 +305,10 @@ def null_maps(
 
     * ``distance``: nearest (Euclidean) to urban land at ``t1`` first;
     * ``logistic``: highest probability of a logistic regression on the drivers of
-      :func:`landuse.suitability_model.feature_stack`, fitted on the change ``t0 -> t1``
-      (:func:`landuse.suitability_model.train_suitability`, balanced sample, seeded);
+      :func:`landuse.suitability_model.feature_stack` (without the extra density radii
+      a trained model may use), fitted on the change ``t0 -> t1``
+      (:func:`landuse.suitability_model.train_suitability`, the observed rate of
+      conversion kept — a stronger null than a balanced sample on demo200 — seeded);
     * ``random``: uniform random order (``numpy`` generator seeded with ``[seed, 4]``).
 
     Returns the maps and the fitted logistic :class:`~landuse.suitability_model.TrainedSuitability`.
@@ -321,7 +323,8 @@ def null_maps(
     dist = distance_to(urban, cell=cell_size(past))
     kw = {"developable": developable, "type_codes": type_codes}
     maps = {"distance": allocate_by_rank(before, -dist, zones, targets, **kw)}
-    logistic = train_suitability(past, scenario, t0=t0, method="logistic", seed=seed, types=types)
+    logistic = train_suitability(past, scenario, t0=t0, method="logistic", seed=seed, types=types, radii_m=(),
+                                 cv="blocked", balanced=False)
     p_log = np.asarray(logistic.predict(past, scenario, before).values, dtype=np.float64)
     maps["logistic"] = allocate_by_rank(before, p_log, zones, targets, **kw)
     rnd = np.random.default_rng([seed, 4]).random(before.shape)
@@ -403,15 +406,13 @@ def predict_hindcast(
     valid1 = inside & (before != classes.nodata)
 
     # 1. fit on t0 -> t1 (the scenario's suitability; the growth parameters calibrated)
-    cal_setup = historical_setup(past, scenario, history_year=t0, quantities=quantities)
-    fit_types = _types_with(cal_setup.targets, 20)
+    fit_types = _types_with(observed_targets(np.asarray(past[f"landuse_{t0}"].values), before, inside.astype(np.int32),
+                                             valid1, scenario, period=t1), 20)
     trained = None
     if sc.growth.suitability.method == "trained":
         trained = train_suitability(past, scenario, t0=t0, method=sc.growth.suitability.model, seed=seed,
-                                    types=fit_types)
-        cal_setup = build_setup(past, scenario, before=cal_setup.before, observed=cal_setup.observed,
-                                valid=cal_setup.valid, zones=np.asarray(cal_setup.landscape["zones"].values),
-                                targets=cal_setup.targets, before_year=t0, after_year=t1, trained=trained)
+                                    types=fit_types, cv="blocked")
+    cal_setup = historical_setup(past, scenario, history_year=t0, quantities=quantities, trained=trained)
     result = calibrate(cal_setup, budget=budget, runs=runs, seed=seed, parallel=parallel, progress=progress)
 
     # 2. predict t1 -> t2 with the quantities of t2
@@ -440,9 +441,11 @@ def predict_hindcast(
     maps.update(nulls)
 
     suit: dict[str, Any] = {"method": sc.growth.suitability.method,
-                            "logistic_null_auc": {t: round(f.auc, 4) for t, f in logistic.fits.items()}}
+                            "logistic_null_auc_blocked": {t: round(f.auc, 4) for t, f in logistic.fits.items()}}
     if trained is not None:
-        suit["trained_auc"] = {t: round(f.auc, 4) for t, f in trained.fits.items()}
+        suit.update({"model": trained.method, "density_radii_m": list(sc.growth.suitability.density_radii_m),
+                     "auc_blocked": {t: round(f.auc, 4) for t, f in trained.fits.items()},
+                     "auc_blocked_linear": {t: round(f.auc_linear, 4) for t, f in trained.fits.items()}})
     sf = res.shortfall
     v = result.validation
     return HindcastPrediction(

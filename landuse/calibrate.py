@@ -55,6 +55,7 @@ __all__ = [
     "CalibrationResult",
     "HistoricalSetup",
     "Parameter",
+    "apply_calibration",
     "build_setup",
     "calibrate",
     "calibrate_scenario",
@@ -880,7 +881,8 @@ class CalibrationResult:
             f"seed {self.info['seed']}).\n"
             f"# FoM with fresh seeds: calibrated {v['calibrated']['fom']:.4f}, uncalibrated default "
             f"{v['default']['fom']:.4f}, null model {v['null']['fom']:.4f}.\n"
-            "# Merge these keys into the scenario's growth: and policy: sections.\n"
+            "# Apply with `landuse run CONFIG --calibration calibrated.yaml`, or merge these keys into the scenario's\n"
+            "# growth: and policy: sections.\n"
         )
         return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
@@ -1184,6 +1186,52 @@ def write_calibration(result: CalibrationResult, out_dir: str | Path, *, scenari
     _figure(result, out / "calibration.png")
     files["png"] = out / "calibration.png"
     return files
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def apply_calibration(scenario: Scenario, path: str | Path) -> tuple[Scenario, dict[str, Any]]:
+    """The scenario with the parameters of a ``calibrated.yaml`` merged in, and a record of it.
+
+    The file's ``growth`` and ``policy`` keys (written by :func:`write_calibration`) are
+    merged into the scenario's sections and the result is validated like a scenario
+    file. Returns the new scenario and ``{"file", "sha256", "values"}`` for the manifest.
+
+    Raises
+    ------
+    ConfigError
+        No such file, not a mapping, a key outside ``growth`` / ``policy``, or a value
+        the scenario model refuses (named by its key path).
+    """
+    import hashlib
+
+    import yaml
+    from pydantic import ValidationError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"calibration file not found: {p}; write one with `landuse calibrate CONFIG`")
+    raw = p.read_bytes()
+    data = yaml.safe_load(raw) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a calibration file must be a mapping with growth: and policy: keys")
+    extra = sorted(set(data) - {"growth", "policy"})
+    if extra:
+        raise ConfigError(f"{p}: only growth: and policy: keys can be applied from a calibration file, "
+                          f"got {', '.join(extra)}")
+    merged = _merge(scenario.config.model_dump(), data)
+    try:
+        cfg = type(scenario.config).model_validate(merged)
+    except ValidationError as exc:
+        where = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{p}: {where}") from None
+    record = {"file": str(p.resolve()), "sha256": hashlib.sha256(raw).hexdigest(), "values": data}
+    return Scenario(cfg, path=scenario.path, base_dir=scenario.base_dir), record
 
 
 def calibrate_scenario(

@@ -262,6 +262,9 @@ def run(
     chunks: Annotated[int | None, typer.Option(help="tiled growth with tiles of N x N cells, same results "
                                                "(overrides compute.chunks)", metavar="N")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an output folder holding another scenario's outputs or other files")] = False,
+    calibration: Annotated[Path | None, typer.Option(help="calibrated.yaml of `landuse calibrate`: its growth and "
+                                                     "policy keys override the scenario's (recorded in the manifest)",
+                                                     metavar="FILE")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Run scenarios end to end: allocate, grow, evaluate; write GeoTIFFs and a report.
@@ -270,6 +273,9 @@ def run(
     0 when all pass, 2 on bad input.
     """
     if len(configs) > 1:
+        if calibration is not None:
+            _err("--calibration applies to one scenario; run each config with its own calibration file")
+            raise typer.Exit(2)
         _run_batch(configs, out=out, runs=runs, seed=seed, solver=solver, scheduler=scheduler, force=force,
                    chunks=chunks)
         return
@@ -278,7 +284,7 @@ def run(
     config = configs[0]
     with _Progress(quiet=quiet) as progress:
         result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress,
-                              chunks=chunks, scheduler=scheduler)
+                              chunks=chunks, scheduler=scheduler, calibration=calibration)
     data = result.report.data
     final = str(result.scenario.periods[-1])
     lines = [f"scenario {result.scenario.name!r}: {len(result.landuse)} periods, {result.manifest['runs']} runs, "
@@ -287,6 +293,9 @@ def run(
     cluster = units[-1] if units else {}
     if cluster:
         lines.append(f"  farmland lost {cluster.get('farmland_loss_ha', float('nan')):,.0f} ha")
+    if "calibration" in result.manifest.get("overrides", {}):
+        lines.append(f"  calibration applied: {result.manifest['overrides']['calibration']['file']}")
+    lines += [f"  warning: {w}" for w in data.get("extra", {}).get("source_warnings", [])]
     if result.shortfall is not None and len(result.shortfall) and int(result.shortfall["shortfall"].sum()):
         lines.append(f"  note: {int(result.shortfall['shortfall'].sum())} cells could not be placed (shortfall.csv)")
     typer.echo("\n".join(lines))
@@ -436,6 +445,7 @@ def calibrate(
                f"null model {v['null']['fom']:.4f} (fresh seeds)")
     typer.echo("  " + ", ".join(f"{k} = {val}" for k, val in result.best.items()))
     typer.echo(f"wrote {files['yaml']}, {files['csv'].name}, {files['png'].name}, {files['md'].name}")
+    typer.echo(f"apply with: landuse run {config} --calibration {files['yaml']}")
 
 
 @app.command(short_help="Fit on the past, predict the next observed map, score against null models.")

@@ -58,6 +58,7 @@ __all__ = [
     "HindcastResult",
     "allocate_by_rank",
     "change_map",
+    "expected_map",
     "hindcast",
     "hindcast_scenario",
     "hindcast_years",
@@ -66,6 +67,7 @@ __all__ = [
     "past_landscape",
     "predict_hindcast",
     "score_map",
+    "unreachable_sources",
     "write_hindcast",
 ]
 
@@ -150,6 +152,38 @@ def allocate_by_rank(
         out[pick] = type_codes[k]
         taken[pick] = True
     return out.reshape(np.shape(before))
+
+
+def expected_map(before: np.ndarray, counts: np.ndarray, params: Any, zones: np.ndarray,
+                 targets: pd.DataFrame) -> np.ndarray:
+    """The **expected map** of an ensemble: per zone and type, the amounts on the cells of highest probability.
+
+    Parameters
+    ----------
+    before : ndarray of uint8
+        Land use at the start of the period (the runs' start).
+    counts : ndarray
+        ``(n_types, rows, cols)``: in how many runs each cell became each type
+        (``GrowthResult.counts`` of the period).
+    params : GrowthParams
+        Of the simulation: ``potential`` (quantised, the tie-break: suitability x
+        constraint), ``allowed`` (conversion matrix) and ``type_codes``.
+    zones, targets
+        The zones (or plan units) and the amounts (``zone, type, cells``) the runs met.
+
+    Returns
+    -------
+    ndarray of uint8
+        A map with exactly the period's amounts (where the zone has enough candidate
+        cells: allowed class, potential > 0) — unlike any single run, the cells most runs
+        agree on. Ties in probability go to the higher potential, then the lower cell index.
+    """
+    potential = np.asarray(params.potential)
+    allowed = np.asarray(params.allowed)
+    developable = np.stack([allowed[k][before] & (potential[k] > 0) for k in range(len(URBAN_TYPES))])
+    score = np.asarray(counts, dtype=np.float64) + potential.astype(np.float64) / 256.0
+    return allocate_by_rank(before, score, zones, targets, developable=developable,
+                            type_codes=tuple(int(c) for c in params.type_codes))
 
 
 # =========================================================================== scoring
@@ -423,16 +457,13 @@ def predict_hindcast(
     res = pred.simulate(result.best, runs=runs, seed=sim_seed)
     params = pred.params_at(result.best)
     counts = np.asarray(res.counts.sel(period=t2).values, dtype=np.float64)
-    potential = np.asarray(params.potential, dtype=np.float64)
     type_codes = tuple(int(c) for c in params.type_codes)
     c = constraint_factor(pred.landscape, scenario, landuse=before)
     allowed = np.asarray(params.allowed)
     developable = np.stack([allowed[k][before] & (c > 0) & valid1 for k in range(len(URBAN_TYPES))])
     maps = {
         "model": np.asarray(res.landuse[t2].values, dtype=np.uint8),
-        # ensemble probability first, suitability x constraint (quantised potential < 256) breaks ties
-        "model_expected": allocate_by_rank(before, counts + potential / 256.0, zones, targets,
-                                           developable=developable, type_codes=type_codes),
+        "model_expected": expected_map(before, counts, params, zones, targets),
     }
 
     # 3. null models on the same amounts
@@ -685,3 +716,62 @@ def hindcast_scenario(
                           "seed": result.seed, "calibrated": d["calibrated"]})
         files = {k: target / p.name for k, p in staged.items()}
     return result, files
+
+
+# =========================================================================== history vs plan
+
+
+SOURCE_ROLES_OF_GAIN: tuple[str, ...] = ("farmland", "open_space", "other")
+"""Roles whose land may become urban (the allocator's source roles)."""
+
+
+def unreachable_sources(landscape: xr.Dataset, scenario: Scenario, plan: pd.DataFrame, *,
+                        min_share: float = 0.05) -> list[str]:
+    """Warnings for source roles that supplied urban gain in the history but the plan makes unreachable.
+
+    For each ``layers.history`` year before the start year, the observed urban gain up to
+    the start map is split by the role of the class it came from (farmland, open space,
+    other). A role that supplied at least ``min_share`` of it is *unreachable* when
+    ``growth.conversion`` lets no urban type come from it, or when the allocation
+    (``plan``: the ``targets`` of :func:`landuse.allocate.allocate` with
+    ``from_<role>_ha`` columns) takes no hectare from it in any period — the growth
+    engine converts only from the sources the plan names, so none of that land can then
+    become urban. Returns one message per case (empty when none).
+    """
+    classes = scenario.classes
+    start = int(scenario.periods[0])
+    now = np.asarray(landscape["landuse"].values)
+    inside = np.asarray(landscape["study_area"].values, dtype=bool)
+    urban = np.asarray(classes.urban_codes, dtype=np.uint8)
+    names = {c.code: c.name for c in classes}
+    allowed = {code for codes in scenario.conversion_codes().values() for code in codes}
+    planned = float(plan["hectares"].sum()) if "hectares" in plan else 0.0
+    weights = scenario.config.allocation.weights
+    out: list[str] = []
+    years = sorted(int(v[8:]) for v in landscape.data_vars if str(v).startswith("landuse_") and str(v)[8:].isdigit())
+    for y in [y for y in years if y < start]:
+        before = np.asarray(landscape[f"landuse_{y}"].values)
+        gain = inside & np.isin(now, urban) & ~np.isin(before, urban) & (before != classes.nodata)
+        total = int(gain.sum())
+        if total == 0:
+            continue
+        counts = np.bincount(before[gain], minlength=256)
+        for role in SOURCE_ROLES_OF_GAIN:
+            codes = [c for c in classes.codes_with_role(role) if counts[c] > 0]
+            n = int(sum(counts[c] for c in codes))
+            if n < min_share * total:
+                continue
+            detail = ", ".join(f"{names[c]} {counts[c] / total:.0%}" for c in codes)
+            label = role.replace("_", " ")
+            head = f"{n / total:.0%} of the urban gain {y} -> {start} came from {label} ({detail})"
+            if not any(c in allowed for c in codes):
+                out.append(f"{head}, but growth.conversion lets no urban type come from it; add '{role}' (or the "
+                           "class names) to growth.conversion")
+                continue
+            col = f"from_{role}_ha"
+            if planned > 0 and col in plan and float(plan[col].sum()) <= 0.0:
+                hint = (f"lower allocation.weights.{role} (now {getattr(weights, role):g}) or give "
+                        f"these classes another role" if hasattr(weights, role) else "check the allocation weights")
+                out.append(f"{head}, but the plan takes no {label} land in any period, so none of it can become "
+                           f"urban; {hint}")
+    return out

@@ -189,6 +189,7 @@ def train_suitability(
     radii_m: Sequence[float] | None = None,
     cv: str = "random",
     balanced: bool | None = None,
+    skip_scarce: bool = False,
 ) -> TrainedSuitability:
     """Learn suitability per urban type from the change between ``landuse_<t0>`` and ``landuse``.
 
@@ -224,6 +225,9 @@ def train_suitability(
         proportion (all converted cells up to ``max_samples``, unconverted ones in
         proportion): the probabilities are then calibrated to the observed rate, and on
         the demo200 hindcast the ranking was better (docs/calibration.md).
+    skip_scarce : bool
+        Leave out (suitability 0) a type with fewer than 20 converted cells instead of
+        raising, e.g. a history with a single urban class.
 
     Returns
     -------
@@ -268,6 +272,8 @@ def train_suitability(
         target = scenario.classes.is_role(lu1, t)
         pos = np.flatnonzero((cand & target).ravel())
         neg = np.flatnonzero((cand & ~target).ravel())
+        if skip_scarce and pos.size < 20:
+            continue
         if pos.size < 20 or neg.size < 20:
             raise LanduseError(
                 f"too little observed change to train {t} suitability between {t0} and {start} "

@@ -243,3 +243,108 @@ def test_hindcast_is_leakage_free(sample3):
     past = past_landscape(ds, 2015)
     assert [v for v in past.data_vars if str(v).startswith("landuse")] == ["landuse", "landuse_2010"]
     np.testing.assert_array_equal(past["landuse"].values, lu15)
+
+
+# ---------------------------------------------------------------------------------------------- expected map
+
+
+def test_expected_map_takes_the_most_probable_cells():
+    from types import SimpleNamespace
+
+    before = np.array([[F, F, F, F, W]], dtype=np.uint8)
+    counts = np.zeros((3, 1, 5))
+    counts[0] = [[1, 3, 0, 3, 5]]  # water (5 runs) is not an allowed source: never taken
+    potential = np.zeros((3, 1, 5), dtype=np.uint8)
+    potential[0] = [[9, 2, 7, 1, 9]]
+    allowed = np.zeros((3, 256), dtype=bool)
+    allowed[:, F] = True
+    params = SimpleNamespace(potential=potential, allowed=allowed, type_codes=(1, 2, 3))
+    from landuse.hindcast import expected_map
+
+    out = expected_map(before, counts, params, np.ones((1, 5), int), _targets({1: 3}))
+    # 3 runs at cells 1 and 3 (potential 2 beats 1), then 1 run at cell 0 over 0 runs at cell 2
+    np.testing.assert_array_equal(out, [[R, R, F, R, W]])
+
+
+# ---------------------------------------------------------------------------------------------- density features
+
+
+def test_density_features_by_hand():
+    from landuse.suitability_model import feature_stack
+
+    lu = np.full((5, 5), F, dtype=np.uint8)
+    lu[2, 2] = R
+    lu[2, 3] = R
+    ds = new_landscape({"landuse": lu}, crs="EPSG:32651", transform=TRANSFORM)
+    names, feats = feature_stack(ds, _scenario(), lu, radii_m=(100.0,))
+    share = feats[names.index("urban_share_100m")]
+    # the disc of radius 100 m on 100 m cells: the cell and its 4 neighbours
+    assert share[2, 2] == pytest.approx(2 / 5) and share[2, 1] == pytest.approx(1 / 5)
+    assert share[1, 1] == pytest.approx(0.0, abs=1e-9) and share[0, 0] == pytest.approx(0.0, abs=1e-9)
+    assert "urban_share_100m" not in feature_stack(ds, _scenario(), lu, radii_m=())[0]
+
+
+# ---------------------------------------------------------------------------------------------- history vs plan
+
+
+def test_warns_when_a_source_that_changed_in_the_history_is_unreachable():
+    from landuse.hindcast import unreachable_sources
+
+    forest = S.codes_with_role("open_space")[0]
+    t0 = np.full((4, 5), forest, dtype=np.uint8)
+    t0[:, 0] = F
+    now = t0.copy()
+    now[:2, 1:] = R  # 8 forest cells became urban
+    now[0, 0] = R  # 1 farmland cell
+    ds = new_landscape({"landuse": now, "landuse_2010": t0}, crs="EPSG:32651", transform=TRANSFORM)
+    sc = _scenario((2020, 2030))
+    plan = pd.DataFrame({"hectares": [5.0], "from_farmland_ha": [2.0], "from_open_space_ha": [0.0],
+                         "from_other_ha": [3.0]})
+    msgs = unreachable_sources(ds, sc, plan)
+    assert len(msgs) == 1
+    assert "89% of the urban gain 2010 -> 2020 came from open space (forest 89%)" in msgs[0]
+    assert "allocation.weights.open_space" in msgs[0]
+    assert unreachable_sources(ds, sc, plan.assign(from_open_space_ha=1.0)) == []
+    # a conversion matrix without open space makes it unreachable whatever the plan
+    closed = scenario_from_dict({"name": "hc", "layers": {"landuse": "lu.tif"}, "periods": [2020, 2030],
+                                 "demand": {"residential": {2030: 1.0}},
+                                 "growth": {"conversion": {"residential": ["farmland"]}}})
+    msgs = unreachable_sources(ds, closed, plan.assign(from_open_space_ha=1.0))
+    assert len(msgs) == 1 and "growth.conversion" in msgs[0]
+
+
+# ---------------------------------------------------------------------------------------------- calibrate -> run
+
+
+def test_run_applies_a_calibration_file_and_records_it(tiny_config, tmp_path):
+    from landuse.calibrate import apply_calibration
+    from landuse.config import load_scenario
+    from landuse.errors import ConfigError
+
+    cal = tmp_path / "calibrated.yaml"
+    cal.write_text("# header\ngrowth:\n  neighbourhood_strength: 3.25\n  iterations: 7\n"
+                   "policy:\n  greenbelt:\n    mode: soft\n    strength: 0.9\n")
+    sc, record = apply_calibration(load_scenario(tiny_config), cal)
+    assert sc.config.growth.neighbourhood_strength == 3.25 and sc.config.growth.iterations == 7
+    assert sc.config.policy.greenbelt.strength == 0.9 and sc.config.growth.runs == 10  # the rest kept
+    assert len(record["sha256"]) == 64
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("growth:\n  iterations: 0\n")
+    with pytest.raises(ConfigError, match="growth.iterations"):
+        apply_calibration(load_scenario(tiny_config), bad)
+    bad.write_text("layers:\n  landuse: x.tif\n")
+    with pytest.raises(ConfigError, match="only growth: and policy:"):
+        apply_calibration(load_scenario(tiny_config), bad)
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(tiny_config), "--out", str(out), "--runs", "2", "-q",
+                                   "--calibration", str(cal)])
+    assert res.exit_code in (0, 1), res.output
+    assert "calibration applied" in res.output
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["overrides"]["calibration"]["values"]["growth"]["iterations"] == 7
+    assert m["config"]["growth"]["iterations"] == 7 and m["config"]["growth"]["neighbourhood_strength"] == 3.25
+    assert (out / "expected_2025.tif").is_file()
+    res = CliRunner().invoke(app, ["run", str(tiny_config), "--out", str(tmp_path / "x"), "--calibration",
+                                   str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 2 and "calibration file not found" in res.output

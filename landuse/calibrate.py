@@ -301,7 +301,7 @@ class _LinearSuitability:
     """
 
     def __init__(self, ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray) -> None:
-        from landuse.landscape import cell_size
+        from landuse.landscape import cell_sizes
         from landuse.suitability import compute_suitability, distance_to, driver_score, type_weights
 
         base = compute_suitability(ds, scenario, landuse=landuse)  # raises the config errors, lists dropped drivers
@@ -311,7 +311,7 @@ class _LinearSuitability:
         self.weights = {t: {n: w for n, w in ws.items() if w > 0 and n not in dropped}
                         for t, ws in type_weights(scenario).items()}
         self.inside = np.asarray(ds["study_area"].values, dtype=bool)
-        cell = cell_size(ds)
+        cell = cell_sizes(ds)
         classes = scenario.classes
         self.distances: dict[str, np.ndarray] = {}
         self.static: dict[str, np.ndarray] = {}
@@ -679,14 +679,14 @@ def null_model(setup: HistoricalSetup) -> np.ndarray:
     """
     from landuse.constraints import constraint_factor
     from landuse.hindcast import allocate_by_rank
-    from landuse.landscape import cell_size
+    from landuse.landscape import cell_sizes
     from landuse.suitability import distance_to
 
     sc = setup.scenario
     ds0 = setup.landscape
     before = setup.before
     inside = np.asarray(ds0["study_area"].values, dtype=bool)
-    dist = distance_to(sc.classes.is_role(before, *URBAN_TYPES) & inside, cell=cell_size(ds0))
+    dist = distance_to(sc.classes.is_role(before, *URBAN_TYPES) & inside, cell=cell_sizes(ds0))
     c = constraint_factor(ds0, sc, landuse=before)
     allowed = setup.base_params.allowed
     developable = np.stack([allowed[k][before] & (c > 0) for k in range(len(URBAN_TYPES))])

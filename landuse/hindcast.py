@@ -347,14 +347,14 @@ def null_maps(
 
     Returns the maps and the fitted logistic :class:`~landuse.suitability_model.TrainedSuitability`.
     """
-    from landuse.landscape import cell_size
+    from landuse.landscape import cell_sizes
     from landuse.suitability import distance_to
     from landuse.suitability_model import train_suitability
 
     before = np.ascontiguousarray(past["landuse"].values, dtype=np.uint8)
     inside = np.asarray(past["study_area"].values, dtype=bool)
     urban = scenario.classes.is_role(before, *URBAN_TYPES) & inside
-    dist = distance_to(urban, cell=cell_size(past))
+    dist = distance_to(urban, cell=cell_sizes(past))
     kw = {"developable": developable, "type_codes": type_codes}
     maps = {"distance": allocate_by_rank(before, -dist, zones, targets, **kw)}
     logistic = train_suitability(past, scenario, t0=t0, method="logistic", seed=seed, types=types, radii_m=(),

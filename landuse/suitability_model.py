@@ -36,7 +36,7 @@ from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario
 from landuse.constraints import convertible
 from landuse.errors import LanduseError
-from landuse.landscape import cell_size
+from landuse.landscape import cell_size, cell_sizes
 from landuse.suitability import compute_suitability, distance_to
 
 _MASKS = ("roads", "rail", "stations", "centres")
@@ -53,6 +53,7 @@ def feature_stack(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, *,
     """
     classes = scenario.classes
     cell = cell_size(ds)
+    cell_yx = cell_sizes(ds)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     names: list[str] = []
     layers: list[np.ndarray] = []
@@ -64,11 +65,11 @@ def feature_stack(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, *,
     urban = classes.is_role(landuse, *URBAN_TYPES) & inside
     big = float(np.hypot(*landuse.shape) * cell)
     for name, mask in [("urban", urban)] + [(t, classes.is_role(landuse, t) & inside) for t in URBAN_TYPES]:
-        d = distance_to(mask, cell=cell)
+        d = distance_to(mask, cell=cell_yx)
         add(f"log_dist_{name}", np.log1p(np.where(np.isfinite(d), d, big)))
     for m in _MASKS:
         if m in ds:
-            d = distance_to(np.asarray(ds[m].values, dtype=bool), cell=cell)
+            d = distance_to(np.asarray(ds[m].values, dtype=bool), cell=cell_yx)
             add(f"log_dist_{m}", np.log1p(np.where(np.isfinite(d), d, big)))
     for t in URBAN_TYPES:
         share = ndimage.uniform_filter(classes.is_role(landuse, t).astype(np.float32), size=5, mode="constant")
@@ -79,7 +80,7 @@ def feature_stack(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, *,
 
         from landuse.metrics import disk_offsets
 
-        dy, dx = disk_offsets(float(r) / cell)
+        dy, dx = disk_offsets(float(r) / cell_yx[1], aspect=cell_yx[0] / cell_yx[1])
         h = int(max(np.abs(dy).max(initial=0), np.abs(dx).max(initial=0)))
         k = np.zeros((2 * h + 1, 2 * h + 1), np.float64)
         k[dy + h, dx + h] = 1.0
@@ -258,9 +259,9 @@ def train_suitability(
     names, feats0 = feature_stack(ds, scenario, lu0, radii_m=radii_m)
     block_of = None
     if cv == "blocked":
-        b = max(1, round(scenario.config.allocation.block_size_m / cell_size(ds)))
-        rr, cc = np.indices(lu0.shape)
-        block_of = ((rr // b) * (lu0.shape[1] // b + 1) + cc // b).ravel()
+        from landuse.zones import block_ids
+
+        block_of = block_ids(ds, block_size_m=scenario.config.allocation.block_size_m).ravel()
     linear0 = compute_suitability(ds, _linear(scenario), landuse=lu0).values
     rng = np.random.default_rng(seed)
     fits: dict[str, TypeFit] = {}

@@ -348,3 +348,30 @@ def test_run_applies_a_calibration_file_and_records_it(tiny_config, tmp_path):
     res = CliRunner().invoke(app, ["run", str(tiny_config), "--out", str(tmp_path / "x"), "--calibration",
                                    str(tmp_path / "missing.yaml")])
     assert res.exit_code == 2 and "calibration file not found" in res.output
+
+
+# ---------------------------------------------------------------------------------------------- non-square cells
+
+
+def test_non_square_cells_keep_their_x_and_y_sizes(tmp_path):
+    from conftest import write_array
+
+    from landuse.landscape import cell_size, cell_sizes
+    from landuse.suitability import distance_to
+    from landuse.validate import validate_scenario
+    from landuse.zones import zone_grid
+
+    tall = Affine(100.0, 0.0, 300_000.0, 0.0, -50.0, 3_500_000.0)  # 100 m wide, 50 m high
+    lu = np.full((8, 6), F, dtype=np.uint8)
+    lu[0, 0] = R
+    ds = new_landscape({"landuse": lu}, crs="EPSG:32651", transform=tall)
+    assert cell_sizes(ds) == (50.0, 100.0) and cell_size(ds) == pytest.approx(math.sqrt(5000.0))
+    d = distance_to(lu == R, cell=cell_sizes(ds))
+    assert (d[1, 0], d[0, 1], d[2, 2]) == (50.0, 100.0, pytest.approx(math.hypot(100.0, 200.0)))
+    zg = zone_grid(ds, block_size_m=200)  # 4 rows x 2 columns per block
+    assert zg.n_zones == 2 * 3 and set(zg.table.cells) == {8}
+    write_array(tmp_path / "lu.tif", lu, transform=tall, classes=S)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"name": "tall", "layers": {"landuse": "lu.tif"},
+                                                     "periods": [2020, 2025], "demand": {"residential": {2025: 1.0}}}))
+    text = validate_scenario(tmp_path / "s.yaml").text()
+    assert "8 x 6 cells of 100 x 50 m (width x height)" in text

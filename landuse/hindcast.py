@@ -637,15 +637,17 @@ def _figure(result: HindcastResult, path: Path) -> None:
     from matplotlib.colors import ListedColormap
 
     names = list(result.prediction.maps)
-    cmap = ListedColormap(["#f0f0f0", "#1a9641", "#d7191c", "#2b83ba"])
+    cmap = ListedColormap(["#f7f7f7", "#1a9641", "#d7191c", "#2b83ba", "#969696"])
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), constrained_layout=True)
     uc = result.urban_codes
     for ax, name in zip(np.atleast_1d(axes), names, strict=True):
         cm = change_map(result.before, result.observed, result.prediction.maps[name], result.valid, uc)
-        ax.imshow(np.ma.masked_equal(cm, 255), cmap=cmap, vmin=0, vmax=3, interpolation="nearest")
+        cm = np.where((cm == 0) & np.isin(result.before, uc), 4, cm)  # urban already at t1: grey
+        ax.imshow(np.ma.masked_equal(cm, 255), cmap=cmap, vmin=0, vmax=4, interpolation="nearest")
         ax.set_title(f"{name}\nFoM {result.scores[name]['built_gain']['fom']:.3f}", fontsize=9)
         ax.set_axis_off()
-    fig.suptitle("urban gain: hits (green), misses (red), false alarms (blue)", fontsize=10)
+    fig.suptitle("urban gain: hits (green), misses (red), false alarms (blue); urban at the start (grey)",
+                 fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

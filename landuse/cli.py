@@ -178,6 +178,8 @@ def suitability(
     method: Annotated[str, typer.Option(help="forest or logistic")] = "forest",
     seed: Annotated[int, typer.Option(help="seed of sampling and model")] = 0,
     max_samples: Annotated[int, typer.Option("--max-samples", help="converted cells sampled per type")] = 20000,
+    cv: Annotated[str, typer.Option(help="held-out cells: random, or blocked (whole allocation.block_size_m "
+                                    "blocks, a more honest AUC)")] = "random",
     force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Learn suitability per urban type from observed change; write rasters and a report."""
@@ -191,10 +193,10 @@ def suitability(
     inputs = [*scenario.layer_paths().values(), *([scenario.path] if scenario.path else [])]
     check_target(target, command="suitability", owner=scenario.name, force=force, protected=inputs)  # before training
     ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
-    result = train_suitability(ds, scenario, method=method, seed=seed, max_samples=max_samples)
+    result = train_suitability(ds, scenario, method=method, seed=seed, max_samples=max_samples, cv=cv)
     with OutputFolder(target, command="suitability", owner=scenario.name, force=force, protected=inputs) as stage:
         write_trained(result, stage.path, scenario=scenario)
-        stage.commit({"scenario": scenario.name, "method": method, "seed": seed})
+        stage.commit({"scenario": scenario.name, "method": method, "seed": seed, "cv": cv})
     for t, f in result.fits.items():
         typer.echo(f"{t:12s} AUC {f.auc:.3f} (weighted-linear {f.auc_linear:.3f}); top driver {next(iter(f.importances))}")
     typer.echo(f"wrote {target}/suitability_<type>.tif and suitability_report.md")

@@ -58,7 +58,7 @@ from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import ConfigError, InfeasibleAllocationError, LanduseError, SolverError
 from landuse.io import write_text
-from landuse.landscape import cell_area_ha, cell_size
+from landuse.landscape import cell_area_ha, cell_size, cell_sizes
 from landuse.suitability import compute_suitability, distance_to
 from landuse.zones import ZoneGrid, zone_grid
 
@@ -144,7 +144,7 @@ def cell_pieces(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, zones: 
     tod_radius = None
     if pol.tod is not None and "stations" in ds:
         tod_radius = float(pol.tod.radius_m)
-        near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell_size(ds)) <= tod_radius
+        near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell_sizes(ds)) <= tod_radius
         band |= near.astype(np.uint8) * BAND_NEAR
     soft = False
     if pol.greenbelt.mode == "soft" and pol.greenbelt.strength > 0 and "greenbelt" in ds:
@@ -272,9 +272,9 @@ def zone_table(
 
     for k, t in enumerate(URBAN_TYPES):
         out[f"suit_{t}"] = np.nan_to_num(zone_mean(suit[k]), nan=0.0)
-    out["dist_urban_m"] = zone_mean(distance_to(urban, cell=cell))
+    out["dist_urban_m"] = zone_mean(distance_to(urban, cell=cell_sizes(ds)))
     for col, layer in (("dist_station_m", "stations"), ("dist_centre_m", "centres")):
-        out[col] = zone_mean(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell)) if layer in ds else np.nan
+        out[col] = zone_mean(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell_sizes(ds))) if layer in ds else np.nan
     out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": tod_radius})
     return out
 

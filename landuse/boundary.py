@@ -26,7 +26,7 @@ from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, UgbConfig
 from landuse.errors import LanduseError
 from landuse.io import write_geotiff, write_text
-from landuse.landscape import cell_area_ha, cell_size, like
+from landuse.landscape import cell_area_ha, cell_size, cell_sizes, like
 
 
 def _study(landscape: xr.Dataset) -> np.ndarray:
@@ -122,12 +122,15 @@ def delineate_ugb(
     mask = (np.nan_to_num(p, nan=0.0) >= threshold) & study
     if include_urban:
         mask |= urban
+    # radii in metres: isotropic in metres on non-square cells too (spacing = cell height, width)
+    dy, dx = cell_sizes(landscape)
     r_close = closing_radius_m / cs
     r_open = (closing_radius_m if opening_radius_m is None else opening_radius_m) / cs
+    spacing = (dy / cs, dx / cs)
     if r_close >= 1.0:
-        mask = morphology.isotropic_closing(mask, r_close)
+        mask = morphology.isotropic_closing(mask, r_close, spacing=spacing)
     if r_open >= 1.0:
-        mask = morphology.isotropic_opening(mask, r_open)
+        mask = morphology.isotropic_opening(mask, r_open, spacing=spacing)
     if fill_holes:
         mask = _fill_holes(mask)
     min_cells = math.ceil(min_area_ha / cell_area_ha(landscape) - 1e-9)

@@ -51,15 +51,20 @@ from landuse.errors import ConfigError
 __all__ = [
     "OBJECTIVES",
     "PARAMETERS",
+    "QUANTITIES",
     "CalibrationResult",
     "HistoricalSetup",
     "Parameter",
+    "apply_calibration",
+    "build_setup",
     "calibrate",
     "calibrate_scenario",
     "ensemble_scores",
     "historical_setup",
     "kappa_simulation",
     "null_model",
+    "observed_targets",
+    "quantity_zones",
     "scores_of_map",
     "write_calibration",
 ]
@@ -67,6 +72,7 @@ __all__ = [
 OBJECTIVES: tuple[str, ...] = ("fom", "kappa_simulation", "lee_sallee")
 _BATCH = 2  # points proposed per Bayesian step (one per worker of the Dask path)
 _SIG = 4  # significant digits of evaluated continuous values (so the YAML holds exactly them)
+_MIN_TRAIN_CELLS = 20  # a trained suitability needs this many observed gains of a type
 _MASK_DRIVER_LAYERS = ("roads", "rail", "stations", "centres")  # dist_<layer> drivers of landuse.suitability
 
 
@@ -295,7 +301,7 @@ class _LinearSuitability:
     """
 
     def __init__(self, ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray) -> None:
-        from landuse.landscape import cell_size
+        from landuse.landscape import cell_sizes
         from landuse.suitability import compute_suitability, distance_to, driver_score, type_weights
 
         base = compute_suitability(ds, scenario, landuse=landuse)  # raises the config errors, lists dropped drivers
@@ -305,7 +311,7 @@ class _LinearSuitability:
         self.weights = {t: {n: w for n, w in ws.items() if w > 0 and n not in dropped}
                         for t, ws in type_weights(scenario).items()}
         self.inside = np.asarray(ds["study_area"].values, dtype=bool)
-        cell = cell_size(ds)
+        cell = cell_sizes(ds)
         classes = scenario.classes
         self.distances: dict[str, np.ndarray] = {}
         self.static: dict[str, np.ndarray] = {}
@@ -477,7 +483,46 @@ def _with_policy(scenario: Scenario, **greenbelt: Any) -> Scenario:
     return Scenario(cfg, path=scenario.path, base_dir=scenario.base_dir)
 
 
-def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year: int | None = None) -> HistoricalSetup:
+QUANTITIES: tuple[str, ...] = ("zone", "cluster")
+"""How observed amounts are given to a historical simulation: per allocation zone, or one cluster-wide total."""
+
+
+def quantity_zones(landscape: xr.Dataset, scenario: Scenario, *, quantities: str = "zone") -> np.ndarray:
+    """Zone ids (int32, 0 outside) of a historical simulation's amounts.
+
+    ``zone``: the allocation zones (:func:`landuse.zones.zone_grid`, cities crossed with
+    ``allocation.block_size_m`` blocks); ``cluster``: one zone, the whole study area.
+    """
+    from landuse.zones import zone_grid
+
+    if quantities not in QUANTITIES:
+        raise ConfigError(f"quantities must be one of {', '.join(QUANTITIES)}, got {quantities!r}")
+    if quantities == "cluster":
+        return np.asarray(landscape["study_area"].values, dtype=bool).astype(np.int32)
+    return np.asarray(zone_grid(landscape, block_size_m=scenario.config.allocation.block_size_m).zones, dtype=np.int32)
+
+
+def observed_targets(before: np.ndarray, after: np.ndarray, zones: np.ndarray, valid: np.ndarray, scenario: Scenario,
+                     *, period: int) -> pd.DataFrame:
+    """Per zone and urban type, the cells that became that type between ``before`` and ``after``.
+
+    Returns a frame ``period, zone, type, cells`` (zones with no gain left out): the
+    demand of a historical simulation. It is the only thing of the later map a
+    hindcast's prediction sees.
+    """
+    classes = scenario.classes
+    n_zones = int(zones.max(initial=0))
+    rows = []
+    for t in URBAN_TYPES:
+        code = classes.code_of(t)
+        gain = valid & (after == code) & (before != code)
+        cnt = np.bincount(zones[gain], minlength=n_zones + 1)
+        rows += [(int(period), int(z), t, int(cnt[z])) for z in np.flatnonzero(cnt) if z > 0]
+    return pd.DataFrame(rows, columns=["period", "zone", "type", "cells"])
+
+
+def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year: int | None = None,
+                     quantities: str = "zone", trained: Any = None) -> HistoricalSetup:
     """Prepare the simulation of the observed change from a history year to the start year.
 
     Parameters
@@ -490,6 +535,13 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
         simulation (only the calibrated parameters vary).
     history_year : int, optional
         The earlier date; default the latest history year before the start year.
+    quantities : {"zone", "cluster"}
+        Observed amounts per allocation zone (default) or one cluster-wide total per type
+        (the engine then decides where in the whole study area; see :func:`quantity_zones`).
+    trained : TrainedSuitability, optional
+        With ``growth.suitability.method: trained``, a model fitted beforehand on this
+        change; by default one is fitted here for each urban type that gained at least 20
+        cells (the others get suitability 0).
 
     Returns
     -------
@@ -500,10 +552,6 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
     ConfigError
         No usable history layer, or no observed urban gain between the two dates.
     """
-    from landuse.constraints import constraint_factor
-    from landuse.growth import GrowthParams
-    from landuse.zones import zone_grid
-
     start = scenario.periods[0]
     years = sorted(int(v[8:]) for v in landscape.data_vars if v.startswith("landuse_") and v[8:].isdigit())
     earlier = [y for y in years if y < start]
@@ -525,26 +573,44 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
     nodata = classes.nodata
     inside = np.asarray(landscape["study_area"].values, dtype=bool)
     valid = inside & (before != nodata) & (observed != nodata)
-
-    zg = zone_grid(landscape, block_size_m=scenario.config.allocation.block_size_m)
-    ds0 = landscape.copy()
-    ds0["landuse"] = (("y", "x"), before)
-    ds0["landuse"].attrs.update(landscape["landuse"].attrs)
-    ds0 = ds0.assign(zones=(("y", "x"), zg.zones))
-    ds0 = ds0.drop_vars([v for v in ds0.data_vars if str(v).startswith("landuse_")])
-
-    rows = []
-    for t in URBAN_TYPES:
-        code = classes.code_of(t)
-        gain = valid & (observed == code) & (before != code)
-        cnt = np.bincount(zg.zones[gain], minlength=zg.n_zones + 1)
-        rows += [(start, int(z), t, int(cnt[z])) for z in np.flatnonzero(cnt) if z > 0]
-    targets = pd.DataFrame(rows, columns=["period", "zone", "type", "cells"])
+    zones = quantity_zones(landscape, scenario, quantities=quantities)
+    targets = observed_targets(before, observed, zones, valid, scenario, period=start)
     if targets.empty:
         raise ConfigError(
             f"no urban land was gained between {history_year} and {start} "
             f"(layers.history.{history_year} and layers.landuse); there is nothing to calibrate against"
         )
+    if trained is None and scenario.config.growth.suitability.method == "trained":
+        from landuse.suitability_model import train_suitability
+
+        gained = targets.groupby("type")["cells"].sum()
+        trained = train_suitability(landscape, scenario, t0=history_year, method=scenario.config.growth.suitability.model,
+                                    seed=scenario.config.growth.seed,
+                                    types=[t for t in URBAN_TYPES if int(gained.get(t, 0)) >= _MIN_TRAIN_CELLS])
+    return build_setup(landscape, scenario, before=before, observed=observed, valid=valid, zones=zones,
+                       targets=targets, before_year=int(history_year), after_year=int(start), trained=trained)
+
+
+def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray, observed: np.ndarray | None,
+                valid: np.ndarray, zones: np.ndarray, targets: pd.DataFrame, before_year: int, after_year: int,
+                trained: Any = None) -> HistoricalSetup:
+    """A :class:`HistoricalSetup` growing ``targets`` from the map ``before``.
+
+    ``observed`` (the later map) is used only for scoring; pass ``None`` for a forecast
+    (a hindcast's prediction), which can then simulate but not score. ``trained`` is a
+    :class:`landuse.suitability_model.TrainedSuitability` fitted beforehand (applied to
+    ``before``) when the suitability method is ``trained``. Only the layers of
+    ``landscape`` that are not land use are read, so a later map in it is never seen.
+    """
+    from landuse.constraints import constraint_factor
+    from landuse.growth import GrowthParams
+
+    classes = scenario.classes
+    ds0 = landscape.drop_vars([v for v in landscape.data_vars if str(v).startswith("landuse")])
+    ds0["landuse"] = (("y", "x"), before)
+    ds0["landuse"].attrs.update(landscape["landuse"].attrs if "landuse" in landscape else {})
+    ds0 = ds0.assign(zones=(("y", "x"), zones))
+    ds0 = ds0[["landuse", *[v for v in ds0.data_vars if v != "landuse"]]]
 
     method = scenario.config.growth.suitability.method
     suit_linear: _LinearSuitability | None = None
@@ -553,10 +619,8 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
         suit_linear = _LinearSuitability(ds0, scenario, before)
         suit0 = suit_linear.base
     elif method == "trained":
-        from landuse.suitability_model import train_suitability
-
-        trained = train_suitability(landscape, scenario, t0=history_year, method=scenario.config.growth.suitability.model,
-                                    seed=scenario.config.growth.seed)
+        if trained is None:
+            raise ConfigError("growth.suitability.method is 'trained': fit the suitability first (train_suitability)")
         suit_fixed = np.asarray(trained.predict(ds0, scenario, before).values, dtype=np.float32)
         suit0 = suit_fixed
     else:
@@ -569,7 +633,7 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
     soft_gb = pol.greenbelt.mode == "soft" and "greenbelt" in ds0
     c_free = constraint_factor(ds0, _with_policy(scenario, mode="none") if soft_gb else scenario, landuse=before)
     greenbelt = (np.asarray(ds0["greenbelt"].values, dtype=bool) & (c_free > 0)) if soft_gb else None
-    base_params = GrowthParams.from_scenario(scenario, ds0, suitability=suit0).replace(periods=(start,))
+    base_params = GrowthParams.from_scenario(scenario, ds0, suitability=suit0).replace(periods=(after_year,))
 
     applicable: dict[str, tuple[float, float]] = {}
     skipped: dict[str, str] = {}
@@ -588,9 +652,12 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
         else:
             applicable[name] = (p.low, p.high)
 
-    hist = _Histogrammer(before, observed, valid, extra_codes=base_params.type_codes, urban_codes=classes.urban_codes)
+    hist = None
+    if observed is not None:
+        hist = _Histogrammer(before, observed, valid, extra_codes=base_params.type_codes,
+                             urban_codes=classes.urban_codes)
     return HistoricalSetup(
-        scenario=scenario, before_year=int(history_year), after_year=int(start), landscape=ds0, before=before,
+        scenario=scenario, before_year=int(before_year), after_year=int(after_year), landscape=ds0, before=before,
         observed=observed, valid=valid, targets=targets, base_params=base_params, applicable=applicable,
         skipped=skipped, _suit_linear=suit_linear, _suit_fixed=suit_fixed, _c_free=c_free, _greenbelt=greenbelt,
         _hist=hist,
@@ -611,36 +678,20 @@ def null_model(setup: HistoricalSetup) -> np.ndarray:
     index. Fully deterministic.
     """
     from landuse.constraints import constraint_factor
-    from landuse.landscape import cell_size
+    from landuse.hindcast import allocate_by_rank
+    from landuse.landscape import cell_sizes
     from landuse.suitability import distance_to
 
     sc = setup.scenario
     ds0 = setup.landscape
     before = setup.before
     inside = np.asarray(ds0["study_area"].values, dtype=bool)
-    dist = distance_to(sc.classes.is_role(before, *URBAN_TYPES) & inside, cell=cell_size(ds0)).reshape(-1)
-    c = constraint_factor(ds0, sc, landuse=before).reshape(-1)
-    zones = np.asarray(ds0["zones"].values).reshape(-1)
+    dist = distance_to(sc.classes.is_role(before, *URBAN_TYPES) & inside, cell=cell_sizes(ds0))
+    c = constraint_factor(ds0, sc, landuse=before)
     allowed = setup.base_params.allowed
-    out = before.reshape(-1).copy()
-    taken = np.zeros(out.size, dtype=bool)
-    n_zone = int(zones.max(initial=0)) + 1
-    for k, t in enumerate(URBAN_TYPES):
-        sub = setup.targets[setup.targets["type"] == t]
-        demand = np.zeros(n_zone, dtype=np.int64)
-        demand[sub["zone"].to_numpy(dtype=np.int64)] = sub["cells"].to_numpy(dtype=np.int64)
-        cand = np.flatnonzero(allowed[k][out] & (c > 0) & (zones > 0) & ~taken & (demand[zones] > 0))
-        if cand.size == 0:
-            continue
-        order = np.lexsort((cand, dist[cand], zones[cand]))
-        cand = cand[order]
-        zc = zones[cand]
-        first = np.searchsorted(zc, zc, side="left")
-        rank = np.arange(cand.size) - first
-        pick = cand[rank < demand[zc]]
-        out[pick] = setup.base_params.type_codes[k]
-        taken[pick] = True
-    return out.reshape(before.shape)
+    developable = np.stack([allowed[k][before] & (c > 0) for k in range(len(URBAN_TYPES))])
+    return allocate_by_rank(before, -dist, np.asarray(ds0["zones"].values), setup.targets, developable=developable,
+                            type_codes=setup.base_params.type_codes)
 
 
 def scores_of_map(setup: HistoricalSetup, simulated: np.ndarray) -> dict[str, float]:
@@ -830,7 +881,8 @@ class CalibrationResult:
             f"seed {self.info['seed']}).\n"
             f"# FoM with fresh seeds: calibrated {v['calibrated']['fom']:.4f}, uncalibrated default "
             f"{v['default']['fom']:.4f}, null model {v['null']['fom']:.4f}.\n"
-            "# Merge these keys into the scenario's growth: and policy: sections.\n"
+            "# Apply with `landuse run CONFIG --calibration calibrated.yaml`, or merge these keys into the scenario's\n"
+            "# growth: and policy: sections.\n"
         )
         return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
@@ -1134,6 +1186,52 @@ def write_calibration(result: CalibrationResult, out_dir: str | Path, *, scenari
     _figure(result, out / "calibration.png")
     files["png"] = out / "calibration.png"
     return files
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def apply_calibration(scenario: Scenario, path: str | Path) -> tuple[Scenario, dict[str, Any]]:
+    """The scenario with the parameters of a ``calibrated.yaml`` merged in, and a record of it.
+
+    The file's ``growth`` and ``policy`` keys (written by :func:`write_calibration`) are
+    merged into the scenario's sections and the result is validated like a scenario
+    file. Returns the new scenario and ``{"file", "sha256", "values"}`` for the manifest.
+
+    Raises
+    ------
+    ConfigError
+        No such file, not a mapping, a key outside ``growth`` / ``policy``, or a value
+        the scenario model refuses (named by its key path).
+    """
+    import hashlib
+
+    import yaml
+    from pydantic import ValidationError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"calibration file not found: {p}; write one with `landuse calibrate CONFIG`")
+    raw = p.read_bytes()
+    data = yaml.safe_load(raw) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a calibration file must be a mapping with growth: and policy: keys")
+    extra = sorted(set(data) - {"growth", "policy"})
+    if extra:
+        raise ConfigError(f"{p}: only growth: and policy: keys can be applied from a calibration file, "
+                          f"got {', '.join(extra)}")
+    merged = _merge(scenario.config.model_dump(), data)
+    try:
+        cfg = type(scenario.config).model_validate(merged)
+    except ValidationError as exc:
+        where = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{p}: {where}") from None
+    record = {"file": str(p.resolve()), "sha256": hashlib.sha256(raw).hexdigest(), "values": data}
+    return Scenario(cfg, path=scenario.path, base_dir=scenario.base_dir), record
 
 
 def calibrate_scenario(

@@ -66,7 +66,7 @@ from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario
 from landuse.constraints import convertible, land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
-from landuse.landscape import cell_area_ha, cell_size
+from landuse.landscape import cell_area_ha, cell_sizes
 from landuse.suitability import distance_to
 
 CHECK_COLUMNS: tuple[str, ...] = (
@@ -269,7 +269,7 @@ def policy_checks(
     near = None
     if pol.tod is not None and "stations" in landscape:
         near = distance_to(np.asarray(landscape["stations"].values, dtype=bool),
-                           cell=cell_size(landscape)) <= pol.tod.radius_m
+                           cell=cell_sizes(landscape)) <= pol.tod.radius_m
     fc = pol.farmland_loss_cap
     lost_so_far_cells = 0
     planned_so_far = 0.0

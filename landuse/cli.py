@@ -187,6 +187,8 @@ def suitability(
     method: Annotated[str, typer.Option(help="forest or logistic")] = "forest",
     seed: Annotated[int, typer.Option(help="seed of sampling and model")] = 0,
     max_samples: Annotated[int, typer.Option("--max-samples", help="converted cells sampled per type")] = 20000,
+    cv: Annotated[str, typer.Option(help="held-out cells: random, or blocked (whole allocation.block_size_m "
+                                    "blocks, a more honest AUC)")] = "random",
     force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Learn suitability per urban type from observed change; write rasters and a report."""
@@ -205,10 +207,10 @@ def suitability(
     inputs = [*scenario.layer_paths().values(), *([scenario.path] if scenario.path else [])]
     check_target(target, command="suitability", owner=scenario.name, force=force, protected=inputs)  # before training
     ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
-    result = train_suitability(ds, scenario, method=method, seed=seed, max_samples=max_samples)
+    result = train_suitability(ds, scenario, method=method, seed=seed, max_samples=max_samples, cv=cv)
     with OutputFolder(target, command="suitability", owner=scenario.name, force=force, protected=inputs) as stage:
         write_trained(result, stage.path, scenario=scenario)
-        stage.commit({"scenario": scenario.name, "method": method, "seed": seed})
+        stage.commit({"scenario": scenario.name, "method": method, "seed": seed, "cv": cv})
     for t, f in result.fits.items():
         typer.echo(f"{t:12s} AUC {f.auc:.3f} (weighted-linear {f.auc_linear:.3f}); top driver {next(iter(f.importances))}")
     typer.echo(f"wrote {target}/suitability_<type>.tif and suitability_report.md")
@@ -276,6 +278,9 @@ def run(
     chunks: Annotated[int | None, typer.Option(help="tiled growth with tiles of N x N cells, same results "
                                                "(overrides compute.chunks)", metavar="N")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an output folder holding another scenario's outputs or other files")] = False,
+    calibration: Annotated[Path | None, typer.Option(help="calibrated.yaml of `landuse calibrate`: its growth and "
+                                                     "policy keys override the scenario's (recorded in the manifest)",
+                                                     metavar="FILE")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Run scenarios end to end: allocate, grow, evaluate; write GeoTIFFs and a report.
@@ -284,6 +289,9 @@ def run(
     0 when all pass, 2 on bad input.
     """
     if len(configs) > 1:
+        if calibration is not None:
+            _err("--calibration applies to one scenario; run each config with its own calibration file")
+            raise typer.Exit(2)
         _run_batch(configs, out=out, runs=runs, seed=seed, solver=solver, scheduler=scheduler, force=force,
                    chunks=chunks)
         return
@@ -296,7 +304,7 @@ def run(
         return
     with _Progress(quiet=quiet) as progress:
         result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress,
-                              chunks=chunks, scheduler=scheduler)
+                              chunks=chunks, scheduler=scheduler, calibration=calibration)
     data = result.report.data
     final = str(result.scenario.periods[-1])
     lines = [f"scenario {result.scenario.name!r}: {len(result.landuse)} periods, {result.manifest['runs']} runs, "
@@ -305,6 +313,9 @@ def run(
     cluster = units[-1] if units else {}
     if cluster:
         lines.append(f"  farmland lost {cluster.get('farmland_loss_ha', float('nan')):,.0f} ha")
+    if "calibration" in result.manifest.get("overrides", {}):
+        lines.append(f"  calibration applied: {result.manifest['overrides']['calibration']['file']}")
+    lines += [f"  warning: {w}" for w in data.get("extra", {}).get("source_warnings", [])]
     if result.shortfall is not None and len(result.shortfall) and int(result.shortfall["shortfall"].sum()):
         lines.append(f"  note: {int(result.shortfall['shortfall'].sum())} cells could not be placed (shortfall.csv)")
     typer.echo("\n".join(lines))
@@ -499,6 +510,47 @@ def calibrate(
                f"null model {v['null']['fom']:.4f} (fresh seeds)")
     typer.echo("  " + ", ".join(f"{k} = {val}" for k, val in result.best.items()))
     typer.echo(f"wrote {files['yaml']}, {files['csv'].name}, {files['png'].name}, {files['md'].name}")
+    typer.echo(f"apply with: landuse run {config} --calibration {files['yaml']}")
+
+
+@app.command(short_help="Fit on the past, predict the next observed map, score against null models.")
+@handles_errors
+def hindcast(
+    config: Annotated[Path, typer.Argument(help="scenario YAML with two layers.history years before the start year")],
+    t0: Annotated[int | None, typer.Option(help="start of the fit interval (default: the earliest history year)")] = None,
+    t1: Annotated[int | None, typer.Option(help="end of the fit interval, start of the prediction "
+                                           "(default: the latest history year)")] = None,
+    quantities: Annotated[str, typer.Option(help="amounts of the predicted year given cluster-wide (cluster) or "
+                                            "per allocation zone (zone)")] = "cluster",
+    budget: Annotated[int | None, typer.Option(help="calibration points (default calibration.budget)")] = None,
+    runs: Annotated[int | None, typer.Option(help="Monte Carlo runs (default calibration.runs)")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed (default calibration.seed)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: <outputs.folder>/hindcast)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
+) -> None:
+    """Fit on t0 -> t1, predict t1 -> the start year with its observed amounts, and score the model
+    against the distance, logistic and random null models on the same amounts (hindcast.json/md)."""
+    from landuse.hindcast import hindcast_scenario
+
+    def progress(ev: dict[str, Any]) -> None:
+        if not quiet:
+            typer.echo(f"fit: point {ev['point']}/{ev['budget']} ({ev['stage']}): {ev['objective']:.4f}, "
+                       f"best {ev['best']:.4f}", err=True)
+
+    result, files = hindcast_scenario(config, out=out, t0=t0, t1=t1, quantities=quantities, budget=budget, runs=runs,
+                                      seed=seed, progress=progress, force=force)
+    t0_, t1_, t2_ = result.years
+    typer.echo(f"hindcast: fitted on {t0_} -> {t1_}, predicted {t1_} -> {t2_} ({result.quantities} amounts: "
+               + ", ".join(f"{t} {n} cells" for t, n in result.amounts.items()) + ")")
+    typer.echo(f"  {'map':<16}{'FoM':>8}{'hits':>8}{'misses':>8}{'f.alarms':>10}{'quant.':>8}{'alloc.':>8}")
+    for _, r in result.table().iterrows():
+        typer.echo(f"  {r['map']:<16}{r['fom']:>8.4f}{r['hits']:>8}{r['misses']:>8}{r['false_alarms']:>10}"
+                   f"{r['quantity_dis']:>8.4f}{r['allocation_dis']:>8.4f}")
+    ratio = result.to_dict()["model_over_best_null"]
+    typer.echo(f"  best null: {result.best_null}; model {100 * ratio['model']:+.1f} %, "
+               f"expected map {100 * ratio['model_expected']:+.1f} %")
+    typer.echo(f"wrote {files['json']}, {files['md'].name}, {files['expected'].name}, {files['png'].name}")
 
 
 @app.command(short_help="Check an output folder against its manifest.")

@@ -372,6 +372,13 @@ class SuitabilityConfig(Strict):
     model: Literal["logistic", "forest"] = Field(
         "logistic", description="method 'trained': model fitted on the history layers at the start of a run"
     )
+    density_radii_m: list[Positive] = Field(
+        default_factory=list,
+        description="method 'trained': add the share of urban land within each of these radii (m) as features",
+    )
+    balanced: bool = Field(
+        True, description="method 'trained': sample as many unconverted as converted cells (false: the observed rate)"
+    )
 
 
 class GrowthConfig(Strict):

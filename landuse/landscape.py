@@ -129,10 +129,24 @@ def new_landscape(
     return ds
 
 
-def cell_size(ds: xr.Dataset) -> float:
-    """Edge length of a (square) cell in CRS units (metres for a projected CRS)."""
+def cell_sizes(ds: xr.Dataset) -> tuple[float, float]:
+    """``(height, width)`` of a cell in CRS units: the row spacing ``|e|`` and the column spacing ``|a|``.
+
+    Use it for anything measured in metres on the grid (distances, windows, blocks), so
+    non-square cells keep their true x and y sizes.
+    """
     t = ds.rio.transform()
-    return float(abs(t.a))
+    return float(abs(t.e)), float(abs(t.a))
+
+
+def cell_size(ds: xr.Dataset) -> float:
+    """Nominal edge length of a cell in CRS units (metres for a projected CRS).
+
+    The edge for square cells; for non-square cells the edge of a square of the same area,
+    ``sqrt(|a e|)`` (use :func:`cell_sizes` wherever x and y differ in effect).
+    """
+    dy, dx = cell_sizes(ds)
+    return dx if dy == dx else float(np.sqrt(dy * dx))
 
 
 def cell_area_ha(ds: xr.Dataset) -> float:

@@ -274,11 +274,16 @@ def urban_metrics(
 # =========================================================================== expansion types
 
 
-def disk_offsets(radius_cells: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column offsets of cells whose centre lies within ``radius_cells`` of the origin (origin excluded)."""
+def disk_offsets(radius_cells: float, *, aspect: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column offsets of cells whose centre lies within ``radius_cells`` of the origin (origin excluded).
+
+    ``radius_cells`` is in cell widths; ``aspect`` = cell height / cell width (non-square
+    cells: the disc in metres is an ellipse in cells).
+    """
     r = math.floor(radius_cells + 1e-9)
-    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-    keep = (yy**2 + xx**2 <= radius_cells**2 + 1e-9) & ~((yy == 0) & (xx == 0))
+    ry = math.floor(radius_cells / aspect + 1e-9)
+    yy, xx = np.mgrid[-ry : ry + 1, -r : r + 1]
+    keep = ((yy * aspect) ** 2 + xx**2 <= radius_cells**2 + 1e-9) & ~((yy == 0) & (xx == 0))
     return yy[keep].astype(np.int64), xx[keep].astype(np.int64)
 
 

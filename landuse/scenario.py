@@ -181,7 +181,7 @@ def _suitability_provider(ds: xr.Dataset, scenario: Scenario, timings: dict[str,
     from landuse.suitability_model import train_suitability
 
     t = time.perf_counter()
-    trained = train_suitability(ds, scenario, method=cfg.model, seed=scenario.config.growth.seed)
+    trained = train_suitability(ds, scenario, method=cfg.model, seed=scenario.config.growth.seed, skip_scarce=True)
     timings["train_suitability"] = time.perf_counter() - t
     return lambda lu: trained.predict(ds, scenario, lu)
 
@@ -296,6 +296,7 @@ def run_scenario(
     chunks: int | None = None,
     scheduler: str | None = None,
     keep_runs: bool = False,
+    calibration: str | os.PathLike | None = None,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -319,6 +320,10 @@ def run_scenario(
         Keep every Monte Carlo run's map of every period in ``RunResult.run_landuse``
         (each run of a period starts from the representative map of the period before);
         in-memory growth only, for checks on small regions.
+    calibration : path, optional
+        A ``calibrated.yaml`` written by ``landuse calibrate``: its ``growth`` and
+        ``policy`` keys are merged into the scenario (:func:`landuse.calibrate.apply_calibration`);
+        the manifest's ``overrides.calibration`` records the file, its SHA-256 and the values.
 
     Returns
     -------
@@ -346,6 +351,10 @@ def run_scenario(
     scenario = config if isinstance(config, Scenario) else load_scenario(config)
     overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
                                 scheduler=scheduler)
+    if calibration is not None:  # calibrated growth / policy keys, recorded in the manifest
+        from landuse.calibrate import apply_calibration
+
+        scenario, overrides["calibration"] = apply_calibration(scenario, calibration)
     cfg = scenario.config
     in_memory = cfg.compute.chunks is None and cfg.compute.scheduler is None
     if keep_runs and not in_memory:
@@ -392,6 +401,9 @@ def run_scenario(
     vacant = np.zeros(lu.shape, dtype=bool)
     shrink_records: list[pd.DataFrame] = []
     vacancy_by_year: dict[int, xr.DataArray] = {}
+    from landuse.hindcast import expected_map
+
+    expected: dict[int, xr.DataArray] = {}  # expected_<year>.tif: the amounts on the most probable cells
     for p_idx, (_, y1) in enumerate(scenario.period_pairs):
         _log(progress, stage="period", period=y1, period_index=p_idx, periods=n_periods)
         t = time.perf_counter()
@@ -461,6 +473,9 @@ def run_scenario(
             p_any += pk
         not_urban_prob *= np.clip(1.0 - p_any, 0.0, 1.0)
         shortfalls.append(unit_shortfall(res.shortfall, alloc.units))
+        expected[y1] = like(ds, expected_map(lu_start, np.asarray(res.counts.sel(period=y1).values), params,
+                                             np.asarray(ds_p["zones"].values), targets), f"expected_{y1}",
+                            nodata=nodata)
         del res, params, ds_p
 
     t = time.perf_counter()
@@ -474,6 +489,9 @@ def run_scenario(
 
     t = time.perf_counter()
     allocation_df = pd.concat([a.targets for a in allocations], ignore_index=True)
+    from landuse.hindcast import unreachable_sources
+
+    source_warnings = unreachable_sources(ds, scenario, allocation_df)
     shortfall_df = pd.concat(shortfalls, ignore_index=True) if shortfalls else pd.DataFrame()
     transfers_df = pd.concat([a.transfers for a in allocations], ignore_index=True)
     shrink_df = _shrinkage_table(ds, scenario, landuse_by_year, vacancy_by_year, shrink_records)
@@ -493,6 +511,7 @@ def run_scenario(
         "demand_notes": (people.notes if people is not None else []),
         "shrinkage": shrink_df.to_dict(orient="records"),
         "overrides": overrides,
+        "source_warnings": source_warnings,
     }
     report = build_report(
         scenario=scenario,
@@ -538,6 +557,8 @@ def run_scenario(
             d = stage.path
             for y1, da in landuse_by_year.items():
                 write_geotiff(da, d / f"landuse_{y1}.tif", classes=classes, tags=tags)
+            for y1, da in expected.items():
+                write_geotiff(da, d / f"expected_{y1}.tif", classes=classes, tags={**tags, "map": "expected"})
             if cfg.outputs.probability:
                 for y1, per_type in probability.items():
                     for typ, da in per_type.items():

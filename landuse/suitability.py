@@ -36,7 +36,7 @@ from scipy import ndimage
 from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
-from landuse.landscape import cell_size
+from landuse.landscape import cell_sizes
 
 MAX_SLOPE_DEG = 25.0
 _MASK_DRIVERS = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres"}
@@ -45,10 +45,11 @@ DEFAULT_TYPE_WEIGHTS: dict[str, dict[str, float]] = _default_type_weights()
 """Per-type default driver weights (industrial favours roads and rail, commercial centres and stations)."""
 
 
-def distance_to(mask: np.ndarray, *, cell: float) -> np.ndarray:
+def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float]) -> np.ndarray:
     """Euclidean distance (metres, float32) from every cell to the nearest True cell.
 
-    Where ``mask`` has no True cell the distance is ``inf``.
+    ``cell`` is the cell edge, or ``(height, width)`` for non-square cells
+    (:func:`landuse.landscape.cell_sizes`). Where ``mask`` has no True cell the distance is ``inf``.
     """
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
@@ -81,7 +82,7 @@ def type_weights(scenario: Scenario) -> dict[str, dict[str, float]]:
 def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray) -> np.ndarray | None:
     """Score in [0, 1] of one driver, or None when its layer is absent."""
     cfg = scenario.config.growth.suitability
-    cell = cell_size(ds)
+    cell = cell_sizes(ds)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     classes = scenario.classes
     if name == "dist_urban":

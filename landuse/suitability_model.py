@@ -24,6 +24,7 @@ The fitted model is then applied to features of the scenario's start land use, g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,17 +36,24 @@ from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario
 from landuse.constraints import convertible
 from landuse.errors import LanduseError
-from landuse.landscape import cell_size
+from landuse.landscape import cell_size, cell_sizes
 from landuse.suitability import compute_suitability, distance_to
 
 _MASKS = ("roads", "rail", "stations", "centres")
 _SKIP_DRIVERS = {"study_area", "landuse", "zones", "cities", "counties"}
 
 
-def feature_stack(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Feature names and a float32 array ``(n_features, rows, cols)`` for a land-use state."""
+def feature_stack(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, *,
+                  radii_m: Sequence[float] | None = None) -> tuple[list[str], np.ndarray]:
+    """Feature names and a float32 array ``(n_features, rows, cols)`` for a land-use state.
+
+    ``radii_m`` (default ``growth.suitability.density_radii_m``) adds, per radius, the
+    share of urban land (any type) in the disc of that radius around the cell
+    (``urban_share_<r>m``): neighbourhood density at several scales.
+    """
     classes = scenario.classes
     cell = cell_size(ds)
+    cell_yx = cell_sizes(ds)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     names: list[str] = []
     layers: list[np.ndarray] = []
@@ -57,15 +65,28 @@ def feature_stack(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray) -> tu
     urban = classes.is_role(landuse, *URBAN_TYPES) & inside
     big = float(np.hypot(*landuse.shape) * cell)
     for name, mask in [("urban", urban)] + [(t, classes.is_role(landuse, t) & inside) for t in URBAN_TYPES]:
-        d = distance_to(mask, cell=cell)
+        d = distance_to(mask, cell=cell_yx)
         add(f"log_dist_{name}", np.log1p(np.where(np.isfinite(d), d, big)))
     for m in _MASKS:
         if m in ds:
-            d = distance_to(np.asarray(ds[m].values, dtype=bool), cell=cell)
+            d = distance_to(np.asarray(ds[m].values, dtype=bool), cell=cell_yx)
             add(f"log_dist_{m}", np.log1p(np.where(np.isfinite(d), d, big)))
     for t in URBAN_TYPES:
         share = ndimage.uniform_filter(classes.is_role(landuse, t).astype(np.float32), size=5, mode="constant")
         add(f"share_{t}_5x5", share)
+    radii = scenario.config.growth.suitability.density_radii_m if radii_m is None else radii_m
+    for r in radii:
+        from scipy.signal import fftconvolve
+
+        from landuse.metrics import disk_offsets
+
+        dy, dx = disk_offsets(float(r) / cell_yx[1], aspect=cell_yx[0] / cell_yx[1])
+        h = int(max(np.abs(dy).max(initial=0), np.abs(dx).max(initial=0)))
+        k = np.zeros((2 * h + 1, 2 * h + 1), np.float64)
+        k[dy + h, dx + h] = 1.0
+        k[h, h] = 1.0  # the cell itself
+        share = np.clip(fftconvolve(urban.astype(np.float64), k / k.sum(), mode="same"), 0.0, 1.0)
+        add(f"urban_share_{float(r):g}m", share)
     for name, var in ds.data_vars.items():
         if name in _SKIP_DRIVERS or name.startswith(("landuse_", "suitability_")) or var.dtype != np.float32:
             continue
@@ -103,10 +124,13 @@ class TrainedSuitability:
     features: list[str]
     fits: dict[str, TypeFit]
     suitability: xr.DataArray = field(repr=False)
+    radii_m: tuple[float, ...] | None = None
+    cv: str = "random"
 
     def predict(self, ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray) -> xr.DataArray:
         """Suitability of another land-use state (e.g. each period's start) from the fitted models."""
-        return predict_suitability({t: f.model for t, f in self.fits.items()}, ds, scenario, landuse)
+        return predict_suitability({t: f.model for t, f in self.fits.items()}, ds, scenario, landuse,
+                                   radii_m=self.radii_m)
 
     def summary(self) -> dict:
         return {
@@ -162,6 +186,11 @@ def train_suitability(
     max_samples: int = 20_000,
     heldout: float = 0.3,
     seed: int = 0,
+    types: Sequence[str] | None = None,
+    radii_m: Sequence[float] | None = None,
+    cv: str = "random",
+    balanced: bool | None = None,
+    skip_scarce: bool = False,
 ) -> TrainedSuitability:
     """Learn suitability per urban type from the change between ``landuse_<t0>`` and ``landuse``.
 
@@ -181,6 +210,25 @@ def train_suitability(
         Share of the balanced sample kept for the AUC.
     seed : int
         Seeds sampling and the model.
+    types : sequence of str, optional
+        Urban types to fit (default all); the others get suitability 0 (e.g. a history
+        with a single urban class).
+    radii_m : sequence of float, optional
+        Radii of the urban-density features (default ``growth.suitability.density_radii_m``;
+        ``()`` for none), see :func:`feature_stack`.
+    cv : {"random", "blocked"}
+        How the held-out cells are chosen: at random, or **spatially blocked** (whole
+        ``allocation.block_size_m`` blocks held out, so neighbouring cells, which share
+        their density features, are never split between fit and test; a more honest AUC).
+    balanced : bool, optional
+        Default ``growth.suitability.balanced``. Sample as many unconverted as converted
+        cells, or keep the observed
+        proportion (all converted cells up to ``max_samples``, unconverted ones in
+        proportion): the probabilities are then calibrated to the observed rate, and on
+        the demo200 hindcast the ranking was better (docs/calibration.md).
+    skip_scarce : bool
+        Leave out (suitability 0) a type with fewer than 20 converted cells instead of
+        raising, e.g. a history with a single urban class.
 
     Returns
     -------
@@ -204,28 +252,52 @@ def train_suitability(
         raise LanduseError(f"no land use for {t0}: layers.history has {years}")
     lu0 = np.asarray(ds[f"landuse_{t0}"].values)
     lu1 = np.asarray(ds["landuse"].values)
-    names, feats0 = feature_stack(ds, scenario, lu0)
-    linear0 = compute_suitability(ds, scenario, landuse=lu0, method="linear").values
+    if balanced is None:
+        balanced = scenario.config.growth.suitability.balanced
+    if cv not in ("random", "blocked"):
+        raise LanduseError(f"cv must be 'random' or 'blocked', got {cv!r}")
+    names, feats0 = feature_stack(ds, scenario, lu0, radii_m=radii_m)
+    block_of = None
+    if cv == "blocked":
+        from landuse.zones import block_ids
+
+        block_of = block_ids(ds, block_size_m=scenario.config.allocation.block_size_m).ravel()
+    linear0 = compute_suitability(ds, _linear(scenario), landuse=lu0).values
     rng = np.random.default_rng(seed)
     fits: dict[str, TypeFit] = {}
     models = {}
     for k, t in enumerate(URBAN_TYPES):
+        if types is not None and t not in types:
+            continue
         cand = convertible(ds, scenario, t, landuse=lu0)
         target = scenario.classes.is_role(lu1, t)
         pos = np.flatnonzero((cand & target).ravel())
         neg = np.flatnonzero((cand & ~target).ravel())
+        if skip_scarce and pos.size < 20:
+            continue
         if pos.size < 20 or neg.size < 20:
             raise LanduseError(
                 f"too little observed change to train {t} suitability between {t0} and {start} "
                 f"({pos.size} converted cells, need at least 20)"
             )
-        n = min(pos.size, neg.size, max_samples)
-        idx = np.concatenate([rng.choice(pos, n, replace=False), rng.choice(neg, n, replace=False)])
-        y = np.concatenate([np.ones(n, dtype=np.int8), np.zeros(n, dtype=np.int8)])
+        if balanced:
+            n = n_neg = min(pos.size, neg.size, max_samples)
+        else:  # the observed proportion of converted cells, at most max_samples of them
+            n = min(pos.size, max_samples)
+            n_neg = min(neg.size, round(n * neg.size / pos.size))
+        idx = np.concatenate([rng.choice(pos, n, replace=False), rng.choice(neg, n_neg, replace=False)])
+        y = np.concatenate([np.ones(n, dtype=np.int8), np.zeros(n_neg, dtype=np.int8)])
         perm = rng.permutation(idx.size)
         idx, y = idx[perm], y[perm]
-        X = feats0.reshape(len(names), -1)[:, idx].T
         n_test = max(2, round(heldout * idx.size))
+        if block_of is not None:  # whole blocks held out, first in the order
+            blocks = np.unique(block_of[idx])
+            held = rng.choice(blocks, max(1, round(heldout * blocks.size)), replace=False)
+            test = np.isin(block_of[idx], held)
+            if 0 < y[test].sum() < test.sum():  # both classes held out, else keep the random split
+                order = np.argsort(~test, kind="stable")
+                idx, y, n_test = idx[order], y[order], int(test.sum())
+        X = feats0.reshape(len(names), -1)[:, idx].T
         model = _make_model(method, seed)
         model.fit(X[n_test:], y[n_test:])
         p = model.predict_proba(X[:n_test])[:, 1]
@@ -234,19 +306,32 @@ def train_suitability(
         fits[t] = TypeFit(t, int(pos.size), int(idx.size), auc, auc_lin, _importances(model, names), model)
         models[t] = model
 
-    da = predict_suitability(models, ds, scenario, lu1)
-    da.attrs.update({"method": method, "t0": t0, "t1": start})
-    return TrainedSuitability(method, t0, start, names, fits, da)
+    radii = None if radii_m is None else tuple(float(r) for r in radii_m)
+    da = predict_suitability(models, ds, scenario, lu1, radii_m=radii)
+    da.attrs.update({"method": method, "t0": t0, "t1": start, "cv": cv})
+    return TrainedSuitability(method, t0, start, names, fits, da, radii_m=radii, cv=cv)
 
 
-def predict_suitability(models: dict, ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray) -> xr.DataArray:
+def _linear(scenario: Scenario) -> Scenario:
+    """The scenario with the weighted-linear suitability (the baseline a trained model is compared with)."""
+    if scenario.config.growth.suitability.method == "linear":
+        return scenario
+    data = scenario.config.model_dump()
+    data["growth"]["suitability"]["method"] = "linear"
+    return Scenario(type(scenario.config).model_validate(data), path=scenario.path, base_dir=scenario.base_dir)
+
+
+def predict_suitability(models: dict, ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, *,
+                        radii_m: Sequence[float] | None = None) -> xr.DataArray:
     """Apply fitted per-type models to the features of a land-use state: (type, y, x) float32 in [0, 1]."""
-    names, feats = feature_stack(ds, scenario, landuse)
+    names, feats = feature_stack(ds, scenario, landuse, radii_m=radii_m)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     flat = feats.reshape(len(names), -1)
     out = np.zeros((len(URBAN_TYPES), *landuse.shape), dtype=np.float32)
     cells = np.flatnonzero(inside.ravel())
     for k, t in enumerate(URBAN_TYPES):
+        if models.get(t) is None:
+            continue  # a type not fitted: suitability 0
         vals = np.empty(cells.size, dtype=np.float32)
         for a in range(0, cells.size, 500_000):
             sl = cells[a : a + 500_000]

@@ -26,7 +26,7 @@ class ValidationSummary:
 
     scenario: Scenario
     shape: tuple[int, int]
-    cell_size_m: float
+    cell_size_m: float  # the cell width (x); cell_height_m the height (y)
     crs: str
     layers: list[str]
     study_area_ha: float
@@ -34,13 +34,22 @@ class ValidationSummary:
     demand_ha: dict[int, float] = field(default_factory=dict)
     dropped_drivers: list[str] = field(default_factory=list)
     people: str | None = None
+    cell_height_m: float | None = None
+
+    @property
+    def cell_text(self) -> str:
+        """``100 m`` for square cells, ``100 x 50 m`` (width x height) otherwise."""
+        h = self.cell_height_m
+        if h is None or h == self.cell_size_m:
+            return f"{self.cell_size_m:g} m"
+        return f"{self.cell_size_m:g} x {h:g} m (width x height)"
 
     def text(self) -> str:
         rows, cols = self.shape
         total = sum(self.demand_ha.values())
         lines = [
             f"scenario {self.scenario.name!r} is valid",
-            f"  grid: {rows} x {cols} cells of {self.cell_size_m:g} m, {self.crs}",
+            f"  grid: {rows} x {cols} cells of {self.cell_text}, {self.crs}",
             f"  layers ({len(self.layers)}): {', '.join(self.layers)}",
             f"  classes: {len(self.scenario.classes)} ({', '.join(c.name for c in self.scenario.classes)})",
             f"  periods: {' -> '.join(map(str, self.scenario.periods))}",
@@ -262,7 +271,7 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     from landuse.config import layer_key
     from landuse.constraints import never_convert
     from landuse.io import check_reference_crs, check_same_grid, read_header, read_landscape, read_layer
-    from landuse.landscape import cell_area_ha, cell_size
+    from landuse.landscape import cell_area_ha, cell_sizes
 
     src = str(Path(path))
     paths = scenario.layer_paths()
@@ -330,7 +339,8 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     return ValidationSummary(
         scenario=scenario,
         shape=lu.shape,
-        cell_size_m=cell_size(ds),
+        cell_size_m=cell_sizes(ds)[1],
+        cell_height_m=cell_sizes(ds)[0],
         crs=str(ds.rio.crs),
         layers=list(paths),
         study_area_ha=float(ds["study_area"].values.sum()) * cell_ha,

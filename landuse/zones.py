@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landuse.landscape import cell_size
+from landuse.landscape import cell_sizes
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,25 @@ class ZoneGrid:
     @property
     def n_zones(self) -> int:
         return len(self.table)
+
+
+def _block_cells(ds: xr.Dataset, block_size_m: float) -> tuple[int, int]:
+    """Block height and width in cells (each at least one): non-square cells keep their own sizes."""
+    dy, dx = cell_sizes(ds)
+    return max(1, round(block_size_m / dy)), max(1, round(block_size_m / dx))
+
+
+def block_ids(ds: xr.Dataset, *, block_size_m: float) -> np.ndarray:
+    """Id (int64, row-major over blocks) of the ``block_size_m`` grid block of every cell.
+
+    A block is ``round(block_size_m / height)`` rows by ``round(block_size_m / width)``
+    columns (:func:`landuse.landscape.cell_sizes`), so it covers about the same metres
+    along x and y whatever the cell shape.
+    """
+    rows, cols = ds["landuse"].shape
+    by, bx = _block_cells(ds, block_size_m)
+    nbx = -(-cols // bx)
+    return (np.arange(rows)[:, None] // by) * nbx + (np.arange(cols)[None, :] // bx)
 
 
 def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> ZoneGrid:
@@ -65,7 +84,7 @@ def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> 
     (4, [4, 4, 4, 4])
     """
     rows, cols = ds["landuse"].shape
-    b = max(1, round(block_size_m / cell_size(ds)))
+    _, b = _block_cells(ds, block_size_m)
     nbx = -(-cols // b)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     city = (
@@ -76,7 +95,7 @@ def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> 
     if city.min(initial=0) < 0:
         raise ValueError(f"administrative layer {admin!r} holds negative ids")
     n_city = int(city.max(initial=0)) + 1
-    block = (np.arange(rows)[:, None] // b) * nbx + (np.arange(cols)[None, :] // b)
+    block = block_ids(ds, block_size_m=block_size_m)
     key = block.astype(np.int64) * n_city + city
     keys_in = key[inside]
     uniq, inverse, counts = np.unique(keys_in, return_inverse=True, return_counts=True)

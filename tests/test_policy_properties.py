@@ -81,8 +81,10 @@ def make_region(seed: int, base: Path) -> tuple[Path, dict]:
         layers["stations"] = write_array(base / "stations.tif", stations)
         policy["tod"] = {"radius_m": float(rng.choice([300, 500, 800])), "share": float(rng.uniform(0.05, 0.5))}
     if rng.random() < 0.5:
+        # a unit already below the quota plans on losing no open space there (the default refuses such a run)
         policy["open_space_quota"] = {"share": float(rng.uniform(0.02, 0.3)),
-                                      "unit": str(rng.choice(["city", "cluster"]))}
+                                      "unit": str(rng.choice(["city", "cluster"])),
+                                      "already_below": "no_further_loss"}
     demand_cells = {t: int(rng.integers(2, 12)) for t in URBAN_TYPES}
     total_ha = sum(demand_cells.values())  # 100 m cells: 1 ha each
     if rng.random() < 0.5:

@@ -1310,10 +1310,79 @@ def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCell
         if not moved:
             break
     viol = _violation(act, lo, hi)
+    if ((viol > 0) & ~is_dem).any():
+        # single-cell moves got stuck (several ratio rows binding together): an integer programme over the
+        # columns finds whole cells that keep every policy row and place as much demand as possible
+        mip = _whole_cells_mip(Au, lo, hi, is_dem, a_unit, ucap, a_cost, xc)
+        if mip is not None:
+            y = mip
+            act = Au @ y.astype(np.float64)
+            viol = _violation(act, lo, hi)
+            unplaced = {names[r]: round(lo[r] - act[r]) for r in dem_rows if lo[r] - act[r] > 0.5}
     broken = {names[i]: float(viol[i] * cell_ha) for i in np.flatnonzero((viol > 0) & ~is_dem)}
     cells = np.zeros((U, _NT), dtype=np.int64)
     cells[a_unit, agg % _NT] = y
     return WholeCells(cells=cells, broken=broken, unplaced=unplaced)
+
+
+def _whole_cells_mip(Au: sparse.csr_matrix, lo: np.ndarray, hi: np.ndarray, is_dem: np.ndarray, a_unit: np.ndarray,
+                     ucap: np.ndarray, a_cost: np.ndarray, xc: np.ndarray, *,
+                     max_columns: int = 20_000, time_limit: float = 60.0) -> np.ndarray | None:
+    """Whole cells per column keeping every policy row, most demand placed, then cheapest (HiGHS MIP).
+
+    Demand rows become ``<= demand``, and each unplaced cell costs more than any placement, so the
+    programme places all it can. Every policy row has ``y = 0`` as a solution, so the programme is
+    always feasible. On large models only the columns the LP used and, per demand row, its 200
+    cheapest columns enter. Returns None when HiGHS finds no solution within ``time_limit``.
+    """
+    import highspy
+
+    na = xc.size
+    keep = np.zeros(na, dtype=bool)
+    if na <= max_columns:
+        keep[:] = True
+    else:
+        keep |= xc > 1e-9
+        for r in np.flatnonzero(is_dem):
+            cols = Au.indices[Au.indptr[r]:Au.indptr[r + 1]]
+            keep[cols[np.argsort(a_cost[cols], kind="stable")][:200]] = True
+    cols = np.flatnonzero(keep)
+    # unit capacity rows: the columns of one unit share its cells
+    units, inv = np.unique(a_unit[cols], return_inverse=True)
+    cap = sparse.csr_matrix((np.ones(cols.size), (inv, np.arange(cols.size))), shape=(units.size, cols.size))
+    A = sparse.vstack([Au[:, cols], cap], format="csc")
+    row_lo = np.concatenate([np.where(is_dem, -np.inf, lo), np.full(units.size, -np.inf)])
+    row_hi = np.concatenate([hi, ucap[units].astype(np.float64)])
+    cost = a_cost[cols]
+    span = float(np.abs(cost).max(initial=0.0)) if cost.size else 0.0
+    penalty = 10.0 * (span + 1.0) * max(1.0, float(np.abs(xc).sum()))  # one unplaced cell outweighs every cost
+    dem_weight = np.asarray(Au[np.flatnonzero(is_dem)][:, cols].sum(axis=0)).ravel()
+    obj = cost - penalty * dem_weight
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = cols.size, A.shape[0]
+    lp.col_cost_ = obj
+    lp.col_lower_ = np.zeros(cols.size)
+    lp.col_upper_ = ucap[a_unit[cols]].astype(np.float64)
+    lp.row_lower_ = np.where(np.isinf(row_lo), -inf, row_lo)
+    lp.row_upper_ = np.where(np.isinf(row_hi), inf, row_hi)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(np.float64)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = cols.size, A.shape[0]
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * cols.size
+    h.passModel(lp)
+    h.run()
+    if h.getInfo().primal_solution_status != 2:  # no feasible solution found
+        return None
+    y = np.zeros(na, dtype=np.int64)
+    y[cols] = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
+    return y
 
 
 def _unit_table(m: AllocationModel, zt: pd.DataFrame, cell_ha: float) -> pd.DataFrame:

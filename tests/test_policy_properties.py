@@ -11,6 +11,7 @@ the jobs-housing band hold too.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -203,8 +204,11 @@ def check_map(res, p_idx: int, before: np.ndarray, after: np.ndarray, *, run_com
     return lost
 
 
-@settings(max_examples=int(__import__("os").environ.get("LANDUSE_PROP_EXAMPLES", 200)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                     HealthCheck.too_slow])
+# 200 examples, the same in every run (CI must not depend on luck); LANDUSE_PROP_EXAMPLES=N and
+# LANDUSE_PROP_RANDOM=1 explore more and other regions
+@settings(max_examples=int(os.environ.get("LANDUSE_PROP_EXAMPLES", 200)), deadline=None,
+          derandomize=not os.environ.get("LANDUSE_PROP_RANDOM"),
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1))
 def test_every_run_honours_every_policy(seed, tmp_path_factory) -> None:
     base = tmp_path_factory.mktemp("prop")
@@ -270,3 +274,21 @@ def test_soft_greenbelt_is_priced_in_the_plan(tmp_path) -> None:
         on_map = [int(((m != lu) & gb.astype(bool)).sum()) for m in res.run_landuse[2030]]
         assert all(n <= planned[strength] for n in on_map), (strength, planned, on_map)
     assert planned[0.05] > planned[0.3] >= planned[0.9] == 0, planned
+
+
+def test_whole_cells_where_single_cell_moves_get_stuck(tmp_path) -> None:
+    """A region (found by this property test) whose TOD, jobs-housing and horizon farmland rows bind together: the
+    greedy rounding left 5 cells unplaced and the TOD row 0.65 ha short; the integer programme places every cell and
+    keeps every row."""
+    path, _ = make_region(31908, tmp_path)
+    res = run_scenario(path, write=False, keep_runs=True)
+    for a in res.allocations:
+        assert not a.plan_broken and not a.plan_unplaced, (a.period, a.plan_broken, a.plan_unplaced)
+    lu0 = np.asarray(res.report.landscape["landuse"].values)
+    before, lost = lu0, 0.0
+    for p_idx, year in enumerate(res.scenario.periods[1:]):
+        for after in res.run_landuse[year]:
+            check_map(res, p_idx, before, after, run_complete=True, lost_before_ha=lost)
+        rep = np.asarray(res.landuse[year].values)
+        lost += check_map(res, p_idx, before, rep, run_complete=True, lost_before_ha=lost)
+        before = rep

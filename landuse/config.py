@@ -536,6 +536,9 @@ class OutputsConfig(Strict):
     probability: bool = Field(True, description="write probability_<type>_<year>.tif")
     figures: bool = Field(True, description="draw the report's PNG figures")
     html: bool = Field(True, description="write report.html")
+    coordination: bool = Field(
+        True, description="solve each period city by city too and report the cost of fragmentation (skipped "
+        "without a second city)")
 
 
 # --------------------------------------------------------------------------- scenario

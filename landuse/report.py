@@ -775,7 +775,7 @@ def _lp_sections(extra: Mapping[str, Any], report: Report, figure_names: list[st
         rows, tot, n_dist, errors = [], {"f": 0.0, "o": 0.0, "d": 0.0, "obj": 0.0}, 0, []
         for period, v in frag.items():
             if "differences" not in v:
-                errors.append(f"{period}: {v.get('error', 'not computed')}")
+                errors.append(f"{period}: {v.get('error', v.get('skipped', 'not computed'))}")
                 continue
             c, f, dif = v["coordinated"], v["fragmented"], v["differences"]
             rows.append([str(period), _fmt(c["farmland_lost_ha"]), _fmt(f["farmland_lost_ha"]),

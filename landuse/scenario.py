@@ -198,6 +198,10 @@ def unit_shortfall(shortfall: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame
     return out[first + [c for c in out.columns if c not in first]]
 
 
+class _NoComparison(Exception):
+    """The city-by-city comparison is not solved for this run (switched off, or a single city)."""
+
+
 def _shrink_period(ds: xr.Dataset, scenario: Scenario, people: Any, lu: np.ndarray, vacant: np.ndarray, zg: Any,
                    suit: Any, year: int, p_idx: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, bool]:
     """Before a period's growth: reoccupy vacant land, then release each shrinking city's surplus.
@@ -425,7 +429,11 @@ def run_scenario(
         allocations.append(alloc)
         timings[f"allocate_{y1}"] = time.perf_counter() - t
         t = time.perf_counter()
+        n_cities = int(zt["city"].nunique())
         try:
+            if not cfg.outputs.coordination or n_cities < 2:
+                raise _NoComparison("switched off (outputs.coordination: false)" if n_cities >= 2 else
+                                    "one city only: a city-by-city plan is the cluster-wide plan")
             cmp = compare_coordination(zt, scenario, y1, farmland_lost_so_far_ha=lost_before, solved=alloc)
             fragmentation[str(y1)] = {
                 "differences": cmp.differences,
@@ -435,6 +443,8 @@ def run_scenario(
                     for name, a in (("coordinated", cmp.coordinated), ("fragmented", cmp.fragmented))
                 },
             }
+        except _NoComparison as exc:
+            fragmentation[str(y1)] = {"skipped": str(exc)}
         except LanduseError as exc:
             fragmentation[str(y1)] = {"error": str(exc)}
         timings[f"compare_coordination_{y1}"] = time.perf_counter() - t

@@ -258,3 +258,23 @@ def test_compare_writes_side_by_side_table_and_figures(demo_runs, tmp_path) -> N
         assert (tmp_path / "cmp" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = runner.invoke(app, ["compare", folders[0], str(tmp_path), "--out", str(tmp_path / "c2")])
     assert bad.exit_code == 2 and "not a landuse run folder" in bad.output
+
+
+def test_city_by_city_comparison_is_skipped_for_one_city_or_when_switched_off(tmp_path, tiny_layers) -> None:
+    from conftest import scenario_dict
+
+    from landuse.scenario import run_scenario
+
+    one = {k: v for k, v in tiny_layers.items() if k != "cities"}
+    for name, layers, outputs, why in (("one", one, {}, "one city only"),
+                                       ("off", tiny_layers, {"coordination": False}, "switched off")):
+        d = scenario_dict(layers, tmp_path, name=name, outputs={**outputs, "figures": False})
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(yaml.safe_dump(d, sort_keys=False))
+        res = run_scenario(cfg, write=False)
+        frag = res.report.data["extra"]["fragmentation"]
+        assert all(why in v["skipped"] for v in frag.values()), frag
+    d = scenario_dict(tiny_layers, tmp_path, name="on", outputs={"figures": False})
+    (tmp_path / "on.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    frag = run_scenario(tmp_path / "on.yaml", write=False).report.data["extra"]["fragmentation"]
+    assert all("differences" in v or "error" in v for v in frag.values())

@@ -472,7 +472,7 @@ def run_scenario(
         farmland_lost += float((classes.is_role(lu_start, "farmland") & classes.is_role(lu, *URBAN_TYPES)).sum()
                                * cell_area_ha(ds))
         landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)
-        if vacant.any() or (people is not None and bool(scenario.config.shrinkage.outcome != "restore")):
+        if people is not None:  # demand from people may release land: one vacancy map per period
             vacancy_by_year[y1] = like(ds, np.where(study_mask, vacant, 0).astype(np.uint8), f"vacancy_{y1}",
                                        nodata=255)
         probability[y1] = {}

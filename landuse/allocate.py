@@ -164,6 +164,7 @@ def zone_table(
     landuse: np.ndarray | None = None,
     zones: ZoneGrid | np.ndarray | None = None,
     suitability: xr.DataArray | np.ndarray | None = None,
+    pieces: CellPieces | None = None,
 ) -> pd.DataFrame:
     """Aggregate a Landscape into one row per allocation zone (vectorised with ``np.bincount``).
 
@@ -181,6 +182,9 @@ def zone_table(
     suitability : DataArray or ndarray (type, y, x), optional
         Pre-computed suitability (default :func:`landuse.suitability.compute_suitability`
         on ``landuse``).
+    pieces : CellPieces, optional
+        :func:`cell_pieces` of this land use, zones and suitability, when already at hand
+        (the pipeline computes them once per period for the table and :func:`unit_raster`).
 
     Returns
     -------
@@ -240,7 +244,7 @@ def zone_table(
     suit = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
     sources = source_classes(classes)
     ns = len(sources)
-    cp = cell_pieces(ds, scenario, lu, z, suit)
+    cp = cell_pieces(ds, scenario, lu, z, suit) if pieces is None else pieces
     dev = cp.source >= 0
     tod_radius = cp.tod_radius_m
     key = ((zf * ns + cp.source.ravel()) * N_BANDS + cp.band.ravel())[dev.ravel()]
@@ -280,7 +284,8 @@ def zone_table(
 
 
 def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocation, *, landuse: np.ndarray,
-                zones: ZoneGrid | np.ndarray, suitability: xr.DataArray | np.ndarray) -> np.ndarray:
+                zones: ZoneGrid | np.ndarray, suitability: xr.DataArray | np.ndarray,
+                pieces: CellPieces | None = None) -> np.ndarray:
     """The unit id (``allocation.units.unit``) of every cell, 0 where no unit holds the cell.
 
     Cells are matched to units by zone, source group and band (:func:`cell_pieces`, the
@@ -288,12 +293,15 @@ def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocatio
     ``suitability`` must be those the allocation's zone table was built from. The growth
     engine takes this raster as its zones and ``allocation.unit_targets`` as its targets:
     it then converts, per unit, exactly the cells the plan takes from that source, band
-    and zone.
+    and zone. ``pieces``, the :func:`cell_pieces` the zone table was given, saves computing
+    them again.
     """
     z = np.asarray(zones.zones if isinstance(zones, ZoneGrid) else zones, dtype=np.int64)
     lu = np.asarray(landuse, dtype=np.uint8)
-    suit = np.asarray(getattr(suitability, "values", suitability), dtype=np.float32)
-    cp = cell_pieces(landscape, scenario, lu, z, suit)
+    if pieces is None:
+        suit = np.asarray(getattr(suitability, "values", suitability), dtype=np.float32)
+        pieces = cell_pieces(landscape, scenario, lu, z, suit)
+    cp = pieces
     units = allocation.units
     out = np.zeros(lu.shape, dtype=np.int32)
     if units.empty:

@@ -335,6 +335,7 @@ def run_scenario(
     """
     from landuse.allocate import (
         allocate,
+        cell_pieces,
         compare_coordination,
         unit_raster,
         write_allocation_csv,
@@ -420,7 +421,9 @@ def run_scenario(
         timings[f"suitability_{y1}"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        zt = zone_table(ds, scenario, landuse=lu, zones=zg, suitability=suit)
+        suit_arr = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
+        pieces = cell_pieces(ds, scenario, lu, np.asarray(zg.zones, dtype=np.int64), suit_arr)
+        zt = zone_table(ds, scenario, landuse=lu, zones=zg, suitability=suit_arr, pieces=pieces)
         timings[f"zone_table_{y1}"] = time.perf_counter() - t
         t = time.perf_counter()
         _log(progress, stage="allocate", period=y1)
@@ -455,7 +458,8 @@ def run_scenario(
         ds_p = ds_z.copy()
         ds_p["landuse"] = (("y", "x"), lu)
         ds_p["landuse"].attrs.update(ds["landuse"].attrs)
-        ds_p["zones"] = (("y", "x"), unit_raster(ds, scenario, alloc, landuse=lu, zones=zg, suitability=suit))
+        ds_p["zones"] = (("y", "x"), unit_raster(ds, scenario, alloc, landuse=lu, zones=zg, suitability=suit,
+                                                          pieces=pieces))
         params = GrowthParams.from_scenario(scenario, ds_p, suitability=suit)
         targets = alloc.unit_targets.rename(columns={"unit": "zone"})
 

@@ -22,8 +22,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from landuse.classes import URBAN_TYPES, ClassScheme, LandClass, default_scheme
+from landuse.classes import URBAN_TYPES, ClassScheme, LandClass
 from landuse.errors import ConfigError
+from landuse.presets import PRESET_NAMES, preset_scheme
 
 UrbanType = Literal["residential", "industrial", "commercial"]
 
@@ -106,9 +107,33 @@ class ClassConfig(Strict):
     code: Annotated[int, AfterValidator(_within(0, 254))] = Field(description="raster value 0..254")
     name: str = Field(description="unique class name")
     colour: str = Field(pattern=r"^#[0-9a-fA-F]{6}$", description="#rrggbb for maps and the colour table")
-    role: Literal["residential", "industrial", "commercial", "farmland", "open_space", "water", "other"] = Field(
-        description="what the class is to the models (exactly one class per urban type)"
+    role: Literal["urban", "residential", "industrial", "commercial", "farmland", "open_space", "water", "other",
+                  "infrastructure", "urban_green"] = Field(
+        description="what the class is to the models: urban (with a type), residential / industrial / commercial "
+        "(short for urban of that type), farmland, open_space, water, infrastructure (roads, rail, ports, "
+        "airports, mines: built but not a development site), urban_green (parks, sport grounds) or other"
     )
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] | None = Field(
+        None, description="urban type of an urban class (any lower-case name, e.g. institutional); several "
+        "classes may share a type"
+    )
+    primary: bool = Field(False, description="urban class whose code new land of its type takes (default: the "
+                          "type's first class)")
+
+    @model_validator(mode="after")
+    def _type_with_urban(self) -> ClassConfig:
+        if self.role == "urban" and self.type is None:
+            raise ValueError(f"class {self.name!r}: role urban needs a type (e.g. type: institutional)")
+        if self.type is not None and self.role != "urban":
+            raise ValueError(f"class {self.name!r}: type is for role urban; role {self.role!r} has no type "
+                             "(write role: urban, type: NAME)")
+        return self
+
+    def land_class(self) -> LandClass:
+        """The :class:`LandClass` this entry declares."""
+        if self.role == "urban":
+            return LandClass(self.code, self.name, self.colour, str(self.type), urban=True, primary=self.primary)
+        return LandClass(self.code, self.name, self.colour, self.role, primary=self.primary)
 
 
 # --------------------------------------------------------------------------- demand
@@ -550,8 +575,9 @@ class ScenarioConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="scenario name (letters, digits, _ . -)")
     description: str = Field("", description="one line shown in reports")
     layers: LayersConfig
-    classes: Literal["default"] | list[ClassConfig] = Field(
-        "default", description="'default' or a list of {code, name, colour, role} (see docs/data-model.md)"
+    classes: str | list[ClassConfig] = Field(
+        "default", description="a preset name (default, " + ", ".join(PRESET_NAMES[1:]) + ") or a list of "
+        "{code, name, colour, role[, type, primary]} (see docs/data-model.md)"
     )
     periods: list[int] = Field(min_length=2, description="start year, then the end year of each period")
     demand: DemandConfig = Field(default_factory=DemandConfig)
@@ -611,12 +637,10 @@ class Scenario:
         self.config = config
         self.path = path
         self.base_dir = (base_dir or (path.parent if path else Path.cwd())).resolve()
-        if config.classes == "default":
-            self.classes = default_scheme()
+        if isinstance(config.classes, str):
+            self.classes = preset_scheme(config.classes)
         else:
-            self.classes = ClassScheme(
-                tuple(LandClass(c.code, c.name, c.colour, c.role) for c in config.classes)
-            )
+            self.classes = ClassScheme(tuple(c.land_class() for c in config.classes))
         self._check_conversion_names()
         self._check_driver_names()
 

@@ -69,8 +69,9 @@ INVALID = [
     ("policy.jobs_housing", {"min": 2, "max": 1}, "min (2) must not exceed max (1)"),
     ("name", _DELETE, "name: required key is missing"),
     ("growth.conversion", {"residential": ["farmland", "orchard"]}, "'orchard' is neither a role"),
-    ("classes", [{"code": 1, "name": "a", "colour": "#ff0000", "role": "residential"}],
-     "exactly one class must have role 'industrial'"),
+    ("classes", [{"code": 1, "name": "a", "colour": "#ff0000", "role": "farmland"}], "no urban class"),
+    ("classes", [{"code": 1, "name": "a", "colour": "#ff0000", "role": "urban"}], "role urban needs a type"),
+    ("classes", "corinne", "unknown preset 'corinne'"),
     ("layers.slope", "missing.tif", "layers.slope: file not found"),
     ("allocation.solver", "gurobi", "allocation.solver: must be one of 'cbc' or 'highs', got 'gurobi'"),
 ]

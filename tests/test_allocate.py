@@ -468,8 +468,13 @@ def test_cbc_and_highs_agree(seed):
             assert v == pytest.approx(vals[0], rel=1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize("solver", ["highs", "cbc"])
-def test_working_set_gives_the_whole_model_optimum(solver):
+@pytest.mark.parametrize("solver", ["highs", "cbc", "highs-ipm"])
+def test_working_set_gives_the_whole_model_optimum(solver, monkeypatch):
+    if solver == "highs-ipm":  # allocation.highs_method auto: interior point from IPM_MIN_VARIABLES on
+        import landuse.allocate as alloc
+
+        monkeypatch.setattr(alloc, "IPM_MIN_VARIABLES", 1)
+        solver = "highs"
     rng = np.random.default_rng(7)
     n = 1500
     cap = rng.integers(0, 30, (n, 3)).astype(float)

@@ -203,6 +203,9 @@ def test_corine_scenario_validates(tmp_path: Path) -> None:
         raise res.exception
     assert res.exit_code == 0, res.output
     assert "is valid" in res.output and "classes: 44 (111 Continuous urban fabric" in res.output
+    # developable by default: 10 farmland + 5 forest, grassland and marsh + 1 construction-site cells of 1 ha;
+    # not roads, the mine, parks, sport grounds, water or urban land
+    assert "developable now: 16 ha" in res.output
 
 
 def test_unknown_preset_in_a_scenario_exits_2_listing_the_presets(tmp_path: Path) -> None:

@@ -28,8 +28,8 @@ The model is assembled once as a sparse matrix with numpy/scipy (vectorised, abo
   returns that model for planners who want to inspect or extend it;
 * ``highs``: the matrix goes straight to ``highspy`` (``allocation.highs_interface:
   direct``, the default) or through PuLP's HiGHS interface (``pulp``), with
-  ``allocation.highs_method`` (``auto`` by default: the dual simplex below
-  :data:`IPM_MIN_VARIABLES` variables, the interior point with crossover above, see ``docs/allocation.md``).
+  ``allocation.highs_method`` (``auto`` by default: the dual simplex, except the interior point with
+  crossover for a cluster-wide plan of :data:`IPM_MIN_VARIABLES` variables or more, see ``docs/allocation.md``).
 
 Large models (``allocation.working_set``) are solved on a working set of cheap zones whose
 duals price the rest, exactly (:func:`_solve_working_set`); with HiGHS the set grows inside one solver
@@ -973,12 +973,16 @@ IPM_MIN_VARIABLES = 150_000
 """``allocation.highs_method: auto`` uses the interior point (then crossover) from this many variables on."""
 
 
-def _highs_method(option: str, n_cols: int) -> str:
-    """The HiGHS method for a model of ``n_cols`` variables: ``auto`` is the dual simplex on small models and the
-    interior point with crossover on large ones (measured: 9.2 s vs 5.8 s on a 262 000-variable working set)."""
+def _highs_method(option: str, n_cols: int, coordination: str) -> str:
+    """The HiGHS method for a model of ``n_cols`` variables.
+
+    ``auto`` is the dual simplex, except for a large cluster-wide plan: there the interior point with crossover
+    (measured on the 100 000-zone benchmark's first working set, 262 000 variables: 5.8 s against 9.2 s for
+    the simplex). A city-by-city plan's rows are local and the simplex wins by far (2.4 s against 40 s).
+    """
     if option != "auto":
         return option
-    return "ipm" if n_cols >= IPM_MIN_VARIABLES else "simplex"
+    return "ipm" if coordination == "cluster" and n_cols >= IPM_MIN_VARIABLES else "simplex"
 
 
 def _solve(m: AllocationModel, scenario: Scenario, solver: str) -> _Solution:
@@ -986,7 +990,7 @@ def _solve(m: AllocationModel, scenario: Scenario, solver: str) -> _Solution:
     acfg = scenario.config.allocation
     if solver not in ("cbc", "highs"):
         raise ConfigError(f"allocation.solver must be 'cbc' or 'highs', got {solver!r}")
-    method = _highs_method(acfg.highs_method, m.n_cols)
+    method = _highs_method(acfg.highs_method, m.n_cols, m.coordination)
     if m.n_cols == 0:
         feasible = bool(np.all(m.row_lo <= _TOL) and np.all(m.row_hi >= -_TOL))
         return _Solution("optimal" if feasible else "infeasible", np.zeros(0),
@@ -1072,7 +1076,7 @@ def _solve_working_set(m: AllocationModel, scenario: Scenario, solver: str) -> _
     ws = _initial_working_set(m, alpha)
     acfg = scenario.config.allocation
     if solver == "highs" and acfg.highs_interface == "direct":
-        first = _highs_method(acfg.highs_method, int(ws[m.col_piece].sum()))
+        first = _highs_method(acfg.highs_method, int(ws[m.col_piece].sum()), m.coordination)
         return _solve_working_set_highs(m, ws, first, acfg.time_limit_s, tol, t0)
     rounds = 0
     while True:

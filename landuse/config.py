@@ -326,8 +326,8 @@ class AllocationConfig(Strict):
     time_limit_s: Positive = Field(300.0, description="solver time limit per LP")
     weights: AllocationWeights = Field(default_factory=AllocationWeights)
     highs_method: Literal["auto", "ipm", "simplex", "choose"] = Field(
-        "auto", description="HiGHS method: auto (dual simplex below 150 000 variables, interior point with "
-        "crossover above), dual simplex, interior point (then crossover), or HiGHS's choice"
+        "auto", description="HiGHS method: auto (dual simplex; interior point with crossover for a cluster-wide "
+        "plan from 150 000 variables), dual simplex, interior point (then crossover), or HiGHS's choice"
     )
     highs_interface: Literal["direct", "pulp"] = Field(
         "direct", description="hand the LP matrix straight to highspy, or go through PuLP's HiGHS interface"

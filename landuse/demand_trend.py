@@ -82,8 +82,9 @@ class TrendDemand:
 
     def statement(self) -> str:
         """The report's line: the method, then the resolved cluster-wide hectares per type and period."""
-        parts = [f"{t} {y}: {v:,.0f} ha" for t, series in self.cluster.items() for y, v in series.items()]
-        return f"Demand: {self.text}; " + ", ".join(parts) + "."
+        parts = [f"{t} " + ", ".join(f"{y}: {v:,.0f} ha" for y, v in series.items())
+                 for t, series in self.cluster.items()]
+        return f"Demand: {self.text}; " + "; ".join(parts) + "."
 
     def summary(self) -> str:
         """The statement and the notes, for the terminal."""

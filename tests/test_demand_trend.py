@@ -59,7 +59,7 @@ def test_linear_trend_extends_the_least_squares_slope_by_hand() -> None:
     assert any("negative gains planned as 0" in n and "industrial 2030: -1.0 ha" in n for n in d.notes)
     assert d.by_city is None  # no cities layer: cluster-wide
     assert d.statement().startswith("Demand: extrapolated from history 2000, 2010, 2020 (linear trend); "
-                                    "residential 2030: 2 ha, residential 2045: 4 ha")
+                                    "residential 2030: 2 ha, 2045: 4 ha; industrial 2030: 0 ha")
     apply_trend_demand(sc, ds)
     assert sc.config.demand.cluster("residential", 2045) == pytest.approx(3.75)
 
@@ -168,6 +168,7 @@ def test_a_run_plans_and_reports_the_extrapolated_demand(tmp_path, tiny_layers) 
     lu = tiny_landuse()
     past = lu.copy()
     past[1, 1:3] = F  # 2010: 3 ha residential; 2020: 5 ha, all in city 1 -> +0.2 ha a year, 2 ha by 2030
+    past[4, 2] = IND  # 2010: 3 ha industrial; 2020: 2 ha -> a negative trend, planned as 0 and noted
     write_array(tmp_path / "landuse_2010.tif", past, classes=S)
     d = scenario_dict(tiny_layers, tmp_path, name="trend", periods=[2020, 2030])
     d["layers"]["history"] = {2010: "landuse_2010.tif"}
@@ -185,5 +186,6 @@ def test_a_run_plans_and_reports_the_extrapolated_demand(tmp_path, tiny_layers) 
     assert trend["method"] == "linear" and trend["per_city"] is True
     assert trend["cluster"]["residential"] == {"2030": pytest.approx(2.0)}
     md = (tmp_path / "out" / "report.md").read_text()
-    assert ("Demand: extrapolated from history 2010, 2020 (linear trend, per city); residential 2030: 2 ha, "
-            "industrial 2030: 0 ha, commercial 2030: 0 ha.") in md
+    assert ("Demand: extrapolated from history 2010, 2020 (linear trend, per city); residential 2030: 2 ha; "
+            "industrial 2030: 0 ha; commercial 2030: 0 ha.") in md
+    assert "Note: negative gains planned as 0 (industrial 2030 city 1: -1.0 ha)" in md

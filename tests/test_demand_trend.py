@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from affine import Affine
 from conftest import scenario_dict, tiny_landuse, write_array
+from typer.testing import CliRunner
 
 from landuse.classes import default_scheme
+from landuse.cli import app
 from landuse.config import load_scenario, scenario_from_dict
 from landuse.demand_trend import apply_trend_demand, matrix_power, resolve_trend_demand
 from landuse.errors import ConfigError
@@ -189,3 +192,10 @@ def test_a_run_plans_and_reports_the_extrapolated_demand(tmp_path, tiny_layers) 
     assert ("Demand: extrapolated from history 2010, 2020 (linear trend, per city); residential 2030: 2 ha; "
             "industrial 2030: 0 ha; commercial 2030: 0 ha.") in md
     assert "Note: negative gains planned as 0 (industrial 2030 city 1: -1.0 ha)" in md
+
+
+def test_demo_config_resolves_the_sample_history() -> None:
+    """configs/trend.yaml: the sample's 2010 -> 2020 gain of each type, halved for five-year periods."""
+    res = CliRunner().invoke(app, ["validate", str(Path(__file__).resolve().parents[1] / "configs" / "trend.yaml")])
+    assert res.exit_code == 0, res.output
+    assert "demand: 11,449 ha over 3 periods (2025: 3,816, 2030: 3,816, 2035: 3,816)" in res.output

@@ -115,6 +115,26 @@ def test_markov_gain_by_hand_and_matrix_powers() -> None:
     assert not d.notes
 
 
+def test_the_scheme_declares_the_types() -> None:
+    """A scheme with one urban type of two classes: its land is both, and demand is for that type only."""
+    classes = [{"code": 1, "name": "dense", "colour": "#ff0000", "role": "urban", "type": "built"},
+               {"code": 2, "name": "sparse", "colour": "#ff8080", "role": "urban", "type": "built"},
+               {"code": 3, "name": "other", "colour": "#c0c0c0", "role": "other"}]
+    before = np.full((10, 12), 3, dtype=np.uint8)
+    before[:, 10] = 1
+    before[:, 11] = 2  # 20 ha built in 2010
+    after = before.copy()
+    after[0, :10] = 2  # 10 % of the other land became sparse built land
+    ds = new_landscape({"landuse_2010": before, "landuse": after}, crs="EPSG:32651", transform=T1HA)
+    sc = scenario_from_dict({"name": "one", "classes": classes, "periods": [2020, 2040],
+                             "layers": {"landuse": "lu.tif", "history": {2010: "h.tif"}},
+                             "demand": {"extrapolate": {"method": "markov"}}})
+    d = resolve_trend_demand(sc, ds)
+    assert list(d.cluster) == ["built"] and d.cluster["built"] == pytest.approx({2040: 17.1})
+    sc.config.demand.extrapolate = {"method": "linear"}
+    assert resolve_trend_demand(sc, ds).cluster["built"] == pytest.approx({2040: 20.0})  # 20 -> 30 ha in 10 years
+
+
 def test_fractional_power_without_a_real_root_blends_whole_powers() -> None:
     swap = np.array([[0.0, 1.0], [1.0, 0.0]])  # eigenvalue -1: no real square root that is a transition matrix
     q, note = matrix_power(swap, 1.5)

@@ -19,6 +19,7 @@ from landuse.demand_trend import apply_trend_demand, matrix_power, resolve_trend
 from landuse.errors import ConfigError
 from landuse.landscape import new_landscape
 from landuse.scenario import run_scenario
+from landuse.suitability_model import train_suitability
 
 S = default_scheme()
 R, IND, COM = S.code_of("residential"), S.code_of("industrial"), S.code_of("commercial")
@@ -219,3 +220,23 @@ def test_demo_config_resolves_the_sample_history() -> None:
     res = CliRunner().invoke(app, ["validate", str(Path(__file__).resolve().parents[1] / "configs" / "trend.yaml")])
     assert res.exit_code == 0, res.output
     assert "demand: 11,449 ha over 3 periods (2025: 3,816, 2030: 3,816, 2035: 3,816)" in res.output
+
+
+def test_suitability_trained_on_history_after_the_demand_is_derived(tmp_path) -> None:
+    """A run derives its demand before it trains suitability, whose linear baseline copies the scenario: the copy
+    must not take the derived demand.by_city beside demand.extrapolate for two sources of demand."""
+    before = np.full((20, 12), F, dtype=np.uint8)
+    before[:, 10:] = R
+    after = before.copy()
+    after[:3, :10] = R  # 30 of the 200 ha of farmland: enough converted cells to fit a model on
+    cities = np.ones((20, 12), dtype=np.int32)
+    cities[:, 6:] = 2
+    ds = new_landscape({"landuse_2010": before, "landuse": after, "cities": cities}, crs="EPSG:32651",
+                       transform=T1HA)
+    sc = scenario_from_dict({"name": "t", "layers": {"landuse": "lu.tif", "history": {2010: "h.tif"}},
+                             "periods": [2020, 2030], "demand": {"extrapolate": {"method": "markov"}},
+                             "growth": {"suitability": {"method": "trained"}}})
+    apply_trend_demand(sc, ds)
+    assert sc.config.demand.by_city[1]["residential"] == pytest.approx({2030: 15.3})  # 15 % of its 102 ha of farmland
+    trained = train_suitability(ds, sc, method="logistic", seed=0, skip_scarce=True)
+    assert set(trained.fits) == {"residential"}  # the type that changed is fitted, the others skipped as scarce

@@ -420,6 +420,11 @@ def allocate(
     people = apply_people_demand(scenario, ds)
     if people is not None:
         typer.echo(people.summary())
+    from landuse.demand_trend import apply_trend_demand
+
+    trend = apply_trend_demand(scenario, ds)
+    if trend is not None:
+        typer.echo(trend.summary())
     check_inputs(ds, scenario)
     zt = alloc_mod.zone_table(ds, scenario)
     results = []

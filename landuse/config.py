@@ -176,6 +176,37 @@ class PeopleConfig(Strict):
     )
 
 
+class ShareDemandConfig(Strict):
+    """Demand as a yearly growth rate of each urban type's land at the start of the run (landuse.demand_trend)."""
+
+    rate_per_year: NonNegative | dict[str, NonNegative] = Field(
+        description="yearly growth rate of a type's start-year land (0.015 = 1.5 % a year, compounded): one rate "
+        "for every urban type, or urban type -> rate (a type not named gets no demand)"
+    )
+    per_city: bool = Field(
+        True, description="with layers.cities: each city grows its own land (demand.by_city); false: one "
+        "cluster-wide amount per type, split among cities by demand.split"
+    )
+
+
+class ExtrapolateConfig(Strict):
+    """Demand extrapolated from the history layers and the start map (landuse.demand_trend)."""
+
+    method: Literal["linear", "markov"] = Field(
+        description="linear: least-squares trend of each type's area, its slope x the period length; markov: the "
+        "class transition matrix of the last history interval, raised to period length / interval length, "
+        "applied to the class areas"
+    )
+    years: list[int] | None = Field(
+        None, description="years of layers.history to use (default all); the start map is always used"
+    )
+    per_city: bool = Field(
+        True, description="with layers.cities: the demand of each city from its own land (linear: its own trend; "
+        "markov: the cluster's matrix applied to its class areas), as demand.by_city; false: cluster-wide, "
+        "split among cities by demand.split"
+    )
+
+
 class DemandConfig(Strict):
     """New urban land per type and period, in hectares, keyed by the period's end year."""
 
@@ -191,6 +222,14 @@ class DemandConfig(Strict):
     )
     people: PeopleConfig | None = Field(
         None, description="derive demand.by_city from population and jobs per city and year (landuse.demand)"
+    )
+    share: ShareDemandConfig | None = Field(
+        None, description="derive demand from a yearly growth rate of each type's current land "
+        "(landuse.demand_trend)"
+    )
+    extrapolate: ExtrapolateConfig | None = Field(
+        None, description="derive demand from the history layers: linear trend or Markov chain "
+        "(landuse.demand_trend)"
     )
 
     def cluster(self, t: str, year: int) -> float:
@@ -612,6 +651,7 @@ class ScenarioConfig(Strict):
                 bad = sorted(set(series) - ends)
                 if bad:
                     raise ValueError(f"demand.by_city.{city}.{t}: years {bad} are not period end years {sorted(ends)}")
+        self._one_demand_source()
         later = sorted(y for y in self.layers.history if y >= p[0])
         if later:
             raise ValueError(
@@ -619,6 +659,31 @@ class ScenarioConfig(Strict):
                 "a history layer is the land use at an earlier date: fix its year or the periods"
             )
         return self
+
+
+    def _one_demand_source(self) -> None:
+        """Exactly one source of demand: hectares (per-type series and/or by_city), people, share or extrapolate."""
+        dem = self.demand
+        derived = ("by_city", "split", "people", "share", "extrapolate")
+        hectares = [f"demand.{k}" for k, v in dem if k not in derived and v] + (["demand.by_city"] if dem.by_city
+                                                                                else [])
+        given = ([", ".join(hectares)] if hectares else []) + [
+            f"demand.{k}" for k in ("people", "share", "extrapolate") if getattr(dem, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"demand: one source of demand per scenario, got {' and '.join(given)}; keep one of "
+                             "them (hectares per type and/or by_city, people, share or extrapolate)")
+        ex = dem.extrapolate
+        if ex is not None:
+            if not self.layers.history:
+                raise ValueError("demand.extrapolate needs layers.history: at least one land-use map of an earlier "
+                                 "year (the start map is the last point of the trend)")
+            bad = sorted(set(ex.years or []) - set(self.layers.history))
+            if bad:
+                raise ValueError(f"demand.extrapolate.years: {bad} are not years of layers.history "
+                                 f"({sorted(self.layers.history)})")
+            if ex.years is not None and not ex.years:
+                raise ValueError("demand.extrapolate.years: give at least one history year, or leave it out to use "
+                                 "them all")
 
 
 class Scenario:

@@ -313,7 +313,8 @@ def _scenario_at(scenario: Scenario, t1: int, t2: int) -> Scenario:
     """The scenario with one period ``t1 -> t2`` and no demand (amounts come from the targets)."""
     data = scenario.config.model_dump()
     data["periods"] = [int(t1), int(t2)]
-    data["demand"] = {**data["demand"], **{t: {} for t in URBAN_TYPES}, "by_city": {}, "people": None}
+    data["demand"] = {**data["demand"], **{t: {} for t in URBAN_TYPES}, "by_city": {}, "people": None, "share": None,
+                      "extrapolate": None}
     # the map of t1 is the start map: history is what lies before it
     data["layers"]["history"] = {y: p for y, p in data["layers"]["history"].items() if int(y) < int(t1)}
     return Scenario(type(scenario.config).model_validate(data), path=scenario.path, base_dir=scenario.base_dir)

@@ -590,6 +590,15 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
     s.para(f"**Result: all {enforced} pass.**" if d["passed"] else
            f"**Result: FAILED** — {cs_['failed']} of {enforced} fail (listed first under Policy checks).")
     out.append(s)
+    trend = (d.get("extra") or {}).get("demand_trend")
+    if trend:  # demand derived from a growth rate or the history layers (landuse.demand_trend)
+        s = _Section("Demand")
+        s.para(trend["statement"] + "".join(f" Note: {n}" for n in trend["notes"]))
+        types = list(trend["cluster"])
+        ends = list(next(iter(trend["cluster"].values()), {}))
+        s.table(["period", *(f"{t} ha" for t in types)],
+                [[y, *(_fmt(trend["cluster"][t][y]) for t in types)] for y in ends])
+        out.append(s)
     out.append(_checks_section(report))
     out += _lp_sections(d.get("extra") or {}, report, figure_names)
 

@@ -373,6 +373,9 @@ def run_scenario(
     from landuse.demand import apply_people_demand
 
     people = apply_people_demand(scenario, ds)  # demand.people -> demand.by_city (hectares per city and period)
+    from landuse.demand_trend import apply_trend_demand
+
+    trend = apply_trend_demand(scenario, ds)  # demand.share / demand.extrapolate -> hectares per type and period
     check_inputs(ds, scenario)  # what `landuse validate` checks of the layers together, before any solving
     timings["read"] = time.perf_counter() - t
     if write:
@@ -523,6 +526,7 @@ def run_scenario(
         "transfers": transfers_df.to_dict(orient="records"),
         "demand_from_people": (people.change.to_dict(orient="records") if people is not None else []),
         "demand_notes": (people.notes if people is not None else []),
+        "demand_trend": trend.to_json() if trend is not None else None,
         "shrinkage": shrink_df.to_dict(orient="records"),
         "overrides": overrides,
         "source_warnings": source_warnings,

@@ -316,9 +316,12 @@ def _linear(scenario: Scenario) -> Scenario:
     """The scenario with the weighted-linear suitability (the baseline a trained model is compared with)."""
     if scenario.config.growth.suitability.method == "linear":
         return scenario
-    data = scenario.config.model_dump()
-    data["growth"]["suitability"]["method"] = "linear"
-    return Scenario(type(scenario.config).model_validate(data), path=scenario.path, base_dir=scenario.base_dir)
+    # a copy, not a re-validation: a run's config holds the demand it derived (demand.people, share or
+    # extrapolate beside the demand.by_city they set), which as input would be two sources of demand
+    g = scenario.config.growth
+    growth = g.model_copy(update={"suitability": g.suitability.model_copy(update={"method": "linear"})})
+    cfg = scenario.config.model_copy(update={"growth": growth})
+    return Scenario(cfg, path=scenario.path, base_dir=scenario.base_dir)
 
 
 def predict_suitability(models: dict, ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, *,

@@ -330,6 +330,9 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     from landuse.demand import apply_people_demand
 
     people = apply_people_demand(scenario, ds)
+    from landuse.demand_trend import apply_trend_demand
+
+    apply_trend_demand(scenario, ds)
     demand_problems, per_year, short = _demand_problems(scenario, ds, conv, cell_ha)
     if short:
         demand_problems.append("developable land: " + developable_explanation(ds, scenario, conv))

@@ -23,10 +23,10 @@ Solvers
 The model is assembled once as a sparse matrix with numpy/scipy (vectorised, about
 0.1 s for 100 000 zones), then solved by
 
-* ``cbc`` (default): the matrix is handed to PuLP as an ``LpProblem`` (variables and
+* ``cbc``: the matrix is handed to PuLP as an ``LpProblem`` (variables and
   constraints built from lists, not ``lpSum``) and solved by CBC; :func:`build_pulp_problem`
   returns that model for planners who want to inspect or extend it;
-* ``highs``: the matrix goes straight to ``highspy`` (``allocation.highs_interface:
+* ``highs`` (default): the matrix goes straight to ``highspy`` (``allocation.highs_interface:
   direct``, the default) or through PuLP's HiGHS interface (``pulp``), with
   ``allocation.highs_method`` (``auto`` by default: the dual simplex, except the interior point with
   crossover for a cluster-wide plan of :data:`IPM_MIN_VARIABLES` variables or more, see ``docs/allocation.md``).

@@ -361,7 +361,8 @@ class AllocationWeights(Strict):
 
 class AllocationConfig(Strict):
     block_size_m: Positive = Field(1000.0, description="zone block edge in metres (zones = cities x blocks)")
-    solver: Literal["cbc", "highs"] = Field("cbc", description="LP solver: CBC (via PuLP) or HiGHS")
+    solver: Literal["cbc", "highs"] = Field(
+        "highs", description="LP solver: HiGHS (the matrix handed straight to highspy) or CBC (via PuLP)")
     time_limit_s: Positive = Field(300.0, description="solver time limit per LP")
     weights: AllocationWeights = Field(default_factory=AllocationWeights)
     highs_method: Literal["auto", "ipm", "simplex", "choose"] = Field(

@@ -617,6 +617,14 @@ def build_model(
         kk = c * _NT + k
         return order[np.searchsorted(sk, kk, "left"):np.searchsorted(sk, kk, "right")]
 
+    by_city = np.argsort(col_city, kind="stable")  # columns grouped by city, ascending within a city
+    sorted_city = col_city[by_city]
+
+    def in_city(c: int, mask: np.ndarray | None = None) -> np.ndarray:
+        """Columns of city ``c`` (where ``mask``), ascending: one search instead of a mask over every column."""
+        idx = by_city[np.searchsorted(sorted_city, c, "left"):np.searchsorted(sorted_city, c, "right")]
+        return idx if mask is None else idx[mask[idx]]
+
     if coordination == "cluster":
         for k, t in enumerate(URBAN_TYPES):
             d = cfg.demand.cluster(t, period)
@@ -674,8 +682,7 @@ def build_model(
                 warnings.append(f"open-space quota: {where} already holds only {have:.1f} % open space, below "
                                 f"{100 * q.share:g} %; no further open-space loss is allowed there")
                 allow = 0.0
-            sel = osv if unit is None else osv & (col_city == int(unit))
-            R.add(np.flatnonzero(sel), 1.0, -_INF, max(allow, 0.0), kind="open_space_quota",
+            R.add(np.flatnonzero(osv) if unit is None else in_city(int(unit), osv), 1.0, -_INF, max(allow, 0.0), kind="open_space_quota",
                   city=None if unit is None else int(unit), type=None,
                   name="open_space_quota[cluster]" if unit is None else f"open_space_quota[city={unit}]",
                   bound=allow, land_ha=land_u, open_space_ha=os_u, share=q.share)
@@ -698,13 +705,13 @@ def build_model(
         res = col_type == URBAN_TYPES.index("residential")
         coef = piece_near[col_piece].astype(np.float64) - tod.share
         units: list[int | None] = [None] if coordination == "cluster" else cities_in
+        col_near = piece_near[col_piece]
         for unit in units:
-            sel = res if unit is None else res & (col_city == unit)
-            if unit is not None and not (sel & piece_near[col_piece]).any():
+            idx = np.flatnonzero(res) if unit is None else in_city(unit, res)
+            if unit is not None and not col_near[idx].any():
                 warnings.append(f"TOD: city {unit} has no developable land within {tod.radius_m:g} m of a station; "
                                 "its TOD share is not enforced")
                 continue
-            idx = np.flatnonzero(sel)
             R.add(idx, coef[idx], 0.0, _INF, kind="tod", city=unit, type="residential",
                   name="tod[cluster]" if unit is None else f"tod[city={unit}]", bound=0.0, share=tod.share,
                   radius_m=tod.radius_m)
@@ -714,10 +721,8 @@ def build_model(
         res = col_type == URBAN_TYPES.index("residential")
         coef_min = np.where(res, -jh.min, 1.0)
         coef_max = np.where(res, -jh.max, 1.0)
-        order = np.argsort(col_city, kind="stable")
-        sc = col_city[order]
         for c in cities_in:
-            idx = order[np.searchsorted(sc, c, "left"):np.searchsorted(sc, c, "right")]
+            idx = in_city(c)
             if jh.min > 0:
                 R.add(idx, coef_min[idx], 0.0, _INF, kind="jobs_housing_min", city=c, type=None,
                       name=f"jobs_housing_min[city={c}]", bound=0.0, ratio=jh.min)
@@ -725,7 +730,7 @@ def build_model(
                   name=f"jobs_housing_max[city={c}]", bound=0.0, ratio=jh.max)
 
     for c, limit in sorted(pol.city_growth_limits.items()):
-        R.add(np.flatnonzero(col_city == int(c)), 1.0, -_INF, float(limit), kind="growth_limit", city=int(c),
+        R.add(in_city(int(c)), 1.0, -_INF, float(limit), kind="growth_limit", city=int(c),
               type=None, name=f"growth_limit[city={c}]", bound=float(limit))
 
     # ---------------------------------------------------------------- capacity rows

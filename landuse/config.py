@@ -212,8 +212,10 @@ class ExtrapolateConfig(Strict):
 
 
 class DemandConfig(Strict):
-    """New urban land per type and period, in hectares, keyed by the period's end year (any other urban type of
-    the class scheme as its own key, e.g. institutional: {2030: 40})."""
+    """New urban land per urban type (any type of the scheme) and period, in hectares, keyed by the period's end year.
+
+    A type outside residential / industrial / commercial is its own key, e.g. ``institutional: {2030: 40}``.
+    """
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
     __pydantic_extra__: dict[UrbanType, PeriodSeries] = Field(init=False)
@@ -492,7 +494,8 @@ class GrowthConfig(Strict):
     conversion: dict[UrbanType, list[str]] = Field(
         default_factory=lambda: {t: list(DEFAULT_SOURCES) for t in URBAN_TYPES},
         description="urban type -> roles or class names that may convert to it (default: every urban type of the "
-        "class scheme from farmland, open_space and other; infrastructure, urban_green and water only when listed)",
+        "class scheme from farmland, open_space and other; infrastructure and urban_green only when listed; water "
+        "never)",
     )
     suitability: SuitabilityConfig = Field(default_factory=SuitabilityConfig)
 

@@ -720,6 +720,19 @@ class ScenarioConfig(Strict):
                                  "them all")
 
 
+def _given(model: BaseModel, name: str) -> bool:
+    """Whether the key ``name`` of a section holds something other than its default.
+
+    A default that depends on the class scheme (conversion, neighbourhood weights, per-type driver weights) is
+    resolved per scheme when not given; a config dumped and validated again (which marks every key as set) keeps
+    its defaults.
+    """
+    if name not in model.model_fields_set:
+        return False
+    field = type(model).model_fields[name]
+    return getattr(model, name) != field.get_default(call_default_factory=True)
+
+
 class Scenario:
     """A validated scenario: the config model plus resolved paths and the class scheme.
 
@@ -778,13 +791,13 @@ class Scenario:
             check(f"demand.by_city.{city}", per_type)
         check("layers.suitability", cfg.layers.suitability)
         g = cfg.growth
-        if "neighbourhood_weights" in g.model_fields_set:
+        if _given(g, "neighbourhood_weights"):
             check("growth.neighbourhood_weights", g.neighbourhood_weights)
             for k, row in g.neighbourhood_weights.items():
                 check(f"growth.neighbourhood_weights.{k}", row)
-        if "conversion" in g.model_fields_set:
+        if _given(g, "conversion"):
             check("growth.conversion", g.conversion)
-        if "by_type" in g.suitability.model_fields_set:
+        if _given(g.suitability, "by_type"):
             check("growth.suitability.by_type", g.suitability.by_type)
         pol = cfg.policy
         if pol.tod is not None and "residential" not in types:
@@ -821,7 +834,7 @@ class Scenario:
         the scheme takes farmland, open space and other land (:data:`DEFAULT_SOURCES`).
         """
         g = self.config.growth
-        if "conversion" in g.model_fields_set:
+        if _given(g, "conversion"):
             return {t: list(g.conversion.get(t, [])) for t in self.urban_types}
         return {t: list(DEFAULT_SOURCES) for t in self.urban_types}
 
@@ -835,7 +848,7 @@ class Scenario:
         g = self.config.growth
         nw = g.neighbourhood_weights
         types = self.urban_types
-        if "neighbourhood_weights" in g.model_fields_set:
+        if _given(g, "neighbourhood_weights"):
             return [[float(nw.get(k, {}).get(j, 0.0)) for j in types] for k in types]
         dflt = _default_neighbourhood_weights()
         return [[float(dflt[k][j]) if k in dflt and j in dflt[k] else

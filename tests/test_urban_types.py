@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from landuse.classes import ClassScheme, LandClass
 from landuse.cli import app
-from landuse.config import load_scenario, scenario_from_dict
+from landuse.config import Scenario, ScenarioConfig, load_scenario, scenario_from_dict
 from landuse.errors import ConfigError
 from landuse.io import read_landscape
 from landuse.scenario import run_scenario
@@ -256,9 +256,70 @@ def test_defaults_follow_the_scheme() -> None:
     assert w[0, 2] == 0.5  # the default types keep their default weights
     one = scenario_from_dict(_cfg(ONE, demand={"residential": {2030: 4.0}}))
     assert one.neighbourhood_matrix() == [[1.0]]
+    # a config dumped and validated again (as derived scenarios are built) keeps the scheme's defaults
+    again = Scenario(ScenarioConfig.model_validate(one.config.model_dump()))
+    assert again.neighbourhood_matrix() == [[1.0]] and again.conversion_codes() == one.conversion_codes()
 
 
 def test_people_need_a_residential_type() -> None:
     ind = _classes([{"code": 2, "name": "industry", "colour": "#7b3294", "role": "industrial"}])
     with pytest.raises(ConfigError, match="no urban type 'residential'"):
         scenario_from_dict(_cfg(ind, demand={"people": {"cities": {1: {2020: {"population": 10, "jobs": 5}}}}}))
+
+
+# --------------------------------------------------------------------------- the growth engine
+
+
+def _engine_case():
+    from growth_fixtures import random_landscape
+
+    from landuse.growth import GrowthParams
+
+    ds = random_landscape(5, 40, 44, zone_block=11, urban_share=0.0, layers=False)
+    lu = ds["landuse"].values
+    lu[lu != 255] = FARM
+    for r, c in ((8, 8), (25, 30), (30, 12)):  # seeds of the secondary residential class only
+        lu[r:r + 2, c:c + 2] = 11
+    lu[15:17, 20:22] = 10  # one campus
+    ds["landuse"].values[:] = lu
+    lut = np.full(256, -1, dtype=np.int8)
+    lut[[1, 11]] = 0
+    lut[10] = 1
+    allowed = np.zeros((2, 256), bool)
+    allowed[:, FARM] = True
+    rng = np.random.default_rng(2)
+    p = GrowthParams.from_arrays(rng.random((2, 40, 44)).astype(np.float32), allowed=allowed, type_codes=(1, 10),
+                                 types=("residential", "institutional"), type_lut=lut, spontaneous_share=0.0,
+                                 neighbourhood_weights=np.array([[1.0, 0.1], [0.1, 1.0]]), periods=(2030,))
+    zones = ds["zones"].values
+    seeded = sorted(set(np.unique(zones[lu == 11]).tolist()) - {0})
+    t = pd.DataFrame([(2030, z, "residential", 3) for z in seeded]
+                     + [(2030, int(zones[15, 20]), "institutional", 2)], columns=["period", "zone", "type", "cells"])
+    return ds, p, t
+
+
+def test_engine_counts_every_class_of_a_type_as_its_neighbour_and_tiles_agree() -> None:
+    from scipy import ndimage
+
+    from landuse.growth import simulate
+    from landuse.growth.tiled import simulate_tiled
+
+    ds, p, t = _engine_case()
+    lu = ds["landuse"].values
+    n_seeds = ndimage.label(np.isin(lu, (10, 11)), structure=np.ones((3, 3)))[1]
+
+    def patches(res) -> int:
+        return ndimage.label(np.isin(res.landuse[2030].values, (1, 10, 11)), structure=np.ones((3, 3)))[1]
+
+    a = simulate(ds, t, params=p, runs=2, seed=4)
+    after = a.landuse[2030].values
+    new = after != lu
+    assert set(np.unique(after[new]).tolist()) == {1, 10}  # new land takes the primary codes
+    assert int(new.sum()) == int(t.cells.sum())
+    assert patches(a) <= n_seeds  # growth extends the class-11 seeds: they are residential neighbours
+    # without the look-up, class 11 is no urban neighbour: residential land must start new patches
+    plain = p.replace(type_lut=None)
+    assert patches(simulate(ds, t, params=plain, runs=2, seed=4)) > n_seeds
+    b = simulate_tiled(ds, t, params=p, runs=2, seed=4, chunks=16)
+    np.testing.assert_array_equal(a.landuse[2030].values, b.landuse[2030].values)
+    np.testing.assert_array_equal(a.counts.values, b.counts.values)

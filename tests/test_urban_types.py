@@ -323,3 +323,23 @@ def test_engine_counts_every_class_of_a_type_as_its_neighbour_and_tiles_agree() 
     b = simulate_tiled(ds, t, params=p, runs=2, seed=4, chunks=16)
     np.testing.assert_array_equal(a.landuse[2030].values, b.landuse[2030].values)
     np.testing.assert_array_equal(a.counts.values, b.counts.values)
+
+
+def test_people_demand_on_a_scheme_with_residential_land_only(tmp_path: Path) -> None:
+    from landuse.demand import derive_demand
+
+    built = {"code": 1, "name": "built", "colour": "#e31a1c", "role": "residential"}
+    lu = _landuse([(7, 10, 7, 13, 1)])
+    people = {"cities": {1: {2020: {"population": 900}, 2025: {"population": 1200}},
+                         2: {2020: {"population": 300}, 2025: {"population": 300}}}}
+    cfg = _write(tmp_path, lu, _classes([built]), {"people": people})
+    sc = load_scenario(cfg)
+    ds = read_landscape(sc.layer_paths(), classes=sc.classes)
+    d = derive_demand(sc, ds)  # no jobs column needed: the scheme has no land for jobs
+    assert set(d.need["type"]) == {"residential"}
+    assert d.by_city[1]["residential"][2025] == pytest.approx(300 / 60)  # 900 people on 15 ha: 60 per ha
+    with_jobs = {"cities": {c: {y: {**v, "jobs": 100} for y, v in per.items()} for c, per in people["cities"].items()}}
+    cfg = _write(tmp_path, lu, _classes([built]), {"people": with_jobs})
+    sc = load_scenario(cfg)
+    with pytest.raises(ConfigError, match="neither an 'industrial' nor a 'commercial'"):
+        derive_demand(sc, ds)

@@ -181,10 +181,11 @@ def expected_map(before: np.ndarray, counts: np.ndarray, params: Any, zones: np.
     """
     potential = np.asarray(params.potential)
     allowed = np.asarray(params.allowed)
-    developable = np.stack([allowed[k][before] & (potential[k] > 0) for k in range(len(params.types))])
+    types = tuple(getattr(params, "types", URBAN_TYPES))
+    developable = np.stack([allowed[k][before] & (potential[k] > 0) for k in range(len(types))])
     score = np.asarray(counts, dtype=np.float64) + potential.astype(np.float64) / 256.0
     return allocate_by_rank(before, score, zones, targets, developable=developable,
-                            type_codes=tuple(int(c) for c in params.type_codes), types=tuple(params.types))
+                            type_codes=tuple(int(c) for c in params.type_codes), types=types)
 
 
 # =========================================================================== scoring

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from landuse.classes import DEFAULT_URBAN_TYPES, URBAN_TYPES, ClassScheme, LandClass
 from landuse.errors import ConfigError
@@ -211,6 +220,10 @@ class ExtrapolateConfig(Strict):
     )
 
 
+_TYPE_KEY = re.compile(r"[a-z][a-z0-9_]*")
+_SERIES = TypeAdapter(PeriodSeries)
+
+
 class DemandConfig(Strict):
     """New urban land per urban type (any type of the scheme) and period, in hectares, keyed by the period's end year.
 
@@ -218,7 +231,6 @@ class DemandConfig(Strict):
     """
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
-    __pydantic_extra__: dict[UrbanType, PeriodSeries] = Field(init=False)
 
     residential: PeriodSeries = Field(default_factory=dict, description="end year -> hectares, cluster-wide")
     industrial: PeriodSeries = Field(default_factory=dict, description="end year -> hectares, cluster-wide")
@@ -241,6 +253,23 @@ class DemandConfig(Strict):
         None, description="derive demand from the history layers: linear trend or Markov chain "
         "(landuse.demand_trend)"
     )
+
+    @model_validator(mode="after")
+    def _type_series(self) -> DemandConfig:
+        """Another urban type's key holds a series like residential's (its name is checked against the scheme
+        when the Scenario is built)."""
+        extra = self.__pydantic_extra__
+        for key in list(extra or {}):
+            if not _TYPE_KEY.fullmatch(str(key)):
+                raise ValueError(f"{key}: unknown key; an urban type's name is lower-case letters, digits and _ "
+                                 f"(valid keys here are: {', '.join(type(self).model_fields)}, and urban types)")
+            try:
+                extra[key] = _SERIES.validate_python(extra[key])
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in (key, *err["loc"]) if not str(p).startswith(("function-after", "[")))
+                raise ValueError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
+        return self
 
     def series(self, t: str) -> dict[int, float]:
         """The cluster-wide series (end year -> hectares) of urban type ``t`` (empty when not given)."""

@@ -852,10 +852,6 @@ class Scenario:
         if problems:
             raise ConfigError(problems[0], problems=problems)
 
-    def demand_types(self) -> tuple[str, ...]:
-        """The scheme's urban types (the demand of a type not given is zero)."""
-        return self.classes.urban_types
-
     def conversion_sources(self) -> dict[str, list[str]]:
         """Urban type -> roles or class names that may convert to it.
 

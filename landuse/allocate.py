@@ -54,7 +54,7 @@ import pandas as pd
 import xarray as xr
 from scipy import sparse
 
-from landuse.classes import URBAN_TYPES, ClassScheme
+from landuse.classes import DEFAULT_URBAN_TYPES, ClassScheme
 from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import ConfigError, InfeasibleAllocationError, LanduseError, SolverError
@@ -64,9 +64,22 @@ from landuse.suitability import compute_suitability, distance_to
 from landuse.zones import ZoneGrid, zone_grid
 
 SOURCE_ROLES: tuple[str, ...] = ("farmland", "open_space", "other")
-"""Roles whose classes may be converted to urban land (water never is)."""
+"""Roles whose classes may be converted to urban land in every scheme (water never is); the plan reports
+``from_<role>`` amounts for each."""
 
-_NT = len(URBAN_TYPES)
+EXTRA_SOURCE_ROLES: tuple[str, ...] = ("infrastructure", "urban_green")
+"""Roles whose classes are sources only when ``growth.conversion`` lists them (by role or class name); the plan
+reports their ``from_<role>`` amounts when the scheme has such classes."""
+
+ALL_SOURCE_ROLES: tuple[str, ...] = (*SOURCE_ROLES, *EXTRA_SOURCE_ROLES)
+"""Every source role; ``piece_role`` / ``unit_role`` index into it."""
+
+
+def plan_roles(classes: ClassScheme) -> tuple[str, ...]:
+    """Source roles the plan reports for a scheme: :data:`SOURCE_ROLES`, then the extra roles it has classes of."""
+    present = {c.role for c in classes if not c.urban}
+    return (*SOURCE_ROLES, *(r for r in EXTRA_SOURCE_ROLES if r in present))
+
 _TOL = 1e-6
 _INF = math.inf
 
@@ -75,7 +88,7 @@ _INF = math.inf
 
 def source_classes(classes: ClassScheme) -> list[tuple[str, int, str]]:
     """``(name, code, role)`` of every class that may be a source of new urban land."""
-    return [(c.name, c.code, c.role) for c in classes if c.role in SOURCE_ROLES]
+    return [(c.name, c.code, c.role) for c in classes if not c.urban and c.role in ALL_SOURCE_ROLES]
 
 
 def _zone_raster(ds: xr.Dataset, scenario: Scenario, zones: ZoneGrid | np.ndarray | None) -> tuple[np.ndarray, pd.DataFrame]:
@@ -236,9 +249,9 @@ def zone_table(
     out["land_ha"] = per_zone(land) * cell_ha
     space = open_space_mask(lu, classes, include_water=include_water, protected=protected_open_space(ds, scenario))
     out["open_space_ha"] = per_zone(space & land & (z > 0)) * cell_ha
-    urban = classes.is_role(lu, *URBAN_TYPES) & (z > 0)
+    urban = classes.is_role(lu, "urban") & (z > 0)
     out["urban_ha"] = per_zone(urban) * cell_ha
-    for t in URBAN_TYPES:
+    for t in classes.urban_types:
         out[f"{t}_ha"] = per_zone(classes.is_role(lu, t) & (z > 0)) * cell_ha
 
     suit = compute_suitability(ds, scenario, landuse=lu) if suitability is None else suitability
@@ -275,7 +288,7 @@ def zone_table(
             m = np.where(use_dev, s_dev / c_dev, s_all / c_all)
         return np.where(np.where(use_dev, c_dev, c_all) > 0, m, np.nan)
 
-    for k, t in enumerate(URBAN_TYPES):
+    for k, t in enumerate(classes.urban_types):
         out[f"suit_{t}"] = np.nan_to_num(zone_mean(suit[k]), nan=0.0)
     out["dist_urban_m"] = zone_mean(distance_to(urban, cell=cell_sizes(ds)))
     for col, layer in (("dist_station_m", "stations"), ("dist_centre_m", "centres")):
@@ -369,7 +382,7 @@ class AllocationModel:
     col_piece: np.ndarray
     col_type: np.ndarray
     piece_zone: np.ndarray  # row index into the zone table
-    piece_role: np.ndarray  # index into SOURCE_ROLES
+    piece_role: np.ndarray  # index into ALL_SOURCE_ROLES
     piece_near: np.ndarray
     piece_cap: np.ndarray
     A: sparse.csr_matrix
@@ -388,9 +401,11 @@ class AllocationModel:
     unit_group: np.ndarray  # index into group_classes
     unit_band: np.ndarray
     unit_cap: np.ndarray  # developable hectares
-    unit_role: np.ndarray  # index into SOURCE_ROLES
+    unit_role: np.ndarray  # index into ALL_SOURCE_ROLES
     group_classes: list[tuple[str, ...]]  # source class names of each group
     build_seconds: float = 0.0
+    types: tuple[str, ...] = DEFAULT_URBAN_TYPES  # urban types: col_type indexes them
+    roles: tuple[str, ...] = SOURCE_ROLES  # source roles the plan reports (plan_roles)
 
     @property
     def n_cols(self) -> int:
@@ -424,10 +439,10 @@ def _source_columns(zt: pd.DataFrame, scenario: Scenario) -> list[tuple[str, str
             raise LanduseError(f"zone table column {col!r}: {name!r} is not a class of the scenario's class scheme "
                                f"({', '.join(by_name)})")
         c = by_name[name]
-        if c.role not in SOURCE_ROLES:
+        if c.urban or c.role not in ALL_SOURCE_ROLES:
             raise LanduseError(f"zone table column {col!r}: class {name!r} has role {c.role!r}; only "
-                               f"{', '.join(SOURCE_ROLES)} classes can be sources of new urban land")
-        out.append((name, c.role, tuple(c.code in conv[t] for t in URBAN_TYPES)))
+                               f"{', '.join(ALL_SOURCE_ROLES)} classes can be sources of new urban land")
+        out.append((name, c.role, tuple(c.code in conv[t] for t in scenario.urban_types)))
     if not out:
         raise LanduseError("the zone table has no cap_<class>_ha columns; build it with landuse.allocate.zone_table")
     return out
@@ -469,7 +484,7 @@ def city_demand(
     out: dict[tuple[int, str], float] = {}
     if dem.by_city:
         for c in sorted(set(cities) | {int(c) for c in dem.by_city}):
-            for t in URBAN_TYPES:
+            for t in scenario.urban_types:
                 out[(c, t)] = float(dem.by_city.get(c, {}).get(t, {}).get(period, 0.0))
         return out, notes
     by_city = zt.groupby("city")
@@ -482,7 +497,7 @@ def city_demand(
         notes.append(f"demand.split {dem.split!r}: the cities hold no {basis}; split by {fallback} instead")
         weight = by_city[fallback].sum().astype(float)
     share = weight / weight.sum()
-    for t in URBAN_TYPES:
+    for t in scenario.urban_types:
         total = dem.cluster(t, period)
         for c in cities:
             out[(c, t)] = total * float(share.get(c, 0.0))
@@ -521,6 +536,8 @@ def build_model(
     warnings: list[str] = []
     nz = len(zt)
     city_z = zt["city"].to_numpy(dtype=np.int64)
+    types = scenario.urban_types
+    nt = len(types)
 
     # ---------------------------------------------------------------- pieces
     srcs = _source_columns(zt, scenario)
@@ -545,7 +562,7 @@ def build_model(
             u_group.append(np.full(idx.size, g))
             u_band.append(np.full(idx.size, band))
             u_cap.append(c[idx])
-            u_role.append(np.full(idx.size, SOURCE_ROLES.index(role)))
+            u_role.append(np.full(idx.size, ALL_SOURCE_ROLES.index(role)))
             u_allowed.append(np.tile(np.array(allowed), (idx.size, 1)))
 
     def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
@@ -553,7 +570,7 @@ def build_model(
 
     unit_zone, unit_group, unit_band = cat(u_zone, np.int64), cat(u_group, np.int64), cat(u_band, np.int64)
     unit_cap, unit_role = cat(u_cap, np.float64), cat(u_role, np.int64)
-    unit_allowed = np.concatenate(u_allowed) if u_allowed else np.zeros((0, _NT), bool)
+    unit_allowed = np.concatenate(u_allowed) if u_allowed else np.zeros((0, nt), bool)
     # fill tranches: each piece splits into equal parts whose cost rises by weights.fill per part,
     # so the LP (convex, piecewise-linear in the filled share) spreads growth over neighbouring zones
     n_tr = int(cfg.allocation.fill_tranches)
@@ -582,12 +599,12 @@ def build_model(
         return np.nan_to_num(zt[col].to_numpy(dtype=np.float64), nan=0.0, posinf=0.0) / 1000.0
 
     suit = np.stack([zt[f"suit_{t}"].to_numpy(dtype=np.float64) if f"suit_{t}" in zt.columns else np.zeros(nz)
-                     for t in URBAN_TYPES], axis=1)
+                     for t in types], axis=1).reshape(nz, nt)
     terms = {
         "sprawl": w.sprawl * km("dist_urban_m")[col_zone],
         "centre": w.centre * km("dist_centre_m")[col_zone],
-        "farmland": w.farmland * (col_role == SOURCE_ROLES.index("farmland")),
-        "open_space": w.open_space * (col_role == SOURCE_ROLES.index("open_space")),
+        "farmland": w.farmland * (col_role == ALL_SOURCE_ROLES.index("farmland")),
+        "open_space": w.open_space * (col_role == ALL_SOURCE_ROLES.index("open_space")),
         "suitability": -w.suitability * suit[col_zone, col_type],
         "fill": w.fill * piece_tranche[col_piece],
     }
@@ -609,12 +626,12 @@ def build_model(
     def whole(d: float) -> float:
         return d if ca is None else round(d / float(ca)) * float(ca)
 
-    key = col_city * _NT + col_type
+    key = col_city * nt + col_type
     order = np.argsort(key, kind="stable")
     sk = key[order]
 
     def city_cols(c: int, k: int) -> np.ndarray:
-        kk = c * _NT + k
+        kk = c * nt + k
         return order[np.searchsorted(sk, kk, "left"):np.searchsorted(sk, kk, "right")]
 
     by_city = np.argsort(col_city, kind="stable")  # columns grouped by city, ascending within a city
@@ -626,7 +643,7 @@ def build_model(
         return idx if mask is None else idx[mask[idx]]
 
     if coordination == "cluster":
-        for k, t in enumerate(URBAN_TYPES):
+        for k, t in enumerate(types):
             d = cfg.demand.cluster(t, period)
             demand[(None, t)] = d
             R.add(np.flatnonzero(col_type == k), 1.0, whole(d), whole(d), kind="demand", city=None, type=t,
@@ -638,17 +655,17 @@ def build_model(
                 keep = (1.0 - tr.max_export_share) * d
                 if keep <= 0:
                     continue
-                R.add(city_cols(c, URBAN_TYPES.index(t)), 1.0, keep, _INF, kind="export_limit", city=c, type=t,
+                R.add(city_cols(c, types.index(t)), 1.0, keep, _INF, kind="export_limit", city=c, type=t,
                       name=f"export_limit[{t},city={c}]", bound=keep, demand_ha=d, share=tr.max_export_share)
     else:
         per_city, notes = city_demand(zt, scenario, period)
         warnings += notes
         for (c, t), d in sorted(per_city.items()):
             demand[(c, t)] = d
-            R.add(city_cols(c, URBAN_TYPES.index(t)), 1.0, whole(d), whole(d), kind="demand", city=c, type=t,
+            R.add(city_cols(c, types.index(t)), 1.0, whole(d), whole(d), kind="demand", city=c, type=t,
                   name=f"demand[{t},city={c}]", bound=whole(d), demand_ha=d)
 
-    farm = col_role == SOURCE_ROLES.index("farmland")
+    farm = col_role == ALL_SOURCE_ROLES.index("farmland")
     if pol.farmland_loss_cap is not None:
         cap = float(pol.farmland_loss_cap.hectares)
         if pol.farmland_loss_cap.per == "horizon":
@@ -666,7 +683,7 @@ def build_model(
             if col not in zt.columns:
                 raise ConfigError(f"policy.open_space_quota needs the zone-table column {col!r}; "
                                   "build the table with landuse.allocate.zone_table")
-        osv = col_role == SOURCE_ROLES.index("open_space")
+        osv = col_role == ALL_SOURCE_ROLES.index("open_space")
         if q.unit == "city":
             g = zt.groupby("city")[["land_ha", "open_space_ha"]].sum()
             quota_units = [(int(c), float(g.loc[c, "land_ha"]), float(g.loc[c, "open_space_ha"])) for c in g.index]
@@ -702,7 +719,10 @@ def build_model(
                 advice={"policy.open_space_quota.share": share})
 
     if tod is not None:
-        res = col_type == URBAN_TYPES.index("residential")
+        if "residential" not in types:
+            raise ConfigError(f"policy.tod steers new residential land, but the class scheme has no residential "
+                              f"type ({', '.join(types)}); remove policy.tod")
+        res = col_type == types.index("residential")
         coef = piece_near[col_piece].astype(np.float64) - tod.share
         units: list[int | None] = [None] if coordination == "cluster" else cities_in
         col_near = piece_near[col_piece]
@@ -718,11 +738,16 @@ def build_model(
 
     jh = pol.jobs_housing
     if jh is not None:
-        res = col_type == URBAN_TYPES.index("residential")
+        if "residential" not in types:
+            raise ConfigError(f"policy.jobs_housing needs a residential type; the class scheme has "
+                              f"{', '.join(types)}; remove policy.jobs_housing")
+        res = col_type == types.index("residential")
+        jobs = np.isin(col_type, [k for k, t in enumerate(types) if t in ("industrial", "commercial")])
         coef_min = np.where(res, -jh.min, 1.0)
         coef_max = np.where(res, -jh.max, 1.0)
+        counted = res | jobs
         for c in cities_in:
-            idx = in_city(c)
+            idx = in_city(c, counted)  # another type (e.g. institutional) is neither jobs nor housing
             if jh.min > 0:
                 R.add(idx, coef_min[idx], 0.0, _INF, kind="jobs_housing_min", city=c, type=None,
                       name=f"jobs_housing_min[city={c}]", bound=0.0, ratio=jh.min)
@@ -756,6 +781,7 @@ def build_model(
         piece_unit=piece_unit, piece_band=piece_band, n_tranches=n_tr, unit_zone=unit_zone, unit_group=unit_group,
         unit_band=unit_band, unit_cap=unit_cap, unit_role=unit_role,
         group_classes=[tuple(names) for names in groups.values()], build_seconds=time.perf_counter() - t0,
+        types=tuple(types), roles=plan_roles(scenario.classes),
     )
 
 
@@ -1043,12 +1069,12 @@ def _initial_working_set(m: AllocationModel, alpha: float) -> np.ndarray:
     """Pieces holding, per demand unit, the cheapest land of each role (and near stations) worth ``alpha`` x demand."""
     ws = np.zeros(m.piece_cap.size, dtype=bool)
     col_city = m.piece_city[m.col_piece]
-    units = sorted(m.demand, key=lambda u: (-1 if u[0] is None else u[0], URBAN_TYPES.index(u[1])))
+    units = sorted(m.demand, key=lambda u: (-1 if u[0] is None else u[0], m.types.index(u[1])))
     uid = {u: i for i, u in enumerate(units)}
     target = np.array([alpha * m.demand[u] for u in units] + [0.0])
     if m.coordination == "cluster":
         unit_of_col = m.col_type.copy()
-        lookup = np.array([uid[(None, t)] for t in URBAN_TYPES])
+        lookup = np.array([uid[(None, t)] for t in m.types])
         unit_of_col = lookup[unit_of_col]
     else:
         cities = np.array(sorted({u[0] for u in units}), dtype=np.int64)
@@ -1056,14 +1082,16 @@ def _initial_working_set(m: AllocationModel, alpha: float) -> np.ndarray:
         pos = np.clip(pos, 0, max(cities.size - 1, 0))
         known = cities.size > 0
         ok = (cities[pos] == col_city) if known else np.zeros(col_city.size, bool)
-        table = np.array([[uid.get((int(c), t), len(units)) for t in URBAN_TYPES] for c in cities], dtype=np.int64)
+        table = np.array([[uid.get((int(c), t), len(units)) for t in m.types] for c in cities],
+                         dtype=np.int64).reshape(-1, len(m.types))
         unit_of_col = np.where(ok, table[pos, m.col_type] if known else len(units), len(units))
     n_u = len(units) + 1
     role = m.piece_role[m.col_piece]
-    for r in range(len(SOURCE_ROLES)):
-        ws[_cheapest(m, role == r, unit_of_col + n_u * r, np.tile(target, len(SOURCE_ROLES)))] = True
-    near_res = m.piece_near[m.col_piece] & (m.col_type == URBAN_TYPES.index("residential"))
-    ws[_cheapest(m, near_res, unit_of_col, target)] = True
+    for r in range(len(ALL_SOURCE_ROLES)):
+        ws[_cheapest(m, role == r, unit_of_col + n_u * r, np.tile(target, len(ALL_SOURCE_ROLES)))] = True
+    if "residential" in m.types:
+        near_res = m.piece_near[m.col_piece] & (m.col_type == m.types.index("residential"))
+        ws[_cheapest(m, near_res, unit_of_col, target)] = True
     return ws
 
 
@@ -1208,7 +1236,7 @@ class Allocation:
     warnings : list of str
     solver, build_seconds, solve_seconds
     taken : ndarray (zone row, role, band)
-        Hectares taken per zone-table row, source role (:data:`SOURCE_ROLES`) and band
+        Hectares taken per zone-table row, source role (:data:`ALL_SOURCE_ROLES`) and band
         (bits :data:`BAND_NEAR`, :data:`BAND_GREENBELT`, :data:`BAND_OUTSIDE`); used by
         :func:`advance_zone_table`.
     units : pandas.DataFrame
@@ -1242,7 +1270,7 @@ class Allocation:
     solver: str
     build_seconds: float
     solve_seconds: float
-    taken: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, len(SOURCE_ROLES), N_BANDS)))
+    taken: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, len(ALL_SOURCE_ROLES), N_BANDS)))
     units: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     unit_targets: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     group_classes: list[tuple[str, ...]] = field(repr=False, default_factory=list)
@@ -1263,7 +1291,8 @@ class Allocation:
         lines = [f"allocation {self.period} ({self.coordination}, {self.solver}): {self.status}, "
                  f"objective {self.objective:.4f}; build {self.build_seconds:.2f} s, solve {self.solve_seconds:.2f} s"]
         by_type = self.targets.groupby("type")[["hectares", "cells"]].sum()
-        for t in URBAN_TYPES:
+        seen = list(dict.fromkeys(self.targets["type"]))  # the scheme's order: default types first
+        for t in sorted(seen, key=lambda t: (DEFAULT_URBAN_TYPES + tuple(seen)).index(t)):
             if t in by_type.index:
                 lines.append(f"  {t:<12} {by_type.loc[t, 'hectares']:12.1f} ha  {int(by_type.loc[t, 'cells']):9d} cells "
                              f"in {int((self.targets.type == t).sum())} zones")
@@ -1309,10 +1338,11 @@ def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCell
     """
     n_pol = len(m.rows)
     U = m.unit_cap.size
-    empty = WholeCells(cells=np.zeros((U, _NT), dtype=np.int64), broken={}, unplaced={})
+    nt = len(m.types)
+    empty = WholeCells(cells=np.zeros((U, nt), dtype=np.int64), broken={}, unplaced={})
     if m.n_cols == 0 or n_pol == 0:
         return empty
-    ucol = m.piece_unit[m.col_piece] * _NT + m.col_type
+    ucol = m.piece_unit[m.col_piece] * nt + m.col_type
     agg, col_agg = np.unique(ucol, return_inverse=True)
     na = agg.size
     Pm = sparse.csr_matrix((np.ones(m.n_cols), (np.arange(m.n_cols), col_agg)), shape=(m.n_cols, na))
@@ -1320,7 +1350,7 @@ def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCell
     Au = sparse.csr_matrix(Au)
     Ac = Au.tocsc()
     xc = (Pm.T @ x) / cell_ha
-    a_unit = agg // _NT
+    a_unit = agg // nt
     ucap = np.rint(m.unit_cap / cell_ha).astype(np.int64)
     a_cost = np.full(na, np.inf)
     np.minimum.at(a_cost, col_agg, m.cost)
@@ -1476,8 +1506,8 @@ def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCell
             viol = _violation(act, lo, hi)
             unplaced = {names[r]: round(lo[r] - act[r]) for r in dem_rows if lo[r] - act[r] > 0.5}
     broken = {names[i]: float(viol[i] * cell_ha) for i in np.flatnonzero((viol > 0) & ~is_dem)}
-    cells = np.zeros((U, _NT), dtype=np.int64)
-    cells[a_unit, agg % _NT] = y
+    cells = np.zeros((U, nt), dtype=np.int64)
+    cells[a_unit, agg % nt] = y
     return WholeCells(cells=cells, broken=broken, unplaced=unplaced)
 
 
@@ -1549,7 +1579,7 @@ def _unit_table(m: AllocationModel, zt: pd.DataFrame, cell_ha: float) -> pd.Data
         "zone": zt["zone"].to_numpy()[m.unit_zone].astype(np.int64),
         "city": zt["city"].to_numpy()[m.unit_zone].astype(np.int64),
         "group": m.unit_group,
-        "role": np.asarray(SOURCE_ROLES, dtype=object)[m.unit_role],
+        "role": np.asarray(ALL_SOURCE_ROLES, dtype=object)[m.unit_role],
         "near_station": (band & BAND_NEAR) > 0,
         "greenbelt": (band & BAND_GREENBELT) > 0,
         "outside_boundary": (band & BAND_OUTSIDE) > 0,
@@ -1569,7 +1599,7 @@ def _transfers(m: AllocationModel, zt: pd.DataFrame, scenario: Scenario, hosted:
         return pd.DataFrame(columns=cols)
     per_city, _ = city_demand(zt, scenario, m.period)
     rows = []
-    for t in URBAN_TYPES:
+    for t in m.types:
         h = hosted[hosted["type"] == t].set_index("city")["hectares"]
         cities = sorted({c for c, tt in per_city if tt == t} | {int(c) for c in h.index})
         d = np.array([per_city.get((c, t), 0.0) for c in cities])
@@ -1596,12 +1626,14 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
     nz = len(zt)
     col_zone = m.piece_zone[m.col_piece]
     col_role = m.piece_role[m.col_piece]
-    key = col_zone * _NT + m.col_type
-    ha = np.bincount(key, weights=x, minlength=nz * _NT)
-    by_role = {r: np.bincount(key, weights=np.where(col_role == i, x, 0.0), minlength=nz * _NT)
-               for i, r in enumerate(SOURCE_ROLES)}
-    near_ha = np.bincount(key, weights=np.where(m.piece_near[m.col_piece], x, 0.0), minlength=nz * _NT)
-    nr = len(SOURCE_ROLES)
+    nt = len(m.types)
+    roles = {r: ALL_SOURCE_ROLES.index(r) for r in m.roles}
+    key = col_zone * nt + m.col_type
+    ha = np.bincount(key, weights=x, minlength=nz * nt)
+    by_role = {r: np.bincount(key, weights=np.where(col_role == i, x, 0.0), minlength=nz * nt)
+               for r, i in roles.items()}
+    near_ha = np.bincount(key, weights=np.where(m.piece_near[m.col_piece], x, 0.0), minlength=nz * nt)
+    nr = len(ALL_SOURCE_ROLES)
     key2 = (col_zone * nr + col_role) * N_BANDS + m.piece_band[m.col_piece]
     taken = np.bincount(key2, weights=x, minlength=nz * nr * N_BANDS).reshape(nz, nr, N_BANDS)
     # the plan in whole cells per unit and type; every policy row holds on it (or is reported)
@@ -1611,30 +1643,30 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
     for name, n_cells in whole.unplaced.items():
         m.warnings.append(f"whole-cell plan: {n_cells} cell(s) of {name} fit nowhere without breaking a policy")
     ucells = whole.cells
-    ukey = m.unit_zone[:, None] * _NT + np.arange(_NT)[None, :]
+    ukey = m.unit_zone[:, None] * nt + np.arange(nt)[None, :]
     band = m.unit_band[:, None]
 
     def per_zone_type(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(ukey.ravel(), weights=weights.ravel(), minlength=nz * _NT).astype(np.int64)
+        return np.bincount(ukey.ravel(), weights=weights.ravel(), minlength=nz * nt).astype(np.int64)
 
     cells_zt = per_zone_type(ucells)
-    role_cells = {r: per_zone_type(np.where(m.unit_role[:, None] == i, ucells, 0)) for i, r in enumerate(SOURCE_ROLES)}
+    role_cells = {r: per_zone_type(np.where(m.unit_role[:, None] == i, ucells, 0)) for r, i in roles.items()}
     band_cells = {name: per_zone_type(np.where((band & bit) > 0, ucells, 0))
                   for name, bit in (("near_station", BAND_NEAR), ("greenbelt", BAND_GREENBELT),
                                     ("outside_boundary", BAND_OUTSIDE))}
     ent = np.flatnonzero((ha > 1e-9) | (cells_zt > 0))
-    zi, ki = ent // _NT, ent % _NT
+    zi, ki = ent // nt, ent % nt
     city = zt["city"].to_numpy(dtype=np.int64)
     targets = pd.DataFrame({
         "period": np.full(ent.size, m.period, dtype=np.int64),
         "zone": zt["zone"].to_numpy()[zi].astype(np.int64),
         "city": city[zi],
-        "type": np.asarray(URBAN_TYPES, dtype=object)[ki],
+        "type": np.asarray(m.types, dtype=object)[ki],
         "hectares": ha[ent],
         "cells": cells_zt[ent],
-        **{f"from_{r}_ha": by_role[r][ent] for r in SOURCE_ROLES},
+        **{f"from_{r}_ha": by_role[r][ent] for r in m.roles},
         "near_station_ha": near_ha[ent],
-        **{f"from_{r}_cells": role_cells[r][ent] for r in SOURCE_ROLES},
+        **{f"from_{r}_cells": role_cells[r][ent] for r in m.roles},
         **{f"{b}_cells": band_cells[b][ent] for b in band_cells},
     })
     units = _unit_table(m, zt, cell_ha)
@@ -1642,7 +1674,7 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
     unit_targets = pd.DataFrame({
         "period": np.full(uu.size, m.period, dtype=np.int64),
         "unit": uu.astype(np.int64) + 1,
-        "type": np.asarray(URBAN_TYPES, dtype=object)[kk],
+        "type": np.asarray(m.types, dtype=object)[kk],
         "cells": ucells[uu, kk],
     })
     hosted = targets.groupby(["city", "type"], as_index=False)["cells"].sum()
@@ -1655,9 +1687,9 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
     cities = [int(c) for c in cities_arr]
     nc = len(cities)
     losses = pd.DataFrame({"city": cities})
-    for i, r in enumerate(SOURCE_ROLES):
+    for r, i in roles.items():
         losses[f"{r}_lost_ha"] = np.bincount(ci, weights=np.where(col_role == i, x, 0.0), minlength=nc)
-    for k, t in enumerate(URBAN_TYPES):
+    for k, t in enumerate(m.types):
         losses[f"new_{t}_ha"] = np.bincount(ci, weights=np.where(m.col_type == k, x, 0.0), minlength=nc)
     losses["new_urban_ha"] = np.bincount(ci, weights=x, minlength=nc)
     if "land_ha" in zt.columns and "open_space_ha" in zt.columns:
@@ -1689,7 +1721,7 @@ def _duals(m: AllocationModel, x: np.ndarray, y: np.ndarray | None, cell_ha: flo
         return pd.DataFrame(columns=cols)
     act = m.A[:n] @ x
     y = np.zeros(n) if y is None else np.asarray(y[:n], dtype=np.float64)
-    res_k = URBAN_TYPES.index("residential")
+    res_k = m.types.index("residential") if "residential" in m.types else -1
     col_city = None
     recs = []
     for i, r in enumerate(m.rows.to_dict("records")):
@@ -1766,7 +1798,8 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
     s = sol.x[m.n_cols - slack_rows.size:] if sol.x is not None else np.zeros(0)
     x = sol.x[: m.n_cols - slack_rows.size] if sol.x is not None else None
     col_type = m.col_type
-    res_k = URBAN_TYPES.index("residential")
+    res_k = m.types.index("residential") if "residential" in m.types else -1
+    jobs_k = [k for k, t in enumerate(m.types) if t in ("industrial", "commercial")]
     parts: list[str] = []
     violations: dict[str, float] = {}
     advice: dict[str, float] = {}
@@ -1831,7 +1864,7 @@ def _explain(m: AllocationModel, sol: _Solution, zt: pd.DataFrame, scenario: Sce
             cols_i = m.A.indices[m.A.indptr[r_i]:m.A.indptr[r_i + 1]]
             cols_i = cols_i[cols_i < x.size]
             res_ha = float(x[cols_i][col_type[cols_i] == res_k].sum())
-            jobs_ha = float(x[cols_i][col_type[cols_i] != res_k].sum())
+            jobs_ha = float(x[cols_i][np.isin(col_type[cols_i], jobs_k)].sum())
             if kind == "tod":
                 near_ha = float(x[cols_i][(col_type[cols_i] == res_k) & m.piece_near[m.col_piece[cols_i]]].sum())
                 reach = down(100.0 * near_ha / res_ha, 0.1) if res_ha > 0 else 0.0
@@ -2051,7 +2084,7 @@ def compare_coordination(
             plans[mode] = allocate(zone_table, scenario, period, coordination=mode, **kw)
     frag, coord = plans["city"], plans["cluster"]
     per_city, _ = city_demand(zone_table, scenario, period)
-    for t in URBAN_TYPES:
+    for t in scenario.urban_types:
         tot = sum(v for (_, tt), v in per_city.items() if tt == t)
         cl = scenario.config.demand.cluster(t, period)
         if abs(tot - cl) > 1e-6 * max(1.0, cl):
@@ -2088,7 +2121,7 @@ def advance_zone_table(zone_table: pd.DataFrame, allocation: Allocation, scenari
     has_tod = all(f"tod_{n}_ha" in zt.columns for n, _, _ in srcs)
     has_bands = any(c.startswith("band") for c in zt.columns)
     bands = _band_capacities(zt, srcs, has_tod)
-    for r_i, role in enumerate(SOURCE_ROLES):
+    for r_i, role in enumerate(ALL_SOURCE_ROLES):
         names = [n for n, r, _ in srcs if r == role]
         for m_band, per in bands.items():
             arr = np.stack([per[n] for n in names], axis=1) if names else np.zeros((len(zt), 0))
@@ -2107,7 +2140,7 @@ def advance_zone_table(zone_table: pd.DataFrame, allocation: Allocation, scenari
     new = allocation.targets
     row_of = pd.Series(np.arange(len(zt)), index=zt["zone"].to_numpy())
     rows = row_of.reindex(new["zone"].to_numpy()).to_numpy()
-    for t in URBAN_TYPES:
+    for t in scenario.urban_types:
         col = f"{t}_ha"
         add = np.bincount(rows[(new["type"] == t).to_numpy()], weights=new.loc[new["type"] == t, "hectares"],
                           minlength=len(zt))
@@ -2116,7 +2149,7 @@ def advance_zone_table(zone_table: pd.DataFrame, allocation: Allocation, scenari
     if "urban_ha" in zt.columns:
         zt["urban_ha"] = zt["urban_ha"] + allocation.taken.sum(axis=(1, 2))
     if "open_space_ha" in zt.columns:
-        zt["open_space_ha"] = zt["open_space_ha"] - allocation.taken[:, SOURCE_ROLES.index("open_space"), :].sum(axis=1)
+        zt["open_space_ha"] = zt["open_space_ha"] - allocation.taken[:, ALL_SOURCE_ROLES.index("open_space"), :].sum(axis=1)
     return zt
 
 

@@ -22,7 +22,6 @@ from rasterio import features
 from scipy import ndimage
 from skimage import morphology
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, UgbConfig
 from landuse.errors import LanduseError
 from landuse.io import write_geotiff, write_text
@@ -116,7 +115,7 @@ def delineate_ugb(
     if p.shape != study.shape:
         raise LanduseError(f"growth probability has shape {p.shape}, the Landscape's grid is {study.shape}")
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
-    urban = classes.is_role(lu, *URBAN_TYPES) & study
+    urban = classes.is_role(lu, "urban") & study
     cs = cell_size(landscape)
 
     mask = (np.nan_to_num(p, nan=0.0) >= threshold) & study
@@ -239,7 +238,7 @@ def ugb_summary(ugb: xr.DataArray, landscape: xr.Dataset, *, landuse=None, class
     study = _study(landscape)
     cell_ha = cell_area_ha(landscape)
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
-    urban = classes.is_role(lu, *URBAN_TYPES) & study
+    urban = classes.is_role(lu, "urban") & study
     _, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     area = float(mask.sum()) * cell_ha
     region = float(study.sum()) * cell_ha

@@ -62,7 +62,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario
 from landuse.constraints import convertible, land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
@@ -282,7 +281,7 @@ def policy_checks(
                                    "a necessary condition only)")
 
         # ---------------------------------------------------------------- hard masks
-        restored = classes.is_role(before, *URBAN_TYPES) & ~classes.is_role(after, *URBAN_TYPES)
+        restored = classes.is_role(before, "urban") & ~classes.is_role(after, "urban")
         for name, mask, enforced, what in masks:
             # urban land restored to a non-urban class (shrinking cities) is not a breach of a no-build layer
             changed = mask & (before != after) & ~restored
@@ -304,8 +303,8 @@ def policy_checks(
                                  margin=-n, units="cells", passed=(n == 0) if enforced else None,
                                  detail=detail if enforced else detail + " (policy off: not enforced)"))
 
-        urban_b = classes.is_role(before, *URBAN_TYPES) & study
-        urban_a = classes.is_role(after, *URBAN_TYPES) & study
+        urban_b = classes.is_role(before, "urban") & study
+        urban_a = classes.is_role(after, "urban") & study
 
         # ---------------------------------------------------------------- farmland loss cap
         if fc is not None:
@@ -452,7 +451,7 @@ def policy_checks(
         dem = scenario.config.demand
         if (tr is not None and tr.max_export_share < 1 and dem.by_city and pol.coordination == "cluster"
                 and k == 1):
-            for t in URBAN_TYPES:
+            for t in scenario.urban_types:
                 new_t = per_city(~classes.is_role(before, t) & classes.is_role(after, t) & study)
                 for c in sorted(dem.by_city):
                     d = float(dem.by_city[c].get(t, {}).get(b, 0.0))

@@ -20,13 +20,26 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from landuse.classes import URBAN_TYPES, ClassScheme, LandClass
+from landuse.classes import DEFAULT_URBAN_TYPES, URBAN_TYPES, ClassScheme, LandClass
 from landuse.errors import ConfigError
 from landuse.presets import PRESET_NAMES, preset_scheme
 
-UrbanType = Literal["residential", "industrial", "commercial"]
+UrbanType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+"""An urban type name; checked against the scenario's class scheme when the :class:`Scenario` is built."""
+
+MAX_URBAN_TYPES = 8
+"""The growth engine counts neighbours of at most this many urban types."""
 
 
 def _num(v: float) -> str:
@@ -207,8 +220,17 @@ class ExtrapolateConfig(Strict):
     )
 
 
+_TYPE_KEY = re.compile(r"[a-z][a-z0-9_]*")
+_SERIES = TypeAdapter(PeriodSeries)
+
+
 class DemandConfig(Strict):
-    """New urban land per type and period, in hectares, keyed by the period's end year."""
+    """New urban land per urban type (any type of the scheme) and period, in hectares, keyed by the period's end year.
+
+    A type outside residential / industrial / commercial is its own key, e.g. ``institutional: {2030: 40}``.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     residential: PeriodSeries = Field(default_factory=dict, description="end year -> hectares, cluster-wide")
     industrial: PeriodSeries = Field(default_factory=dict, description="end year -> hectares, cluster-wide")
@@ -232,9 +254,37 @@ class DemandConfig(Strict):
         "(landuse.demand_trend)"
     )
 
+    @model_validator(mode="after")
+    def _type_series(self) -> DemandConfig:
+        """Another urban type's key holds a series like residential's (its name is checked against the scheme
+        when the Scenario is built)."""
+        extra = self.__pydantic_extra__
+        for key in list(extra or {}):
+            if not _TYPE_KEY.fullmatch(str(key)):
+                raise ValueError(f"{key}: unknown key; an urban type's name is lower-case letters, digits and _ "
+                                 f"(valid keys here are: {', '.join(type(self).model_fields)}, and urban types)")
+            try:
+                extra[key] = _SERIES.validate_python(extra[key])
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in (key, *err["loc"]) if not str(p).startswith(("function-after", "[")))
+                raise ValueError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
+        return self
+
+    def series(self, t: str) -> dict[int, float]:
+        """The cluster-wide series (end year -> hectares) of urban type ``t`` (empty when not given)."""
+        if t in DEFAULT_URBAN_TYPES:
+            return dict(getattr(self, t))
+        return dict((self.model_extra or {}).get(t, {}))
+
+    def type_keys(self) -> list[str]:
+        """Urban types given a cluster-wide series (non-empty), default types first."""
+        extra = [t for t, v in (self.model_extra or {}).items() if v]
+        return [t for t in DEFAULT_URBAN_TYPES if getattr(self, t)] + extra
+
     def cluster(self, t: str, year: int) -> float:
         """Cluster-wide demand (hectares) of type ``t`` for the period ending ``year``."""
-        series = getattr(self, t)
+        series = self.series(t)
         if year in series:
             return float(series[year])
         if self.by_city:
@@ -386,6 +436,13 @@ class AllocationConfig(Strict):
 # --------------------------------------------------------------------------- growth
 
 
+DEFAULT_SOURCES: tuple[str, ...] = ("farmland", "open_space", "other")
+"""Roles every urban type may be converted from unless ``growth.conversion`` says otherwise."""
+
+DEFAULT_SELF_WEIGHT, DEFAULT_CROSS_WEIGHT = 1.0, 0.1
+"""Default neighbourhood weights of a type the default scheme does not have: itself, and any other type."""
+
+
 def _default_neighbourhood_weights() -> dict[str, dict[str, float]]:
     return {
         "residential": {"residential": 1.0, "industrial": 0.1, "commercial": 0.5},
@@ -456,14 +513,18 @@ class GrowthConfig(Strict):
     neighbourhood: Literal[3, 5, 7] = Field(3, description="Moore window edge in cells")
     neighbourhood_weights: dict[UrbanType, dict[UrbanType, NonNegative]] = Field(
         default_factory=_default_neighbourhood_weights,
-        description="[type grown][neighbour type] -> weight of that neighbour's share in the neighbourhood effect",
+        description="[type grown][neighbour type] -> weight of that neighbour's share in the neighbourhood effect "
+        "(pairs not given: 0; by default, a type outside residential / industrial / commercial weighs 1 for "
+        "itself and 0.1 for every other type)",
     )
     neighbourhood_strength: NonNegative = Field(1.0, description="exponent-like strength of the neighbourhood effect")
     spontaneous_share: Fraction = Field(0.05, description="share of each target placed as new patches")
     adaptive_inertia: bool = Field(True, description="raise zones/types that fall behind schedule (FLUS-style)")
     conversion: dict[UrbanType, list[str]] = Field(
-        default_factory=lambda: {t: ["farmland", "open_space", "other"] for t in URBAN_TYPES},
-        description="urban type -> roles or class names that may convert to it",
+        default_factory=lambda: {t: list(DEFAULT_SOURCES) for t in URBAN_TYPES},
+        description="urban type -> roles or class names that may convert to it (default: every urban type of the "
+        "class scheme from farmland, open_space and other; infrastructure and urban_green only when listed; water "
+        "never)",
     )
     suitability: SuitabilityConfig = Field(default_factory=SuitabilityConfig)
 
@@ -637,14 +698,15 @@ class ScenarioConfig(Strict):
         if any(b <= a for a, b in itertools.pairwise(p)):
             raise ValueError(f"periods must be strictly increasing years, got {p}")
         ends = set(p[1:])
-        for t in URBAN_TYPES:
-            bad = sorted(set(getattr(self.demand, t)) - ends)
+        given = [*DEFAULT_URBAN_TYPES, *(self.demand.model_extra or {})]
+        for t in given:
+            bad = sorted(set(self.demand.series(t)) - ends)
             if bad:
                 raise ValueError(
                     f"demand.{t}: years {bad} are not period end years {sorted(ends)}; "
                     "key demand by the year each period ends"
                 )
-        if self.demand.people is not None and (self.demand.by_city or any(getattr(self.demand, t) for t in URBAN_TYPES)):
+        if self.demand.people is not None and (self.demand.by_city or self.demand.type_keys()):
             raise ValueError("demand.people derives the demand of every city and type: remove demand.by_city and "
                              "the per-type hectare series, or remove demand.people")
         for city, per_type in self.demand.by_city.items():
@@ -687,6 +749,19 @@ class ScenarioConfig(Strict):
                                  "them all")
 
 
+def _given(model: BaseModel, name: str) -> bool:
+    """Whether the key ``name`` of a section holds something other than its default.
+
+    A default that depends on the class scheme (conversion, neighbourhood weights, per-type driver weights) is
+    resolved per scheme when not given; a config dumped and validated again (which marks every key as set) keeps
+    its defaults.
+    """
+    if name not in model.model_fields_set:
+        return False
+    field = type(model).model_fields[name]
+    return getattr(model, name) != field.get_default(call_default_factory=True)
+
+
 class Scenario:
     """A validated scenario: the config model plus resolved paths and the class scheme.
 
@@ -708,14 +783,115 @@ class Scenario:
             self.classes = preset_scheme(config.classes)
         else:
             self.classes = ClassScheme(tuple(c.land_class() for c in config.classes))
+        self._check_types()
         self._check_conversion_names()
         self._check_driver_names()
 
+    @property
+    def urban_types(self) -> tuple[str, ...]:
+        """The urban types of the class scheme (the order of every array with a type axis)."""
+        return self.classes.urban_types
+
+    def _check_types(self) -> None:
+        """Every urban type the config names must be one the class scheme declares."""
+        types = self.classes.urban_types
+        listed = ", ".join(types)
+        cfg = self.config
+        problems: list[str] = []
+
+        def check(where: str, names: Any) -> None:
+            for t in names:
+                if t not in types:
+                    problems.append(f"{where}.{t}: the class scheme declares no urban type {t!r}; its urban types "
+                                    f"are {listed} (declare a class of that type under classes, or remove the key)")
+
+        if len(types) > MAX_URBAN_TYPES:
+            problems.append(f"classes: {len(types)} urban types ({listed}); the growth engine supports at most "
+                            f"{MAX_URBAN_TYPES}: give some classes the same type")
+        dem = cfg.demand
+        check("demand", [t for t in DEFAULT_URBAN_TYPES if getattr(dem, t)])
+        extra = [t for t in (dem.model_extra or {}) if t not in types]
+        if extra:
+            fields = ", ".join(type(dem).model_fields)
+            for t in extra:
+                problems.append(f"demand.{t}: unknown key; valid keys here are: {fields}, and the urban types of "
+                                f"the class scheme ({listed})")
+        for city, per_type in dem.by_city.items():
+            check(f"demand.by_city.{city}", per_type)
+        check("layers.suitability", cfg.layers.suitability)
+        g = cfg.growth
+        if _given(g, "neighbourhood_weights"):
+            check("growth.neighbourhood_weights", g.neighbourhood_weights)
+            for k, row in g.neighbourhood_weights.items():
+                check(f"growth.neighbourhood_weights.{k}", row)
+        if _given(g, "conversion"):
+            check("growth.conversion", g.conversion)
+        if _given(g.suitability, "by_type"):
+            check("growth.suitability.by_type", g.suitability.by_type)
+        pol = cfg.policy
+        if pol.tod is not None and "residential" not in types:
+            problems.append(f"policy.tod: steers new residential land to stations, but the class scheme declares "
+                            f"no urban type 'residential' (its types are {listed}); remove policy.tod or declare "
+                            "a residential class")
+        if pol.jobs_housing is not None and ("residential" not in types
+                                             or not {"industrial", "commercial"} & set(types)):
+            problems.append(f"policy.jobs_housing: compares new industrial + commercial land with new residential "
+                            f"land, but the class scheme's urban types are {listed}; it needs residential and "
+                            "industrial or commercial (remove policy.jobs_housing or declare those classes)")
+        if dem.people is not None:
+            if "residential" not in types:
+                problems.append(f"demand.people: turns population into residential land, but the class scheme "
+                                f"declares no urban type 'residential' (its types are {listed}); declare a "
+                                "residential class or give demand in hectares per type")
+            ppl = dem.people
+            for t in ("industrial", "commercial"):
+                key = f"{t}_jobs_per_ha"
+                if t not in types and key in ppl.model_fields_set:
+                    problems.append(f"demand.people.{key}: the class scheme declares no urban type {t!r} (its "
+                                    f"types are {listed}); remove the key")
+        if problems:
+            raise ConfigError(problems[0], problems=problems)
+
+    def conversion_sources(self) -> dict[str, list[str]]:
+        """Urban type -> roles or class names that may convert to it.
+
+        ``growth.conversion`` when given (a type it leaves out has no source); by default every urban type of
+        the scheme takes farmland, open space and other land (:data:`DEFAULT_SOURCES`).
+        """
+        g = self.config.growth
+        if _given(g, "conversion"):
+            return {t: list(g.conversion.get(t, [])) for t in self.urban_types}
+        return {t: list(DEFAULT_SOURCES) for t in self.urban_types}
+
+    def neighbourhood_matrix(self) -> list[list[float]]:
+        """``[k][j]``: weight of a type-``j`` neighbour for growth of type ``k`` (:attr:`urban_types` order).
+
+        ``growth.neighbourhood_weights`` when given (pairs it leaves out weigh 0); by default the default
+        scheme's weights, and :data:`DEFAULT_SELF_WEIGHT` / :data:`DEFAULT_CROSS_WEIGHT` for a pair with a type
+        outside it.
+        """
+        g = self.config.growth
+        nw = g.neighbourhood_weights
+        types = self.urban_types
+        if _given(g, "neighbourhood_weights"):
+            return [[float(nw.get(k, {}).get(j, 0.0)) for j in types] for k in types]
+        dflt = _default_neighbourhood_weights()
+        return [[float(dflt[k][j]) if k in dflt and j in dflt[k] else
+                 (DEFAULT_SELF_WEIGHT if k == j else DEFAULT_CROSS_WEIGHT) for j in types] for k in types]
+
+    def driver_weights(self) -> dict[str, dict[str, float]]:
+        """Urban type -> its suitability driver weights (``growth.suitability.by_type``, else ``weights``)."""
+        sc = self.config.growth.suitability
+        return {t: dict(sc.by_type.get(t, sc.weights)) for t in self.urban_types}
+
     def _check_driver_names(self) -> None:
         sc = self.config.growth.suitability
-        valid = set(KNOWN_DRIVERS) | set(self.config.layers.drivers)
+        types = self.urban_types
+        valid = ({d for d in KNOWN_DRIVERS if not (d.startswith("dist_") and d[5:] in DEFAULT_URBAN_TYPES)}
+                 | {f"dist_{t}" for t in types} | set(self.config.layers.drivers))
         problems = []
-        for where, weights in [("weights", sc.weights), *((f"by_type.{t}", w) for t, w in sc.by_type.items())]:
+        for where, weights in [("weights", sc.weights),
+                               *((f"by_type.{t}", w) for t, w in sc.by_type.items() if t in types)]:
             for name in weights:
                 if name not in valid:
                     problems.append(
@@ -726,10 +902,12 @@ class Scenario:
             raise ConfigError(problems[0], problems=problems)
 
     def _check_conversion_names(self) -> None:
-        roles = {"farmland", "open_space", "other", "water", "residential", "industrial", "commercial"}
+        roles = set(self.classes.roles)
         names = {c.name for c in self.classes}
         problems = []
         for t, sources in self.config.growth.conversion.items():
+            if t not in self.urban_types:
+                continue  # reported by _check_types when given; a default entry of a type the scheme lacks
             for s in sources:
                 if s not in roles and s not in names:
                     problems.append(
@@ -767,17 +945,21 @@ class Scenario:
         return self.resolve(self.config.outputs.folder)
 
     def conversion_codes(self) -> dict[str, tuple[int, ...]]:
-        """Urban type -> class codes allowed to convert to it (from ``growth.conversion``)."""
+        """Urban type -> class codes allowed to convert to it (from :meth:`conversion_sources`).
+
+        A source is a role (an urban type, ``urban``, farmland, open_space, water, infrastructure, urban_green,
+        other) or a class name; the classes of the type itself are never its sources.
+        """
         out = {}
-        for t in URBAN_TYPES:
-            sources = self.config.growth.conversion.get(t, [])
+        roles = set(self.classes.roles)
+        for t, sources in self.conversion_sources().items():
             codes = set()
             for s in sources:
-                if s in ("farmland", "open_space", "other", "water", *URBAN_TYPES):
+                if s in roles:
                     codes.update(self.classes.codes_with_role(s))
                 else:
                     codes.update(c.code for c in self.classes if c.name == s)
-            codes.discard(self.classes.code_of(t))
+            codes.difference_update(self.classes.codes_of_type(t))
             out[t] = tuple(sorted(codes))
         return out
 
@@ -793,7 +975,7 @@ def layer_key(name: str) -> str:
     """The config key of a layer name: ``landuse_2010`` -> ``layers.history.2010``, ``ndvi`` -> ``layers.drivers.ndvi``."""
     if name.startswith("landuse_") and name[8:].isdigit():
         return f"layers.history.{name[8:]}"
-    if name.startswith("suitability_") and name[12:] in URBAN_TYPES:
+    if name.startswith("suitability_") and re.fullmatch(r"[a-z][a-z0-9_]*", name[12:]):
         return f"layers.suitability.{name[12:]}"
     if name in LayersConfig.model_fields:
         return f"layers.{name}"

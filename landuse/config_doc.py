@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from landuse.config import ScenarioConfig
+from landuse.config import ScenarioConfig, UrbanType
 
 HEADER = """# Scenario configuration reference
 
@@ -42,7 +42,7 @@ def _type_name(annotation: typing.Any) -> str:
     text = repr(annotation).replace("typing.", "").replace("pathlib.", "").replace("landuse.config.", "")
     text = text.replace("<class '", "").replace("'>", "")
     text = re.sub(r"Annotated\[(\w+), AfterValidator\([^)]*\)\]", r"\1", text)
-    text = text.replace("Literal['residential', 'industrial', 'commercial']", "UrbanType")
+    text = text.replace(repr(UrbanType).replace("typing.", ""), "UrbanType")
     return text.replace("|", "\\|")
 
 

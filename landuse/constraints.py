@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from landuse.classes import URBAN_TYPES, ClassScheme
+from landuse.classes import ClassScheme
 from landuse.config import Scenario
 
 
@@ -74,10 +74,11 @@ def convertible(
 
 
 def source_allowed_lut(scenario: Scenario) -> np.ndarray:
-    """Array ``(3, 256)`` bool: may class code ``c`` become urban type ``k`` (``URBAN_TYPES`` order)."""
-    lut = np.zeros((len(URBAN_TYPES), 256), dtype=bool)
-    for k, t in enumerate(URBAN_TYPES):
-        lut[k, list(scenario.conversion_codes()[t])] = True
+    """Array ``(T, 256)`` bool: may class code ``c`` become urban type ``k`` (``scenario.urban_types`` order)."""
+    conv = scenario.conversion_codes()
+    lut = np.zeros((len(scenario.urban_types), 256), dtype=bool)
+    for k, t in enumerate(scenario.urban_types):
+        lut[k, list(conv[t])] = True
     return lut
 
 
@@ -110,7 +111,7 @@ def open_space_mask(landuse: np.ndarray, classes: ClassScheme, *, include_water:
     roles = ("open_space", "water") if include_water else ("open_space",)
     out = classes.is_role(landuse, *roles)
     if protected is not None:
-        excluded = ("water", *URBAN_TYPES) if not include_water else URBAN_TYPES
+        excluded = ("water", "urban") if not include_water else ("urban",)
         out |= np.asarray(protected, dtype=bool) & ~classes.is_role(landuse, *excluded)
     return out
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landuse.classes import URBAN_TYPES
+from landuse.classes import DEFAULT_URBAN_TYPES
 from landuse.config import Scenario
 from landuse.errors import ConfigError
 from landuse.landscape import cell_area_ha
@@ -70,7 +70,7 @@ class PeopleDemand:
         """A table of the derived hectares per period, city and type, for the terminal."""
         lines = ["demand from people and jobs (hectares of new land per period; negative = surplus):"]
         wide = self.change.pivot_table(index=["period", "city"], columns="type", values="hectares", aggfunc="sum")
-        wide = wide.reindex(columns=[t for t in URBAN_TYPES if t in wide.columns])
+        wide = wide.reindex(columns=[t for t in DEFAULT_URBAN_TYPES if t in wide.columns])
         lines.append("  period  city  " + "  ".join(f"{t:>12}" for t in wide.columns))
         for (period, city), row in wide.iterrows():
             lines.append(f"  {period:>6}  {city:>4}  " + "  ".join(f"{v:12.1f}" for v in row.to_numpy()))
@@ -116,8 +116,11 @@ def people_table(scenario: Scenario) -> pd.DataFrame:
         raise ConfigError(f"{where}: missing column(s) {missing}; the table needs city, year, population and jobs "
                           "(or jobs_industrial and jobs_commercial)")
     has_split = {"jobs_industrial", "jobs_commercial"} <= set(df.columns)
+    jobs_types = [t for t in ("industrial", "commercial") if t in scenario.urban_types]
     if "jobs" not in df.columns and not has_split:
-        raise ConfigError(f"{where}: no jobs column; give jobs, or jobs_industrial and jobs_commercial")
+        if jobs_types:
+            raise ConfigError(f"{where}: no jobs column; give jobs, or jobs_industrial and jobs_commercial")
+        df["jobs"] = 0.0  # the scheme has no land for jobs: population only
     cols = ["city", "year", "population", *(["jobs"] if "jobs" in df.columns else []),
             *(["jobs_industrial", "jobs_commercial"] if has_split else [])]
     for c in cols:
@@ -189,7 +192,7 @@ def derive_demand(scenario: Scenario, landscape: xr.Dataset, *, landuse: np.ndar
         notes.append(f"cities {absent} have no population or jobs in demand.people: no demand there")
     cell_ha = cell_area_ha(landscape)
     n = max(present, default=0) + 1
-    land = {t: np.bincount(cities[study & classes.is_role(lu, t)], minlength=n) * cell_ha for t in URBAN_TYPES}
+    land = {t: np.bincount(cities[study & classes.is_role(lu, t)], minlength=n) * cell_ha for t in PEOPLE_OF}
 
     # people at every scenario year (linear interpolation within the table's years)
     rows = []
@@ -208,7 +211,27 @@ def derive_demand(scenario: Scenario, landscape: xr.Dataset, *, landuse: np.ndar
                     r[col] = _interp(ys, g[col].to_numpy(float), y)
             rows.append(r)
     people = pd.DataFrame(rows)
-    if "jobs_industrial" not in people or people["jobs_industrial"].isna().any():
+    types = [t for t in PEOPLE_OF if t in scenario.urban_types]
+    if "residential" not in types:
+        raise ConfigError(f"demand.people: turns population into residential land, but the class scheme declares "
+                          f"no urban type 'residential' (its types are {', '.join(scenario.urban_types)})")
+    split_given = "jobs_industrial" in people and not people["jobs_industrial"].isna().any()
+    jobs_cols = ("jobs_industrial", "jobs_commercial") if split_given else ("jobs",)
+    for t in ("industrial", "commercial"):
+        cols_t = [c for c in jobs_cols if c == "jobs" or c == f"jobs_{t}"]
+        if t not in types and split_given and float(people[cols_t].sum().sum()) > 0:
+            raise ConfigError(f"demand.people: the table gives jobs_{t}, but the class scheme declares no urban type "
+                              f"{t!r} (its types are {', '.join(scenario.urban_types)}); drop the column or "
+                              "declare a class of that type")
+    if not {"industrial", "commercial"} & set(types) and float(people[list(jobs_cols)].sum().sum()) > 0:
+        raise ConfigError(f"demand.people: the table gives jobs, but the class scheme declares neither an "
+                          f"'industrial' nor a 'commercial' urban type (its types are "
+                          f"{', '.join(scenario.urban_types)}); drop the jobs column or declare such a class")
+    if not split_given and not {"industrial", "commercial"} <= set(types):
+        share = 1.0 if "industrial" in types else 0.0  # every job on the one jobs type the scheme has
+        people["jobs_industrial"] = people["jobs"] * share
+        people["jobs_commercial"] = people["jobs"] * (1.0 - share)
+    elif not split_given:
         share = cfg.industrial_job_share
         if share == "auto":
             ind, com = land["industrial"].sum(), land["commercial"].sum()
@@ -221,7 +244,7 @@ def derive_demand(scenario: Scenario, landscape: xr.Dataset, *, landuse: np.ndar
 
     start = people[people.year == years[0]].set_index("city")
     need_rows = []
-    for t in URBAN_TYPES:
+    for t in types:
         col, key = PEOPLE_OF[t], DENSITY_KEY[t]
         spec = getattr(cfg, key)
         total_people = float(start[col].sum())

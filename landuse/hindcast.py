@@ -92,6 +92,7 @@ def allocate_by_rank(
     *,
     developable: np.ndarray,
     type_codes: Sequence[int],
+    types: Sequence[str] = URBAN_TYPES,
 ) -> np.ndarray:
     """Convert, per zone and urban type, the ``cells`` developable cells of highest score.
 
@@ -131,10 +132,10 @@ def allocate_by_rank(
     out = np.asarray(before, dtype=np.uint8).reshape(-1).copy()
     z = np.asarray(zones).reshape(-1)
     sc = np.asarray(score, dtype=np.float64)
-    dev = np.asarray(developable, dtype=bool).reshape(len(URBAN_TYPES), -1)
+    dev = np.asarray(developable, dtype=bool).reshape(len(types), -1)
     taken = np.zeros(out.size, dtype=bool)
     n_zone = int(z.max(initial=0)) + 1
-    for k, t in enumerate(URBAN_TYPES):
+    for k, t in enumerate(types):
         sub = targets[targets["type"] == t]
         if sub.empty:
             continue
@@ -180,10 +181,11 @@ def expected_map(before: np.ndarray, counts: np.ndarray, params: Any, zones: np.
     """
     potential = np.asarray(params.potential)
     allowed = np.asarray(params.allowed)
-    developable = np.stack([allowed[k][before] & (potential[k] > 0) for k in range(len(URBAN_TYPES))])
+    types = tuple(getattr(params, "types", URBAN_TYPES))
+    developable = np.stack([allowed[k][before] & (potential[k] > 0) for k in range(len(types))])
     score = np.asarray(counts, dtype=np.float64) + potential.astype(np.float64) / 256.0
     return allocate_by_rank(before, score, zones, targets, developable=developable,
-                            type_codes=tuple(int(c) for c in params.type_codes))
+                            type_codes=tuple(int(c) for c in params.type_codes), types=types)
 
 
 # =========================================================================== scoring

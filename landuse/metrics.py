@@ -36,7 +36,7 @@ import pandas as pd
 import xarray as xr
 from scipy import ndimage
 
-from landuse.classes import URBAN_TYPES, ClassScheme
+from landuse.classes import ClassScheme
 from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
@@ -263,10 +263,10 @@ def urban_metrics(
     """
     lu = _values(landuse)
     study = lu != classes.nodata if study_area is None else np.asarray(_values(study_area), dtype=bool)
-    out = {"urban": landscape_metrics(classes.is_role(lu, *URBAN_TYPES), cell_size=cell_size,
+    out = {"urban": landscape_metrics(classes.is_role(lu, "urban"), cell_size=cell_size,
                                       connectivity=connectivity, study_area=study, count_boundary=count_boundary)}
-    for t in URBAN_TYPES:
-        out[t] = landscape_metrics(lu == classes.code_of(t), cell_size=cell_size, connectivity=connectivity,
+    for t in classes.urban_types:
+        out[t] = landscape_metrics(classes.is_role(lu, t), cell_size=cell_size, connectivity=connectivity,
                                    study_area=study, count_boundary=count_boundary)
     return out
 
@@ -386,8 +386,8 @@ def expansion_types(
     study = (b != classes.nodata) & (a != classes.nodata)
     if study_area is not None:
         study &= np.asarray(_values(study_area), dtype=bool)
-    old = classes.is_role(b, *URBAN_TYPES) & study
-    new = classes.is_role(a, *URBAN_TYPES) & ~old & study
+    old = classes.is_role(b, "urban") & study
+    new = classes.is_role(a, "urban") & ~old & study
     labels, n = ndimage.label(new, structure=_structure(connectivity))
     labels = labels.astype(np.int32, copy=False)
     flat = labels.ravel()
@@ -678,9 +678,9 @@ def validation_metrics(
     conf = h.sum(axis=0)  # observed (rows) x simulated (cols)
     dis = _disagreement_from(conf, codes)
     gains = _gains_from(h, codes, classes.codes)
-    urban = {"urban": _lee_sallee_from(conf, codes, classes.urban_codes)}
-    for t in URBAN_TYPES:
-        urban[t] = _lee_sallee_from(conf, codes, (classes.code_of(t),))
+    urban = {"urban": _lee_sallee_from(conf, codes, classes.codes_with_role("urban"))}
+    for t in classes.urban_types:
+        urban[t] = _lee_sallee_from(conf, codes, classes.codes_of_type(t))
     names = {c.code: c.name for c in classes}
     return {
         "overall_accuracy": _accuracy_from(conf),
@@ -857,8 +857,8 @@ def quota_report(
         landscape, classes, include_water=include_water, landuse=before)
     farm_b = classes.is_role(before, "farmland") & study
     farm_a = classes.is_role(after, "farmland") & study
-    urban_b = classes.is_role(before, *URBAN_TYPES)
-    urban_a = classes.is_role(after, *URBAN_TYPES) & study
+    urban_b = classes.is_role(before, "urban")
+    urban_a = classes.is_role(after, "urban") & study
     if "cities" in landscape:
         raw = np.asarray(landscape["cities"].values, dtype=np.intp)
         cities = np.where(study & (raw > 0), raw, 0)  # 0 (and negative ids) = no city

@@ -35,7 +35,7 @@ import xarray as xr
 
 from landuse.boundary import ugb_summary
 from landuse.checks import failure_lines, policy_checks, records, summary
-from landuse.classes import URBAN_TYPES, ClassScheme
+from landuse.classes import ClassScheme
 from landuse.config import Scenario
 from landuse.errors import LanduseError
 from landuse.io import write_bytes, write_text
@@ -351,17 +351,17 @@ def fig_change(report: Report) -> bytes:
     cl = report.classes
     rgba = np.ones((*a.shape, 4), dtype=np.float32)
     rgba[a == cl.nodata, 3] = 0.0
-    old = cl.is_role(a, *URBAN_TYPES)
+    old = cl.is_role(a, "urban")
     rgba[old, :3] = 0.74
     from matplotlib.patches import Patch
 
     handles = [Patch(facecolor="#bdbdbd", label=f"urban in {years[0]}")]
-    for t in URBAN_TYPES:
+    for t in cl.urban_types:
         c = cl.by_code(cl.code_of(t))
-        new = (b == c.code) & ~old
+        new = cl.is_role(b, t) & ~old
         rgba[new, :3] = np.asarray(c.rgb, dtype=np.float32) / 255.0
         handles.append(Patch(facecolor=c.colour, label=f"new {c.name}"))
-    lost_farm = cl.is_role(a, "farmland") & ~cl.is_role(b, "farmland") & ~cl.is_role(b, *URBAN_TYPES)
+    lost_farm = cl.is_role(a, "farmland") & ~cl.is_role(b, "farmland") & ~cl.is_role(b, "urban")
     rgba[lost_farm, :3] = (0.55, 0.35, 0.17)
     if lost_farm.any():
         handles.append(Patch(facecolor="#8c592b", label="farmland lost (not to urban)"))
@@ -383,7 +383,7 @@ def fig_expansion(report: Report) -> bytes:
     colours = {1: (0.17, 0.51, 0.73), 2: (0.99, 0.68, 0.38), 3: (0.84, 0.1, 0.11)}
     rgba = np.ones((*tm.shape, 4), dtype=np.float32)
     rgba[first == report.classes.nodata, 3] = 0.0
-    rgba[report.classes.is_role(first, *URBAN_TYPES), :3] = 0.74
+    rgba[report.classes.is_role(first, "urban"), :3] = 0.74
     for code, col in colours.items():
         rgba[tm == code, :3] = col
     from matplotlib.patches import Patch
@@ -653,7 +653,7 @@ def _sections(report: Report, figure_names: list[str]) -> list[_Section]:
     short = ["NP", "LPI %", "AREA_MN ha", "ED m/ha", "LSI", "AI %", "SHAPE_AM"]
     rows = []
     for y in years:
-        for cls in ("urban", *URBAN_TYPES):
+        for cls in d["landscape_metrics"][str(y)]:  # urban, then each urban type of the scheme
             m = d["landscape_metrics"][str(y)][cls]
             rows.append([str(y), cls, *(_fmt(m[k], 0 if k == "number_of_patches" else 2) for k in keys)])
     s.table(["year", "class", *short], rows)

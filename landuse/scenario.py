@@ -47,7 +47,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import LanduseError, OutputExistsError
 from landuse.io import protected_inputs, write_geotiff, write_text
@@ -260,12 +259,12 @@ def _shrinkage_table(ds: xr.Dataset, scenario: Scenario, maps: dict[int, xr.Data
     cities = np.asarray(ds["cities"].values, dtype=np.int64)
     lu0 = np.asarray(ds["landuse"].values)
     n = int(cities.max(initial=0)) + 1
-    urban0 = classes.is_role(lu0, *URBAN_TYPES)
+    urban0 = classes.is_role(lu0, "urban")
     per = pd.concat(records, ignore_index=True)
     rows = []
     for y, da in maps.items():
         lu = np.asarray(da.values)
-        urban = classes.is_role(lu, *URBAN_TYPES)
+        urban = classes.is_role(lu, "urban")
         vac = np.asarray(vacancy[y].values, dtype=bool) if y in vacancy else np.zeros(lu.shape, bool)
         restored = urban0 & ~urban
         cnt = {k: np.bincount(cities[m], minlength=n) for k, m in
@@ -396,7 +395,7 @@ def run_scenario(
     nodata = classes.nodata
     lu = np.asarray(ds["landuse"].values).copy()
     study_mask = np.asarray(ds["study_area"].values, dtype=bool)
-    start_urban = classes.is_role(lu, *URBAN_TYPES)
+    start_urban = classes.is_role(lu, "urban")
     not_urban_prob = np.ones(lu.shape, dtype=np.float32)
 
     allocations = []
@@ -476,7 +475,7 @@ def run_scenario(
         timings[f"grow_{y1}"] = time.perf_counter() - t
         lu_start = lu
         lu = np.asarray(res.landuse[y1].values).copy()
-        farmland_lost += float((classes.is_role(lu_start, "farmland") & classes.is_role(lu, *URBAN_TYPES)).sum()
+        farmland_lost += float((classes.is_role(lu_start, "farmland") & classes.is_role(lu, "urban")).sum()
                                * cell_area_ha(ds))
         landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)
         if people is not None:  # demand from people may release land: one vacancy map per period
@@ -484,7 +483,7 @@ def run_scenario(
                                        nodata=255)
         probability[y1] = {}
         p_any = np.zeros(lu.shape, dtype=np.float32)
-        for typ in URBAN_TYPES:
+        for typ in scenario.urban_types:
             pk = res.probability[typ].sel(period=y1).values.astype(np.float32)
             probability[y1][typ] = like(ds, pk, f"probability_{typ}_{y1}")
             p_any += pk
@@ -535,7 +534,7 @@ def run_scenario(
         scenario=scenario,
         landscape=ds,
         landuse_by_year=landuse_by_year,
-        probability={"urban": urban_probability, **{t_: probability[scenario.periods[-1]][t_] for t_ in URBAN_TYPES}},
+        probability={"urban": urban_probability, **{t_: probability[scenario.periods[-1]][t_] for t_ in scenario.urban_types}},
         ugb=ugb,
         allocation=allocation_df,
         seed=cfg.growth.seed,

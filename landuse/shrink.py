@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario
 from landuse.errors import ConfigError
 from landuse.growth.random import stream_key, uniform_array
@@ -64,7 +63,7 @@ def restore_code(scenario: Scenario, rule: str) -> int | None:
     classes = scenario.classes
     for c in classes:
         if c.name == rule:
-            if c.role in URBAN_TYPES or c.role == "water":
+            if c.urban or c.role == "water":
                 raise ConfigError(f"shrinkage.restore_to: {rule!r} is {c.role} land; restore to open space, "
                                   "farmland or another non-urban class")
             return c.code
@@ -83,7 +82,7 @@ def zone_shares(ds, zones: np.ndarray, landuse: np.ndarray, scenario: Scenario, 
     cells = np.maximum(np.bincount(z, minlength=n_zones + 1), 1)
     red = (np.bincount(z, weights=np.asarray(ds["red_line"].values, bool).ravel(), minlength=n_zones + 1) / cells
            if "red_line" in ds else np.zeros(n_zones + 1))
-    urban = classes.is_role(landuse, *URBAN_TYPES).ravel()
+    urban = classes.is_role(landuse, "urban").ravel()
     hist = sorted(v for v in ds.data_vars if str(v).startswith("landuse_"))
     former = np.zeros(n_zones + 1)
     if hist:
@@ -118,7 +117,7 @@ def occupied_cells(zones: np.ndarray, landuse: np.ndarray, vacant: np.ndarray, s
                    n_zones: int) -> dict[str, np.ndarray]:
     """Occupied (urban, not vacant) cells per zone id (index 0..n_zones) and urban type."""
     out = {}
-    for t in URBAN_TYPES:
+    for t in scenario.urban_types:
         m = scenario.classes.is_role(landuse, t) & ~vacant & (zones > 0)
         out[t] = np.bincount(zones[m], minlength=n_zones + 1)
     return out
@@ -177,12 +176,10 @@ def release_cells(landuse: np.ndarray, vacant: np.ndarray, zones: np.ndarray, pl
         return lu, vac, pd.DataFrame(columns=cols)
     shape = lu.shape
     cities = plan.groupby("zone")["city"].first()
-    code_of = {t: classes.code_of(t) for t in URBAN_TYPES}
-    nt = len(URBAN_TYPES)
-    type_idx = np.full(256, -1, dtype=np.int64)
-    for k, t in enumerate(URBAN_TYPES):
-        type_idx[code_of[t]] = k
-    plan_key = plan.zone.to_numpy(np.int64) * nt + plan.type.map(URBAN_TYPES.index).to_numpy(np.int64)
+    types = classes.urban_types
+    nt = len(types)
+    type_idx = classes.type_lut().astype(np.int64)  # every class of a type releases as that type
+    plan_key = plan.zone.to_numpy(np.int64) * nt + plan.type.map(types.index).to_numpy(np.int64)
     remaining = {i: int(n) for i, n in enumerate(plan.cells)}
     ti = type_idx[lu]
     cell_key = np.where((ti >= 0) & ~vac & (zones > 0), zones.astype(np.int64) * nt + ti, -1)
@@ -193,7 +190,7 @@ def release_cells(landuse: np.ndarray, vacant: np.ndarray, zones: np.ndarray, pl
     order_taken = np.zeros(shape, dtype=np.int64)  # round in which a cell was taken (restore the first ones)
     pattern = scenario.config.shrinkage.pattern
     rounds = _ROUNDS if pattern == "contraction" else 1
-    urban = classes.is_role(lu, *URBAN_TYPES)
+    urban = classes.is_role(lu, "urban")
     for r in range(rounds):
         left = {g: n for g, n in remaining.items() if n > 0}
         if not left:
@@ -223,8 +220,8 @@ def release_cells(landuse: np.ndarray, vacant: np.ndarray, zones: np.ndarray, pl
         oc = _outcome(scenario, int(c))
         sel = np.flatnonzero(tcity == c)
         share = {"vacant": 0.0, "restore": 1.0, "mix": oc.restore_share}[oc.outcome]
-        for t in URBAN_TYPES:
-            st = sel[tcode[sel] == code_of[t]]
+        for k_t, t in enumerate(types):
+            st = sel[type_idx[tcode[sel]] == k_t]
             if st.size == 0:
                 continue
             k = round(share * st.size)
@@ -252,7 +249,8 @@ def _neighbour_class(lu: np.ndarray, cells: np.ndarray, scenario: Scenario) -> n
     classes = scenario.classes
     rows, cols = lu.shape
     r, c = np.divmod(cells, cols)
-    ok_codes = np.array([k.code for k in classes if k.role not in (*URBAN_TYPES, "water")], dtype=np.int64)
+    ok_codes = np.array([k.code for k in classes if not k.urban and k.role not in ("water", "infrastructure")],
+                        dtype=np.int64)
     counts = np.zeros((cells.size, ok_codes.size), dtype=np.int64)
     for dr in (-1, 0, 1):
         for dc in (-1, 0, 1):
@@ -280,7 +278,7 @@ def reoccupy(landuse: np.ndarray, vacant: np.ndarray, cities: np.ndarray, want: 
     if not vac.any() or not want:
         return vac, done
     classes = scenario.classes
-    occupied = classes.is_role(landuse, *URBAN_TYPES) & ~vac
+    occupied = classes.is_role(landuse, "urban") & ~vac
     neigh = _window_count(occupied).ravel()
     for (c, t), n in sorted(want.items()):
         if n <= 0:

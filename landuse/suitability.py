@@ -33,7 +33,6 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
 from landuse.landscape import cell_sizes
@@ -75,8 +74,7 @@ def _minmax(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
 
 def type_weights(scenario: Scenario) -> dict[str, dict[str, float]]:
     """Driver weights per urban type: ``by_type[type]`` where given, else ``weights``."""
-    cfg = scenario.config.growth.suitability
-    return {t: dict(cfg.by_type.get(t, cfg.weights)) for t in URBAN_TYPES}
+    return scenario.driver_weights()
 
 
 def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray) -> np.ndarray | None:
@@ -86,9 +84,9 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     classes = scenario.classes
     if name == "dist_urban":
-        return distance_score(distance_to(classes.is_role(landuse, *URBAN_TYPES) & inside, cell=cell),
+        return distance_score(distance_to(classes.is_role(landuse, "urban") & inside, cell=cell),
                               scale_m=cfg.distance_scale_m)
-    if name.startswith("dist_") and name[5:] in URBAN_TYPES:
+    if name.startswith("dist_") and name[5:] in classes.urban_types:
         return distance_score(distance_to(classes.is_role(landuse, name[5:]) & inside, cell=cell),
                               scale_m=cfg.distance_scale_m)
     if name in _MASK_DRIVERS:
@@ -136,10 +134,11 @@ def compute_suitability(
     lu = np.asarray(ds["landuse"].values if landuse is None else landuse, dtype=np.uint8)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     shape = lu.shape
-    out = np.zeros((len(URBAN_TYPES), *shape), dtype=np.float32)
+    types = scenario.urban_types
+    out = np.zeros((len(types), *shape), dtype=np.float32)
     dropped: set[str] = set()
     if method == "raster":
-        for k, t in enumerate(URBAN_TYPES):
+        for k, t in enumerate(types):
             name = f"suitability_{t}"
             if name not in ds:
                 raise ConfigError(
@@ -173,7 +172,7 @@ def compute_suitability(
     da = xr.DataArray(
         out,
         dims=("type", "y", "x"),
-        coords={"type": list(URBAN_TYPES), "y": ds.y, "x": ds.x},
+        coords={"type": list(types), "y": ds.y, "x": ds.x},
         name="suitability",
         attrs={"method": method, "dropped_drivers": sorted(dropped)},
     )

@@ -32,7 +32,6 @@ import pandas as pd
 import xarray as xr
 from scipy import ndimage
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario
 from landuse.constraints import convertible
 from landuse.errors import LanduseError
@@ -62,16 +61,16 @@ def feature_stack(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, *,
         names.append(name)
         layers.append(np.nan_to_num(np.asarray(arr, dtype=np.float32), nan=0.0, posinf=0.0))
 
-    urban = classes.is_role(landuse, *URBAN_TYPES) & inside
+    urban = classes.is_role(landuse, "urban") & inside
     big = float(np.hypot(*landuse.shape) * cell)
-    for name, mask in [("urban", urban)] + [(t, classes.is_role(landuse, t) & inside) for t in URBAN_TYPES]:
+    for name, mask in [("urban", urban)] + [(t, classes.is_role(landuse, t) & inside) for t in classes.urban_types]:
         d = distance_to(mask, cell=cell_yx)
         add(f"log_dist_{name}", np.log1p(np.where(np.isfinite(d), d, big)))
     for m in _MASKS:
         if m in ds:
             d = distance_to(np.asarray(ds[m].values, dtype=bool), cell=cell_yx)
             add(f"log_dist_{m}", np.log1p(np.where(np.isfinite(d), d, big)))
-    for t in URBAN_TYPES:
+    for t in classes.urban_types:
         share = ndimage.uniform_filter(classes.is_role(landuse, t).astype(np.float32), size=5, mode="constant")
         add(f"share_{t}_5x5", share)
     radii = scenario.config.growth.suitability.density_radii_m if radii_m is None else radii_m
@@ -266,7 +265,7 @@ def train_suitability(
     rng = np.random.default_rng(seed)
     fits: dict[str, TypeFit] = {}
     models = {}
-    for k, t in enumerate(URBAN_TYPES):
+    for t in scenario.urban_types:
         if types is not None and t not in types:
             continue
         cand = convertible(ds, scenario, t, landuse=lu0)
@@ -302,7 +301,7 @@ def train_suitability(
         model.fit(X[n_test:], y[n_test:])
         p = model.predict_proba(X[:n_test])[:, 1]
         auc = float(roc_auc_score(y[:n_test], p))
-        auc_lin = float(roc_auc_score(y[:n_test], linear0[k].ravel()[idx[:n_test]]))
+        auc_lin = float(roc_auc_score(y[:n_test], linear0[scenario.urban_types.index(t)].ravel()[idx[:n_test]]))
         fits[t] = TypeFit(t, int(pos.size), int(idx.size), auc, auc_lin, _importances(model, names), model)
         models[t] = model
 
@@ -330,9 +329,10 @@ def predict_suitability(models: dict, ds: xr.Dataset, scenario: Scenario, landus
     names, feats = feature_stack(ds, scenario, landuse, radii_m=radii_m)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     flat = feats.reshape(len(names), -1)
-    out = np.zeros((len(URBAN_TYPES), *landuse.shape), dtype=np.float32)
+    types = scenario.urban_types
+    out = np.zeros((len(types), *landuse.shape), dtype=np.float32)
     cells = np.flatnonzero(inside.ravel())
-    for k, t in enumerate(URBAN_TYPES):
+    for k, t in enumerate(types):
         if models.get(t) is None:
             continue  # a type not fitted: suitability 0
         vals = np.empty(cells.size, dtype=np.float32)
@@ -343,7 +343,7 @@ def predict_suitability(models: dict, ds: xr.Dataset, scenario: Scenario, landus
     da = xr.DataArray(
         out,
         dims=("type", "y", "x"),
-        coords={"type": list(URBAN_TYPES), "y": ds.y, "x": ds.x},
+        coords={"type": list(types), "y": ds.y, "x": ds.x},
         name="suitability",
     )
     return da.rio.write_crs(ds.rio.crs).rio.write_transform(ds.rio.transform())
@@ -368,7 +368,8 @@ def write_trained(result: TrainedSuitability, out_dir, *, scenario: Scenario) ->
 
     out = Path(out_dir)
     written = []
-    for t in URBAN_TYPES:
+    types = [str(t) for t in result.suitability.coords["type"].values]
+    for t in types:
         da = result.suitability.sel(type=t, drop=True)
         da.name = f"suitability_{t}"
         written.append(write_geotiff(da, out / f"suitability_{t}.tif", tags={"method": result.method}))
@@ -386,7 +387,7 @@ def write_trained(result: TrainedSuitability, out_dir, *, scenario: Scenario) ->
     for t, f in result.fits.items():
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(f.importances.items())[:4])
         lines.append(f"| {t} | {f.n_converted} | {f.n_sampled} | {f.auc:.3f} | {f.auc_linear:.3f} | {top} |")
-    rel = {t: f"suitability_{t}.tif" for t in URBAN_TYPES}
+    rel = {t: f"suitability_{t}.tif" for t in types}
     lines += [
         "",
         "Use in a scenario (paths may also be given relative to the scenario file):",

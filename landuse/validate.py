@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import ConfigError, LanduseError
 
@@ -70,7 +69,7 @@ def _demand_problems(scenario: Scenario, ds, developable: np.ndarray, cell_ha: f
     short = False
     demand = scenario.config.demand
     ends = scenario.periods[1:]
-    per_year = {y: sum(demand.cluster(t, y) for t in URBAN_TYPES) for y in ends}
+    per_year = {y: sum(demand.cluster(t, y) for t in scenario.urban_types) for y in ends}
     dev_ha = float(developable.sum()) * cell_ha
     for y, d in per_year.items():
         if d > dev_ha:
@@ -169,7 +168,7 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
     history = sorted(int(v[8:]) for v in ds.data_vars if v.startswith("landuse_") and v[8:].isdigit())
     sc = cfg.growth.suitability
     if sc.method == "raster":
-        missing = [t for t in URBAN_TYPES if f"suitability_{t}" not in ds]
+        missing = [t for t in scenario.urban_types if f"suitability_{t}" not in ds]
         if missing:
             problems.append(
                 f"growth.suitability.method is 'raster' but layers.suitability.{missing[0]} is not given; add "
@@ -212,10 +211,10 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
     if q is not None and q.already_below == "error":
         problems += _quota_below_at_start(ds, scenario)
     demand = scenario.config.demand
-    if any(demand.cluster(t, y) > 0 for t in URBAN_TYPES for y in scenario.periods[1:]):
+    if any(demand.cluster(t, y) > 0 for t in scenario.urban_types for y in scenario.periods[1:]):
         blocked = never_convert(ds, scenario)
         dev = np.zeros(blocked.shape, dtype=bool)
-        for t in URBAN_TYPES:
+        for t in scenario.urban_types:
             dev |= convertible(ds, scenario, t) & ~blocked
         if not dev.any():
             problems.append(
@@ -324,7 +323,7 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     from landuse.constraints import convertible
 
     blocked = never_convert(ds, scenario)
-    for t in URBAN_TYPES:
+    for t in scenario.urban_types:
         conv |= convertible(ds, scenario, t) & ~blocked
     cell_ha = cell_area_ha(ds)
     from landuse.demand import apply_people_demand

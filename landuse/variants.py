@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario, load_scenario
 from landuse.errors import ConfigError
 
@@ -73,9 +72,9 @@ def robustness(start: np.ndarray, finals: dict[str, np.ndarray], cities: np.ndar
                high: str, cell_ha: float) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Masks of what is robust across the variants' horizon maps, and the same per city in hectares."""
     classes = scenario.classes
-    urban0 = classes.is_role(start, *URBAN_TYPES)
-    new = {v: classes.is_role(m, *URBAN_TYPES) & ~urban0 for v, m in finals.items()}
-    restored = {v: urban0 & ~classes.is_role(m, *URBAN_TYPES) for v, m in finals.items()}
+    urban0 = classes.is_role(start, "urban")
+    new = {v: classes.is_role(m, "urban") & ~urban0 for v, m in finals.items()}
+    restored = {v: urban0 & ~classes.is_role(m, "urban") for v, m in finals.items()}
     every_new = np.logical_and.reduce(list(new.values()))
     others = [m for v, m in new.items() if v != high]
     only_high = new[high] & ~np.logical_or.reduce(others) if others else new[high].copy()

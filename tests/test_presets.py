@@ -191,12 +191,6 @@ def test_corine_raster_reads_with_the_preset(tmp_path: Path) -> None:
         read_landscape(sc.layer_paths(), classes=preset_scheme("default"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, KeyError),
-    reason="validate still loops over residential/industrial/commercial (landuse.validate, Scenario.conversion_codes); "
-    "CORINE has no commercial type. Remove this mark when the pipeline works with the scheme's own types.",
-)
 def test_corine_scenario_validates(tmp_path: Path) -> None:
     res = runner.invoke(app, ["validate", str(_corine_config(tmp_path))])
     if res.exception is not None and not isinstance(res.exception, SystemExit):

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landuse.classes import URBAN_TYPES
+from landuse.classes import DEFAULT_URBAN_TYPES
 from landuse.errors import GridMismatchError, LanduseError
 from landuse.growth import kernels as K
 from landuse.growth.random import stream_key
@@ -105,9 +105,12 @@ class GrowthParams:
     allowed : ndarray of bool, shape (T, 256)
         Conversion matrix: may a cell of class code ``c`` become type ``k``.
     type_codes : tuple of int
-        Class code of each urban type.
+        Class code new land of each urban type takes (its primary class).
     types : tuple of str
-        Urban type names (``URBAN_TYPES``).
+        Urban type names (the scheme's ``urban_types``; default the three default types).
+    type_lut : ndarray of int8, shape (256,), optional
+        Urban type index of every class code (-1: not urban). Several codes may share a type (they count as
+        neighbours of that type); default: ``type_codes[k]`` -> ``k``. Must map ``type_codes[k]`` to ``k``.
     neighbourhood : int
         Moore window edge, 3, 5 or 7.
     neighbourhood_weights : ndarray (T, T)
@@ -128,14 +131,15 @@ class GrowthParams:
     potential: np.ndarray
     allowed: np.ndarray
     type_codes: tuple[int, ...]
-    types: tuple[str, ...] = URBAN_TYPES
+    types: tuple[str, ...] = DEFAULT_URBAN_TYPES
     neighbourhood: int = 3
-    neighbourhood_weights: np.ndarray = field(default_factory=lambda: np.eye(len(URBAN_TYPES)))
+    neighbourhood_weights: np.ndarray = field(default_factory=lambda: np.eye(len(DEFAULT_URBAN_TYPES)))
     neighbourhood_strength: float = 1.0
     iterations: int = 10
     spontaneous_share: float = 0.05
     adaptive_inertia: bool = True
     periods: tuple[int, ...] | None = None
+    type_lut: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         pot = self.potential
@@ -157,8 +161,28 @@ class GrowthParams:
         _check(0.0 <= self.spontaneous_share <= 1.0,
                f"spontaneous_share must be within [0, 1], got {self.spontaneous_share}")
         object.__setattr__(self, "neighbourhood_weights", w)
+        if self.type_lut is None:
+            lut = np.full(256, -1, dtype=np.int8)
+            for k, c in enumerate(self.type_codes):
+                lut[c] = k
+        else:
+            lut = np.asarray(self.type_lut, dtype=np.int8)
+            _check(lut.shape == (256,) and bool(np.all((lut >= -1) & (lut < T))),
+                   f"GrowthParams.type_lut must be 256 type indices in [-1, {T - 1}]")
+            bad = [c for k, c in enumerate(self.type_codes) if lut[c] != k]
+            _check(not bad, f"GrowthParams.type_lut must map each type's code to its type; codes {bad} do not")
+        object.__setattr__(self, "type_lut", lut)
         if not pot.flags.c_contiguous:
             object.__setattr__(self, "potential", np.ascontiguousarray(pot))
+
+    def type_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kernels' look-ups by class code: type index (int8, -1 not urban) and packed neighbour count
+        increment (uint64, ``1 << (8 * k)`` for a class of type ``k``)."""
+        code_type = np.asarray(self.type_lut, dtype=np.int8).copy()
+        packed = np.zeros(256, dtype=np.uint64)
+        urban = code_type >= 0
+        packed[urban] = np.uint64(1) << (np.uint64(8) * code_type[urban].astype(np.uint64))
+        return code_type, packed
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -226,18 +250,20 @@ class GrowthParams:
             suitability = compute_suitability(landscape, scenario)
         suit = np.asarray(getattr(suitability, "values", suitability), dtype=np.float32)
         c = constraint_factor(landscape, scenario)
-        _check(suit.shape == (len(URBAN_TYPES), *c.shape),
-               f"suitability must be (type, rows, cols) = {(len(URBAN_TYPES), *c.shape)}, got {suit.shape}")
-        pot = np.empty((len(URBAN_TYPES), *c.shape), dtype=np.uint8)
-        for k in range(len(URBAN_TYPES)):
+        types = scenario.classes.urban_types
+        _check(suit.shape == (len(types), *c.shape),
+               f"suitability must be (type, rows, cols) = {(len(types), *c.shape)}, got {suit.shape}")
+        pot = np.empty((len(types), *c.shape), dtype=np.uint8)
+        for k in range(len(types)):
             pot[k] = quantise_potential(suit[k] * c)
         del suit
-        w = np.array([[cfg.neighbourhood_weights.get(k, {}).get(j, 0.0) for j in URBAN_TYPES] for k in URBAN_TYPES])
+        w = np.array(scenario.neighbourhood_matrix(), dtype=np.float64).reshape(len(types), len(types))
         return cls(
             potential=pot,
             allowed=source_allowed_lut(scenario),
             type_codes=tuple(scenario.classes.urban_codes),
-            types=URBAN_TYPES,
+            types=types,
+            type_lut=scenario.classes.type_lut(),
             neighbourhood=cfg.neighbourhood,
             neighbourhood_weights=w,
             neighbourhood_strength=cfg.neighbourhood_strength,
@@ -330,11 +356,7 @@ class _Static:
     def build(cls, params: GrowthParams, zones: np.ndarray) -> _Static:
         rows, cols = params.shape
         T = params.potential.shape[0]
-        code_type = np.full(256, -1, dtype=np.int8)
-        packed = np.zeros(256, dtype=np.uint64)
-        for k, c in enumerate(params.type_codes):
-            code_type[c] = k
-            packed[c] = np.uint64(1) << np.uint64(8 * k)
+        code_type, packed = params.type_tables()
         return cls(
             rows=rows, cols=cols, T=T, Z=int(zones.max(initial=0)),
             zones=np.ascontiguousarray(zones, dtype=np.int32).reshape(-1),

@@ -252,11 +252,7 @@ class _Ctx:
 
     @classmethod
     def build(cls, store: _Store, params: GrowthParams) -> _Ctx:
-        code_type = np.full(256, -1, dtype=np.int8)
-        packed = np.zeros(256, dtype=np.uint64)
-        for k, c in enumerate(params.type_codes):
-            code_type[c] = k
-            packed[c] = np.uint64(1) << np.uint64(8 * k)
+        code_type, packed = params.type_tables()
         return cls(store=store, allowed=params.allowed, code_type=code_type, packed=packed,
                    type_codes=np.asarray(params.type_codes, dtype=np.int64), weights=params.neighbourhood_weights,
                    strength=float(params.neighbourhood_strength))

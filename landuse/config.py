@@ -681,6 +681,10 @@ class ScenarioConfig(Strict):
         "default", description="a preset name (default, " + ", ".join(PRESET_NAMES[1:]) + ") or a list of "
         "{code, name, colour, role[, type, primary]} (see docs/data-model.md)"
     )
+    landuse_nodata: Annotated[int, AfterValidator(_within(0, 255))] | None = Field(
+        None, description="land-use value of cells outside the study area; default: the preset's (48 for corine, "
+        "0 for worldcover and clcd, 255 otherwise), 255 for a list of classes"
+    )
     periods: list[int] = Field(min_length=2, description="start year, then the end year of each period")
     demand: DemandConfig = Field(default_factory=DemandConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
@@ -781,8 +785,11 @@ class Scenario:
         self.base_dir = (base_dir or (path.parent if path else Path.cwd())).resolve()
         if isinstance(config.classes, str):
             self.classes = preset_scheme(config.classes)
+            if config.landuse_nodata is not None and config.landuse_nodata != self.classes.nodata:
+                self.classes = ClassScheme(self.classes.classes, nodata=config.landuse_nodata)
         else:
-            self.classes = ClassScheme(tuple(c.land_class() for c in config.classes))
+            self.classes = ClassScheme(tuple(c.land_class() for c in config.classes),
+                                       nodata=255 if config.landuse_nodata is None else config.landuse_nodata)
         self._check_types()
         self._check_conversion_names()
         self._check_driver_names()

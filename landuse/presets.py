@@ -290,8 +290,8 @@ def preset_records(name: str) -> list[dict]:
     """Preset ``name`` as the list of class dicts a scenario's ``classes:`` key takes (code, name, colour, role
     [, type, primary]).
 
-    Give this list, edited, as ``classes:`` to change a preset; note that a list of classes has nodata 255 (see
-    :func:`preset_yaml`).
+    Give this list, edited, as ``classes:`` to change a preset, with ``landuse_nodata:`` set to the preset's nodata
+    when it is not 255 (:func:`preset_yaml` writes both).
     """
     return preset_scheme(name).to_records()
 
@@ -311,11 +311,7 @@ def preset_yaml(name: str) -> str:
         f"# urban types: {', '.join(scheme.urban_types)}; nodata of the preset: {scheme.nodata}",
     ]
     if scheme.nodata != 255:
-        lines.append(
-            f"# a list of classes uses nodata 255: mark the raster's value {scheme.nodata} as its nodata "
-            f"(e.g. `gdal_edit.py -a_nodata {scheme.nodata} landuse.tif`) or recode it, or keep "
-            f"`classes: {p.name}`"
-        )
+        lines.append(f"landuse_nodata: {scheme.nodata}   # a list of classes has nodata 255 unless this key says so")
     lines.append("classes:")
     lines += [f"  - {_flow(rec)}" for rec in scheme.to_records()]
     return "\n".join(lines) + "\n"

@@ -130,12 +130,16 @@ def test_names_are_case_insensitive_with_aliases() -> None:
 def test_printed_yaml_is_a_class_list_a_scenario_accepts(name: str, tmp_path: Path) -> None:
     text = preset_yaml(name)
     assert text.startswith("# landuse preset")
-    classes = yaml.safe_load(text)["classes"]
+    printed = yaml.safe_load(text)
+    classes = printed["classes"]
     assert classes == preset_records(name)
-    d = {"name": "x", "layers": {"landuse": "lu.tif"}, "periods": [2020, 2030], "classes": classes}
+    d = {"name": "x", "layers": {"landuse": "lu.tif"}, "periods": [2020, 2030], **printed}
     sc = scenario_from_dict(d, base_dir=tmp_path)
     assert sc.classes.classes == preset_scheme(name).classes
     assert sc.classes.urban_types == preset_scheme(name).urban_types
+    assert sc.classes.nodata == preset_scheme(name).nodata  # the printed landuse_nodata keeps the preset's nodata
+    if preset_scheme(name).nodata != 255:  # without the key a list has nodata 255
+        assert scenario_from_dict({**d, "landuse_nodata": None}, base_dir=tmp_path).classes.nodata == 255
 
 
 def test_main_prints_a_preset_and_refuses_an_unknown_one(capsys) -> None:

@@ -73,7 +73,7 @@ _BATCH = 2  # points proposed per Bayesian step (one per worker of the Dask path
 _SIG = 4  # significant digits of evaluated continuous values (so the YAML holds exactly them)
 _MIN_TRAIN_CELLS = 20  # a trained suitability needs this many observed gains of a type
 _SEARCH_STAGES = ("default", "sobol", "gp")  # stages evaluated on the search seeds (the GP's data)
-_REFINE_PER_PARAMETER = 6  # at most this many refinement points per fitted parameter
+_REFINE_PER_PARAMETER = 4  # at most this many refinement points per fitted parameter
 _EDGE = 0.02  # a calibrated value this close to an end of its range (unit scale) is reported as at the edge
 _MASK_DRIVER_LAYERS = ("roads", "rail", "stations", "centres")  # dist_<layer> drivers of landuse.suitability
 
@@ -1393,7 +1393,7 @@ def calibrate(
         fin_u = [U[i] for i in picks]
         fin_v = [decode(u) for u in fin_u]
         final: list[tuple[float, np.ndarray, dict[str, Any]]] = []
-        for u, v, sc in zip(fin_u, fin_v, evaluate(fin_v, runs=fin_runs, seed=fin_seed, patches=True), strict=True):
+        for u, v, sc in zip(fin_u, fin_v, evaluate(fin_v, runs=fin_runs, seed=fin_seed), strict=True):
             record("final", v, u, sc, fin_runs)
             final.append((value(sc), u, v))
         cur_val, cur_u, cur_v = max(final, key=lambda f: f[0])
@@ -1421,7 +1421,7 @@ def calibrate(
                         break
                     tv = [decode(u) for u in trial]
                     moved = False
-                    for u, v, sc in zip(trial, tv, evaluate(tv, runs=fin_runs, seed=fin_seed, patches=True),
+                    for u, v, sc in zip(trial, tv, evaluate(tv, runs=fin_runs, seed=fin_seed),
                                         strict=True):
                         record("refine", v, u, sc, fin_runs)
                         n_refine += 1

@@ -1,11 +1,14 @@
 """Calibration of the growth parameters against a historical pair of land-use maps.
 
 The historical set-up (:func:`historical_setup`): the growth engine starts from the land
-use at an earlier date (a ``layers.history`` year) and grows, in one period, exactly the
-change that was **observed** up to the scenario's start year — per allocation zone
-(:func:`landuse.zones.zone_grid` with ``allocation.block_size_m``) and urban type, the
-cells that became that type. Only *where* the growth goes depends on the parameters, so
-the simulated map is compared with the observed one cell by cell.
+use at an earlier date (a ``layers.history`` year) and grows, in one period, the amount of
+change that was **observed** up to the scenario's start year, given as ``calibration.amounts``
+says: ``allocator`` (default) — the cluster total per urban type planned by the scenario's
+LP allocator, the engine growing the plan's units as in a run (:func:`allocator_targets`);
+``observed_zone`` — the observed gain of each allocation zone; ``cluster`` — one total per
+type placed by the engine alone. Observed gain the model cannot make (:func:`reachable_cells`)
+is left out of the amounts and the scores, and reported. The simulated map is compared
+with the observed one cell by cell.
 
 Objectives (all maximised; see ``docs/calibration.md``):
 
@@ -24,10 +27,14 @@ Search (:func:`calibrate`), in the unit cube of normalised parameters: the scena
 own values (the uncalibrated default), a scrambled Sobol design, then Bayesian steps —
 a Gaussian process (Matérn 5/2 with automatic relevance, plus a white-noise term) fitted
 to every point so far proposes, by expected improvement, two points at a time
-("constant liar" for the second). The best evaluated point is the result; it and the
-default are then re-run with fresh seeds to report an honest, out-of-sample figure. A
-null model that converts, per zone and type, the developable cells closest to existing
-urban land is reported alongside.
+("constant liar" for the second). The best points (by score and by the GP's smoothed
+mean) are re-run as finalists with fresh seeds and three times the runs; the best of them
+is refined by coordinate steps on the same seeds; a value at the edge of its range is
+reported. The chosen point and the default are then re-run with fresh seeds again to
+report an honest, out-of-sample figure. A null model that converts, per zone and type,
+the developable cells closest to existing urban land is reported alongside, and the new
+patches of the observed and simulated change (:func:`new_patch_stats`) — a second
+objective with ``calibration.patch_weight``.
 """
 
 from __future__ import annotations
@@ -48,12 +55,14 @@ from landuse.config import Scenario
 from landuse.errors import ConfigError
 
 __all__ = [
+    "AMOUNTS",
     "OBJECTIVES",
     "PARAMETERS",
     "QUANTITIES",
     "CalibrationResult",
     "HistoricalSetup",
     "Parameter",
+    "allocator_targets",
     "apply_calibration",
     "build_setup",
     "calibrate",
@@ -61,9 +70,12 @@ __all__ = [
     "ensemble_scores",
     "historical_setup",
     "kappa_simulation",
+    "new_patch_stats",
     "null_model",
     "observed_targets",
+    "patch_error",
     "quantity_zones",
+    "reachable_cells",
     "scores_of_map",
     "write_calibration",
 ]
@@ -1498,8 +1510,9 @@ def _figure(result: CalibrationResult, path: Path) -> None:
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
     t = result.table
-    colours = {"default": "#d62728", "sobol": "#7f7f7f", "gp": "#1f77b4"}
-    best = t.loc[t["objective"].idxmax()]
+    colours = {"default": "#d62728", "sobol": "#7f7f7f", "gp": "#1f77b4", "final": "#ff7f0e", "refine": "#9467bd"}
+    chosen = t[t["stage"].isin(["final", "refine"])]
+    best = (chosen if len(chosen) else t).loc[lambda f: f["objective"].idxmax()]
     for ax, name in zip(axes.ravel(), names, strict=False):
         for stage, c in colours.items():
             s = t[t["stage"] == stage]

@@ -41,6 +41,8 @@ def main() -> None:
                     help="calibration.amounts (default: the scenario's)")
     ap.add_argument("--patch-weight", type=float, default=None, help="calibration.patch_weight")
     ap.add_argument("--no-refine", action="store_true", help="calibration.refine: false")
+    ap.add_argument("--prediction-runs", type=int, default=None,
+                    help="Monte Carlo runs of the prediction (default: the calibration's runs)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a dotted scenario key and a YAML value, e.g. calibration.finalists=1")
     args = ap.parse_args()
@@ -83,7 +85,7 @@ def main() -> None:
     t = time.perf_counter()
     for seed in seeds:
         r = hindcast(ds, scenario, t0=args.t0, t1=args.t1, quantities=args.quantities, budget=budget, runs=runs,
-                     seed=seed)
+                     seed=seed, prediction_runs=args.prediction_runs)
         tab = r.table()
         print(f"\nseed {seed}: fitted {r.years[0]} -> {r.years[1]}, predicted {r.years[1]} -> {r.years[2]}, "
               f"amounts {r.amounts}, {r.prediction.seconds:.1f} s", flush=True)

@@ -431,6 +431,7 @@ def predict_hindcast(
     seed: int = 0,
     parallel: str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    prediction_runs: int | None = None,
 ) -> HindcastPrediction:
     """Fit on ``t0 -> t1`` and predict ``t2`` for the model and every null model.
 
@@ -487,7 +488,10 @@ def predict_hindcast(
     pred = build_setup(past, scenario, before=before, observed=None, valid=valid1, zones=zones, targets=targets,
                        before_year=t1, after_year=t2, trained=trained, amounts=amounts)
     sim_seed = int(np.random.default_rng([seed, 3]).integers(2**62))
-    res = pred.simulate(result.best, runs=runs, seed=sim_seed)
+    pruns = runs if prediction_runs is None else int(prediction_runs)
+    if pruns < 1:
+        raise ConfigError(f"prediction_runs must be at least 1, got {pruns}")
+    res = pred.simulate(result.best, runs=pruns, seed=sim_seed)
     params = pred.params_at(result.best)
     counts = np.asarray(res.counts.sel(period=t2).values, dtype=np.float64)
     type_codes = tuple(int(c) for c in params.type_codes)
@@ -632,8 +636,12 @@ def hindcast(
     parallel: str | None = None,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    prediction_runs: int | None = None,
 ) -> HindcastResult:
     """Fit on ``t0 -> t1``, predict ``t1 -> t2`` with the amounts of ``t2``, score against ``t2``.
+
+    ``runs`` are the calibration's Monte Carlo runs per point; ``prediction_runs`` (default
+    the same) those of the prediction, whose ensemble the expected map ranks.
 
     ``t2`` is the scenario's start year (``layers.landuse``); ``t0`` and ``t1`` are
     ``layers.history`` years (defaults: :func:`hindcast_years`). See the module docstring.
@@ -645,6 +653,8 @@ def hindcast(
     """
     if quantities not in QUANTITIES:
         raise ConfigError(f"quantities must be one of {', '.join(QUANTITIES)}, got {quantities!r}")
+    if prediction_runs is not None and prediction_runs < 1:
+        raise ConfigError(f"prediction_runs must be at least 1, got {prediction_runs}")
     t0, t1, t2 = hindcast_years(landscape, scenario, t0=t0, t1=t1)
     seed = int(scenario.config.calibration.seed if seed is None else seed)
     sc = _scenario_at(scenario, t1, t2)
@@ -659,6 +669,7 @@ def hindcast(
     if targets.empty:
         raise LanduseError(f"no urban land was gained between {t1} and {t2}: there is nothing to predict")
     pred = predict_hindcast(past, sc, targets, t0=t0, t2=t2, quantities=quantities, budget=budget, runs=runs,
+                            prediction_runs=prediction_runs,
                             seed=seed, parallel=parallel, progress=progress)
     scores = {name: score_map(before, observed, m, valid, scenario, windows=windows) for name, m in pred.maps.items()}
     amounts = {t: int(n) for t, n in targets.groupby("type")["cells"].sum().items()}

@@ -401,3 +401,19 @@ def test_non_square_cells_keep_their_x_and_y_sizes(tmp_path):
                                                      "periods": [2020, 2025], "demand": {"residential": {2025: 1.0}}}))
     text = validate_scenario(tmp_path / "s.yaml").text()
     assert "8 x 6 cells of 100 x 50 m (width x height)" in text
+
+
+def test_prediction_runs_change_the_prediction_not_the_fit(sample3):
+    from landuse.config import load_scenario
+    from landuse.io import read_landscape
+
+    path, _, _ = sample3
+    sc = load_scenario(path)
+    ds = read_landscape(sc.layer_paths(), classes=sc.classes)
+    a = hindcast(ds, sc, budget=4, runs=2, seed=5)
+    b = hindcast(ds, sc, budget=4, runs=2, seed=5, prediction_runs=5)
+    assert a.prediction.calibrated == b.prediction.calibrated  # the fit is the same
+    assert not np.array_equal(a.prediction.maps["model_expected"], b.prediction.maps["model_expected"])
+    np.testing.assert_array_equal(a.prediction.maps["logistic"], b.prediction.maps["logistic"])
+    with pytest.raises(ConfigError, match="prediction_runs"):
+        hindcast(ds, sc, budget=4, runs=2, seed=5, prediction_runs=0)

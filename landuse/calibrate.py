@@ -52,7 +52,7 @@ import pandas as pd
 import xarray as xr
 
 from landuse.config import Scenario
-from landuse.errors import ConfigError
+from landuse.errors import ConfigError, InfeasibleAllocationError, SolverError
 
 __all__ = [
     "AMOUNTS",
@@ -670,7 +670,12 @@ def allocator_targets(landscape: xr.Dataset, scenario: Scenario, before: np.ndar
     suit = np.asarray(suitability, dtype=np.float32)
     pieces = cell_pieces(landscape, sc, before, np.asarray(zg.zones, dtype=np.int64), suit)
     zt = zone_table(landscape, sc, landuse=before, zones=zg, suitability=suit, pieces=pieces)
-    alloc = allocate(zt, sc, int(period))
+    try:
+        alloc = allocate(zt, sc, int(period))
+    except (InfeasibleAllocationError, SolverError) as exc:
+        raise type(exc)(f"calibration.amounts is 'allocator', but the scenario's LP allocator could not plan the "
+                        f"observed change {start} -> {period} ({exc}); loosen the policies named, or set "
+                        "calibration.amounts to 'cluster' or 'observed_zone'") from None
     units = unit_raster(landscape, sc, alloc, landuse=before, zones=zg, suitability=suit, pieces=pieces)
     targets = alloc.unit_targets.rename(columns={"unit": "zone"})[["period", "zone", "type", "cells"]].copy()
     targets["period"] = int(period)
@@ -780,7 +785,9 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
     zones = quantity_zones(landscape, scenario, quantities="zone" if amounts == "observed_zone" else "cluster")
     ds_before = landscape.copy()
     ds_before["landuse"] = (("y", "x"), before)
-    unreachable, unreach_info = _unreachable_gain(before, observed, valid, reachable_cells(ds_before, scenario, before),
+    # a soft greenbelt only lowers the potential (its leakage may be calibrated): never a transition ruled out
+    reach_sc = _with_policy(scenario, mode="none") if scenario.config.policy.greenbelt.mode == "soft" else scenario
+    unreachable, unreach_info = _unreachable_gain(before, observed, valid, reachable_cells(ds_before, reach_sc, before),
                                                   scenario)
     if unreach_info["observed_gain"] and unreach_info["cells"] == unreach_info["observed_gain"]:
         raise ConfigError(

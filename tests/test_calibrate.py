@@ -264,6 +264,22 @@ def test_unreachable_gain_is_left_out_of_amounts_and_scores() -> None:
         C.historical_setup(ds, _scenario(), amounts="per_zone")
 
 
+def test_allocator_that_cannot_plan_the_history_says_what_to_do() -> None:
+    from landuse.errors import InfeasibleAllocationError
+
+    lu0 = np.full((4, 6), FARM, np.uint8)
+    lu0[1, 0] = RES
+    lu1 = lu0.copy()
+    lu1[1, 1] = RES
+    lu1[2, 1] = RES
+    ds = new_landscape({"landuse": lu1, "landuse_2010": lu0}, crs="EPSG:32651",
+                       transform=Affine(100, 0, 0, 0, -100, 400))
+    sc = _scenario(policy={"greenbelt": {"mode": "none"}, "farmland_loss_cap": {"hectares": 0}})
+    with pytest.raises(InfeasibleAllocationError, match="calibration.amounts is 'allocator'.*'cluster'"):
+        C.historical_setup(ds, sc)
+    assert C.historical_setup(ds, sc, amounts="cluster").observed_change_cells == 2
+
+
 def test_new_patch_stats_by_hand() -> None:
     before = np.full((6, 8), FARM, np.uint8)
     before[0:2, 0:2] = RES

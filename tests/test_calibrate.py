@@ -421,3 +421,31 @@ def test_cli_bad_input_exits_2(sample_config, tmp_path) -> None:
     r = runner.invoke(app, ["calibrate", str(nohist), "--out", str(tmp_path)])
     assert r.exit_code == 2 and "layers.history" in r.output
     assert "Traceback" not in r.output
+
+
+def test_one_urban_type_of_any_name_through_the_allocator() -> None:
+    """A scheme with one urban type, 'built': amounts, plan, engine, scores and YAML all use it."""
+    classes = [{"code": 1, "name": "built", "colour": "#e31a1c", "role": "urban", "type": "built"},
+               {"code": 4, "name": "fields", "colour": "#f6e8a6", "role": "farmland"},
+               {"code": 5, "name": "woods", "colour": "#1b7837", "role": "open_space"}]
+    lu0 = np.full((12, 12), 4, np.uint8)
+    lu0[:, 8:] = 5
+    lu0[5:7, 5:7] = 1
+    lu1 = lu0.copy()
+    lu1[4, 5:8] = 1
+    lu1[7, 4:7] = 1
+    lu1[0, 0] = 1
+    ds = new_landscape({"landuse": lu1, "landuse_2010": lu0}, crs="EPSG:32651",
+                       transform=Affine(100, 0, 0, 0, -100, 1200))
+    sc = scenario_from_dict({"name": "one", "layers": {"landuse": "landuse.tif"}, "classes": classes,
+                             "periods": [2020, 2030], "allocation": {"block_size_m": 400}})
+    assert sc.classes.urban_types == ("built",)
+    s = C.historical_setup(ds, sc)
+    assert s.amounts == "allocator" and set(s.targets["type"]) == {"built"} and s.observed_change_cells == 7
+    assert "cross_weight" in s.skipped
+    res = C.calibrate(s, budget=4, runs=2, seed=0, finalists=1, refine=False)
+    assert int(np.isin(res.calibrated_map, [1]).sum()) == int((lu1 == 1).sum())
+    block = yaml.safe_load(res.yaml_block(sc))
+    assert set(block["growth"]) <= {"neighbourhood_strength", "spontaneous_share", "iterations", "adaptive_inertia",
+                                    "suitability"} and "neighbourhood_weights" not in block["growth"]
+    assert res.info["unreachable"]["by_type"] == {"built": 0}

@@ -1,13 +1,17 @@
 """Benchmark: hindcast on the SLEUTH demo200 data — fitted on 1930 -> 1970, predicting 1970 -> 1990.
 
     python benchmarks/hindcast.py [--quick] [--seeds 0,1,2] [--quantities cluster|zone] [--budget N] [--runs R]
+                                  [--amounts allocator|cluster] [--patch-weight W] [--no-refine] [--set KEY=VALUE]
 
 Runs `landuse.hindcast.hindcast` on configs/demo200.yaml (200 x 200 cells, one urban class; rasters in
 rasters/demo200, see its README) once per seed: the growth parameters and the trained suitability are fitted
 on 1930 -> 1970, the 1990 amount of urban gain is given cluster-wide (default) and the model's representative
 run, its expected map and the three null models (distance, logistic, random) are scored against 1990 in the
-same run. Prints the table per seed, the mean built-gain FoM of each map over the seeds, and the model's
-margin over the best null. ``--quick`` runs one seed with a small budget. Ends with one JSON line.
+same run. Prints the table per seed, the calibrated parameters of each seed and their spread (is the search
+stable? is a parameter at the edge of its range?), the mean built-gain FoM of each map over the seeds, and the
+model's margin over the best null. ``--amounts``, ``--patch-weight``, ``--no-refine`` and ``--set`` (a dotted
+scenario key, e.g. ``--set calibration.parameters.iterations=[2,200]``) change the scenario for a variant.
+``--quick`` runs one seed with a small budget. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -33,13 +37,43 @@ def main() -> None:
     ap.add_argument("--t0", type=int, default=1930)
     ap.add_argument("--t1", type=int, default=1970)
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "demo200.yaml")
+    ap.add_argument("--amounts", choices=("allocator", "cluster"), default=None,
+                    help="calibration.amounts (default: the scenario's)")
+    ap.add_argument("--patch-weight", type=float, default=None, help="calibration.patch_weight")
+    ap.add_argument("--no-refine", action="store_true", help="calibration.refine: false")
+    ap.add_argument("--prediction-runs", type=int, default=None,
+                    help="Monte Carlo runs of the prediction (default: the calibration's runs)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a dotted scenario key and a YAML value, e.g. calibration.finalists=1")
     args = ap.parse_args()
 
-    from landuse.config import load_scenario
+    import yaml
+
+    from landuse.config import Scenario, load_scenario
     from landuse.hindcast import NULL_MODELS, hindcast
     from landuse.io import read_landscape
 
     scenario = load_scenario(args.config)
+    sets = list(args.set)
+    if args.amounts:
+        sets.append(f"calibration.amounts={args.amounts}")
+    if args.patch_weight is not None:
+        sets.append(f"calibration.patch_weight={args.patch_weight}")
+    if args.no_refine:
+        sets.append("calibration.refine=false")
+    if sets:
+        data = scenario.config.model_dump()
+        for item in sets:
+            key, _, raw = item.partition("=")
+            *path, last = key.split(".")
+            node = data
+            for part in path:
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+            node[last] = yaml.safe_load(raw)
+        scenario = Scenario(type(scenario.config).model_validate(data), path=scenario.path,
+                            base_dir=scenario.base_dir)
     ds = read_landscape(scenario.layer_paths(), classes=scenario.classes)
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
     budget = args.budget or (12 if args.quick else None)
@@ -47,21 +81,40 @@ def main() -> None:
     print(f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {args.config.name}, "
           f"{args.quantities} amounts, seeds {seeds}", flush=True)
     per_seed = []
+    fits = []
     t = time.perf_counter()
     for seed in seeds:
         r = hindcast(ds, scenario, t0=args.t0, t1=args.t1, quantities=args.quantities, budget=budget, runs=runs,
-                     seed=seed)
+                     seed=seed, prediction_runs=args.prediction_runs)
         tab = r.table()
         print(f"\nseed {seed}: fitted {r.years[0]} -> {r.years[1]}, predicted {r.years[1]} -> {r.years[2]}, "
               f"amounts {r.amounts}, {r.prediction.seconds:.1f} s", flush=True)
         cols = ["map", "fom", "hits", "misses", "false_alarms", "quantity_dis", "allocation_dis", "kappa_sim",
                 "lee_sallee", "fom_w4", "fom_w16"]
         print(tab[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"), flush=True)
-        print(f"calibrated: {r.prediction.calibrated}; suitability: {r.prediction.suitability}", flush=True)
+        cal = r.prediction.calibration
+        print(f"calibrated ({cal['amounts']} amounts, unreachable gain {100 * cal['unreachable']['share']:.1f} %): "
+              f"{r.prediction.calibrated}; fit FoM {cal['fom_calibrated']:.4f} (default {cal['fom_default']:.4f}, "
+              f"null {cal['fom_null']:.4f}); at the edge: {cal['at_edge'] or 'none'}; "
+              f"suitability AUC {r.prediction.suitability.get('auc_blocked')}", flush=True)
         per_seed.append({name: s["built_gain"] | {"quantity": s["quantity_disagreement"],
                                                   "allocation": s["allocation_disagreement"]}
                          for name, s in r.scores.items()})
+        fits.append({"calibrated": r.prediction.calibrated, "fit_fom": cal["fom_calibrated"],
+                     "at_edge": cal["at_edge"], "patches": cal["patches"]})
     seconds = time.perf_counter() - t
+    print(f"\ncalibrated parameters over {len(seeds)} seed(s) (fit FoM with fresh seeds):")
+    for seed, f in zip(seeds, fits, strict=True):
+        print(f"  seed {seed}: {f['calibrated']}  fit FoM {f['fit_fom']:.4f}  at the edge: {f['at_edge'] or 'none'}")
+    spread = {}
+    for k in fits[0]["calibrated"]:
+        v = [f["calibrated"][k] for f in fits]
+        spread[k] = [min(v), max(v)] if not isinstance(v[0], bool) else sorted({bool(x) for x in v})
+    fit_fom = [f["fit_fom"] for f in fits]
+    print(f"  range: {spread}; fit FoM {min(fit_fom):.4f} - {max(fit_fom):.4f}")
+    p = fits[-1]["patches"]
+    print(f"  new patches of the fit interval (seed {seeds[-1]}): observed {p['observed']}, calibrated "
+          f"{p['calibrated']}, default {p['default']}")
     names = list(per_seed[0])
     mean = {n: sum(p[n]["fom"] for p in per_seed) / len(per_seed) for n in names}
     best_null = max(NULL_MODELS, key=lambda n: mean[n])
@@ -79,7 +132,8 @@ def main() -> None:
            **{f"fom_{n}": round(mean[n], 4) for n in names}, "best_null": best_null,
            "margin_model": round(margin["model"], 4), "margin_expected": round(margin["model_expected"], 4),
            "beats_each_null_model": beats_each["model"], "beats_each_null_expected": beats_each["model_expected"],
-           "per_seed": per_seed}
+           "amounts": scenario.config.calibration.amounts, "patch_weight": scenario.config.calibration.patch_weight,
+           "settings": sets, "parameter_spread": spread, "fit_fom": fit_fom, "per_seed": per_seed, "fits": fits}
     print(json.dumps(out))
 
 

@@ -1,11 +1,14 @@
 """Calibration of the growth parameters against a historical pair of land-use maps.
 
 The historical set-up (:func:`historical_setup`): the growth engine starts from the land
-use at an earlier date (a ``layers.history`` year) and grows, in one period, exactly the
-change that was **observed** up to the scenario's start year — per allocation zone
-(:func:`landuse.zones.zone_grid` with ``allocation.block_size_m``) and urban type, the
-cells that became that type. Only *where* the growth goes depends on the parameters, so
-the simulated map is compared with the observed one cell by cell.
+use at an earlier date (a ``layers.history`` year) and grows, in one period, the amount of
+change that was **observed** up to the scenario's start year, given as ``calibration.amounts``
+says: ``allocator`` (default) — the cluster total per urban type planned by the scenario's
+LP allocator, the engine growing the plan's units as in a run (:func:`allocator_targets`);
+``observed_zone`` — the observed gain of each allocation zone; ``cluster`` — one total per
+type placed by the engine alone. Observed gain the model cannot make (:func:`reachable_cells`)
+is left out of the amounts and the scores, and reported. The simulated map is compared
+with the observed one cell by cell.
 
 Objectives (all maximised; see ``docs/calibration.md``):
 
@@ -24,10 +27,14 @@ Search (:func:`calibrate`), in the unit cube of normalised parameters: the scena
 own values (the uncalibrated default), a scrambled Sobol design, then Bayesian steps —
 a Gaussian process (Matérn 5/2 with automatic relevance, plus a white-noise term) fitted
 to every point so far proposes, by expected improvement, two points at a time
-("constant liar" for the second). The best evaluated point is the result; it and the
-default are then re-run with fresh seeds to report an honest, out-of-sample figure. A
-null model that converts, per zone and type, the developable cells closest to existing
-urban land is reported alongside.
+("constant liar" for the second). The best points (by score and by the GP's smoothed
+mean) are re-run as finalists with fresh seeds and three times the runs; the best of them
+is refined by coordinate steps on the same seeds; a value at the edge of its range is
+reported. The chosen point and the default are then re-run with fresh seeds again to
+report an honest, out-of-sample figure. A null model that converts, per zone and type,
+the developable cells closest to existing urban land is reported alongside, and the new
+patches of the observed and simulated change (:func:`new_patch_stats`) — a second
+objective with ``calibration.patch_weight``.
 """
 
 from __future__ import annotations
@@ -44,17 +51,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario
-from landuse.errors import ConfigError
+from landuse.errors import ConfigError, InfeasibleAllocationError, SolverError
 
 __all__ = [
+    "AMOUNTS",
     "OBJECTIVES",
     "PARAMETERS",
     "QUANTITIES",
     "CalibrationResult",
     "HistoricalSetup",
     "Parameter",
+    "allocator_targets",
     "apply_calibration",
     "build_setup",
     "calibrate",
@@ -62,9 +70,12 @@ __all__ = [
     "ensemble_scores",
     "historical_setup",
     "kappa_simulation",
+    "new_patch_stats",
     "null_model",
     "observed_targets",
+    "patch_error",
     "quantity_zones",
+    "reachable_cells",
     "scores_of_map",
     "write_calibration",
 ]
@@ -73,6 +84,9 @@ OBJECTIVES: tuple[str, ...] = ("fom", "kappa_simulation", "lee_sallee")
 _BATCH = 2  # points proposed per Bayesian step (one per worker of the Dask path)
 _SIG = 4  # significant digits of evaluated continuous values (so the YAML holds exactly them)
 _MIN_TRAIN_CELLS = 20  # a trained suitability needs this many observed gains of a type
+_SEARCH_STAGES = ("default", "sobol", "gp")  # stages evaluated on the search seeds (the GP's data)
+_REFINE_PER_PARAMETER = 4  # at most this many refinement points per fitted parameter
+_EDGE = 0.02  # a calibrated value this close to an end of its range (unit scale) is reported as at the edge
 _MASK_DRIVER_LAYERS = ("roads", "rail", "stations", "centres")  # dist_<layer> drivers of landuse.suitability
 
 
@@ -313,13 +327,14 @@ class _LinearSuitability:
         self.inside = np.asarray(ds["study_area"].values, dtype=bool)
         cell = cell_sizes(ds)
         classes = scenario.classes
+        self.types = tuple(classes.urban_types)
         self.distances: dict[str, np.ndarray] = {}
         self.static: dict[str, np.ndarray] = {}
         for name in dict.fromkeys(n for ws in self.weights.values() for n in ws):
             key = name[5:] if name.startswith("dist_") else None
             if key == "urban":
-                self.distances[name] = distance_to(classes.is_role(landuse, *URBAN_TYPES) & self.inside, cell=cell)
-            elif key in URBAN_TYPES:
+                self.distances[name] = distance_to(classes.is_role(landuse, "urban") & self.inside, cell=cell)
+            elif key in classes.urban_types:
                 self.distances[name] = distance_to(classes.is_role(landuse, key) & self.inside, cell=cell)
             elif key in _MASK_DRIVER_LAYERS and key in ds:
                 self.distances[name] = distance_to(np.asarray(ds[key].values, dtype=bool), cell=cell)
@@ -341,7 +356,7 @@ class _LinearSuitability:
         scores = {n: distance_score(d, scale_m=float(scale_m)) for n, d in self.distances.items()}
         scores.update(self.static)
         out = np.zeros(self.base.shape, dtype=np.float32)
-        for k, t in enumerate(URBAN_TYPES):
+        for k, t in enumerate(self.types):
             acc = np.zeros(self.base.shape[1:], dtype=np.float32)
             total = 0.0
             for name, w in self.weights[t].items():
@@ -371,7 +386,20 @@ class HistoricalSetup:
     valid : ndarray of bool
         Study-area cells that are not nodata in either map (where scores are counted).
     targets : pandas.DataFrame
-        Observed per-zone demand: ``period`` (= ``after_year``), ``zone``, ``type``, ``cells``.
+        The amounts the engine grows: ``period`` (= ``after_year``), ``zone``, ``type``,
+        ``cells`` — zones of ``landscape["zones"]`` (allocation zones, the whole study area,
+        or the allocator's units, see ``amounts``).
+    amounts : {"allocator", "observed_zone", "cluster"}
+        How the observed change is given (``calibration.amounts``).
+    unreachable : dict
+        Observed gain the model cannot make (its source class may not become that type,
+        or the constraint factor is 0 there): ``cells``, ``share`` of the observed gain and
+        ``by_type``. Left out of the amounts and of the scores.
+    plan : dict
+        With ``amounts: allocator``: the allocator's units and objective; else empty.
+    plan_scenario : Scenario or None
+        With ``amounts: allocator``: the scenario of the period the allocator solved (the
+        observed totals as its demand).
     base_params : GrowthParams
         Parameters of the scenario as configured, on the earlier map.
     applicable : dict of str to tuple
@@ -391,6 +419,10 @@ class HistoricalSetup:
     base_params: Any
     applicable: dict[str, tuple[float, float]]
     skipped: dict[str, str]
+    amounts: str = "observed_zone"
+    unreachable: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    plan_scenario: Scenario | None = None
     _suit_linear: _LinearSuitability | None = None
     _suit_fixed: np.ndarray | None = None
     _c_free: np.ndarray | None = None
@@ -452,28 +484,97 @@ class HistoricalSetup:
             adaptive_inertia=bool(v["adaptive_inertia"]),
         )
 
-    def simulate(self, values: Mapping[str, float | int | bool], *, runs: int, seed: int):
+    def simulate(self, values: Mapping[str, float | int | bool], *, runs: int, seed: int, keep_runs: bool = False):
         """Simulate the historical period with ``values``; returns the GrowthResult."""
         from landuse.growth import simulate
 
-        return simulate(self.landscape, self.targets, params=self.params_at(values), runs=runs, seed=seed)
+        return simulate(self.landscape, self.targets, params=self.params_at(values), runs=runs, seed=seed,
+                        keep_runs=keep_runs)
+
+    @property
+    def observed_patches(self) -> dict[str, float]:
+        """:func:`new_patch_stats` of the observed change (cached)."""
+        if "observed_patches" not in self._cache:
+            self._cache["observed_patches"] = new_patch_stats(self.before, self.observed, self.landscape,
+                                                              self.scenario, valid=self.valid)
+        return self._cache["observed_patches"]
 
     def score_result(self, result) -> dict[str, float]:
-        """Ensemble-mean scores (:func:`ensemble_scores`) of a GrowthResult of this set-up."""
+        """Ensemble-mean scores (:func:`ensemble_scores`) of a GrowthResult of this set-up.
+
+        With every run's maps (``keep_runs``) also the new patches' mean statistics over
+        the runs (``new_patches``, ``outlying_share``) and :func:`patch_error` against
+        the observed ones; otherwise these are nan.
+        """
         counts = np.asarray(result.counts.sel(period=self.after_year).values)
         h = self._hist.of_counts(counts, result.runs, self.base_params.type_codes)
         out = _scores_from(h, self._hist.urban_idx)
         sf = result.shortfall
         out["shortfall"] = float(sf["shortfall"].sum()) if len(sf) else 0.0
+        out.update({"new_patches": math.nan, "outlying_share": math.nan, "patch_error": math.nan})
+        if result.run_landuse:
+            stats = [new_patch_stats(self.before, m[self.after_year], self.landscape, self.scenario, valid=self.valid)
+                     for m in result.run_landuse]
+            sim = {k: float(np.mean([st[k] for st in stats])) for k in ("new_patches", "outlying_share")}
+            out.update(sim)
+            out["patch_error"] = patch_error(sim, self.observed_patches)
         return out
 
     def score_map(self, simulated: np.ndarray) -> dict[str, float]:
         """Scores of one simulated map of the later date."""
         return _scores_from(self._hist.of_map(simulated), self._hist.urban_idx)
 
-    def evaluate(self, values: Mapping[str, float | int | bool], *, runs: int, seed: int) -> dict[str, float]:
-        """Simulate and score one parameter point (the unit of work of a calibration)."""
-        return self.score_result(self.simulate(values, runs=runs, seed=seed))
+    def evaluate(self, values: Mapping[str, float | int | bool], *, runs: int, seed: int,
+                 patches: bool = False) -> dict[str, float]:
+        """Simulate and score one parameter point (the unit of work of a calibration).
+
+        ``patches``: also the new-patch statistics of every run (see :meth:`score_result`).
+        """
+        return self.score_result(self.simulate(values, runs=runs, seed=seed, keep_runs=patches))
+
+
+def _present_types(before: np.ndarray, targets: pd.DataFrame, classes: Any) -> set[str]:
+    """Urban types with land at the start or an amount to grow."""
+    have = {t for t in classes.urban_types if np.isin(before, np.asarray(classes.codes_of_type(t), np.uint8)).any()}
+    return have | {str(t) for t in targets.loc[targets["cells"] > 0, "type"].unique()}
+
+
+def new_patch_stats(before: np.ndarray, after: np.ndarray, landscape: xr.Dataset, scenario: Scenario, *,
+                    valid: np.ndarray) -> dict[str, float]:
+    """The new urban patches of a change: how many, how large, how many far from urban land.
+
+    New urban land is urban in ``after`` and not in ``before`` (8-connected patches);
+    ``outlying`` patches have no urban land of ``before`` among their 8 neighbours
+    (Landscape Expansion Index 0 with a 1.5-cell buffer, :func:`landuse.metrics.expansion_types`). Returns
+    ``new_patches`` (count), ``mean_patch_cells``, ``outlying_patches`` and
+    ``outlying_share`` (share of the new cells lying in outlying patches).
+    """
+    from landuse.landscape import cell_sizes
+    from landuse.metrics import expansion_types
+
+    cx, cy = cell_sizes(landscape)
+    e = expansion_types(before, after, scenario.classes, cell_size=float(cx),
+                        buffer_m=1.5 * float(max(cx, cy)), study_area=valid)
+    cells = e.patch_area_ha / (float(cx) * float(cy) / 10_000.0)
+    n = int(cells.size)
+    total = float(cells.sum())
+    out_cells = float(cells[e.patch_type == 3].sum())
+    return {"new_patches": float(n), "mean_patch_cells": total / n if n else 0.0,
+            "outlying_patches": float((e.patch_type == 3).sum()), "outlying_share": out_cells / total if total else 0.0}
+
+
+def patch_error(simulated: Mapping[str, float], observed: Mapping[str, float]) -> float:
+    """Distance of simulated new patches from the observed ones (0 = the same; the second objective).
+
+    ``|ln((n_sim + 1) / (n_obs + 1))| + |outlying_sim - outlying_obs|``: the log ratio of
+    the patch counts (with the amount of change fixed, the same as of the mean patch
+    sizes) plus the difference of the shares of new land in outlying patches.
+
+    >>> patch_error({"new_patches": 9, "outlying_share": 0.2}, {"new_patches": 9, "outlying_share": 0.1})
+    0.1
+    """
+    return float(round(abs(math.log((simulated["new_patches"] + 1.0) / (observed["new_patches"] + 1.0)))
+                       + abs(simulated["outlying_share"] - observed["outlying_share"]), 12))
 
 
 def _with_policy(scenario: Scenario, **greenbelt: Any) -> Scenario:
@@ -485,6 +586,104 @@ def _with_policy(scenario: Scenario, **greenbelt: Any) -> Scenario:
 
 QUANTITIES: tuple[str, ...] = ("zone", "cluster")
 """How observed amounts are given to a historical simulation: per allocation zone, or one cluster-wide total."""
+
+AMOUNTS: tuple[str, ...] = ("allocator", "observed_zone", "cluster")
+"""``calibration.amounts``: the cluster totals through the scenario's LP allocator (as in a run), the
+observed gain of each allocation zone, or one cluster-wide total per type grown directly by the engine."""
+
+
+def _amounts_of(amounts: str | None, quantities: str | None, scenario: Scenario) -> str:
+    if amounts is None:
+        if quantities is not None:
+            if quantities not in QUANTITIES:
+                raise ConfigError(f"quantities must be one of {', '.join(QUANTITIES)}, got {quantities!r}")
+            return "observed_zone" if quantities == "zone" else "cluster"
+        return scenario.config.calibration.amounts
+    if amounts not in AMOUNTS:
+        raise ConfigError(f"calibration.amounts must be one of {', '.join(AMOUNTS)}, got {amounts!r}")
+    return amounts
+
+
+def reachable_cells(landscape: xr.Dataset, scenario: Scenario, before: np.ndarray) -> np.ndarray:
+    """``(types, rows, cols)`` bool: may the model turn the cell into that urban type at all?
+
+    True where ``growth.conversion`` lets the cell's class (in ``before``) become the type
+    and the constraint factor (:func:`landuse.constraints.constraint_factor`: red line,
+    permanent farmland, water, hard greenbelt or boundary) is positive. Observed change
+    elsewhere is a transition no parameter can produce.
+    """
+    from landuse.constraints import constraint_factor, source_allowed_lut
+
+    lut = source_allowed_lut(scenario)
+    c = constraint_factor(landscape, scenario, landuse=before) > 0
+    return np.stack([lut[k][before] & c for k in range(lut.shape[0])])
+
+
+def _unreachable_gain(before: np.ndarray, after: np.ndarray, valid: np.ndarray, reach: np.ndarray,
+                      scenario: Scenario) -> tuple[np.ndarray, dict[str, Any]]:
+    """Observed gain cells no parameter can produce, and a summary (cells, share, by type)."""
+    classes = scenario.classes
+    out = np.zeros(before.shape, dtype=bool)
+    total = 0
+    by_type: dict[str, int] = {}
+    for k, t in enumerate(classes.urban_types):
+        codes = np.asarray(classes.codes_of_type(t), dtype=np.uint8)
+        gain = valid & np.isin(after, codes) & ~np.isin(before, codes)
+        bad = gain & ~reach[k]
+        total += int(gain.sum())
+        by_type[t] = int(bad.sum())
+        out |= bad
+    n = int(out.sum())
+    return out, {"cells": n, "share": n / total if total else 0.0, "by_type": by_type, "observed_gain": total}
+
+
+def allocator_targets(landscape: xr.Dataset, scenario: Scenario, before: np.ndarray, suitability: np.ndarray,
+                      totals: pd.DataFrame, *, start: int,
+                      period: int) -> tuple[np.ndarray, pd.DataFrame, dict, Scenario]:
+    """The cluster totals of ``totals`` planned by the scenario's LP allocator, as a run plans a period.
+
+    ``totals`` (``type, cells``, any zones: summed per type) becomes the cluster-wide demand
+    of one period ``start -> period`` (hectares = cells x cell area; ``demand.by_city``,
+    ``people``, ``share`` and ``extrapolate`` dropped); the zone table of ``before`` (with ``suitability``) is
+    solved by :func:`landuse.allocate.allocate` with the scenario's weights and policies,
+    and the plan is turned into growth units (:func:`landuse.allocate.unit_raster`) exactly
+    as ``landuse run`` does. Returns the unit raster (int32), the unit targets
+    (``period, zone, type, cells``), a summary of the plan and the scenario of the period
+    the allocator solved.
+    """
+    from landuse.allocate import allocate, cell_pieces, unit_raster, zone_table
+    from landuse.landscape import cell_area_ha
+    from landuse.zones import zone_grid
+
+    types = tuple(scenario.classes.urban_types)
+    cells = totals.groupby("type")["cells"].sum()
+    ha = cell_area_ha(landscape)
+    data = scenario.config.model_dump()
+    data["periods"] = [int(start), int(period)]
+    data["demand"] = {**data["demand"], "by_city": {}, "people": None, "share": None, "extrapolate": None,
+                      **{t: ({int(period): float(cells.get(t, 0)) * ha} if int(cells.get(t, 0)) > 0 else {})
+                         for t in types}}
+    data["layers"]["history"] = {y: q for y, q in data["layers"].get("history", {}).items() if int(y) < int(start)}
+    sc = Scenario(type(scenario.config).model_validate(data), path=scenario.path, base_dir=scenario.base_dir)
+    cfg = sc.config
+    zg = zone_grid(landscape, block_size_m=cfg.allocation.block_size_m)
+    suit = np.asarray(suitability, dtype=np.float32)
+    pieces = cell_pieces(landscape, sc, before, np.asarray(zg.zones, dtype=np.int64), suit)
+    zt = zone_table(landscape, sc, landuse=before, zones=zg, suitability=suit, pieces=pieces)
+    try:
+        alloc = allocate(zt, sc, int(period))
+    except (InfeasibleAllocationError, SolverError) as exc:
+        raise type(exc)(f"calibration.amounts is 'allocator', but the scenario's LP allocator could not plan the "
+                        f"observed change {start} -> {period} ({exc}); loosen the policies named, or set "
+                        "calibration.amounts to 'cluster' or 'observed_zone'") from None
+    units = unit_raster(landscape, sc, alloc, landuse=before, zones=zg, suitability=suit, pieces=pieces)
+    targets = alloc.unit_targets.rename(columns={"unit": "zone"})[["period", "zone", "type", "cells"]].copy()
+    targets["period"] = int(period)
+    targets = targets[targets["cells"] > 0].reset_index(drop=True)
+    plan = {"units": int(targets["zone"].nunique()), "zones": int(zt.shape[0]),
+            "cells": {t: int(n) for t, n in targets.groupby("type")["cells"].sum().items()},
+            "objective": float(alloc.objective), "warnings": list(getattr(alloc, "warnings", []) or [])}
+    return np.asarray(units, dtype=np.int32), targets, plan, sc
 
 
 def quantity_zones(landscape: xr.Dataset, scenario: Scenario, *, quantities: str = "zone") -> np.ndarray:
@@ -513,16 +712,17 @@ def observed_targets(before: np.ndarray, after: np.ndarray, zones: np.ndarray, v
     classes = scenario.classes
     n_zones = int(zones.max(initial=0))
     rows = []
-    for t in URBAN_TYPES:
-        code = classes.code_of(t)
-        gain = valid & (after == code) & (before != code)
+    for t in classes.urban_types:
+        codes = np.asarray(classes.codes_of_type(t), dtype=np.uint8)
+        gain = valid & np.isin(after, codes) & ~np.isin(before, codes)
         cnt = np.bincount(zones[gain], minlength=n_zones + 1)
         rows += [(int(period), int(z), t, int(cnt[z])) for z in np.flatnonzero(cnt) if z > 0]
     return pd.DataFrame(rows, columns=["period", "zone", "type", "cells"])
 
 
 def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year: int | None = None,
-                     quantities: str = "zone", trained: Any = None) -> HistoricalSetup:
+                     amounts: str | None = None, quantities: str | None = None,
+                     trained: Any = None) -> HistoricalSetup:
     """Prepare the simulation of the observed change from a history year to the start year.
 
     Parameters
@@ -535,9 +735,17 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
         simulation (only the calibrated parameters vary).
     history_year : int, optional
         The earlier date; default the latest history year before the start year.
-    quantities : {"zone", "cluster"}
-        Observed amounts per allocation zone (default) or one cluster-wide total per type
-        (the engine then decides where in the whole study area; see :func:`quantity_zones`).
+    amounts : {"allocator", "observed_zone", "cluster"}, optional
+        How the observed change is given to the simulation (default
+        ``calibration.amounts``): ``allocator`` — its cluster total per type becomes the
+        demand of the scenario's LP allocator and the engine grows the plan's units
+        (:func:`allocator_targets`), the chain of a run; ``observed_zone`` — the observed
+        gain of each allocation zone; ``cluster`` — one total per type for the whole study
+        area, placed by the engine alone (:func:`quantity_zones`). In every case the
+        observed gain the model cannot make (:func:`reachable_cells`) is left out of the
+        amounts and of the scores, and reported (``setup.unreachable``).
+    quantities : {"zone", "cluster"}, optional
+        Older name: ``zone`` = ``observed_zone``, ``cluster`` = ``cluster``.
     trained : TrainedSuitability, optional
         With ``growth.suitability.method: trained``, a model fitted beforehand on this
         change; by default one is fitted here for each urban type that gained at least 20
@@ -573,7 +781,21 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
     nodata = classes.nodata
     inside = np.asarray(landscape["study_area"].values, dtype=bool)
     valid = inside & (before != nodata) & (observed != nodata)
-    zones = quantity_zones(landscape, scenario, quantities=quantities)
+    amounts = _amounts_of(amounts, quantities, scenario)
+    zones = quantity_zones(landscape, scenario, quantities="zone" if amounts == "observed_zone" else "cluster")
+    ds_before = landscape.copy()
+    ds_before["landuse"] = (("y", "x"), before)
+    # a soft greenbelt only lowers the potential (its leakage may be calibrated): never a transition ruled out
+    reach_sc = _with_policy(scenario, mode="none") if scenario.config.policy.greenbelt.mode == "soft" else scenario
+    unreachable, unreach_info = _unreachable_gain(before, observed, valid, reachable_cells(ds_before, reach_sc, before),
+                                                  scenario)
+    if unreach_info["observed_gain"] and unreach_info["cells"] == unreach_info["observed_gain"]:
+        raise ConfigError(
+            f"none of the urban gain {history_year} -> {start} can be made by the model: its source classes may not "
+            "become urban (growth.conversion) or the constraints forbid those cells; check growth.conversion and "
+            "the constraint layers"
+        )
+    valid = valid & ~unreachable
     targets = observed_targets(before, observed, zones, valid, scenario, period=start)
     if targets.empty:
         raise ConfigError(
@@ -586,15 +808,22 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
         gained = targets.groupby("type")["cells"].sum()
         trained = train_suitability(landscape, scenario, t0=history_year, method=scenario.config.growth.suitability.model,
                                     seed=scenario.config.growth.seed,
-                                    types=[t for t in URBAN_TYPES if int(gained.get(t, 0)) >= _MIN_TRAIN_CELLS])
-    return build_setup(landscape, scenario, before=before, observed=observed, valid=valid, zones=zones,
-                       targets=targets, before_year=int(history_year), after_year=int(start), trained=trained)
+                                    types=[t for t in classes.urban_types if int(gained.get(t, 0)) >= _MIN_TRAIN_CELLS])
+    setup = build_setup(landscape, scenario, before=before, observed=observed, valid=valid, zones=zones,
+                        targets=targets, before_year=int(history_year), after_year=int(start), trained=trained,
+                        amounts=amounts)
+    setup.unreachable = unreach_info
+    return setup
 
 
 def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray, observed: np.ndarray | None,
                 valid: np.ndarray, zones: np.ndarray, targets: pd.DataFrame, before_year: int, after_year: int,
-                trained: Any = None) -> HistoricalSetup:
+                trained: Any = None, amounts: str = "observed_zone") -> HistoricalSetup:
     """A :class:`HistoricalSetup` growing ``targets`` from the map ``before``.
+
+    With ``amounts="allocator"`` the ``targets`` are summed per type and planned by the
+    scenario's LP allocator (:func:`allocator_targets`); the setup then grows the plan's
+    units (its ``landscape["zones"]`` and ``targets`` are the units').
 
     ``observed`` (the later map) is used only for scoring; pass ``None`` for a forecast
     (a hindcast's prediction), which can then simulate but not score. ``trained`` is a
@@ -634,6 +863,14 @@ def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray
     c_free = constraint_factor(ds0, _with_policy(scenario, mode="none") if soft_gb else scenario, landuse=before)
     greenbelt = (np.asarray(ds0["greenbelt"].values, dtype=bool) & (c_free > 0)) if soft_gb else None
     base_params = GrowthParams.from_scenario(scenario, ds0, suitability=suit0).replace(periods=(after_year,))
+    if amounts not in AMOUNTS:
+        raise ConfigError(f"calibration.amounts must be one of {', '.join(AMOUNTS)}, got {amounts!r}")
+    plan: dict[str, Any] = {}
+    plan_scenario = None
+    if amounts == "allocator":
+        units, targets, plan, plan_scenario = allocator_targets(ds0, scenario, before, suit0, targets,
+                                                                start=before_year, period=after_year)
+        ds0["zones"] = (("y", "x"), units)
 
     applicable: dict[str, tuple[float, float]] = {}
     skipped: dict[str, str] = {}
@@ -649,6 +886,8 @@ def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray
                              else "no distance driver has a positive weight")
         elif name == "cross_weight" and not np.any(w0 - np.diag(np.diag(w0))):
             skipped[name] = "growth.neighbourhood_weights has no off-diagonal weight to scale"
+        elif name == "cross_weight" and len(_present_types(before, targets, classes)) < 2:
+            skipped[name] = "fewer than two urban types exist or grow, so no type has another type's land to weigh"
         else:
             applicable[name] = (p.low, p.high)
 
@@ -659,8 +898,8 @@ def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray
     return HistoricalSetup(
         scenario=scenario, before_year=int(before_year), after_year=int(after_year), landscape=ds0, before=before,
         observed=observed, valid=valid, targets=targets, base_params=base_params, applicable=applicable,
-        skipped=skipped, _suit_linear=suit_linear, _suit_fixed=suit_fixed, _c_free=c_free, _greenbelt=greenbelt,
-        _hist=hist,
+        skipped=skipped, amounts=amounts, plan=plan, plan_scenario=plan_scenario, _suit_linear=suit_linear, _suit_fixed=suit_fixed, _c_free=c_free,
+        _greenbelt=greenbelt, _hist=hist,
     )
 
 
@@ -673,7 +912,7 @@ def null_model(setup: HistoricalSetup) -> np.ndarray:
     The same per-zone demand as the simulation (``setup.targets``). A cell is
     developable for type ``k`` when the conversion matrix lets its class become ``k``
     and the constraint factor (red line, permanent farmland, water, hard greenbelt or
-    boundary) is positive. Types are served in ``URBAN_TYPES`` order; within a zone the
+    boundary) is positive. Types are served in the scheme's ``urban_types`` order; within a zone the
     cells nearest (Euclidean) to urban land at the earlier date go first, ties by cell
     index. Fully deterministic.
     """
@@ -686,12 +925,12 @@ def null_model(setup: HistoricalSetup) -> np.ndarray:
     ds0 = setup.landscape
     before = setup.before
     inside = np.asarray(ds0["study_area"].values, dtype=bool)
-    dist = distance_to(sc.classes.is_role(before, *URBAN_TYPES) & inside, cell=cell_sizes(ds0))
+    dist = distance_to(sc.classes.is_role(before, "urban") & inside, cell=cell_sizes(ds0))
     c = constraint_factor(ds0, sc, landuse=before)
     allowed = setup.base_params.allowed
-    developable = np.stack([allowed[k][before] & (c > 0) for k in range(len(URBAN_TYPES))])
+    developable = np.stack([allowed[k][before] & (c > 0) for k in range(allowed.shape[0])])
     return allocate_by_rank(before, -dist, np.asarray(ds0["zones"].values), setup.targets, developable=developable,
-                            type_codes=setup.base_params.type_codes)
+                            type_codes=setup.base_params.type_codes, types=setup.base_params.types)
 
 
 def scores_of_map(setup: HistoricalSetup, simulated: np.ndarray) -> dict[str, float]:
@@ -708,20 +947,20 @@ def ensemble_scores(setup: HistoricalSetup, values: Mapping[str, Any], *, runs: 
 
 
 def _evaluate_task(setup: HistoricalSetup, values: dict[str, Any], runs: int, seed: int,
-                   threads: int | None = None) -> dict[str, float]:
+                   threads: int | None = None, patches: bool = False) -> dict[str, float]:
     """One point on a Dask worker (module-level so it pickles)."""
     if threads is not None:
         import numba
 
         numba.set_num_threads(threads)
-    return setup.evaluate(values, runs=runs, seed=seed)
+    return setup.evaluate(values, runs=runs, seed=seed, patches=patches)
 
 
 class _Evaluator:
     """Evaluates batches of points, in this process (engine threads) or on a local Dask cluster."""
 
-    def __init__(self, setup: HistoricalSetup, *, runs: int, seed: int, parallel: str) -> None:
-        self.setup, self.runs, self.seed, self.parallel = setup, runs, seed, parallel
+    def __init__(self, setup: HistoricalSetup, *, runs: int, seed: int, parallel: str, patches: bool = False) -> None:
+        self.setup, self.runs, self.seed, self.parallel, self.patches = setup, runs, seed, parallel, patches
         self.client = self.cluster = self.remote = None
 
     def __enter__(self) -> _Evaluator:
@@ -737,11 +976,13 @@ class _Evaluator:
         if self.cluster is not None:
             self.cluster.__exit__(*exc)
 
-    def __call__(self, batch: list[dict[str, Any]], *, runs: int | None = None, seed: int | None = None) -> list[dict]:
+    def __call__(self, batch: list[dict[str, Any]], *, runs: int | None = None, seed: int | None = None,
+                 patches: bool | None = None) -> list[dict]:
         r, s = runs or self.runs, self.seed if seed is None else seed
+        p = self.patches if patches is None else patches
         if self.client is None or len(batch) == 1:
-            return [self.setup.evaluate(v, runs=r, seed=s) for v in batch]
-        futures = [self.client.submit(_evaluate_task, self.remote, v, r, s, 1, pure=False) for v in batch]
+            return [self.setup.evaluate(v, runs=r, seed=s, patches=p) for v in batch]
+        futures = [self.client.submit(_evaluate_task, self.remote, v, r, s, 1, p, pure=False) for v in batch]
         return self.client.gather(futures)
 
 
@@ -842,8 +1083,16 @@ class CalibrationResult:
 
     @property
     def best_objective(self) -> float:
-        """Objective of the best point during the search (the search seeds)."""
+        """Objective of the chosen point on the finalists' seeds (``3 x runs``)."""
+        if "best_objective" in self.info:
+            return float(self.info["best_objective"])
         return float(self.table["objective"].max())
+
+    @property
+    def search_best_objective(self) -> float:
+        """Best objective during the search (the search seeds; biased upwards by the luck of the draw)."""
+        t = self.table
+        return float(t.loc[t["stage"].isin(_SEARCH_STAGES), "objective"].max())
 
     @property
     def default_objective(self) -> float:
@@ -863,8 +1112,8 @@ class CalibrationResult:
             g["neighbourhood_weights"] = {
                 k: {j: (float(nw.get(k, {}).get(j, 0.0)) if j == k
                         else float(b["cross_weight"]) * float(nw.get(k, {}).get(j, 0.0)))  # exactly as evaluated
-                    for j in URBAN_TYPES}
-                for k in URBAN_TYPES
+                    for j in scenario.classes.urban_types}
+                for k in scenario.classes.urban_types
             }
         if "distance_scale_m" in b:
             g["suitability"] = {"distance_scale_m": b["distance_scale_m"]}
@@ -909,9 +1158,36 @@ class CalibrationResult:
             s = v[key]
             lines.append(f"| {label} | {s['fom']:.4f} | {s['kappa_simulation']:.4f} | {s['lee_sallee']:.4f} | "
                          f"{s['hits']:.0f} | {s['misses']:.0f} | {s['wrong_hits']:.0f} | {s['false_alarms']:.0f} |")
+        un = i.get("unreachable") or {}
+        amounts = {"allocator": "the cluster totals planned by the scenario's LP allocator, the plan's units grown",
+                   "observed_zone": "the observed gain of each allocation zone",
+                   "cluster": "one cluster-wide total per type, placed by the growth engine"}.get(i.get("amounts"), "")
         lines += [
             "",
-            f"Best objective during the search: {self.best_objective:.4f} (default {self.default_objective:.4f}).",
+            f"Best objective during the search: {self.search_best_objective:.4f} (default "
+            f"{self.default_objective:.4f}); the chosen point on the finalists' fresh seeds ({i.get('finalists', 0)} "
+            f"finalists, {i.get('final_runs', 0)} runs each, {i.get('refine_points', 0)} refinement points): "
+            f"{self.best_objective:.4f}.",
+            "",
+            f"Amounts: **{i.get('amounts', '')}** ({amounts}). Observed gain the model cannot make (class not "
+            f"convertible, or constraint factor 0): {un.get('cells', 0)} cells, {100 * un.get('share', 0.0):.1f} % "
+            "of the observed gain, left out of the amounts and the scores.",
+        ]
+        op = i.get("observed_patches")
+        if op:
+            cp, dp = v["calibrated"], v["default"]
+            lines += ["", "New patches (8-connected; outlying = no urban neighbour at the start):", "",
+                      "| | patches | outlying share of new cells | patch error |", "|---|---|---|---|",
+                      f"| observed | {op['new_patches']:.0f} | {op['outlying_share']:.3f} | 0 |",
+                      f"| calibrated (mean of runs) | {cp['new_patches']:.1f} | {cp['outlying_share']:.3f} | "
+                      f"{cp['patch_error']:.3f} |",
+                      f"| default (mean of runs) | {dp['new_patches']:.1f} | {dp['outlying_share']:.3f} | "
+                      f"{dp['patch_error']:.3f} |"]
+        if i.get("at_edge"):
+            lines += ["", "At the edge of its range: " + ", ".join(f"`{k}` ({side})" for k, side in
+                                                                     i["at_edge"].items())
+                      + " — widen the range in calibration.parameters if its limits allow."]
+        lines += [
             "",
             "## Parameters",
             "",
@@ -978,6 +1254,9 @@ def calibrate(
     parameters: Mapping[str, Sequence[float]] | None = None,
     parallel: str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    finalists: int | None = None,
+    refine: bool | None = None,
+    patch_weight: float | None = None,
 ) -> CalibrationResult:
     """Fit the growth parameters to the observed change of ``setup``.
 
@@ -1004,6 +1283,15 @@ def calibrate(
         single-threaded workers. Results are identical either way.
     progress : callable, optional
         Called with a dict after each point: ``stage, point, budget, objective, best``.
+    finalists : int, optional
+        Best points of the search re-run with fresh seeds and ``3 x runs`` (default
+        ``calibration.finalists``); the best of them is chosen.
+    refine : bool, optional
+        Coordinate steps around the chosen point (steps 0.1, 0.05, 0.025 of each range)
+        on the finalists' seeds (default ``calibration.refine``).
+    patch_weight : float, optional
+        Weight of :func:`patch_error` subtracted from the objective (default
+        ``calibration.patch_weight``; 0 = patches reported, not fitted).
 
     Returns
     -------
@@ -1017,6 +1305,13 @@ def calibrate(
     objective = cal.objective if objective is None else objective
     seed = int(cal.seed if seed is None else seed)
     parallel = cal.parallel if parallel is None else parallel
+    finalists = int(cal.finalists if finalists is None else finalists)
+    refine = bool(cal.refine if refine is None else refine)
+    patch_weight = float(cal.patch_weight if patch_weight is None else patch_weight)
+    if finalists < 1:
+        raise ConfigError(f"finalists must be at least 1, got {finalists}")
+    if not 0.0 <= patch_weight <= 10.0:
+        raise ConfigError(f"patch_weight must be within [0, 10], got {patch_weight:g}")
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if budget < 4:
@@ -1056,18 +1351,24 @@ def calibrate(
     records: list[dict[str, Any]] = []
     U_list: list[np.ndarray] = []
     seen: set = set()
+    use_patches = patch_weight > 0
 
-    def record(stage: str, values: dict[str, Any], u: np.ndarray, scores: dict[str, float]) -> None:
-        row = {"point": len(records), "stage": stage, **values, "objective": scores[objective], **scores}
+    def value(scores: Mapping[str, float]) -> float:
+        v = float(scores[objective])
+        return v - patch_weight * float(scores["patch_error"]) if use_patches else v
+
+    def record(stage: str, values: dict[str, Any], u: np.ndarray, scores: dict[str, float], n_runs: int) -> None:
+        row = {"point": len(records), "stage": stage, **values, "runs": n_runs, "objective": value(scores), **scores}
         records.append(row)
-        U_list.append(u)
-        seen.add(tuple(np.round(u, 9)))
+        if stage in _SEARCH_STAGES:
+            U_list.append(u)
+            seen.add(tuple(np.round(u, 9)))
         if progress is not None:
-            progress({"stage": stage, "point": len(records), "budget": budget, "objective": scores[objective],
+            progress({"stage": stage, "point": len(records), "budget": budget, "objective": row["objective"],
                       "best": max(r["objective"] for r in records)})
 
-    with _Evaluator(setup, runs=runs, seed=sim_seed, parallel=parallel) as evaluate:
-        record("default", default, encode(default), evaluate([default])[0])
+    with _Evaluator(setup, runs=runs, seed=sim_seed, parallel=parallel, patches=use_patches) as evaluate:
+        record("default", default, encode(default), evaluate([default])[0], runs)
         # space-filling start: scrambled Sobol, about 40 % of the budget (a power of two)
         n_sobol = min(2 ** max(1, math.floor(math.log2(max(2.0, 0.4 * budget)))), budget - 1)
         with warnings.catch_warnings():
@@ -1080,7 +1381,7 @@ def calibrate(
                 batch_u.append(u)
         batch_v = [decode(u) for u in batch_u]
         for u, v, s in zip(batch_u, batch_v, evaluate(batch_v), strict=True):
-            record("sobol", v, u, s)
+            record("sobol", v, u, s, runs)
         # Bayesian steps
         stalls = 0
         kernel = None
@@ -1094,29 +1395,101 @@ def calibrate(
                 continue
             vals = [decode(u) for u in new]
             for u, v, s in zip(new, vals, evaluate(vals), strict=True):
-                record("gp", v, u, s)
+                record("gp", v, u, s, runs)
+
+        # finalists: the best points of the search (by their score and by the GP's smoothed mean) re-run with
+        # fresh seeds and three times the runs, all with the same seeds; the search's winner's luck stays behind
+        U = np.array(U_list)
+        y = np.array([r["objective"] for r in records], dtype=np.float64)
+        fin_runs = 3 * runs
+        fin_seed = int(np.random.default_rng([seed, 3]).integers(2**62))
+        picks: list[int] = list(np.argsort(-np.nan_to_num(y, nan=-np.inf), kind="stable")[:finalists])
+        if kernel is not None and finalists > 1:
+            mu = _gp_mean(U, y, kernel)
+            for i in np.argsort(-mu, kind="stable")[: max(1, finalists // 2)]:
+                if int(i) not in picks:
+                    picks.append(int(i))
+        fin_u = [U[i] for i in picks]
+        fin_v = [decode(u) for u in fin_u]
+        final: list[tuple[float, np.ndarray, dict[str, Any]]] = []
+        for u, v, sc in zip(fin_u, fin_v, evaluate(fin_v, runs=fin_runs, seed=fin_seed), strict=True):
+            record("final", v, u, sc, fin_runs)
+            final.append((value(sc), u, v))
+        cur_val, cur_u, cur_v = max(final, key=lambda f: f[0])
+        # local refinement: coordinate steps around the chosen point on the finalists' seeds, halving the step
+        tried = {tuple(np.round(u, 9)) for _, u, _ in final}
+        n_refine = 0
+        if refine:
+            for step in (0.1, 0.05, 0.025):
+                for _ in range(2):
+                    if n_refine >= _REFINE_PER_PARAMETER * d:
+                        break
+                    trial: list[np.ndarray] = []
+                    for k in range(d):
+                        moves = ([cur_u[k] - step, cur_u[k] + step] if specs[k].kind != "bool"
+                                 else ([0.75 if cur_u[k] < 0.5 else 0.25] if step == 0.1 else []))
+                        for x in moves:
+                            u = cur_u.copy()
+                            u[k] = min(max(x, 0.0), 1.0)
+                            u = snap(u)[0]
+                            key = tuple(np.round(u, 9))
+                            if key not in tried:
+                                tried.add(key)
+                                trial.append(u)
+                    if not trial:
+                        break
+                    tv = [decode(u) for u in trial]
+                    moved = False
+                    for u, v, sc in zip(trial, tv, evaluate(tv, runs=fin_runs, seed=fin_seed),
+                                        strict=True):
+                        record("refine", v, u, sc, fin_runs)
+                        n_refine += 1
+                        if value(sc) > cur_val:
+                            cur_val, cur_u, cur_v, moved = value(sc), u, v, True
+                    if not moved:
+                        break
         table = pd.DataFrame.from_records(records)
-        best_row = table.loc[table["objective"].idxmax()]
-        best = {n: _native(best_row[n], PARAMETERS[n].kind) for n in names}
+        best = {n: _native(cur_v[n], PARAMETERS[n].kind) for n in names}
         # fresh seeds: the calibrated point, the default and the null model
-        res = setup.simulate(best, runs=runs, seed=val_seed)
+        res = setup.simulate(best, runs=runs, seed=val_seed, keep_runs=True)
         calibrated = setup.score_result(res)
         calibrated_map = np.asarray(res.landuse[setup.after_year].values)
         rep = setup.score_map(calibrated_map)
-        default_scores = evaluate([default], seed=val_seed)[0]
+        default_scores = evaluate([default], seed=val_seed, patches=True)[0]
     null = setup.score_map(null_model(setup))
     seconds = time.perf_counter() - t_start
+    at_edge = {}
+    for n, p, x in zip(names, specs, encode(best), strict=True):
+        if p.kind != "bool" and (x <= _EDGE or x >= 1.0 - _EDGE):
+            at_edge[n] = "low" if x <= _EDGE else "high"
     info = {
         "before_year": setup.before_year, "after_year": setup.after_year, "budget": budget, "runs": runs,
         "seed": seed, "parallel": parallel, "seconds": seconds, "points": len(table),
+        "search_points": int(table["stage"].isin(_SEARCH_STAGES).sum()), "finalists": len(fin_u),
+        "final_runs": fin_runs, "refine_points": n_refine, "best_objective": float(cur_val),
         "observed_change_cells": setup.observed_change_cells,
-        "zones_with_change": int(setup.targets["zone"].nunique()),
+        "zones_with_change": int(setup.targets["zone"].nunique()), "amounts": setup.amounts,
+        "unreachable": dict(setup.unreachable), "plan": dict(setup.plan), "at_edge": at_edge,
+        "patch_weight": float(patch_weight), "observed_patches": setup.observed_patches,
     }
     return CalibrationResult(table=table, best=best, default=default, objective=objective, ranges=ranges,
                              skipped={k: v for k, v in setup.skipped.items()},
                              validation={"calibrated": calibrated, "calibrated_map": rep, "default": default_scores,
                                          "null": null},
                              info=info, calibrated_map=calibrated_map)
+
+
+def _gp_mean(U: np.ndarray, y: np.ndarray, kernel: Any) -> np.ndarray:
+    """The GP's posterior mean at the evaluated points (with the fitted kernel): scores smoothed by their
+    neighbours, so a point that was lucky on the search seeds ranks lower."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    ok = np.isfinite(y)
+    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=True, optimizer=None)
+    gp.fit(U[ok], y[ok])
+    mu = np.full(y.shape, -np.inf)
+    mu[ok] = gp.predict(U[ok])
+    return mu
 
 
 def _native(v: Any, kind: str) -> Any:
@@ -1144,8 +1517,9 @@ def _figure(result: CalibrationResult, path: Path) -> None:
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
     t = result.table
-    colours = {"default": "#d62728", "sobol": "#7f7f7f", "gp": "#1f77b4"}
-    best = t.loc[t["objective"].idxmax()]
+    colours = {"default": "#d62728", "sobol": "#7f7f7f", "gp": "#1f77b4", "final": "#ff7f0e", "refine": "#9467bd"}
+    chosen = t[t["stage"].isin(["final", "refine"])]
+    best = (chosen if len(chosen) else t).loc[lambda f: f["objective"].idxmax()]
     for ax, name in zip(axes.ravel(), names, strict=False):
         for stage, c in colours.items():
             s = t[t["stage"] == stage]

@@ -582,6 +582,21 @@ class CalibrationConfig(Strict):
     parallel: Literal["threads", "dask"] = Field(
         "threads", description="evaluate points one at a time on the engine's threads, or two at a time on Dask"
     )
+    amounts: Literal["allocator", "observed_zone", "cluster"] = Field(
+        "allocator",
+        description="how the observed change is given to the simulation: allocator (its cluster totals to the "
+        "scenario's LP allocator, the engine grows the plan, as in a run), observed_zone (the observed gain of "
+        "each allocation zone) or cluster (one total per type, the engine decides where)",
+    )
+    finalists: Annotated[int, AfterValidator(_within(1, 50))] = Field(
+        4, description="best points of the search re-run with fresh seeds and 3 x runs; the best of them is chosen"
+    )
+    refine: bool = Field(True, description="a local search (coordinate steps) around the chosen point, "
+                                           "with the finalists' seeds and runs")
+    patch_weight: Annotated[float, AfterValidator(_within(0.0, 10.0))] = Field(
+        0.0, description="weight of the new-patch error (patch count and outlying share against the observed "
+        "new patches) subtracted from the objective; 0 reports the patches without fitting them"
+    )
 
 
 SCHEDULER_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")

@@ -47,7 +47,6 @@ from landuse.calibrate import (
     observed_targets,
     quantity_zones,
 )
-from landuse.classes import URBAN_TYPES
 from landuse.config import Scenario
 from landuse.errors import ConfigError, LanduseError
 
@@ -60,6 +59,7 @@ __all__ = [
     "change_map",
     "expected_map",
     "hindcast",
+    "hindcast_amounts",
     "hindcast_scenario",
     "hindcast_years",
     "multiresolution_fom",
@@ -92,7 +92,7 @@ def allocate_by_rank(
     *,
     developable: np.ndarray,
     type_codes: Sequence[int],
-    types: Sequence[str] = URBAN_TYPES,
+    types: Sequence[str],
 ) -> np.ndarray:
     """Convert, per zone and urban type, the ``cells`` developable cells of highest score.
 
@@ -106,17 +106,20 @@ def allocate_by_rank(
     zones : ndarray of int
         Zone id of each cell (0 = none: never converted).
     targets : pandas.DataFrame
-        ``zone, type, cells`` (type one of ``URBAN_TYPES``).
+        ``zone, type, cells`` (type one of ``types``).
     developable : ndarray of bool
         ``(n_types, rows, cols)``: may the cell become that type (conversion matrix and
         constraints).
     type_codes : sequence of int
-        Class code of each urban type, in ``URBAN_TYPES`` order.
+        Class code new land of each urban type takes, in ``types`` order.
+    types : sequence of str
+        The urban types (the scheme's ``urban_types``), in the order of the type axis of
+        ``score`` and ``developable``.
 
     Returns
     -------
     ndarray of uint8
-        The map after conversion. Types are served in ``URBAN_TYPES`` order; a cell taken
+        The map after conversion. Types are served in ``types`` order; a cell taken
         by one type is not offered to the next. A zone with fewer developable cells than
         its amount converts all of them.
 
@@ -126,7 +129,7 @@ def allocate_by_rank(
     >>> t = pd.DataFrame({"zone": [1], "type": ["residential"], "cells": [2]})
     >>> dev = np.ones((3, 1, 4), dtype=bool)
     >>> allocate_by_rank(before, np.array([[0.1, 0.9, 0.5, 0.9]]), np.ones((1, 4), int), t,
-    ...                  developable=dev, type_codes=(1, 2, 3))
+    ...                  developable=dev, type_codes=(1, 2, 3), types=("residential", "industrial", "commercial"))
     array([[4, 1, 4, 1]], dtype=uint8)
     """
     out = np.asarray(before, dtype=np.uint8).reshape(-1).copy()
@@ -181,11 +184,10 @@ def expected_map(before: np.ndarray, counts: np.ndarray, params: Any, zones: np.
     """
     potential = np.asarray(params.potential)
     allowed = np.asarray(params.allowed)
-    types = tuple(getattr(params, "types", URBAN_TYPES))
-    developable = np.stack([allowed[k][before] & (potential[k] > 0) for k in range(len(types))])
+    developable = np.stack([allowed[k][before] & (potential[k] > 0) for k in range(potential.shape[0])])
     score = np.asarray(counts, dtype=np.float64) + potential.astype(np.float64) / 256.0
     return allocate_by_rank(before, score, zones, targets, developable=developable,
-                            type_codes=tuple(int(c) for c in params.type_codes), types=types)
+                            type_codes=tuple(int(c) for c in params.type_codes), types=tuple(params.types))
 
 
 # =========================================================================== scoring
@@ -262,7 +264,7 @@ def score_map(before: np.ndarray, observed: np.ndarray, simulated: np.ndarray, v
     den = h + mi + fa
     names = {c.code: c.name for c in classes}
     by_type = {}
-    for t in URBAN_TYPES:
+    for t in classes.urban_types:
         g = m["gains_by_class"][names[classes.code_of(t)]]
         if g["hits"] + g["misses"] + g["false_alarms"] > 0:
             by_type[t] = g["figure_of_merit"]
@@ -315,8 +317,8 @@ def _scenario_at(scenario: Scenario, t1: int, t2: int) -> Scenario:
     """The scenario with one period ``t1 -> t2`` and no demand (amounts come from the targets)."""
     data = scenario.config.model_dump()
     data["periods"] = [int(t1), int(t2)]
-    data["demand"] = {**data["demand"], **{t: {} for t in URBAN_TYPES}, "by_city": {}, "people": None, "share": None,
-                      "extrapolate": None}
+    data["demand"] = {**data["demand"], **{t: {} for t in scenario.classes.urban_types}, "by_city": {},
+                      "people": None, "share": None, "extrapolate": None}
     # the map of t1 is the start map: history is what lies before it
     data["layers"]["history"] = {y: p for y, p in data["layers"]["history"].items() if int(y) < int(t1)}
     return Scenario(type(scenario.config).model_validate(data), path=scenario.path, base_dir=scenario.base_dir)
@@ -358,9 +360,9 @@ def null_maps(
 
     before = np.ascontiguousarray(past["landuse"].values, dtype=np.uint8)
     inside = np.asarray(past["study_area"].values, dtype=bool)
-    urban = scenario.classes.is_role(before, *URBAN_TYPES) & inside
+    urban = scenario.classes.is_role(before, "urban") & inside
     dist = distance_to(urban, cell=cell_sizes(past))
-    kw = {"developable": developable, "type_codes": type_codes}
+    kw = {"developable": developable, "type_codes": type_codes, "types": tuple(scenario.classes.urban_types)}
     maps = {"distance": allocate_by_rank(before, -dist, zones, targets, **kw)}
     logistic = train_suitability(past, scenario, t0=t0, method="logistic", seed=seed, types=types, radii_m=(),
                                  cv="blocked", balanced=False)
@@ -386,9 +388,34 @@ class HindcastPrediction:
     seconds: float
 
 
-def _types_with(targets: pd.DataFrame, minimum: int) -> list[str]:
+def _patch_part(scores: dict[str, Any]) -> dict[str, float]:
+    return {k: scores[k] for k in ("new_patches", "outlying_share", "patch_error")}
+
+
+def _rounded(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(v), 4) for k, v in d.items()}
+
+
+def hindcast_amounts(scenario: Scenario, quantities: str) -> str:
+    """The chain of a hindcast's fit and prediction (see :data:`landuse.calibrate.AMOUNTS`).
+
+    ``quantities="zone"``: the amounts of every allocation zone, ``observed_zone``;
+    ``quantities="cluster"``: ``calibration.amounts`` when it is ``allocator`` (the
+    cluster totals planned by the LP allocator, then grown) or ``cluster`` (grown by the
+    engine alone); ``observed_zone`` there would fit on per-zone amounts and predict from
+    cluster totals, so ``cluster`` is used instead.
+    """
+    if quantities not in QUANTITIES:
+        raise ConfigError(f"quantities must be one of {', '.join(QUANTITIES)}, got {quantities!r}")
+    if quantities == "zone":
+        return "observed_zone"
+    a = scenario.config.calibration.amounts
+    return a if a in ("allocator", "cluster") else "cluster"
+
+
+def _types_with(targets: pd.DataFrame, minimum: int, types: Sequence[str]) -> list[str]:
     s = targets.groupby("type")["cells"].sum()
-    return [t for t in URBAN_TYPES if int(s.get(t, 0)) >= minimum]
+    return [t for t in types if int(s.get(t, 0)) >= minimum]
 
 
 def predict_hindcast(
@@ -404,6 +431,7 @@ def predict_hindcast(
     seed: int = 0,
     parallel: str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    prediction_runs: int | None = None,
 ) -> HindcastPrediction:
     """Fit on ``t0 -> t1`` and predict ``t2`` for the model and every null model.
 
@@ -446,29 +474,34 @@ def predict_hindcast(
 
     # 1. fit on t0 -> t1 (the scenario's suitability; the growth parameters calibrated)
     fit_types = _types_with(observed_targets(np.asarray(past[f"landuse_{t0}"].values), before, inside.astype(np.int32),
-                                             valid1, scenario, period=t1), 20)
+                                             valid1, scenario, period=t1), 20, classes.urban_types)
     trained = None
     if sc.growth.suitability.method == "trained":
         trained = train_suitability(past, scenario, t0=t0, method=sc.growth.suitability.model, seed=seed,
                                     types=fit_types, cv="blocked")
-    cal_setup = historical_setup(past, scenario, history_year=t0, quantities=quantities, trained=trained)
+    amounts = hindcast_amounts(scenario, quantities)
+    cal_setup = historical_setup(past, scenario, history_year=t0, amounts=amounts, trained=trained)
     result = calibrate(cal_setup, budget=budget, runs=runs, seed=seed, parallel=parallel, progress=progress)
 
-    # 2. predict t1 -> t2 with the quantities of t2
+    # 2. predict t1 -> t2 with the quantities of t2, through the same chain as the fit
     zones = quantity_zones(past, scenario, quantities=quantities)
     pred = build_setup(past, scenario, before=before, observed=None, valid=valid1, zones=zones, targets=targets,
-                       before_year=t1, after_year=t2, trained=trained)
+                       before_year=t1, after_year=t2, trained=trained, amounts=amounts)
     sim_seed = int(np.random.default_rng([seed, 3]).integers(2**62))
-    res = pred.simulate(result.best, runs=runs, seed=sim_seed)
+    pruns = runs if prediction_runs is None else int(prediction_runs)
+    if pruns < 1:
+        raise ConfigError(f"prediction_runs must be at least 1, got {pruns}")
+    res = pred.simulate(result.best, runs=pruns, seed=sim_seed)
     params = pred.params_at(result.best)
     counts = np.asarray(res.counts.sel(period=t2).values, dtype=np.float64)
     type_codes = tuple(int(c) for c in params.type_codes)
     c = constraint_factor(pred.landscape, scenario, landuse=before)
     allowed = np.asarray(params.allowed)
-    developable = np.stack([allowed[k][before] & (c > 0) & valid1 for k in range(len(URBAN_TYPES))])
+    developable = np.stack([allowed[k][before] & (c > 0) & valid1 for k in range(allowed.shape[0])])
     maps = {
         "model": np.asarray(res.landuse[t2].values, dtype=np.uint8),
-        "model_expected": expected_map(before, counts, params, zones, targets),
+        "model_expected": expected_map(before, counts, params, np.asarray(pred.landscape["zones"].values),
+                                       pred.targets),
     }
 
     # 3. null models on the same amounts
@@ -490,6 +523,13 @@ def predict_hindcast(
                      "objective": result.objective, "fom_calibrated": v["calibrated"]["fom"],
                      "fom_default": v["default"]["fom"], "fom_null": v["null"]["fom"],
                      "observed_change_cells": result.info["observed_change_cells"],
+                     "amounts": amounts, "unreachable": cal_setup.unreachable,
+                     "plan_fit": cal_setup.plan, "plan_predict": pred.plan,
+                     "at_edge": result.info["at_edge"], "finalists": result.info["finalists"],
+                     "refine_points": result.info["refine_points"], "patch_weight": result.info["patch_weight"],
+                     "patches": {"observed": _rounded(result.info["observed_patches"]),
+                                 "calibrated": _rounded(_patch_part(v["calibrated"])),
+                                 "default": _rounded(_patch_part(v["default"]))},
                      "seconds": round(result.info["seconds"], 2)},
         suitability=suit, shortfall=int(sf["shortfall"].sum()) if len(sf) else 0,
         seconds=time.perf_counter() - t_start,
@@ -596,8 +636,12 @@ def hindcast(
     parallel: str | None = None,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    prediction_runs: int | None = None,
 ) -> HindcastResult:
     """Fit on ``t0 -> t1``, predict ``t1 -> t2`` with the amounts of ``t2``, score against ``t2``.
+
+    ``runs`` are the calibration's Monte Carlo runs per point; ``prediction_runs`` (default
+    the same) those of the prediction, whose ensemble the expected map ranks.
 
     ``t2`` is the scenario's start year (``layers.landuse``); ``t0`` and ``t1`` are
     ``layers.history`` years (defaults: :func:`hindcast_years`). See the module docstring.
@@ -609,6 +653,8 @@ def hindcast(
     """
     if quantities not in QUANTITIES:
         raise ConfigError(f"quantities must be one of {', '.join(QUANTITIES)}, got {quantities!r}")
+    if prediction_runs is not None and prediction_runs < 1:
+        raise ConfigError(f"prediction_runs must be at least 1, got {prediction_runs}")
     t0, t1, t2 = hindcast_years(landscape, scenario, t0=t0, t1=t1)
     seed = int(scenario.config.calibration.seed if seed is None else seed)
     sc = _scenario_at(scenario, t1, t2)
@@ -623,6 +669,7 @@ def hindcast(
     if targets.empty:
         raise LanduseError(f"no urban land was gained between {t1} and {t2}: there is nothing to predict")
     pred = predict_hindcast(past, sc, targets, t0=t0, t2=t2, quantities=quantities, budget=budget, runs=runs,
+                            prediction_runs=prediction_runs,
                             seed=seed, parallel=parallel, progress=progress)
     scores = {name: score_map(before, observed, m, valid, scenario, windows=windows) for name, m in pred.maps.items()}
     amounts = {t: int(n) for t, n in targets.groupby("type")["cells"].sum().items()}

@@ -12,7 +12,7 @@ from affine import Affine
 from typer.testing import CliRunner
 
 from landuse import calibrate as C
-from landuse.classes import URBAN_TYPES, default_scheme
+from landuse.classes import default_scheme
 from landuse.cli import app
 from landuse.config import scenario_from_dict
 from landuse.errors import ConfigError
@@ -22,6 +22,7 @@ from landuse.sample import build_sample, generate_sample
 from landuse.suitability import compute_suitability
 
 S = default_scheme()
+URBAN_TYPES = S.urban_types
 RES, IND, COM = (S.code_of(t) for t in URBAN_TYPES)
 FARM = S.codes_with_role("farmland")[0]
 OPEN = S.codes_with_role("open_space")[0]
@@ -49,7 +50,7 @@ def region_ds():
 
 @pytest.fixture(scope="module")
 def setup(region_ds):
-    return C.historical_setup(region_ds, _scenario())
+    return C.historical_setup(region_ds, _scenario(), amounts="observed_zone")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def synthetic(region_ds, setup):
     ds = region_ds.copy()
     ds["landuse"] = (("y", "x"), np.asarray(res.landuse[2020].values))
     ds["landuse"].attrs.update(region_ds["landuse"].attrs)
-    return C.historical_setup(ds, _scenario())
+    return C.historical_setup(ds, _scenario(), amounts="observed_zone")
 
 
 # --------------------------------------------------------------------------- scores
@@ -199,13 +200,99 @@ def test_null_model_takes_nearest_developable_cells_per_zone() -> None:
     ds = new_landscape({"landuse": lu1, "landuse_2010": lu0, "cities": np.ones((5, 8), np.int32)},
                        crs="EPSG:32651", transform=Affine(100, 0, 0, 0, -100, 500))
     s = C.historical_setup(ds, _scenario(allocation={"block_size_m": 400},
-                                         policy={"greenbelt": {"mode": "none"}}))
+                                         policy={"greenbelt": {"mode": "none"}}), amounts="observed_zone")
     null = C.null_model(s)
     new = np.argwhere(null != lu0)
     # zones are 4x4 blocks. Rows 0-3, cols 4-7 gained 2 cells: the nearest farmland to the urban cell (2, 0) is
     # (2, 4), then (1, 4) and (3, 4) tie (ties go to the lower cell index). Row 4, cols 4-7 gained 1: (4, 4).
     assert sorted(map(tuple, new.tolist())) == [(1, 4), (2, 4), (4, 4)]
     assert (null[new[:, 0], new[:, 1]] == RES).all()
+
+
+def test_allocator_amounts_grow_the_lp_plan_of_the_observed_totals(region_ds) -> None:
+    from landuse.allocate import allocate, unit_raster, zone_table
+    from landuse.zones import zone_grid
+
+    sc = _scenario()
+    zoned = C.historical_setup(region_ds, sc, amounts="observed_zone")
+    s = C.historical_setup(region_ds, sc)  # calibration.amounts defaults to the allocator
+    assert s.amounts == "allocator" and s.plan["units"] == s.targets["zone"].nunique() > 0
+    # the same totals per type as observed (what the model can make), given to the LP, not the observed zones
+    assert s.targets.groupby("type")["cells"].sum().to_dict() == zoned.targets.groupby("type")["cells"].sum().to_dict()
+    assert not s.targets[["zone", "cells"]].equals(zoned.targets[["zone", "cells"]])
+    # the units and amounts are the scenario's own plan of that demand on the earlier map
+    suit = compute_suitability(s.landscape, sc).values
+    zg = zone_grid(s.landscape, block_size_m=1500)
+    zt = zone_table(s.landscape, s.plan_scenario, landuse=s.before, zones=zg, suitability=suit)
+    plan = allocate(zt, s.plan_scenario, 2020)
+    want = plan.unit_targets.rename(columns={"unit": "zone"})
+    want = want[want["cells"] > 0].reset_index(drop=True)
+    assert want[["zone", "type", "cells"]].equals(s.targets[["zone", "type", "cells"]])
+    units = unit_raster(s.landscape, s.plan_scenario, plan, landuse=s.before, zones=zg, suitability=suit)
+    assert np.array_equal(units, s.landscape["zones"].values)
+    # the engine grows the plan exactly, unit by unit
+    res = s.simulate({}, runs=1, seed=3)
+    assert int(res.shortfall["shortfall"].sum()) == 0
+    assert int(res.shortfall["converted"].sum()) == zoned.observed_change_cells
+
+
+def test_unreachable_gain_is_left_out_of_amounts_and_scores() -> None:
+    lu0 = np.full((4, 6), FARM, np.uint8)
+    lu0[1, 0] = RES
+    lu0[3, 5] = WATER  # water may not become urban: its gain is a transition the model cannot make
+    lu1 = lu0.copy()
+    lu1[1, 1] = RES
+    lu1[2, 1] = RES
+    lu1[3, 5] = RES
+    ds = new_landscape({"landuse": lu1, "landuse_2010": lu0}, crs="EPSG:32651",
+                       transform=Affine(100, 0, 0, 0, -100, 400))
+    s = C.historical_setup(ds, _scenario(policy={"greenbelt": {"mode": "none"}}), amounts="cluster")
+    assert s.unreachable["cells"] == 1 and s.unreachable["share"] == pytest.approx(1 / 3)
+    assert s.unreachable["by_type"]["residential"] == 1
+    assert s.observed_change_cells == 2 and not s.valid[3, 5]
+    # the model placing the two reachable cells right scores a perfect FoM: the water cell counts against nothing
+    perfect = lu1.copy()
+    perfect[3, 5] = WATER
+    assert s.score_map(perfect)["fom"] == 1.0
+    only_water = ds.copy()
+    lu2 = lu0.copy()
+    lu2[3, 5] = RES
+    only_water["landuse"] = (("y", "x"), lu2)
+    with pytest.raises(ConfigError, match="none of the urban gain"):
+        C.historical_setup(only_water, _scenario(), amounts="cluster")
+    with pytest.raises(ConfigError, match="calibration.amounts"):
+        C.historical_setup(ds, _scenario(), amounts="per_zone")
+
+
+def test_allocator_that_cannot_plan_the_history_says_what_to_do() -> None:
+    from landuse.errors import InfeasibleAllocationError
+
+    lu0 = np.full((4, 6), FARM, np.uint8)
+    lu0[1, 0] = RES
+    lu1 = lu0.copy()
+    lu1[1, 1] = RES
+    lu1[2, 1] = RES
+    ds = new_landscape({"landuse": lu1, "landuse_2010": lu0}, crs="EPSG:32651",
+                       transform=Affine(100, 0, 0, 0, -100, 400))
+    sc = _scenario(policy={"greenbelt": {"mode": "none"}, "farmland_loss_cap": {"hectares": 0}})
+    with pytest.raises(InfeasibleAllocationError, match="calibration.amounts is 'allocator'.*'cluster'"):
+        C.historical_setup(ds, sc)
+    assert C.historical_setup(ds, sc, amounts="cluster").observed_change_cells == 2
+
+
+def test_new_patch_stats_by_hand() -> None:
+    before = np.full((6, 8), FARM, np.uint8)
+    before[0:2, 0:2] = RES
+    after = before.copy()
+    after[2, 2] = RES  # touches the old block diagonally: edge expansion
+    after[4, 5:7] = RES  # no urban neighbour: an outlying patch of 2 cells
+    ds = new_landscape({"landuse": after}, crs="EPSG:32651", transform=Affine(100, 0, 0, 0, -100, 600))
+    st = C.new_patch_stats(before, after, ds, _scenario(), valid=np.ones(before.shape, bool))
+    assert st == {"new_patches": 2.0, "mean_patch_cells": 1.5, "outlying_patches": 1.0,
+                  "outlying_share": pytest.approx(2 / 3)}
+    assert C.patch_error(st, st) == 0.0
+    assert C.patch_error({"new_patches": 3.0, "outlying_share": 0.5}, st) == pytest.approx(
+        np.log(4 / 3) + abs(0.5 - 2 / 3))
 
 
 # --------------------------------------------------------------------------- search
@@ -221,10 +308,34 @@ def test_calibration_recovers_the_fom_of_the_true_parameters(synthetic) -> None:
     assert got >= 0.9 * true_fom, (got, true_fom, res.best)
     assert res.validation["calibrated"]["fom"] >= 0.9 * true_fom
     t = res.table
-    assert len(t) == 32 and list(t["stage"].unique()) == ["default", "sobol", "gp"]
-    assert t["objective"].max() == res.best_objective and res.best_objective > res.default_objective
+    search = t[t["stage"].isin(["default", "sobol", "gp"])]
+    assert len(search) == 32 and list(t["stage"].unique()) == ["default", "sobol", "gp", "final", "refine"]
+    assert (search["runs"] == 4).all() and (t.loc[~t.index.isin(search.index), "runs"] == 12).all()
+    # the chosen point is the best of the finalists and refinement points, all on the same (fresh) seeds
+    chosen = t[t["stage"].isin(["final", "refine"])]
+    assert chosen["objective"].max() == res.best_objective
+    assert res.search_best_objective == search["objective"].max() and res.best_objective > res.default_objective
     for name, (lo, hi) in res.ranges.items():
         assert t[name].astype(float).between(lo, hi).all() or name == "adaptive_inertia"
+
+
+def test_search_reports_edges_and_patches_and_can_fit_patches(synthetic) -> None:
+    # the generating strength is 5: confined to [0, 1] the best value lies at the top of the range
+    res = C.calibrate(synthetic, budget=8, runs=2, seed=1, finalists=2,
+                      parameters={"neighbourhood_strength": [0.0, 1.0], "spontaneous_share": [0.0, 0.5]})
+    assert res.info["at_edge"].get("neighbourhood_strength") == "high"
+    assert "At the edge of its range: `neighbourhood_strength` (high)" in res.markdown(synthetic.scenario)
+    t = res.table
+    final = t[t["stage"] == "final"]
+    assert len(final) >= 2 and t["patch_error"].isna().all()  # not fitted: patches only in the report
+    assert res.validation["calibrated"]["new_patches"] > 0 and res.info["observed_patches"]["new_patches"] > 0
+    assert res.validation["default"]["patch_error"] >= 0
+    # with a patch weight the objective is the FoM minus the weighted patch error, at every point
+    w = C.calibrate(synthetic, budget=6, runs=2, seed=1, finalists=1, refine=False, patch_weight=0.5,
+                    parameters={"spontaneous_share": [0.0, 0.5]})
+    assert w.table["patch_error"].notna().all()
+    assert np.allclose(w.table["objective"], w.table["fom"] - 0.5 * w.table["patch_error"])
+    assert (w.table["stage"] != "refine").all() and (w.table["stage"] == "final").sum() == 1
 
 
 def test_same_seed_same_calibration_and_csv(setup, tmp_path) -> None:
@@ -246,7 +357,7 @@ def test_yaml_block_reproduces_the_calibrated_parameters(region_ds, setup) -> No
     for section, keys in block.items():
         data.setdefault(section, {}).update(keys)
     merged = scenario_from_dict(data)
-    again = C.historical_setup(region_ds, merged)
+    again = C.historical_setup(region_ds, merged, amounts="observed_zone")
     p_best, p_merged = setup.params_at(res.best), again.base_params
     assert np.array_equal(p_best.potential, p_merged.potential)
     assert np.array_equal(p_best.neighbourhood_weights, p_merged.neighbourhood_weights)
@@ -289,7 +400,8 @@ def test_cli_writes_outputs(sample_config, tmp_path) -> None:
     for name in ("calibrated.yaml", "calibration.csv", "calibration.png", "calibration.md"):
         assert (out / name).stat().st_size > 0, name
     table = pd.read_csv(out / "calibration.csv")
-    assert len(table) == 6 and table["stage"].iloc[0] == "default"
+    assert (table["stage"].isin(["default", "sobol", "gp"])).sum() == 6 and table["stage"].iloc[0] == "default"
+    assert "final" in set(table["stage"]) and "Amounts: **allocator**" in (out / "calibration.md").read_text()
     assert "growth" in yaml.safe_load((out / "calibrated.yaml").read_text())
     assert (out / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "null model" in (out / "calibration.md").read_text()
@@ -309,3 +421,31 @@ def test_cli_bad_input_exits_2(sample_config, tmp_path) -> None:
     r = runner.invoke(app, ["calibrate", str(nohist), "--out", str(tmp_path)])
     assert r.exit_code == 2 and "layers.history" in r.output
     assert "Traceback" not in r.output
+
+
+def test_one_urban_type_of_any_name_through_the_allocator() -> None:
+    """A scheme with one urban type, 'built': amounts, plan, engine, scores and YAML all use it."""
+    classes = [{"code": 1, "name": "built", "colour": "#e31a1c", "role": "urban", "type": "built"},
+               {"code": 4, "name": "fields", "colour": "#f6e8a6", "role": "farmland"},
+               {"code": 5, "name": "woods", "colour": "#1b7837", "role": "open_space"}]
+    lu0 = np.full((12, 12), 4, np.uint8)
+    lu0[:, 8:] = 5
+    lu0[5:7, 5:7] = 1
+    lu1 = lu0.copy()
+    lu1[4, 5:8] = 1
+    lu1[7, 4:7] = 1
+    lu1[0, 0] = 1
+    ds = new_landscape({"landuse": lu1, "landuse_2010": lu0}, crs="EPSG:32651",
+                       transform=Affine(100, 0, 0, 0, -100, 1200))
+    sc = scenario_from_dict({"name": "one", "layers": {"landuse": "landuse.tif"}, "classes": classes,
+                             "periods": [2020, 2030], "allocation": {"block_size_m": 400}})
+    assert sc.classes.urban_types == ("built",)
+    s = C.historical_setup(ds, sc)
+    assert s.amounts == "allocator" and set(s.targets["type"]) == {"built"} and s.observed_change_cells == 7
+    assert "cross_weight" in s.skipped
+    res = C.calibrate(s, budget=4, runs=2, seed=0, finalists=1, refine=False)
+    assert int(np.isin(res.calibrated_map, [1]).sum()) == int((lu1 == 1).sum())
+    block = yaml.safe_load(res.yaml_block(sc))
+    assert set(block["growth"]) <= {"neighbourhood_strength", "spontaneous_share", "iterations", "adaptive_inertia",
+                                    "suitability"} and "neighbourhood_weights" not in block["growth"]
+    assert res.info["unreachable"]["by_type"] == {"built": 0}

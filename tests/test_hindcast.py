@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from landuse.classes import default_scheme
 from landuse.cli import app
 from landuse.config import scenario_from_dict
+from landuse.errors import ConfigError
 from landuse.hindcast import (
     allocate_by_rank,
     hindcast,
@@ -28,6 +29,7 @@ from landuse.landscape import new_landscape
 
 S = default_scheme()
 R, F, W = S.code_of("residential"), S.codes_with_role("farmland")[0], S.codes_with_role("water")[0]
+TYPES = S.urban_types
 TRANSFORM = Affine(100.0, 0.0, 300_000.0, 0.0, -100.0, 3_500_000.0)
 
 
@@ -58,17 +60,19 @@ def test_allocate_by_rank_by_hand():
                       [3, 0, 2, 9],
                       [9, 9, 2, 0]], dtype=float)
     dev = _dev((before == F) & (zones > 0))
-    out = allocate_by_rank(before, score, zones, _targets({1: 2, 2: 3}), developable=dev, type_codes=(1, 2, 3))
+    out = allocate_by_rank(before, score, zones, _targets({1: 2, 2: 3}), developable=dev, type_codes=(1, 2, 3),
+                           types=TYPES)
     expected = before.copy()
     expected[0, 0] = expected[0, 1] = R  # zone 1: scores 5, 4 (row 2 is zone 0; (1, 1) already urban)
     expected[0, 3] = R  # zone 2: 9 ((1, 3) is water, not developable)
     expected[1, 2] = expected[2, 2] = R  # then the tie 2 / 2, both taken
     np.testing.assert_array_equal(out, expected)
     # more demand than developable cells: all of them, nothing else
-    out = allocate_by_rank(before, score, zones, _targets({1: 9}), developable=dev, type_codes=(1, 2, 3))
+    out = allocate_by_rank(before, score, zones, _targets({1: 9}), developable=dev, type_codes=(1, 2, 3),
+                           types=TYPES)
     assert (out == R).sum() == 1 + 3 and (out[2, :2] == F).all()
     # ties broken by cell index
-    out = allocate_by_rank(before, np.zeros(before.shape), zones, _targets({2: 2}), developable=dev,
+    out = allocate_by_rank(before, np.zeros(before.shape), zones, _targets({2: 2}), developable=dev, types=TYPES,
                            type_codes=(1, 2, 3))
     assert set(zip(*np.nonzero((out == R) & (before != R)), strict=True)) == {(0, 2), (0, 3)}
 
@@ -120,6 +124,24 @@ def test_null_models_by_hand():
                          types=["residential"])
     assert not np.array_equal(other["random"], maps["random"])
     np.testing.assert_array_equal(other["distance"], maps["distance"])
+
+
+def test_hindcast_amounts_follow_the_quantities_and_calibration_amounts():
+    from landuse.hindcast import hindcast_amounts
+
+    def with_amounts(a):
+        return scenario_from_dict({"name": "hc", "layers": {"landuse": "lu.tif"}, "periods": [2015, 2020],
+                                   "calibration": {"amounts": a}})
+
+    assert hindcast_amounts(_scenario(), "cluster") == "allocator"  # the default: the chain of a run
+    assert hindcast_amounts(with_amounts("cluster"), "cluster") == "cluster"
+    # per-zone amounts in the fit but cluster totals in the prediction would be the old oracle: not done
+    assert hindcast_amounts(with_amounts("observed_zone"), "cluster") == "cluster"
+    assert hindcast_amounts(with_amounts("allocator"), "zone") == "observed_zone"
+    with pytest.raises(ConfigError, match="quantities"):
+        hindcast_amounts(_scenario(), "block")
+    with pytest.raises(ConfigError, match="calibration.amounts"):
+        with_amounts("zones")
 
 
 # ---------------------------------------------------------------------------------------------- scoring
@@ -199,6 +221,11 @@ def test_hindcast_command_on_the_sample(sample3, tmp_path):
         # every map places exactly the observed amounts (cluster-wide), so misses = false alarms
         assert b["simulated"] == b["observed"] == sum(data["amounts"].values()), name
         assert b["misses"] == b["false_alarms"]
+    # fitted and predicted through the allocator (calibration.amounts' default): the LP planned t2's totals
+    cal = data["calibration"]
+    assert cal["amounts"] == "allocator" and cal["plan_predict"]["cells"] == data["amounts"]
+    assert cal["plan_fit"]["units"] > 0 and 0.0 <= cal["unreachable"]["share"] < 1.0
+    assert set(cal["patches"]) == {"observed", "calibrated", "default"} and "at_edge" in cal
     # the nulls are no straw men: the distance rule beats random placement by far
     assert data["scores"]["distance"]["built_gain"]["fom"] > 3 * data["scores"]["random"]["built_gain"]["fom"]
     for f in ("hindcast.md", "hindcast.png", "expected_2020.tif", "simulated_2020.tif", "change_model.tif",
@@ -258,7 +285,7 @@ def test_expected_map_takes_the_most_probable_cells():
     potential[0] = [[9, 2, 7, 1, 9]]
     allowed = np.zeros((3, 256), dtype=bool)
     allowed[:, F] = True
-    params = SimpleNamespace(potential=potential, allowed=allowed, type_codes=(1, 2, 3))
+    params = SimpleNamespace(potential=potential, allowed=allowed, type_codes=(1, 2, 3), types=TYPES)
     from landuse.hindcast import expected_map
 
     out = expected_map(before, counts, params, np.ones((1, 5), int), _targets({1: 3}))
@@ -319,7 +346,6 @@ def test_warns_when_a_source_that_changed_in_the_history_is_unreachable():
 def test_run_applies_a_calibration_file_and_records_it(tiny_config, tmp_path):
     from landuse.calibrate import apply_calibration
     from landuse.config import load_scenario
-    from landuse.errors import ConfigError
 
     cal = tmp_path / "calibrated.yaml"
     cal.write_text("# header\ngrowth:\n  neighbourhood_strength: 3.25\n  iterations: 7\n"
@@ -375,3 +401,19 @@ def test_non_square_cells_keep_their_x_and_y_sizes(tmp_path):
                                                      "periods": [2020, 2025], "demand": {"residential": {2025: 1.0}}}))
     text = validate_scenario(tmp_path / "s.yaml").text()
     assert "8 x 6 cells of 100 x 50 m (width x height)" in text
+
+
+def test_prediction_runs_change_the_prediction_not_the_fit(sample3):
+    from landuse.config import load_scenario
+    from landuse.io import read_landscape
+
+    path, _, _ = sample3
+    sc = load_scenario(path)
+    ds = read_landscape(sc.layer_paths(), classes=sc.classes)
+    a = hindcast(ds, sc, budget=4, runs=2, seed=5)
+    b = hindcast(ds, sc, budget=4, runs=2, seed=5, prediction_runs=5)
+    assert a.prediction.calibrated == b.prediction.calibrated  # the fit is the same
+    assert not np.array_equal(a.prediction.maps["model_expected"], b.prediction.maps["model_expected"])
+    np.testing.assert_array_equal(a.prediction.maps["logistic"], b.prediction.maps["logistic"])
+    with pytest.raises(ConfigError, match="prediction_runs"):
+        hindcast(ds, sc, budget=4, runs=2, seed=5, prediction_runs=0)

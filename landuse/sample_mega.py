@@ -48,17 +48,22 @@ from landuse.growth.random import stream_key, uniform_numpy
 from landuse.sample import (
     CRS,
     LAYER_FILES,
+    MEGA_THRESHOLD,
     ORIGIN,
     SampleCity,
+    SampleInfo,
     SampleRegion,
     _fractal,
     _polyline,
+    _scenario_text,
     _smooth,
     _spanning_tree,
+    continued_demand,
 )
 
-MEGA_THRESHOLD = 3000
-"""Grid edge (cells) from which ``landuse sample`` builds the megaregion layout."""
+__all__ = ["DEFAULT_TILE", "MEGA_THRESHOLD", "MegaResult", "build_megaregion", "generate_megaregion",
+           "run_tiles", "write_megaregion"]
+
 DEFAULT_TILE = 1024
 """Tile edge (cells) of the megaregion generator."""
 
@@ -274,7 +279,7 @@ def _rank(i: int) -> str:
     return "core" if i == 0 else "large" if i < 6 else "medium" if i < 20 else "small"
 
 
-def _plan(n: int, seed: int, cs: float) -> _Plan:  # noqa: C901 (one pass through the layout, step by step)
+def _plan(n: int, seed: int, cs: float) -> _Plan:
     rng = np.random.default_rng(seed)
     f = max(2, n // _COARSE)
     m = -(-n // f)
@@ -609,7 +614,7 @@ def _tile(plan: _Plan, win: tuple[int, int, int, int], scheme: ClassScheme) -> d
     score = s * warp + 0.35 * _fbm(seed, _P_URB2, ew, 12.0 * 30.0 / cs)
     buildable = ~water & ~wet & (slope < 8.0) & (hill < 0.45)
     city10 = (score < 1.0) & buildable
-    spacing = max(int(round(3000.0 / cs)), 8)
+    spacing = max(round(3000.0 / cs), 8)
     village = _lattice_blobs(seed, _P_VIL, ew, spacing, 0.55, 60.0 / cs, 150.0 / cs) & buildable & (score > 1.6)
     village &= hill < 0.25
     urban10 = city10 | village
@@ -876,7 +881,7 @@ class _Writer:
         from landuse.io import _category_aux_xml, write_text
 
         try:
-            for name, fname in LAYER_FILES.items():
+            for name in LAYER_FILES:
                 ds = self.dst[name]
                 ds.set_band_description(1, name)
                 ds.update_tags(**{str(k): str(v) for k, v in self.tags.items()})
@@ -976,3 +981,130 @@ def write_megaregion(
         cell_area_ha=ha,
     )
     return result, plan
+
+
+def _overview(folder: Path, plan: _Plan, result: MegaResult, seed: int) -> None:
+    """``overview.png``: land use 2020 (read back decimated, through the COG overviews), city
+    borders, rail corridors, stations and the largest cities' labels."""
+    import io as _io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import rasterio
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from rasterio.enums import Resampling
+
+    from landuse.io import write_bytes
+
+    scheme = default_scheme()
+    n = plan.n
+    k = min(n, 1000)
+    with rasterio.open(folder / LAYER_FILES["landuse_2020"]) as src:
+        lu = src.read(1, out_shape=(k, k), resampling=Resampling.nearest)
+    with rasterio.open(folder / LAYER_FILES["cities"]) as src:
+        cities = src.read(1, out_shape=(k, k), resampling=Resampling.nearest)
+    lut = np.zeros((256, 3), dtype=np.float32)
+    for c in scheme:
+        lut[c.code] = np.array(c.rgb) / 255.0
+    rgb = lut[lu]
+    border = np.zeros((k, k), dtype=bool)
+    border[:, 1:] |= cities[:, 1:] != cities[:, :-1]
+    border[1:, :] |= cities[1:, :] != cities[:-1, :]
+    rgb[border] = 0.1
+    km = plan.cs / 1000.0
+    extent = (0, n * km, n * km, 0)
+    fig, ax = plt.subplots(figsize=(10.5, 8.4), dpi=100)
+    ax.imshow(rgb, extent=extent, interpolation="nearest")
+    for p in plan.rail_paths:
+        rp = (p[:: max(1, len(p) // 400)] + 0.5) * km
+        ax.plot(rp[:, 1], rp[:, 0], color="black", linewidth=2.0, solid_capstyle="butt")
+        ax.plot(rp[:, 1], rp[:, 0], color="white", linewidth=0.8, dashes=(3, 3))
+    if len(plan.stations):
+        st = (plan.stations + 0.5) * km
+        ax.scatter(st[:, 1], st[:, 0], s=24, marker="s", facecolor="white", edgecolor="black", zorder=5)
+    for c in result.cities[:12]:
+        cy, cx = c.centre
+        ax.annotate(f"{c.id}", ((cx + 0.5) * km, (cy + 0.5) * km), xytext=(5, 5), textcoords="offset points",
+                    fontsize=9, fontweight="bold",
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
+    handles = [Patch(facecolor=np.array(c.rgb) / 255.0, edgecolor="0.4", label=c.name) for c in scheme]
+    handles += [
+        Line2D([], [], color="black", linewidth=2.0, label="rail"),
+        Line2D([], [], marker="s", linestyle="none", markerfacecolor="white", markeredgecolor="black",
+               label="station"),
+        Line2D([], [], color="0.1", linewidth=1.0, label="city border"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    sizes = "\n".join(f"{c.id}: {c.urban_2020_ha:,.0f} ha" for c in result.cities[:12])
+    ax.text(1.02, 0.02, f"built-up 2020\n{sizes}\n({len(result.cities)} cities)", transform=ax.transAxes,
+            fontsize=8, va="bottom")
+    ax.set_xlabel(f"km east of x = {ORIGIN[0]:,.0f} m (EPSG:32651)")
+    ax.set_ylabel(f"km south of y = {ORIGIN[1]:,.0f} m")
+    ax.set_title(f"Synthetic megaregion, land use 2020 (seed {seed})")
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    write_bytes(folder / "overview.png", buf.getvalue())
+
+
+def generate_megaregion(
+    out: Path,
+    cfg_dir: Path,
+    *,
+    size: int,
+    seed: int,
+    cell_size: float,
+    force: bool,
+    tile: int = DEFAULT_TILE,
+    started: float | None = None,
+) -> SampleInfo:
+    """Write the megaregion into ``out`` (as a whole, with a manifest) and its YAML into ``cfg_dir``.
+
+    Called by :func:`landuse.sample.generate_sample` once it has checked the folders.
+    """
+    import time
+
+    from landuse.errors import make_output_dir
+    from landuse.io import write_text
+    from landuse.outputs import OutputFolder
+
+    t0 = time.perf_counter() if started is None else started
+    _check(size, seed, cell_size, tile)
+    if cfg_dir != out:
+        make_output_dir(cfg_dir, option="--config-dir")
+    config_path = cfg_dir / "sample.yaml"
+    files: dict[str, Path] = {name: out / fname for name, fname in LAYER_FILES.items()}
+    files["overview"] = out / "overview.png"
+    with OutputFolder(out, command="sample", owner="sample", force=force, option="OUTDIR") as stage:
+        result, plan = write_megaregion(stage.path, size=size, seed=seed, cell_size=cell_size, tile=tile)
+        _overview(stage.path, plan, result, seed)
+        ha = result.cell_area_ha
+        demand = continued_demand(result.role_counts_2010["urban"] * ha, result.role_counts_2020["urban"] * ha,
+                                  {t: v * ha for t, v in result.new_urban_cells.items()})
+        description = (
+            f"Synthetic megaregion generated by `landuse sample` (seed {seed}, {size} x {size} cells of "
+            f"{float(cell_size):g} m, {len(result.cities)} cities around a river delta); demand continues the "
+            "2010-2020 growth rate"
+        )
+        yaml_text = _scenario_text(int(seed), demand, description, files, cfg_dir, out)
+        if cfg_dir == out:
+            write_text(stage.path / "sample.yaml", yaml_text)
+        written = stage.commit({"seed": int(seed), "size": int(size), "cell_size": float(cell_size),
+                                "layout": "megaregion"})
+    if cfg_dir != out:
+        write_text(config_path, yaml_text)
+        written.append(config_path)
+    return SampleInfo(
+        outdir=out, config_path=config_path, files=files, size=int(size), seed=int(seed),
+        cell_size=float(cell_size), cities=result.cities, shares_2010=result.shares(2010),
+        shares_2020=result.shares(2020),
+        red_line_share=result.mask_cells["red_line"] / result.cells,
+        permanent_farmland_share=result.mask_cells["permanent_farmland"] / result.cells,
+        greenbelt_share=result.mask_cells["greenbelt"] / result.cells,
+        demand_ha=demand, total_bytes=int(sum(p.stat().st_size for p in written)),
+        seconds=time.perf_counter() - t0,
+    )

@@ -1253,6 +1253,7 @@ def generate_sample(
     layout: str = "auto",
     megaregion_from: int = MEGA_THRESHOLD,
     tile: int = 1024,
+    workers: int | None = None,
 ) -> SampleInfo:
     """Generate the sample city cluster and write it to ``outdir``.
 
@@ -1287,6 +1288,9 @@ def generate_sample(
         :data:`MEGA_THRESHOLD`).
     tile : int
         Tile edge of the megaregion generator (results do not depend on it).
+    workers : int, optional
+        Processes computing megaregion tiles (default
+        :func:`landuse.sample_mega.default_workers`; results do not depend on it).
 
     ``outdir`` is written as a whole (:class:`landuse.outputs.OutputFolder`): staged
     beside it, with a ``manifest.json``, and swapped in; a scenario's output folder
@@ -1321,7 +1325,7 @@ def generate_sample(
         from landuse.sample_mega import generate_megaregion
 
         return generate_megaregion(out, cfg_dir, size=size, seed=seed, cell_size=cell_size, force=force, tile=tile,
-                                   started=t0)
+                                   workers=workers, started=t0)
     region = build_sample(size=size, seed=seed, cell_size=cell_size)  # checks the arguments before any folder is made
     if cfg_dir != out:
         make_output_dir(cfg_dir, option="--config-dir")

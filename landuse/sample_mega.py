@@ -61,8 +61,16 @@ from landuse.sample import (
     continued_demand,
 )
 
-__all__ = ["DEFAULT_TILE", "MEGA_THRESHOLD", "MegaResult", "build_megaregion", "generate_megaregion",
-           "run_tiles", "write_megaregion"]
+__all__ = [
+    "DEFAULT_TILE",
+    "MEGA_THRESHOLD",
+    "MegaResult",
+    "build_megaregion",
+    "default_workers",
+    "generate_megaregion",
+    "run_tiles",
+    "write_megaregion",
+]
 
 DEFAULT_TILE = 1024
 """Tile edge (cells) of the megaregion generator."""
@@ -759,6 +767,20 @@ def _check(size: int, seed: int, cell_size: float, tile: int) -> None:
         raise LanduseError(f"the megaregion tile must be at least 64 cells, got {tile}")
 
 
+_WORKER_PLAN: _Plan | None = None  # the plan a forked tile worker inherits
+
+
+def _tile_in_worker(win: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
+    assert _WORKER_PLAN is not None
+    return _tile(_WORKER_PLAN, win, default_scheme())
+
+
+def default_workers(size: int, tile: int = DEFAULT_TILE) -> int:
+    """Processes :func:`run_tiles` uses by default: 1 below 16 tiles, else up to 2 (never above the CPUs)."""
+    tiles = (-(-int(size) // int(tile))) ** 2
+    return 1 if tiles < 16 else max(1, min(2, os.cpu_count() or 1))
+
+
 def run_tiles(
     *,
     size: int,
@@ -766,25 +788,54 @@ def run_tiles(
     cell_size: float,
     tile: int = DEFAULT_TILE,
     sink: Callable[[tuple[int, int, int, int], dict[str, np.ndarray]], None],
+    workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[_Plan, _Tally]:
     """Plan the megaregion and compute it tile by tile, handing each tile's layers to ``sink``.
 
     ``sink(window, layers)`` gets ``window = (r0, r1, c0, c1)`` and the layer name ->
     array of that window (land use ``uint8``, zones ``int32``, elevation ``int16``, slope
-    ``float32``, masks ``bool``). Returns the plan and the region-wide tally.
+    ``float32``, masks ``bool``), always in row-major tile order. With ``workers > 1``
+    tiles are computed in forked processes (at most ``2 * workers`` tiles in flight);
+    the result is the same. Returns the plan and the region-wide tally.
     """
+    global _WORKER_PLAN
     _check(size, seed, cell_size, tile)
     scheme = default_scheme()
     plan = _plan(int(size), int(seed), float(cell_size))
     tally = _Tally(len(plan.cities))
     wins = _windows(plan.n, int(tile))
-    for i, win in enumerate(wins):
-        layers = _tile(plan, win, scheme)
+    nw = default_workers(size, tile) if workers is None else int(workers)
+    if nw < 1:
+        raise LanduseError(f"workers must be at least 1, got {workers}")
+
+    def deliver(i: int, layers: dict[str, np.ndarray]) -> None:
         tally.add(layers, scheme)
-        sink(win, layers)
+        sink(wins[i], layers)
         if progress is not None:
             progress(i + 1, len(wins))
+
+    if nw == 1 or len(wins) == 1:
+        for i, win in enumerate(wins):
+            deliver(i, _tile(plan, win, scheme))
+        return plan, tally
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    _WORKER_PLAN = plan
+    try:
+        with ProcessPoolExecutor(max_workers=nw, mp_context=multiprocessing.get_context("fork")) as pool:
+            pending: deque = deque()
+            for i, win in enumerate(wins):
+                pending.append(pool.submit(_tile_in_worker, win))
+                if len(pending) >= 2 * nw:
+                    deliver(i - len(pending) + 1, pending.popleft().result())
+            first = len(wins) - len(pending)
+            for j, fut in enumerate(pending):
+                deliver(first + j, fut.result())
+    finally:
+        _WORKER_PLAN = None
     return plan, tally
 
 
@@ -805,7 +856,7 @@ def _cities(plan: _Plan, tally: _Tally) -> list[SampleCity]:
 
 
 def build_megaregion(
-    *, size: int = 1200, seed: int = 42, cell_size: float = 30.0, tile: int = DEFAULT_TILE
+    *, size: int = 1200, seed: int = 42, cell_size: float = 30.0, tile: int = DEFAULT_TILE, workers: int = 1
 ) -> SampleRegion:
     """Build the megaregion layout in memory (for small grids: tests, notebooks).
 
@@ -827,7 +878,7 @@ def build_megaregion(
         for k, v in layers.items():
             arrays[k][win[0]:win[1], win[2]:win[3]] = v
 
-    plan, tally = run_tiles(size=n, seed=seed, cell_size=cell_size, tile=tile, sink=sink)
+    plan, tally = run_tiles(size=n, seed=seed, cell_size=cell_size, tile=tile, sink=sink, workers=workers)
     rail = np.vstack(plan.rail_paths) if plan.rail_paths else np.zeros((0, 2), dtype=np.int64)
     return SampleRegion(arrays=arrays, transform=_transform(float(cell_size)), crs=CRS, cell_size=float(cell_size),
                         seed=int(seed), cities=_cities(plan, tally), rivers=plan.rivers, rail_path=rail)
@@ -951,6 +1002,7 @@ def write_megaregion(
     seed: int,
     cell_size: float,
     tile: int = DEFAULT_TILE,
+    workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[MegaResult, _Plan]:
     """Compute the megaregion tile by tile and write every layer of :data:`LAYER_FILES` into ``folder``."""
@@ -962,7 +1014,7 @@ def write_megaregion(
     ok = False
     try:
         plan, tally = run_tiles(size=size, seed=seed, cell_size=cell_size, tile=tile, sink=writer.write,
-                                progress=progress)
+                                workers=workers, progress=progress)
         ok = True
     finally:
         writer.close(finish=ok)
@@ -1060,6 +1112,7 @@ def generate_megaregion(
     cell_size: float,
     force: bool,
     tile: int = DEFAULT_TILE,
+    workers: int | None = None,
     started: float | None = None,
 ) -> SampleInfo:
     """Write the megaregion into ``out`` (as a whole, with a manifest) and its YAML into ``cfg_dir``.
@@ -1080,7 +1133,8 @@ def generate_megaregion(
     files: dict[str, Path] = {name: out / fname for name, fname in LAYER_FILES.items()}
     files["overview"] = out / "overview.png"
     with OutputFolder(out, command="sample", owner="sample", force=force, option="OUTDIR") as stage:
-        result, plan = write_megaregion(stage.path, size=size, seed=seed, cell_size=cell_size, tile=tile)
+        result, plan = write_megaregion(stage.path, size=size, seed=seed, cell_size=cell_size, tile=tile,
+                                        workers=workers)
         _overview(stage.path, plan, result, seed)
         ha = result.cell_area_ha
         demand = continued_demand(result.role_counts_2010["urban"] * ha, result.role_counts_2020["urban"] * ha,

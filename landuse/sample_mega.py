@@ -910,7 +910,7 @@ class _Writer:
                 dtype, nodata, predictor = "float32", float("nan"), 3
             profile = {"driver": "GTiff", "height": n, "width": n, "count": 1, "dtype": dtype, "crs": CRS,
                        "transform": _transform(cs), "tiled": True, "blockxsize": 256, "blockysize": 256,
-                       "compress": "deflate", "predictor": predictor, "BIGTIFF": "IF_SAFER"}
+                       "compress": "deflate", "zlevel": 1, "predictor": predictor, "BIGTIFF": "IF_SAFER"}
             if nodata is not None:
                 profile["nodata"] = nodata
             self.dst[name] = rasterio.open(self._tmp(fname), "w", **profile)
@@ -946,7 +946,7 @@ class _Writer:
                 tmp = self._tmp(fname)
                 with rasterio.open(tmp) as src:
                     dtype = src.dtypes[0]
-                opts = {"compress": "deflate", "blocksize": 256, "BIGTIFF": "IF_SAFER", "NUM_THREADS": "2",
+                opts = {"compress": "deflate", "blocksize": 256, "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
                         "overviews": "auto" if self.n > 2048 else "none"}
                 if dtype == "float32":
                     opts["predictor"] = 3

@@ -5,7 +5,7 @@ Usage: ``python benchmarks/sample.py [--quick] [--sizes N,N,...] [--cell-size M]
 
 Each size runs ``python -m landuse.cli sample OUT --size N --cell-size M --seed S`` as a
 child process (so the figures are those of the command a user runs: start-up, plan, tiles,
-writing, COG copies, overview PNG and YAML). Sizes from 3000 up use the megaregion layout;
+writing, COG copies, overview PNG and YAML). Sizes from 2000 (landuse.sample.MEGA_THRESHOLD) up use the megaregion layout;
 below, the in-memory cluster. Default sizes 2000, 5000 and 20000 (``--quick``: 2000 and
 5000), 30 m cells (the resolution of the land-cover products of a megaregion).
 
@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from landuse.sample import MEGA_THRESHOLD
 
 
 def _tree_rss(proc: psutil.Process) -> int:
@@ -77,7 +79,7 @@ def run_one(size: int, a: argparse.Namespace, workdir: Path) -> dict[str, object
         "size": size, "cells": cells, "seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20, 1),
         "bytes_per_cell": round(peak / cells, 2), "max_single_rss_mb": round(single / 2**20, 1),
         "folder_mb": round(folder_mb, 1), "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
-        "layout": "megaregion" if size >= 3000 else "cluster",
+        "layout": "megaregion" if size >= MEGA_THRESHOLD else "cluster",
     }
     print(f"{size:>6}^2 ({fig['layout']}): {fig['seconds']:8.1f} s, peak RSS {fig['peak_rss_mb']:8.1f} MB "
           f"(all processes), {fig['bytes_per_cell']:7.2f} B/cell, largest process {fig['max_single_rss_mb']:.0f} MB, "

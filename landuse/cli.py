@@ -81,7 +81,7 @@ def sample(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a folder (or sample.yaml) landuse sample did "
                                         "not write")] = False,
-    layout: Annotated[str, typer.Option(help="auto (megaregion from 3000 cells a side), cluster or megaregion")]
+    layout: Annotated[str, typer.Option(help="auto (megaregion from 2000 cells a side), cluster or megaregion")]
     = "auto",
 ) -> None:
     """Generate the synthetic sample city cluster (GeoTIFFs, scenario YAML, PNG overview)."""

@@ -92,7 +92,7 @@ ORIGIN = (300_000.0, 3_500_000.0)
 """Upper-left corner (x, y) of the sample grid in CRS metres."""
 EPOCHS = (2010, 2020)
 PERIODS = (2020, 2025, 2030, 2035)
-MEGA_THRESHOLD = 3000
+MEGA_THRESHOLD = 2000
 """Grid edge (cells) from which ``landuse sample`` builds the megaregion layout (:mod:`landuse.sample_mega`)."""
 
 # Relative radii (fraction of the grid edge) of the seven cities, largest first.

@@ -285,6 +285,8 @@ class SampleInfo:
         Bytes of every file written (rasters, side-cars, PNG, YAML).
     seconds : float
         Wall-clock time of the generation.
+    layout : str
+        ``cluster`` or ``megaregion``.
     """
 
     outdir: Path
@@ -302,12 +304,14 @@ class SampleInfo:
     demand_ha: dict[str, dict[int, float]]
     total_bytes: int
     seconds: float
+    layout: str = "cluster"
 
     def text(self) -> str:
         """A short human summary saying what was written and where the scenario YAML is."""
         sizes = ", ".join(f"{c.urban_2020_ha:,.0f}" for c in self.cities)
+        what = "sample megaregion" if self.layout == "megaregion" else "sample city cluster"
         return (
-            f"sample city cluster ({self.size} x {self.size} cells of {self.cell_size:g} m, seed {self.seed}) "
+            f"{what} ({self.size} x {self.size} cells of {self.cell_size:g} m, seed {self.seed}) "
             f"written to {self.outdir} ({len(self.files)} files, {self.total_bytes / 1e6:.1f} MB, "
             f"{self.seconds:.1f} s)\n"
             f"  {len(self.cities)} cities, built-up land 2020 (ha): {sizes}\n"

@@ -1160,5 +1160,5 @@ def generate_megaregion(
         permanent_farmland_share=result.mask_cells["permanent_farmland"] / result.cells,
         greenbelt_share=result.mask_cells["greenbelt"] / result.cells,
         demand_ha=demand, total_bytes=int(sum(p.stat().st_size for p in written)),
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, layout="megaregion",
     )

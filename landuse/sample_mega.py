@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -714,14 +714,14 @@ class _Tally:
     """Region-wide figures accumulated tile by tile (exact integer counts)."""
 
     n_ids: int
-    lu10: np.ndarray = None  # type: ignore[assignment]
-    lu20: np.ndarray = None  # type: ignore[assignment]
-    new_by_code: np.ndarray = None  # type: ignore[assignment]
-    urban10: np.ndarray = None  # type: ignore[assignment]
-    urban20: np.ndarray = None  # type: ignore[assignment]
-    territory: np.ndarray = None  # type: ignore[assignment]
-    masks: dict[str, int] = None  # type: ignore[assignment]
-    elev_range: list[int] = None  # type: ignore[assignment]
+    lu10: np.ndarray = field(init=False)
+    lu20: np.ndarray = field(init=False)
+    new_by_code: np.ndarray = field(init=False)
+    urban10: np.ndarray = field(init=False)
+    urban20: np.ndarray = field(init=False)
+    territory: np.ndarray = field(init=False)
+    masks: dict[str, int] = field(init=False)
+    elev_range: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.lu10 = np.zeros(256, dtype=np.int64)

@@ -11,7 +11,10 @@ below, the in-memory cluster. Default sizes 2000, 5000 and 20000 (``--quick``: 2
 
 Memory: the resident set of the child and of every process it forks (tile workers) is
 summed and sampled every 0.2 s with psutil; the peak of that sum is reported as
-``peak_rss_mb`` and divided by the cell count as ``bytes_per_cell``.
+``peak_rss_mb`` and divided by the cell count as ``bytes_per_cell`` (an upper bound: forked
+workers share the parent's pages, which each one's RSS counts again). The peak of the summed
+proportional set sizes (PSS, shared pages split among the processes sharing them) is
+``peak_pss_mb`` / ``pss_bytes_per_cell``.
 ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` (the largest single descendant, as
 ``/usr/bin/time -v`` reports it) is given beside it as ``max_single_rss_mb``. The 1-minute
 load average before and after each size is printed, since the machine may be shared.
@@ -37,18 +40,21 @@ import psutil
 from landuse.sample import MEGA_THRESHOLD
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) of ``proc`` and its descendants, in bytes."""
+    rss = pss = 0
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return 0, 0
     for p in procs:
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
+            info = p.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
 
 
 def run_one(size: int, a: argparse.Namespace, workdir: Path) -> dict[str, object]:
@@ -64,9 +70,10 @@ def run_one(size: int, a: argparse.Namespace, workdir: Path) -> dict[str, object
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     proc = psutil.Process(child.pid)
-    peak = 0
+    peak = peak_pss = 0
     while child.poll() is None:
-        peak = max(peak, _tree_rss(proc))
+        rss, pss = _tree_memory(proc)
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         time.sleep(0.2)
     seconds = time.perf_counter() - t0
     text = child.stdout.read() if child.stdout else ""
@@ -77,12 +84,14 @@ def run_one(size: int, a: argparse.Namespace, workdir: Path) -> dict[str, object
     cells = size * size
     fig = {
         "size": size, "cells": cells, "seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20, 1),
-        "bytes_per_cell": round(peak / cells, 2), "max_single_rss_mb": round(single / 2**20, 1),
+        "bytes_per_cell": round(peak / cells, 2), "peak_pss_mb": round(peak_pss / 2**20, 1),
+        "pss_bytes_per_cell": round(peak_pss / cells, 2), "max_single_rss_mb": round(single / 2**20, 1),
         "folder_mb": round(folder_mb, 1), "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
         "layout": "megaregion" if size >= MEGA_THRESHOLD else "cluster",
     }
     print(f"{size:>6}^2 ({fig['layout']}): {fig['seconds']:8.1f} s, peak RSS {fig['peak_rss_mb']:8.1f} MB "
-          f"(all processes), {fig['bytes_per_cell']:7.2f} B/cell, largest process {fig['max_single_rss_mb']:.0f} MB, "
+          f"(all processes), {fig['bytes_per_cell']:7.2f} B/cell (PSS {fig['peak_pss_mb']:.0f} MB, "
+          f"{fig['pss_bytes_per_cell']:.2f} B/cell), largest process {fig['max_single_rss_mb']:.0f} MB, "
           f"folder {fig['folder_mb']:.1f} MB, load {fig['load_before']} -> {fig['load_after']}", flush=True)
     print("   " + text.strip().splitlines()[0], flush=True)
     if not a.keep:

@@ -895,7 +895,7 @@ class _Writer:
 
         self.folder, self.n, self.scheme, self.tags = folder, n, scheme, tags
         self.dst: dict[str, object] = {}
-        env = rasterio.Env(GDAL_PAM_ENABLED="NO")
+        env = rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_CACHEMAX=256)  # MB: the block cache stays small
         env.__enter__()
         self.env = env
         for name, fname in LAYER_FILES.items():

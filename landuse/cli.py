@@ -81,11 +81,14 @@ def sample(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a folder (or sample.yaml) landuse sample did "
                                         "not write")] = False,
+    layout: Annotated[str, typer.Option(help="auto (megaregion from 2000 cells a side), cluster or megaregion")]
+    = "auto",
 ) -> None:
     """Generate the synthetic sample city cluster (GeoTIFFs, scenario YAML, PNG overview)."""
     from landuse.sample import generate_sample
 
-    info = generate_sample(outdir, size=size, seed=seed, cell_size=cell_size, config_dir=config_dir, force=force)
+    info = generate_sample(outdir, size=size, seed=seed, cell_size=cell_size, config_dir=config_dir, force=force,
+                           layout=layout)
     typer.echo(info.text())
 
 

@@ -364,3 +364,167 @@ def test_committed_sample_loads_and_is_small():
     with rasterio.open(paths["landuse"]) as src:
         assert (src.width, src.height) == (1000, 1000)
     assert sc.config.outputs.folder == Path("../outputs/sample")
+
+
+# --------------------------------------------------------------------------- megaregion layout (large sizes)
+
+MEGA = 1000  # forced megaregion at a small size (the default threshold is MEGA_THRESHOLD)
+
+
+@pytest.fixture(scope="module")
+def mega():
+    """The megaregion in memory, as one tile."""
+    from landuse.sample_mega import build_megaregion
+
+    return build_megaregion(size=MEGA, seed=SEED, cell_size=30.0, tile=MEGA)
+
+
+@pytest.fixture(scope="module")
+def mega_written(tmp_path_factory: pytest.TempPathFactory):
+    """The megaregion written twice with different tile sizes (``auto`` with a lowered threshold)."""
+    a = tmp_path_factory.mktemp("mega_a")
+    b = tmp_path_factory.mktemp("mega_b")
+    info_a = generate_sample(a, size=MEGA, seed=SEED, cell_size=30.0, megaregion_from=MEGA, tile=256)
+    info_b = generate_sample(b, size=MEGA, seed=SEED, cell_size=30.0, layout="megaregion", tile=400)
+    return info_a, info_b
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_megaregion_is_byte_identical_whatever_the_tile_size(mega_written):
+    a, b = mega_written
+    names = sorted(p.name for p in a.outdir.iterdir() if p.is_file())
+    assert {f"{f}" for f in LAYER_FILES.values()} <= set(names)
+    assert "overview.png" in names and "sample.yaml" in names
+    for name in names:
+        assert _sha(a.outdir / name) == _sha(b.outdir / name), name
+    manifest = yaml.safe_load((a.outdir / "manifest.json").read_text())
+    assert manifest["layout"] == "megaregion"
+
+
+def test_megaregion_written_files_equal_the_in_memory_tiles(mega_written, mega):
+    info = mega_written[0]
+    for name in LAYER_FILES:
+        with rasterio.open(info.files[name]) as src:
+            stored = src.read(1)
+            assert src.tags()["layout"] == "megaregion"
+        np.testing.assert_array_equal(stored, mega.arrays[name].astype(stored.dtype), err_msg=name)
+
+
+def test_megaregion_tiles_do_not_change_the_result(mega):
+    from landuse.sample_mega import build_megaregion
+
+    other = build_megaregion(size=MEGA, seed=SEED, cell_size=30.0, tile=333, workers=2)  # 9 tiles, 2 processes
+    for name, arr in mega.arrays.items():
+        np.testing.assert_array_equal(other.arrays[name], arr, err_msg=name)
+
+
+def test_megaregion_another_seed_differs():
+    from landuse.sample_mega import build_megaregion
+
+    a = build_megaregion(size=600, seed=1, tile=600).arrays["landuse_2020"]
+    b = build_megaregion(size=600, seed=2, tile=600).arrays["landuse_2020"]
+    assert (a != b).mean() > 0.2
+
+
+def test_megaregion_has_dozens_of_cities_of_very_different_sizes(mega):
+    cities = mega.cities
+    assert len(cities) >= 24
+    ids = np.unique(mega.arrays["cities"])
+    assert set(ids.tolist()) == {c.id for c in cities}
+    radii = np.array([c.radius_cells for c in cities])
+    assert radii[0] >= 3.5 * radii[-1]  # rank-size: area of the n-th city ~ 1/n
+    built = np.array([c.urban_2020_ha for c in cities])
+    assert built[0] >= 15 * np.median(built[built > 0]) / 4
+    assert built[0] == built.max() and built[0] >= 20 * built.min()
+    ranks = [c.rank for c in cities]
+    assert ranks.count("core") == 1 and ranks.count("large") == 5 and ranks.count("small") >= 4
+    u20 = _urban(mega.arrays["landuse_2020"])
+    zones = mega.arrays["cities"]
+    for c in cities[:8]:
+        assert (u20 & (zones == c.id)).sum() > 0, c.id
+
+
+def test_megaregion_delta_distributaries_reach_the_sea(mega):
+    rivers = mega.rivers
+    lu = mega.arrays["landuse_2020"]
+    elev = mega.arrays["elevation"]
+    water = SCHEME.is_role(lu, "water")
+    sea_label, _ = ndimage.label(water)
+    east = set(np.unique(sea_label[:, -1]).tolist()) - {0}
+    apex = tuple(rivers[0][-1])
+    distributaries = [r for r in rivers[1:] if tuple(r[0]) == apex]
+    assert len(distributaries) >= 4
+    ends = set()
+    for r in distributaries:
+        end = tuple(r[-1])
+        assert water[end] and sea_label[end] in east  # ends in the sea, which reaches the east edge
+        ends.add(end[0] // 50)
+    assert len(ends) >= 4  # mouths spread along the coast
+    for r in rivers:
+        assert water[r[:, 0], r[:, 1]].all()
+        z = elev[r[:, 0], r[:, 1]]
+        assert (np.diff(z.astype(np.int32)) <= 0).all()  # never rises downstream
+
+
+def test_megaregion_rail_corridors_link_the_largest_cities(mega):
+    rail = mega.arrays["rail"]
+    stations = mega.arrays["stations"]
+    zones = mega.arrays["cities"]
+    labels, _ = ndimage.label(rail, structure=np.ones((3, 3)))
+    served = []
+    for c in mega.cities[:8]:
+        here = stations & (zones == c.id)
+        assert here.any(), c.id
+        served.append(set(np.unique(labels[here]).tolist()))
+    common = set.intersection(*served)
+    assert common - {0}  # one connected rail network serves the eight largest cities
+    roads = mega.arrays["roads"]
+    for c in mega.cities:
+        r, col = c.centre
+        assert roads[max(r - 2, 0):r + 3, max(col - 2, 0):col + 3].any(), c.id
+
+
+def test_megaregion_growth_and_policy_masks_are_consistent(mega):
+    a = mega.arrays
+    u10, u20 = _urban(a["landuse_2010"]), _urban(a["landuse_2020"])
+    assert (u10 <= u20).all() and u20.sum() > 1.15 * u10.sum()
+    changed = a["landuse_2010"] != a["landuse_2020"]
+    assert not (changed & ~u20).any()  # every change is a conversion to urban land
+    assert not (changed & (a["red_line"] | a["permanent_farmland"])).any()
+    water = SCHEME.is_role(a["landuse_2010"], "water")
+    assert (a["red_line"] >= water).all() and not (a["red_line"] & u10).any()
+    assert a["permanent_farmland"].mean() > 0.05 and a["greenbelt"].mean() > 0.005
+    assert set(np.unique(a["cities"][a["greenbelt"]]).tolist()) <= {1, 2, 3}
+    county_city = {}
+    for county, city in zip(a["counties"].ravel()[::7], a["cities"].ravel()[::7], strict=True):
+        assert county_city.setdefault(int(county), int(city)) == int(city)  # counties nest in cities
+    assert len(county_city) > len(mega.cities)
+    s = mega.role_shares(2020)
+    assert 0.04 <= s["urban"] <= 0.15 and 0.3 <= s["farmland"] <= 0.65 and s["water"] > 0.05
+
+
+def test_megaregion_layers_align_and_the_yaml_validates(mega_written):
+    info = mega_written[0]
+    layers = {("landuse" if k == "landuse_2020" else k): p for k, p in info.files.items() if k != "overview"}
+    ds = read_landscape(layers)
+    assert ds.sizes == {"y": MEGA, "x": MEGA}
+    assert read_class_names(info.files["landuse_2020"])[SCHEME.code_of("residential")] == "residential"
+    load_scenario(info.config_path)
+    assert "megaregion" in yaml.safe_load(info.config_path.read_text())["description"]
+    total = sum(v for t in URBAN_TYPES for v in info.demand_ha[t].values())
+    assert total > 0
+    result = CliRunner().invoke(app, ["validate", str(info.config_path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_megaregion_rejects_a_too_small_grid(tmp_path: Path):
+    result = CliRunner().invoke(app, ["sample", str(tmp_path / "x"), "--size", "300", "--layout", "megaregion"])
+    assert result.exit_code != 0
+    assert "at least 500" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["sample", str(tmp_path / "y"), "--layout", "huge"])
+    assert result.exit_code != 0 and "--layout must be one of" in result.output

@@ -105,6 +105,13 @@ def max_like_adjacencies(area_cells: int) -> int:
     return base + 2 * m - 1 if m <= n else base + 2 * m - 2
 
 
+def _cell_yx(cell_size: float | tuple[float, float]) -> tuple[float, float]:
+    """``(height, width)`` of a cell from an edge (square cells) or a ``(height, width)`` pair."""
+    if isinstance(cell_size, tuple | list):
+        return float(cell_size[0]), float(cell_size[1])
+    return float(cell_size), float(cell_size)
+
+
 def _orthogonal_neighbour_count(mask: np.ndarray) -> np.ndarray:
     """Number of the 4 orthogonal neighbours of every cell that are in ``mask`` (off-grid = not)."""
     m = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
@@ -119,7 +126,7 @@ def _orthogonal_neighbour_count(mask: np.ndarray) -> np.ndarray:
 def landscape_metrics(
     mask: ArrayLike,
     *,
-    cell_size: float,
+    cell_size: float | tuple[float, float],
     connectivity: int = 8,
     study_area: ArrayLike | None = None,
     count_boundary: bool = False,
@@ -169,8 +176,8 @@ def landscape_metrics(
     ----------
     mask : bool array (rows, cols)
         Cells of the class (e.g. urban land).
-    cell_size : float
-        Cell edge in metres.
+    cell_size : float or (float, float)
+        Cell edge in metres, or ``(height, width)`` of non-square cells.
     connectivity : {8, 4}
         Patch neighbourhood rule: 8 (queen's case, default) or 4 (rook's case).
     study_area : bool array, optional
@@ -203,7 +210,8 @@ def landscape_metrics(
         if study.shape != m.shape:
             raise ValueError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
         m = m & study
-    cell_ha = float(cell_size) ** 2 / 10_000.0
+    cy, cx = _cell_yx(cell_size)
+    cell_ha = cy * cx / 10_000.0
     land_cells = int(np.count_nonzero(study))
     if land_cells == 0:
         raise LanduseError("landscape_metrics: the study area is empty (every cell is nodata)")
@@ -217,8 +225,18 @@ def landscape_metrics(
     e_star = 4 * a_cells - 2 * g_ii  # every class cell side not shared with another class cell
     # sides of class cells facing the landscape boundary (grid edge or outside the study area)
     boundary_sides = int((4 * a_cells) - _orthogonal_neighbour_count(study)[m].sum(dtype=np.int64))
-    background_sides = e_star - boundary_sides
-    edge_sides = e_star if count_boundary else background_sides
+    # edge length in metres: left/right sides are a cell high (cy), top/bottom sides a cell wide (cx)
+    lr = 2 * a_cells - 2 * like_h
+    tb = 2 * a_cells - 2 * like_v
+    if not count_boundary:  # sides facing the landscape boundary are not edge
+        st = study.view(np.uint8) if study.dtype == np.bool_ else study.astype(np.uint8)
+        nb_h = np.zeros(m.shape, dtype=np.uint8)
+        nb_h[:, :-1] += st[:, 1:]
+        nb_h[:, 1:] += st[:, :-1]
+        boundary_lr = int(2 * a_cells - nb_h[m].sum(dtype=np.int64))
+        lr -= boundary_lr
+        tb -= boundary_sides - boundary_lr
+    edge_m = lr * cy + tb * cx
 
     if n:
         nb = _orthogonal_neighbour_count(m)
@@ -240,7 +258,7 @@ def landscape_metrics(
         "number_of_patches": float(n),
         "largest_patch_index": lpi,
         "mean_patch_area": mean_area,
-        "edge_density": edge_sides * float(cell_size) / land_ha,
+        "edge_density": edge_m / land_ha,
         "landscape_shape_index": 0.25 * e_star / math.sqrt(a_cells) if a_cells else math.nan,
         "aggregation_index": 100.0 * _ratio(g_ii, max_like_adjacencies(a_cells)),
         "shape_index_am": shape_am,
@@ -252,7 +270,7 @@ def urban_metrics(
     landuse: ArrayLike,
     classes: ClassScheme,
     *,
-    cell_size: float,
+    cell_size: float | tuple[float, float],
     connectivity: int = 8,
     study_area: ArrayLike | None = None,
     count_boundary: bool = False,
@@ -342,7 +360,7 @@ def expansion_types(
     after: ArrayLike,
     classes: ClassScheme,
     *,
-    cell_size: float,
+    cell_size: float | tuple[float, float],
     buffer_m: float = 100.0,
     connectivity: int = 8,
     study_area: ArrayLike | None = None,
@@ -363,8 +381,8 @@ def expansion_types(
     before, after : uint8 arrays (rows, cols)
         Land use at the start and end of the period.
     classes : ClassScheme
-    cell_size : float
-        Cell edge in metres.
+    cell_size : float or (float, float)
+        Cell edge in metres, or ``(height, width)`` of non-square cells.
     buffer_m : float
         Buffer distance in metres; at least one cell edge.
     connectivity : {8, 4}
@@ -375,9 +393,10 @@ def expansion_types(
     -------
     Expansion
     """
-    if buffer_m < cell_size:
+    cy, cx = _cell_yx(cell_size)
+    if buffer_m < max(cy, cx):
         raise LanduseError(
-            f"evaluation.lei_buffer_m ({buffer_m:g} m) is smaller than one cell ({cell_size:g} m); "
+            f"evaluation.lei_buffer_m ({buffer_m:g} m) is smaller than one cell ({max(cy, cx):g} m); "
             "the LEI buffer must reach at least the neighbouring cells"
         )
     b, a = _values(before), _values(after)
@@ -396,7 +415,7 @@ def expansion_types(
     counts = np.bincount(flat, minlength=n + 1)[1:]
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     rows_, cols_ = np.divmod(order.astype(np.int64), b.shape[1])
-    dy, dx = disk_offsets(buffer_m / cell_size)
+    dy, dx = disk_offsets(buffer_m / cx, aspect=cy / cx)  # a disc in metres: an ellipse in cells if not square
     buf, old_in = _lei_buffer_counts(labels, old, study, rows_, cols_, starts, dy, dx)
     lei = np.where(buf > 0, 100.0 * old_in / np.maximum(buf, 1), 0.0)
     ptype = np.where(lei > 50.0, 1, np.where(lei > 0.0, 2, 3)).astype(np.int8)
@@ -404,7 +423,7 @@ def expansion_types(
         buffer_m=float(buffer_m),
         lei=lei,
         patch_type=ptype,
-        patch_area_ha=counts * (float(cell_size) ** 2 / 10_000.0),
+        patch_area_ha=counts * (cy * cx / 10_000.0),
         labels=labels,
     )
 

@@ -39,7 +39,7 @@ from landuse.classes import ClassScheme
 from landuse.config import Scenario
 from landuse.errors import LanduseError
 from landuse.io import write_bytes, write_text
-from landuse.landscape import cell_area_ha, cell_size
+from landuse.landscape import cell_area_ha, cell_size, cell_sizes
 from landuse.metrics import (
     EXPANSION_TYPES,
     QuotaReport,
@@ -167,6 +167,7 @@ def build_report(
     years = sorted(maps)
     final = years[-1]
     cs = cell_size(landscape)
+    cyx = cell_sizes(landscape)  # (height, width): non-square cells keep both in the metrics
     cell_ha = cell_area_ha(landscape)
     study = np.asarray(landscape["study_area"].values, dtype=bool)
 
@@ -175,18 +176,18 @@ def build_report(
     counts = summary(checks)
     quotas: dict[int, QuotaReport] = {y: quota_report(landscape, maps[y], scenario) for y in years}
     metrics = {
-        y: urban_metrics(maps[y], classes, cell_size=cs, connectivity=ev.connectivity, study_area=study)
+        y: urban_metrics(maps[y], classes, cell_size=cyx, connectivity=ev.connectivity, study_area=study)
         for y in years
     }
     expansion, type_maps = {}, {}
     for a, b in itertools.pairwise(years):
-        exp = expansion_types(maps[a], maps[b], classes, cell_size=cs, buffer_m=max(ev.lei_buffer_m, cs),
+        exp = expansion_types(maps[a], maps[b], classes, cell_size=cyx, buffer_m=max(ev.lei_buffer_m, *cyx),
                               connectivity=ev.connectivity, study_area=study)
         expansion[f"{a}-{b}"] = exp.summary()
         type_maps[f"{a}-{b}"] = exp.type_map
     if len(years) > 2:
-        exp = expansion_types(maps[start], maps[final], classes, cell_size=cs,
-                              buffer_m=max(ev.lei_buffer_m, cs), connectivity=ev.connectivity, study_area=study)
+        exp = expansion_types(maps[start], maps[final], classes, cell_size=cyx,
+                              buffer_m=max(ev.lei_buffer_m, *cyx), connectivity=ev.connectivity, study_area=study)
         expansion[f"{start}-{final}"] = exp.summary()
         type_maps[f"{start}-{final}"] = exp.type_map
 

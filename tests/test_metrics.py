@@ -485,3 +485,23 @@ def test_validation_matches_direct_formulas(seed: int) -> None:
         assert full["lee_sallee"]["residential"] == pytest.approx(
             lee_sallee(o == R, s == R, study_area=v), nan_ok=True)
         assert full["change_components"] == _slow_components(b, o, s)
+
+
+def test_non_square_cells_keep_their_height_and_width():
+    """Cells 100 m high and 50 m wide: edges and the LEI buffer are measured in metres on both axes."""
+    mask = np.zeros((3, 3), dtype=bool)
+    mask[1, 1] = True
+    m = landscape_metrics(mask, cell_size=(100.0, 50.0))
+    assert m["total_area"] == pytest.approx(0.5)  # 100 m x 50 m
+    # two sides 100 m long (left, right), two 50 m long (top, bottom) over 9 x 0.5 ha
+    assert m["edge_density"] == pytest.approx(300.0 / 4.5)
+    classes = default_scheme()
+    res, farm = classes.code_of("residential"), classes.codes_with_role("farmland")[0]
+    before = np.full((3, 3), farm, dtype=np.uint8)
+    before[1, 2] = res  # old urban 50 m east of the new cell
+    after = before.copy()
+    after[1, 1] = res
+    exp = expansion_types(before, after, classes, cell_size=(100.0, 50.0), buffer_m=100.0)
+    # within 100 m: the cells north and south (100 m) and west and east (50 m); the diagonals are 112 m away
+    assert exp.lei.tolist() == [pytest.approx(25.0)]
+    assert exp.patch_area_ha.tolist() == [pytest.approx(0.5)]

@@ -1,0 +1,134 @@
+"""The whole pipeline on a generated megaregion: a stage table per period, peak memory, one JSON line.
+
+Generates a region with ``landuse sample --size N`` (30 m cells; the megaregion layout from 2 000 cells a side),
+then runs its scenario YAML (``sample.yaml``, demand from the region's own 2010 -> 2020 growth) with
+``landuse run`` as a separate process, and reads the stage timings the run records in ``manifest.json``
+(suitability, zone table, allocate, city-by-city comparison and growth per period; boundary, evaluation, writing
+once). Peak memory is the maximum resident set of the run's process tree, sampled every 0.2 s.
+
+    python benchmarks/megaregion.py [--quick] [--size N] [--runs R] [--chunks C] [--scheduler local] [--keep DIR]
+
+``--quick`` is 2 000 cells a side and 2 runs. The issue's targets (20 000 x 20 000 in <= 30 minutes and <= 16 GB,
+4 000 x 4 000 in <= 60 s) are printed beside the figures; a target is never asserted here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str]) -> tuple[int, float, int, str]:
+    """Run ``cmd``; (exit code, seconds, peak RSS of its process tree in bytes, stderr)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ps = psutil.Process(proc.pid)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], _tree_rss(ps))
+            except psutil.Error:
+                pass
+            done.wait(0.2)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    _, err = proc.communicate()
+    done.set()
+    th.join()
+    return proc.returncode, time.perf_counter() - t, peak[0], err
+
+
+def stage_table(timings: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Manifest timings ``stage_<year>`` -> {stage: {year: seconds}}; once-only stages under year 'all'."""
+    table: dict[str, dict[str, float]] = {}
+    for key, secs in timings.items():
+        stage, _, year = key.rpartition("_")
+        if stage and year.isdigit():
+            table.setdefault(stage, {})[year] = secs
+        else:
+            table.setdefault(key, {})["all"] = secs
+    return table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 000 cells a side, 2 runs")
+    ap.add_argument("--size", type=int, default=None, help="cells a side (default 4 000; --quick 2 000)")
+    ap.add_argument("--runs", type=int, default=None, help="Monte Carlo runs (default 10; --quick 2)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--chunks", type=int, default=None, help="tile the growth (landuse run --chunks)")
+    ap.add_argument("--scheduler", default=None, help="landuse run --scheduler (e.g. local)")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the region and outputs in this folder")
+    args = ap.parse_args()
+    size = args.size or (2000 if args.quick else 4000)
+    runs = args.runs or (2 if args.quick else 10)
+    exe = shutil.which("landuse") or str(Path(sys.executable).with_name("landuse"))
+    work = args.keep or Path(tempfile.mkdtemp(prefix="landuse-mega-"))
+    work.mkdir(parents=True, exist_ok=True)
+    region = work / "region"
+    fig: dict[str, object] = {"bench": "megaregion", "size": size, "runs": runs, "cell_m": 30,
+                              "chunks": args.chunks, "scheduler": args.scheduler}
+    load0 = os.getloadavg()[0]
+    rc, secs, peak, err = run_measured([exe, "sample", str(region), "--size", str(size), "--seed", str(args.seed),
+                                        "--cell-size", "30", "--force"])
+    if rc != 0:
+        sys.exit(f"landuse sample failed ({rc}): {err.strip()[-2000:]}")
+    print(f"sample {size} x {size}: {secs:.1f} s, peak {peak / 2**30:.2f} GiB", flush=True)
+    fig.update({"sample_s": round(secs, 2), "sample_peak_gib": round(peak / 2**30, 3)})
+    cmd = [exe, "run", str(region / "sample.yaml"), "--out", str(work / "out"), "--runs", str(runs), "--quiet",
+           "--force"]
+    if args.chunks:
+        cmd += ["--chunks", str(args.chunks)]
+    if args.scheduler:
+        cmd += ["--scheduler", args.scheduler]
+    rc, secs, peak, err = run_measured(cmd)
+    load1 = os.getloadavg()[0]
+    if rc not in (0, 1):  # 1: the run finished and some policy check failed
+        sys.exit(f"landuse run failed ({rc}): {err.strip()[-2000:]}")
+    manifest = json.loads((work / "out" / "manifest.json").read_text())
+    table = stage_table(manifest.get("timings_s", {}))
+    years = sorted({y for per in table.values() for y in per if y != "all"})
+    print(f"landuse run, {size} x {size} cells ({size * size / 1e6:.1f} M), {runs} runs: {secs:.1f} s as a process, "
+          f"peak {peak / 2**30:.2f} GiB ({peak / (size * size):.0f} B/cell), exit {rc}; load {load0:.1f} -> {load1:.1f}")
+    print(f"{'stage':<24}" + "".join(f"{y:>10}" for y in years) + f"{'once':>10}")
+    for stage, per in table.items():
+        print(f"{stage:<24}" + "".join(f"{per.get(y, float('nan')):>10.2f}" for y in years)
+              + f"{per.get('all', float('nan')):>10.2f}")
+    fig.update({"run_s": round(secs, 2), "run_peak_gib": round(peak / 2**30, 3),
+                "bytes_per_cell": round(peak / (size * size), 1), "exit": rc, "stages_s": table,
+                "load_before": round(load0, 2), "load_after": round(load1, 2)})
+    if size >= 20000:
+        fig["target_20000"] = "<= 1800 s and <= 16 GiB"
+    elif size == 4000:
+        fig["target_4000"] = "<= 60 s"
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(fig))
+
+
+if __name__ == "__main__":
+    main()

@@ -818,10 +818,10 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _solve_highs_direct(m: AllocationModel, *, method: str, time_limit: float) -> _Solution:
+def _new_highs(method: str, time_limit: float) -> Any:
+    """A silent HiGHS instance set to ``method`` (``ipm`` with crossover) and ``time_limit``."""
     import highspy
 
-    t0 = time.perf_counter()
     with _quiet_stdout():
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
@@ -829,6 +829,29 @@ def _solve_highs_direct(m: AllocationModel, *, method: str, time_limit: float) -
     h.setOptionValue("time_limit", float(time_limit))
     if method == "ipm":
         h.setOptionValue("run_crossover", "on")
+    return h
+
+
+def _highs_solution(h: Any, t0: float) -> _Solution:
+    """The outcome of ``h.run()``: optimal (values and row duals), infeasible, or another status."""
+    import highspy
+
+    st = h.getModelStatus()
+    text = h.modelStatusToString(st)
+    secs = time.perf_counter() - t0
+    if st == highspy.HighsModelStatus.kOptimal:
+        sol = h.getSolution()
+        return _Solution("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual), secs, text)
+    if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        return _Solution("infeasible", None, None, secs, text)
+    return _Solution(text.lower(), None, None, secs, text)
+
+
+def _solve_highs_direct(m: AllocationModel, *, method: str, time_limit: float) -> _Solution:
+    import highspy
+
+    t0 = time.perf_counter()
+    h = _new_highs(method, time_limit)
     inf = highspy.kHighsInf
     A = m.A.tocsc()
     lp = highspy.HighsLp()
@@ -847,15 +870,7 @@ def _solve_highs_direct(m: AllocationModel, *, method: str, time_limit: float) -
     lp.a_matrix_.num_row_ = m.n_rows
     h.passModel(lp)
     h.run()
-    st = h.getModelStatus()
-    text = h.modelStatusToString(st)
-    secs = time.perf_counter() - t0
-    if st == highspy.HighsModelStatus.kOptimal:
-        sol = h.getSolution()
-        return _Solution("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual), secs, text)
-    if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
-        return _Solution("infeasible", None, None, secs, text)
-    return _Solution(text.lower(), None, None, secs, text)
+    return _highs_solution(h, t0)
 
 
 class _HighsIncremental:
@@ -871,17 +886,8 @@ class _HighsIncremental:
 
         self.m = m
         self.t0 = time.perf_counter()
-        with _quiet_stdout():
-            self.h = highspy.Highs()
-        h = self.h
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("solver", method)
-        h.setOptionValue("time_limit", float(time_limit))
-        if method == "ipm":
-            h.setOptionValue("run_crossover", "on")
+        self.h = h = _new_highs(method, time_limit)
         self.inf = highspy.kHighsInf
-        self.status_ok = highspy.HighsModelStatus.kOptimal
-        self.status_inf = (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible)
         self.Acsc = m.A.tocsc()
         self.cap_row_of_piece = np.full(m.piece_cap.size, -1, dtype=np.int64)
         self.cap_row_of_piece[m.cap_piece] = len(m.rows) + np.arange(m.cap_piece.size)
@@ -924,15 +930,7 @@ class _HighsIncremental:
     def solve(self) -> _Solution:
         """Solve the current set (warm from the last basis); ``x`` and duals in the set's own order."""
         self.h.run()
-        st = self.h.getModelStatus()
-        text = self.h.modelStatusToString(st)
-        secs = time.perf_counter() - self.t0
-        if st == self.status_ok:
-            sol = self.h.getSolution()
-            return _Solution("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual), secs, text)
-        if st in self.status_inf:
-            return _Solution("infeasible", None, None, secs, text)
-        return _Solution(text.lower(), None, None, secs, text)
+        return _highs_solution(self.h, self.t0)
 
 
 def build_pulp_problem(m: AllocationModel) -> tuple[Any, list[Any], list[Any]]:
@@ -1168,10 +1166,7 @@ def _solve_working_set_highs(m: AllocationModel, ws: np.ndarray, method: str, ti
                 inc.add(_initial_working_set(m, 4.0))
                 inc.h.setOptionValue("solver", "simplex")
                 continue
-            whole = _solve_highs_direct(m, method="simplex", time_limit=time_limit)
-            whole.seconds = time.perf_counter() - t0
-            whole.detail += "; working set: whole model solved after an infeasible restriction"
-            return whole
+            return _whole_after(m, time_limit, t0, "whole model solved after an infeasible restriction")
         if sol.status != "optimal":
             sol.seconds = time.perf_counter() - t0
             return sol
@@ -1189,9 +1184,14 @@ def _solve_working_set_highs(m: AllocationModel, ws: np.ndarray, method: str, ti
         grow[m.col_piece[bad]] = True
         inc.add(grow)
         inc.h.setOptionValue("solver", "simplex")
+    return _whole_after(m, time_limit, t0, "gave up after 30 rounds, whole model solved")
+
+
+def _whole_after(m: AllocationModel, time_limit: float, t0: float, why: str) -> _Solution:
+    """The whole model solved by the HiGHS simplex when the working set cannot settle it (``why`` in the detail)."""
     whole = _solve_highs_direct(m, method="simplex", time_limit=time_limit)
     whole.seconds = time.perf_counter() - t0
-    whole.detail += "; working set gave up after 30 rounds, whole model solved"
+    whole.detail += f"; working set: {why}"
     return whole
 
 

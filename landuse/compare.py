@@ -33,7 +33,7 @@ import numpy as np
 from landuse.classes import ClassScheme, LandClass
 from landuse.errors import LanduseError
 from landuse.io import write_bytes, write_text
-from landuse.outputs import OutputFolder, check_target
+from landuse.outputs import OutputFolder, check_target, figure_png
 
 
 @dataclass
@@ -171,7 +171,6 @@ def _fmt(v: float | str | None) -> str:
 
 
 def _maps_png(runs: list[RunSummary]) -> bytes:
-    import io
 
     import matplotlib
 
@@ -197,14 +196,10 @@ def _maps_png(runs: list[RunSummary]) -> bytes:
     handles = [Patch(facecolor=c.colour, edgecolor="0.3", label=c.name) for c in runs[0].classes if c.code in present]
     fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     fig.subplots_adjust(right=0.86, wspace=0.05)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, dpi=110)
 
 
 def _bars_png(runs: list[RunSummary]) -> bytes:
-    import io
 
     import matplotlib
 
@@ -220,10 +215,7 @@ def _bars_png(runs: list[RunSummary]) -> bytes:
         ax.set_title(LABELS[k], fontsize=9)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, dpi=110)
 
 
 def _check_one_region(runs: list[RunSummary]) -> None:

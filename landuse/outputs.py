@@ -148,6 +148,18 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def figure_png(fig: Any, **savefig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes without the software tag (same figure, same bytes); the figure is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None}, **savefig)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write a binary file atomically."""
     with atomic_path(path) as tmp:

@@ -1117,6 +1117,7 @@ def _overview(region: SampleRegion, path: Path) -> None:
     from matplotlib.patches import Patch
 
     from landuse.io import write_bytes
+    from landuse.outputs import figure_png
 
     scheme = region.classes
     lu = region.arrays["landuse_2020"]
@@ -1173,12 +1174,7 @@ def _overview(region: SampleRegion, path: Path) -> None:
     ax.set_ylabel(f"km south of y = {region.transform.f:,.0f} m")
     ax.set_title(f"Synthetic city cluster, land use 2020 (seed {region.seed})")
     fig.tight_layout()
-    import io as _io
-
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
+    write_bytes(path, figure_png(fig))
 
 
 def _relative(target: Path, base: Path) -> str:

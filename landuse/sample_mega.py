@@ -1038,7 +1038,6 @@ def write_megaregion(
 def _overview(folder: Path, plan: _Plan, result: MegaResult, seed: int) -> None:
     """``overview.png``: land use 2020 (read back decimated, through the COG overviews), city
     borders, rail corridors, stations and the largest cities' labels."""
-    import io as _io
 
     import matplotlib
 
@@ -1050,6 +1049,7 @@ def _overview(folder: Path, plan: _Plan, result: MegaResult, seed: int) -> None:
     from rasterio.enums import Resampling
 
     from landuse.io import write_bytes
+    from landuse.outputs import figure_png
 
     scheme = default_scheme()
     n = plan.n
@@ -1097,10 +1097,7 @@ def _overview(folder: Path, plan: _Plan, result: MegaResult, seed: int) -> None:
     ax.set_ylabel(f"km south of y = {ORIGIN[1]:,.0f} m")
     ax.set_title(f"Synthetic megaregion, land use 2020 (seed {seed})")
     fig.tight_layout()
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    write_bytes(folder / "overview.png", buf.getvalue())
+    write_bytes(folder / "overview.png", figure_png(fig))
 
 
 def generate_megaregion(

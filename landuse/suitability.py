@@ -28,10 +28,14 @@ observed change); values are clipped to [0, 1].
 from __future__ import annotations
 
 import math
+import os
+
+# Passive waiting for numba's OpenMP threads, as in landuse.growth.kernels (a caller's value wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import xarray as xr
-from scipy import ndimage
+from numba import njit, prange
 
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
@@ -44,16 +48,124 @@ DEFAULT_TYPE_WEIGHTS: dict[str, dict[str, float]] = _default_type_weights()
 """Per-type default driver weights (industrial favours roads and rail, commercial centres and stations)."""
 
 
-def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float]) -> np.ndarray:
+_STRIP = 256  # columns per strip of the column pass, rows per strip of the row pass
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _nearest_in_column(mask: np.ndarray, near: np.ndarray) -> None:
+    """``near[r, c]``: row of the nearest True cell of column ``c`` (-1 if the column has none).
+
+    Ties go to the upper cell. Columns are processed in strips of ``_STRIP`` in parallel;
+    each strip sweeps down then up, so access stays row-major within a strip.
+    """
+    h, w = mask.shape
+    for s in prange((w + _STRIP - 1) // _STRIP):
+        c0 = s * _STRIP
+        c1 = min(w, c0 + _STRIP)
+        for c in range(c0, c1):
+            near[0, c] = 0 if mask[0, c] else -1
+        for r in range(1, h):
+            for c in range(c0, c1):
+                near[r, c] = r if mask[r, c] else near[r - 1, c]
+        below = np.full(c1 - c0, -1, np.int32)
+        for r in range(h - 1, -1, -1):
+            for c in range(c0, c1):
+                if mask[r, c]:
+                    below[c - c0] = r
+                else:
+                    d = below[c - c0]
+                    if d >= 0:
+                        u = near[r, c]
+                        if u < 0 or d - r < r - u:
+                            near[r, c] = d
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _edt_rows(near: np.ndarray, sy: float, sx: float, out: np.ndarray) -> None:
+    """Row pass: for each row the lower envelope of the parabolas of its columns' nearest
+    True cells (Maurer's Voronoi construction), then each cell's distance from its site.
+
+    Every comparison and the distance are computed in float64 from the integer offsets
+    times the cell size, ``sqrt((dy*sy)**2 + (dx*sx)**2)``; ties keep the leftmost site.
+    Rows are independent, so the result does not depend on the number of threads.
+    """
+    h, w = near.shape
+    for s in prange((h + _STRIP - 1) // _STRIP):
+        sites = np.empty(w, np.int32)  # columns on the envelope
+        height = np.empty(w, np.float64)  # (dy * sy) ** 2 of each envelope site
+        for r in range(s * _STRIP, min(h, (s + 1) * _STRIP)):
+            top = -1
+            for c in range(w):
+                fr = near[r, c]
+                if fr < 0:
+                    continue
+                t = float(fr - r) * sy
+                hw = t * t
+                while top >= 1:
+                    v = sites[top]
+                    u = sites[top - 1]
+                    a = float(v - u) * sx
+                    b = float(c - v) * sx
+                    ab = a + b
+                    if ab * height[top] - b * height[top - 1] - a * hw - a * b * ab <= 0.0:
+                        break
+                    top -= 1
+                top += 1
+                sites[top] = c
+                height[top] = hw
+            if top < 0:  # no True cell anywhere (the caller handles it)
+                for x in range(w):
+                    out[r, x] = np.inf
+                continue
+            k = 0
+            for x in range(w):
+                t = float(sites[k] - x) * sx
+                best = height[k] + t * t
+                while k < top:
+                    t = float(sites[k + 1] - x) * sx
+                    nxt = height[k + 1] + t * t
+                    if best <= nxt:
+                        break
+                    best = nxt
+                    k += 1
+                out[r, x] = np.float32(math.sqrt(best))
+
+
+def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.ndarray | None = None) -> np.ndarray:
     """Euclidean distance (metres, float32) from every cell to the nearest True cell.
 
     ``cell`` is the cell edge, or ``(height, width)`` for non-square cells
     (:func:`landuse.landscape.cell_sizes`). Where ``mask`` has no True cell the distance is ``inf``.
+    ``out``: a float32 array of the mask's shape to write into (returned).
+
+    An exact separable transform (nearest True cell per column, then a lower envelope per
+    row) in compiled code, parallel over strips: memory is one int32 per cell besides the
+    output, and the result is bit for bit
+    ``scipy.ndimage.distance_transform_edt(~mask, sampling=cell).astype(np.float32)``
+    whatever the number of threads.
+
+    Examples
+    --------
+    >>> distance_to(np.array([[True, False, False]]), cell=(10.0, 30.0))
+    array([[ 0., 30., 60.]], dtype=float32)
     """
-    mask = np.asarray(mask, dtype=bool)
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"distance_to takes a 2-D mask, got {mask.ndim} dimensions")
+    sy, sx = (float(cell), float(cell)) if np.isscalar(cell) else (float(cell[0]), float(cell[1]))
+    if out is None:
+        out = np.empty(mask.shape, dtype=np.float32)
+    elif out.shape != mask.shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {mask.shape}, got {out.dtype} {out.shape}")
+    if mask.size == 0:
+        return out
     if not mask.any():
-        return np.full(mask.shape, np.inf, dtype=np.float32)
-    return ndimage.distance_transform_edt(~mask, sampling=cell).astype(np.float32)
+        out[...] = np.inf
+        return out
+    near = np.empty(mask.shape, dtype=np.int32)
+    _nearest_in_column(mask, near)
+    _edt_rows(near, sy, sx, out)
+    return out
 
 
 def distance_score(distance: np.ndarray, *, scale_m: float) -> np.ndarray:

@@ -176,7 +176,8 @@ def _suitability_provider(ds: xr.Dataset, scenario: Scenario, timings: dict[str,
 
     cfg = scenario.config.growth.suitability
     if cfg.method != "trained":
-        return lambda lu: compute_suitability(ds, scenario, landuse=lu)
+        static: dict = {}  # land-use-independent driver scores, computed once per run
+        return lambda lu: compute_suitability(ds, scenario, landuse=lu, static=static)
     from landuse.suitability_model import train_suitability
 
     t = time.perf_counter()

@@ -189,6 +189,11 @@ def type_weights(scenario: Scenario) -> dict[str, dict[str, float]]:
     return scenario.driver_weights()
 
 
+def depends_on_landuse(name: str, scenario: Scenario) -> bool:
+    """Whether driver ``name`` is computed from the current land use (``dist_urban``, ``dist_<urban type>``)."""
+    return name == "dist_urban" or (name.startswith("dist_") and name[5:] in scenario.classes.urban_types)
+
+
 def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray) -> np.ndarray | None:
     """Score in [0, 1] of one driver, or None when its layer is absent."""
     cfg = scenario.config.growth.suitability
@@ -219,7 +224,12 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
 
 
 def compute_suitability(
-    ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | None = None, method: str | None = None
+    ds: xr.Dataset,
+    scenario: Scenario,
+    *,
+    landuse: np.ndarray | None = None,
+    method: str | None = None,
+    static: dict[str, np.ndarray | None] | None = None,
 ) -> xr.DataArray:
     """Suitability per urban type, float32 in [0, 1], dims ``(type, y, x)``.
 
@@ -235,6 +245,13 @@ def compute_suitability(
     method : {"linear", "raster"}, optional
         Overrides ``growth.suitability.method`` (the trained method computes the
         weighted-linear suitability as its baseline this way).
+    static : dict, optional
+        Scores of the drivers that do not depend on land use (roads, rail, stations,
+        centres, slope, elevation, other layers; see :func:`depends_on_landuse`), filled
+        on the first call and reused by later ones. Pass the same (initially empty) dict
+        for every period of one Landscape and scenario: the result is bit-identical to
+        computing every driver again, and only the distances to urban land are
+        recomputed. It holds one float32 raster per such driver.
 
     Returns
     -------
@@ -267,7 +284,12 @@ def compute_suitability(
                 if w <= 0:
                     continue
                 if name not in cache:
-                    cache[name] = driver_score(ds, scenario, name, landuse=lu)
+                    if static is not None and not depends_on_landuse(name, scenario):
+                        if name not in static:
+                            static[name] = driver_score(ds, scenario, name, landuse=lu)
+                        cache[name] = static[name]
+                    else:
+                        cache[name] = driver_score(ds, scenario, name, landuse=lu)
                 score = cache[name]
                 if score is None:
                     dropped.add(name)

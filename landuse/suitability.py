@@ -170,7 +170,8 @@ def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.
 
 def distance_score(distance: np.ndarray, *, scale_m: float) -> np.ndarray:
     """``exp(-ln 2 * d / scale_m)``: 1 at the feature, 0.5 at ``scale_m``, 0 at infinity."""
-    return np.exp(np.float32(-math.log(2.0) / scale_m) * distance).astype(np.float32)
+    score = np.float32(-math.log(2.0) / scale_m) * distance
+    return np.exp(score, out=score).astype(np.float32, copy=False)
 
 
 def _minmax(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -277,9 +278,10 @@ def compute_suitability(
             out[k] = np.clip(np.nan_to_num(ds[name].values, nan=0.0), 0.0, 1.0)
     elif method == "linear":
         cache: dict[str, np.ndarray | None] = {}
+        term = np.empty(shape, dtype=np.float32)
         for k, weights in enumerate(type_weights(scenario).values()):
             total = 0.0
-            acc = np.zeros(shape, dtype=np.float32)
+            acc = out[k]  # zeros
             for name, w in weights.items():
                 if w <= 0:
                     continue
@@ -294,15 +296,18 @@ def compute_suitability(
                 if score is None:
                     dropped.add(name)
                     continue
-                acc += np.float32(w) * score
+                np.add(acc, np.multiply(score, np.float32(w), out=term), out=acc)
                 total += w
-            out[k] = acc / np.float32(total) if total > 0 else 1.0
+            if total > 0:
+                np.divide(acc, np.float32(total), out=acc)
+            else:
+                acc[...] = 1.0
     else:
         raise ConfigError(
             f"growth.suitability.method {method!r} is computed by landuse.suitability_model.train_suitability "
             "(landuse run trains it at the start of the run); compute_suitability takes 'linear' or 'raster'"
         )
-    out[:, ~inside] = 0.0
+    np.copyto(out, np.float32(0.0), where=~inside)
     da = xr.DataArray(
         out,
         dims=("type", "y", "x"),
@@ -310,4 +315,5 @@ def compute_suitability(
         name="suitability",
         attrs={"method": method, "dropped_drivers": sorted(dropped)},
     )
-    return da.rio.write_crs(ds.rio.crs).rio.write_transform(ds.rio.transform())
+    # in place: rioxarray copies the whole array otherwise
+    return da.rio.write_crs(ds.rio.crs, inplace=True).rio.write_transform(ds.rio.transform(), inplace=True)

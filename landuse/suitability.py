@@ -36,6 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 import xarray as xr
 from numba import njit, prange
+from numba.typed import List
 
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
@@ -129,6 +130,28 @@ def _edt_rows(near: np.ndarray, sy: float, sx: float, out: np.ndarray) -> None:
                     best = nxt
                     k += 1
                 out[r, x] = np.float32(math.sqrt(best))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _weighted_mean(scores, weights: np.ndarray, total: np.float32, inside: np.ndarray, out: np.ndarray) -> None:
+    """``out = (w[0] * s[0] + w[1] * s[1] + ...) / total`` inside the study area, 0 outside.
+
+    float32 throughout, added in the drivers' order from 0: the same operations, in the same
+    order, as accumulating with numpy (``acc += w * s``, then ``acc / total``), one pass.
+    """
+    h, w = out.shape
+    n = len(scores)
+    for s in prange((h + _STRIP - 1) // _STRIP):
+        acc = np.empty(w, np.float32)
+        for r in range(s * _STRIP, min(h, (s + 1) * _STRIP)):
+            acc[:] = 0.0
+            for d in range(n):  # one list look-up per row and driver
+                score = scores[d]
+                wd = weights[d]
+                for c in range(w):
+                    acc[c] = acc[c] + wd * score[r, c]
+            for c in range(w):
+                out[r, c] = acc[c] / total if inside[r, c] else np.float32(0.0)
 
 
 def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.ndarray | None = None) -> np.ndarray:
@@ -262,7 +285,7 @@ def compute_suitability(
     cfg = scenario.config.growth.suitability
     method = method or cfg.method
     lu = np.asarray(ds["landuse"].values if landuse is None else landuse, dtype=np.uint8)
-    inside = np.asarray(ds["study_area"].values, dtype=bool)
+    inside = np.ascontiguousarray(ds["study_area"].values, dtype=bool)
     shape = lu.shape
     types = scenario.urban_types
     out = np.zeros((len(types), *shape), dtype=np.float32)
@@ -276,12 +299,12 @@ def compute_suitability(
                     "add it or use method 'linear'"
                 )
             out[k] = np.clip(np.nan_to_num(ds[name].values, nan=0.0), 0.0, 1.0)
+        np.copyto(out, np.float32(0.0), where=~inside)
     elif method == "linear":
         cache: dict[str, np.ndarray | None] = {}
-        term = np.empty(shape, dtype=np.float32)
         for k, weights in enumerate(type_weights(scenario).values()):
             total = 0.0
-            acc = out[k]  # zeros
+            scores, ws = List(), []
             for name, w in weights.items():
                 if w <= 0:
                     continue
@@ -296,18 +319,18 @@ def compute_suitability(
                 if score is None:
                     dropped.add(name)
                     continue
-                np.add(acc, np.multiply(score, np.float32(w), out=term), out=acc)
+                scores.append(np.ascontiguousarray(score, dtype=np.float32))
+                ws.append(w)
                 total += w
             if total > 0:
-                np.divide(acc, np.float32(total), out=acc)
+                _weighted_mean(scores, np.array(ws, dtype=np.float32), np.float32(total), inside, out[k])
             else:
-                acc[...] = 1.0
+                out[k] = inside
     else:
         raise ConfigError(
             f"growth.suitability.method {method!r} is computed by landuse.suitability_model.train_suitability "
             "(landuse run trains it at the start of the run); compute_suitability takes 'linear' or 'raster'"
         )
-    np.copyto(out, np.float32(0.0), where=~inside)
     da = xr.DataArray(
         out,
         dims=("type", "y", "x"),

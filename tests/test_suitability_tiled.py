@@ -75,19 +75,23 @@ def test_distance_to_across_strips_and_out() -> None:
         distance_to(mask, cell=1.0, out=np.empty(mask.shape, np.float64))
 
 
-def test_distance_to_does_not_depend_on_threads() -> None:
+def test_distance_and_suitability_do_not_depend_on_threads() -> None:
     rng = np.random.default_rng(3)
     mask = rng.random((700, 650)) < 0.001
+    ds = _driver_landscape(5, 530, 300)
+    sc = scenario(suitability={"weights": WEIGHTS})
     before = numba.get_num_threads()
+    got = []
     try:
-        numba.set_num_threads(1)
-        one = distance_to(mask, cell=(30.0, 25.0))
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = distance_to(mask, cell=(30.0, 25.0))
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            got.append((distance_to(mask, cell=(30.0, 25.0)), compute_suitability(ds, sc, static={}).values))
     finally:
         numba.set_num_threads(before)
-    _same_bits(one, two)
-    _same_bits(one, _scipy(mask, (30.0, 25.0)))
+    _same_bits(got[0][0], got[1][0])
+    _same_bits(got[0][0], _scipy(mask, (30.0, 25.0)))
+    _same_bits(got[0][1], got[1][1])
+    _same_bits(got[0][1], _numpy_twin(ds, sc, ds["landuse"].values))
 
 
 def _driver_landscape(seed: int = 0, rows: int = 40, cols: int = 50):
@@ -168,3 +172,33 @@ def test_run_provider_reuses_static_drivers(monkeypatch) -> None:
         _same_bits(g, w)
     assert calls.count("dist_roads") == 1 and calls.count("slope") == 1
     assert calls.count("dist_urban") == len(periods)
+
+
+def _numpy_twin(ds, sc, lu: np.ndarray) -> np.ndarray:
+    """The weighted mean with plain numpy: ``acc += w * score`` in the drivers' order, ``acc / total``."""
+    inside = np.asarray(ds["study_area"].values, dtype=bool)
+    out = []
+    for weights in sc.driver_weights().values():
+        acc = np.zeros(lu.shape, np.float32)
+        total = 0.0
+        for name, w in weights.items():
+            score = suitability.driver_score(ds, sc, name, landuse=lu) if w > 0 else None
+            if score is not None:
+                acc += np.float32(w) * score
+                total += w
+        out.append(acc / np.float32(total) if total > 0 else np.ones_like(acc))
+    res = np.stack(out)
+    res[:, ~inside] = 0.0
+    return res
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 1000), rows=st.integers(1, 30), cols=st.integers(1, 30),
+       weights=st.dictionaries(st.sampled_from(sorted(WEIGHTS)), st.sampled_from([0.0, 0.05, 0.1, 0.3, 1 / 3, 1.0]),
+                               min_size=1))
+def test_weighted_mean_equals_numpy_twin(seed, rows, cols, weights) -> None:
+    ds = _driver_landscape(seed, rows, cols)
+    sc = scenario(suitability={"weights": weights, "by_type": {}})
+    lu = ds["landuse"].values
+    _same_bits(compute_suitability(ds, sc, landuse=lu).values, _numpy_twin(ds, sc, lu))
+    _same_bits(compute_suitability(ds, sc, landuse=lu, static={}).values, _numpy_twin(ds, sc, lu))

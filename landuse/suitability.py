@@ -175,7 +175,7 @@ def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.
     mask = np.ascontiguousarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"distance_to takes a 2-D mask, got {mask.ndim} dimensions")
-    sy, sx = (float(cell), float(cell)) if np.isscalar(cell) else (float(cell[0]), float(cell[1]))
+    sy, sx = (float(v) for v in np.broadcast_to(np.asarray(cell, dtype=np.float64), (2,)))
     if out is None:
         out = np.empty(mask.shape, dtype=np.float32)
     elif out.shape != mask.shape or out.dtype != np.float32:

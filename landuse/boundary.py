@@ -26,6 +26,7 @@ from landuse.config import Scenario, UgbConfig
 from landuse.errors import LanduseError
 from landuse.io import write_geotiff, write_text
 from landuse.landscape import cell_area_ha, cell_size, cell_sizes, like
+from landuse.metrics_kernels import _within_disk
 
 
 def _study(landscape: xr.Dataset) -> np.ndarray:
@@ -41,6 +42,44 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     outer[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
     outer[0] = True
     return mask | ~outer[labels]
+
+
+def _disk_half_widths(radius: float) -> np.ndarray:
+    """``half_width[g]``: the largest ``dx`` with ``sqrt(dx**2 + g**2) <= radius``, for ``g = 0 .. reach``.
+
+    The comparison is the one of a Euclidean distance map thresholded at ``radius``
+    (``sqrt`` of an integer in float64, correctly rounded and monotone), so the disk is
+    the same cell for cell.
+    """
+    r2 = math.floor(radius * radius)
+    while math.sqrt(r2 + 1) <= radius:
+        r2 += 1
+    while r2 > 0 and math.sqrt(r2) > radius:
+        r2 -= 1
+    reach = math.isqrt(r2)
+    g = np.arange(reach + 1, dtype=np.int64)
+    return np.array([math.isqrt(r2 - int(v) * int(v)) for v in g], dtype=np.int64)
+
+
+def _dilate(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
+    """Dilation by a Euclidean disk: equals ``skimage.morphology.isotropic_dilation``.
+
+    Square cells with some mask cell take the O(rows * cols) kernel
+    (:func:`~landuse.metrics_kernels._within_disk`, one int32 per cell of working
+    memory); other cases (non-square cells, an empty mask) keep the distance map.
+    """
+    if spacing != (1.0, 1.0) or not mask.any():
+        return morphology.isotropic_dilation(mask, radius, spacing=spacing)
+    return _within_disk(mask, _disk_half_widths(radius))
+
+
+def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
+    """Erosion by a Euclidean disk: equals ``skimage.morphology.isotropic_erosion`` (cells farther than ``radius`` from every non-mask cell)."""
+    if spacing != (1.0, 1.0) or mask.all():
+        return morphology.isotropic_erosion(mask, radius, spacing=spacing)
+    out = _within_disk(~mask, _disk_half_widths(radius))
+    np.logical_not(out, out=out)
+    return out
 
 
 def delineate_ugb(
@@ -126,10 +165,10 @@ def delineate_ugb(
     r_close = closing_radius_m / cs
     r_open = (closing_radius_m if opening_radius_m is None else opening_radius_m) / cs
     spacing = (dy / cs, dx / cs)
-    if r_close >= 1.0:
-        mask = morphology.isotropic_closing(mask, r_close, spacing=spacing)
-    if r_open >= 1.0:
-        mask = morphology.isotropic_opening(mask, r_open, spacing=spacing)
+    if r_close >= 1.0:  # closing = erosion of the dilation
+        mask = _erode(_dilate(mask, r_close, spacing), r_close, spacing)
+    if r_open >= 1.0:  # opening = dilation of the erosion
+        mask = _dilate(_erode(mask, r_open, spacing), r_open, spacing)
     if fill_holes:
         mask = _fill_holes(mask)
     min_cells = math.ceil(min_area_ha / cell_area_ha(landscape) - 1e-9)

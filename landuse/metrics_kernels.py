@@ -66,3 +66,66 @@ def _lei_buffer_counts(
                 if old[rr, cc]:
                     old_cells[k] += 1
     return buffer_cells, old_cells
+
+
+@njit(cache=True, nogil=True)
+def _within_disk(feature: np.ndarray, half_width: np.ndarray) -> np.ndarray:
+    """Cells within a disk of some feature cell (exact, on a square grid, in O(rows * cols)).
+
+    Parameters
+    ----------
+    feature : bool array (rows, cols)
+        Feature cells.
+    half_width : int64 array (reach + 1)
+        ``half_width[g]`` is the largest column offset ``dx`` with ``dx**2 + g**2`` within
+        the squared radius, for a row offset ``g``; ``reach`` is the largest row offset.
+
+    Returns
+    -------
+    bool array (rows, cols)
+        True where a feature cell lies within the disk: ``(y - y')**2 + (x - x')**2 <= r2``.
+
+    Notes
+    -----
+    Two passes down and up each column give the row distance ``g`` to the nearest feature
+    cell of the column (capped at ``reach + 1``); that cell covers the columns
+    ``x' - half_width[g] .. x' + half_width[g]`` of the row, and a sweep along the row takes
+    the union of these intervals.
+    """
+    rows, cols = feature.shape
+    reach = half_width.size - 1
+    cap = reach + 1
+    g = np.empty((rows, cols), dtype=np.int32)
+    for x in range(cols):
+        g[0, x] = 0 if feature[0, x] else cap
+    for y in range(1, rows):
+        for x in range(cols):
+            if feature[y, x]:
+                g[y, x] = 0
+            else:
+                v = g[y - 1, x] + 1
+                g[y, x] = v if v < cap else cap
+    for y in range(rows - 2, -1, -1):
+        for x in range(cols):
+            v = g[y + 1, x] + 1
+            if v < g[y, x]:
+                g[y, x] = v
+    out = np.zeros((rows, cols), dtype=np.bool_)
+    end_from = np.empty(cols, dtype=np.int64)  # farthest right end of the intervals starting at a column
+    for y in range(rows):
+        end_from[:] = -1
+        for x in range(cols):
+            gy = g[y, x]
+            if gy <= reach:
+                h = half_width[gy]
+                s = x - h
+                if s < 0:
+                    s = 0
+                if x + h > end_from[s]:
+                    end_from[s] = x + h
+        cur = -1
+        for x in range(cols):
+            if end_from[x] > cur:
+                cur = end_from[x]
+            out[y, x] = x <= cur
+    return out

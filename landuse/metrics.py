@@ -41,7 +41,7 @@ from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
 from landuse.landscape import cell_area_ha, landuse_nodata
-from landuse.metrics_kernels import _lei_buffer_counts
+from landuse.metrics_kernels import _class_counts, _lei_buffer_counts
 
 ArrayLike = np.ndarray | xr.DataArray
 
@@ -110,17 +110,6 @@ def _cell_yx(cell_size: float | tuple[float, float]) -> tuple[float, float]:
     if isinstance(cell_size, tuple | list):
         return float(cell_size[0]), float(cell_size[1])
     return float(cell_size), float(cell_size)
-
-
-def _orthogonal_neighbour_count(mask: np.ndarray) -> np.ndarray:
-    """Number of the 4 orthogonal neighbours of every cell that are in ``mask`` (off-grid = not)."""
-    m = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
-    nb = np.zeros(mask.shape, dtype=np.uint8)
-    nb[:, :-1] += m[:, 1:]
-    nb[:, 1:] += m[:, :-1]
-    nb[:-1, :] += m[1:, :]
-    nb[1:, :] += m[:-1, :]
-    return nb
 
 
 def landscape_metrics(
@@ -218,32 +207,21 @@ def landscape_metrics(
     land_ha = land_cells * cell_ha
 
     labels, n = ndimage.label(m, structure=struct)
-    a_cells = int(np.count_nonzero(m))
-    like_h = int(np.count_nonzero(m[:, :-1] & m[:, 1:]))
-    like_v = int(np.count_nonzero(m[:-1, :] & m[1:, :]))
+    totals, areas, perims = _class_counts(m, study, labels, n)
+    a_cells, like_h, like_v, boundary_sides, boundary_lr = (int(v) for v in totals)
     g_ii = like_h + like_v
     e_star = 4 * a_cells - 2 * g_ii  # every class cell side not shared with another class cell
-    # sides of class cells facing the landscape boundary (grid edge or outside the study area)
-    boundary_sides = int((4 * a_cells) - _orthogonal_neighbour_count(study)[m].sum(dtype=np.int64))
     # edge length in metres: left/right sides are a cell high (cy), top/bottom sides a cell wide (cx)
     lr = 2 * a_cells - 2 * like_h
     tb = 2 * a_cells - 2 * like_v
-    if not count_boundary:  # sides facing the landscape boundary are not edge
-        st = study.view(np.uint8) if study.dtype == np.bool_ else study.astype(np.uint8)
-        nb_h = np.zeros(m.shape, dtype=np.uint8)
-        nb_h[:, :-1] += st[:, 1:]
-        nb_h[:, 1:] += st[:, :-1]
-        boundary_lr = int(2 * a_cells - nb_h[m].sum(dtype=np.int64))
+    if not count_boundary:  # sides facing the landscape boundary (grid edge or outside the study area) are not edge
         lr -= boundary_lr
         tb -= boundary_sides - boundary_lr
     edge_m = lr * cy + tb * cx
 
     if n:
-        nb = _orthogonal_neighbour_count(m)
-        exposed = np.where(m, 4 - nb.astype(np.int8), 0).astype(np.int8)
-        flat = labels.ravel()
-        areas = np.bincount(flat, minlength=n + 1)[1:]
-        perims = np.bincount(flat, weights=exposed.ravel(), minlength=n + 1)[1:]
+        areas = areas[1:]
+        perims = perims[1:].astype(np.float64)
         lpi = 100.0 * float(areas.max()) / land_cells
         pmin = min_perimeter(areas)
         compact = float(np.sum(pmin / perims)) / float(n) ** 2

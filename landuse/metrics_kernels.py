@@ -129,3 +129,70 @@ def _within_disk(feature: np.ndarray, half_width: np.ndarray) -> np.ndarray:
                 cur = end_from[x]
             out[y, x] = x <= cur
     return out
+
+
+@njit(cache=True, nogil=True)
+def _class_counts(
+    mask: np.ndarray, study: np.ndarray, labels: np.ndarray, n_labels: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Side and adjacency counts of a class, and the area and perimeter of each of its patches, in one pass.
+
+    Parameters
+    ----------
+    mask : bool array (rows, cols)
+        Class cells (inside the study area).
+    study : bool array (rows, cols)
+        Study area.
+    labels : int32 array (rows, cols)
+        Patch labels ``1..n_labels`` of the class cells, 0 elsewhere.
+    n_labels : int
+
+    Returns
+    -------
+    totals : int64 array (5)
+        Class cells ``a``, horizontal like adjacencies, vertical like adjacencies, class
+        cell sides facing no study cell (grid edge or outside the study area), and those
+        of them that are left or right sides.
+    areas, perimeters : int64 arrays (n_labels + 1)
+        Cells and sides not shared with another class cell, per label (index 0 unused).
+    """
+    rows, cols = mask.shape
+    totals = np.zeros(5, dtype=np.int64)
+    areas = np.zeros(n_labels + 1, dtype=np.int64)
+    perims = np.zeros(n_labels + 1, dtype=np.int64)
+    for y in range(rows):
+        for x in range(cols):
+            if not mask[y, x]:
+                continue
+            like = 0
+            st_lr = 0
+            st_tb = 0
+            if x + 1 < cols:
+                if mask[y, x + 1]:
+                    like += 1
+                    totals[1] += 1
+                if study[y, x + 1]:
+                    st_lr += 1
+            if x > 0:
+                if mask[y, x - 1]:
+                    like += 1
+                if study[y, x - 1]:
+                    st_lr += 1
+            if y + 1 < rows:
+                if mask[y + 1, x]:
+                    like += 1
+                    totals[2] += 1
+                if study[y + 1, x]:
+                    st_tb += 1
+            if y > 0:
+                if mask[y - 1, x]:
+                    like += 1
+                if study[y - 1, x]:
+                    st_tb += 1
+            totals[0] += 1
+            totals[3] += 4 - st_lr - st_tb
+            totals[4] += 2 - st_lr
+            lab = labels[y, x]
+            areas[lab] += 1
+            perims[lab] += 4 - like
+    return totals, areas, perims

@@ -41,7 +41,7 @@ from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
 from landuse.landscape import cell_area_ha, landuse_nodata
-from landuse.metrics_kernels import _class_counts, _lei_buffer_counts
+from landuse.metrics_kernels import _class_counts, _lei_buffer_counts, _unit_counts
 
 ArrayLike = np.ndarray | xr.DataArray
 
@@ -861,18 +861,17 @@ def quota_report(
         cities = np.where(study & (raw > 0), raw, 0)  # 0 (and negative ids) = no city
     else:
         cities = np.zeros(before.shape, dtype=np.intp)
-    ids = [int(i) for i in np.unique(cities) if i > 0]
+    present = np.bincount(cities.ravel())
+    ids = [int(i) for i in np.flatnonzero(present) if i > 0]
     n_lab = (max(ids) if ids else 0) + 1
-    flat = cities.ravel()
-
-    def per_city(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(flat[mask.ravel()], minlength=n_lab) * cell_ha
-
-    sums = {
-        "land": per_city(land), "space": per_city(space), "space_before": per_city(space_before),
-        "farm_b": per_city(farm_b), "farm_a": per_city(farm_a), "farm_loss": per_city(farm_b & ~farm_a),
-        "new_urban": per_city(urban_a & ~urban_b),
-    }
+    # one flag byte per cell, one bit per sum; one pass counts every bit per city
+    keys = ("land", "space", "space_before", "farm_b", "farm_a", "farm_loss", "new_urban")
+    bits = (land, space, space_before, farm_b, farm_a, farm_b & ~farm_a, urban_a & ~urban_b)
+    flags = np.zeros(before.shape, dtype=np.uint8)
+    for b, m in enumerate(bits):
+        flags |= m.view(np.uint8) << np.uint8(b) if m.dtype == np.bool_ else m.astype(np.uint8) << np.uint8(b)
+    counts = _unit_counts(cities, flags, n_lab, len(keys))
+    sums = {k: counts[:, b] * cell_ha for b, k in enumerate(keys)}
     units: list[dict[str, Any]] = []
 
     def row(name: str, city: int | None, pick) -> dict[str, Any]:

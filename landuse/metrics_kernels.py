@@ -196,3 +196,24 @@ def _class_counts(
             areas[lab] += 1
             perims[lab] += 4 - like
     return totals, areas, perims
+
+
+@njit(cache=True, nogil=True)
+def _unit_counts(units: np.ndarray, flags: np.ndarray, n_units: int, n_bits: int) -> np.ndarray:
+    """Cells per unit with each flag bit set: ``counts[u, b]`` = cells of unit ``u`` whose flags hold bit ``b``.
+
+    ``units`` holds unit ids ``0..n_units - 1`` per cell, ``flags`` one uint8 of bits per cell
+    (both flat or of one shape); one pass counts every bit.
+    """
+    u = units.ravel()
+    f = flags.ravel()
+    counts = np.zeros((n_units, n_bits), dtype=np.int64)
+    for i in range(u.size):
+        fi = f[i]
+        if fi == 0:
+            continue
+        ui = u[i]
+        for b in range(n_bits):
+            if (fi >> b) & 1:
+                counts[ui, b] += 1
+    return counts

@@ -244,6 +244,56 @@ def landscape_metrics(
     }
 
 
+def landscape_counts(
+    mask: ArrayLike,
+    *,
+    study_area: ArrayLike | None = None,
+    strip_rows: int | None = None,
+) -> dict[str, int]:
+    """The cell and side counts behind the patch-free landscape metrics, strip by strip.
+
+    ``class_cells`` (``a``), ``like_adjacencies_h`` and ``like_adjacencies_v`` (``g_ii``
+    of left-right and top-bottom pairs), ``boundary_sides`` (class cell sides facing the
+    grid edge or a cell outside the study area) and ``boundary_sides_lr`` (those of them
+    that are left or right sides), and ``study_cells``. CA, PLAND, ED, LSI and AI of
+    :func:`landscape_metrics` follow from them; NP, LPI, AREA_MN, SHAPE_AM and the
+    compactness index need whole patches (connected components) and do not.
+
+    Each strip of ``strip_rows`` rows is read with one row of halo above and below, so
+    the sums equal the whole-raster counts exactly whatever the strip height; only a
+    strip (plus two rows) is ever copied to a contiguous array.
+
+    >>> m = np.zeros((5, 4), dtype=bool); m[1:4, 1:3] = True
+    >>> landscape_counts(m, strip_rows=2) == landscape_counts(m)
+    True
+    >>> landscape_counts(m)["like_adjacencies_v"]
+    4
+    """
+    mv = _values(mask)
+    rows = mv.shape[0]
+    st = None if study_area is None else _values(study_area)
+    if st is not None and st.shape != mv.shape:
+        raise ValueError(f"study_area shape {st.shape} differs from mask shape {mv.shape}")
+    step = rows if strip_rows is None else int(strip_rows)
+    if step < 1 and rows:
+        raise ValueError(f"strip_rows must be at least 1, got {strip_rows!r}")
+    totals = np.zeros(5, dtype=np.int64)
+    study_cells = 0
+    for r0 in range(0, rows, max(step, 1)):
+        r1 = min(r0 + step, rows)
+        h0, h1 = max(r0 - 1, 0), min(r1 + 1, rows)
+        m = np.ascontiguousarray(mv[h0:h1], dtype=bool)
+        study = np.ones(m.shape, dtype=bool) if st is None else np.ascontiguousarray(st[h0:h1], dtype=bool)
+        m = m & study
+        t, _, _ = _class_counts(m, study, np.zeros(m.shape, dtype=np.int32), 0, r0 - h0, r1 - h0)
+        totals += t
+        study_cells += int(np.count_nonzero(study[r0 - h0 : r1 - h0]))
+    keys = ("class_cells", "like_adjacencies_h", "like_adjacencies_v", "boundary_sides", "boundary_sides_lr")
+    out = {k: int(v) for k, v in zip(keys, totals, strict=True)}
+    out["study_cells"] = study_cells
+    return out
+
+
 def urban_metrics(
     landuse: ArrayLike,
     classes: ClassScheme,
@@ -418,35 +468,57 @@ def _codes8(a: ArrayLike) -> np.ndarray:
     return arr
 
 
+VALIDATION_STRIP_ROWS = 512
+"""Rows per strip of the validation histogram: its temporaries are a strip, not the grid."""
+
+
 def _joint_histogram(
-    maps: tuple[np.ndarray, ...], *, study_area: ArrayLike | None, nodata: int
+    maps: tuple[np.ndarray, ...], *, study_area: ArrayLike | None, nodata: int,
+    strip_rows: int | None = VALIDATION_STRIP_ROWS,
 ) -> tuple[np.ndarray, tuple[int, ...]]:
     """Cell counts of every combination of classes across ``maps`` on the valid cells.
 
     Valid cells are in ``study_area`` (all when None) and not ``nodata`` in any map. Returns
     the count array of shape ``(K,) * len(maps)`` over ``codes`` (every code present).
+    Two passes over row strips of ``strip_rows`` rows (None: the whole grid at once): the
+    codes present, then the counts; integer counts, so the result does not depend on
+    the strip height, while the working memory is a few arrays of one strip.
     """
     shape = maps[0].shape
-    present = np.zeros(256, dtype=bool)
-    valid = np.ones(shape, dtype=bool) if study_area is None else np.asarray(_values(study_area), dtype=bool)
-    if valid.shape != shape:
-        raise ValueError(f"study_area shape {valid.shape} differs from the maps' {shape}")
+    st = None if study_area is None else np.asarray(_values(study_area), dtype=bool)
+    if st is not None and st.shape != shape:
+        raise ValueError(f"study_area shape {st.shape} differs from the maps' {shape}")
     for m in maps:
         if m.shape != shape:
             raise ValueError(f"maps differ in shape: {m.shape} and {shape}")
-        valid = valid & (m != nodata)
-    for m in maps:
-        present |= np.bincount(m[valid].ravel(), minlength=256) > 0 if m.size else False
+    rows = shape[0] if len(shape) else 0
+    step = max(rows if strip_rows is None else int(strip_rows), 1)
+    strips = [(r0, min(r0 + step, rows)) for r0 in range(0, rows, step)]
+
+    def valid_in(r0: int, r1: int) -> np.ndarray:
+        valid = np.ones((r1 - r0, *shape[1:]), dtype=bool) if st is None else st[r0:r1].copy()
+        for m in maps:
+            valid &= m[r0:r1] != nodata
+        return valid
+
+    present = np.zeros(256, dtype=bool)
+    for r0, r1 in strips:
+        valid = valid_in(r0, r1)
+        for m in maps:
+            present |= np.bincount(m[r0:r1][valid].ravel(), minlength=256) > 0
     codes = tuple(int(c) for c in np.flatnonzero(present))
     k = max(len(codes), 1)
     lut = np.zeros(256, dtype=np.int32)
     lut[list(codes)] = np.arange(len(codes), dtype=np.int32)
-    idx = np.zeros(shape, dtype=np.int32)
-    for m in maps:
-        idx *= k
-        idx += lut[m]
-    counts = np.bincount(idx[valid], minlength=k ** len(maps)).reshape((k,) * len(maps))
-    return counts, codes
+    counts = np.zeros(k ** len(maps), dtype=np.int64)
+    for r0, r1 in strips:
+        valid = valid_in(r0, r1)
+        idx = np.zeros(valid.shape, dtype=np.int32)
+        for m in maps:
+            idx *= k
+            idx += lut[m[r0:r1]]
+        counts += np.bincount(idx[valid], minlength=k ** len(maps))
+    return counts.reshape((k,) * len(maps)), codes
 
 
 def _components_from(h: np.ndarray) -> dict[str, int]:

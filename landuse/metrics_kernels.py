@@ -133,7 +133,7 @@ def _within_disk(feature: np.ndarray, half_width: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _class_counts(
-    mask: np.ndarray, study: np.ndarray, labels: np.ndarray, n_labels: int
+    mask: np.ndarray, study: np.ndarray, labels: np.ndarray, n_labels: int, row0: int = 0, row1: int = -1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Side and adjacency counts of a class, and the area and perimeter of each of its patches, in one pass.
 
@@ -146,6 +146,10 @@ def _class_counts(
     labels : int32 array (rows, cols)
         Patch labels ``1..n_labels`` of the class cells, 0 elsewhere.
     n_labels : int
+    row0, row1 : int
+        Count the cells of rows ``row0 .. row1 - 1`` only (``row1 = -1``: to the last row);
+        the rows around them are read as neighbours, so a strip of rows with one row of
+        halo above and below counts exactly its share of the whole raster.
 
     Returns
     -------
@@ -160,7 +164,8 @@ def _class_counts(
     totals = np.zeros(5, dtype=np.int64)
     areas = np.zeros(n_labels + 1, dtype=np.int64)
     perims = np.zeros(n_labels + 1, dtype=np.int64)
-    for y in range(rows):
+    stop = rows if row1 < 0 else row1
+    for y in range(row0, stop):
         for x in range(cols):
             if not mask[y, x]:
                 continue

@@ -61,23 +61,29 @@ def _disk_half_widths(radius: float) -> np.ndarray:
     return np.array([math.isqrt(r2 - int(v) * int(v)) for v in g], dtype=np.int64)
 
 
+def _within(feature: np.ndarray, radius: float) -> np.ndarray:
+    half = _disk_half_widths(radius)
+    work = np.empty(feature.shape, dtype=np.uint16 if half.size < np.iinfo(np.uint16).max else np.int64)
+    return _within_disk(feature, half, work)
+
+
 def _dilate(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
     """Dilation by a Euclidean disk: equals ``skimage.morphology.isotropic_dilation``.
 
     Square cells with some mask cell take the O(rows * cols) kernel
-    (:func:`~landuse.metrics_kernels._within_disk`, one int32 per cell of working
+    (:func:`~landuse.metrics_kernels._within_disk`, two bytes per cell of working
     memory); other cases (non-square cells, an empty mask) keep the distance map.
     """
     if spacing != (1.0, 1.0) or not mask.any():
         return morphology.isotropic_dilation(mask, radius, spacing=spacing)
-    return _within_disk(mask, _disk_half_widths(radius))
+    return _within(mask, radius)
 
 
 def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
     """Erosion by a Euclidean disk: equals ``skimage.morphology.isotropic_erosion`` (cells farther than ``radius`` from every non-mask cell)."""
     if spacing != (1.0, 1.0) or mask.all():
         return morphology.isotropic_erosion(mask, radius, spacing=spacing)
-    out = _within_disk(~mask, _disk_half_widths(radius))
+    out = _within(~mask, radius)
     np.logical_not(out, out=out)
     return out
 
@@ -149,7 +155,9 @@ def delineate_ugb(
         raise LanduseError(f"evaluation.ugb.threshold must be within (0, 1], got {threshold:g}")
     if closing_radius_m < 0 or min_area_ha < 0 or (opening_radius_m is not None and opening_radius_m < 0):
         raise LanduseError("evaluation.ugb: radii and min_area_ha must not be negative")
-    p = np.asarray(probability.values if isinstance(probability, xr.DataArray) else probability, dtype=np.float64)
+    p = np.asarray(probability.values if isinstance(probability, xr.DataArray) else probability)
+    if p.dtype.kind != "f":
+        p = p.astype(np.float64)
     study = _study(landscape)
     if p.shape != study.shape:
         raise LanduseError(f"growth probability has shape {p.shape}, the Landscape's grid is {study.shape}")
@@ -157,7 +165,9 @@ def delineate_ugb(
     urban = classes.is_role(lu, "urban") & study
     cs = cell_size(landscape)
 
-    mask = (np.nan_to_num(p, nan=0.0) >= threshold) & study
+    # compared in float64 without a float64 copy of the grid (a float64 scalar promotes the
+    # comparison loop, not the array); NaN is never >= a positive threshold, as if it were 0
+    mask = (p >= np.float64(threshold)) & study
     if include_urban:
         mask |= urban
     # radii in metres: isotropic in metres on non-square cells too (spacing = cell height, width)

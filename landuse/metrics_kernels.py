@@ -69,7 +69,7 @@ def _lei_buffer_counts(
 
 
 @njit(cache=True, nogil=True)
-def _within_disk(feature: np.ndarray, half_width: np.ndarray) -> np.ndarray:
+def _within_disk(feature: np.ndarray, half_width: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Cells within a disk of some feature cell (exact, on a square grid, in O(rows * cols)).
 
     Parameters
@@ -79,6 +79,9 @@ def _within_disk(feature: np.ndarray, half_width: np.ndarray) -> np.ndarray:
     half_width : int64 array (reach + 1)
         ``half_width[g]`` is the largest column offset ``dx`` with ``dx**2 + g**2`` within
         the squared radius, for a row offset ``g``; ``reach`` is the largest row offset.
+    g : integer array (rows, cols)
+        Work array (overwritten), of a type holding ``reach + 1`` (uint16 for any radius
+        under 65 534 cells: two bytes a cell).
 
     Returns
     -------
@@ -95,7 +98,6 @@ def _within_disk(feature: np.ndarray, half_width: np.ndarray) -> np.ndarray:
     rows, cols = feature.shape
     reach = half_width.size - 1
     cap = reach + 1
-    g = np.empty((rows, cols), dtype=np.int32)
     for x in range(cols):
         g[0, x] = 0 if feature[0, x] else cap
     for y in range(1, rows):

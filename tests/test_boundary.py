@@ -233,3 +233,15 @@ def test_delineation_equals_the_skimage_pipeline(seed: int, close_m: float, open
     keep[0] = False
     mask = (keep[labels] | urban) & study & ~ds["red_line"].values.astype(bool)
     np.testing.assert_array_equal(got, mask)
+
+
+def test_float32_probability_is_compared_in_float64() -> None:
+    """float32(0.7) is just under 0.7: out of a 0.7 boundary, as with a float64 copy of the grid."""
+    ds = _landscape(20, red=False)
+    p = np.zeros((20, 20), dtype=np.float32)
+    p[2:6, 2:6] = np.float32(0.7)
+    p[10:14, 10:14] = np.float32(0.75)
+    got = delineate_ugb(p, ds, threshold=0.7, closing_radius_m=0.0, min_area_ha=0.0).values
+    assert not got[2:6, 2:6].any() and got[10:14, 10:14].all()
+    np.testing.assert_array_equal(
+        got, delineate_ugb(p.astype(np.float64), ds, threshold=0.7, closing_radius_m=0.0, min_area_ha=0.0).values)

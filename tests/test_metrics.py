@@ -574,3 +574,15 @@ def test_validation_histogram_strip_by_strip_equals_the_whole_grid(seed: int, st
         i, j, k = (codes.index(int(maps[n][valid][0])) for n in range(3))
         direct = int((valid & (maps[0] == codes[i]) & (maps[1] == codes[j]) & (maps[2] == codes[k])).sum())
         assert whole[i, j, k] == direct
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), role=st.sampled_from(["urban", "farmland", "open_space", "water",
+                                                             "residential", "industrial", "commercial"]))
+def test_role_mask_equals_is_role(seed: int, role: str) -> None:
+    from landuse.metrics import _role_mask
+
+    rng = np.random.default_rng(seed)
+    lu = rng.integers(0, 256, size=tuple(int(v) for v in rng.integers(1, 20, size=2))).astype(np.uint8)
+    lu[rng.random(lu.shape) < 0.6] = rng.choice(np.array([R, IND, C, F, OS, W, N], dtype=np.uint8))
+    np.testing.assert_array_equal(_role_mask(S, lu, role), S.is_role(lu, role))

@@ -948,10 +948,12 @@ def quota_report(
     urban_b = _role_mask(classes, before, "urban")
     urban_a = _role_mask(classes, after, "urban") & study
     if "cities" in landscape:
-        raw = np.asarray(landscape["cities"].values, dtype=np.intp)
-        cities = np.where(study & (raw > 0), raw, 0)  # 0 (and negative ids) = no city
+        raw = np.asarray(landscape["cities"].values)
+        if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:  # ids as they are (int32 or narrower), else intp
+            raw = raw.astype(np.intp)
+        cities = np.where(study & (raw > 0), raw, raw.dtype.type(0))  # 0 (and negative ids) = no city
     else:
-        cities = np.zeros(before.shape, dtype=np.intp)
+        cities = np.zeros(before.shape, dtype=np.uint8)
     present = np.bincount(cities.ravel())
     ids = [int(i) for i in np.flatnonzero(present) if i > 0]
     n_lab = (max(ids) if ids else 0) + 1

@@ -125,6 +125,7 @@ def main() -> None:
     expansion_types(d["landuse"][:64, :64], d["simulated"][:64, :64], s, cell_size=cell, buffer_m=100)
     landscape_metrics(s.is_role(d["simulated"][:64, :64], *URBAN_TYPES), cell_size=cell)
     quota_report(tiny_ds, d["simulated"][:64, :64], sc)
+    validation_metrics(d["landuse"][:64, :64], d["observed"][:64, :64], d["simulated"][:64, :64], s)
     delineate_ugb(d["probability"][:64, :64], tiny_ds, threshold=0.5, closing_radius_m=300.0, min_area_ha=50.0)
     if args.strips:
         from landuse.metrics import landscape_counts

@@ -41,7 +41,7 @@ from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
 from landuse.landscape import cell_area_ha, landuse_nodata
-from landuse.metrics_kernels import _class_counts, _lei_buffer_counts, _unit_counts
+from landuse.metrics_kernels import _class_counts, _joint_codes, _lei_buffer_counts, _unit_counts
 
 ArrayLike = np.ndarray | xr.DataArray
 
@@ -499,9 +499,10 @@ def _joint_histogram(
 
     Valid cells are in ``study_area`` (all when None) and not ``nodata`` in any map. Returns
     the count array of shape ``(K,) * len(maps)`` over ``codes`` (every code present).
-    Two passes over row strips of ``strip_rows`` rows (None: the whole grid at once): the
-    codes present, then the counts; integer counts, so the result does not depend on
-    the strip height, while the working memory is a few arrays of one strip.
+    Two passes of a numba kernel (:func:`~landuse.metrics_kernels._joint_codes`) over row
+    strips of ``strip_rows`` rows (None: the whole grid at once): the codes present, then
+    the counts; integer counts, so the result does not depend on the strip height, and
+    no temporary is larger than a strip (a copy only of a map that is not C-contiguous).
     """
     shape = maps[0].shape
     st = None if study_area is None else np.asarray(_values(study_area), dtype=bool)
@@ -513,31 +514,21 @@ def _joint_histogram(
     rows = shape[0] if len(shape) else 0
     step = max(rows if strip_rows is None else int(strip_rows), 1)
     strips = [(r0, min(r0 + step, rows)) for r0 in range(0, rows, step)]
+    no_study = np.ones((1, 1), dtype=bool)
 
-    def valid_in(r0: int, r1: int) -> np.ndarray:
-        valid = np.ones((r1 - r0, *shape[1:]), dtype=bool) if st is None else st[r0:r1].copy()
-        for m in maps:
-            valid &= m[r0:r1] != nodata
-        return valid
+    def counts_of(lut: np.ndarray, k: int) -> np.ndarray:
+        total = np.zeros(256 if k == 0 else k ** len(maps), dtype=np.int64)
+        for r0, r1 in strips:
+            strip = tuple(np.ascontiguousarray(m[r0:r1], dtype=np.uint8) for m in maps)
+            study = no_study if st is None else np.ascontiguousarray(st[r0:r1])
+            total += _joint_codes(strip, study, st is not None, int(nodata), lut, k)
+        return total
 
-    present = np.zeros(256, dtype=bool)
-    for r0, r1 in strips:
-        valid = valid_in(r0, r1)
-        for m in maps:
-            present |= np.bincount(m[r0:r1][valid].ravel(), minlength=256) > 0
-    codes = tuple(int(c) for c in np.flatnonzero(present))
-    k = max(len(codes), 1)
     lut = np.zeros(256, dtype=np.int32)
+    codes = tuple(int(c) for c in np.flatnonzero(counts_of(lut, 0)))
+    k = max(len(codes), 1)
     lut[list(codes)] = np.arange(len(codes), dtype=np.int32)
-    counts = np.zeros(k ** len(maps), dtype=np.int64)
-    for r0, r1 in strips:
-        valid = valid_in(r0, r1)
-        idx = np.zeros(valid.shape, dtype=np.int32)
-        for m in maps:
-            idx *= k
-            idx += lut[m[r0:r1]]
-        counts += np.bincount(idx[valid], minlength=k ** len(maps))
-    return counts.reshape((k,) * len(maps)), codes
+    return counts_of(lut, k).reshape((k,) * len(maps)), codes
 
 
 def _components_from(h: np.ndarray) -> dict[str, int]:

@@ -224,3 +224,50 @@ def _unit_counts(units: np.ndarray, flags: np.ndarray, n_units: int, n_bits: int
             if (fi >> b) & 1:
                 counts[ui, b] += 1
     return counts
+
+
+@njit(cache=True, nogil=True)
+def _joint_codes(maps, study: np.ndarray, has_study: bool, nodata: int, lut: np.ndarray, k: int) -> np.ndarray:
+    """Codes present and joint class counts of several uint8 maps on their valid cells, without temporaries.
+
+    Parameters
+    ----------
+    maps : tuple of uint8 arrays (rows, cols), all C-contiguous
+    study : bool array (rows, cols)
+        Valid cells when ``has_study`` (else ignored; any shape).
+    nodata : int
+        A cell with this code in any map is not valid.
+    lut : int32 array (256)
+        Index of each present code (``k`` of them); with ``k = 0`` only the codes present
+        are counted.
+
+    Returns
+    -------
+    int64 array
+        With ``k = 0``: cells of each code, summed over the maps (256 entries). Otherwise
+        the flat joint histogram ``k ** len(maps)``, the first map varying slowest.
+    """
+    n = len(maps)
+    rows, cols = maps[0].shape
+    size = 256 if k == 0 else k**n
+    out = np.zeros(size, dtype=np.int64)
+    for y in range(rows):
+        for x in range(cols):
+            if has_study and not study[y, x]:
+                continue
+            ok = True
+            for j in range(n):
+                if maps[j][y, x] == nodata:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            if k == 0:
+                for j in range(n):
+                    out[maps[j][y, x]] += 1
+            else:
+                idx = 0
+                for j in range(n):
+                    idx = idx * k + lut[maps[j][y, x]]
+                out[idx] += 1
+    return out

@@ -46,11 +46,16 @@ def _lei_buffer_counts(
     """
     rows, cols = labels.shape
     n_patch = starts.size - 1
-    stamp = np.zeros((rows, cols), dtype=np.int32)
+    # which patch last counted a cell: uint16 (two bytes a cell), cleared each time the
+    # stamps wrap, so a stamp always names a patch of the current round of 65 535
+    stamp = np.zeros((rows, cols), dtype=np.uint16)
     buffer_cells = np.zeros(n_patch, dtype=np.int64)
     old_cells = np.zeros(n_patch, dtype=np.int64)
     for k in range(n_patch):
         pid = k + 1
+        mark = k % 65535 + 1
+        if mark == 1 and k > 0:
+            stamp[:, :] = 0
         for s in range(starts[k], starts[k + 1]):
             r = cell_rows[s]
             c = cell_cols[s]
@@ -59,9 +64,9 @@ def _lei_buffer_counts(
                 cc = c + dx[o]
                 if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
                     continue
-                if labels[rr, cc] == pid or stamp[rr, cc] == pid or not study[rr, cc]:
+                if labels[rr, cc] == pid or stamp[rr, cc] == mark or not study[rr, cc]:
                     continue
-                stamp[rr, cc] = pid
+                stamp[rr, cc] = mark
                 buffer_cells[k] += 1
                 if old[rr, cc]:
                     old_cells[k] += 1

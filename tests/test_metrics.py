@@ -586,3 +586,36 @@ def test_role_mask_equals_is_role(seed: int, role: str) -> None:
     lu = rng.integers(0, 256, size=tuple(int(v) for v in rng.integers(1, 20, size=2))).astype(np.uint8)
     lu[rng.random(lu.shape) < 0.6] = rng.choice(np.array([R, IND, C, F, OS, W, N], dtype=np.uint8))
     np.testing.assert_array_equal(_role_mask(S, lu, role), S.is_role(lu, role))
+
+
+def test_lei_beyond_65535_patches() -> None:
+    """The kernel's uint16 stamps wrap after 65 535 patches: patch 65 536 still counts the cells patch 1 counted.
+
+    Patch 1 is a line down column 0 (its buffer reaches column 2); then single cells every
+    other row and column from column 4, 217 a row, so patch 65 536 is at row 604, column 4,
+    and its buffer takes in column 2 again.
+    """
+    from landuse.metrics import disk_offsets
+
+    rows, cols = 610, 440
+    rng = np.random.default_rng(3)
+    before = np.where(rng.random((rows, cols)) < 0.3, R, F).astype(np.uint8)
+    before[:, 0] = F
+    before[::2, 4:437:2] = F
+    after = before.copy()
+    after[:, 0] = R
+    after[::2, 4:437:2] = R
+    exp = expansion_types(before, after, S, cell_size=10.0, buffer_m=20.0)
+    assert exp.lei.size == 1 + 305 * 217 > 65536
+    dy, dx = disk_offsets(2.0)
+    old = before == R
+    rr, cc = np.mgrid[0:rows:2, 4:437:2]
+    buf = np.zeros(rr.shape, dtype=np.int64)
+    old_in = np.zeros(rr.shape, dtype=np.int64)
+    for oy, ox in zip(dy, dx, strict=True):
+        y, x = rr + oy, cc + ox
+        inside = (y >= 0) & (y < rows) & (x >= 0) & (x < cols)
+        buf += inside
+        old_in += inside & old[np.clip(y, 0, rows - 1), np.clip(x, 0, cols - 1)]
+    expected = np.where(buf > 0, 100.0 * old_in / np.maximum(buf, 1), 0.0).ravel()  # labels in row-major order
+    np.testing.assert_array_equal(exp.lei[1:], expected)

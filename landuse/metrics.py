@@ -488,7 +488,7 @@ def _codes8(a: ArrayLike) -> np.ndarray:
 
 
 VALIDATION_STRIP_ROWS = 512
-"""Rows per strip of the validation histogram: its temporaries are a strip, not the grid."""
+"""Rows per strip of the validation histogram: a map that is not C-contiguous is copied a strip at a time."""
 
 
 def _joint_histogram(

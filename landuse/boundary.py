@@ -2,7 +2,8 @@
 
 :func:`delineate_ugb` turns the Monte Carlo growth probability plus existing urban land
 into a smooth boundary: threshold, morphological closing then opening (isotropic, i.e.
-Euclidean disks, with scikit-image), fill holes, drop patches under a minimum area, and
+Euclidean disks: an O(rows * cols) numba kernel on square cells, the same cells as
+scikit-image's distance-map operations, which non-square cells use), fill holes, drop patches under a minimum area, and
 remove every ecological red-line cell. :func:`write_ugb` writes it as a GeoTIFF mask and
 as GeoJSON polygons in the raster's CRS; :func:`ugb_summary` gives its area and share of
 the region for the report.
@@ -26,6 +27,8 @@ from landuse.config import Scenario, UgbConfig
 from landuse.errors import LanduseError
 from landuse.io import write_geotiff, write_text
 from landuse.landscape import cell_area_ha, cell_size, cell_sizes, like
+from landuse.metrics import _role_mask
+from landuse.metrics_kernels import _within_disk
 
 
 def _study(landscape: xr.Dataset) -> np.ndarray:
@@ -41,6 +44,48 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     outer[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
     outer[0] = True
     return mask | ~outer[labels]
+
+
+def _disk_half_widths(radius: float) -> np.ndarray:
+    """``half_width[g]``: the largest ``dx`` with ``sqrt(dx**2 + g**2) <= radius``, for ``g = 0 .. reach``.
+
+    The comparison is the one of a Euclidean distance map thresholded at ``radius``
+    (``sqrt`` of an integer in float64, correctly rounded and monotone), so the disk is
+    the same cell for cell.
+    """
+    r2 = math.floor(radius * radius)
+    while math.sqrt(r2 + 1) <= radius:
+        r2 += 1
+    while r2 > 0 and math.sqrt(r2) > radius:
+        r2 -= 1
+    return np.array([math.isqrt(r2 - g * g) for g in range(math.isqrt(r2) + 1)], dtype=np.int64)
+
+
+def _within(feature: np.ndarray, radius: float) -> np.ndarray:
+    half = _disk_half_widths(radius)
+    work = np.empty(feature.shape, dtype=np.uint16 if half.size < np.iinfo(np.uint16).max else np.int64)
+    return _within_disk(feature, half, work)
+
+
+def _dilate(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
+    """Dilation by a Euclidean disk: equals ``skimage.morphology.isotropic_dilation``.
+
+    Square cells with some mask cell take the O(rows * cols) kernel
+    (:func:`~landuse.metrics_kernels._within_disk`, two bytes per cell of working
+    memory); other cases (non-square cells, an empty mask) keep the distance map.
+    """
+    if spacing != (1.0, 1.0) or not mask.any():
+        return morphology.isotropic_dilation(mask, radius, spacing=spacing)
+    return _within(mask, radius)
+
+
+def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
+    """Erosion by a Euclidean disk: equals ``skimage.morphology.isotropic_erosion`` (cells farther than ``radius`` from every non-mask cell)."""
+    if spacing != (1.0, 1.0) or mask.all():
+        return morphology.isotropic_erosion(mask, radius, spacing=spacing)
+    out = _within(~mask, radius)
+    np.logical_not(out, out=out)
+    return out
 
 
 def delineate_ugb(
@@ -65,8 +110,9 @@ def delineate_ugb(
     2. morphological closing with a disk of ``closing_radius_m`` (joins patches and
        bridges gaps narrower than about twice the radius), then opening with a disk of
        ``opening_radius_m`` (default: the closing radius; removes spurs and strips
-       narrower than about twice the radius) — both Euclidean (``skimage.morphology.
-       isotropic_closing`` / ``isotropic_opening``); a radius under one cell skips the step;
+       narrower than about twice the radius) — both Euclidean, cell for cell those of
+       ``skimage.morphology.isotropic_closing`` / ``isotropic_opening`` (a numba kernel
+       on square cells); a radius under one cell skips the step;
     3. fill holes (enclosed non-boundary areas) when ``fill_holes``;
     4. drop patches (8-connected) smaller than ``min_area_ha``;
     5. add existing urban land back when ``include_urban`` (so every urban cell is inside,
@@ -110,15 +156,19 @@ def delineate_ugb(
         raise LanduseError(f"evaluation.ugb.threshold must be within (0, 1], got {threshold:g}")
     if closing_radius_m < 0 or min_area_ha < 0 or (opening_radius_m is not None and opening_radius_m < 0):
         raise LanduseError("evaluation.ugb: radii and min_area_ha must not be negative")
-    p = np.asarray(probability.values if isinstance(probability, xr.DataArray) else probability, dtype=np.float64)
+    p = np.asarray(probability.values if isinstance(probability, xr.DataArray) else probability)
+    if p.dtype.kind != "f":
+        p = p.astype(np.float64)
     study = _study(landscape)
     if p.shape != study.shape:
         raise LanduseError(f"growth probability has shape {p.shape}, the Landscape's grid is {study.shape}")
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
-    urban = classes.is_role(lu, "urban") & study
+    urban = _role_mask(classes, lu, "urban") & study
     cs = cell_size(landscape)
 
-    mask = (np.nan_to_num(p, nan=0.0) >= threshold) & study
+    # compared in float64 without a float64 copy of the grid (a float64 scalar promotes the
+    # comparison loop, not the array); NaN is never >= a positive threshold, as if it were 0
+    mask = (p >= np.float64(threshold)) & study
     if include_urban:
         mask |= urban
     # radii in metres: isotropic in metres on non-square cells too (spacing = cell height, width)
@@ -126,10 +176,10 @@ def delineate_ugb(
     r_close = closing_radius_m / cs
     r_open = (closing_radius_m if opening_radius_m is None else opening_radius_m) / cs
     spacing = (dy / cs, dx / cs)
-    if r_close >= 1.0:
-        mask = morphology.isotropic_closing(mask, r_close, spacing=spacing)
-    if r_open >= 1.0:
-        mask = morphology.isotropic_opening(mask, r_open, spacing=spacing)
+    if r_close >= 1.0:  # closing = erosion of the dilation
+        mask = _erode(_dilate(mask, r_close, spacing), r_close, spacing)
+    if r_open >= 1.0:  # opening = dilation of the erosion
+        mask = _dilate(_erode(mask, r_open, spacing), r_open, spacing)
     if fill_holes:
         mask = _fill_holes(mask)
     min_cells = math.ceil(min_area_ha / cell_area_ha(landscape) - 1e-9)
@@ -238,7 +288,7 @@ def ugb_summary(ugb: xr.DataArray, landscape: xr.Dataset, *, landuse=None, class
     study = _study(landscape)
     cell_ha = cell_area_ha(landscape)
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
-    urban = classes.is_role(lu, "urban") & study
+    urban = _role_mask(classes, lu, "urban") & study
     _, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     area = float(mask.sum()) * cell_ha
     region = float(study.sum()) * cell_ha

@@ -41,7 +41,7 @@ from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
 from landuse.landscape import cell_area_ha, landuse_nodata
-from landuse.metrics_kernels import _lei_buffer_counts
+from landuse.metrics_kernels import _class_counts, _joint_codes, _lei_buffer_counts, _unit_counts
 
 ArrayLike = np.ndarray | xr.DataArray
 
@@ -51,6 +51,25 @@ EXPANSION_TYPES: tuple[str, ...] = ("infilling", "edge_expansion", "outlying")
 
 def _values(a: ArrayLike) -> np.ndarray:
     return np.asarray(a.values if isinstance(a, xr.DataArray) else a)
+
+
+_FEW_CODES = 16  # up to this many codes, comparisons beat a 256-entry lookup (which indexes with intp)
+
+
+def _role_mask(classes: ClassScheme, landuse: ArrayLike, *roles: str) -> np.ndarray:
+    """Cells whose class holds one of ``roles``: :meth:`ClassScheme.is_role`, cell for cell.
+
+    For a few codes one uint8 comparison per code (a byte a cell, no intp index array of
+    eight bytes a cell as the lookup builds); many codes go to :meth:`ClassScheme.is_role`.
+    """
+    codes = classes.codes_with_role(*roles)
+    if len(codes) > _FEW_CODES:
+        return classes.is_role(landuse, *roles)
+    lu = np.asarray(_values(landuse), dtype=np.uint8)
+    out = np.zeros(lu.shape, dtype=bool)
+    for c in codes:
+        out |= lu == np.uint8(c)
+    return out
 
 
 def _structure(connectivity: int) -> np.ndarray:
@@ -110,17 +129,6 @@ def _cell_yx(cell_size: float | tuple[float, float]) -> tuple[float, float]:
     if isinstance(cell_size, tuple | list):
         return float(cell_size[0]), float(cell_size[1])
     return float(cell_size), float(cell_size)
-
-
-def _orthogonal_neighbour_count(mask: np.ndarray) -> np.ndarray:
-    """Number of the 4 orthogonal neighbours of every cell that are in ``mask`` (off-grid = not)."""
-    m = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
-    nb = np.zeros(mask.shape, dtype=np.uint8)
-    nb[:, :-1] += m[:, 1:]
-    nb[:, 1:] += m[:, :-1]
-    nb[:-1, :] += m[1:, :]
-    nb[1:, :] += m[:-1, :]
-    return nb
 
 
 def landscape_metrics(
@@ -218,32 +226,21 @@ def landscape_metrics(
     land_ha = land_cells * cell_ha
 
     labels, n = ndimage.label(m, structure=struct)
-    a_cells = int(np.count_nonzero(m))
-    like_h = int(np.count_nonzero(m[:, :-1] & m[:, 1:]))
-    like_v = int(np.count_nonzero(m[:-1, :] & m[1:, :]))
+    totals, areas, perims = _class_counts(m, study, labels, n)
+    a_cells, like_h, like_v, boundary_sides, boundary_lr = (int(v) for v in totals)
     g_ii = like_h + like_v
     e_star = 4 * a_cells - 2 * g_ii  # every class cell side not shared with another class cell
-    # sides of class cells facing the landscape boundary (grid edge or outside the study area)
-    boundary_sides = int((4 * a_cells) - _orthogonal_neighbour_count(study)[m].sum(dtype=np.int64))
     # edge length in metres: left/right sides are a cell high (cy), top/bottom sides a cell wide (cx)
     lr = 2 * a_cells - 2 * like_h
     tb = 2 * a_cells - 2 * like_v
-    if not count_boundary:  # sides facing the landscape boundary are not edge
-        st = study.view(np.uint8) if study.dtype == np.bool_ else study.astype(np.uint8)
-        nb_h = np.zeros(m.shape, dtype=np.uint8)
-        nb_h[:, :-1] += st[:, 1:]
-        nb_h[:, 1:] += st[:, :-1]
-        boundary_lr = int(2 * a_cells - nb_h[m].sum(dtype=np.int64))
+    if not count_boundary:  # sides facing the landscape boundary (grid edge or outside the study area) are not edge
         lr -= boundary_lr
         tb -= boundary_sides - boundary_lr
     edge_m = lr * cy + tb * cx
 
     if n:
-        nb = _orthogonal_neighbour_count(m)
-        exposed = np.where(m, 4 - nb.astype(np.int8), 0).astype(np.int8)
-        flat = labels.ravel()
-        areas = np.bincount(flat, minlength=n + 1)[1:]
-        perims = np.bincount(flat, weights=exposed.ravel(), minlength=n + 1)[1:]
+        areas = areas[1:]
+        perims = perims[1:].astype(np.float64)
         lpi = 100.0 * float(areas.max()) / land_cells
         pmin = min_perimeter(areas)
         compact = float(np.sum(pmin / perims)) / float(n) ** 2
@@ -266,6 +263,56 @@ def landscape_metrics(
     }
 
 
+def landscape_counts(
+    mask: ArrayLike,
+    *,
+    study_area: ArrayLike | None = None,
+    strip_rows: int | None = None,
+) -> dict[str, int]:
+    """The cell and side counts behind the patch-free landscape metrics, strip by strip.
+
+    ``class_cells`` (``a``), ``like_adjacencies_h`` and ``like_adjacencies_v`` (``g_ii``
+    of left-right and top-bottom pairs), ``boundary_sides`` (class cell sides facing the
+    grid edge or a cell outside the study area) and ``boundary_sides_lr`` (those of them
+    that are left or right sides), and ``study_cells``. CA, PLAND, ED, LSI and AI of
+    :func:`landscape_metrics` follow from them; NP, LPI, AREA_MN, SHAPE_AM and the
+    compactness index need whole patches (connected components) and do not.
+
+    Each strip of ``strip_rows`` rows is read with one row of halo above and below, so
+    the sums equal the whole-raster counts exactly whatever the strip height; only a
+    strip (plus two rows) is ever copied to a contiguous array.
+
+    >>> m = np.zeros((5, 4), dtype=bool); m[1:4, 1:3] = True
+    >>> landscape_counts(m, strip_rows=2) == landscape_counts(m)
+    True
+    >>> landscape_counts(m)["like_adjacencies_v"]
+    4
+    """
+    mv = _values(mask)
+    rows = mv.shape[0]
+    st = None if study_area is None else _values(study_area)
+    if st is not None and st.shape != mv.shape:
+        raise ValueError(f"study_area shape {st.shape} differs from mask shape {mv.shape}")
+    step = rows if strip_rows is None else int(strip_rows)
+    if step < 1 and rows:
+        raise ValueError(f"strip_rows must be at least 1, got {strip_rows!r}")
+    totals = np.zeros(5, dtype=np.int64)
+    study_cells = 0
+    for r0 in range(0, rows, max(step, 1)):
+        r1 = min(r0 + step, rows)
+        h0, h1 = max(r0 - 1, 0), min(r1 + 1, rows)
+        m = np.ascontiguousarray(mv[h0:h1], dtype=bool)
+        study = np.ones(m.shape, dtype=bool) if st is None else np.ascontiguousarray(st[h0:h1], dtype=bool)
+        m = m & study
+        t, _, _ = _class_counts(m, study, np.zeros(m.shape, dtype=np.int32), 0, r0 - h0, r1 - h0)
+        totals += t
+        study_cells += int(np.count_nonzero(study[r0 - h0 : r1 - h0]))
+    keys = ("class_cells", "like_adjacencies_h", "like_adjacencies_v", "boundary_sides", "boundary_sides_lr")
+    out = {k: int(v) for k, v in zip(keys, totals, strict=True)}
+    out["study_cells"] = study_cells
+    return out
+
+
 def urban_metrics(
     landuse: ArrayLike,
     classes: ClassScheme,
@@ -281,10 +328,10 @@ def urban_metrics(
     """
     lu = _values(landuse)
     study = lu != classes.nodata if study_area is None else np.asarray(_values(study_area), dtype=bool)
-    out = {"urban": landscape_metrics(classes.is_role(lu, "urban"), cell_size=cell_size,
+    out = {"urban": landscape_metrics(_role_mask(classes, lu, "urban"), cell_size=cell_size,
                                       connectivity=connectivity, study_area=study, count_boundary=count_boundary)}
     for t in classes.urban_types:
-        out[t] = landscape_metrics(classes.is_role(lu, t), cell_size=cell_size, connectivity=connectivity,
+        out[t] = landscape_metrics(_role_mask(classes, lu, t), cell_size=cell_size, connectivity=connectivity,
                                    study_area=study, count_boundary=count_boundary)
     return out
 
@@ -405,8 +452,8 @@ def expansion_types(
     study = (b != classes.nodata) & (a != classes.nodata)
     if study_area is not None:
         study &= np.asarray(_values(study_area), dtype=bool)
-    old = classes.is_role(b, "urban") & study
-    new = classes.is_role(a, "urban") & ~old & study
+    old = _role_mask(classes, b, "urban") & study
+    new = _role_mask(classes, a, "urban") & ~old & study
     labels, n = ndimage.label(new, structure=_structure(connectivity))
     labels = labels.astype(np.int32, copy=False)
     flat = labels.ravel()
@@ -440,35 +487,48 @@ def _codes8(a: ArrayLike) -> np.ndarray:
     return arr
 
 
+VALIDATION_STRIP_ROWS = 512
+"""Rows per strip of the validation histogram: a map that is not C-contiguous is copied a strip at a time."""
+
+
 def _joint_histogram(
-    maps: tuple[np.ndarray, ...], *, study_area: ArrayLike | None, nodata: int
+    maps: tuple[np.ndarray, ...], *, study_area: ArrayLike | None, nodata: int,
+    strip_rows: int | None = VALIDATION_STRIP_ROWS,
 ) -> tuple[np.ndarray, tuple[int, ...]]:
     """Cell counts of every combination of classes across ``maps`` on the valid cells.
 
     Valid cells are in ``study_area`` (all when None) and not ``nodata`` in any map. Returns
     the count array of shape ``(K,) * len(maps)`` over ``codes`` (every code present).
+    Two passes of a numba kernel (:func:`~landuse.metrics_kernels._joint_codes`) over row
+    strips of ``strip_rows`` rows (None: the whole grid at once): the codes present, then
+    the counts; integer counts, so the result does not depend on the strip height, and
+    no temporary is larger than a strip (a copy only of a map that is not C-contiguous).
     """
     shape = maps[0].shape
-    present = np.zeros(256, dtype=bool)
-    valid = np.ones(shape, dtype=bool) if study_area is None else np.asarray(_values(study_area), dtype=bool)
-    if valid.shape != shape:
-        raise ValueError(f"study_area shape {valid.shape} differs from the maps' {shape}")
+    st = None if study_area is None else np.asarray(_values(study_area), dtype=bool)
+    if st is not None and st.shape != shape:
+        raise ValueError(f"study_area shape {st.shape} differs from the maps' {shape}")
     for m in maps:
         if m.shape != shape:
             raise ValueError(f"maps differ in shape: {m.shape} and {shape}")
-        valid = valid & (m != nodata)
-    for m in maps:
-        present |= np.bincount(m[valid].ravel(), minlength=256) > 0 if m.size else False
-    codes = tuple(int(c) for c in np.flatnonzero(present))
-    k = max(len(codes), 1)
+    rows = shape[0] if len(shape) else 0
+    step = max(rows if strip_rows is None else int(strip_rows), 1)
+    strips = [(r0, min(r0 + step, rows)) for r0 in range(0, rows, step)]
+    no_study = np.ones((1, 1), dtype=bool)
+
+    def counts_of(lut: np.ndarray, k: int) -> np.ndarray:
+        total = np.zeros(256 if k == 0 else k ** len(maps), dtype=np.int64)
+        for r0, r1 in strips:
+            strip = tuple(np.ascontiguousarray(m[r0:r1], dtype=np.uint8) for m in maps)
+            study = no_study if st is None else np.ascontiguousarray(st[r0:r1])
+            total += _joint_codes(strip, study, st is not None, int(nodata), lut, k)
+        return total
+
     lut = np.zeros(256, dtype=np.int32)
+    codes = tuple(int(c) for c in np.flatnonzero(counts_of(lut, 0)))
+    k = max(len(codes), 1)
     lut[list(codes)] = np.arange(len(codes), dtype=np.int32)
-    idx = np.zeros(shape, dtype=np.int32)
-    for m in maps:
-        idx *= k
-        idx += lut[m]
-    counts = np.bincount(idx[valid], minlength=k ** len(maps)).reshape((k,) * len(maps))
-    return counts, codes
+    return counts_of(lut, k).reshape((k,) * len(maps)), codes
 
 
 def _components_from(h: np.ndarray) -> dict[str, int]:
@@ -874,27 +934,28 @@ def quota_report(
     space = open_space_mask(after, classes, include_water=include_water, protected=protected) & land
     space_before = open_space_mask(before, classes, include_water=include_water, protected=protected) & land_area_mask(
         landscape, classes, include_water=include_water, landuse=before)
-    farm_b = classes.is_role(before, "farmland") & study
-    farm_a = classes.is_role(after, "farmland") & study
-    urban_b = classes.is_role(before, "urban")
-    urban_a = classes.is_role(after, "urban") & study
+    farm_b = _role_mask(classes, before, "farmland") & study
+    farm_a = _role_mask(classes, after, "farmland") & study
+    urban_b = _role_mask(classes, before, "urban")
+    urban_a = _role_mask(classes, after, "urban") & study
     if "cities" in landscape:
-        raw = np.asarray(landscape["cities"].values, dtype=np.intp)
-        cities = np.where(study & (raw > 0), raw, 0)  # 0 (and negative ids) = no city
+        raw = np.asarray(landscape["cities"].values)
+        if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:  # ids as they are (int32 or narrower), else intp
+            raw = raw.astype(np.intp)
+        cities = np.where(study & (raw > 0), raw, raw.dtype.type(0))  # 0 (and negative ids) = no city
     else:
-        cities = np.zeros(before.shape, dtype=np.intp)
-    ids = [int(i) for i in np.unique(cities) if i > 0]
+        cities = np.zeros(before.shape, dtype=np.uint8)
+    present = np.bincount(cities.ravel())
+    ids = [int(i) for i in np.flatnonzero(present) if i > 0]
     n_lab = (max(ids) if ids else 0) + 1
-    flat = cities.ravel()
-
-    def per_city(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(flat[mask.ravel()], minlength=n_lab) * cell_ha
-
-    sums = {
-        "land": per_city(land), "space": per_city(space), "space_before": per_city(space_before),
-        "farm_b": per_city(farm_b), "farm_a": per_city(farm_a), "farm_loss": per_city(farm_b & ~farm_a),
-        "new_urban": per_city(urban_a & ~urban_b),
-    }
+    # one flag byte per cell, one bit per sum; one pass counts every bit per city
+    keys = ("land", "space", "space_before", "farm_b", "farm_a", "farm_loss", "new_urban")
+    bits = (land, space, space_before, farm_b, farm_a, farm_b & ~farm_a, urban_a & ~urban_b)
+    flags = np.zeros(before.shape, dtype=np.uint8)
+    for b, m in enumerate(bits):
+        flags |= m.view(np.uint8) << np.uint8(b) if m.dtype == np.bool_ else m.astype(np.uint8) << np.uint8(b)
+    counts = _unit_counts(cities, flags, n_lab, len(keys))
+    sums = {k: counts[:, b] * cell_ha for b, k in enumerate(keys)}
     units: list[dict[str, Any]] = []
 
     def row(name: str, city: int | None, pick) -> dict[str, Any]:

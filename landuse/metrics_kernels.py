@@ -46,11 +46,16 @@ def _lei_buffer_counts(
     """
     rows, cols = labels.shape
     n_patch = starts.size - 1
-    stamp = np.zeros((rows, cols), dtype=np.int32)
+    # which patch last counted a cell: uint16 (two bytes a cell), cleared each time the
+    # stamps wrap, so a stamp always names a patch of the current round of 65 535
+    stamp = np.zeros((rows, cols), dtype=np.uint16)
     buffer_cells = np.zeros(n_patch, dtype=np.int64)
     old_cells = np.zeros(n_patch, dtype=np.int64)
     for k in range(n_patch):
         pid = k + 1
+        mark = k % 65535 + 1
+        if mark == 1 and k > 0:
+            stamp[:, :] = 0
         for s in range(starts[k], starts[k + 1]):
             r = cell_rows[s]
             c = cell_cols[s]
@@ -59,10 +64,215 @@ def _lei_buffer_counts(
                 cc = c + dx[o]
                 if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
                     continue
-                if labels[rr, cc] == pid or stamp[rr, cc] == pid or not study[rr, cc]:
+                if labels[rr, cc] == pid or stamp[rr, cc] == mark or not study[rr, cc]:
                     continue
-                stamp[rr, cc] = pid
+                stamp[rr, cc] = mark
                 buffer_cells[k] += 1
                 if old[rr, cc]:
                     old_cells[k] += 1
     return buffer_cells, old_cells
+
+
+@njit(cache=True, nogil=True)
+def _within_disk(feature: np.ndarray, half_width: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Cells within a disk of some feature cell (exact, on a square grid, in O(rows * cols)).
+
+    Parameters
+    ----------
+    feature : bool array (rows, cols)
+        Feature cells.
+    half_width : int64 array (reach + 1)
+        ``half_width[g]`` is the largest column offset ``dx`` with ``dx**2 + g**2`` within
+        the squared radius, for a row offset ``g``; ``reach`` is the largest row offset.
+    g : integer array (rows, cols)
+        Work array (overwritten), of a type holding ``reach + 1`` (uint16 for any radius
+        under 65 534 cells: two bytes a cell).
+
+    Returns
+    -------
+    bool array (rows, cols)
+        True where a feature cell lies within the disk: ``(y - y')**2 + (x - x')**2 <= r2``.
+
+    Notes
+    -----
+    Two passes down and up each column give the row distance ``g`` to the nearest feature
+    cell of the column (capped at ``reach + 1``); that cell covers the columns
+    ``x' - half_width[g] .. x' + half_width[g]`` of the row, and a sweep along the row takes
+    the union of these intervals.
+    """
+    rows, cols = feature.shape
+    reach = half_width.size - 1
+    cap = reach + 1
+    for x in range(cols):
+        g[0, x] = 0 if feature[0, x] else cap
+    for y in range(1, rows):
+        for x in range(cols):
+            if feature[y, x]:
+                g[y, x] = 0
+            else:
+                v = g[y - 1, x] + 1
+                g[y, x] = v if v < cap else cap
+    for y in range(rows - 2, -1, -1):
+        for x in range(cols):
+            v = g[y + 1, x] + 1
+            if v < g[y, x]:
+                g[y, x] = v
+    out = np.zeros((rows, cols), dtype=np.bool_)
+    end_from = np.empty(cols, dtype=np.int64)  # farthest right end of the intervals starting at a column
+    for y in range(rows):
+        end_from[:] = -1
+        for x in range(cols):
+            gy = g[y, x]
+            if gy <= reach:
+                h = half_width[gy]
+                s = x - h
+                if s < 0:
+                    s = 0
+                if x + h > end_from[s]:
+                    end_from[s] = x + h
+        cur = -1
+        for x in range(cols):
+            if end_from[x] > cur:
+                cur = end_from[x]
+            out[y, x] = x <= cur
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _class_counts(
+    mask: np.ndarray, study: np.ndarray, labels: np.ndarray, n_labels: int, row0: int = 0, row1: int = -1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Side and adjacency counts of a class, and the area and perimeter of each of its patches, in one pass.
+
+    Parameters
+    ----------
+    mask : bool array (rows, cols)
+        Class cells (inside the study area).
+    study : bool array (rows, cols)
+        Study area.
+    labels : int32 array (rows, cols)
+        Patch labels ``1..n_labels`` of the class cells, 0 elsewhere.
+    n_labels : int
+    row0, row1 : int
+        Count the cells of rows ``row0 .. row1 - 1`` only (``row1 = -1``: to the last row);
+        the rows around them are read as neighbours, so a strip of rows with one row of
+        halo above and below counts exactly its share of the whole raster.
+
+    Returns
+    -------
+    totals : int64 array (5)
+        Class cells ``a``, horizontal like adjacencies, vertical like adjacencies, class
+        cell sides facing no study cell (grid edge or outside the study area), and those
+        of them that are left or right sides.
+    areas, perimeters : int64 arrays (n_labels + 1)
+        Cells and sides not shared with another class cell, per label (index 0 unused).
+    """
+    rows, cols = mask.shape
+    totals = np.zeros(5, dtype=np.int64)
+    areas = np.zeros(n_labels + 1, dtype=np.int64)
+    perims = np.zeros(n_labels + 1, dtype=np.int64)
+    stop = rows if row1 < 0 else row1
+    for y in range(row0, stop):
+        for x in range(cols):
+            if not mask[y, x]:
+                continue
+            like = 0
+            st_lr = 0
+            st_tb = 0
+            if x + 1 < cols:
+                if mask[y, x + 1]:
+                    like += 1
+                    totals[1] += 1
+                if study[y, x + 1]:
+                    st_lr += 1
+            if x > 0:
+                if mask[y, x - 1]:
+                    like += 1
+                if study[y, x - 1]:
+                    st_lr += 1
+            if y + 1 < rows:
+                if mask[y + 1, x]:
+                    like += 1
+                    totals[2] += 1
+                if study[y + 1, x]:
+                    st_tb += 1
+            if y > 0:
+                if mask[y - 1, x]:
+                    like += 1
+                if study[y - 1, x]:
+                    st_tb += 1
+            totals[0] += 1
+            totals[3] += 4 - st_lr - st_tb
+            totals[4] += 2 - st_lr
+            lab = labels[y, x]
+            areas[lab] += 1
+            perims[lab] += 4 - like
+    return totals, areas, perims
+
+
+@njit(cache=True, nogil=True)
+def _unit_counts(units: np.ndarray, flags: np.ndarray, n_units: int, n_bits: int) -> np.ndarray:
+    """Cells per unit with each flag bit set: ``counts[u, b]`` = cells of unit ``u`` whose flags hold bit ``b``.
+
+    ``units`` holds unit ids ``0..n_units - 1`` per cell, ``flags`` one uint8 of bits per cell
+    (both flat or of one shape); one pass counts every bit.
+    """
+    u = units.ravel()
+    f = flags.ravel()
+    counts = np.zeros((n_units, n_bits), dtype=np.int64)
+    for i in range(u.size):
+        fi = f[i]
+        if fi == 0:
+            continue
+        ui = u[i]
+        for b in range(n_bits):
+            if (fi >> b) & 1:
+                counts[ui, b] += 1
+    return counts
+
+
+@njit(cache=True, nogil=True)
+def _joint_codes(maps, study: np.ndarray, has_study: bool, nodata: int, lut: np.ndarray, k: int) -> np.ndarray:
+    """Codes present and joint class counts of several uint8 maps on their valid cells, without temporaries.
+
+    Parameters
+    ----------
+    maps : tuple of uint8 arrays (rows, cols), all C-contiguous
+    study : bool array (rows, cols)
+        Valid cells when ``has_study`` (else ignored; any shape).
+    nodata : int
+        A cell with this code in any map is not valid.
+    lut : int32 array (256)
+        Index of each present code (``k`` of them); with ``k = 0`` only the codes present
+        are counted.
+
+    Returns
+    -------
+    int64 array
+        With ``k = 0``: cells of each code, summed over the maps (256 entries). Otherwise
+        the flat joint histogram ``k ** len(maps)``, the first map varying slowest.
+    """
+    n = len(maps)
+    rows, cols = maps[0].shape
+    size = 256 if k == 0 else k**n
+    out = np.zeros(size, dtype=np.int64)
+    for y in range(rows):
+        for x in range(cols):
+            if has_study and not study[y, x]:
+                continue
+            ok = True
+            for j in range(n):
+                if maps[j][y, x] == nodata:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            if k == 0:
+                for j in range(n):
+                    out[maps[j][y, x]] += 1
+            else:
+                idx = 0
+                for j in range(n):
+                    idx = idx * k + lut[maps[j][y, x]]
+                out[idx] += 1
+    return out

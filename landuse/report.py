@@ -98,6 +98,13 @@ def _arr(a: Any) -> np.ndarray:
     return np.asarray(a.values if isinstance(a, xr.DataArray) else a)
 
 
+def _read_only_f32(a: Any) -> np.ndarray:
+    """A read-only float32 view of ``a``: no copy of a float32 grid (one grid a key at megaregion scale)."""
+    out = np.asarray(_arr(a), dtype=np.float32).view()
+    out.flags.writeable = False
+    return out
+
+
 def build_report(
     *,
     scenario: Scenario,
@@ -194,9 +201,9 @@ def build_report(
     prob: dict[str, np.ndarray] = {}
     if probability is not None:
         if isinstance(probability, Mapping):
-            prob = {str(k): _arr(v).astype(np.float32) for k, v in probability.items()}
+            prob = {str(k): _read_only_f32(v) for k, v in probability.items()}
         else:
-            prob = {"urban": _arr(probability).astype(np.float32)}
+            prob = {"urban": _read_only_f32(probability)}
     prob_summary = {}
     for k, p in prob.items():
         inside = p[study & np.isfinite(p)]
@@ -410,10 +417,10 @@ def fig_probability(report: Report) -> bytes:
     axes = np.atleast_1d(fig.subplots(1, len(keys)))
     study = np.asarray(report.landscape["study_area"].values, dtype=bool)
     for ax, k in zip(axes, keys, strict=True):
-        p = report.probability[k].astype(np.float32, copy=True)
-        p[~study] = np.nan
-        s = _stride(p.shape)
-        im = ax.imshow(p[::s, ::s], extent=_extent(report), vmin=0.0, vmax=1.0, cmap="viridis",
+        s = _stride(report.probability[k].shape)
+        p = report.probability[k][::s, ::s].astype(np.float32, copy=True)  # the plotted cells only
+        p[~study[::s, ::s]] = np.nan
+        im = ax.imshow(p, extent=_extent(report), vmin=0.0, vmax=1.0, cmap="viridis",
                        interpolation="nearest")
         _map_axes(ax, f"growth probability ({k})")
         fig.colorbar(im, ax=ax, shrink=0.8, label="probability")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -11,8 +12,19 @@ from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
+from skimage import morphology
 
-from landuse.boundary import _fill_holes, delineate_ugb, ugb_from_config, ugb_geojson, ugb_summary, write_ugb
+from landuse.boundary import (
+    _dilate,
+    _disk_half_widths,
+    _erode,
+    _fill_holes,
+    delineate_ugb,
+    ugb_from_config,
+    ugb_geojson,
+    ugb_summary,
+    write_ugb,
+)
 from landuse.classes import URBAN_TYPES, default_scheme
 from landuse.config import scenario_from_dict
 from landuse.errors import LanduseError
@@ -168,3 +180,68 @@ def test_fill_holes_matches_scipy(seed: int, density: float) -> None:
     rng = np.random.default_rng(seed)
     m = rng.random(tuple(rng.integers(1, 20, size=2))) < density
     np.testing.assert_array_equal(_fill_holes(m), ndimage.binary_fill_holes(m))
+
+
+# --------------------------------------------------------------------------- disk morphology kernel
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    density=st.floats(0.0, 1.0),
+    radius=st.sampled_from([1.0, 1.2, 1.5, 2.0, 2.2361, 2.5, 3.0, 4.7, 6.0, 10.0, 10.5]),
+)
+def test_disk_dilation_and_erosion_equal_the_distance_map_ones(seed: int, density: float, radius: float) -> None:
+    """The O(rows*cols) kernel against skimage's distance-map thresholds (the slow twin), cell for cell."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 30, size=2))
+    mask = rng.random(shape) < density
+    sp = (1.0, 1.0)
+    np.testing.assert_array_equal(_dilate(mask, radius, sp), morphology.isotropic_dilation(mask, radius, spacing=sp))
+    np.testing.assert_array_equal(_erode(mask, radius, sp), morphology.isotropic_erosion(mask, radius, spacing=sp))
+
+
+def test_disk_half_widths_follow_the_sqrt_threshold() -> None:
+    for radius in (1.0, 1.5, 2.0, 3.3, 7.0, 10.0, 12.25):
+        hw = _disk_half_widths(radius)
+        assert hw.size == int(radius) + 1
+        for g, h in enumerate(hw):
+            assert math.sqrt(h * h + g * g) <= radius < math.sqrt((h + 1) ** 2 + g * g)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), close_m=st.sampled_from([0.0, 30.0, 45.0, 90.0, 150.0]),
+       open_m=st.sampled_from([None, 0.0, 60.0]))
+def test_delineation_equals_the_skimage_pipeline(seed: int, close_m: float, open_m: float | None) -> None:
+    rng = np.random.default_rng(seed)
+    ds = _landscape(40)
+    p = ndimage.uniform_filter(rng.random((40, 40)), 5)
+    got = delineate_ugb(p, ds, threshold=0.5, closing_radius_m=close_m, opening_radius_m=open_m,
+                        min_area_ha=0.5).values
+    study = ds["study_area"].values.astype(bool)
+    urban = S.is_role(ds["landuse"].values, "urban") & study
+    mask = ((p >= 0.5) & study) | urban
+    r_close, r_open = close_m / CELL, (close_m if open_m is None else open_m) / CELL
+    if r_close >= 1.0:
+        mask = morphology.isotropic_closing(mask, r_close, spacing=(1.0, 1.0))
+    if r_open >= 1.0:
+        mask = morphology.isotropic_opening(mask, r_open, spacing=(1.0, 1.0))
+    mask = _fill_holes(mask)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = sizes >= math.ceil(0.5 / 0.09 - 1e-9)
+    keep[0] = False
+    mask = (keep[labels] | urban) & study & ~ds["red_line"].values.astype(bool)
+    np.testing.assert_array_equal(got, mask)
+
+
+def test_float32_probability_is_compared_in_float64() -> None:
+    """float32(0.7) is just under 0.7: out of a 0.7 boundary, as with a float64 copy of the grid."""
+    ds = _landscape(20, red=False)
+    p = np.zeros((20, 20), dtype=np.float32)
+    p[2:6, 2:6] = np.float32(0.7)
+    p[10:14, 10:14] = np.float32(0.75)
+    got = delineate_ugb(p, ds, threshold=0.7, closing_radius_m=0.0, min_area_ha=0.0).values
+    assert not got[2:6, 2:6].any() and got[10:14, 10:14].all()
+    np.testing.assert_array_equal(
+        got, delineate_ugb(p.astype(np.float64), ds, threshold=0.7, closing_radius_m=0.0, min_area_ha=0.0).values)

@@ -16,6 +16,7 @@ from landuse.config import scenario_from_dict
 from landuse.errors import LanduseError
 from landuse.landscape import new_landscape
 from landuse.metrics import (
+    _joint_histogram,
     change_components,
     change_components_by_class,
     disagreement,
@@ -23,6 +24,7 @@ from landuse.metrics import (
     expansion_types,
     figure_of_merit,
     kappa,
+    landscape_counts,
     landscape_metrics,
     lee_sallee,
     max_like_adjacencies,
@@ -505,3 +507,115 @@ def test_non_square_cells_keep_their_height_and_width():
     # within 100 m: the cells north and south (100 m) and west and east (50 m); the diagonals are 112 m away
     assert exp.lei.tolist() == [pytest.approx(25.0)]
     assert exp.patch_area_ha.tolist() == [pytest.approx(0.5)]
+
+
+# --------------------------------------------------------------------------- strip by strip
+
+
+def _slow_counts(mask: np.ndarray, study: np.ndarray) -> dict[str, int]:
+    """Numpy twin of :func:`landscape_counts` on the whole raster."""
+    m = mask & study
+    pad = np.pad(study, 1)
+    left, right = pad[1:-1, :-2], pad[1:-1, 2:]
+    up, down = pad[:-2, 1:-1], pad[2:, 1:-1]
+    lr = int((~left[m]).sum() + (~right[m]).sum())
+    return {
+        "class_cells": int(m.sum()),
+        "like_adjacencies_h": int((m[:, :-1] & m[:, 1:]).sum()),
+        "like_adjacencies_v": int((m[:-1, :] & m[1:, :]).sum()),
+        "boundary_sides": lr + int((~up[m]).sum() + (~down[m]).sum()),
+        "boundary_sides_lr": lr,
+        "study_cells": int(study.sum()),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), density=st.floats(0.0, 1.0), strip=st.integers(1, 14))
+def test_landscape_counts_strip_by_strip_equal_the_whole_raster(seed: int, density: float, strip: int) -> None:
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 15, size=2))
+    mask = rng.random(shape) < density
+    study = rng.random(shape) < 0.85
+    whole = landscape_counts(mask, study_area=study)
+    assert landscape_counts(mask, study_area=study, strip_rows=strip) == whole
+    assert whole == _slow_counts(mask, study)
+    # the counts are the ones landscape_metrics uses
+    res = landscape_metrics(mask, cell_size=10.0, study_area=study) if study.any() else None
+    if res is not None:
+        assert res["total_area"] == pytest.approx(whole["class_cells"] * 0.01)
+        if whole["class_cells"]:
+            e_star = 4 * whole["class_cells"] - 2 * (whole["like_adjacencies_h"] + whole["like_adjacencies_v"])
+            assert res["landscape_shape_index"] == pytest.approx(0.25 * e_star / math.sqrt(whole["class_cells"]))
+
+
+def test_landscape_counts_rejects_a_bad_strip_height() -> None:
+    with pytest.raises(ValueError, match="strip_rows"):
+        landscape_counts(MASK, strip_rows=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), strip=st.integers(1, 13), with_study=st.booleans())
+def test_validation_histogram_strip_by_strip_equals_the_whole_grid(seed: int, strip: int, with_study: bool) -> None:
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 14, size=2))
+    pool = np.array([R, IND, C, F, OS, W, N], dtype=np.uint8)
+    maps = tuple(rng.choice(pool, size=shape).astype(np.uint8) for _ in range(3))
+    study = rng.random(shape) < 0.8 if with_study else None
+    whole, codes = _joint_histogram(maps, study_area=study, nodata=N, strip_rows=None)
+    strips, codes_s = _joint_histogram(maps, study_area=study, nodata=N, strip_rows=strip)
+    assert codes_s == codes
+    np.testing.assert_array_equal(strips, whole)
+    # the whole-grid histogram against direct counting
+    valid = np.ones(shape, dtype=bool) if study is None else study.copy()
+    for m in maps:
+        valid &= m != N
+    assert int(whole.sum()) == int(valid.sum())
+    if codes:
+        i, j, k = (codes.index(int(maps[n][valid][0])) for n in range(3))
+        direct = int((valid & (maps[0] == codes[i]) & (maps[1] == codes[j]) & (maps[2] == codes[k])).sum())
+        assert whole[i, j, k] == direct
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), role=st.sampled_from(["urban", "farmland", "open_space", "water",
+                                                             "residential", "industrial", "commercial"]))
+def test_role_mask_equals_is_role(seed: int, role: str) -> None:
+    from landuse.metrics import _role_mask
+
+    rng = np.random.default_rng(seed)
+    lu = rng.integers(0, 256, size=tuple(int(v) for v in rng.integers(1, 20, size=2))).astype(np.uint8)
+    lu[rng.random(lu.shape) < 0.6] = rng.choice(np.array([R, IND, C, F, OS, W, N], dtype=np.uint8))
+    np.testing.assert_array_equal(_role_mask(S, lu, role), S.is_role(lu, role))
+
+
+def test_lei_beyond_65535_patches() -> None:
+    """The kernel's uint16 stamps wrap after 65 535 patches: patch 65 536 still counts the cells patch 1 counted.
+
+    Patch 1 is a line down column 0 (its buffer reaches column 2); then single cells every
+    other row and column from column 4, 217 a row, so patch 65 536 is at row 604, column 4,
+    and its buffer takes in column 2 again.
+    """
+    from landuse.metrics import disk_offsets
+
+    rows, cols = 610, 440
+    rng = np.random.default_rng(3)
+    before = np.where(rng.random((rows, cols)) < 0.3, R, F).astype(np.uint8)
+    before[:, 0] = F
+    before[::2, 4:437:2] = F
+    after = before.copy()
+    after[:, 0] = R
+    after[::2, 4:437:2] = R
+    exp = expansion_types(before, after, S, cell_size=10.0, buffer_m=20.0)
+    assert exp.lei.size == 1 + 305 * 217 > 65536
+    dy, dx = disk_offsets(2.0)
+    old = before == R
+    rr, cc = np.mgrid[0:rows:2, 4:437:2]
+    buf = np.zeros(rr.shape, dtype=np.int64)
+    old_in = np.zeros(rr.shape, dtype=np.int64)
+    for oy, ox in zip(dy, dx, strict=True):
+        y, x = rr + oy, cc + ox
+        inside = (y >= 0) & (y < rows) & (x >= 0) & (x < cols)
+        buf += inside
+        old_in += inside & old[np.clip(y, 0, rows - 1), np.clip(x, 0, cols - 1)]
+    expected = np.where(buf > 0, 100.0 * old_in / np.maximum(buf, 1), 0.0).ravel()  # labels in row-major order
+    np.testing.assert_array_equal(exp.lei[1:], expected)

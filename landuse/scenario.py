@@ -571,7 +571,8 @@ def run_scenario(
             "demand_notes": (people.notes if people is not None else []),
             "demand_trend": trend.to_json() if trend is not None else None,
             "shrinkage": shrink_df.to_dict(orient="records"),
-            "overrides": overrides,
+            # how the run was computed (tiles, scheduler) changes no result: the manifest records it, not the report
+            "overrides": {k: v for k, v in overrides.items() if not k.startswith("compute.")},
             "source_warnings": source_warnings,
         }
         report = build_report(

@@ -378,12 +378,8 @@ def run_scenario(
         write_duals_csv,
         zone_table,
     )
-    from landuse.boundary import ugb_from_config, write_ugb
-    from landuse.checks import policy_checks
-    from landuse.distributed import pipeline_growth
     from landuse.growth import GrowthParams, simulate
     from landuse.io import read_landscape
-    from landuse.report import build_report, write_report
     from landuse.validate import check_inputs
     from landuse.zones import zone_grid
 
@@ -402,7 +398,12 @@ def run_scenario(
     in_memory = cfg.compute.chunks is None and cfg.compute.scheduler is None
     if keep_runs and not in_memory:
         raise LanduseError("keep_runs needs the in-memory growth path (no compute.chunks, no compute.scheduler)")
-    grow = simulate if in_memory else pipeline_growth(cfg.compute)
+    if in_memory:
+        grow = simulate
+    else:
+        from landuse.distributed import pipeline_growth
+
+        grow = pipeline_growth(cfg.compute)
     run_landuse: dict[int, list[np.ndarray]] | None = {} if keep_runs else None
     grow_kw: dict[str, Any] = {"keep_runs": True} if keep_runs else {}
     out_dir = scenario.output_dir()
@@ -540,7 +541,9 @@ def run_scenario(
     p_urban[~study] = np.nan
     urban_probability = like(ds, p_urban, "probability_urban")
     ugb = None
-    if asked.boundary:
+    if asked.boundary:  # the boundary's modules are imported only when it is asked for
+        from landuse.boundary import ugb_from_config
+
         ugb = ugb_from_config(urban_probability, ds, scenario, landuse=ds["landuse"].values)
         ugb.name = "ugb"
         timings["boundary"] = time.perf_counter() - t
@@ -555,6 +558,7 @@ def run_scenario(
     shrink_df = _shrinkage_table(ds, scenario, landuse_by_year, vacancy_by_year, shrink_records)
     report = None
     if asked.report:
+        from landuse.report import build_report
         extra = {
             "objective": {str(a.period): a.objective for a in allocations},
             "objective_terms": {str(a.period): a.objective_terms for a in allocations},
@@ -590,6 +594,8 @@ def run_scenario(
         )
         checks = report.checks
     else:  # no report: the policy checks still run, on the maps
+        from landuse.checks import policy_checks
+
         checks = policy_checks(scenario, ds, landuse_by_year, start_landuse=ds["landuse"].values,
                                allocation=allocation_df, shortfall=shortfall_df, probability=probability)
     timings["evaluate"] = time.perf_counter() - t
@@ -632,6 +638,8 @@ def run_scenario(
                         write_geotiff(da, d / f"probability_{typ}_{y1}.tif", tags=tags)
                 write_geotiff(urban_probability, d / "probability_urban.tif", tags=tags)
             if ugb is not None:
+                from landuse.boundary import write_ugb
+
                 write_ugb(ugb, d, stem="ugb", tags=tags)
             if asked.allocation:
                 write_allocation_csv(allocations, d / "allocation.csv")
@@ -648,6 +656,8 @@ def run_scenario(
                     people.change.rename(columns={"period": "year", "hectares": "change_ha"}),
                     on=["city", "year", "type"], how="left").to_csv(index=False, float_format="%.4f"))
             if report is not None:
+                from landuse.report import write_report
+
                 write_report(d, report, figures=asked.figures, html=asked.html)
             timings["write"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - t_all

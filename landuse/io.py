@@ -190,7 +190,13 @@ def check_class_codes(codes: np.ndarray, classes: ClassScheme, *, path: str | os
 
     ``codes`` are the values of the cells with data, of any integer dtype.
     """
-    values, counts = np.unique(np.asarray(codes).astype(np.int64, copy=False), return_counts=True)
+    codes = np.asarray(codes)
+    if codes.dtype.kind == "u" and codes.dtype.itemsize <= 2:  # count over the code range: no sort
+        counts = np.bincount(codes.ravel(), minlength=1)
+        values = np.flatnonzero(counts)
+        counts = counts[values]
+    else:
+        values, counts = np.unique(codes.astype(np.int64, copy=False), return_counts=True)
     ok = np.isin(values, [*classes.codes, classes.nodata])
     if not ok.all():
         listing = ", ".join(f"{int(c)} ({int(n)} cells)" for c, n in zip(values[~ok], counts[~ok], strict=True))

@@ -341,9 +341,8 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
             )
     if kind == "categorical":
         check_class_codes(arr[~nod], classes, path=path, key=layer_key(name))
-        out = np.full(arr.shape, classes.nodata, dtype=np.uint8)
-        out[~nod] = arr[~nod].astype(np.uint8)
-        return out
+        # every code with data is a declared one (0..255): one pass, no second gather of the cells with data
+        return np.where(nod, classes.nodata, arr).astype(np.uint8, copy=False)
     if kind == "zones":
         neg = ~nod & (arr < 0)
         if neg.any():

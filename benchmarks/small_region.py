@@ -6,7 +6,8 @@ demand, one Monte Carlo run. Then runs ``landuse run small.yaml`` as a separate 
 cache, and ``--repeat`` times each with every output (``--outputs all``) and with the maps only
 (``--outputs maps``). Wall time is the whole process (interpreter start, imports, run, exit); peak memory is the
 process's maximum resident set (``wait4``); the stage times are those the run records in ``manifest.json``, and
-``startup`` is the wall time they do not cover (interpreter, imports, exit).
+``startup`` is the wall time the run does not record (interpreter, imports, exit), ``other`` the run's time outside
+the named stages (zone grid, manifest, ...).
 
     python benchmarks/small_region.py [--region DIR] [--size N] [--repeat R] [--outputs all maps ...]
 
@@ -71,6 +72,7 @@ def run_once(config: Path, out: Path, outputs: str) -> dict:
         raise SystemExit(f"landuse run failed ({code}): {err[-2000:]}")
     timings = json.loads((out / "manifest.json").read_text())["timings_s"]
     stages = {s: sum(v for k, v in timings.items() if k == s or k.startswith(f"{s}_")) for s in STAGES}
+    stages["other"] = timings["total"] - sum(stages.values())  # zones, manifest, ... (inside the run, no stage)
     stages["startup"] = wall - timings["total"]
     return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stages": stages,
             "files": len(json.loads((out / "manifest.json").read_text())["files"])}
@@ -90,7 +92,7 @@ def main() -> None:
     results = {}
     for outputs in args.outputs:
         reps = [run_once(config, out, outputs) for _ in range(args.repeat)]
-        med = {k: statistics.median(r["stages"][k] for r in reps) for k in (*STAGES, "startup")}
+        med = {k: statistics.median(r["stages"][k] for r in reps) for k in (*STAGES, "other", "startup")}
         results[outputs] = {"wall_s": statistics.median(r["wall_s"] for r in reps),
                             "peak_rss_mb": max(r["peak_rss_mb"] for r in reps), "files": reps[0]["files"],
                             "stages_s": med, "walls_s": [round(r["wall_s"], 2) for r in reps]}
@@ -100,7 +102,7 @@ def main() -> None:
           f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cpus")
     names = list(results)
     print(f"{'stage':<22}" + "".join(f"{'--outputs ' + n:>18}" for n in names))
-    for s in ("startup", *STAGES):
+    for s in ("startup", *STAGES, "other"):
         print(f"{s:<22}" + "".join(f"{results[n]['stages_s'][s]:>17.2f}s" for n in names))
     print(f"{'whole process':<22}" + "".join(f"{results[n]['wall_s']:>17.2f}s" for n in names))
     print(f"{'peak RSS':<22}" + "".join(f"{results[n]['peak_rss_mb']:>15.0f} MB" for n in names))

@@ -284,6 +284,10 @@ def run(
     calibration: Annotated[Path | None, typer.Option(help="calibrated.yaml of `landuse calibrate`: its growth and "
                                                      "policy keys override the scenario's (recorded in the manifest)",
                                                      metavar="FILE")] = None,
+    outputs: Annotated[str | None, typer.Option(
+        help="compute and write only these, a comma list of maps, expected, probability, boundary, allocation, "
+        "report, figures, html, coordination, or all (overrides the outputs.* switches; policy checks always run)",
+        metavar="LIST")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Run scenarios end to end: allocate, grow, evaluate; write GeoTIFFs and a report.
@@ -296,19 +300,19 @@ def run(
             _err("--calibration applies to one scenario; run each config with its own calibration file")
             raise typer.Exit(2)
         _run_batch(configs, out=out, runs=runs, seed=seed, solver=solver, scheduler=scheduler, force=force,
-                   chunks=chunks)
+                   chunks=chunks, outputs=outputs)
         return
     from landuse.scenario import run_scenario
 
     config = configs[0]
     if _has_variants(config):
         _run_variants(config, out=out, runs=runs, seed=seed, solver=solver, force=force, quiet=quiet,
-                      chunks=chunks, scheduler=scheduler)
+                      chunks=chunks, scheduler=scheduler, outputs=outputs)
         return
     with _Progress(quiet=quiet) as progress:
         result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress,
-                              chunks=chunks, scheduler=scheduler, calibration=calibration)
-    data = result.report.data
+                              chunks=chunks, scheduler=scheduler, calibration=calibration, outputs=outputs)
+    data = result.report.data if result.report is not None else {}
     final = str(result.scenario.periods[-1])
     lines = [f"scenario {result.scenario.name!r}: {len(result.landuse)} periods, {result.manifest['runs']} runs, "
              f"seed {result.manifest['seed']}, {result.manifest['timings_s']['total']:.1f} s"]
@@ -318,12 +322,15 @@ def run(
         lines.append(f"  farmland lost {cluster.get('farmland_loss_ha', float('nan')):,.0f} ha")
     if "calibration" in result.manifest.get("overrides", {}):
         lines.append(f"  calibration applied: {result.manifest['overrides']['calibration']['file']}")
-    lines += [f"  warning: {w}" for w in data.get("extra", {}).get("source_warnings", [])]
+    lines += [f"  warning: {w}" for w in result.warnings]
     if result.shortfall is not None and len(result.shortfall) and int(result.shortfall["shortfall"].sum()):
         lines.append(f"  note: {int(result.shortfall['shortfall'].sum())} cells could not be placed (shortfall.csv)")
     typer.echo("\n".join(lines))
-    passed = _echo_checks(result.report.checks, show_all=False)
-    typer.echo(f"report: {result.report_path}")
+    passed = _echo_checks(result.checks, show_all=False)
+    if result.report is not None:
+        typer.echo(f"report: {result.report_path if result.scenario.config.outputs.html else result.out_dir / 'report.md'}")
+    else:
+        typer.echo(f"outputs ({', '.join(result.manifest['outputs']) or 'none'}): {result.out_dir}")
     if not passed:
         raise typer.Exit(1)
 
@@ -344,7 +351,7 @@ def _run_variants(config: Path, *, out: Path | None, quiet: bool, **overrides: A
     passed = True
     for name, r in res.runs.items():
         typer.echo(f"variant {name!r}: {r.out_dir}")
-        passed &= _echo_checks(r.report.checks, show_all=False)
+        passed &= _echo_checks(r.checks, show_all=False)
     t = res.table
     typer.echo(f"robustness ({res.out_dir / 'robustness'}): urbanised under every variant "
                f"{t.urbanised_every_variant_ha.sum():,.0f} ha, only under {res.high!r} "
@@ -366,14 +373,9 @@ def _run_batch(configs: list[Path], *, scheduler: str | None, out: Path | None, 
     typer.echo(f"running {len(configs)} scenario(s) {where}", err=True)
     results = run_batch(configs, scheduler=scheduler, workers=compute.workers, memory_limit=compute.memory_limit,
                         out=out, **overrides)
-    import json
-
     failed_any = False
     for r in results:
-        try:
-            n = json.loads((Path(r["out_dir"]) / "report.json").read_text()).get("checks_summary") or {}
-        except (OSError, ValueError):
-            n = {}
+        n = r.get("checks_summary") or {}
         enforced = n.get("checks", 0) - n.get("not_enforced", 0)
         status = (f"{n.get('passed', '?')} checks passed" if r["passed"] else
                   f"{n.get('passed', '?')} of {enforced} checks passed, {len(r['failures'])} FAILED")

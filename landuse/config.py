@@ -673,14 +673,57 @@ class ShrinkageConfig(ShrinkageOutcome):
         default_factory=dict, description="city id -> its own outcome, restore_share, restore_to")
 
 
+OUTPUT_NAMES = ("maps", "expected", "probability", "boundary", "allocation", "report", "figures", "html",
+                "coordination")
+"""What a run can be asked for (``landuse run --outputs``, the ``outputs.*`` switches), in this order."""
+
+
 class OutputsConfig(Strict):
+    """What a run computes and writes. Policy checks run on the maps whatever is switched off."""
+
     folder: Path = Field(Path("outputs"), description="output folder, relative to the scenario file")
+    maps: bool = Field(True, description="write landuse_<year>.tif (and vacancy_<year>.tif under demand.people)")
+    expected: bool = Field(True, description="compute and write expected_<year>.tif (the amounts on the most "
+                           "probable cells)")
     probability: bool = Field(True, description="write probability_<type>_<year>.tif")
+    boundary: bool = Field(True, description="delineate the growth boundary and write ugb.tif, ugb.geojson")
+    allocation: bool = Field(True, description="write the tables: allocation.csv, duals.csv, shortfall.csv "
+                             "(and transfers, shrinkage, demand_people when they apply)")
+    report: bool = Field(True, description="evaluate the run and write report.json and report.md; false skips "
+                         "the evaluation, the figures and report.html too")
     figures: bool = Field(True, description="draw the report's PNG figures")
     html: bool = Field(True, description="write report.html")
     coordination: bool = Field(
         True, description="solve each period city by city too and report the cost of fragmentation (skipped "
         "without a second city)")
+
+    def asked(self) -> list[str]:
+        """The outputs switched on, as :data:`OUTPUT_NAMES` (figures and html only with the report)."""
+        on = [n for n in OUTPUT_NAMES if getattr(self, n)]
+        return [n for n in on if self.report or n not in ("figures", "html")]
+
+    def ask(self, names: str | list[str]) -> None:
+        """Switch on exactly ``names`` (a comma list or a list; ``all`` = every output) and switch off the rest.
+
+        Listing ``figures`` or ``html`` asks for the report as well: they are parts of it.
+
+        >>> o = OutputsConfig()
+        >>> o.ask("maps,html")
+        >>> o.asked()
+        ['maps', 'report', 'html']
+        """
+        items = [n.strip() for n in (names.split(",") if isinstance(names, str) else names)]
+        items = [n for n in items if n]
+        if not items:
+            raise ValueError("name at least one output; allowed: " + ", ".join((*OUTPUT_NAMES, "all")))
+        bad = [n for n in items if n not in (*OUTPUT_NAMES, "all")]
+        if bad:
+            raise ValueError(f"unknown output {bad[0]!r}; allowed: " + ", ".join((*OUTPUT_NAMES, "all")))
+        want = set(OUTPUT_NAMES) if "all" in items else set(items)
+        if want & {"figures", "html"}:
+            want.add("report")
+        for n in OUTPUT_NAMES:
+            setattr(self, n, n in want)
 
 
 # --------------------------------------------------------------------------- scenario

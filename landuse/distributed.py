@@ -82,6 +82,7 @@ def dask_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto")
 
 def _run_one(config: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Run one scenario (on a worker) and return a light summary (no arrays)."""
+    from landuse.checks import summary
     from landuse.config import load_scenario
     from landuse.scenario import run_scenario
 
@@ -92,8 +93,9 @@ def _run_one(config: str, overrides: dict[str, Any]) -> dict[str, Any]:
         "scenario": r.scenario.name,
         "config": str(config),
         "out_dir": str(r.out_dir),
-        "passed": bool(r.report.data.get("passed")),
-        "failures": list(r.report.data.get("failures", [])),
+        "passed": r.passed,
+        "failures": r.failures,
+        "checks_summary": summary(r.checks),
         "seconds": r.manifest["timings_s"]["total"],
         "shortfall_cells": int(r.shortfall["shortfall"].sum()) if len(r.shortfall) else 0,
         "worker_pid": os.getpid(),

@@ -190,7 +190,13 @@ def check_class_codes(codes: np.ndarray, classes: ClassScheme, *, path: str | os
 
     ``codes`` are the values of the cells with data, of any integer dtype.
     """
-    values, counts = np.unique(np.asarray(codes).astype(np.int64, copy=False), return_counts=True)
+    codes = np.asarray(codes)
+    if codes.dtype.kind == "u" and codes.dtype.itemsize <= 2:  # count over the code range: no sort
+        counts = np.bincount(codes.ravel(), minlength=1)
+        values = np.flatnonzero(counts)
+        counts = counts[values]
+    else:
+        values, counts = np.unique(codes.astype(np.int64, copy=False), return_counts=True)
     ok = np.isin(values, [*classes.codes, classes.nodata])
     if not ok.all():
         listing = ", ".join(f"{int(c)} ({int(n)} cells)" for c, n in zip(values[~ok], counts[~ok], strict=True))
@@ -335,9 +341,8 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
             )
     if kind == "categorical":
         check_class_codes(arr[~nod], classes, path=path, key=layer_key(name))
-        out = np.full(arr.shape, classes.nodata, dtype=np.uint8)
-        out[~nod] = arr[~nod].astype(np.uint8)
-        return out
+        # every code with data is a declared one (0..255): one pass, no second gather of the cells with data
+        return np.where(nod, classes.nodata, arr).astype(np.uint8, copy=False)
     if kind == "zones":
         neg = ~nod & (arr < 0)
         if neg.any():

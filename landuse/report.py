@@ -230,7 +230,8 @@ def build_report(
             "periods": scenario.periods,
             "coordination": scenario.config.policy.coordination,
             "inputs": {str(k): str(v) for k, v in inputs.items()},
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "created": (_dt.datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), _dt.UTC)  # reproducible
+                        if os.environ.get("SOURCE_DATE_EPOCH") else _dt.datetime.now(_dt.UTC)).isoformat(timespec="seconds"),
             "landuse_version": _version(),
             "grid": {"rows": int(base.shape[0]), "cols": int(base.shape[1]), "cell_size_m": cs,
                      "crs": str(landscape.rio.crs), "origin": [float(t.c), float(t.f)]},

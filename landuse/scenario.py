@@ -29,7 +29,12 @@ Outputs (staged beside the output folder and swapped in whole, see :mod:`landuse
 ``report.json|md|html``, ``figures/``   the evaluation report
 ``manifest.json``                       scenario, config as resolved, overrides, seed, versions,
                                         SHA-256 of every input, timings per stage, every output
-                                        file with its size and SHA-256
+                                        file with its size and SHA-256, the outputs asked for
+
+``outputs.*`` (or ``landuse run --outputs``) asks for less: a stage whose outputs nobody asked
+for is not computed at all (the boundary is not delineated, the report not evaluated, the
+city-by-city plan not solved). The policy checks always run on the maps
+(:attr:`RunResult.checks`).
 """
 
 from __future__ import annotations
@@ -67,17 +72,34 @@ class RunResult:
     landuse: dict[int, xr.DataArray]
     probability: dict[int, dict[str, xr.DataArray]]
     urban_probability: xr.DataArray
-    ugb: xr.DataArray
+    ugb: xr.DataArray | None
     allocations: list[Any]
     shortfall: pd.DataFrame
     report: Any
     manifest: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     run_landuse: dict[int, list[np.ndarray]] | None = None
+    checks: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+    landscape: xr.Dataset | None = None
 
     @property
     def report_path(self) -> Path:
         return self.out_dir / "report.html"
+
+    @property
+    def passed(self) -> bool:
+        """No policy check of any period and unit failed (checked on the maps, with or without a report)."""
+        from landuse.checks import summary
+
+        return self.checks is None or summary(self.checks)["failed"] == 0
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failed policy check."""
+        from landuse.checks import failure_lines
+
+        return [] if self.checks is None else failure_lines(self.checks)
 
 
 def period_seed(seed: int, period_index: int) -> int:
@@ -131,6 +153,16 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
         if key == "out":
             cfg.outputs.folder = Path(value).resolve()
             applied["outputs.folder"] = str(Path(value).resolve())
+            continue
+        if key == "outputs":
+            from landuse.errors import ConfigError
+
+            try:
+                cfg.outputs.ask(value)
+            except ValueError as exc:
+                shown = value if isinstance(value, str) else ",".join(value)
+                raise ConfigError(f"--outputs {shown!r}: {exc}") from None
+            applied["outputs"] = cfg.outputs.asked()
             continue
         section, attr = mapping[key]
         if key == "scheduler":
@@ -301,6 +333,7 @@ def run_scenario(
     scheduler: str | None = None,
     keep_runs: bool = False,
     calibration: str | os.PathLike | None = None,
+    outputs: str | list[str] | None = None,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -328,6 +361,10 @@ def run_scenario(
         A ``calibrated.yaml`` written by ``landuse calibrate``: its ``growth`` and
         ``policy`` keys are merged into the scenario (:func:`landuse.calibrate.apply_calibration`);
         the manifest's ``overrides.calibration`` records the file, its SHA-256 and the values.
+    outputs : str or list of str, optional
+        Exactly the outputs to compute and write, e.g. ``"maps"`` or ``"maps,allocation,report"``
+        (``all``: every one; names in :data:`landuse.config.OUTPUT_NAMES`); overrides the
+        ``outputs.*`` switches. Policy checks run on the maps either way.
 
     Returns
     -------
@@ -342,11 +379,8 @@ def run_scenario(
         write_duals_csv,
         zone_table,
     )
-    from landuse.boundary import ugb_from_config, write_ugb
-    from landuse.distributed import pipeline_growth
     from landuse.growth import GrowthParams, simulate
     from landuse.io import read_landscape
-    from landuse.report import build_report, write_report
     from landuse.validate import check_inputs
     from landuse.zones import zone_grid
 
@@ -355,16 +389,22 @@ def run_scenario(
     t = time.perf_counter()
     scenario = config if isinstance(config, Scenario) else load_scenario(config)
     overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
-                                scheduler=scheduler)
+                                scheduler=scheduler, outputs=outputs)
     if calibration is not None:  # calibrated growth / policy keys, recorded in the manifest
         from landuse.calibrate import apply_calibration
 
         scenario, overrides["calibration"] = apply_calibration(scenario, calibration)
     cfg = scenario.config
+    asked = cfg.outputs
     in_memory = cfg.compute.chunks is None and cfg.compute.scheduler is None
     if keep_runs and not in_memory:
         raise LanduseError("keep_runs needs the in-memory growth path (no compute.chunks, no compute.scheduler)")
-    grow = simulate if in_memory else pipeline_growth(cfg.compute)
+    if in_memory:
+        grow = simulate
+    else:
+        from landuse.distributed import pipeline_growth
+
+        grow = pipeline_growth(cfg.compute)
     run_landuse: dict[int, list[np.ndarray]] | None = {} if keep_runs else None
     grow_kw: dict[str, Any] = {"keep_runs": True} if keep_runs else {}
     out_dir = scenario.output_dir()
@@ -490,9 +530,10 @@ def run_scenario(
             p_any += pk
         not_urban_prob *= np.clip(1.0 - p_any, 0.0, 1.0)
         shortfalls.append(unit_shortfall(res.shortfall, alloc.units))
-        expected[y1] = like(ds, expected_map(lu_start, np.asarray(res.counts.sel(period=y1).values), params,
-                                             np.asarray(ds_p["zones"].values), targets), f"expected_{y1}",
-                            nodata=nodata)
+        if asked.expected:
+            expected[y1] = like(ds, expected_map(lu_start, np.asarray(res.counts.sel(period=y1).values), params,
+                                                 np.asarray(ds_p["zones"].values), targets),
+                                f"expected_{y1}", nodata=nodata)
         del res, params, ds_p
 
     t = time.perf_counter()
@@ -500,9 +541,13 @@ def run_scenario(
     p_urban = np.where(start_urban, 1.0, 1.0 - not_urban_prob).astype(np.float32)
     p_urban[~study] = np.nan
     urban_probability = like(ds, p_urban, "probability_urban")
-    ugb = ugb_from_config(urban_probability, ds, scenario, landuse=ds["landuse"].values)
-    ugb.name = "ugb"
-    timings["boundary"] = time.perf_counter() - t
+    ugb = None
+    if asked.boundary:  # the boundary's modules are imported only when it is asked for
+        from landuse.boundary import ugb_from_config
+
+        ugb = ugb_from_config(urban_probability, ds, scenario, landuse=ds["landuse"].values)
+        ugb.name = "ugb"
+        timings["boundary"] = time.perf_counter() - t
 
     t = time.perf_counter()
     allocation_df = pd.concat([a.targets for a in allocations], ignore_index=True)
@@ -512,38 +557,48 @@ def run_scenario(
     shortfall_df = pd.concat(shortfalls, ignore_index=True) if shortfalls else pd.DataFrame()
     transfers_df = pd.concat([a.transfers for a in allocations], ignore_index=True)
     shrink_df = _shrinkage_table(ds, scenario, landuse_by_year, vacancy_by_year, shrink_records)
-    extra = {
-        "objective": {str(a.period): a.objective for a in allocations},
-        "objective_terms": {str(a.period): a.objective_terms for a in allocations},
-        "binding_policies": {
-            str(a.period): a.duals[a.duals.binding & (a.duals.kind != "demand")][
-                ["constraint", "cost", "unit", "meaning"]].to_dict(orient="records")
-            for a in allocations
-        },
-        "fragmentation": fragmentation,
-        "mean_distance_new_m": {str(a.period): a.mean_distance_new_m for a in allocations},
-        "shortfall_cells": int(shortfall_df["shortfall"].sum()) if len(shortfall_df) else 0,
-        "transfers": transfers_df.to_dict(orient="records"),
-        "demand_from_people": (people.change.to_dict(orient="records") if people is not None else []),
-        "demand_notes": (people.notes if people is not None else []),
-        "demand_trend": trend.to_json() if trend is not None else None,
-        "shrinkage": shrink_df.to_dict(orient="records"),
-        "overrides": overrides,
-        "source_warnings": source_warnings,
-    }
-    report = build_report(
-        scenario=scenario,
-        landscape=ds,
-        landuse_by_year=landuse_by_year,
-        probability={"urban": urban_probability, **{t_: probability[scenario.periods[-1]][t_] for t_ in scenario.urban_types}},
-        ugb=ugb,
-        allocation=allocation_df,
-        seed=cfg.growth.seed,
-        extra=extra,
-        start_landuse=ds["landuse"],
-        shortfall=shortfall_df,
-        probability_by_period=probability,
-    )
+    report = None
+    if asked.report:
+        from landuse.report import build_report
+        extra = {
+            "objective": {str(a.period): a.objective for a in allocations},
+            "objective_terms": {str(a.period): a.objective_terms for a in allocations},
+            "binding_policies": {
+                str(a.period): a.duals[a.duals.binding & (a.duals.kind != "demand")][
+                    ["constraint", "cost", "unit", "meaning"]].to_dict(orient="records")
+                for a in allocations
+            },
+            "fragmentation": fragmentation,
+            "mean_distance_new_m": {str(a.period): a.mean_distance_new_m for a in allocations},
+            "shortfall_cells": int(shortfall_df["shortfall"].sum()) if len(shortfall_df) else 0,
+            "transfers": transfers_df.to_dict(orient="records"),
+            "demand_from_people": (people.change.to_dict(orient="records") if people is not None else []),
+            "demand_notes": (people.notes if people is not None else []),
+            "demand_trend": trend.to_json() if trend is not None else None,
+            "shrinkage": shrink_df.to_dict(orient="records"),
+            # how the run was computed (tiles, scheduler) changes no result: the manifest records it, not the report
+            "overrides": {k: v for k, v in overrides.items() if not k.startswith("compute.")},
+            "source_warnings": source_warnings,
+        }
+        report = build_report(
+            scenario=scenario,
+            landscape=ds,
+            landuse_by_year=landuse_by_year,
+            probability={"urban": urban_probability, **{t_: probability[scenario.periods[-1]][t_] for t_ in scenario.urban_types}},
+            ugb=ugb,
+            allocation=allocation_df,
+            seed=cfg.growth.seed,
+            extra=extra,
+            start_landuse=ds["landuse"],
+            shortfall=shortfall_df,
+            probability_by_period=probability,
+        )
+        checks = report.checks
+    else:  # no report: the policy checks still run, on the maps
+        from landuse.checks import policy_checks
+
+        checks = policy_checks(scenario, ds, landuse_by_year, start_landuse=ds["landuse"].values,
+                               allocation=allocation_df, shortfall=shortfall_df, probability=probability)
     timings["evaluate"] = time.perf_counter() - t
 
     manifest = {
@@ -557,6 +612,7 @@ def run_scenario(
         "solver": cfg.allocation.solver,
         "versions": package_versions(),
         "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in layer_paths.items()},
+        "outputs": asked.asked(),
         "timings_s": {},
         "files": [],
     }
@@ -573,30 +629,37 @@ def run_scenario(
         with protected_inputs(protected), OutputFolder(out_dir, command="run", owner=scenario.name, force=force,
                                                        protected=protected) as stage:
             d = stage.path
-            for y1, da in landuse_by_year.items():
+            for y1, da in landuse_by_year.items() if asked.maps else ():
                 write_geotiff(da, d / f"landuse_{y1}.tif", classes=classes, tags=tags)
             for y1, da in expected.items():
                 write_geotiff(da, d / f"expected_{y1}.tif", classes=classes, tags={**tags, "map": "expected"})
-            if cfg.outputs.probability:
+            if asked.probability:
                 for y1, per_type in probability.items():
                     for typ, da in per_type.items():
                         write_geotiff(da, d / f"probability_{typ}_{y1}.tif", tags=tags)
                 write_geotiff(urban_probability, d / "probability_urban.tif", tags=tags)
-            write_ugb(ugb, d, stem="ugb", tags=tags)
-            write_allocation_csv(allocations, d / "allocation.csv")
-            write_duals_csv(allocations, d / "duals.csv")
-            write_text(d / "shortfall.csv", shortfall_df.to_csv(index=False))
-            if len(transfers_df):
-                write_text(d / "transfers.csv", transfers_df.to_csv(index=False, float_format="%.4f"))
-            for y1, da in vacancy_by_year.items():
+            if ugb is not None:
+                from landuse.boundary import write_ugb
+
+                write_ugb(ugb, d, stem="ugb", tags=tags)
+            if asked.allocation:
+                write_allocation_csv(allocations, d / "allocation.csv")
+                write_duals_csv(allocations, d / "duals.csv")
+                write_text(d / "shortfall.csv", shortfall_df.to_csv(index=False))
+                if len(transfers_df):
+                    write_text(d / "transfers.csv", transfers_df.to_csv(index=False, float_format="%.4f"))
+            for y1, da in vacancy_by_year.items() if asked.maps else ():
                 write_geotiff(da, d / f"vacancy_{y1}.tif", tags=tags)
-            if len(shrink_df):
+            if asked.allocation and len(shrink_df):
                 write_text(d / "shrinkage.csv", shrink_df.to_csv(index=False, float_format="%.4f"))
-            if people is not None:
+            if asked.allocation and people is not None:
                 write_text(d / "demand_people.csv", people.need.merge(
                     people.change.rename(columns={"period": "year", "hectares": "change_ha"}),
                     on=["city", "year", "type"], how="left").to_csv(index=False, float_format="%.4f"))
-            write_report(d, report, figures=cfg.outputs.figures, html=cfg.outputs.html)
+            if report is not None:
+                from landuse.report import write_report
+
+                write_report(d, report, figures=asked.figures, html=asked.html)
             timings["write"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - t_all
             manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
@@ -618,6 +681,9 @@ def run_scenario(
         manifest=manifest,
         files=files,
         run_landuse=run_landuse,
+        checks=checks,
+        warnings=source_warnings,
+        landscape=ds,
     )
 
 

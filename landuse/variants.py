@@ -109,12 +109,12 @@ def run_variants(config: str | os.PathLike, *, out: str | os.PathLike | None = N
         runs[name] = run_scenario(sc, out=parent / name, force=force, progress=progress, **overrides)
     high = _high(scenarios, base.periods[-1])
     first = next(iter(runs.values()))
-    ds = first.report.landscape
+    ds = first.landscape
     final = base.periods[-1]
     finals = {v: np.asarray(r.landuse[final].values) for v, r in runs.items()}
     masks, table = robustness(np.asarray(ds["landuse"].values), finals, np.asarray(ds["cities"].values), base,
                               high=high, cell_ha=cell_area_ha(ds))
-    summary = {v: {"checks_passed": bool(r.report.data["passed"]), "folder": str(r.out_dir)} for v, r in runs.items()}
+    summary = {v: {"checks_passed": r.passed, "folder": str(r.out_dir)} for v, r in runs.items()}
     lines = [f"# Robustness across demand variants: {base.name}", "",
              f"Variants: {', '.join(runs)}; the high variant (most people at the horizon, {final}): {high}.", "",
              "| city | urbanised under every variant ha | urbanised only under " + high + " ha | restored under every "

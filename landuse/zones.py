@@ -59,6 +59,23 @@ def block_ids(ds: xr.Dataset, *, block_size_m: float) -> np.ndarray:
     return (np.arange(rows)[:, None] // by) * nbx + (np.arange(cols)[None, :] // bx)
 
 
+def _number_keys(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct ``keys`` ascending, each key's number 1.. in that order (int32) and the count of each.
+
+    What ``np.unique(keys, return_inverse=True, return_counts=True)`` gives (numbers one higher), by
+    counting over the key range ``0..n_keys-1`` instead of sorting, when that range is not much larger
+    than the keys themselves; by sorting otherwise.
+    """
+    if n_keys <= max(4 * keys.size, 1 << 20):
+        counts = np.bincount(keys, minlength=n_keys)
+        present = counts > 0
+        number = np.cumsum(present, dtype=np.int32)  # number of each key in ascending order
+        uniq = np.flatnonzero(present)
+        return uniq, number[keys], counts[uniq]
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return uniq, (inverse + 1).astype(np.int32), counts
+
+
 def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> ZoneGrid:
     """Cross the administrative layer with square blocks of ``block_size_m``.
 
@@ -98,9 +115,10 @@ def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> 
     block = block_ids(ds, block_size_m=block_size_m)
     key = block.astype(np.int64) * n_city + city
     keys_in = key[inside]
-    uniq, inverse, counts = np.unique(keys_in, return_inverse=True, return_counts=True)
+    del key
+    uniq, zone_in, counts = _number_keys(keys_in, int(block.max(initial=0) + 1) * n_city)
     zones = np.zeros((rows, cols), dtype=np.int32)
-    zones[inside] = (inverse + 1).astype(np.int32)
+    zones[inside] = zone_in
     blk = uniq // n_city
     table = pd.DataFrame(
         {

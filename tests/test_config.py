@@ -137,3 +137,24 @@ def test_per_city_demand_sums_to_cluster() -> None:
     assert sc.config.demand.cluster("residential", 2025) == 13
     assert sc.config.demand.cluster("residential", 2030) == 5
     assert sc.period_pairs == [(2020, 2025), (2025, 2030)]
+
+
+def test_outputs_switches_and_the_comma_list(tmp_path: Path, tiny_layers) -> None:
+    from landuse.config import OUTPUT_NAMES, OutputsConfig
+
+    sc = scenario_from_dict(scenario_dict(tiny_layers, tmp_path, outputs={"report": False, "boundary": False}),
+                            base_dir=tmp_path)
+    o = sc.config.outputs
+    # figures and html are parts of the report: off with it
+    assert o.asked() == ["maps", "expected", "probability", "allocation", "coordination"]
+    o.ask("all")
+    assert o.asked() == list(OUTPUT_NAMES)
+    o.ask(" maps , boundary ")
+    assert o.asked() == ["maps", "boundary"]
+    o.ask(["figures"])
+    assert o.asked() == ["report", "figures"]
+    for bad, word in (("maps,ugb", "'ugb'"), (",", "at least one")):
+        with pytest.raises(ValueError, match=word):
+            OutputsConfig().ask(bad)
+    with pytest.raises(ConfigError, match="outputs.*maps"):
+        scenario_from_dict(scenario_dict(tiny_layers, tmp_path, outputs={"maps": "sometimes"}), base_dir=tmp_path)

@@ -278,3 +278,72 @@ def test_city_by_city_comparison_is_skipped_for_one_city_or_when_switched_off(tm
     (tmp_path / "on.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
     frag = run_scenario(tmp_path / "on.yaml", write=False).report.data["extra"]["fragmentation"]
     assert all("differences" in v or "error" in v for v in frag.values())
+
+
+def _boom(*_a, **_k):
+    raise AssertionError("a stage nobody asked for was computed")
+
+
+def test_outputs_maps_computes_and_writes_the_maps_only(tmp_path, tiny_layers, monkeypatch) -> None:
+    from conftest import scenario_dict
+
+    import landuse.allocate
+    import landuse.boundary
+    import landuse.hindcast
+    import landuse.report
+
+    d = scenario_dict(tiny_layers, tmp_path, name="less", outputs={"folder": "out_less"})
+    cfg = tmp_path / "less.yaml"
+    cfg.write_text(yaml.safe_dump(d, sort_keys=False))
+    full = run_scenario(cfg, write=False)  # the reference: every output, report included
+    for mod, name in ((landuse.allocate, "compare_coordination"), (landuse.boundary, "ugb_from_config"),
+                      (landuse.report, "build_report"), (landuse.report, "write_report"),
+                      (landuse.hindcast, "expected_map")):
+        monkeypatch.setattr(mod, name, _boom)
+    res = runner.invoke(app, ["run", str(cfg), "--outputs", "maps", "--quiet"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out_less"
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".aux.xml")) == ["landuse_2025.tif",
+                                                                                         "manifest.json"]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["outputs"] == ["maps"] and m["overrides"]["outputs"] == ["maps"]
+    assert "boundary" not in m["timings_s"]
+    # the policy checks ran on the maps and were printed, though no report was built
+    assert "checks passed" in res.output and "report:" not in res.output
+    less = run_scenario(cfg, write=False, outputs="maps")
+    assert less.report is None and less.ugb is None
+    pd.testing.assert_frame_equal(less.checks, full.report.checks)
+    assert less.passed == full.report.data["passed"]
+    assert np.array_equal(less.landuse[2025].values, full.landuse[2025].values)
+
+
+def test_outputs_list_and_switches_choose_the_files(tmp_path, tiny_layers) -> None:
+    from conftest import scenario_dict
+
+    d = scenario_dict(tiny_layers, tmp_path, name="some",
+                      outputs={"folder": "out_some", "boundary": False, "probability": False, "figures": False})
+    cfg = tmp_path / "some.yaml"
+    cfg.write_text(yaml.safe_dump(d, sort_keys=False))
+    res = run_scenario(cfg)
+    names = {p.name for p in res.out_dir.iterdir() if not p.name.endswith(".aux.xml")}
+    assert {"landuse_2025.tif", "expected_2025.tif", "allocation.csv", "duals.csv", "shortfall.csv",
+            "report.json", "report.md", "report.html"} <= names
+    assert not any(n.startswith(("ugb", "probability_")) or n == "figures" for n in names), names
+    assert res.manifest["outputs"] == ["maps", "expected", "allocation", "report", "html", "coordination"]
+    assert res.report.data["growth_boundary"] is None
+    # html asks for the report too; allocation alone writes the tables and no report
+    res = run_scenario(cfg, outputs="allocation,html", force=True)
+    names = {p.name for p in res.out_dir.iterdir()}
+    assert {"allocation.csv", "report.json", "report.html"} <= names and "landuse_2025.tif" not in names
+    res = run_scenario(cfg, outputs=["all"], write=False)
+    assert res.manifest["outputs"] == ["maps", "expected", "probability", "boundary", "allocation", "report",
+                                       "figures", "html", "coordination"]
+
+
+@pytest.mark.parametrize("value", ["maps,figs", "", "maps,,all,Report"])
+def test_bad_outputs_value_exits_2_naming_it(tiny_config, tmp_path, value) -> None:
+    res = runner.invoke(app, ["run", str(tiny_config), "--out", str(tmp_path / "x"), "--outputs", value])
+    assert res.exit_code == 2 and "--outputs" in res.output and "Traceback" not in res.output, res.output
+    assert "allowed: maps, expected, probability, boundary, allocation, report, figures, html, coordination, all" \
+        in res.output
+    assert not (tmp_path / "x").exists()

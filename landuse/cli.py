@@ -508,8 +508,7 @@ def calibrate(
 
     def progress(ev: dict[str, Any]) -> None:
         if not quiet:
-            typer.echo(f"point {ev['point']}/{ev['budget']} ({ev['stage']}): {ev['objective']:.4f}, "
-                       f"best {ev['best']:.4f}", err=True)
+            typer.echo(_calibration_progress(ev), err=True)
 
     result, files = calibrate_scenario(config, out=out, budget=budget, runs=runs, objective=objective, seed=seed,
                                        parallel=parallel, progress=progress, force=force)
@@ -521,6 +520,14 @@ def calibrate(
     typer.echo("  " + ", ".join(f"{k} = {val}" for k, val in result.best.items()))
     typer.echo(f"wrote {files['yaml']}, {files['csv'].name}, {files['png'].name}, {files['md'].name}")
     typer.echo(f"apply with: landuse run {config} --calibration {files['yaml']}")
+
+
+def _calibration_progress(ev: dict[str, Any]) -> str:
+    """One progress line of a calibration: search points count against the budget; the finalists and the
+    refinement around the chosen point come after the search, on fresh seeds, outside the budget."""
+    if ev["stage"] in ("default", "sobol", "gp"):
+        return f"point {ev['point']}/{ev['budget']} ({ev['stage']}): {ev['objective']:.4f}, best {ev['best']:.4f}"
+    return f"point {ev['point']}, after the search ({ev['stage']}, fresh seeds): {ev['objective']:.4f}"
 
 
 @app.command(short_help="Fit on the past, predict the next observed map, score against null models.")
@@ -545,8 +552,7 @@ def hindcast(
 
     def progress(ev: dict[str, Any]) -> None:
         if not quiet:
-            typer.echo(f"fit: point {ev['point']}/{ev['budget']} ({ev['stage']}): {ev['objective']:.4f}, "
-                       f"best {ev['best']:.4f}", err=True)
+            typer.echo("fit: " + _calibration_progress(ev), err=True)
 
     result, files = hindcast_scenario(config, out=out, t0=t0, t1=t1, quantities=quantities, budget=budget, runs=runs,
                                       seed=seed, progress=progress, force=force)

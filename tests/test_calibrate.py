@@ -449,3 +449,12 @@ def test_one_urban_type_of_any_name_through_the_allocator() -> None:
     assert set(block["growth"]) <= {"neighbourhood_strength", "spontaneous_share", "iterations", "adaptive_inertia",
                                     "suitability"} and "neighbourhood_weights" not in block["growth"]
     assert res.info["unreachable"]["by_type"] == {"built": 0}
+
+
+def test_cli_progress_counts_search_points_against_the_budget_only():
+    from landuse.cli import _calibration_progress
+
+    search = _calibration_progress({"stage": "gp", "point": 80, "budget": 80, "objective": 0.25, "best": 0.3})
+    assert search == "point 80/80 (gp): 0.2500, best 0.3000"
+    after = _calibration_progress({"stage": "final", "point": 85, "budget": 80, "objective": 0.2, "best": 0.3})
+    assert "/80" not in after and "final" in after and "fresh seeds" in after

@@ -27,7 +27,6 @@ from landuse.config import Scenario, UgbConfig
 from landuse.errors import LanduseError
 from landuse.io import write_geotiff, write_text
 from landuse.landscape import cell_area_ha, cell_size, cell_sizes, like
-from landuse.metrics import _role_mask
 from landuse.metrics_kernels import _within_disk
 
 
@@ -163,7 +162,7 @@ def delineate_ugb(
     if p.shape != study.shape:
         raise LanduseError(f"growth probability has shape {p.shape}, the Landscape's grid is {study.shape}")
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
-    urban = _role_mask(classes, lu, "urban") & study
+    urban = classes.is_role(lu, "urban") & study
     cs = cell_size(landscape)
 
     # compared in float64 without a float64 copy of the grid (a float64 scalar promotes the
@@ -288,7 +287,7 @@ def ugb_summary(ugb: xr.DataArray, landscape: xr.Dataset, *, landuse=None, class
     study = _study(landscape)
     cell_ha = cell_area_ha(landscape)
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
-    urban = _role_mask(classes, lu, "urban") & study
+    urban = classes.is_role(lu, "urban") & study
     _, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     area = float(mask.sum()) * cell_ha
     region = float(study.sum()) * cell_ha

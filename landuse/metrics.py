@@ -53,25 +53,6 @@ def _values(a: ArrayLike) -> np.ndarray:
     return np.asarray(a.values if isinstance(a, xr.DataArray) else a)
 
 
-_FEW_CODES = 16  # up to this many codes, comparisons beat a 256-entry lookup (which indexes with intp)
-
-
-def _role_mask(classes: ClassScheme, landuse: ArrayLike, *roles: str) -> np.ndarray:
-    """Cells whose class holds one of ``roles``: :meth:`ClassScheme.is_role`, cell for cell.
-
-    For a few codes one uint8 comparison per code (a byte a cell, no intp index array of
-    eight bytes a cell as the lookup builds); many codes go to :meth:`ClassScheme.is_role`.
-    """
-    codes = classes.codes_with_role(*roles)
-    if len(codes) > _FEW_CODES:
-        return classes.is_role(landuse, *roles)
-    lu = np.asarray(_values(landuse), dtype=np.uint8)
-    out = np.zeros(lu.shape, dtype=bool)
-    for c in codes:
-        out |= lu == np.uint8(c)
-    return out
-
-
 def _structure(connectivity: int) -> np.ndarray:
     if connectivity == 8:
         return np.ones((3, 3), dtype=bool)
@@ -328,10 +309,10 @@ def urban_metrics(
     """
     lu = _values(landuse)
     study = lu != classes.nodata if study_area is None else np.asarray(_values(study_area), dtype=bool)
-    out = {"urban": landscape_metrics(_role_mask(classes, lu, "urban"), cell_size=cell_size,
+    out = {"urban": landscape_metrics(classes.is_role(lu, "urban"), cell_size=cell_size,
                                       connectivity=connectivity, study_area=study, count_boundary=count_boundary)}
     for t in classes.urban_types:
-        out[t] = landscape_metrics(_role_mask(classes, lu, t), cell_size=cell_size, connectivity=connectivity,
+        out[t] = landscape_metrics(classes.is_role(lu, t), cell_size=cell_size, connectivity=connectivity,
                                    study_area=study, count_boundary=count_boundary)
     return out
 
@@ -452,8 +433,8 @@ def expansion_types(
     study = (b != classes.nodata) & (a != classes.nodata)
     if study_area is not None:
         study &= np.asarray(_values(study_area), dtype=bool)
-    old = _role_mask(classes, b, "urban") & study
-    new = _role_mask(classes, a, "urban") & ~old & study
+    old = classes.is_role(b, "urban") & study
+    new = classes.is_role(a, "urban") & ~old & study
     labels, n = ndimage.label(new, structure=_structure(connectivity))
     labels = labels.astype(np.int32, copy=False)
     flat = labels.ravel()
@@ -934,10 +915,10 @@ def quota_report(
     space = open_space_mask(after, classes, include_water=include_water, protected=protected) & land
     space_before = open_space_mask(before, classes, include_water=include_water, protected=protected) & land_area_mask(
         landscape, classes, include_water=include_water, landuse=before)
-    farm_b = _role_mask(classes, before, "farmland") & study
-    farm_a = _role_mask(classes, after, "farmland") & study
-    urban_b = _role_mask(classes, before, "urban")
-    urban_a = _role_mask(classes, after, "urban") & study
+    farm_b = classes.is_role(before, "farmland") & study
+    farm_a = classes.is_role(after, "farmland") & study
+    urban_b = classes.is_role(before, "urban")
+    urban_a = classes.is_role(after, "urban") & study
     if "cities" in landscape:
         raw = np.asarray(landscape["cities"].values)
         if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:  # ids as they are (int32 or narrower), else intp

@@ -579,13 +579,16 @@ def test_validation_histogram_strip_by_strip_equals_the_whole_grid(seed: int, st
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), role=st.sampled_from(["urban", "farmland", "open_space", "water",
                                                              "residential", "industrial", "commercial"]))
-def test_role_mask_equals_is_role(seed: int, role: str) -> None:
-    from landuse.metrics import _role_mask
-
+def test_is_role_equals_a_lookup_table(seed: int, role: str) -> None:
     rng = np.random.default_rng(seed)
     lu = rng.integers(0, 256, size=tuple(int(v) for v in rng.integers(1, 20, size=2))).astype(np.uint8)
     lu[rng.random(lu.shape) < 0.6] = rng.choice(np.array([R, IND, C, F, OS, W, N], dtype=np.uint8))
-    np.testing.assert_array_equal(_role_mask(S, lu, role), S.is_role(lu, role))
+    for roles in ((role,), (role, "farmland")):
+        lut = np.zeros(256, dtype=bool)
+        lut[list(S.codes_with_role(*roles))] = True
+        got = S.is_role(lu, *roles)
+        assert got.dtype == bool and got.shape == lu.shape
+        np.testing.assert_array_equal(got, lut[lu])
 
 
 def test_lei_beyond_65535_patches() -> None:

@@ -44,7 +44,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,29 +240,35 @@ def zone_table(
     cell = cell_size(ds)
     include_water = bool(pol.open_space_quota.include_water) if pol.open_space_quota else False
 
-    def per_zone(mask_or_weights: np.ndarray) -> np.ndarray:
-        return np.bincount(zf, weights=np.asarray(mask_or_weights, dtype=np.float64).ravel(), minlength=n + 1)[1:]
-
     out = base.copy()
     out["area_ha"] = out["cells"].to_numpy(dtype=np.float64) * cell_ha
-    land = land_area_mask(ds, classes, include_water=include_water, landuse=lu)
-    out["land_ha"] = per_zone(land) * cell_ha
-    space = open_space_mask(lu, classes, include_water=include_water, protected=protected_open_space(ds, scenario))
-    out["open_space_ha"] = per_zone(space & land & (z > 0)) * cell_ha
-    urban = classes.is_role(lu, "urban") & (z > 0)
-    out["urban_ha"] = per_zone(urban) * cell_ha
+    # whole-cell counts: one integer count per zone, class and study-area bit (no float raster per class)
+    by_class = _ClassCounts(zf, lu, np.asarray(ds["study_area"].values, dtype=bool).ravel(), n)
+    water = set(classes.codes_with_role("water")) if not include_water else set()
+    out["land_ha"] = by_class.cells(set(range(256)) - water, study=True) * cell_ha
+    protected = protected_open_space(ds, scenario)
+    if protected is None:
+        space = set(classes.codes_with_role(*(("open_space", "water") if include_water else ("open_space",))))
+        out["open_space_ha"] = by_class.cells(space - water, study=True) * cell_ha
+    else:
+        land_mask = land_area_mask(ds, classes, include_water=include_water, landuse=lu)
+        space = open_space_mask(lu, classes, include_water=include_water, protected=protected)
+        out["open_space_ha"] = _count_per_zone(zf, (space & land_mask).ravel(), n) * cell_ha
+    out["urban_ha"] = by_class.cells(classes.codes_with_role("urban")) * cell_ha
     for t in classes.urban_types:
-        out[f"{t}_ha"] = per_zone(classes.is_role(lu, t) & (z > 0)) * cell_ha
+        out[f"{t}_ha"] = by_class.cells(classes.codes_with_role(t)) * cell_ha
+    del by_class
 
     suit = compute_suitability(ds, scenario, landuse=lu) if suitability is None else suitability
     suit = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
     sources = source_classes(classes)
     ns = len(sources)
     cp = cell_pieces(ds, scenario, lu, z, suit) if pieces is None else pieces
-    dev = cp.source >= 0
+    dev_idx = np.flatnonzero(cp.source.ravel() >= 0)
     tod_radius = cp.tod_radius_m
-    key = ((zf * ns + cp.source.ravel()) * N_BANDS + cp.band.ravel())[dev.ravel()]
+    key = (zf[dev_idx] * ns + cp.source.ravel()[dev_idx]) * N_BANDS + cp.band.ravel()[dev_idx]
     counts = np.bincount(key, minlength=(n + 1) * ns * N_BANDS).reshape(n + 1, ns, N_BANDS)[1:]
+    del key
     for i, (name, _, _) in enumerate(sources):
         out[f"cap_{name}_ha"] = counts[:, i].sum(axis=1) * cell_ha
         if tod_radius is not None:
@@ -272,29 +278,87 @@ def zone_table(
             for i, (name, _, _) in enumerate(sources):
                 out[f"band{m}_{name}_ha"] = counts[:, i, m] * cell_ha
 
-    # means over developable cells, falling back to the whole zone
-    n_dev = per_zone(dev)
-    use_dev = n_dev > 0
-
-    def zone_mean(values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values, dtype=np.float64)
-        finite = np.isfinite(v) & (z > 0)
-        vv = np.where(finite, v, 0.0)
-        s_dev = per_zone(np.where(dev, vv, 0.0))
-        c_dev = per_zone(dev & finite)
-        s_all = per_zone(vv)
-        c_all = per_zone(finite)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m = np.where(use_dev, s_dev / c_dev, s_all / c_all)
-        return np.where(np.where(use_dev, c_dev, c_all) > 0, m, np.nan)
-
+    # means over developable cells, falling back to the whole zone: only those cells are read
+    use_dev = counts.sum(axis=(1, 2)) > 0
+    del counts
+    mean_over = _ZoneMeans(zf, dev_idx, use_dev, n)
     for k, t in enumerate(classes.urban_types):
-        out[f"suit_{t}"] = np.nan_to_num(zone_mean(suit[k]), nan=0.0)
-    out["dist_urban_m"] = zone_mean(distance_to(urban, cell=cell_sizes(ds)))
+        out[f"suit_{t}"] = np.nan_to_num(mean_over(suit[k]), nan=0.0)
+    urban = classes.is_role(lu, "urban") & (z > 0)
+    out["dist_urban_m"] = mean_over(distance_to(urban, cell=cell_sizes(ds)))
+    del urban
     for col, layer in (("dist_station_m", "stations"), ("dist_centre_m", "centres")):
-        out[col] = zone_mean(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell_sizes(ds))) if layer in ds else np.nan
+        out[col] = mean_over(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell_sizes(ds))) if layer in ds else np.nan
     out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": tod_radius})
     return out
+
+
+def _count_per_zone(zf: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Cells of ``mask`` per zone 1 .. ``n`` (int64; zone 0 dropped)."""
+    return np.bincount(zf[mask], minlength=n + 1)[1:]
+
+
+_CHUNK_CELLS = 1 << 22
+"""Cells per slice of the raster when counting classes per zone (bounds the integer temporaries)."""
+
+
+class _ClassCounts:
+    """Cells per zone 1 .. ``n``, land-use code and study-area bit, as int64 counts.
+
+    Only the codes present in the raster get a bin (a compact index), so the table is
+    ``n x (present codes) x 2``; it is filled slice by slice of the raster.
+    """
+
+    def __init__(self, zf: np.ndarray, lu: np.ndarray, study: np.ndarray, n: int) -> None:
+        lu = lu.ravel()
+        present = np.flatnonzero(np.bincount(lu, minlength=256))
+        self.compact = np.full(256, -1, dtype=np.int64)
+        self.compact[present] = np.arange(present.size)
+        nc = present.size
+        size = (n + 1) * nc * 2
+        tab = np.zeros(size, dtype=np.int64)
+        for s in range(0, lu.size, _CHUNK_CELLS):
+            e = s + _CHUNK_CELLS
+            key = zf[s:e] * (2 * nc) + self.compact[lu[s:e]] * 2 + study[s:e]
+            tab += np.bincount(key, minlength=size)
+        self.tab = tab.reshape(n + 1, nc, 2)[1:]
+
+    def cells(self, codes: Iterable[int], *, study: bool = False) -> np.ndarray:
+        """Cells per zone of the classes ``codes`` (inside the study area only when ``study``)."""
+        idx = [int(self.compact[c]) for c in sorted(set(codes)) if self.compact[c] >= 0]
+        sel = self.tab[:, idx]
+        return (sel[:, :, 1] if study else sel).reshape(len(sel), -1).sum(axis=1)
+
+
+class _ZoneMeans:
+    """Mean of a raster per zone over its developable cells, over all its cells when it has none.
+
+    Non-finite values are left out; a zone with no finite value gets NaN. Only the cells that
+    count are gathered (the developable ones, plus every cell of the zones without any), and
+    sums run in cell order in float64, as one ``np.bincount`` over the whole raster would.
+    """
+
+    def __init__(self, zf: np.ndarray, dev_idx: np.ndarray, use_dev: np.ndarray, n: int) -> None:
+        no_dev = np.concatenate([[False], ~use_dev])  # zone 0 never counts
+        if no_dev.any():
+            sel = no_dev[zf]
+            sel[dev_idx] = True
+            self.idx = np.flatnonzero(sel)
+        else:
+            self.idx = dev_idx
+        self.zone = zf[self.idx]
+        self.n = n
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values).ravel()[self.idx]
+        finite = np.isfinite(v)
+        zone = self.zone[finite] if not finite.all() else self.zone
+        s = np.bincount(zone, weights=v[finite].astype(np.float64) if not finite.all() else v.astype(np.float64),
+                        minlength=self.n + 1)[1:]
+        c = np.bincount(zone, minlength=self.n + 1)[1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = s / c
+        return np.where(c > 0, m, np.nan)
 
 
 def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocation, *, landuse: np.ndarray,

@@ -568,6 +568,23 @@ def city_demand(
     return out, notes
 
 
+def _csr_from_rows(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
+    """``csr_matrix((vals, (rows, cols)), shape)`` without the COO round trip when ``rows`` never decreases.
+
+    The model's entries come row by row (policy rows in order, then the capacity rows), so the CSR arrays are
+    the entries as they are plus a row pointer; ``sum_duplicates`` then does what the COO constructor does
+    (nothing, for canonical rows), so both give the same arrays. The matrix may share (and, to sum
+    duplicates, overwrite) ``cols`` and ``vals``.
+    """
+    if rows.size and bool(np.any(rows[1:] < rows[:-1])):
+        return sparse.csr_matrix((vals, (rows, cols)), shape=shape)
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    A = sparse.csr_matrix((vals, cols, indptr), shape=shape)
+    A.sum_duplicates()
+    return A
+
+
 def build_model(
     zone_table: pd.DataFrame,
     scenario: Scenario,
@@ -833,7 +850,7 @@ def build_model(
     cols = np.concatenate([*R.cols, cap_cols])
     vals = np.concatenate([*R.vals, np.ones(cap_cols.size)])
     n_rows = n_pol + multi.size
-    A = sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, col_piece.size))
+    A = _csr_from_rows(rows, cols, vals, (n_rows, col_piece.size))
     row_lo = np.concatenate([np.array(R.lo, dtype=np.float64), np.full(multi.size, -_INF)])
     row_hi = np.concatenate([np.array(R.hi, dtype=np.float64), piece_cap[multi]])
     meta = pd.DataFrame(R.meta) if R.meta else pd.DataFrame(columns=["kind", "city", "type", "name", "bound"])

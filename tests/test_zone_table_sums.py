@@ -161,3 +161,38 @@ def test_class_counts_are_integers_per_zone_code_and_study_bit(chunk, monkeypatc
     assert cc.cells([3], study=True).tolist() == [1, 0, 0]
     assert cc.cells([7, 255]).tolist() == [1, 3, 0]
     assert cc.cells([7, 9], study=True).tolist() == [1, 1, 0]  # code 9 absent: reads 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_rows=st.integers(1, 12), n_cols=st.integers(1, 12),
+       nnz=st.integers(0, 60), sort_rows=st.booleans())
+def test_csr_from_rows_equals_the_coo_constructor(seed, n_rows, n_cols, nnz, sort_rows):
+    from scipy import sparse
+
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, n_rows, nnz)
+    if sort_rows:
+        rows = np.sort(rows)
+    cols = rng.integers(0, n_cols, nnz)  # duplicates and unsorted columns within a row included
+    vals = rng.normal(size=nnz)
+    a = alloc._csr_from_rows(rows.copy(), cols.copy(), vals.copy(), (n_rows, n_cols))  # it may reuse its arrays
+    b = sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_cols))
+    for name in ("indptr", "indices", "data"):
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+        assert getattr(a, name).dtype == getattr(b, name).dtype, name
+    assert a.has_canonical_format == b.has_canonical_format
+
+
+def test_build_model_matrix_is_the_coo_matrix(monkeypatch):
+    """The model's matrix, built from a row pointer, holds the very arrays of the COO constructor."""
+    from scipy import sparse
+
+    ds, sc, zones = _case(11, (12, 12), protected=False, include_water=False, greenbelt="soft", stations=True,
+                          nodata_share=0.0)
+    zt = zone_table(ds, sc, zones=zones)
+    m = alloc.build_model(zt, sc, 2030, coordination="city")
+    assert m.A.nnz > 0
+    monkeypatch.setattr(alloc, "_csr_from_rows", lambda r, c, v, shape: sparse.csr_matrix((v, (r, c)), shape=shape))
+    ref = alloc.build_model(zt, sc, 2030, coordination="city")
+    for name in ("indptr", "indices", "data"):
+        assert getattr(m.A, name).tobytes() == getattr(ref.A, name).tobytes(), name

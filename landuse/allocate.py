@@ -282,6 +282,7 @@ def zone_table(
     use_dev = counts.sum(axis=(1, 2)) > 0
     del counts
     mean_over = _ZoneMeans(zf, dev_idx, use_dev, n)
+    del dev_idx
     for k, t in enumerate(classes.urban_types):
         out[f"suit_{t}"] = np.nan_to_num(mean_over(suit[k]), nan=0.0)
     urban = classes.is_role(lu, "urban") & (z > 0)
@@ -340,17 +341,14 @@ class _ZoneMeans:
 
     def __init__(self, zf: np.ndarray, dev_idx: np.ndarray, use_dev: np.ndarray, n: int) -> None:
         no_dev = np.concatenate([[False], ~use_dev])  # zone 0 never counts
-        if no_dev.any():
-            sel = no_dev[zf]
-            sel[dev_idx] = True
-            self.idx = np.flatnonzero(sel)
-        else:
-            self.idx = dev_idx
-        self.zone = zf[self.idx]
+        self.sel = no_dev[zf]  # one byte per cell, kept while the distance transforms run
+        self.sel[dev_idx] = True
+        zone = zf[self.sel]
+        self.zone = zone.astype(np.int32) if n < np.iinfo(np.int32).max else zone
         self.n = n
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values).ravel()[self.idx]
+        v = np.asarray(values).ravel()[self.sel.ravel()]
         finite = np.isfinite(v)
         zone = self.zone[finite] if not finite.all() else self.zone
         s = np.bincount(zone, weights=v[finite].astype(np.float64) if not finite.all() else v.astype(np.float64),

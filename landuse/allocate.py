@@ -1425,7 +1425,7 @@ def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCell
     agg, col_agg = np.unique(ucol, return_inverse=True)
     na = agg.size
     Pm = sparse.csr_matrix((np.ones(m.n_cols), (np.arange(m.n_cols), col_agg)), shape=(m.n_cols, na))
-    Au = (m.A[:n_pol] @ Pm) / float(m.n_tranches)  # every tranche of a unit has the same coefficients
+    Au = (_first_rows(m.A, n_pol) @ Pm) / float(m.n_tranches)  # every tranche of a unit has the same coefficients
     Au = sparse.csr_matrix(Au)
     Ac = Au.tocsc()
     xc = (Pm.T @ x) / cell_ha
@@ -1793,12 +1793,18 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
     )
 
 
+def _first_rows(A: sparse.csr_matrix, n: int) -> sparse.csr_matrix:
+    """``A[:n]`` as a view of ``A``'s arrays (no copy of the policy rows, which hold most of the non-zeros)."""
+    end = int(A.indptr[n])
+    return sparse.csr_matrix((A.data[:end], A.indices[:end], A.indptr[:n + 1]), shape=(n, A.shape[1]), copy=False)
+
+
 def _duals(m: AllocationModel, x: np.ndarray, y: np.ndarray | None, cell_ha: float) -> pd.DataFrame:
     n = len(m.rows)
     cols = ["constraint", "kind", "city", "type", "activity", "bound", "binding", "dual", "cost", "unit", "meaning"]
     if n == 0:
         return pd.DataFrame(columns=cols)
-    act = m.A[:n] @ x
+    act = _first_rows(m.A, n) @ x
     y = np.zeros(n) if y is None else np.asarray(y[:n], dtype=np.float64)
     res_k = m.types.index("residential") if "residential" in m.types else -1
     col_city = None

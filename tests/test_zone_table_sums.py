@@ -196,3 +196,17 @@ def test_build_model_matrix_is_the_coo_matrix(monkeypatch):
     ref = alloc.build_model(zt, sc, 2030, coordination="city")
     for name in ("indptr", "indices", "data"):
         assert getattr(m.A, name).tobytes() == getattr(ref.A, name).tobytes(), name
+
+
+def test_first_rows_is_the_row_slice():
+    from scipy import sparse
+
+    rng = np.random.default_rng(5)
+    A = sparse.random(9, 7, density=0.4, format="csr", random_state=rng)
+    for n in range(10):
+        v = alloc._first_rows(A, n)
+        ref = A[:n]
+        for name in ("indptr", "indices", "data"):
+            assert getattr(v, name).tobytes() == getattr(ref, name).tobytes(), (n, name)
+        x = rng.normal(size=7)
+        assert (v @ x).tobytes() == (ref @ x).tobytes()

@@ -16,8 +16,11 @@ Paths measured (same matrix, same objective):
   (+ crossover) from the matrix; PuLP model building; PuLP + CBC (10 000 zones at most);
 * a fragmented (city-by-city) allocation and the zone table of a raster.
 
-Usage: ``python benchmarks/allocate.py [--quick]``. Prints figures as it goes and ends
-with one JSON line.
+Usage: ``python benchmarks/allocate.py [--quick] [--zones N ...] [--compare]``. ``--zones``
+measures only those table sizes; ``--compare`` measures only what a run pays per period
+for the LPs: the cluster plan (``allocate``, build + solve) and the city-by-city plan
+(``compare_coordination`` given the cluster plan, as the pipeline calls it), with their
+build and solve seconds. Prints figures as it goes and ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -29,7 +32,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from landuse.allocate import _solve_highs_direct, _solve_pulp, allocate, build_model, build_pulp_problem
+from landuse.allocate import (
+    _solve_highs_direct,
+    _solve_pulp,
+    allocate,
+    build_model,
+    build_pulp_problem,
+    compare_coordination,
+)
 from landuse.config import scenario_from_dict
 
 
@@ -113,12 +123,38 @@ def bench_zone_table(size: int, block: int) -> tuple[int, float]:
     return len(zt), secs
 
 
+def bench_compare(n: int) -> dict[str, float]:
+    """Cluster plan, then the city-by-city plan through compare_coordination (the pipeline's two LPs)."""
+    zt = synthetic_zone_table(n, seed=1)
+    sc = scenario_for(zt)
+    a, t_a = _timed(allocate, zt, sc, 2030, solver="highs")
+    print(f"{n:>7} zones: cluster plan {t_a:.2f} s (build {a.build_seconds:.2f} s, solve {a.solve_seconds:.2f} s), "
+          f"objective {a.objective:.6f}", flush=True)
+    c, t_c = _timed(compare_coordination, zt, sc, 2030, solver="highs", solved=a)
+    f = c.fragmented
+    print(f"{n:>7} zones: city-by-city via compare_coordination {t_c:.2f} s (build {f.build_seconds:.2f} s, "
+          f"solve {f.solve_seconds:.2f} s), objective {f.objective:.6f}, cost of fragmentation "
+          f"{c.differences['objective']:.6f}", flush=True)
+    return {f"z{n}_cluster_s": round(t_a, 3), f"z{n}_cluster_build_s": round(a.build_seconds, 3),
+            f"z{n}_cluster_solve_s": round(a.solve_seconds, 3), f"z{n}_city_s": round(t_c, 3),
+            f"z{n}_city_build_s": round(f.build_seconds, 3), f"z{n}_city_solve_s": round(f.solve_seconds, 3),
+            f"z{n}_cluster_objective": a.objective, f"z{n}_city_objective": f.objective}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (seconds)")
+    ap.add_argument("--zones", type=int, nargs="+", help="zone-table sizes to measure (default 1 000, 10 000, 100 000)")
+    ap.add_argument("--compare", action="store_true",
+                    help="only the cluster plan and the city-by-city comparison (compare_coordination)")
     args = ap.parse_args()
-    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+    sizes = args.zones or ([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
     fig: dict[str, object] = {"bench": "allocate", "quick": args.quick}
+    if args.compare:
+        for n in sizes:
+            fig.update(bench_compare(n))
+        print(json.dumps(fig))
+        return
     for n in sizes:
         zt = synthetic_zone_table(n, seed=1)
         sc = scenario_for(zt)

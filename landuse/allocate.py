@@ -44,7 +44,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,29 +240,35 @@ def zone_table(
     cell = cell_size(ds)
     include_water = bool(pol.open_space_quota.include_water) if pol.open_space_quota else False
 
-    def per_zone(mask_or_weights: np.ndarray) -> np.ndarray:
-        return np.bincount(zf, weights=np.asarray(mask_or_weights, dtype=np.float64).ravel(), minlength=n + 1)[1:]
-
     out = base.copy()
     out["area_ha"] = out["cells"].to_numpy(dtype=np.float64) * cell_ha
-    land = land_area_mask(ds, classes, include_water=include_water, landuse=lu)
-    out["land_ha"] = per_zone(land) * cell_ha
-    space = open_space_mask(lu, classes, include_water=include_water, protected=protected_open_space(ds, scenario))
-    out["open_space_ha"] = per_zone(space & land & (z > 0)) * cell_ha
-    urban = classes.is_role(lu, "urban") & (z > 0)
-    out["urban_ha"] = per_zone(urban) * cell_ha
+    # whole-cell counts: one integer count per zone, class and study-area bit (no float raster per class)
+    by_class = _ClassCounts(zf, lu, np.asarray(ds["study_area"].values, dtype=bool).ravel(), n)
+    water = set(classes.codes_with_role("water")) if not include_water else set()
+    out["land_ha"] = by_class.cells(set(range(256)) - water, study=True) * cell_ha
+    protected = protected_open_space(ds, scenario)
+    if protected is None:
+        space = set(classes.codes_with_role(*(("open_space", "water") if include_water else ("open_space",))))
+        out["open_space_ha"] = by_class.cells(space - water, study=True) * cell_ha
+    else:
+        land_mask = land_area_mask(ds, classes, include_water=include_water, landuse=lu)
+        space = open_space_mask(lu, classes, include_water=include_water, protected=protected)
+        out["open_space_ha"] = _count_per_zone(zf, (space & land_mask).ravel(), n) * cell_ha
+    out["urban_ha"] = by_class.cells(classes.codes_with_role("urban")) * cell_ha
     for t in classes.urban_types:
-        out[f"{t}_ha"] = per_zone(classes.is_role(lu, t) & (z > 0)) * cell_ha
+        out[f"{t}_ha"] = by_class.cells(classes.codes_with_role(t)) * cell_ha
+    del by_class
 
     suit = compute_suitability(ds, scenario, landuse=lu) if suitability is None else suitability
     suit = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
     sources = source_classes(classes)
     ns = len(sources)
     cp = cell_pieces(ds, scenario, lu, z, suit) if pieces is None else pieces
-    dev = cp.source >= 0
+    dev_idx = np.flatnonzero(cp.source.ravel() >= 0)
     tod_radius = cp.tod_radius_m
-    key = ((zf * ns + cp.source.ravel()) * N_BANDS + cp.band.ravel())[dev.ravel()]
+    key = (zf[dev_idx] * ns + cp.source.ravel()[dev_idx]) * N_BANDS + cp.band.ravel()[dev_idx]
     counts = np.bincount(key, minlength=(n + 1) * ns * N_BANDS).reshape(n + 1, ns, N_BANDS)[1:]
+    del key
     for i, (name, _, _) in enumerate(sources):
         out[f"cap_{name}_ha"] = counts[:, i].sum(axis=1) * cell_ha
         if tod_radius is not None:
@@ -272,29 +278,85 @@ def zone_table(
             for i, (name, _, _) in enumerate(sources):
                 out[f"band{m}_{name}_ha"] = counts[:, i, m] * cell_ha
 
-    # means over developable cells, falling back to the whole zone
-    n_dev = per_zone(dev)
-    use_dev = n_dev > 0
-
-    def zone_mean(values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values, dtype=np.float64)
-        finite = np.isfinite(v) & (z > 0)
-        vv = np.where(finite, v, 0.0)
-        s_dev = per_zone(np.where(dev, vv, 0.0))
-        c_dev = per_zone(dev & finite)
-        s_all = per_zone(vv)
-        c_all = per_zone(finite)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m = np.where(use_dev, s_dev / c_dev, s_all / c_all)
-        return np.where(np.where(use_dev, c_dev, c_all) > 0, m, np.nan)
-
+    # means over developable cells, falling back to the whole zone: only those cells are read
+    use_dev = counts.sum(axis=(1, 2)) > 0
+    del counts
+    mean_over = _ZoneMeans(zf, dev_idx, use_dev, n)
+    del dev_idx
     for k, t in enumerate(classes.urban_types):
-        out[f"suit_{t}"] = np.nan_to_num(zone_mean(suit[k]), nan=0.0)
-    out["dist_urban_m"] = zone_mean(distance_to(urban, cell=cell_sizes(ds)))
+        out[f"suit_{t}"] = np.nan_to_num(mean_over(suit[k]), nan=0.0)
+    urban = classes.is_role(lu, "urban") & (z > 0)
+    out["dist_urban_m"] = mean_over(distance_to(urban, cell=cell_sizes(ds)))
+    del urban
     for col, layer in (("dist_station_m", "stations"), ("dist_centre_m", "centres")):
-        out[col] = zone_mean(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell_sizes(ds))) if layer in ds else np.nan
+        out[col] = mean_over(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell_sizes(ds))) if layer in ds else np.nan
     out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": tod_radius})
     return out
+
+
+def _count_per_zone(zf: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Cells of ``mask`` per zone 1 .. ``n`` (int64; zone 0 dropped)."""
+    return np.bincount(zf[mask], minlength=n + 1)[1:]
+
+
+_CHUNK_CELLS = 1 << 22
+"""Cells per slice of the raster when counting classes per zone (bounds the integer temporaries)."""
+
+
+class _ClassCounts:
+    """Cells per zone 1 .. ``n``, land-use code and study-area bit, as int64 counts.
+
+    Only the codes present in the raster get a bin (a compact index), so the table is
+    ``n x (present codes) x 2``; it is filled slice by slice of the raster.
+    """
+
+    def __init__(self, zf: np.ndarray, lu: np.ndarray, study: np.ndarray, n: int) -> None:
+        lu = lu.ravel()
+        present = np.flatnonzero(np.bincount(lu, minlength=256))
+        self.compact = np.full(256, -1, dtype=np.int64)
+        self.compact[present] = np.arange(present.size)
+        nc = present.size
+        size = (n + 1) * nc * 2
+        tab = np.zeros(size, dtype=np.int64)
+        for s in range(0, lu.size, _CHUNK_CELLS):
+            e = s + _CHUNK_CELLS
+            key = zf[s:e] * (2 * nc) + self.compact[lu[s:e]] * 2 + study[s:e]
+            tab += np.bincount(key, minlength=size)
+        self.tab = tab.reshape(n + 1, nc, 2)[1:]
+
+    def cells(self, codes: Iterable[int], *, study: bool = False) -> np.ndarray:
+        """Cells per zone of the classes ``codes`` (inside the study area only when ``study``)."""
+        idx = [int(self.compact[c]) for c in sorted(set(codes)) if self.compact[c] >= 0]
+        sel = self.tab[:, idx]
+        return (sel[:, :, 1] if study else sel).reshape(len(sel), -1).sum(axis=1)
+
+
+class _ZoneMeans:
+    """Mean of a raster per zone over its developable cells, over all its cells when it has none.
+
+    Non-finite values are left out; a zone with no finite value gets NaN. Only the cells that
+    count are gathered (the developable ones, plus every cell of the zones without any), and
+    sums run in cell order in float64, as one ``np.bincount`` over the whole raster would.
+    """
+
+    def __init__(self, zf: np.ndarray, dev_idx: np.ndarray, use_dev: np.ndarray, n: int) -> None:
+        no_dev = np.concatenate([[False], ~use_dev])  # zone 0 never counts
+        self.sel = no_dev[zf]  # one byte per cell, kept while the distance transforms run
+        self.sel[dev_idx] = True
+        zone = zf[self.sel]
+        self.zone = zone.astype(np.int32) if n < np.iinfo(np.int32).max else zone
+        self.n = n
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values).ravel()[self.sel.ravel()]
+        finite = np.isfinite(v)
+        zone = self.zone[finite] if not finite.all() else self.zone
+        s = np.bincount(zone, weights=v[finite].astype(np.float64) if not finite.all() else v.astype(np.float64),
+                        minlength=self.n + 1)[1:]
+        c = np.bincount(zone, minlength=self.n + 1)[1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = s / c
+        return np.where(c > 0, m, np.nan)
 
 
 def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocation, *, landuse: np.ndarray,
@@ -502,6 +564,23 @@ def city_demand(
         for c in cities:
             out[(c, t)] = total * float(share.get(c, 0.0))
     return out, notes
+
+
+def _csr_from_rows(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
+    """``csr_matrix((vals, (rows, cols)), shape)`` without the COO round trip when ``rows`` never decreases.
+
+    The model's entries come row by row (policy rows in order, then the capacity rows), so the CSR arrays are
+    the entries as they are plus a row pointer; ``sum_duplicates`` then does what the COO constructor does
+    (nothing, for canonical rows), so both give the same arrays. The matrix may share (and, to sum
+    duplicates, overwrite) ``cols`` and ``vals``.
+    """
+    if rows.size and bool(np.any(rows[1:] < rows[:-1])):
+        return sparse.csr_matrix((vals, (rows, cols)), shape=shape)
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    A = sparse.csr_matrix((vals, cols, indptr), shape=shape)
+    A.sum_duplicates()
+    return A
 
 
 def build_model(
@@ -769,7 +848,7 @@ def build_model(
     cols = np.concatenate([*R.cols, cap_cols])
     vals = np.concatenate([*R.vals, np.ones(cap_cols.size)])
     n_rows = n_pol + multi.size
-    A = sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, col_piece.size))
+    A = _csr_from_rows(rows, cols, vals, (n_rows, col_piece.size))
     row_lo = np.concatenate([np.array(R.lo, dtype=np.float64), np.full(multi.size, -_INF)])
     row_hi = np.concatenate([np.array(R.hi, dtype=np.float64), piece_cap[multi]])
     meta = pd.DataFrame(R.meta) if R.meta else pd.DataFrame(columns=["kind", "city", "type", "name", "bound"])
@@ -1346,7 +1425,7 @@ def _whole_cells(m: AllocationModel, x: np.ndarray, cell_ha: float) -> WholeCell
     agg, col_agg = np.unique(ucol, return_inverse=True)
     na = agg.size
     Pm = sparse.csr_matrix((np.ones(m.n_cols), (np.arange(m.n_cols), col_agg)), shape=(m.n_cols, na))
-    Au = (m.A[:n_pol] @ Pm) / float(m.n_tranches)  # every tranche of a unit has the same coefficients
+    Au = (_first_rows(m.A, n_pol) @ Pm) / float(m.n_tranches)  # every tranche of a unit has the same coefficients
     Au = sparse.csr_matrix(Au)
     Ac = Au.tocsc()
     xc = (Pm.T @ x) / cell_ha
@@ -1714,12 +1793,18 @@ def _results(m: AllocationModel, zt: pd.DataFrame, sol: _Solution, cell_ha: floa
     )
 
 
+def _first_rows(A: sparse.csr_matrix, n: int) -> sparse.csr_matrix:
+    """``A[:n]`` as a view of ``A``'s arrays (no copy of the policy rows, which hold most of the non-zeros)."""
+    end = int(A.indptr[n])
+    return sparse.csr_matrix((A.data[:end], A.indices[:end], A.indptr[:n + 1]), shape=(n, A.shape[1]), copy=False)
+
+
 def _duals(m: AllocationModel, x: np.ndarray, y: np.ndarray | None, cell_ha: float) -> pd.DataFrame:
     n = len(m.rows)
     cols = ["constraint", "kind", "city", "type", "activity", "bound", "binding", "dual", "cost", "unit", "meaning"]
     if n == 0:
         return pd.DataFrame(columns=cols)
-    act = m.A[:n] @ x
+    act = _first_rows(m.A, n) @ x
     y = np.zeros(n) if y is None else np.asarray(y[:n], dtype=np.float64)
     res_k = m.types.index("residential") if "residential" in m.types else -1
     col_city = None

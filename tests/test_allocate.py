@@ -821,3 +821,60 @@ def test_soft_growth_boundary_is_priced():
         outside[factor] = float(a.targets.outside_boundary_cells.sum())
     # cost outside: 5 x (1 - factor) per ha against 1.5 per ha for going 1.5 km farther inside
     assert outside == {0.95: 10.0, 0.5: 0.0, 0.0: 0.0}
+
+
+def _alike_types_instance(n: int = 2000):
+    """Zones whose types cost the same (no suitability): farmland cheap, open space dear (weight 2)."""
+    rng = np.random.default_rng(11)
+    cap = rng.integers(0, 20, (n, 2)).astype(float)
+    zt = table(cap_farmland_ha=cap[:, 0], cap_forest_ha=cap[:, 1], land_ha=np.full(n, 100.0),
+               open_space_ha=cap[:, 1] + 5, urban_ha=rng.integers(0, 30, n), dist_urban_m=rng.gamma(2, 700, n))
+    total = cap[:, 0].sum()
+    dem = {"residential": 0.08 * total, "industrial": 0.06 * total, "commercial": 0.03 * total}
+    return zt, dem, {"sprawl": 1.0, "farmland": 1.0, "open_space": 2.0, "fill": 0.5}
+
+
+def test_initial_working_set_holds_every_types_demand_when_types_cost_alike():
+    # the per-type picks are the same pieces for every type; the set must still hold all types' demand of the
+    # cheap role, else the restricted duals price in most of the model
+    import landuse.allocate as alloc
+
+    zt, dem, w = _alike_types_instance()
+    s = scen(dem, weights=w, allocation={"working_set": "always"})
+    m = alloc.build_model(zt, s, 2030, cell_area_ha=1.0)
+    ws = alloc._initial_working_set(m, 1.0)
+    farm = ws & (m.piece_role == alloc.ALL_SOURCE_ROLES.index("farmland"))
+    assert m.piece_cap[farm].sum() >= sum(dem.values())
+    a = allocate(zt, s, 2030)
+    full = allocate(zt, scen(dem, weights=w, allocation={"working_set": "never"}), 2030)
+    assert a.objective == pytest.approx(full.objective, rel=1e-7)
+
+
+def test_working_set_restarts_cold_when_most_of_the_model_prices_in(monkeypatch):
+    import landuse.allocate as alloc
+
+    zt, dem, w = _alike_types_instance()
+    full = allocate(zt, scen(dem, weights=w, allocation={"working_set": "never"}), 2030)
+    real = alloc._initial_working_set
+
+    def dear(m, alpha):  # a feasible first set of dear land only: most pieces price in after the first solve
+        if alpha != 1.0:
+            return real(m, alpha)
+        ws = np.zeros(m.piece_cap.size, dtype=bool)
+        pick = np.flatnonzero(m.piece_role == alloc.ALL_SOURCE_ROLES.index("open_space"))
+        pick = pick[np.argsort(-m.piece_cap[pick], kind="stable")]
+        ws[pick[: np.searchsorted(np.cumsum(m.piece_cap[pick]), 1.2 * sum(dem.values())) + 1]] = True
+        return ws
+
+    built = []
+    init = alloc._HighsIncremental.__init__
+
+    def spy(self, m, pieces, **kw):
+        built.append(int(pieces.sum()))
+        init(self, m, pieces, **kw)
+
+    monkeypatch.setattr(alloc, "_initial_working_set", dear)
+    monkeypatch.setattr(alloc._HighsIncremental, "__init__", spy)
+    a = allocate(zt, scen(dem, weights=w, allocation={"working_set": "always"}), 2030)
+    assert a.objective == pytest.approx(full.objective, rel=1e-7)
+    assert len(built) >= 2 and built[1] > 2 * built[0]  # a fresh instance over the enlarged set

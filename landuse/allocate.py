@@ -1135,11 +1135,14 @@ def _cheapest(m: AllocationModel, sel: np.ndarray, group: np.ndarray, target: np
     g = group[idx]
     order = idx[np.lexsort((m.cost[idx], g))]
     g = group[order]
-    ub = m.col_ub[order]
-    cum = np.cumsum(ub)
-    start = np.searchsorted(g, g, "left")
-    before = cum - ub - np.where(start > 0, cum[start - 1], 0.0)
-    return m.col_piece[order[before < target[g]]]
+    return m.col_piece[order[_before_group_total(m.col_ub[order], g) < target[g]]]
+
+
+def _before_group_total(amount: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """For items sorted by ``group`` (then by price): the amount of the items before each one in its group."""
+    cum = np.cumsum(amount)
+    start = np.searchsorted(group, group, "left")
+    return cum - amount - np.where(start > 0, cum[start - 1], 0.0)
 
 
 def _initial_working_set(m: AllocationModel, alpha: float) -> np.ndarray:
@@ -1197,13 +1200,9 @@ def _cheapest_for_all_types(m: AllocationModel, alpha: float) -> np.ndarray:
     idx = np.flatnonzero(np.isfinite(piece_cost))
     order = idx[np.lexsort((piece_cost[idx], group[idx]))]
     g = group[order]
-    cap = m.piece_cap[order]
-    cum = np.cumsum(cap)
-    start = np.searchsorted(g, g, "left")
-    before = cum - cap - np.where(start > 0, cum[start - 1], 0.0)
     keys = np.unique(g)
     target = np.array([need.get(int(k), 0.0) for k in keys])[np.searchsorted(keys, g)]
-    return order[before < target]
+    return order[_before_group_total(m.piece_cap[order], g) < target]
 
 
 def _solve_working_set(m: AllocationModel, scenario: Scenario, solver: str) -> _Solution:

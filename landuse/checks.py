@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -158,13 +158,15 @@ def _changed_cells(mask: np.ndarray, before: np.ndarray, after: np.ndarray, name
     return ", ".join(items) + more
 
 
-def _probability_by_period(probability: Mapping[Any, Any] | None) -> dict[int, list[np.ndarray]]:
-    """``{end year: [conversion probability rasters]}`` from ``{year: {type: p}}`` or ``{year: p}``."""
-    out: dict[int, list[np.ndarray]] = {}
-    for y, v in (probability or {}).items():
-        arrays = list(v.values()) if isinstance(v, Mapping) else [v]
-        out[int(y)] = [_values(a) for a in arrays]
-    return out
+def _probability_by_period(probability: Mapping[Any, Any] | None) -> dict[int, Any]:
+    """``{end year: {type: p} or p}``, the rasters read one at a time by :func:`_period_rasters`."""
+    return {int(y): v for y, v in (probability or {}).items()}
+
+
+def _period_rasters(v: Any) -> Iterator[np.ndarray]:
+    """The conversion probability rasters of one period, one at a time (a lazy mapping builds each on access)."""
+    for a in (v.values() if isinstance(v, Mapping) else [v]):
+        yield _values(a)
 
 
 def policy_checks(
@@ -294,7 +296,7 @@ def policy_checks(
                              detail=detail if enforced else detail + " (policy off: not enforced)"))
             if b in prob:
                 hit = np.zeros(mask.shape, dtype=bool)
-                for p in prob[b]:
+                for p in _period_rasters(prob[b]):
                     hit |= mask & (np.nan_to_num(p, nan=0.0) > 0)
                 n = int(hit.sum())
                 detail = (f"conversion probability is 0 on every cell of the {what}" if n == 0 else

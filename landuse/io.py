@@ -268,6 +268,7 @@ def read_landscape(
         transform=ref.transform,
         nodata=classes.nodata,
         attrs={"inputs": {n: str(_resolve(p)) for n, p in layers.items()}},
+        copy=False,  # read_layer's arrays are fresh
     )
     for name, path in layers.items():
         ds[name].attrs["source"] = str(_resolve(path))

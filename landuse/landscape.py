@@ -73,6 +73,7 @@ def new_landscape(
     transform: Affine,
     nodata: int = 255,
     attrs: dict | None = None,
+    copy: bool = True,
 ) -> xr.Dataset:
     """Build a Landscape from in-memory arrays (used by tests, the sample and readers).
 
@@ -89,6 +90,10 @@ def new_landscape(
         Land-use value of cells outside the study area.
     attrs : dict, optional
         Dataset attributes to set.
+    copy : bool
+        Copy each array the cast leaves as it is (default), so the Landscape never shares
+        memory with the caller's arrays; ``False`` when the arrays are the caller's to give
+        away (a reader's fresh arrays): one copy fewer per layer.
 
     Returns
     -------
@@ -113,20 +118,19 @@ def new_landscape(
         if arr.shape != shape:
             raise ValueError(f"layer {name!r} has shape {arr.shape}, landuse has {shape}")
         kind = layer_kind(name)
-        if kind == "mask":
-            arr = arr.astype(bool)
-        else:
-            arr = arr.astype(KIND_DTYPES[kind], copy=False)
-        data_vars[name] = (("y", "x"), arr)
+        cast = arr.astype(bool if kind == "mask" else KIND_DTYPES[kind], copy=False)
+        if copy and np.shares_memory(cast, arr):
+            cast = cast.copy()
+        data_vars[name] = (("y", "x"), cast)
     lu = np.asarray(data_vars["landuse"][1])
     data_vars["study_area"] = (("y", "x"), lu != nodata)
     ds = xr.Dataset(data_vars, coords=coords_from_transform(transform, *shape))
     ds["landuse"].attrs["_FillValue"] = nodata
     ds["landuse"].attrs["nodata"] = nodata
     ds.attrs.update(attrs or {})
-    ds = ds.rio.write_crs(crs)
-    ds = ds.rio.write_transform(transform)
-    return ds
+    # in place: the arrays are the Landscape's own by now, rioxarray would deep-copy every layer twice
+    ds = ds.rio.write_crs(crs, inplace=True)
+    return ds.rio.write_transform(transform, inplace=True)
 
 
 def cell_sizes(ds: xr.Dataset) -> tuple[float, float]:
@@ -160,10 +164,14 @@ def landuse_nodata(ds: xr.Dataset) -> int:
     return int(ds["landuse"].attrs.get("nodata", 255))
 
 
-def like(ds: xr.Dataset, array: np.ndarray, name: str, **attrs) -> xr.DataArray:
-    """Wrap ``array`` as a DataArray on the Landscape's grid (coords and CRS)."""
-    da = xr.DataArray(np.asarray(array), dims=("y", "x"), coords={"y": ds.y, "x": ds.x}, name=name)
+def like(ds: xr.Dataset, array: np.ndarray, name: str, *, copy: bool = True, **attrs) -> xr.DataArray:
+    """Wrap a copy of ``array`` as a DataArray on the Landscape's grid (coords and CRS).
+
+    The DataArray never shares memory with ``array`` (one copy; rioxarray's own ``write_crs``
+    would make two); ``copy=False`` wraps ``array`` itself, for a fresh array nobody else holds.
+    """
+    data = np.array(array, copy=True, order="C") if copy else np.asarray(array)
+    da = xr.DataArray(data, dims=("y", "x"), coords={"y": ds.y, "x": ds.x}, name=name)
     da.attrs.update(attrs)
-    da = da.rio.write_crs(ds.rio.crs)
-    da = da.rio.write_transform(ds.rio.transform())
-    return da
+    da = da.rio.write_crs(ds.rio.crs, inplace=True)
+    return da.rio.write_transform(ds.rio.transform(), inplace=True)

@@ -39,11 +39,12 @@ city-by-city plan not solved). The policy checks always run on the maps
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ class RunResult:
     scenario: Scenario
     out_dir: Path
     landuse: dict[int, xr.DataArray]
-    probability: dict[int, dict[str, xr.DataArray]]
+    probability: dict[int, Mapping[str, xr.DataArray]]
     urban_probability: xr.DataArray
     ugb: xr.DataArray | None
     allocations: list[Any]
@@ -228,6 +229,37 @@ def unit_shortfall(shortfall: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame
     out = sf.merge(info, on="unit", how="left")
     first = ["period", "zone", "city", "unit", "role", "near_station", "greenbelt", "outside_boundary", "type"]
     return out[first + [c for c in out.columns if c not in first]]
+
+
+class PeriodProbability(Mapping[str, xr.DataArray]):
+    """One period's conversion probability per urban type, kept as the ensemble's run counts.
+
+    A mapping ``type -> float32 DataArray`` (``counts / runs``, the share of Monte Carlo runs that
+    converted the cell to the type in the period) whose rasters are built when read: the run
+    keeps 1 byte per cell and type (2 beyond 255 runs) instead of 4 for every period until the
+    outputs are written. :attr:`counts` is the ``(type, y, x)`` count array.
+    """
+
+    def __init__(self, ds: xr.Dataset, counts: xr.DataArray, runs: int, year: int) -> None:
+        self._ds = ds
+        self.types = tuple(str(t) for t in counts.coords["type"].values.tolist())
+        self.counts = np.array(counts.values)  # a copy: not a view keeping every period of the ensemble's counts
+        self.runs = int(runs)
+        self.year = int(year)
+
+    def __getitem__(self, typ: str) -> xr.DataArray:
+        try:
+            k = self.types.index(typ)
+        except ValueError:
+            raise KeyError(typ) from None
+        p = self.counts[k].astype(np.float32) / np.float32(self.runs)
+        return like(self._ds, p, f"probability_{typ}_{self.year}", copy=False)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.types)
+
+    def __len__(self) -> int:
+        return len(self.types)
 
 
 class _NoComparison(Exception):
@@ -442,7 +474,7 @@ def run_scenario(
     allocations = []
     fragmentation: dict[str, Any] = {}
     landuse_by_year: dict[int, xr.DataArray] = {}
-    probability: dict[int, dict[str, xr.DataArray]] = {}
+    probability: dict[int, Mapping[str, xr.DataArray]] = {}
     shortfalls = []
     farmland_lost = 0.0
     n_periods = len(scenario.period_pairs)
@@ -504,6 +536,10 @@ def run_scenario(
         ds_p["zones"] = (("y", "x"), unit_raster(ds, scenario, alloc, landuse=lu, zones=zg, suitability=suit,
                                                           pieces=pieces))
         params = GrowthParams.from_scenario(scenario, ds_p, suitability=suit)
+        del suit, suit_arr, pieces, zt  # the growth needs none of them: free them before its peak
+        # xarray objects with a .rio accessor are reference cycles, freed by the collector only: at
+        # megaregion sizes they held the last period's suitability and unit raster through the growth
+        gc.collect()
         targets = alloc.unit_targets.rename(columns={"unit": "zone"})
 
         def growth_progress(ev: dict[str, Any], _y1: int = y1) -> None:
@@ -522,13 +558,12 @@ def run_scenario(
         if people is not None:  # demand from people may release land: one vacancy map per period
             vacancy_by_year[y1] = like(ds, np.where(study_mask, vacant, 0).astype(np.uint8), f"vacancy_{y1}",
                                        nodata=255)
-        probability[y1] = {}
+        probability[y1] = PeriodProbability(ds, res.counts.sel(period=y1), res.runs, y1)
         p_any = np.zeros(lu.shape, dtype=np.float32)
         for typ in scenario.urban_types:
-            pk = res.probability[typ].sel(period=y1).values.astype(np.float32)
-            probability[y1][typ] = like(ds, pk, f"probability_{typ}_{y1}")
-            p_any += pk
+            p_any += probability[y1][typ].values
         not_urban_prob *= np.clip(1.0 - p_any, 0.0, 1.0)
+        del p_any
         shortfalls.append(unit_shortfall(res.shortfall, alloc.units))
         if asked.expected:
             expected[y1] = like(ds, expected_map(lu_start, np.asarray(res.counts.sel(period=y1).values), params,
@@ -687,4 +722,4 @@ def run_scenario(
     )
 
 
-__all__ = ["RunResult", "apply_overrides", "period_seed", "prepare_output_dir", "run_scenario", "unit_shortfall"]
+__all__ = ["PeriodProbability", "RunResult", "apply_overrides", "period_seed", "prepare_output_dir", "run_scenario", "unit_shortfall"]

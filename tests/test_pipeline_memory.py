@@ -1,0 +1,72 @@
+"""What the pipeline keeps in memory: probabilities as run counts, one copy per wrapped raster."""
+
+from __future__ import annotations
+
+import numpy as np
+import rasterio
+import yaml
+from affine import Affine
+
+from landuse.landscape import like, new_landscape
+from landuse.scenario import PeriodProbability, run_scenario
+
+
+def _grid(shape=(6, 5)):
+    lu = np.full(shape, 4, np.uint8)
+    return new_landscape({"landuse": lu}, crs="EPSG:32651", transform=Affine(30, 0, 0, 0, -30, 30 * shape[0]))
+
+
+def test_like_and_new_landscape_never_share_the_callers_memory_unless_told() -> None:
+    ds = _grid()
+    a = np.arange(30, dtype=np.float32).reshape(6, 5)
+    da = like(ds, a, "x")
+    assert not np.shares_memory(da.values, a)
+    assert da.rio.crs == ds.rio.crs and da.rio.transform() == ds.rio.transform()
+    assert np.shares_memory(like(ds, a, "x", copy=False).values, a)
+    lu = np.full((6, 5), 4, np.uint8)
+    zones = np.ones((6, 5), np.int32)
+    kept = new_landscape({"landuse": lu, "cities": zones}, crs="EPSG:32651", transform=Affine(30, 0, 0, 0, -30, 180))
+    assert not np.shares_memory(kept["landuse"].values, lu) and not np.shares_memory(kept["cities"].values, zones)
+    given = new_landscape({"landuse": lu, "cities": zones}, crs="EPSG:32651", transform=Affine(30, 0, 0, 0, -30, 180),
+                          copy=False)
+    assert np.shares_memory(given["landuse"].values, lu) and np.shares_memory(given["cities"].values, zones)
+    lu[0, 0] = 1  # the copying Landscape does not see a later change to the caller's array
+    assert int(kept["landuse"].values[0, 0]) == 4
+
+
+def test_period_probability_is_counts_over_runs_built_on_read() -> None:
+    import xarray as xr
+
+    ds = _grid((2, 3))
+    counts = np.array([[[0, 1, 3], [7, 7, 2]], [[7, 0, 0], [0, 0, 5]]], np.uint8)
+    da = xr.DataArray(counts, dims=("type", "y", "x"), coords={"type": ["residential", "industrial"]})
+    pp = PeriodProbability(ds, da, runs=7, year=2030)
+    assert list(pp) == ["residential", "industrial"] and len(pp) == 2
+    assert pp.counts.dtype == np.uint8 and not np.shares_memory(pp.counts, counts)
+    p = pp["industrial"]
+    assert p.dtype == np.float32 and p.name == "probability_industrial_2030"
+    np.testing.assert_array_equal(p.values, counts[1].astype(np.float32) / np.float32(7))
+    assert p.rio.transform() == ds.rio.transform()
+    try:
+        pp["commercial"]
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("an unknown type must be a KeyError")
+
+
+def test_run_keeps_counts_and_writes_the_same_probabilities(tmp_path, tiny_layers) -> None:
+    from conftest import scenario_dict
+
+    d = scenario_dict(tiny_layers, tmp_path, name="mem", outputs={"figures": False})
+    cfg = tmp_path / "mem.yaml"
+    cfg.write_text(yaml.safe_dump(d, sort_keys=False))
+    res = run_scenario(cfg, runs=3, out=tmp_path / "out")
+    for y, per in res.probability.items():
+        assert isinstance(per, PeriodProbability)
+        assert per.counts.dtype == np.uint8 and per.counts.shape[0] == len(res.scenario.urban_types)
+        for t in res.scenario.urban_types:
+            with rasterio.open(tmp_path / "out" / f"probability_{t}_{y}.tif") as src:
+                written = src.read(1)
+            np.testing.assert_array_equal(written, per[t].values)
+            assert set(np.unique(per.counts[per.types.index(t)])) <= {0, 1, 2, 3}

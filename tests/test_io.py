@@ -230,3 +230,28 @@ def test_output_folder_that_cannot_be_created_is_a_clear_error(tmp_path) -> None
     with pytest.raises(OutputFolderError, match=r"cannot create the output folder .*a_file.*choose a writable --out"):
         write_text(tmp_path / "a_file" / "sub" / "report.md", "x")
     assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+def test_threaded_compression_writes_the_bytes_of_one_thread(tmp_path: Path, monkeypatch) -> None:
+    """write_geotiff compresses on GDAL's threads; the file is the one a single thread writes."""
+    rng = np.random.default_rng(3)
+    arr = (rng.integers(0, 5, (600, 700)).astype(np.float32) / np.float32(4))
+    ds = new_landscape({"landuse": np.full(arr.shape, 4, np.uint8)}, crs=CRS,
+                       transform=Affine(30, 0, 0, 0, -30, 30 * arr.shape[0]))
+    opened = []
+    real_open = rasterio.open
+
+    def spy(path, mode="r", **kw):
+        if mode == "w":
+            opened.append(dict(kw))
+        return real_open(path, mode, **kw)
+
+    monkeypatch.setattr(rasterio, "open", spy)
+    threaded = write_geotiff(like(ds, arr, "p"), tmp_path / "threaded.tif")
+    monkeypatch.undo()
+    assert opened and opened[0].get("num_threads") == "ALL_CPUS"
+    one = {k: v for k, v in opened[0].items() if k != "num_threads"}
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp_path / "one.tif", "w", **one) as dst:
+        dst.write(arr, 1)
+        dst.set_band_description(1, "p")
+    assert threaded.read_bytes() == (tmp_path / "one.tif").read_bytes()

@@ -297,7 +297,7 @@ def policy_checks(
             if b in prob:
                 hit = np.zeros(mask.shape, dtype=bool)
                 for p in _period_rasters(prob[b]):
-                    hit |= mask & (np.nan_to_num(p, nan=0.0) > 0)
+                    hit |= mask & (p > 0)  # NaN (outside) compares False, as 0 would
                 n = int(hit.sum())
                 detail = (f"conversion probability is 0 on every cell of the {what}" if n == 0 else
                           f"{n:,} cells of the {what} converted in some Monte Carlo run")

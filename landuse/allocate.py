@@ -372,11 +372,11 @@ def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocatio
     and zone. ``pieces``, the :func:`cell_pieces` the zone table was given, saves computing
     them again.
     """
-    z = np.asarray(zones.zones if isinstance(zones, ZoneGrid) else zones, dtype=np.int64)
+    z = np.asarray(zones.zones if isinstance(zones, ZoneGrid) else zones)
     lu = np.asarray(landuse, dtype=np.uint8)
     if pieces is None:
         suit = np.asarray(getattr(suitability, "values", suitability), dtype=np.float32)
-        pieces = cell_pieces(landscape, scenario, lu, z, suit)
+        pieces = cell_pieces(landscape, scenario, lu, z.astype(np.int64, copy=False), suit)
     cp = pieces
     units = allocation.units
     out = np.zeros(lu.shape, dtype=np.int32)
@@ -388,17 +388,26 @@ def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocatio
     for g, cls in enumerate(allocation.group_classes):
         for name in cls:
             group_of_source[names.index(name)] = g
-    g_cell = group_of_source[cp.source]  # source -1 reads the last entry, -1
+    g_cell = group_of_source.astype(np.int32)[cp.source]  # source -1 reads the last entry, -1
     inside = g_cell >= 0
-    cell_key = (z[inside] * G + g_cell[inside]) * N_BANDS + cp.band[inside]
+    cell_key = (z[inside].astype(np.int64) * G + g_cell[inside]) * N_BANDS + cp.band[inside]
+    del g_cell
     band = (units["near_station"].to_numpy() * BAND_NEAR + units["greenbelt"].to_numpy() * BAND_GREENBELT
             + units["outside_boundary"].to_numpy() * BAND_OUTSIDE)
     unit_key = (units["zone"].to_numpy(dtype=np.int64) * G + units["group"].to_numpy(dtype=np.int64)) * N_BANDS + band
+    unit_id = units["unit"].to_numpy(dtype=np.int64)
+    n_keys = (int(z.max(initial=0)) + 1) * G * N_BANDS
+    if n_keys <= max(1 << 22, 2 * z.size) and unit_key.size and 0 <= unit_key.min() and unit_key.max() < n_keys:
+        # a dense table key -> unit (0: no unit): one gather per cell instead of a binary search
+        lut = np.zeros(n_keys, dtype=np.int32)
+        lut[unit_key] = unit_id
+        out[inside] = lut[cell_key]
+        return out
     order = np.argsort(unit_key)
     sk = unit_key[order]
     pos = np.clip(np.searchsorted(sk, cell_key), 0, sk.size - 1)
     hit = sk[pos] == cell_key
-    ids = np.where(hit, units["unit"].to_numpy(dtype=np.int64)[order][pos], 0)
+    ids = np.where(hit, unit_id[order][pos], 0)
     out[inside] = ids.astype(np.int32)
     return out
 

@@ -114,9 +114,16 @@ def _hard_masks(ds: xr.Dataset, scenario: Scenario, study: np.ndarray) -> list[t
 def _city_raster(ds: xr.Dataset, study: np.ndarray) -> tuple[np.ndarray, list[int]]:
     if "cities" not in ds:
         return np.zeros(study.shape, dtype=np.intp), []
-    raw = np.asarray(ds["cities"].values, dtype=np.intp)
-    cities = np.where(study & (raw > 0), raw, 0)
-    return cities, [int(i) for i in np.unique(cities) if i > 0]
+    raw = np.asarray(ds["cities"].values)
+    if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:
+        raw = raw.astype(np.int64)
+    cities = np.where(study & (raw > 0), raw, 0)  # the layer's own integer type (int32): 4 bytes per cell, not 8
+    flat = cities.reshape(-1)
+    seen = np.zeros(int(flat.max(initial=0)) + 1, dtype=np.int64)
+    step = 1 << 20  # chunked: bincount casts to intp (8 MB per chunk, not 8 bytes per cell)
+    for a in range(0, flat.size, step):
+        seen += np.bincount(flat[a:a + step], minlength=seen.size)
+    return cities, [int(i) for i in np.flatnonzero(seen) if i > 0]
 
 
 def _plan(allocation: pd.DataFrame | None, periods: list[int], what: str, cell_ha: float, *,
@@ -284,6 +291,7 @@ def policy_checks(
 
         # ---------------------------------------------------------------- hard masks
         restored = classes.is_role(before, "urban") & ~classes.is_role(after, "urban")
+        converted_somewhere = None  # cells some run converted to some type in the period, read once
         for name, mask, enforced, what in masks:
             # urban land restored to a non-urban class (shrinking cities) is not a breach of a no-build layer
             changed = mask & (before != after) & ~restored
@@ -295,10 +303,11 @@ def policy_checks(
                              passed=(n == 0) if enforced else None,
                              detail=detail if enforced else detail + " (policy off: not enforced)"))
             if b in prob:
-                hit = np.zeros(mask.shape, dtype=bool)
-                for p in _period_rasters(prob[b]):
-                    hit |= mask & (p > 0)  # NaN (outside) compares False, as 0 would
-                n = int(hit.sum())
+                if converted_somewhere is None:
+                    converted_somewhere = np.zeros(mask.shape, dtype=bool)
+                    for p in _period_rasters(prob[b]):
+                        converted_somewhere |= p > 0  # NaN (outside) compares False, as 0 would
+                n = int(np.count_nonzero(mask & converted_somewhere))
                 detail = (f"conversion probability is 0 on every cell of the {what}" if n == 0 else
                           f"{n:,} cells of the {what} converted in some Monte Carlo run")
                 rows.append(_row(f"{name}_probability", b, "cluster", limit=0, planned=math.nan, achieved=n,

@@ -70,3 +70,31 @@ def test_run_keeps_counts_and_writes_the_same_probabilities(tmp_path, tiny_layer
                 written = src.read(1)
             np.testing.assert_array_equal(written, per[t].values)
             assert set(np.unique(per.counts[per.types.index(t)])) <= {0, 1, 2, 3}
+
+
+def test_a_wrapped_raster_is_freed_when_its_last_reference_goes() -> None:
+    """like() and new_landscape() leave no .rio reference cycle: no wait for the garbage collector."""
+    import gc
+    import weakref
+
+    ds = _grid()
+    gc.disable()
+    try:
+        da = like(ds, np.zeros((6, 5), np.float32), "x")
+        assert da.rio.crs == ds.rio.crs  # the accessor works again after the cycle was dropped...
+        from landuse.landscape import drop_accessor_cycle
+
+        drop_accessor_cycle(da)
+        ref = weakref.ref(da)
+        del da
+        assert ref() is None  # ...and without the cycle the array goes at once
+        fresh = like(ds, np.zeros((6, 5), np.float32), "y")
+        ref = weakref.ref(fresh)
+        del fresh
+        assert ref() is None
+        land = _grid((4, 4))
+        ref = weakref.ref(land)
+        del land
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -321,11 +321,17 @@ class GrowthResult:
         very large grids.
         """
         out = {}
-        for t in self.counts.coords["type"].values.tolist():
-            c = self.counts.sel(type=t)
-            p = (c.astype(np.float32) / np.float32(self.runs)).astype(np.float32)
-            p.name = f"probability_{t}"
-            out[t] = p
+        runs = np.float32(self.runs)
+        for k, t in enumerate(self.counts.coords["type"].values.tolist()):
+            c = self.counts.isel(type=k)  # a view, with the scalar ``type`` coordinate
+            # one float32 array per type, divided in place: float32(count) / float32(runs), as
+            # ``c.astype(float32) / float32(runs)`` but without its two temporaries and xarray's copies
+            p = np.empty(c.shape, dtype=np.float32)
+            np.divide(np.asarray(c.values), runs, out=p, dtype=np.float32, casting="unsafe")
+            da = c.copy(deep=False, data=p)  # coords and attrs kept, encoding dropped: as xarray's arithmetic
+            da.encoding = {}
+            da.name = f"probability_{t}"
+            out[t] = da
         return out
 
 
@@ -406,21 +412,39 @@ class _RunState:
         return self.cand[:self.m][self.cz[:self.m] > 0]
 
     def copy(self, lu: np.ndarray | None = None) -> _RunState:
-        """A fresh run state; ``lu`` (the start map) is copied instead of ``self.lu`` when given."""
+        """A fresh run state; ``lu`` (the start map) is copied instead of ``self.lu`` when given.
+
+        Only the used slots of the list are copied (the spare capacity stays untouched,
+        so costs no resident memory; ``cz`` is 0 there, as in the original), and the
+        scratch buffers are new (at least the list's capacity, so ``self`` may have
+        dropped its own: see :func:`_run_ensemble`).
+        """
         start = self.lu if lu is None else lu
+        m, cap = self.m, self.cand.size
+        cand = np.empty_like(self.cand)
+        cand[:m] = self.cand[:m]
+        cz = np.zeros_like(self.cz)
+        cz[:m] = self.cz[:m]
+        cpot = np.empty_like(self.cpot)
+        cpot[:m] = self.cpot[:m]
+        wcap = max(cap, self.group.size)
         return _RunState(lu=np.ascontiguousarray(start, dtype=np.uint8).reshape(-1).copy(), elig=self.elig.copy(),
-                         frontier=self.frontier.copy(), lock=np.zeros_like(self.lock), cand=self.cand.copy(),
-                         cz=self.cz.copy(), cpot=self.cpot.copy(), m=self.m, starts=list(self.starts),
-                         dead=self.dead, group=np.empty_like(self.group), t=np.empty_like(self.t),
-                         seg_v=np.empty_like(self.seg_v), seg_p=np.empty_like(self.seg_p), scan=np.empty(0, np.int64))
+                         frontier=self.frontier.copy(), lock=np.zeros_like(self.lock), cand=cand, cz=cz, cpot=cpot,
+                         m=m, starts=list(self.starts), dead=self.dead, group=np.empty(wcap, dtype=np.int32),
+                         t=np.empty(wcap, dtype=np.float64), seg_v=np.empty(wcap, dtype=np.float64),
+                         seg_p=np.empty(wcap, dtype=np.int64), scan=np.empty(0, np.int64))
 
 
 def _capacity(m: int) -> int:
     return m + m // 4 + 1024
 
 
-def _initial_state(st: _Static, lu0: np.ndarray) -> _RunState:
-    lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()
+def _initial_state(st: _Static, lu0: np.ndarray, *, template: bool = False) -> _RunState:
+    """The state every run starts from. ``template``: a state only to :meth:`_RunState.copy` from, which
+    shares ``lu0`` (read only here) instead of copying it and has no scratch buffers."""
+    lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1)
+    if not template or not lu.flags.writeable:  # (a read-only array would be another numba specialisation)
+        lu = lu.copy()
     elig = K._eligible_bits(lu, st.zones, st.pot, st.allowed)
     frontier = K._build_frontier(elig, lu, st.code_type, st.rows, st.cols, st.radius)
     cells = K._bits_to_indices(frontier, st.rows * st.cols)
@@ -430,9 +454,11 @@ def _initial_state(st: _Static, lu0: np.ndarray) -> _RunState:
     cz = np.zeros(cap, dtype=np.int32)
     cpot = np.empty((cap, st.T), dtype=np.uint8)
     K._append_records(cand, cz, cpot, 0, cells, st.zones, st.pot)
+    del cells
+    wcap = 0 if template else cap
     return _RunState(lu=lu, elig=elig, frontier=frontier, lock=np.zeros_like(frontier), cand=cand, cz=cz, cpot=cpot,
-                     m=m, starts=[0], dead=0, group=np.empty(cap, dtype=np.int32), t=np.empty(cap, dtype=np.float64),
-                     seg_v=np.empty(cap, dtype=np.float64), seg_p=np.empty(cap, dtype=np.int64),
+                     m=m, starts=[0], dead=0, group=np.empty(wcap, dtype=np.int32), t=np.empty(wcap, dtype=np.float64),
+                     seg_v=np.empty(wcap, dtype=np.float64), seg_p=np.empty(wcap, dtype=np.int64),
                      scan=np.empty(0, np.int64))
 
 
@@ -783,8 +809,8 @@ def _run_ensemble(plan: _Plan, lu0: np.ndarray, params: GrowthParams, *, seed: i
     """Run the given global run indices (draws depend on the run index only); one log per run."""
     st, tgt = plan.st, plan.tgt
     cell_dtype = _cell_dtype(st.rows * st.cols)
-    base = _initial_state(st, lu0)
-    base.lu = np.empty(0, dtype=np.uint8)  # each run copies the landscape's own start map instead
+    # the template: no copy of the start map (each run copies the landscape's own) and no scratch buffers
+    base = _initial_state(st, lu0, template=True)
     out = []
     for r in run_ids:
         state = base.copy(lu0)

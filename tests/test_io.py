@@ -235,7 +235,7 @@ def test_output_folder_that_cannot_be_created_is_a_clear_error(tmp_path) -> None
 def test_threaded_compression_writes_the_bytes_of_one_thread(tmp_path: Path, monkeypatch) -> None:
     """write_geotiff compresses on GDAL's threads; the file is the one a single thread writes."""
     rng = np.random.default_rng(3)
-    arr = (rng.integers(0, 5, (600, 700)).astype(np.float32) / np.float32(4))
+    arr = (rng.integers(0, 5, (1100, 1000)).astype(np.float32) / np.float32(4))  # threaded from 2**20 cells
     ds = new_landscape({"landuse": np.full(arr.shape, 4, np.uint8)}, crs=CRS,
                        transform=Affine(30, 0, 0, 0, -30, 30 * arr.shape[0]))
     opened = []

@@ -335,8 +335,9 @@ class _ZoneMeans:
     """Mean of a raster per zone over its developable cells, over all its cells when it has none.
 
     Non-finite values are left out; a zone with no finite value gets NaN. Only the cells that
-    count are gathered (the developable ones, plus every cell of the zones without any), and
-    sums run in cell order in float64, as one ``np.bincount`` over the whole raster would.
+    count are read (the developable ones, plus every cell of the zones without any), in one
+    compiled pass without a gathered copy, and sums run in cell order in float64, as one
+    ``np.bincount`` over the whole raster would.
     """
 
     def __init__(self, zf: np.ndarray, dev_idx: np.ndarray, use_dev: np.ndarray, n: int) -> None:
@@ -348,12 +349,13 @@ class _ZoneMeans:
         self.n = n
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values).ravel()[self.sel.ravel()]
-        finite = np.isfinite(v)
-        zone = self.zone[finite] if not finite.all() else self.zone
-        s = np.bincount(zone, weights=v[finite].astype(np.float64) if not finite.all() else v.astype(np.float64),
-                        minlength=self.n + 1)[1:]
-        c = np.bincount(zone, minlength=self.n + 1)[1:]
+        v = np.ascontiguousarray(values).reshape(-1)
+        if v.dtype.kind not in "fiub":
+            v = v.astype(np.float64)
+        from landuse.metrics_kernels import masked_zone_sums
+
+        s, c = masked_zone_sums(v, self.sel.reshape(-1), self.zone, self.n)
+        s, c = s[1:], c[1:]
         with np.errstate(invalid="ignore", divide="ignore"):
             m = s / c
         return np.where(c > 0, m, np.nan)

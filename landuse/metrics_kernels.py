@@ -1,7 +1,8 @@
-"""Numba kernels of :mod:`landuse.metrics` (plain arrays in, plain arrays out).
+"""Numba kernels of :mod:`landuse.metrics` (plain arrays in, plain arrays out), and the per-zone
+sums of the allocation's zone table (:func:`masked_zone_sums`).
 
-Nothing here knows xarray, rasterio or the config; :mod:`landuse.metrics` prepares the
-arrays and wraps the results.
+Nothing here knows xarray, rasterio or the config; :mod:`landuse.metrics` and
+:mod:`landuse.allocate` prepare the arrays and wrap the results.
 """
 
 from __future__ import annotations
@@ -276,3 +277,23 @@ def _joint_codes(maps, study: np.ndarray, has_study: bool, nodata: int, lut: np.
                     idx = idx * k + lut[maps[j][y, x]]
                 out[idx] += 1
     return out
+
+
+@njit(cache=True, nogil=True)
+def masked_zone_sums(v: np.ndarray, sel: np.ndarray, zone: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per zone, the float64 sum and the count of the finite ``v`` at the selected cells, in cell order.
+
+    ``zone[j]`` is the zone of the j-th selected cell. One pass, no gathered copy; the sums add in
+    cell order in float64, exactly as ``np.bincount(zone, weights=v[sel])`` does.
+    """
+    s = np.zeros(n + 1, dtype=np.float64)
+    c = np.zeros(n + 1, dtype=np.int64)
+    j = 0
+    for i in range(v.size):
+        if sel[i]:
+            x = np.float64(v[i])
+            if np.isfinite(x):
+                s[zone[j]] += x
+                c[zone[j]] += 1
+            j += 1
+    return s, c

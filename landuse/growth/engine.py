@@ -669,7 +669,7 @@ def _zone_raster(landscape: xr.Dataset) -> np.ndarray:
     _check(z.dtype.kind in "iu", f"landscape['zones'] must hold integer zone ids, got {z.dtype}")
     z = z.astype(np.int32, copy=False)
     _check(int(z.min(initial=0)) >= 0, "landscape['zones'] holds negative ids; 0 marks cells outside every zone")
-    return np.where(inside, z, 0).astype(np.int32) if bool((z[~inside] != 0).any()) else z
+    return np.where(inside, z, 0).astype(np.int32, copy=False) if bool((z[~inside] != 0).any()) else z
 
 
 # --------------------------------------------------------------------------- simulate

@@ -1166,8 +1166,8 @@ def _initial_working_set(m: AllocationModel, alpha: float) -> np.ndarray:
     near stations (TOD), and of every role and type together (:func:`_cheapest_for_all_types`).
 
     The per-role share was 1 (each role alone worth the whole demand): a set twice as large whose first solve
-    cost more than the rounds it saved (100 000-zone benchmark: 89 000 -> 68 000 pieces, first solve 9.4 ->
-    6.2 s and one warm round of 0.2 s; 400 000 zones: solve 83 -> 38 s). A set that still cannot meet the
+    cost more than the rounds it saved (``benchmarks/allocate.py --compare``: 100 000 zones, 89 000 -> 68 000
+    pieces, cluster plan 11.2-14.0 -> 8.4-9.9 s; 400 000 zones, solve 83.0 -> 41.1 s; see docs/allocation.md). A set that still cannot meet the
     policies is widened (``alpha`` 4) and, failing that, the whole model is solved: the result is exact either way.
     """
     ws = np.zeros(m.piece_cap.size, dtype=bool)

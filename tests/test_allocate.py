@@ -878,3 +878,15 @@ def test_working_set_restarts_cold_when_most_of_the_model_prices_in(monkeypatch)
     a = allocate(zt, scen(dem, weights=w, allocation={"working_set": "always"}), 2030)
     assert a.objective == pytest.approx(full.objective, rel=1e-7)
     assert len(built) >= 2 and built[1] > 2 * built[0]  # a fresh instance over the enlarged set
+
+
+def test_working_set_is_exact_when_a_role_cap_forces_the_other_roles():
+    # no farmland may be lost: every type's demand must come from the dearer open-space role, of which the
+    # first set holds only part per role; the result must still be the whole model's optimum
+    zt, dem, w = _alike_types_instance()
+    dem = {t: 0.5 * v for t, v in dem.items()}
+    pol = {"farmland_loss_cap": {"hectares": 0.0}}
+    ws = allocate(zt, scen(dem, weights=w, policy=pol, allocation={"working_set": "always"}), 2030)
+    full = allocate(zt, scen(dem, weights=w, policy=pol, allocation={"working_set": "never"}), 2030)
+    assert ws.objective == pytest.approx(full.objective, rel=1e-7)
+    assert ws.farmland_lost_ha == pytest.approx(0.0, abs=1e-6)

@@ -26,7 +26,7 @@ from skimage import morphology
 from landuse.config import Scenario, UgbConfig
 from landuse.errors import LanduseError
 from landuse.io import write_geotiff, write_text
-from landuse.landscape import cell_area_ha, cell_size, cell_sizes, like
+from landuse.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, like, transform_of
 from landuse.metrics_kernels import _within_disk
 
 
@@ -246,7 +246,7 @@ def ugb_geojson(ugb: xr.DataArray) -> dict[str, Any]:
     (not WGS 84), which the ``crs`` member names (``urn:ogc:def:crs:EPSG::<code>``).
     """
     mask = np.asarray(ugb.values, dtype=bool)
-    transform = ugb.rio.transform()
+    transform = transform_of(ugb)
     feats = []
     for i, (geom, _value) in enumerate(
         features.shapes(mask.astype(np.uint8), mask=mask, transform=transform, connectivity=4), start=1
@@ -255,7 +255,7 @@ def ugb_geojson(ugb: xr.DataArray) -> dict[str, Any]:
         area_m2 = abs(_ring_area(rings[0])) - sum(abs(_ring_area(r)) for r in rings[1:])
         feats.append({"type": "Feature", "properties": {"id": i, "area_ha": area_m2 / 10_000.0}, "geometry": geom})
     out: dict[str, Any] = {"type": "FeatureCollection", "name": str(ugb.name or "growth_boundary"), "features": feats}
-    name = _crs_name(ugb.rio.crs)
+    name = _crs_name(crs_of(ugb))
     if name:
         out["crs"] = {"type": "name", "properties": {"name": name}}
     return out

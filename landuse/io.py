@@ -28,7 +28,7 @@ from rasterio.crs import CRS
 
 from landuse.classes import ClassScheme, default_scheme
 from landuse.errors import GridMismatchError, LanduseError, UnknownClassError
-from landuse.landscape import layer_kind, new_landscape
+from landuse.landscape import crs_of, layer_kind, new_landscape, transform_of
 from landuse.outputs import (  # noqa: F401  (re-exported: the writers of landuse.io)
     atomic_path,
     check_not_input,
@@ -449,7 +449,7 @@ def write_geotiff(
     Parameters
     ----------
     data_array : xarray.DataArray
-        2-D ``(y, x)`` array georeferenced through rioxarray. Boolean arrays are
+        2-D ``(y, x)`` array georeferenced (:func:`landuse.landscape.set_georef`, or rioxarray). Boolean arrays are
         written as ``uint8`` 0/1.
     path : path
         Destination. Written to a temporary file in the same folder, then renamed.
@@ -473,8 +473,8 @@ def write_geotiff(
     target = Path(path)
     if data_array.ndim != 2:
         raise ValueError(f"write_geotiff needs a 2-D (y, x) array, got dims {data_array.dims}")
-    crs = data_array.rio.crs
-    transform = data_array.rio.transform()
+    crs = crs_of(data_array)
+    transform = transform_of(data_array)
     arr = np.asarray(data_array.values)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)

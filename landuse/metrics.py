@@ -40,7 +40,7 @@ from landuse.classes import ClassScheme
 from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
-from landuse.landscape import cell_area_ha, landuse_nodata
+from landuse.landscape import cell_area_ha, landuse_nodata, transform_of
 from landuse.metrics_kernels import _class_counts, _joint_codes, _lei_buffer_counts, _unit_counts
 
 ArrayLike = np.ndarray | xr.DataArray
@@ -848,7 +848,7 @@ def _protection(
     mask = np.asarray(ds[layer].values, dtype=bool) & np.asarray(ds["study_area"].values, dtype=bool)
     conv = mask & (before != after)
     rr, cc = np.nonzero(conv)
-    t = ds.rio.transform()
+    t = transform_of(ds)
     names = {c.code: c.name for c in classes}
     listed = []
     for r, c in zip(rr[:_LISTED].tolist(), cc[:_LISTED].tolist(), strict=True):

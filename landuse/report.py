@@ -39,7 +39,7 @@ from landuse.classes import ClassScheme
 from landuse.config import Scenario
 from landuse.errors import LanduseError
 from landuse.io import write_bytes, write_text
-from landuse.landscape import cell_area_ha, cell_size, cell_sizes
+from landuse.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, transform_of
 from landuse.metrics import (
     EXPANSION_TYPES,
     QuotaReport,
@@ -219,7 +219,7 @@ def build_report(
             validation[str(y)] = validation_metrics(base, _arr(obs), maps[int(y)], classes, study_area=study)
 
     inputs = landscape.attrs.get("inputs") or {k: str(v) for k, v in scenario.layer_paths().items()}
-    t = landscape.rio.transform()
+    t = transform_of(landscape)
     data = {
         "meta": {
             "scenario": scenario.name,
@@ -234,7 +234,7 @@ def build_report(
                         if os.environ.get("SOURCE_DATE_EPOCH") else _dt.datetime.now(_dt.UTC)).isoformat(timespec="seconds"),
             "landuse_version": _version(),
             "grid": {"rows": int(base.shape[0]), "cols": int(base.shape[1]), "cell_size_m": cs,
-                     "crs": str(landscape.rio.crs), "origin": [float(t.c), float(t.f)]},
+                     "crs": str(crs_of(landscape)), "origin": [float(t.c), float(t.f)]},
             "classes": classes.to_records(),
             "evaluation": scenario.config.evaluation.model_dump(mode="json"),
             "policy": scenario.config.policy.model_dump(mode="json"),
@@ -301,7 +301,7 @@ def _stride(shape: tuple[int, int]) -> int:
 
 
 def _extent(report: Report) -> list[float]:
-    t = report.landscape.rio.transform()
+    t = transform_of(report.landscape)
     rows, cols = report.landuse_by_year[report.data["years"][0]].shape
     x0, y0 = t.c, t.f
     x1, y1 = x0 + t.a * cols, y0 + t.e * rows

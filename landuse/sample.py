@@ -1300,10 +1300,8 @@ def generate_sample(
     -------
     SampleInfo
     """
-    import rioxarray  # noqa: F401  (registers the .rio accessor)
-
     from landuse.io import write_geotiff, write_text
-    from landuse.landscape import coords_from_transform
+    from landuse.landscape import coords_from_transform, set_georef
 
     t0 = time.perf_counter()
     out = Path(outdir).resolve()
@@ -1338,7 +1336,7 @@ def generate_sample(
         for name, fname in LAYER_FILES.items():
             arr = region.arrays[name]
             da = xr.DataArray(arr, dims=("y", "x"), coords=coords, name=name)
-            da = da.rio.write_crs(region.crs).rio.write_transform(region.transform)
+            da = set_georef(da, region.crs, region.transform)
             kwargs: dict = {}
             if name.startswith("landuse_"):
                 kwargs["classes"] = region.classes

@@ -39,7 +39,7 @@ from numba import njit, prange
 
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
-from landuse.landscape import cell_sizes, drop_accessor_cycle
+from landuse.landscape import cell_sizes, georef_of, set_georef
 
 MAX_SLOPE_DEG = 25.0
 _MASK_DRIVERS = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres"}
@@ -348,6 +348,4 @@ def compute_suitability(
         name="suitability",
         attrs={"method": method, "dropped_drivers": sorted(dropped)},
     )
-    # in place: rioxarray copies the whole array otherwise; no accessor cycle: freed at its last reference
-    da = da.rio.write_crs(ds.rio.crs, inplace=True).rio.write_transform(ds.rio.transform(), inplace=True)
-    return drop_accessor_cycle(da)
+    return set_georef(da, None, coord=georef_of(ds))  # in place: no copy of the data

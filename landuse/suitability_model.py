@@ -35,7 +35,7 @@ from scipy import ndimage
 from landuse.config import Scenario
 from landuse.constraints import convertible
 from landuse.errors import LanduseError
-from landuse.landscape import cell_size, cell_sizes
+from landuse.landscape import cell_size, cell_sizes, georef_of, set_georef
 from landuse.suitability import compute_suitability, distance_to
 
 _MASKS = ("roads", "rail", "stations", "centres")
@@ -346,7 +346,7 @@ def predict_suitability(models: dict, ds: xr.Dataset, scenario: Scenario, landus
         coords={"type": list(types), "y": ds.y, "x": ds.x},
         name="suitability",
     )
-    return da.rio.write_crs(ds.rio.crs).rio.write_transform(ds.rio.transform())
+    return set_georef(da, None, coord=georef_of(ds))
 
 
 def importance_table(result: TrainedSuitability) -> pd.DataFrame:

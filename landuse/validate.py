@@ -270,7 +270,7 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
     from landuse.config import layer_key
     from landuse.constraints import never_convert
     from landuse.io import check_reference_crs, check_same_grid, read_header, read_landscape, read_layer
-    from landuse.landscape import cell_area_ha, cell_sizes
+    from landuse.landscape import cell_area_ha, cell_sizes, crs_of
 
     src = str(Path(path))
     paths = scenario.layer_paths()
@@ -343,7 +343,7 @@ def validate_scenario(path: str | os.PathLike) -> ValidationSummary:
         shape=lu.shape,
         cell_size_m=cell_sizes(ds)[1],
         cell_height_m=cell_sizes(ds)[0],
-        crs=str(ds.rio.crs),
+        crs=str(crs_of(ds)),
         layers=list(paths),
         study_area_ha=float(ds["study_area"].values.sum()) * cell_ha,
         developable_ha=float(conv.sum()) * cell_ha,

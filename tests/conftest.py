@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rioxarray  # noqa: F401  (tests read .rio on the Landscape: its spatial_ref coordinate is what rioxarray reads)
 import yaml
 from affine import Affine
 

@@ -39,6 +39,7 @@ from landuse.classes import DEFAULT_URBAN_TYPES
 from landuse.errors import GridMismatchError, LanduseError
 from landuse.growth import kernels as K
 from landuse.growth.random import stream_key
+from landuse.landscape import georef_of, set_georef
 
 __all__ = ["GrowthInputError", "GrowthParams", "GrowthResult", "potential_levels", "quantise_potential", "simulate"]
 
@@ -921,7 +922,7 @@ def _finish(landscape: xr.Dataset, lu0: np.ndarray, plan: _Plan, params: GrowthP
     del logs
 
     lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1).copy()  # replayed with the representative log
-    crs, transform = landscape.rio.crs, landscape.rio.transform()
+    georef = georef_of(landscape)
     nodata = int(landscape["landuse"].attrs.get("nodata", 255))
     maps: dict[int, xr.DataArray] = {}
     rep_conv = np.zeros((P, st.n_groups), dtype=np.int64)
@@ -935,8 +936,7 @@ def _finish(landscape: xr.Dataset, lu0: np.ndarray, plan: _Plan, params: GrowthP
         da = xr.DataArray(lu.reshape(st.rows, st.cols) if last else lu.reshape(st.rows, st.cols).copy(), dims=("y", "x"),
                           coords={"y": landscape.y, "x": landscape.x}, name=f"landuse_{year}",
                           attrs={"nodata": nodata, "run": best, "seed": seed})
-        da.rio.write_crs(crs, inplace=True)  # in place: rioxarray would otherwise copy the data
-        maps[year] = da.rio.write_transform(transform, inplace=True)
+        maps[year] = set_georef(da, None, coord=georef)
 
     shortfall = _shortfall_table(years, plan.tgt, params, rep_conv, conv_min, conv_max)
     counts_da = xr.DataArray(

@@ -64,6 +64,7 @@ from landuse.growth.engine import (
     _zone_raster,
     potential_levels,
 )
+from landuse.landscape import georef_of, set_georef
 
 _GDAL_CACHE_MB = 64  # GDAL block cache of the output writer (MB)
 
@@ -1026,14 +1027,13 @@ def simulate_tiled(
         counts = done["counts"].reshape(P, T, rows, cols)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    crs, transform = landscape.rio.crs, landscape.rio.transform()
+    georef = georef_of(landscape)
     nodata = int(landscape["landuse"].attrs.get("nodata", 255))
     landuse = {}
     for p, year in enumerate(years):
         da = xr.DataArray(maps[p], dims=("y", "x"), coords={"y": landscape.y, "x": landscape.x},
                           name=f"landuse_{year}", attrs={"nodata": nodata, "run": out.best, "seed": seed})
-        da.rio.write_crs(crs, inplace=True)
-        landuse[year] = da.rio.write_transform(transform, inplace=True)
+        landuse[year] = set_georef(da, None, coord=georef)
     counts_da = xr.DataArray(counts, dims=("period", "type", "y", "x"),
                              coords={"period": years, "type": list(params.types), "y": landscape.y, "x": landscape.x},
                              name="conversion_counts", attrs={"runs": runs, "seed": seed})

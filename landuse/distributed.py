@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from landuse.config import DASK_MISSING, dask_installed
 from landuse.config import SCHEDULER_SCHEMES as _SCHEMES
 from landuse.errors import LanduseError
 
@@ -35,6 +36,8 @@ from landuse.errors import LanduseError
 def check_scheduler(address: str) -> str:
     """Validate a ``--scheduler`` value: ``local`` or a Dask scheduler address."""
     if address == "local" or address.startswith(_SCHEMES):
+        if not dask_installed():
+            raise LanduseError(f"scheduler {address!r} {DASK_MISSING}")
         return address
     raise LanduseError(
         f"scheduler {address!r} is neither 'local' nor a Dask scheduler address such as tcp://10.0.0.5:8786"
@@ -44,9 +47,9 @@ def check_scheduler(address: str) -> str:
 @contextlib.contextmanager
 def dask_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto") -> Iterator[Any]:
     """A ``dask.distributed.Client`` for ``scheduler`` (``local`` or an address), closed on exit."""
+    check_scheduler(scheduler)
     from dask.distributed import Client, LocalCluster
 
-    check_scheduler(scheduler)
     if scheduler == "local":
         # one numba thread per single-threaded worker (applied in each worker process before it
         # runs a task; the parent's environment is left alone)

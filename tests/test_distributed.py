@@ -85,8 +85,25 @@ def _tif_values(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def test_run_with_chunks_and_scheduler_gives_the_same_geotiffs(reduced, tmp_path) -> None:
+def _same_outputs_end_to_end(a: Path, b: Path) -> None:
+    """Every output file of two runs is byte-identical (GeoTIFFs, CSVs, figures, report.md/html), and report.json
+    differs in the output folder's path only; manifest.json records the run's own settings and times."""
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert any(f.suffix == ".csv" for f in files) and any(f.suffix == ".png" for f in files)
+    for f in files:
+        if f.name == "manifest.json":
+            continue
+        x, y = (a / f).read_bytes(), (b / f).read_bytes()
+        if f.name == "report.json":
+            x = x.replace(str(a).encode(), b"<out>")
+            y = y.replace(str(b).encode(), b"<out>")
+        assert x == y, f"{f} differs"
+
+
+def test_run_with_chunks_and_scheduler_gives_the_same_geotiffs(reduced, tmp_path, monkeypatch) -> None:
     _, configs = reduced
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the reports' creation time, else the only difference
     base = ["run", str(configs["bau"]), "--runs", "2", "-q"]
     res = runner.invoke(app, [*base, "--out", str(tmp_path / "mem")])
     assert res.exit_code == 0, res.output
@@ -96,6 +113,7 @@ def test_run_with_chunks_and_scheduler_gives_the_same_geotiffs(reduced, tmp_path
     assert any(k.startswith("landuse_") for k in mem) and mem.keys() == tiled.keys()
     for k in mem:
         np.testing.assert_array_equal(mem[k], tiled[k], err_msg=k)
+    _same_outputs_end_to_end(tmp_path / "mem", tmp_path / "tiled")
     manifest = json.loads((tmp_path / "tiled" / "manifest.json").read_text())
     assert manifest["overrides"]["compute.chunks"] == 64
     # one config with a scheduler: each period's ensemble runs on the cluster, same maps
@@ -104,6 +122,7 @@ def test_run_with_chunks_and_scheduler_gives_the_same_geotiffs(reduced, tmp_path
     there = _tif_values(tmp_path / "dask")
     for k in mem:
         np.testing.assert_array_equal(mem[k], there[k], err_msg=k)
+    _same_outputs_end_to_end(tmp_path / "mem", tmp_path / "dask")
 
 
 def test_bad_chunks_is_a_clear_error(reduced, tmp_path) -> None:

@@ -39,7 +39,6 @@ city-by-city plan not solved). The policy checks always run on the maps
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import platform
@@ -62,7 +61,6 @@ from landuse.outputs import OutputFolder, check_target, recover
 ProgressFn = Callable[[dict[str, Any]], None]
 
 _PURPOSE_PERIOD_SEED = 0x5EED
-_COLLECT_FROM_CELLS = 1 << 20  # grids from this many cells collect reference cycles before each growth
 
 
 @dataclass
@@ -538,11 +536,6 @@ def run_scenario(
                                                           pieces=pieces))
         params = GrowthParams.from_scenario(scenario, ds_p, suitability=suit)
         del suit, suit_arr, pieces, zt  # the growth needs none of them: free them before its peak
-        # xarray objects with a .rio accessor are reference cycles, freed by the collector only: at
-        # megaregion sizes they held the last period's suitability and unit raster through the growth.
-        # A full collection costs tens of ms in a process with many objects: only where rasters are large
-        if lu.size >= _COLLECT_FROM_CELLS:
-            gc.collect()
         targets = alloc.unit_targets.rename(columns={"unit": "zone"})
 
         def growth_progress(ev: dict[str, Any], _y1: int = y1) -> None:

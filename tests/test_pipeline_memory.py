@@ -117,3 +117,37 @@ def test_zone_sums_add_in_cell_order_as_bincount_does() -> None:
     want_s = np.bincount(zone[fin], weights=vs[fin].astype(np.float64), minlength=n + 1)
     want_c = np.bincount(zone[fin], minlength=n + 1)
     assert s.tobytes() == want_s.tobytes() and np.array_equal(c, want_c)
+
+
+def test_a_periods_suitability_is_freed_before_its_growth_without_the_collector(tiny_config, tmp_path, monkeypatch):
+    """No reference cycle keeps a period's suitability alive: with the garbage collector off, every suitability
+    raster computed so far is gone when the growth of its period starts (run_scenario does not collect)."""
+    import gc
+    import weakref
+
+    import landuse.growth as growth
+    import landuse.suitability as suitability
+
+    made: list[weakref.ref] = []
+    alive_at_growth: list[int] = []
+    real_suit, real_sim = suitability.compute_suitability, growth.simulate
+
+    def suit(*a, **k):
+        da = real_suit(*a, **k)
+        made.append(weakref.ref(da))
+        return da
+
+    def sim(*a, **k):
+        alive_at_growth.append(sum(r() is not None for r in made))
+        return real_sim(*a, **k)
+
+    monkeypatch.setattr(suitability, "compute_suitability", suit)
+    monkeypatch.setattr(growth, "simulate", sim)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        run_scenario(tiny_config, out=tmp_path / "out", runs=1, outputs="maps")
+    finally:
+        if was:
+            gc.enable()
+    assert made and alive_at_growth and alive_at_growth == [0] * len(alive_at_growth), (len(made), alive_at_growth)

@@ -95,8 +95,10 @@ def _zone_raster(ds: xr.Dataset, scenario: Scenario, zones: ZoneGrid | np.ndarra
     if zones is None:
         zones = zone_grid(ds, block_size_m=scenario.config.allocation.block_size_m)
     if isinstance(zones, ZoneGrid):
-        return np.asarray(zones.zones, dtype=np.int64), zones.table.copy()
-    z = np.asarray(zones, dtype=np.int64)
+        return np.asarray(zones.zones), zones.table.copy()  # int32: the kernels read it as it is
+    z = np.asarray(zones)
+    if z.dtype.kind not in "iu" or z.dtype == np.uint64:
+        z = z.astype(np.int64)
     if z.shape != ds["landuse"].shape:
         raise LanduseError(f"zone raster has shape {z.shape}, the Landscape {ds['landuse'].shape}; "
                            "build it with landuse.zones.zone_grid on the same Landscape")
@@ -121,12 +123,23 @@ N_BANDS = 8
 @dataclass(frozen=True)
 class CellPieces:
     """Per cell: which source class it offers to new urban land (``source``, an index into
-    :func:`source_classes`, -1 where the cell is not developable now) and its band bits."""
+    :func:`source_classes`, -1 where the cell is not developable now; int8, int16 beyond 127
+    source classes) and its band bits (uint8)."""
 
     source: np.ndarray
     band: np.ndarray
     tod_radius_m: float | None
     soft_bands: bool
+
+
+def _source_dtype(n_sources: int) -> np.dtype:
+    """The smallest signed dtype holding source indices ``-1 .. n_sources - 1``."""
+    return np.dtype(np.int8) if n_sources <= 127 else np.dtype(np.int16)
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous 1-D view (a copy only when ``a`` is not contiguous)."""
+    return np.ascontiguousarray(a).reshape(-1)
 
 
 def cell_pieces(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, zones: np.ndarray,
@@ -141,33 +154,39 @@ def cell_pieces(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, zones: 
     cells the growth engine may convert.
     """
     from landuse.constraints import constraint_factor, source_allowed_lut
+    from landuse.metrics_kernels import cell_source_band
 
     pol = scenario.config.policy
-    lu = np.asarray(landuse, dtype=np.uint8)
-    src_index = np.full(256, -1, dtype=np.int64)
-    for i, (_, code, _) in enumerate(source_classes(scenario.classes)):
+    lu = np.ascontiguousarray(landuse, dtype=np.uint8)
+    sources = source_classes(scenario.classes)
+    src_index = np.full(256, -1, dtype=_source_dtype(len(sources)))
+    for i, (_, code, _) in enumerate(sources):
         src_index[code] = i
-    source = src_index[lu]
-    ok = (source >= 0) & (np.asarray(zones) > 0) & (constraint_factor(ds, scenario, landuse=lu) > 0)
+    factor = constraint_factor(ds, scenario, landuse=lu)
     lut = source_allowed_lut(scenario)
-    positive = np.zeros(lu.shape, dtype=bool)
-    for k in range(lut.shape[0]):
-        positive |= lut[k][lu] & (suitability[k] > 0)
-    source = np.where(ok & positive, source, -1)
-    band = np.zeros(lu.shape, dtype=np.uint8)
+    suit = np.ascontiguousarray(getattr(suitability, "values", suitability))
+    near = gb = ugb = np.zeros(0, dtype=bool)  # an absent band layer: an empty array
     tod_radius = None
     if pol.tod is not None and "stations" in ds:
         tod_radius = float(pol.tod.radius_m)
         near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell_sizes(ds)) <= tod_radius
-        band |= near.astype(np.uint8) * BAND_NEAR
     soft = False
     if pol.greenbelt.mode == "soft" and pol.greenbelt.strength > 0 and "greenbelt" in ds:
-        band |= np.asarray(ds["greenbelt"].values, dtype=bool).astype(np.uint8) * BAND_GREENBELT
+        gb = np.asarray(ds["greenbelt"].values, dtype=bool)
         soft = True
     gbd = pol.growth_boundary
     if gbd.mode == "soft" and gbd.outside_factor < 1 and "growth_boundary" in ds:
-        band |= (~np.asarray(ds["growth_boundary"].values, dtype=bool)).astype(np.uint8) * BAND_OUTSIDE
+        ugb = np.asarray(ds["growth_boundary"].values, dtype=bool)
         soft = True
+    if suit.shape[0] < lut.shape[0] or suit.shape[1:] != lu.shape:
+        raise ValueError(f"suitability has shape {suit.shape}, expected ({lut.shape[0]}, {lu.shape[0]}, {lu.shape[1]})")
+    if np.shape(zones) != lu.shape:
+        raise ValueError(f"zone raster has shape {np.shape(zones)}, the land use {lu.shape}")
+    source = np.empty(lu.shape, dtype=src_index.dtype)
+    band = np.empty(lu.shape, dtype=np.uint8)
+    # one compiled pass: no index, bool or int64 raster besides the two outputs
+    cell_source_band(lu.reshape(-1), _flat(zones), factor.reshape(-1), suit.reshape(suit.shape[0], -1), lut,
+                     src_index, _flat(near), _flat(gb), _flat(ugb), source.reshape(-1), band.reshape(-1))
     return CellPieces(source=source, band=band, tod_radius_m=tod_radius, soft_bands=soft)
 
 
@@ -180,7 +199,7 @@ def zone_table(
     suitability: xr.DataArray | np.ndarray | None = None,
     pieces: CellPieces | None = None,
 ) -> pd.DataFrame:
-    """Aggregate a Landscape into one row per allocation zone (vectorised with ``np.bincount``).
+    """Aggregate a Landscape into one row per allocation zone (compiled per-zone counts and sums).
 
     Parameters
     ----------
@@ -229,6 +248,8 @@ def zone_table(
 
         ``attrs`` holds ``cell_area_ha``, ``cell_size_m`` and ``tod_radius_m``.
     """
+    from landuse.metrics_kernels import piece_counts
+
     ds = landscape
     classes = scenario.classes
     pol = scenario.config.policy
@@ -243,7 +264,7 @@ def zone_table(
     out = base.copy()
     out["area_ha"] = out["cells"].to_numpy(dtype=np.float64) * cell_ha
     # whole-cell counts: one integer count per zone, class and study-area bit (no float raster per class)
-    by_class = _ClassCounts(zf, lu, np.asarray(ds["study_area"].values, dtype=bool).ravel(), n)
+    by_class = _ClassCounts(zf, lu.ravel(), np.asarray(ds["study_area"].values, dtype=bool).ravel(), n)
     water = set(classes.codes_with_role("water")) if not include_water else set()
     out["land_ha"] = by_class.cells(set(range(256)) - water, study=True) * cell_ha
     protected = protected_open_space(ds, scenario)
@@ -264,11 +285,9 @@ def zone_table(
     sources = source_classes(classes)
     ns = len(sources)
     cp = cell_pieces(ds, scenario, lu, z, suit) if pieces is None else pieces
-    dev_idx = np.flatnonzero(cp.source.ravel() >= 0)
     tod_radius = cp.tod_radius_m
-    key = (zf[dev_idx] * ns + cp.source.ravel()[dev_idx]) * N_BANDS + cp.band.ravel()[dev_idx]
-    counts = np.bincount(key, minlength=(n + 1) * ns * N_BANDS).reshape(n + 1, ns, N_BANDS)[1:]
-    del key
+    src_f = _flat(cp.source)
+    counts = piece_counts(zf, src_f, _flat(cp.band), n, ns, N_BANDS)[1:]  # developable cells per piece
     for i, (name, _, _) in enumerate(sources):
         out[f"cap_{name}_ha"] = counts[:, i].sum(axis=1) * cell_ha
         if tod_radius is not None:
@@ -281,10 +300,9 @@ def zone_table(
     # means over developable cells, falling back to the whole zone: only those cells are read
     use_dev = counts.sum(axis=(1, 2)) > 0
     del counts
-    mean_over = _ZoneMeans(zf, dev_idx, use_dev, n)
-    del dev_idx
-    for k, t in enumerate(classes.urban_types):
-        out[f"suit_{t}"] = np.nan_to_num(mean_over(suit[k]), nan=0.0)
+    mean_over = _ZoneMeans(zf, src_f, use_dev, n)
+    for t, m in zip(classes.urban_types, mean_over(suit[: len(classes.urban_types)]), strict=True):
+        out[f"suit_{t}"] = np.nan_to_num(m, nan=0.0)
     urban = classes.is_role(lu, "urban") & (z > 0)
     out["dist_urban_m"] = mean_over(distance_to(urban, cell=cell_sizes(ds)))
     del urban
@@ -300,28 +318,29 @@ def _count_per_zone(zf: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
 
 
 _CHUNK_CELLS = 1 << 22
-"""Cells per slice of the raster when counting classes per zone (bounds the integer temporaries)."""
+"""Cells per slice of the raster when counting classes per zone (one compiled call per slice)."""
 
 
 class _ClassCounts:
     """Cells per zone 1 .. ``n``, land-use code and study-area bit, as int64 counts.
 
     Only the codes present in the raster get a bin (a compact index), so the table is
-    ``n x (present codes) x 2``; it is filled slice by slice of the raster.
+    ``n x (present codes) x 2``; it is filled slice by slice of the raster, each slice in one
+    compiled pass (:func:`landuse.metrics_kernels.add_class_counts`), without key temporaries.
     """
 
     def __init__(self, zf: np.ndarray, lu: np.ndarray, study: np.ndarray, n: int) -> None:
-        lu = lu.ravel()
-        present = np.flatnonzero(np.bincount(lu, minlength=256))
+        from landuse.metrics_kernels import add_class_counts, code_presence
+
+        zf, lu, study = _flat(zf), _flat(np.asarray(lu, dtype=np.uint8)), _flat(np.asarray(study, dtype=bool))
+        present = np.flatnonzero(code_presence(lu))
         self.compact = np.full(256, -1, dtype=np.int64)
         self.compact[present] = np.arange(present.size)
         nc = present.size
-        size = (n + 1) * nc * 2
-        tab = np.zeros(size, dtype=np.int64)
+        tab = np.zeros((n + 1) * nc * 2, dtype=np.int64)
         for s in range(0, lu.size, _CHUNK_CELLS):
             e = s + _CHUNK_CELLS
-            key = zf[s:e] * (2 * nc) + self.compact[lu[s:e]] * 2 + study[s:e]
-            tab += np.bincount(key, minlength=size)
+            add_class_counts(tab, zf[s:e], lu[s:e], study[s:e], self.compact, nc)
         self.tab = tab.reshape(n + 1, nc, 2)[1:]
 
     def cells(self, codes: Iterable[int], *, study: bool = False) -> np.ndarray:
@@ -334,31 +353,34 @@ class _ClassCounts:
 class _ZoneMeans:
     """Mean of a raster per zone over its developable cells, over all its cells when it has none.
 
-    Non-finite values are left out; a zone with no finite value gets NaN. Only the cells that
-    count are read (the developable ones, plus every cell of the zones without any), in one
-    compiled pass without a gathered copy, and sums run in cell order in float64, as one
-    ``np.bincount`` over the whole raster would.
+    Non-finite values are left out; a zone with no finite value gets NaN. Each mean is one
+    compiled pass over the raster (:func:`landuse.metrics_kernels.dev_zone_sums`) that picks
+    the cells from the zones and the pieces' sources as it goes (no mask or gathered copy is
+    kept), and sums run in cell order in float64, as one ``np.bincount`` over the whole
+    raster would.
     """
 
-    def __init__(self, zf: np.ndarray, dev_idx: np.ndarray, use_dev: np.ndarray, n: int) -> None:
-        no_dev = np.concatenate([[False], ~use_dev])  # zone 0 never counts
-        self.sel = no_dev[zf]  # one byte per cell, kept while the distance transforms run
-        self.sel[dev_idx] = True
-        zone = zf[self.sel]
-        self.zone = zone.astype(np.int32) if n < np.iinfo(np.int32).max else zone
+    def __init__(self, zf: np.ndarray, source: np.ndarray, use_dev: np.ndarray, n: int) -> None:
+        self.zf = zf
+        self.source = source
+        self.whole_zone = np.concatenate([[False], ~use_dev])  # zone 0 never counts
         self.n = n
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        v = np.ascontiguousarray(values).reshape(-1)
+        """Means of one raster ``(rows, cols)``, or of each layer of ``(layers, rows, cols)`` in one pass."""
+        v = np.ascontiguousarray(values)
+        one = v.ndim == 2
+        v = v.reshape(1 if one else v.shape[0], -1)
         if v.dtype.kind not in "fiub":
             v = v.astype(np.float64)
-        from landuse.metrics_kernels import masked_zone_sums
+        from landuse.metrics_kernels import dev_zone_sums
 
-        s, c = masked_zone_sums(v, self.sel.reshape(-1), self.zone, self.n)
-        s, c = s[1:], c[1:]
+        s, c = dev_zone_sums(v, self.zf, self.source, self.whole_zone, self.n)
+        s, c = s[:, 1:], c[:, 1:]
         with np.errstate(invalid="ignore", divide="ignore"):
             m = s / c
-        return np.where(c > 0, m, np.nan)
+        m = np.where(c > 0, m, np.nan)
+        return m[0] if one else m
 
 
 def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocation, *, landuse: np.ndarray,
@@ -378,7 +400,7 @@ def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocatio
     lu = np.asarray(landuse, dtype=np.uint8)
     if pieces is None:
         suit = np.asarray(getattr(suitability, "values", suitability), dtype=np.float32)
-        pieces = cell_pieces(landscape, scenario, lu, z.astype(np.int64, copy=False), suit)
+        pieces = cell_pieces(landscape, scenario, lu, z, suit)
     cp = pieces
     units = allocation.units
     out = np.zeros(lu.shape, dtype=np.int32)
@@ -390,21 +412,23 @@ def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocatio
     for g, cls in enumerate(allocation.group_classes):
         for name in cls:
             group_of_source[names.index(name)] = g
-    g_cell = group_of_source.astype(np.int32)[cp.source]  # source -1 reads the last entry, -1
-    inside = g_cell >= 0
-    cell_key = (z[inside].astype(np.int64) * G + g_cell[inside]) * N_BANDS + cp.band[inside]
-    del g_cell
     band = (units["near_station"].to_numpy() * BAND_NEAR + units["greenbelt"].to_numpy() * BAND_GREENBELT
             + units["outside_boundary"].to_numpy() * BAND_OUTSIDE)
     unit_key = (units["zone"].to_numpy(dtype=np.int64) * G + units["group"].to_numpy(dtype=np.int64)) * N_BANDS + band
     unit_id = units["unit"].to_numpy(dtype=np.int64)
     n_keys = (int(z.max(initial=0)) + 1) * G * N_BANDS
     if n_keys <= max(1 << 22, 2 * z.size) and unit_key.size and 0 <= unit_key.min() and unit_key.max() < n_keys:
-        # a dense table key -> unit (0: no unit): one gather per cell instead of a binary search
+        # a dense table key -> unit (0: no unit): one compiled gather per cell, no key raster
+        from landuse.metrics_kernels import unit_of_cells
+
         lut = np.zeros(n_keys, dtype=np.int32)
         lut[unit_key] = unit_id
-        out[inside] = lut[cell_key]
+        unit_of_cells(_flat(z), _flat(cp.source), _flat(cp.band), group_of_source, G, N_BANDS, lut, out.reshape(-1))
         return out
+    g_cell = group_of_source.astype(np.int32)[cp.source]  # source -1 reads the last entry, -1
+    inside = g_cell >= 0
+    cell_key = (z[inside].astype(np.int64) * G + g_cell[inside]) * N_BANDS + cp.band[inside]
+    del g_cell
     order = np.argsort(unit_key)
     sk = unit_key[order]
     pos = np.clip(np.searchsorted(sk, cell_key), 0, sk.size - 1)

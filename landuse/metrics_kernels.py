@@ -1,5 +1,9 @@
-"""Numba kernels of :mod:`landuse.metrics` (plain arrays in, plain arrays out), and the per-zone
-sums of the allocation's zone table (:func:`masked_zone_sums`).
+"""Numba kernels of :mod:`landuse.metrics` (plain arrays in, plain arrays out), and the one-pass
+kernels of the allocation zones and zone table: zone numbering (:func:`number_zone_keys`),
+developable cells (:func:`cell_source_band`), per-zone counts
+(:func:`code_presence`, :func:`add_class_counts`, :func:`piece_counts`), per-zone sums
+(:func:`masked_zone_sums`, :func:`dev_zone_sums`) and the growth units of cells (:func:`unit_of_cells`). Each replaces whole-raster int64 and bool
+temporaries by one compiled pass and gives exactly what the numpy expression in its docstring gives.
 
 Nothing here knows xarray, rasterio or the config; :mod:`landuse.metrics` and
 :mod:`landuse.allocate` prepare the arrays and wrap the results.
@@ -296,4 +300,157 @@ def masked_zone_sums(v: np.ndarray, sel: np.ndarray, zone: np.ndarray, n: int) -
                 s[zone[j]] += x
                 c[zone[j]] += 1
             j += 1
+    return s, c
+
+
+@njit(cache=True, nogil=True)
+def number_zone_keys(inside: np.ndarray, city: np.ndarray, block_of_col: np.ndarray, block_rows: int, nbx: int,
+                     n_city: int, n_keys: int, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number the ``(block, city)`` keys present among the ``inside`` cells 1.. in ascending order.
+
+    A cell's key is ``block * n_city + city`` with ``block = (row // block_rows) * nbx +
+    block_of_col[col]``, below ``n_keys``. Writes each inside cell's number into ``out`` (0 outside)
+    and returns the keys present, ascending, and the cells of each: what
+    ``np.unique(key[inside], return_inverse=True, return_counts=True)`` gives (numbers one
+    higher), by counting over the key range in two passes instead of int64 rasters and a sort.
+    """
+    rows, cols = inside.shape
+    counts = np.zeros(n_keys, dtype=np.int64)
+    for r in range(rows):
+        base = (r // block_rows) * nbx
+        for c in range(cols):
+            if inside[r, c]:
+                counts[(base + block_of_col[c]) * n_city + city[r, c]] += 1
+    m = 0
+    for k in range(n_keys):
+        if counts[k] > 0:
+            m += 1
+    keys = np.empty(m, dtype=np.int64)
+    cells = np.empty(m, dtype=np.int64)
+    j = 0
+    for k in range(n_keys):
+        if counts[k] > 0:
+            keys[j] = k
+            cells[j] = counts[k]
+            j += 1
+            counts[k] = j  # from here on: the number of key k
+    for r in range(rows):
+        base = (r // block_rows) * nbx
+        for c in range(cols):
+            if inside[r, c]:
+                out[r, c] = counts[(base + block_of_col[c]) * n_city + city[r, c]]
+            else:
+                out[r, c] = 0
+    return keys, cells
+
+
+@njit(cache=True, nogil=True)
+def cell_source_band(lu: np.ndarray, zones: np.ndarray, factor: np.ndarray, suit: np.ndarray, allowed: np.ndarray,
+                     src_index: np.ndarray, near: np.ndarray, greenbelt: np.ndarray, boundary: np.ndarray,
+                     source: np.ndarray, band: np.ndarray) -> None:
+    """Developable source index and band bits of every cell, in one pass (all rasters flat, one entry a cell).
+
+    ``source[i]`` is ``src_index[lu[i]]`` where that is >= 0, ``zones[i] > 0``, ``factor[i] > 0`` and some
+    type ``k`` has ``allowed[k, lu[i]]`` and ``suit[k, i] > 0``; -1 elsewhere. ``band[i]`` is
+    ``1 * near[i] | 2 * greenbelt[i] | 4 * (not boundary[i])``, each term only when that array is not
+    empty (an absent layer is passed as an empty array).
+    """
+    n_types = allowed.shape[0]
+    has_near = near.size > 0
+    has_gb = greenbelt.size > 0
+    has_ugb = boundary.size > 0
+    for i in range(lu.size):
+        code = lu[i]
+        s = src_index[code]
+        if s >= 0 and zones[i] > 0 and factor[i] > 0:
+            positive = False
+            for k in range(n_types):
+                if allowed[k, code] and suit[k, i] > 0:
+                    positive = True
+                    break
+            if not positive:
+                s = -1
+        else:
+            s = -1
+        source[i] = s
+        b = 0
+        if has_near and near[i]:
+            b |= 1
+        if has_gb and greenbelt[i]:
+            b |= 2
+        if has_ugb and not boundary[i]:
+            b |= 4
+        band[i] = b
+
+
+@njit(cache=True, nogil=True)
+def code_presence(lu: np.ndarray) -> np.ndarray:
+    """Cells of each uint8 code (int64, 256 entries): ``np.bincount(lu, minlength=256)`` without an intp copy."""
+    out = np.zeros(256, dtype=np.int64)
+    for i in range(lu.size):
+        out[lu[i]] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def add_class_counts(tab: np.ndarray, zones: np.ndarray, lu: np.ndarray, study: np.ndarray,
+                     compact: np.ndarray, n_codes: int) -> None:
+    """Add to ``tab`` (flat int64) one count per cell at ``zone * 2 n_codes + compact[code] * 2 + study``."""
+    stride = 2 * n_codes
+    for i in range(zones.size):
+        tab[zones[i] * stride + compact[lu[i]] * 2 + (1 if study[i] else 0)] += 1
+
+
+@njit(cache=True, nogil=True)
+def piece_counts(zones: np.ndarray, source: np.ndarray, band: np.ndarray, n: int, n_sources: int,
+                 n_bands: int) -> np.ndarray:
+    """Developable cells (``source >= 0``) per zone 0..n, source and band: int64 ``(n + 1, n_sources, n_bands)``.
+
+    ``np.bincount(((zones * n_sources + source) * n_bands + band)[source >= 0], minlength=...)`` reshaped.
+    """
+    counts = np.zeros((n + 1) * n_sources * n_bands, dtype=np.int64)
+    for i in range(zones.size):
+        s = source[i]
+        if s >= 0:
+            counts[(zones[i] * n_sources + s) * n_bands + band[i]] += 1
+    return counts.reshape(n + 1, n_sources, n_bands)
+
+
+@njit(cache=True, nogil=True)
+def unit_of_cells(zones: np.ndarray, source: np.ndarray, band: np.ndarray, group_of_source: np.ndarray,
+                  n_groups: int, n_bands: int, lut: np.ndarray, out: np.ndarray) -> None:
+    """Write each cell's unit ``lut[(zone * n_groups + group) * n_bands + band]`` into ``out`` (0 where no group).
+
+    ``group = group_of_source[source]`` (``source`` -1 reads the last entry, which is -1, as numpy
+    indexing does); all arrays flat, one entry a cell.
+    """
+    for i in range(zones.size):
+        g = group_of_source[source[i]]
+        if g >= 0:
+            out[i] = lut[(zones[i] * n_groups + g) * n_bands + band[i]]
+        else:
+            out[i] = 0
+
+
+@njit(cache=True, nogil=True)
+def dev_zone_sums(v: np.ndarray, zones: np.ndarray, source: np.ndarray, whole_zone: np.ndarray,
+                  n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per layer and zone 0..n, the float64 sum and the count of the finite ``v`` at the cells that count.
+
+    ``v`` is ``(layers, cells)``; the results are ``(layers, n + 1)``. A cell counts when it is
+    developable (``source >= 0``) or its zone is read whole (``whole_zone[zone]``). The sums add
+    in cell order in float64, per layer, as ``np.bincount(zones[m], weights=v[l][m])`` does with
+    ``m`` the cells that count where ``v[l]`` is finite.
+    """
+    n_layers = v.shape[0]
+    s = np.zeros((n_layers, n + 1), dtype=np.float64)
+    c = np.zeros((n_layers, n + 1), dtype=np.int64)
+    for i in range(v.shape[1]):
+        z = zones[i]
+        if source[i] >= 0 or whole_zone[z]:
+            for k in range(n_layers):
+                x = np.float64(v[k, i])
+                if np.isfinite(x):
+                    s[k, z] += x
+                    c[k, z] += 1
     return s, c

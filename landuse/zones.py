@@ -40,6 +40,10 @@ class ZoneGrid:
         return len(self.table)
 
 
+_CITY_DTYPES = tuple(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32))
+"""Administrative id dtypes read as they are; any other is cast to int64 first, as before."""
+
+
 def _block_cells(ds: xr.Dataset, block_size_m: float) -> tuple[int, int]:
     """Block height and width in cells (each at least one): non-square cells keep their own sizes."""
     dy, dx = cell_sizes(ds)
@@ -101,24 +105,32 @@ def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> 
     (4, [4, 4, 4, 4])
     """
     rows, cols = ds["landuse"].shape
-    _, b = _block_cells(ds, block_size_m)
+    by, b = _block_cells(ds, block_size_m)
     nbx = -(-cols // b)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
-    city = (
-        np.asarray(ds[admin].values, dtype=np.int64)
-        if admin in ds
-        else np.zeros((rows, cols), dtype=np.int64)
-    )
-    if city.min(initial=0) < 0:
+    city = np.asarray(ds[admin].values) if admin in ds else np.zeros((rows, cols), dtype=np.int32)
+    if city.dtype not in _CITY_DTYPES:
+        city = city.astype(np.int64)
+    if city.dtype.kind == "i" and city.min(initial=0) < 0:
         raise ValueError(f"administrative layer {admin!r} holds negative ids")
     n_city = int(city.max(initial=0)) + 1
-    block = block_ids(ds, block_size_m=block_size_m)
-    key = block.astype(np.int64) * n_city + city
-    keys_in = key[inside]
-    del key
-    uniq, zone_in, counts = _number_keys(keys_in, int(block.max(initial=0) + 1) * n_city)
-    zones = np.zeros((rows, cols), dtype=np.int32)
-    zones[inside] = zone_in
+    n_keys = (-(-rows // by) * nbx if rows and cols else 1) * n_city
+    n_inside = int(np.count_nonzero(inside))
+    if n_keys <= max(4 * n_inside, 1 << 20):
+        # compiled passes count every (block, city) key, then write the zone numbers:
+        # no int64 raster of blocks or keys, no sort
+        from landuse.metrics_kernels import number_zone_keys
+
+        zones = np.empty((rows, cols), dtype=np.int32)
+        uniq, counts = number_zone_keys(inside, city, np.arange(cols, dtype=np.int64) // b, by, nbx, n_city, n_keys,
+                                        zones)
+    else:  # a key range far beyond the cells (sparse city ids): number the keys by sorting
+        block = block_ids(ds, block_size_m=block_size_m)
+        keys_in = (block.astype(np.int64) * n_city + city)[inside]
+        del block
+        uniq, zone_in, counts = _number_keys(keys_in, n_keys)
+        zones = np.zeros((rows, cols), dtype=np.int32)
+        zones[inside] = zone_in
     blk = uniq // n_city
     table = pd.DataFrame(
         {

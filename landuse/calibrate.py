@@ -668,7 +668,7 @@ def allocator_targets(landscape: xr.Dataset, scenario: Scenario, before: np.ndar
     cfg = sc.config
     zg = zone_grid(landscape, block_size_m=cfg.allocation.block_size_m)
     suit = np.asarray(suitability, dtype=np.float32)
-    pieces = cell_pieces(landscape, sc, before, np.asarray(zg.zones, dtype=np.int64), suit)
+    pieces = cell_pieces(landscape, sc, before, zg.zones, suit)
     zt = zone_table(landscape, sc, landuse=before, zones=zg, suitability=suit, pieces=pieces)
     try:
         alloc = allocate(zt, sc, int(period))

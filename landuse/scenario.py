@@ -496,7 +496,7 @@ def run_scenario(
 
         t = time.perf_counter()
         suit_arr = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
-        pieces = cell_pieces(ds, scenario, lu, np.asarray(zg.zones, dtype=np.int64), suit_arr)
+        pieces = cell_pieces(ds, scenario, lu, zg.zones, suit_arr)
         zt = zone_table(ds, scenario, landuse=lu, zones=zg, suitability=suit_arr, pieces=pieces)
         timings[f"zone_table_{y1}"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -202,13 +202,18 @@ def _log(progress: ProgressFn | None, **event: Any) -> None:
         progress(event)
 
 
-def _suitability_provider(ds: xr.Dataset, scenario: Scenario, timings: dict[str, float]):
-    """A function land use -> suitability DataArray, per the scenario's suitability method."""
+def _suitability_provider(ds: xr.Dataset, scenario: Scenario, timings: dict[str, float], *,
+                          static: dict | None = None):
+    """A function land use -> suitability DataArray, per the scenario's suitability method.
+
+    ``static`` receives the land-use-independent driver scores, computed on the first call and reused (one float32
+    raster per driver); the caller may clear it once no further call comes.
+    """
     from landuse.suitability import compute_suitability
 
     cfg = scenario.config.growth.suitability
     if cfg.method != "trained":
-        static: dict = {}  # land-use-independent driver scores, computed once per run
+        static = {} if static is None else static
         return lambda lu: compute_suitability(ds, scenario, landuse=lu, static=static)
     from landuse.suitability_model import train_suitability
 
@@ -462,7 +467,8 @@ def run_scenario(
     zg = zone_grid(ds, block_size_m=cfg.allocation.block_size_m)
     ds_z = ds.assign(zones=(("y", "x"), zg.zones))
     ds_z["landuse"].attrs.update(ds["landuse"].attrs)
-    suitability_of = _suitability_provider(ds, scenario, timings)
+    static_scores: dict = {}  # land-use-independent driver scores: kept from the first period to the last
+    suitability_of = _suitability_provider(ds, scenario, timings, static=static_scores)
     classes = scenario.classes
     nodata = classes.nodata
     lu = np.asarray(ds["landuse"].values).copy()
@@ -492,6 +498,8 @@ def run_scenario(
             shrink_records.append(rec)
             if restored:
                 suit = suitability_of(lu)  # restored cells are no longer urban land for the drivers
+        if p_idx == n_periods - 1:
+            static_scores.clear()  # no later suitability: free them before the last growth, evaluation and writing
         timings[f"suitability_{y1}"] = time.perf_counter() - t
 
         t = time.perf_counter()

@@ -151,3 +151,41 @@ def test_a_periods_suitability_is_freed_before_its_growth_without_the_collector(
         if was:
             gc.enable()
     assert made and alive_at_growth and alive_at_growth == [0] * len(alive_at_growth), (len(made), alive_at_growth)
+
+
+def test_static_driver_scores_are_kept_between_periods_and_freed_before_the_last_growth(tiny_layers, tmp_path,
+                                                                                        monkeypatch):
+    """The land-use-independent driver scores are computed once and reused by every period's suitability, and none
+    is alive once the last period's suitability is computed (its growth, the evaluation and writing run without)."""
+    import weakref
+
+    import landuse.growth as growth
+    import landuse.suitability as suitability
+    from conftest import scenario_dict
+
+    cfg = scenario_dict(tiny_layers, tmp_path, periods=[2020, 2025, 2030],
+                        demand={"residential": {2025: 3.0, 2030: 2.0}, "industrial": {2025: 1.0, 2030: 1.0},
+                                "commercial": {2025: 1.0, 2030: 0.5}})
+    path = tmp_path / "three.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    scores: dict[str, weakref.ref] = {}
+    live_at_growth: list[int] = []
+    real_suit, real_sim = suitability.compute_suitability, growth.simulate
+
+    def suit(*a, static=None, **k):
+        out = real_suit(*a, static=static, **k)
+        for name, arr in (static or {}).items():
+            if arr is not None:
+                assert name not in scores or scores[name]() is arr  # computed once, the same array every period
+                scores[name] = weakref.ref(arr)
+        return out
+
+    def sim(*a, **k):
+        live_at_growth.append(sum(r() is not None for r in scores.values()))
+        return real_sim(*a, **k)
+
+    monkeypatch.setattr(suitability, "compute_suitability", suit)
+    monkeypatch.setattr(growth, "simulate", sim)
+    run_scenario(path, out=tmp_path / "out", runs=1, outputs="maps")
+    assert scores and len(live_at_growth) == 2
+    assert live_at_growth[0] == len(scores) and live_at_growth[-1] == 0, (len(scores), live_at_growth)

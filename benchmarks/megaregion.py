@@ -7,6 +7,10 @@ then runs its scenario YAML (``sample.yaml``, demand from the region's own 2010 
 once). Peak memory is the maximum resident set of the run's process tree, sampled every 0.2 s.
 
     python benchmarks/megaregion.py [--quick] [--size N] [--runs R] [--chunks C] [--scheduler local] [--keep DIR]
+                                    [--region DIR] [--max-rss-gib G]
+
+``--region`` runs on an existing ``landuse sample`` folder; ``--max-rss-gib`` stops the run when its process tree
+passes that resident memory and prints how far it got (for sizes that do not fit).
 
 ``--quick`` is 2 000 cells a side and 2 runs. The issue's targets (20 000 x 20 000 in <= 30 minutes and <= 16 GB,
 4 000 x 4 000 in <= 60 s) are printed beside the figures; a target is never asserted here.
@@ -38,28 +42,47 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def run_measured(cmd: list[str]) -> tuple[int, float, int, str]:
-    """Run ``cmd``; (exit code, seconds, peak RSS of its process tree in bytes, stderr)."""
+def run_measured(cmd: list[str], *, max_rss: int | None = None) -> tuple[int, float, int, str]:
+    """Run ``cmd``; (exit code, seconds, peak RSS of its process tree in bytes, stderr).
+
+    With ``max_rss`` (bytes) the process tree is killed as soon as its resident memory exceeds it; the exit code is
+    then -9 and stderr ends with a line saying so. Each stderr line is prefixed with the seconds since the start.
+    """
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
     peak = [0]
+    lines: list[str] = []
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             try:
-                peak[0] = max(peak[0], _tree_rss(ps))
+                rss = _tree_rss(ps)
+                peak[0] = max(peak[0], rss)
+                if max_rss is not None and rss > max_rss:
+                    lines.append(f"[{time.perf_counter() - t:7.1f} s] killed: resident memory {rss / 2**30:.2f} GiB "
+                                 f"passed the limit of {max_rss / 2**30:.2f} GiB")
+                    for child in [*ps.children(recursive=True), ps]:
+                        child.kill()
+                    return
             except psutil.Error:
                 pass
             done.wait(0.2)
 
-    th = threading.Thread(target=sample, daemon=True)
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(f"[{time.perf_counter() - t:7.1f} s] {line.rstrip()}")
+
+    th, rd = threading.Thread(target=sample, daemon=True), threading.Thread(target=read, daemon=True)
     th.start()
-    _, err = proc.communicate()
+    rd.start()
+    proc.wait()
     done.set()
     th.join()
-    return proc.returncode, time.perf_counter() - t, peak[0], err
+    rd.join()
+    return proc.returncode, time.perf_counter() - t, peak[0], "\n".join(lines)
 
 
 def stage_table(timings: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -83,30 +106,50 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=None, help="tile the growth (landuse run --chunks)")
     ap.add_argument("--scheduler", default=None, help="landuse run --scheduler (e.g. local)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the region and outputs in this folder")
+    ap.add_argument("--region", type=Path, default=None,
+                    help="run on this region (a `landuse sample` folder) instead of generating one")
+    ap.add_argument("--max-rss-gib", type=float, default=None,
+                    help="kill the run when its process tree passes this resident memory; prints the progress reached")
     args = ap.parse_args()
     size = args.size or (2000 if args.quick else 4000)
     runs = args.runs or (2 if args.quick else 10)
     exe = shutil.which("landuse") or str(Path(sys.executable).with_name("landuse"))
     work = args.keep or Path(tempfile.mkdtemp(prefix="landuse-mega-"))
     work.mkdir(parents=True, exist_ok=True)
-    region = work / "region"
+    region = args.region or work / "region"
     fig: dict[str, object] = {"bench": "megaregion", "size": size, "runs": runs, "cell_m": 30,
                               "chunks": args.chunks, "scheduler": args.scheduler}
     load0 = os.getloadavg()[0]
-    rc, secs, peak, err = run_measured([exe, "sample", str(region), "--size", str(size), "--seed", str(args.seed),
-                                        "--cell-size", "30", "--force"])
-    if rc != 0:
-        sys.exit(f"landuse sample failed ({rc}): {err.strip()[-2000:]}")
-    print(f"sample {size} x {size}: {secs:.1f} s, peak {peak / 2**30:.2f} GiB", flush=True)
-    fig.update({"sample_s": round(secs, 2), "sample_peak_gib": round(peak / 2**30, 3)})
-    cmd = [exe, "run", str(region / "sample.yaml"), "--out", str(work / "out"), "--runs", str(runs), "--quiet",
-           "--force"]
+    if args.region is None:
+        rc, secs, peak, err = run_measured([exe, "sample", str(region), "--size", str(size), "--seed",
+                                            str(args.seed), "--cell-size", "30", "--force"])
+        if rc != 0:
+            sys.exit(f"landuse sample failed ({rc}): {err.strip()[-2000:]}")
+        print(f"sample {size} x {size}: {secs:.1f} s, peak {peak / 2**30:.2f} GiB", flush=True)
+        fig.update({"sample_s": round(secs, 2), "sample_peak_gib": round(peak / 2**30, 3)})
+    else:
+        import rasterio
+
+        with rasterio.open(region / "landuse_2020.tif") as src:
+            size = fig["size"] = src.width  # the given region's size
+    cmd = [exe, "run", str(region / "sample.yaml"), "--out", str(work / "out"), "--runs", str(runs), "--force"]
+    if args.max_rss_gib is None:
+        cmd.append("--quiet")  # with a limit, the progress lines say how far the run got
     if args.chunks:
         cmd += ["--chunks", str(args.chunks)]
     if args.scheduler:
         cmd += ["--scheduler", args.scheduler]
-    rc, secs, peak, err = run_measured(cmd)
+    limit = None if args.max_rss_gib is None else int(args.max_rss_gib * 2**30)
+    rc, secs, peak, err = run_measured(cmd, max_rss=limit)
     load1 = os.getloadavg()[0]
+    if limit is not None and "killed: resident memory" in err:
+        print("\n".join(err.splitlines()[-12:]))
+        print(f"landuse run, {size} x {size} cells: stopped after {secs:.1f} s at {peak / 2**30:.2f} GiB "
+              f"(limit {args.max_rss_gib:g} GiB); load {load0:.1f} -> {load1:.1f}")
+        fig.update({"run_s": round(secs, 2), "run_peak_gib": round(peak / 2**30, 3), "killed_at_gib": args.max_rss_gib,
+                    "progress": err.splitlines()[-12:], "load_before": round(load0, 2), "load_after": round(load1, 2)})
+        print(json.dumps(fig))
+        return
     if rc not in (0, 1):  # 1: the run finished and some policy check failed
         sys.exit(f"landuse run failed ({rc}): {err.strip()[-2000:]}")
     manifest = json.loads((work / "out" / "manifest.json").read_text())

@@ -351,7 +351,11 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
                 f"{where} holds negative ids in {int(neg.sum()):,} cells (e.g. {int(arr[neg][0])}); ids are 1, 2, ... "
                 "and 0 means none: recode them, or set the raster's nodata value to the one they use"
             )
-        out = np.where(nod, 0, arr).astype(np.int32)
+        if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 4 and arr.dtype != np.uint32:
+            out = arr.astype(np.int32, copy=False)  # the band read is ours: no second raster
+            out[nod] = 0
+        else:
+            out = np.where(nod, 0, arr).astype(np.int32)
         if not out.any():
             unit = {"cities": "city", "counties": "county"}.get(name, "zone")
             raise LanduseError(
@@ -359,7 +363,7 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
                 f"each cell its {unit}'s id (1, 2, ...), or fix the nodata tag"
             )
         return out
-    out = arr.astype(np.float32)
+    out = arr.astype(np.float32, copy=False)  # the band read is ours: a float32 band is not copied again
     out[nod] = np.nan
     if not np.isfinite(out).any():
         raise LanduseError(

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import rasterio
 from growth_fixtures import BARE, COM, FARM, FOREST, IND, RES, random_landscape, targets
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from landuse.distributed import dask_client
 from landuse.growth import GrowthParams, simulate
@@ -69,6 +71,20 @@ def test_tiled_equals_in_memory(nb: int, chunks: int) -> None:
     b = simulate_tiled(ds, t, params=p, runs=3, seed=11, chunks=chunks)
     assert_same(a, b)
     assert len(set(a.run_scores.tolist())) > 1  # runs differ: the representative choice means something
+
+
+@settings(max_examples=60, deadline=None)
+@given(nb=st.sampled_from([3, 5]), rows=st.integers(9, 48), cols=st.integers(9, 48), data=st.data(),
+       seed=st.integers(0, 50), spontaneous=st.sampled_from([0.0, 0.1, 0.5]))
+def test_tiled_equals_in_memory_for_any_tile_size(nb: int, rows: int, cols: int, data, seed: int,
+                                                  spontaneous: float) -> None:
+    """Any tile edge from the neighbourhood window up to beyond the grid, any grid shape (tiles cut through zones,
+    patches and the halo at every edge), new patches or none: the in-memory result bit for bit."""
+    chunks = data.draw(st.integers(nb, max(rows, cols) + 3), label="chunks")
+    ds, p, t = _case(nb, rows, cols, cells={"residential": 8, "industrial": 4, "commercial": 2},
+                     spontaneous=spontaneous, iterations=4, seed=seed)
+    a = simulate(ds, t, params=p, runs=2, seed=seed)
+    assert_same(a, simulate_tiled(ds, t, params=p, runs=2, seed=seed, chunks=chunks))
 
 
 def test_tiled_equals_in_memory_with_catch_up_fill_and_shortfall() -> None:

@@ -542,7 +542,9 @@ def run_scenario(
         ds_p["landuse"].attrs.update(ds["landuse"].attrs)
         ds_p["zones"] = (("y", "x"), unit_raster(ds, scenario, alloc, landuse=lu, zones=zg, suitability=suit,
                                                           pieces=pieces))
-        params = GrowthParams.from_scenario(scenario, ds_p, suitability=suit)
+        # this period alone, drawn as its index in the scenario: no maps and counts of the other periods
+        params = GrowthParams.from_scenario(scenario, ds_p, suitability=suit).replace(periods=(y1,),
+                                                                                      period_offset=p_idx)
         del suit, suit_arr, pieces, zt  # the growth needs none of them: free them before its peak
         targets = alloc.unit_targets.rename(columns={"unit": "zone"})
 

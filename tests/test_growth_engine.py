@@ -369,3 +369,35 @@ def test_from_arrays_and_quantised_potential_order() -> None:
     assert (params.potential[1:] == 0).all()  # zero suitability: never
     with pytest.raises(GrowthInputError, match="exceeds 1"):
         GrowthParams.from_arrays(s * 2, allowed=allowed, type_codes=SCHEME.urban_codes)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_one_period_alone_draws_as_within_the_scenario(index: int) -> None:
+    """Growing one period alone (periods=(year,), period_offset=its index) gives that period's map, counts and
+    representative run of a call given every scenario period with targets in that period only (what landuse run
+    does period by period); without the offset a later period draws other numbers."""
+    ds = random_landscape(7, 40, 45, zone_block=9)
+    sc = scenario(periods=(2020, 2025, 2030, 2035), spontaneous_share=0.2, iterations=4)
+    years = [2025, 2030, 2035]
+    p = GrowthParams.from_scenario(sc, ds)
+    assert p.periods == tuple(years)
+    y = years[index]
+    t = targets([y], ds["zones"].values, {"residential": 9, "industrial": 4, "commercial": 2})
+    whole = simulate(ds, t, params=p, runs=4, seed=3)
+    alone = simulate(ds, t, params=p.replace(periods=(y,), period_offset=index), runs=4, seed=3)
+    assert list(alone.landuse) == [y] and list(alone.counts.period.values) == [y]
+    np.testing.assert_array_equal(alone.landuse[y].values, whole.landuse[y].values)
+    np.testing.assert_array_equal(alone.counts.sel(period=y).values, whole.counts.sel(period=y).values)
+    assert alone.representative_run == whole.representative_run
+    np.testing.assert_array_equal(alone.run_scores, whole.run_scores)
+    if index > 0:
+        other = simulate(ds, t, params=p.replace(periods=(y,)), runs=4, seed=3)
+        assert not np.array_equal(other.counts.sel(period=y).values, whole.counts.sel(period=y).values)
+
+
+def test_period_offset_is_checked() -> None:
+    ds = random_landscape(1, 10, 10)
+    p = GrowthParams.from_scenario(scenario(), ds)
+    for bad in (-1, 1.5, 2**15):
+        with pytest.raises(GrowthInputError, match="period_offset"):
+            p.replace(period_offset=bad)

@@ -127,6 +127,10 @@ class GrowthParams:
         Raise the competitiveness of (zone, type) groups that fall behind schedule.
     periods : tuple of int or None
         Period end years of the scenario (periods without targets still get a map).
+    period_offset : int
+        Index among the scenario's periods of the first period this call grows. A period's random draws depend
+        on its index, so a call that grows a later period alone (``periods=(year,)``, ``period_offset`` = its
+        index) draws exactly as a call given every period would, without maps and counts of the other periods.
     """
 
     potential: np.ndarray
@@ -141,6 +145,7 @@ class GrowthParams:
     adaptive_inertia: bool = True
     periods: tuple[int, ...] | None = None
     type_lut: np.ndarray | None = None
+    period_offset: int = 0
 
     def __post_init__(self) -> None:
         pot = self.potential
@@ -161,6 +166,8 @@ class GrowthParams:
         _check(1 <= self.iterations <= 1000, f"iterations must be within [1, 1000], got {self.iterations}")
         _check(0.0 <= self.spontaneous_share <= 1.0,
                f"spontaneous_share must be within [0, 1], got {self.spontaneous_share}")
+        _check(isinstance(self.period_offset, int | np.integer) and 0 <= self.period_offset < 2**15,
+               f"period_offset must be a whole number within [0, 32767], got {self.period_offset!r}")
         object.__setattr__(self, "neighbourhood_weights", w)
         if self.type_lut is None:
             lut = np.full(256, -1, dtype=np.int8)
@@ -581,9 +588,11 @@ def _period_schedule(target: np.ndarray, params: GrowthParams, *, Z: int, seed: 
     ``frontier_step(quota, inertia, keys)`` and ``sweep_step(quota, inertia, keys,
     exclude_frontier)`` select and convert; the in-memory engine and the tiled path
     (:mod:`landuse.growth.tiled`) share this schedule, so quotas, inertia and stream keys
-    are the same. Returns converted per group and the log (cells, types).
+    are the same. Returns converted per group and the log (cells, types). ``period`` is the period's index
+    in this call; its draws use the index in the scenario (``period + params.period_offset``).
     """
     T = len(params.type_codes)
+    period = period + int(params.period_offset)
     remaining = target.astype(np.int64).copy()
     inertia = np.ones((Z + 1, T), dtype=np.float64)
     cells: list[np.ndarray] = []

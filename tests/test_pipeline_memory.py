@@ -159,9 +159,10 @@ def test_static_driver_scores_are_kept_between_periods_and_freed_before_the_last
     is alive once the last period's suitability is computed (its growth, the evaluation and writing run without)."""
     import weakref
 
+    from conftest import scenario_dict
+
     import landuse.growth as growth
     import landuse.suitability as suitability
-    from conftest import scenario_dict
 
     cfg = scenario_dict(tiny_layers, tmp_path, periods=[2020, 2025, 2030],
                         demand={"residential": {2025: 3.0, 2030: 2.0}, "industrial": {2025: 1.0, 2030: 1.0},

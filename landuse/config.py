@@ -554,6 +554,21 @@ CalibrationParameter = Literal[
 ]
 
 
+DASK_MISSING = ("needs Dask, which is not installed here: install the 'dask' extra (`pip install 'landuse[dask]'`, "
+                "or `pip install 'dask[array]' distributed`)")
+"""What to do when a Dask scheduler is asked for and Dask is not installed (it is an optional dependency)."""
+
+
+def dask_installed() -> bool:
+    """Whether ``dask`` and ``distributed`` can be imported (looked up, not imported: importing dask takes ~0.5 s)."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("dask", "distributed"))
+    except (ImportError, ValueError):  # a module set to None in sys.modules, or a broken package
+        return False
+
+
 class CalibrationConfig(Strict):
     """Calibration of the growth parameters against a historical pair of maps (``landuse calibrate``)."""
 
@@ -582,13 +597,6 @@ class CalibrationConfig(Strict):
     parallel: Literal["threads", "dask"] = Field(
         "threads", description="evaluate points one at a time on the engine's threads, or two at a time on Dask"
     )
-
-    @field_validator("parallel")
-    @classmethod
-    def _parallel(cls, p: str) -> str:
-        if p == "dask" and not dask_installed():
-            raise ValueError(f"parallel 'dask' {DASK_MISSING}")
-        return p
     amounts: Literal["allocator", "observed_zone", "cluster"] = Field(
         "allocator",
         description="how the observed change is given to the simulation: allocator (its cluster totals to the "
@@ -605,23 +613,16 @@ class CalibrationConfig(Strict):
         "new patches) subtracted from the objective; 0 reports the patches without fitting them"
     )
 
+    @field_validator("parallel")
+    @classmethod
+    def _parallel(cls, p: str) -> str:
+        if p == "dask" and not dask_installed():
+            raise ValueError(f"parallel 'dask' {DASK_MISSING}")
+        return p
+
 
 SCHEDULER_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
 """Address schemes of a Dask scheduler."""
-
-DASK_MISSING = ("needs Dask, which is not installed here: install the 'dask' extra (`pip install 'landuse[dask]'`, "
-                "or `pip install 'dask[array]' distributed`)")
-"""What to do when a Dask scheduler is asked for and Dask is not installed (it is an optional dependency)."""
-
-
-def dask_installed() -> bool:
-    """Whether ``dask`` and ``distributed`` can be imported (looked up, not imported: importing dask takes ~0.5 s)."""
-    import importlib.util
-
-    try:
-        return all(importlib.util.find_spec(m) is not None for m in ("dask", "distributed"))
-    except (ImportError, ValueError):  # a module set to None in sys.modules, or a broken package
-        return False
 
 
 class ComputeConfig(Strict):

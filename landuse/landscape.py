@@ -178,8 +178,13 @@ def set_georef(obj: xr.DataArray | xr.Dataset, crs, transform: Affine | None = N
     return obj
 
 
+def _grid_mapping(obj: xr.DataArray | xr.Dataset) -> str:
+    """Name of the coordinate holding ``obj``'s CRS and transform."""
+    return obj.encoding.get("grid_mapping", obj.attrs.get("grid_mapping", GRID_MAPPING))
+
+
 def _grid_mapping_attrs(obj: xr.DataArray | xr.Dataset) -> dict | None:
-    name = obj.encoding.get("grid_mapping", obj.attrs.get("grid_mapping", GRID_MAPPING))
+    name = _grid_mapping(obj)
     return obj.coords[name].attrs if name in obj.coords else None
 
 
@@ -268,8 +273,7 @@ def like(ds: xr.Dataset, array: np.ndarray, name: str, *, copy: bool = True, **a
 
 def georef_of(obj: xr.DataArray | xr.Dataset) -> xr.Variable:
     """``obj``'s ``spatial_ref`` coordinate (built from its CRS and transform if it has another grid mapping)."""
-    name = obj.encoding.get("grid_mapping", obj.attrs.get("grid_mapping", GRID_MAPPING))
     attrs = _grid_mapping_attrs(obj)
-    if name == GRID_MAPPING and attrs and attrs.get("GeoTransform"):
+    if _grid_mapping(obj) == GRID_MAPPING and attrs and attrs.get("GeoTransform"):
         return obj.coords[GRID_MAPPING].variable
     return georef_coord(crs_of(obj), transform_of(obj))

@@ -187,7 +187,7 @@ def test_cell_pieces_equal_the_numpy_twin(seed, rows, cols, cell, greenbelt, bou
                                     stations=stations, protected=protected, nodata_share=nodata_share,
                                     conversion=conversion)
     want_source, want_band = np_cell_pieces(ds, sc, lu, zones, suit)
-    for z in (zones, zones.astype(np.int64)):  # the pipeline passes int64 zones, the zone table int32
+    for z in (zones, zones.astype(np.int64)):  # int32 (the pipeline, the zone table) or int64 zones
         cp = cell_pieces(ds, sc, lu, z, suit)
         assert cp.source.dtype == np.int8 and cp.source.shape == lu.shape
         assert np.array_equal(cp.source.astype(np.int64), want_source)

@@ -958,6 +958,15 @@ def _highs_solution(h: Any, t0: float) -> _Solution:
         return _Solution("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual), secs, text)
     if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         return _Solution("infeasible", None, None, secs, text)
+    if st == highspy.HighsModelStatus.kModelEmpty:
+        # no column (a period where no zone can gain land, e.g. every city shrinks): HiGHS 1.16 solves nothing and
+        # says "Empty"; the empty plan is optimal when every row admits an activity of 0, else infeasible
+        lp = h.getLp()
+        lo, hi = np.asarray(lp.row_lower_, dtype=float), np.asarray(lp.row_upper_, dtype=float)
+        tol = 1e-7
+        if np.all(lo <= tol) and np.all(hi >= -tol):
+            return _Solution("optimal", np.zeros(lp.num_col_), np.zeros(lp.num_row_), secs, "Optimal (empty model)")
+        return _Solution("infeasible", None, None, secs, text)
     return _Solution(text.lower(), None, None, secs, text)
 
 

@@ -890,3 +890,23 @@ def test_working_set_is_exact_when_a_role_cap_forces_the_other_roles():
     full = allocate(zt, scen(dem, weights=w, policy=pol, allocation={"working_set": "never"}), 2030)
     assert ws.objective == pytest.approx(full.objective, rel=1e-7)
     assert ws.farmland_lost_ha == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("rows_ok", [True, False])
+def test_highs_model_without_columns(rows_ok):
+    """A period where no zone can gain land has an LP without columns: HiGHS (1.16) answers "Empty" without
+    solving; the empty plan is optimal when every row admits 0, else the period is infeasible."""
+    from types import SimpleNamespace
+
+    from scipy import sparse
+
+    from landuse.allocate import _solve_highs_direct
+
+    lo = np.array([-np.inf, 0.0, -5.0]) if rows_ok else np.array([-np.inf, 2.0, -5.0])
+    m = SimpleNamespace(n_cols=0, n_rows=3, cost=np.zeros(0), col_ub=np.zeros(0), row_lo=lo,
+                        row_hi=np.array([4.0, 0.0, np.inf]), A=sparse.csr_matrix((3, 0)))
+    sol = _solve_highs_direct(m, method="simplex", time_limit=10)
+    if rows_ok:
+        assert sol.status == "optimal" and sol.x.shape == (0,) and sol.row_dual.tolist() == [0.0, 0.0, 0.0]
+    else:
+        assert sol.status == "infeasible" and sol.x is None

@@ -280,6 +280,10 @@ def run(
                                                   "(overrides compute.scheduler)")] = None,
     chunks: Annotated[int | None, typer.Option(help="tiled growth with tiles of N x N cells, same results "
                                                "(overrides compute.chunks)", metavar="N")] = None,
+    rasters: Annotated[str | None, typer.Option(
+        help="where the large rasters are kept: memory, disk (memory-mapped scratch files in compute.scratch, for "
+        "regions larger than memory) or auto; same results (overrides compute.rasters)",
+        metavar="WHERE")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an output folder holding another scenario's outputs or other files")] = False,
     calibration: Annotated[Path | None, typer.Option(help="calibrated.yaml of `landuse calibrate`: its growth and "
                                                      "policy keys override the scenario's (recorded in the manifest)",
@@ -300,18 +304,19 @@ def run(
             _err("--calibration applies to one scenario; run each config with its own calibration file")
             raise typer.Exit(2)
         _run_batch(configs, out=out, runs=runs, seed=seed, solver=solver, scheduler=scheduler, force=force,
-                   chunks=chunks, outputs=outputs)
+                   chunks=chunks, outputs=outputs, rasters=rasters)
         return
     from landuse.scenario import run_scenario
 
     config = configs[0]
     if _has_variants(config):
         _run_variants(config, out=out, runs=runs, seed=seed, solver=solver, force=force, quiet=quiet,
-                      chunks=chunks, scheduler=scheduler, outputs=outputs)
+                      chunks=chunks, scheduler=scheduler, outputs=outputs, rasters=rasters)
         return
     with _Progress(quiet=quiet) as progress:
         result = run_scenario(config, out=out, runs=runs, seed=seed, solver=solver, force=force, progress=progress,
-                              chunks=chunks, scheduler=scheduler, calibration=calibration, outputs=outputs)
+                              chunks=chunks, scheduler=scheduler, calibration=calibration, outputs=outputs,
+                              rasters=rasters)
     data = result.report.data if result.report is not None else {}
     final = str(result.scenario.periods[-1])
     lines = [f"scenario {result.scenario.name!r}: {len(result.landuse)} periods, {result.manifest['runs']} runs, "

@@ -640,6 +640,15 @@ class ComputeConfig(Strict):
         2, description="workers of a 'local' cluster (one thread each)"
     )
     memory_limit: str = Field("auto", description="memory limit per worker of a 'local' cluster, e.g. '4GB'")
+    rasters: Literal["auto", "memory", "disk"] = Field(
+        "auto", description="where the run keeps its large rasters (layers, zones, driver scores, maps and counts of "
+        "each period): memory, disk (memory-mapped scratch files, for regions larger than memory; same results), or "
+        "auto (disk from 100 million cells)"
+    )
+    scratch: Path | None = Field(
+        None, description="folder of the scratch files of compute.rasters: disk (about 60 bytes per cell); null = "
+        "the system's temporary folder"
+    )
 
     @field_validator("scheduler")
     @classmethod

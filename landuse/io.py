@@ -28,7 +28,7 @@ from rasterio.crs import CRS
 
 from landuse.classes import ClassScheme, default_scheme
 from landuse.errors import GridMismatchError, LanduseError, UnknownClassError
-from landuse.landscape import crs_of, layer_kind, new_landscape, transform_of
+from landuse.landscape import KIND_DTYPES, crs_of, layer_kind, new_landscape, transform_of
 from landuse.outputs import (  # noqa: F401  (re-exported: the writers of landuse.io)
     atomic_path,
     check_not_input,
@@ -260,7 +260,12 @@ def read_landscape(
         if name != reference:
             check_same_grid(ref, h, ref_name=reference, name=name)
 
-    arrays = {name: read_layer(name, path, classes=classes) for name, path in layers.items()}
+    from landuse.store import active_store
+
+    # window by window into the layer's array (in the active store's scratch file, if any): the memory of one
+    # window besides the layers, and faster than whole reads (1 024-row strips of a 4 000² region: 1.3 s for its 13
+    # layers against 1.8-2.1 s)
+    arrays = {name: read_layer_windowed(name, path, classes=classes) for name, path in layers.items()}
 
     ds = new_landscape(
         arrays,
@@ -272,8 +277,67 @@ def read_landscape(
     )
     for name, path in layers.items():
         ds[name].attrs["source"] = str(_resolve(path))
-    ds["study_area"] = ds["study_area"] & _nodata_free(ds, reference)
+    if active_store() is None:
+        ds["study_area"] = ds["study_area"] & _nodata_free(ds, reference)
+    else:
+        from landuse.store import store_copy
+
+        study = store_copy(ds["study_area"].values)
+        ref = ds[reference].values
+        if reference != "landuse" and ref.dtype.kind == "f":
+            for r0, r1 in _row_strips(ref.shape[0], ref.shape[1]):
+                study[r0:r1] &= np.isfinite(ref[r0:r1])
+        ds["study_area"] = (("y", "x"), study)
     return ds
+
+
+STRIP_CELLS = 1 << 22
+"""Cells per window of a windowed read (about 4 M: 16 MiB of float32)."""
+
+
+def _row_strips(height: int, width: int, block: int = 1) -> list[tuple[int, int]]:
+    """Row ranges of about :data:`STRIP_CELLS` cells each, whole multiples of ``block`` rows."""
+    rows = max(block, (STRIP_CELLS // max(width, 1)) // block * block)
+    return [(r, min(r + rows, height)) for r in range(0, height, rows)]
+
+
+def read_layer_windowed(name: str, path: str | os.PathLike, *, classes: ClassScheme | None = None) -> np.ndarray:
+    """:func:`read_layer` window by window (strips of whole block rows), into an array of the active store.
+
+    Same array, same checks and the same error messages as :func:`read_layer`, in the memory of one window: when a
+    window fails a check, or a check of the whole layer fails (no cell with data, a mask's tag beside inside
+    values), the layer is read again whole by :func:`read_layer`, which raises the error with its counts.
+    """
+    from landuse.store import store_empty
+
+    classes = classes or default_scheme()
+    kind = layer_kind(name)
+    p = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(p) as src:
+                tag = src.nodata
+                out = store_empty((src.height, src.width), bool if kind == "mask" else KIND_DTYPES[kind])
+                flags = [False, False]
+                failed = False
+                for r0, r1 in _row_strips(src.height, src.width, src.block_shapes[0][0]):
+                    data = src.read(1, masked=True, window=rasterio.windows.Window(0, r0, src.width, r1 - r0))
+                    try:
+                        _, (a, b) = _convert_layer(name, path, np.ma.getdata(data), np.ma.getmaskarray(data), tag,
+                                                   classes=classes, whole=False, out=out[r0:r1])
+                    except LanduseError:
+                        failed = True
+                        break
+                    flags[0] |= a
+                    flags[1] |= b
+    except (rasterio.errors.RasterioError, rasterio._err.CPLE_BaseError) as exc:
+        raise _read_failure(p, exc) from None
+    whole_fails = (flags[0] and flags[1]) if kind == "mask" else not flags[0]
+    if failed or whole_fails:
+        read_layer(name, path, classes=classes)  # raises the check's error, with the whole layer's counts
+        raise LanduseError(f"{path}: reading {name} window by window and whole gave different checks")
+    return out
 
 
 SLOPE_RANGE_DEG = (0.0, 90.0)
@@ -298,22 +362,36 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
     Raises :class:`LanduseError` (:class:`UnknownClassError` for undeclared codes) naming
     the layer's key, file, the cell count and the fix.
     """
+    classes = classes or default_scheme()
+    data, tag = read_band(path)
+    out, _ = _convert_layer(name, path, np.ma.getdata(data), np.ma.getmaskarray(data), tag, classes=classes)
+    return out
+
+
+def _convert_layer(name: str, path: str | os.PathLike, arr: np.ndarray, nod: np.ndarray, tag: float | None, *,
+                   classes: ClassScheme, whole: bool = True, out: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, tuple[bool, bool]]:
+    """Check and cast the values ``arr`` (nodata where ``nod``) of layer ``name``, read from ``path``.
+
+    With ``whole`` the arrays are the whole layer and every check runs; otherwise they are one window of it: the
+    checks that need the whole layer (no cell with data, a mask's tag beside inside values) are left to the
+    caller, who gets two flags for them: (a cell has data, False) or, for a mask, (a cell at the tag, another
+    inside cell). ``out``: where to write the result (the window of the layer's array), else a new array.
+    """
     from landuse.config import layer_key
 
-    classes = classes or default_scheme()
     kind = layer_kind(name)
     where = f"{layer_key(name)} ({path})"
-    data, tag = read_band(path)
-    arr = np.ma.getdata(data)
-    nod = np.ma.getmaskarray(data)
     if kind == "mask":
         raw = np.asarray(arr)
         inside = raw != 0
         if raw.dtype.kind == "f":
             inside &= np.isfinite(raw)
+        flags = (False, False)
         if tag is not None and np.isfinite(tag) and tag != 0:
             at_tag = raw == tag
-            if at_tag.any() and (inside & ~at_tag).any():
+            flags = (bool(at_tag.any()), bool((inside & ~at_tag).any()))
+            if whole and flags[0] and flags[1]:
                 others = np.unique(raw[inside & ~at_tag])[:5]
                 raise LanduseError(
                     f"{where} holds {int(at_tag.sum()):,} cells of its nodata value {tag:g} besides inside values "
@@ -321,9 +399,13 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
                     f"whatever its nodata tag, so those cells would count as inside; set them to 0 (e.g. "
                     f"`gdal_calc.py -A {path} --calc \"A*(A!={tag:g})\" --NoDataValue=none --outfile fixed.tif`)"
                 )
-        return inside
+        if out is None:
+            return inside, flags
+        out[...] = inside
+        return out, flags
     if arr.dtype.kind == "f":
         nod = nod | ~np.isfinite(arr)
+    has_data = bool((~nod).any())
     if kind in ("categorical", "zones"):
         if arr.dtype.kind == "f":
             frac = ~nod & (arr != np.round(arr))
@@ -335,7 +417,7 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
                     f"whole numbers: is it the right layer? recode it to integers (e.g. `gdal_translate -ot "
                     f"{'Byte' if kind == 'categorical' else 'Int32'}` after rounding)"
                 )
-        if not (~nod).any():
+        if whole and not has_data:
             raise LanduseError(
                 f"{where} has no cell with data: all {nod.size:,} cells are nodata (nodata tag {_tag(tag)}); "
                 "check the file and its nodata tag"
@@ -343,7 +425,11 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
     if kind == "categorical":
         check_class_codes(arr[~nod], classes, path=path, key=layer_key(name))
         # every code with data is a declared one (0..255): one pass, no second gather of the cells with data
-        return np.where(nod, classes.nodata, arr).astype(np.uint8, copy=False)
+        if out is None:
+            return np.where(nod, classes.nodata, arr).astype(np.uint8, copy=False), (has_data, False)
+        np.copyto(out, arr, casting="unsafe")
+        out[nod] = classes.nodata
+        return out, (has_data, False)
     if kind == "zones":
         neg = ~nod & (arr < 0)
         if neg.any():
@@ -351,21 +437,30 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
                 f"{where} holds negative ids in {int(neg.sum()):,} cells (e.g. {int(arr[neg][0])}); ids are 1, 2, ... "
                 "and 0 means none: recode them, or set the raster's nodata value to the one they use"
             )
-        if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 4 and arr.dtype != np.uint32:
+        if out is not None:
+            np.copyto(out, np.where(nod, 0, arr), casting="unsafe")
+        elif arr.dtype.kind in "iu" and arr.dtype.itemsize <= 4 and arr.dtype != np.uint32:
             out = arr.astype(np.int32, copy=False)  # the band read is ours: no second raster
             out[nod] = 0
         else:
             out = np.where(nod, 0, arr).astype(np.int32)
-        if not out.any():
+        has_id = bool(out.any())
+        if not whole:
+            return out, (has_id, False)
+        if not has_id:
             unit = {"cities": "city", "counties": "county"}.get(name, "zone")
             raise LanduseError(
                 f"{where} holds no {unit} id: all {out.size:,} cells are nodata or 0 (nodata tag {_tag(tag)}); give "
                 f"each cell its {unit}'s id (1, 2, ...), or fix the nodata tag"
             )
-        return out
-    out = arr.astype(np.float32, copy=False)  # the band read is ours: a float32 band is not copied again
+        return out, (has_id, False)
+    if out is None:
+        out = arr.astype(np.float32, copy=False)  # the band read is ours: a float32 band is not copied again
+    else:
+        np.copyto(out, arr, casting="unsafe")
     out[nod] = np.nan
-    if not np.isfinite(out).any():
+    has_data = bool(np.isfinite(out).any())
+    if whole and not has_data:
         raise LanduseError(
             f"{where} has no data: all {out.size:,} cells are nodata or NaN; check the file and its nodata tag, "
             "or leave the layer out"
@@ -379,7 +474,7 @@ def read_layer(name: str, path: str | os.PathLike, *, classes: ClassScheme | Non
                 f"{float(np.nanmin(out)):g} to {float(np.nanmax(out)):g}); slope is in degrees: if it is in percent, "
                 "convert it (degrees = atan(percent / 100) in degrees), and check its nodata tag"
             )
-    return out
+    return out, (has_data, False)
 
 
 def _nodata_free(ds: xr.Dataset, reference: str) -> xr.DataArray:

@@ -261,11 +261,13 @@ def landuse_nodata(ds: xr.Dataset) -> int:
 def like(ds: xr.Dataset, array: np.ndarray, name: str, *, copy: bool = True, **attrs) -> xr.DataArray:
     """Wrap a copy of ``array`` as a DataArray on the Landscape's grid (coords and CRS).
 
-    The DataArray never shares memory with ``array`` (one copy); ``copy=False`` wraps ``array``
-    itself, for a fresh array nobody else holds. It shares the Landscape's ``spatial_ref``
-    coordinate (see :func:`set_georef`).
+    The DataArray never shares memory with ``array`` (one copy, in the run's raster store when one
+    is active: :mod:`landuse.store`); ``copy=False`` wraps ``array`` itself, for a fresh array nobody
+    else holds. It shares the Landscape's ``spatial_ref`` coordinate (see :func:`set_georef`).
     """
-    data = np.array(array, copy=True, order="C") if copy else np.asarray(array)
+    from landuse.store import store_copy
+
+    data = store_copy(np.ascontiguousarray(array)) if copy else np.asarray(array)
     da = xr.DataArray(data, dims=("y", "x"), coords={"y": ds.y, "x": ds.x}, name=name)
     da.attrs.update(attrs)
     return set_georef(da, None, coord=georef_of(ds))

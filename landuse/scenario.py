@@ -57,6 +57,7 @@ from landuse.errors import LanduseError, OutputExistsError
 from landuse.io import protected_inputs, write_geotiff, write_text
 from landuse.landscape import cell_area_ha, like
 from landuse.outputs import OutputFolder, check_target, recover
+from landuse.store import store_copy, store_empty, store_full, store_zeros
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -145,8 +146,10 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
         "solver": (cfg.allocation, "solver"),
         "chunks": (cfg.compute, "chunks"),
         "scheduler": (cfg.compute, "scheduler"),
+        "rasters": (cfg.compute, "rasters"),
     }
-    sections = {"runs": "growth", "seed": "growth", "solver": "allocation", "chunks": "compute", "scheduler": "compute"}
+    sections = {"runs": "growth", "seed": "growth", "solver": "allocation", "chunks": "compute", "scheduler": "compute",
+                "rasters": "compute"}
     for key, value in overrides.items():
         if value is None:
             continue
@@ -247,7 +250,8 @@ class PeriodProbability(Mapping[str, xr.DataArray]):
     def __init__(self, ds: xr.Dataset, counts: xr.DataArray, runs: int, year: int) -> None:
         self._ds = ds
         self.types = tuple(str(t) for t in counts.coords["type"].values.tolist())
-        self.counts = np.array(counts.values)  # a copy: not a view keeping every period of the ensemble's counts
+        # a copy (in the run's raster store, if any): not a view keeping every period of the ensemble's counts
+        self.counts = store_copy(counts.values)
         self.runs = int(runs)
         self.year = int(year)
 
@@ -370,6 +374,7 @@ def run_scenario(
     keep_runs: bool = False,
     calibration: str | os.PathLike | None = None,
     outputs: str | list[str] | None = None,
+    rasters: str | None = None,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -401,11 +406,45 @@ def run_scenario(
         Exactly the outputs to compute and write, e.g. ``"maps"`` or ``"maps,allocation,report"``
         (``all``: every one; names in :data:`landuse.config.OUTPUT_NAMES`); overrides the
         ``outputs.*`` switches. Policy checks run on the maps either way.
+    rasters : {"memory", "disk", "auto"}, optional
+        Override of ``compute.rasters``: where the large rasters are kept (disk: memory-mapped
+        scratch files in ``compute.scratch``, for regions larger than memory); same outputs either way.
 
     Returns
     -------
     RunResult
     """
+    t_all = time.perf_counter()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    scenario = config if isinstance(config, Scenario) else load_scenario(config)
+    overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
+                                scheduler=scheduler, outputs=outputs, rasters=rasters)
+    if calibration is not None:  # calibrated growth / policy keys, recorded in the manifest
+        from landuse.calibrate import apply_calibration
+
+        scenario, overrides["calibration"] = apply_calibration(scenario, calibration)
+    from landuse.io import read_header
+    from landuse.store import raster_store
+
+    cfg = scenario.config
+    layer_paths = scenario.layer_paths()
+    # where the large rasters live (compute.rasters): memory, or scratch files mapped into memory (same results)
+    try:
+        ref = read_header(layer_paths["landuse"])
+        cells = ref.height * ref.width
+    except (KeyError, LanduseError):
+        cells = 0  # reading the layers below says what is wrong, naming the layer's key
+    scratch = scenario.resolve(cfg.compute.scratch) if cfg.compute.scratch is not None else None
+    with raster_store(cfg.compute.rasters, scratch, cells=cells) as store:
+        return _run_loaded(scenario, overrides, timings, t_all=t_all, t_read=t, force=force, progress=progress,
+                           write=write, keep_runs=keep_runs, rasters="memory" if store is None else "disk")
+
+
+def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: dict[str, float], *, t_all: float,
+                t_read: float, force: bool, progress: ProgressFn | None, write: bool, keep_runs: bool,
+                rasters: str) -> RunResult:
+    """The run of :func:`run_scenario` once the scenario is loaded and overridden, inside its raster store."""
     from landuse.allocate import (
         allocate,
         cell_pieces,
@@ -420,16 +459,7 @@ def run_scenario(
     from landuse.validate import check_inputs
     from landuse.zones import zone_grid
 
-    t_all = time.perf_counter()
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    scenario = config if isinstance(config, Scenario) else load_scenario(config)
-    overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
-                                scheduler=scheduler, outputs=outputs)
-    if calibration is not None:  # calibrated growth / policy keys, recorded in the manifest
-        from landuse.calibrate import apply_calibration
-
-        scenario, overrides["calibration"] = apply_calibration(scenario, calibration)
+    t = t_read
     cfg = scenario.config
     asked = cfg.outputs
     in_memory = cfg.compute.chunks is None and cfg.compute.scheduler is None
@@ -471,10 +501,10 @@ def run_scenario(
     suitability_of = _suitability_provider(ds, scenario, timings, static=static_scores)
     classes = scenario.classes
     nodata = classes.nodata
-    lu = np.asarray(ds["landuse"].values).copy()
+    lu = store_copy(ds["landuse"].values)  # the rasters kept from period to period: in the store, if any
     study_mask = np.asarray(ds["study_area"].values, dtype=bool)
-    start_urban = classes.is_role(lu, "urban")
-    not_urban_prob = np.ones(lu.shape, dtype=np.float32)
+    start_urban = store_copy(classes.is_role(lu, "urban"))
+    not_urban_prob = store_full(lu.shape, 1.0, np.float32)
 
     allocations = []
     fragmentation: dict[str, Any] = {}
@@ -483,7 +513,7 @@ def run_scenario(
     shortfalls = []
     farmland_lost = 0.0
     n_periods = len(scenario.period_pairs)
-    vacant = np.zeros(lu.shape, dtype=bool)
+    vacant = store_zeros(lu.shape, bool)
     shrink_records: list[pd.DataFrame] = []
     vacancy_by_year: dict[int, xr.DataArray] = {}
     from landuse.hindcast import expected_map
@@ -557,10 +587,10 @@ def run_scenario(
             run_landuse[y1] = [maps[y1] for maps in res.run_landuse]
         timings[f"grow_{y1}"] = time.perf_counter() - t
         lu_start = lu
-        lu = np.asarray(res.landuse[y1].values).copy()
+        lu = store_copy(res.landuse[y1].values)
         farmland_lost += float((classes.is_role(lu_start, "farmland") & classes.is_role(lu, "urban")).sum()
                                * cell_area_ha(ds))
-        landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)
+        landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)  # a copy: lu changes next period
         if people is not None:  # demand from people may release land: one vacancy map per period
             vacancy_by_year[y1] = like(ds, np.where(study_mask, vacant, 0).astype(np.uint8), f"vacancy_{y1}",
                                        nodata=255)
@@ -579,9 +609,11 @@ def run_scenario(
 
     t = time.perf_counter()
     study = np.asarray(ds["study_area"].values, dtype=bool)
-    p_urban = np.where(start_urban, 1.0, 1.0 - not_urban_prob).astype(np.float32)
+    p_urban = store_empty(lu.shape, np.float32)
+    np.subtract(np.float32(1.0), not_urban_prob, out=p_urban)
+    p_urban[start_urban] = 1.0
     p_urban[~study] = np.nan
-    urban_probability = like(ds, p_urban, "probability_urban")
+    urban_probability = like(ds, p_urban, "probability_urban", copy=False)
     ugb = None
     if asked.boundary:  # the boundary's modules are imported only when it is asked for
         from landuse.boundary import ugb_from_config
@@ -651,6 +683,7 @@ def run_scenario(
         "period_seeds": {str(y1): period_seed(cfg.growth.seed, i) for i, (_, y1) in enumerate(scenario.period_pairs)},
         "runs": cfg.growth.runs,
         "solver": cfg.allocation.solver,
+        "rasters": rasters,  # where the large rasters were kept (compute.rasters): memory or disk; same results
         "versions": package_versions(),
         "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in layer_paths.items()},
         "outputs": asked.asked(),

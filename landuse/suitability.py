@@ -40,6 +40,7 @@ from numba import njit, prange
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
 from landuse.landscape import cell_sizes, georef_of, set_georef
+from landuse.store import active_store, store_copy, store_zeros
 
 MAX_SLOPE_DEG = 25.0
 _MASK_DRIVERS = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres"}
@@ -298,7 +299,7 @@ def compute_suitability(
     inside = np.ascontiguousarray(ds["study_area"].values, dtype=bool)
     shape = lu.shape
     types = scenario.urban_types
-    out = np.zeros((len(types), *shape), dtype=np.float32)
+    out = store_zeros((len(types), *shape), np.float32)  # in the run's raster store, if one is active
     dropped: set[str] = set()
     if method == "raster":
         for k, t in enumerate(types):
@@ -320,8 +321,9 @@ def compute_suitability(
                     continue
                 if name not in cache:
                     if static is not None and not depends_on_landuse(name, scenario):
-                        if name not in static:
-                            static[name] = driver_score(ds, scenario, name, landuse=lu)
+                        if name not in static:  # kept from period to period: in the raster store, if any
+                            score = driver_score(ds, scenario, name, landuse=lu)
+                            static[name] = None if score is None else store_copy(score) if active_store() else score
                         cache[name] = static[name]
                     else:
                         cache[name] = driver_score(ds, scenario, name, landuse=lu)

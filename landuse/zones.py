@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from landuse.landscape import cell_sizes
+from landuse.store import store_empty, store_zeros
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> 
         # no int64 raster of blocks or keys, no sort
         from landuse.metrics_kernels import number_zone_keys
 
-        zones = np.empty((rows, cols), dtype=np.int32)
+        zones = store_empty((rows, cols), np.int32)  # in the run's raster store, if one is active
         uniq, counts = number_zone_keys(inside, city, np.arange(cols, dtype=np.int64) // b, by, nbx, n_city, n_keys,
                                         zones)
     else:  # a key range far beyond the cells (sparse city ids): number the keys by sorting
@@ -129,7 +130,7 @@ def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> 
         keys_in = (block.astype(np.int64) * n_city + city)[inside]
         del block
         uniq, zone_in, counts = _number_keys(keys_in, n_keys)
-        zones = np.zeros((rows, cols), dtype=np.int32)
+        zones = store_zeros((rows, cols), np.int32)
         zones[inside] = zone_in
     blk = uniq // n_city
     table = pd.DataFrame(

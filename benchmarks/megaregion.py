@@ -10,7 +10,11 @@ once). Peak memory is the maximum resident set of the run's process tree, sample
                                     [--region DIR] [--max-rss-gib G]
 
 ``--region`` runs on an existing ``landuse sample`` folder; ``--max-rss-gib`` stops the run when its process tree
-passes that resident memory and prints how far it got (for sizes that do not fit).
+passes that resident memory and prints how far it got (for sizes that do not fit). ``--cgroup-gib G`` runs it in a
+memory cgroup limited to G GiB (root, cgroup v1 or v2): the kernel enforces the limit on everything the run charges,
+page cache of its files included (reclaimed when the limit is reached; a run whose anonymous memory passes it is
+killed), and the figures are the cgroup's peak (``memory.max_usage_in_bytes``, v1) and the peak of its anonymous
+memory (``rss`` of ``memory.stat``, sampled). ``--rasters`` passes ``landuse run --rasters``.
 
 ``--quick`` is 2 000 cells a side and 2 runs. The issue's targets (20 000 x 20 000 in <= 30 minutes and <= 16 GB,
 4 000 x 4 000 in <= 60 s) are printed beside the figures; a target is never asserted here.
@@ -42,14 +46,59 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def run_measured(cmd: list[str], *, max_rss: int | None = None) -> tuple[int, float, int, str]:
+class MemoryCgroup:
+    """A memory cgroup limited to ``limit`` bytes (v1 under /sys/fs/cgroup/memory, else v2), removed on close."""
+
+    def __init__(self, limit: int) -> None:
+        name = f"landuse-bench-{os.getpid()}"
+        v1 = Path("/sys/fs/cgroup/memory")
+        if (v1 / "memory.limit_in_bytes").exists():
+            self.v1, self.path = True, v1 / name
+            self.path.mkdir()
+            (self.path / "memory.limit_in_bytes").write_text(str(limit))
+        else:
+            self.v1, self.path = False, Path("/sys/fs/cgroup") / name
+            self.path.mkdir()
+            (self.path / "memory.max").write_text(str(limit))
+            (self.path / "memory.swap.max").write_text("0")
+        self.anon_peak = 0
+
+    def enter(self) -> None:
+        """Move the calling process (a child, before exec) into the cgroup."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def sample(self) -> None:
+        stat = dict(line.split() for line in (self.path / "memory.stat").read_text().splitlines())
+        self.anon_peak = max(self.anon_peak, int(stat.get("total_rss" if self.v1 else "anon", 0)))
+
+    def peak(self) -> int:
+        f = "memory.max_usage_in_bytes" if self.v1 else "memory.peak"
+        return int((self.path / f).read_text()) if (self.path / f).exists() else 0
+
+    def oom_kills(self) -> int:
+        if self.v1:
+            return int(dict(line.split() for line in (self.path / "memory.oom_control").read_text().splitlines())
+                       .get("oom_kill", 0))
+        ev = dict(line.split() for line in (self.path / "memory.events").read_text().splitlines())
+        return int(ev.get("oom_kill", 0))
+
+    def close(self) -> None:
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
+
+
+def run_measured(cmd: list[str], *, max_rss: int | None = None,
+                 cgroup: MemoryCgroup | None = None) -> tuple[int, float, int, str]:
     """Run ``cmd``; (exit code, seconds, peak RSS of its process tree in bytes, stderr).
 
     With ``max_rss`` (bytes) the process tree is killed as soon as its resident memory exceeds it; the exit code is
     then -9 and stderr ends with a line saying so. Each stderr line is prefixed with the seconds since the start.
     """
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=cgroup.enter if cgroup is not None else None)
     ps = psutil.Process(proc.pid)
     peak = [0]
     lines: list[str] = []
@@ -58,6 +107,8 @@ def run_measured(cmd: list[str], *, max_rss: int | None = None) -> tuple[int, fl
     def sample() -> None:
         while not done.is_set():
             try:
+                if cgroup is not None:
+                    cgroup.sample()
                 rss = _tree_rss(ps)
                 peak[0] = max(peak[0], rss)
                 if max_rss is not None and rss > max_rss:
@@ -110,6 +161,9 @@ def main() -> None:
                     help="run on this region (a `landuse sample` folder) instead of generating one")
     ap.add_argument("--max-rss-gib", type=float, default=None,
                     help="kill the run when its process tree passes this resident memory; prints the progress reached")
+    ap.add_argument("--cgroup-gib", type=float, default=None,
+                    help="run in a memory cgroup of this limit (page cache included; needs root)")
+    ap.add_argument("--rasters", default=None, help="landuse run --rasters (memory, disk, auto)")
     args = ap.parse_args()
     size = args.size or (2000 if args.quick else 4000)
     runs = args.runs or (2 if args.quick else 10)
@@ -139,8 +193,20 @@ def main() -> None:
         cmd += ["--chunks", str(args.chunks)]
     if args.scheduler:
         cmd += ["--scheduler", args.scheduler]
+    if args.rasters:
+        cmd += ["--rasters", args.rasters]
+        fig["rasters"] = args.rasters
     limit = None if args.max_rss_gib is None else int(args.max_rss_gib * 2**30)
-    rc, secs, peak, err = run_measured(cmd, max_rss=limit)
+    cg = None if args.cgroup_gib is None else MemoryCgroup(int(args.cgroup_gib * 2**30))
+    try:
+        rc, secs, peak, err = run_measured(cmd, max_rss=limit, cgroup=cg)
+    finally:
+        if cg is not None:
+            fig.update({"cgroup_limit_gib": args.cgroup_gib, "cgroup_peak_gib": round(cg.peak() / 2**30, 3),
+                        "cgroup_anon_peak_gib": round(cg.anon_peak / 2**30, 3), "cgroup_oom_kills": cg.oom_kills()})
+            print(f"cgroup limit {args.cgroup_gib:g} GiB: peak charged {cg.peak() / 2**30:.2f} GiB (page cache "
+                  f"included), peak anonymous {cg.anon_peak / 2**30:.2f} GiB, OOM kills {cg.oom_kills()}", flush=True)
+            cg.close()
     load1 = os.getloadavg()[0]
     if limit is not None and "killed: resident memory" in err:
         print("\n".join(err.splitlines()[-12:]))
@@ -151,6 +217,7 @@ def main() -> None:
         print(json.dumps(fig))
         return
     if rc not in (0, 1):  # 1: the run finished and some policy check failed
+        print(json.dumps({**fig, "exit": rc, "run_s": round(secs, 2)}))
         sys.exit(f"landuse run failed ({rc}): {err.strip()[-2000:]}")
     manifest = json.loads((work / "out" / "manifest.json").read_text())
     table = stage_table(manifest.get("timings_s", {}))

@@ -132,12 +132,22 @@ def allocate_by_rank(
     ...                  developable=dev, type_codes=(1, 2, 3), types=("residential", "industrial", "commercial"))
     array([[4, 1, 4, 1]], dtype=uint8)
     """
-    out = np.asarray(before, dtype=np.uint8).reshape(-1).copy()
-    z = np.asarray(zones).reshape(-1)
     sc = np.asarray(score)
     if sc.dtype.kind not in "fi":  # unsigned or Boolean scores would wrap when negated
         sc = sc.astype(np.float64)
     dev = np.asarray(developable, dtype=bool).reshape(len(types), -1)
+    return _allocate_by_rank(before, zones, targets, type_codes=type_codes, types=types,
+                             developable_of=lambda k: dev[k],
+                             score_at=lambda k, cand: (sc[k] if sc.ndim == 3 else sc).reshape(-1)[cand])
+
+
+def _allocate_by_rank(before: np.ndarray, zones: np.ndarray, targets: pd.DataFrame, *, type_codes: Sequence[int],
+                      types: Sequence[str], developable_of, score_at) -> np.ndarray:
+    """:func:`allocate_by_rank` with the developable cells of type ``k`` (flat bool raster) from
+    ``developable_of(k)`` and the scores of the candidate cells ``cand`` (flat indices) from ``score_at(k, cand)``:
+    one type's raster at a time, scores of the candidates only."""
+    out = np.asarray(before, dtype=np.uint8).reshape(-1).copy()
+    z = np.asarray(zones).reshape(-1)
     taken = np.zeros(out.size, dtype=bool)
     n_zone = int(z.max(initial=0)) + 1
     for k, t in enumerate(types):
@@ -146,10 +156,15 @@ def allocate_by_rank(
             continue
         demand = np.zeros(n_zone, dtype=np.int64)
         np.add.at(demand, sub["zone"].to_numpy(dtype=np.int64), sub["cells"].to_numpy(dtype=np.int64))
-        cand = np.flatnonzero(dev[k] & (z > 0) & ~taken & (demand[z] > 0))
+        wanted = demand > 0
+        wanted[0] = False  # zone 0: no zone, never converted
+        ok = developable_of(k) & wanted[z]  # 1 byte per cell, not an int64 lookup
+        ok &= ~taken
+        cand = np.flatnonzero(ok)
+        del ok
         if cand.size == 0:
             continue
-        s = (sc[k] if sc.ndim == 3 else sc).reshape(-1)[cand]
+        s = score_at(k, cand)
         order = np.lexsort((cand, -s, z[cand]))
         cand = cand[order]
         zc = z[cand]
@@ -186,15 +201,24 @@ def expected_map(before: np.ndarray, counts: np.ndarray, params: Any, zones: np.
     """
     potential = np.asarray(params.potential)
     allowed = np.asarray(params.allowed)
-    developable = np.stack([allowed[k][before] & (potential[k] > 0) for k in range(potential.shape[0])])
-    # the order of count + potential / 256, as exact integers: count * 256 + potential (4 bytes per cell and
-    # type instead of 8, no float temporaries); the same ranking bit for bit
     c = np.asarray(counts)
-    key = np.int32 if int(c.max(initial=0)) < (1 << 23) else np.int64
-    score = c.astype(key) << 8
-    score |= potential
-    return allocate_by_rank(before, score, zones, targets, developable=developable,
-                            type_codes=tuple(int(c) for c in params.type_codes), types=tuple(params.types))
+    before = np.asarray(before)
+    flat_before = before.reshape(-1)
+
+    def developable_of(k: int) -> np.ndarray:
+        d = allowed[k][flat_before]
+        d &= potential[k].reshape(-1) > 0
+        return d
+
+    def score_at(k: int, cand: np.ndarray) -> np.ndarray:
+        # the order of count + potential / 256, as exact integers: count * 256 + potential, of the candidates
+        # only (no raster of scores, no float temporaries); the same ranking bit for bit
+        s = c[k].reshape(-1)[cand].astype(np.int64) << 8
+        s |= potential[k].reshape(-1)[cand]
+        return s
+
+    return _allocate_by_rank(before, zones, targets, type_codes=tuple(int(t) for t in params.type_codes),
+                             types=tuple(params.types), developable_of=developable_of, score_at=score_at)
 
 
 # =========================================================================== scoring

@@ -260,7 +260,9 @@ class PeriodProbability(Mapping[str, xr.DataArray]):
             k = self.types.index(typ)
         except ValueError:
             raise KeyError(typ) from None
-        p = self.counts[k].astype(np.float32) / np.float32(self.runs)
+        p = store_empty(self.counts[k].shape, np.float32)  # in the run's raster store, if any
+        p[...] = self.counts[k]
+        p /= np.float32(self.runs)  # float32 division, as counts.astype(float32) / float32(runs)
         return like(self._ds, p, f"probability_{typ}_{self.year}", copy=False)
 
     def __iter__(self) -> Iterator[str]:

@@ -40,7 +40,7 @@ from numba import njit, prange
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
 from landuse.landscape import cell_sizes, georef_of, set_georef
-from landuse.store import active_store, store_copy, store_zeros
+from landuse.store import active_store, in_store, store_copy, store_empty, store_zeros
 
 MAX_SLOPE_DEG = 25.0
 _MASK_DRIVERS = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres"}
@@ -202,8 +202,14 @@ def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.
     return out
 
 
-def distance_score(distance: np.ndarray, *, scale_m: float) -> np.ndarray:
-    """``exp(-ln 2 * d / scale_m)``: 1 at the feature, 0.5 at ``scale_m``, 0 at infinity."""
+def distance_score(distance: np.ndarray, *, scale_m: float, in_place: bool = False) -> np.ndarray:
+    """``exp(-ln 2 * d / scale_m)``: 1 at the feature, 0.5 at ``scale_m``, 0 at infinity.
+
+    ``in_place``: overwrite ``distance`` (float32) with the score and return it (no second raster).
+    """
+    if in_place and distance.dtype == np.float32:
+        np.multiply(distance, np.float32(-math.log(2.0) / scale_m), out=distance)
+        return np.exp(distance, out=distance)
     score = np.float32(-math.log(2.0) / scale_m) * distance
     return np.exp(score, out=score).astype(np.float32, copy=False)
 
@@ -229,24 +235,30 @@ def depends_on_landuse(name: str, scenario: Scenario) -> bool:
     return name == "dist_urban" or (name.startswith("dist_") and name[5:] in scenario.classes.urban_types)
 
 
-def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray) -> np.ndarray | None:
-    """Score in [0, 1] of one driver, or None when its layer is absent."""
+def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray,
+                 keep: bool = False) -> np.ndarray | None:
+    """Score in [0, 1] of one driver, or None when its layer is absent.
+
+    ``keep``: the score is kept beyond this period (the cache of land-use-independent scores): it is
+    allocated in the run's raster store, if one is active.
+    """
     cfg = scenario.config.growth.suitability
     cell = cell_sizes(ds)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     classes = scenario.classes
+    out = store_empty(inside.shape, np.float32) if keep else None
+    mask = None
     if name == "dist_urban":
-        return distance_score(distance_to(classes.is_role(landuse, "urban") & inside, cell=cell),
-                              scale_m=cfg.distance_scale_m)
-    if name.startswith("dist_") and name[5:] in classes.urban_types:
-        return distance_score(distance_to(classes.is_role(landuse, name[5:]) & inside, cell=cell),
-                              scale_m=cfg.distance_scale_m)
-    if name in _MASK_DRIVERS:
+        mask = classes.is_role(landuse, "urban") & inside
+    elif name.startswith("dist_") and name[5:] in classes.urban_types:
+        mask = classes.is_role(landuse, name[5:]) & inside
+    elif name in _MASK_DRIVERS:
         layer = _MASK_DRIVERS[name]
         if layer not in ds:
             return None
-        return distance_score(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell),
-                              scale_m=cfg.distance_scale_m)
+        mask = np.asarray(ds[layer].values, dtype=bool)
+    if mask is not None:  # the distance, then its score in the same raster
+        return distance_score(distance_to(mask, cell=cell, out=out), scale_m=cfg.distance_scale_m, in_place=True)
     if name == "slope":
         if "slope" not in ds:
             return None
@@ -322,8 +334,9 @@ def compute_suitability(
                 if name not in cache:
                     if static is not None and not depends_on_landuse(name, scenario):
                         if name not in static:  # kept from period to period: in the raster store, if any
-                            score = driver_score(ds, scenario, name, landuse=lu)
-                            static[name] = None if score is None else store_copy(score) if active_store() else score
+                            score = driver_score(ds, scenario, name, landuse=lu, keep=True)
+                            static[name] = score if score is None or in_store(score) or not active_store() \
+                                else store_copy(score)
                         cache[name] = static[name]
                     else:
                         cache[name] = driver_score(ds, scenario, name, landuse=lu)

@@ -132,9 +132,9 @@ def test_static_cache_is_bit_identical_over_periods(by_type, monkeypatch) -> Non
     calls: list[str] = []
     real = suitability.driver_score
 
-    def counting(ds_, sc_, name, *, landuse):
+    def counting(ds_, sc_, name, *, landuse, **kw):
         calls.append(name)
-        return real(ds_, sc_, name, landuse=landuse)
+        return real(ds_, sc_, name, landuse=landuse, **kw)
 
     static: dict = {}
     for lu in periods:
@@ -159,9 +159,9 @@ def test_run_provider_reuses_static_drivers(monkeypatch) -> None:
     calls: list[str] = []
     real = suitability.driver_score
 
-    def counting(ds_, sc_, name, *, landuse):
+    def counting(ds_, sc_, name, *, landuse, **kw):
         calls.append(name)
-        return real(ds_, sc_, name, landuse=landuse)
+        return real(ds_, sc_, name, landuse=landuse, **kw)
 
     periods = _periods(ds)
     want = [compute_suitability(ds, sc, landuse=lu).values for lu in periods]

@@ -62,6 +62,8 @@ class MemoryCgroup:
             (self.path / "memory.max").write_text(str(limit))
             (self.path / "memory.swap.max").write_text("0")
         self.anon_peak = 0
+        self.timeline: list[tuple[float, int]] = []  # (seconds since start, anonymous bytes)
+        self.t0 = time.perf_counter()
 
     def enter(self) -> None:
         """Move the calling process (a child, before exec) into the cgroup."""
@@ -69,7 +71,25 @@ class MemoryCgroup:
 
     def sample(self) -> None:
         stat = dict(line.split() for line in (self.path / "memory.stat").read_text().splitlines())
-        self.anon_peak = max(self.anon_peak, int(stat.get("total_rss" if self.v1 else "anon", 0)))
+        anon = int(stat.get("total_rss" if self.v1 else "anon", 0))
+        self.anon_peak = max(self.anon_peak, anon)
+        self.timeline.append((time.perf_counter() - self.t0, anon))
+
+    def stage_peaks(self, timings: dict[str, float], run_s: float) -> dict[str, float]:
+        """Peak anonymous GiB per stage of the manifest's timings (in their order), the last stage ending when the
+        process ended (the stages' edges are off by the process's exit time, a fraction of a second)."""
+        stages = [(k, v) for k, v in timings.items() if k != "total"]
+        end = run_s
+        edges = []
+        for k, v in reversed(stages):
+            edges.append((k, end - v, end))
+            end -= v
+        out = {}
+        for k, a, b in reversed(edges):
+            vals = [x for t, x in self.timeline if a <= t <= b]
+            if vals:
+                out[k] = round(max(vals) / 2**30, 2)
+        return out
 
     def peak(self) -> int:
         f = "memory.max_usage_in_bytes" if self.v1 else "memory.peak"
@@ -164,6 +184,9 @@ def main() -> None:
     ap.add_argument("--cgroup-gib", type=float, default=None,
                     help="run in a memory cgroup of this limit (page cache included; needs root)")
     ap.add_argument("--rasters", default=None, help="landuse run --rasters (memory, disk, auto)")
+    ap.add_argument("--worker-memory", default=None,
+                    help="compute.memory_limit of a local cluster's workers, e.g. 4GB (written into a copy of the "
+                    "region's sample.yaml beside it, sample.bench.yaml)")
     args = ap.parse_args()
     size = args.size or (2000 if args.quick else 4000)
     runs = args.runs or (2 if args.quick else 10)
@@ -186,7 +209,16 @@ def main() -> None:
 
         with rasterio.open(region / "landuse_2020.tif") as src:
             size = fig["size"] = src.width  # the given region's size
-    cmd = [exe, "run", str(region / "sample.yaml"), "--out", str(work / "out"), "--runs", str(runs), "--force"]
+    config = region / "sample.yaml"
+    if args.worker_memory:
+        import yaml
+
+        doc = yaml.safe_load(config.read_text())
+        doc.setdefault("compute", {})["memory_limit"] = args.worker_memory
+        config = region / "sample.bench.yaml"
+        config.write_text(yaml.safe_dump(doc, sort_keys=False))
+        fig["worker_memory"] = args.worker_memory
+    cmd = [exe, "run", str(config), "--out", str(work / "out"), "--runs", str(runs), "--force"]
     if args.max_rss_gib is None:
         cmd.append("--quiet")  # with a limit, the progress lines say how far the run got
     if args.chunks:
@@ -199,6 +231,8 @@ def main() -> None:
     limit = None if args.max_rss_gib is None else int(args.max_rss_gib * 2**30)
     cg = None if args.cgroup_gib is None else MemoryCgroup(int(args.cgroup_gib * 2**30))
     try:
+        if cg is not None:
+            cg.t0 = time.perf_counter()
         rc, secs, peak, err = run_measured(cmd, max_rss=limit, cgroup=cg)
     finally:
         if cg is not None:
@@ -228,6 +262,10 @@ def main() -> None:
     for stage, per in table.items():
         print(f"{stage:<24}" + "".join(f"{per.get(y, float('nan')):>10.2f}" for y in years)
               + f"{per.get('all', float('nan')):>10.2f}")
+    if cg is not None:
+        per_stage = cg.stage_peaks(manifest.get("timings_s", {}), secs)
+        print("peak anonymous GiB per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in per_stage.items()))
+        fig["cgroup_anon_peak_per_stage_gib"] = per_stage
     fig.update({"run_s": round(secs, 2), "run_peak_gib": round(peak / 2**30, 3),
                 "bytes_per_cell": round(peak / (size * size), 1), "exit": rc, "stages_s": table,
                 "load_before": round(load0, 2), "load_after": round(load1, 2)})

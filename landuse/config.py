@@ -646,8 +646,8 @@ class ComputeConfig(Strict):
         "auto (disk from 100 million cells)"
     )
     scratch: Path | None = Field(
-        None, description="folder of the scratch files of compute.rasters: disk (about 60 bytes per cell); null = "
-        "the system's temporary folder"
+        None, description="folder of the scratch files of compute.rasters: disk (manifest.json's scratch_mapped_bytes "
+        "says how much a run mapped); null = the system's temporary folder"
     )
 
     @field_validator("scheduler")

@@ -57,7 +57,7 @@ from landuse.errors import LanduseError, OutputExistsError
 from landuse.io import protected_inputs, write_geotiff, write_text
 from landuse.landscape import cell_area_ha, like
 from landuse.outputs import OutputFolder, check_target, recover
-from landuse.store import store_copy, store_empty, store_full, store_zeros
+from landuse.store import active_store, store_copy, store_empty, store_full, store_zeros
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -686,6 +686,8 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: dict[str
         "runs": cfg.growth.runs,
         "solver": cfg.allocation.solver,
         "rasters": rasters,  # where the large rasters were kept (compute.rasters): memory or disk; same results
+        # bytes mapped in scratch files so far (an upper bound of the scratch disk used: files go with their arrays)
+        "scratch_mapped_bytes": active_store().bytes if active_store() is not None else 0,
         "versions": package_versions(),
         "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in layer_paths.items()},
         "outputs": asked.asked(),

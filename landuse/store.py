@@ -49,7 +49,7 @@ class RasterStore:
         if not self.directory.is_dir():
             raise LanduseError(
                 f"compute.scratch: {self.directory} is not a folder; create it, or give a folder on a disk with room "
-                "for the run's rasters (about 60 bytes per cell)"
+                "for the run's rasters (the scratch_mapped_bytes of an earlier run's manifest.json)"
             )
         self.bytes = 0  # allocated so far (a figure for the manifest and tests)
 

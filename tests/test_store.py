@@ -190,6 +190,8 @@ def test_run_with_disk_rasters_is_byte_identical(reduced, tmp_path, monkeypatch,
     assert json.loads((tmp_path / "mem" / "manifest.json").read_text())["rasters"] == "memory"
     manifest = json.loads((tmp_path / "disk" / "manifest.json").read_text())
     assert manifest["rasters"] == "disk" and manifest["overrides"]["compute.rasters"] == "disk"
+    assert manifest["scratch_mapped_bytes"] > 26 * 300 * 300  # at least the layers
+    assert json.loads((tmp_path / "mem" / "manifest.json").read_text())["scratch_mapped_bytes"] == 0
     # the kept rasters were in scratch files
     r = run_scenario(configs["compact"], out=tmp_path / "api", runs=2, rasters="disk", write=False)
     assert all(in_store(da.values) for da in r.landuse.values())

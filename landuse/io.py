@@ -260,8 +260,6 @@ def read_landscape(
         if name != reference:
             check_same_grid(ref, h, ref_name=reference, name=name)
 
-    from landuse.store import active_store
-
     # window by window into the layer's array (in the active store's scratch file, if any): the memory of one
     # window besides the layers, and faster than whole reads (1 024-row strips of a 4 000² region: 1.3 s for its 13
     # layers against 1.8-2.1 s)
@@ -277,17 +275,12 @@ def read_landscape(
     )
     for name, path in layers.items():
         ds[name].attrs["source"] = str(_resolve(path))
-    if active_store() is None:
-        ds["study_area"] = ds["study_area"] & _nodata_free(ds, reference)
-    else:
-        from landuse.store import store_copy
-
-        study = store_copy(ds["study_area"].values)
-        ref = ds[reference].values
-        if reference != "landuse" and ref.dtype.kind == "f":
-            for r0, r1 in _row_strips(ref.shape[0], ref.shape[1]):
-                study[r0:r1] &= np.isfinite(ref[r0:r1])
-        ds["study_area"] = (("y", "x"), study)
+    # cells with data in the reference layer too (when it is not the land-use layer), strip by strip
+    ref = ds[reference].values
+    if reference != "landuse" and ref.dtype.kind == "f":
+        study = ds["study_area"].values
+        for r0, r1 in _row_strips(ref.shape[0], ref.shape[1]):
+            study[r0:r1] &= np.isfinite(ref[r0:r1])
     return ds
 
 
@@ -475,16 +468,6 @@ def _convert_layer(name: str, path: str | os.PathLike, arr: np.ndarray, nod: np.
                 "convert it (degrees = atan(percent / 100) in degrees), and check its nodata tag"
             )
     return out, (has_data, False)
-
-
-def _nodata_free(ds: xr.Dataset, reference: str) -> xr.DataArray:
-    """Cells with data in the reference layer too (when it is not the land-use layer)."""
-    if reference == "landuse":
-        return xr.ones_like(ds["study_area"])
-    ref = ds[reference]
-    if ref.dtype.kind == "f":
-        return np.isfinite(ref)
-    return xr.ones_like(ds["study_area"])
 
 
 # --------------------------------------------------------------------------- writing

@@ -29,6 +29,8 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
+from landuse.store import store_copy, store_empty
+
 MASK_LAYERS = frozenset(
     {
         "red_line",
@@ -126,7 +128,9 @@ def new_landscape(
             cast = cast.copy()
         data_vars[name] = (("y", "x"), cast)
     lu = np.asarray(data_vars["landuse"][1])
-    data_vars["study_area"] = (("y", "x"), lu != nodata)
+    study = store_empty(shape, bool)  # in the run's raster store, if one is active
+    np.not_equal(lu, nodata, out=study)
+    data_vars["study_area"] = (("y", "x"), study)
     ds = xr.Dataset(data_vars, coords=coords_from_transform(transform, *shape))
     ds["landuse"].attrs["_FillValue"] = nodata
     ds["landuse"].attrs["nodata"] = nodata
@@ -265,9 +269,7 @@ def like(ds: xr.Dataset, array: np.ndarray, name: str, *, copy: bool = True, **a
     is active: :mod:`landuse.store`); ``copy=False`` wraps ``array`` itself, for a fresh array nobody
     else holds. It shares the Landscape's ``spatial_ref`` coordinate (see :func:`set_georef`).
     """
-    from landuse.store import store_copy
-
-    data = store_copy(np.ascontiguousarray(array)) if copy else np.asarray(array)
+    data = store_copy(array) if copy else np.asarray(array)
     da = xr.DataArray(data, dims=("y", "x"), coords={"y": ds.y, "x": ds.x}, name=name)
     da.attrs.update(attrs)
     return set_georef(da, None, coord=georef_of(ds))

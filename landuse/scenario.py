@@ -687,7 +687,7 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: dict[str
         "solver": cfg.allocation.solver,
         "rasters": rasters,  # where the large rasters were kept (compute.rasters): memory or disk; same results
         # bytes mapped in scratch files so far (an upper bound of the scratch disk used: files go with their arrays)
-        "scratch_mapped_bytes": active_store().bytes if active_store() is not None else 0,
+        "scratch_mapped_bytes": getattr(active_store(), "bytes", 0),
         "versions": package_versions(),
         "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in layer_paths.items()},
         "outputs": asked.asked(),

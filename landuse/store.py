@@ -135,11 +135,11 @@ def store_full(shape: tuple[int, ...] | int, value, dtype: np.dtype | type | str
 
 
 def store_copy(a: np.ndarray, dtype: np.dtype | type | str | None = None) -> np.ndarray:
-    """A copy of ``a`` (cast to ``dtype``) in the active store, or ``numpy.array(a, dtype)`` in memory."""
+    """A C-ordered copy of ``a`` (cast to ``dtype``) in the active store, or in memory when none is active."""
     store = _ACTIVE.get()
     a = np.asarray(a)
     if store is None:
-        return np.array(a, dtype=dtype)
+        return np.array(a, dtype=dtype, order="C")
     out = store.empty(a.shape, a.dtype if dtype is None else dtype)
     np.copyto(out, a, casting="unsafe")
     return out

@@ -40,7 +40,7 @@ from numba import njit, prange
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
 from landuse.landscape import cell_sizes, georef_of, set_georef
-from landuse.store import active_store, in_store, store_copy, store_empty, store_zeros
+from landuse.store import active_store, store_copy, store_empty, store_zeros
 
 MAX_SLOPE_DEG = 25.0
 _MASK_DRIVERS = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres"}
@@ -246,7 +246,6 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
     cell = cell_sizes(ds)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     classes = scenario.classes
-    out = store_empty(inside.shape, np.float32) if keep else None
     mask = None
     if name == "dist_urban":
         mask = classes.is_role(landuse, "urban") & inside
@@ -257,17 +256,21 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
         if layer not in ds:
             return None
         mask = np.asarray(ds[layer].values, dtype=bool)
-    if mask is not None:  # the distance, then its score in the same raster
+    if mask is not None:  # the distance, then its score in the same raster (the store's, if it is kept)
+        out = store_empty(inside.shape, np.float32) if keep else None
         return distance_score(distance_to(mask, cell=cell, out=out), scale_m=cfg.distance_scale_m, in_place=True)
     if name == "slope":
         if "slope" not in ds:
             return None
         s = np.nan_to_num(np.asarray(ds["slope"].values, dtype=np.float32), nan=MAX_SLOPE_DEG)
-        return np.clip(1.0 - s / np.float32(MAX_SLOPE_DEG), 0.0, 1.0).astype(np.float32)
-    if name not in ds:
+        score = np.clip(1.0 - s / np.float32(MAX_SLOPE_DEG), 0.0, 1.0).astype(np.float32)
+    elif name not in ds:
         return None
-    score = _minmax(np.asarray(ds[name].values, dtype=np.float32), inside)
-    return (1.0 - score).astype(np.float32) if name == "elevation" else score
+    else:
+        score = _minmax(np.asarray(ds[name].values, dtype=np.float32), inside)
+        if name == "elevation":
+            score = (1.0 - score).astype(np.float32)
+    return store_copy(score) if keep and active_store() is not None else score
 
 
 def compute_suitability(
@@ -334,9 +337,7 @@ def compute_suitability(
                 if name not in cache:
                     if static is not None and not depends_on_landuse(name, scenario):
                         if name not in static:  # kept from period to period: in the raster store, if any
-                            score = driver_score(ds, scenario, name, landuse=lu, keep=True)
-                            static[name] = score if score is None or in_store(score) or not active_store() \
-                                else store_copy(score)
+                            static[name] = driver_score(ds, scenario, name, landuse=lu, keep=True)
                         cache[name] = static[name]
                     else:
                         cache[name] = driver_score(ds, scenario, name, landuse=lu)

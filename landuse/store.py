@@ -67,7 +67,11 @@ class RasterStore:
         try:
             os.unlink(name)  # the map keeps the file; nothing is left behind whatever happens to the run
             try:
-                os.ftruncate(fd, nbytes)
+                # the blocks are reserved now: a full disk is this clear error, not a SIGBUS when a page is written
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fd, 0, nbytes)
+                else:
+                    os.ftruncate(fd, nbytes)
                 buf = mmap.mmap(fd, nbytes, access=mmap.ACCESS_WRITE)
             except OSError as exc:
                 raise LanduseError(

@@ -208,3 +208,24 @@ def test_bad_rasters_setting_is_a_clear_error(reduced, tmp_path) -> None:
     bad.write_text(cfg)
     res = runner.invoke(app, ["run", str(bad), "--out", str(tmp_path / "o2")])
     assert res.exit_code == 2 and "compute.scratch" in res.output and "no_such_folder" in res.output, res.output
+
+
+def test_full_scratch_disk_is_a_clear_error_and_keeps_earlier_outputs(reduced, tmp_path, monkeypatch,
+                                                                      map_everything) -> None:
+    """No room in compute.scratch: one clear line and exit 2 (not a SIGBUS when a mapped page is written later);
+    the earlier run's output folder is left as it was."""
+    import errno
+
+    _, configs = reduced
+    base = ["run", str(configs["bau"]), "--runs", "1", "-q", "--out", str(tmp_path / "o")]
+    assert runner.invoke(app, base).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir() if p.is_file()}
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_mod.os, "posix_fallocate", full)
+    res = runner.invoke(app, [*base, "--rasters", "disk"])
+    assert res.exit_code == 2, res.output
+    assert "compute.scratch" in res.output and "No space left" in res.output and "Traceback" not in res.output
+    assert {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir() if p.is_file()} == before

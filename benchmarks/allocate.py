@@ -16,7 +16,9 @@ Paths measured (same matrix, same objective):
   (+ crossover) from the matrix; PuLP model building; PuLP + CBC (10 000 zones at most);
 * a fragmented (city-by-city) allocation and the zone table of a raster.
 
-Usage: ``python benchmarks/allocate.py [--quick] [--zones N ...] [--compare]``. ``--zones``
+Usage: ``python benchmarks/allocate.py [--quick] [--zones N ...] [--compare | --infeasible [--baseline]]``.
+``--infeasible`` measures a city-by-city plan that cannot be met (found and explained on the merged model),
+``--baseline`` adds the whole-model solves that explained it before, in the same process. ``--zones``
 measures only those table sizes; ``--compare`` measures only what a run pays per period
 for the LPs: the cluster plan (``allocate``, build + solve) and the city-by-city plan
 (``compare_coordination`` given the cluster plan, as the pipeline calls it), with their
@@ -141,15 +143,58 @@ def bench_compare(n: int) -> dict[str, float]:
             f"z{n}_cluster_objective": a.objective, f"z{n}_city_objective": f.objective}
 
 
+def bench_infeasible(n: int, baseline: bool) -> dict[str, float]:
+    """A city-by-city plan that cannot be met (city 2 holds 40 x its urban land, so the split of demand by urban
+    area asks it for more than its developable land): ``allocate`` end to end, which finds and explains the
+    infeasibility on the merged model, against (``baseline``) the whole model's infeasibility solve and elastic
+    re-solve, the path before the merged model, in the same process."""
+    from landuse.allocate import _elastic, _explain
+    from landuse.errors import InfeasibleAllocationError
+
+    zt = synthetic_zone_table(n, seed=1)
+    sc = scenario_for(zt)
+    zt.loc[zt.city == 2, "urban_ha"] *= 40
+    t0 = time.perf_counter()
+    try:
+        allocate(zt, sc, 2030, solver="highs", coordination="city")
+        raise SystemExit("the city-by-city plan was expected to be infeasible")
+    except InfeasibleAllocationError as e:
+        t_new = time.perf_counter() - t0
+        msg = str(e)
+    print(f"{n:>7} zones: infeasible city-by-city plan found and explained in {t_new:.2f} s end to end: "
+          f"{msg[:160]}...", flush=True)
+    fig = {f"z{n}_infeasible_city_s": round(t_new, 3)}
+    if baseline:
+        m, t_b = _timed(build_model, zt, sc, 2030, coordination="city")
+        probe = _solve_highs_direct(m, method="simplex", time_limit=3600)
+        em = _elastic(m)
+        esol = _solve_highs_direct(em, method="simplex", time_limit=3600)
+        same = str(_explain(em, esol, zt, sc)) == msg
+        print(f"{n:>7} zones: whole model (baseline): build {t_b:.2f} s, infeasibility {probe.seconds:.2f} s, "
+              f"elastic re-solve {esol.seconds:.2f} s; same explanation: {same}", flush=True)
+        fig.update({f"z{n}_whole_build_s": round(t_b, 3), f"z{n}_whole_infeasible_s": round(probe.seconds, 3),
+                    f"z{n}_whole_elastic_s": round(esol.seconds, 3), f"z{n}_same_explanation": same})
+    return fig
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (seconds)")
     ap.add_argument("--zones", type=int, nargs="+", help="zone-table sizes to measure (default 1 000, 10 000, 100 000)")
     ap.add_argument("--compare", action="store_true",
                     help="only the cluster plan and the city-by-city comparison (compare_coordination)")
+    ap.add_argument("--infeasible", action="store_true",
+                    help="only an infeasible city-by-city plan: allocate end to end (merged model)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="with --infeasible: also the whole model's infeasibility and elastic solves")
     args = ap.parse_args()
     sizes = args.zones or ([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
     fig: dict[str, object] = {"bench": "allocate", "quick": args.quick}
+    if args.infeasible:  # 100 000 zones at least: a city of a smaller table cannot be asked for more than it has
+        for n in args.zones or [100_000, 400_000]:
+            fig.update(bench_infeasible(n, args.baseline))
+        print(json.dumps(fig))
+        return
     if args.compare:
         for n in sizes:
             fig.update(bench_compare(n))

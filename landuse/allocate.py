@@ -60,6 +60,7 @@ from landuse.constraints import land_area_mask, open_space_mask, protected_open_
 from landuse.errors import ConfigError, InfeasibleAllocationError, LanduseError, SolverError
 from landuse.io import write_text
 from landuse.landscape import cell_area_ha, cell_size, cell_sizes
+from landuse.store import store_empty, store_zeros
 from landuse.suitability import compute_suitability, distance_to
 from landuse.zones import ZoneGrid, zone_grid
 
@@ -169,7 +170,8 @@ def cell_pieces(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, zones: 
     tod_radius = None
     if pol.tod is not None and "stations" in ds:
         tod_radius = float(pol.tod.radius_m)
-        near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell_sizes(ds)) <= tod_radius
+        near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell_sizes(ds),
+                           out=store_empty(lu.shape, np.float32)) <= tod_radius
     soft = False
     if pol.greenbelt.mode == "soft" and pol.greenbelt.strength > 0 and "greenbelt" in ds:
         gb = np.asarray(ds["greenbelt"].values, dtype=bool)
@@ -182,8 +184,8 @@ def cell_pieces(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, zones: 
         raise ValueError(f"suitability has shape {suit.shape}, expected ({lut.shape[0]}, {lu.shape[0]}, {lu.shape[1]})")
     if np.shape(zones) != lu.shape:
         raise ValueError(f"zone raster has shape {np.shape(zones)}, the land use {lu.shape}")
-    source = np.empty(lu.shape, dtype=src_index.dtype)
-    band = np.empty(lu.shape, dtype=np.uint8)
+    source = store_empty(lu.shape, src_index.dtype)  # kept for the period: in the raster store, if any
+    band = store_empty(lu.shape, np.uint8)
     # one compiled pass: no index, bool or int64 raster besides the two outputs
     cell_source_band(lu.reshape(-1), _flat(zones), factor.reshape(-1), suit.reshape(suit.shape[0], -1), lut,
                      src_index, _flat(near), _flat(gb), _flat(ugb), source.reshape(-1), band.reshape(-1))
@@ -403,7 +405,7 @@ def unit_raster(landscape: xr.Dataset, scenario: Scenario, allocation: Allocatio
         pieces = cell_pieces(landscape, scenario, lu, z, suit)
     cp = pieces
     units = allocation.units
-    out = np.zeros(lu.shape, dtype=np.int32)
+    out = store_zeros(lu.shape, np.int32)  # the growth's zones for the period: in the raster store, if any
     if units.empty:
         return out
     names = [name for name, _, _ in source_classes(scenario.classes)]

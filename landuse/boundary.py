@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from rasterio import features
-from scipy import ndimage
 from skimage import morphology
 
 from landuse.config import Scenario, UgbConfig
@@ -28,6 +27,7 @@ from landuse.errors import LanduseError
 from landuse.io import write_geotiff, write_text
 from landuse.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, like, transform_of
 from landuse.metrics_kernels import _within_disk
+from landuse.store import label_sizes, store_label
 
 
 def _study(landscape: xr.Dataset) -> np.ndarray:
@@ -36,7 +36,7 @@ def _study(landscape: xr.Dataset) -> np.ndarray:
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """Fill background regions (4-connected) that do not touch the grid border; one labelling pass."""
-    labels, n = ndimage.label(~mask)
+    labels, n = store_label(~mask)
     if n == 0:
         return mask
     outer = np.zeros(n + 1, dtype=bool)
@@ -183,8 +183,8 @@ def delineate_ugb(
         mask = _fill_holes(mask)
     min_cells = math.ceil(min_area_ha / cell_area_ha(landscape) - 1e-9)
     if min_cells > 1:
-        labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        labels, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))
+        sizes = label_sizes(labels, n)
         keep = sizes >= min_cells
         keep[0] = False
         mask = keep[labels]
@@ -288,7 +288,7 @@ def ugb_summary(ugb: xr.DataArray, landscape: xr.Dataset, *, landuse=None, class
     cell_ha = cell_area_ha(landscape)
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
     urban = classes.is_role(lu, "urban") & study
-    _, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    _, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))
     area = float(mask.sum()) * cell_ha
     region = float(study.sum()) * cell_ha
     urban_ha = float(urban.sum()) * cell_ha

@@ -65,7 +65,9 @@ import xarray as xr
 from landuse.config import Scenario
 from landuse.constraints import convertible, land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
+from landuse.io import STRIP_CELLS
 from landuse.landscape import cell_area_ha, cell_sizes
+from landuse.store import store_empty, store_zeros
 from landuse.suitability import distance_to
 
 CHECK_COLUMNS: tuple[str, ...] = (
@@ -94,36 +96,72 @@ def _row(check: str, period: int, unit: str, *, limit: float, planned: float, ac
             "detail": detail}
 
 
-def _hard_masks(ds: xr.Dataset, scenario: Scenario, study: np.ndarray) -> list[tuple[str, np.ndarray, bool, str]]:
-    """(name, mask inside the study area, enforced, description) of each hard-mask layer present."""
+def _hard_masks(ds: xr.Dataset, scenario: Scenario) -> list[tuple[str, np.ndarray, bool, bool, str]]:
+    """(name, layer, outside, enforced, description) of each hard-mask layer present.
+
+    The mask is the layer (``outside``: its complement) inside the study area; :func:`policy_checks` forms it
+    strip by strip.
+    """
     pol = scenario.config.policy
     out = []
     switches = {"red_line": pol.red_line, "permanent_farmland": pol.permanent_farmland,
                 "protected_open_space": pol.protected_open_space}
     for name, on in switches.items():
         if name in ds:
-            out.append((name, np.asarray(ds[name].values, dtype=bool) & study, bool(on), f"{name} layer"))
+            out.append((name, np.asarray(ds[name].values, dtype=bool), False, bool(on), f"{name} layer"))
     if "greenbelt" in ds and pol.greenbelt.mode == "hard":
-        out.append(("greenbelt", np.asarray(ds["greenbelt"].values, dtype=bool) & study, True, "hard greenbelt"))
+        out.append(("greenbelt", np.asarray(ds["greenbelt"].values, dtype=bool), False, True, "hard greenbelt"))
     if "growth_boundary" in ds and pol.growth_boundary.mode == "hard":
-        out.append(("growth_boundary", ~np.asarray(ds["growth_boundary"].values, dtype=bool) & study, True,
+        out.append(("growth_boundary", np.asarray(ds["growth_boundary"].values, dtype=bool), True, True,
                     "land outside the hard growth boundary"))
     return out
 
 
-def _city_raster(ds: xr.Dataset, study: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    if "cities" not in ds:
-        return np.zeros(study.shape, dtype=np.intp), []
-    raw = np.asarray(ds["cities"].values)
+def _city_strip(raw: np.ndarray | None, study: np.ndarray) -> np.ndarray:
+    """City ids of a strip inside the study area, 0 elsewhere (the layer's own integer type when it is at most
+    4 bytes, else int64)."""
+    if raw is None:
+        return np.zeros(study.shape, dtype=np.intp)
     if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:
         raw = raw.astype(np.int64)
-    cities = np.where(study & (raw > 0), raw, 0)  # the layer's own integer type (int32): 4 bytes per cell, not 8
-    flat = cities.reshape(-1)
-    seen = np.zeros(int(flat.max(initial=0)) + 1, dtype=np.int64)
-    step = 1 << 20  # chunked: bincount casts to intp (8 MB per chunk, not 8 bytes per cell)
-    for a in range(0, flat.size, step):
-        seen += np.bincount(flat[a:a + step], minlength=seen.size)
-    return cities, [int(i) for i in np.flatnonzero(seen) if i > 0]
+    return np.where(study & (raw > 0), raw, 0)
+
+
+def _strips(height: int, width: int, strip_rows: int | None) -> list[slice]:
+    """Row slices of ``strip_rows`` rows (default about :data:`STRIP_CELLS` cells each)."""
+    rows = strip_rows if strip_rows else max(1, STRIP_CELLS // max(width, 1))
+    return [slice(r, min(r + rows, height)) for r in range(0, height, rows)] or [slice(0, 0)]
+
+
+class _Tally:
+    """Counts of one period, added strip by strip: totals, per-city counts, the first changed cells of a mask."""
+
+    def __init__(self, n_city: int) -> None:
+        self.total: dict[str, int] = {}
+        self.city: dict[str, np.ndarray] = {}
+        self.first: dict[str, list[tuple[int, int, int, int]]] = {}
+        self.n_city = n_city
+
+    def add(self, key: str, mask: np.ndarray) -> None:
+        self.total[key] = self.total.get(key, 0) + int(np.count_nonzero(mask))
+
+    def add_city(self, key: str, mask: np.ndarray, cities: np.ndarray) -> None:
+        self.add(key, mask)
+        counts = np.bincount(cities[mask], minlength=self.n_city)
+        self.city[key] = self.city[key] + counts if key in self.city else counts
+
+    def add_first(self, key: str, mask: np.ndarray, row0: int, before: np.ndarray, after: np.ndarray) -> None:
+        """Keep the first :data:`_LISTED` cells of ``mask`` in row-major order (rows offset by ``row0``)."""
+        got = self.first.setdefault(key, [])
+        if len(got) >= _LISTED or not mask.any():
+            return
+        rr, cc = np.nonzero(mask)
+        for r, c in zip(rr[:_LISTED - len(got)].tolist(), cc[:_LISTED - len(got)].tolist(), strict=True):
+            got.append((r + row0, c, int(before[r, c]), int(after[r, c])))
+
+    def per_city(self, key: str, city_ids: list[int]) -> dict[str, int]:
+        counts = self.city.get(key, np.zeros(self.n_city, dtype=np.int64))
+        return {"cluster": self.total.get(key, 0), **{f"city {i}": int(counts[i]) for i in city_ids}}
 
 
 def _plan(allocation: pd.DataFrame | None, periods: list[int], what: str, cell_ha: float, *,
@@ -156,12 +194,9 @@ def _ratio(num: float, den: float) -> float:
     return math.nan if num == 0 else math.inf
 
 
-def _changed_cells(mask: np.ndarray, before: np.ndarray, after: np.ndarray, names: dict[int, str]) -> str:
-    rr, cc = np.nonzero(mask)
-    items = [f"row {r} col {c} ({names.get(int(before[r, c]), before[r, c])} -> "
-             f"{names.get(int(after[r, c]), after[r, c])})"
-             for r, c in zip(rr[:_LISTED].tolist(), cc[:_LISTED].tolist(), strict=True)]
-    more = f" and {rr.size - _LISTED} more" if rr.size > _LISTED else ""
+def _changed_cells(first: list[tuple[int, int, int, int]], n: int, names: dict[int, str]) -> str:
+    items = [f"row {r} col {c} ({names.get(b, b)} -> {names.get(a, a)})" for r, c, b, a in first[:_LISTED]]
+    more = f" and {n - _LISTED} more" if n > _LISTED else ""
     return ", ".join(items) + more
 
 
@@ -185,8 +220,14 @@ def policy_checks(
     allocation: pd.DataFrame | None = None,
     shortfall: pd.DataFrame | None = None,
     probability: Mapping[int, Mapping[str, ArrayLike] | ArrayLike] | None = None,
+    strip_rows: int | None = None,
 ) -> pd.DataFrame:
     """Every policy check of a run, computed from the maps: one row per check, period and unit.
+
+    Every achieved amount is a count of cells, added strip by strip over the rows (about
+    :data:`landuse.io.STRIP_CELLS` cells each, or ``strip_rows`` rows): the temporaries are
+    those of one strip, whatever the size of the maps, and the table is the same for any strip
+    height.
 
     Parameters
     ----------
@@ -210,6 +251,8 @@ def policy_checks(
     probability : mapping, optional
         Per period end year, the conversion probability rasters (``{type: p}`` or one
         raster): the ``<mask>_probability`` rows.
+    strip_rows : int, optional
+        Rows per strip (default: about ``STRIP_CELLS`` cells a strip).
 
     Returns
     -------
@@ -241,6 +284,7 @@ def policy_checks(
     start_year = scenario.periods[0]
     base = _values(landscape["landuse"] if start_landuse is None else start_landuse)
     study = np.asarray(landscape["study_area"].values, dtype=bool)
+    strips = _strips(base.shape[0], base.shape[1] if base.ndim == 2 else 1, strip_rows)
     maps: dict[int, np.ndarray] = {start_year: base}
     for y, a in sorted(landuse_by_year.items()):
         if int(y) == start_year:
@@ -248,15 +292,30 @@ def policy_checks(
         arr = _values(a)
         if arr.shape != base.shape:
             raise LanduseError(f"land use of {y} has shape {arr.shape}, the scenario's grid is {base.shape}")
-        holes = study & (arr == classes.nodata)
-        if holes.any():
-            r, c = np.argwhere(holes)[0]
-            raise LanduseError(f"land use of {y} has {int(holes.sum())} nodata cells inside the study area "
-                               f"(first at row {r}, column {c}); every study-area cell needs a class to be checked")
+        n_holes, at = 0, None
+        for sl in strips:
+            holes = study[sl] & (arr[sl] == classes.nodata)
+            n = int(np.count_nonzero(holes))
+            if n and at is None:
+                r, c = np.argwhere(holes)[0]
+                at = (int(r) + sl.start, int(c))
+            n_holes += n
+        if n_holes:
+            raise LanduseError(f"land use of {y} has {n_holes} nodata cells inside the study area "
+                               f"(first at row {at[0]}, column {at[1]}); every study-area cell needs a class to be "
+                               "checked")
         maps[int(y)] = arr
     years = sorted(maps)
     cell_ha = cell_area_ha(landscape)
-    cities, city_ids = _city_raster(landscape, study)
+    raw_cities = np.asarray(landscape["cities"].values) if "cities" in landscape else None
+    seen = np.zeros(1, dtype=np.int64)
+    for sl in strips if raw_cities is not None else []:
+        counts = np.bincount(_city_strip(raw_cities[sl], study[sl]).reshape(-1))
+        if counts.size > seen.size:
+            seen = np.pad(seen, (0, counts.size - seen.size))
+        seen[:counts.size] += counts
+    city_ids = [int(i) for i in np.flatnonzero(seen) if i > 0]
+    n_city = max(city_ids, default=0) + 1
     names = {c.code: c.name for c in classes}
     ends = [b for _, b in scenario.period_pairs]
     rows: list[dict[str, Any]] = []
@@ -265,61 +324,121 @@ def policy_checks(
         """Scenario period ends in (a, b]; the period itself when it is none of them."""
         return [e for e in ends if a < e <= b] or [b]
 
-    def per_city(mask: np.ndarray) -> dict[str, int]:
-        counts = np.bincount(cities[mask], minlength=max(city_ids, default=0) + 1)
-        return {"cluster": int(mask.sum()), **{f"city {i}": int(counts[i]) for i in city_ids}}
-
-    masks = _hard_masks(landscape, scenario, study)
+    masks = _hard_masks(landscape, scenario)
     prob = _probability_by_period(probability)
     qc = pol.open_space_quota
     include_water = bool(qc.include_water) if qc is not None else False
     protected = protected_open_space(landscape, scenario)
-    near = None
+    dist_station = None
     if pol.tod is not None and "stations" in landscape:
-        near = distance_to(np.asarray(landscape["stations"].values, dtype=bool),
-                           cell=cell_sizes(landscape)) <= pol.tod.radius_m
+        dist_station = distance_to(np.asarray(landscape["stations"].values, dtype=bool),
+                                   cell=cell_sizes(landscape), out=store_empty(base.shape, np.float32))
     fc = pol.farmland_loss_cap
+    jh = pol.jobs_housing
+    tr = pol.transfers
+    dem = scenario.config.demand
+    gb_soft = np.asarray(landscape["greenbelt"].values, dtype=bool) if (
+        pol.greenbelt.mode == "soft" and "greenbelt" in landscape) else None
+    ugb_soft = np.asarray(landscape["growth_boundary"].values, dtype=bool) if (
+        pol.growth_boundary.mode == "soft" and "growth_boundary" in landscape) else None
     lost_so_far_cells = 0
     planned_so_far = 0.0
 
     for a, b in itertools.pairwise(years):
-        before, after = maps[a], maps[b]
+        before_all, after_all = maps[a], maps[b]
         plan_periods = span(a, b)
         k = len(plan_periods)
         spans = "" if k == 1 else (f" (map spans {k} periods {a}-{b}: checked against {k} x the per-period limit, "
                                    "a necessary condition only)")
+        plan_amounts = k == 1 and allocation is not None and "from_farmland_cells" in allocation
+        transfers = (tr is not None and tr.max_export_share < 1 and dem.by_city and pol.coordination == "cluster"
+                     and k == 1)
+        converted_somewhere = None  # cells some run converted to some type in the period (in the raster store)
+        if b in prob and masks:
+            converted_somewhere = store_zeros(base.shape, bool)
+            for p in _period_rasters(prob[b]):
+                for sl in strips:
+                    converted_somewhere[sl] |= p[sl] > 0  # NaN (outside) compares False, as 0 would
+
+        # ---------------------------------------------------------------- the period's counts, strip by strip
+        tally = _Tally(n_city)
+        for sl in strips:
+            before, after, st = before_all[sl], after_all[sl], study[sl]
+            cities = _city_strip(None if raw_cities is None else raw_cities[sl], st)
+            ds_s = landscape.isel(y=sl)
+            restored = classes.is_role(before, "urban") & ~classes.is_role(after, "urban")
+            for name, layer, outside, _, _ in masks:
+                mask = (~layer[sl] if outside else layer[sl]) & st
+                # urban land restored to a non-urban class (shrinking cities) is not a breach of a no-build layer
+                changed = mask & (before != after) & ~restored
+                tally.add(f"mask:{name}", mask)
+                tally.add(f"changed:{name}", changed)
+                tally.add_first(name, changed, sl.start, before, after)
+                if converted_somewhere is not None:
+                    tally.add(f"prob:{name}", mask & converted_somewhere[sl])
+            urban_b = classes.is_role(before, "urban") & st
+            urban_a = classes.is_role(after, "urban") & st
+            new_urban = urban_a & ~urban_b
+            if fc is not None:
+                tally.add("farmland_lost", classes.is_role(before, "farmland") & st & urban_a)
+            if qc is not None:
+                land = land_area_mask(ds_s, classes, include_water=include_water, landuse=after)
+                prot = None if protected is None else protected[sl]
+                tally.add_city("land", land, cities)
+                tally.add_city("space", open_space_mask(after, classes, include_water=include_water,
+                                                        protected=prot) & land, cities)
+                tally.add_city("space_start", open_space_mask(before, classes, include_water=include_water,
+                                                              protected=prot) & land, cities)
+            new_res = ~classes.is_role(before, "residential") & classes.is_role(after, "residential") & st
+            near = None if dist_station is None else dist_station[sl] <= pol.tod.radius_m
+            if near is not None or (jh is not None and city_ids):
+                tally.add_city("new_res", new_res, cities)
+            if near is not None:
+                tally.add_city("new_res_near", new_res & near, cities)
+                tally.add_city("reach", near & convertible(ds_s, scenario, "residential", landuse=before), cities)
+            if jh is not None and city_ids:
+                new_jobs = np.zeros(st.shape, dtype=bool)
+                for t in ("industrial", "commercial"):
+                    new_jobs |= ~classes.is_role(before, t) & classes.is_role(after, t) & st
+                tally.add_city("new_jobs", new_jobs, cities)
+            if plan_amounts:
+                tally.add("plan:farmland", new_urban & classes.is_role(before, "farmland") & st)
+                tally.add("plan:open_space", new_urban & classes.is_role(before, "open_space") & st)
+                if gb_soft is not None:
+                    tally.add("plan:soft_greenbelt", new_urban & gb_soft[sl] & st)
+                if ugb_soft is not None:
+                    tally.add("plan:outside_soft_boundary", new_urban & ~ugb_soft[sl] & st)
+                if near is not None:
+                    tally.add("plan:residential_outside_tod_radius", new_res & ~near & st)
+            if transfers:
+                for t in scenario.urban_types:
+                    tally.add_city(f"new:{t}", ~classes.is_role(before, t) & classes.is_role(after, t) & st, cities)
+            if pol.city_growth_limits:
+                tally.add_city("new_urban", new_urban, cities)
+
+        def per_city(key: str) -> dict[str, int]:
+            return tally.per_city(key, city_ids)  # noqa: B023 (used within this period only)
 
         # ---------------------------------------------------------------- hard masks
-        restored = classes.is_role(before, "urban") & ~classes.is_role(after, "urban")
-        converted_somewhere = None  # cells some run converted to some type in the period, read once
-        for name, mask, enforced, what in masks:
-            # urban land restored to a non-urban class (shrinking cities) is not a breach of a no-build layer
-            changed = mask & (before != after) & ~restored
-            n = int(changed.sum())
-            detail = (f"{int(mask.sum()):,} cells of the {what}; "
+        for name, _, _, enforced, what in masks:
+            n = tally.total.get(f"changed:{name}", 0)
+            detail = (f"{tally.total.get(f'mask:{name}', 0):,} cells of the {what}; "
                       + ("none changed class" if n == 0 else f"{n:,} changed class: "
-                         + _changed_cells(changed, before, after, names)))
+                         + _changed_cells(tally.first.get(name, []), n, names)))
             rows.append(_row(name, b, "cluster", limit=0, planned=math.nan, achieved=n, margin=-n, units="cells",
                              passed=(n == 0) if enforced else None,
                              detail=detail if enforced else detail + " (policy off: not enforced)"))
-            if b in prob:
-                if converted_somewhere is None:
-                    converted_somewhere = np.zeros(mask.shape, dtype=bool)
-                    for p in _period_rasters(prob[b]):
-                        converted_somewhere |= p > 0  # NaN (outside) compares False, as 0 would
-                n = int(np.count_nonzero(mask & converted_somewhere))
+            if converted_somewhere is not None:
+                n = tally.total.get(f"prob:{name}", 0)
                 detail = (f"conversion probability is 0 on every cell of the {what}" if n == 0 else
                           f"{n:,} cells of the {what} converted in some Monte Carlo run")
                 rows.append(_row(f"{name}_probability", b, "cluster", limit=0, planned=math.nan, achieved=n,
                                  margin=-n, units="cells", passed=(n == 0) if enforced else None,
                                  detail=detail if enforced else detail + " (policy off: not enforced)"))
 
-        urban_b = classes.is_role(before, "urban") & study
-        urban_a = classes.is_role(after, "urban") & study
-
         # ---------------------------------------------------------------- farmland loss cap
         if fc is not None:
-            lost = int((classes.is_role(before, "farmland") & study & urban_a).sum())
+            lost = tally.total.get("farmland_lost", 0)
             planned = _plan(allocation, plan_periods, "from_farmland", cell_ha)
             lost_so_far_cells += lost
             planned_so_far += planned
@@ -337,10 +456,7 @@ def policy_checks(
 
         # ---------------------------------------------------------------- open-space quota
         if qc is not None:
-            land = land_area_mask(landscape, classes, include_water=include_water, landuse=after)
-            space = open_space_mask(after, classes, include_water=include_water, protected=protected) & land
-            space_start = open_space_mask(before, classes, include_water=include_water, protected=protected) & land
-            land_n, space_n, start_n = per_city(land), per_city(space), per_city(space_start)
+            land_n, space_n, start_n = per_city("land"), per_city("space"), per_city("space_start")
             units = ["cluster"] if qc.unit == "cluster" or not city_ids else [f"city {i}" for i in city_ids]
             for u in units:
                 city = None if u == "cluster" else int(u.split()[1])
@@ -358,19 +474,17 @@ def policy_checks(
                             f"land; {abs(margin_ha):,.1f} ha {'above' if margin_ha >= 0 else 'short of'} the quota")))
 
         # ---------------------------------------------------------------- TOD share
-        new_res = ~classes.is_role(before, "residential") & classes.is_role(after, "residential") & study
         if pol.tod is not None:
             tod = pol.tod
             units = (["cluster"] if pol.coordination == "cluster" or not city_ids
                      else [f"city {i}" for i in city_ids])
-            if near is None:
+            if dist_station is None:
                 for u in units:
                     rows.append(_row("tod_share", b, u, limit=100.0 * tod.share, planned=math.nan,
                                      achieved=math.nan, margin=math.nan, units="%", passed=None,
                                      detail="no stations layer: not enforced"))
             else:
-                res_n, near_n = per_city(new_res), per_city(new_res & near)
-                reach = per_city(near & convertible(landscape, scenario, "residential", landuse=before))
+                res_n, near_n, reach = per_city("new_res"), per_city("new_res_near"), per_city("reach")
                 for u in units:
                     city = None if u == "cluster" else int(u.split()[1])
                     plan_res = _plan(allocation, plan_periods, "hectares", cell_ha, types=("residential",), city=city)
@@ -398,12 +512,8 @@ def policy_checks(
                                 f"within {tod.radius_m:g} m of a station")))
 
         # ---------------------------------------------------------------- jobs-housing balance
-        jh = pol.jobs_housing
         if jh is not None and city_ids:
-            new_jobs = np.zeros(study.shape, dtype=bool)
-            for t in ("industrial", "commercial"):
-                new_jobs |= ~classes.is_role(before, t) & classes.is_role(after, t) & study
-            res_n, jobs_n = per_city(new_res), per_city(new_jobs)
+            res_n, jobs_n = per_city("new_res"), per_city("new_jobs")
             for i in city_ids:
                 u = f"city {i}"
                 ratio = _ratio(jobs_n[u], res_n[u])
@@ -427,22 +537,16 @@ def policy_checks(
         # ---------------------------------------------------------------- the plan's amounts by source and band
         # no map takes more land of a source role or band than the plan converts (soft greenbelt, outside a soft
         # boundary, outside the TOD radius); only where the map is one period of a plan in whole cells
-        if k == 1 and allocation is not None and "from_farmland_cells" in allocation:
-            new_urban_cells = urban_a & ~urban_b
-            amounts = [("farmland", classes.is_role(before, "farmland"), "from_farmland", None),
-                       ("open_space", classes.is_role(before, "open_space"), "from_open_space", None)]
-            if pol.greenbelt.mode == "soft" and "greenbelt" in landscape and "greenbelt_cells" in allocation:
-                amounts.append(("soft_greenbelt", np.asarray(landscape["greenbelt"].values, dtype=bool),
-                                "greenbelt", None))
-            gbd = pol.growth_boundary
-            if gbd.mode == "soft" and "growth_boundary" in landscape and "outside_boundary_cells" in allocation:
-                amounts.append(("outside_soft_boundary", ~np.asarray(landscape["growth_boundary"].values, dtype=bool),
-                                "outside_boundary", None))
-            if near is not None and "near_station_cells" in allocation:
-                amounts.append(("residential_outside_tod_radius", ~near, "outside_tod", ("residential",)))
-            for label, mask, what, types in amounts:
-                taken_mask = (new_res if types else new_urban_cells) & mask & study
-                achieved = int(taken_mask.sum()) * cell_ha
+        if plan_amounts:
+            amounts = [("farmland", "from_farmland", None), ("open_space", "from_open_space", None)]
+            if gb_soft is not None and "greenbelt_cells" in allocation:
+                amounts.append(("soft_greenbelt", "greenbelt", None))
+            if ugb_soft is not None and "outside_boundary_cells" in allocation:
+                amounts.append(("outside_soft_boundary", "outside_boundary", None))
+            if dist_station is not None and "near_station_cells" in allocation:
+                amounts.append(("residential_outside_tod_radius", "outside_tod", ("residential",)))
+            for label, what, types in amounts:
+                achieved = tally.total.get(f"plan:{label}", 0) * cell_ha
                 if what == "outside_tod":
                     planned_v = (_plan(allocation, plan_periods, "hectares", cell_ha, types=types)
                                  - _plan(allocation, plan_periods, "near_station", cell_ha, types=types))
@@ -458,12 +562,9 @@ def policy_checks(
                                         "(never more on any map)"))
 
         # ---------------------------------------------------------------- transfers: demand kept at home
-        tr = pol.transfers
-        dem = scenario.config.demand
-        if (tr is not None and tr.max_export_share < 1 and dem.by_city and pol.coordination == "cluster"
-                and k == 1):
+        if transfers:
             for t in scenario.urban_types:
-                new_t = per_city(~classes.is_role(before, t) & classes.is_role(after, t) & study)
+                new_t = per_city(f"new:{t}")
                 for c in sorted(dem.by_city):
                     d = float(dem.by_city[c].get(t, {}).get(b, 0.0))
                     need = (1.0 - tr.max_export_share) * d
@@ -479,10 +580,10 @@ def policy_checks(
 
         # ---------------------------------------------------------------- city growth limits
         if pol.city_growth_limits:
-            new_urban = per_city(urban_a & ~urban_b)
+            new_urban_n = per_city("new_urban")
             for i, lim in sorted(pol.city_growth_limits.items()):
                 u = f"city {int(i)}"
-                achieved = new_urban.get(u, 0) * cell_ha
+                achieved = new_urban_n.get(u, 0) * cell_ha
                 limit = float(lim) * k
                 margin = limit - achieved
                 rows.append(_row("city_growth_limit", b, u, limit=limit,

@@ -28,6 +28,7 @@ import xarray as xr
 
 from landuse.classes import ClassScheme
 from landuse.config import Scenario
+from landuse.store import store_full
 
 
 def _layer(ds: xr.Dataset, name: str) -> np.ndarray | None:
@@ -90,7 +91,7 @@ def constraint_factor(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray
     both apply; 1 elsewhere. Per-type source restrictions are in :func:`convertible`.
     """
     pol = scenario.config.policy
-    c = np.ones(ds["landuse"].shape, dtype=np.float32)
+    c = store_full(ds["landuse"].shape, 1.0, np.float32)  # in the raster store, if any
     if pol.greenbelt.mode == "soft" and (gb := _layer(ds, "greenbelt")) is not None:
         c[gb] *= np.float32(1.0 - pol.greenbelt.strength)
     if pol.growth_boundary.mode == "soft" and (ugb := _layer(ds, "growth_boundary")) is not None:

@@ -42,6 +42,7 @@ from landuse.constraints import land_area_mask, open_space_mask, protected_open_
 from landuse.errors import LanduseError
 from landuse.landscape import cell_area_ha, landuse_nodata, transform_of
 from landuse.metrics_kernels import _class_counts, _joint_codes, _lei_buffer_counts, _unit_counts
+from landuse.store import label_sizes, store_label
 
 ArrayLike = np.ndarray | xr.DataArray
 
@@ -206,7 +207,7 @@ def landscape_metrics(
         raise LanduseError("landscape_metrics: the study area is empty (every cell is nodata)")
     land_ha = land_cells * cell_ha
 
-    labels, n = ndimage.label(m, structure=struct)
+    labels, n = store_label(m, structure=struct)
     totals, areas, perims = _class_counts(m, study, labels, n)
     a_cells, like_h, like_v, boundary_sides, boundary_lr = (int(v) for v in totals)
     g_ii = like_h + like_v
@@ -435,12 +436,11 @@ def expansion_types(
         study &= np.asarray(_values(study_area), dtype=bool)
     old = classes.is_role(b, "urban") & study
     new = classes.is_role(a, "urban") & ~old & study
-    labels, n = ndimage.label(new, structure=_structure(connectivity))
-    labels = labels.astype(np.int32, copy=False)
+    labels, n = store_label(new, structure=_structure(connectivity))
     flat = labels.ravel()
     idx = np.flatnonzero(flat)
     order = idx[np.argsort(flat[idx], kind="stable")]
-    counts = np.bincount(flat, minlength=n + 1)[1:]
+    counts = label_sizes(labels, n)[1:]
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     rows_, cols_ = np.divmod(order.astype(np.int64), b.shape[1])
     dy, dx = disk_offsets(buffer_m / cx, aspect=cy / cx)  # a disc in metres: an ellipse in cells if not square

@@ -160,3 +160,23 @@ def in_store(a: np.ndarray) -> bool:
 
 __all__ = ["AUTO_DISK_CELLS", "RasterStore", "active_store", "in_store", "raster_store", "store_copy",
            "store_empty", "store_full", "store_zeros", "use_disk"]
+
+
+def store_label(mask: np.ndarray, structure: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """``scipy.ndimage.label`` into an int32 raster of the active store: the same labels as scipy's own
+    (an int64 raster in memory, 8 bytes per cell) in 4 bytes per cell, file-backed when a disk store is active."""
+    from scipy import ndimage
+
+    labels = store_empty(mask.shape, np.int32)
+    n = ndimage.label(mask, structure=structure, output=labels)
+    return labels, int(n)
+
+
+def label_sizes(labels: np.ndarray, n: int, *, step: int = 1 << 20) -> np.ndarray:
+    """Cells of each label ``0 .. n`` (``numpy.bincount`` of ``labels``, in chunks: a bincount of an int32
+    raster casts it whole to int64 first)."""
+    flat = labels.reshape(-1)
+    out = np.zeros(n + 1, dtype=np.int64)
+    for a in range(0, flat.size, step):
+        out += np.bincount(flat[a:a + step], minlength=n + 1)
+    return out

@@ -174,7 +174,7 @@ def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.
 
     An exact separable transform (nearest True cell per column, then a lower envelope per
     row) in compiled code, parallel over strips: memory is one int32 per cell besides the
-    output, and the result is bit for bit
+    output (in the raster store when one is active), and the result is bit for bit
     ``scipy.ndimage.distance_transform_edt(~mask, sampling=cell).astype(np.float32)``
     whatever the number of threads.
 
@@ -196,7 +196,7 @@ def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.
     if not mask.any():
         out[...] = np.inf
         return out
-    near = np.empty(mask.shape, dtype=np.int32)
+    near = store_empty(mask.shape, np.int32)  # file-backed when a disk store is active
     _nearest_in_column(mask, near)
     _edt_rows(near, sy, sx, out)
     return out

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from affine import Affine
 from conftest import scenario_dict
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from landuse.checks import CHECK_COLUMNS, describe, failure_lines, ordered, policy_checks, records, summary
@@ -408,3 +410,76 @@ def test_export_limit_is_checked_on_the_map() -> None:
     away = _set(START, R, (3, 0), (4, 4), (4, 5), (4, 6))
     (row,) = _rows(policy_checks(sc, ds, {2030: away}, start_landuse=START), "export_limit")
     assert row["passed"] is False and row["margin"] == -1.0
+
+
+# --------------------------------------------------------------------------- strip by strip
+
+
+def _random_run(seed: int, h: int, w: int):
+    """A random landscape with every policy layer, two periods of random maps, probabilities and a plan."""
+    rng = np.random.default_rng(seed)
+    pool = np.array([F, F, O, O, W, R, IND, COM], dtype=np.uint8)
+    start = pool[rng.integers(0, pool.size, (h, w))]
+    layers = {
+        "landuse": start,
+        "cities": rng.integers(0, 4, (h, w)).astype(np.int32),
+        "red_line": rng.random((h, w)) < 0.1,
+        "permanent_farmland": rng.random((h, w)) < 0.1,
+        "protected_open_space": rng.random((h, w)) < 0.1,
+        "greenbelt": rng.random((h, w)) < 0.1,
+        "growth_boundary": rng.random((h, w)) < 0.8,
+        "stations": rng.random((h, w)) < 0.02,
+    }
+    ds = new_landscape(layers, crs="EPSG:32651", transform=TRANSFORM)
+    maps, prob, cur = {}, {}, start
+    for y in (2030, 2040):
+        nxt = cur.copy()
+        change = rng.random((h, w)) < 0.15
+        nxt[change] = np.array([R, IND, COM, F], dtype=np.uint8)[rng.integers(0, 4, int(change.sum()))]
+        maps[y], cur = nxt, nxt
+        prob[y] = {t: np.where(rng.random((h, w)) < 0.2, rng.random((h, w)), 0.0).astype(np.float32)
+                   for t in ("residential", "industrial")}
+    alloc = pd.DataFrame({"period": [2030, 2030, 2040], "zone": [1, 2, 1], "city": [1, 2, 3],
+                          "type": ["residential", "industrial", "residential"], "hectares": [5.0, 3.0, 4.0],
+                          "cells": [5, 3, 4], "from_farmland_cells": [2, 1, 1], "from_open_space_cells": [1, 0, 1],
+                          "near_station_cells": [1, 0, 0], "near_station_ha": [1.0, 0.0, 0.0],
+                          "from_farmland_ha": [2.0, 1.0, 1.0], "from_open_space_ha": [1.0, 0.0, 1.0],
+                          "greenbelt_cells": [0, 1, 0], "outside_boundary_cells": [1, 0, 0]})
+    return ds, maps, prob, alloc
+
+
+STRIP_POLICIES = [
+    {"open_space_quota": {"share": 0.15, "unit": "city"}, "farmland_loss_cap": {"hectares": 5.0, "per": "horizon"},
+     "tod": {"radius_m": 300, "share": 0.3}, "jobs_housing": {"min": 0.1, "max": 2.0},
+     "city_growth_limits": {1: 10.0, 3: 4.0}, "greenbelt": {"mode": "hard"}, "growth_boundary": {"mode": "hard"}},
+    {"open_space_quota": {"share": 0.15, "unit": "cluster", "include_water": True},
+     "farmland_loss_cap": {"hectares": 5.0}, "greenbelt": {"mode": "soft", "strength": 0.5},
+     "growth_boundary": {"mode": "soft", "outside_factor": 0.3}, "tod": {"radius_m": 200, "share": 0.2},
+     "protected_open_space": False},
+]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), h=st.integers(1, 23), w=st.integers(1, 17), strip=st.integers(1, 25),
+       policy=st.sampled_from(range(len(STRIP_POLICIES))))
+def test_checks_strip_by_strip_equal_the_whole_maps(seed, h, w, strip, policy):
+    ds, maps, prob, alloc = _random_run(seed, h, w)
+    sc = _scenario((2020, 2030, 2040), **STRIP_POLICIES[policy])
+    whole = policy_checks(sc, ds, maps, allocation=alloc, probability=prob, strip_rows=h)
+    strips = policy_checks(sc, ds, maps, allocation=alloc, probability=prob, strip_rows=strip)
+    pd.testing.assert_frame_equal(strips, whole)
+    assert len(whole) > 10 and {"red_line", "open_space_quota", "tod_share"} <= set(whole.check)
+
+
+def test_checks_name_the_first_changed_cells_across_strips():
+    ds, maps, _, _ = _random_run(3, 20, 9)
+    ds["red_line"] = (("y", "x"), np.random.default_rng(4).random((20, 9)) < 0.6)
+    sc = _scenario((2020, 2030, 2040))
+    t = policy_checks(sc, ds, maps, strip_rows=1)
+    red = t[(t.check == "red_line") & (t.period == 2030)].iloc[0]
+    before = np.asarray(ds["landuse"].values)
+    restored = S.is_role(before, "urban") & ~S.is_role(maps[2030], "urban")
+    rr, cc = np.nonzero(np.asarray(ds["red_line"].values) & (maps[2030] != before) & ~restored)
+    assert red.achieved == rr.size > 5
+    assert red.detail.split(" changed class: ")[1].startswith(f"row {rr[0]} col {cc[0]} ")
+    assert f"row {rr[4]} col {cc[4]} " in red.detail and f"and {rr.size - 5} more" in red.detail

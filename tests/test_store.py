@@ -24,10 +24,12 @@ from landuse.store import (
     RasterStore,
     active_store,
     in_store,
+    label_sizes,
     raster_store,
     store_copy,
     store_empty,
     store_full,
+    store_label,
     store_zeros,
     use_disk,
 )
@@ -66,6 +68,27 @@ def test_small_arrays_stay_in_memory(tmp_path) -> None:
         big = store_zeros((1024, 1024), np.uint8)  # 1 MiB: the floor
     assert not in_store(small) and not small.any()
     assert in_store(big) and not big.any()
+
+
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(1, 30), w=st.integers(1, 30), p=st.floats(0.0, 1.0), seed=st.integers(0, 1000),
+       eight=st.booleans())
+def test_store_label_is_scipys_label_in_int32(tmp_path_factory, h, w, p, seed, eight) -> None:
+    from scipy import ndimage
+
+    mask = np.random.default_rng(seed).random((h, w)) < p
+    structure = np.ones((3, 3), dtype=bool) if eight else None
+    want, n_want = ndimage.label(mask, structure=structure)
+    with raster_store("disk", tmp_path_factory.mktemp("s")):
+        store_mod.MIN_MAPPED_BYTES, floor = 0, store_mod.MIN_MAPPED_BYTES
+        try:
+            got, n = store_label(mask, structure)
+        finally:
+            store_mod.MIN_MAPPED_BYTES = floor
+        assert in_store(got)
+    assert got.dtype == np.int32 and n == n_want
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(label_sizes(got, n, step=7), np.bincount(want.ravel(), minlength=n + 1))
 
 
 def test_auto_mode_and_bad_settings(tmp_path) -> None:

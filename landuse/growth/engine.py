@@ -251,6 +251,8 @@ class GrowthParams:
         combined and quantised; ``growth`` options come from ``scenario.config.growth``.
         """
         from landuse.constraints import constraint_factor, source_allowed_lut
+        from landuse.io import STRIP_CELLS
+        from landuse.store import store_empty
         from landuse.suitability import compute_suitability
 
         cfg = scenario.config.growth
@@ -261,9 +263,11 @@ class GrowthParams:
         types = scenario.classes.urban_types
         _check(suit.shape == (len(types), *c.shape),
                f"suitability must be (type, rows, cols) = {(len(types), *c.shape)}, got {suit.shape}")
-        pot = np.empty((len(types), *c.shape), dtype=np.uint8)
+        pot = store_empty((len(types), *c.shape), np.uint8)  # kept for the run: in the raster store, if any
+        rows = max(1, STRIP_CELLS // max(c.shape[-1], 1)) if c.ndim == 2 else max(c.shape[0], 1)
         for k in range(len(types)):
-            pot[k] = quantise_potential(suit[k] * c)
+            for r in range(0, c.shape[0], rows):  # one strip's product at a time (elementwise: the same codes)
+                pot[k, r:r + rows] = quantise_potential(suit[k, r:r + rows] * c[r:r + rows])
         del suit
         w = np.array(scenario.neighbourhood_matrix(), dtype=np.float64).reshape(len(types), len(types))
         return cls(

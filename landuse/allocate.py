@@ -2049,7 +2049,7 @@ def _duals(m: AllocationModel, x: np.ndarray, y: np.ndarray | None, cell_ha: flo
 
 
 def _elastic(m: AllocationModel) -> AllocationModel:
-    """The model with penalised slack on every policy row (demand slack 10x dearer)."""
+    """The model with penalised slack on every policy row (demand slack 10x dearer, 1e-6 more per type rank)."""
     n = len(m.rows)
     kinds = m.rows["kind"].to_numpy()
     lo, hi = m.row_lo[:n], m.row_hi[:n]
@@ -2061,7 +2061,13 @@ def _elastic(m: AllocationModel) -> AllocationModel:
     ns = slack_rows.size
     S = sparse.csr_matrix((signs, (slack_rows, np.arange(ns))), shape=(m.n_rows, ns))
     A = sparse.hstack([m.A, S], format="csr")
-    pen = np.where(kinds[slack_rows] == "demand", 10.0, 1.0)
+    # demand slack 10x dearer than a policy's, and a hair dearer per type in the scheme's order, so that when a
+    # unit's land is short for several types' demand (any split costs the same) the shortfall is put on the first
+    # types, the same whatever the solver's pivoting or the model's size
+    type_rank = {t: k for k, t in enumerate(m.types)}
+    ranks = np.array([type_rank.get(t, 0) for t in m.rows["type"].to_numpy()[slack_rows]], dtype=np.float64) \
+        if "type" in m.rows else np.zeros(slack_rows.size)
+    pen = np.where(kinds[slack_rows] == "demand", 10.0 * (1.0 + 1e-6 * ranks), 1.0)
     em = dataclasses.replace(m)
     em.A = A
     em.cost = np.concatenate([np.zeros(m.n_cols), pen])

@@ -197,3 +197,25 @@ def test_a_row_that_tells_zones_apart_is_not_merged():
     r = int(np.flatnonzero(m.rows["kind"].to_numpy() == "growth_limit")[0])
     A.data[A.indptr[r]] = 2.0  # one column of the row counts double: its piece is no longer like the others
     assert _aggregate(dataclasses.replace(m, A=A)) is None
+
+
+@pytest.mark.parametrize("mode", ["city", "cluster"])
+def test_a_shortfall_of_several_types_is_put_on_the_first_type(mode):
+    # 10 ha of land, 8 ha residential + 8 ha industrial demanded: any split of the 6 ha shortfall is as small; the
+    # elastic LP puts it on the first type of the scheme (residential), in the whole and in the merged model
+    zt = pd.DataFrame({"zone": [1, 2], "city": [1, 1], "cap_bare_ha": [4.0, 6.0], "land_ha": [100.0, 100.0],
+                       "open_space_ha": [0.0, 0.0], "urban_ha": [1.0, 1.0]})
+    for t in TYPES:
+        zt[f"suit_{t}"] = [0.2, 0.9]
+    zt.attrs["cell_area_ha"] = 1.0
+    sc = scenario_from_dict({"name": "m", "layers": {"landuse": "lu.tif"}, "periods": [2020, 2030],
+                             "demand": {"residential": {2030: 8.0}, "industrial": {2030: 8.0}},
+                             "allocation": {"solver": "highs"}})
+    m = build_model(zt, sc, 2030, coordination=mode)
+    name = "demand[residential,city=1]" if mode == "city" else "demand[residential]"
+    for model in (m, _aggregate(m)):
+        _, (em, sol) = least_violation(model)
+        err = _explain(em, sol, zt, sc)
+        assert err.violations == pytest.approx({name: 6.0})
+    with pytest.raises(InfeasibleAllocationError, match=r"residential demand of .* exceeds its developable land by 6\.0"):
+        allocate(zt, sc, 2030, coordination=mode)

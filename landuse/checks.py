@@ -65,7 +65,7 @@ import xarray as xr
 from landuse.config import Scenario
 from landuse.constraints import convertible, land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import LanduseError
-from landuse.io import STRIP_CELLS
+from landuse.io import _row_strips
 from landuse.landscape import cell_area_ha, cell_sizes
 from landuse.store import store_empty, store_zeros
 from landuse.suitability import distance_to
@@ -129,8 +129,9 @@ def _city_strip(raw: np.ndarray | None, study: np.ndarray) -> np.ndarray:
 
 def _strips(height: int, width: int, strip_rows: int | None) -> list[slice]:
     """Row slices of ``strip_rows`` rows (default about :data:`STRIP_CELLS` cells each)."""
-    rows = strip_rows if strip_rows else max(1, STRIP_CELLS // max(width, 1))
-    return [slice(r, min(r + rows, height)) for r in range(0, height, rows)] or [slice(0, 0)]
+    if strip_rows:
+        return [slice(r, min(r + strip_rows, height)) for r in range(0, height, strip_rows)] or [slice(0, 0)]
+    return [slice(a, b) for a, b in _row_strips(height, width)] or [slice(0, 0)]
 
 
 class _Tally:
@@ -365,7 +366,6 @@ def policy_checks(
         for sl in strips:
             before, after, st = before_all[sl], after_all[sl], study[sl]
             cities = _city_strip(None if raw_cities is None else raw_cities[sl], st)
-            ds_s = landscape.isel(y=sl)
             restored = classes.is_role(before, "urban") & ~classes.is_role(after, "urban")
             for name, layer, outside, _, _ in masks:
                 mask = (~layer[sl] if outside else layer[sl]) & st
@@ -382,7 +382,7 @@ def policy_checks(
             if fc is not None:
                 tally.add("farmland_lost", classes.is_role(before, "farmland") & st & urban_a)
             if qc is not None:
-                land = land_area_mask(ds_s, classes, include_water=include_water, landuse=after)
+                land = land_area_mask(landscape.isel(y=sl), classes, include_water=include_water, landuse=after)
                 prot = None if protected is None else protected[sl]
                 tally.add_city("land", land, cities)
                 tally.add_city("space", open_space_mask(after, classes, include_water=include_water,
@@ -395,7 +395,7 @@ def policy_checks(
                 tally.add_city("new_res", new_res, cities)
             if near is not None:
                 tally.add_city("new_res_near", new_res & near, cities)
-                tally.add_city("reach", near & convertible(ds_s, scenario, "residential", landuse=before), cities)
+                tally.add_city("reach", near & convertible(landscape.isel(y=sl), scenario, "residential", landuse=before), cities)
             if jh is not None and city_ids:
                 new_jobs = np.zeros(st.shape, dtype=bool)
                 for t in ("industrial", "commercial"):

@@ -251,7 +251,7 @@ class GrowthParams:
         combined and quantised; ``growth`` options come from ``scenario.config.growth``.
         """
         from landuse.constraints import constraint_factor, source_allowed_lut
-        from landuse.io import STRIP_CELLS
+        from landuse.io import _row_strips
         from landuse.store import store_empty
         from landuse.suitability import compute_suitability
 
@@ -264,10 +264,9 @@ class GrowthParams:
         _check(suit.shape == (len(types), *c.shape),
                f"suitability must be (type, rows, cols) = {(len(types), *c.shape)}, got {suit.shape}")
         pot = store_empty((len(types), *c.shape), np.uint8)  # kept for the run: in the raster store, if any
-        rows = max(1, STRIP_CELLS // max(c.shape[-1], 1)) if c.ndim == 2 else max(c.shape[0], 1)
         for k in range(len(types)):
-            for r in range(0, c.shape[0], rows):  # one strip's product at a time (elementwise: the same codes)
-                pot[k, r:r + rows] = quantise_potential(suit[k, r:r + rows] * c[r:r + rows])
+            for a, b in _row_strips(c.shape[0], c.shape[1]):  # one strip's product at a time (the same codes)
+                pot[k, a:b] = quantise_potential(suit[k, a:b] * c[a:b])
         del suit
         w = np.array(scenario.neighbourhood_matrix(), dtype=np.float64).reshape(len(types), len(types))
         return cls(

@@ -24,25 +24,47 @@ from skimage import morphology
 
 from landuse.config import Scenario, UgbConfig
 from landuse.errors import LanduseError
-from landuse.io import write_geotiff, write_text
+from landuse.io import STRIP_CELLS, write_geotiff, write_text
 from landuse.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, like, transform_of
 from landuse.metrics_kernels import _within_disk
-from landuse.store import label_sizes, store_label
+from landuse.store import label_sizes, store_empty, store_label
 
 
 def _study(landscape: xr.Dataset) -> np.ndarray:
     return np.asarray(landscape["study_area"].values, dtype=bool)
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill background regions (4-connected) that do not touch the grid border; one labelling pass."""
-    labels, n = store_label(~mask)
+def _row_ranges(rows: int, cols: int, strip_rows: int | None, halo: int = 0) -> list[tuple[int, int]]:
+    """Row ranges of ``strip_rows`` rows (default about :data:`~landuse.io.STRIP_CELLS` cells, and at least four
+    halos, so the halo rows a strip reads around it stay a small share of it)."""
+    step = strip_rows if strip_rows else max(STRIP_CELLS // max(cols, 1), 4 * halo, 1)
+    if step < 1:
+        raise LanduseError(f"strip_rows must be at least 1, got {strip_rows}")
+    return [(a, min(a + step, rows)) for a in range(0, rows, step)]
+
+
+def _fill_holes(mask: np.ndarray, strip_rows: int | None = None) -> np.ndarray:
+    """Fill background regions (4-connected) that do not touch the grid border; one labelling pass.
+
+    The background and its labels are rasters of the run's store (:mod:`landuse.store`); the filled mask is
+    written strip by strip (a new array: ``mask`` is not changed).
+    """
+    rows, cols = mask.shape
+    background = store_empty(mask.shape, bool)
+    np.logical_not(mask, out=background)
+    labels, n = store_label(background)
+    del background
+    out = store_empty(mask.shape, bool)
     if n == 0:
-        return mask
+        np.copyto(out, mask)
+        return out
     outer = np.zeros(n + 1, dtype=bool)
     outer[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
     outer[0] = True
-    return mask | ~outer[labels]
+    for a, b in _row_ranges(rows, cols, strip_rows):
+        np.logical_not(outer[labels[a:b]], out=out[a:b])
+        out[a:b] |= mask[a:b]
+    return out
 
 
 def _disk_half_widths(radius: float) -> np.ndarray:
@@ -66,25 +88,57 @@ def _within(feature: np.ndarray, radius: float) -> np.ndarray:
     return _within_disk(feature, half, work)
 
 
-def _dilate(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
-    """Dilation by a Euclidean disk: equals ``skimage.morphology.isotropic_dilation``.
-
-    Square cells with some mask cell take the O(rows * cols) kernel
-    (:func:`~landuse.metrics_kernels._within_disk`, two bytes per cell of working
-    memory); other cases (non-square cells, an empty mask) keep the distance map.
-    """
-    if spacing != (1.0, 1.0) or not mask.any():
+def _dilate_window(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
+    if not mask.any():  # no feature cell: nothing within the disk (skimage's distance map has no zero to measure)
+        return np.zeros(mask.shape, dtype=bool)
+    if spacing != (1.0, 1.0):
         return morphology.isotropic_dilation(mask, radius, spacing=spacing)
     return _within(mask, radius)
 
 
-def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
-    """Erosion by a Euclidean disk: equals ``skimage.morphology.isotropic_erosion`` (cells farther than ``radius`` from every non-mask cell)."""
-    if spacing != (1.0, 1.0) or mask.all():
+def _erode_window(mask: np.ndarray, radius: float, spacing: tuple[float, float]) -> np.ndarray:
+    if mask.all():  # no background cell: every cell stays (skimage's distance map has no zero to measure)
+        return np.ones(mask.shape, dtype=bool)
+    if spacing != (1.0, 1.0):
         return morphology.isotropic_erosion(mask, radius, spacing=spacing)
     out = _within(~mask, radius)
     np.logical_not(out, out=out)
     return out
+
+
+def _disk_op(mask: np.ndarray, radius: float, spacing: tuple[float, float], *, dilate: bool,
+             strip_rows: int | None = None) -> np.ndarray:
+    """Dilation or erosion by a Euclidean disk, strip by strip.
+
+    A cell's result depends only on the cells within ``radius`` of it, so each strip is computed on a window
+    reaching ``halo`` rows (the disk's reach in rows, plus one) above and below it and cut back to the strip:
+    the same cells as on the whole raster, in the memory of one window (and a result in the run's store).
+    """
+    rows, cols = mask.shape
+    halo = math.floor(radius / spacing[0]) + 1
+    op = _dilate_window if dilate else _erode_window
+    out = store_empty(mask.shape, bool)
+    for a, b in _row_ranges(rows, cols, strip_rows, halo):
+        w0, w1 = max(0, a - halo), min(rows, b + halo)
+        out[a:b] = op(np.ascontiguousarray(mask[w0:w1]), radius, spacing)[a - w0:b - w0]
+    return out
+
+
+def _dilate(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip_rows: int | None = None) -> np.ndarray:
+    """Dilation by a Euclidean disk: equals ``skimage.morphology.isotropic_dilation`` (cells within ``radius`` of
+    a mask cell; none for an empty mask).
+
+    Square cells take the O(rows * cols) kernel (:func:`~landuse.metrics_kernels._within_disk`, two bytes per
+    cell of a window of working memory); non-square cells keep skimage's distance map. Strip by strip
+    (:func:`_disk_op`).
+    """
+    return _disk_op(mask, radius, spacing, dilate=True, strip_rows=strip_rows)
+
+
+def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip_rows: int | None = None) -> np.ndarray:
+    """Erosion by a Euclidean disk: equals ``skimage.morphology.isotropic_erosion`` (cells farther than
+    ``radius`` from every non-mask cell of the grid; all of them for a full mask). Strip by strip."""
+    return _disk_op(mask, radius, spacing, dilate=False, strip_rows=strip_rows)
 
 
 def delineate_ugb(
@@ -99,6 +153,7 @@ def delineate_ugb(
     include_urban: bool = True,
     landuse: xr.DataArray | np.ndarray | None = None,
     classes=None,
+    strip_rows: int | None = None,
 ) -> xr.DataArray:
     """Delineate a growth boundary from growth probability and existing urban land.
 
@@ -142,6 +197,11 @@ def delineate_ugb(
         horizon's start year when delineating for a later period.
     classes : ClassScheme, optional
         Class scheme giving the urban roles (default: the shipped scheme).
+    strip_rows : int, optional
+        Rows per strip of the cell-by-cell steps (default: about :data:`~landuse.io.STRIP_CELLS` cells a strip).
+        The result is the same for any value: the morphology reads a halo of the disk's reach around each strip,
+        and the labelling (holes, patches) is done on the whole raster, in the run's store. The working memory is
+        a few strips; the masks and labels are rasters of the run's store (:mod:`landuse.store`).
 
     Returns
     -------
@@ -162,41 +222,52 @@ def delineate_ugb(
     if p.shape != study.shape:
         raise LanduseError(f"growth probability has shape {p.shape}, the Landscape's grid is {study.shape}")
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
-    urban = classes.is_role(lu, "urban") & study
+    red = np.asarray(landscape["red_line"].values, dtype=bool) if "red_line" in landscape else None
+    rows, cols = study.shape
+    strips = _row_ranges(rows, cols, strip_rows)
     cs = cell_size(landscape)
+
+    def urban(a: int, b: int) -> np.ndarray:
+        return classes.is_role(lu[a:b], "urban") & study[a:b]
 
     # compared in float64 without a float64 copy of the grid (a float64 scalar promotes the
     # comparison loop, not the array); NaN is never >= a positive threshold, as if it were 0
-    mask = (p >= np.float64(threshold)) & study
-    if include_urban:
-        mask |= urban
+    mask = store_empty(study.shape, bool)
+    for a, b in strips:
+        np.greater_equal(p[a:b], np.float64(threshold), out=mask[a:b])
+        mask[a:b] &= study[a:b]
+        if include_urban:
+            mask[a:b] |= urban(a, b)
     # radii in metres: isotropic in metres on non-square cells too (spacing = cell height, width)
     dy, dx = cell_sizes(landscape)
     r_close = closing_radius_m / cs
     r_open = (closing_radius_m if opening_radius_m is None else opening_radius_m) / cs
     spacing = (dy / cs, dx / cs)
     if r_close >= 1.0:  # closing = erosion of the dilation
-        mask = _erode(_dilate(mask, r_close, spacing), r_close, spacing)
+        mask = _erode(_dilate(mask, r_close, spacing, strip_rows), r_close, spacing, strip_rows)
     if r_open >= 1.0:  # opening = dilation of the erosion
-        mask = _dilate(_erode(mask, r_open, spacing), r_open, spacing)
+        mask = _dilate(_erode(mask, r_open, spacing, strip_rows), r_open, spacing, strip_rows)
     if fill_holes:
-        mask = _fill_holes(mask)
+        mask = _fill_holes(mask, strip_rows)
     min_cells = math.ceil(min_area_ha / cell_area_ha(landscape) - 1e-9)
+    keep = None
     if min_cells > 1:
         labels, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))
-        sizes = label_sizes(labels, n)
-        keep = sizes >= min_cells
+        keep = label_sizes(labels, n) >= min_cells
         keep[0] = False
-        mask = keep[labels]
-    if include_urban:
-        mask |= urban
-    mask &= study
-    if "red_line" in landscape:
-        mask &= ~np.asarray(landscape["red_line"].values, dtype=bool)
+    for a, b in strips:
+        if keep is not None:
+            np.take(keep, labels[a:b], out=mask[a:b])
+        if include_urban:
+            mask[a:b] |= urban(a, b)
+        mask[a:b] &= study[a:b]
+        if red is not None:
+            mask[a:b] &= ~red[a:b]
     return like(
         landscape,
         mask,
         "growth_boundary",
+        copy=False,
         threshold=float(threshold),
         closing_radius_m=float(closing_radius_m),
         opening_radius_m=float(closing_radius_m if opening_radius_m is None else opening_radius_m),
@@ -249,7 +320,7 @@ def ugb_geojson(ugb: xr.DataArray) -> dict[str, Any]:
     transform = transform_of(ugb)
     feats = []
     for i, (geom, _value) in enumerate(
-        features.shapes(mask.astype(np.uint8), mask=mask, transform=transform, connectivity=4), start=1
+        features.shapes(mask.view(np.uint8), mask=mask, transform=transform, connectivity=4), start=1
     ):
         rings = geom["coordinates"]
         area_m2 = abs(_ring_area(rings[0])) - sum(abs(_ring_area(r)) for r in rings[1:])
@@ -273,7 +344,8 @@ def write_ugb(
     Returns the paths written.
     """
     out = Path(out_dir)
-    tif = write_geotiff(ugb.astype(np.uint8).rename(stem), out / f"{stem}.tif", nodata=255, tags=tags)
+    as_uint8 = ugb.copy(deep=False, data=np.asarray(ugb.values, dtype=bool).view(np.uint8))  # 0/1, no copy
+    tif = write_geotiff(as_uint8.rename(stem), out / f"{stem}.tif", nodata=255, tags=tags)
     gj = write_text(out / f"{stem}.geojson", json.dumps(ugb_geojson(ugb)))
     return [tif, gj]
 
@@ -287,12 +359,19 @@ def ugb_summary(ugb: xr.DataArray, landscape: xr.Dataset, *, landuse=None, class
     study = _study(landscape)
     cell_ha = cell_area_ha(landscape)
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
-    urban = classes.is_role(lu, "urban") & study
+    red = np.asarray(landscape["red_line"].values, dtype=bool) if "red_line" in landscape else None
     _, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))
-    area = float(mask.sum()) * cell_ha
-    region = float(study.sum()) * cell_ha
-    urban_ha = float(urban.sum()) * cell_ha
-    inside = float((urban & mask).sum()) * cell_ha
+    cells = {"area": 0, "region": 0, "urban": 0, "inside": 0, "red": 0}
+    for a, b in _row_ranges(*mask.shape, None):  # counts strip by strip: no whole-raster temporaries
+        urban = classes.is_role(lu[a:b], "urban") & study[a:b]
+        cells["area"] += int(np.count_nonzero(mask[a:b]))
+        cells["region"] += int(np.count_nonzero(study[a:b]))
+        cells["urban"] += int(np.count_nonzero(urban))
+        cells["inside"] += int(np.count_nonzero(urban & mask[a:b]))
+        if red is not None:
+            cells["red"] += int(np.count_nonzero(mask[a:b] & red[a:b]))
+    area, region = float(cells["area"]) * cell_ha, float(cells["region"]) * cell_ha
+    urban_ha, inside = float(cells["urban"]) * cell_ha, float(cells["inside"]) * cell_ha
     return {
         "area_ha": area,
         "region_ha": region,
@@ -301,7 +380,6 @@ def ugb_summary(ugb: xr.DataArray, landscape: xr.Dataset, *, landuse=None, class
         "urban_ha": urban_ha,
         "urban_inside_ha": inside,
         "urban_inside_share": inside / urban_ha if urban_ha else None,
-        "red_line_cells_inside": int((mask & np.asarray(landscape["red_line"].values, dtype=bool)).sum())
-        if "red_line" in landscape else 0,
+        "red_line_cells_inside": cells["red"],
         "parameters": {k: v for k, v in ugb.attrs.items() if k not in ("_FillValue",)},
     }

@@ -42,7 +42,7 @@ from landuse.constraints import land_area_mask, open_space_mask, protected_open_
 from landuse.errors import LanduseError
 from landuse.landscape import cell_area_ha, landuse_nodata, transform_of
 from landuse.metrics_kernels import _class_counts, _joint_codes, _lei_buffer_counts, _unit_counts
-from landuse.store import label_sizes, store_label
+from landuse.store import label_sizes, store_empty, store_label
 
 ArrayLike = np.ndarray | xr.DataArray
 
@@ -60,6 +60,17 @@ def _structure(connectivity: int) -> np.ndarray:
     if connectivity == 4:
         return ndimage.generate_binary_structure(2, 1)
     raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
+
+
+def _mask_by_strips(shape: tuple[int, int], cells) -> np.ndarray:
+    """A bool raster of the run's store filled strip by strip with ``cells(a, b)`` (rows ``a:b``): a whole-raster
+    mask without whole-raster temporaries (:mod:`landuse.store`; in memory when no disk store is active)."""
+    from landuse.io import _row_strips
+
+    out = store_empty(shape, bool)
+    for a, b in _row_strips(*shape):
+        out[a:b] = cells(a, b)
+    return out
 
 
 def _ratio(num: float, den: float) -> float:
@@ -194,12 +205,12 @@ def landscape_metrics(
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {m.shape}")
     if study_area is None:
-        study = np.ones(m.shape, dtype=bool)
+        study = _mask_by_strips(m.shape, lambda a, b: True)
     else:
         study = np.asarray(_values(study_area), dtype=bool)
         if study.shape != m.shape:
             raise ValueError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
-        m = m & study
+        m = _mask_by_strips(m.shape, lambda a, b: m[a:b] & study[a:b])
     cy, cx = _cell_yx(cell_size)
     cell_ha = cy * cx / 10_000.0
     land_cells = int(np.count_nonzero(study))
@@ -309,12 +320,13 @@ def urban_metrics(
     ``study_area`` defaults to the cells whose code is not the scheme's nodata value.
     """
     lu = _values(landuse)
-    study = lu != classes.nodata if study_area is None else np.asarray(_values(study_area), dtype=bool)
-    out = {"urban": landscape_metrics(classes.is_role(lu, "urban"), cell_size=cell_size,
-                                      connectivity=connectivity, study_area=study, count_boundary=count_boundary)}
-    for t in classes.urban_types:
-        out[t] = landscape_metrics(classes.is_role(lu, t), cell_size=cell_size, connectivity=connectivity,
-                                   study_area=study, count_boundary=count_boundary)
+    study = (_mask_by_strips(lu.shape, lambda a, b: lu[a:b] != classes.nodata) if study_area is None
+             else np.asarray(_values(study_area), dtype=bool))
+    out = {}
+    for t in ("urban", *classes.urban_types):  # each class mask built strip by strip (in the store, if any)
+        out[t] = landscape_metrics(_mask_by_strips(lu.shape, lambda a, b, t=t: classes.is_role(lu[a:b], t)),
+                                   cell_size=cell_size, connectivity=connectivity, study_area=study,
+                                   count_boundary=count_boundary)
     return out
 
 
@@ -358,9 +370,15 @@ class Expansion:
 
     @property
     def type_map(self) -> np.ndarray:
-        """uint8 raster: 1 infilling, 2 edge-expansion, 3 outlying, 0 not new urban."""
+        """uint8 raster: 1 infilling, 2 edge-expansion, 3 outlying, 0 not new urban (strip by strip, in the run's
+        raster store when a disk store is active)."""
+        from landuse.io import _row_strips
+
         lut = np.concatenate([[0], self.patch_type]).astype(np.uint8)
-        return lut[self.labels]
+        out = store_empty(self.labels.shape, np.uint8)
+        for a, b in _row_strips(*self.labels.shape):
+            np.take(lut, self.labels[a:b], out=out[a:b])
+        return out
 
     def summary(self) -> dict[str, Any]:
         """Counts, areas and shares per type (JSON-compatible)."""
@@ -431,11 +449,16 @@ def expansion_types(
     b, a = _values(before), _values(after)
     if b.shape != a.shape:
         raise ValueError(f"before {b.shape} and after {a.shape} differ in shape")
-    study = (b != classes.nodata) & (a != classes.nodata)
-    if study_area is not None:
-        study &= np.asarray(_values(study_area), dtype=bool)
-    old = classes.is_role(b, "urban") & study
-    new = classes.is_role(a, "urban") & ~old & study
+    given = None if study_area is None else _values(study_area)
+
+    def study_cells(r0: int, r1: int) -> np.ndarray:
+        s = (b[r0:r1] != classes.nodata) & (a[r0:r1] != classes.nodata)
+        return s if given is None else s & np.asarray(given[r0:r1], dtype=bool)
+
+    # the masks are built strip by strip, in the run's store when a disk store is active
+    study = _mask_by_strips(b.shape, study_cells)
+    old = _mask_by_strips(b.shape, lambda r0, r1: classes.is_role(b[r0:r1], "urban") & study[r0:r1])
+    new = _mask_by_strips(b.shape, lambda r0, r1: classes.is_role(a[r0:r1], "urban") & ~old[r0:r1] & study[r0:r1])
     labels, n = store_label(new, structure=_structure(connectivity))
     flat = labels.ravel()
     idx = np.flatnonzero(flat)
@@ -845,19 +868,29 @@ def _protection(
     if layer not in ds:
         return {"present": False, "enforced": bool(enforced), "cells": 0, "converted_cells": 0,
                 "intact": True, "converted": []}
-    mask = np.asarray(ds[layer].values, dtype=bool) & np.asarray(ds["study_area"].values, dtype=bool)
-    conv = mask & (before != after)
-    rr, cc = np.nonzero(conv)
+    from landuse.io import _row_strips
+
+    layer_all, study_all = np.asarray(ds[layer].values), np.asarray(ds["study_area"].values, dtype=bool)
+    cells, n, rr, cc = 0, 0, [], []
+    for a, b in _row_strips(*before.shape):  # counted strip by strip; the first cells in row-major order
+        mask = np.asarray(layer_all[a:b], dtype=bool) & study_all[a:b]
+        conv = mask & (before[a:b] != after[a:b])
+        cells += int(np.count_nonzero(mask))
+        k = int(np.count_nonzero(conv))
+        if k and len(rr) < _LISTED:
+            r_, c_ = np.nonzero(conv)
+            rr += (r_[:_LISTED - len(rr)] + a).tolist()
+            cc += c_[:_LISTED - len(cc)].tolist()
+        n += k
     t = transform_of(ds)
     names = {c.code: c.name for c in classes}
     listed = []
-    for r, c in zip(rr[:_LISTED].tolist(), cc[:_LISTED].tolist(), strict=True):
+    for r, c in zip(rr, cc, strict=True):
         x, y = t @ (c + 0.5, r + 0.5)
         listed.append({"row": r, "col": c, "x": float(x), "y": float(y),
                        "before": names.get(int(before[r, c]), str(int(before[r, c]))),
                        "after": names.get(int(after[r, c]), str(int(after[r, c])))})
-    n = int(rr.size)
-    return {"present": True, "enforced": bool(enforced), "cells": int(mask.sum()), "converted_cells": n,
+    return {"present": True, "enforced": bool(enforced), "cells": cells, "converted_cells": n,
             "intact": n == 0, "converted": listed}
 
 
@@ -899,43 +932,61 @@ def quota_report(
     after = _values(landuse_map)
     if after.shape != before.shape:
         raise LanduseError(f"land-use map has shape {after.shape}, the scenario's grid is {before.shape}")
+    from landuse.io import _row_strips
+
+    strips = _row_strips(*before.shape)  # every count is a sum over cells: added strip by strip
     study = np.asarray(landscape["study_area"].values, dtype=bool)
-    holes = study & (after == classes.nodata)
-    if holes.any():
-        r, c = np.argwhere(holes)[0]
+    n_holes, first = 0, None
+    for a, b in strips:
+        holes = study[a:b] & (after[a:b] == classes.nodata)
+        k = int(np.count_nonzero(holes))
+        if k and first is None:
+            r, c = np.argwhere(holes)[0]
+            first = (int(r) + a, int(c))
+        n_holes += k
+    if n_holes:
         raise LanduseError(
-            f"land-use map has {int(holes.sum())} nodata cells inside the study area (first at row {r}, "
-            f"column {c}); every study-area cell needs a class to evaluate quotas"
+            f"land-use map has {n_holes} nodata cells inside the study area (first at row {first[0]}, "
+            f"column {first[1]}); every study-area cell needs a class to evaluate quotas"
         )
     cell_ha = cell_area_ha(landscape)
     qc = pol.open_space_quota
     include_water = bool(qc.include_water) if qc is not None else False
-    land = land_area_mask(landscape, classes, include_water=include_water, landuse=after)
-    protected = protected_open_space(landscape, scenario)
-    space = open_space_mask(after, classes, include_water=include_water, protected=protected) & land
-    space_before = open_space_mask(before, classes, include_water=include_water, protected=protected) & land_area_mask(
-        landscape, classes, include_water=include_water, landuse=before)
-    farm_b = classes.is_role(before, "farmland") & study
-    farm_a = classes.is_role(after, "farmland") & study
-    urban_b = classes.is_role(before, "urban")
-    urban_a = classes.is_role(after, "urban") & study
-    if "cities" in landscape:
-        raw = np.asarray(landscape["cities"].values)
+    raw_all = np.asarray(landscape["cities"].values) if "cities" in landscape else None
+
+    def cities_of(a: int, b: int) -> np.ndarray:
+        if raw_all is None:
+            return np.zeros((b - a, before.shape[1]), dtype=np.uint8)
+        raw = raw_all[a:b]
         if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:  # ids as they are (int32 or narrower), else intp
             raw = raw.astype(np.intp)
-        cities = np.where(study & (raw > 0), raw, raw.dtype.type(0))  # 0 (and negative ids) = no city
-    else:
-        cities = np.zeros(before.shape, dtype=np.uint8)
-    present = np.bincount(cities.ravel())
-    ids = [int(i) for i in np.flatnonzero(present) if i > 0]
-    n_lab = (max(ids) if ids else 0) + 1
+        return np.where(study[a:b] & (raw > 0), raw, raw.dtype.type(0))  # 0 (and negative ids) = no city
+
+    n_lab = 1 + max((int(c.max()) for c in (cities_of(a, b) for a, b in strips) if c.size), default=0)
+    present = np.zeros(n_lab, dtype=np.int64)
     # one flag byte per cell, one bit per sum; one pass counts every bit per city
     keys = ("land", "space", "space_before", "farm_b", "farm_a", "farm_loss", "new_urban")
-    bits = (land, space, space_before, farm_b, farm_a, farm_b & ~farm_a, urban_a & ~urban_b)
-    flags = np.zeros(before.shape, dtype=np.uint8)
-    for b, m in enumerate(bits):
-        flags |= m.view(np.uint8) << np.uint8(b) if m.dtype == np.bool_ else m.astype(np.uint8) << np.uint8(b)
-    counts = _unit_counts(cities, flags, n_lab, len(keys))
+    counts = np.zeros((n_lab, len(keys)), dtype=np.int64)
+    for a, b in strips:
+        ds_s = landscape.isel(y=slice(a, b))
+        bef, aft, st_ = before[a:b], after[a:b], study[a:b]
+        land = land_area_mask(ds_s, classes, include_water=include_water, landuse=aft)
+        protected = protected_open_space(ds_s, scenario)
+        space = open_space_mask(aft, classes, include_water=include_water, protected=protected) & land
+        space_before = open_space_mask(bef, classes, include_water=include_water, protected=protected) & (
+            land_area_mask(ds_s, classes, include_water=include_water, landuse=bef))
+        farm_b = classes.is_role(bef, "farmland") & st_
+        farm_a = classes.is_role(aft, "farmland") & st_
+        urban_b = classes.is_role(bef, "urban")
+        urban_a = classes.is_role(aft, "urban") & st_
+        cities = cities_of(a, b)
+        present += np.bincount(cities.ravel(), minlength=n_lab)
+        bits = (land, space, space_before, farm_b, farm_a, farm_b & ~farm_a, urban_a & ~urban_b)
+        flags = np.zeros(bef.shape, dtype=np.uint8)
+        for k, m in enumerate(bits):
+            flags |= m.view(np.uint8) << np.uint8(k) if m.dtype == np.bool_ else m.astype(np.uint8) << np.uint8(k)
+        counts += _unit_counts(np.ascontiguousarray(cities), flags, n_lab, len(keys))
+    ids = [int(i) for i in np.flatnonzero(present) if i > 0]
     sums = {k: counts[:, b] * cell_ha for b, k in enumerate(keys)}
     units: list[dict[str, Any]] = []
 

@@ -50,7 +50,6 @@ from landuse.metrics import (
     urban_metrics,
     validation_metrics,
 )
-from landuse.store import store_copy
 
 FIGURE_DPI = 110
 _MAX_PLOT_CELLS = 1000  # rasters are strided down to at most this many cells per side for figures
@@ -192,12 +191,12 @@ def build_report(
         exp = expansion_types(maps[a], maps[b], classes, cell_size=cyx, buffer_m=max(ev.lei_buffer_m, *cyx),
                               connectivity=ev.connectivity, study_area=study)
         expansion[f"{a}-{b}"] = exp.summary()
-        type_maps[f"{a}-{b}"] = store_copy(exp.type_map)  # kept until the figures: in the raster store, if any
+        type_maps[f"{a}-{b}"] = exp.type_map  # kept until the figures: in the raster store, if any
     if len(years) > 2:
         exp = expansion_types(maps[start], maps[final], classes, cell_size=cyx,
                               buffer_m=max(ev.lei_buffer_m, *cyx), connectivity=ev.connectivity, study_area=study)
         expansion[f"{start}-{final}"] = exp.summary()
-        type_maps[f"{start}-{final}"] = store_copy(exp.type_map)
+        type_maps[f"{start}-{final}"] = exp.type_map
 
     prob: dict[str, np.ndarray] = {}
     if probability is not None:

@@ -197,8 +197,44 @@ def test_disk_dilation_and_erosion_equal_the_distance_map_ones(seed: int, densit
     shape = tuple(int(v) for v in rng.integers(1, 30, size=2))
     mask = rng.random(shape) < density
     sp = (1.0, 1.0)
-    np.testing.assert_array_equal(_dilate(mask, radius, sp), morphology.isotropic_dilation(mask, radius, spacing=sp))
-    np.testing.assert_array_equal(_erode(mask, radius, sp), morphology.isotropic_erosion(mask, radius, spacing=sp))
+    # skimage's distance map has nothing to measure from on an empty mask (dilation) or a full one (erosion) and
+    # answers the opposite of the disk operation there; the kernel answers the operation's own result
+    want_dilated = morphology.isotropic_dilation(mask, radius, spacing=sp) if mask.any() else mask
+    want_eroded = morphology.isotropic_erosion(mask, radius, spacing=sp) if not mask.all() else mask
+    np.testing.assert_array_equal(_dilate(mask, radius, sp), want_dilated)
+    np.testing.assert_array_equal(_erode(mask, radius, sp), want_eroded)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    density=st.floats(0.0, 1.0),
+    radius=st.sampled_from([1.0, 1.5, 2.2361, 3.0, 6.0, 10.5]),
+    spacing=st.sampled_from([(1.0, 1.0), (1.0, 0.6), (0.8, 1.0)]),
+    strip_rows=st.integers(1, 12),
+)
+def test_disk_operations_strip_by_strip_equal_the_whole_raster(seed, density, radius, spacing, strip_rows) -> None:
+    """Each strip reads a halo of the disk's reach: the same cells as one pass over the whole raster."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 40, size=2))
+    mask = rng.random(shape) < density
+    for op in (_dilate, _erode):
+        whole = op(mask, radius, spacing, shape[0])
+        np.testing.assert_array_equal(op(mask, radius, spacing, strip_rows), whole)
+        if spacing != (1.0, 1.0) and 0 < mask.sum() < mask.size:
+            sk = morphology.isotropic_dilation if op is _dilate else morphology.isotropic_erosion
+            np.testing.assert_array_equal(whole, sk(mask, radius, spacing=spacing))
+
+
+def test_empty_and_full_windows() -> None:
+    """A strip far from every mask cell dilates to nothing; a strip inside the mask erodes to itself."""
+    mask = np.zeros((40, 9), dtype=bool)
+    mask[:4] = True
+    np.testing.assert_array_equal(_dilate(mask, 2.0, (1.0, 1.0), 5)[10:], False)
+    np.testing.assert_array_equal(_erode(~mask, 2.0, (1.0, 1.0), 5)[10:], True)
+    for sp in ((1.0, 1.0), (1.0, 0.5)):
+        assert not _dilate(np.zeros((6, 6), bool), 2.0, sp).any()
+        assert _erode(np.ones((6, 6), bool), 2.0, sp).all()
 
 
 def test_disk_half_widths_follow_the_sqrt_threshold() -> None:
@@ -222,10 +258,18 @@ def test_delineation_equals_the_skimage_pipeline(seed: int, close_m: float, open
     urban = S.is_role(ds["landuse"].values, "urban") & study
     mask = ((p >= 0.5) & study) | urban
     r_close, r_open = close_m / CELL, (close_m if open_m is None else open_m) / CELL
+    sp = (1.0, 1.0)
+
+    def dilate(m, r):  # skimage's, except on an empty mask (no distance to measure: nothing is dilated)
+        return morphology.isotropic_dilation(m, r, spacing=sp) if m.any() else m
+
+    def erode(m, r):  # skimage's, except on a full mask (no background to measure from: every cell stays)
+        return morphology.isotropic_erosion(m, r, spacing=sp) if not m.all() else m
+
     if r_close >= 1.0:
-        mask = morphology.isotropic_closing(mask, r_close, spacing=(1.0, 1.0))
+        mask = erode(dilate(mask, r_close), r_close)
     if r_open >= 1.0:
-        mask = morphology.isotropic_opening(mask, r_open, spacing=(1.0, 1.0))
+        mask = dilate(erode(mask, r_open), r_open)
     mask = _fill_holes(mask)
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
@@ -233,6 +277,34 @@ def test_delineation_equals_the_skimage_pipeline(seed: int, close_m: float, open
     keep[0] = False
     mask = (keep[labels] | urban) & study & ~ds["red_line"].values.astype(bool)
     np.testing.assert_array_equal(got, mask)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), close_m=st.sampled_from([0.0, 30.0, 90.0, 200.0]),
+       open_m=st.sampled_from([None, 0.0, 60.0]), min_ha=st.sampled_from([0.0, 0.5, 3.0]),
+       holes=st.booleans(), strip_rows=st.integers(1, 45))
+def test_delineation_is_the_same_for_any_strip_height(seed, close_m, open_m, min_ha, holes, strip_rows) -> None:
+    rng = np.random.default_rng(seed)
+    ds = _landscape(40)
+    p = ndimage.uniform_filter(rng.random((40, 40)), 5).astype(np.float32)
+    kw = dict(threshold=0.5, closing_radius_m=close_m, opening_radius_m=open_m, min_area_ha=min_ha, fill_holes=holes)
+    whole = delineate_ugb(p, ds, strip_rows=40, **kw)
+    got = delineate_ugb(p, ds, strip_rows=strip_rows, **kw)
+    np.testing.assert_array_equal(got.values, whole.values)
+    assert ugb_summary(got, ds) == ugb_summary(whole, ds)
+
+
+def test_a_closing_that_covers_the_whole_grid_keeps_it() -> None:
+    """The dilation of a closing may cover every cell: its erosion keeps every cell (skimage's distance map has no
+    background there and used to erase the whole boundary down to the urban cells)."""
+    ds = _landscape(40, red=False)
+    p = np.zeros((40, 40))
+    p[5:35, 5:35] = 0.9
+    small = delineate_ugb(p, ds, threshold=0.5, closing_radius_m=300.0, opening_radius_m=0.0, min_area_ha=0.0)
+    huge = delineate_ugb(p, ds, threshold=0.5, closing_radius_m=3000.0, opening_radius_m=0.0, min_area_ha=0.0)
+    study = ds["study_area"].values.astype(bool)
+    assert small.values[5:35, 5:35].all()
+    np.testing.assert_array_equal(huge.values, study)  # the closing of one blob by a disk wider than the grid
 
 
 def test_float32_probability_is_compared_in_float64() -> None:

@@ -301,6 +301,42 @@ def test_lei_kernel_matches_slow_twin(seed: int, buffer_cells: float) -> None:
     np.testing.assert_allclose(exp.lei, _slow_lei(before, after, 10.0, 10.0 * buffer_cells))
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), strip_cells=st.integers(1, 120), with_study=st.booleans())
+def test_metrics_and_lei_are_the_same_whatever_the_strip_height(seed, strip_cells, with_study) -> None:
+    """The class masks are built strip by strip (``landuse.io.STRIP_CELLS`` cells a strip): any strip height
+    gives the same metrics, labels, LEI and types as one strip."""
+    import landuse.io
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(3, 25, size=2))
+    before = rng.choice([F, OS, R, IND, W], size=shape, p=[0.4, 0.2, 0.2, 0.1, 0.1]).astype(np.uint8)
+    after = before.copy()
+    grow = rng.random(shape) < 0.25
+    after[grow] = rng.choice([R, IND, C], size=int(grow.sum()))
+    after[rng.random(shape) < 0.03] = N
+    study = (rng.random(shape) < 0.9) if with_study else None
+
+    def compute():
+        m = urban_metrics(after, S, cell_size=(10.0, 12.0), study_area=study)
+        e = expansion_types(before, after, S, cell_size=10.0, buffer_m=20.0, study_area=study)
+        return m, e
+
+    whole_m, whole_e = compute()
+    old = landuse.io.STRIP_CELLS
+    landuse.io.STRIP_CELLS = strip_cells
+    try:
+        m, e = compute()
+    finally:
+        landuse.io.STRIP_CELLS = old
+    assert m.keys() == whole_m.keys()
+    for k in m:
+        np.testing.assert_equal(m[k], whole_m[k])  # nan == nan here
+    np.testing.assert_array_equal(e.labels, whole_e.labels)
+    np.testing.assert_array_equal(e.lei, whole_e.lei)
+    np.testing.assert_array_equal(e.patch_type, whole_e.patch_type)
+
+
 # --------------------------------------------------------------------------- validation
 
 B = np.array([[F, F, F, F, F, F]], dtype=np.uint8)
@@ -447,6 +483,39 @@ def test_quota_counts_the_protected_open_space_layer() -> None:
     off = quota_report(ds, QUOTA_LU, _scenario(open_space_quota={"share": 0.25, "unit": "city"},
                                                protected_open_space=False))
     assert off.units[1]["open_space_ha"] == 0.0 and off.units[1]["quota_met"] is False
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), strip_cells=st.integers(1, 150), quota_unit=st.sampled_from(["city", "cluster"]),
+       water=st.booleans(), with_layers=st.booleans())
+def test_quota_report_is_the_same_whatever_the_strip_height(seed, strip_cells, quota_unit, water, with_layers) -> None:
+    """Every amount of the quota table is a count of cells added strip by strip (``landuse.io.STRIP_CELLS``):
+    any strip height gives the table of one strip, the listed converted cells included."""
+    import landuse.io
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(2, 22, size=2))
+    lu = rng.choice([F, OS, R, IND, W], size=shape, p=[0.4, 0.2, 0.2, 0.1, 0.1]).astype(np.uint8)
+    lu[rng.random(shape) < 0.05] = N
+    after = lu.copy()
+    grow = (rng.random(shape) < 0.3) & (lu != N)
+    after[grow] = rng.choice([R, IND, C, F], size=int(grow.sum()))
+    layers = {"landuse": lu, "cities": rng.integers(-1, 5, size=shape).astype(np.int32)}
+    if with_layers:
+        layers |= {k: rng.random(shape) < 0.3 for k in ("red_line", "permanent_farmland", "protected_open_space")}
+    ds = new_landscape(layers, crs="EPSG:32651", transform=Affine(100.0, 0.0, 0.0, 0.0, -100.0, 4000.0))
+    sc = _scenario(open_space_quota={"share": 0.2, "unit": quota_unit, "include_water": water})
+    whole = quota_report(ds, after, sc)
+    old = landuse.io.STRIP_CELLS
+    landuse.io.STRIP_CELLS = strip_cells
+    try:
+        got = quota_report(ds, after, sc)
+    finally:
+        landuse.io.STRIP_CELLS = old
+    assert got.units == whole.units
+    assert got.red_line == whole.red_line and got.permanent_farmland == whole.permanent_farmland
+    if with_layers:
+        assert whole.red_line["converted_cells"] > 0 or not (layers["red_line"] & (lu != after)).any()
 
 
 def test_quota_report_rejects_nodata_in_study_area() -> None:

@@ -962,11 +962,10 @@ def quota_report(
             raw = raw.astype(np.intp)
         return np.where(study[a:b] & (raw > 0), raw, raw.dtype.type(0))  # 0 (and negative ids) = no city
 
-    n_lab = 1 + max((int(c.max()) for c in (cities_of(a, b) for a, b in strips) if c.size), default=0)
-    present = np.zeros(n_lab, dtype=np.int64)
-    # one flag byte per cell, one bit per sum; one pass counts every bit per city
+    # one flag byte per cell, one bit per sum; one pass counts every bit per city (the tables grow with the ids seen)
     keys = ("land", "space", "space_before", "farm_b", "farm_a", "farm_loss", "new_urban")
-    counts = np.zeros((n_lab, len(keys)), dtype=np.int64)
+    present = np.zeros(1, dtype=np.int64)
+    counts = np.zeros((1, len(keys)), dtype=np.int64)
     for a, b in strips:
         ds_s = landscape.isel(y=slice(a, b))
         bef, aft, st_ = before[a:b], after[a:b], study[a:b]
@@ -979,13 +978,17 @@ def quota_report(
         farm_a = classes.is_role(aft, "farmland") & st_
         urban_b = classes.is_role(bef, "urban")
         urban_a = classes.is_role(aft, "urban") & st_
-        cities = cities_of(a, b)
+        cities = np.ascontiguousarray(cities_of(a, b))
+        n_lab = max(present.size, int(cities.max()) + 1 if cities.size else 1)
+        if n_lab > present.size:
+            present = np.pad(present, (0, n_lab - present.size))
+            counts = np.pad(counts, ((0, n_lab - counts.shape[0]), (0, 0)))
         present += np.bincount(cities.ravel(), minlength=n_lab)
         bits = (land, space, space_before, farm_b, farm_a, farm_b & ~farm_a, urban_a & ~urban_b)
         flags = np.zeros(bef.shape, dtype=np.uint8)
         for k, m in enumerate(bits):
             flags |= m.view(np.uint8) << np.uint8(k) if m.dtype == np.bool_ else m.astype(np.uint8) << np.uint8(k)
-        counts += _unit_counts(np.ascontiguousarray(cities), flags, n_lab, len(keys))
+        counts += _unit_counts(cities, flags, n_lab, len(keys))
     ids = [int(i) for i in np.flatnonzero(present) if i > 0]
     sums = {k: counts[:, b] * cell_ha for b, k in enumerate(keys)}
     units: list[dict[str, Any]] = []

@@ -37,7 +37,7 @@ def _study(landscape: xr.Dataset) -> np.ndarray:
 def _row_ranges(rows: int, cols: int, strip_rows: int | None, halo: int = 0) -> list[tuple[int, int]]:
     """Row ranges of ``strip_rows`` rows (default about :data:`~landuse.io.STRIP_CELLS` cells, and at least four
     halos, so the halo rows a strip reads around it stay a small share of it)."""
-    step = strip_rows if strip_rows else max(STRIP_CELLS // max(cols, 1), 4 * halo, 1)
+    step = strip_rows if strip_rows is not None else max(STRIP_CELLS // max(cols, 1), 4 * halo, 1)
     if step < 1:
         raise LanduseError(f"strip_rows must be at least 1, got {strip_rows}")
     return [(a, min(a + step, rows)) for a in range(0, rows, step)]

@@ -516,6 +516,21 @@ def _default_nodata(dtype: np.dtype) -> float | int | None:
 _THREADED_FROM_CELLS = 1 << 20
 """Rasters from this many cells are compressed on GDAL's threads (smaller ones gain nothing from it)."""
 
+OVERVIEWS_ABOVE_SIDE = 2048
+"""Rasters with a side longer than this get overviews (halved levels down to about a block)."""
+
+
+def overview_resampling(dtype: np.dtype | type | str, *, categorical: bool = False) -> str:
+    """The resampling of a COG's overviews: ``average`` for continuous values, ``nearest`` for the rest.
+
+    Floats (probabilities, suitability, slope) are averaged, so a zoomed-out view shows the mean of the cells it
+    covers and stays within their range; GDAL's default for them, cubic, overshoots (a probability raster's
+    overviews held values from -0.15 to 1.20). Classes, ids, masks and other integers take one of their cells'
+    values (``nearest``): an average of class codes or of 0/1 would be a value no cell has.
+    """
+    return "nearest" if categorical or np.dtype(dtype).kind in "biu" else "average"
+
+
 
 def write_geotiff(
     data_array: xr.DataArray,
@@ -525,6 +540,7 @@ def write_geotiff(
     nodata: float | int | None = None,
     protected: Iterable[str | os.PathLike] = (),
     tags: Mapping[str, object] | None = None,
+    resampling: str | None = None,
 ) -> Path:
     """Write a DataArray as a Cloud-Optimized GeoTIFF, atomically.
 
@@ -547,6 +563,10 @@ def write_geotiff(
         registered with :func:`protected_inputs`.
     tags : mapping, optional
         Extra dataset tags (e.g. seed, scenario name).
+    resampling : str, optional
+        GDAL resampling of the overviews (written for rasters with a side over :data:`OVERVIEWS_ABOVE_SIDE`
+        cells); by default :func:`overview_resampling`: ``nearest`` for classes and integers, ``average`` for
+        floats.
 
     Returns
     -------
@@ -583,7 +603,8 @@ def write_geotiff(
         "transform": transform,
         "compress": "deflate",
         "blocksize": blocksize,
-        "overviews": "auto" if max(height, width) > 2048 else "none",
+        "overviews": "auto" if max(height, width) > OVERVIEWS_ABOVE_SIDE else "none",
+        "resampling": resampling or overview_resampling(dtype, categorical=classes is not None),
     }
     if height * width >= _THREADED_FROM_CELLS:
         # blocks are compressed one by one on GDAL's threads: the same bytes, ~1.8x faster on 2 cores
@@ -592,8 +613,6 @@ def write_geotiff(
         profile["predictor"] = 3
     elif dtype.kind in "iu" and dtype.itemsize > 1:
         profile["predictor"] = 2
-    if classes is not None:
-        profile["resampling"] = "nearest"
     if nod is not None:
         profile["nodata"] = nod
     with atomic_path(target, protected=protected) as tmp:

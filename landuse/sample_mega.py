@@ -929,7 +929,7 @@ class _Writer:
         import rasterio
         from rasterio.shutil import copy as rio_copy
 
-        from landuse.io import _category_aux_xml, write_text
+        from landuse.io import OVERVIEWS_ABOVE_SIDE, _category_aux_xml, overview_resampling, write_text
 
         try:
             for name in LAYER_FILES:
@@ -947,13 +947,12 @@ class _Writer:
                 with rasterio.open(tmp) as src:
                     dtype = src.dtypes[0]
                 opts = {"compress": "deflate", "blocksize": 256, "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
-                        "overviews": "auto" if self.n > 2048 else "none"}
+                        "overviews": "auto" if self.n > OVERVIEWS_ABOVE_SIDE else "none",
+                        "resampling": overview_resampling(dtype, categorical=name.startswith("landuse_"))}
                 if dtype == "float32":
                     opts["predictor"] = 3
                 elif dtype in ("int16", "int32"):
                     opts["predictor"] = 2
-                if name.startswith("landuse_") or dtype != "float32":
-                    opts["resampling"] = "nearest"
                 rio_copy(str(tmp), str(self.folder / fname), driver="COG", **opts)
                 tmp.unlink()
                 if name.startswith("landuse_"):

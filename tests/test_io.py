@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -255,3 +256,42 @@ def test_threaded_compression_writes_the_bytes_of_one_thread(tmp_path: Path, mon
         dst.write(arr, 1)
         dst.set_band_description(1, "p")
     assert threaded.read_bytes() == (tmp_path / "one.tif").read_bytes()
+
+
+def _overview(path: Path, level: int = 0) -> np.ma.MaskedArray:
+    with rasterio.open(path, overview_level=level) as src:
+        return src.read(1, masked=True)
+
+
+def test_overviews_average_floats_and_keep_the_values_of_classes_and_masks(tmp_path: Path) -> None:
+    """Past 2048 cells a side a COG gets overviews: floats averaged (within the cells' range), the rest nearest."""
+    n = 2056  # 257 blocks of 8 cells: one overview cell of the first level covers 2 x 2 cells
+    ds = new_landscape({"landuse": np.full((n, n), 4, np.uint8)}, crs=CRS, transform=Affine(30, 0, 0, 0, -30, 30 * n))
+    yy, xx = np.indices((n, n))
+    sharp = ((yy // 3 + xx // 3) % 2).astype(np.float32)  # 0/1 squares of 3 cells: cubic overshoots at the edges
+    prob = sharp.copy()
+    prob[(yy % 7 == 0)] = np.float32(0.5)
+    prob[:5, :5] = np.nan
+    p = write_geotiff(like(ds, prob, "probability"), tmp_path / "p.tif")
+    with rasterio.open(p) as src:
+        assert src.overviews(1)[:1] == [2]
+    ov = _overview(p)
+    finite = ov.compressed()[np.isfinite(ov.compressed())]
+    assert finite.min() >= 0.0 and finite.max() <= 1.0  # GDAL's default, cubic, goes below 0 here
+    # the first level is the mean of each 2 x 2 block (cells with data only)
+    blocks = prob[: n // 2 * 2, : n // 2 * 2].reshape(n // 2, 2, n // 2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN blocks of the corner
+        mean = np.nanmean(blocks, axis=(1, 3))
+    inside = np.isfinite(mean) & np.isfinite(ov.filled(np.nan))
+    np.testing.assert_allclose(ov.filled(np.nan)[inside], mean[inside], atol=1e-6)
+
+    mask = like(ds, sharp.astype(bool), "ugb")
+    m = write_geotiff(mask, tmp_path / "m.tif")
+    assert set(np.unique(_overview(m).compressed())) <= {0, 1}
+    scheme = default_scheme()
+    codes = np.array([c.code for c in scheme], dtype=np.uint8)
+    lu = codes[(yy // 8 + 3 * (xx // 8)) % codes.size]
+    c = write_geotiff(like(ds, lu, "landuse"), tmp_path / "lu.tif", classes=scheme)
+    for level in (0, 1):
+        assert set(np.unique(_overview(c, level).compressed())) <= set(codes.tolist())

@@ -967,8 +967,8 @@ def sleuth_grid(shape: tuple[int, int]):
 def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
     """Write a ``uint8`` percent grid as a Cloud-Optimized GeoTIFF on :func:`sleuth_grid`, atomically.
 
-    The same file :func:`landuse.io.write_geotiff` writes for a ``uint8`` layer (COG,
-    deflate, nodata 255, band description, dataset tags), so that xarray, rioxarray and
+    The same file :func:`landuse.io.write_geotiff` writes for a ``uint8`` layer with ``resampling="average"``
+    (COG, deflate, nodata 255, band description, dataset tags; overviews of larger grids averaged), so that xarray, rioxarray and
     dask are not imported (:mod:`landuse.outputs` needs the standard library only). Grids up to
     :data:`~landuse.sleuth_io.COG_FAST_MAX_SIDE` cells a side, which need no overviews, are
     encoded by :func:`~landuse.sleuth_io.cog_uint8_bytes` without GDAL (importing rasterio
@@ -989,6 +989,7 @@ def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
         "driver": "COG", "height": height, "width": width, "count": 1, "dtype": "uint8", "crs": None,
         "transform": sleuth_grid(arr.shape), "compress": "deflate", "blocksize": 256 if max(height, width) > 256 else 128,
         "overviews": "auto" if max(height, width) > 2048 else "none", "nodata": 255,
+        "resampling": "average",  # overviews show the mean percent (landuse.io.overview_resampling: not cubic)
     }  # fmt: skip
     with atomic_path(path) as tmp, rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
         dst.write(np.ascontiguousarray(arr, dtype=np.uint8), 1)

@@ -75,20 +75,35 @@ class MemoryCgroup:
         self.anon_peak = max(self.anon_peak, anon)
         self.timeline.append((time.perf_counter() - self.t0, anon))
 
-    def stage_peaks(self, timings: dict[str, float], run_s: float) -> dict[str, float]:
-        """Peak anonymous GiB per stage of the manifest's timings (in their order), the last stage ending when the
-        process ended (the stages' edges are off by the process's exit time, a fraction of a second)."""
-        stages = [(k, v) for k, v in timings.items() if k != "total"]
-        end = run_s
-        edges = []
-        for k, v in reversed(stages):
-            edges.append((k, end - v, end))
-            end -= v
+    def stage_peaks(self, manifest: dict, run_s: float) -> dict[str, float]:
+        """Peak anonymous GiB per stage, and ``between`` for the time outside every stage (start-up, the zone grid,
+        each period's bookkeeping after its growth).
+
+        The stages' spans since the run began are the manifest's ``timeline_s``; the run's end is put at the
+        process's end (off by the process's exit, a fraction of a second). Manifests without spans (earlier
+        versions): edges accumulated backwards from the durations, which puts the gaps between stages into the
+        stages before them.
+        """
+        timeline = manifest.get("timeline_s")
+        stages = [(k, v) for k, v in manifest.get("timings_s", {}).items() if k != "total"]
+        if timeline and "total" in timeline:
+            shift = run_s - timeline["total"][1]
+            edges = [(k, shift + a, shift + b) for k, (a, b) in timeline.items() if k != "total"]
+        else:
+            end = run_s
+            edges = []
+            for k, v in reversed(stages):
+                edges.append((k, end - v, end))
+                end -= v
+            edges.reverse()
         out = {}
-        for k, a, b in reversed(edges):
+        for k, a, b in edges:
             vals = [x for t, x in self.timeline if a <= t <= b]
             if vals:
                 out[k] = round(max(vals) / 2**30, 2)
+        outside = [x for t, x in self.timeline if not any(a <= t <= b for _, a, b in edges)]
+        if outside:
+            out["between"] = round(max(outside) / 2**30, 2)
         return out
 
     def peak(self) -> int:
@@ -253,6 +268,9 @@ def main() -> None:
     if rc not in (0, 1):  # 1: the run finished and some policy check failed
         print(json.dumps({**fig, "exit": rc, "run_s": round(secs, 2)}))
         sys.exit(f"landuse run failed ({rc}): {err.strip()[-2000:]}")
+    if not (work / "out" / "manifest.json").exists():  # exit 0 or 1 writes the folder: say what the run printed
+        print(json.dumps({**fig, "exit": rc, "run_s": round(secs, 2)}))
+        sys.exit(f"landuse run exited {rc} without an output folder: {err.strip()[-2000:]}")
     manifest = json.loads((work / "out" / "manifest.json").read_text())
     table = stage_table(manifest.get("timings_s", {}))
     years = sorted({y for per in table.values() for y in per if y != "all"})
@@ -263,7 +281,7 @@ def main() -> None:
         print(f"{stage:<24}" + "".join(f"{per.get(y, float('nan')):>10.2f}" for y in years)
               + f"{per.get('all', float('nan')):>10.2f}")
     if cg is not None:
-        per_stage = cg.stage_peaks(manifest.get("timings_s", {}), secs)
+        per_stage = cg.stage_peaks(manifest, secs)
         print("peak anonymous GiB per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in per_stage.items()))
         fig["cgroup_anon_peak_per_stage_gib"] = per_stage
     fig.update({"run_s": round(secs, 2), "run_peak_gib": round(peak / 2**30, 3),

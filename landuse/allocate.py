@@ -58,9 +58,9 @@ from landuse.classes import DEFAULT_URBAN_TYPES, ClassScheme
 from landuse.config import Scenario
 from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.errors import ConfigError, InfeasibleAllocationError, LanduseError, SolverError
-from landuse.io import write_text
+from landuse.io import _row_strips, write_text
 from landuse.landscape import cell_area_ha, cell_size, cell_sizes
-from landuse.store import store_empty, store_zeros
+from landuse.store import store_by_strips, store_empty, store_zeros
 from landuse.suitability import compute_suitability, distance_to
 from landuse.zones import ZoneGrid, zone_grid
 
@@ -170,8 +170,10 @@ def cell_pieces(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, zones: 
     tod_radius = None
     if pol.tod is not None and "stations" in ds:
         tod_radius = float(pol.tod.radius_m)
-        near = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell_sizes(ds),
-                           out=store_empty(lu.shape, np.float32)) <= tod_radius
+        dist = distance_to(np.asarray(ds["stations"].values, dtype=bool), cell=cell_sizes(ds),
+                           out=store_empty(lu.shape, np.float32))
+        near = store_by_strips(lu.shape, bool, lambda a, b: dist[a:b] <= tod_radius)
+        del dist
     soft = False
     if pol.greenbelt.mode == "soft" and pol.greenbelt.strength > 0 and "greenbelt" in ds:
         gb = np.asarray(ds["greenbelt"].values, dtype=bool)
@@ -274,9 +276,12 @@ def zone_table(
         space = set(classes.codes_with_role(*(("open_space", "water") if include_water else ("open_space",))))
         out["open_space_ha"] = by_class.cells(space - water, study=True) * cell_ha
     else:
-        land_mask = land_area_mask(ds, classes, include_water=include_water, landuse=lu)
-        space = open_space_mask(lu, classes, include_water=include_water, protected=protected)
-        out["open_space_ha"] = _count_per_zone(zf, (space & land_mask).ravel(), n) * cell_ha
+        counted = np.zeros(n + 1, dtype=np.int64)
+        for a, b in _row_strips(*lu.shape):  # strip by strip: protected open space in the quota's land area
+            space = open_space_mask(lu[a:b], classes, include_water=include_water, protected=protected[a:b])
+            space &= land_area_mask(ds, classes, include_water=include_water, landuse=lu[a:b], rows=slice(a, b))
+            counted += np.bincount(z[a:b][space], minlength=n + 1)
+        out["open_space_ha"] = counted[1:] * cell_ha
     out["urban_ha"] = by_class.cells(classes.codes_with_role("urban")) * cell_ha
     for t in classes.urban_types:
         out[f"{t}_ha"] = by_class.cells(classes.codes_with_role(t)) * cell_ha
@@ -305,18 +310,16 @@ def zone_table(
     mean_over = _ZoneMeans(zf, src_f, use_dev, n)
     for t, m in zip(classes.urban_types, mean_over(suit[: len(classes.urban_types)]), strict=True):
         out[f"suit_{t}"] = np.nan_to_num(m, nan=0.0)
-    urban = classes.is_role(lu, "urban") & (z > 0)
-    out["dist_urban_m"] = mean_over(distance_to(urban, cell=cell_sizes(ds)))
+    # the masks and distances are rasters of the run's store, the mask filled strip by strip
+    urban = store_by_strips(lu.shape, bool, lambda a, b: classes.is_role(lu[a:b], "urban") & (z[a:b] > 0))
+    out["dist_urban_m"] = mean_over(distance_to(urban, cell=cell_sizes(ds), out=store_empty(lu.shape, np.float32)))
     del urban
     for col, layer in (("dist_station_m", "stations"), ("dist_centre_m", "centres")):
-        out[col] = mean_over(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell_sizes(ds))) if layer in ds else np.nan
+        out[col] = (mean_over(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell_sizes(ds),
+                                          out=store_empty(lu.shape, np.float32)))
+                    if layer in ds else np.nan)
     out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": tod_radius})
     return out
-
-
-def _count_per_zone(zf: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-    """Cells of ``mask`` per zone 1 .. ``n`` (int64; zone 0 dropped)."""
-    return np.bincount(zf[mask], minlength=n + 1)[1:]
 
 
 _CHUNK_CELLS = 1 << 22

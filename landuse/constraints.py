@@ -23,12 +23,14 @@ layer and is not urban — land kept unbuilt. The quota's land area
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import xarray as xr
 
 from landuse.classes import ClassScheme
 from landuse.config import Scenario
-from landuse.store import store_full
+from landuse.store import store_by_strips
 
 
 def _layer(ds: xr.Dataset, name: str) -> np.ndarray | None:
@@ -47,21 +49,31 @@ def never_convert(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | N
     landuse : ndarray, optional
         Current land use (default: ``ds.landuse``); water is read from it.
     """
-    pol = scenario.config.policy
     lu = np.asarray(ds["landuse"].values if landuse is None else landuse)
-    mask = ~np.asarray(ds["study_area"].values, dtype=bool)
-    mask |= scenario.classes.is_role(lu, "water")
-    if pol.red_line and (rl := _layer(ds, "red_line")) is not None:
-        mask |= rl
-    if pol.permanent_farmland and (pf := _layer(ds, "permanent_farmland")) is not None:
-        mask |= pf
-    if pol.protected_open_space and (po := _layer(ds, "protected_open_space")) is not None:
-        mask |= po
-    if pol.greenbelt.mode == "hard" and (gb := _layer(ds, "greenbelt")) is not None:
-        mask |= gb
-    if pol.growth_boundary.mode == "hard" and (ugb := _layer(ds, "growth_boundary")) is not None:
-        mask |= ~ugb
-    return mask
+    return store_by_strips(lu.shape, bool, never_convert_rows(ds, scenario, lu))
+
+
+def never_convert_rows(ds: xr.Dataset, scenario: Scenario, lu: np.ndarray) -> Callable[[int, int], np.ndarray]:
+    """A function of ``a, b`` giving the rows ``a:b`` of :func:`never_convert` (``lu``: the land use): the mask of
+    one strip, with that strip's temporaries only."""
+    pol = scenario.config.policy
+    study = np.asarray(ds["study_area"].values, dtype=bool)
+    blocked = [layer for on, name in ((pol.red_line, "red_line"), (pol.permanent_farmland, "permanent_farmland"),
+                                      (pol.protected_open_space, "protected_open_space"),
+                                      (pol.greenbelt.mode == "hard", "greenbelt"))
+               if on and (layer := _layer(ds, name)) is not None]
+    outside = _layer(ds, "growth_boundary") if pol.growth_boundary.mode == "hard" else None
+
+    def rows(a: int, b: int) -> np.ndarray:
+        mask = ~study[a:b]
+        mask |= scenario.classes.is_role(lu[a:b], "water")
+        for layer in blocked:
+            mask |= layer[a:b]
+        if outside is not None:
+            mask |= ~outside[a:b]
+        return mask
+
+    return rows
 
 
 def convertible(
@@ -91,13 +103,21 @@ def constraint_factor(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray
     both apply; 1 elsewhere. Per-type source restrictions are in :func:`convertible`.
     """
     pol = scenario.config.policy
-    c = store_full(ds["landuse"].shape, 1.0, np.float32)  # in the raster store, if any
-    if pol.greenbelt.mode == "soft" and (gb := _layer(ds, "greenbelt")) is not None:
-        c[gb] *= np.float32(1.0 - pol.greenbelt.strength)
-    if pol.growth_boundary.mode == "soft" and (ugb := _layer(ds, "growth_boundary")) is not None:
-        c[~ugb] *= np.float32(pol.growth_boundary.outside_factor)
-    c[never_convert(ds, scenario, landuse=landuse)] = 0.0
-    return c
+    lu = np.asarray(ds["landuse"].values if landuse is None else landuse)
+    gb = _layer(ds, "greenbelt") if pol.greenbelt.mode == "soft" else None
+    ugb = _layer(ds, "growth_boundary") if pol.growth_boundary.mode == "soft" else None
+    never = never_convert_rows(ds, scenario, lu)
+
+    def rows(a: int, b: int) -> np.ndarray:
+        c = np.ones((b - a, lu.shape[1]), np.float32)
+        if gb is not None:
+            c[gb[a:b]] *= np.float32(1.0 - pol.greenbelt.strength)
+        if ugb is not None:
+            c[~ugb[a:b]] *= np.float32(pol.growth_boundary.outside_factor)
+        c[never(a, b)] = 0.0
+        return c
+
+    return store_by_strips(lu.shape, np.float32, rows)  # in the raster store, if any; strip by strip
 
 
 def open_space_mask(landuse: np.ndarray, classes: ClassScheme, *, include_water: bool = False,
@@ -125,10 +145,13 @@ def protected_open_space(ds: xr.Dataset, scenario: Scenario) -> np.ndarray | Non
 
 
 def land_area_mask(ds: xr.Dataset, classes: ClassScheme, *, include_water: bool = False,
-                   landuse: np.ndarray | None = None) -> np.ndarray:
-    """Cells counted in the land area a quota share applies to (study area, without water unless asked)."""
-    lu = np.asarray(ds["landuse"].values if landuse is None else landuse)
-    mask = np.asarray(ds["study_area"].values, dtype=bool).copy()
+                   landuse: np.ndarray | None = None, rows: slice = slice(None)) -> np.ndarray:
+    """Cells counted in the land area a quota share applies to (study area, without water unless asked).
+
+    ``rows``: the mask of these rows only (a strip; ``landuse``, when given, holds the same rows).
+    """
+    lu = np.asarray(ds["landuse"].values[rows] if landuse is None else landuse)
+    mask = np.asarray(ds["study_area"].values, dtype=bool)[rows].copy()
     if not include_water:
         mask &= ~classes.is_role(lu, "water")
     return mask

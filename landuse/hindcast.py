@@ -142,10 +142,16 @@ def allocate_by_rank(
 
 
 def _allocate_by_rank(before: np.ndarray, zones: np.ndarray, targets: pd.DataFrame, *, type_codes: Sequence[int],
-                      types: Sequence[str], developable_of, score_at) -> np.ndarray:
+                      types: Sequence[str], developable_of, score_at, first_of=None) -> np.ndarray:
     """:func:`allocate_by_rank` with the developable cells of type ``k`` (flat bool raster) from
     ``developable_of(k)`` and the scores of the candidate cells ``cand`` (flat indices) from ``score_at(k, cand)``:
-    one type's raster at a time, scores of the candidates only."""
+    one type's raster at a time, scores of the candidates only.
+
+    ``first_of(k)``, optional: a flat bool raster of cells whose scores are higher than those of every other cell
+    (for the expected map, the cells some run converted). They are ranked first, and the other candidates only in
+    the zones they leave short: the same cells as one ranking of every candidate, without sorting the many cells
+    no zone reaches.
+    """
     out = np.asarray(before, dtype=np.uint8).reshape(-1).copy()
     z = np.asarray(zones).reshape(-1)
     taken = np.zeros(out.size, dtype=bool)
@@ -154,24 +160,36 @@ def _allocate_by_rank(before: np.ndarray, zones: np.ndarray, targets: pd.DataFra
         sub = targets[targets["type"] == t]
         if sub.empty:
             continue
-        demand = np.zeros(n_zone, dtype=np.int64)
-        np.add.at(demand, sub["zone"].to_numpy(dtype=np.int64), sub["cells"].to_numpy(dtype=np.int64))
-        wanted = demand > 0
-        wanted[0] = False  # zone 0: no zone, never converted
-        ok = developable_of(k) & wanted[z]  # 1 byte per cell, not an int64 lookup
+        need = np.zeros(n_zone, dtype=np.int64)
+        np.add.at(need, sub["zone"].to_numpy(dtype=np.int64), sub["cells"].to_numpy(dtype=np.int64))
+        need[0] = 0  # zone 0: no zone, never converted
+        ok = developable_of(k) & (need > 0)[z]  # 1 byte per cell, not an int64 lookup
         ok &= ~taken
-        cand = np.flatnonzero(ok)
+        if first_of is None:
+            tiers = [ok]
+        else:
+            first = first_of(k)
+            tiers = [ok & first, ok]  # the second tier: the rest (the first tier's cells are taken by then)
+            del first
         del ok
-        if cand.size == 0:
-            continue
-        s = score_at(k, cand)
-        order = np.lexsort((cand, -s, z[cand]))
-        cand = cand[order]
-        zc = z[cand]
-        first = np.searchsorted(zc, zc, side="left")
-        pick = cand[(np.arange(cand.size) - first) < demand[zc]]
-        out[pick] = type_codes[k]
-        taken[pick] = True
+        for i, tier in enumerate(tiers):
+            if i:
+                tier &= ~taken
+                tier &= (need > 0)[z]  # only the zones the earlier tiers left short
+            cand = np.flatnonzero(tier)
+            tiers[i] = None  # free the tier's raster before the next
+            del tier
+            if cand.size == 0:
+                continue
+            s = score_at(k, cand)
+            order = np.lexsort((cand, -s, z[cand]))
+            cand = cand[order]
+            zc = z[cand]
+            start = np.searchsorted(zc, zc, side="left")
+            pick = cand[(np.arange(cand.size) - start) < need[zc]]
+            out[pick] = type_codes[k]
+            taken[pick] = True
+            need -= np.bincount(z[pick], minlength=n_zone)
     return out.reshape(np.shape(before))
 
 
@@ -218,7 +236,8 @@ def expected_map(before: np.ndarray, counts: np.ndarray, params: Any, zones: np.
         return s
 
     return _allocate_by_rank(before, zones, targets, type_codes=tuple(int(t) for t in params.type_codes),
-                             types=tuple(params.types), developable_of=developable_of, score_at=score_at)
+                             types=tuple(params.types), developable_of=developable_of, score_at=score_at,
+                             first_of=lambda k: c[k].reshape(-1) > 0)  # count >= 1 ranks above any count 0
 
 
 # =========================================================================== scoring
@@ -823,6 +842,8 @@ def unreachable_sources(landscape: xr.Dataset, scenario: Scenario, plan: pd.Data
     engine converts only from the sources the plan names, so none of that land can then
     become urban. Returns one message per case (empty when none).
     """
+    from landuse.io import _row_strips
+
     classes = scenario.classes
     start = int(scenario.periods[0])
     now = np.asarray(landscape["landuse"].values)
@@ -836,11 +857,14 @@ def unreachable_sources(landscape: xr.Dataset, scenario: Scenario, plan: pd.Data
     years = sorted(int(v[8:]) for v in landscape.data_vars if str(v).startswith("landuse_") and str(v)[8:].isdigit())
     for y in [y for y in years if y < start]:
         before = np.asarray(landscape[f"landuse_{y}"].values)
-        gain = inside & np.isin(now, urban) & ~np.isin(before, urban) & (before != classes.nodata)
-        total = int(gain.sum())
+        counts = np.zeros(256, dtype=np.int64)  # the classes the gain came from, counted strip by strip
+        for a, b in _row_strips(*now.shape):
+            was = before[a:b]
+            gain = inside[a:b] & np.isin(now[a:b], urban) & ~np.isin(was, urban) & (was != classes.nodata)
+            counts += np.bincount(was[gain], minlength=256)
+        total = int(counts.sum())
         if total == 0:
             continue
-        counts = np.bincount(before[gain], minlength=256)
         for role in SOURCE_ROLES_OF_GAIN:
             codes = [c for c in classes.codes_with_role(role) if counts[c] > 0]
             n = int(sum(counts[c] for c in codes))

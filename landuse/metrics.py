@@ -38,11 +38,22 @@ from scipy import ndimage
 
 from landuse.classes import ClassScheme
 from landuse.config import Scenario
-from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
+from landuse.constraints import protected_open_space
 from landuse.errors import LanduseError
 from landuse.landscape import cell_area_ha, landuse_nodata, transform_of
-from landuse.metrics_kernels import _class_counts, _joint_codes, _lei_buffer_counts, _unit_counts
-from landuse.store import label_sizes, store_empty, store_label
+from landuse.metrics_kernels import (
+    QUOTA_FARMLAND,
+    QUOTA_NOT_PROTECTABLE,
+    QUOTA_OPEN,
+    QUOTA_URBAN,
+    QUOTA_WATER,
+    _class_counts,
+    _joint_codes,
+    _lei_buffer_counts,
+    max_positive_inside,
+    quota_counts,
+)
+from landuse.store import label_sizes, store_by_strips, store_empty, store_label
 
 ArrayLike = np.ndarray | xr.DataArray
 
@@ -65,12 +76,7 @@ def _structure(connectivity: int) -> np.ndarray:
 def _mask_by_strips(shape: tuple[int, int], cells) -> np.ndarray:
     """A bool raster of the run's store filled strip by strip with ``cells(a, b)`` (rows ``a:b``): a whole-raster
     mask without whole-raster temporaries (:mod:`landuse.store`; in memory when no disk store is active)."""
-    from landuse.io import _row_strips
-
-    out = store_empty(shape, bool)
-    for a, b in _row_strips(*shape):
-        out[a:b] = cells(a, b)
-    return out
+    return store_by_strips(shape, bool, cells)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -953,42 +959,33 @@ def quota_report(
     qc = pol.open_space_quota
     include_water = bool(qc.include_water) if qc is not None else False
     raw_all = np.asarray(landscape["cities"].values) if "cities" in landscape else None
-
-    def cities_of(a: int, b: int) -> np.ndarray:
-        if raw_all is None:
-            return np.zeros((b - a, before.shape[1]), dtype=np.uint8)
-        raw = raw_all[a:b]
-        if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:  # ids as they are (int32 or narrower), else intp
-            raw = raw.astype(np.intp)
-        return np.where(study[a:b] & (raw > 0), raw, raw.dtype.type(0))  # 0 (and negative ids) = no city
-
-    # one flag byte per cell, one bit per sum; one pass counts every bit per city (the tables grow with the ids seen)
+    # ids as they are (int32 or narrower), else cast to intp strip by strip
+    cast = raw_all is not None and (raw_all.dtype.kind not in "iu" or raw_all.dtype.itemsize > 4)
+    # per class code: the roles the masks of the table read (constraints.land_area_mask, open_space_mask)
+    codes = np.arange(256, dtype=np.uint8)
+    lut = np.zeros(256, dtype=np.uint8)
+    open_roles = ("open_space", "water") if include_water else ("open_space",)
+    not_protectable = ("urban",) if include_water else ("water", "urban")
+    for bit, roles in ((QUOTA_WATER, ("water",)), (QUOTA_URBAN, ("urban",)), (QUOTA_FARMLAND, ("farmland",)),
+                       (QUOTA_OPEN, open_roles), (QUOTA_NOT_PROTECTABLE, not_protectable)):
+        lut[classes.is_role(codes, *roles)] |= np.uint8(bit)
+    protected_all = protected_open_space(landscape, scenario)
+    no_layer = np.zeros((1, 1), dtype=bool)
     keys = ("land", "space", "space_before", "farm_b", "farm_a", "farm_loss", "new_urban")
     present = np.zeros(1, dtype=np.int64)
     counts = np.zeros((1, len(keys)), dtype=np.int64)
-    for a, b in strips:
-        ds_s = landscape.isel(y=slice(a, b))
-        bef, aft, st_ = before[a:b], after[a:b], study[a:b]
-        land = land_area_mask(ds_s, classes, include_water=include_water, landuse=aft)
-        protected = protected_open_space(ds_s, scenario)
-        space = open_space_mask(aft, classes, include_water=include_water, protected=protected) & land
-        space_before = open_space_mask(bef, classes, include_water=include_water, protected=protected) & (
-            land_area_mask(ds_s, classes, include_water=include_water, landuse=bef))
-        farm_b = classes.is_role(bef, "farmland") & st_
-        farm_a = classes.is_role(aft, "farmland") & st_
-        urban_b = classes.is_role(bef, "urban")
-        urban_a = classes.is_role(aft, "urban") & st_
-        cities = np.ascontiguousarray(cities_of(a, b))
-        n_lab = max(present.size, int(cities.max()) + 1 if cities.size else 1)
+    for a, b in strips:  # one compiled pass a strip counts every amount per city (the tables grow with the ids seen)
+        st_ = np.ascontiguousarray(study[a:b])
+        cities = no_layer.astype(np.int32)
+        if raw_all is not None:
+            cities = np.ascontiguousarray(raw_all[a:b].astype(np.intp) if cast else raw_all[a:b])
+        n_lab = max(present.size, max_positive_inside(cities, st_) + 1 if raw_all is not None else 1)
         if n_lab > present.size:
             present = np.pad(present, (0, n_lab - present.size))
             counts = np.pad(counts, ((0, n_lab - counts.shape[0]), (0, 0)))
-        present += np.bincount(cities.ravel(), minlength=n_lab)
-        bits = (land, space, space_before, farm_b, farm_a, farm_b & ~farm_a, urban_a & ~urban_b)
-        flags = np.zeros(bef.shape, dtype=np.uint8)
-        for k, m in enumerate(bits):
-            flags |= m.view(np.uint8) << np.uint8(k) if m.dtype == np.bool_ else m.astype(np.uint8) << np.uint8(k)
-        counts += _unit_counts(cities, flags, n_lab, len(keys))
+        quota_counts(np.ascontiguousarray(before[a:b]), np.ascontiguousarray(after[a:b]), st_,
+                     no_layer if protected_all is None else np.ascontiguousarray(protected_all[a:b]),
+                     protected_all is not None, cities, raw_all is not None, lut, include_water, present, counts)
     ids = [int(i) for i in np.flatnonzero(present) if i > 0]
     sums = {k: counts[:, b] * cell_ha for b, k in enumerate(keys)}
     units: list[dict[str, Any]] = []

@@ -216,27 +216,6 @@ def _class_counts(
 
 
 @njit(cache=True, nogil=True)
-def _unit_counts(units: np.ndarray, flags: np.ndarray, n_units: int, n_bits: int) -> np.ndarray:
-    """Cells per unit with each flag bit set: ``counts[u, b]`` = cells of unit ``u`` whose flags hold bit ``b``.
-
-    ``units`` holds unit ids ``0..n_units - 1`` per cell, ``flags`` one uint8 of bits per cell
-    (both flat or of one shape); one pass counts every bit.
-    """
-    u = units.ravel()
-    f = flags.ravel()
-    counts = np.zeros((n_units, n_bits), dtype=np.int64)
-    for i in range(u.size):
-        fi = f[i]
-        if fi == 0:
-            continue
-        ui = u[i]
-        for b in range(n_bits):
-            if (fi >> b) & 1:
-                counts[ui, b] += 1
-    return counts
-
-
-@njit(cache=True, nogil=True)
 def _joint_codes(maps, study: np.ndarray, has_study: bool, nodata: int, lut: np.ndarray, k: int) -> np.ndarray:
     """Codes present and joint class counts of several uint8 maps on their valid cells, without temporaries.
 
@@ -454,3 +433,72 @@ def dev_zone_sums(v: np.ndarray, zones: np.ndarray, source: np.ndarray, whole_zo
                     s[k, z] += x
                     c[k, z] += 1
     return s, c
+
+
+QUOTA_WATER, QUOTA_URBAN, QUOTA_FARMLAND, QUOTA_OPEN, QUOTA_NOT_PROTECTABLE = 1, 2, 4, 8, 16
+"""Bits of a class code's entry in the lookup table of :func:`quota_counts`."""
+
+
+@njit(cache=True, nogil=True)
+def quota_counts(before: np.ndarray, after: np.ndarray, study: np.ndarray, protected: np.ndarray,
+                 has_protected: bool, cities: np.ndarray, has_cities: bool, lut: np.ndarray, include_water: bool,
+                 present: np.ndarray, counts: np.ndarray) -> None:
+    """Add one strip's cells of the quota table per city: ``present[city] += cells`` and ``counts[city, k] += cells``
+    with bit ``k`` of (land, open space, open space before, farmland before, farmland after, farmland lost, new urban).
+
+    A cell's city is its ``cities`` id inside the study area when positive, else 0. ``lut[code]`` holds the
+    class's bits (:data:`QUOTA_WATER` ...; :data:`QUOTA_OPEN`: the roles counted as open space, water among them
+    when ``include_water``; :data:`QUOTA_NOT_PROTECTABLE`: the roles a ``protected`` cell does not count as open
+    space with). The masks of :func:`landuse.constraints.land_area_mask` and
+    :func:`landuse.constraints.open_space_mask` cell by cell, in one pass; ``present`` and ``counts`` have a row
+    for every id of the strip.
+    """
+    h, w = before.shape
+    for r in range(h):
+        for c in range(w):
+            inside = study[r, c]
+            city = 0
+            if has_cities and inside:
+                v = cities[r, c]
+                if v > 0:
+                    city = v
+            present[city] += 1
+            if not inside:
+                continue
+            lb = lut[before[r, c]]
+            la = lut[after[r, c]]
+            land_a = include_water or (la & QUOTA_WATER) == 0
+            land_b = include_water or (lb & QUOTA_WATER) == 0
+            p = has_protected and protected[r, c]
+            open_a = (la & QUOTA_OPEN) != 0 or (p and (la & QUOTA_NOT_PROTECTABLE) == 0)
+            open_b = (lb & QUOTA_OPEN) != 0 or (p and (lb & QUOTA_NOT_PROTECTABLE) == 0)
+            farm_b = (lb & QUOTA_FARMLAND) != 0
+            farm_a = (la & QUOTA_FARMLAND) != 0
+            if land_a:
+                counts[city, 0] += 1
+                if open_a:
+                    counts[city, 1] += 1
+            if land_b and open_b:
+                counts[city, 2] += 1
+            if farm_b:
+                counts[city, 3] += 1
+                if not farm_a:
+                    counts[city, 5] += 1
+            if farm_a:
+                counts[city, 4] += 1
+            if (la & QUOTA_URBAN) != 0 and (lb & QUOTA_URBAN) == 0:
+                counts[city, 6] += 1
+
+
+@njit(cache=True, nogil=True)
+def max_positive_inside(cities: np.ndarray, study: np.ndarray) -> int:
+    """The largest positive id of ``cities`` inside the study area (0 when none)."""
+    best = 0
+    h, w = cities.shape
+    for r in range(h):
+        for c in range(w):
+            if study[r, c]:
+                v = cities[r, c]
+                if v > best:
+                    best = v
+    return int(best)

@@ -43,7 +43,7 @@ import hashlib
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,10 +54,10 @@ import xarray as xr
 
 from landuse.config import Scenario, load_scenario
 from landuse.errors import LanduseError, OutputExistsError
-from landuse.io import protected_inputs, write_geotiff, write_text
+from landuse.io import _row_strips, protected_inputs, write_geotiff, write_text
 from landuse.landscape import cell_area_ha, like
 from landuse.outputs import OutputFolder, check_target, recover
-from landuse.store import active_store, store_copy, store_empty, store_full, store_zeros
+from landuse.store import active_store, store_by_strips, store_copy, store_empty, store_full, store_zeros
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -272,6 +272,46 @@ class PeriodProbability(Mapping[str, xr.DataArray]):
         return len(self.types)
 
 
+def _not_converted(not_urban: np.ndarray, prob: PeriodProbability, types: Sequence[str]) -> None:
+    """``not_urban *= clip(1 - sum of the period's probabilities of the types, 0, 1)``, strip by strip.
+
+    The probabilities are ``counts / runs`` in float32 (:meth:`PeriodProbability.__getitem__`), added in the types'
+    order: the same operations per cell as on whole rasters, in the memory of one strip.
+    """
+    runs = np.float32(prob.runs)
+    index = [prob.types.index(t) for t in types]
+    for a, b in _row_strips(*not_urban.shape):
+        p_any = np.zeros(not_urban[a:b].shape, dtype=np.float32)
+        for k in index:
+            p = prob.counts[k, a:b].astype(np.float32)
+            p /= runs
+            p_any += p
+        not_urban[a:b] *= np.clip(1.0 - p_any, 0.0, 1.0)
+
+
+class _Timings(dict):
+    """Seconds per stage (``timings[stage] = perf_counter() - start``), and each stage's span since the run began.
+
+    Setting a stage's seconds right when it ends records its span: ``spans[stage] = (start, end)`` in seconds from
+    ``t0``, the run's start. ``manifest.json`` keeps both (``timings_s``, ``timeline_s``), so a profile of the
+    process (e.g. its memory over time) can be cut at the stages' true edges, gaps between stages included.
+    """
+
+    def __init__(self, t0: float) -> None:
+        super().__init__()
+        self.t0 = t0
+        self.spans: dict[str, tuple[float, float]] = {}
+
+    def __setitem__(self, key: str, seconds: float) -> None:
+        end = time.perf_counter() - self.t0
+        self.spans[key] = (end - seconds, end)
+        super().__setitem__(key, seconds)
+
+    def timeline(self) -> dict[str, list[float]]:
+        """``stage -> [start, end]`` in seconds since the run began, rounded to milliseconds, in stage order."""
+        return {k: [round(a, 3), round(b, 3)] for k, (a, b) in self.spans.items()}
+
+
 class _NoComparison(Exception):
     """The city-by-city comparison is not solved for this run (switched off, or a single city)."""
 
@@ -417,7 +457,7 @@ def run_scenario(
     RunResult
     """
     t_all = time.perf_counter()
-    timings: dict[str, float] = {}
+    timings = _Timings(t_all)
     t = time.perf_counter()
     scenario = config if isinstance(config, Scenario) else load_scenario(config)
     overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
@@ -505,7 +545,7 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: dict[str
     nodata = classes.nodata
     lu = store_copy(ds["landuse"].values)  # the rasters kept from period to period: in the store, if any
     study_mask = np.asarray(ds["study_area"].values, dtype=bool)
-    start_urban = store_copy(classes.is_role(lu, "urban"))
+    start_urban = store_by_strips(lu.shape, bool, lambda a, b: classes.is_role(lu[a:b], "urban"))
     not_urban_prob = store_full(lu.shape, 1.0, np.float32)
 
     allocations = []
@@ -590,18 +630,15 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: dict[str
         timings[f"grow_{y1}"] = time.perf_counter() - t
         lu_start = lu
         lu = store_copy(res.landuse[y1].values)
-        farmland_lost += float((classes.is_role(lu_start, "farmland") & classes.is_role(lu, "urban")).sum()
-                               * cell_area_ha(ds))
+        lost = sum(int(np.count_nonzero(classes.is_role(lu_start[a:b], "farmland") & classes.is_role(lu[a:b], "urban")))
+                   for a, b in _row_strips(*lu.shape))  # counted strip by strip
+        farmland_lost += float(lost * cell_area_ha(ds))
         landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)  # a copy: lu changes next period
         if people is not None:  # demand from people may release land: one vacancy map per period
             vacancy_by_year[y1] = like(ds, np.where(study_mask, vacant, 0).astype(np.uint8), f"vacancy_{y1}",
                                        nodata=255)
         probability[y1] = PeriodProbability(ds, res.counts.sel(period=y1), res.runs, y1)
-        p_any = np.zeros(lu.shape, dtype=np.float32)
-        for typ in scenario.urban_types:
-            p_any += probability[y1][typ].values
-        not_urban_prob *= np.clip(1.0 - p_any, 0.0, 1.0)
-        del p_any
+        _not_converted(not_urban_prob, probability[y1], scenario.urban_types)
         shortfalls.append(unit_shortfall(res.shortfall, alloc.units))
         if asked.expected:
             expected[y1] = like(ds, expected_map(lu_start, np.asarray(res.counts.sel(period=y1).values), params,
@@ -741,11 +778,15 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: dict[str
             timings["write"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - t_all
             manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+            if isinstance(timings, _Timings):
+                manifest["timeline_s"] = timings.timeline()
             files = stage.commit(manifest)
             manifest = stage.manifest
     else:
         timings["total"] = time.perf_counter() - t_all
         manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+        if isinstance(timings, _Timings):
+            manifest["timeline_s"] = timings.timeline()
     return RunResult(
         scenario=scenario,
         out_dir=out_dir,

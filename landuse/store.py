@@ -27,7 +27,7 @@ import contextvars
 import mmap
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +149,22 @@ def store_copy(a: np.ndarray, dtype: np.dtype | type | str | None = None) -> np.
     return out
 
 
+def store_by_strips(shape: tuple[int, int], dtype: np.dtype | type | str,
+                    fill: Callable[[int, int], np.ndarray | bool | float]) -> np.ndarray:
+    """A raster of the active store filled strip by strip: ``out[a:b] = fill(a, b)`` for row strips ``a:b`` of about
+    :data:`landuse.io.STRIP_CELLS` cells (in memory when no disk store is active).
+
+    A whole-raster result of cell-by-cell operations without whole-raster temporaries: ``fill`` computes the rows
+    ``a:b`` only, so the result is the whole-raster expression's, cell for cell, whatever the strip height.
+    """
+    from landuse.io import _row_strips
+
+    out = store_empty(shape, dtype)
+    for a, b in _row_strips(*shape):
+        out[a:b] = fill(a, b)
+    return out
+
+
 def in_store(a: np.ndarray) -> bool:
     """Whether ``a`` (or the array it views) lives in a scratch file of a disk store."""
     while isinstance(a, np.ndarray):
@@ -158,8 +174,8 @@ def in_store(a: np.ndarray) -> bool:
     return False
 
 
-__all__ = ["AUTO_DISK_CELLS", "RasterStore", "active_store", "in_store", "raster_store", "store_copy",
-           "store_empty", "store_full", "store_zeros", "use_disk"]
+__all__ = ["AUTO_DISK_CELLS", "RasterStore", "active_store", "in_store", "raster_store", "store_by_strips",
+           "store_copy", "store_empty", "store_full", "store_zeros", "use_disk"]
 
 
 def store_label(mask: np.ndarray, structure: np.ndarray | None = None) -> tuple[np.ndarray, int]:

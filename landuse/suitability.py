@@ -39,8 +39,9 @@ from numba import njit, prange
 
 from landuse.config import Scenario, _default_type_weights
 from landuse.errors import ConfigError
+from landuse.io import _row_strips
 from landuse.landscape import cell_sizes, georef_of, set_georef
-from landuse.store import active_store, store_copy, store_empty, store_zeros
+from landuse.store import store_by_strips, store_empty, store_full, store_zeros
 
 MAX_SLOPE_DEG = 25.0
 _MASK_DRIVERS = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres"}
@@ -215,14 +216,20 @@ def distance_score(distance: np.ndarray, *, scale_m: float, in_place: bool = Fal
 
 
 def _minmax(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    vals = a[inside & np.isfinite(a)]
-    if vals.size == 0:
-        return np.zeros_like(a, dtype=np.float32)
-    lo, hi = float(vals.min()), float(vals.max())
+    """``(a - lo) / (hi - lo)`` (NaN -> 0) with ``lo, hi`` the extremes of ``a``'s finite values inside the study area;
+    0 everywhere when it has none, 1 everywhere when they are equal. Computed strip by strip into the run's raster
+    store (minimum and maximum are the whole raster's whatever the strips, the rest is cell by cell)."""
+    lo, hi = math.inf, -math.inf
+    for r0, r1 in _row_strips(*a.shape):
+        vals = a[r0:r1][inside[r0:r1] & np.isfinite(a[r0:r1])]
+        if vals.size:
+            lo, hi = min(lo, float(vals.min())), max(hi, float(vals.max()))
+    if lo > hi:  # no finite value inside
+        return store_zeros(a.shape, np.float32)
     if hi <= lo:
-        return np.ones_like(a, dtype=np.float32)
-    out = (a - lo) / (hi - lo)
-    return np.nan_to_num(out, nan=0.0).astype(np.float32)
+        return store_full(a.shape, 1.0, np.float32)
+    return store_by_strips(a.shape, np.float32,
+                           lambda r0, r1: np.nan_to_num((a[r0:r1] - lo) / (hi - lo), nan=0.0).astype(np.float32))
 
 
 def type_weights(scenario: Scenario) -> dict[str, dict[str, float]]:
@@ -239,38 +246,47 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
                  keep: bool = False) -> np.ndarray | None:
     """Score in [0, 1] of one driver, or None when its layer is absent.
 
-    ``keep``: the score is kept beyond this period (the cache of land-use-independent scores): it is
-    allocated in the run's raster store, if one is active.
+    The score, and the mask a distance is measured from, are rasters of the run's raster store (file-backed when a
+    disk store is active) filled strip by strip. ``keep``: the caller keeps the score beyond this period (the cache
+    of land-use-independent scores).
     """
     cfg = scenario.config.growth.suitability
     cell = cell_sizes(ds)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
     classes = scenario.classes
+    shape = inside.shape
     mask = None
+    # masks, scores and distances are rasters of the run's store filled strip by strip (no whole-raster
+    # temporaries); ``keep`` only documents that the caller holds the score beyond this period
     if name == "dist_urban":
-        mask = classes.is_role(landuse, "urban") & inside
+        mask = store_by_strips(shape, bool, lambda a, b: classes.is_role(landuse[a:b], "urban") & inside[a:b])
     elif name.startswith("dist_") and name[5:] in classes.urban_types:
-        mask = classes.is_role(landuse, name[5:]) & inside
+        mask = store_by_strips(shape, bool, lambda a, b: classes.is_role(landuse[a:b], name[5:]) & inside[a:b])
     elif name in _MASK_DRIVERS:
         layer = _MASK_DRIVERS[name]
         if layer not in ds:
             return None
         mask = np.asarray(ds[layer].values, dtype=bool)
-    if mask is not None:  # the distance, then its score in the same raster (the store's, if it is kept)
-        out = store_empty(inside.shape, np.float32) if keep else None
+    if mask is not None:  # the distance, then its score in the same raster
+        out = store_empty(shape, np.float32)
         return distance_score(distance_to(mask, cell=cell, out=out), scale_m=cfg.distance_scale_m, in_place=True)
     if name == "slope":
         if "slope" not in ds:
             return None
-        s = np.nan_to_num(np.asarray(ds["slope"].values, dtype=np.float32), nan=MAX_SLOPE_DEG)
-        score = np.clip(1.0 - s / np.float32(MAX_SLOPE_DEG), 0.0, 1.0).astype(np.float32)
-    elif name not in ds:
+        slope = np.asarray(ds["slope"].values)
+
+        def slope_score(a: int, b: int) -> np.ndarray:
+            s = np.nan_to_num(np.asarray(slope[a:b], dtype=np.float32), nan=MAX_SLOPE_DEG)
+            return np.clip(1.0 - s / np.float32(MAX_SLOPE_DEG), 0.0, 1.0).astype(np.float32)
+
+        return store_by_strips(shape, np.float32, slope_score)
+    if name not in ds:
         return None
-    else:
-        score = _minmax(np.asarray(ds[name].values, dtype=np.float32), inside)
-        if name == "elevation":
-            score = (1.0 - score).astype(np.float32)
-    return store_copy(score) if keep and active_store() is not None else score
+    score = _minmax(np.asarray(ds[name].values, dtype=np.float32), inside)
+    if name == "elevation":
+        for a, b in _row_strips(*shape):
+            score[a:b] = (1.0 - score[a:b]).astype(np.float32)
+    return score
 
 
 def compute_suitability(
@@ -324,8 +340,10 @@ def compute_suitability(
                     f"growth.suitability.method is 'raster' but layers.suitability.{t} is not given; "
                     "add it or use method 'linear'"
                 )
-            out[k] = np.clip(np.nan_to_num(ds[name].values, nan=0.0), 0.0, 1.0)
-        np.copyto(out, np.float32(0.0), where=~inside)
+            layer = ds[name].values
+            for a, b in _row_strips(*shape):  # strip by strip: no whole-raster temporaries
+                out[k, a:b] = np.clip(np.nan_to_num(layer[a:b], nan=0.0), 0.0, 1.0)
+                np.copyto(out[k, a:b], np.float32(0.0), where=~inside[a:b])
     elif method == "linear":
         cache: dict[str, np.ndarray | None] = {}
         for k, weights in enumerate(type_weights(scenario).values()):

@@ -159,7 +159,8 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
     city ids of ``policy.city_growth_limits`` exist in the cities raster; ``policy.tod``
     has station cells; some land may be developed at all when there is demand.
     """
-    from landuse.constraints import convertible, never_convert
+    from landuse.constraints import never_convert_rows, source_allowed_lut
+    from landuse.io import _row_strips
 
     problems: list[str] = []
     cfg = scenario.config
@@ -187,10 +188,14 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
     if pol.city_growth_limits and "cities" not in ds:
         problems.append("policy.city_growth_limits needs the cities layer, but layers.cities is not given; add it "
                         "or remove the limits")
-    if "cities" in ds:
+    study = np.asarray(ds["study_area"].values, dtype=bool)
+    strips = _row_strips(*study.shape)  # every count below strip by strip: no whole-raster temporaries
+    if pol.city_growth_limits and "cities" in ds:
         cities = np.asarray(ds["cities"].values)
-        study = np.asarray(ds["study_area"].values, dtype=bool)
-        present = set(np.unique(cities[study]).tolist()) - {0}
+        present: set[int] = set()
+        for a, b in strips:
+            present.update(np.unique(cities[a:b][study[a:b]]).tolist())
+        present -= {0}
         listing = ", ".join(map(str, sorted(present)[:20])) + (" ..." if len(present) > 20 else "")
         for city in sorted(pol.city_growth_limits):
             if city not in present:
@@ -199,8 +204,8 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
                     f"{ds['cities'].attrs.get('source', '')}) has id {city} in the study area; city ids are {listing}"
                 )
     if pol.tod is not None and "stations" in ds:
-        study = np.asarray(ds["study_area"].values, dtype=bool)
-        n = int((np.asarray(ds["stations"].values, dtype=bool) & study).sum())
+        stations = np.asarray(ds["stations"].values, dtype=bool)
+        n = sum(int(np.count_nonzero(stations[a:b] & study[a:b])) for a, b in strips)
         if n == 0:
             problems.append(
                 f"policy.tod: the stations layer (layers.stations, {ds['stations'].attrs.get('source', '')}) has "
@@ -212,14 +217,15 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
         problems += _quota_below_at_start(ds, scenario)
     demand = scenario.config.demand
     if any(demand.cluster(t, y) > 0 for t in scenario.urban_types for y in scenario.periods[1:]):
-        blocked = never_convert(ds, scenario)
-        dev = np.zeros(blocked.shape, dtype=bool)
-        for t in scenario.urban_types:
-            dev |= convertible(ds, scenario, t) & ~blocked
-        if not dev.any():
+        # a developable cell: of a class some urban type may take (growth.conversion), not never_convert; the first
+        # strip holding one ends the search
+        lu = np.asarray(ds["landuse"].values)
+        may = source_allowed_lut(scenario).any(axis=0)
+        never = never_convert_rows(ds, scenario, lu)
+        if not any(np.any(may[lu[a:b]] & ~never(a, b)) for a, b in strips):
             problems.append(
                 "no land may be developed, but the scenario has demand: "
-                + developable_explanation(ds, scenario, dev)
+                + developable_explanation(ds, scenario, np.zeros(lu.shape, dtype=bool))
                 + "; check those layers (and their nodata tags) or the policy switches"
             )
     return problems
@@ -230,23 +236,33 @@ def _quota_below_at_start(ds, scenario: Scenario) -> list[str]:
     import math
 
     from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
+    from landuse.io import _row_strips
 
     q = scenario.config.policy.open_space_quota
+    classes = scenario.classes
     lu = np.asarray(ds["landuse"].values)
-    land = land_area_mask(ds, scenario.classes, include_water=q.include_water, landuse=lu)
-    space = open_space_mask(lu, scenario.classes, include_water=q.include_water,
-                            protected=protected_open_space(ds, scenario)) & land
-    if q.unit == "city" and "cities" in ds:
-        cities = np.asarray(ds["cities"].values, dtype=np.int64)
-        ids = [int(c) for c in np.unique(cities[land]) if c >= 0]
-        units = [(f"city {c}", land & (cities == c)) for c in ids]
-    else:
-        units = [("the cluster", land)]
+    protected = protected_open_space(ds, scenario)
+    by_city = q.unit == "city" and "cities" in ds
+    cities = np.asarray(ds["cities"].values) if by_city else None
+    n_land: dict[int, int] = {}
+    n_space: dict[int, int] = {}
+    for a, b in _row_strips(*lu.shape):  # land and open space per unit, counted strip by strip
+        land = land_area_mask(ds, classes, include_water=q.include_water, landuse=lu[a:b], rows=slice(a, b))
+        space = open_space_mask(lu[a:b], classes, include_water=q.include_water,
+                                protected=None if protected is None else protected[a:b]) & land
+        for counts, mask in ((n_land, land), (n_space, space)):
+            if cities is None:
+                counts[-1] = counts.get(-1, 0) + int(np.count_nonzero(mask))
+                continue
+            ids, n = np.unique(np.asarray(cities[a:b][mask], dtype=np.int64), return_counts=True)
+            for c, k in zip(ids.tolist(), n.tolist(), strict=True):
+                counts[c] = counts.get(c, 0) + k
+    units = [c for c in sorted(n_land) if c >= 0] if cities is not None else [-1]
     below = []
-    for name, sel in units:
-        n_land, n_space = int(sel.sum()), int((space & sel).sum())
-        if n_land and n_space < q.share * n_land - 1e-9:
-            below.append((name, 100.0 * n_space / n_land))
+    for c in units:
+        land_cells, space_cells = n_land.get(c, 0), n_space.get(c, 0)
+        if land_cells and space_cells < q.share * land_cells - 1e-9:
+            below.append((f"city {c}" if cities is not None else "the cluster", 100.0 * space_cells / land_cells))
     if not below:
         return []
     share = math.floor(min(h for _, h in below) * 10) / 10

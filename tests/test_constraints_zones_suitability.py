@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from affine import Affine
 from conftest import CRS, tiny_landuse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from landuse.classes import default_scheme
 from landuse.config import scenario_from_dict
@@ -157,3 +159,47 @@ def test_config_round_trip_keeps_suitability() -> None:
     sc = _scenario()
     again = scenario_from_dict(sc.to_dict())
     np.testing.assert_array_equal(compute_suitability(ds, sc).values, compute_suitability(ds, again).values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), rows=st.integers(1, 20), cols=st.integers(1, 20),
+       strip_cells=st.integers(1, 80), greenbelt=st.sampled_from(["none", "soft", "hard"]),
+       boundary=st.sampled_from(["none", "soft", "hard"]), switches=st.booleans())
+def test_never_convert_and_factor_are_the_whole_raster_formulas_for_any_strip_height(
+        seed, rows, cols, strip_cells, greenbelt, boundary, switches) -> None:
+    """Both are filled strip by strip (``landuse.io.STRIP_CELLS`` cells a strip): every cell is the whole-raster
+    formula's, so no red-line, permanent-farmland or protected cell escapes at a strip edge."""
+    import landuse.io
+
+    rng = np.random.default_rng(seed)
+    codes = np.array([c.code for c in S], dtype=np.uint8)
+    lu = rng.choice(codes, size=(rows, cols))
+    lu[rng.random((rows, cols)) < 0.1] = S.nodata
+    layers = {name: rng.random((rows, cols)) < 0.2
+              for name in ("red_line", "permanent_farmland", "protected_open_space", "greenbelt", "growth_boundary")}
+    ds = new_landscape({"landuse": lu, **layers}, crs=CRS, transform=Affine(30, 0, 0, 0, -30, 30 * rows))
+    sc = _scenario(red_line=switches, permanent_farmland=True, protected_open_space=not switches,
+                   greenbelt={"mode": greenbelt, "strength": 0.4},
+                   growth_boundary={"mode": boundary, "outside_factor": 0.3})
+    inside = np.asarray(ds["study_area"].values)
+    never = ~inside | S.is_role(lu, "water") | layers["permanent_farmland"]
+    never |= layers["red_line"] if switches else layers["protected_open_space"]
+    if greenbelt == "hard":
+        never |= layers["greenbelt"]
+    if boundary == "hard":
+        never |= ~layers["growth_boundary"]
+    factor = np.ones((rows, cols), np.float32)
+    if greenbelt == "soft":
+        factor[layers["greenbelt"]] *= np.float32(1 - 0.4)
+    if boundary == "soft":
+        factor[~layers["growth_boundary"]] *= np.float32(0.3)
+    factor[never] = 0.0
+    old = landuse.io.STRIP_CELLS
+    landuse.io.STRIP_CELLS = strip_cells
+    try:
+        np.testing.assert_array_equal(never_convert(ds, sc), never)
+        got = constraint_factor(ds, sc)
+    finally:
+        landuse.io.STRIP_CELLS = old
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), factor.view(np.uint32))

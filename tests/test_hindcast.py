@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from landuse.classes import default_scheme
@@ -293,6 +295,38 @@ def test_expected_map_takes_the_most_probable_cells():
     np.testing.assert_array_equal(out, [[R, R, F, R, W]])
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), rows=st.integers(1, 12), cols=st.integers(1, 12), runs=st.integers(1, 4),
+       hot=st.sampled_from([0.0, 0.05, 0.3, 1.0]), demand=st.integers(0, 30))
+def test_expected_map_ranks_converted_cells_first_as_one_ranking_would(seed, rows, cols, runs, hot, demand):
+    """The expected map ranks the cells some run converted, then the rest only in the zones left short: the same
+    map as one ranking of every candidate (count * 256 + potential), with zones short of candidates."""
+    from types import SimpleNamespace
+
+    from landuse.hindcast import _allocate_by_rank, expected_map
+
+    rng = np.random.default_rng(seed)
+    codes = np.array([c.code for c in S], dtype=np.uint8)
+    before = rng.choice(codes, size=(rows, cols))
+    counts = (rng.random((3, rows, cols)) < hot) * rng.integers(1, runs + 1, (3, rows, cols))
+    potential = rng.integers(0, 256, (3, rows, cols)).astype(np.uint8)
+    potential[rng.random((3, rows, cols)) < 0.2] = 0
+    allowed = rng.random((3, 256)) < 0.6
+    zones = rng.integers(0, 4, (rows, cols))
+    zones.flat[-1] = 3  # the targets' largest zone is on the grid (a zone may have no candidate)
+    targets = pd.DataFrame([(0, z, t, int(rng.integers(0, demand + 1))) for z in range(4) for t in TYPES],
+                           columns=["period", "zone", "type", "cells"])
+    params = SimpleNamespace(potential=potential, allowed=allowed, type_codes=tuple(S.code_of(t) for t in TYPES),
+                             types=TYPES)
+    got = expected_map(before, counts, params, zones, targets)
+    flat = before.reshape(-1)
+    one = _allocate_by_rank(before, zones, targets, type_codes=params.type_codes, types=TYPES,
+                            developable_of=lambda k: allowed[k][flat] & (potential[k].reshape(-1) > 0),
+                            score_at=lambda k, cand: (counts[k].reshape(-1)[cand].astype(np.int64) << 8)
+                            | potential[k].reshape(-1)[cand])
+    np.testing.assert_array_equal(got, one)
+
+
 # ---------------------------------------------------------------------------------------------- density features
 
 
@@ -314,7 +348,7 @@ def test_density_features_by_hand():
 # ---------------------------------------------------------------------------------------------- history vs plan
 
 
-def test_warns_when_a_source_that_changed_in_the_history_is_unreachable():
+def test_warns_when_a_source_that_changed_in_the_history_is_unreachable(monkeypatch):
     from landuse.hindcast import unreachable_sources
 
     forest = S.codes_with_role("open_space")[0]
@@ -330,6 +364,12 @@ def test_warns_when_a_source_that_changed_in_the_history_is_unreachable():
     msgs = unreachable_sources(ds, sc, plan)
     assert len(msgs) == 1
     assert "89% of the urban gain 2010 -> 2020 came from open space (forest 89%)" in msgs[0]
+    import landuse.io
+
+    for strip in (1, 5, 7):  # the gain is counted strip by strip (landuse.io.STRIP_CELLS cells a strip)
+        monkeypatch.setattr(landuse.io, "STRIP_CELLS", strip)
+        assert unreachable_sources(ds, sc, plan) == msgs
+    monkeypatch.undo()
     assert "allocation.weights.open_space" in msgs[0]
     assert unreachable_sources(ds, sc, plan.assign(from_open_space_ha=1.0)) == []
     # a conversion matrix without open space makes it unreachable whatever the plan

@@ -518,6 +518,67 @@ def test_quota_report_is_the_same_whatever_the_strip_height(seed, strip_cells, q
         assert whole.red_line["converted_cells"] > 0 or not (layers["red_line"] & (lu != after)).any()
 
 
+def _quota_twin(ds, after: np.ndarray, sc) -> dict:
+    """The quota table's amounts (cells) per city and for the cluster with whole-raster masks of the public
+    functions (``land_area_mask``, ``open_space_mask``, ``is_role``): the reference of the one-pass kernel."""
+    from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
+
+    classes = sc.classes
+    q = sc.config.policy.open_space_quota
+    wet = bool(q.include_water) if q is not None else False
+    before = ds["landuse"].values
+    study = ds["study_area"].values
+    prot = protected_open_space(ds, sc)
+    land = land_area_mask(ds, classes, include_water=wet, landuse=after)
+    masks = (land, open_space_mask(after, classes, include_water=wet, protected=prot) & land,
+             open_space_mask(before, classes, include_water=wet, protected=prot)
+             & land_area_mask(ds, classes, include_water=wet, landuse=before),
+             classes.is_role(before, "farmland") & study, classes.is_role(after, "farmland") & study,
+             classes.is_role(before, "farmland") & ~classes.is_role(after, "farmland") & study,
+             classes.is_role(after, "urban") & ~classes.is_role(before, "urban") & study)
+    cities = ds["cities"].values.astype(np.int64) if "cities" in ds else np.zeros(before.shape, np.int64)
+    cities = np.where(study & (cities > 0), cities, 0)
+    out = {"cluster": tuple(int(m.sum()) for m in masks)}
+    for c in np.unique(cities[cities > 0]).tolist():
+        out[f"city {c}"] = tuple(int((m & (cities == c)).sum()) for m in masks)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), water=st.booleans(), protected=st.booleans(), cities=st.booleans(),
+       dtype=st.sampled_from([np.int32, np.uint16, np.int64, np.float32]), strip_cells=st.integers(1, 200))
+def test_quota_amounts_equal_the_whole_raster_masks(seed, water, protected, cities, dtype, strip_cells) -> None:
+    """Land, open space (now and before), farmland before / after / lost and new urban land per city and for the
+    cluster: the compiled one-pass counts equal the masks of the constraint functions cell for cell."""
+    import landuse.io
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 25, size=2))
+    lu = rng.choice([F, OS, R, IND, W, C], size=shape).astype(np.uint8)
+    lu[rng.random(shape) < 0.08] = N
+    after = lu.copy()
+    change = (rng.random(shape) < 0.4) & (lu != N)
+    after[change] = rng.choice([R, IND, C, F, OS, W], size=int(change.sum()))
+    layers = {"landuse": lu}
+    if cities:
+        layers["cities"] = rng.integers(-2, 7, size=shape).astype(dtype)
+    if protected:
+        layers["protected_open_space"] = rng.random(shape) < 0.4
+    ds = new_landscape(layers, crs="EPSG:32651", transform=Affine(100.0, 0.0, 0.0, 0.0, -100.0, 100.0 * shape[0]))
+    sc = _scenario(open_space_quota={"share": 0.2, "unit": "city", "include_water": water})
+    want = _quota_twin(ds, after, sc)
+    old = landuse.io.STRIP_CELLS
+    landuse.io.STRIP_CELLS = strip_cells
+    try:
+        rep = quota_report(ds, after, sc)
+    finally:
+        landuse.io.STRIP_CELLS = old
+    keys = ("land_area_ha", "open_space_ha", "open_space_before_ha", "farmland_before_ha", "farmland_after_ha",
+            "farmland_loss_ha", "new_urban_ha")
+    got = {u["unit"]: tuple(u[k] for k in keys) for u in rep.units}
+    assert got == {name: tuple(float(v) for v in cells) for name, cells in want.items()}  # 1 ha cells
+
+
 def test_quota_report_rejects_nodata_in_study_area() -> None:
     ds = _quota_landscape()
     after = QUOTA_LU.copy()

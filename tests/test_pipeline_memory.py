@@ -190,3 +190,29 @@ def test_static_driver_scores_are_kept_between_periods_and_freed_before_the_last
     run_scenario(path, out=tmp_path / "out", runs=1, outputs="maps")
     assert scores and len(live_at_growth) == 2
     assert live_at_growth[0] == len(scores) and live_at_growth[-1] == 0, (len(scores), live_at_growth)
+
+
+def test_not_converted_equals_the_whole_raster_product_for_any_strip_height(monkeypatch) -> None:
+    """``not_urban *= clip(1 - sum_t counts_t / runs, 0, 1)`` strip by strip: bit for bit the whole-raster product."""
+    import xarray as xr
+
+    import landuse.io
+    from landuse.scenario import _not_converted
+
+    shape = (13, 11)
+    ds = _grid(shape)
+    rng = np.random.default_rng(5)
+    types = ["residential", "industrial", "commercial"]
+    counts = xr.DataArray(rng.integers(0, 8, (3, *shape)).astype(np.uint8), dims=("type", "y", "x"),
+                          coords={"type": types[::-1]})  # stored in another order than the types are added in
+    prob = PeriodProbability(ds, counts, 7, 2030)
+    start = rng.random(shape).astype(np.float32)
+    p_any = np.zeros(shape, np.float32)
+    for t in types:
+        p_any += prob[t].values
+    want = start * np.clip(1.0 - p_any, 0.0, 1.0)
+    for strip in (1, 5, 11, 12, 23, 1 << 22):
+        monkeypatch.setattr(landuse.io, "STRIP_CELLS", strip)
+        got = start.copy()
+        _not_converted(got, prob, types)
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -108,6 +108,13 @@ def test_output_folder_layout_and_manifest(demo_runs) -> None:
         assert len(entry["sha256"]) == 64
     assert {"numpy", "numba", "pulp", "gdal"} <= set(m["versions"])
     assert {"read", "total", "write"} <= set(m["timings_s"])
+    # each stage's span since the run began: in order, as long as its seconds, within the run
+    spans = m["timeline_s"]
+    assert set(spans) == set(m["timings_s"]) and spans["total"][0] == 0.0
+    ends = [spans[k][1] for k in m["timings_s"] if k != "total"]
+    assert ends == sorted(ends) and ends[-1] <= spans["total"][1]
+    for k, (a, b) in spans.items():
+        assert abs((b - a) - m["timings_s"][k]) <= 0.002, k
     with rasterio.open(out / f"landuse_{years[-1]}.tif") as src:
         assert src.crs.to_epsg() == 32651 and src.colormap(1)
         assert src.tags()["seed"] == str(m["seed"])

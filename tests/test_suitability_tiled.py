@@ -202,3 +202,75 @@ def test_weighted_mean_equals_numpy_twin(seed, rows, cols, weights) -> None:
     lu = ds["landuse"].values
     _same_bits(compute_suitability(ds, sc, landuse=lu).values, _numpy_twin(ds, sc, lu))
     _same_bits(compute_suitability(ds, sc, landuse=lu, static={}).values, _numpy_twin(ds, sc, lu))
+
+
+def _whole_score(ds, sc, name: str, lu: np.ndarray) -> np.ndarray | None:
+    """A driver's score with whole-raster numpy (the formulas before the strips)."""
+    inside = np.asarray(ds["study_area"].values, dtype=bool)
+    cell = (30.0, 30.0)
+    scale = sc.config.growth.suitability.distance_scale_m
+    if name.startswith("dist_"):
+        key = name[5:]
+        if key == "urban" or key in sc.classes.urban_types:
+            mask = sc.classes.is_role(lu, key) & inside
+        elif {"roads": "roads", "rail": "rail", "stations": "stations", "centres": "centres"}.get(key) in ds:
+            mask = np.asarray(ds[key].values, dtype=bool)
+        else:
+            return None
+        return suitability.distance_score(_scipy(mask, cell) if mask.any() else np.full(lu.shape, np.inf, np.float32),
+                                          scale_m=scale)
+    if name not in ds:
+        return None
+    a = np.asarray(ds[name].values, dtype=np.float32)
+    if name == "slope":
+        s = np.nan_to_num(a, nan=suitability.MAX_SLOPE_DEG)
+        return np.clip(1.0 - s / np.float32(suitability.MAX_SLOPE_DEG), 0.0, 1.0).astype(np.float32)
+    vals = a[inside & np.isfinite(a)]
+    if vals.size == 0:
+        score = np.zeros_like(a)
+    elif vals.max() <= vals.min():
+        score = np.ones_like(a)
+    else:
+        lo, hi = float(vals.min()), float(vals.max())
+        score = np.nan_to_num((a - lo) / (hi - lo), nan=0.0).astype(np.float32)
+    return (1.0 - score).astype(np.float32) if name == "elevation" else score
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 1000), rows=st.integers(1, 24), cols=st.integers(1, 24), strip_cells=st.integers(1, 90),
+       holes=st.sampled_from(["none", "nan", "all_nan", "constant"]))
+def test_scores_and_suitability_are_the_same_whatever_the_strip_height(seed, rows, cols, strip_cells, holes) -> None:
+    """Masks and scores are built strip by strip (``landuse.io.STRIP_CELLS`` cells a strip): each driver's score
+    is the whole-raster formula's bit for bit (the min-max range is the whole raster's), and the suitability
+    (linear and from rasters) is the same for any strip height."""
+    import landuse.io
+
+    ds = _driver_landscape(seed, rows, cols)
+    rng = np.random.default_rng(seed + 7)
+    for name in ("slope", "elevation"):
+        a = ds[name].values
+        if holes == "nan":
+            a[rng.random(a.shape) < 0.3] = np.nan
+        elif holes == "all_nan":
+            a[...] = np.nan
+        elif holes == "constant":
+            a[...] = 12.5
+    ds["population"] = (("y", "x"), (rng.random((rows, cols)) * 1e4).astype(np.float32))  # a plain min-max driver
+    for t in ("residential", "industrial", "commercial"):
+        ds[f"suitability_{t}"] = (("y", "x"), np.where(rng.random((rows, cols)) < 0.2, np.nan,
+                                                      rng.normal(0.5, 0.5, (rows, cols))).astype(np.float32))
+    sc = scenario(suitability={"weights": WEIGHTS})
+    lu = ds["landuse"].values
+    whole = {m: compute_suitability(ds, sc, landuse=lu, method=m).values for m in ("linear", "raster")}
+    old = landuse.io.STRIP_CELLS
+    landuse.io.STRIP_CELLS = strip_cells
+    try:
+        for name in [*WEIGHTS, "dist_industrial", "dist_missing", "population", "other"]:
+            got, want = suitability.driver_score(ds, sc, name, landuse=lu), _whole_score(ds, sc, name, lu)
+            assert (got is None) == (want is None), name
+            if got is not None:
+                _same_bits(got, want)
+        for m in ("linear", "raster"):
+            _same_bits(compute_suitability(ds, sc, landuse=lu, method=m).values, whole[m])
+    finally:
+        landuse.io.STRIP_CELLS = old

@@ -575,12 +575,13 @@ def test_windows_are_read_when_the_store_cannot_be_mapped(tmp_path, monkeypatch)
 
 
 def _manifest_minus_run_details(path) -> dict:
-    """A run's manifest without what may differ between two identical runs made differently: timings, the
-    compute overrides and the compute section of the config."""
+    """A run's manifest without what may differ between two identical runs made differently: timings and the
+    stages' spans, the compute overrides and the compute section of the config."""
     import json
 
     m = json.loads(path.read_text())
     m.pop("timings_s")
+    m.pop("timeline_s")
     m["overrides"] = {k: v for k, v in m["overrides"].items() if not k.startswith("compute.")}
     m["config"].pop("compute", None)
     return m

@@ -101,3 +101,42 @@ def test_quota_already_unmet_at_the_start_is_refused_by_validate_and_run(tmp_pat
     assert not (tmp_path / "out").exists()
     d["policy"]["open_space_quota"]["already_below"] = "no_further_loss"
     assert runner.invoke(app, ["validate", str(_write_cfg(tmp_path, d))]).exit_code == 0
+
+
+def test_input_problems_are_the_same_whatever_the_strip_height(monkeypatch) -> None:
+    """The checks of the layers together count strip by strip (``landuse.io.STRIP_CELLS`` cells a strip): the same
+    problems, with the same figures, as in one strip."""
+    import landuse.io
+    from landuse.config import scenario_from_dict
+    from landuse.landscape import new_landscape
+    from landuse.validate import input_problems
+
+    S = default_scheme()
+    rng = np.random.default_rng(4)
+    shape = (14, 9)
+    farm, forest = S.codes_with_role("farmland")[0], S.codes_with_role("open_space")[0]
+    lu = rng.choice(np.array([farm, forest, S.code_of("residential")], np.uint8), size=shape, p=[0.7, 0.1, 0.2])
+    lu[:2] = S.nodata
+    cities = np.repeat(np.arange(1, 4), 3)[None, :].repeat(shape[0], 0)
+    cities[9:, 6:] = 7
+    stations = np.zeros(shape, bool)
+    stations[0, 0] = True  # outside the study area only
+    ds = new_landscape({"landuse": lu, "cities": cities, "stations": stations, "red_line": lu == farm},
+                       crs=CRS, transform=Affine(30, 0, 0, 0, -30, 30 * shape[0]))
+    doc = {"name": "v", "layers": {"landuse": "lu.tif"}, "periods": [2020, 2030],
+           "demand": {"residential": {2030: 5.0}},
+           "policy": {"open_space_quota": {"share": 0.15, "unit": "city"}, "tod": {"radius_m": 500, "share": 0.5},
+                      "city_growth_limits": {5: 1.0}},
+           "growth": {"conversion": {t: ["farmland"] for t in S.urban_types}}}
+    sc = scenario_from_dict(doc)
+    whole = input_problems(ds, sc)
+    assert len(whole) == 4, whole  # city 5 absent, no station in the study area, quota unmet, nothing developable
+    assert any("4 unit(s) already hold less" in p and "city 7 13.33 %" in p for p in whole)
+    assert any("no land may be developed" in p and "covers 79 of them" in p for p in whole)
+    for strip in (1, 5, 9, 10, 40):
+        monkeypatch.setattr(landuse.io, "STRIP_CELLS", strip)
+        assert input_problems(ds, sc) == whole
+    monkeypatch.setattr(landuse.io, "STRIP_CELLS", 10)
+    ds["red_line"].values[-1, -1] = False  # one developable farmland cell, in the last strip
+    ds["landuse"].values[-1, -1] = farm
+    assert not any("no land may be developed" in p for p in input_problems(ds, sc))

@@ -121,14 +121,18 @@ def _assert_same(new: pd.DataFrame, ref: pd.DataFrame) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**31 - 1), rows=st.integers(1, 14), cols=st.integers(1, 14),
        protected=st.booleans(), include_water=st.booleans(), greenbelt=st.sampled_from(["none", "soft", "hard"]),
-       stations=st.booleans(), nodata_share=st.sampled_from([0.0, 0.2]), chunk=st.integers(1, 64))
+       stations=st.booleans(), nodata_share=st.sampled_from([0.0, 0.2]), chunk=st.integers(1, 64),
+       strip=st.integers(1, 120))
 def test_zone_table_equals_float_reference(monkeypatch, seed, rows, cols, protected, include_water, greenbelt,
-                                           stations, nodata_share, chunk):
+                                           stations, nodata_share, chunk, strip):
+    import landuse.io
+
     ds, sc, zones = _case(seed, (rows, cols), protected=protected, include_water=include_water,
                           greenbelt=greenbelt, stations=stations, nodata_share=nodata_share)
-    ref = _reference_zone_table(ds, sc, zones)
+    ref = _reference_zone_table(ds, sc, zones)  # every mask in one strip
     with monkeypatch.context() as mp:
         mp.setattr(alloc, "_CHUNK_CELLS", chunk)  # the class table filled in slices of any size
+        mp.setattr(landuse.io, "STRIP_CELLS", strip)  # masks, constraint factor and scores in strips of any height
         new = zone_table(ds, sc, zones=zones)
     assert len(new) == len(ref)
     _assert_same(new, ref)

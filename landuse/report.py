@@ -38,7 +38,7 @@ from landuse.checks import failure_lines, policy_checks, records, summary
 from landuse.classes import ClassScheme
 from landuse.config import Scenario
 from landuse.errors import LanduseError
-from landuse.io import write_bytes, write_text
+from landuse.io import _row_strips, write_bytes, write_text
 from landuse.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, transform_of
 from landuse.metrics import (
     EXPANSION_TYPES,
@@ -205,12 +205,17 @@ def build_report(
         else:
             prob = {"urban": _read_only_f32(probability)}
     prob_summary = {}
-    for k, p in prob.items():
-        inside = p[study & np.isfinite(p)]
+    for k, p in prob.items():  # strip by strip: the mean summed in float64, the counts exact
+        total, n, high = 0.0, 0, 0
+        for a, b in _row_strips(*p.shape):
+            inside = p[a:b][study[a:b] & np.isfinite(p[a:b])]
+            total += float(inside.sum(dtype=np.float64))
+            n += inside.size
+            high += int(np.count_nonzero(inside >= 0.5))
         prob_summary[k] = {
-            "mean": float(inside.mean()) if inside.size else math.nan,
-            "cells_at_least_0_5": int((inside >= 0.5).sum()),
-            "area_at_least_0_5_ha": float((inside >= 0.5).sum()) * cell_ha,
+            "mean": total / n if n else math.nan,
+            "cells_at_least_0_5": high,
+            "area_at_least_0_5_ha": float(high) * cell_ha,
         }
 
     validation = {}

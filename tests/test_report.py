@@ -102,7 +102,7 @@ def _build(scenario, landscape, **kw):
     ugb = delineate_ugb(prob, landscape, threshold=0.3, closing_radius_m=200, min_area_ha=2)
     return build_report(scenario=scenario, landscape=landscape,
                         landuse_by_year={2030: y2030, 2040: like(landscape, y2040, "landuse")},
-                        probability=prob, ugb=ugb,
+                        probability=kw.pop("probability", prob), ugb=ugb,
                         allocation=pd.DataFrame({"city": [1, 1], "type": ["residential", "commercial"],
                                                  "hectares": [16.0, 48.0]}),
                         observed={2040: _grown(lu, 2)}, **kw)
@@ -163,6 +163,22 @@ def test_report_json_states_scenario_seed_inputs(tmp_path, scenario, landscape) 
     assert data["probability"]["urban"]["cells_at_least_0_5"] > 0
     md = (tmp_path / "report.md").read_text()
     assert "report_test" in md and "seed 99" in md and "/data/landuse.tif" in md
+
+
+@pytest.mark.parametrize("strip", [1, 7, 24, 25, 1 << 22])
+def test_probability_summary_is_counted_strip_by_strip(scenario, landscape, monkeypatch, strip) -> None:
+    """Mean (summed in float64) and cells at 0.5 or more of each probability raster, inside the study area and
+    where finite: the whole raster's figures for any strip height (``landuse.io.STRIP_CELLS`` cells a strip)."""
+    import landuse.io
+
+    monkeypatch.setattr(landuse.io, "STRIP_CELLS", strip)
+    yy, xx = np.mgrid[0:20, 0:24]
+    prob = np.exp(-((yy - 7.0) ** 2 + (xx - 7.0) ** 2) / 30.0).astype(np.float32)
+    prob[3, 4:9] = np.nan
+    summary = _build(scenario, landscape, probability={"urban": prob}).data["probability"]["urban"]
+    inside = prob[landscape["study_area"].values & np.isfinite(prob)]
+    assert summary["cells_at_least_0_5"] == int((inside >= 0.5).sum()) > 0
+    assert summary["mean"] == pytest.approx(float(inside.astype(np.float64).mean()), rel=1e-12)
 
 
 def test_report_seed_defaults_to_scenario(scenario, landscape) -> None:

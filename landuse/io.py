@@ -531,6 +531,10 @@ def overview_resampling(dtype: np.dtype | type | str, *, categorical: bool = Fal
     return "nearest" if categorical or np.dtype(dtype).kind in "biu" else "average"
 
 
+OVERVIEW_RESAMPLINGS = ("nearest", "average", "mode", "bilinear", "cubic", "cubicspline", "lanczos", "rms")
+"""GDAL resamplings a COG's overviews may be written with (``write_geotiff(resampling=)``)."""
+
+
 
 def write_geotiff(
     data_array: xr.DataArray,
@@ -573,6 +577,10 @@ def write_geotiff(
     pathlib.Path
     """
     target = Path(path)
+    if resampling is not None and resampling not in OVERVIEW_RESAMPLINGS:
+        raise LanduseError(f"write_geotiff: resampling {resampling!r} is not one of {', '.join(OVERVIEW_RESAMPLINGS)} "
+                           f"(writing {target}); leave it out for the default (nearest for classes and integers, "
+                           "average for floats)")
     if data_array.ndim != 2:
         raise ValueError(f"write_geotiff needs a 2-D (y, x) array, got dims {data_array.dims}")
     crs = crs_of(data_array)

@@ -73,12 +73,6 @@ def _structure(connectivity: int) -> np.ndarray:
     raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
 
 
-def _mask_by_strips(shape: tuple[int, int], cells) -> np.ndarray:
-    """A bool raster of the run's store filled strip by strip with ``cells(a, b)`` (rows ``a:b``): a whole-raster
-    mask without whole-raster temporaries (:mod:`landuse.store`; in memory when no disk store is active)."""
-    return store_by_strips(shape, bool, cells)
-
-
 def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else math.nan
 
@@ -211,12 +205,12 @@ def landscape_metrics(
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {m.shape}")
     if study_area is None:
-        study = _mask_by_strips(m.shape, lambda a, b: True)
+        study = store_by_strips(m.shape, bool, lambda a, b: True)
     else:
         study = np.asarray(_values(study_area), dtype=bool)
         if study.shape != m.shape:
             raise ValueError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
-        m = _mask_by_strips(m.shape, lambda a, b: m[a:b] & study[a:b])
+        m = store_by_strips(m.shape, bool, lambda a, b: m[a:b] & study[a:b])
     cy, cx = _cell_yx(cell_size)
     cell_ha = cy * cx / 10_000.0
     land_cells = int(np.count_nonzero(study))
@@ -326,11 +320,11 @@ def urban_metrics(
     ``study_area`` defaults to the cells whose code is not the scheme's nodata value.
     """
     lu = _values(landuse)
-    study = (_mask_by_strips(lu.shape, lambda a, b: lu[a:b] != classes.nodata) if study_area is None
+    study = (store_by_strips(lu.shape, bool, lambda a, b: lu[a:b] != classes.nodata) if study_area is None
              else np.asarray(_values(study_area), dtype=bool))
     out = {}
     for t in ("urban", *classes.urban_types):  # each class mask built strip by strip (in the store, if any)
-        out[t] = landscape_metrics(_mask_by_strips(lu.shape, lambda a, b, t=t: classes.is_role(lu[a:b], t)),
+        out[t] = landscape_metrics(store_by_strips(lu.shape, bool, lambda a, b, t=t: classes.is_role(lu[a:b], t)),
                                    cell_size=cell_size, connectivity=connectivity, study_area=study,
                                    count_boundary=count_boundary)
     return out
@@ -462,9 +456,9 @@ def expansion_types(
         return s if given is None else s & np.asarray(given[r0:r1], dtype=bool)
 
     # the masks are built strip by strip, in the run's store when a disk store is active
-    study = _mask_by_strips(b.shape, study_cells)
-    old = _mask_by_strips(b.shape, lambda r0, r1: classes.is_role(b[r0:r1], "urban") & study[r0:r1])
-    new = _mask_by_strips(b.shape, lambda r0, r1: classes.is_role(a[r0:r1], "urban") & ~old[r0:r1] & study[r0:r1])
+    study = store_by_strips(b.shape, bool, study_cells)
+    old = store_by_strips(b.shape, bool, lambda r0, r1: classes.is_role(b[r0:r1], "urban") & study[r0:r1])
+    new = store_by_strips(b.shape, bool, lambda r0, r1: classes.is_role(a[r0:r1], "urban") & ~old[r0:r1] & study[r0:r1])
     labels, n = store_label(new, structure=_structure(connectivity))
     flat = labels.ravel()
     idx = np.flatnonzero(flat)
@@ -970,13 +964,13 @@ def quota_report(
                        (QUOTA_OPEN, open_roles), (QUOTA_NOT_PROTECTABLE, not_protectable)):
         lut[classes.is_role(codes, *roles)] |= np.uint8(bit)
     protected_all = protected_open_space(landscape, scenario)
-    no_layer = np.zeros((1, 1), dtype=bool)
+    no_layer, no_ids = np.zeros((1, 1), dtype=bool), np.zeros((1, 1), dtype=np.int32)  # placeholders of absent layers
     keys = ("land", "space", "space_before", "farm_b", "farm_a", "farm_loss", "new_urban")
     present = np.zeros(1, dtype=np.int64)
     counts = np.zeros((1, len(keys)), dtype=np.int64)
     for a, b in strips:  # one compiled pass a strip counts every amount per city (the tables grow with the ids seen)
         st_ = np.ascontiguousarray(study[a:b])
-        cities = no_layer.astype(np.int32)
+        cities = no_ids
         if raw_all is not None:
             cities = np.ascontiguousarray(raw_all[a:b].astype(np.intp) if cast else raw_all[a:b])
         n_lab = max(present.size, max_positive_inside(cities, st_) + 1 if raw_all is not None else 1)

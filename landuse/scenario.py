@@ -307,9 +307,11 @@ class _Timings(dict):
         self.spans[key] = (end - seconds, end)
         super().__setitem__(key, seconds)
 
-    def timeline(self) -> dict[str, list[float]]:
-        """``stage -> [start, end]`` in seconds since the run began, rounded to milliseconds, in stage order."""
-        return {k: [round(a, 3), round(b, 3)] for k, (a, b) in self.spans.items()}
+    def record(self, manifest: dict[str, Any]) -> None:
+        """Put ``timings_s`` (seconds per stage) and ``timeline_s`` (``stage -> [start, end]`` in seconds since the run
+        began, in stage order) into ``manifest``, rounded to milliseconds."""
+        manifest["timings_s"] = {k: round(v, 3) for k, v in self.items()}
+        manifest["timeline_s"] = {k: [round(a, 3), round(b, 3)] for k, (a, b) in self.spans.items()}
 
 
 class _NoComparison(Exception):
@@ -483,7 +485,7 @@ def run_scenario(
                            write=write, keep_runs=keep_runs, rasters="memory" if store is None else "disk")
 
 
-def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: dict[str, float], *, t_all: float,
+def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: _Timings, *, t_all: float,
                 t_read: float, force: bool, progress: ProgressFn | None, write: bool, keep_runs: bool,
                 rasters: str) -> RunResult:
     """The run of :func:`run_scenario` once the scenario is loaded and overridden, inside its raster store."""
@@ -777,16 +779,12 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: dict[str
                 write_report(d, report, figures=asked.figures, html=asked.html)
             timings["write"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - t_all
-            manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-            if isinstance(timings, _Timings):
-                manifest["timeline_s"] = timings.timeline()
+            timings.record(manifest)
             files = stage.commit(manifest)
             manifest = stage.manifest
     else:
         timings["total"] = time.perf_counter() - t_all
-        manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-        if isinstance(timings, _Timings):
-            manifest["timeline_s"] = timings.timeline()
+        timings.record(manifest)
     return RunResult(
         scenario=scenario,
         out_dir=out_dir,

@@ -242,13 +242,12 @@ def depends_on_landuse(name: str, scenario: Scenario) -> bool:
     return name == "dist_urban" or (name.startswith("dist_") and name[5:] in scenario.classes.urban_types)
 
 
-def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray,
-                 keep: bool = False) -> np.ndarray | None:
+def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray) -> np.ndarray | None:
     """Score in [0, 1] of one driver, or None when its layer is absent.
 
     The score, and the mask a distance is measured from, are rasters of the run's raster store (file-backed when a
-    disk store is active) filled strip by strip. ``keep``: the caller keeps the score beyond this period (the cache
-    of land-use-independent scores).
+    disk store is active) filled strip by strip, so a score kept beyond a period (the cache of land-use-independent
+    scores) is file-backed too.
     """
     cfg = scenario.config.growth.suitability
     cell = cell_sizes(ds)
@@ -256,8 +255,7 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
     classes = scenario.classes
     shape = inside.shape
     mask = None
-    # masks, scores and distances are rasters of the run's store filled strip by strip (no whole-raster
-    # temporaries); ``keep`` only documents that the caller holds the score beyond this period
+    # masks, scores and distances are rasters of the run's store filled strip by strip (no whole-raster temporaries)
     if name == "dist_urban":
         mask = store_by_strips(shape, bool, lambda a, b: classes.is_role(landuse[a:b], "urban") & inside[a:b])
     elif name.startswith("dist_") and name[5:] in classes.urban_types:
@@ -355,7 +353,7 @@ def compute_suitability(
                 if name not in cache:
                     if static is not None and not depends_on_landuse(name, scenario):
                         if name not in static:  # kept from period to period: in the raster store, if any
-                            static[name] = driver_score(ds, scenario, name, landuse=lu, keep=True)
+                            static[name] = driver_score(ds, scenario, name, landuse=lu)
                         cache[name] = static[name]
                     else:
                         cache[name] = driver_score(ds, scenario, name, landuse=lu)

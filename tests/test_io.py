@@ -295,3 +295,10 @@ def test_overviews_average_floats_and_keep_the_values_of_classes_and_masks(tmp_p
     c = write_geotiff(like(ds, lu, "landuse"), tmp_path / "lu.tif", classes=scheme)
     for level in (0, 1):
         assert set(np.unique(_overview(c, level).compressed())) <= set(codes.tolist())
+
+
+def test_an_unknown_overview_resampling_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    ds = new_landscape({"landuse": np.full((4, 4), 4, np.uint8)}, crs=CRS, transform=Affine(30, 0, 0, 0, -30, 120))
+    with pytest.raises(LanduseError, match=r"resampling 'bogus' is not one of nearest, average.*p\.tif"):
+        write_geotiff(like(ds, np.zeros((4, 4), np.float32), "p"), tmp_path / "p.tif", resampling="bogus")
+    assert list(tmp_path.iterdir()) == []

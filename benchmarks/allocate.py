@@ -34,7 +34,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from landuse.allocate import (
+from landuse.allocation.lp import (
     _solve_highs_direct,
     _solve_pulp,
     allocate,
@@ -42,7 +42,7 @@ from landuse.allocate import (
     build_pulp_problem,
     compare_coordination,
 )
-from landuse.config import scenario_from_dict
+from landuse.core.config import scenario_from_dict
 
 
 def synthetic_zone_table(n_zones: int, *, seed: int = 0) -> pd.DataFrame:
@@ -104,9 +104,9 @@ def bench_zone_table(size: int, block: int) -> tuple[int, float]:
     """Zone table of a synthetic size x size landscape of 30 m cells (suitability included)."""
     from affine import Affine
 
-    from landuse.allocate import zone_table
-    from landuse.classes import default_scheme
-    from landuse.landscape import new_landscape
+    from landuse.allocation.lp import zone_table
+    from landuse.core.classes import default_scheme
+    from landuse.core.landscape import new_landscape
 
     rng = np.random.default_rng(3)
     code = {c.name: c.code for c in default_scheme()}
@@ -148,8 +148,8 @@ def bench_infeasible(n: int, baseline: bool) -> dict[str, float]:
     area asks it for more than its developable land): ``allocate`` end to end, which finds and explains the
     infeasibility on the merged model, against (``baseline``) the whole model's infeasibility solve and elastic
     re-solve, the path before the merged model, in the same process."""
-    from landuse.allocate import _elastic, _explain
-    from landuse.errors import InfeasibleAllocationError
+    from landuse.allocation.lp import _elastic, _explain
+    from landuse.core.errors import InfeasibleAllocationError
 
     zt = synthetic_zone_table(n, seed=1)
     sc = scenario_for(zt)

@@ -2,8 +2,8 @@
 
 Each case runs in its own process (so its peak resident memory is its own): the process builds an N x N Landscape
 of 30 m cells (farmland, a grid of urban cores, a red-line corridor) and a smooth growth probability, then times
-:func:`landuse.boundary.delineate_ugb` (closing 300 m, opening 300 m, holes filled, patches under 50 ha dropped:
-the defaults of ``evaluation.ugb``) and :func:`~landuse.boundary.ugb_summary`. Two peaks, each minus its value just before the
+:func:`landuse.evaluation.boundary.delineate_ugb` (closing 300 m, opening 300 m, holes filled, patches under 50 ha dropped:
+the defaults of ``evaluation.ugb``) and :func:`~landuse.evaluation.boundary.ugb_summary`. Two peaks, each minus its value just before the
 call (inputs built, kernels compiled beforehand on a small grid): the process's maximum resident set (``RSS``; it
 counts the pages of a disk store's scratch files it touched) and the largest anonymous resident memory seen by a
 thread polling ``/proc/self/status`` every millisecond (``anon``: what the memory bound is about).
@@ -33,8 +33,8 @@ def _inputs(n: int):
     import numpy as np
     from affine import Affine
 
-    from landuse.classes import default_scheme
-    from landuse.landscape import new_landscape
+    from landuse.core.classes import default_scheme
+    from landuse.core.landscape import new_landscape
 
     s = default_scheme()
     rng = np.random.default_rng(7)
@@ -89,8 +89,8 @@ class _AnonPeak:
 def _child(case: str, n: int) -> dict:
     import psutil
 
-    from landuse.boundary import delineate_ugb, ugb_summary
-    from landuse.store import raster_store
+    from landuse.evaluation.boundary import delineate_ugb, ugb_summary
+    from landuse.io.store import raster_store
 
     kw = dict(threshold=0.55, closing_radius_m=300.0, min_area_ha=50.0)
     has_strips = "strip_rows" in inspect.signature(delineate_ugb).parameters

@@ -15,7 +15,7 @@ Usage: ``python benchmarks/dask_growth.py [--quick] [--sizes SIZE:TILE,...] [--s
 2. **Large raster** (20 000^2; 3 000^2 with ``--quick``): a synthetic landscape written tile
    by tile as GeoTIFFs in a scratch folder (removed at the end), then one full growth
    period (new patches, edge iterations, catch-up, fill, counts, outputs written window by
-   window) with :func:`landuse.growth.tiled.grow_tiled` on 2 workers with a memory limit.
+   window) with :func:`landuse.scale.tiled.grow_tiled` on 2 workers with a memory limit.
    Peak RSS per worker is sampled every 0.25 s with psutil (``client.run``), and so is this
    process's RSS (its value before the run is reported too). ``--skip-small`` runs only
    this part, so that this process's peak is not inflated by part 1.
@@ -38,7 +38,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if __name__ == "__mp_main__":
     # a Dask worker process re-imports this script (spawn) before its environment
-    # (NUMBA_NUM_THREADS=1, see landuse.distributed.dask_client) is applied: numba must
+    # (NUMBA_NUM_THREADS=1, see landuse.scale.distributed.dask_client) is applied: numba must
     # see the same value at import, or compiling a kernel in the worker fails
     os.environ["NUMBA_NUM_THREADS"] = "1"
 
@@ -49,11 +49,11 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from landuse.classes import default_scheme
-from landuse.distributed import dask_client
+from landuse.core.classes import default_scheme
+from landuse.core.landscape import new_landscape
 from landuse.growth import GrowthParams, quantise_potential, simulate
-from landuse.growth.tiled import grow_tiled, simulate_tiled
-from landuse.landscape import new_landscape
+from landuse.scale.distributed import dask_client
+from landuse.scale.tiled import grow_tiled, simulate_tiled
 
 SCHEME = default_scheme()
 RES, IND, COM = SCHEME.urban_codes

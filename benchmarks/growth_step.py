@@ -170,7 +170,7 @@ from affine import Affine
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {here!r})
 import growth_step as B
-from landuse.landscape import new_landscape
+from landuse.core.landscape import new_landscape
 from landuse.growth import simulate
 def rss():
     d = {{}}
@@ -216,9 +216,9 @@ def sample_runs(runs: int = 20) -> dict:
     """Seconds per run and period of ``simulate`` on the 1000 x 1000 sample region (compact scenario)."""
     import pandas as pd
 
-    from landuse.config import load_scenario
-    from landuse.io import read_landscape
-    from landuse.zones import zone_grid
+    from landuse.allocation.zones import zone_grid
+    from landuse.core.config import load_scenario
+    from landuse.io.rasters import read_landscape
 
     scn = load_scenario(os.path.join(ROOT, "configs", "compact.yaml"))
     ds = read_landscape(scn.layer_paths(), classes=scn.classes)

@@ -3,7 +3,7 @@
     python benchmarks/hindcast.py [--quick] [--seeds 0,1,2] [--quantities cluster|zone] [--budget N] [--runs R]
                                   [--amounts allocator|cluster] [--patch-weight W] [--no-refine] [--set KEY=VALUE]
 
-Runs `landuse.hindcast.hindcast` on configs/demo200.yaml (200 x 200 cells, one urban class; rasters in
+Runs `landuse.calibration.hindcast.hindcast` on configs/demo200.yaml (200 x 200 cells, one urban class; rasters in
 rasters/demo200, see its README) once per seed: the growth parameters and the trained suitability are fitted
 on 1930 -> 1970, the 1990 amount of urban gain is given cluster-wide (default) and the model's representative
 run, its expected map and the three null models (distance, logistic, random) are scored against 1990 in the
@@ -49,9 +49,9 @@ def main() -> None:
 
     import yaml
 
-    from landuse.config import Scenario, load_scenario
-    from landuse.hindcast import NULL_MODELS, hindcast
-    from landuse.io import read_landscape
+    from landuse.calibration.hindcast import NULL_MODELS, hindcast
+    from landuse.core.config import Scenario, load_scenario
+    from landuse.io.rasters import read_landscape
 
     scenario = load_scenario(args.config)
     sets = list(args.set)

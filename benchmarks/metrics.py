@@ -26,11 +26,17 @@ import numpy as np
 from affine import Affine
 from scipy import ndimage
 
-from landuse.boundary import delineate_ugb
-from landuse.classes import URBAN_TYPES, default_scheme
-from landuse.config import scenario_from_dict
-from landuse.landscape import new_landscape
-from landuse.metrics import expansion_types, landscape_metrics, quota_report, urban_metrics, validation_metrics
+from landuse.core.classes import URBAN_TYPES, default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.landscape import new_landscape
+from landuse.evaluation.boundary import delineate_ugb
+from landuse.evaluation.metrics import (
+    expansion_types,
+    landscape_metrics,
+    quota_report,
+    urban_metrics,
+    validation_metrics,
+)
 
 
 def synthetic(size: int, seed: int) -> dict[str, np.ndarray]:
@@ -128,7 +134,7 @@ def main() -> None:
     validation_metrics(d["landuse"][:64, :64], d["observed"][:64, :64], d["simulated"][:64, :64], s)
     delineate_ugb(d["probability"][:64, :64], tiny_ds, threshold=0.5, closing_radius_m=300.0, min_area_ha=50.0)
     if args.strips:
-        from landuse.metrics import landscape_counts
+        from landuse.evaluation.metrics import landscape_counts
 
         landscape_counts(d["simulated"][:64, :64] > 0, strip_rows=16)
     figures["numba_compile_s"] = round(time.perf_counter() - t0, 3)
@@ -157,7 +163,7 @@ def main() -> None:
                                       min_area_ha=50.0), figures, "delineate_ugb_s")
     figures["ugb_share"] = round(float(ugb.values.mean()), 4)
     if args.strips:
-        from landuse.metrics import _joint_histogram, landscape_counts
+        from landuse.evaluation.metrics import _joint_histogram, landscape_counts
 
         whole = timed("landscape_counts (whole raster)", lambda: landscape_counts(urban), figures,
                       "landscape_counts_s")

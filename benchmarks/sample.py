@@ -3,9 +3,9 @@
 Usage: ``python benchmarks/sample.py [--quick] [--sizes N,N,...] [--cell-size M] [--seed S]
 [--workers W] [--tile T] [--keep] [--workdir DIR]``
 
-Each size runs ``python -m landuse.cli sample OUT --size N --cell-size M --seed S`` as a
+Each size runs ``python -m landuse.cli.app sample OUT --size N --cell-size M --seed S`` as a
 child process (so the figures are those of the command a user runs: start-up, plan, tiles,
-writing, COG copies, overview PNG and YAML). Sizes from 2000 (landuse.sample.MEGA_THRESHOLD) up use the megaregion layout;
+writing, COG copies, overview PNG and YAML). Sizes from 2000 (landuse.sample.region.MEGA_THRESHOLD) up use the megaregion layout;
 below, the in-memory cluster. Default sizes 2000, 5000 and 20000 (``--quick``: 2000 and
 5000), 30 m cells (the resolution of the land-cover products of a megaregion).
 
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import psutil
 
-from landuse.sample import MEGA_THRESHOLD
+from landuse.sample.region import MEGA_THRESHOLD
 
 
 def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
@@ -61,7 +61,7 @@ def run_one(size: int, a: argparse.Namespace, workdir: Path) -> dict[str, object
     out = workdir / f"sample_{size}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-c",
-           "import sys; from landuse.sample import generate_sample; "
+           "import sys; from landuse.sample.region import generate_sample; "
            "info = generate_sample(sys.argv[1], size=int(sys.argv[2]), seed=int(sys.argv[3]), "
            "cell_size=float(sys.argv[4]), tile=int(sys.argv[5]), "
            "workers=None if sys.argv[6] == 'auto' else int(sys.argv[6])); print(info.text())",

@@ -4,7 +4,7 @@ Workloads (as in the data README): test mode 100 runs for each of the three refe
 coefficient sets, predict 100 runs (2/5/20/51/5), and calibration over the 243-set grid
 (each coefficient 0->1, 50, 100) with 2 runs. Every figure is a whole process (start-up
 included) measured with numba's cache warm (one untimed warm-up run first, which also
-builds the ahead-of-time compiled kernels of ``landuse.growth.sleuth_aot`` if they are
+builds the ahead-of-time compiled kernels of ``landuse.sleuth.aot`` if they are
 missing). ``--jit`` runs landuse with ``LANDUSE_SLEUTH_AOT=0`` (numba's JIT kernels only).
 
 With ``--sleuth-binary PATH`` the C program runs side by side on the same scenarios (in a
@@ -110,11 +110,11 @@ def _time(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
 
 _ENV: dict | None = None  # environment of landuse processes (None: inherited)
 _AOT_LOADED = (
-    "import landuse._entry; from landuse.growth import sleuth, sleuth_aot; "
+    "import landuse.cli.entry; from landuse.sleuth import model as sleuth, aot as sleuth_aot; "
     "assert sleuth_aot.load(build=False) is not None, 'compiled SLEUTH kernels missing'"
 )
 _FIRST_KERNEL = (
-    "from landuse.growth import sleuth as S; S.skip_numba_blas_probe(); "
+    "from landuse.sleuth import model as S; S.skip_numba_blas_probe(); "
     "S.slope_weights(slope_resistance=50.0, critical_slope=21.0)"
 )
 
@@ -164,7 +164,7 @@ def main() -> None:
         _time([*ours_cmd, str(warm), "--mode", "test"], tmp / "Scenarios")
         _time([*ours_cmd, str(warm), "--mode", "predict", "--runs", "2"], tmp / "Scenarios")
         floors = _floors(args.repeat)
-        from landuse.growth import sleuth_aot
+        from landuse.sleuth import aot as sleuth_aot
 
         aot = not args.jit and sleuth_aot.enabled() and sleuth_aot.module_path().exists()
         figures["kernels"] = "aot" if aot else "jit"

@@ -5,7 +5,7 @@ For each ``--size`` a region is generated with ``landuse sample DIR --size N --c
 ``--keep DIR`` and reused when present), then a fresh process per size loads its scenario and Landscape and times:
 
 * ``edt``: the distance to urban land (the ``dist_urban`` driver's mask) and to roads, with
-  ``scipy.ndimage.distance_transform_edt(...).astype(float32)`` and with :func:`landuse.suitability.distance_to`
+  ``scipy.ndimage.distance_transform_edt(...).astype(float32)`` and with :func:`landuse.surfaces.suitability.distance_to`
   (the two are checked bit for bit);
 * ``suitability``: ``compute_suitability`` with scipy's transform swapped in and every driver computed
   (``scipy_every_driver``: every period before the compiled transform and the cache, with this version's
@@ -60,10 +60,10 @@ def child(region: Path) -> dict:
     import numpy as np
     from scipy import ndimage
 
-    import landuse.suitability as suit
-    from landuse.config import load_scenario
-    from landuse.io import read_landscape
-    from landuse.landscape import cell_sizes
+    import landuse.surfaces.suitability as suit
+    from landuse.core.config import load_scenario
+    from landuse.core.landscape import cell_sizes
+    from landuse.io.rasters import read_landscape
 
     sc = load_scenario(region / "sample.yaml")
     ds = read_landscape(sc.layer_paths(), classes=sc.classes)

@@ -9,7 +9,33 @@ import os
 # the cores are free. Set before any numba parallel region runs; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["__version__"]
+# The facade a notebook or script uses: the names below load on first use, from the stage package that
+# defines them (see docs/architecture.md), so ``import landuse`` stays cheap.
+_EXPORTS = {
+    "LanduseError": "landuse.core.errors",
+    "ConfigError": "landuse.core.errors",
+    "load_scenario": "landuse.core.config",
+    "scenario_from_dict": "landuse.core.config",
+    "transform_of": "landuse.core.landscape",
+    "read_landscape": "landuse.io.rasters",
+    "write_geotiff": "landuse.io.rasters",
+    "generate_sample": "landuse.sample.region",
+    "build_sample": "landuse.sample.region",
+    "compute_suitability": "landuse.surfaces.suitability",
+    "allocate": "landuse.allocation.lp",
+    "simulate": "landuse.growth.engine",
+    "run_scenario": "landuse.pipeline.run",
+    "run_variants": "landuse.pipeline.variants",
+    "validate_scenario": "landuse.evaluation.validate",
+    "quota_report": "landuse.evaluation.metrics",
+    "policy_checks": "landuse.evaluation.checks",
+    "failure_lines": "landuse.evaluation.checks",
+    "compare_runs": "landuse.report.compare",
+    "calibrate_scenario": "landuse.calibration.calibrate",
+    "hindcast_scenario": "landuse.calibration.hindcast",
+    "run_sleuth": "landuse.sleuth.model",
+}
+__all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> str:
@@ -21,4 +47,15 @@ def __getattr__(name: str) -> str:
             return version("landuse")
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
             return "0.0.0+unknown"
-    raise AttributeError(f"module 'landuse' has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'landuse' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

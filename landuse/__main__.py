@@ -1,5 +1,5 @@
 """``python -m landuse ...``: the ``landuse`` command."""
 
-from landuse._entry import main
+from landuse.cli.entry import main
 
 main()

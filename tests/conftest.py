@@ -10,10 +10,10 @@ import rioxarray  # noqa: F401  (tests read .rio on the Landscape: its spatial_r
 import yaml
 from affine import Affine
 
-from landuse.classes import default_scheme
-from landuse.io import write_geotiff
-from landuse.landscape import like, new_landscape
-from landuse.sample import generate_sample
+from landuse.core.classes import default_scheme
+from landuse.core.landscape import like, new_landscape
+from landuse.io.rasters import write_geotiff
+from landuse.sample.region import generate_sample
 
 CRS = "EPSG:32651"
 TRANSFORM = Affine(100.0, 0.0, 300_000.0, 0.0, -100.0, 3_500_000.0)

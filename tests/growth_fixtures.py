@@ -7,9 +7,9 @@ import pandas as pd
 import xarray as xr
 from affine import Affine
 
-from landuse.classes import URBAN_TYPES, default_scheme
-from landuse.config import scenario_from_dict
-from landuse.landscape import new_landscape
+from landuse.core.classes import URBAN_TYPES, default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.landscape import new_landscape
 
 CRS = "EPSG:32651"
 SCHEME = default_scheme()

@@ -1,4 +1,4 @@
-"""Tests of the allocation LP (landuse.allocate): hand-solvable instances, an independent
+"""Tests of the allocation LP (landuse.allocation.lp): hand-solvable instances, an independent
 formulation solved by scipy's linprog, invariants recomputed from the targets, coordination,
 infeasibility diagnosis, zone table from a Landscape, writers and the CLI command."""
 
@@ -14,7 +14,7 @@ import yaml
 from affine import Affine
 from scipy.optimize import linprog
 
-from landuse.allocate import (
+from landuse.allocation.lp import (
     SOURCE_ROLES,
     advance_zone_table,
     allocate,
@@ -25,11 +25,11 @@ from landuse.allocate import (
     write_duals_csv,
     zone_table,
 )
-from landuse.classes import URBAN_TYPES, default_scheme
-from landuse.config import scenario_from_dict
-from landuse.errors import ConfigError, InfeasibleAllocationError
-from landuse.landscape import new_landscape
-from landuse.zones import zone_grid
+from landuse.allocation.zones import zone_grid
+from landuse.core.classes import URBAN_TYPES, default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.errors import ConfigError, InfeasibleAllocationError
+from landuse.core.landscape import new_landscape
 
 TYPES = URBAN_TYPES
 ZERO_W = {"sprawl": 0.0, "centre": 0.0, "farmland": 0.0, "open_space": 0.0, "suitability": 0.0, "fill": 0.0}
@@ -471,7 +471,7 @@ def test_cbc_and_highs_agree(seed):
 @pytest.mark.parametrize("solver", ["highs", "cbc", "highs-ipm"])
 def test_working_set_gives_the_whole_model_optimum(solver, monkeypatch):
     if solver == "highs-ipm":  # allocation.highs_method auto: interior point from IPM_MIN_VARIABLES on
-        import landuse.allocate as alloc
+        import landuse.allocation.lp as alloc
 
         monkeypatch.setattr(alloc, "IPM_MIN_VARIABLES", 1)
         solver = "highs"
@@ -692,9 +692,9 @@ def test_build_model_is_vectorised_and_counts():
 def test_cli_allocate(tmp_path):
     from typer.testing import CliRunner
 
-    from landuse.cli import app
-    from landuse.io import write_geotiff
-    from landuse.landscape import like
+    from landuse.cli.app import app
+    from landuse.core.landscape import like
+    from landuse.io.rasters import write_geotiff
 
     scheme = default_scheme()
     rng = np.random.default_rng(0)
@@ -837,7 +837,7 @@ def _alike_types_instance(n: int = 2000):
 def test_initial_working_set_holds_every_types_demand_when_types_cost_alike():
     # the per-type picks are the same pieces for every type; the set must still hold all types' demand of the
     # cheap role, else the restricted duals price in most of the model
-    import landuse.allocate as alloc
+    import landuse.allocation.lp as alloc
 
     zt, dem, w = _alike_types_instance()
     s = scen(dem, weights=w, allocation={"working_set": "always"})
@@ -851,7 +851,7 @@ def test_initial_working_set_holds_every_types_demand_when_types_cost_alike():
 
 
 def test_working_set_restarts_cold_when_most_of_the_model_prices_in(monkeypatch):
-    import landuse.allocate as alloc
+    import landuse.allocation.lp as alloc
 
     zt, dem, w = _alike_types_instance()
     full = allocate(zt, scen(dem, weights=w, allocation={"working_set": "never"}), 2030)
@@ -900,7 +900,7 @@ def test_highs_model_without_columns(rows_ok):
 
     from scipy import sparse
 
-    from landuse.allocate import _solve_highs_direct
+    from landuse.allocation.lp import _solve_highs_direct
 
     lo = np.array([-np.inf, 0.0, -5.0]) if rows_ok else np.array([-np.inf, 2.0, -5.0])
     m = SimpleNamespace(n_cols=0, n_rows=3, cost=np.zeros(0), col_ub=np.zeros(0), row_lo=lo,

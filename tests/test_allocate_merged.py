@@ -1,4 +1,4 @@
-"""The merged allocation model (landuse.allocate._aggregate): pieces that agree on city, source role,
+"""The merged allocation model (landuse.allocation.lp._aggregate): pieces that agree on city, source role,
 station band and allowed types merged into one. It must have the whole model's feasibility and least
 elastic violation, explain an infeasible plan as the whole model does, and find the same least
 jobs-housing maximum; it is how an infeasible city-by-city plan is settled and explained at scale."""
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landuse.allocate import (
+from landuse.allocation.lp import (
     _aggregate,
     _elastic,
     _explain,
@@ -22,8 +22,8 @@ from landuse.allocate import (
     allocate,
     build_model,
 )
-from landuse.config import scenario_from_dict
-from landuse.errors import InfeasibleAllocationError
+from landuse.core.config import scenario_from_dict
+from landuse.core.errors import InfeasibleAllocationError
 
 TYPES = ("residential", "industrial", "commercial")
 SOURCES = ("farmland", "forest", "grassland", "bare")

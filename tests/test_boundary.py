@@ -1,4 +1,4 @@
-"""Growth-boundary delineation (landuse.boundary)."""
+"""Growth-boundary delineation (landuse.evaluation.boundary)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from hypothesis import strategies as st
 from scipy import ndimage
 from skimage import morphology
 
-from landuse.boundary import (
+from landuse.core.classes import URBAN_TYPES, default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.errors import LanduseError
+from landuse.core.landscape import new_landscape
+from landuse.evaluation.boundary import (
     _dilate,
     _disk_half_widths,
     _erode,
@@ -25,10 +29,6 @@ from landuse.boundary import (
     ugb_summary,
     write_ugb,
 )
-from landuse.classes import URBAN_TYPES, default_scheme
-from landuse.config import scenario_from_dict
-from landuse.errors import LanduseError
-from landuse.landscape import new_landscape
 
 S = default_scheme()
 RES = S.code_of("residential")

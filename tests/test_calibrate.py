@@ -11,15 +11,15 @@ import yaml
 from affine import Affine
 from typer.testing import CliRunner
 
-from landuse import calibrate as C
-from landuse.classes import default_scheme
-from landuse.cli import app
-from landuse.config import scenario_from_dict
-from landuse.errors import ConfigError
-from landuse.landscape import new_landscape
-from landuse.metrics import change_components, figure_of_merit, kappa, lee_sallee
-from landuse.sample import build_sample, generate_sample
-from landuse.suitability import compute_suitability
+from landuse.calibration import calibrate as C
+from landuse.cli.app import app
+from landuse.core.classes import default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.errors import ConfigError
+from landuse.core.landscape import new_landscape
+from landuse.evaluation.metrics import change_components, figure_of_merit, kappa, lee_sallee
+from landuse.sample.region import build_sample, generate_sample
+from landuse.surfaces.suitability import compute_suitability
 
 S = default_scheme()
 URBAN_TYPES = S.urban_types
@@ -127,7 +127,7 @@ def test_ensemble_scores_of_one_run_are_those_of_its_map(setup) -> None:
 
 
 def test_historical_setup_uses_observed_per_zone_demand(region_ds, setup) -> None:
-    from landuse.zones import zone_grid
+    from landuse.allocation.zones import zone_grid
 
     zg = zone_grid(region_ds, block_size_m=1500)
     before, after = region_ds["landuse_2010"].values, region_ds["landuse"].values
@@ -158,8 +158,8 @@ def test_fast_suitability_equals_compute_suitability_at_any_scale(setup) -> None
 
 
 def test_greenbelt_leakage_reproduces_constraint_factor(setup) -> None:
-    from landuse.constraints import constraint_factor
     from landuse.growth import GrowthParams
+    from landuse.surfaces.constraints import constraint_factor
 
     for strength in (0.6, 0.25):
         sc = _scenario(policy={"greenbelt": {"mode": "soft", "strength": strength}})
@@ -210,8 +210,8 @@ def test_null_model_takes_nearest_developable_cells_per_zone() -> None:
 
 
 def test_allocator_amounts_grow_the_lp_plan_of_the_observed_totals(region_ds) -> None:
-    from landuse.allocate import allocate, unit_raster, zone_table
-    from landuse.zones import zone_grid
+    from landuse.allocation.lp import allocate, unit_raster, zone_table
+    from landuse.allocation.zones import zone_grid
 
     sc = _scenario()
     zoned = C.historical_setup(region_ds, sc, amounts="observed_zone")
@@ -265,7 +265,7 @@ def test_unreachable_gain_is_left_out_of_amounts_and_scores() -> None:
 
 
 def test_allocator_that_cannot_plan_the_history_says_what_to_do() -> None:
-    from landuse.errors import InfeasibleAllocationError
+    from landuse.core.errors import InfeasibleAllocationError
 
     lu0 = np.full((4, 6), FARM, np.uint8)
     lu0[1, 0] = RES
@@ -452,7 +452,7 @@ def test_one_urban_type_of_any_name_through_the_allocator() -> None:
 
 
 def test_cli_progress_counts_search_points_against_the_budget_only():
-    from landuse.cli import _calibration_progress
+    from landuse.cli.app import _calibration_progress
 
     search = _calibration_progress({"stage": "gp", "point": 80, "budget": 80, "objective": 0.25, "best": 0.3})
     assert search == "point 80/80 (gp): 0.2500, best 0.3000"

@@ -1,4 +1,4 @@
-"""Policy checks from the rasters (landuse.checks) on tiny hand-typed maps: each passes on a compliant map
+"""Policy checks from the rasters (landuse.evaluation.checks) on tiny hand-typed maps: each passes on a compliant map
 and fails on a map that breaks it."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from landuse.checks import CHECK_COLUMNS, describe, failure_lines, ordered, policy_checks, records, summary
-from landuse.classes import default_scheme
-from landuse.cli import app
-from landuse.config import scenario_from_dict
-from landuse.landscape import new_landscape
+from landuse.cli.app import app
+from landuse.core.classes import default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.landscape import new_landscape
+from landuse.evaluation.checks import CHECK_COLUMNS, describe, failure_lines, ordered, policy_checks, records, summary
 
 S = default_scheme()
 R, IND, COM = S.code_of("residential"), S.code_of("industrial"), S.code_of("commercial")
@@ -315,7 +315,7 @@ def test_failure_lines_order_and_records() -> None:
 
 
 def test_nodata_inside_the_study_area_is_an_error() -> None:
-    from landuse.errors import LanduseError
+    from landuse.core.errors import LanduseError
 
     with pytest.raises(LanduseError, match="nodata cells inside the study area"):
         policy_checks(_scenario(), _landscape(), {2030: _set(START, S.nodata, (2, 2))})

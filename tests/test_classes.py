@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landuse.classes import URBAN_TYPES, ClassScheme, LandClass, default_scheme
-from landuse.errors import ConfigError
+from landuse.core.classes import URBAN_TYPES, ClassScheme, LandClass, default_scheme
+from landuse.core.errors import ConfigError
 
 
 def test_default_scheme_roles() -> None:

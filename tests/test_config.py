@@ -10,9 +10,9 @@ import yaml
 from conftest import scenario_dict
 from typer.testing import CliRunner
 
-from landuse.cli import app
-from landuse.config import load_scenario, scenario_from_dict
-from landuse.errors import ConfigError
+from landuse.cli.app import app
+from landuse.core.config import load_scenario, scenario_from_dict
+from landuse.core.errors import ConfigError
 
 runner = CliRunner()
 
@@ -140,7 +140,7 @@ def test_per_city_demand_sums_to_cluster() -> None:
 
 
 def test_outputs_switches_and_the_comma_list(tmp_path: Path, tiny_layers) -> None:
-    from landuse.config import OUTPUT_NAMES, OutputsConfig
+    from landuse.core.config import OUTPUT_NAMES, OutputsConfig
 
     sc = scenario_from_dict(scenario_dict(tiny_layers, tmp_path, outputs={"report": False, "boundary": False}),
                             base_dir=tmp_path)

@@ -9,13 +9,13 @@ from conftest import CRS, tiny_landuse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from landuse.classes import default_scheme
-from landuse.config import scenario_from_dict
-from landuse.constraints import constraint_factor, convertible, land_area_mask, never_convert, open_space_mask
-from landuse.errors import ConfigError
-from landuse.landscape import new_landscape
-from landuse.suitability import compute_suitability, distance_score, distance_to
-from landuse.zones import zone_grid
+from landuse.allocation.zones import zone_grid
+from landuse.core.classes import default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.errors import ConfigError
+from landuse.core.landscape import new_landscape
+from landuse.surfaces.constraints import constraint_factor, convertible, land_area_mask, never_convert, open_space_mask
+from landuse.surfaces.suitability import compute_suitability, distance_score, distance_to
 
 T = Affine(100.0, 0, 0, 0, -100.0, 600.0)
 S = default_scheme()
@@ -167,9 +167,9 @@ def test_config_round_trip_keeps_suitability() -> None:
        boundary=st.sampled_from(["none", "soft", "hard"]), switches=st.booleans())
 def test_never_convert_and_factor_are_the_whole_raster_formulas_for_any_strip_height(
         seed, rows, cols, strip_cells, greenbelt, boundary, switches) -> None:
-    """Both are filled strip by strip (``landuse.io.STRIP_CELLS`` cells a strip): every cell is the whole-raster
+    """Both are filled strip by strip (``landuse.io.rasters.STRIP_CELLS`` cells a strip): every cell is the whole-raster
     formula's, so no red-line, permanent-farmland or protected cell escapes at a strip edge."""
-    import landuse.io
+    import landuse.io.rasters
 
     rng = np.random.default_rng(seed)
     codes = np.array([c.code for c in S], dtype=np.uint8)
@@ -194,12 +194,12 @@ def test_never_convert_and_factor_are_the_whole_raster_formulas_for_any_strip_he
     if boundary == "soft":
         factor[~layers["growth_boundary"]] *= np.float32(0.3)
     factor[never] = 0.0
-    old = landuse.io.STRIP_CELLS
-    landuse.io.STRIP_CELLS = strip_cells
+    old = landuse.io.rasters.STRIP_CELLS
+    landuse.io.rasters.STRIP_CELLS = strip_cells
     try:
         np.testing.assert_array_equal(never_convert(ds, sc), never)
         got = constraint_factor(ds, sc)
     finally:
-        landuse.io.STRIP_CELLS = old
+        landuse.io.rasters.STRIP_CELLS = old
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got.view(np.uint32), factor.view(np.uint32))

@@ -1,4 +1,4 @@
-"""Demand from people and jobs (landuse.demand): hand-computed cases, interpolation, densities, bad tables."""
+"""Demand from people and jobs (landuse.allocation.demand): hand-computed cases, interpolation, densities, bad tables."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import yaml
 from affine import Affine
 from conftest import scenario_dict
 
-from landuse.classes import default_scheme
-from landuse.config import load_scenario, scenario_from_dict
-from landuse.demand import derive_demand
-from landuse.errors import ConfigError, LanduseError
-from landuse.landscape import new_landscape
-from landuse.scenario import run_scenario
+from landuse.allocation.demand import derive_demand
+from landuse.core.classes import default_scheme
+from landuse.core.config import load_scenario, scenario_from_dict
+from landuse.core.errors import ConfigError, LanduseError
+from landuse.core.landscape import new_landscape
+from landuse.pipeline.run import run_scenario
 
 S = default_scheme()
 R, IND, COM, F = S.code_of("residential"), S.code_of("industrial"), S.code_of("commercial"), S.codes_with_role(

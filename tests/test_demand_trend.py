@@ -1,4 +1,4 @@
-"""Demand from the land there is (landuse.demand_trend): share, linear trend, Markov chain, one source per scenario."""
+"""Demand from the land there is (landuse.allocation.demand_trend): share, linear trend, Markov chain, one source per scenario."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from affine import Affine
 from conftest import scenario_dict, tiny_landuse, write_array
 from typer.testing import CliRunner
 
-from landuse.classes import default_scheme
-from landuse.cli import app
-from landuse.config import load_scenario, scenario_from_dict
-from landuse.demand_trend import apply_trend_demand, matrix_power, resolve_trend_demand
-from landuse.errors import ConfigError
-from landuse.landscape import new_landscape
-from landuse.scenario import run_scenario
-from landuse.suitability_model import train_suitability
+from landuse.allocation.demand_trend import apply_trend_demand, matrix_power, resolve_trend_demand
+from landuse.cli.app import app
+from landuse.core.classes import default_scheme
+from landuse.core.config import load_scenario, scenario_from_dict
+from landuse.core.errors import ConfigError
+from landuse.core.landscape import new_landscape
+from landuse.pipeline.run import run_scenario
+from landuse.surfaces.suitability_model import train_suitability
 
 S = default_scheme()
 R, IND, COM = S.code_of("residential"), S.code_of("industrial"), S.code_of("commercial")

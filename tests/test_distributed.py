@@ -12,11 +12,11 @@ from growth_fixtures import random_landscape, scenario, targets
 from test_tiled import assert_same
 from typer.testing import CliRunner
 
-from landuse.cli import app
-from landuse.distributed import check_scheduler, dask_client, run_batch, simulate_ensemble
-from landuse.errors import LanduseError
+from landuse.cli.app import app
+from landuse.core.errors import LanduseError
 from landuse.growth import GrowthParams, simulate
-from landuse.scenario import run_scenario
+from landuse.pipeline.run import run_scenario
+from landuse.scale.distributed import check_scheduler, dask_client, run_batch, simulate_ensemble
 
 runner = CliRunner()
 

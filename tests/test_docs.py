@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landuse.config import ScenarioConfig
-from landuse.config_doc import iter_keys, render
+from landuse.core.config import ScenarioConfig
+from landuse.core.config_doc import iter_keys, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_config_reference_lists_every_key() -> None:
     text = (ROOT / "docs" / "config.md").read_text()
     missing = [path for path, *_ in iter_keys(ScenarioConfig) if f"`{path}`" not in text]
-    assert not missing, f"docs/config.md is stale; run `python -m landuse.config_doc > docs/config.md` ({missing[:5]})"
+    assert not missing, f"docs/config.md is stale; run `python -m landuse.core.config_doc > docs/config.md` ({missing[:5]})"
 
 
 def test_config_reference_is_generated_output() -> None:

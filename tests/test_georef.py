@@ -11,7 +11,7 @@ import pytest
 import rioxarray  # noqa: F401  (registers .rio: the reference the helpers must agree with)
 from affine import Affine
 
-from landuse.landscape import crs_of, like, new_landscape, set_georef, transform_of
+from landuse.core.landscape import crs_of, like, new_landscape, set_georef, transform_of
 
 TRANSFORMS = [Affine(30, 0, 300_000, 0, -30, 3_500_000), Affine(100, 0, -50.5, 0, -25, 1e6), Affine(1 / 3, 0, 0, 0, -2.5, 7)]
 
@@ -46,7 +46,7 @@ def test_a_run_never_imports_rioxarray(tmp_path, tiny_config) -> None:
     code = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from landuse.scenario import run_scenario
+        from landuse.pipeline.run import run_scenario
         run_scenario({str(tiny_config)!r}, out={str(tmp_path / "out")!r}, runs=1)
         assert any(Path({str(tmp_path / "out")!r}).glob("landuse_*.tif"))
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("rioxarray", "pyproj")))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landuse.scenario import run_scenario
+from landuse.pipeline.run import run_scenario
 
 GOLDEN = Path(__file__).parent / "data" / "golden_reduced.json"
 

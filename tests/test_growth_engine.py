@@ -30,10 +30,10 @@ from growth_fixtures import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landuse.classes import URBAN_TYPES
-from landuse.errors import GridMismatchError, LanduseError
+from landuse.core.classes import URBAN_TYPES
+from landuse.core.errors import GridMismatchError, LanduseError
+from landuse.core.landscape import new_landscape
 from landuse.growth import GrowthInputError, GrowthParams, simulate, targets_frame
-from landuse.landscape import new_landscape
 
 TESTS = Path(__file__).parent
 CODE = dict(zip(URBAN_TYPES, SCHEME.urban_codes, strict=True))

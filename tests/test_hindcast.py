@@ -14,11 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from landuse.classes import default_scheme
-from landuse.cli import app
-from landuse.config import scenario_from_dict
-from landuse.errors import ConfigError
-from landuse.hindcast import (
+from landuse.calibration.hindcast import (
     allocate_by_rank,
     hindcast,
     hindcast_years,
@@ -27,7 +23,11 @@ from landuse.hindcast import (
     past_landscape,
     score_map,
 )
-from landuse.landscape import new_landscape
+from landuse.cli.app import app
+from landuse.core.classes import default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.errors import ConfigError
+from landuse.core.landscape import new_landscape
 
 S = default_scheme()
 R, F, W = S.code_of("residential"), S.codes_with_role("farmland")[0], S.codes_with_role("water")[0]
@@ -129,7 +129,7 @@ def test_null_models_by_hand():
 
 
 def test_hindcast_amounts_follow_the_quantities_and_calibration_amounts():
-    from landuse.hindcast import hindcast_amounts
+    from landuse.calibration.hindcast import hindcast_amounts
 
     def with_amounts(a):
         return scenario_from_dict({"name": "hc", "layers": {"landuse": "lu.tif"}, "periods": [2015, 2020],
@@ -176,9 +176,9 @@ def _three_dates(reduced_base):
     nearest to 2010's urban land (the sample holds two dates; a hindcast needs three)."""
     import rasterio
 
-    from landuse.io import write_geotiff
-    from landuse.landscape import like
-    from landuse.suitability import distance_to
+    from landuse.core.landscape import like
+    from landuse.io.rasters import write_geotiff
+    from landuse.surfaces.suitability import distance_to
 
     folder = reduced_base / "sample"
     with rasterio.open(folder / "landuse_2010.tif") as f:
@@ -243,8 +243,8 @@ def test_hindcast_command_on_the_sample(sample3, tmp_path):
 
 def test_hindcast_is_leakage_free(sample3):
     """Scramble t2 (same amounts per type, urban gain moved elsewhere): every prediction is unchanged."""
-    from landuse.config import load_scenario
-    from landuse.io import read_landscape
+    from landuse.core.config import load_scenario
+    from landuse.io.rasters import read_landscape
 
     path, lu15, lu20 = sample3
     sc = load_scenario(path)
@@ -288,7 +288,7 @@ def test_expected_map_takes_the_most_probable_cells():
     allowed = np.zeros((3, 256), dtype=bool)
     allowed[:, F] = True
     params = SimpleNamespace(potential=potential, allowed=allowed, type_codes=(1, 2, 3), types=TYPES)
-    from landuse.hindcast import expected_map
+    from landuse.calibration.hindcast import expected_map
 
     out = expected_map(before, counts, params, np.ones((1, 5), int), _targets({1: 3}))
     # 3 runs at cells 1 and 3 (potential 2 beats 1), then 1 run at cell 0 over 0 runs at cell 2
@@ -303,7 +303,7 @@ def test_expected_map_ranks_converted_cells_first_as_one_ranking_would(seed, row
     map as one ranking of every candidate (count * 256 + potential), with zones short of candidates."""
     from types import SimpleNamespace
 
-    from landuse.hindcast import _allocate_by_rank, expected_map
+    from landuse.calibration.hindcast import _allocate_by_rank, expected_map
 
     rng = np.random.default_rng(seed)
     codes = np.array([c.code for c in S], dtype=np.uint8)
@@ -331,7 +331,7 @@ def test_expected_map_ranks_converted_cells_first_as_one_ranking_would(seed, row
 
 
 def test_density_features_by_hand():
-    from landuse.suitability_model import feature_stack
+    from landuse.surfaces.suitability_model import feature_stack
 
     lu = np.full((5, 5), F, dtype=np.uint8)
     lu[2, 2] = R
@@ -349,7 +349,7 @@ def test_density_features_by_hand():
 
 
 def test_warns_when_a_source_that_changed_in_the_history_is_unreachable(monkeypatch):
-    from landuse.hindcast import unreachable_sources
+    from landuse.calibration.hindcast import unreachable_sources
 
     forest = S.codes_with_role("open_space")[0]
     t0 = np.full((4, 5), forest, dtype=np.uint8)
@@ -364,10 +364,10 @@ def test_warns_when_a_source_that_changed_in_the_history_is_unreachable(monkeypa
     msgs = unreachable_sources(ds, sc, plan)
     assert len(msgs) == 1
     assert "89% of the urban gain 2010 -> 2020 came from open space (forest 89%)" in msgs[0]
-    import landuse.io
+    import landuse.io.rasters
 
-    for strip in (1, 5, 7):  # the gain is counted strip by strip (landuse.io.STRIP_CELLS cells a strip)
-        monkeypatch.setattr(landuse.io, "STRIP_CELLS", strip)
+    for strip in (1, 5, 7):  # the gain is counted strip by strip (landuse.io.rasters.STRIP_CELLS cells a strip)
+        monkeypatch.setattr(landuse.io.rasters, "STRIP_CELLS", strip)
         assert unreachable_sources(ds, sc, plan) == msgs
     monkeypatch.undo()
     assert "allocation.weights.open_space" in msgs[0]
@@ -384,8 +384,8 @@ def test_warns_when_a_source_that_changed_in_the_history_is_unreachable(monkeypa
 
 
 def test_run_applies_a_calibration_file_and_records_it(tiny_config, tmp_path):
-    from landuse.calibrate import apply_calibration
-    from landuse.config import load_scenario
+    from landuse.calibration.calibrate import apply_calibration
+    from landuse.core.config import load_scenario
 
     cal = tmp_path / "calibrated.yaml"
     cal.write_text("# header\ngrowth:\n  neighbourhood_strength: 3.25\n  iterations: 7\n"
@@ -422,10 +422,10 @@ def test_run_applies_a_calibration_file_and_records_it(tiny_config, tmp_path):
 def test_non_square_cells_keep_their_x_and_y_sizes(tmp_path):
     from conftest import write_array
 
-    from landuse.landscape import cell_size, cell_sizes
-    from landuse.suitability import distance_to
-    from landuse.validate import validate_scenario
-    from landuse.zones import zone_grid
+    from landuse.allocation.zones import zone_grid
+    from landuse.core.landscape import cell_size, cell_sizes
+    from landuse.evaluation.validate import validate_scenario
+    from landuse.surfaces.suitability import distance_to
 
     tall = Affine(100.0, 0.0, 300_000.0, 0.0, -50.0, 3_500_000.0)  # 100 m wide, 50 m high
     lu = np.full((8, 6), F, dtype=np.uint8)
@@ -444,8 +444,8 @@ def test_non_square_cells_keep_their_x_and_y_sizes(tmp_path):
 
 
 def test_prediction_runs_change_the_prediction_not_the_fit(sample3):
-    from landuse.config import load_scenario
-    from landuse.io import read_landscape
+    from landuse.core.config import load_scenario
+    from landuse.io.rasters import read_landscape
 
     path, _, _ = sample3
     sc = load_scenario(path)

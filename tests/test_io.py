@@ -11,10 +11,16 @@ import rasterio
 from affine import Affine
 from conftest import CRS, TRANSFORM, tiny_landuse, write_array
 
-from landuse.classes import ClassScheme, LandClass, default_scheme
-from landuse.errors import GridMismatchError, InputOverwriteError, LanduseError, OutputFolderError, UnknownClassError
-from landuse.io import protected_inputs, read_class_names, read_landscape, write_geotiff, write_text
-from landuse.landscape import MASK_LAYERS, like, new_landscape
+from landuse.core.classes import ClassScheme, LandClass, default_scheme
+from landuse.core.errors import (
+    GridMismatchError,
+    InputOverwriteError,
+    LanduseError,
+    OutputFolderError,
+    UnknownClassError,
+)
+from landuse.core.landscape import MASK_LAYERS, like, new_landscape
+from landuse.io.rasters import protected_inputs, read_class_names, read_landscape, write_geotiff, write_text
 
 
 def test_categorical_round_trip_keeps_values_crs_transform_nodata_colours_and_names(tmp_path: Path) -> None:
@@ -143,8 +149,8 @@ def test_a_mask_nodata_tag_never_hides_its_inside_cells(tmp_path: Path, name: st
 def test_red_line_with_a_nodata_tag_is_never_converted(tiny_layers: dict[str, Path], tmp_path: Path, tag) -> None:
     from conftest import scenario_dict
 
-    from landuse.config import scenario_from_dict
-    from landuse.constraints import never_convert
+    from landuse.core.config import scenario_from_dict
+    from landuse.surfaces.constraints import never_convert
 
     red = np.zeros(tiny_landuse().shape, dtype=np.uint8)
     red[3:6, 2:5] = 1
@@ -186,7 +192,7 @@ def test_atomic_write_keeps_earlier_file_on_failure(tmp_path: Path, monkeypatch)
     assert p.read_bytes() == before
     monkeypatch.undo()
     # failure after the pixels are written, before the rename
-    monkeypatch.setattr("landuse.io._category_aux_xml", boom)
+    monkeypatch.setattr("landuse.io.rasters._category_aux_xml", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         write_geotiff(other, p, classes=scheme)
     assert p.read_bytes() == before

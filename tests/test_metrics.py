@@ -1,4 +1,4 @@
-"""Evaluation metrics on hand-computed rasters (landuse.metrics)."""
+"""Evaluation metrics on hand-computed rasters (landuse.evaluation.metrics)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from landuse.classes import URBAN_TYPES, default_scheme
-from landuse.config import scenario_from_dict
-from landuse.errors import LanduseError
-from landuse.landscape import new_landscape
-from landuse.metrics import (
+from landuse.core.classes import URBAN_TYPES, default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.errors import LanduseError
+from landuse.core.landscape import new_landscape
+from landuse.evaluation.metrics import (
     _joint_histogram,
     change_components,
     change_components_by_class,
@@ -304,9 +304,9 @@ def test_lei_kernel_matches_slow_twin(seed: int, buffer_cells: float) -> None:
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), strip_cells=st.integers(1, 120), with_study=st.booleans())
 def test_metrics_and_lei_are_the_same_whatever_the_strip_height(seed, strip_cells, with_study) -> None:
-    """The class masks are built strip by strip (``landuse.io.STRIP_CELLS`` cells a strip): any strip height
+    """The class masks are built strip by strip (``landuse.io.rasters.STRIP_CELLS`` cells a strip): any strip height
     gives the same metrics, labels, LEI and types as one strip."""
-    import landuse.io
+    import landuse.io.rasters
 
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in rng.integers(3, 25, size=2))
@@ -323,12 +323,12 @@ def test_metrics_and_lei_are_the_same_whatever_the_strip_height(seed, strip_cell
         return m, e
 
     whole_m, whole_e = compute()
-    old = landuse.io.STRIP_CELLS
-    landuse.io.STRIP_CELLS = strip_cells
+    old = landuse.io.rasters.STRIP_CELLS
+    landuse.io.rasters.STRIP_CELLS = strip_cells
     try:
         m, e = compute()
     finally:
-        landuse.io.STRIP_CELLS = old
+        landuse.io.rasters.STRIP_CELLS = old
     assert m.keys() == whole_m.keys()
     for k in m:
         np.testing.assert_equal(m[k], whole_m[k])  # nan == nan here
@@ -437,7 +437,7 @@ def test_quota_per_city_hand_computed() -> None:
     assert cl["quota_share"] is None and cl["quota_met"] is None
     assert c1["farmland_before_ha"] == 3.0 and c1["farmland_after_ha"] == 2.0 and c1["farmland_loss_ha"] == 1.0
     assert cl["new_urban_ha"] == pytest.approx(2.0)
-    assert "FAIL" in rep.table() and "all checks pass" not in rep.table()  # the verdict is landuse.checks'
+    assert "FAIL" in rep.table() and "all checks pass" not in rep.table()  # the verdict is landuse.evaluation.checks'
 
 
 
@@ -489,9 +489,9 @@ def test_quota_counts_the_protected_open_space_layer() -> None:
 @given(seed=st.integers(0, 2**31 - 1), strip_cells=st.integers(1, 150), quota_unit=st.sampled_from(["city", "cluster"]),
        water=st.booleans(), with_layers=st.booleans())
 def test_quota_report_is_the_same_whatever_the_strip_height(seed, strip_cells, quota_unit, water, with_layers) -> None:
-    """Every amount of the quota table is a count of cells added strip by strip (``landuse.io.STRIP_CELLS``):
+    """Every amount of the quota table is a count of cells added strip by strip (``landuse.io.rasters.STRIP_CELLS``):
     any strip height gives the table of one strip, the listed converted cells included."""
-    import landuse.io
+    import landuse.io.rasters
 
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in rng.integers(2, 22, size=2))
@@ -506,12 +506,12 @@ def test_quota_report_is_the_same_whatever_the_strip_height(seed, strip_cells, q
     ds = new_landscape(layers, crs="EPSG:32651", transform=Affine(100.0, 0.0, 0.0, 0.0, -100.0, 4000.0))
     sc = _scenario(open_space_quota={"share": 0.2, "unit": quota_unit, "include_water": water})
     whole = quota_report(ds, after, sc)
-    old = landuse.io.STRIP_CELLS
-    landuse.io.STRIP_CELLS = strip_cells
+    old = landuse.io.rasters.STRIP_CELLS
+    landuse.io.rasters.STRIP_CELLS = strip_cells
     try:
         got = quota_report(ds, after, sc)
     finally:
-        landuse.io.STRIP_CELLS = old
+        landuse.io.rasters.STRIP_CELLS = old
     assert got.units == whole.units
     assert got.red_line == whole.red_line and got.permanent_farmland == whole.permanent_farmland
     if with_layers:
@@ -521,7 +521,7 @@ def test_quota_report_is_the_same_whatever_the_strip_height(seed, strip_cells, q
 def _quota_twin(ds, after: np.ndarray, sc) -> dict:
     """The quota table's amounts (cells) per city and for the cluster with whole-raster masks of the public
     functions (``land_area_mask``, ``open_space_mask``, ``is_role``): the reference of the one-pass kernel."""
-    from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
+    from landuse.surfaces.constraints import land_area_mask, open_space_mask, protected_open_space
 
     classes = sc.classes
     q = sc.config.policy.open_space_quota
@@ -550,7 +550,7 @@ def _quota_twin(ds, after: np.ndarray, sc) -> dict:
 def test_quota_amounts_equal_the_whole_raster_masks(seed, water, protected, cities, dtype, strip_cells) -> None:
     """Land, open space (now and before), farmland before / after / lost and new urban land per city and for the
     cluster: the compiled one-pass counts equal the masks of the constraint functions cell for cell."""
-    import landuse.io
+    import landuse.io.rasters
 
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in rng.integers(1, 25, size=2))
@@ -567,12 +567,12 @@ def test_quota_amounts_equal_the_whole_raster_masks(seed, water, protected, citi
     ds = new_landscape(layers, crs="EPSG:32651", transform=Affine(100.0, 0.0, 0.0, 0.0, -100.0, 100.0 * shape[0]))
     sc = _scenario(open_space_quota={"share": 0.2, "unit": "city", "include_water": water})
     want = _quota_twin(ds, after, sc)
-    old = landuse.io.STRIP_CELLS
-    landuse.io.STRIP_CELLS = strip_cells
+    old = landuse.io.rasters.STRIP_CELLS
+    landuse.io.rasters.STRIP_CELLS = strip_cells
     try:
         rep = quota_report(ds, after, sc)
     finally:
-        landuse.io.STRIP_CELLS = old
+        landuse.io.rasters.STRIP_CELLS = old
     keys = ("land_area_ha", "open_space_ha", "open_space_before_ha", "farmland_before_ha", "farmland_after_ha",
             "farmland_loss_ha", "new_urban_ha")
     got = {u["unit"]: tuple(u[k] for k in keys) for u in rep.units}
@@ -728,7 +728,7 @@ def test_lei_beyond_65535_patches() -> None:
     other row and column from column 4, 217 a row, so patch 65 536 is at row 604, column 4,
     and its buffer takes in column 2 again.
     """
-    from landuse.metrics import disk_offsets
+    from landuse.evaluation.metrics import disk_offsets
 
     rows, cols = 610, 440
     rng = np.random.default_rng(3)

@@ -1,4 +1,4 @@
-"""Output folders are replaced as a whole or not at all (landuse.outputs): kills, a full disk, stale files, verify."""
+"""Output folders are replaced as a whole or not at all (landuse.io.folders): kills, a full disk, stale files, verify."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import yaml
 from conftest import scenario_dict, tiny_landuse, write_array
 from typer.testing import CliRunner
 
-from landuse.classes import default_scheme
-from landuse.cli import app
-from landuse.errors import OutputExistsError, OutputFolderError
-from landuse.outputs import MANIFEST, OutputFolder, verify_folder, write_bytes, write_text
-from landuse.scenario import run_scenario
+from landuse.cli.app import app
+from landuse.core.classes import default_scheme
+from landuse.core.errors import OutputExistsError, OutputFolderError
+from landuse.io.folders import MANIFEST, OutputFolder, verify_folder, write_bytes, write_text
+from landuse.pipeline.run import run_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -153,7 +153,7 @@ def test_sigkill_mid_swap_is_recovered_by_the_next_run(project, tmp_path) -> Non
 def test_full_disk_is_one_clear_line_and_exit_2(project, tmp_path, monkeypatch) -> None:
     out = tmp_path / "out"
     earlier = run_scenario(project["short"], out=out, seed=3).manifest
-    import landuse.scenario as pipeline
+    import landuse.pipeline.run as pipeline
 
     real = pipeline.write_geotiff
     calls = {"n": 0}
@@ -204,7 +204,7 @@ def test_ctrl_c_keeps_the_earlier_folder_and_exits_130(project, tmp_path, monkey
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("landuse.boundary.write_ugb", interrupt)
+    monkeypatch.setattr("landuse.evaluation.boundary.write_ugb", interrupt)
     res = runner.invoke(app, ["run", str(project["short"]), "--out", str(out), "--seed", "11", "--quiet"])
     assert res.exit_code == 130 and "interrupted" in res.output and "earlier outputs" in res.output
     assert_complete(out, earlier)
@@ -306,7 +306,7 @@ def test_leftovers_of_a_live_writer_are_left_alone(tmp_path) -> None:
 def test_sleuth_output_folder_is_replaced_whole(tmp_path, capsys) -> None:
     from test_sleuth import _tiny_project
 
-    from landuse._entry import fast_sleuth
+    from landuse.cli.entry import fast_sleuth
 
     scen = _tiny_project(tmp_path)
     out = tmp_path / "Output" / "run"  # the scenario's OUTPUT_DIR

@@ -7,8 +7,8 @@ import rasterio
 import yaml
 from affine import Affine
 
-from landuse.landscape import like, new_landscape
-from landuse.scenario import PeriodProbability, run_scenario
+from landuse.core.landscape import like, new_landscape
+from landuse.pipeline.run import PeriodProbability, run_scenario
 
 
 def _grid(shape=(6, 5)):
@@ -82,7 +82,7 @@ def test_a_wrapped_raster_is_freed_when_its_last_reference_goes() -> None:
     try:
         da = like(ds, np.zeros((6, 5), np.float32), "x")
         assert da.rio.crs == ds.rio.crs  # the accessor works again after the cycle was dropped...
-        from landuse.landscape import drop_accessor_cycle
+        from landuse.core.landscape import drop_accessor_cycle
 
         drop_accessor_cycle(da)
         ref = weakref.ref(da)
@@ -102,7 +102,7 @@ def test_a_wrapped_raster_is_freed_when_its_last_reference_goes() -> None:
 
 def test_zone_sums_add_in_cell_order_as_bincount_does() -> None:
     """The compiled per-zone sums equal np.bincount's float64 sums bit for bit, NaN and inf left out."""
-    from landuse.metrics_kernels import masked_zone_sums
+    from landuse.evaluation.metrics_kernels import masked_zone_sums
 
     rng = np.random.default_rng(5)
     n_cells, n = 5000, 17
@@ -126,7 +126,7 @@ def test_a_periods_suitability_is_freed_before_its_growth_without_the_collector(
     import weakref
 
     import landuse.growth as growth
-    import landuse.suitability as suitability
+    import landuse.surfaces.suitability as suitability
 
     made: list[weakref.ref] = []
     alive_at_growth: list[int] = []
@@ -162,7 +162,7 @@ def test_static_driver_scores_are_kept_between_periods_and_freed_before_the_last
     from conftest import scenario_dict
 
     import landuse.growth as growth
-    import landuse.suitability as suitability
+    import landuse.surfaces.suitability as suitability
 
     cfg = scenario_dict(tiny_layers, tmp_path, periods=[2020, 2025, 2030],
                         demand={"residential": {2025: 3.0, 2030: 2.0}, "industrial": {2025: 1.0, 2030: 1.0},
@@ -196,8 +196,8 @@ def test_not_converted_equals_the_whole_raster_product_for_any_strip_height(monk
     """``not_urban *= clip(1 - sum_t counts_t / runs, 0, 1)`` strip by strip: bit for bit the whole-raster product."""
     import xarray as xr
 
-    import landuse.io
-    from landuse.scenario import _not_converted
+    import landuse.io.rasters
+    from landuse.pipeline.run import _not_converted
 
     shape = (13, 11)
     ds = _grid(shape)
@@ -212,7 +212,7 @@ def test_not_converted_equals_the_whole_raster_product_for_any_strip_height(monk
         p_any += prob[t].values
     want = start * np.clip(1.0 - p_any, 0.0, 1.0)
     for strip in (1, 5, 11, 12, 23, 1 << 22):
-        monkeypatch.setattr(landuse.io, "STRIP_CELLS", strip)
+        monkeypatch.setattr(landuse.io.rasters, "STRIP_CELLS", strip)
         got = start.copy()
         _not_converted(got, prob, types)
         np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -1,7 +1,7 @@
 """Property tests: every policy the plan sets holds on every Monte Carlo run's map.
 
 Random small regions and policy mixes (hypothesis, 200 examples) go through the real
-pipeline (:func:`landuse.scenario.run_scenario` with ``keep_runs=True``); each run's map of
+pipeline (:func:`landuse.pipeline.run.run_scenario` with ``keep_runs=True``); each run's map of
 each period is checked against the policies, computed from the rasters themselves:
 hard masks never change, the farmland-loss cap (per period and over the horizon), the
 open-space quota per unit, city growth limits, and the plan's amounts per zone, source
@@ -20,14 +20,14 @@ from conftest import write_array
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landuse.allocate import SOURCE_ROLES
-from landuse.classes import URBAN_TYPES, default_scheme
-from landuse.constraints import land_area_mask, open_space_mask
-from landuse.errors import InfeasibleAllocationError
-from landuse.landscape import cell_area_ha, cell_size
-from landuse.scenario import run_scenario
-from landuse.suitability import distance_to
-from landuse.zones import zone_grid
+from landuse.allocation.lp import SOURCE_ROLES
+from landuse.allocation.zones import zone_grid
+from landuse.core.classes import URBAN_TYPES, default_scheme
+from landuse.core.errors import InfeasibleAllocationError
+from landuse.core.landscape import cell_area_ha, cell_size
+from landuse.pipeline.run import run_scenario
+from landuse.surfaces.constraints import land_area_mask, open_space_mask
+from landuse.surfaces.suitability import distance_to
 
 S = default_scheme()
 FARM = S.codes_with_role("farmland")[0]

@@ -11,12 +11,11 @@ import yaml
 from conftest import write_array
 from typer.testing import CliRunner
 
-from landuse.classes import NON_URBAN_ROLES
-from landuse.cli import app
-from landuse.config import load_scenario, scenario_from_dict
-from landuse.errors import ConfigError, UnknownClassError
-from landuse.io import read_landscape
-from landuse.presets import (
+from landuse.cli.app import app
+from landuse.core.classes import NON_URBAN_ROLES
+from landuse.core.config import load_scenario, scenario_from_dict
+from landuse.core.errors import ConfigError, UnknownClassError
+from landuse.core.presets import (
     PRESET_ALIASES,
     PRESET_NAMES,
     corine_grid_code,
@@ -25,6 +24,7 @@ from landuse.presets import (
     preset_scheme,
     preset_yaml,
 )
+from landuse.io.rasters import read_landscape
 
 runner = CliRunner()
 
@@ -50,7 +50,7 @@ def test_every_preset_is_listed_and_documented() -> None:
             row = f"| {c.code} | {c.name} | {role}{' (primary)' if c.primary else ''} | `{c.colour}` |"
             if row not in doc:
                 missing.append(f"{name}: {row}")
-    assert not missing, f"docs/presets.md is out of step with landuse/presets.py: {missing[:3]}"
+    assert not missing, f"docs/presets.md is out of step with landuse/core/presets.py: {missing[:3]}"
 
 
 @pytest.mark.parametrize("name", list(DOCUMENTED))

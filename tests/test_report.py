@@ -1,4 +1,4 @@
-"""Reports (landuse.report) and the `landuse evaluate` command."""
+"""Reports (landuse.report.document) and the `landuse evaluate` command."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import rasterio
 from affine import Affine
 from typer.testing import CliRunner
 
-from landuse.boundary import delineate_ugb
-from landuse.classes import default_scheme
-from landuse.cli import app
-from landuse.config import scenario_from_dict
-from landuse.io import write_geotiff
-from landuse.landscape import like, new_landscape
-from landuse.report import build_report, write_report
+from landuse.cli.app import app
+from landuse.core.classes import default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.landscape import like, new_landscape
+from landuse.evaluation.boundary import delineate_ugb
+from landuse.io.rasters import write_geotiff
+from landuse.report.document import build_report, write_report
 
 S = default_scheme()
 RES, IND, COM = S.code_of("residential"), S.code_of("industrial"), S.code_of("commercial")
@@ -168,10 +168,10 @@ def test_report_json_states_scenario_seed_inputs(tmp_path, scenario, landscape) 
 @pytest.mark.parametrize("strip", [1, 7, 24, 25, 1 << 22])
 def test_probability_summary_is_counted_strip_by_strip(scenario, landscape, monkeypatch, strip) -> None:
     """Mean (summed in float64) and cells at 0.5 or more of each probability raster, inside the study area and
-    where finite: the whole raster's figures for any strip height (``landuse.io.STRIP_CELLS`` cells a strip)."""
-    import landuse.io
+    where finite: the whole raster's figures for any strip height (``landuse.io.rasters.STRIP_CELLS`` cells a strip)."""
+    import landuse.io.rasters
 
-    monkeypatch.setattr(landuse.io, "STRIP_CELLS", strip)
+    monkeypatch.setattr(landuse.io.rasters, "STRIP_CELLS", strip)
     yy, xx = np.mgrid[0:20, 0:24]
     prob = np.exp(-((yy - 7.0) ** 2 + (xx - 7.0) ** 2) / 30.0).astype(np.float32)
     prob[3, 4:9] = np.nan

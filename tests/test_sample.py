@@ -14,11 +14,11 @@ import yaml
 from scipy import ndimage
 from typer.testing import CliRunner
 
-from landuse.classes import URBAN_TYPES, default_scheme
-from landuse.cli import app
-from landuse.config import load_scenario
-from landuse.io import read_class_names, read_landscape
-from landuse.sample import LAYER_FILES, build_sample, generate_sample
+from landuse.cli.app import app
+from landuse.core.classes import URBAN_TYPES, default_scheme
+from landuse.core.config import load_scenario
+from landuse.io.rasters import read_class_names, read_landscape
+from landuse.sample.region import LAYER_FILES, build_sample, generate_sample
 
 SIZE = 200
 SEED = 7
@@ -374,7 +374,7 @@ MEGA = 1000  # forced megaregion at a small size (the default threshold is MEGA_
 @pytest.fixture(scope="module")
 def mega():
     """The megaregion in memory, as one tile."""
-    from landuse.sample_mega import build_megaregion
+    from landuse.sample.mega import build_megaregion
 
     return build_megaregion(size=MEGA, seed=SEED, cell_size=30.0, tile=MEGA)
 
@@ -416,7 +416,7 @@ def test_megaregion_written_files_equal_the_in_memory_tiles(mega_written, mega):
 
 
 def test_megaregion_tiles_do_not_change_the_result(mega):
-    from landuse.sample_mega import build_megaregion
+    from landuse.sample.mega import build_megaregion
 
     other = build_megaregion(size=MEGA, seed=SEED, cell_size=30.0, tile=333, workers=2)  # 9 tiles, 2 processes
     for name, arr in mega.arrays.items():
@@ -424,7 +424,7 @@ def test_megaregion_tiles_do_not_change_the_result(mega):
 
 
 def test_megaregion_another_seed_differs():
-    from landuse.sample_mega import build_megaregion
+    from landuse.sample.mega import build_megaregion
 
     a = build_megaregion(size=600, seed=1, tile=600).arrays["landuse_2020"]
     b = build_megaregion(size=600, seed=2, tile=600).arrays["landuse_2020"]

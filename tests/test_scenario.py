@@ -12,11 +12,11 @@ import rasterio
 import yaml
 from typer.testing import CliRunner
 
-from landuse.cli import app
-from landuse.config import scenario_from_dict
-from landuse.errors import OutputExistsError
-from landuse.sample import generate_sample
-from landuse.scenario import run_scenario
+from landuse.cli.app import app
+from landuse.core.config import scenario_from_dict
+from landuse.core.errors import OutputExistsError
+from landuse.pipeline.run import run_scenario
+from landuse.sample.region import generate_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -173,7 +173,7 @@ def test_ctrl_c_leaves_no_half_written_file(reduced, tmp_path, monkeypatch) -> N
     out = tmp_path / "interrupted"
     first = run_scenario(configs["ecological"], out=out, runs=1)
     before = {p.name: p.read_bytes() for p in out.glob("*") if p.is_file()}
-    import landuse.scenario as pipeline
+    import landuse.pipeline.run as pipeline
 
     real = pipeline.write_geotiff
     calls = {"n": 0}
@@ -270,7 +270,7 @@ def test_compare_writes_side_by_side_table_and_figures(demo_runs, tmp_path) -> N
 def test_city_by_city_comparison_is_skipped_for_one_city_or_when_switched_off(tmp_path, tiny_layers) -> None:
     from conftest import scenario_dict
 
-    from landuse.scenario import run_scenario
+    from landuse.pipeline.run import run_scenario
 
     one = {k: v for k, v in tiny_layers.items() if k != "cities"}
     for name, layers, outputs, why in (("one", one, {}, "one city only"),
@@ -294,18 +294,18 @@ def _boom(*_a, **_k):
 def test_outputs_maps_computes_and_writes_the_maps_only(tmp_path, tiny_layers, monkeypatch) -> None:
     from conftest import scenario_dict
 
-    import landuse.allocate
-    import landuse.boundary
-    import landuse.hindcast
-    import landuse.report
+    import landuse.allocation.lp
+    import landuse.calibration.hindcast
+    import landuse.evaluation.boundary
+    import landuse.report.document
 
     d = scenario_dict(tiny_layers, tmp_path, name="less", outputs={"folder": "out_less"})
     cfg = tmp_path / "less.yaml"
     cfg.write_text(yaml.safe_dump(d, sort_keys=False))
     full = run_scenario(cfg, write=False)  # the reference: every output, report included
-    for mod, name in ((landuse.allocate, "compare_coordination"), (landuse.boundary, "ugb_from_config"),
-                      (landuse.report, "build_report"), (landuse.report, "write_report"),
-                      (landuse.hindcast, "expected_map")):
+    for mod, name in ((landuse.allocation.lp, "compare_coordination"), (landuse.evaluation.boundary, "ugb_from_config"),
+                      (landuse.report.document, "build_report"), (landuse.report.document, "write_report"),
+                      (landuse.calibration.hindcast, "expected_map")):
         monkeypatch.setattr(mod, name, _boom)
     res = runner.invoke(app, ["run", str(cfg), "--outputs", "maps", "--quiet"])
     assert res.exit_code == 0, res.output

@@ -1,4 +1,4 @@
-"""Shrinking cities (landuse.shrink and the pipeline): known answers, mass balance, allowed classes, invariance."""
+"""Shrinking cities (landuse.allocation.shrink and the pipeline): known answers, mass balance, allowed classes, invariance."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import rasterio
 import yaml
 from conftest import scenario_dict, write_array
 
-from landuse.classes import URBAN_TYPES, default_scheme
-from landuse.config import scenario_from_dict
-from landuse.scenario import run_scenario
-from landuse.shrink import release_cells, reoccupy
+from landuse.allocation.shrink import release_cells, reoccupy
+from landuse.core.classes import URBAN_TYPES, default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.pipeline.run import run_scenario
 
 S = default_scheme()
 R, F = S.code_of("residential"), S.codes_with_role("farmland")[0]
@@ -179,7 +179,7 @@ def test_shrinking_run_is_identical_with_one_and_two_threads_and_tiles(tmp_path,
 
 
 def test_bad_restore_class_is_a_clear_error(tmp_path, region) -> None:
-    from landuse.errors import ConfigError
+    from landuse.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="shrinkage.restore_to: 'castle' is neither a class name"):
         _people_run(tmp_path, region, name="bad", shrinkage={"outcome": "restore", "restore_to": "castle"})
@@ -187,7 +187,7 @@ def test_bad_restore_class_is_a_clear_error(tmp_path, region) -> None:
 
 
 def test_variants_run_as_one_batch_and_robustness_is_computed_from_the_maps(tmp_path, region) -> None:
-    from landuse.variants import run_variants
+    from landuse.pipeline.variants import run_variants
 
     (tmp_path / "low.csv").write_text("city,year,population,jobs\n1,2020,22500,0\n1,2040,22500,0\n"
                                       "2,2020,30000,0\n2,2040,10000,0\n")

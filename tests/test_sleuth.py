@@ -16,12 +16,12 @@ from PIL import Image
 from scipy import ndimage
 from typer.testing import CliRunner
 
-from landuse.errors import SleuthFormatError
-from landuse.growth import sleuth as S
-from landuse.growth import sleuth_aot
-from landuse.growth import sleuth_kernels as K
+from landuse.core.errors import SleuthFormatError
 from landuse.growth.random import stream_key, uniform_numpy
-from landuse.sleuth_io import cog_uint8_bytes, parse_scenario_text, read_grey, read_scenario, year_of
+from landuse.io.sleuth_files import cog_uint8_bytes, parse_scenario_text, read_grey, read_scenario, year_of
+from landuse.sleuth import aot as sleuth_aot
+from landuse.sleuth import kernels as K
+from landuse.sleuth import model as S
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "sleuth_demo200"
 needs_demo = pytest.mark.skipif(
@@ -611,7 +611,7 @@ def test_results_do_not_depend_on_chunking():
 
 _THREAD_SCRIPT = """
 import numpy as np, hashlib
-from landuse.growth import sleuth as S
+from landuse.sleuth import model as S
 u = np.zeros((24, 24), np.uint8); u[10:14, 10:14] = 1
 inp = S.SleuthInputs(urban=np.stack([u, u]), urban_years=[2000, 2010], roads=np.zeros((1, 24, 24), np.int32),
     road_years=[2000], road_pixels=[0], slope=np.zeros((24, 24), np.uint8), excluded=np.zeros((24, 24), np.int32))
@@ -723,7 +723,7 @@ def test_refine_search_stays_in_ranges_and_budget(tmp_path):
 def test_cli_predict_writes_probability_geotiffs(tmp_path):
     import rasterio
 
-    from landuse.cli import app
+    from landuse.cli.app import app
 
     scen = _tiny_project(tmp_path)
     out = tmp_path / "pred"
@@ -741,7 +741,7 @@ def test_cli_predict_writes_probability_geotiffs(tmp_path):
 
 
 def test_cli_reports_bad_scenario_line(tmp_path):
-    from landuse.cli import app
+    from landuse.cli.app import app
 
     scen = _tiny_project(tmp_path, extra="SPREAD_COEFF=3\n")
     r = CliRunner().invoke(app, ["sleuth", str(scen)])
@@ -808,7 +808,7 @@ def test_aot_kernels_give_bit_identical_results(aot_module):
 
 _NO_NUMBA_SCRIPT = """
 import sys
-from landuse.growth import sleuth as S
+from landuse.sleuth import model as S
 res = S.run_sleuth(sys.argv[1], mode=sys.argv[2], out_dir=sys.argv[3], runs=3)
 print(",".join(sorted({m.split(".")[0] for m in sys.modules} & {"numba", "llvmlite", "rasterio", "xarray"})) or "-")
 """
@@ -846,13 +846,14 @@ def test_jit_fallback_without_compiler_or_when_disabled(monkeypatch, tmp_path):
 def test_aot_module_name_follows_the_kernel_sources(monkeypatch, tmp_path):
     name = sleuth_aot.module_name()
     assert name.startswith("_sleuth_aot_") and name == sleuth_aot.module_name()
-    fake = tmp_path / "pkg"
-    fake.mkdir()
+    fake = tmp_path / "pkg" / "sleuth"
+    fake.mkdir(parents=True)
+    (fake.parent / "growth").mkdir()
     for src in sleuth_aot._SOURCES:
         (fake / src).write_bytes((Path(sleuth_aot.__file__).parent / src).read_bytes())
     monkeypatch.setattr(sleuth_aot, "_HERE", fake)
     assert sleuth_aot.module_name() == name
-    (fake / "sleuth_kernels.py").write_text((fake / "sleuth_kernels.py").read_text() + "\n# changed\n")
+    (fake / "kernels.py").write_text((fake / "kernels.py").read_text() + "\n# changed\n")
     assert sleuth_aot.module_name() != name
 
 
@@ -907,11 +908,11 @@ def test_write_percent_uses_gdal_beyond_the_overview_free_size(tmp_path):
 
 
 def test_fast_entry_has_the_options_of_the_typer_command():
-    """``landuse._entry`` parses `landuse sleuth` itself: same options and defaults as the typer command."""
+    """``landuse.cli.entry`` parses `landuse sleuth` itself: same options and defaults as the typer command."""
     import typer
 
-    from landuse._entry import SLEUTH_OPTIONS
-    from landuse.cli import app
+    from landuse.cli.app import app
+    from landuse.cli.entry import SLEUTH_OPTIONS
 
     cmd = typer.main.get_command(app).commands["sleuth"]
     typer_opts = {p.opts[0]: (p.name, p.default) for p in cmd.params if p.param_type_name == "option"}
@@ -920,8 +921,8 @@ def test_fast_entry_has_the_options_of_the_typer_command():
 
 
 def test_fast_entry_runs_what_the_typer_command_runs(tmp_path, capsys):
-    from landuse._entry import fast_sleuth
-    from landuse.cli import app
+    from landuse.cli.app import app
+    from landuse.cli.entry import fast_sleuth
 
     scen = _tiny_project(tmp_path)
     a, b = tmp_path / "fast", tmp_path / "typer"
@@ -944,7 +945,7 @@ def test_fast_entry_runs_what_the_typer_command_runs(tmp_path, capsys):
     ["sleuth", "s", "--unknown", "1"], ["sleuth", "s", "t"], ["sleuth", "s", "--mod", "test"],
 ])
 def test_fast_entry_leaves_other_command_lines_to_the_cli(argv):
-    from landuse._entry import fast_sleuth
+    from landuse.cli.entry import fast_sleuth
 
     assert fast_sleuth(argv) is None
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landuse.growth import sleuth as S
-from landuse.sleuth_io import read_grey, read_scenario
+from landuse.io.sleuth_files import read_grey, read_scenario
+from landuse.sleuth import model as S
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "sleuth_demo200"
 pytestmark = pytest.mark.skipif(

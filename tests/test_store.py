@@ -14,13 +14,12 @@ from hypothesis import strategies as st
 from test_distributed import _same_outputs_end_to_end
 from typer.testing import CliRunner
 
-import landuse.io as lio
-import landuse.store as store_mod
-from landuse.cli import app
-from landuse.errors import LanduseError
-from landuse.io import read_landscape, read_layer, read_layer_windowed
-from landuse.scenario import run_scenario
-from landuse.store import (
+import landuse.io.rasters as lio
+import landuse.io.store as store_mod
+from landuse.cli.app import app
+from landuse.core.errors import LanduseError
+from landuse.io.rasters import read_landscape, read_layer, read_layer_windowed
+from landuse.io.store import (
     RasterStore,
     active_store,
     in_store,
@@ -33,6 +32,7 @@ from landuse.store import (
     store_zeros,
     use_disk,
 )
+from landuse.pipeline.run import run_scenario
 
 runner = CliRunner()
 
@@ -184,7 +184,7 @@ def test_windowed_read_errors_are_the_whole_reads(tmp_path, monkeypatch, case) -
 
 def test_disk_landscape_is_the_memory_landscape(reduced, tmp_path, map_everything) -> None:
     _, configs = reduced
-    from landuse.config import load_scenario
+    from landuse.core.config import load_scenario
 
     sc = load_scenario(configs["bau"])
     mem = read_landscape(sc.layer_paths(), classes=sc.classes)

@@ -9,11 +9,11 @@ import pytest
 import rasterio
 from typer.testing import CliRunner
 
-from landuse.cli import app
-from landuse.config import load_scenario
-from landuse.errors import LanduseError
-from landuse.io import read_landscape
-from landuse.suitability_model import train_suitability
+from landuse.cli.app import app
+from landuse.core.config import load_scenario
+from landuse.core.errors import LanduseError
+from landuse.io.rasters import read_landscape
+from landuse.surfaces.suitability_model import train_suitability
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "configs" / "sample.yaml"
@@ -45,7 +45,7 @@ def test_suitability_rasters_are_probabilities_inside_study_area(trained, sample
     assert s.dims == ("type", "y", "x") and s.dtype == np.float32
     assert float(s.min()) >= 0.0 and float(s.max()) <= 1.0
     # cells next to existing urban land score higher than remote hill cells on average
-    from landuse.suitability import distance_to
+    from landuse.surfaces.suitability import distance_to
 
     urban = sc.classes.is_role(ds.landuse.values, "residential", "industrial", "commercial")
     d = distance_to(urban, cell=60.0)
@@ -88,7 +88,7 @@ def test_run_with_trained_suitability_end_to_end(tmp_path: Path) -> None:
 
     import yaml
 
-    from landuse.sample import generate_sample
+    from landuse.sample.region import generate_sample
 
     generate_sample(tmp_path / "sample", size=150, seed=42)
     d = yaml.safe_load((tmp_path / "sample" / "sample.yaml").read_text())
@@ -109,7 +109,7 @@ def test_run_with_trained_suitability_end_to_end(tmp_path: Path) -> None:
         final = src.read(1)
     with rasterio.open(tmp_path / "sample" / "landuse_2020.tif") as src:
         start = src.read(1)
-    from landuse.classes import URBAN_TYPES, default_scheme
+    from landuse.core.classes import URBAN_TYPES, default_scheme
 
     urban = default_scheme().is_role
     assert urban(final, *URBAN_TYPES).sum() > urban(start, *URBAN_TYPES).sum()  # it grew

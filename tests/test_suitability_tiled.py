@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-import landuse.suitability as suitability
-from landuse.landscape import new_landscape
-from landuse.scenario import _suitability_provider
-from landuse.suitability import compute_suitability, depends_on_landuse, distance_to
+import landuse.surfaces.suitability as suitability
+from landuse.core.landscape import new_landscape
+from landuse.pipeline.run import _suitability_provider
+from landuse.surfaces.suitability import compute_suitability, depends_on_landuse, distance_to
 
 SETTINGS = settings(max_examples=150, deadline=None)
 CELLS = st.sampled_from([1.0, 30.0, 0.1, 2.5, 1 / 3, 7.3, 1e-3, 250.0])
@@ -240,10 +240,10 @@ def _whole_score(ds, sc, name: str, lu: np.ndarray) -> np.ndarray | None:
 @given(seed=st.integers(0, 1000), rows=st.integers(1, 24), cols=st.integers(1, 24), strip_cells=st.integers(1, 90),
        holes=st.sampled_from(["none", "nan", "all_nan", "constant"]))
 def test_scores_and_suitability_are_the_same_whatever_the_strip_height(seed, rows, cols, strip_cells, holes) -> None:
-    """Masks and scores are built strip by strip (``landuse.io.STRIP_CELLS`` cells a strip): each driver's score
+    """Masks and scores are built strip by strip (``landuse.io.rasters.STRIP_CELLS`` cells a strip): each driver's score
     is the whole-raster formula's bit for bit (the min-max range is the whole raster's), and the suitability
     (linear and from rasters) is the same for any strip height."""
-    import landuse.io
+    import landuse.io.rasters
 
     ds = _driver_landscape(seed, rows, cols)
     rng = np.random.default_rng(seed + 7)
@@ -262,8 +262,8 @@ def test_scores_and_suitability_are_the_same_whatever_the_strip_height(seed, row
     sc = scenario(suitability={"weights": WEIGHTS})
     lu = ds["landuse"].values
     whole = {m: compute_suitability(ds, sc, landuse=lu, method=m).values for m in ("linear", "raster")}
-    old = landuse.io.STRIP_CELLS
-    landuse.io.STRIP_CELLS = strip_cells
+    old = landuse.io.rasters.STRIP_CELLS
+    landuse.io.rasters.STRIP_CELLS = strip_cells
     try:
         for name in [*WEIGHTS, "dist_industrial", "dist_missing", "population", "other"]:
             got, want = suitability.driver_score(ds, sc, name, landuse=lu), _whole_score(ds, sc, name, lu)
@@ -273,4 +273,4 @@ def test_scores_and_suitability_are_the_same_whatever_the_strip_height(seed, row
         for m in ("linear", "raster"):
             _same_bits(compute_suitability(ds, sc, landuse=lu, method=m).values, whole[m])
     finally:
-        landuse.io.STRIP_CELLS = old
+        landuse.io.rasters.STRIP_CELLS = old

@@ -11,10 +11,10 @@ from growth_fixtures import BARE, COM, FARM, FOREST, IND, RES, random_landscape,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from landuse.distributed import dask_client
 from landuse.growth import GrowthParams, simulate
 from landuse.growth.engine import GrowthInputError
-from landuse.growth.tiled import TileGrid, check_chunks, grow_tiled, simulate_tiled
+from landuse.scale.distributed import dask_client
+from landuse.scale.tiled import TileGrid, check_chunks, grow_tiled, simulate_tiled
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +107,13 @@ def test_tiled_on_one_and_two_workers(cluster1, cluster2) -> None:
 
 def _resident() -> int:
     """Tile states held in this process (by every tile store)."""
-    from landuse.growth import tiled
+    from landuse.scale import tiled
 
     return len(tiled._STATES)
 
 
 def _forget_states() -> int:
-    from landuse.growth import tiled
+    from landuse.scale import tiled
 
     return sum(tiled._drop_states(root) for root in list(tiled._STATE_BYTES))
 
@@ -170,7 +170,7 @@ class _LostActor:
 
 
 def test_steps_fall_back_to_tasks_when_an_actor_is_lost(cluster2, monkeypatch) -> None:
-    from landuse.growth import tiled
+    from landuse.scale import tiled
 
     def lost(self):
         if not getattr(self, "_lost", False):  # the first call: the (maybe cached) actors are gone
@@ -191,7 +191,7 @@ def test_steps_fall_back_to_tasks_when_an_actor_is_lost(cluster2, monkeypatch) -
 
 
 def test_step_actors_are_reused_by_the_next_run_on_a_client(cluster2) -> None:
-    from landuse.growth import tiled
+    from landuse.scale import tiled
 
     ds, p, t = CASES[5]
     a = simulate(ds, t, params=p, runs=1, seed=4)
@@ -294,9 +294,9 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from landuse.growth import kernels as K  # noqa: E402
-from landuse.growth import tiled_kernels as TK  # noqa: E402
 from landuse.growth.engine import potential_levels  # noqa: E402
 from landuse.growth.random import stream_key, uniform_numpy  # noqa: E402
+from landuse.scale import tiled_kernels as TK  # noqa: E402
 
 KSET = settings(max_examples=30, deadline=None)
 _CODES = np.array([1, 2, 3, 4, 5, 8, 255], dtype=np.uint8)  # three urban types, two open classes, water, nodata
@@ -549,7 +549,7 @@ def test_apply_changes_matches_twin(h, w, seed, n) -> None:
 
 
 def test_windows_are_read_when_the_store_cannot_be_mapped(tmp_path, monkeypatch) -> None:
-    from landuse.growth import tiled
+    from landuse.scale import tiled
 
     real_load = np.load
     mapped = []
@@ -592,8 +592,8 @@ def test_chunked_run_writes_the_same_bytes_as_in_memory_end_to_end(tmp_path, mon
     import yaml
     from typer.testing import CliRunner
 
-    from landuse.cli import app
-    from landuse.sample import generate_sample
+    from landuse.cli.app import app
+    from landuse.sample.region import generate_sample
 
     generate_sample(tmp_path / "region", size=150, seed=11)
     cfg = tmp_path / "region" / "sample.yaml"

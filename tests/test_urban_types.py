@@ -14,12 +14,12 @@ import yaml
 from conftest import write_array
 from typer.testing import CliRunner
 
-from landuse.classes import ClassScheme, LandClass
-from landuse.cli import app
-from landuse.config import Scenario, ScenarioConfig, load_scenario, scenario_from_dict
-from landuse.errors import ConfigError
-from landuse.io import read_landscape
-from landuse.scenario import run_scenario
+from landuse.cli.app import app
+from landuse.core.classes import ClassScheme, LandClass
+from landuse.core.config import Scenario, ScenarioConfig, load_scenario, scenario_from_dict
+from landuse.core.errors import ConfigError
+from landuse.io.rasters import read_landscape
+from landuse.pipeline.run import run_scenario
 
 runner = CliRunner()
 
@@ -147,7 +147,7 @@ def test_four_types_place_institutional_demand_on_allowed_sources_only(tmp_path:
 
 
 def test_shared_type_grows_as_the_primary_class_and_counts_both(tmp_path: Path) -> None:
-    from landuse.allocate import zone_table
+    from landuse.allocation.lp import zone_table
 
     urban = [{"code": 11, "name": "continuous_fabric", "colour": "#e31a1c", "role": "urban", "type": "residential"},
              {"code": 12, "name": "discontinuous_fabric", "colour": "#fb9a99", "role": "urban",
@@ -208,7 +208,7 @@ def test_infrastructure_and_urban_green_convert_only_when_allowed(tmp_path: Path
 
 
 def test_default_scheme_plan_reports_only_the_three_source_roles(tiny_config: Path) -> None:
-    from landuse.allocate import allocate, zone_table
+    from landuse.allocation.lp import allocate, zone_table
 
     sc = load_scenario(tiny_config)
     a = allocate(zone_table(read_landscape(sc.layer_paths(), classes=sc.classes), sc), sc, 2025)
@@ -302,7 +302,7 @@ def test_engine_counts_every_class_of_a_type_as_its_neighbour_and_tiles_agree() 
     from scipy import ndimage
 
     from landuse.growth import simulate
-    from landuse.growth.tiled import simulate_tiled
+    from landuse.scale.tiled import simulate_tiled
 
     ds, p, t = _engine_case()
     lu = ds["landuse"].values
@@ -326,7 +326,7 @@ def test_engine_counts_every_class_of_a_type_as_its_neighbour_and_tiles_agree() 
 
 
 def test_people_demand_on_a_scheme_with_residential_land_only(tmp_path: Path) -> None:
-    from landuse.demand import derive_demand
+    from landuse.allocation.demand import derive_demand
 
     built = {"code": 1, "name": "built", "colour": "#e31a1c", "role": "residential"}
     lu = _landuse([(7, 10, 7, 13, 1)])

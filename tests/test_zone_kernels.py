@@ -16,14 +16,22 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landuse.allocate import BAND_GREENBELT, BAND_NEAR, BAND_OUTSIDE, N_BANDS, cell_pieces, source_classes, unit_raster
-from landuse.classes import default_scheme
-from landuse.config import scenario_from_dict
-from landuse.constraints import constraint_factor, source_allowed_lut
-from landuse.landscape import cell_sizes, new_landscape
-from landuse.metrics_kernels import dev_zone_sums, piece_counts
-from landuse.suitability import distance_to
-from landuse.zones import zone_grid
+from landuse.allocation.lp import (
+    BAND_GREENBELT,
+    BAND_NEAR,
+    BAND_OUTSIDE,
+    N_BANDS,
+    cell_pieces,
+    source_classes,
+    unit_raster,
+)
+from landuse.allocation.zones import zone_grid
+from landuse.core.classes import default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.landscape import cell_sizes, new_landscape
+from landuse.evaluation.metrics_kernels import dev_zone_sums, piece_counts
+from landuse.surfaces.constraints import constraint_factor, source_allowed_lut
+from landuse.surfaces.suitability import distance_to
 
 CODES = [c.code for c in default_scheme()]
 _SLOW = [HealthCheck.too_slow]

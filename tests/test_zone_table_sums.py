@@ -1,7 +1,7 @@
 """The zone table's integer counting against a slow float reference (same table bit for bit).
 
 ``_reference_zone_table`` is the straightforward version: one float64 ``np.bincount`` over the
-whole raster per mask and per mean. :func:`landuse.allocate.zone_table` counts whole cells as
+whole raster per mask and per mean. :func:`landuse.allocation.lp.zone_table` counts whole cells as
 integers (one class x study-area table filled slice by slice, a compact key of developable
 cells) and reads only the cells a mean needs; the results must not differ in any bit.
 """
@@ -15,13 +15,13 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import landuse.allocate as alloc
-from landuse.allocate import BAND_NEAR, N_BANDS, cell_pieces, source_classes, zone_table
-from landuse.classes import default_scheme
-from landuse.config import scenario_from_dict
-from landuse.constraints import land_area_mask, open_space_mask, protected_open_space
-from landuse.landscape import cell_area_ha, cell_sizes, new_landscape
-from landuse.suitability import compute_suitability, distance_to
+import landuse.allocation.lp as alloc
+from landuse.allocation.lp import BAND_NEAR, N_BANDS, cell_pieces, source_classes, zone_table
+from landuse.core.classes import default_scheme
+from landuse.core.config import scenario_from_dict
+from landuse.core.landscape import cell_area_ha, cell_sizes, new_landscape
+from landuse.surfaces.constraints import land_area_mask, open_space_mask, protected_open_space
+from landuse.surfaces.suitability import compute_suitability, distance_to
 
 CODES = [c.code for c in default_scheme()]
 
@@ -125,14 +125,14 @@ def _assert_same(new: pd.DataFrame, ref: pd.DataFrame) -> None:
        strip=st.integers(1, 120))
 def test_zone_table_equals_float_reference(monkeypatch, seed, rows, cols, protected, include_water, greenbelt,
                                            stations, nodata_share, chunk, strip):
-    import landuse.io
+    import landuse.io.rasters
 
     ds, sc, zones = _case(seed, (rows, cols), protected=protected, include_water=include_water,
                           greenbelt=greenbelt, stations=stations, nodata_share=nodata_share)
     ref = _reference_zone_table(ds, sc, zones)  # every mask in one strip
     with monkeypatch.context() as mp:
         mp.setattr(alloc, "_CHUNK_CELLS", chunk)  # the class table filled in slices of any size
-        mp.setattr(landuse.io, "STRIP_CELLS", strip)  # masks, constraint factor and scores in strips of any height
+        mp.setattr(landuse.io.rasters, "STRIP_CELLS", strip)  # masks, constraint factor and scores in strips of any height
         new = zone_table(ds, sc, zones=zones)
     assert len(new) == len(ref)
     _assert_same(new, ref)

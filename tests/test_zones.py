@@ -8,8 +8,8 @@ from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from landuse.landscape import new_landscape
-from landuse.zones import _number_keys, block_ids, zone_grid
+from landuse.allocation.zones import _number_keys, block_ids, zone_grid
+from landuse.core.landscape import new_landscape
 
 
 def np_zone_grid(ds, block_size_m: float) -> tuple[np.ndarray, pd.DataFrame]:

@@ -1,31 +1,18 @@
-"""Cell-level growth models (cellular automata).
+"""The urban cellular automaton: which cells convert to meet each zone's targets, over Monte Carlo runs.
 
-:func:`simulate` grows urban land of each type to meet per-zone targets over Monte Carlo
-runs; :class:`GrowthParams` holds its precomputed inputs and :class:`GrowthResult` its
-outcome. See ``docs/growth.md``.
-
-The names below are loaded on first use (module ``__getattr__``), so importing a sibling
-module such as :mod:`landuse.growth.sleuth` does not load the engine and its pandas /
-xarray dependencies.
+Contract: :func:`simulate` grows urban land of each type to meet per-zone targets (from :mod:`landuse.allocation`)
+under the never-convert mask and the constraint factor (from :mod:`landuse.surfaces`); :class:`GrowthParams` holds
+its precomputed inputs and :class:`GrowthResult` its outcome (final maps, per-cell conversion counts). The same
+seed gives bit-identical results whatever the number of threads. :mod:`~landuse.growth.engine` is the driver,
+:mod:`~landuse.growth.kernels` its numba kernels, :mod:`~landuse.growth.random` the counter-based random
+streams every model shares. See ``docs/growth.md``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from landuse.core.lazy import lazy_exports
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from landuse.growth.engine import (
-        GrowthInputError,
-        GrowthParams,
-        GrowthResult,
-        potential_levels,
-        quantise_potential,
-        simulate,
-        targets_frame,
-    )
-
-_LAZY = {
+_EXPORTS = {
     "GrowthInputError": "landuse.growth.engine",
     "GrowthParams": "landuse.growth.engine",
     "GrowthResult": "landuse.growth.engine",
@@ -34,26 +21,5 @@ _LAZY = {
     "simulate": "landuse.growth.engine",
     "targets_frame": "landuse.growth.engine",
 }
-
-__all__ = [
-    "GrowthInputError",
-    "GrowthParams",
-    "GrowthResult",
-    "potential_levels",
-    "quantise_potential",
-    "simulate",
-    "targets_frame",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'landuse.growth' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landuse.classes import DEFAULT_URBAN_TYPES
-from landuse.errors import GridMismatchError, LanduseError
+from landuse.core.classes import DEFAULT_URBAN_TYPES
+from landuse.core.errors import GridMismatchError, LanduseError
+from landuse.core.landscape import georef_of, set_georef
 from landuse.growth import kernels as K
 from landuse.growth.random import stream_key
-from landuse.landscape import georef_of, set_georef
 
 __all__ = ["GrowthInputError", "GrowthParams", "GrowthResult", "potential_levels", "quantise_potential", "simulate"]
 
@@ -243,17 +243,17 @@ class GrowthParams:
     def from_scenario(
         cls, scenario: Any, landscape: xr.Dataset, *, suitability: xr.DataArray | np.ndarray | None = None
     ) -> GrowthParams:
-        """Precompute everything static from a :class:`~landuse.config.Scenario` and a Landscape.
+        """Precompute everything static from a :class:`~landuse.core.config.Scenario` and a Landscape.
 
         Suitability (``suitability`` (type, y, x) in [0, 1] when given, else
-        :func:`landuse.suitability.compute_suitability` from the Landscape's land use), the constraint factor (:func:`landuse.constraints.constraint_factor`)
-        and the conversion matrix (:func:`landuse.constraints.source_allowed_lut`) are
+        :func:`landuse.surfaces.suitability.compute_suitability` from the Landscape's land use), the constraint factor (:func:`landuse.surfaces.constraints.constraint_factor`)
+        and the conversion matrix (:func:`landuse.surfaces.constraints.source_allowed_lut`) are
         combined and quantised; ``growth`` options come from ``scenario.config.growth``.
         """
-        from landuse.constraints import constraint_factor, source_allowed_lut
-        from landuse.io import _row_strips
-        from landuse.store import store_empty
-        from landuse.suitability import compute_suitability
+        from landuse.io.rasters import _row_strips
+        from landuse.io.store import store_empty
+        from landuse.surfaces.constraints import constraint_factor, source_allowed_lut
+        from landuse.surfaces.suitability import compute_suitability
 
         cfg = scenario.config.growth
         if suitability is None:
@@ -590,7 +590,7 @@ def _period_schedule(target: np.ndarray, params: GrowthParams, *, Z: int, seed: 
 
     ``frontier_step(quota, inertia, keys)`` and ``sweep_step(quota, inertia, keys,
     exclude_frontier)`` select and convert; the in-memory engine and the tiled path
-    (:mod:`landuse.growth.tiled`) share this schedule, so quotas, inertia and stream keys
+    (:mod:`landuse.scale.tiled`) share this schedule, so quotas, inertia and stream keys
     are the same. Returns converted per group and the log (cells, types). ``period`` is the period's index
     in this call; its draws use the index in the scenario (``period + params.period_offset``).
     """
@@ -748,7 +748,7 @@ def simulate(
     Examples
     --------
     >>> from affine import Affine
-    >>> from landuse.landscape import new_landscape
+    >>> from landuse.core.landscape import new_landscape
     >>> lu = np.full((20, 20), 4, np.uint8); lu[8:12, 8:12] = 1
     >>> ds = new_landscape({"landuse": lu}, crs="EPSG:32651", transform=Affine(30, 0, 0, 0, -30, 600))
     >>> allowed = np.zeros((3, 256), bool); allowed[:, 4] = True

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from landuse.classes import default_scheme
-from landuse.io import write_geotiff
-from landuse.landscape import coords_from_transform
-from landuse.sleuth_io import read_grey
+from landuse.core.classes import default_scheme
+from landuse.io.rasters import write_geotiff
+from landuse.core.landscape import coords_from_transform
+from landuse.io.sleuth_files import read_grey
 
 CRS = "EPSG:32610"  # invented: UTM zone 10 N
 CELL = 100.0  # invented: 100 m cells

@@ -89,8 +89,8 @@ class _AnonPeak:
 def _child(case: str, n: int) -> dict:
     import psutil
 
+    from landuse.core.store import raster_store
     from landuse.evaluation.boundary import delineate_ugb, ugb_summary
-    from landuse.io.store import raster_store
 
     kw = dict(threshold=0.55, closing_radius_m=300.0, min_area_ha=50.0)
     has_strips = "strip_rows" in inspect.signature(delineate_ugb).parameters

@@ -61,7 +61,7 @@ def run_one(size: int, a: argparse.Namespace, workdir: Path) -> dict[str, object
     out = workdir / f"sample_{size}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-c",
-           "import sys; from landuse.sample.region import generate_sample; "
+           "import sys; from landuse.sample.generate import generate_sample; "
            "info = generate_sample(sys.argv[1], size=int(sys.argv[2]), seed=int(sys.argv[3]), "
            "cell_size=float(sys.argv[4]), tile=int(sys.argv[5]), "
            "workers=None if sys.argv[6] == 'auto' else int(sys.argv[6])); print(info.text())",

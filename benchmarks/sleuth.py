@@ -3,9 +3,7 @@
 Workloads (as in the data README): test mode 100 runs for each of the three reference
 coefficient sets, predict 100 runs (2/5/20/51/5), and calibration over the 243-set grid
 (each coefficient 0->1, 50, 100) with 2 runs. Every figure is a whole process (start-up
-included) measured with numba's cache warm (one untimed warm-up run first, which also
-builds the ahead-of-time compiled kernels of ``landuse.sleuth.aot`` if they are
-missing). ``--jit`` runs landuse with ``LANDUSE_SLEUTH_AOT=0`` (numba's JIT kernels only).
+included) measured with numba's cache warm (one untimed warm-up run first).
 
 With ``--sleuth-binary PATH`` the C program runs side by side on the same scenarios (in a
 temporary SLEUTH folder layout, each repetition right after ours); otherwise the ratios
@@ -15,14 +13,13 @@ of work.
 
 Start-up floor: the script also times processes that do no SLEUTH work (``python -c
 pass``, ``import numba``, ``landuse sleuth --help``, importing the SLEUTH module plus
-loading one cached JIT kernel (``first_kernel``, what a JIT run pays before its first
-simulated year), and importing the CLI and the SLEUTH module plus loading the compiled
-module (``aot_loaded``, what a run with the compiled kernels pays)) and reports each
-workload's speed-up with the floor of the kernels used taken off too, labelled
+importing the CLI and the SLEUTH module plus loading one cached kernel (``first_kernel``,
+what a run pays before its first simulated year)) and reports each
+workload's speed-up with that floor taken off too, labelled
 ``*_speedup_excl_startup``. The load average is printed, since other work on the machine
 slows every figure.
 
-Usage: python benchmarks/sleuth.py [--quick] [--jit] [--sleuth-binary PATH] [--data DIR] [--repeat N]
+Usage: python benchmarks/sleuth.py [--quick] [--sleuth-binary PATH] [--data DIR] [--repeat N]
 Prints figures as it goes and ends with one JSON line.
 """
 
@@ -109,12 +106,8 @@ def _time(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
 
 
 _ENV: dict | None = None  # environment of landuse processes (None: inherited)
-_AOT_LOADED = (
-    "import landuse.cli.entry; from landuse.sleuth import model as sleuth, aot as sleuth_aot; "
-    "assert sleuth_aot.load(build=False) is not None, 'compiled SLEUTH kernels missing'"
-)
 _FIRST_KERNEL = (
-    "from landuse.sleuth import model as S; S.skip_numba_blas_probe(); "
+    "import landuse.cli.app; from landuse.sleuth import model as S; "
     "S.slope_weights(slope_resistance=50.0, critical_slope=21.0)"
 )
 
@@ -128,8 +121,6 @@ def _floors(repeat: int) -> dict[str, float]:
         "cli_help": [py, "-m", "landuse", "sleuth", "--help"],
         "first_kernel": [py, "-c", _FIRST_KERNEL],
     }
-    if _ENV is None:
-        cmds["aot_loaded"] = [py, "-c", _AOT_LOADED]
     return {k: min(_time(c, ROOT) for _ in range(max(repeat, 3))) for k, c in cmds.items()}
 
 
@@ -144,11 +135,7 @@ def main() -> None:
     ap.add_argument("--sleuth-binary", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--repeat", type=int, default=3, help="timed repetitions per workload (best and median kept)")
-    ap.add_argument("--jit", action="store_true", help="numba's JIT kernels only (LANDUSE_SLEUTH_AOT=0)")
     args = ap.parse_args()
-    global _ENV
-    if args.jit:
-        _ENV = {**os.environ, "LANDUSE_SLEUTH_AOT": "0"}
     if not args.data.is_dir():
         raise SystemExit(f"demo data not found at {args.data}; pass --data")
     figures: dict[str, object] = {"bench": "sleuth", "quick": args.quick, "cpus": os.cpu_count(),
@@ -164,12 +151,7 @@ def main() -> None:
         _time([*ours_cmd, str(warm), "--mode", "test"], tmp / "Scenarios")
         _time([*ours_cmd, str(warm), "--mode", "predict", "--runs", "2"], tmp / "Scenarios")
         floors = _floors(args.repeat)
-        from landuse.sleuth import aot as sleuth_aot
-
-        aot = not args.jit and sleuth_aot.enabled() and sleuth_aot.module_path().exists()
-        figures["kernels"] = "aot" if aot else "jit"
-        print(f"kernels: {figures['kernels']}", flush=True)
-        floor = floors["aot_loaded" if aot else "first_kernel"]
+        floor = floors["first_kernel"]
         print("start-up floor (best of runs): " + ", ".join(f"{k} {v:.3f} s" for k, v in floors.items()), flush=True)
         for k, v in floors.items():
             figures[f"floor_{k}_s"] = round(v, 3)

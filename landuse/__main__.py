@@ -1,5 +1,5 @@
 """``python -m landuse ...``: the ``landuse`` command."""
 
-from landuse.cli.entry import main
+from landuse.cli.app import main
 
 main()

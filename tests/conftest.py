@@ -13,7 +13,7 @@ from affine import Affine
 from landuse.core.classes import default_scheme
 from landuse.core.landscape import like, new_landscape
 from landuse.io.rasters import write_geotiff
-from landuse.sample.region import generate_sample
+from landuse.sample.generate import generate_sample
 
 CRS = "EPSG:32651"
 TRANSFORM = Affine(100.0, 0.0, 300_000.0, 0.0, -100.0, 3_500_000.0)

@@ -33,7 +33,7 @@ import pytest
 import rasterio
 import yaml
 
-from landuse.sample.region import generate_sample
+from landuse.sample.generate import generate_sample
 
 # --------------------------------------------------------------------------- the region and an earlier run
 

@@ -18,7 +18,8 @@ from landuse.core.config import scenario_from_dict
 from landuse.core.errors import ConfigError
 from landuse.core.landscape import new_landscape
 from landuse.evaluation.metrics import change_components, figure_of_merit, kappa, lee_sallee
-from landuse.sample.region import build_sample, generate_sample
+from landuse.sample.generate import generate_sample
+from landuse.sample.region import build_sample
 from landuse.surfaces.suitability import compute_suitability
 
 S = default_scheme()

@@ -167,7 +167,7 @@ def test_config_round_trip_keeps_suitability() -> None:
        boundary=st.sampled_from(["none", "soft", "hard"]), switches=st.booleans())
 def test_never_convert_and_factor_are_the_whole_raster_formulas_for_any_strip_height(
         seed, rows, cols, strip_cells, greenbelt, boundary, switches) -> None:
-    """Both are filled strip by strip (``landuse.io.rasters.STRIP_CELLS`` cells a strip): every cell is the whole-raster
+    """Both are filled strip by strip (``landuse.core.strips.STRIP_CELLS`` cells a strip): every cell is the whole-raster
     formula's, so no red-line, permanent-farmland or protected cell escapes at a strip edge."""
     import landuse.io.rasters
 
@@ -194,12 +194,12 @@ def test_never_convert_and_factor_are_the_whole_raster_formulas_for_any_strip_he
     if boundary == "soft":
         factor[~layers["growth_boundary"]] *= np.float32(0.3)
     factor[never] = 0.0
-    old = landuse.io.rasters.STRIP_CELLS
-    landuse.io.rasters.STRIP_CELLS = strip_cells
+    old = landuse.core.strips.STRIP_CELLS
+    landuse.core.strips.STRIP_CELLS = strip_cells
     try:
         np.testing.assert_array_equal(never_convert(ds, sc), never)
         got = constraint_factor(ds, sc)
     finally:
-        landuse.io.rasters.STRIP_CELLS = old
+        landuse.core.strips.STRIP_CELLS = old
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got.view(np.uint32), factor.view(np.uint32))

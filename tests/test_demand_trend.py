@@ -13,13 +13,13 @@ from conftest import scenario_dict, tiny_landuse, write_array
 from typer.testing import CliRunner
 
 from landuse.allocation.demand_trend import apply_trend_demand, matrix_power, resolve_trend_demand
+from landuse.calibration.suitability_model import train_suitability
 from landuse.cli.app import app
 from landuse.core.classes import default_scheme
 from landuse.core.config import load_scenario, scenario_from_dict
 from landuse.core.errors import ConfigError
 from landuse.core.landscape import new_landscape
 from landuse.pipeline.run import run_scenario
-from landuse.surfaces.suitability_model import train_suitability
 
 S = default_scheme()
 R, IND, COM = S.code_of("residential"), S.code_of("industrial"), S.code_of("commercial")

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from landuse.cli.app import app
 from landuse.core.errors import LanduseError
 from landuse.growth import GrowthParams, simulate
+from landuse.pipeline.batch import run_batch
 from landuse.pipeline.run import run_scenario
-from landuse.scale.distributed import check_scheduler, dask_client, run_batch, simulate_ensemble
+from landuse.scale.distributed import check_scheduler, dask_client, simulate_ensemble
 
 runner = CliRunner()
 

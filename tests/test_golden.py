@@ -1,7 +1,9 @@
 """Golden regression: a seeded small scenario's outputs against stored expected values.
 
 A change to any model (sample generator, suitability, allocation, growth) that alters the
-outputs fails this test. If the change is intended, regenerate the expected file with
+outputs fails this test. Beside each map's digest the file keeps a summary a reader can compare (cells per class,
+cells per class that changed since the start map), and the summaries are compared first, so a failure says what
+changed before it says that a digest differs. If the change is intended, regenerate the expected file with
 
     LANDUSE_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
 
@@ -27,6 +29,11 @@ def _digest(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
+def _class_counts(a: np.ndarray) -> dict[str, int]:
+    codes, counts = np.unique(a, return_counts=True)
+    return {str(int(c)): int(n) for c, n in zip(codes, counts, strict=True)}
+
+
 def _summary(reduced) -> dict:
     _, configs = reduced
     out = {}
@@ -34,7 +41,10 @@ def _summary(reduced) -> dict:
         r = run_scenario(configs[name], runs=2, seed=11, write=False)
         final = r.scenario.periods[-1]
         cluster = r.report.data["quotas"][str(final)]["units"][-1]
+        before = r.landscape["landuse"].values  # the start map
         out[name] = {
+            "class_cells": {str(y): _class_counts(da.values) for y, da in r.landuse.items()},
+            "changed_cells": {str(y): int((da.values != before).sum()) for y, da in r.landuse.items()},
             "landuse": {str(y): _digest(da.values) for y, da in r.landuse.items()},
             "probability_urban": _digest(np.nan_to_num(r.urban_probability.values, nan=-1.0)),
             "allocated_cells": {str(a.period): int(a.targets.cells.sum()) for a in r.allocations},
@@ -51,4 +61,8 @@ def test_outputs_match_golden(reduced) -> None:
         GOLDEN.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
         pytest.skip("golden file regenerated")
     expected = json.loads(GOLDEN.read_text())
+    readable = ("class_cells", "changed_cells", "allocated_cells", "objective", "farmland_loss_ha", "patches")
+    for name in expected:  # what changed, in numbers a reader can follow, before the digests
+        for key in readable:
+            assert got[name][key] == expected[name][key], f"{name}: {key} changed"
     assert got == expected

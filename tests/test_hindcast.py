@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from landuse.calibration.hindcast import (
-    allocate_by_rank,
     hindcast,
     hindcast_years,
     multiresolution_fom,
@@ -28,6 +27,7 @@ from landuse.core.classes import default_scheme
 from landuse.core.config import scenario_from_dict
 from landuse.core.errors import ConfigError
 from landuse.core.landscape import new_landscape
+from landuse.evaluation.expected import allocate_by_rank
 
 S = default_scheme()
 R, F, W = S.code_of("residential"), S.codes_with_role("farmland")[0], S.codes_with_role("water")[0]
@@ -288,7 +288,7 @@ def test_expected_map_takes_the_most_probable_cells():
     allowed = np.zeros((3, 256), dtype=bool)
     allowed[:, F] = True
     params = SimpleNamespace(potential=potential, allowed=allowed, type_codes=(1, 2, 3), types=TYPES)
-    from landuse.calibration.hindcast import expected_map
+    from landuse.evaluation.expected import expected_map
 
     out = expected_map(before, counts, params, np.ones((1, 5), int), _targets({1: 3}))
     # 3 runs at cells 1 and 3 (potential 2 beats 1), then 1 run at cell 0 over 0 runs at cell 2
@@ -303,7 +303,7 @@ def test_expected_map_ranks_converted_cells_first_as_one_ranking_would(seed, row
     map as one ranking of every candidate (count * 256 + potential), with zones short of candidates."""
     from types import SimpleNamespace
 
-    from landuse.calibration.hindcast import _allocate_by_rank, expected_map
+    from landuse.evaluation.expected import _allocate_by_rank, expected_map
 
     rng = np.random.default_rng(seed)
     codes = np.array([c.code for c in S], dtype=np.uint8)
@@ -331,7 +331,7 @@ def test_expected_map_ranks_converted_cells_first_as_one_ranking_would(seed, row
 
 
 def test_density_features_by_hand():
-    from landuse.surfaces.suitability_model import feature_stack
+    from landuse.calibration.suitability_model import feature_stack
 
     lu = np.full((5, 5), F, dtype=np.uint8)
     lu[2, 2] = R
@@ -366,8 +366,8 @@ def test_warns_when_a_source_that_changed_in_the_history_is_unreachable(monkeypa
     assert "89% of the urban gain 2010 -> 2020 came from open space (forest 89%)" in msgs[0]
     import landuse.io.rasters
 
-    for strip in (1, 5, 7):  # the gain is counted strip by strip (landuse.io.rasters.STRIP_CELLS cells a strip)
-        monkeypatch.setattr(landuse.io.rasters, "STRIP_CELLS", strip)
+    for strip in (1, 5, 7):  # the gain is counted strip by strip (landuse.core.strips.STRIP_CELLS cells a strip)
+        monkeypatch.setattr(landuse.core.strips, "STRIP_CELLS", strip)
         assert unreachable_sources(ds, sc, plan) == msgs
     monkeypatch.undo()
     assert "allocation.weights.open_space" in msgs[0]
@@ -424,7 +424,7 @@ def test_non_square_cells_keep_their_x_and_y_sizes(tmp_path):
 
     from landuse.allocation.zones import zone_grid
     from landuse.core.landscape import cell_size, cell_sizes
-    from landuse.evaluation.validate import validate_scenario
+    from landuse.pipeline.validate import validate_scenario
     from landuse.surfaces.suitability import distance_to
 
     tall = Affine(100.0, 0.0, 300_000.0, 0.0, -50.0, 3_500_000.0)  # 100 m wide, 50 m high

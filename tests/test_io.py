@@ -192,7 +192,7 @@ def test_atomic_write_keeps_earlier_file_on_failure(tmp_path: Path, monkeypatch)
     assert p.read_bytes() == before
     monkeypatch.undo()
     # failure after the pixels are written, before the rename
-    monkeypatch.setattr("landuse.io.rasters._category_aux_xml", boom)
+    monkeypatch.setattr("landuse.io.rasters.category_aux_xml", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         write_geotiff(other, p, classes=scheme)
     assert p.read_bytes() == before

@@ -304,7 +304,7 @@ def test_lei_kernel_matches_slow_twin(seed: int, buffer_cells: float) -> None:
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), strip_cells=st.integers(1, 120), with_study=st.booleans())
 def test_metrics_and_lei_are_the_same_whatever_the_strip_height(seed, strip_cells, with_study) -> None:
-    """The class masks are built strip by strip (``landuse.io.rasters.STRIP_CELLS`` cells a strip): any strip height
+    """The class masks are built strip by strip (``landuse.core.strips.STRIP_CELLS`` cells a strip): any strip height
     gives the same metrics, labels, LEI and types as one strip."""
     import landuse.io.rasters
 
@@ -323,12 +323,12 @@ def test_metrics_and_lei_are_the_same_whatever_the_strip_height(seed, strip_cell
         return m, e
 
     whole_m, whole_e = compute()
-    old = landuse.io.rasters.STRIP_CELLS
-    landuse.io.rasters.STRIP_CELLS = strip_cells
+    old = landuse.core.strips.STRIP_CELLS
+    landuse.core.strips.STRIP_CELLS = strip_cells
     try:
         m, e = compute()
     finally:
-        landuse.io.rasters.STRIP_CELLS = old
+        landuse.core.strips.STRIP_CELLS = old
     assert m.keys() == whole_m.keys()
     for k in m:
         np.testing.assert_equal(m[k], whole_m[k])  # nan == nan here
@@ -489,7 +489,7 @@ def test_quota_counts_the_protected_open_space_layer() -> None:
 @given(seed=st.integers(0, 2**31 - 1), strip_cells=st.integers(1, 150), quota_unit=st.sampled_from(["city", "cluster"]),
        water=st.booleans(), with_layers=st.booleans())
 def test_quota_report_is_the_same_whatever_the_strip_height(seed, strip_cells, quota_unit, water, with_layers) -> None:
-    """Every amount of the quota table is a count of cells added strip by strip (``landuse.io.rasters.STRIP_CELLS``):
+    """Every amount of the quota table is a count of cells added strip by strip (``landuse.core.strips.STRIP_CELLS``):
     any strip height gives the table of one strip, the listed converted cells included."""
     import landuse.io.rasters
 
@@ -506,12 +506,12 @@ def test_quota_report_is_the_same_whatever_the_strip_height(seed, strip_cells, q
     ds = new_landscape(layers, crs="EPSG:32651", transform=Affine(100.0, 0.0, 0.0, 0.0, -100.0, 4000.0))
     sc = _scenario(open_space_quota={"share": 0.2, "unit": quota_unit, "include_water": water})
     whole = quota_report(ds, after, sc)
-    old = landuse.io.rasters.STRIP_CELLS
-    landuse.io.rasters.STRIP_CELLS = strip_cells
+    old = landuse.core.strips.STRIP_CELLS
+    landuse.core.strips.STRIP_CELLS = strip_cells
     try:
         got = quota_report(ds, after, sc)
     finally:
-        landuse.io.rasters.STRIP_CELLS = old
+        landuse.core.strips.STRIP_CELLS = old
     assert got.units == whole.units
     assert got.red_line == whole.red_line and got.permanent_farmland == whole.permanent_farmland
     if with_layers:
@@ -567,12 +567,12 @@ def test_quota_amounts_equal_the_whole_raster_masks(seed, water, protected, citi
     ds = new_landscape(layers, crs="EPSG:32651", transform=Affine(100.0, 0.0, 0.0, 0.0, -100.0, 100.0 * shape[0]))
     sc = _scenario(open_space_quota={"share": 0.2, "unit": "city", "include_water": water})
     want = _quota_twin(ds, after, sc)
-    old = landuse.io.rasters.STRIP_CELLS
-    landuse.io.rasters.STRIP_CELLS = strip_cells
+    old = landuse.core.strips.STRIP_CELLS
+    landuse.core.strips.STRIP_CELLS = strip_cells
     try:
         rep = quota_report(ds, after, sc)
     finally:
-        landuse.io.rasters.STRIP_CELLS = old
+        landuse.core.strips.STRIP_CELLS = old
     keys = ("land_area_ha", "open_space_ha", "open_space_before_ha", "farmland_before_ha", "farmland_after_ha",
             "farmland_loss_ha", "new_urban_ha")
     got = {u["unit"]: tuple(u[k] for k in keys) for u in rep.units}

@@ -15,7 +15,7 @@ _NO_DASK = textwrap.dedent("""
     sys.modules["dask"] = None
     sys.modules["distributed"] = None
     sys.argv = ["landuse", *sys.argv[1:]]
-    from landuse.cli.entry import main
+    from landuse.cli.app import main
     main()
 """)
 

@@ -303,28 +303,30 @@ def test_leftovers_of_a_live_writer_are_left_alone(tmp_path) -> None:
     assert_complete(out)
 
 
-def test_sleuth_output_folder_is_replaced_whole(tmp_path, capsys) -> None:
+def test_sleuth_output_folder_is_replaced_whole(tmp_path) -> None:
     from test_sleuth import _tiny_project
 
-    from landuse.cli.entry import fast_sleuth
+    def sleuth(*args: str) -> tuple[int, str]:
+        r = runner.invoke(app, ["sleuth", *args])
+        return r.exit_code, r.output
 
     scen = _tiny_project(tmp_path)
     out = tmp_path / "Output" / "run"  # the scenario's OUTPUT_DIR
     out.mkdir(parents=True)
     (out / "mine.txt").write_text("mine")
-    assert fast_sleuth(["sleuth", str(scen), "--mode", "predict", "--runs", "2"]) == 2
-    assert "not written by landuse" in capsys.readouterr().err and listing(out) == {"mine.txt"}
-    assert fast_sleuth(["sleuth", str(scen), "--mode", "predict", "--runs", "2", "--force"]) == 0
+    code, text = sleuth(str(scen), "--mode", "predict", "--runs", "2")
+    assert code == 2 and "not written by landuse" in text and listing(out) == {"mine.txt"}
+    assert sleuth(str(scen), "--mode", "predict", "--runs", "2", "--force")[0] == 0
     predict = assert_complete(out)
     assert "cumulate_urban.tif" in listing(out) and "mine.txt" not in listing(out)
     # the same scenario file again, in test mode: replaced without --force, no predict file left
-    assert fast_sleuth(["sleuth", str(scen), "--mode", "test", "--runs", "2"]) == 0
+    assert sleuth(str(scen), "--mode", "test", "--runs", "2")[0] == 0
     m = assert_complete(out)
     assert m["command"] == "sleuth" and m["owner"] == predict["owner"] == str(scen.resolve())
     assert "cumulate_urban.tif" not in listing(out) and "control_stats.log" in listing(out)
     # the input folder is never an output folder
-    assert fast_sleuth(["sleuth", str(scen), "--out", str(tmp_path / "Input"), "--force"]) == 2
-    assert "holds the input" in capsys.readouterr().err
+    code, text = sleuth(str(scen), "--out", str(tmp_path / "Input"), "--force")
+    assert code == 2 and "holds the input" in text
 
 
 def test_without_flock_liveness_falls_back_to_the_pid(tmp_path, monkeypatch) -> None:

@@ -212,7 +212,7 @@ def test_not_converted_equals_the_whole_raster_product_for_any_strip_height(monk
         p_any += prob[t].values
     want = start * np.clip(1.0 - p_any, 0.0, 1.0)
     for strip in (1, 5, 11, 12, 23, 1 << 22):
-        monkeypatch.setattr(landuse.io.rasters, "STRIP_CELLS", strip)
+        monkeypatch.setattr(landuse.core.strips, "STRIP_CELLS", strip)
         got = start.copy()
         _not_converted(got, prob, types)
         np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))

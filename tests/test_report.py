@@ -168,10 +168,10 @@ def test_report_json_states_scenario_seed_inputs(tmp_path, scenario, landscape) 
 @pytest.mark.parametrize("strip", [1, 7, 24, 25, 1 << 22])
 def test_probability_summary_is_counted_strip_by_strip(scenario, landscape, monkeypatch, strip) -> None:
     """Mean (summed in float64) and cells at 0.5 or more of each probability raster, inside the study area and
-    where finite: the whole raster's figures for any strip height (``landuse.io.rasters.STRIP_CELLS`` cells a strip)."""
+    where finite: the whole raster's figures for any strip height (``landuse.core.strips.STRIP_CELLS`` cells a strip)."""
     import landuse.io.rasters
 
-    monkeypatch.setattr(landuse.io.rasters, "STRIP_CELLS", strip)
+    monkeypatch.setattr(landuse.core.strips, "STRIP_CELLS", strip)
     yy, xx = np.mgrid[0:20, 0:24]
     prob = np.exp(-((yy - 7.0) ** 2 + (xx - 7.0) ** 2) / 30.0).astype(np.float32)
     prob[3, 4:9] = np.nan

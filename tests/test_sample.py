@@ -18,7 +18,8 @@ from landuse.cli.app import app
 from landuse.core.classes import URBAN_TYPES, default_scheme
 from landuse.core.config import load_scenario
 from landuse.io.rasters import read_class_names, read_landscape
-from landuse.sample.region import LAYER_FILES, build_sample, generate_sample
+from landuse.sample.generate import generate_sample
+from landuse.sample.region import LAYER_FILES, build_sample
 
 SIZE = 200
 SEED = 7

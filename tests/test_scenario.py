@@ -16,7 +16,7 @@ from landuse.cli.app import app
 from landuse.core.config import scenario_from_dict
 from landuse.core.errors import OutputExistsError
 from landuse.pipeline.run import run_scenario
-from landuse.sample.region import generate_sample
+from landuse.sample.generate import generate_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -295,8 +295,8 @@ def test_outputs_maps_computes_and_writes_the_maps_only(tmp_path, tiny_layers, m
     from conftest import scenario_dict
 
     import landuse.allocation.lp
-    import landuse.calibration.hindcast
     import landuse.evaluation.boundary
+    import landuse.evaluation.expected
     import landuse.report.document
 
     d = scenario_dict(tiny_layers, tmp_path, name="less", outputs={"folder": "out_less"})
@@ -305,7 +305,7 @@ def test_outputs_maps_computes_and_writes_the_maps_only(tmp_path, tiny_layers, m
     full = run_scenario(cfg, write=False)  # the reference: every output, report included
     for mod, name in ((landuse.allocation.lp, "compare_coordination"), (landuse.evaluation.boundary, "ugb_from_config"),
                       (landuse.report.document, "build_report"), (landuse.report.document, "write_report"),
-                      (landuse.calibration.hindcast, "expected_map")):
+                      (landuse.evaluation.expected, "expected_map")):
         monkeypatch.setattr(mod, name, _boom)
     res = runner.invoke(app, ["run", str(cfg), "--outputs", "maps", "--quiet"])
     assert res.exit_code == 0, res.output

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from landuse.core.errors import SleuthFormatError
 from landuse.growth.random import stream_key, uniform_numpy
 from landuse.io.sleuth_files import cog_uint8_bytes, parse_scenario_text, read_grey, read_scenario, year_of
-from landuse.sleuth import aot as sleuth_aot
 from landuse.sleuth import kernels as K
 from landuse.sleuth import model as S
 
@@ -621,11 +620,10 @@ print(hashlib.sha256(sim.stats.tobytes() + sim.urban_counts.tobytes()).hexdigest
 """
 
 
-@pytest.mark.parametrize("aot", ["1", "0"], ids=["aot", "jit"])
-def test_same_results_with_one_and_two_threads(aot):
+def test_same_results_with_one_and_two_threads():
     out = []
     for n in ("1", "2"):
-        env = {**os.environ, "NUMBA_NUM_THREADS": n, "LANDUSE_SLEUTH_AOT": aot}
+        env = {**os.environ, "NUMBA_NUM_THREADS": n}
         res = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT], env=env, capture_output=True, text=True, check=True)
         out.append(res.stdout.strip())
     assert out[0] == out[1] and len(out[0]) == 64
@@ -757,106 +755,6 @@ def test_cli_reports_bad_scenario_line(tmp_path):
     assert r.exit_code == 2 and "cannot create the output folder" in r.output and "Traceback" not in r.output
 
 
-# --------------------------------------------------------------------------- ahead-of-time kernels
-
-
-@pytest.fixture(scope="module")
-def aot_module():
-    """The compiled module (built here on first use, about half a minute); skipped without a C compiler."""
-    if not sleuth_aot.enabled():
-        pytest.skip("LANDUSE_SLEUTH_AOT=0")
-    if not sleuth_aot.compiler_available():
-        pytest.skip("no C compiler: the SLEUTH kernels run JIT only")
-    mod = sleuth_aot.load()
-    assert mod is not None, f"AOT build failed with a C compiler present; see {sleuth_aot.cache_dir()}/*.log"
-    return mod
-
-
-def test_aot_kernels_give_bit_identical_results(aot_module):
-    rng = np.random.default_rng(5)
-    u = _blob(26)
-    roads = np.zeros(u.shape, np.int32)
-    roads[13, :] = 60
-    roads[:, 5] = 100
-    inp = _inputs(u, slope=rng.integers(0, 30, u.shape), excluded=rng.integers(0, 3, u.shape) * 50, roads=roads,
-                  years=(2000, 2004, 2012))  # fmt: skip
-    coeffs = np.array([[30, 40, 50, 20, 30], [5, 80, 80, 60, 90], [100, 100, 100, 1, 100]], float)
-    for years in ([2004, 2012], list(range(2001, 2013))):  # recounted and cell-by-cell statistics
-        kw = dict(start_year=2000, stop_year=2012, record_years=years, prob_years=years[-3:], runs=5, seed=11,
-                  constants=S.SelfModification(), n_chunks=4)  # fmt: skip
-        jit = S.simulate(inp, coeffs, kernels="jit", **kw)
-        aot = S.simulate(inp, coeffs, kernels="aot", **kw)
-        np.testing.assert_array_equal(jit.stats, aot.stats)
-        np.testing.assert_array_equal(jit.urban_counts, aot.urban_counts)
-        assert jit.stats[:, :, -1, K.S_POP].min() > u.sum()  # something grew
-    kw["n_chunks"] = 7
-    jit = S.simulate(inp, coeffs, kernels="jit", **kw)
-    S._HIST_MAX, keep = 4, S._HIST_MAX  # thread counters flushed into int64 every few runs
-    try:
-        aot = S.simulate(inp, coeffs, kernels="aot", **kw)
-    finally:
-        S._HIST_MAX = keep
-    np.testing.assert_array_equal(jit.urban_counts, aot.urban_counts)
-    np.testing.assert_array_equal(aot_module.spiral_offsets(50, 9), K._spiral_offsets(50, 9))
-    out_a = np.zeros(K.N_STATS)
-    out_j = np.zeros(K.N_STATS)
-    z = (rng.random(u.shape) < 0.4).astype(np.uint8)
-    aot_module.pattern_stats(z, inp.slope, out_a, np.empty(z.size, np.int64), np.zeros(z.shape, np.uint8))
-    K._pattern_stats(z, inp.slope, out_j, np.empty(z.size, np.int64), np.zeros(z.shape, np.uint8))
-    np.testing.assert_array_equal(out_a, out_j)
-
-
-_NO_NUMBA_SCRIPT = """
-import sys
-from landuse.sleuth import model as S
-res = S.run_sleuth(sys.argv[1], mode=sys.argv[2], out_dir=sys.argv[3], runs=3)
-print(",".join(sorted({m.split(".")[0] for m in sys.modules} & {"numba", "llvmlite", "rasterio", "xarray"})) or "-")
-"""
-
-
-@pytest.mark.parametrize("mode", ["test", "predict"])
-def test_compiled_run_imports_neither_numba_nor_gdal(aot_module, tmp_path, mode):
-    scen = _tiny_project(tmp_path)
-    res = subprocess.run([sys.executable, "-c", _NO_NUMBA_SCRIPT, str(scen), mode, str(tmp_path / "o")],
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    assert res.stdout.strip() == "-", res.stdout
-    assert (tmp_path / "o" / ("cumulate_urban.tif" if mode == "predict" else "control_stats.log")).exists()
-
-
-def test_jit_fallback_without_compiler_or_when_disabled(monkeypatch, tmp_path):
-    inp = _inputs(_blob(16))
-    kw = dict(start_year=2000, stop_year=2006, record_years=[2006], prob_years=[2006], runs=3, seed=2,
-              constants=S.SelfModification())  # fmt: skip
-    coeffs = np.array([[30, 40, 50, 20, 30]], float)
-    ref = S.simulate(inp, coeffs, kernels="jit", **kw)
-    monkeypatch.setenv("LANDUSE_SLEUTH_AOT_DIR", str(tmp_path / "cache"))  # nothing built there
-    monkeypatch.setattr(sleuth_aot, "compiler_available", lambda: False)
-    assert sleuth_aot.load() is None and not (tmp_path / "cache").exists()
-    got = S.simulate(inp, coeffs, **kw)  # auto: falls back to JIT
-    np.testing.assert_array_equal(ref.stats, got.stats)
-    np.testing.assert_array_equal(ref.urban_counts, got.urban_counts)
-    with pytest.raises(SleuthFormatError, match="ahead-of-time compiled SLEUTH kernels are not available"):
-        S.simulate(inp, coeffs, kernels="aot", **kw)
-    monkeypatch.setenv("LANDUSE_SLEUTH_AOT", "0")
-    assert not sleuth_aot.enabled() and sleuth_aot.load() is None
-    with pytest.raises(ValueError, match="kernels must be"):
-        S.simulate(inp, coeffs, kernels="fast", **kw)
-
-
-def test_aot_module_name_follows_the_kernel_sources(monkeypatch, tmp_path):
-    name = sleuth_aot.module_name()
-    assert name.startswith("_sleuth_aot_") and name == sleuth_aot.module_name()
-    fake = tmp_path / "pkg" / "sleuth"
-    fake.mkdir(parents=True)
-    (fake.parent / "growth").mkdir()
-    for src in sleuth_aot._SOURCES:
-        (fake / src).write_bytes((Path(sleuth_aot.__file__).parent / src).read_bytes())
-    monkeypatch.setattr(sleuth_aot, "_HERE", fake)
-    assert sleuth_aot.module_name() == name
-    (fake / "kernels.py").write_text((fake / "kernels.py").read_text() + "\n# changed\n")
-    assert sleuth_aot.module_name() != name
-
-
 # --------------------------------------------------------------------------- GeoTIFF writer
 
 
@@ -904,53 +802,21 @@ def test_write_percent_uses_gdal_beyond_the_overview_free_size(tmp_path):
     assert not list(tmp_path.glob(".*part*"))  # atomic writes left nothing behind
 
 
-# --------------------------------------------------------------------------- the `landuse sleuth` fast entry
+# --------------------------------------------------------------------------- the `landuse sleuth` command
 
 
-def test_fast_entry_has_the_options_of_the_typer_command():
-    """``landuse.cli.entry`` parses `landuse sleuth` itself: same options and defaults as the typer command."""
-    import typer
-
+def test_sleuth_command_reports_bad_scenarios_in_one_line(tmp_path):
     from landuse.cli.app import app
-    from landuse.cli.entry import SLEUTH_OPTIONS
 
-    cmd = typer.main.get_command(app).commands["sleuth"]
-    typer_opts = {p.opts[0]: (p.name, p.default) for p in cmd.params if p.param_type_name == "option"}
-    assert typer_opts == {flag: (dest, default) for flag, dest, _, default in SLEUTH_OPTIONS}
-    assert [p.name for p in cmd.params if p.param_type_name == "argument"] == ["scenario"]
-
-
-def test_fast_entry_runs_what_the_typer_command_runs(tmp_path, capsys):
-    from landuse.cli.app import app
-    from landuse.cli.entry import fast_sleuth
-
-    scen = _tiny_project(tmp_path)
-    a, b = tmp_path / "fast", tmp_path / "typer"
-    assert fast_sleuth(["sleuth", str(scen), "--mode", "predict", "--out", str(a), "--runs", "5", "--seed=3"]) == 0
-    assert "SLEUTH predict" in capsys.readouterr().out
-    r = CliRunner().invoke(app, ["sleuth", str(scen), "--mode", "predict", "--out", str(b), "--runs", "5", "--seed", "3"])
-    assert r.exit_code == 0, r.output
-    for name in ("avg.log", "std_dev.log", "cumulate_urban.tif", "urban_probability_2003.tif"):
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    # a bad scenario: one line and exit 2, as the CLI does
     bad = _tiny_project(tmp_path / "bad", extra="SPREAD_COEFF=3\n")
-    assert fast_sleuth(["sleuth", str(bad)]) == 2
-    assert "unknown SLEUTH scenario key 'SPREAD_COEFF'" in capsys.readouterr().err
-    assert fast_sleuth(["sleuth", str(scen), "--mode", "forecast"]) == 2
-    assert "unknown SLEUTH mode 'forecast'" in capsys.readouterr().err
+    r = CliRunner().invoke(app, ["sleuth", str(bad)])
+    assert r.exit_code == 2 and "unknown SLEUTH scenario key 'SPREAD_COEFF'" in r.output and "Traceback" not in r.output
+    scen = _tiny_project(tmp_path)
+    r = CliRunner().invoke(app, ["sleuth", str(scen), "--mode", "forecast"])
+    assert r.exit_code == 2 and "unknown SLEUTH mode 'forecast'" in r.output
 
 
-@pytest.mark.parametrize("argv", [
-    [], ["run", "x.yaml"], ["sleuth"], ["sleuth", "--help"], ["sleuth", "s", "-h"], ["sleuth", "s", "--runs", "many"],
-    ["sleuth", "s", "--unknown", "1"], ["sleuth", "s", "t"], ["sleuth", "s", "--mod", "test"],
-])
-def test_fast_entry_leaves_other_command_lines_to_the_cli(argv):
-    from landuse.cli.entry import fast_sleuth
-
-    assert fast_sleuth(argv) is None
-
-
-def test_landuse_module_entry_falls_back_to_the_cli(tmp_path):
+def test_landuse_module_entry_runs_the_cli(tmp_path):
     import subprocess
     import sys
 

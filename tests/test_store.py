@@ -14,12 +14,11 @@ from hypothesis import strategies as st
 from test_distributed import _same_outputs_end_to_end
 from typer.testing import CliRunner
 
-import landuse.io.rasters as lio
-import landuse.io.store as store_mod
+import landuse.core.store as store_mod
+import landuse.core.strips as lio
 from landuse.cli.app import app
 from landuse.core.errors import LanduseError
-from landuse.io.rasters import read_landscape, read_layer, read_layer_windowed
-from landuse.io.store import (
+from landuse.core.store import (
     RasterStore,
     active_store,
     in_store,
@@ -32,6 +31,7 @@ from landuse.io.store import (
     store_zeros,
     use_disk,
 )
+from landuse.io.rasters import read_landscape, read_layer, read_layer_windowed
 from landuse.pipeline.run import run_scenario
 
 runner = CliRunner()

@@ -9,11 +9,11 @@ import pytest
 import rasterio
 from typer.testing import CliRunner
 
+from landuse.calibration.suitability_model import train_suitability
 from landuse.cli.app import app
 from landuse.core.config import load_scenario
 from landuse.core.errors import LanduseError
 from landuse.io.rasters import read_landscape
-from landuse.surfaces.suitability_model import train_suitability
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "configs" / "sample.yaml"
@@ -88,7 +88,7 @@ def test_run_with_trained_suitability_end_to_end(tmp_path: Path) -> None:
 
     import yaml
 
-    from landuse.sample.region import generate_sample
+    from landuse.sample.generate import generate_sample
 
     generate_sample(tmp_path / "sample", size=150, seed=42)
     d = yaml.safe_load((tmp_path / "sample" / "sample.yaml").read_text())

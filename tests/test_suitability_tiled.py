@@ -240,7 +240,7 @@ def _whole_score(ds, sc, name: str, lu: np.ndarray) -> np.ndarray | None:
 @given(seed=st.integers(0, 1000), rows=st.integers(1, 24), cols=st.integers(1, 24), strip_cells=st.integers(1, 90),
        holes=st.sampled_from(["none", "nan", "all_nan", "constant"]))
 def test_scores_and_suitability_are_the_same_whatever_the_strip_height(seed, rows, cols, strip_cells, holes) -> None:
-    """Masks and scores are built strip by strip (``landuse.io.rasters.STRIP_CELLS`` cells a strip): each driver's score
+    """Masks and scores are built strip by strip (``landuse.core.strips.STRIP_CELLS`` cells a strip): each driver's score
     is the whole-raster formula's bit for bit (the min-max range is the whole raster's), and the suitability
     (linear and from rasters) is the same for any strip height."""
     import landuse.io.rasters
@@ -262,8 +262,8 @@ def test_scores_and_suitability_are_the_same_whatever_the_strip_height(seed, row
     sc = scenario(suitability={"weights": WEIGHTS})
     lu = ds["landuse"].values
     whole = {m: compute_suitability(ds, sc, landuse=lu, method=m).values for m in ("linear", "raster")}
-    old = landuse.io.rasters.STRIP_CELLS
-    landuse.io.rasters.STRIP_CELLS = strip_cells
+    old = landuse.core.strips.STRIP_CELLS
+    landuse.core.strips.STRIP_CELLS = strip_cells
     try:
         for name in [*WEIGHTS, "dist_industrial", "dist_missing", "population", "other"]:
             got, want = suitability.driver_score(ds, sc, name, landuse=lu), _whole_score(ds, sc, name, lu)
@@ -273,4 +273,4 @@ def test_scores_and_suitability_are_the_same_whatever_the_strip_height(seed, row
         for m in ("linear", "raster"):
             _same_bits(compute_suitability(ds, sc, landuse=lu, method=m).values, whole[m])
     finally:
-        landuse.io.rasters.STRIP_CELLS = old
+        landuse.core.strips.STRIP_CELLS = old

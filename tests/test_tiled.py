@@ -593,7 +593,7 @@ def test_chunked_run_writes_the_same_bytes_as_in_memory_end_to_end(tmp_path, mon
     from typer.testing import CliRunner
 
     from landuse.cli.app import app
-    from landuse.sample.region import generate_sample
+    from landuse.sample.generate import generate_sample
 
     generate_sample(tmp_path / "region", size=150, seed=11)
     cfg = tmp_path / "region" / "sample.yaml"

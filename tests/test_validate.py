@@ -104,12 +104,12 @@ def test_quota_already_unmet_at_the_start_is_refused_by_validate_and_run(tmp_pat
 
 
 def test_input_problems_are_the_same_whatever_the_strip_height(monkeypatch) -> None:
-    """The checks of the layers together count strip by strip (``landuse.io.rasters.STRIP_CELLS`` cells a strip): the same
+    """The checks of the layers together count strip by strip (``landuse.core.strips.STRIP_CELLS`` cells a strip): the same
     problems, with the same figures, as in one strip."""
     import landuse.io.rasters
     from landuse.core.config import scenario_from_dict
     from landuse.core.landscape import new_landscape
-    from landuse.evaluation.validate import input_problems
+    from landuse.pipeline.validate import input_problems
 
     S = default_scheme()
     rng = np.random.default_rng(4)
@@ -134,9 +134,9 @@ def test_input_problems_are_the_same_whatever_the_strip_height(monkeypatch) -> N
     assert any("4 unit(s) already hold less" in p and "city 7 13.33 %" in p for p in whole)
     assert any("no land may be developed" in p and "covers 79 of them" in p for p in whole)
     for strip in (1, 5, 9, 10, 40):
-        monkeypatch.setattr(landuse.io.rasters, "STRIP_CELLS", strip)
+        monkeypatch.setattr(landuse.core.strips, "STRIP_CELLS", strip)
         assert input_problems(ds, sc) == whole
-    monkeypatch.setattr(landuse.io.rasters, "STRIP_CELLS", 10)
+    monkeypatch.setattr(landuse.core.strips, "STRIP_CELLS", 10)
     ds["red_line"].values[-1, -1] = False  # one developable farmland cell, in the last strip
     ds["landuse"].values[-1, -1] = farm
     assert not any("no land may be developed" in p for p in input_problems(ds, sc))

@@ -132,7 +132,7 @@ def test_zone_table_equals_float_reference(monkeypatch, seed, rows, cols, protec
     ref = _reference_zone_table(ds, sc, zones)  # every mask in one strip
     with monkeypatch.context() as mp:
         mp.setattr(alloc, "_CHUNK_CELLS", chunk)  # the class table filled in slices of any size
-        mp.setattr(landuse.io.rasters, "STRIP_CELLS", strip)  # masks, constraint factor and scores in strips of any height
+        mp.setattr(landuse.core.strips, "STRIP_CELLS", strip)  # masks, constraint factor and scores in strips of any height
         new = zone_table(ds, sc, zones=zones)
     assert len(new) == len(ref)
     _assert_same(new, ref)

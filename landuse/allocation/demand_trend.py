@@ -47,7 +47,7 @@ import pandas as pd
 import xarray as xr
 
 from landuse.core.config import Scenario
-from landuse.core.errors import ConfigError
+from landuse.core.errors import ArgumentError, ConfigError
 from landuse.core.landscape import cell_area_ha
 
 _TOL = 1e-9
@@ -263,7 +263,7 @@ def matrix_power(p: np.ndarray, m: float) -> tuple[np.ndarray, str | None]:
     [[0.9487, 0.0513], [0.0, 1.0]]
     """
     if not m > 0:
-        raise ValueError(f"power must be positive, got {m}")
+        raise ArgumentError(f"power must be positive, got {m}")
     whole = round(m)
     if abs(m - whole) < 1e-9:
         return np.linalg.matrix_power(p, int(whole)), None

@@ -59,8 +59,9 @@ from landuse.core.classes import DEFAULT_URBAN_TYPES, ClassScheme
 from landuse.core.config import Scenario
 from landuse.core.errors import ConfigError, InfeasibleAllocationError, LanduseError, SolverError
 from landuse.core.landscape import cell_area_ha, cell_size, cell_sizes
-from landuse.io.rasters import _row_strips, write_text
-from landuse.io.store import store_by_strips, store_empty, store_zeros
+from landuse.core.store import store_by_strips, store_empty, store_zeros
+from landuse.core.strips import row_strips
+from landuse.io.rasters import write_text
 from landuse.surfaces.constraints import land_area_mask, open_space_mask, protected_open_space
 from landuse.surfaces.suitability import compute_suitability, distance_to
 
@@ -277,7 +278,7 @@ def zone_table(
         out["open_space_ha"] = by_class.cells(space - water, study=True) * cell_ha
     else:
         counted = np.zeros(n + 1, dtype=np.int64)
-        for a, b in _row_strips(*lu.shape):  # strip by strip: protected open space in the quota's land area
+        for a, b in row_strips(*lu.shape):  # strip by strip: protected open space in the quota's land area
             space = open_space_mask(lu[a:b], classes, include_water=include_water, protected=protected[a:b])
             space &= land_area_mask(ds, classes, include_water=include_water, landuse=lu[a:b], rows=slice(a, b))
             counted += np.bincount(z[a:b][space], minlength=n + 1)

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from landuse.core.errors import ArgumentError
 from landuse.core.landscape import cell_sizes
-from landuse.io.store import store_empty, store_zeros
+from landuse.core.store import store_empty, store_zeros
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def zone_grid(ds: xr.Dataset, *, block_size_m: float, admin: str = "cities") -> 
     if city.dtype not in _CITY_DTYPES:
         city = city.astype(np.int64)
     if city.dtype.kind == "i" and city.min(initial=0) < 0:
-        raise ValueError(f"administrative layer {admin!r} holds negative ids")
+        raise ArgumentError(f"administrative layer {admin!r} holds negative ids")
     n_city = int(city.max(initial=0)) + 1
     n_keys = (-(-rows // by) * nbx if rows and cols else 1) * n_city
     n_inside = int(np.count_nonzero(inside))

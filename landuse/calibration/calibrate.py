@@ -52,7 +52,7 @@ import pandas as pd
 import xarray as xr
 
 from landuse.core.config import Scenario
-from landuse.core.errors import ConfigError, InfeasibleAllocationError, SolverError
+from landuse.core.errors import ArgumentError, ConfigError, InfeasibleAllocationError, SolverError
 
 __all__ = [
     "AMOUNTS",
@@ -297,7 +297,7 @@ def kappa_simulation(
         getattr(study_area, "values", study_area), dtype=bool)
     for m in maps:
         if m.shape != valid.shape:
-            raise ValueError(f"maps and study area differ in shape: {m.shape} and {valid.shape}")
+            raise ArgumentError(f"maps and study area differ in shape: {m.shape} and {valid.shape}")
         valid = valid & (m != nodata)
     hist = _Histogrammer(maps[0], maps[1], valid, extra_codes=(), urban_codes=())
     return _kappa_simulation_from(hist.of_map(maps[2]))
@@ -803,7 +803,7 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
             f"(layers.history.{history_year} and layers.landuse); there is nothing to calibrate against"
         )
     if trained is None and scenario.config.growth.suitability.method == "trained":
-        from landuse.surfaces.suitability_model import train_suitability
+        from landuse.calibration.suitability_model import train_suitability
 
         gained = targets.groupby("type")["cells"].sum()
         trained = train_suitability(landscape, scenario, t0=history_year, method=scenario.config.growth.suitability.model,
@@ -827,7 +827,7 @@ def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray
 
     ``observed`` (the later map) is used only for scoring; pass ``None`` for a forecast
     (a hindcast's prediction), which can then simulate but not score. ``trained`` is a
-    :class:`landuse.surfaces.suitability_model.TrainedSuitability` fitted beforehand (applied to
+    :class:`landuse.calibration.suitability_model.TrainedSuitability` fitted beforehand (applied to
     ``before``) when the suitability method is ``trained``. Only the layers of
     ``landscape`` that are not land use are read, so a later map in it is never seen.
     """
@@ -916,8 +916,8 @@ def null_model(setup: HistoricalSetup) -> np.ndarray:
     cells nearest (Euclidean) to urban land at the earlier date go first, ties by cell
     index. Fully deterministic.
     """
-    from landuse.calibration.hindcast import allocate_by_rank
     from landuse.core.landscape import cell_sizes
+    from landuse.evaluation.expected import allocate_by_rank
     from landuse.surfaces.constraints import constraint_factor
     from landuse.surfaces.suitability import distance_to
 

@@ -10,7 +10,7 @@ from landuse.core.lazy import lazy_exports
 
 _EXPORTS = {
     "app": "landuse.cli.app",
-    "main": "landuse.cli.entry",
+    "main": "landuse.cli.app",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -63,7 +63,7 @@ def validate(
     config: Annotated[Path, typer.Argument(help="scenario YAML file")],
 ) -> None:
     """Check a scenario without running it: schema, files, grid alignment, class codes, demand."""
-    from landuse.evaluation.validate import validate_scenario
+    from landuse.pipeline.validate import validate_scenario
 
     summary = validate_scenario(config)
     typer.echo(summary.text())
@@ -85,7 +85,7 @@ def sample(
     = "auto",
 ) -> None:
     """Generate the synthetic sample city cluster (GeoTIFFs, scenario YAML, PNG overview)."""
-    from landuse.sample.region import generate_sample
+    from landuse.sample.generate import generate_sample
 
     info = generate_sample(outdir, size=size, seed=seed, cell_size=cell_size, config_dir=config_dir, force=force,
                            layout=layout)
@@ -175,11 +175,13 @@ def sleuth(
                                         "for this scenario")] = False,
 ) -> None:
     """Run a SLEUTH scenario (urban growth rules) and write SLEUTH's statistics logs and GeoTIFFs."""
-    # the `landuse` entry point runs well-formed sleuth command lines without this CLI (landuse.cli.entry)
-    from landuse.cli.entry import run_sleuth_command
+    from landuse.sleuth.model import run_sleuth
 
-    typer.echo(run_sleuth_command(scenario, mode=mode, out=out, input_dir=input_dir, runs=runs, seed=seed,
-                                  search=search, budget=budget, objective=objective, force=force))
+    result = run_sleuth(
+        scenario, mode=mode, out_dir=out, input_dir=input_dir, runs=runs, seed=seed, search=search, budget=budget,
+        objective=objective, force=force, progress=lambda m: typer.echo(m, err=True),
+    )  # fmt: skip
+    typer.echo(result.text())
 
 
 @app.command(short_help="Learn suitability from observed change.")
@@ -195,11 +197,11 @@ def suitability(
     force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Learn suitability per urban type from observed change; write rasters and a report."""
+    from landuse.calibration.suitability_model import train_suitability, write_trained
     from landuse.core.config import load_scenario
     from landuse.core.errors import ConfigError
     from landuse.io.folders import OutputFolder, check_target
     from landuse.io.rasters import read_landscape
-    from landuse.surfaces.suitability_model import train_suitability, write_trained
 
     if method not in ("forest", "logistic"):
         raise ConfigError(f"--method must be forest or logistic, got {method!r}")
@@ -368,7 +370,8 @@ def _run_variants(config: Path, *, out: Path | None, quiet: bool, **overrides: A
 
 def _run_batch(configs: list[Path], *, scheduler: str | None, out: Path | None, **overrides: Any) -> None:
     from landuse.core.config import load_scenario
-    from landuse.scale.distributed import check_scheduler, run_batch
+    from landuse.pipeline.batch import run_batch
+    from landuse.scale.distributed import check_scheduler
 
     compute = load_scenario(configs[0]).config.compute
     scheduler = scheduler or compute.scheduler
@@ -411,9 +414,9 @@ def allocate(
     from landuse.allocation import lp as alloc_mod
     from landuse.core.config import load_scenario
     from landuse.core.errors import ConfigError
-    from landuse.evaluation.validate import check_inputs
     from landuse.io.folders import OutputFolder, check_target
     from landuse.io.rasters import read_landscape
+    from landuse.pipeline.validate import check_inputs
 
     scenario = load_scenario(config)
     target = out or scenario.output_dir() / "allocation"
@@ -467,15 +470,15 @@ def compare(
     force: Annotated[bool, typer.Option("--force", help="replace an output folder landuse compare did not write")] = False,
 ) -> None:
     """Compare scenario runs side by side: table (md, html, json) and figures (png)."""
-    from landuse.report.compare import LABELS, _fmt, compare_runs
+    from landuse.report.compare import LABELS, compare_runs, format_value
 
     data = compare_runs(runs, out, figures=figures, force=force)
     width = max(len(v) for v in LABELS.values())
-    col = 2 + max(len(_fmt(v)) for vals in data["rows"].values() for v in vals)
+    col = 2 + max(len(format_value(v)) for vals in data["rows"].values() for v in vals)
     col = max(col, 2 + max(len(n) for n in data["scenarios"]))
     typer.echo(" " * width + "".join(f"{n:>{col}}" for n in data["scenarios"]))
     for key, vals in data["rows"].items():
-        typer.echo(f"{LABELS[key]:<{width}}" + "".join(f"{_fmt(v):>{col}}" for v in vals))
+        typer.echo(f"{LABELS[key]:<{width}}" + "".join(f"{format_value(v):>{col}}" for v in vals))
     typer.echo(f"wrote {Path(out) / 'compare.html'}")
 
 

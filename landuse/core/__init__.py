@@ -4,8 +4,9 @@ Contract: nothing here computes a model. :mod:`~landuse.core.errors` holds every
 :class:`LanduseError`; messages name the file, key or cell and how to fix it, never a command-line flag);
 :mod:`~landuse.core.classes` and :mod:`~landuse.core.presets` the land-use classes and their roles;
 :mod:`~landuse.core.landscape` the study region's layers on one grid; :mod:`~landuse.core.config` the scenario
-schema (pydantic) and its loader. Depends on no other landuse package except the raster store of :mod:`landuse.io`
-(a Landscape's layers may live in scratch files).
+schema (pydantic) and its loader; :mod:`~landuse.core.store` where large rasters live (memory or memory-mapped
+scratch files) and :mod:`~landuse.core.strips` the row strips every stage walks a large raster by. Depends on no
+other landuse package.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ _EXPORTS = {
     "Scenario": "landuse.core.config",
     "ScenarioConfig": "landuse.core.config",
     "load_scenario": "landuse.core.config",
+    "raster_store": "landuse.core.store",
+    "store_empty": "landuse.core.store",
+    "store_zeros": "landuse.core.store",
+    "store_full": "landuse.core.store",
+    "store_by_strips": "landuse.core.store",
+    "STRIP_CELLS": "landuse.core.strips",
+    "row_strips": "landuse.core.strips",
     "scenario_from_dict": "landuse.core.config",
 }
 __all__ = sorted(_EXPORTS)

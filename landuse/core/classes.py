@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from landuse.core.errors import ConfigError
+from landuse.core.errors import ArgumentError, ConfigError
 
 DEFAULT_URBAN_TYPES: tuple[str, ...] = ("residential", "industrial", "commercial")
 """The urban types of the default scheme; also the names a class config may use as a role for short."""
@@ -208,21 +208,21 @@ class ClassScheme:
         """
         for r in roles:
             if r not in self.roles and r not in DEFAULT_URBAN_TYPES:
-                raise ValueError(f"unknown role {r!r}; roles are {', '.join(self.roles)}")
+                raise ArgumentError(f"unknown role {r!r}; roles are {', '.join(self.roles)}")
         return tuple(c.code for c in self.classes
                      if (c.role in roles and (c.urban or c.role in NON_URBAN_ROLES)) or (c.urban and "urban" in roles))
 
     def codes_of_type(self, t: str) -> tuple[int, ...]:
         """Codes of every class of urban type ``t`` (its land is all of them)."""
         if t not in self._types:
-            raise ValueError(f"unknown urban type {t!r}; this scheme's types are {', '.join(self._types)}")
+            raise ArgumentError(f"unknown urban type {t!r}; this scheme's types are {', '.join(self._types)}")
         return tuple(c.code for c in self.classes if c.urban and c.role == t)
 
     def code_of(self, t: str) -> int:
         """Code that new land of urban type ``t`` takes: its primary class, else its first declared class."""
         members = [c for c in self.classes if c.urban and c.role == t]
         if not members:
-            raise ValueError(f"unknown urban type {t!r}; this scheme's types are {', '.join(self._types)}")
+            raise ArgumentError(f"unknown urban type {t!r}; this scheme's types are {', '.join(self._types)}")
         for c in members:
             if c.primary:
                 return c.code

@@ -470,7 +470,8 @@ def _default_driver_weights() -> dict[str, float]:
     return {"dist_urban": 0.35, "dist_roads": 0.2, "dist_stations": 0.1, "dist_centres": 0.2, "slope": 0.15}
 
 
-def _default_type_weights() -> dict[str, dict[str, float]]:
+def default_type_weights() -> dict[str, dict[str, float]]:
+    """The suitability drivers' weights of each urban type when a scenario gives none."""
     return {
         "industrial": {"dist_urban": 0.3, "dist_roads": 0.3, "dist_rail": 0.15, "dist_centres": 0.05, "slope": 0.2},
         "commercial": {"dist_urban": 0.3, "dist_centres": 0.4, "dist_stations": 0.15, "dist_roads": 0.1,
@@ -489,7 +490,7 @@ class SuitabilityConfig(Strict):
         description="driver name -> weight of its normalised score, for types not in by_type",
     )
     by_type: dict[UrbanType, dict[str, NonNegative]] = Field(
-        default_factory=_default_type_weights, description="urban type -> its own driver weights"
+        default_factory=default_type_weights, description="urban type -> its own driver weights"
     )
     distance_scale_m: Positive = Field(3000.0, description="distance at which a distance score halves")
     model: Literal["logistic", "forest"] = Field(

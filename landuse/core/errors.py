@@ -14,6 +14,13 @@ class LanduseError(Exception):
     """Root of every error landuse raises on purpose."""
 
 
+class ArgumentError(LanduseError, ValueError):
+    """A library function was called with a value it cannot use (a shape, a range, an unknown name).
+
+    A :class:`ValueError` too, so code written against the standard library's convention still catches it.
+    """
+
+
 class ConfigError(LanduseError):
     """A scenario configuration is invalid (unknown key, wrong value, missing file).
 

@@ -29,7 +29,8 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from landuse.io.store import store_copy, store_empty
+from landuse.core.errors import ArgumentError
+from landuse.core.store import store_copy, store_empty
 
 MASK_LAYERS = frozenset(
     {
@@ -115,13 +116,13 @@ def new_landscape(
     (3, 1.0)
     """
     if "landuse" not in layers:
-        raise ValueError("a Landscape needs a 'landuse' layer")
+        raise ArgumentError("a Landscape needs a 'landuse' layer")
     shape = np.shape(layers["landuse"])
     data_vars = {}
     for name, arr in layers.items():
         arr = np.asarray(arr)
         if arr.shape != shape:
-            raise ValueError(f"layer {name!r} has shape {arr.shape}, landuse has {shape}")
+            raise ArgumentError(f"layer {name!r} has shape {arr.shape}, landuse has {shape}")
         kind = layer_kind(name)
         cast = arr.astype(bool if kind == "mask" else KIND_DTYPES[kind], copy=False)
         if copy and np.shares_memory(cast, arr):
@@ -266,7 +267,7 @@ def like(ds: xr.Dataset, array: np.ndarray, name: str, *, copy: bool = True, **a
     """Wrap a copy of ``array`` as a DataArray on the Landscape's grid (coords and CRS).
 
     The DataArray never shares memory with ``array`` (one copy, in the run's raster store when one
-    is active: :mod:`landuse.io.store`); ``copy=False`` wraps ``array`` itself, for a fresh array nobody
+    is active: :mod:`landuse.core.store`); ``copy=False`` wraps ``array`` itself, for a fresh array nobody
     else holds. It shares the Landscape's ``spatial_ref`` coordinate (see :func:`set_georef`).
     """
     data = store_copy(array) if copy else np.asarray(array)

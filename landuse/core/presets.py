@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import yaml
 
 from landuse.core.classes import ClassScheme, LandClass, default_scheme
-from landuse.core.errors import ConfigError
+from landuse.core.errors import ArgumentError, ConfigError
 
 BUILT = "built"
 """Urban type of the single-type products (WorldCover, CLCD, GlobeLand30): built-up land of any use."""
@@ -136,7 +136,7 @@ def corine_grid_code(clc_code: int) -> int:
     for grid, clc, *_ in _CORINE:
         if clc == int(clc_code):
             return grid
-    raise ValueError(f"{clc_code} is not a level-3 CLC code; codes are {', '.join(str(r[1]) for r in _CORINE)}")
+    raise ArgumentError(f"{clc_code} is not a level-3 CLC code; codes are {', '.join(str(r[1]) for r in _CORINE)}")
 
 
 # --------------------------------------------------------------------------- ESA WorldCover

@@ -1,9 +1,9 @@
-"""What the outputs say: quotas, farmland loss, sprawl metrics, policy checks, input validation, the UGB.
+"""What the outputs say: quotas, farmland loss, sprawl metrics, policy checks, the expected map, the UGB.
 
 Contract: functions read rasters (or arrays) and return tables and numbers; nothing here changes a map.
 :mod:`~landuse.evaluation.metrics` (quotas, landscape metrics, validation statistics such as figure of merit,
 Kappa, Lee–Sallee), :mod:`~landuse.evaluation.checks` (each policy re-computed from the rasters),
-:mod:`~landuse.evaluation.validate` (a scenario's inputs checked before a run),
+:mod:`~landuse.evaluation.expected` (the amounts placed on the cells the ensemble converted most often),
 :mod:`~landuse.evaluation.boundary` (the growth boundary delineated from the growth probability).
 """
 
@@ -22,8 +22,8 @@ _EXPORTS = {
     "expansion_types": "landuse.evaluation.metrics",
     "policy_checks": "landuse.evaluation.checks",
     "failure_lines": "landuse.evaluation.checks",
-    "validate_scenario": "landuse.evaluation.validate",
-    "input_problems": "landuse.evaluation.validate",
+    "expected_map": "landuse.evaluation.expected",
+    "allocate_by_rank": "landuse.evaluation.expected",
     "delineate_ugb": "landuse.evaluation.boundary",
     "write_ugb": "landuse.evaluation.boundary",
 }

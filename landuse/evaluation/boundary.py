@@ -25,9 +25,10 @@ from skimage import morphology
 from landuse.core.config import Scenario, UgbConfig
 from landuse.core.errors import LanduseError
 from landuse.core.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, like, transform_of
+from landuse.core.store import label_sizes, store_empty, store_label
+from landuse.core.strips import STRIP_CELLS
 from landuse.evaluation.metrics_kernels import _within_disk
-from landuse.io.rasters import STRIP_CELLS, write_geotiff, write_text
-from landuse.io.store import label_sizes, store_empty, store_label
+from landuse.io.rasters import write_geotiff, write_text
 
 
 def _study(landscape: xr.Dataset) -> np.ndarray:
@@ -35,7 +36,7 @@ def _study(landscape: xr.Dataset) -> np.ndarray:
 
 
 def _row_ranges(rows: int, cols: int, strip_rows: int | None, halo: int = 0) -> list[tuple[int, int]]:
-    """Row ranges of ``strip_rows`` rows (default about :data:`~landuse.io.rasters.STRIP_CELLS` cells, and at least four
+    """Row ranges of ``strip_rows`` rows (default about :data:`~landuse.core.strips.STRIP_CELLS` cells, and at least four
     halos, so the halo rows a strip reads around it stay a small share of it)."""
     step = strip_rows if strip_rows is not None else max(STRIP_CELLS // max(cols, 1), 4 * halo, 1)
     if step < 1:
@@ -46,7 +47,7 @@ def _row_ranges(rows: int, cols: int, strip_rows: int | None, halo: int = 0) -> 
 def _fill_holes(mask: np.ndarray, strip_rows: int | None = None) -> np.ndarray:
     """Fill background regions (4-connected) that do not touch the grid border; one labelling pass.
 
-    The background and its labels are rasters of the run's store (:mod:`landuse.io.store`); the filled mask is
+    The background and its labels are rasters of the run's store (:mod:`landuse.core.store`); the filled mask is
     written strip by strip (a new array: ``mask`` is not changed).
     """
     rows, cols = mask.shape
@@ -198,10 +199,10 @@ def delineate_ugb(
     classes : ClassScheme, optional
         Class scheme giving the urban roles (default: the shipped scheme).
     strip_rows : int, optional
-        Rows per strip of the cell-by-cell steps (default: about :data:`~landuse.io.rasters.STRIP_CELLS` cells a strip).
+        Rows per strip of the cell-by-cell steps (default: about :data:`~landuse.core.strips.STRIP_CELLS` cells a strip).
         The result is the same for any value: the morphology reads a halo of the disk's reach around each strip,
         and the labelling (holes, patches) is done on the whole raster, in the run's store. The working memory is
-        a few strips; the masks and labels are rasters of the run's store (:mod:`landuse.io.store`).
+        a few strips; the masks and labels are rasters of the run's store (:mod:`landuse.core.store`).
 
     Returns
     -------

@@ -65,8 +65,8 @@ import xarray as xr
 from landuse.core.config import Scenario
 from landuse.core.errors import LanduseError
 from landuse.core.landscape import cell_area_ha, cell_sizes
-from landuse.io.rasters import _row_strips
-from landuse.io.store import store_empty, store_zeros
+from landuse.core.store import store_empty, store_zeros
+from landuse.core.strips import row_strips
 from landuse.surfaces.constraints import convertible, land_area_mask, open_space_mask, protected_open_space
 from landuse.surfaces.suitability import distance_to
 
@@ -131,7 +131,7 @@ def _strips(height: int, width: int, strip_rows: int | None) -> list[slice]:
     """Row slices of ``strip_rows`` rows (default about :data:`STRIP_CELLS` cells each)."""
     if strip_rows:
         return [slice(r, min(r + strip_rows, height)) for r in range(0, height, strip_rows)] or [slice(0, 0)]
-    return [slice(a, b) for a, b in _row_strips(height, width)] or [slice(0, 0)]
+    return [slice(a, b) for a, b in row_strips(height, width)] or [slice(0, 0)]
 
 
 class _Tally:
@@ -226,7 +226,7 @@ def policy_checks(
     """Every policy check of a run, computed from the maps: one row per check, period and unit.
 
     Every achieved amount is a count of cells, added strip by strip over the rows (about
-    :data:`landuse.io.rasters.STRIP_CELLS` cells each, or ``strip_rows`` rows): the temporaries are
+    :data:`landuse.core.strips.STRIP_CELLS` cells each, or ``strip_rows`` rows): the temporaries are
     those of one strip, whatever the size of the maps, and the table is the same for any strip
     height.
 

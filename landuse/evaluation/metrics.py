@@ -38,8 +38,9 @@ from scipy import ndimage
 
 from landuse.core.classes import ClassScheme
 from landuse.core.config import Scenario
-from landuse.core.errors import LanduseError
+from landuse.core.errors import ArgumentError, LanduseError
 from landuse.core.landscape import cell_area_ha, landuse_nodata, transform_of
+from landuse.core.store import label_sizes, store_by_strips, store_empty, store_label
 from landuse.evaluation.metrics_kernels import (
     QUOTA_FARMLAND,
     QUOTA_NOT_PROTECTABLE,
@@ -52,7 +53,6 @@ from landuse.evaluation.metrics_kernels import (
     max_positive_inside,
     quota_counts,
 )
-from landuse.io.store import label_sizes, store_by_strips, store_empty, store_label
 from landuse.surfaces.constraints import protected_open_space
 
 ArrayLike = np.ndarray | xr.DataArray
@@ -70,7 +70,7 @@ def _structure(connectivity: int) -> np.ndarray:
         return np.ones((3, 3), dtype=bool)
     if connectivity == 4:
         return ndimage.generate_binary_structure(2, 1)
-    raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
+    raise ArgumentError(f"connectivity must be 4 or 8, got {connectivity!r}")
 
 
 def _ratio(num: float, den: float) -> float:
@@ -203,13 +203,13 @@ def landscape_metrics(
     struct = _structure(connectivity)
     m = np.asarray(_values(mask), dtype=bool)
     if m.ndim != 2:
-        raise ValueError(f"mask must be 2-D, got shape {m.shape}")
+        raise ArgumentError(f"mask must be 2-D, got shape {m.shape}")
     if study_area is None:
         study = store_by_strips(m.shape, bool, lambda a, b: True)
     else:
         study = np.asarray(_values(study_area), dtype=bool)
         if study.shape != m.shape:
-            raise ValueError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
+            raise ArgumentError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
         m = store_by_strips(m.shape, bool, lambda a, b: m[a:b] & study[a:b])
     cy, cx = _cell_yx(cell_size)
     cell_ha = cy * cx / 10_000.0
@@ -285,10 +285,10 @@ def landscape_counts(
     rows = mv.shape[0]
     st = None if study_area is None else _values(study_area)
     if st is not None and st.shape != mv.shape:
-        raise ValueError(f"study_area shape {st.shape} differs from mask shape {mv.shape}")
+        raise ArgumentError(f"study_area shape {st.shape} differs from mask shape {mv.shape}")
     step = rows if strip_rows is None else int(strip_rows)
     if step < 1 and rows:
-        raise ValueError(f"strip_rows must be at least 1, got {strip_rows!r}")
+        raise ArgumentError(f"strip_rows must be at least 1, got {strip_rows!r}")
     totals = np.zeros(5, dtype=np.int64)
     study_cells = 0
     for r0 in range(0, rows, max(step, 1)):
@@ -372,11 +372,11 @@ class Expansion:
     def type_map(self) -> np.ndarray:
         """uint8 raster: 1 infilling, 2 edge-expansion, 3 outlying, 0 not new urban (strip by strip, in the run's
         raster store when a disk store is active)."""
-        from landuse.io.rasters import _row_strips
+        from landuse.core.strips import row_strips
 
         lut = np.concatenate([[0], self.patch_type]).astype(np.uint8)
         out = store_empty(self.labels.shape, np.uint8)
-        for a, b in _row_strips(*self.labels.shape):
+        for a, b in row_strips(*self.labels.shape):
             np.take(lut, self.labels[a:b], out=out[a:b])
         return out
 
@@ -448,7 +448,7 @@ def expansion_types(
         )
     b, a = _values(before), _values(after)
     if b.shape != a.shape:
-        raise ValueError(f"before {b.shape} and after {a.shape} differ in shape")
+        raise ArgumentError(f"before {b.shape} and after {a.shape} differ in shape")
     given = None if study_area is None else _values(study_area)
 
     def study_cells(r0: int, r1: int) -> np.ndarray:
@@ -486,7 +486,7 @@ def _codes8(a: ArrayLike) -> np.ndarray:
     arr = _values(a)
     if arr.dtype != np.uint8:
         if arr.size and (arr.min() < 0 or arr.max() > 255):
-            raise ValueError("class-code maps must hold values within 0..255")
+            raise ArgumentError("class-code maps must hold values within 0..255")
         arr = arr.astype(np.uint8)
     return arr
 
@@ -511,10 +511,10 @@ def _joint_histogram(
     shape = maps[0].shape
     st = None if study_area is None else np.asarray(_values(study_area), dtype=bool)
     if st is not None and st.shape != shape:
-        raise ValueError(f"study_area shape {st.shape} differs from the maps' {shape}")
+        raise ArgumentError(f"study_area shape {st.shape} differs from the maps' {shape}")
     for m in maps:
         if m.shape != shape:
-            raise ValueError(f"maps differ in shape: {m.shape} and {shape}")
+            raise ArgumentError(f"maps differ in shape: {m.shape} and {shape}")
     rows = shape[0] if len(shape) else 0
     step = max(rows if strip_rows is None else int(strip_rows), 1)
     strips = [(r0, min(r0 + step, rows)) for r0 in range(0, rows, step)]
@@ -868,11 +868,11 @@ def _protection(
     if layer not in ds:
         return {"present": False, "enforced": bool(enforced), "cells": 0, "converted_cells": 0,
                 "intact": True, "converted": []}
-    from landuse.io.rasters import _row_strips
+    from landuse.core.strips import row_strips
 
     layer_all, study_all = np.asarray(ds[layer].values), np.asarray(ds["study_area"].values, dtype=bool)
     cells, n, rr, cc = 0, 0, [], []
-    for a, b in _row_strips(*before.shape):  # counted strip by strip; the first cells in row-major order
+    for a, b in row_strips(*before.shape):  # counted strip by strip; the first cells in row-major order
         mask = np.asarray(layer_all[a:b], dtype=bool) & study_all[a:b]
         conv = mask & (before[a:b] != after[a:b])
         cells += int(np.count_nonzero(mask))
@@ -932,9 +932,9 @@ def quota_report(
     after = _values(landuse_map)
     if after.shape != before.shape:
         raise LanduseError(f"land-use map has shape {after.shape}, the scenario's grid is {before.shape}")
-    from landuse.io.rasters import _row_strips
+    from landuse.core.strips import row_strips
 
-    strips = _row_strips(*before.shape)  # every count is a sum over cells: added strip by strip
+    strips = row_strips(*before.shape)  # every count is a sum over cells: added strip by strip
     study = np.asarray(landscape["study_area"].values, dtype=bool)
     n_holes, first = 0, None
     for a, b in strips:

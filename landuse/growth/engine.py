@@ -250,8 +250,8 @@ class GrowthParams:
         and the conversion matrix (:func:`landuse.surfaces.constraints.source_allowed_lut`) are
         combined and quantised; ``growth`` options come from ``scenario.config.growth``.
         """
-        from landuse.io.rasters import _row_strips
-        from landuse.io.store import store_empty
+        from landuse.core.store import store_empty
+        from landuse.core.strips import row_strips
         from landuse.surfaces.constraints import constraint_factor, source_allowed_lut
         from landuse.surfaces.suitability import compute_suitability
 
@@ -265,7 +265,7 @@ class GrowthParams:
                f"suitability must be (type, rows, cols) = {(len(types), *c.shape)}, got {suit.shape}")
         pot = store_empty((len(types), *c.shape), np.uint8)  # kept for the run: in the raster store, if any
         for k in range(len(types)):
-            for a, b in _row_strips(c.shape[0], c.shape[1]):  # one strip's product at a time (the same codes)
+            for a, b in row_strips(c.shape[0], c.shape[1]):  # one strip's product at a time (the same codes)
                 pot[k, a:b] = quantise_potential(suit[k, a:b] * c[a:b])
         del suit
         w = np.array(scenario.neighbourhood_matrix(), dtype=np.float64).reshape(len(types), len(types))

@@ -1,10 +1,9 @@
-"""Everything landuse reads from and writes to disk, and where large rasters live.
+"""Everything landuse reads from and writes to disk.
 
 Contract: outputs are written atomically (a temporary file renamed into place) inside output folders replaced as
 a whole or not at all (:mod:`~landuse.io.folders`); GeoTIFFs and Cloud-Optimised GeoTIFFs are read and written
-with rasterio (:mod:`~landuse.io.rasters`), strip by strip where a raster can be large
-(:data:`~landuse.io.rasters.STRIP_CELLS`, :func:`~landuse.io.rasters.row_strips`); large rasters are allocated in
-memory or in memory-mapped scratch files (:mod:`~landuse.io.store`); SLEUTH's scenario files and GIF inputs are
+with rasterio (:mod:`~landuse.io.rasters`), window by window where a raster can be large (strips of
+:mod:`landuse.core.strips`, into the raster store of :mod:`landuse.core.store`); SLEUTH's scenario files and GIF inputs are
 parsed in :mod:`~landuse.io.sleuth_files`. Inputs are never modified.
 """
 
@@ -18,17 +17,16 @@ _EXPORTS = {
     "read_band": "landuse.io.rasters",
     "write_geotiff": "landuse.io.rasters",
     "check_same_grid": "landuse.io.rasters",
-    "STRIP_CELLS": "landuse.io.rasters",
     "OutputFolder": "landuse.io.folders",
     "verify_folder": "landuse.io.folders",
     "atomic_path": "landuse.io.folders",
     "write_text": "landuse.io.folders",
     "write_bytes": "landuse.io.folders",
-    "raster_store": "landuse.io.store",
-    "store_empty": "landuse.io.store",
-    "store_zeros": "landuse.io.store",
-    "store_full": "landuse.io.store",
-    "store_by_strips": "landuse.io.store",
+    "raster_store": "landuse.core.store",
+    "store_empty": "landuse.core.store",
+    "store_zeros": "landuse.core.store",
+    "store_full": "landuse.core.store",
+    "store_by_strips": "landuse.core.store",
     "SleuthScenario": "landuse.io.sleuth_files",
     "read_scenario": "landuse.io.sleuth_files",
 }

@@ -27,8 +27,9 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from landuse.core.classes import ClassScheme, default_scheme
-from landuse.core.errors import GridMismatchError, LanduseError, UnknownClassError
+from landuse.core.errors import ArgumentError, GridMismatchError, LanduseError, UnknownClassError
 from landuse.core.landscape import KIND_DTYPES, crs_of, layer_kind, new_landscape, transform_of
+from landuse.core.strips import row_strips
 from landuse.io.folders import (  # noqa: F401  (re-exported: the writers of landuse.io.rasters)
     atomic_path,
     check_not_input,
@@ -279,19 +280,9 @@ def read_landscape(
     ref = ds[reference].values
     if reference != "landuse" and ref.dtype.kind == "f":
         study = ds["study_area"].values
-        for r0, r1 in _row_strips(ref.shape[0], ref.shape[1]):
+        for r0, r1 in row_strips(ref.shape[0], ref.shape[1]):
             study[r0:r1] &= np.isfinite(ref[r0:r1])
     return ds
-
-
-STRIP_CELLS = 1 << 22
-"""Cells per window of a windowed read (about 4 M: 16 MiB of float32)."""
-
-
-def _row_strips(height: int, width: int, block: int = 1) -> list[tuple[int, int]]:
-    """Row ranges of about :data:`STRIP_CELLS` cells each, whole multiples of ``block`` rows."""
-    rows = max(block, (STRIP_CELLS // max(width, 1)) // block * block)
-    return [(r, min(r + rows, height)) for r in range(0, height, rows)]
 
 
 def read_layer_windowed(name: str, path: str | os.PathLike, *, classes: ClassScheme | None = None) -> np.ndarray:
@@ -301,7 +292,7 @@ def read_layer_windowed(name: str, path: str | os.PathLike, *, classes: ClassSch
     window fails a check, or a check of the whole layer fails (no cell with data, a mask's tag beside inside
     values), the layer is read again whole by :func:`read_layer`, which raises the error with its counts.
     """
-    from landuse.io.store import store_empty
+    from landuse.core.store import store_empty
 
     classes = classes or default_scheme()
     kind = layer_kind(name)
@@ -314,7 +305,7 @@ def read_layer_windowed(name: str, path: str | os.PathLike, *, classes: ClassSch
                 out = store_empty((src.height, src.width), bool if kind == "mask" else KIND_DTYPES[kind])
                 flags = [False, False]
                 failed = False
-                for r0, r1 in _row_strips(src.height, src.width, src.block_shapes[0][0]):
+                for r0, r1 in row_strips(src.height, src.width, src.block_shapes[0][0]):
                     data = src.read(1, masked=True, window=rasterio.windows.Window(0, r0, src.width, r1 - r0))
                     try:
                         _, (a, b) = _convert_layer(name, path, np.ma.getdata(data), np.ma.getmaskarray(data), tag,
@@ -473,7 +464,8 @@ def _convert_layer(name: str, path: str | os.PathLike, arr: np.ndarray, nod: np.
 # --------------------------------------------------------------------------- writing
 
 
-def _category_aux_xml(classes: ClassScheme, description: str) -> str:
+def category_aux_xml(classes: ClassScheme, description: str) -> str:
+    """The ``.aux.xml`` sidecar text naming and colouring a class raster's categories for GIS software."""
     names = classes.category_names()
     cats = "\n".join(f"      <Category>{escape(n)}</Category>" for n in names)
     rows = "\n".join(
@@ -582,7 +574,7 @@ def write_geotiff(
                            f"(writing {target}); leave it out for the default (nearest for classes and integers, "
                            "average for floats)")
     if data_array.ndim != 2:
-        raise ValueError(f"write_geotiff needs a 2-D (y, x) array, got dims {data_array.dims}")
+        raise ArgumentError(f"write_geotiff needs a 2-D (y, x) array, got dims {data_array.dims}")
     crs = crs_of(data_array)
     transform = transform_of(data_array)
     arr = np.asarray(data_array.values)
@@ -636,7 +628,7 @@ def write_geotiff(
                     dst.update_tags(1, **{f"CLASS_{c.code}": f"{c.name}|{c.role}|{c.colour}" for c in classes})
         if classes is not None:
             aux = target.with_name(target.name + ".aux.xml")
-            write_text(aux, _category_aux_xml(classes, str(data_array.name or target.stem)))
+            write_text(aux, category_aux_xml(classes, str(data_array.name or target.stem)))
     return target
 
 
@@ -649,15 +641,3 @@ def read_class_names(path: str | os.PathLike) -> dict[int, str]:
         if key.startswith("CLASS_"):
             out[int(key[6:])] = value.split("|")[0]
     return out
-
-
-def read_raster(path: str | os.PathLike, *, name: str | None = None) -> xr.DataArray:
-    """Read a single-band raster as a georeferenced DataArray (nodata kept as stored)."""
-    import rioxarray
-
-    p = Path(path)
-    if not p.exists():
-        raise LanduseError(f"raster file not found: {p.resolve()}")
-    da = rioxarray.open_rasterio(p, masked=False).squeeze("band", drop=True).load()
-    da.name = name or p.stem
-    return da

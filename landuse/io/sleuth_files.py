@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landuse.core.errors import SleuthFormatError
+from landuse.core.errors import ArgumentError, SleuthFormatError
 
 COEFFICIENTS = ("DIFFUSION", "BREED", "SPREAD", "SLOPE", "ROAD")
 
@@ -448,14 +448,14 @@ def cog_uint8_bytes(
 
     arr = np.ascontiguousarray(array, dtype=np.uint8)
     if arr.ndim != 2 or 0 in arr.shape:
-        raise ValueError(f"need a non-empty 2-D grid, got shape {arr.shape}")
+        raise ArgumentError(f"need a non-empty 2-D grid, got shape {arr.shape}")
     height, width = arr.shape
     if max(height, width) > COG_FAST_MAX_SIDE:
-        raise ValueError(f"grid of {height} x {width} cells is too large for the overview-free writer")
+        raise ArgumentError(f"grid of {height} x {width} cells is too large for the overview-free writer")
     if block is None:
         block = 256 if max(height, width) > 256 else 128
     if block % 16 or block <= 0:
-        raise ValueError(f"tile size must be a positive multiple of 16, got {block}")
+        raise ArgumentError(f"tile size must be a positive multiple of 16, got {block}")
     tiles_y = -(-height // block)
     tiles_x = -(-width // block)
     padded = np.zeros((tiles_y * block, tiles_x * block), dtype=np.uint8)

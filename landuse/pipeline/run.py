@@ -55,9 +55,10 @@ import xarray as xr
 from landuse.core.config import Scenario, load_scenario
 from landuse.core.errors import LanduseError, OutputExistsError
 from landuse.core.landscape import cell_area_ha, like
+from landuse.core.store import active_store, store_by_strips, store_copy, store_empty, store_full, store_zeros
+from landuse.core.strips import row_strips
 from landuse.io.folders import OutputFolder, check_target, recover
-from landuse.io.rasters import _row_strips, protected_inputs, write_geotiff, write_text
-from landuse.io.store import active_store, store_by_strips, store_copy, store_empty, store_full, store_zeros
+from landuse.io.rasters import protected_inputs, write_geotiff, write_text
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -218,7 +219,7 @@ def _suitability_provider(ds: xr.Dataset, scenario: Scenario, timings: dict[str,
     if cfg.method != "trained":
         static = {} if static is None else static
         return lambda lu: compute_suitability(ds, scenario, landuse=lu, static=static)
-    from landuse.surfaces.suitability_model import train_suitability
+    from landuse.calibration.suitability_model import train_suitability
 
     t = time.perf_counter()
     trained = train_suitability(ds, scenario, method=cfg.model, seed=scenario.config.growth.seed, skip_scarce=True)
@@ -280,7 +281,7 @@ def _not_converted(not_urban: np.ndarray, prob: PeriodProbability, types: Sequen
     """
     runs = np.float32(prob.runs)
     index = [prob.types.index(t) for t in types]
-    for a, b in _row_strips(*not_urban.shape):
+    for a, b in row_strips(*not_urban.shape):
         p_any = np.zeros(not_urban[a:b].shape, dtype=np.float32)
         for k in index:
             p = prob.counts[k, a:b].astype(np.float32)
@@ -468,8 +469,8 @@ def run_scenario(
         from landuse.calibration.calibrate import apply_calibration
 
         scenario, overrides["calibration"] = apply_calibration(scenario, calibration)
+    from landuse.core.store import raster_store
     from landuse.io.rasters import read_header
-    from landuse.io.store import raster_store
 
     cfg = scenario.config
     layer_paths = scenario.layer_paths()
@@ -499,9 +500,9 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: _Timings
         zone_table,
     )
     from landuse.allocation.zones import zone_grid
-    from landuse.evaluation.validate import check_inputs
     from landuse.growth import GrowthParams, simulate
     from landuse.io.rasters import read_landscape
+    from landuse.pipeline.validate import check_inputs
 
     t = t_read
     cfg = scenario.config
@@ -560,7 +561,7 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: _Timings
     vacant = store_zeros(lu.shape, bool)
     shrink_records: list[pd.DataFrame] = []
     vacancy_by_year: dict[int, xr.DataArray] = {}
-    from landuse.calibration.hindcast import expected_map
+    from landuse.evaluation.expected import expected_map
 
     expected: dict[int, xr.DataArray] = {}  # expected_<year>.tif: the amounts on the most probable cells
     for p_idx, (_, y1) in enumerate(scenario.period_pairs):
@@ -633,7 +634,7 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: _Timings
         lu_start = lu
         lu = store_copy(res.landuse[y1].values)
         lost = sum(int(np.count_nonzero(classes.is_role(lu_start[a:b], "farmland") & classes.is_role(lu[a:b], "urban")))
-                   for a, b in _row_strips(*lu.shape))  # counted strip by strip
+                   for a, b in row_strips(*lu.shape))  # counted strip by strip
         farmland_lost += float(lost * cell_area_ha(ds))
         landuse_by_year[y1] = like(ds, lu, f"landuse_{y1}", nodata=nodata)  # a copy: lu changes next period
         if people is not None:  # demand from people may release land: one vacancy map per period

@@ -160,7 +160,8 @@ LABELS = {
 }
 
 
-def _fmt(v: float | str | None) -> str:
+def format_value(v: float | str | None) -> str:
+    """A table cell of a comparison: ``-`` for None, whole numbers from 100 up, else three decimals."""
     if v is None:
         return "-"
     if isinstance(v, str):
@@ -267,7 +268,7 @@ def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, fi
     }
     header = "| | " + " | ".join(r.name for r in runs) + " |"
     sep = "|---|" + "---|" * len(runs)
-    rows = [f"| {LABELS[k]} | " + " | ".join(_fmt(v) for v in vals) + " |" for k, vals in data["rows"].items()]
+    rows = [f"| {LABELS[k]} | " + " | ".join(format_value(v) for v in vals) + " |" for k, vals in data["rows"].items()]
     md = ["# Scenario comparison", "", "Figures at each run's last period; cluster totals.", "", header, sep, *rows, ""]
     pngs: dict[str, bytes] = {}
     if figures:
@@ -289,7 +290,7 @@ def _write_compare(d: Path, data: dict[str, Any], md: list[str], pngs: dict[str,
              + "</tr></thead><tbody>"]
     for k, vals in data["rows"].items():
         table.append(f"<tr><td>{html.escape(LABELS[k])}</td>"
-                     + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in vals) + "</tr>")
+                     + "".join(f"<td>{html.escape(format_value(v))}</td>" for v in vals) + "</tr>")
     table.append("</tbody></table>")
     imgs = [f'<figure><img src="data:image/png;base64,{base64.b64encode(b).decode("ascii")}" alt="{n}">'
             f"<figcaption>{n}</figcaption></figure>" for n, b in pngs.items()]

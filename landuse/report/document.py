@@ -37,6 +37,7 @@ from landuse.core.classes import ClassScheme
 from landuse.core.config import Scenario
 from landuse.core.errors import LanduseError
 from landuse.core.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, transform_of
+from landuse.core.strips import row_strips
 from landuse.evaluation.boundary import ugb_summary
 from landuse.evaluation.checks import failure_lines, policy_checks, records, summary
 from landuse.evaluation.metrics import (
@@ -49,7 +50,7 @@ from landuse.evaluation.metrics import (
     urban_metrics,
     validation_metrics,
 )
-from landuse.io.rasters import _row_strips, write_bytes, write_text
+from landuse.io.rasters import write_bytes, write_text
 
 FIGURE_DPI = 110
 _MAX_PLOT_CELLS = 1000  # rasters are strided down to at most this many cells per side for figures
@@ -207,7 +208,7 @@ def build_report(
     prob_summary = {}
     for k, p in prob.items():  # strip by strip: the mean summed in float64, the counts exact
         total, n, high = 0.0, 0, 0
-        for a, b in _row_strips(*p.shape):
+        for a, b in row_strips(*p.shape):
             inside = p[a:b][study[a:b] & np.isfinite(p[a:b])]
             total += float(inside.sum(dtype=np.float64))
             n += inside.size

@@ -7,7 +7,7 @@ from landuse.core.lazy import lazy_exports
 
 _EXPORTS = {
     "build_sample": "landuse.sample.region",
-    "generate_sample": "landuse.sample.region",
+    "generate_sample": "landuse.sample.generate",
     "build_megaregion": "landuse.sample.mega",
 }
 __all__ = sorted(_EXPORTS)

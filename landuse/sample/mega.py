@@ -1,6 +1,6 @@
 """Megaregion layout of the synthetic sample, built tile by tile in bounded memory.
 
-:func:`landuse.sample.region.generate_sample` uses this module from :data:`MEGA_THRESHOLD`
+:func:`landuse.sample.generate.generate_sample` uses this module from :data:`MEGA_THRESHOLD`
 cells a side upward (or when asked for ``layout="megaregion"``). The small sample
 (:func:`landuse.sample.region.build_sample`) holds a dozen float64 whole-grid arrays and sorts
 whole-grid scores; this generator never holds a whole-grid array:
@@ -929,7 +929,7 @@ class _Writer:
         import rasterio
         from rasterio.shutil import copy as rio_copy
 
-        from landuse.io.rasters import OVERVIEWS_ABOVE_SIDE, _category_aux_xml, overview_resampling, write_text
+        from landuse.io.rasters import OVERVIEWS_ABOVE_SIDE, category_aux_xml, overview_resampling, write_text
 
         try:
             for name in LAYER_FILES:
@@ -956,7 +956,7 @@ class _Writer:
                 rio_copy(str(tmp), str(self.folder / fname), driver="COG", **opts)
                 tmp.unlink()
                 if name.startswith("landuse_"):
-                    write_text(self.folder / f"{fname}.aux.xml", _category_aux_xml(self.scheme, name))
+                    write_text(self.folder / f"{fname}.aux.xml", category_aux_xml(self.scheme, name))
         finally:
             for ds in self.dst.values():
                 if not ds.closed:
@@ -1008,7 +1008,7 @@ def write_megaregion(
     _check(size, seed, cell_size, tile)
     scheme = default_scheme()
     writer = _Writer(Path(folder), int(size), float(cell_size),
-                     {"generator": "landuse.sample.region", "layout": "megaregion", "seed": int(seed), "size": int(size)},
+                     {"generator": "landuse.sample", "layout": "megaregion", "seed": int(seed), "size": int(size)},
                      scheme)
     ok = False
     try:
@@ -1113,7 +1113,7 @@ def generate_megaregion(
 ) -> SampleInfo:
     """Write the megaregion into ``out`` (as a whole, with a manifest) and its YAML into ``cfg_dir``.
 
-    Called by :func:`landuse.sample.region.generate_sample` once it has checked the folders.
+    Called by :func:`landuse.sample.generate.generate_sample` once it has checked the folders.
     """
     import time
 

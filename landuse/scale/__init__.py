@@ -13,7 +13,6 @@ _EXPORTS = {
     "simulate_tiled": "landuse.scale.tiled",
     "grow_tiled": "landuse.scale.tiled",
     "TileGrid": "landuse.scale.tiled",
-    "run_batch": "landuse.scale.distributed",
     "simulate_ensemble": "landuse.scale.distributed",
     "dask_client": "landuse.scale.distributed",
 }

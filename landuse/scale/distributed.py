@@ -1,4 +1,4 @@
-"""Dask scale-out: scenario batches on ``dask.distributed``.
+"""Dask scale-out: the client, and growth ensembles split across workers.
 
 A user moves from one machine to a cluster by a config key (``compute.scheduler``) or a
 flag (``landuse run --scheduler local|tcp://host:8786``):
@@ -8,10 +8,8 @@ flag (``landuse run --scheduler local|tcp://host:8786``):
   limited to one thread per worker so the workers do not oversubscribe the cores);
 * an address connects to an existing scheduler.
 
-:func:`run_batch` runs several scenarios, one task each; every task is the same
-:func:`landuse.pipeline.run.run_scenario` as on a single machine, with the same seeds, so a
-scenario's outputs are byte-identical whether it ran in this process or on a worker.
-No home-made process pool or scheduler is involved.
+:func:`dask_client` opens either; :func:`landuse.pipeline.batch.run_batch` runs several scenarios on it, one
+task each. No home-made process pool or scheduler is involved.
 
 :func:`simulate_ensemble` splits the Monte Carlo runs of one growth simulation across the
 workers (each task runs a block of global run indices with the same counter-based draws)
@@ -23,9 +21,7 @@ pipeline period: in memory, ensembles on Dask, or tiled (:mod:`landuse.scale.til
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from landuse.core.config import DASK_MISSING, dask_installed
@@ -81,77 +77,6 @@ def dask_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto")
         yield client
     finally:
         client.close()
-
-
-def _run_one(config: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Run one scenario (on a worker) and return a light summary (no arrays)."""
-    from landuse.core.config import load_scenario
-    from landuse.evaluation.checks import summary
-    from landuse.pipeline.run import run_scenario
-
-    sc = load_scenario(config)
-    sc.config.compute.scheduler = None  # already on a worker: its periods grow here, not on another cluster
-    r = run_scenario(sc, **overrides)
-    return {
-        "scenario": r.scenario.name,
-        "config": str(config),
-        "out_dir": str(r.out_dir),
-        "passed": r.passed,
-        "failures": r.failures,
-        "checks_summary": summary(r.checks),
-        "seconds": r.manifest["timings_s"]["total"],
-        "shortfall_cells": int(r.shortfall["shortfall"].sum()) if len(r.shortfall) else 0,
-        "worker_pid": os.getpid(),
-    }
-
-
-def run_batch(
-    configs: Sequence[str | os.PathLike],
-    *,
-    scheduler: str | None = None,
-    workers: int = 2,
-    memory_limit: str = "auto",
-    out: str | os.PathLike | None = None,
-    **overrides: Any,
-) -> list[dict[str, Any]]:
-    """Run several scenarios, on Dask when ``scheduler`` is given, else one after another here.
-
-    Parameters
-    ----------
-    configs : sequence of path
-        Scenario YAML files.
-    scheduler : str, optional
-        ``local`` or a Dask scheduler address.
-    workers, memory_limit
-        Size of a ``local`` cluster.
-    out : path, optional
-        Parent folder: each scenario writes into ``out/<scenario name>``.
-    **overrides
-        ``runs``, ``seed``, ``solver``, ``force`` as for :func:`landuse.pipeline.run.run_scenario`.
-
-    Returns
-    -------
-    list of dict
-        One summary per scenario, in the order given.
-    """
-    from landuse.core.config import load_scenario
-
-    jobs = []
-    names = set()
-    for c in configs:
-        sc = load_scenario(c)  # validate everything before any work starts
-        if sc.name in names and out is not None:
-            raise LanduseError(f"two configs share the scenario name {sc.name!r}; their outputs would collide in {out}")
-        names.add(sc.name)
-        kw = dict(overrides)
-        if out is not None:
-            kw["out"] = str(Path(out) / sc.name)
-        jobs.append((str(Path(c).resolve()), kw))
-    if scheduler is None:
-        return [_run_one(c, kw) for c, kw in jobs]
-    with dask_client(scheduler, workers=workers, memory_limit=memory_limit) as client:
-        futures = [client.submit(_run_one, c, kw, pure=False) for c, kw in jobs]
-        return client.gather(futures)
 
 
 # --------------------------------------------------------------------------- growth ensembles

@@ -2,9 +2,7 @@
 
 Columns of a statistics record (SLEUTH's ``avg.log`` order) and the orders of the
 coefficient and self-modification arrays. :mod:`landuse.sleuth.kernels` compiles
-against these names; :mod:`landuse.sleuth.model` reads records with them, also when it
-runs the ahead-of-time compiled kernels (:mod:`landuse.sleuth.aot`) and numba is
-never imported.
+against these names; :mod:`landuse.sleuth.model` reads records with them.
 """
 
 from __future__ import annotations

@@ -816,32 +816,6 @@ def _run_chunk(
         )  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
-def _simulate_chunks(
-    seed_urban, slope, excluded, roads, road_of_year, road_count, spiral, coeffs, consts, seed, n_runs, first_year,
-    record_slot, control_grids, control_of_year, n_chunks, excl_count, rules, chunk_lo, chunk_hi, stats, hist,
-):  # fmt: skip
-    """Serial twin of :func:`_simulate_batch` for the chunks ``chunk_lo .. chunk_hi - 1`` only.
-
-    ``stats`` ``(sets, runs, n_record, N_STATS)`` float64 is filled in place for those
-    chunks' items; ``hist`` ``(rows, cells)`` uint16 (rows = years + 1 with probability
-    years, else 0) receives their cell counts (added; it must not overflow: at most 65535
-    items per ``hist``). Callers split the chunks among threads and sum the counts, with
-    the same results as :func:`_simulate_batch` whatever the split (this is the entry point
-    of the ahead-of-time compiled module, :mod:`landuse.sleuth.aot`).
-    """
-    n = seed_urban.shape[0] * seed_urban.shape[1]
-    road_nb, track, obs_count, full, memo_roads = _batch_setup(
-        roads, road_of_year, record_slot, control_grids, control_of_year, n_chunks, n
-    )
-    for ch in range(chunk_lo, chunk_hi):
-        _run_chunk(
-            ch, seed_urban, slope, excluded, roads, road_nb, road_of_year, road_count, spiral, coeffs, consts, seed,
-            n_runs, first_year, record_slot, control_grids, control_of_year, track, obs_count, n_chunks, excl_count,
-            rules, full, memo_roads, stats, hist,
-        )  # fmt: skip
-
-
 @njit(cache=True, nogil=True, parallel=True)
 def _simulate_batch(
     seed_urban, slope, excluded, roads, road_of_year, road_count, spiral, coeffs, consts, seed, n_runs, first_year,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landuse.core.errors import SleuthFormatError
+from landuse.core.errors import ArgumentError, SleuthFormatError
 from landuse.io.folders import OutputFolder, atomic_path, check_target, protected_inputs, write_text
 from landuse.io.sleuth_files import (
     COEFFICIENTS,
@@ -40,7 +40,6 @@ from landuse.io.sleuth_files import (
     resolve_input,
     year_of,
 )
-from landuse.sleuth import aot as sleuth_aot
 from landuse.sleuth import defs as D
 
 MODES = ("test", "calibrate", "predict")
@@ -261,80 +260,11 @@ def slope_weights(*, slope_resistance: float, critical_slope: float) -> np.ndarr
     return _jit()._slope_weights(float(slope_resistance), float(critical_slope))
 
 
-_SKIP_BLAS_PROBE = False
-_HIST_MAX = 65535  # runs one uint16 cell counter may count
-
-
 def _jit():
-    """The JIT kernels module (imports numba; see :func:`skip_numba_blas_probe`)."""
-    if _SKIP_BLAS_PROBE:
-        skip_numba_blas_probe()
+    """The kernels module (imports numba on first use)."""
     from landuse.sleuth import kernels as sleuth_kernels
 
     return sleuth_kernels
-
-
-def _aot(kernels: str):
-    """The ahead-of-time compiled kernels for ``kernels`` ("auto", "aot", "jit"), or None for JIT."""
-    if kernels == "jit":
-        return None
-    if kernels not in ("auto", "aot"):
-        raise ValueError(f"kernels must be 'auto', 'aot' or 'jit', got {kernels!r}")
-    mod = sleuth_aot.load()
-    if mod is None and kernels == "aot":
-        raise SleuthFormatError(
-            "the ahead-of-time compiled SLEUTH kernels are not available (LANDUSE_SLEUTH_AOT=0, no C compiler, "
-            f"or a failed build: see {sleuth_aot.cache_dir()}/*.log); use kernels='jit' or 'auto'"
-        )
-    return mod
-
-
-def _threads() -> int:
-    """Threads for the compiled kernels: ``NUMBA_NUM_THREADS`` if set, else the usable cores."""
-    env = os.environ.get("NUMBA_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def _share_chunks(run_chunk: Callable[[int, int], None], n_chunks: int, n_threads: int) -> None:
-    """Call ``run_chunk(c, slot)`` for every chunk ``c``, on ``n_threads`` threads (``slot`` = thread).
-
-    The compiled kernels release the GIL; each chunk writes only its own items' records and
-    counts into its thread's own buffer, so which thread runs which chunk does not matter.
-    """
-    if n_threads <= 1:
-        for c in range(n_chunks):
-            run_chunk(c, 0)
-        return
-    import threading
-
-    lock = threading.Lock()
-    queue = iter(range(n_chunks))
-    errors: list[BaseException] = []
-
-    def worker(slot: int) -> None:
-        while not errors:
-            with lock:
-                c = next(queue, None)
-            if c is None:
-                return
-            try:
-                run_chunk(c, slot)
-            except BaseException as exc:  # re-raised in the calling thread
-                errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(1, n_threads)]
-    for t in threads:
-        t.start()
-    worker(0)
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
 
 
 def simulate(
@@ -351,7 +281,6 @@ def simulate(
     seed_index: int = 0,
     rules: int = ALL_RULES,
     n_chunks: int | None = None,
-    kernels: str = "auto",
 ) -> Simulation:
     """Run ``runs`` Monte Carlo simulations of every coefficient set from ``start_year``.
 
@@ -382,19 +311,12 @@ def simulate(
         Fixed number of work chunks, dealt the (set, run) items round-robin and simulated
         in parallel (default: up to 16); results do not depend on it (nor on the number of
         threads), memory use does.
-    kernels : {"auto", "aot", "jit"}
-        ``"jit"``: numba's JIT kernels (parallel with numba threads); ``"aot"``: the same
-        kernels compiled ahead of time (:mod:`landuse.sleuth.aot`; no numba import,
-        chunks shared among Python threads; built on first use, an error if that is not
-        possible); ``"auto"``: the compiled module when it exists or can be built, else
-        JIT. The results are bit-identical.
-
     Returns
     -------
     Simulation
     """
     if runs < 1:
-        raise ValueError("runs must be >= 1")
+        raise ArgumentError("runs must be >= 1")
     coefficients = np.ascontiguousarray(coefficients, dtype=np.float64).reshape(-1, 5)
     nrows, ncols = inputs.shape
     years = list(range(start_year + 1, stop_year + 1))
@@ -410,8 +332,7 @@ def simulate(
     road_count = np.array([inputs.road_pixels[i] for i in road_of_year], dtype=np.float64)
     rg_max = int((nrows + ncols) / 16.0)
     n_spiral = max(4 * rg_max * (rg_max + 1), nrows, ncols)
-    aot = _aot(kernels)
-    spiral = (aot.spiral_offsets if aot else _jit()._spiral_offsets)(n_spiral, max(nrows, ncols))
+    spiral = _jit()._spiral_offsets(n_spiral, max(nrows, ncols))
     n_tasks = coefficients.shape[0] * runs
     chunks = n_chunks or min(n_tasks, 16)
     if prob_years:  # cells are counted per chunk in uint16
@@ -425,43 +346,10 @@ def simulate(
         seed_urban, slope, excluded, roads, road_of_year, road_count, spiral, coefficients, constants.array(),
         np.int64(seed), np.int64(runs), np.int64(start_year + 1),
     )  # fmt: skip
-    if aot is None:
-        stats, counts = _jit()._simulate_batch(
-            *common, record_slot, np.int64(len(record_years)), control, control_of_year, prob_slot,
-            np.int64(len(prob_years)), np.int64(chunks), np.int64(inputs.excluded_count), np.int64(rules),
-        )  # fmt: skip
-    else:
-        stats = np.zeros((coefficients.shape[0], runs, len(record_years), D.N_STATS), dtype=np.float64)
-        n_threads = min(_threads(), chunks)
-        hist_shape = (len(years) + 1, nrows * ncols) if prob_years else (0, 0)
-        # cell counts per thread: uint16 while a thread has counted at most 65535 runs, then
-        # added into int64 (integer sums: the same whichever thread counts which chunk)
-        hist = [np.zeros(hist_shape, dtype=np.uint16) for _ in range(n_threads)]
-        held = [0] * n_threads
-        totals = np.zeros((n_threads, *hist_shape) if prob_years else (0, 0, 0), dtype=np.int64)
-
-        def run_chunk(c: int, slot: int) -> None:
-            items = (n_tasks - c + chunks - 1) // chunks
-            if prob_years and held[slot] + items > _HIST_MAX:
-                totals[slot] += hist[slot]
-                hist[slot][:] = 0
-                held[slot] = 0
-            held[slot] += items
-            aot.simulate_chunks(
-                *common, record_slot, control, control_of_year, chunks, inputs.excluded_count, rules, c, c + 1, stats,
-                hist[slot],
-            )  # fmt: skip
-
-        _share_chunks(run_chunk, chunks, n_threads)
-        counts = np.zeros((len(prob_years), nrows, ncols), dtype=np.int64)
-        if prob_years:  # the run counts of each year: cells urban at the start plus those grown since
-            running = totals.sum(axis=0)
-            for h in hist:
-                running += h
-            running = running.cumsum(axis=0)
-            for y, slot in enumerate(prob_slot):
-                if slot >= 0:
-                    counts[slot] = running[1 + y].reshape(nrows, ncols)
+    stats, counts = _jit()._simulate_batch(
+        *common, record_slot, np.int64(len(record_years)), control, control_of_year, prob_slot,
+        np.int64(len(prob_years)), np.int64(chunks), np.int64(inputs.excluded_count), np.int64(rules),
+    )  # fmt: skip
     return Simulation(coefficients, stats, list(record_years), counts, list(prob_years), runs, seed)
 
 
@@ -479,8 +367,7 @@ def base_statistics(inputs: SleuthInputs) -> np.ndarray:
     queue = np.zeros(nrows * ncols, dtype=np.int64)
     visited = np.zeros((nrows, ncols), dtype=np.uint8)
     rc = inputs.road_pixels[0]
-    aot = _aot("auto")
-    pattern_stats = aot.pattern_stats if aot else _jit()._pattern_stats
+    pattern_stats = _jit()._pattern_stats
     slope = np.ascontiguousarray(inputs.slope, dtype=np.uint8)
     for k in range(len(inputs.urban_years)):
         pattern_stats(np.ascontiguousarray(inputs.urban[k], dtype=np.uint8), slope, out[k], queue, visited)
@@ -794,8 +681,6 @@ def run_sleuth(
     protected = [*inputs.files, sc.source]
     check_target(out, command="sleuth", owner=owner, force=force, protected=protected, option=option)
     consts = SelfModification.from_scenario(sc)
-    if sleuth_aot.enabled() and not sleuth_aot.module_path().exists() and sleuth_aot.compiler_available():
-        say(f"compiling the SLEUTH kernels ahead of time into {sleuth_aot.cache_dir()} (once, about half a minute)")
     files: list[Path] = []
     with protected_inputs(protected), OutputFolder(out, command="sleuth", owner=owner, force=force,
                                                    protected=protected, option=option) as stage:
@@ -822,45 +707,6 @@ def run_sleuth(
     files = [stage.target / p.relative_to(stage.path) for p in files] + [written[-1]]
     result.files = files
     return result
-
-
-class _RefuseScipyLinalg:
-    """Import hook refusing ``scipy.linalg`` (see :func:`skip_numba_blas_probe`)."""
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name == "scipy.linalg" or name.startswith("scipy.linalg."):
-            raise ImportError("scipy.linalg is not loaded by `landuse sleuth` (start-up time)")
-        return None
-
-
-def skip_numba_blas_probe(*, lazy: bool = False) -> bool:
-    """Load numba's array-math registry without its BLAS probe; for the ``landuse sleuth`` process.
-
-    The first compiled function a process uses makes numba import ``numba.np.arraymath``,
-    which probes for BLAS by importing ``scipy.linalg`` (about 0.1-0.15 s, the largest
-    single item of a SLEUTH run's start-up). The SLEUTH kernels use no BLAS, so the
-    command-line process loads that module with ``scipy.linalg`` refused; the only effect
-    is that numba's ``np.convolve`` / ``np.correlate`` compiled later in the same process
-    use a plain loop instead of BLAS. ``scipy.linalg`` itself imports normally afterwards.
-    Does nothing (returns False) if either module is already loaded. With ``lazy``, numba
-    is not imported now: the probe is skipped when the JIT kernels are first needed, if
-    they are (the ahead-of-time compiled kernels need no numba at all).
-    """
-    import sys
-
-    global _SKIP_BLAS_PROBE
-    if lazy:
-        _SKIP_BLAS_PROBE = True
-        return True
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
-        return False
-    hook = _RefuseScipyLinalg()
-    sys.meta_path.insert(0, hook)
-    try:
-        import numba.np.arraymath  # noqa: F401
-    finally:
-        sys.meta_path.remove(hook)
-    return True
 
 
 def _historical(sc, inputs, consts, out, mode, n_runs, rseed, search, budget, objective, files, say) -> SleuthResult:

@@ -1,8 +1,7 @@
 """The per-cell surfaces the allocation and growth stages read: suitability and the planning constraints.
 
-Contract: :mod:`~landuse.surfaces.suitability` scores each cell for each urban type from driver layers (or a
-model trained on observed change, :mod:`~landuse.surfaces.suitability_model`); :mod:`~landuse.surfaces.constraints`
-turns the red line, permanent farmland, greenbelts and growth boundaries into the never-convert mask and the
+Contract: :mod:`~landuse.surfaces.suitability` scores each cell for each urban type from driver layers (a model
+trained on observed change is fitted in :mod:`landuse.calibration`); :mod:`~landuse.surfaces.constraints` turns the red line, permanent farmland, greenbelts and growth boundaries into the never-convert mask and the
 constraint factor. Functions take a Landscape and config sections and return arrays; nothing is written here.
 """
 
@@ -14,8 +13,6 @@ _EXPORTS = {
     "compute_suitability": "landuse.surfaces.suitability",
     "driver_score": "landuse.surfaces.suitability",
     "type_weights": "landuse.surfaces.suitability",
-    "train_suitability": "landuse.surfaces.suitability_model",
-    "feature_stack": "landuse.surfaces.suitability_model",
     "never_convert": "landuse.surfaces.constraints",
     "constraint_factor": "landuse.surfaces.constraints",
     "convertible": "landuse.surfaces.constraints",

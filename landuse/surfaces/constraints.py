@@ -30,7 +30,7 @@ import xarray as xr
 
 from landuse.core.classes import ClassScheme
 from landuse.core.config import Scenario
-from landuse.io.store import store_by_strips
+from landuse.core.store import store_by_strips
 
 
 def _layer(ds: xr.Dataset, name: str) -> np.ndarray | None:

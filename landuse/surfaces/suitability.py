@@ -37,16 +37,16 @@ import numpy as np
 import xarray as xr
 from numba import njit, prange
 
-from landuse.core.config import Scenario, _default_type_weights
-from landuse.core.errors import ConfigError
+from landuse.core.config import Scenario, default_type_weights
+from landuse.core.errors import ArgumentError, ConfigError
 from landuse.core.landscape import cell_sizes, georef_of, set_georef
-from landuse.io.rasters import _row_strips
-from landuse.io.store import store_by_strips, store_empty, store_full, store_zeros
+from landuse.core.store import store_by_strips, store_empty, store_full, store_zeros
+from landuse.core.strips import row_strips
 
 MAX_SLOPE_DEG = 25.0
 _MASK_DRIVERS = {"dist_roads": "roads", "dist_rail": "rail", "dist_stations": "stations", "dist_centres": "centres"}
 
-DEFAULT_TYPE_WEIGHTS: dict[str, dict[str, float]] = _default_type_weights()
+DEFAULT_TYPE_WEIGHTS: dict[str, dict[str, float]] = default_type_weights()
 """Per-type default driver weights (industrial favours roads and rail, commercial centres and stations)."""
 
 
@@ -186,12 +186,12 @@ def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.
     """
     mask = np.ascontiguousarray(mask, dtype=bool)
     if mask.ndim != 2:
-        raise ValueError(f"distance_to takes a 2-D mask, got {mask.ndim} dimensions")
+        raise ArgumentError(f"distance_to takes a 2-D mask, got {mask.ndim} dimensions")
     sy, sx = (float(v) for v in np.broadcast_to(np.asarray(cell, dtype=np.float64), (2,)))
     if out is None:
         out = np.empty(mask.shape, dtype=np.float32)
     elif out.shape != mask.shape or out.dtype != np.float32:
-        raise ValueError(f"out must be float32 of shape {mask.shape}, got {out.dtype} {out.shape}")
+        raise ArgumentError(f"out must be float32 of shape {mask.shape}, got {out.dtype} {out.shape}")
     if mask.size == 0:
         return out
     if not mask.any():
@@ -220,7 +220,7 @@ def _minmax(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
     0 everywhere when it has none, 1 everywhere when they are equal. Computed strip by strip into the run's raster
     store (minimum and maximum are the whole raster's whatever the strips, the rest is cell by cell)."""
     lo, hi = math.inf, -math.inf
-    for r0, r1 in _row_strips(*a.shape):
+    for r0, r1 in row_strips(*a.shape):
         vals = a[r0:r1][inside[r0:r1] & np.isfinite(a[r0:r1])]
         if vals.size:
             lo, hi = min(lo, float(vals.min())), max(hi, float(vals.max()))
@@ -282,7 +282,7 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
         return None
     score = _minmax(np.asarray(ds[name].values, dtype=np.float32), inside)
     if name == "elevation":
-        for a, b in _row_strips(*shape):
+        for a, b in row_strips(*shape):
             score[a:b] = (1.0 - score[a:b]).astype(np.float32)
     return score
 
@@ -339,7 +339,7 @@ def compute_suitability(
                     "add it or use method 'linear'"
                 )
             layer = ds[name].values
-            for a, b in _row_strips(*shape):  # strip by strip: no whole-raster temporaries
+            for a, b in row_strips(*shape):  # strip by strip: no whole-raster temporaries
                 out[k, a:b] = np.clip(np.nan_to_num(layer[a:b], nan=0.0), 0.0, 1.0)
                 np.copyto(out[k, a:b], np.float32(0.0), where=~inside[a:b])
     elif method == "linear":
@@ -370,7 +370,7 @@ def compute_suitability(
                 out[k] = inside
     else:
         raise ConfigError(
-            f"growth.suitability.method {method!r} is computed by landuse.surfaces.suitability_model.train_suitability "
+            f"growth.suitability.method {method!r} is computed by landuse.calibration.suitability_model.train_suitability "
             "(landuse run trains it at the start of the run); compute_suitability takes 'linear' or 'raster'"
         )
     da = xr.DataArray(

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 from scipy import ndimage
 
@@ -347,16 +346,6 @@ def predict_suitability(models: dict, ds: xr.Dataset, scenario: Scenario, landus
         name="suitability",
     )
     return set_georef(da, None, coord=georef_of(ds))
-
-
-def importance_table(result: TrainedSuitability) -> pd.DataFrame:
-    """Long table: type, feature, importance."""
-    rows = [
-        {"type": t, "feature": f, "importance": v}
-        for t, fit in result.fits.items()
-        for f, v in fit.importances.items()
-    ]
-    return pd.DataFrame(rows)
 
 
 def write_trained(result: TrainedSuitability, out_dir, *, scenario: Scenario) -> list:

@@ -159,7 +159,7 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
     city ids of ``policy.city_growth_limits`` exist in the cities raster; ``policy.tod``
     has station cells; some land may be developed at all when there is demand.
     """
-    from landuse.io.rasters import _row_strips
+    from landuse.core.strips import row_strips
     from landuse.surfaces.constraints import never_convert_rows, source_allowed_lut
 
     problems: list[str] = []
@@ -189,7 +189,7 @@ def input_problems(ds, scenario: Scenario) -> list[str]:
         problems.append("policy.city_growth_limits needs the cities layer, but layers.cities is not given; add it "
                         "or remove the limits")
     study = np.asarray(ds["study_area"].values, dtype=bool)
-    strips = _row_strips(*study.shape)  # every count below strip by strip: no whole-raster temporaries
+    strips = row_strips(*study.shape)  # every count below strip by strip: no whole-raster temporaries
     if pol.city_growth_limits and "cities" in ds:
         cities = np.asarray(ds["cities"].values)
         present: set[int] = set()
@@ -235,7 +235,7 @@ def _quota_below_at_start(ds, scenario: Scenario) -> list[str]:
     """Units already below the open-space quota in the start year: no plan can meet it (the allocator refuses)."""
     import math
 
-    from landuse.io.rasters import _row_strips
+    from landuse.core.strips import row_strips
     from landuse.surfaces.constraints import land_area_mask, open_space_mask, protected_open_space
 
     q = scenario.config.policy.open_space_quota
@@ -246,7 +246,7 @@ def _quota_below_at_start(ds, scenario: Scenario) -> list[str]:
     cities = np.asarray(ds["cities"].values) if by_city else None
     n_land: dict[int, int] = {}
     n_space: dict[int, int] = {}
-    for a, b in _row_strips(*lu.shape):  # land and open space per unit, counted strip by strip
+    for a, b in row_strips(*lu.shape):  # land and open space per unit, counted strip by strip
         land = land_area_mask(ds, classes, include_water=q.include_water, landuse=lu[a:b], rows=slice(a, b))
         space = open_space_mask(lu[a:b], classes, include_water=q.include_water,
                                 protected=None if protected is None else protected[a:b]) & land

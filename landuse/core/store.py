@@ -152,15 +152,15 @@ def store_copy(a: np.ndarray, dtype: np.dtype | type | str | None = None) -> np.
 def store_by_strips(shape: tuple[int, int], dtype: np.dtype | type | str,
                     fill: Callable[[int, int], np.ndarray | bool | float]) -> np.ndarray:
     """A raster of the active store filled strip by strip: ``out[a:b] = fill(a, b)`` for row strips ``a:b`` of about
-    :data:`landuse.io.rasters.STRIP_CELLS` cells (in memory when no disk store is active).
+    :data:`landuse.core.strips.STRIP_CELLS` cells (in memory when no disk store is active).
 
     A whole-raster result of cell-by-cell operations without whole-raster temporaries: ``fill`` computes the rows
     ``a:b`` only, so the result is the whole-raster expression's, cell for cell, whatever the strip height.
     """
-    from landuse.io.rasters import _row_strips
+    from landuse.core.strips import row_strips
 
     out = store_empty(shape, dtype)
-    for a, b in _row_strips(*shape):
+    for a, b in row_strips(*shape):
         out[a:b] = fill(a, b)
     return out
 

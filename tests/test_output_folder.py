@@ -153,7 +153,7 @@ def test_sigkill_mid_swap_is_recovered_by_the_next_run(project, tmp_path) -> Non
 def test_full_disk_is_one_clear_line_and_exit_2(project, tmp_path, monkeypatch) -> None:
     out = tmp_path / "out"
     earlier = run_scenario(project["short"], out=out, seed=3).manifest
-    import landuse.pipeline.run as pipeline
+    import landuse.pipeline.write as pipeline
 
     real = pipeline.write_geotiff
     calls = {"n": 0}

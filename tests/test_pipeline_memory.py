@@ -197,7 +197,7 @@ def test_not_converted_equals_the_whole_raster_product_for_any_strip_height(monk
     import xarray as xr
 
     import landuse.io.rasters
-    from landuse.pipeline.run import _not_converted
+    from landuse.pipeline.steps import _not_converted
 
     shape = (13, 11)
     ds = _grid(shape)

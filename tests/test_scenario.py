@@ -173,7 +173,7 @@ def test_ctrl_c_leaves_no_half_written_file(reduced, tmp_path, monkeypatch) -> N
     out = tmp_path / "interrupted"
     first = run_scenario(configs["ecological"], out=out, runs=1)
     before = {p.name: p.read_bytes() for p in out.glob("*") if p.is_file()}
-    import landuse.pipeline.run as pipeline
+    import landuse.pipeline.write as pipeline
 
     real = pipeline.write_geotiff
     calls = {"n": 0}

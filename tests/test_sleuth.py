@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 from landuse.core.errors import SleuthFormatError
 from landuse.growth.random import stream_key, uniform_numpy
 from landuse.io.sleuth_files import cog_uint8_bytes, parse_scenario_text, read_grey, read_scenario, year_of
+from landuse.sleuth import inputs as SI
 from landuse.sleuth import kernels as K
+from landuse.sleuth import logs as SL
 from landuse.sleuth import model as S
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "sleuth_demo200"
@@ -113,18 +115,18 @@ def test_read_grey_uses_palette_grey_values_not_indices(tmp_path):
 @needs_demo
 def test_demo_inputs_read_as_documented():
     sc = read_scenario(DEMO / "scenarios" / "scenario.demo200_test")
-    inp = S.load_inputs(sc, mode="test", input_dir=DEMO / "input")
+    inp = SI.load_inputs(sc, mode="test", input_dir=DEMO / "input")
     assert [int(u.sum()) for u in inp.urban] == [598, 861, 1821, 3881]
     assert inp.excluded_count == 4225 and int(inp.slope.max()) == 41
     assert set(np.unique(inp.roads)) == {0, 100} and inp.road_pixels == [375, 665, 945, 1104]
-    pred = S.load_inputs(sc, mode="predict", input_dir=DEMO / "input")
+    pred = SI.load_inputs(sc, mode="predict", input_dir=DEMO / "input")
     assert pred.urban_years == [1990] and pred.road_years == [1990]
 
 
 def test_normalize_roads_scales_to_largest_value_of_all_years():
     a = np.array([[0, 10], [20, 40]])
     b = np.array([[0, 80], [80, 0]])
-    out = S.normalize_roads([a, b])
+    out = SI.normalize_roads([a, b])
     np.testing.assert_array_equal(out[0], [[0, 12], [25, 50]])
     np.testing.assert_array_equal(out[1], [[0, 100], [100, 0]])
 
@@ -132,10 +134,10 @@ def test_normalize_roads_scales_to_largest_value_of_all_years():
 # --------------------------------------------------------------------------- tiny grids
 
 
-def _inputs(urban: np.ndarray, *, slope=None, excluded=None, roads=None, years=(2000, 2010)) -> S.SleuthInputs:
+def _inputs(urban: np.ndarray, *, slope=None, excluded=None, roads=None, years=(2000, 2010)) -> SI.SleuthInputs:
     shape = urban.shape
     road = np.zeros(shape, dtype=np.int32) if roads is None else roads.astype(np.int32)
-    return S.SleuthInputs(
+    return SI.SleuthInputs(
         urban=np.stack([urban.astype(np.uint8)] * len(years)),
         urban_years=list(years),
         roads=road[None],
@@ -151,7 +153,7 @@ NO_SELF_MOD = S.SelfModification(critical_low=-1.0, critical_high=1e9, critical_
 
 def _run(inputs, coeffs, *, years=10, runs=4, rules=S.ALL_RULES, consts=NO_SELF_MOD):
     y0 = inputs.urban_years[0]
-    sim = S.simulate(
+    sim = S.simulate_sleuth(
         inputs, np.array([coeffs], float), start_year=y0, stop_year=y0 + years, record_years=[y0 + years],
         runs=runs, seed=3, constants=consts, rules=rules,
     )  # fmt: skip
@@ -338,8 +340,8 @@ def test_statistics_do_not_depend_on_how_many_years_are_recorded():
     coeffs = np.array([[40, 30, 60, 20, 50]], float)
     every = list(range(2001, 2013))
     assert len(every) > K.FULL_STATS_YEARS >= 2
-    a = S.simulate(inp, coeffs, record_years=every, **kw)
-    b = S.simulate(inp, coeffs, record_years=[2004, 2012], **kw)
+    a = S.simulate_sleuth(inp, coeffs, record_years=every, **kw)
+    b = S.simulate_sleuth(inp, coeffs, record_years=[2004, 2012], **kw)
     np.testing.assert_array_equal(a.stats[:, :, [3, 11]], b.stats)
     assert a.stats[0, :, 3, K.S_LEESALEE].min() > 0  # 2004 is a control year
 
@@ -600,21 +602,23 @@ def test_results_do_not_depend_on_chunking():
     kw = dict(start_year=2000, stop_year=2008, record_years=[2004, 2008], prob_years=[2008], runs=6, seed=9,
               constants=S.SelfModification())  # fmt: skip
     coeffs = np.array([[30, 40, 50, 20, 30], [5, 5, 80, 60, 5]], float)
-    a = S.simulate(inp, coeffs, n_chunks=1, **kw)
-    b = S.simulate(inp, coeffs, n_chunks=5, **kw)
+    a = S.simulate_sleuth(inp, coeffs, n_chunks=1, **kw)
+    b = S.simulate_sleuth(inp, coeffs, n_chunks=5, **kw)
     np.testing.assert_array_equal(a.stats, b.stats)
     np.testing.assert_array_equal(a.urban_counts, b.urban_counts)
-    c = S.simulate(inp, coeffs, n_chunks=1, **{**kw, "seed": 10})
+    c = S.simulate_sleuth(inp, coeffs, n_chunks=1, **{**kw, "seed": 10})
     assert not np.array_equal(a.stats, c.stats)
 
 
 _THREAD_SCRIPT = """
 import numpy as np, hashlib
+from landuse.sleuth import inputs as SI
+from landuse.sleuth import logs as SL
 from landuse.sleuth import model as S
 u = np.zeros((24, 24), np.uint8); u[10:14, 10:14] = 1
-inp = S.SleuthInputs(urban=np.stack([u, u]), urban_years=[2000, 2010], roads=np.zeros((1, 24, 24), np.int32),
+inp = SI.SleuthInputs(urban=np.stack([u, u]), urban_years=[2000, 2010], roads=np.zeros((1, 24, 24), np.int32),
     road_years=[2000], road_pixels=[0], slope=np.zeros((24, 24), np.uint8), excluded=np.zeros((24, 24), np.int32))
-sim = S.simulate(inp, np.array([[30, 40, 50, 20, 30]], float), start_year=2000, stop_year=2010,
+sim = S.simulate_sleuth(inp, np.array([[30, 40, 50, 20, 30]], float), start_year=2000, stop_year=2010,
     record_years=[2010], prob_years=[2010], runs=12, seed=4, constants=S.SelfModification())
 print(hashlib.sha256(sim.stats.tobytes() + sim.urban_counts.tobytes()).hexdigest())
 """
@@ -696,7 +700,7 @@ CRITICAL_SLOPE=21.0
 
 def test_calibrate_honours_brute_force_ranges_in_sleuth_order(tmp_path):
     res = S.run_sleuth(_tiny_project(tmp_path), mode="calibrate")
-    rows = S.parse_control_log(tmp_path / "Output" / "run" / "control_stats.log")
+    rows = SL.parse_control_log(tmp_path / "Output" / "run" / "control_stats.log")
     got = [(r["Diff"], r["Brd"], r["Sprd"], r["Slp"], r["RG"]) for r in rows]
     assert got == [(d, 10, s, 20, 30) for d in (10, 50) for s in (1, 50, 100)]  # spread 0 runs as 1
     assert [r["Run"] for r in rows] == list(range(6))
@@ -715,7 +719,7 @@ def test_refine_search_stays_in_ranges_and_budget(tmp_path):
     pts = res.coefficients
     assert len(pts) == 10 and len({tuple(p) for p in pts}) == 10
     assert pts[:, 0].min() >= 10 and pts[:, 0].max() <= 50 and np.all(pts[:, 3] == 20)
-    assert len(S.parse_control_log(tmp_path / "Output" / "run" / "control_stats.log")) == 10
+    assert len(SL.parse_control_log(tmp_path / "Output" / "run" / "control_stats.log")) == 10
 
 
 def test_cli_predict_writes_probability_geotiffs(tmp_path):
@@ -734,7 +738,7 @@ def test_cli_predict_writes_probability_geotiffs(tmp_path):
         assert src.crs is None and tuple(src.transform)[:6] == (1.0, 0.0, 0.0, 0.0, -1.0, 30.0)
     seed_urban = read_grey(tmp_path / "Input" / "tiny.urban.2000.gif") > 0
     assert (arr[seed_urban] == 100).all() and (arr[:, :3] == 0).all()  # seed kept, excluded never urban
-    log = S.parse_stats_log(out / "avg.log")
+    log = SL.parse_stats_log(out / "avg.log")
     assert sorted(y for _, y in log) == [2001, 2002, 2003, 2004]
 
 

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 from landuse.io.sleuth_files import read_grey, read_scenario
+from landuse.sleuth import inputs as SI
+from landuse.sleuth import logs as SL
 from landuse.sleuth import model as S
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "sleuth_demo200"
@@ -34,17 +36,17 @@ YEARS = [1950, 1970, 1990]
 
 def _simulate(name: str, *, road_gravity: float | None = None, runs: int = RUNS, seed: int = 1):
     sc = read_scenario(DEMO / "reference" / name / "scenario")
-    inp = S.load_inputs(sc, mode="test", input_dir=DEMO / "input")
+    inp = SI.load_inputs(sc, mode="test", input_dir=DEMO / "input")
     coeffs = [sc.calibration[c]["START"] for c in ("DIFFUSION", "BREED", "SPREAD", "SLOPE", "ROAD")]
     if road_gravity is not None:
         coeffs[4] = road_gravity
-    sim = S.simulate(
+    sim = S.simulate_sleuth(
         inp, S.sleuth_coefficients([coeffs]), start_year=1930, stop_year=1990, record_years=YEARS, runs=runs,
         seed=seed, constants=S.SelfModification.from_scenario(sc),
     )  # fmt: skip
-    mean, sd = S.mean_and_sd(sim.stats)
-    actual = S.base_statistics(inp)[1:]
-    return mean[0], sd[0], S.control_statistics(actual, mean[0])
+    mean, sd = SL.mean_and_sd(sim.stats)
+    actual = SL.base_statistics(inp)[1:]
+    return mean[0], sd[0], SL.control_statistics(actual, mean[0])
 
 
 def _scores(name, mean, sd, runs=RUNS):
@@ -64,7 +66,7 @@ def test_growth_statistics_match_sleuth(results, name):
     assert len(scores) == 12 * 3
     worst = max(scores, key=scores.get)
     assert scores[worst] <= 4.0, f"{name}: {worst} differs by {scores[worst]:.2f} combined standard errors"
-    ref = S.parse_control_log(DEMO / "reference" / name / "control_stats.log")[0]
+    ref = SL.parse_control_log(DEMO / "reference" / name / "control_stats.log")[0]
     assert abs(control["Compare"] - ref["Compare"]) <= 0.02
     assert abs(control["Leesalee"] - ref["Leesalee"]) <= 0.02
 
@@ -85,9 +87,9 @@ def test_predicted_2010_probability_agrees_cell_by_cell_with_cumulate_urban():
     is about 10 %. Cells always or never urban must agree exactly (no variance).
     """
     sc = read_scenario(DEMO / "reference" / "predict_2_5_20_51_5" / "scenario")
-    inp = S.load_inputs(sc, mode="predict", input_dir=DEMO / "input")
+    inp = SI.load_inputs(sc, mode="predict", input_dir=DEMO / "input")
     coeffs = S.sleuth_coefficients([[sc.best_fit[c] for c in ("DIFFUSION", "BREED", "SPREAD", "SLOPE", "ROAD")]])
-    sim = S.simulate(
+    sim = S.simulate_sleuth(
         inp, coeffs, start_year=1990, stop_year=2010, record_years=[2010], prob_years=[2010], runs=100, seed=1,
         constants=S.SelfModification.from_scenario(sc),
     )  # fmt: skip

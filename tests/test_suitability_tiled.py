@@ -13,7 +13,7 @@ from scipy import ndimage
 
 import landuse.surfaces.suitability as suitability
 from landuse.core.landscape import new_landscape
-from landuse.pipeline.run import _suitability_provider
+from landuse.pipeline.steps import _suitability_provider
 from landuse.surfaces.suitability import compute_suitability, depends_on_landuse, distance_to
 
 SETTINGS = settings(max_examples=150, deadline=None)

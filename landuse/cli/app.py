@@ -532,7 +532,8 @@ def calibrate(
 
 def _calibration_progress(ev: dict[str, Any]) -> str:
     """One progress line of a calibration: search points count against the budget; the finalists and the
-    refinement around the chosen point come after the search, on fresh seeds, outside the budget."""
+    refinement around the chosen point come after the search, on fresh seeds, outside the budget.
+    """
     if ev["stage"] in ("default", "sobol", "gp"):
         return f"point {ev['point']}/{ev['budget']} ({ev['stage']}): {ev['objective']:.4f}, best {ev['best']:.4f}"
     return f"point {ev['point']}, after the search ({ev['stage']}, fresh seeds): {ev['objective']:.4f}"
@@ -555,7 +556,8 @@ def hindcast(
     force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Fit on t0 -> t1, predict t1 -> the start year with its observed amounts, and score the model
-    against the distance, logistic and random null models on the same amounts (hindcast.json/md)."""
+    against the distance, logistic and random null models on the same amounts (hindcast.json/md).
+    """
     from landuse.calibration.hindcast import hindcast_scenario
 
     def progress(ev: dict[str, Any]) -> None:

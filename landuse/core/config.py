@@ -257,7 +257,8 @@ class DemandConfig(Strict):
     @model_validator(mode="after")
     def _type_series(self) -> DemandConfig:
         """Another urban type's key holds a series like residential's (its name is checked against the scheme
-        when the Scenario is built)."""
+        when the Scenario is built).
+        """
         extra = self.__pydantic_extra__
         for key in list(extra or {}):
             if not _TYPE_KEY.fullmatch(str(key)):

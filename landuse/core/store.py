@@ -180,7 +180,8 @@ __all__ = ["AUTO_DISK_CELLS", "RasterStore", "active_store", "in_store", "raster
 
 def store_label(mask: np.ndarray, structure: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """``scipy.ndimage.label`` into an int32 raster of the active store: the same labels as scipy's own
-    (an int64 raster in memory, 8 bytes per cell) in 4 bytes per cell, file-backed when a disk store is active."""
+    (an int64 raster in memory, 8 bytes per cell) in 4 bytes per cell, file-backed when a disk store is active.
+    """
     from scipy import ndimage
 
     labels = store_empty(mask.shape, np.int32)
@@ -190,7 +191,8 @@ def store_label(mask: np.ndarray, structure: np.ndarray | None = None) -> tuple[
 
 def label_sizes(labels: np.ndarray, n: int, *, step: int = 1 << 20) -> np.ndarray:
     """Cells of each label ``0 .. n`` (``numpy.bincount`` of ``labels``, in chunks: a bincount of an int32
-    raster casts it whole to int64 first)."""
+    raster casts it whole to int64 first).
+    """
     flat = labels.reshape(-1)
     out = np.zeros(n + 1, dtype=np.int64)
     for a in range(0, flat.size, step):

@@ -37,7 +37,8 @@ def _study(landscape: xr.Dataset) -> np.ndarray:
 
 def _row_ranges(rows: int, cols: int, strip_rows: int | None, halo: int = 0) -> list[tuple[int, int]]:
     """Row ranges of ``strip_rows`` rows (default about :data:`~landuse.core.strips.STRIP_CELLS` cells, and at least four
-    halos, so the halo rows a strip reads around it stay a small share of it)."""
+    halos, so the halo rows a strip reads around it stay a small share of it).
+    """
     step = strip_rows if strip_rows is not None else max(STRIP_CELLS // max(cols, 1), 4 * halo, 1)
     if step < 1:
         raise LanduseError(f"strip_rows must be at least 1, got {strip_rows}")
@@ -138,7 +139,8 @@ def _dilate(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip
 
 def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip_rows: int | None = None) -> np.ndarray:
     """Erosion by a Euclidean disk: equals ``skimage.morphology.isotropic_erosion`` (cells farther than
-    ``radius`` from every non-mask cell of the grid; all of them for a full mask). Strip by strip."""
+    ``radius`` from every non-mask cell of the grid; all of them for a full mask). Strip by strip.
+    """
     return _disk_op(mask, radius, spacing, dilate=False, strip_rows=strip_rows)
 
 

@@ -119,7 +119,8 @@ def _hard_masks(ds: xr.Dataset, scenario: Scenario) -> list[tuple[str, np.ndarra
 
 def _city_strip(raw: np.ndarray | None, study: np.ndarray) -> np.ndarray:
     """City ids of a strip inside the study area, 0 elsewhere (the layer's own integer type when it is at most
-    4 bytes, else int64)."""
+    4 bytes, else int64).
+    """
     if raw is None:
         return np.zeros(study.shape, dtype=np.intp)
     if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:
@@ -671,7 +672,8 @@ _EVALUATION_LAYERS = ("landuse", "cities", "red_line", "permanent_farmland", "pr
 
 def map_year(path: str | Any, scenario: Scenario, year: int | None = None) -> int:
     """The period end year a map stands for: ``year`` if given, else a period end year in the file
-    name (``landuse_2040.tif``), else the scenario's last year."""
+    name (``landuse_2040.tif``), else the scenario's last year.
+    """
     import re
     from pathlib import Path
 

@@ -240,7 +240,8 @@ def _sample_points(field: np.ndarray, f: int, rows: np.ndarray, cols: np.ndarray
 
 def _halo(cs: float) -> int:
     """Halo (cells) around a tile: longer than the longest chain of buffers (river width,
-    wetland reach, distance from built-up land, permanent-farmland opening)."""
+    wetland reach, distance from built-up land, permanent-farmland opening).
+    """
     return math.ceil(800.0 / cs) + 8
 
 
@@ -1036,8 +1037,8 @@ def write_megaregion(
 
 def _overview(folder: Path, plan: _Plan, result: MegaResult, seed: int) -> None:
     """``overview.png``: land use 2020 (read back decimated, through the COG overviews), city
-    borders, rail corridors, stations and the largest cities' labels."""
-
+    borders, rail corridors, stations and the largest cities' labels.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,9 +1,10 @@
 """SLEUTH urban growth: run SLEUTH scenario files with SLEUTH's rules, write its statistics.
 
-The growth rules themselves are numba kernels in :mod:`landuse.sleuth.kernels`;
-this module reads the inputs, drives Monte Carlo runs in the three SLEUTH modes (test,
-calibrate, predict), computes SLEUTH's statistics and writes ``avg.log``,
-``std_dev.log`` and ``control_stats.log`` with SLEUTH's columns, plus GeoTIFFs.
+The growth rules themselves are numba kernels in :mod:`landuse.sleuth.kernels` (the map statistics in
+:mod:`landuse.sleuth.pattern`); the inputs are read by :mod:`landuse.sleuth.inputs` and the statistics and log
+files are :mod:`landuse.sleuth.logs`. This module drives Monte Carlo runs in the three SLEUTH modes (test,
+calibrate, predict) and writes ``avg.log``, ``std_dev.log`` and ``control_stats.log`` with SLEUTH's columns, plus
+GeoTIFFs.
 
 Randomness follows the project's counter-based scheme: run ``mc`` of year ``y`` draws from
 the stream ``stream_key(seed, mc, y, 0, PURPOSE)``. Every coefficient set uses the same
@@ -35,162 +36,25 @@ from landuse.io.sleuth_files import (
     COG_FAST_MAX_SIDE,
     SleuthScenario,
     cog_uint8_bytes,
-    read_grey,
     read_scenario,
-    resolve_input,
-    year_of,
 )
 from landuse.sleuth import defs as D
+from landuse.sleuth.inputs import SleuthInputs, load_inputs
+from landuse.sleuth.logs import (
+    CONTROL_COLUMNS,
+    base_statistics,
+    control_header,
+    control_line,
+    control_statistics,
+    mean_and_sd,
+    parse_stats_log,
+    stats_header,
+    stats_line,
+)
 
 MODES = ("test", "calibrate", "predict")
 GROWTH_STATS = ("sng", "sdg", "og", "rt", "pop", "edges", "clusters", "xmean", "ymean", "rad", "slope", "leesalee")
-CONTROL_COLUMNS = (
-    "Product", "Compare", "Pop", "Edges", "Clusters", "Size", "Leesalee", "Slope", "%Urban", "Xmean", "Ymean",
-    "Rad", "Fmatch",
-)  # fmt: skip
 ALL_RULES = 7  # spontaneous + spreading centres | edge | road
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-@dataclass
-class SleuthInputs:
-    """SLEUTH input grids, as SLEUTH prepares them.
-
-    ``urban`` holds the urban grids used by the mode (all years in test/calibrate, the
-    prediction seed in predict); ``roads`` are rescaled to 0..100 over all road years;
-    ``road_pixels`` counts road cells per road grid before rescaling.
-    """
-
-    urban: np.ndarray
-    urban_years: list[int]
-    roads: np.ndarray
-    road_years: list[int]
-    road_pixels: list[int]
-    slope: np.ndarray
-    excluded: np.ndarray
-    location: str = "sleuth"
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.slope.shape
-
-    @property
-    def excluded_count(self) -> int:
-        """Cells that can never urbanise (``excluded >= 100``)."""
-        return int((self.excluded >= 100).sum())
-
-    def road_index(self, year: int) -> int:
-        """Road grid used in ``year``: the latest with a year <= ``year``, else the first."""
-        idx = 0
-        for i in range(len(self.road_years) - 1, 0, -1):
-            if year >= self.road_years[i]:
-                idx = i
-                break
-        return idx
-
-
-def normalize_roads(grids: Sequence[np.ndarray]) -> np.ndarray:
-    """Rescale road grids to 0..100 as SLEUTH does (relative to the largest value of all years)."""
-    stack = np.stack([np.asarray(g, dtype=np.int64) for g in grids])
-    maxima = [int(g.max(initial=0)) for g in stack]
-    max_of_max = max(maxima) if maxima else 0
-    out = np.zeros(stack.shape, dtype=np.int32)
-    for k, g in enumerate(stack):
-        if maxima[k] <= 0:
-            continue
-        image_max = np.float32(maxima[k])
-        norm = np.float64(np.float32(image_max / np.float32(max_of_max)))
-        out[k] = np.trunc(((100.0 * g) / np.float64(image_max)) * norm).astype(np.int32)
-    return out
-
-
-def load_inputs(
-    scenario: SleuthScenario,
-    *,
-    mode: str,
-    input_dir: str | os.PathLike | None = None,
-) -> SleuthInputs:
-    """Read the scenario's urban, road, slope and excluded images.
-
-    Parameters
-    ----------
-    scenario : SleuthScenario
-        Parsed scenario.
-    mode : {"test", "calibrate", "predict"}
-        In predict mode only urban and road images dated on or after
-        ``PREDICTION_START_DATE`` are used (the last of each list if none is).
-    input_dir : path, optional
-        Folder of the images; default ``INPUT_DIR`` relative to the scenario file's folder.
-
-    Returns
-    -------
-    SleuthInputs
-    """
-    folder = _input_dir(scenario, input_dir)
-    if not scenario.urban_data:
-        raise SleuthFormatError(f"{scenario.source}: no URBAN_DATA lines; SLEUTH needs at least two urban years")
-    for key, attr in (("SLOPE_DATA", "slope_data"), ("EXCLUDED_DATA", "excluded_data")):
-        if not getattr(scenario, attr):
-            raise SleuthFormatError(f"{scenario.source}: {key} is missing")
-    if not scenario.road_data:
-        raise SleuthFormatError(f"{scenario.source}: no ROAD_DATA lines")
-    urban_names = [(year_of(n, key="URBAN_DATA"), n) for n in scenario.urban_data]
-    road_names = [(year_of(n, key="ROAD_DATA"), n) for n in scenario.road_data]
-    if mode == "predict":
-        start = scenario.prediction_start_date
-        urban_names = [u for u in urban_names if u[0] >= start] or urban_names[-1:]
-        road_names = [r for r in road_names if r[0] >= start] or road_names[-1:]
-    elif len(urban_names) < 2:
-        raise SleuthFormatError(f"{scenario.source}: {mode} mode needs at least two URBAN_DATA years")
-    files: list[str] = []
-
-    def grid(name: str) -> np.ndarray:
-        p = resolve_input(folder, name)
-        files.append(str(p))
-        return read_grey(p)
-
-    slope = grid(scenario.slope_data)
-    shape = slope.shape
-    excluded = grid(scenario.excluded_data)
-    urban = [grid(n) for _, n in urban_names]
-    roads_raw = [grid(n) for _, n in road_names]
-    for name, arr in zip(files, [slope, excluded, *urban, *roads_raw], strict=True):
-        if arr.shape != shape:
-            raise SleuthFormatError(
-                f"{name} is {arr.shape[0]} x {arr.shape[1]} cells but {files[0]} is {shape[0]} x {shape[1]}; "
-                "all SLEUTH inputs must share one grid"
-            )
-    return SleuthInputs(
-        urban=np.stack([(u > 0).astype(np.uint8) for u in urban]),
-        urban_years=[y for y, _ in urban_names],
-        roads=normalize_roads(roads_raw),
-        road_years=[y for y, _ in road_names],
-        road_pixels=[int((r > 0).sum()) for r in roads_raw],
-        slope=np.clip(slope, 0, 255).astype(np.uint8),
-        excluded=excluded.astype(np.int32),
-        location=Path(scenario.slope_data).name.split(".")[0],
-        files=files,
-    )
-
-
-def _input_dir(scenario: SleuthScenario, override: str | os.PathLike | None) -> Path:
-    base = Path(scenario.source).parent if scenario.source not in ("", "<text>") else Path.cwd()
-    if override is not None:
-        folder = Path(override)
-        if not folder.is_dir():
-            raise SleuthFormatError(f"input folder {folder} (--input-dir) does not exist")
-        return folder
-    folder = base / scenario.input_dir
-    if not folder.is_dir():
-        raise SleuthFormatError(
-            f"INPUT_DIR={scenario.input_dir} ({scenario.line_of('INPUT_DIR')}) resolves to {folder.resolve()}, "
-            "which does not exist; SLEUTH paths are relative to the scenario's folder: fix INPUT_DIR or pass "
-            "--input-dir"
-        )
-    return folder
 
 
 # --------------------------------------------------------------------------- simulation
@@ -267,7 +131,7 @@ def _jit():
     return sleuth_kernels
 
 
-def simulate(
+def simulate_sleuth(
     inputs: SleuthInputs,
     coefficients: np.ndarray,
     *,
@@ -311,6 +175,7 @@ def simulate(
         Fixed number of work chunks, dealt the (set, run) items round-robin and simulated
         in parallel (default: up to 16); results do not depend on it (nor on the number of
         threads), memory use does.
+
     Returns
     -------
     Simulation
@@ -351,150 +216,6 @@ def simulate(
         np.int64(len(prob_years)), np.int64(chunks), np.int64(inputs.excluded_count), np.int64(rules),
     )  # fmt: skip
     return Simulation(coefficients, stats, list(record_years), counts, list(prob_years), runs, seed)
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def base_statistics(inputs: SleuthInputs) -> np.ndarray:
-    """Statistics of the observed urban grids, one record per urban year (``N_STATS`` columns).
-
-    ``%urban`` follows SLEUTH's definition for observed data (road cells of the first road
-    year, scaled by 100 * 100); only its correlation with the simulated values is used.
-    """
-    nrows, ncols = inputs.shape
-    out = np.zeros((len(inputs.urban_years), D.N_STATS))
-    queue = np.zeros(nrows * ncols, dtype=np.int64)
-    visited = np.zeros((nrows, ncols), dtype=np.uint8)
-    rc = inputs.road_pixels[0]
-    pattern_stats = _jit()._pattern_stats
-    slope = np.ascontiguousarray(inputs.slope, dtype=np.uint8)
-    for k in range(len(inputs.urban_years)):
-        pattern_stats(np.ascontiguousarray(inputs.urban[k], dtype=np.uint8), slope, out[k], queue, visited)
-        out[k, D.S_PURBAN] = 100.0 * 100.0 * (out[k, D.S_POP] + rc) / (nrows * ncols - rc - inputs.excluded_count)
-    return out
-
-
-def mean_and_sd(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (divisor = runs) over the runs axis (axis -3)."""
-    mean = stats.mean(axis=-3)
-    sd = stats.std(axis=-3)
-    return mean, sd
-
-
-def r_squared(actual: np.ndarray, simulated: np.ndarray) -> float:
-    """Squared Pearson correlation between actual and simulated values (0 if degenerate)."""
-    a = np.asarray(actual, dtype=np.float64)
-    s = np.asarray(simulated, dtype=np.float64)
-    da = a - a.mean()
-    ds = s - s.mean()
-    sa = float((da * da).sum())
-    ss = float((ds * ds).sum())
-    if sa * ss < 1e-11:
-        return 0.0
-    r = float((da * ds).sum()) / math.sqrt(sa * ss)
-    return r * r
-
-
-def control_statistics(actual: np.ndarray, mean: np.ndarray) -> dict[str, float]:
-    """SLEUTH's fit statistics of one coefficient set (the columns of ``control_stats.log``).
-
-    Parameters
-    ----------
-    actual : ndarray
-        ``(control years, N_STATS)`` observed statistics (from :func:`base_statistics`,
-        without the seed year).
-    mean : ndarray
-        ``(control years, N_STATS)`` mean simulated statistics of the same years.
-
-    Returns
-    -------
-    dict
-        ``Compare`` = min/max of simulated and observed final population; ``Pop``,
-        ``Edges``, ``Clusters``, ``Size`` (mean cluster size), ``Slope``, ``%Urban``,
-        ``Xmean``, ``Ymean``, ``Rad`` are r² across control years; ``Leesalee`` the mean
-        Lee-Sallee; ``Product`` the product of all these; ``OSM`` the Optimal SLEUTH
-        Metric (Compare × Pop × Edges × Clusters × Slope × Xmean × Ymean); ``Fmatch`` 0
-        (no land-cover module).
-    """
-    fin_a = actual[-1, D.S_POP]
-    fin_s = mean[-1, D.S_POP]
-    hi = max(fin_a, fin_s)
-    compare = min(fin_a, fin_s) / hi if hi > 0 else 0.0
-    r2 = {
-        name: r_squared(actual[:, col], mean[:, col])
-        for name, col in (
-            ("Pop", D.S_POP), ("Edges", D.S_EDGES), ("Clusters", D.S_CLUSTERS), ("Size", D.S_CLSIZE),
-            ("Slope", D.S_SLOPE), ("%Urban", D.S_PURBAN), ("Xmean", D.S_XMEAN), ("Ymean", D.S_YMEAN),
-            ("Rad", D.S_RAD),
-        )
-    }  # fmt: skip
-    leesalee = float(mean[:, D.S_LEESALEE].mean())
-    product = compare * leesalee
-    for name in ("Edges", "Clusters", "Pop", "Xmean", "Ymean", "Rad", "Slope", "Size", "%Urban"):
-        product *= r2[name]
-    osm = compare * r2["Pop"] * r2["Edges"] * r2["Clusters"] * r2["Slope"] * r2["Xmean"] * r2["Ymean"]
-    return {"Product": product, "Compare": compare, **r2, "Leesalee": leesalee, "Fmatch": 0.0, "OSM": osm}
-
-
-# --------------------------------------------------------------------------- log writers
-
-
-def stats_header() -> str:
-    """Header line of ``avg.log`` / ``std_dev.log``."""
-    return "  run year index" + "".join(f"{n:>8s} " for n in D.STAT_NAMES) + "\n"
-
-
-def stats_line(run: int, year: int, index: int, values: np.ndarray) -> str:
-    """One line of ``avg.log`` / ``std_dev.log`` (SLEUTH's fixed-width format)."""
-    return f"{run:5d} {year:4d} {index:2d}   " + "".join(f"{float(v):8.2f} " for v in values) + "\n"
-
-
-def control_header() -> str:
-    """The two header lines of ``control_stats.log``."""
-    return (
-        "                                               Cluster\n"
-        "  Run  Product Compare     Pop   Edges Clusters   Size Leesalee  Slope  %Urban   Xmean   Ymean     Rad"
-        "  Fmatch Diff  Brd Sprd  Slp   RG\n"
-    )
-
-
-def control_line(run: int, cs: dict[str, float], coefficients: Sequence[float]) -> str:
-    """One line of ``control_stats.log``; ``coefficients`` in the order D, B, S, SL, R."""
-    d, b, s, sl, rg = (float(c) for c in coefficients)
-    return (
-        f"{run:5d} {cs['Product']:8.5f} {cs['Compare']:7.5f} {cs['Pop']:7.5f} {cs['Edges']:7.5f} "
-        f"{cs['Clusters']:7.5f} {cs['Size']:7.5f} {cs['Leesalee']:7.5f} {cs['Slope']:7.5f} {cs['%Urban']:7.5f} "
-        f"{cs['Xmean']:7.5f} {cs['Ymean']:7.5f} {cs['Rad']:7.5f} {cs['Fmatch']:7.5f} "
-        f"{d:4.0f} {b:4.0f} {s:4.0f} {sl:4.0f} {rg:4.0f}\n"
-    )
-
-
-def parse_stats_log(path: str | os.PathLike) -> dict[tuple[int, int], dict[str, float]]:
-    """Read an ``avg.log`` / ``std_dev.log``: ``{(run, year): {column: value}}``."""
-    out: dict[tuple[int, int], dict[str, float]] = {}
-    names: list[str] = []
-    for line in Path(path).read_text().splitlines():
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "run":
-            names = parts[3:]
-            continue
-        vals = [float(v) for v in parts[3:]]
-        out[(int(parts[0]), int(parts[1]))] = dict(zip(names, vals, strict=False))
-    return out
-
-
-def parse_control_log(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Read a ``control_stats.log`` into one dict per run."""
-    cols = ["Run", *CONTROL_COLUMNS, "Diff", "Brd", "Sprd", "Slp", "RG"]
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        parts = line.split()
-        if len(parts) == len(cols) and parts[0].isdigit():
-            rows.append(dict(zip(cols, (float(p) for p in parts), strict=True)))
-    return rows
 
 
 # --------------------------------------------------------------------------- modes
@@ -716,7 +437,7 @@ def _historical(sc, inputs, consts, out, mode, n_runs, rseed, search, budget, ob
 
     def evaluate(points: np.ndarray) -> tuple[np.ndarray, Simulation]:
         coeffs = sleuth_coefficients(points)
-        sim = simulate(
+        sim = simulate_sleuth(
             inputs, coeffs, start_year=years[0], stop_year=years[-1], record_years=ctrl_years, runs=n_runs,
             seed=rseed, constants=consts,
         )  # fmt: skip
@@ -783,7 +504,7 @@ def _predict(sc, inputs, consts, out, n_runs, rseed, files, say) -> SleuthResult
     coeffs = sleuth_coefficients([best])
     years = list(range(start + 1, stop + 1))
     say(f"predict: {start} -> {stop}, {n_runs} runs")
-    sim = simulate(
+    sim = simulate_sleuth(
         inputs, coeffs, start_year=start, stop_year=stop, record_years=years, prob_years=years, runs=n_runs,
         seed=rseed, constants=consts,
     )  # fmt: skip

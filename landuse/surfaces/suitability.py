@@ -218,7 +218,8 @@ def distance_score(distance: np.ndarray, *, scale_m: float, in_place: bool = Fal
 def _minmax(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """``(a - lo) / (hi - lo)`` (NaN -> 0) with ``lo, hi`` the extremes of ``a``'s finite values inside the study area;
     0 everywhere when it has none, 1 everywhere when they are equal. Computed strip by strip into the run's raster
-    store (minimum and maximum are the whole raster's whatever the strips, the rest is cell by cell)."""
+    store (minimum and maximum are the whole raster's whatever the strips, the rest is cell by cell).
+    """
     lo, hi = math.inf, -math.inf
     for r0, r1 in row_strips(*a.shape):
         vals = a[r0:r1][inside[r0:r1] & np.isfinite(a[r0:r1])]

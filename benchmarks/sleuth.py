@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sleuth_demo200"
+DEFAULT_DATA = ROOT / "tests" / "data" / "sleuth_demo200"  # a copy of the shared demo200 data set
 RECORDED_C = {
     "test_5_5_10_95_5": 22.0,
     "test_2_5_20_51_5": 23.1,

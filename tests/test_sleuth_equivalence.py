@@ -15,20 +15,15 @@ anyway, so only the 50 set can reveal that rule.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from sleuth_data import DEMO  # the SLEUTH demo200 data; a missing copy fails, never skips
 
 from landuse.io.sleuth_files import read_grey, read_scenario
 from landuse.sleuth import inputs as SI
 from landuse.sleuth import logs as SL
 from landuse.sleuth import model as S
 
-DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "sleuth_demo200"
-pytestmark = pytest.mark.skipif(
-    not DEMO.is_dir(), reason=f"SLEUTH demo data not found at {DEMO} (shared/ must sit beside the repository)"
-)
 SETS = ["test_5_5_10_95_5", "test_2_5_20_51_5", "test_50_50_50_50_50"]
 RUNS = 50
 YEARS = [1950, 1970, 1990]

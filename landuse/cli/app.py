@@ -531,8 +531,10 @@ def calibrate(
 
 
 def _calibration_progress(ev: dict[str, Any]) -> str:
-    """One progress line of a calibration: search points count against the budget; the finalists and the
-    refinement around the chosen point come after the search, on fresh seeds, outside the budget.
+    """One progress line of a calibration.
+
+    Search points count against the budget; the finalists and the refinement around the chosen point come after
+    the search, on fresh seeds, outside the budget.
     """
     if ev["stage"] in ("default", "sobol", "gp"):
         return f"point {ev['point']}/{ev['budget']} ({ev['stage']}): {ev['objective']:.4f}, best {ev['best']:.4f}"
@@ -555,8 +557,10 @@ def hindcast(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
-    """Fit on t0 -> t1, predict t1 -> the start year with its observed amounts, and score the model
-    against the distance, logistic and random null models on the same amounts (hindcast.json/md).
+    """Fit on t0 -> t1, predict t1 -> the start year with its observed amounts, and score the model.
+
+    The model is scored against the distance, logistic and random null models on the same amounts
+    (hindcast.json/md).
     """
     from landuse.calibration.hindcast import hindcast_scenario
 

@@ -66,6 +66,7 @@ def iter_keys(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, s
 
 
 def render() -> str:
+    """The whole reference page (``docs/config.md``): the header and one table row per config key."""
     rows = [f"| `{p}` | {t} | `{d}` | {m} |" for p, t, d, m in iter_keys(ScenarioConfig)]
     return HEADER + "\n".join(rows) + "\n"
 

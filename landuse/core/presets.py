@@ -287,8 +287,9 @@ def preset_scheme(name: str) -> ClassScheme:
 
 
 def preset_records(name: str) -> list[dict]:
-    """Preset ``name`` as the list of class dicts a scenario's ``classes:`` key takes (code, name, colour, role
-    [, type, primary]).
+    """Preset ``name`` as the list of class dicts a scenario's ``classes:`` key takes.
+
+    Each dict has code, name, colour, role (and type, primary where they apply).
 
     Give this list, edited, as ``classes:`` to change a preset, with ``landuse_nodata:`` set to the preset's nodata
     when it is not 255 (:func:`preset_yaml` writes both).

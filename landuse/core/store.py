@@ -151,8 +151,10 @@ def store_copy(a: np.ndarray, dtype: np.dtype | type | str | None = None) -> np.
 
 def store_by_strips(shape: tuple[int, int], dtype: np.dtype | type | str,
                     fill: Callable[[int, int], np.ndarray | bool | float]) -> np.ndarray:
-    """A raster of the active store filled strip by strip: ``out[a:b] = fill(a, b)`` for row strips ``a:b`` of about
-    :data:`landuse.core.strips.STRIP_CELLS` cells (in memory when no disk store is active).
+    """A raster of the active store filled strip by strip.
+
+    ``out[a:b] = fill(a, b)`` for row strips ``a:b`` of about :data:`landuse.core.strips.STRIP_CELLS` cells (in
+    memory when no disk store is active).
 
     A whole-raster result of cell-by-cell operations without whole-raster temporaries: ``fill`` computes the rows
     ``a:b`` only, so the result is the whole-raster expression's, cell for cell, whatever the strip height.
@@ -179,8 +181,10 @@ __all__ = ["AUTO_DISK_CELLS", "RasterStore", "active_store", "in_store", "raster
 
 
 def store_label(mask: np.ndarray, structure: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """``scipy.ndimage.label`` into an int32 raster of the active store: the same labels as scipy's own
-    (an int64 raster in memory, 8 bytes per cell) in 4 bytes per cell, file-backed when a disk store is active.
+    """``scipy.ndimage.label`` into an int32 raster of the active store.
+
+    The same labels as scipy's own (an int64 raster in memory, 8 bytes per cell) in 4 bytes per cell, file-backed
+    when a disk store is active.
     """
     from scipy import ndimage
 
@@ -190,8 +194,9 @@ def store_label(mask: np.ndarray, structure: np.ndarray | None = None) -> tuple[
 
 
 def label_sizes(labels: np.ndarray, n: int, *, step: int = 1 << 20) -> np.ndarray:
-    """Cells of each label ``0 .. n`` (``numpy.bincount`` of ``labels``, in chunks: a bincount of an int32
-    raster casts it whole to int64 first).
+    """Cells of each label ``0 .. n``.
+
+    ``numpy.bincount`` of ``labels`` in chunks: a bincount of an int32 raster casts it whole to int64 first.
     """
     flat = labels.reshape(-1)
     out = np.zeros(n + 1, dtype=np.int64)

@@ -76,9 +76,10 @@ def allocate_by_rank(
 
 def _allocate_by_rank(before: np.ndarray, zones: np.ndarray, targets: pd.DataFrame, *, type_codes: Sequence[int],
                       types: Sequence[str], developable_of, score_at, first_of=None) -> np.ndarray:
-    """:func:`allocate_by_rank` with the developable cells of type ``k`` (flat bool raster) from
-    ``developable_of(k)`` and the scores of the candidate cells ``cand`` (flat indices) from ``score_at(k, cand)``:
-    one type's raster at a time, scores of the candidates only.
+    """:func:`allocate_by_rank` one type's raster at a time, scores of the candidates only.
+
+    The developable cells of type ``k`` (flat bool raster) come from ``developable_of(k)`` and the scores of the
+    candidate cells ``cand`` (flat indices) from ``score_at(k, cand)``.
 
     ``first_of(k)``, optional: a flat bool raster of cells whose scores are higher than those of every other cell
     (for the expected map, the cells some run converted). They are ranked first, and the other candidates only in

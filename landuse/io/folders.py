@@ -598,9 +598,11 @@ class Verification:
 
     @property
     def ok(self) -> bool:
+        """True when the folder matches its manifest."""
         return not self.problems
 
     def text(self) -> str:
+        """The check's result as lines for a terminal."""
         if self.ok:
             m = self.manifest or {}
             return (f"{self.folder}: {self.files} files match manifest.json, nothing else "

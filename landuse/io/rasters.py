@@ -60,6 +60,7 @@ class GridHeader:
 
     @property
     def cell_size(self) -> tuple[float, float]:
+        """Cell width and height in CRS units."""
         return abs(self.transform.a), abs(self.transform.e)
 
 

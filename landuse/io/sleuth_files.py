@@ -1,4 +1,4 @@
-"""Reading SLEUTH scenario files and their input images (GIF or GeoTIFF).
+r"""Reading SLEUTH scenario files and their input images (GIF or GeoTIFF).
 
 A SLEUTH scenario file holds ``KEY=value`` lines; ``#`` starts a comment; ``URBAN_DATA``,
 ``ROAD_DATA``, ``LANDUSE_DATA``, ``LANDUSE_CLASS``, ``PROBABILITY_COLOR`` and
@@ -11,7 +11,7 @@ entry (red = green = blue), not the palette index; a colour entry is an error. A
 may also be a single-band GeoTIFF with the same name and a ``.tif`` ending, in which case
 its cell values are used directly.
 
->>> text = "URBAN_DATA= demo.urban.1930.gif\\nRANDOM_SEED=7\\n"
+>>> text = "URBAN_DATA= demo.urban.1930.gif\nRANDOM_SEED=7\n"
 >>> sc = parse_scenario_text(text, source="inline")
 >>> sc.random_seed, sc.urban_data
 (7, ['demo.urban.1930.gif'])
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landuse.core.errors import ArgumentError, SleuthFormatError
+from landuse.core.errors import SleuthFormatError
 
 COEFFICIENTS = ("DIFFUSION", "BREED", "SPREAD", "SLOPE", "ROAD")
 
@@ -381,142 +381,3 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
         lut[: len(pal)] = pal[:, 0]
         return lut[idx]
     raise SleuthFormatError(f"{p}: image mode {mode} is not grey scale; SLEUTH inputs are 8-bit grey-scale GIFs")
-
-
-# --------------------------------------------------------------------------- GeoTIFF writing
-
-# The structural-metadata block GDAL's COG driver puts before the first IFD: it tells GDAL
-# (and any COG-aware reader) that the IFD precedes the data and that each tile is preceded
-# by its size (uint32) and followed by a copy of its last 4 bytes.
-_COG_GHOST = (
-    b"GDAL_STRUCTURAL_METADATA_SIZE=000140 bytes\n"
-    b"LAYOUT=IFDS_BEFORE_DATA\nBLOCK_ORDER=ROW_MAJOR\nBLOCK_LEADER=SIZE_AS_UINT4\n"
-    b"BLOCK_TRAILER=LAST_4_BYTES_REPEATED\nKNOWN_INCOMPATIBLE_EDITION=NO\n "
-)
-COG_FAST_MAX_SIDE = 2048  # larger grids get overviews, written by GDAL (rasterio)
-
-
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def cog_uint8_bytes(
-    array: np.ndarray,
-    *,
-    origin: tuple[float, float],
-    cell_size: tuple[float, float],
-    nodata: int | None = None,
-    description: str = "",
-    tags: dict[str, object] | None = None,
-    block: int | None = None,
-    level: int = 6,
-) -> bytes:
-    """A single-band ``uint8`` Cloud-Optimized GeoTIFF, north up and without CRS, as bytes.
-
-    The file GDAL's COG driver writes for such a grid without overviews (tiles of
-    ``block`` cells, deflate, the structural-metadata block, IFD before the data, tile
-    leaders and trailers, ``GDAL_NODATA``, dataset tags and the band description in
-    ``GDAL_METADATA``), built with the standard library so that a SLEUTH run needs no GDAL.
-
-    Parameters
-    ----------
-    array : ndarray
-        ``(rows, cols)`` values, cast to ``uint8``; at most :data:`COG_FAST_MAX_SIDE` cells a
-        side (GDAL would add overviews beyond).
-    origin : (float, float)
-        x and y of the upper-left corner of cell (0, 0).
-    cell_size : (float, float)
-        Cell width and height (both positive; rows go south).
-    nodata : int, optional
-        Nodata value written to ``GDAL_NODATA``.
-    description, tags :
-        Band description and dataset metadata items.
-    block : int, optional
-        Tile size (multiple of 16); default 256 above 256 cells a side, else 128 (as
-        :func:`landuse.io.rasters.write_geotiff`).
-    level : int
-        zlib compression level.
-
-    Examples
-    --------
-    >>> data = cog_uint8_bytes(np.zeros((3, 4), np.uint8), origin=(0.0, 3.0), cell_size=(1.0, 1.0))
-    >>> data[:4] == b"II*\\x00" and b"LAYOUT=IFDS_BEFORE_DATA" in data
-    True
-    """
-    import struct
-    import zlib
-
-    arr = np.ascontiguousarray(array, dtype=np.uint8)
-    if arr.ndim != 2 or 0 in arr.shape:
-        raise ArgumentError(f"need a non-empty 2-D grid, got shape {arr.shape}")
-    height, width = arr.shape
-    if max(height, width) > COG_FAST_MAX_SIDE:
-        raise ArgumentError(f"grid of {height} x {width} cells is too large for the overview-free writer")
-    if block is None:
-        block = 256 if max(height, width) > 256 else 128
-    if block % 16 or block <= 0:
-        raise ArgumentError(f"tile size must be a positive multiple of 16, got {block}")
-    tiles_y = -(-height // block)
-    tiles_x = -(-width // block)
-    padded = np.zeros((tiles_y * block, tiles_x * block), dtype=np.uint8)
-    padded[:height, :width] = arr
-    tiles = [
-        zlib.compress(padded[ty * block : (ty + 1) * block, tx * block : (tx + 1) * block].tobytes(), level)
-        for ty in range(tiles_y)
-        for tx in range(tiles_x)
-    ]
-    # GDAL escapes item values twice (once as a metadata value, once as XML text) and
-    # unescapes them twice on reading
-    items = "".join(
-        f'  <Item name="{_xml_escape(str(k))}">{_xml_escape(_xml_escape(str(v)))}</Item>\n'
-        for k, v in (tags or {}).items()
-    )
-    if description:
-        desc = _xml_escape(_xml_escape(description))
-        items += f'  <Item name="DESCRIPTION" sample="0" role="description">{desc}</Item>\n'
-    n_tiles = len(tiles)
-
-    def num(tag: int, typ: str, values: list) -> tuple[int, int, int, bytes]:  # SHORT H, LONG I, DOUBLE d
-        return tag, {"H": 3, "I": 4, "d": 12}[typ], len(values), struct.pack(f"<{len(values)}{typ}", *values)
-
-    def ascii_(tag: int, text: str) -> tuple[int, int, int, bytes]:
-        raw = text.encode("utf-8") + b"\x00"
-        return tag, 2, len(raw), raw
-
-    entries = [
-        num(256, "H", [width]), num(257, "H", [height]), num(258, "H", [8]), num(259, "H", [8]),  # deflate
-        num(262, "H", [1]), num(277, "H", [1]), num(284, "H", [1]), num(317, "H", [1]),
-        num(322, "H", [block]), num(323, "H", [block]), num(324, "I", [0] * n_tiles),
-        num(325, "I", [len(t) for t in tiles]), num(339, "H", [1]),
-        num(33550, "d", [float(cell_size[0]), float(cell_size[1]), 0.0]),
-        num(33922, "d", [0.0, 0.0, 0.0, float(origin[0]), float(origin[1]), 0.0]),
-    ]  # fmt: skip
-    if items:
-        entries.append(ascii_(42112, f"<GDALMetadata>\n{items}</GDALMetadata>\n"))
-    if nodata is not None:
-        entries.append(ascii_(42113, str(int(nodata))))
-    ghost = _COG_GHOST + b"\x00" * (len(_COG_GHOST) % 2)
-    ifd_at = 8 + len(ghost)
-    extra_at = ifd_at + 2 + 12 * len(entries) + 4
-    ifd = bytearray(struct.pack("<H", len(entries)))
-    extra = bytearray()
-    offsets_at = 0  # where the tile offsets go, once known
-    for tag, typ, count, raw in entries:
-        if len(raw) <= 4:
-            if tag == 324:
-                offsets_at = ifd_at + len(ifd) + 8
-            ifd += struct.pack("<HHI", tag, typ, count) + raw.ljust(4, b"\x00")
-        else:
-            if tag == 324:
-                offsets_at = extra_at + len(extra)
-            ifd += struct.pack("<HHII", tag, typ, count, extra_at + len(extra))
-            extra += raw + b"\x00" * (len(raw) % 2)
-    ifd += struct.pack("<I", 0)  # no further IFD
-    out = bytearray(b"II*\x00" + struct.pack("<I", ifd_at) + ghost + ifd + extra)
-    offsets = []
-    for t in tiles:  # leader (size), data, trailer (last 4 bytes again)
-        out += struct.pack("<I", len(t))
-        offsets.append(len(out))
-        out += t + t[-4:]
-    out[offsets_at : offsets_at + 4 * n_tiles] = struct.pack(f"<{n_tiles}I", *offsets)
-    return bytes(out)

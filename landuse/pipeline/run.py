@@ -89,6 +89,7 @@ class RunResult:
 
     @property
     def report_path(self) -> Path:
+        """The run's ``report.html``."""
         return self.out_dir / "report.html"
 
     @property

@@ -88,8 +88,9 @@ def _suitability_provider(ds: xr.Dataset, scenario: Scenario, timings: dict[str,
 
 
 def unit_shortfall(shortfall: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
-    """The growth engine's shortfall per unit (its ``zone`` column holds unit ids) with each
-    unit's zone, city, source role and band: ``period, zone, city, unit, role, near_station,
+    """The growth engine's shortfall per unit, with each unit's zone, city, source role and band.
+
+    The engine's ``zone`` column holds unit ids. Columns: ``period, zone, city, unit, role, near_station,
     greenbelt, outside_boundary, type, target, converted, shortfall, converted_min,
     converted_max`` (the last two over all Monte Carlo runs).
     """
@@ -170,8 +171,10 @@ class Timings(dict):
         super().__setitem__(key, seconds)
 
     def record(self, manifest: dict[str, Any]) -> None:
-        """Put ``timings_s`` (seconds per stage) and ``timeline_s`` (``stage -> [start, end]`` in seconds since the run
-        began, in stage order) into ``manifest``, rounded to milliseconds.
+        """Put ``timings_s`` and ``timeline_s`` into ``manifest``, rounded to milliseconds.
+
+        ``timings_s``: seconds per stage; ``timeline_s``: ``stage -> [start, end]`` in seconds since the run began,
+        in stage order.
         """
         manifest["timings_s"] = {k: round(v, 3) for k, v in self.items()}
         manifest["timeline_s"] = {k: [round(a, 3), round(b, 3)] for k, (a, b) in self.spans.items()}
@@ -230,8 +233,10 @@ def _shrink_period(ds: xr.Dataset, scenario: Scenario, people: Any, lu: np.ndarr
 
 def _shrinkage_table(ds: xr.Dataset, scenario: Scenario, maps: dict[int, xr.DataArray],
                      vacancy: dict[int, xr.DataArray], records: list[pd.DataFrame]) -> pd.DataFrame:
-    """Per period and city: urban, vacant and restored (cumulative) hectares, and the period's released and
-    reoccupied hectares (empty when the scenario has no demand from people).
+    """Per period and city: urban, vacant, restored, released and reoccupied hectares.
+
+    Urban, vacant and restored are cumulative, released and reoccupied the period's; empty when the scenario has
+    no demand from people.
     """
     if not records:
         return pd.DataFrame()

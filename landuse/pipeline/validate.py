@@ -44,6 +44,7 @@ class ValidationSummary:
         return f"{self.cell_size_m:g} x {h:g} m (width x height)"
 
     def text(self) -> str:
+        """The summary ``landuse validate`` prints."""
         rows, cols = self.shape
         total = sum(self.demand_ha.values())
         lines = [

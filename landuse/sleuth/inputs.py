@@ -38,6 +38,7 @@ class SleuthInputs:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Rows and columns of the grids."""
         return self.slope.shape
 
     @property

@@ -1,5 +1,7 @@
-"""SLEUTH's statistics and its log files: the per-year statistics of a map, the control (fit) statistics, and
-``avg.log`` / ``std_dev.log`` / ``control_stats.log`` written and parsed with SLEUTH's columns.
+"""SLEUTH's statistics and its log files.
+
+The per-year statistics of a map, the control (fit) statistics, and ``avg.log`` / ``std_dev.log`` /
+``control_stats.log`` written and parsed with SLEUTH's columns.
 """
 
 from __future__ import annotations

@@ -33,9 +33,7 @@ from landuse.core.errors import ArgumentError, SleuthFormatError
 from landuse.io.folders import OutputFolder, atomic_path, check_target, protected_inputs, write_text
 from landuse.io.sleuth_files import (
     COEFFICIENTS,
-    COG_FAST_MAX_SIDE,
     SleuthScenario,
-    cog_uint8_bytes,
     read_scenario,
 )
 from landuse.sleuth import defs as D
@@ -75,12 +73,14 @@ class SelfModification:
 
     @classmethod
     def from_scenario(cls, sc: SleuthScenario) -> SelfModification:
+        """The constants a SLEUTH scenario file sets."""
         return cls(
             sc.critical_low, sc.critical_high, sc.critical_slope, sc.boom, sc.bust, sc.slope_sensitivity,
             sc.road_grav_sensitivity,
         )  # fmt: skip
 
     def array(self) -> np.ndarray:
+        """The constants in the kernels' order (:mod:`landuse.sleuth.defs`)."""
         return np.array(
             [self.critical_low, self.critical_high, self.critical_slope, self.boom, self.bust,
              self.slope_sensitivity, self.road_grav_sensitivity],
@@ -238,6 +238,7 @@ class SleuthResult:
     seconds: float = 0.0
 
     def text(self) -> str:
+        """The summary ``landuse sleuth`` prints."""
         lines = [f"SLEUTH {self.mode}: {len(self.coefficients)} coefficient set(s) in {self.seconds:.2f} s"]
         if self.control:
             best = max(range(len(self.control)), key=lambda i: self.control[i]["Product"])
@@ -535,21 +536,11 @@ def _write_percent(arr: np.ndarray, path: Path, name: str, tags: dict) -> Path:
     """Write a ``uint8`` percent grid as a Cloud-Optimized GeoTIFF on :func:`sleuth_grid`, atomically.
 
     The same file :func:`landuse.io.rasters.write_geotiff` writes for a ``uint8`` layer with ``resampling="average"``
-    (COG, deflate, nodata 255, band description, dataset tags; overviews of larger grids averaged), so that xarray, rioxarray and
-    dask are not imported (:mod:`landuse.io.folders` needs the standard library only). Grids up to
-    :data:`~landuse.io.sleuth_files.COG_FAST_MAX_SIDE` cells a side, which need no overviews, are
-    encoded by :func:`~landuse.io.sleuth_files.cog_uint8_bytes` without GDAL (importing rasterio
-    alone takes about 0.09 s); larger ones are written by GDAL through rasterio.
+    (COG, deflate, nodata 255, band description, dataset tags; overviews of grids over 2048 cells a side averaged),
+    written by GDAL through rasterio without xarray, rioxarray or dask.
     """
     all_tags = {str(k): str(v) for k, v in {**tags, "units": "percent of Monte Carlo runs urban"}.items()}
     height, width = arr.shape
-    if max(height, width) <= COG_FAST_MAX_SIDE:
-        data = cog_uint8_bytes(
-            arr, origin=(0.0, float(height)), cell_size=(1.0, 1.0), nodata=255, description=name, tags=all_tags
-        )
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
-        return Path(path)
     import rasterio
 
     profile = {

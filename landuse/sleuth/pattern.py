@@ -1,5 +1,6 @@
-"""Numba kernels of SLEUTH's map statistics: the pattern of an urban grid, and the run state kept up to date as
-cells urbanise.
+"""Numba kernels of SLEUTH's map statistics.
+
+The pattern of an urban grid, and the run state kept up to date as cells urbanise.
 
 :func:`_pattern_stats` measures a whole grid (area, edges, clusters, mean centre, radius, slope);
 :func:`_add_cell` updates the same measures incrementally as one cell becomes urban (neighbour counts, frontier

@@ -54,8 +54,9 @@ def never_convert(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | N
 
 
 def never_convert_rows(ds: xr.Dataset, scenario: Scenario, lu: np.ndarray) -> Callable[[int, int], np.ndarray]:
-    """A function of ``a, b`` giving the rows ``a:b`` of :func:`never_convert` (``lu``: the land use): the mask of
-    one strip, with that strip's temporaries only.
+    """A function of ``a, b`` giving the rows ``a:b`` of :func:`never_convert` (``lu``: the land use).
+
+    The mask of one strip, with that strip's temporaries only.
     """
     pol = scenario.config.policy
     study = np.asarray(ds["study_area"].values, dtype=bool)

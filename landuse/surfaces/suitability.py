@@ -84,8 +84,10 @@ def _nearest_in_column(mask: np.ndarray, near: np.ndarray) -> None:
 
 @njit(cache=True, nogil=True, parallel=True)
 def _edt_rows(near: np.ndarray, sy: float, sx: float, out: np.ndarray) -> None:
-    """Row pass: for each row the lower envelope of the parabolas of its columns' nearest
-    True cells (Maurer's Voronoi construction), then each cell's distance from its site.
+    """Row pass of the exact Euclidean distance transform.
+
+    For each row the lower envelope of the parabolas of its columns' nearest True cells (Maurer's Voronoi
+    construction), then each cell's distance from its site.
 
     Every comparison and the distance are computed in float64 from the integer offsets
     times the cell size, ``sqrt((dy*sy)**2 + (dx*sx)**2)``; ties keep the leftmost site.
@@ -216,7 +218,8 @@ def distance_score(distance: np.ndarray, *, scale_m: float, in_place: bool = Fal
 
 
 def _minmax(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """``(a - lo) / (hi - lo)`` (NaN -> 0) with ``lo, hi`` the extremes of ``a``'s finite values inside the study area;
+    """``(a - lo) / (hi - lo)`` (NaN -> 0) with ``lo, hi`` the extremes of ``a``'s finite values inside the study area.
+
     0 everywhere when it has none, 1 everywhere when they are equal. Computed strip by strip into the run's raster
     store (minimum and maximum are the whole raster's whatever the strips, the rest is cell by cell).
     """

@@ -234,7 +234,7 @@ def test_outputs_get_usual_permissions(tmp_path: Path) -> None:
 
 def test_output_folder_that_cannot_be_created_is_a_clear_error(tmp_path) -> None:
     (tmp_path / "a_file").write_text("keep me")
-    with pytest.raises(OutputFolderError, match=r"cannot create the output folder .*a_file.*choose a writable --out"):
+    with pytest.raises(OutputFolderError, match=r"cannot create the output folder .*a_file.*choose a writable `out`"):
         write_text(tmp_path / "a_file" / "sub" / "report.md", "x")
     assert (tmp_path / "a_file").read_text() == "keep me"
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from landuse.cli.app import app
 from landuse.core.classes import default_scheme
-from landuse.core.errors import OutputExistsError, OutputFolderError
+from landuse.core.errors import LanduseError, OutputExistsError, OutputFolderError
 from landuse.io.folders import MANIFEST, OutputFolder, verify_folder, write_bytes, write_text
 from landuse.pipeline.run import run_scenario
 
@@ -104,7 +104,7 @@ def test_stale_files_of_a_longer_run_are_gone(project, tmp_path) -> None:
     (out / "figures").rmdir()
     assert m["config"]["periods"] == [2020, 2025]
     # another scenario's folder: refused, then replaced whole with --force
-    with pytest.raises(OutputExistsError, match="scenario 'tiny', not 'other'.*--force"):
+    with pytest.raises(OutputExistsError, match="scenario 'tiny', not 'other'.*`force`"):
         run_scenario(project["other"], out=out)
     assert_complete(out, m)
     run_scenario(project["long"], out=out, seed=3)
@@ -345,3 +345,18 @@ def test_without_flock_liveness_falls_back_to_the_pid(tmp_path, monkeypatch) -> 
         write_text(stage.path / "a.txt", "x")
     assert not dead.exists() and live.exists()
     assert verify_folder(tmp_path / "out").ok
+
+
+def test_library_messages_name_parameters_and_the_cli_names_flags(tmp_path) -> None:
+    """The library names a parameter as `name`; the CLI prints the command's flag for it."""
+    from landuse.cli.app import as_command_line, command_flags, sample
+    from landuse.sample.generate import generate_sample
+
+    with pytest.raises(LanduseError, match="`layout` must be one of") as info:
+        generate_sample(tmp_path / "s", size=120, layout="ring")
+    assert "--" not in str(info.value)
+    flags = command_flags(sample)
+    assert flags["layout"] == "--layout" and flags["config_dir"] == "--config-dir" and flags["outdir"] == "OUTDIR"
+    assert as_command_line(str(info.value), flags).startswith("--layout must be one of")
+    res = runner.invoke(app, ["sample", str(tmp_path / "s"), "--size", "120", "--layout", "ring"])
+    assert res.exit_code == 2 and "--layout must be one of" in res.output and "`" not in res.output, res.output

@@ -8,6 +8,7 @@ knows nothing of the terminal: progress reaches it through callbacks filled here
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,8 +32,36 @@ def _err(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
 
 
+def command_flags(func: Callable[..., Any]) -> dict[str, str]:
+    """Parameter name -> what the command line calls it: ``--flag`` for an option, ``NAME`` for an argument.
+
+    Read from the typer command's signature (an option's first ``--`` declaration, else typer's own rule:
+    ``--`` and the name with dashes).
+    """
+    import typing
+
+    flags: dict[str, str] = {}
+    for name, hint in typing.get_type_hints(func, include_extras=True).items():
+        info = next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, typer.models.ParameterInfo)), None)
+        if isinstance(info, typer.models.ArgumentInfo):
+            flags[name] = name.upper()
+        elif info is not None:
+            decls = [d for d in (getattr(info, "param_decls", None) or ()) if d.startswith("--")]
+            flags[name] = decls[0] if decls else "--" + name.replace("_", "-")
+    return flags
+
+
+def as_command_line(message: str, flags: dict[str, str]) -> str:
+    """A library message with its parameter names (written `` `name` ``) as the command's flags."""
+    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: flags.get(m.group(1), m.group(0)), message)
+
+
 def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn LanduseError into one line + exit 2, and Ctrl-C into a clear message + exit 130."""
+    """Turn LanduseError into one line + exit 2, and Ctrl-C into a clear message + exit 130.
+
+    Library messages name a parameter as `` `name` ``; the line printed names the command's flag instead.
+    """
+    flags = command_flags(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,9 +73,9 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             problems = getattr(exc, "problems", None)
             if problems and len(problems) > 1:
                 for p in problems:
-                    _err(p)
+                    _err(as_command_line(p, flags))
             else:
-                _err(str(exc))
+                _err(as_command_line(str(exc), flags))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             from landuse.io.folders import INTERRUPTED

@@ -73,7 +73,7 @@ class OutputFolderError(LanduseError):
     """An output folder cannot be created (no permission, read-only or missing file system)."""
 
 
-def make_output_dir(path: os.PathLike[str] | str, *, option: str = "--out") -> None:
+def make_output_dir(path: os.PathLike[str] | str, *, option: str = "`out`") -> None:
     """Create the output folder ``path`` (and its parents) or raise :class:`OutputFolderError` saying why."""
     from pathlib import Path
 

@@ -93,7 +93,7 @@ def check_not_input(path: str | os.PathLike, protected: Iterable[str | os.PathLi
     if target in _PROTECTED.get() or target in {_resolve(p) for p in protected}:
         raise InputOverwriteError(
             f"refusing to write {target}: it is an input of the current scenario; "
-            "choose another output folder (outputs.folder or --out)"
+            "choose another output folder (outputs.folder or `out`)"
         )
 
 
@@ -329,7 +329,7 @@ def check_target(
     owner: str | None,
     force: bool = False,
     protected: Iterable[str | os.PathLike] = (),
-    option: str = "--out",
+    option: str = "`out`",
 ) -> Path:
     """Raise :class:`OutputExistsError` unless ``command`` may replace the folder ``target``.
 
@@ -370,7 +370,7 @@ def check_target(
             shown = ", ".join(unlisted[:3]) + (f" and {len(unlisted) - 3} more" if len(unlisted) > 3 else "")
             raise OutputExistsError(
                 f"output folder {path} holds {len(unlisted)} entr{'y' if len(unlisted) == 1 else 'ies'} its manifest "
-                f"does not list ({shown}), which replacing the folder would delete; move them out, or pass --force "
+                f"does not list ({shown}), which replacing the folder would delete; move them out, or pass `force` "
                 "to replace it anyway"
             )
         return path
@@ -378,11 +378,11 @@ def check_target(
         mine = repr(owner) if found[0] == command == "run" else _describe(command, owner)
         raise OutputExistsError(
             f"output folder {path} holds the results of {_describe(*found)}, not {mine}; "
-            f"choose another folder with {option}, or pass --force to replace it"
+            f"choose another folder with {option}, or pass `force` to replace it"
         )
     raise OutputExistsError(
         f"output folder {path} is not empty and was not written by landuse (no manifest.json); choose another "
-        f"folder with {option}, or pass --force to replace it (its {len(entries)} entries are deleted)"
+        f"folder with {option}, or pass `force` to replace it (its {len(entries)} entries are deleted)"
     )
 
 
@@ -469,7 +469,7 @@ class OutputFolder:
     owner: str | None = None
     force: bool = False
     protected: Iterable[str | os.PathLike] = ()
-    option: str = "--out"
+    option: str = "`out`"
     path: Path = field(init=False)
     manifest: dict[str, Any] = field(init=False, default_factory=dict)
     _fd: int | None = field(init=False, default=None, repr=False)

@@ -138,7 +138,7 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
                 cfg.outputs.ask(value)
             except ValueError as exc:
                 shown = value if isinstance(value, str) else ",".join(value)
-                raise ConfigError(f"--outputs {shown!r}: {exc}") from None
+                raise ConfigError(f"`outputs` {shown!r}: {exc}") from None
             applied["outputs"] = cfg.outputs.asked()
             continue
         section, attr = mapping[key]
@@ -153,7 +153,7 @@ def apply_overrides(scenario: Scenario, **overrides: Any) -> dict[str, Any]:
 
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and "errors.pydantic.dev" not in ln]
             msg = lines[-1].split(" [type=")[0].replace("Value error, ", "")
-            raise ConfigError(f"--{key} {value!r}: {msg}") from None
+            raise ConfigError(f"`{key}` {value!r}: {msg}") from None
         applied[f"{sections[key]}.{attr}"] = value
     return applied
 

@@ -349,7 +349,7 @@ def prepare(scenario: Scenario, timings: Timings, *, t_read: float, force: bool,
         for p in layer_paths.values():
             if Path(p).resolve().parent == out_dir.resolve():
                 raise OutputExistsError(
-                    f"output folder {out_dir} holds the input layer {p}; choose another folder with --out"
+                    f"output folder {out_dir} holds the input layer {p}; choose another folder with `out`"
                 )
         prepare_output_dir(out_dir, scenario.name, force=force, protected=_inputs_of(scenario, layer_paths))
 

@@ -37,22 +37,22 @@ def _check_foreign_yaml(path: Path, *, force: bool) -> None:
         ours = False
     if not ours:
         raise OutputExistsError(f"{path} exists and was not written by `landuse sample`; choose another "
-                                "--config-dir, or pass --force to overwrite it")
+                                "`config_dir`, or pass `force` to overwrite it")
 
 
 def _check_folders(out: Path, cfg_dir: Path, *, layout: str, force: bool) -> None:
     """Refuse folders ``landuse sample`` must not write into, and an unknown ``layout``, before anything is built."""
     if out.exists() and not out.is_dir():
-        raise LanduseError(f"output folder {out} exists and is not a folder; choose another OUTDIR")
+        raise LanduseError(f"output folder {out} exists and is not a folder; choose another `outdir`")
     if cfg_dir.exists() and not cfg_dir.is_dir():
-        raise LanduseError(f"--config-dir {cfg_dir.resolve()} exists and is not a folder")
+        raise LanduseError(f"`config_dir` {cfg_dir.resolve()} exists and is not a folder")
     if cfg_dir != out and out in cfg_dir.parents:
-        raise LanduseError(f"--config-dir {cfg_dir} is inside OUTDIR {out}, which is replaced as a whole; "
-                           "use OUTDIR itself or a folder outside it")
+        raise LanduseError(f"`config_dir` {cfg_dir} is inside `outdir` {out}, which is replaced as a whole; "
+                           "use `outdir` itself or a folder outside it")
     if layout not in ("auto", "cluster", "megaregion"):
-        raise LanduseError(f"--layout must be one of auto, cluster, megaregion, got {layout!r}")
+        raise LanduseError(f"`layout` must be one of auto, cluster, megaregion, got {layout!r}")
     config_path = cfg_dir / "sample.yaml"
-    check_target(out, command="sample", owner="sample", force=force, option="OUTDIR")
+    check_target(out, command="sample", owner="sample", force=force, option="`outdir`")
     if cfg_dir != out:
         _check_foreign_yaml(config_path, force=force)
 
@@ -126,7 +126,7 @@ def generate_sample(
                                    workers=workers, started=t0)
     region = build_sample(size=size, seed=seed, cell_size=cell_size)  # checks the arguments before any folder is made
     if cfg_dir != out:
-        make_output_dir(cfg_dir, option="--config-dir")
+        make_output_dir(cfg_dir, option="`config_dir`")
     files, written = _write_cluster(region, out, cfg_dir, size=size, seed=seed, cell_size=cell_size, force=force)
     total = sum(p.stat().st_size for p in written)
     n_cells = region.shape[0] * region.shape[1]
@@ -162,7 +162,7 @@ def _write_cluster(region: SampleRegion, out: Path, cfg_dir: Path, *, size: int,
     files: dict[str, Path] = {name: out / fname for name, fname in LAYER_FILES.items()}
     files["overview"] = out / "overview.png"
     yaml_text = _scenario_yaml(region, files, cfg_dir, out)
-    with OutputFolder(out, command="sample", owner="sample", force=force, option="OUTDIR") as stage:
+    with OutputFolder(out, command="sample", owner="sample", force=force, option="`outdir`") as stage:
         for name, fname in LAYER_FILES.items():
             arr = region.arrays[name]
             da = xr.DataArray(arr, dims=("y", "x"), coords=coords, name=name)

@@ -124,13 +124,13 @@ def _windows(n: int, tile: int) -> list[tuple[int, int, int, int]]:
 
 def _check(size: int, seed: int, cell_size: float, tile: int) -> None:
     if size < 500:
-        raise LanduseError(f"--size must be at least 500 cells for the megaregion layout, got {size}")
+        raise LanduseError(f"`size` must be at least 500 cells for the megaregion layout, got {size}")
     if size >= int(_STRIDE):
-        raise LanduseError(f"--size must be below {int(_STRIDE)} cells, got {size}")
+        raise LanduseError(f"`size` must be below {int(_STRIDE)} cells, got {size}")
     if not 10.0 <= cell_size <= 1000.0:
-        raise LanduseError(f"--cell-size must be within [10, 1000] metres, got {cell_size:g}")
+        raise LanduseError(f"`cell_size` must be within [10, 1000] metres, got {cell_size:g}")
     if seed < 0:
-        raise LanduseError(f"--seed must be a non-negative integer, got {seed}")
+        raise LanduseError(f"`seed` must be a non-negative integer, got {seed}")
     if tile < 64:
         raise LanduseError(f"the megaregion tile must be at least 64 cells, got {tile}")
 
@@ -492,11 +492,11 @@ def generate_megaregion(
     t0 = time.perf_counter() if started is None else started
     _check(size, seed, cell_size, tile)
     if cfg_dir != out:
-        make_output_dir(cfg_dir, option="--config-dir")
+        make_output_dir(cfg_dir, option="`config_dir`")
     config_path = cfg_dir / "sample.yaml"
     files: dict[str, Path] = {name: out / fname for name, fname in LAYER_FILES.items()}
     files["overview"] = out / "overview.png"
-    with OutputFolder(out, command="sample", owner="sample", force=force, option="OUTDIR") as stage:
+    with OutputFolder(out, command="sample", owner="sample", force=force, option="`outdir`") as stage:
         result, plan = write_megaregion(stage.path, size=size, seed=seed, cell_size=cell_size, tile=tile,
                                         workers=workers)
         _overview(stage.path, plan, result, seed)

@@ -350,7 +350,7 @@ def _plan_cities(rng: np.random.Generator, cg: _Coarse, terrain: _Land,
             sep *= 0.85
         cand = np.flatnonzero(zone)
         if cand.size == 0:
-            raise LanduseError(f"the megaregion layout found no room for city {i + 1} of {k}; try another --seed")
+            raise LanduseError(f"the megaregion layout found no room for city {i + 1} of {k}; try another `seed`")
         w = near_water.ravel()[cand] ** (2.0 if i < 6 else 0.5)
         cy, cx = divmod(int(cand[rng.choice(cand.size, p=w / w.sum())]), m)
         placed.append((cy, cx))

@@ -353,11 +353,11 @@ def build_sample(*, size: int = 1000, seed: int = 42, cell_size: float = 60.0) -
     ((120, 120), True)
     """
     if size < 100:
-        raise LanduseError(f"--size must be at least 100 cells to fit a city cluster, got {size}")
+        raise LanduseError(f"`size` must be at least 100 cells to fit a city cluster, got {size}")
     if not 10.0 <= cell_size <= 1000.0:
-        raise LanduseError(f"--cell-size must be within [10, 1000] metres, got {cell_size:g}")
+        raise LanduseError(f"`cell_size` must be within [10, 1000] metres, got {cell_size:g}")
     if seed < 0:
-        raise LanduseError(f"--seed must be a non-negative integer, got {seed}")
+        raise LanduseError(f"`seed` must be a non-negative integer, got {seed}")
     scheme = default_scheme()
     rng = np.random.default_rng(seed)
     g = _Grid.of(int(size), float(cell_size))

@@ -237,7 +237,7 @@ def _pick(rng: np.random.Generator, candidates: np.ndarray, weights: np.ndarray 
     """Index of one True cell of ``candidates`` (flat), drawn with optional weights."""
     idx = np.flatnonzero(candidates.ravel())
     if idx.size == 0:
-        raise LanduseError("sample generation found no cell to place a feature; try another --seed or --size")
+        raise LanduseError("sample generation found no cell to place a feature; try another `seed` or `size`")
     if weights is None:
         return int(idx[rng.integers(idx.size)])
     w = np.asarray(weights, dtype=np.float64).ravel()[idx]

@@ -145,14 +145,14 @@ def _input_dir(scenario: SleuthScenario, override: str | os.PathLike | None) -> 
     if override is not None:
         folder = Path(override)
         if not folder.is_dir():
-            raise SleuthFormatError(f"input folder {folder} (--input-dir) does not exist")
+            raise SleuthFormatError(f"input folder {folder} (`input_dir`) does not exist")
         return folder
     folder = base / scenario.input_dir
     if not folder.is_dir():
         raise SleuthFormatError(
             f"INPUT_DIR={scenario.input_dir} ({scenario.line_of('INPUT_DIR')}) resolves to {folder.resolve()}, "
             "which does not exist; SLEUTH paths are relative to the scenario's folder: fix INPUT_DIR or pass "
-            "--input-dir"
+            "`input_dir`"
         )
     return folder
 

@@ -388,16 +388,16 @@ def run_sleuth(
         raise SleuthFormatError(f"unknown SLEUTH mode {mode!r}; use one of {', '.join(MODES)}")
     sc = scenario if isinstance(scenario, SleuthScenario) else read_scenario(scenario)
     if search not in ("grid", "refine"):
-        raise SleuthFormatError(f"--search: unknown calibration search {search!r}; use 'grid' or 'refine'")
+        raise SleuthFormatError(f"`search`: unknown calibration search {search!r}; use 'grid' or 'refine'")
     if objective not in ("OSM", "Product"):
-        raise SleuthFormatError(f"--objective: unknown calibration objective {objective!r}; use 'OSM' or 'Product'")
+        raise SleuthFormatError(f"`objective`: unknown calibration objective {objective!r}; use 'OSM' or 'Product'")
     n_runs = int(runs if runs is not None else sc.monte_carlo_iterations)
     if n_runs < 1:
-        where = "--runs" if runs is not None else f"MONTE_CARLO_ITERATIONS ({sc.line_of('MONTE_CARLO_ITERATIONS')})"
+        where = "`runs`" if runs is not None else f"MONTE_CARLO_ITERATIONS ({sc.line_of('MONTE_CARLO_ITERATIONS')})"
         raise SleuthFormatError(f"{where} must be >= 1, got {n_runs}")
     rseed = int(seed if seed is not None else sc.random_seed)
     out = Path(out_dir) if out_dir is not None else Path(sc.source).parent / sc.output_dir
-    option = "--out (or the scenario's OUTPUT_DIR)"
+    option = "`out` (or the scenario's OUTPUT_DIR)"
     owner = str(Path(sc.source).resolve())
     inputs = load_inputs(sc, mode=mode, input_dir=input_dir)
     protected = [*inputs.files, sc.source]

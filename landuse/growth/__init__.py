@@ -4,8 +4,11 @@ Contract: :func:`simulate` grows urban land of each type to meet per-zone target
 under the never-convert mask and the constraint factor (from :mod:`landuse.surfaces`); :class:`GrowthParams` holds
 its precomputed inputs and :class:`GrowthResult` its outcome (final maps, per-cell conversion counts). The same
 seed gives bit-identical results whatever the number of threads. :mod:`~landuse.growth.engine` is the driver,
-:mod:`~landuse.growth.kernels` its numba kernels, :mod:`~landuse.growth.random` the counter-based random
-streams every model shares. See ``docs/growth.md``.
+:mod:`~landuse.growth.kernels` its entry numba kernels, built from :mod:`~landuse.growth.bits` (bitsets,
+intrinsics), :mod:`~landuse.growth.races` (a candidate's race, key brackets), :mod:`~landuse.growth.selection`
+(the smallest keys per group, heaps) and :mod:`~landuse.growth.frontier` (eligibility and frontier bitsets, the
+candidate list); :mod:`~landuse.growth.random` holds the counter-based random streams every model shares. See
+``docs/growth.md``.
 """
 
 from __future__ import annotations

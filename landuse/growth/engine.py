@@ -38,8 +38,20 @@ import xarray as xr
 from landuse.core.classes import DEFAULT_URBAN_TYPES
 from landuse.core.errors import GridMismatchError, LanduseError
 from landuse.core.landscape import georef_of, set_georef
-from landuse.growth import kernels as K
+from landuse.growth.bits import bits_to_indices
+from landuse.growth.frontier import (
+    append_records,
+    build_frontier,
+    convert_clear,
+    eligible_bits,
+    join_scan,
+    merge_runs,
+    retire,
+    retire_all,
+)
+from landuse.growth.kernels import accumulate_counts, frontier_select, quantise_into, score_log, sweep_topk
 from landuse.growth.random import stream_key
+from landuse.growth.selection import select_smallest
 
 __all__ = ["GrowthInputError", "GrowthParams", "GrowthResult", "potential_levels", "quantise_potential", "simulate"]
 
@@ -79,7 +91,7 @@ def quantise_potential(w: np.ndarray) -> np.ndarray:
     """
     a = np.ascontiguousarray(w, dtype=np.float32)
     out = np.empty(a.shape, dtype=np.uint8)
-    K._quantise_potential(a.reshape(-1), out.reshape(-1))
+    quantise_into(a.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -456,15 +468,15 @@ def _initial_state(st: _Static, lu0: np.ndarray, *, template: bool = False) -> _
     lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1)
     if not template or not lu.flags.writeable:  # (a read-only array would be another numba specialisation)
         lu = lu.copy()
-    elig = K._eligible_bits(lu, st.zones, st.pot, st.allowed)
-    frontier = K._build_frontier(elig, lu, st.code_type, st.rows, st.cols, st.radius)
-    cells = K._bits_to_indices(frontier, st.rows * st.cols)
+    elig = eligible_bits(lu, st.zones, st.pot, st.allowed)
+    frontier = build_frontier(elig, lu, st.code_type, st.rows, st.cols, st.radius)
+    cells = bits_to_indices(frontier, st.rows * st.cols)
     m = cells.size
     cap = _capacity(m)
     cand = np.empty(cap, dtype=np.int64)
     cz = np.zeros(cap, dtype=np.int32)
     cpot = np.empty((cap, st.T), dtype=np.uint8)
-    K._append_records(cand, cz, cpot, 0, cells, st.zones, st.pot)
+    append_records(cand, cz, cpot, 0, cells, st.zones, st.pot)
     del cells
     wcap = 0 if template else cap
     return _RunState(lu=lu, elig=elig, frontier=frontier, lock=np.zeros_like(frontier), cand=cand, cz=cz, cpot=cpot,
@@ -478,7 +490,7 @@ def _compact(state: _RunState, extra: int = 0) -> None:
     starts = np.array([*state.starts, state.m], dtype=np.int64)
     live = state.m - state.dead
     cap = _capacity(live + extra)
-    state.cand, state.cz, state.cpot, m = K._merge_runs(state.cand, state.cz, state.cpot, starts, cap)
+    state.cand, state.cz, state.cpot, m = merge_runs(state.cand, state.cz, state.cpot, starts, cap)
     state.cz[m:] = 0
     state.m, state.starts, state.dead = int(m), [0], 0
     if state.group.size < cap:
@@ -496,7 +508,7 @@ def _append(st: _Static, state: _RunState, added: np.ndarray) -> None:
             or 4 * state.dead > state.m - state.dead):
         _compact(state, added.size)
     state.starts.append(state.m)
-    K._append_records(state.cand, state.cz, state.cpot, state.m, added, st.zones, st.pot)
+    append_records(state.cand, state.cz, state.cpot, state.m, added, st.zones, st.pot)
     state.m += int(added.size)
 
 
@@ -512,24 +524,24 @@ def _convert(st: _Static, state: _RunState, cells: np.ndarray, group: np.ndarray
     ``pos``, when given, is the selection already made (positions in ``cells``).
     """
     if pos is None:
-        pos = K._select_smallest(group, t, cells, quota)
+        pos = select_smallest(group, t, cells, quota)
     pos.sort()  # list order: sequential memory access when converting and updating
     # convert; cells no type may take any more leave the frontier (and the list) at once
-    c, k, src, dead = K._convert_clear(state.lu, cells, state.cz, group, pos, st.type_codes, state.lock, conv,
-                                       state.elig, state.frontier, st.source, from_frontier)
+    c, k, src, dead = convert_clear(state.lu, cells, state.cz, group, pos, st.type_codes, state.lock, conv,
+                                    state.elig, state.frontier, st.source, from_frontier)
     state.dead += int(dead)
     if c.size:
         need = c.size * ((2 * st.radius + 1) ** 2 - 1)
         if state.scan.size < need:  # an upper bound, touched only where joining cells are written
             state.scan = np.empty(need + need // 4, dtype=np.int64)
-        raw = K._join_scan(state.frontier, state.elig, c, c[src], state.lu, st.zones, st.pot, st.allowed,
-                           st.code_type, st.rows, st.cols, st.radius, state.scan)
+        raw = join_scan(state.frontier, state.elig, c, c[src], state.lu, st.zones, st.pot, st.allowed,
+                        st.code_type, st.rows, st.cols, st.radius, state.scan)
         added = np.sort(raw)  # numpy's sort: much faster than a compiled one
         if from_frontier:  # only converted list entries can have left the frontier
             if src.size:
-                state.dead += int(K._retire(cells, state.cz, pos[src], state.frontier))
+                state.dead += int(retire(cells, state.cz, pos[src], state.frontier))
         else:
-            state.dead += int(K._retire_all(state.cand[:state.m], state.cz[:state.m], state.frontier))
+            state.dead += int(retire_all(state.cand[:state.m], state.cz[:state.m], state.frontier))
         _append(st, state, added)
     return c, k
 
@@ -544,9 +556,9 @@ def _frontier_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np
     cand, group = state.cand[:m], state.group[:m]
     # keys bracketed without a logarithm, exact keys only where a bracket could change the
     # selection: the same cells as _frontier_keys followed by _select_smallest
-    pos = K._frontier_select(cand, state.cz[:m], state.cpot[:m], state.lu, st.levels, st.allowed, st.packed,
-                             st.weights, st.strength, st.rows, st.cols, st.radius, inertia, quota, keys, state.lock,
-                             group, state.t[:m], state.seg_v, state.seg_p)
+    pos = frontier_select(cand, state.cz[:m], state.cpot[:m], state.lu, st.levels, st.allowed, st.packed,
+                          st.weights, st.strength, st.rows, st.cols, st.radius, inertia, quota, keys, state.lock,
+                          group, state.t[:m], state.seg_v, state.seg_p)
     c, k = _convert(st, state, cand, group, None, quota, conv, from_frontier=True, pos=pos)
     return conv, c, k
 
@@ -557,9 +569,9 @@ def _sweep_step(st: _Static, state: _RunState, quota: np.ndarray, inertia: np.nd
     conv = np.zeros(st.n_groups, dtype=np.int64)
     if not quota.any():
         return conv, np.empty(0, np.int64), np.empty(0, np.int8)
-    group, t, gidx = K._sweep_topk(state.lu, st.zones, st.pot, st.levels, st.allowed, state.frontier, state.lock,
-                                   exclude_frontier, quota, inertia, keys, st.rows, st.cols, 0, 0, st.cols,
-                                   min(_SWEEP_CHUNKS, st.rows))
+    group, t, gidx = sweep_topk(state.lu, st.zones, st.pot, st.levels, st.allowed, state.frontier, state.lock,
+                                exclude_frontier, quota, inertia, keys, st.rows, st.cols, 0, 0, st.cols,
+                                min(_SWEEP_CHUNKS, st.rows))
     c, k = _convert(st, state, gidx, group, t, quota, conv, from_frontier=False)  # whole raster: global index == flat index
     return conv, c, k
 
@@ -853,12 +865,12 @@ def _add_counts(counts: np.ndarray, cells: np.ndarray, types: np.ndarray, period
     period, each cell's latest conversion up to it counts once."""
     for p in range(counts.shape[0]):
         m = periods <= p
-        K._accumulate_counts(counts[p], cells[m], types[m], seen)
+        accumulate_counts(counts[p], cells[m], types[m], seen)
 
 
 def _run_score(counts: np.ndarray, log: _RunLog) -> float:
     """Sum of the ensemble counts over a run's conversions (an integer held exactly in a float64)."""
-    return K._score_log(counts, log.cells, log.types, log.periods)
+    return score_log(counts, log.cells, log.types, log.periods)
 
 
 def _shortfall_table(years: list[int], tgt: np.ndarray, params: GrowthParams, rep_conv: np.ndarray,

@@ -50,7 +50,6 @@ from numba import get_num_threads
 
 from landuse.core.errors import GridMismatchError, make_output_dir
 from landuse.core.landscape import georef_of, set_georef
-from landuse.growth import kernels as K
 from landuse.growth.engine import (
     GrowthInputError,
     GrowthParams,
@@ -64,6 +63,9 @@ from landuse.growth.engine import (
     _zone_raster,
     potential_levels,
 )
+from landuse.growth.frontier import build_frontier, eligible_bits, update_frontier
+from landuse.growth.kernels import score_log, sweep_topk
+from landuse.growth.selection import select_smallest
 from landuse.scale import tiled_kernels as TK
 
 _GDAL_CACHE_MB = 64  # GDAL block cache of the output writer (MB)
@@ -340,8 +342,8 @@ def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g
     lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
     if g.size:  # the latest conversion of a cell wins (a cell may convert again in a later period)
         TK._apply_changes(lu, lock, g, code, per, period, wr0, wr1, wc0, wc1, grid.cols)
-    elig = K._eligible_bits(lu, zones, pot, ctx.allowed)
-    frontier = K._build_frontier(elig, lu, ctx.code_type, h, w, grid.radius)
+    elig = eligible_bits(lu, zones, pot, ctx.allowed)
+    frontier = build_frontier(elig, lu, ctx.code_type, h, w, grid.radius)
     return _TileState(run=run, period=period, version=version, lu=lu, zones=zones, pot=pot, elig=elig,
                       frontier=frontier, lock=lock)
 
@@ -352,7 +354,7 @@ def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: in
 
     Conversions only turn cells into urban types, so the frontier changes only at the
     converted cells and in their windows: the engine's own incremental update
-    (:func:`kernels._update_frontier`) gives the bitsets a rebuild would give.
+    (:func:`landuse.growth.frontier.update_frontier`) gives the bitsets a rebuild would give.
     """
     grid = ctx.store.grid
     win = grid.window(i, j)
@@ -362,8 +364,8 @@ def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: in
     if g.size:
         loc = TK._apply_changes(st.lu, st.lock, g, code, per, period, *win, grid.cols)
         if loc.size:
-            K._update_frontier(st.frontier, st.elig, loc, st.lu, st.zones, st.pot, ctx.allowed,
-                               ctx.code_type, win[1] - win[0], win[3] - win[2], grid.radius)
+            update_frontier(st.frontier, st.elig, loc, st.lu, st.zones, st.pot, ctx.allowed,
+                            ctx.code_type, win[1] - win[0], win[3] - win[2], grid.radius)
     st.version = version
 
 
@@ -448,11 +450,11 @@ def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.n
                                      ctx.weights, ctx.strength, h, w, grid.radius, inertia, quota, keys, st.lock,
                                      wr0, wc0, grid.cols, nchunks)
     # new patches or fill: the engine's sweep kernel
-    group, t, gidx = K._sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
-                                   mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, nchunks)
+    group, t, gidx = sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
+                                mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, nchunks)
     if nchunks == 1:  # one heap per group: already the quota smallest
         return group, t, gidx
-    pos = K._select_smallest(group, t, gidx, quota)
+    pos = select_smallest(group, t, gidx, quota)
     return group[pos], t[pos], gidx[pos]
 
 
@@ -465,7 +467,7 @@ def _counts_and_scores(n: int, P: int, T: int, runs: int, local: list[np.ndarray
     seen = np.zeros((n + 63) // 64, dtype=np.uint64)
     for loc, (_, k, per) in zip(local, logs, strict=True):
         _add_counts(counts, loc, k, per, seen)
-    partial = np.array([int(K._score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
+    partial = np.array([int(score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
                        dtype=np.int64)
     return counts, partial
 
@@ -776,7 +778,7 @@ class _TiledRun:
             pos = TK._select_brackets(group, np.concatenate([r[0][1] for r in res]),
                                       np.concatenate([r[0][2] for r in res]), gidx, quota, keys, width)
         else:
-            pos = K._select_smallest(group, np.concatenate([r[0][1] for r in res]), gidx, quota)
+            pos = select_smallest(group, np.concatenate([r[0][1] for r in res]), gidx, quota)
         sel_g, sel_c = gidx[pos], group[pos].astype(np.int64)
         k = (sel_c % self.T).astype(np.int8)
         np.add.at(conv, sel_c, 1)

@@ -89,7 +89,7 @@ def _type_weight(acc, k, T, weights, inv_window, unit, square, strength):
 @njit(cache=True, nogil=True)
 def exact_race(i, g, z, code, acc, cpot, levels, allowed, weights, strength, inertia, quota, keys, inv_window):
     """Winning type and exact key of candidate ``i`` (draws of global index ``g``, window counts ``acc``); ``(-1, inf)``
-    if no open type may take it. The definition of a candidate's key (:func:`_frontier_keys`)."""
+    if no open type may take it. The definition of a candidate's key (:func:`landuse.growth.kernels._frontier_keys`)."""
     T = cpot.shape[1]
     qbase = z * T
     unit = strength == 1.0

@@ -45,7 +45,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from landuse.growth import engine as E  # noqa: E402
+from landuse.growth.plan import stream_keys  # noqa: E402
 from landuse.growth.random import stream_key, uniform_numpy  # noqa: E402
+from landuse.growth.state import RunState, StaticArrays, frontier_step, initial_state  # noqa: E402
 
 FARM, RES, IND, COM = 4, 1, 2, 3
 BLOCK = 64  # one urban disc per BLOCK x BLOCK block
@@ -78,7 +80,7 @@ def params_for(pot: np.ndarray, **kw) -> E.GrowthParams:
     return E.GrowthParams(potential=pot, allowed=allowed, type_codes=(RES, IND, COM), neighbourhood_weights=w, **kw)
 
 
-def iteration_quota(st: E._Static, state: E._RunState, types: list[int], share: float) -> np.ndarray:
+def iteration_quota(st: StaticArrays, state: RunState, types: list[int], share: float) -> np.ndarray:
     """Quota per group: ``share`` of the zone's frontier cells, split among ``types``."""
     zc = np.bincount(st.zones[state.live], minlength=st.Z + 1)
     q = np.zeros((st.Z + 1, st.T), dtype=np.int64)
@@ -113,9 +115,9 @@ def time_iterations(st, start, types, reps, *, seed=1, fresh=True):
             state = copy()
         cands.append(state.m - state.dead)
         quota = iteration_quota(st, state, types, 0.10)
-        keys = E._keys(seed, 0, 0, it, 0, st.T)
+        keys = stream_keys(seed, 0, 0, it, 0, st.T)
         t0, c0 = time.perf_counter(), time.process_time()
-        conv, _, _ = E._frontier_step(st, state, quota, inertia, keys)
+        conv, _, _ = frontier_step(st, state, quota, inertia, keys)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         conv_total += int(conv.sum())
@@ -272,9 +274,9 @@ def main() -> None:
 
     lu, zones, pot = synthetic(n)
     params1 = params_for(pot)
-    st = E._Static.build(params1, zones)
+    st = StaticArrays.build(params1, zones)
     t0 = time.perf_counter()
-    base = E._initial_state(st, lu)
+    base = initial_state(st, lu)
     fig["frontier_build_ms"] = 1e3 * (time.perf_counter() - t0)
     fig["candidates"] = int(base.m - base.dead)
     fig["candidate_share"] = fig["candidates"] / (n * n)
@@ -282,8 +284,8 @@ def main() -> None:
           f"built in {fig['frontier_build_ms']:.0f} ms (first call includes JIT load)", flush=True)
 
     # warm-up on a small copy so compile/cache load is not timed
-    small = E._Static.build(params_for(pot[:, :200, :200].copy()), zones[:200, :200].copy())
-    sstate = E._initial_state(small, lu[:200, :200])
+    small = StaticArrays.build(params_for(pot[:, :200, :200].copy()), zones[:200, :200].copy())
+    sstate = initial_state(small, lu[:200, :200])
     time_iterations(small, sstate, [0], 2)
     time_iterations(small, sstate, [0, 1, 2], 2)
 
@@ -333,7 +335,7 @@ def main() -> None:
     print(f"numpy:       {ms_np:.0f} ms/iteration ({nconv} converted) -> numba is {fig['numpy_ratio']:.1f}x faster",
           flush=True)
     # same iteration through the engine, to show both pick the same cells
-    E._frontier_step(st, state, quota, np.ones((st.Z + 1, st.T)), E._keys(1, 0, 0, 0, 0, st.T))
+    frontier_step(st, state, quota, np.ones((st.Z + 1, st.T)), stream_keys(1, 0, 0, 0, 0, st.T))
     fig["numpy_matches_engine"] = bool(np.array_equal(state.lu.reshape(n, n), lu2))
     print(f"numpy and engine select the same cells: {fig['numpy_matches_engine']}", flush=True)
     del lu2, state

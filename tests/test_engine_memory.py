@@ -8,8 +8,10 @@ import pytest
 import xarray as xr
 from growth_fixtures import random_landscape, scenario, targets
 
-from landuse.growth import GrowthParams, simulate
-from landuse.growth import engine as E
+from landuse.growth import GrowthParams, GrowthResult, simulate
+from landuse.growth import plan as plan_module
+from landuse.growth.plan import build_plan, zone_raster
+from landuse.growth.state import RunState, initial_state
 
 
 def _case(seed: int = 2):
@@ -29,20 +31,17 @@ def _digest(res) -> tuple:
 
 def _old_initial_state(st, lu0, *, template=False):
     """The state every run started from before the template: own start map and scratch buffers."""
-    return _initial_state(st, lu0)
-
-
-_initial_state = E._initial_state
+    return initial_state(st, lu0)
 
 
 def _old_copy(self, lu=None):
     """The former full copy (spare capacity and scratch buffers of ``self``'s size)."""
     start = self.lu if lu is None else lu
-    return E._RunState(lu=np.ascontiguousarray(start, dtype=np.uint8).reshape(-1).copy(), elig=self.elig.copy(),
-                       frontier=self.frontier.copy(), lock=np.zeros_like(self.lock), cand=self.cand.copy(),
-                       cz=self.cz.copy(), cpot=self.cpot.copy(), m=self.m, starts=list(self.starts), dead=self.dead,
-                       group=np.empty_like(self.group), t=np.empty_like(self.t), seg_v=np.empty_like(self.seg_v),
-                       seg_p=np.empty_like(self.seg_p), scan=np.empty(0, np.int64))
+    return RunState(lu=np.ascontiguousarray(start, dtype=np.uint8).reshape(-1).copy(), elig=self.elig.copy(),
+                    frontier=self.frontier.copy(), lock=np.zeros_like(self.lock), cand=self.cand.copy(),
+                    cz=self.cz.copy(), cpot=self.cpot.copy(), m=self.m, starts=list(self.starts), dead=self.dead,
+                    group=np.empty_like(self.group), t=np.empty_like(self.t), seg_v=np.empty_like(self.seg_v),
+                    seg_p=np.empty_like(self.seg_p), scan=np.empty(0, np.int64))
 
 
 @pytest.mark.parametrize("seed", [2, 7])
@@ -50,8 +49,8 @@ def test_template_and_partial_copies_give_the_former_results(seed: int, monkeypa
     ds, params, tg = _case(seed)
     new = simulate(ds, tg, params=params, runs=4, seed=seed, keep_runs=True)
     with monkeypatch.context() as mp:
-        mp.setattr(E, "_initial_state", _old_initial_state)
-        mp.setattr(E._RunState, "copy", _old_copy)
+        mp.setattr(plan_module, "initial_state", _old_initial_state)  # as run_ensemble looks it up
+        mp.setattr(RunState, "copy", _old_copy)
         old = simulate(ds, tg, params=params, runs=4, seed=seed, keep_runs=True)
     assert _digest(new) == _digest(old)
     for a, b in zip(new.run_landuse, old.run_landuse, strict=True):
@@ -60,11 +59,11 @@ def test_template_and_partial_copies_give_the_former_results(seed: int, monkeypa
 
 def test_template_shares_the_start_map_and_copies_only_used_slots() -> None:
     ds, params, tg = _case()
-    plan = E._plan(E._zone_raster(ds), tg, params)
+    plan = build_plan(zone_raster(ds), tg, params)
     lu0 = np.asarray(ds["landuse"].values)
-    base = E._initial_state(plan.st, lu0, template=True)
+    base = initial_state(plan.st, lu0, template=True)
     assert np.shares_memory(base.lu, lu0) and base.group.size == base.t.size == 0
-    full = E._initial_state(plan.st, lu0)
+    full = initial_state(plan.st, lu0)
     assert not np.shares_memory(full.lu, lu0) and full.group.size == full.cand.size
     run = base.copy(lu0)
     m = base.m
@@ -75,7 +74,7 @@ def test_template_shares_the_start_map_and_copies_only_used_slots() -> None:
     # a read-only start map is copied (a writeable one keeps one numba specialisation)
     ro = lu0.copy()
     ro.flags.writeable = False
-    assert E._initial_state(plan.st, ro, template=True).lu.flags.writeable
+    assert initial_state(plan.st, ro, template=True).lu.flags.writeable
 
 
 def test_read_only_landuse_gives_the_same_result() -> None:
@@ -96,8 +95,8 @@ def test_probability_equals_the_xarray_division(dtype, runs: int) -> None:
         name="conversion_counts", attrs={"runs": runs, "seed": 1},
     )
     counts.encoding = {"dtype": counts.dtype.name}
-    res = E.GrowthResult(landuse={}, counts=counts, runs=runs, seed=1, shortfall=pd.DataFrame(),
-                         representative_run=0, run_scores=np.zeros(1))
+    res = GrowthResult(landuse={}, counts=counts, runs=runs, seed=1, shortfall=pd.DataFrame(),
+                       representative_run=0, run_scores=np.zeros(1))
     for t, p in res.probability.items():
         old = (counts.sel(type=t).astype(np.float32) / np.float32(runs)).astype(np.float32)
         old.name = f"probability_{t}"
@@ -123,6 +122,6 @@ def test_zone_raster_outside_the_study_area_is_int32_zero() -> None:
     ds, _, _ = _case()
     ds = ds.copy(deep=True)
     ds["study_area"].values[:5] = False
-    z = E._zone_raster(ds)
+    z = zone_raster(ds)
     assert z.dtype == np.int32 and not z[:5].any()
     assert np.array_equal(z[5:], ds["zones"].values[5:])

@@ -7,7 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from landuse.growth import bits as B
+from landuse.growth import frontier as F
 from landuse.growth import kernels as K
+from landuse.growth import races as R
+from landuse.growth import selection as S
 from landuse.growth.engine import potential_levels
 from landuse.growth.random import stream_key, uniform_numpy
 
@@ -151,7 +155,7 @@ def grids(draw, max_side: int = 12):
 def test_quantise_matches_twin(values) -> None:
     w = np.array(values, dtype=np.float32)
     out = np.empty(w.size, dtype=np.uint8)
-    K._quantise_potential(w, out)
+    K.quantise_into(w, out)
     np.testing.assert_array_equal(out, np_quantise(w))
     lv = potential_levels()
     pos = (w > 2e-5) & (w <= 1)
@@ -162,7 +166,7 @@ def test_quantise_matches_twin(values) -> None:
 @given(st.integers(1, 300), st.integers(0, 2**32 - 1))
 def test_bits_to_indices_matches_flatnonzero(n, seed) -> None:
     mask = np.random.default_rng(seed).random(n) < 0.3
-    np.testing.assert_array_equal(K._bits_to_indices(to_bits(mask), n), np.flatnonzero(mask))
+    np.testing.assert_array_equal(B.bits_to_indices(to_bits(mask), n), np.flatnonzero(mask))
     np.testing.assert_array_equal(from_bits(to_bits(mask), n), mask)
 
 
@@ -171,10 +175,10 @@ def test_bits_to_indices_matches_flatnonzero(n, seed) -> None:
 def test_build_frontier_matches_twin(g) -> None:
     _, lu2, zones2, pot3, allowed, radius = g
     rows, cols = lu2.shape
-    elig = K._eligible_bits(lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1), allowed)
+    elig = F.eligible_bits(lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1), allowed)
     np.testing.assert_array_equal(from_bits(elig, rows * cols),
                                   np_eligible(lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1), allowed))
-    bits = K._build_frontier(elig, lu2.ravel(), np_code_type(), rows, cols, radius)
+    bits = F.build_frontier(elig, lu2.ravel(), np_code_type(), rows, cols, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), np_frontier(lu2, zones2, pot3, allowed, radius))
 
 
@@ -186,7 +190,7 @@ def test_frontier_keys_match_twin(g, strength) -> None:
     n = rows * cols
     lu, zones, pot = lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1)
     cand = np.flatnonzero(np_frontier(lu2, zones2, pot3, allowed, radius))
-    cz, cpot = K._gather_records(cand, zones, pot)
+    cz, cpot = F._gather_records(cand, zones, pot)
     weights = rng.random((3, 3)) * (rng.random((3, 3)) < 0.8)
     inertia = 1.0 + rng.random((4, 3))
     quota = rng.integers(0, 3, size=12)
@@ -215,7 +219,7 @@ def test_frontier_keys_are_tiling_invariant(g, r0, c0, h, w) -> None:
     keys = np.array([stream_key(3, 0, 0, 0, k) for k in range(3)], dtype=np.uint64)
     lv = potential_levels()
     cand = np.flatnonzero(np_frontier(lu2, zones2, pot3, allowed, radius))
-    cz, cpot = K._gather_records(cand, zones2.ravel(), pot3.reshape(3, -1))
+    cz, cpot = F._gather_records(cand, zones2.ravel(), pot3.reshape(3, -1))
     lock = np.zeros((rows * cols + 63) // 64, dtype=np.uint64)
     g_all, t_all = frontier_keys(cand, cz, cpot, lu2.ravel(), lv, allowed, np_packed(), weights, 1.0, rows, cols,
                                     radius, inertia, quota, keys, lock, 0, 0, cols)
@@ -229,7 +233,7 @@ def test_frontier_keys_are_tiling_invariant(g, r0, c0, h, w) -> None:
     rr, cc = np.divmod(cand, cols)
     inside = (rr >= r0) & (rr < r1) & (cc >= c0) & (cc < c1)
     local = (rr[inside] - hr0) * tcols + (cc[inside] - hc0)
-    lz, lp = K._gather_records(local, tz.ravel(), tp.reshape(3, -1))
+    lz, lp = F._gather_records(local, tz.ravel(), tp.reshape(3, -1))
     tlock = np.zeros((trows * tcols + 63) // 64, dtype=np.uint64)
     g_t, t_t = frontier_keys(local, lz, lp, tl.ravel(), lv, allowed, np_packed(), weights, 1.0, trows, tcols,
                                 radius, inertia, quota, keys, tlock, hr0, hc0, cols)
@@ -248,25 +252,25 @@ def test_thresholds_select_the_quota_smallest_keys(n, G, seed, ties) -> None:
     t = rng.integers(0, 5, size=n).astype(np.float64) if ties else rng.random(n)
     gidx = rng.permutation(10 * n + 1)[:n].astype(np.int64)
     quota = rng.integers(0, 30, size=G).astype(np.int64)
-    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
-    sel = K._apply_thresholds(group, t, gidx, thr_t, thr_i)
+    thr_t, thr_i = S._group_thresholds(group, t, gidx, quota)
+    sel = S._apply_thresholds(group, t, gidx, thr_t, thr_i)
     expect = np_select(group, t, gidx, quota)
     np.testing.assert_array_equal(sel, expect)
     # order-free: a permutation of the candidates selects the same cells
     p = rng.permutation(n)
-    thr_t2, thr_i2 = K._group_thresholds(group[p], t[p], gidx[p], quota)
-    np.testing.assert_array_equal(K._apply_thresholds(group[p], t[p], gidx[p], thr_t2, thr_i2), expect[p])
+    thr_t2, thr_i2 = S._group_thresholds(group[p], t[p], gidx[p], quota)
+    np.testing.assert_array_equal(S._apply_thresholds(group[p], t[p], gidx[p], thr_t2, thr_i2), expect[p])
     # and converting applies exactly that selection
     lu = np.full(10 * n + 1, 4, dtype=np.uint8)
     lock = np.zeros((lu.size + 63) // 64, dtype=np.uint64)
     conv = np.zeros(G, dtype=np.int64)
     tc = np.array([1, 2, 3, 1, 2, 3], dtype=np.int64)[:G] if G <= 3 else np.arange(1, G + 1, dtype=np.int64)
-    pos = K._select_smallest(group, t, gidx, quota)
+    pos = S.select_smallest(group, t, gidx, quota)
     assert pos.size == np.unique(pos).size
     np.testing.assert_array_equal(np.sort(pos), np.flatnonzero(expect))
     nobits = np.zeros_like(lock)
-    c, k, src, dead = K._convert_clear(lu, gidx, np.ones(n, np.int32), group, pos, tc, lock, conv, nobits, nobits.copy(),
-                                       np.zeros(256, dtype=bool), False)
+    c, k, src, dead = F.convert_clear(lu, gidx, np.ones(n, np.int32), group, pos, tc, lock, conv, nobits, nobits.copy(),
+                                      np.zeros(256, dtype=bool), False)
     assert src.size == 0 and dead == 0
     np.testing.assert_array_equal(c, gidx[pos])
     np.testing.assert_array_equal(conv, np.bincount(group[expect], minlength=G))
@@ -291,7 +295,7 @@ def test_update_frontier_matches_rebuild(g, data) -> None:
         ks = np.flatnonzero(allowed[:, lu[c]] & (pot[:, c] > 0))
         lu[c] = TYPE_CODES[ks[0]]
     conv = conv.astype(np.int64)
-    added = K._update_frontier(bits, elig, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
+    added = F.update_frontier(bits, elig, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
     expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
     np.testing.assert_array_equal(from_bits(elig, rows * cols), np_eligible(lu, zones, pot, allowed))
@@ -321,18 +325,18 @@ def test_candidate_list_runs_retire_and_merge(g, data) -> None:
     starts, p = [], 0
     for r in runs:
         starts.append(p)
-        K._append_records(cand, cz, cpot, p, r.astype(np.int64), zones, pot)
+        F.append_records(cand, cz, cpot, p, r.astype(np.int64), zones, pot)
         p += r.size
     np.testing.assert_array_equal(cz[:m], zones[cand[:m]])
     np.testing.assert_array_equal(cpot[:m], pot[:, cand[:m]].T)
     bits = to_bits(front)
     in_first = np.flatnonzero(np.isin(cand[:m], stale))
     half = in_first[: in_first.size // 2]
-    n1 = K._retire(cand[:m], cz[:m], half, bits)
-    n2 = K._retire_all(cand[:m], cz[:m], bits)
+    n1 = F.retire(cand[:m], cz[:m], half, bits)
+    n2 = F.retire_all(cand[:m], cz[:m], bits)
     assert n1 == np.count_nonzero(zones[cand[half]] > 0)
     assert n1 + n2 == np.count_nonzero(zones[stale] > 0)
-    nc, nz, npot, live = K._merge_runs(cand, cz, cpot, np.array([*starts, m], dtype=np.int64), m + 5)
+    nc, nz, npot, live = F.merge_runs(cand, cz, cpot, np.array([*starts, m], dtype=np.int64), m + 5)
     np.testing.assert_array_equal(nc[:live], cells)
     np.testing.assert_array_equal(nz[:live], zones[cells])
     np.testing.assert_array_equal(npot[:live], pot[:, cells].T)
@@ -351,10 +355,10 @@ def test_sweep_topk_matches_twin(g, exclude_frontier, nchunks) -> None:
     inertia = 1.0 + rng.random((4, 3))
     keys = np.array([stream_key(11, 0, 1, 0, 8 + k) for k in range(3)], dtype=np.uint64)
     lv = potential_levels()
-    group, t, gidx = K._sweep_topk(lu, zones, pot, lv, allowed, to_bits(front), to_bits(lock), exclude_frontier,
-                                   quota, inertia, keys, rows, cols, 0, 0, cols, min(nchunks, rows))
-    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
-    got = set(gidx[K._apply_thresholds(group, t, gidx, thr_t, thr_i)].tolist())
+    group, t, gidx = K.sweep_topk(lu, zones, pot, lv, allowed, to_bits(front), to_bits(lock), exclude_frontier,
+                                  quota, inertia, keys, rows, cols, 0, 0, cols, min(nchunks, rows))
+    thr_t, thr_i = S._group_thresholds(group, t, gidx, quota)
+    got = set(gidx[S._apply_thresholds(group, t, gidx, thr_t, thr_i)].tolist())
     # twin: race over every eligible cell, then the quota smallest per group
     eg, et, ei = [], [], []
     for c in range(n):
@@ -385,7 +389,7 @@ def test_counts_and_scores_match_twin(seed, m) -> None:
     types = rng.integers(0, 3, size=m).astype(np.int8)
     counts = np.zeros((3, n), dtype=np.uint8)
     seen = np.zeros(1, dtype=np.uint64)
-    K._accumulate_counts(counts, cells, types, seen)
+    K.accumulate_counts(counts, cells, types, seen)
     expect = np.zeros((3, n), dtype=np.uint8)
     last = {}
     for c, k in zip(cells.tolist(), types.tolist(), strict=True):
@@ -396,7 +400,7 @@ def test_counts_and_scores_match_twin(seed, m) -> None:
     assert not seen.any()
     periods = rng.integers(0, 2, size=m).astype(np.int16)
     c3 = rng.integers(0, 9, size=(2, 3, n)).astype(np.uint8)
-    assert K._score_log(c3, cells, types, periods) == pytest.approx(
+    assert K.score_log(c3, cells, types, periods) == pytest.approx(
         float(c3[periods.astype(int), types.astype(int), cells].sum()))
 
 
@@ -424,23 +428,23 @@ def test_convert_clear_and_join_match_rebuild(g, data, in_list) -> None:
     pos = np.sort(rng.choice(cells.size, size=min(cells.size, pick), replace=False)).astype(np.int64)
     lock = np.zeros((rows * cols + 63) // 64, dtype=np.uint64)
     conv = np.zeros(G, dtype=np.int64)
-    c, k, src, dead = K._convert_clear(lu, cells, cz, group, pos, TYPE_CODES, lock, conv, elig, bits,
-                                       allowed.any(axis=0), in_list)
+    c, k, src, dead = F.convert_clear(lu, cells, cz, group, pos, TYPE_CODES, lock, conv, elig, bits,
+                                      allowed.any(axis=0), in_list)
     np.testing.assert_array_equal(c, cells[pos])
     np.testing.assert_array_equal(lu[c], TYPE_CODES[k.astype(np.int64)])
     np.testing.assert_array_equal(conv, np.bincount(group[pos], minlength=G))
     np.testing.assert_array_equal(from_bits(lock, rows * cols), np.isin(np.arange(rows * cols), c))
     np.testing.assert_array_equal(np.sort(c[src]), np.sort(c[allowed.any(axis=0)[lu[c]]]))
     span = (2 * radius + 1) ** 2 - 1
-    raw = K._join_scan(bits, elig, c, c[src], lu, zones, pot, allowed, np_code_type(), rows, cols, radius,
-                       np.full(c.size * span + 1, -7, dtype=np.int64))
+    raw = F.join_scan(bits, elig, c, c[src], lu, zones, pot, allowed, np_code_type(), rows, cols, radius,
+                      np.full(c.size * span + 1, -7, dtype=np.int64))
     added = np.sort(raw)
     expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
     np.testing.assert_array_equal(from_bits(elig, rows * cols), np_eligible(lu, zones, pot, allowed))
     np.testing.assert_array_equal(added, np.flatnonzero(expect & ~front))  # each cell once
     if in_list:
-        dead += K._retire(cells, cz, pos[src], bits)
+        dead += F.retire(cells, cz, pos[src], bits)
         np.testing.assert_array_equal(cz == 0, np.isin(np.arange(cells.size), pos) & ~expect[cells])
         assert dead == int((cz == 0).sum())
     else:
@@ -456,11 +460,11 @@ def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
     t = rng.integers(0, 50, size=n).astype(np.float64)  # many ties
     gidx = rng.permutation(n).astype(np.int64)
     quota = rng.integers(0, 2000, size=40).astype(np.int64)
-    pos = K._select_smallest(group, t, gidx, quota)
+    pos = S.select_smallest(group, t, gidx, quota)
     expect = np_select(group, t, gidx, quota)
     np.testing.assert_array_equal(np.sort(pos), np.flatnonzero(expect))
-    thr_t, thr_i = K._group_thresholds(group, t, gidx, quota)
-    np.testing.assert_array_equal(K._apply_thresholds(group, t, gidx, thr_t, thr_i), expect)
+    thr_t, thr_i = S._group_thresholds(group, t, gidx, quota)
+    np.testing.assert_array_equal(S._apply_thresholds(group, t, gidx, thr_t, thr_i), expect)
     # frontier update after thousands of conversions
     rows, cols, radius = 100, 110, 1
     lu2 = rng.choice(CODES, size=(rows, cols), p=[0.03, 0.01, 0.01, 0.7, 0.15, 0.05, 0.05])
@@ -477,7 +481,7 @@ def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
     assert conv.size >= 2048
     lu0 = lu.copy()
     lu[conv] = np.where(lu[conv] == 1, 3, 1)
-    added = K._update_frontier(bits, elig, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
+    added = F.update_frontier(bits, elig, conv, lu, zones, pot, allowed, np_code_type(), rows, cols, radius)
     expect = np_frontier(lu.reshape(rows, cols), zones2, pot3, allowed, radius)
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
     np.testing.assert_array_equal(np.sort(added), np.flatnonzero(expect & ~front))
@@ -487,17 +491,17 @@ def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
     lock = np.zeros_like(bits)
     cz = zones[conv].astype(np.int32)
     counts = np.zeros(12, dtype=np.int64)
-    c, k, src, dead = K._convert_clear(lu0, conv, cz, group, np.arange(conv.size), TYPE_CODES, lock, counts, elig,
-                                       bits, allowed.any(axis=0), True)
+    c, k, src, dead = F.convert_clear(lu0, conv, cz, group, np.arange(conv.size), TYPE_CODES, lock, counts, elig,
+                                      bits, allowed.any(axis=0), True)
     np.testing.assert_array_equal(lu0, lu)
     np.testing.assert_array_equal(TYPE_CODES[k.astype(np.int64)], lu[conv])
     np.testing.assert_array_equal(counts, np.bincount(group, minlength=12))
     np.testing.assert_array_equal(from_bits(lock, rows * cols), np.isin(np.arange(rows * cols), conv))
-    raw = K._join_scan(bits, elig, c, c[src], lu0, zones, pot, allowed, np_code_type(), rows, cols, radius,
-                       np.empty(c.size * 8, dtype=np.int64))
+    raw = F.join_scan(bits, elig, c, c[src], lu0, zones, pot, allowed, np_code_type(), rows, cols, radius,
+                      np.empty(c.size * 8, dtype=np.int64))
     np.testing.assert_array_equal(from_bits(bits, rows * cols), expect)
     np.testing.assert_array_equal(np.sort(raw), np.flatnonzero(expect & ~front))
-    dead += K._retire(conv, cz, src, bits)
+    dead += F.retire(conv, cz, src, bits)
     assert dead == int((cz == 0).sum()) == int((~expect[conv]).sum())
 
 
@@ -505,12 +509,12 @@ def test_selection_and_frontier_update_with_many_chunks(seed) -> None:
 
 
 def frontier_select(cand, *args):
-    """Call ``K._frontier_select`` with fresh scratch buffers; return the selected positions, sorted."""
+    """Call ``K.frontier_select`` with fresh scratch buffers; return the selected positions, sorted."""
     group = np.full(cand.size, 99, dtype=np.int32)
     hi = np.full(cand.size, -1.0)
     seg_v = np.full(cand.size + 3, -2.0)
     seg_p = np.full(cand.size + 3, -1, dtype=np.int64)
-    return np.sort(K._frontier_select(cand, *args, group, hi, seg_v, seg_p))
+    return np.sort(K.frontier_select(cand, *args, group, hi, seg_v, seg_p))
 
 
 @SETTINGS
@@ -522,7 +526,7 @@ def test_frontier_select_matches_twin(g, strength, qmax) -> None:
     n = rows * cols
     lu, zones, pot = lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1)
     cand = np.flatnonzero(np_frontier(lu2, zones2, pot3, allowed, radius))
-    cz, cpot = K._gather_records(cand, zones, pot)
+    cz, cpot = F._gather_records(cand, zones, pot)
     weights = rng.random((3, 3)) * (rng.random((3, 3)) < 0.8)
     inertia = 1.0 + rng.random((4, 3)) * rng.choice([1.0, 1000.0], size=(4, 3))
     quota = rng.integers(0, qmax + 1, size=12)
@@ -554,10 +558,10 @@ def test_frontier_select_matches_exact_keys_on_large_groups(seed, strength, shar
     allowed[:, 4] = True
     allowed[:, 5] = True
     lu, zones, pot = lu2.ravel(), zones2.ravel(), pot3.reshape(3, -1)
-    elig = K._eligible_bits(lu, zones, pot, allowed)
-    cand = K._bits_to_indices(K._build_frontier(elig, lu, np_code_type(), rows, cols, radius), rows * cols)
+    elig = F.eligible_bits(lu, zones, pot, allowed)
+    cand = B.bits_to_indices(F.build_frontier(elig, lu, np_code_type(), rows, cols, radius), rows * cols)
     assert cand.size > 10_000
-    cz, cpot = K._gather_records(cand, zones, pot)
+    cz, cpot = F._gather_records(cand, zones, pot)
     weights = np.array([[1.0, 0.9, 0.5], [0.9, 1.0, 0.1], [0.6, 0.1, 1.0]])
     inertia = 1.0 + rng.random((5, 3))
     zc = np.bincount(cz, minlength=5)
@@ -568,7 +572,7 @@ def test_frontier_select_matches_exact_keys_on_large_groups(seed, strength, shar
     args = (cand, cz, cpot, lu, potential_levels(), allowed, np_packed(), weights, strength, rows, cols, radius,
             inertia, quota, keys, lock)
     group, t = frontier_keys(*args, 0, 0, cols)
-    expect = np.sort(K._select_smallest(group, t, cand, quota))
+    expect = np.sort(S.select_smallest(group, t, cand, quota))
     assert expect.size > 200
     np.testing.assert_array_equal(frontier_select(*args), expect)
 
@@ -592,10 +596,10 @@ def test_kth_value_matches_partition(n, frac, kind, seed) -> None:
     k = min(n - 1, int(frac * n))
     pad = np.concatenate([[-1.0, 7.0], x, [np.inf]])  # the segment sits inside a larger array
     before = pad.copy()
-    assert K._kth_value(pad, 2, 2 + n, k) == np.partition(x, k)[k]
+    assert S.kth_value(pad, 2, 2 + n, k) == np.partition(x, k)[k]
     np.testing.assert_array_equal(pad, before)  # values untouched
     y = x.copy()
-    assert K._quickselect(y, n, k) == np.sort(x)[k]
+    assert S._quickselect(y, n, k) == np.sort(x)[k]
     assert np.all(y[:k] <= y[k]) and np.all(y[k + 1:] >= y[k])
 
 
@@ -609,7 +613,7 @@ def test_neglog_approx_error_bound() -> None:
         bv = fb.view(np.uint64)
         out = np.empty(u.size)
         for i in range(u.size):
-            out[i] = K._neglog_approx(u[i], fb, bv, K._LOG_TABLE)
+            out[i] = R.neglog_approx(u[i], fb, bv, R.LOG_TABLE)
         return out
 
     rng = np.random.default_rng(0)
@@ -617,4 +621,4 @@ def test_neglog_approx_error_bound() -> None:
                         [2.0**-54, 0.5, 1.0 - 2.0**-53, np.nextafter(0.5, 0.0)]])
     u = u[(u > 0) & (u < 1)]
     assert np.abs(approx(u) + np.log(u)).max() < 1.2e-7
-    assert 5 * 1.2e-7 <= K._APPROX_SLACK
+    assert 5 * 1.2e-7 <= R.APPROX_SLACK

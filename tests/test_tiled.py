@@ -353,7 +353,7 @@ def _trim(group: np.ndarray, t: np.ndarray, gidx: np.ndarray, quota: np.ndarray)
 
 
 def np_sweep(d: dict, levels: np.ndarray, exclude_frontier: bool) -> list[tuple[int, float, int]]:
-    """Twin of ``kernels._sweep_topk``: every eligible cell's race, then the quota smallest per group."""
+    """Twin of ``kernels.sweep_topk``: every eligible cell's race, then the quota smallest per group."""
     entries = []
     for c in range(d["rows"] * d["cols"]):
         z = d["zones"][c]
@@ -424,7 +424,7 @@ def test_pruned_sweep_matches_twin(d, exclude_frontier, nchunks) -> None:
     nchunks = min(nchunks, d["rows"])
     args = (d["lu"], d["zones"], d["pot"], lv, d["allowed"], _bits(d["front"]), _bits(d["lock"]), exclude_frontier,
             d["quota"], d["inertia"], d["keys"], d["rows"], d["cols"], d["row0"], d["col0"], d["gcols"], nchunks)
-    got = _trim(*K._sweep_topk(*args), d["quota"])
+    got = _trim(*K.sweep_topk(*args), d["quota"])
     _same_selection(got, np_sweep(d, lv, exclude_frontier))
 
 
@@ -496,7 +496,7 @@ def test_pruned_kernels_skip_most_logarithms_yet_select_exactly() -> None:
     for excl in (True, False):
         args = (d["lu"], d["zones"], d["pot"], lv, d["allowed"], _bits(d["front"]), _bits(d["lock"]), excl,
                 d["quota"], d["inertia"], d["keys"], rows, cols, d["row0"], d["col0"], d["gcols"], 1)
-        group, t, gidx = K._sweep_topk(*args)
+        group, t, gidx = K.sweep_topk(*args)
         assert group.size == d["quota"].sum()
         _same_selection(_trim(group, t, gidx, d["quota"]), np_sweep(d, lv, excl))
     # three bands of rows as three tiles: each returns a few more than its quota smallest, the driver

@@ -6,7 +6,7 @@ applied to a key built from the counters; quality is ample for Monte Carlo sampl
 (it passes BigCrush as a counter-mode generator).
 
 Use :func:`stream_key` once per (seed, run, period, iteration, purpose) outside the
-cell loop, then :func:`_uniform` per cell inside kernels.
+cell loop, then :func:`uniform_kernel` per cell inside kernels.
 
 >>> k = stream_key(1, 0, 0, 0, 0)
 >>> bool(0.0 < uniform_numpy(k, np.arange(3)).min() < 1.0)
@@ -42,7 +42,8 @@ def _combine(key: np.uint64, value: np.uint64) -> np.uint64:
 
 
 @njit(cache=True, nogil=True)
-def _stream_key(seed: np.int64, run: np.int64, period: np.int64, iteration: np.int64, purpose: np.int64) -> np.uint64:
+def stream_key_kernel(seed: np.int64, run: np.int64, period: np.int64, iteration: np.int64, purpose: np.int64) -> np.uint64:
+    """The stream key of (seed, run, period, iteration, purpose), callable from numba kernels."""
     k = _mix(np.uint64(seed))
     k = _combine(k, np.uint64(run))
     k = _combine(k, np.uint64(period))
@@ -57,17 +58,17 @@ def _bits(key: np.uint64, index: np.int64) -> np.uint64:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _uniform(key: np.uint64, index: np.int64) -> float:
+def uniform_kernel(key: np.uint64, index: np.int64) -> float:
     """Uniform draw in the open interval (0, 1) for cell ``index`` of stream ``key``."""
     return (np.float64(_bits(key, index) >> _S11) + 0.5) * _INV53
 
 
 def stream_key(seed: int, run: int, period: int, iteration: int, purpose: int = 0) -> np.uint64:
-    """Key of one random stream; combine with a global cell index via ``_uniform``."""
+    """Key of one random stream; combine with a global cell index via ``uniform_kernel``."""
     # np.uint64, not a Python int: a plain int passed to a compiled kernel would be typed
     # int64, and int64-with-uint64 arithmetic in numba promotes to float
     return np.uint64(
-        _stream_key(np.int64(seed), np.int64(run), np.int64(period), np.int64(iteration), np.int64(purpose))
+        stream_key_kernel(np.int64(seed), np.int64(run), np.int64(period), np.int64(iteration), np.int64(purpose))
     )
 
 
@@ -75,12 +76,12 @@ def stream_key(seed: int, run: int, period: int, iteration: int, purpose: int = 
 def _uniform_array(key: np.uint64, indices: np.ndarray) -> np.ndarray:
     out = np.empty(indices.size, dtype=np.float64)
     for i in range(indices.size):
-        out[i] = _uniform(key, indices[i])
+        out[i] = uniform_kernel(key, indices[i])
     return out
 
 
 def uniform_numpy(key: np.uint64, indices: np.ndarray) -> np.ndarray:
-    """Pure-numpy twin of ``_uniform`` over an array of global cell indices (for tests)."""
+    """Pure-numpy twin of ``uniform_kernel`` over an array of global cell indices (for tests)."""
     with np.errstate(over="ignore"):
         idx = np.asarray(indices, dtype=np.int64).astype(np.uint64)
         key = np.uint64(key)

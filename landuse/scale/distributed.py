@@ -84,10 +84,10 @@ def dask_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto")
 
 def _ensemble_part(lu0: Any, zones: Any, targets: Any, params: Any, seed: int, run_ids: list[int]) -> list[Any]:
     """Runs ``run_ids`` of one simulation (on a worker); returns their logs."""
-    from landuse.growth.engine import _plan, _run_ensemble
+    from landuse.growth.plan import build_plan, run_ensemble
 
-    plan = _plan(zones, targets, params)
-    return _run_ensemble(plan, lu0, params, seed=seed, run_ids=run_ids)
+    plan = build_plan(zones, targets, params)
+    return run_ensemble(plan, lu0, params, seed=seed, run_ids=run_ids)
 
 
 def simulate_ensemble(
@@ -125,11 +125,11 @@ def simulate_ensemble(
     import numpy as np
     from dask.distributed import as_completed
 
-    from landuse.growth.engine import _check_inputs, _finish, _plan, _zone_raster
+    from landuse.growth.plan import build_plan, check_inputs, finish_ensemble, zone_raster
 
-    runs, seed, lu0 = _check_inputs(landscape, params, runs, seed)
-    zones = _zone_raster(landscape)
-    plan = _plan(zones, targets, params)  # validates the targets here, before any task starts
+    runs, seed, lu0 = check_inputs(landscape, params, runs, seed)
+    zones = zone_raster(landscape)
+    plan = build_plan(zones, targets, params)  # validates the targets here, before any task starts
     if parts is None:
         parts = 2 * max(1, len(client.scheduler_info().get("workers", {})))
     parts = max(1, min(int(parts), runs))
@@ -146,7 +146,7 @@ def simulate_ensemble(
                     conv = lg.conv[p]
                     progress({"run": lg.run, "runs": runs, "period": year, "period_index": p, "periods": plan.P,
                               "converted": int(conv.sum()), "shortfall": int(tgt[p].sum() - conv.sum())})
-    return _finish(landscape, lu0, plan, params, [logs[r] for r in range(runs)], runs=runs, seed=seed)
+    return finish_ensemble(landscape, lu0, plan, params, [logs[r] for r in range(runs)], runs=runs, seed=seed)
 
 
 def growth_function(*, chunks: int | None = None, client: Any | None = None) -> Callable[..., Any]:

@@ -14,7 +14,7 @@ counter-based draws (global cell index) as the in-memory engine. It returns, per
 k-smallest lists into the global selection (the union of per-tile k-smallest lists holds
 the global k smallest), converts, and the next round sees the conversions. Quotas,
 inertia and stream keys come from the engine's own schedule
-(:func:`landuse.growth.engine._period_schedule`), so the maps, counts, representative run
+(:func:`landuse.growth.plan.period_schedule`), so the maps, counts, representative run
 and shortfall are identical to :func:`landuse.growth.simulate` whatever the chunk size and
 the number of workers.
 
@@ -50,20 +50,21 @@ from numba import get_num_threads
 
 from landuse.core.errors import GridMismatchError, make_output_dir
 from landuse.core.landscape import georef_of, set_georef
-from landuse.growth import kernels as K
-from landuse.growth.engine import (
-    GrowthInputError,
-    GrowthParams,
-    GrowthResult,
-    _add_counts,
-    _check_inputs,
-    _count_dtype,
-    _period_schedule,
-    _shortfall_table,
-    _target_array,
-    _zone_raster,
-    potential_levels,
+from landuse.growth.frontier import build_frontier, eligible_bits, update_frontier
+from landuse.growth.kernels import score_log, sweep_topk
+from landuse.growth.params import GrowthInputError, GrowthParams, GrowthResult, potential_levels
+from landuse.growth.plan import (
+    add_counts,
+    check_inputs,
+    count_dtype,
+    period_schedule,
+    period_years,
+    shortfall_table,
+    target_array,
+    zone_cell_counts,
+    zone_raster,
 )
+from landuse.growth.selection import select_smallest
 from landuse.scale import tiled_kernels as TK
 
 _GDAL_CACHE_MB = 64  # GDAL block cache of the output writer (MB)
@@ -340,8 +341,8 @@ def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g
     lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
     if g.size:  # the latest conversion of a cell wins (a cell may convert again in a later period)
         TK._apply_changes(lu, lock, g, code, per, period, wr0, wr1, wc0, wc1, grid.cols)
-    elig = K._eligible_bits(lu, zones, pot, ctx.allowed)
-    frontier = K._build_frontier(elig, lu, ctx.code_type, h, w, grid.radius)
+    elig = eligible_bits(lu, zones, pot, ctx.allowed)
+    frontier = build_frontier(elig, lu, ctx.code_type, h, w, grid.radius)
     return _TileState(run=run, period=period, version=version, lu=lu, zones=zones, pot=pot, elig=elig,
                       frontier=frontier, lock=lock)
 
@@ -352,7 +353,7 @@ def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: in
 
     Conversions only turn cells into urban types, so the frontier changes only at the
     converted cells and in their windows: the engine's own incremental update
-    (:func:`kernels._update_frontier`) gives the bitsets a rebuild would give.
+    (:func:`landuse.growth.frontier.update_frontier`) gives the bitsets a rebuild would give.
     """
     grid = ctx.store.grid
     win = grid.window(i, j)
@@ -362,8 +363,8 @@ def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: in
     if g.size:
         loc = TK._apply_changes(st.lu, st.lock, g, code, per, period, *win, grid.cols)
         if loc.size:
-            K._update_frontier(st.frontier, st.elig, loc, st.lu, st.zones, st.pot, ctx.allowed,
-                               ctx.code_type, win[1] - win[0], win[3] - win[2], grid.radius)
+            update_frontier(st.frontier, st.elig, loc, st.lu, st.zones, st.pot, ctx.allowed,
+                            ctx.code_type, win[1] - win[0], win[3] - win[2], grid.radius)
     st.version = version
 
 
@@ -448,11 +449,11 @@ def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.n
                                      ctx.weights, ctx.strength, h, w, grid.radius, inertia, quota, keys, st.lock,
                                      wr0, wc0, grid.cols, nchunks)
     # new patches or fill: the engine's sweep kernel
-    group, t, gidx = K._sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
-                                   mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, nchunks)
+    group, t, gidx = sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
+                                mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, nchunks)
     if nchunks == 1:  # one heap per group: already the quota smallest
         return group, t, gidx
-    pos = K._select_smallest(group, t, gidx, quota)
+    pos = select_smallest(group, t, gidx, quota)
     return group[pos], t[pos], gidx[pos]
 
 
@@ -461,11 +462,11 @@ def _counts_and_scores(n: int, P: int, T: int, runs: int, local: list[np.ndarray
     """Ensemble counts ``(P, T, n)`` of ``n`` cells from every run's conversions there (local cells
     ``local[r]``, types and periods in ``logs[r]``), and each run's partial score: the sum of the
     counts over its conversions (int64, so partial sums over tiles add up exactly)."""
-    counts = np.zeros((P, T, n), dtype=_count_dtype(runs))
+    counts = np.zeros((P, T, n), dtype=count_dtype(runs))
     seen = np.zeros((n + 63) // 64, dtype=np.uint64)
     for loc, (_, k, per) in zip(local, logs, strict=True):
-        _add_counts(counts, loc, k, per, seen)
-    partial = np.array([int(K._score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
+        add_counts(counts, loc, k, per, seen)
+    partial = np.array([int(score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
                        dtype=np.int64)
     return counts, partial
 
@@ -776,7 +777,7 @@ class _TiledRun:
             pos = TK._select_brackets(group, np.concatenate([r[0][1] for r in res]),
                                       np.concatenate([r[0][2] for r in res]), gidx, quota, keys, width)
         else:
-            pos = K._select_smallest(group, np.concatenate([r[0][1] for r in res]), gidx, quota)
+            pos = select_smallest(group, np.concatenate([r[0][1] for r in res]), gidx, quota)
         sel_g, sel_c = gidx[pos], group[pos].astype(np.int64)
         k = (sel_c % self.T).astype(np.int8)
         np.add.at(conv, sel_c, 1)
@@ -793,7 +794,7 @@ class _TiledRun:
     def period(self, target: np.ndarray, params: GrowthParams, *, Z: int, seed: int, run: int,
                period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self.period_index = period  # the tasks lock this period's conversions, not the earlier ones
-        return _period_schedule(
+        return period_schedule(
             target, params, Z=Z, seed=seed, run=run, period=period,
             frontier_step=lambda q, inertia, keys: self.step(0, q, inertia, keys),
             sweep_step=lambda q, inertia, keys, exclude: self.step(1 if exclude else 2, q, inertia, keys),
@@ -882,7 +883,7 @@ def _grow(ctx: _Ctx, runner: _Runner, params: GrowthParams, tgt: np.ndarray, yea
     conv_all = np.stack(convs)
     # every conversion is counted in its (zone, type) group, so the representative run's
     # converted cells per group are its conv
-    shortfall = _shortfall_table(years, tgt, params, convs[best], conv_all.min(axis=0), conv_all.max(axis=0))
+    shortfall = shortfall_table(years, tgt, params, convs[best], conv_all.min(axis=0), conv_all.max(axis=0))
     return _Outcome(years=years, shortfall=shortfall, best=best, scores=scores, steps=steps)
 
 
@@ -921,10 +922,8 @@ def _finish_tiles(ctx: _Ctx, runner: _Runner, logs: _Logs, *, runs: int, P: int,
 
 def _years_targets(targets: pd.DataFrame, params: GrowthParams, Z: int,
                    zone_cells: np.ndarray) -> tuple[list[int], np.ndarray]:
-    years = sorted({int(y) for y in targets["period"]} | set(params.periods or ())) if "period" in targets else []
-    if not years:
-        raise GrowthInputError("targets: no period given (and params.periods is empty)")
-    return years, _target_array(targets, years, Z, params.types, zone_cells)
+    years = period_years(targets, params)
+    return years, target_array(targets, years, Z, params.types, zone_cells)
 
 
 def _workdir(workdir: str | os.PathLike | None) -> Path:
@@ -980,14 +979,11 @@ def simulate_tiled(
     -------
     GrowthResult
     """
-    runs, seed, lu0 = _check_inputs(landscape, params, runs, seed)
+    runs, seed, lu0 = check_inputs(landscape, params, runs, seed)
     chunks = check_chunks(chunks, neighbourhood=params.neighbourhood)
-    zones = _zone_raster(landscape)
+    zones = zone_raster(landscape)
     Z = int(zones.max(initial=0))
-    flat = zones.reshape(-1)
-    zone_cells = np.zeros(Z + 1, dtype=np.int64)
-    for a in range(0, flat.size, 1 << 20):  # chunked: bincount casts to int64
-        zone_cells += np.bincount(flat[a:a + (1 << 20)], minlength=Z + 1)
+    zone_cells = zone_cell_counts(zones.reshape(-1), Z)
     years, tgt = _years_targets(targets, params, Z, zone_cells)
     rows, cols = lu0.shape
     grid = TileGrid(rows, cols, chunks, params.neighbourhood // 2)
@@ -1132,7 +1128,7 @@ def grow_tiled(
         years, tgt = _years_targets(targets, params, Z, zone_cells)
         secs["stage"] = time.perf_counter() - t0
         ctx = _Ctx.build(store, params)
-        cdt = _count_dtype(runs)
+        cdt = count_dtype(runs)
         base = dict(driver="GTiff", width=cols, height=rows, count=1, crs=profile["crs"],
                     transform=profile["transform"], tiled=True, blockxsize=256, blockysize=256, compress="deflate",
                     BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")  # blocks compressed in GDAL's threads

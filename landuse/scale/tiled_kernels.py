@@ -1,10 +1,11 @@
 """Numba kernels of the tiled growth path (plain numpy arrays in, plain arrays out).
 
-Conventions and helpers are those of :mod:`landuse.growth.kernels` (flat rasters, class
-codes, quantised potentials, counter-based draws of the **global** cell index, race keys
-``t = -ln(u) / w`` ordered by ``(t, global index)``); the sweeps of new patches and fill
-use the engine's own pruned ``kernels._sweep_topk``; the frontier steps select with key
-brackets as the engine's ``kernels._frontier_select`` does, split between the tiles
+Conventions are those of :mod:`landuse.growth.kernels` (flat rasters, class codes, quantised
+potentials, counter-based draws of the **global** cell index, race keys ``t = -ln(u) / w``
+ordered by ``(t, global index)``), and the helpers are the growth package's public kernels
+(:mod:`~landuse.growth.bits`, :mod:`~landuse.growth.races`, :mod:`~landuse.growth.selection`);
+the sweeps of new patches and fill use the engine's own pruned ``kernels.sweep_topk``; the
+frontier steps select with key brackets as the engine's ``kernels.frontier_select`` does, split between the tiles
 (:func:`_frontier_brackets`) and the driver (:func:`_select_brackets`). Nothing here reads config, xarray
 or rasterio; see :mod:`landuse.scale.tiled`.
 """
@@ -16,28 +17,17 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from landuse.growth.kernels import (
-    _APPROX_SLACK,
-    _DEBRUIJN,
-    _DEBRUIJN_TABLE,
-    _LOG_TABLE,
-    _ONE,
-    _S58,
-    _bracket_race,
-    _exact_race,
-    _getbit,
-    _kth_value,
-    _open_zones,
-    _popcount,
-    _prefetch,
-    _race_weight,
-    _segment_offsets,
-    _segment_scatter,
-    _take_band,
-    _take_sure,
-    _window_sum,
+from landuse.growth.bits import DEBRUIJN, DEBRUIJN_SHIFT, DEBRUIJN_TABLE, ONE, getbit, popcount, prefetch
+from landuse.growth.races import APPROX_SLACK, LOG_TABLE, bracket_race, exact_race, race_weight, window_sum
+from landuse.growth.random import uniform_kernel
+from landuse.growth.selection import (
+    kth_value,
+    open_zones,
+    segment_offsets,
+    segment_scatter,
+    take_band,
+    take_sure,
 )
-from landuse.growth.random import _uniform
 
 _WORDS_AHEAD = 8  # frontier words (64 cells each) between a prefetch and its use
 
@@ -50,7 +40,7 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
     The candidates and keys of :func:`landuse.growth.kernels._frontier_keys` on the
     frontier's cells (set bits of ``frontier``) with zone ``zones[c] > 0`` (a tile's halo
     has zone 0) and not locked, with the draws of the global index (``(row0 + r) * gcols
-    + col0 + col``). As in :func:`kernels._frontier_select`, each candidate's race is run
+    + col0 + col``). As in :func:`kernels.frontier_select`, each candidate's race is run
     on brackets ``lo <= t <= hi`` of its exact keys (a table logarithm, no libm call);
     the exact keys decide only when the winner is not settled by the brackets (then
     ``hi`` is the exact key). Brackets are at most ``width`` wide.
@@ -74,16 +64,16 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
     G = quota.size
     n = rows * cols
     nwords = frontier.size
-    zone_open = _open_zones(quota, T, inertia.shape[0])
+    zone_open = open_zones(quota, T, inertia.shape[0])
     inv_window = 1.0 / ((2 * radius + 1) ** 2 - 1)
-    table = _LOG_TABLE
+    table = LOG_TABLE
     potT = pot.T  # potentials by (cell, type), as a candidate list's records
     # slots: each chunk's frontier bits
     starts = np.zeros(nchunks + 1, dtype=np.int64)
     for ch in prange(nchunks):
         cnt = 0
         for wd in range(ch * nwords // nchunks, (ch + 1) * nwords // nchunks):
-            cnt += _popcount(frontier[wd])
+            cnt += popcount(frontier[wd])
         starts[ch + 1] = cnt
     for ch in range(nchunks):
         starts[ch + 1] += starts[ch]
@@ -104,34 +94,34 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
             if wd + _WORDS_AHEAD < w1 and frontier[wd + _WORDS_AHEAD] != 0:
                 ca = min(np.int64(wd + _WORDS_AHEAD) * 64, n - 1)
                 for rr in range(-radius, radius + 1):
-                    _prefetch(lu, min(max(ca + rr * cols, 0), n - 1))
-                _prefetch(zones, ca)
+                    prefetch(lu, min(max(ca + rr * cols, 0), n - 1))
+                prefetch(zones, ca)
                 for k in range(T):
-                    _prefetch(pot[k], ca)
+                    prefetch(pot[k], ca)
             x = frontier[wd]
             while x:
-                low = x & (~x + _ONE)
+                low = x & (~x + ONE)
                 x ^= low
-                c = np.int64(wd) * 64 + _DEBRUIJN_TABLE[np.int64((low * _DEBRUIJN) >> _S58)]
+                c = np.int64(wd) * 64 + DEBRUIJN_TABLE[np.int64((low * DEBRUIJN) >> DEBRUIJN_SHIFT)]
                 if c >= n:
                     break
                 z = zones[c]
-                if z <= 0 or not zone_open[z] or _getbit(lock, c):
+                if z <= 0 or not zone_open[z] or getbit(lock, c):
                     continue
                 code = lu[c]
                 qbase = z * T
-                acc = _window_sum(c, code, lu, packed, rows, cols, radius)
+                acc = window_sum(c, code, lu, packed, rows, cols, radius)
                 if acc == 0:
                     continue
                 r = c // cols
                 g_i = (row0 + r) * gcols + col0 + (c - r * cols)
-                bestk, bhi, bw, settled = _bracket_race(potT, c, g_i, z, code, acc, levels, allowed, weights,
+                bestk, bhi, bw, settled = bracket_race(potT, c, g_i, z, code, acc, levels, allowed, weights,
                                                        strength, inertia, quota, keys, inv_window, fb, bv, table)
                 if not settled:
-                    bestk, bhi = _exact_race(c, g_i, z, code, acc, potT, levels, allowed, weights, strength,
-                                             inertia, quota, keys, inv_window)
+                    bestk, bhi = exact_race(c, g_i, z, code, acc, potT, levels, allowed, weights, strength,
+                                            inertia, quota, keys, inv_window)
                     if bestk >= 0:
-                        bw = _race_weight(potT, c, z, bestk, acc, levels, weights, strength, inertia, inv_window)
+                        bw = race_weight(potT, c, z, bestk, acc, levels, weights, strength, inertia, inv_window)
                 elif bw < wmin:
                     wmin = bw
                 if bestk >= 0:
@@ -142,8 +132,8 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
                     p += 1
         used[ch] = p - starts[ch]
         wmins[ch] = wmin
-    # bracket width bound, as in kernels._frontier_select
-    width = (2.0 * _APPROX_SLACK + 1e-10) / wmins.min() * 1.001 + 1e-6
+    # bracket width bound, as in kernels.frontier_select
+    width = (2.0 * APPROX_SLACK + 1e-10) / wmins.min() * 1.001 + 1e-6
     m = 0
     for ch in range(nchunks):  # close the chunks' gaps (in order: ascending cells)
         for j in range(starts[ch], starts[ch] + used[ch]):
@@ -155,15 +145,15 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
     grp = grp[:m]
     hib = hib[:m]
     # per group: the quota-th smallest hi bounds the tile's candidates that can be selected
-    cc, offs, _ = _segment_offsets(grp, quota)
+    cc, offs, _ = segment_offsets(grp, quota)
     hb = np.empty(offs[G], dtype=np.float64)
     pb = np.empty(offs[G], dtype=np.int64)
-    _segment_scatter(grp, quota, hib, cc, hb, pb)
+    segment_scatter(grp, quota, hib, cc, hb, pb)
     cut = np.full(G, np.inf)
     todo = np.nonzero(offs[1:] - offs[:G] > quota)[0]
     for j in prange(todo.size):
         g = todo[j]
-        cut[g] = _kth_value(hb, offs[g], offs[g + 1], quota[g] - 1) + width
+        cut[g] = kth_value(hb, offs[g], offs[g + 1], quota[g] - 1) + width
     keep = 0
     for i in range(m):
         if hib[i] <= cut[grp[i]]:
@@ -190,10 +180,10 @@ def _select_brackets(group, hi, w, gidx, quota, keys, width):
     """
     G = quota.size
     T = keys.size
-    cc, offs, outoffs = _segment_offsets(group, quota)
+    cc, offs, outoffs = segment_offsets(group, quota)
     hb = np.empty(offs[G], dtype=np.float64)
     pb = np.empty(offs[G], dtype=np.int64)
-    _segment_scatter(group, quota, hi, cc, hb, pb)
+    segment_scatter(group, quota, hi, cc, hb, pb)
     out = np.empty(outoffs[G], dtype=np.int64)
     todo = np.nonzero(offs[1:] > offs[:G])[0]
     for j in prange(todo.size):
@@ -207,7 +197,7 @@ def _select_brackets(group, hi, w, gidx, quota, keys, width):
                 out[o] = pb[m]
                 o += 1
             continue
-        o, sure_below, sure_above, nunc = _take_sure(hb, pb, a, b, q, width, out, o)
+        o, sure_below, sure_above, nunc = take_sure(hb, pb, a, b, q, width, out, o)
         ut = np.empty(nunc, dtype=np.float64)
         ui = np.empty(nunc, dtype=np.int64)
         up = np.empty(nunc, dtype=np.int64)
@@ -216,11 +206,11 @@ def _select_brackets(group, hi, w, gidx, quota, keys, width):
         for m in range(a, b):
             if hb[m] >= sure_below and hb[m] <= sure_above:
                 i = pb[m]
-                ut[h] = -math.log(_uniform(keys[k], gidx[i])) / w[i]
+                ut[h] = -math.log(uniform_kernel(keys[k], gidx[i])) / w[i]
                 ui[h] = gidx[i]
                 up[h] = i
                 h += 1
-        _take_band(ut, ui, up, q - (o - outoffs[g]), out, o)
+        take_band(ut, ui, up, q - (o - outoffs[g]), out, o)
     return out
 
 

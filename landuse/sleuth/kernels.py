@@ -37,7 +37,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from landuse.growth.random import _stream_key, _uniform
+from landuse.growth.random import stream_key_kernel, uniform_kernel
 from landuse.sleuth.defs import (  # noqa: F401 (re-exported: record layout)
     C_BREED,
     C_DIFFUSION,
@@ -109,7 +109,7 @@ PURPOSE = 0x5C  # stream purpose tag of SLEUTH growth draws
 @njit(cache=True, nogil=True, inline="always")
 def _draw(key: np.uint64, ctr: np.ndarray) -> float:
     """Next uniform of a (run, year) stream; ``ctr[0]`` numbers the draws."""
-    u = _uniform(key, ctr[0])
+    u = uniform_kernel(key, ctr[0])
     ctr[0] += 1
     return u
 
@@ -465,7 +465,7 @@ def _simulate_run(
     lut_slope = -1.0
     for y in range(n_years):
         year = first_year + y
-        key = _stream_key(np.int64(seed), np.int64(mc), np.int64(year), np.int64(0), np.int64(PURPOSE))
+        key = stream_key_kernel(np.int64(seed), np.int64(mc), np.int64(year), np.int64(0), np.int64(PURPOSE))
         ctr[0] = 0
         if y == 0 or coeff[C_SLOPE] != lut_slope:
             _slope_weights_into(lut, coeff[C_SLOPE], consts[K_CRIT_SLOPE])

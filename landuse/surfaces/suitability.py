@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 
-# Passive waiting for numba's OpenMP threads, as in landuse.growth.kernels (a caller's value wins).
+# Passive waiting for numba's OpenMP threads, as in landuse/__init__.py (a caller's value wins).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np

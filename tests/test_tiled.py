@@ -107,15 +107,15 @@ def test_tiled_on_one_and_two_workers(cluster1, cluster2) -> None:
 
 def _resident() -> int:
     """Tile states held in this process (by every tile store)."""
-    from landuse.scale import tiled
+    from landuse.scale import tile_tasks
 
-    return len(tiled._STATES)
+    return len(tile_tasks._STATES)
 
 
 def _forget_states() -> int:
-    from landuse.scale import tiled
+    from landuse.scale import tile_tasks
 
-    return sum(tiled._drop_states(root) for root in list(tiled._STATE_BYTES))
+    return sum(tile_tasks._drop_states(root) for root in list(tile_tasks._STATE_BYTES))
 
 
 @pytest.mark.parametrize(("cache_mb", "kept"), [(None, "all"), (0.02, "some"), (0, "none")])
@@ -170,7 +170,7 @@ class _LostActor:
 
 
 def test_steps_fall_back_to_tasks_when_an_actor_is_lost(cluster2, monkeypatch) -> None:
-    from landuse.scale import tiled
+    from landuse.scale import protocol
 
     def lost(self):
         if not getattr(self, "_lost", False):  # the first call: the (maybe cached) actors are gone
@@ -181,25 +181,25 @@ def test_steps_fall_back_to_tasks_when_an_actor_is_lost(cluster2, monkeypatch) -
     ds, p, t = CASES[5]
     a = simulate(ds, t, params=p, runs=2, seed=3)
     simulate_tiled(ds, t, params=p, runs=1, seed=3, chunks=16, client=cluster2)
-    cached = tiled._ACTOR_CACHE[cluster2][1]
-    monkeypatch.setattr(tiled._Runner, "_step_actors", lost)
+    cached = protocol._ACTOR_CACHE[cluster2][1]
+    monkeypatch.setattr(protocol._Runner, "_step_actors", lost)
     _LostActor.calls = 0
     assert_same(a, simulate_tiled(ds, t, params=p, runs=2, seed=3, chunks=16, client=cluster2))
     assert _LostActor.calls == 1  # tried once, then ordinary tasks
     # the failed actors are not offered to the next run
-    assert cluster2 not in tiled._ACTOR_CACHE or tiled._ACTOR_CACHE[cluster2][1] is not cached
+    assert cluster2 not in protocol._ACTOR_CACHE or protocol._ACTOR_CACHE[cluster2][1] is not cached
 
 
 def test_step_actors_are_reused_by_the_next_run_on_a_client(cluster2) -> None:
-    from landuse.scale import tiled
+    from landuse.scale import protocol
 
     ds, p, t = CASES[5]
     a = simulate(ds, t, params=p, runs=1, seed=4)
     assert_same(a, simulate_tiled(ds, t, params=p, runs=1, seed=4, chunks=16, client=cluster2))
-    workers, futs, actors = tiled._ACTOR_CACHE[cluster2]
+    workers, futs, actors = protocol._ACTOR_CACHE[cluster2]
     assert sorted(workers) == sorted(cluster2.scheduler_info()["workers"]) and actors is not None
     assert_same(a, simulate_tiled(ds, t, params=p, runs=1, seed=4, chunks=16, client=cluster2))
-    assert tiled._ACTOR_CACHE[cluster2][1] is futs  # no new actors
+    assert protocol._ACTOR_CACHE[cluster2][1] is futs  # no new actors
     assert all(f.status == "finished" for f in futs)
 
 
@@ -549,7 +549,7 @@ def test_apply_changes_matches_twin(h, w, seed, n) -> None:
 
 
 def test_windows_are_read_when_the_store_cannot_be_mapped(tmp_path, monkeypatch) -> None:
-    from landuse.scale import tiled
+    from landuse.scale import tiles
 
     real_load = np.load
     mapped = []
@@ -562,13 +562,13 @@ def test_windows_are_read_when_the_store_cannot_be_mapped(tmp_path, monkeypatch)
 
     ds, p, t = CASES[5]
     a = simulate(ds, t, params=p, runs=2, seed=8)
-    monkeypatch.setattr(tiled.np, "load", no_mmap)
+    monkeypatch.setattr(tiles.np, "load", no_mmap)
     assert_same(a, simulate_tiled(ds, t, params=p, runs=2, seed=8, chunks=16))
     assert "c" in mapped and None in mapped  # tried to map, then read
     # the finishing pass of grow_tiled reads the tiles' interiors the same way
-    store = tiled._Store(str(tmp_path), TileGrid(20, 20, 8, 1))
+    store = tiles._Store(str(tmp_path), TileGrid(20, 20, 8, 1))
     lu = np.arange(400, dtype=np.uint8).reshape(20, 20)
-    tiled._stage_arrays(store, lu, np.ones((20, 20), np.int32), np.zeros((3, 20, 20), np.uint8), 1, 1)
+    tiles._stage_arrays(store, lu, np.ones((20, 20), np.int32), np.zeros((3, 20, 20), np.uint8), 1, 1)
     mapped.clear()
     np.testing.assert_array_equal(store.interior("lu0", 1, 1), lu[8:16, 8:16])
     assert mapped == ["r", None]

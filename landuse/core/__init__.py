@@ -16,6 +16,8 @@ from landuse.core.lazy import lazy_exports
 _EXPORTS = {
     "LanduseError": "landuse.core.errors",
     "ConfigError": "landuse.core.errors",
+    "ArgumentError": "landuse.core.errors",
+    "GrowthInputError": "landuse.core.errors",
     "GridMismatchError": "landuse.core.errors",
     "InfeasibleAllocationError": "landuse.core.errors",
     "InputOverwriteError": "landuse.core.errors",

@@ -21,6 +21,10 @@ class ArgumentError(LanduseError, ValueError):
     """
 
 
+class GrowthInputError(LanduseError):
+    """Inputs of the growth engine are inconsistent (targets table, arrays, options)."""
+
+
 class ConfigError(LanduseError):
     """A scenario configuration is invalid (unknown key, wrong value, missing file).
 

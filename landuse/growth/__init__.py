@@ -28,7 +28,7 @@ from __future__ import annotations
 from landuse.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "GrowthInputError": "landuse.growth.params",
+    "GrowthInputError": "landuse.core.errors",
     "GrowthParams": "landuse.growth.params",
     "GrowthResult": "landuse.growth.params",
     "potential_levels": "landuse.growth.params",

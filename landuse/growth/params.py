@@ -19,14 +19,10 @@ import pandas as pd
 import xarray as xr
 
 from landuse.core.classes import DEFAULT_URBAN_TYPES
-from landuse.core.errors import LanduseError
+from landuse.core.errors import GrowthInputError
 from landuse.growth.kernels import quantise_into
 
 __all__ = ["GrowthInputError", "GrowthParams", "GrowthResult", "potential_levels", "quantise_potential", "require"]
-
-class GrowthInputError(LanduseError):
-    """Inputs of the growth engine are inconsistent (targets table, arrays, options)."""
-
 
 def potential_levels() -> np.ndarray:
     """Decoding table of quantised potentials: code 0 -> 0, code ``q`` -> ``2 ** ((q - 255) / 16)``.

@@ -71,7 +71,7 @@ def dask_client(scheduler: str, *, workers: int = 2, memory_limit: str = "auto")
     except OSError as exc:
         raise LanduseError(
             f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with `dask scheduler` or use "
-            "--scheduler local"
+            "`scheduler` local"
         ) from None
     try:
         yield client

@@ -28,33 +28,27 @@ as the in-memory engine) and the per-step candidate lists (at most the sum of th
 per tile). See ``docs/scaling.md``.
 """
 
+
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import tempfile
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from numba import get_num_threads
 
-from landuse.core.errors import GridMismatchError, make_output_dir
+from landuse.core.errors import GridMismatchError, GrowthInputError, make_output_dir
 from landuse.core.landscape import georef_of, set_georef
-from landuse.growth.frontier import build_frontier, eligible_bits, update_frontier
-from landuse.growth.kernels import score_log, sweep_topk
-from landuse.growth.params import GrowthInputError, GrowthParams, GrowthResult, potential_levels
+from landuse.growth.params import GrowthParams, GrowthResult
 from landuse.growth.plan import (
-    add_counts,
     check_inputs,
     count_dtype,
     period_schedule,
@@ -66,655 +60,29 @@ from landuse.growth.plan import (
 )
 from landuse.growth.selection import select_smallest
 from landuse.scale import tiled_kernels as TK
-
-_GDAL_CACHE_MB = 64  # GDAL block cache of the output writer (MB)
+from landuse.scale.protocol import (
+    _Runner,
+)
+from landuse.scale.tile_tasks import (
+    _counts_and_scores,
+    _Ctx,
+    _in_window,
+    _pack_groups,
+    _replay_maps,
+    _tile_finish,
+    _tile_step,
+)
+from landuse.scale.tiles import (
+    _GDAL_CACHE_MB,
+    TileGrid,
+    _stage_arrays,
+    _stage_geotiffs,
+    _Store,
+    _zone_dtype,
+    check_chunks,
+)
 
 __all__ = ["TileGrid", "TiledGrowthResult", "check_chunks", "grow_tiled", "simulate_tiled"]
-
-
-def check_chunks(chunks: Any, *, neighbourhood: int = 7) -> int:
-    """Validate a tile edge in cells: a whole number of at least ``neighbourhood`` cells.
-
-    >>> check_chunks(16, neighbourhood=3)
-    16
-    """
-    ok = isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool)
-    if not ok or int(chunks) < neighbourhood:
-        raise GrowthInputError(
-            f"chunks must be a whole number of cells >= {neighbourhood} (the neighbourhood window edge), got "
-            f"{chunks!r}; use e.g. --chunks 2048 (tile edge in cells) or compute.chunks: 2048"
-        )
-    return int(chunks)
-
-
-@dataclass(frozen=True)
-class TileGrid:
-    """Square tiles of edge ``chunk`` over a ``rows x cols`` raster, with a halo of ``radius`` cells."""
-
-    rows: int
-    cols: int
-    chunk: int
-    radius: int
-
-    @property
-    def ny(self) -> int:
-        return -(-self.rows // self.chunk)
-
-    @property
-    def nx(self) -> int:
-        return -(-self.cols // self.chunk)
-
-    def tiles(self) -> list[tuple[int, int]]:
-        """Tile indices ``(i, j)`` in row-major order."""
-        return [(i, j) for i in range(self.ny) for j in range(self.nx)]
-
-    def interior(self, i: int, j: int) -> tuple[int, int, int, int]:
-        """``(r0, r1, c0, c1)`` of tile ``(i, j)``."""
-        r0, c0 = i * self.chunk, j * self.chunk
-        return r0, min(self.rows, r0 + self.chunk), c0, min(self.cols, c0 + self.chunk)
-
-    def window(self, i: int, j: int) -> tuple[int, int, int, int]:
-        """The tile with its halo, clipped at the raster's edges."""
-        r0, r1, c0, c1 = self.interior(i, j)
-        rd = self.radius
-        return max(0, r0 - rd), min(self.rows, r1 + rd), max(0, c0 - rd), min(self.cols, c1 + rd)
-
-    def tile_of(self, g: np.ndarray) -> np.ndarray:
-        """Flat tile number (``i * nx + j``) of global flat cell indices."""
-        g = np.asarray(g, dtype=np.int64)
-        return (g // self.cols // self.chunk) * self.nx + (g % self.cols) // self.chunk
-
-    def neighbours(self, i: int, j: int) -> list[int]:
-        """Flat numbers of the tiles that a halo window of tile ``(i, j)`` may touch (itself included)."""
-        return [a * self.nx + b for a in range(max(0, i - 1), min(self.ny, i + 2))
-                for b in range(max(0, j - 1), min(self.nx, j + 2))]
-
-
-# --------------------------------------------------------------------------- tile store
-
-
-@dataclass(frozen=True)
-class _Store:
-    """A folder of per-tile ``.npy`` files, each holding its tile's window (the tile with its halo).
-
-    A tile state maps its window (copy-on-write); the finishing pass reads the interior
-    through a memory map.
-    """
-
-    root: str
-    grid: TileGrid
-
-    def path(self, name: str, i: int, j: int) -> str:
-        return os.path.join(self.root, f"{name}_{i}_{j}.npy")
-
-    def write(self, name: str, i: int, j: int, arr: np.ndarray) -> None:
-        final = self.path(name, i, j)
-        tmp = f"{final}.{os.getpid()}.part"
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(arr))
-        os.replace(tmp, final)
-
-    def window(self, name: str, i: int, j: int) -> np.ndarray:
-        """Layer ``name`` on tile ``(i, j)``'s window (:meth:`TileGrid.window`; leading axes kept).
-
-        A private copy-on-write map of the file: its pages come from the page cache as they
-        are read (a few faults per 64 KiB, no copy), and only the pages written to are copied
-        (the land use at converted cells); the file itself never changes. Reading the window
-        into new memory instead cost 50 ms per 2048^2 window in a Dask worker (a page fault
-        per 4 KiB of fresh memory), more than building its frontier. Where the file system
-        cannot map files, the window is read into memory instead (same values).
-        """
-        return self._load(name, i, j, "c")
-
-    def _load(self, name: str, i: int, j: int, mode: str) -> np.ndarray:
-        path = self.path(name, i, j)
-        try:
-            return np.load(path, mmap_mode=mode)
-        except OSError:  # e.g. a file system without mmap support
-            return np.load(path)
-
-    def interior(self, name: str, i: int, j: int) -> np.ndarray:
-        """Layer ``name`` on tile ``(i, j)`` without its halo, a new array."""
-        a = self._load(name, i, j, "r")
-        wr0, _, wc0, _ = self.grid.window(i, j)
-        r0, r1, c0, c1 = self.grid.interior(i, j)
-        return np.array(a[..., r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0])
-
-
-def _zero_halo(grid: TileGrid, i: int, j: int, z: np.ndarray) -> np.ndarray:
-    """``z`` (tile ``(i, j)``'s window) with its halo set to zone 0: context for neighbour counts, never candidates."""
-    wr0, _, wc0, _ = grid.window(i, j)
-    r0, r1, c0, c1 = grid.interior(i, j)
-    z[:r0 - wr0, :] = 0
-    z[r1 - wr0:, :] = 0
-    z[:, :c0 - wc0] = 0
-    z[:, c1 - wc0:] = 0
-    return z
-
-
-def _zone_dtype(Z: int) -> type:
-    """The smallest dtype of the staged zone ids (fewer bytes to write, read and keep in tile states)."""
-    return np.uint8 if Z < 2**8 else np.uint16 if Z < 2**16 else np.int32
-
-
-def _stage_arrays(store: _Store, lu: np.ndarray, zones: np.ndarray, pot: np.ndarray, i: int, j: int, *,
-                  zone_dtype: type = np.int32) -> None:
-    wr0, wr1, wc0, wc1 = store.grid.window(i, j)
-    store.write("lu0", i, j, lu[wr0:wr1, wc0:wc1])
-    store.write("zones", i, j, _zero_halo(store.grid, i, j, zones[wr0:wr1, wc0:wc1].astype(zone_dtype)))
-    store.write("pot", i, j, pot[:, wr0:wr1, wc0:wc1])
-
-
-def _stage_geotiffs(store: _Store, paths: tuple[str, str, str], i: int, j: int, zmax_hint: int) -> np.ndarray:
-    """Read tile ``(i, j)``'s window of each GeoTIFF (a rasterio window) into the store; return the
-    bincount of the tile's zones (its interior only)."""
-    import rasterio
-    from rasterio.windows import Window
-
-    grid = store.grid
-    wr0, wr1, wc0, wc1 = grid.window(i, j)
-    r0, r1, c0, c1 = grid.interior(i, j)
-    win = Window(wc0, wr0, wc1 - wc0, wr1 - wr0)
-    with rasterio.open(paths[0]) as src:
-        store.write("lu0", i, j, src.read(1, window=win).astype(np.uint8, copy=False))
-    with rasterio.open(paths[1]) as src:
-        z = src.read(1, window=win)
-        nd = src.nodata
-    if z.dtype.kind not in "iu":
-        raise GrowthInputError(f"{paths[1]}: zone raster must hold integer zone ids, got {z.dtype}")
-    z = z.astype(np.int64)
-    if nd is not None:
-        z[z == int(nd)] = 0
-    if z.size and int(z.min()) < 0:
-        raise GrowthInputError(f"{paths[1]}: negative zone ids in rows {wr0}..{wr1}, cols {wc0}..{wc1}; 0 marks "
-                               "cells outside every zone")
-    counts = np.bincount(z[r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0].reshape(-1), minlength=zmax_hint + 1)
-    # each tile's zone ids in the smallest dtype that holds them (its state keeps that dtype)
-    store.write("zones", i, j, _zero_halo(grid, i, j, z.astype(_zone_dtype(int(z.max(initial=0))))))
-    with rasterio.open(paths[2]) as src:
-        store.write("pot", i, j, src.read(window=win).astype(np.uint8, copy=False))
-    return counts
-
-
-# --------------------------------------------------------------------------- tile tasks
-
-
-@dataclass(frozen=True)
-class _Ctx:
-    """Everything a tile task needs besides the per-step arrays (small; shipped with each task)."""
-
-    store: _Store
-    allowed: np.ndarray
-    code_type: np.ndarray
-    packed: np.ndarray
-    type_codes: np.ndarray
-    weights: np.ndarray
-    strength: float
-    levels: np.ndarray = field(default_factory=potential_levels)
-
-    @classmethod
-    def build(cls, store: _Store, params: GrowthParams) -> _Ctx:
-        code_type, packed = params.type_tables()
-        return cls(store=store, allowed=params.allowed, code_type=code_type, packed=packed,
-                   type_codes=np.asarray(params.type_codes, dtype=np.int64), weights=params.neighbourhood_weights,
-                   strength=float(params.neighbourhood_strength))
-
-
-def _to_local(g: np.ndarray, gcols: int, r0: int, c0: int, cols: int) -> np.ndarray:
-    r = g // gcols
-    return (r - r0) * cols + (g - r * gcols - c0)
-
-
-def _in_window(g: np.ndarray, gcols: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-    r = g // gcols
-    c = g - r * gcols
-    return (r >= r0) & (r < r1) & (c >= c0) & (c < c1)
-
-
-@dataclass
-class _TileState:
-    """A tile's window kept on its worker between steps (the tiled twin of the engine's run state).
-
-    ``version``: the driver's step rounds ``< version`` are applied; ``period``: the period
-    whose conversions are locked in ``lock``.
-    """
-
-    run: int
-    period: int
-    version: int
-    lu: np.ndarray
-    zones: np.ndarray
-    pot: np.ndarray
-    elig: np.ndarray
-    frontier: np.ndarray
-    lock: np.ndarray
-
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.lu, self.zones, self.pot, self.elig, self.frontier, self.lock))
-
-
-# tile states of this process (a Dask worker or the driver), keyed by (tile store, tile number)
-_STATES: dict[tuple[str, int], _TileState] = {}
-_STATE_BYTES: dict[str, int] = {}
-_STATE_LOCK = threading.Lock()
-
-
-def _state_budget(cache_mb: float | None) -> int:
-    """Bytes of tile state this process may keep: ``cache_mb``, else half the worker's memory limit
-    (a quarter of the machine's memory outside a worker)."""
-    if cache_mb is not None:
-        return int(cache_mb * 2**20)
-    try:
-        from distributed import get_worker
-
-        limit = get_worker().memory_manager.memory_limit
-        if limit:
-            return int(limit) // 2
-    except (ImportError, ValueError, AttributeError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (ValueError, OSError, AttributeError):
-        return 1 << 30
-
-
-def _drop_states(root: str) -> int:
-    """Forget every tile state of the store ``root`` in this process; returns the bytes freed."""
-    with _STATE_LOCK:
-        for key in [k for k in _STATES if k[0] == root]:
-            del _STATES[key]
-        return _STATE_BYTES.pop(root, 0)
-
-
-def _new_state(ctx: _Ctx, i: int, j: int, run: int, period: int, version: int, g: np.ndarray, code: np.ndarray,
-               per: np.ndarray) -> _TileState:
-    """The tile's window from the store with the run's conversions ``g``/``code``/``per`` applied."""
-    grid = ctx.store.grid
-    win = grid.window(i, j)
-    wr0, wr1, wc0, wc1 = win
-    h, w = wr1 - wr0, wc1 - wc0
-    lu = ctx.store.window("lu0", i, j).reshape(-1)
-    # zone ids as staged (the smallest dtype that holds them; halo cells are zone 0)
-    zones = ctx.store.window("zones", i, j).reshape(-1)
-    pot = ctx.store.window("pot", i, j).reshape(-1, h * w)
-    lock = np.zeros((h * w + 63) // 64, dtype=np.uint64)
-    if g.size:  # the latest conversion of a cell wins (a cell may convert again in a later period)
-        TK._apply_changes(lu, lock, g, code, per, period, wr0, wr1, wc0, wc1, grid.cols)
-    elig = eligible_bits(lu, zones, pot, ctx.allowed)
-    frontier = build_frontier(elig, lu, ctx.code_type, h, w, grid.radius)
-    return _TileState(run=run, period=period, version=version, lu=lu, zones=zones, pot=pot, elig=elig,
-                      frontier=frontier, lock=lock)
-
-
-def _advance(ctx: _Ctx, st: _TileState, i: int, j: int, period: int, version: int, g: np.ndarray, code: np.ndarray,
-             per: np.ndarray) -> None:
-    """Apply the conversions of the rounds ``[st.version, version)`` and update the bitsets in place.
-
-    Conversions only turn cells into urban types, so the frontier changes only at the
-    converted cells and in their windows: the engine's own incremental update
-    (:func:`landuse.growth.frontier.update_frontier`) gives the bitsets a rebuild would give.
-    """
-    grid = ctx.store.grid
-    win = grid.window(i, j)
-    if period != st.period:  # a new period: the cells converted in the last one may change again
-        st.lock[:] = 0
-        st.period = period
-    if g.size:
-        loc = TK._apply_changes(st.lu, st.lock, g, code, per, period, *win, grid.cols)
-        if loc.size:
-            update_frontier(st.frontier, st.elig, loc, st.lu, st.zones, st.pot, ctx.allowed,
-                            ctx.code_type, win[1] - win[0], win[3] - win[2], grid.radius)
-    st.version = version
-
-
-def _pack_groups(quota: np.ndarray, inertia: np.ndarray, T: int) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
-    """The open groups' quotas and inertia, as sent to the tiles (``G`` entries each in full).
-
-    Zone ids are often sparse (a zone raster's ids run to thousands), and only the groups
-    with a quota left are ever read, so a step's message carries those alone.
-    """
-    idx = np.flatnonzero(quota > 0)
-    return quota.size, T, idx.astype(np.int32), quota[idx], np.ascontiguousarray(inertia).reshape(-1)[idx]
-
-
-def _unpack_groups(packed: tuple[int, int, np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``(quota, inertia)`` back from :func:`_pack_groups`: zero for the closed groups (never read)."""
-    G, T, idx, q, w = packed
-    quota = np.zeros(G, dtype=np.int64)
-    quota[idx] = q
-    inertia = np.zeros(G, dtype=np.float64)
-    inertia[idx] = w
-    return quota, inertia.reshape(-1, T)
-
-
-def _tile_step(ctx: _Ctx, n: int, i: int, j: int, run: int, period: int, since: int, version: int,
-               mode: int, groups: tuple[int, int, np.ndarray, np.ndarray, np.ndarray], keys: np.ndarray,
-               g: np.ndarray, code: np.ndarray, per: np.ndarray, cache_mb: float | None,
-               ) -> tuple[tuple[Any, ...], bool] | None:
-    """One step on one tile with its state kept in this process between steps.
-
-    ``since`` 0: build the state from the store and ``g``/``code``/``per``, the run's
-    conversions so far around the tile (oldest first). Otherwise the state of rounds
-    ``< since`` must be here: ``g``/``code``/``per`` hold the conversions of the rounds
-    ``[since, version)`` only; returns None when the state is missing (worker restarted,
-    task moved), and the driver sends the whole history instead. Returns the tile's
-    candidates (:func:`_tile_keys`) and whether the state was kept (within the process's
-    budget, ``cache_mb``). ``groups``: the quotas and inertia
-    as :func:`_pack_groups` sends them.
-    """
-    quota, inertia = _unpack_groups(groups)
-    key = (ctx.store.root, n)
-    with _STATE_LOCK:
-        st = _STATES.get(key)
-    if since:
-        if st is None or st.run != run or st.version != since:
-            return None
-        _advance(ctx, st, i, j, period, version, g, code, per)
-        kept = True
-    else:
-        st = _new_state(ctx, i, j, run, period, version, g, code, per)
-        kept = _keep(ctx.store.root, n, st, cache_mb)
-    return _tile_keys(ctx, st, i, j, mode, quota, inertia, keys), kept
-
-
-def _keep(root: str, n: int, st: _TileState, cache_mb: float | None) -> bool:
-    """Register tile ``n``'s state in this process if it fits the budget (replacing an older one)."""
-    key = (root, n)
-    with _STATE_LOCK:
-        old = _STATES.pop(key, None)
-        used = _STATE_BYTES.get(root, 0) - (old.nbytes if old is not None else 0)
-        kept = used + st.nbytes <= _state_budget(cache_mb)
-        if kept:
-            _STATES[key] = st
-            used += st.nbytes
-        _STATE_BYTES[root] = used
-    return kept
-
-
-def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.ndarray, inertia: np.ndarray,
-               keys: np.ndarray) -> tuple[Any, ...]:
-    """The tile's candidates that may be selected (``mode`` 0: frontier step, 1: new patches, 2: fill).
-
-    Mode 0: ``(group, hi, w, gidx, width)`` of :func:`tiled_kernels._frontier_brackets`
-    (key brackets; the driver selects with :func:`tiled_kernels._select_brackets`).
-    Otherwise ``(group, t, gidx)``: the ``quota`` smallest exact keys per group.
-    """
-    grid = ctx.store.grid
-    wr0, wr1, wc0, wc1 = grid.window(i, j)
-    h, w = wr1 - wr0, wc1 - wc0
-    nchunks = max(1, min(get_num_threads(), h))
-    if mode == 0:  # one pass over the frontier bits, brackets of the keys of _frontier_keys
-        return TK._frontier_brackets(st.frontier, st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, ctx.packed,
-                                     ctx.weights, ctx.strength, h, w, grid.radius, inertia, quota, keys, st.lock,
-                                     wr0, wc0, grid.cols, nchunks)
-    # new patches or fill: the engine's sweep kernel
-    group, t, gidx = sweep_topk(st.lu, st.zones, st.pot, ctx.levels, ctx.allowed, st.frontier, st.lock,
-                                mode == 1, quota, inertia, keys, h, w, wr0, wc0, grid.cols, nchunks)
-    if nchunks == 1:  # one heap per group: already the quota smallest
-        return group, t, gidx
-    pos = select_smallest(group, t, gidx, quota)
-    return group[pos], t[pos], gidx[pos]
-
-
-def _counts_and_scores(n: int, P: int, T: int, runs: int, local: list[np.ndarray],
-                       logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Ensemble counts ``(P, T, n)`` of ``n`` cells from every run's conversions there (local cells
-    ``local[r]``, types and periods in ``logs[r]``), and each run's partial score: the sum of the
-    counts over its conversions (int64, so partial sums over tiles add up exactly)."""
-    counts = np.zeros((P, T, n), dtype=count_dtype(runs))
-    seen = np.zeros((n + 63) // 64, dtype=np.uint64)
-    for loc, (_, k, per) in zip(local, logs, strict=True):
-        add_counts(counts, loc, k, per, seen)
-    partial = np.array([int(score_log(counts, loc, k, per)) for loc, (_, k, per) in zip(local, logs, strict=True)],
-                       dtype=np.int64)
-    return counts, partial
-
-
-def _replay_maps(lu: np.ndarray, loc: np.ndarray, k: np.ndarray, per: np.ndarray, P: int,
-                 type_codes: np.ndarray) -> list[np.ndarray]:
-    """Maps of one run, period by period: the start map ``lu`` (flat) with the run's conversions.
-
-    ``lu`` is modified and becomes the last period's map (no copy of the largest array);
-    the earlier periods' maps are copies.
-    """
-    maps = []
-    for p in range(P):
-        m = per == p
-        lu[loc[m]] = type_codes[k[m].astype(np.int64)]
-        maps.append(lu if p == P - 1 else lu.copy())
-    return maps
-
-
-def _replay(lu: np.ndarray, loc: np.ndarray, k: np.ndarray, per: np.ndarray, P: int,
-            type_codes: np.ndarray) -> np.ndarray:
-    """Maps ``(P, n)`` of one run as one array (:func:`_replay_maps`, stacked)."""
-    if P == 0:
-        return np.empty((0, lu.size), dtype=np.uint8)
-    return np.stack(_replay_maps(lu, loc, k, per, P, type_codes))
-
-
-def _tile_finish(ctx: _Ctx, i: int, j: int, runs: int, P: int, T: int,
-                 logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], best: int | None) -> Any:
-    """Counts of the tile from every run's log; then either each run's partial score or the outputs.
-
-    With ``best`` None: int64 per run, the sum of the tile's ensemble counts over the run's
-    conversions in the tile (integers, so partial sums add up exactly). Else: the
-    representative run's maps ``(P, h, w)``, the counts ``(P, T, h, w)`` and the partial scores.
-    """
-    grid = ctx.store.grid
-    r0, r1, c0, c1 = grid.interior(i, j)
-    h, w = r1 - r0, c1 - c0
-    local = [_to_local(g, grid.cols, r0, c0, w) for g, _, _ in logs]
-    counts, partial = _counts_and_scores(h * w, P, T, runs, local, logs)
-    if best is None:
-        return partial
-    lu = ctx.store.interior("lu0", i, j).reshape(-1)
-    _, k, per = logs[best]
-    maps = _replay(lu, local[best], k, per, P, ctx.type_codes)
-    return maps.reshape(P, h, w), counts.reshape(P, T, h, w), partial
-
-
-# --------------------------------------------------------------------------- execution
-
-
-def _batch(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
-    return [fn(*a) for a in calls]
-
-
-# step actors per client, kept between runs: (workers, actor futures, actors once gathered)
-_ACTOR_CACHE: weakref.WeakKeyDictionary[Any, tuple[list[str], list[Any], dict[str, Any] | None]] = (
-    weakref.WeakKeyDictionary())
-
-
-class _StepActor:
-    """A Dask actor on one worker that runs the driver's batches of tile tasks in the worker's threads.
-
-    The driver calls it directly (no scheduler in between): a step's round trip is one
-    message each way instead of a task's passage through the scheduler (about 1 ms instead
-    of 10-20 ms on the 2-core test machine). Each batch runs in a thread of the worker's
-    own executor, with the worker in context (``get_worker`` works, e.g. for the state
-    budget), so a worker of ``n`` threads steps ``n`` batches at once.
-    """
-
-    def __init__(self) -> None:
-        from distributed import get_worker
-
-        self.worker = get_worker()
-
-    async def run(self, payload: bytes) -> bytes:
-        """Run each batch of ``payload`` (pickled ``(fn, batches)``) in a thread of the worker; their
-        results, pickled.
-
-        One pickled message each way: Dask sends every array of the arguments as a frame of
-        its own, which cost about 1 ms more per step round on the 2-core test machine.
-        """
-        import asyncio
-        import contextvars
-
-        fn, batches = pickle.loads(payload)
-        loop = asyncio.get_running_loop()
-        pool = self.worker.executors["default"]
-        futs = [loop.run_in_executor(pool, contextvars.copy_context().run, _batch, fn, b) for b in batches]
-        return pickle.dumps(list(await asyncio.gather(*futs)), protocol=5)
-
-
-def _send(actor: Any, fn: Callable[..., Any], batches: list[list[tuple[Any, ...]]]) -> Any:
-    """Call ``actor.run`` with ``fn`` and its batches as one pickled message; the call's future."""
-    return actor.run(pickle.dumps((fn, batches), protocol=5))
-
-
-def _receive(call: Any) -> list[list[Any]]:
-    """The batches' results of a :func:`_send` call (waits for it)."""
-    return pickle.loads(call.result())
-
-
-class _Runner:
-    """Runs a list of tile tasks on a Dask client or here, one after another.
-
-    On a client, tile ``n``'s step tasks go to one worker (``owner(n)``), where its state
-    stays between steps: through an actor per worker (:class:`_StepActor`, a direct call
-    per worker and step), or, if an actor fails (its worker is gone), as ordinary tasks
-    that may run elsewhere (the state is then rebuilt).
-    """
-
-    def __init__(self, client: Any | None) -> None:
-        self.client = client
-        self.slots: list[tuple[str, int]] = []  # (worker, thread) pairs
-        self._actors: dict[str, Any] | None = None  # worker -> actor; {} once an actor failed
-        self._actor_futs: list[Any] = []
-        if client is not None:
-            info = client.scheduler_info().get("workers", {})
-            self.slots = [(w, k) for w in sorted(info) for k in range(max(1, int(info[w].get("nthreads", 1))))]
-            self._actor_workers = sorted(info)
-            cached = _ACTOR_CACHE.get(client)
-            if cached is not None and cached[0] == self._actor_workers:
-                # the actors of an earlier run on this client (same workers): no start-up, and
-                # their connections are open
-                self._actor_futs, self._actors = cached[1], cached[2]
-            else:
-                # started now, while the driver stages the inputs; they live as long as their futures
-                self._actor_futs = [client.submit(_StepActor, actor=True, pure=False, workers=[w])
-                                    for w in self._actor_workers]
-                _ACTOR_CACHE[client] = (self._actor_workers, self._actor_futs, None)
-
-    def owner(self, n: int) -> tuple[str, int] | None:
-        """The worker thread that steps tile ``n`` (None: this process)."""
-        return self.slots[n % len(self.slots)] if self.slots else None
-
-    def _step_actors(self) -> dict[str, Any]:
-        if self._actors is None:
-            try:
-                self._actors = dict(zip(self._actor_workers, self.client.gather(self._actor_futs), strict=True))
-                _ACTOR_CACHE[self.client] = (self._actor_workers, self._actor_futs, self._actors)
-            except Exception:  # no actors (a worker left): ordinary tasks instead
-                self._forget_actors()
-        return self._actors
-
-    def _map_actors(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
-                    batches: dict[tuple[str, int] | None, list[int]]) -> list[Any] | None:
-        actors = self._step_actors()
-        per_worker: dict[str, list[list[int]]] = {}
-        for o, ns in batches.items():
-            if o is None or o[0] not in actors:
-                return None
-            per_worker.setdefault(o[0], []).append(ns)
-        try:
-            calls = {w: _send(actors[w], fn, [[args[n] for n in ns] for ns in lists]) for w, lists in per_worker.items()}
-            done = {w: _receive(c) for w, c in calls.items()}
-        except Exception:  # an actor's worker is gone: ordinary tasks from now on
-            self._forget_actors()
-            return None
-        out: list[Any] = [None] * len(args)
-        for w, lists in per_worker.items():
-            for ns, res in zip(lists, done[w], strict=True):
-                for n, r in zip(ns, res, strict=True):
-                    out[n] = r
-        return out
-
-    def _forget_actors(self) -> None:
-        """Stop using the step actors (one failed): release them, here and in the client's cache."""
-        if self.client is not None and _ACTOR_CACHE.get(self.client, (None, None))[1] is self._actor_futs:
-            del _ACTOR_CACHE[self.client]
-        for f in self._actor_futs:
-            f.release()
-        self._actor_futs = []
-        self._actors = {}
-
-    def map_batched(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
-                    owners: Sequence[tuple[str, int] | None]) -> list[Any]:
-        """``[fn(*a) for a in args]``, one batch per worker thread holding all its calls (fewer round trips)."""
-        if self.client is None:
-            return [fn(*a) for a in args]
-        batches: dict[tuple[str, int] | None, list[int]] = {}
-        for n, o in enumerate(owners):
-            batches.setdefault(o, []).append(n)
-        out = self._map_actors(fn, args, batches)
-        if out is not None:
-            return out
-        futs = [self.client.submit(_batch, fn, [args[n] for n in ns], pure=False,
-                                   workers=None if o is None else [o[0]], allow_other_workers=True)
-                for o, ns in batches.items()]
-        out = [None] * len(args)
-        for ns, res in zip(batches.values(), self.client.gather(futs), strict=True):
-            for n, r in zip(ns, res, strict=True):
-                out[n] = r
-        return out
-
-    def map(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> list[Any]:
-        if self.client is None:
-            return [fn(*a) for a in args]
-        futs = [self.client.submit(fn, *a, pure=False) for a in args]
-        return self.client.gather(futs)
-
-    def drop_states(self, root: str) -> None:
-        """Free the tile states of the store ``root`` here and on every worker.
-
-        Through the step actors when they work (a direct call each), else with
-        ``client.run`` (through the scheduler, a few ms more).
-        """
-        _drop_states(root)
-        if self.client is None:
-            return
-        actors = self._actors or {}
-        if actors and set(actors) == set(self._actor_workers):
-            try:
-                for c in [_send(a, _drop_states, [[(root,)]]) for a in actors.values()]:
-                    _receive(c)
-                return
-            except Exception:  # a worker is gone: the scheduler reaches the others
-                self._forget_actors()
-        self.client.run(_drop_states, root)
-
-    def map_unordered(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> Iterable[tuple[int, Any]]:
-        """``(index, result)`` as tasks finish (in order when run here); results are not kept."""
-        if self.client is None:
-            for n, a in enumerate(args):
-                yield n, fn(*a)
-            return
-        from dask.distributed import as_completed
-
-        # a sliding window of tasks: results (whole tiles) never pile up here faster than
-        # the caller writes them
-        limit = 2 * max(1, len(self.client.scheduler_info().get("workers", {})))
-        index = {}
-        todo = iter(enumerate(args))
-        ac = as_completed(with_results=True)
-        for n, a in todo:
-            fut = self.client.submit(fn, *a, pure=False)
-            index[fut.key] = n
-            ac.add(fut)
-            if len(index) >= limit:
-                break
-        for fut, res in ac:
-            nxt = next(todo, None)
-            if nxt is not None:
-                f2 = self.client.submit(fn, *nxt[1], pure=False)
-                index[f2.key] = nxt[0]
-                ac.add(f2)
-            yield index.pop(fut.key), res
-            fut.release()
-            del res
 
 
 class _TiledRun:
@@ -1091,21 +459,7 @@ def grow_tiled(
 
     chunks = check_chunks(chunks, neighbourhood=params.neighbourhood)
     paths = (str(landuse), str(zones), str(potential))
-    with rasterio.open(paths[0]) as src:
-        rows, cols = src.height, src.width
-        profile = dict(crs=src.crs, transform=src.transform, nodata=src.nodata)
-        try:
-            cmap = src.colormap(1)
-        except ValueError:
-            cmap = None
-    for pth in paths[1:]:
-        with rasterio.open(pth) as src:
-            if (src.height, src.width) != (rows, cols) or src.transform != profile["transform"]:
-                raise GridMismatchError(f"{pth} ({src.height} x {src.width}, {src.transform}) is not on the grid of "
-                                        f"{paths[0]} ({rows} x {cols}, {profile['transform']}); align it first")
-            if pth == paths[2] and src.count != len(params.type_codes):
-                raise GrowthInputError(f"{pth} has {src.count} band(s) but there are {len(params.type_codes)} "
-                                       "urban types; write one quantised potential band per type")
+    rows, cols, profile, cmap = _input_grid(paths, params)
     grid = TileGrid(rows, cols, chunks, params.neighbourhood // 2)
     runner = _Runner(client)
     root = _workdir(workdir)
@@ -1134,21 +488,8 @@ def grow_tiled(
                     BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")  # blocks compressed in GDAL's threads
         lu_paths = {y: out_dir / f"landuse_{y}.tif" for y in years}
         cnt_paths = {(y, t): out_dir / f"counts_{t}_{y}.tif" for y in years for t in params.types}
-        ds_lu, ds_cnt = [], {}
-        for y in years:
-            tmp = lu_paths[y].with_name(f".{lu_paths[y].name}.part")
-            d = rasterio.open(tmp, "w", dtype="uint8", nodata=profile["nodata"], **base)
-            if cmap:
-                d.write_colormap(1, cmap)
-            d.update_tags(seed=seed, runs=runs)
-            opened.append((d, tmp, lu_paths[y]))
-            ds_lu.append(d)
-            for t in params.types:
-                tmpc = cnt_paths[y, t].with_name(f".{cnt_paths[y, t].name}.part")
-                dc = rasterio.open(tmpc, "w", dtype=np.dtype(cdt).name, nodata=None, **base)
-                dc.update_tags(seed=seed, runs=runs, type=t, period=y)
-                opened.append((dc, tmpc, cnt_paths[y, t]))
-                ds_cnt[y, t] = dc
+        ds_lu, ds_cnt = _open_outputs(opened, base, lu_paths, cnt_paths, params, nodata=profile["nodata"], cmap=cmap,
+                                      count_dtype=cdt, seed=seed, runs=runs)
 
         def sink(n: int, ij: tuple[int, int], m: np.ndarray, c: np.ndarray) -> None:
             from rasterio.windows import Window
@@ -1179,3 +520,49 @@ def grow_tiled(
     return TiledGrowthResult(landuse=lu_paths, counts=cnt_paths, shortfall=out.shortfall, representative_run=out.best,
                              run_scores=out.scores, runs=runs, seed=seed, steps=out.steps, tiles=len(grid.tiles()),
                              seconds=secs)
+
+
+def _input_grid(paths: tuple[str, str, str], params: GrowthParams) -> tuple[int, int, dict[str, Any], Any]:
+    """Rows, columns, georeferencing and colour map of the land use; the zones and potential on its grid."""
+    import rasterio
+
+    with rasterio.open(paths[0]) as src:
+        rows, cols = src.height, src.width
+        profile = dict(crs=src.crs, transform=src.transform, nodata=src.nodata)
+        try:
+            cmap = src.colormap(1)
+        except ValueError:
+            cmap = None
+    for pth in paths[1:]:
+        with rasterio.open(pth) as src:
+            if (src.height, src.width) != (rows, cols) or src.transform != profile["transform"]:
+                raise GridMismatchError(f"{pth} ({src.height} x {src.width}, {src.transform}) is not on the grid of "
+                                        f"{paths[0]} ({rows} x {cols}, {profile['transform']}); align it first")
+            if pth == paths[2] and src.count != len(params.type_codes):
+                raise GrowthInputError(f"{pth} has {src.count} band(s) but there are {len(params.type_codes)} "
+                                       "urban types; write one quantised potential band per type")
+    return rows, cols, profile, cmap
+
+
+def _open_outputs(opened: list[tuple[Any, Path, Path]], base: dict[str, Any], lu_paths: dict[int, Path],
+                  cnt_paths: dict[tuple[int, str], Path], params: GrowthParams, *, nodata: Any, cmap: Any,
+                  count_dtype: Any, seed: int, runs: int) -> tuple[list[Any], dict[tuple[int, str], Any]]:
+    """Open every output GeoTIFF as a hidden ``.part`` file beside its final path (listed in ``opened``)."""
+    import rasterio
+
+    ds_lu, ds_cnt = [], {}
+    for y in lu_paths:
+        tmp = lu_paths[y].with_name(f".{lu_paths[y].name}.part")
+        d = rasterio.open(tmp, "w", dtype="uint8", nodata=nodata, **base)
+        if cmap:
+            d.write_colormap(1, cmap)
+        d.update_tags(seed=seed, runs=runs)
+        opened.append((d, tmp, lu_paths[y]))
+        ds_lu.append(d)
+        for t in params.types:
+            tmpc = cnt_paths[y, t].with_name(f".{cnt_paths[y, t].name}.part")
+            dc = rasterio.open(tmpc, "w", dtype=np.dtype(count_dtype).name, nodata=None, **base)
+            dc.update_tags(seed=seed, runs=runs, type=t, period=y)
+            opened.append((dc, tmpc, cnt_paths[y, t]))
+            ds_cnt[y, t] = dc
+    return ds_lu, ds_cnt

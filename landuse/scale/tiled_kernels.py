@@ -32,6 +32,37 @@ from landuse.growth.selection import (
 _WORDS_AHEAD = 8  # frontier words (64 cells each) between a prefetch and its use
 
 
+@njit(cache=True, nogil=True)
+def _close_gaps(grp, hib, wb, gib, starts, used, nchunks):
+    """Move each chunk's ``used[ch]`` records from ``starts[ch]`` to follow the chunks before it; return the count.
+
+    In chunk order, so the records stay in ascending cell order.
+    """
+    m = 0
+    for ch in range(nchunks):
+        for j in range(starts[ch], starts[ch] + used[ch]):
+            grp[m] = grp[j]
+            hib[m] = hib[j]
+            wb[m] = wb[j]
+            gib[m] = gib[j]
+            m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _keep_below(grp, hib, wb, gib, m, cut):
+    """Keep, in order, the first ``m`` records whose ``hib`` is at most their group's ``cut``; return the count."""
+    keep = 0
+    for i in range(m):
+        if hib[i] <= cut[grp[i]]:
+            grp[keep] = grp[i]
+            hib[keep] = hib[i]
+            wb[keep] = wb[i]
+            gib[keep] = gib[i]
+            keep += 1
+    return keep
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weights, strength, rows, cols, radius,
                        inertia, quota, keys, lock, row0, col0, gcols, nchunks):
@@ -134,14 +165,7 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
         wmins[ch] = wmin
     # bracket width bound, as in kernels.frontier_select
     width = (2.0 * APPROX_SLACK + 1e-10) / wmins.min() * 1.001 + 1e-6
-    m = 0
-    for ch in range(nchunks):  # close the chunks' gaps (in order: ascending cells)
-        for j in range(starts[ch], starts[ch] + used[ch]):
-            grp[m] = grp[j]
-            hib[m] = hib[j]
-            wb[m] = wb[j]
-            gib[m] = gib[j]
-            m += 1
+    m = _close_gaps(grp, hib, wb, gib, starts, used, nchunks)
     grp = grp[:m]
     hib = hib[:m]
     # per group: the quota-th smallest hi bounds the tile's candidates that can be selected
@@ -154,14 +178,7 @@ def _frontier_brackets(frontier, lu, zones, pot, levels, allowed, packed, weight
     for j in prange(todo.size):
         g = todo[j]
         cut[g] = kth_value(hb, offs[g], offs[g + 1], quota[g] - 1) + width
-    keep = 0
-    for i in range(m):
-        if hib[i] <= cut[grp[i]]:
-            grp[keep] = grp[i]
-            hib[keep] = hib[i]
-            wb[keep] = wb[i]
-            gib[keep] = gib[i]
-            keep += 1
+    keep = _keep_below(grp, hib, wb, gib, m, cut)
     return grp[:keep].copy(), hib[:keep].copy(), wb[:keep].copy(), gib[:keep].copy(), width
 
 

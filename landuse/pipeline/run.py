@@ -5,8 +5,8 @@
 1. suitability of each urban type from the land use at ``start`` (weighted-linear,
    pre-computed rasters, or a model trained on the history layers);
 2. the zone table of that land use and the LP allocation of the period's demand
-   (:func:`landuse.allocation.lp.allocate`), plus the city-by-city allocation to measure the
-   cost of fragmentation (:func:`landuse.allocation.lp.compare_coordination`);
+   (:func:`landuse.allocation.planner.allocate`), plus the city-by-city allocation to measure the
+   cost of fragmentation (:func:`landuse.allocation.coordination.compare_coordination`);
 3. the growth engine places the allocated cells per zone and type over ``runs`` Monte
    Carlo runs (:func:`landuse.growth.simulate`); the representative run's map is the
    land use at ``end`` and the start of the next period.
@@ -326,8 +326,8 @@ def _shrink_period(ds: xr.Dataset, scenario: Scenario, people: Any, lu: np.ndarr
     returns the new land use and vacancy, one row per city and type (``landuse.allocation.shrink``), and whether any cell was
     restored to a non-urban class.
     """
-    from landuse.allocation.lp import zone_table
     from landuse.allocation.shrink import occupied_cells, plan_release, release_cells, reoccupy, zone_shares
+    from landuse.allocation.zone_stats import zone_table
 
     cell_ha = cell_area_ha(ds)
     seed = period_seed(scenario.config.growth.seed, p_idx)
@@ -489,15 +489,12 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: _Timings
                 t_read: float, force: bool, progress: ProgressFn | None, write: bool, keep_runs: bool,
                 rasters: str) -> RunResult:
     """The run of :func:`run_scenario` once the scenario is loaded and overridden, inside its raster store."""
-    from landuse.allocation.lp import (
-        allocate,
-        cell_pieces,
-        compare_coordination,
-        unit_raster,
-        write_allocation_csv,
-        write_duals_csv,
-        zone_table,
-    )
+    from landuse.allocation.coordination import compare_coordination
+    from landuse.allocation.handoff import unit_raster
+    from landuse.allocation.pieces import cell_pieces
+    from landuse.allocation.planner import allocate
+    from landuse.allocation.tables import write_allocation_csv, write_duals_csv
+    from landuse.allocation.zone_stats import zone_table
     from landuse.allocation.zones import zone_grid
     from landuse.evaluation.validate import check_inputs
     from landuse.growth import GrowthParams, simulate

@@ -73,7 +73,7 @@ def zone_table(
         on ``landuse``).
     pieces : CellPieces, optional
         :func:`cell_pieces` of this land use, zones and suitability, when already at hand
-        (the pipeline computes them once per period for the table and :func:`unit_raster`).
+        (the pipeline computes them once per period for the table and :func:`~landuse.allocation.handoff.unit_raster`).
 
     Returns
     -------
@@ -104,23 +104,36 @@ def zone_table(
 
         ``attrs`` holds ``cell_area_ha``, ``cell_size_m`` and ``tod_radius_m``.
     """
-    from landuse.evaluation.metrics_kernels import piece_counts
-
     ds = landscape
-    classes = scenario.classes
-    pol = scenario.config.policy
     lu = np.asarray(ds["landuse"].values if landuse is None else landuse, dtype=np.uint8)
     z, base = _zone_raster(ds, scenario, zones)
     n = len(base)
     zf = z.ravel()
     cell_ha = cell_area_ha(ds)
     cell = cell_size(ds)
-    include_water = bool(pol.open_space_quota.include_water) if pol.open_space_quota else False
 
     out = base.copy()
     out["area_ha"] = out["cells"].to_numpy(dtype=np.float64) * cell_ha
-    # whole-cell counts: one integer count per zone, class and study-area bit (no float raster per class)
-    by_class = _ClassCounts(zf, lu.ravel(), np.asarray(ds["study_area"].values, dtype=bool).ravel(), n)
+    _add_class_areas(out, ds, scenario, lu, z, cell_ha)
+    suit = compute_suitability(ds, scenario, landuse=lu) if suitability is None else suitability
+    suit = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
+    cp = cell_pieces(ds, scenario, lu, z, suit) if pieces is None else pieces
+    src_f = _flat(cp.source)
+    use_dev = _add_piece_areas(out, scenario, cp, zf, src_f, cell_ha)
+    _add_means(out, ds, scenario, lu, z, _ZoneMeans(zf, src_f, use_dev, n), suit)
+    out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": cp.tod_radius_m})
+    return out
+
+
+def _add_class_areas(out: pd.DataFrame, ds: xr.Dataset, scenario: Scenario, lu: np.ndarray, z: np.ndarray,
+                     cell_ha: float) -> None:
+    """The zone table's ``land_ha``, ``open_space_ha``, ``urban_ha`` and ``<type>_ha`` columns, from whole-cell
+    counts: one integer count per zone, class and study-area bit (no float raster per class)."""
+    classes = scenario.classes
+    pol = scenario.config.policy
+    include_water = bool(pol.open_space_quota.include_water) if pol.open_space_quota else False
+    n = len(out)
+    by_class = _ClassCounts(z.ravel(), lu.ravel(), np.asarray(ds["study_area"].values, dtype=bool).ravel(), n)
     water = set(classes.codes_with_role("water")) if not include_water else set()
     out["land_ha"] = by_class.cells(set(range(256)) - water, study=True) * cell_ha
     protected = protected_open_space(ds, scenario)
@@ -137,29 +150,32 @@ def zone_table(
     out["urban_ha"] = by_class.cells(classes.codes_with_role("urban")) * cell_ha
     for t in classes.urban_types:
         out[f"{t}_ha"] = by_class.cells(classes.codes_with_role(t)) * cell_ha
-    del by_class
 
-    suit = compute_suitability(ds, scenario, landuse=lu) if suitability is None else suitability
-    suit = np.asarray(getattr(suit, "values", suit), dtype=np.float32)
-    sources = source_classes(classes)
-    ns = len(sources)
-    cp = cell_pieces(ds, scenario, lu, z, suit) if pieces is None else pieces
-    tod_radius = cp.tod_radius_m
-    src_f = _flat(cp.source)
-    counts = piece_counts(zf, src_f, _flat(cp.band), n, ns, N_BANDS)[1:]  # developable cells per piece
+
+def _add_piece_areas(out: pd.DataFrame, scenario: Scenario, cp: CellPieces, zf: np.ndarray, src_f: np.ndarray,
+                     cell_ha: float) -> np.ndarray:
+    """The zone table's ``cap_<class>_ha``, ``tod_<class>_ha`` and ``band<m>_<class>_ha`` columns, from the
+    developable cells per piece; returns which zones have developable cells."""
+    from landuse.evaluation.metrics_kernels import piece_counts
+
+    sources = source_classes(scenario.classes)
+    counts = piece_counts(zf, src_f, _flat(cp.band), len(out), len(sources), N_BANDS)[1:]  # developable cells per piece
     for i, (name, _, _) in enumerate(sources):
         out[f"cap_{name}_ha"] = counts[:, i].sum(axis=1) * cell_ha
-        if tod_radius is not None:
+        if cp.tod_radius_m is not None:
             out[f"tod_{name}_ha"] = counts[:, i, BAND_NEAR::2].sum(axis=1) * cell_ha
     if cp.soft_bands:
         for m in np.flatnonzero(counts.sum(axis=(0, 1))):
             for i, (name, _, _) in enumerate(sources):
                 out[f"band{m}_{name}_ha"] = counts[:, i, m] * cell_ha
+    return counts.sum(axis=(1, 2)) > 0
 
-    # means over developable cells, falling back to the whole zone: only those cells are read
-    use_dev = counts.sum(axis=(1, 2)) > 0
-    del counts
-    mean_over = _ZoneMeans(zf, src_f, use_dev, n)
+
+def _add_means(out: pd.DataFrame, ds: xr.Dataset, scenario: Scenario, lu: np.ndarray, z: np.ndarray,
+               mean_over: _ZoneMeans, suit: np.ndarray) -> None:
+    """The zone table's ``suit_<type>`` and ``dist_*_m`` columns: means over developable cells, falling back to
+    the whole zone (only those cells are read)."""
+    classes = scenario.classes
     for t, m in zip(classes.urban_types, mean_over(suit[: len(classes.urban_types)]), strict=True):
         out[f"suit_{t}"] = np.nan_to_num(m, nan=0.0)
     # the masks and distances are rasters of the run's store, the mask filled strip by strip
@@ -170,9 +186,6 @@ def zone_table(
         out[col] = (mean_over(distance_to(np.asarray(ds[layer].values, dtype=bool), cell=cell_sizes(ds),
                                           out=store_empty(lu.shape, np.float32)))
                     if layer in ds else np.nan)
-    out.attrs.update({"cell_area_ha": cell_ha, "cell_size_m": cell, "tod_radius_m": tod_radius})
-    return out
-
 
 _CHUNK_CELLS = 1 << 22
 """Cells per slice of the raster when counting classes per zone (one compiled call per slice)."""

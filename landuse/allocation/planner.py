@@ -53,7 +53,7 @@ def allocate(
 
     * demand: ``sum_p x[p,k] = D_k`` per type (``coordination: cluster``) or
       ``sum_{p in city i} x[p,k] = D_{i,k}`` per city and type (``city``; ``demand.by_city``,
-      or the cluster demand split by ``demand.split``, see :func:`city_demand`);
+      or the cluster demand split by ``demand.split``, see :func:`~landuse.allocation.model.city_demand`);
     * capacity: ``sum_k x[p,k] <= cap_p`` (developable hectares of the piece);
     * farmland cap: ``sum_{farmland p,k} x <= H`` (``per: horizon`` subtracts
       ``farmland_lost_so_far_ha``);
@@ -68,7 +68,7 @@ def allocate(
     Parameters
     ----------
     zone_table : pandas.DataFrame
-        From :func:`zone_table` (or hand-built with the same columns and
+        From :func:`~landuse.allocation.zone_stats.zone_table` (or hand-built with the same columns and
         ``attrs["cell_area_ha"]``).
     scenario : Scenario
     period : int

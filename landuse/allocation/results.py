@@ -33,7 +33,7 @@ class Allocation:
     status : str
         ``optimal``.
     objective : float
-        Value of the objective (see :func:`allocate`).
+        Value of the objective (see :func:`~landuse.allocation.planner.allocate`).
     objective_terms : dict
         The objective split into its terms (sprawl, centre, farmland, open_space, suitability).
     targets : pandas.DataFrame
@@ -45,7 +45,7 @@ class Allocation:
         per type, ``new_urban_ha`` and the open-space share before and after.
     duals : pandas.DataFrame
         One row per policy constraint: ``constraint, kind, city, type, activity, bound,
-        binding, dual, cost, unit, meaning`` (see :func:`allocate`).
+        binding, dual, cost, unit, meaning`` (see :func:`~landuse.allocation.planner.allocate`).
     mean_distance_new_m : float
         Hectare-weighted mean distance of the new land to existing urban land.
     warnings : list of str
@@ -53,12 +53,12 @@ class Allocation:
     taken : ndarray (zone row, role, band)
         Hectares taken per zone-table row, source role (:data:`ALL_SOURCE_ROLES`) and band
         (bits :data:`BAND_NEAR`, :data:`BAND_GREENBELT`, :data:`BAND_OUTSIDE`); used by
-        :func:`advance_zone_table`.
+        :func:`~landuse.allocation.handoff.advance_zone_table`.
     units : pandas.DataFrame
         One row per unit — a zone's developable land of one source group in one band
         (near a station, soft greenbelt, outside a soft boundary): ``unit`` (1..U), ``zone,
         city, group, role, near_station, greenbelt, outside_boundary, cap_cells``.
-        :func:`unit_raster` maps every cell to its unit.
+        :func:`~landuse.allocation.handoff.unit_raster` maps every cell to its unit.
     unit_targets : pandas.DataFrame
         The plan in whole cells: ``period, unit, type, cells`` — what the growth engine
         converts, exactly (or falls short of), per unit and type.
@@ -69,7 +69,7 @@ class Allocation:
         hectares`` — where each city's demand is placed (origin == host: at home).
     plan_broken, plan_unplaced : dict
         Policy rows the whole-cell plan could not meet (hectares off) and demand cells it
-        could not place (see :func:`_whole_cells`); empty when the plan is exact.
+        could not place (see :func:`~landuse.allocation.cells._whole_cells`); empty when the plan is exact.
     """
 
     period: int

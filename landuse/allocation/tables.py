@@ -1,4 +1,7 @@
-"""The plan's CSV tables: ``allocation.csv`` (:func:`write_allocation_csv`) and ``duals.csv`` (:func:`write_duals_csv`).
+"""The plan's CSV tables, written atomically with floats to six decimals.
+
+``allocation.csv`` (:func:`write_allocation_csv`) holds the targets of one or several periods per zone and type;
+``duals.csv`` (:func:`write_duals_csv`) the shadow prices of the policies.
 """
 
 from __future__ import annotations

@@ -34,14 +34,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from landuse.allocation.lp import (
-    _solve_highs_direct,
-    _solve_pulp,
-    allocate,
-    build_model,
-    build_pulp_problem,
-    compare_coordination,
-)
+from landuse.allocation.coordination import compare_coordination
+from landuse.allocation.model import build_model
+from landuse.allocation.planner import allocate
+from landuse.allocation.solvers import _solve_highs_direct, _solve_pulp, build_pulp_problem
 from landuse.core.config import scenario_from_dict
 
 
@@ -104,7 +100,7 @@ def bench_zone_table(size: int, block: int) -> tuple[int, float]:
     """Zone table of a synthetic size x size landscape of 30 m cells (suitability included)."""
     from affine import Affine
 
-    from landuse.allocation.lp import zone_table
+    from landuse.allocation.zone_stats import zone_table
     from landuse.core.classes import default_scheme
     from landuse.core.landscape import new_landscape
 
@@ -148,7 +144,7 @@ def bench_infeasible(n: int, baseline: bool) -> dict[str, float]:
     area asks it for more than its developable land): ``allocate`` end to end, which finds and explains the
     infeasibility on the merged model, against (``baseline``) the whole model's infeasibility solve and elastic
     re-solve, the path before the merged model, in the same process."""
-    from landuse.allocation.lp import _elastic, _explain
+    from landuse.allocation.infeasible import _elastic, _explain
     from landuse.core.errors import InfeasibleAllocationError
 
     zt = synthetic_zone_table(n, seed=1)

@@ -22,7 +22,7 @@ _EXPORTS = {
     "generate_sample": "landuse.sample.generate",
     "build_sample": "landuse.sample.region",
     "compute_suitability": "landuse.surfaces.suitability",
-    "allocate": "landuse.allocation.lp",
+    "allocate": "landuse.allocation.planner",
     "simulate": "landuse.growth.engine",
     "run_scenario": "landuse.pipeline.run",
     "run_variants": "landuse.pipeline.variants",

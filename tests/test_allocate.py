@@ -1,4 +1,4 @@
-"""Tests of the allocation LP (landuse.allocation.lp): hand-solvable instances, an independent
+"""Tests of the allocation LP (landuse.allocation.planner.allocate and the modules it uses): hand-solvable instances, an independent
 formulation solved by scipy's linprog, invariants recomputed from the targets, coordination,
 infeasibility diagnosis, zone table from a Landscape, writers and the CLI command."""
 
@@ -14,17 +14,13 @@ import yaml
 from affine import Affine
 from scipy.optimize import linprog
 
-from landuse.allocation.lp import (
-    SOURCE_ROLES,
-    advance_zone_table,
-    allocate,
-    build_model,
-    city_demand,
-    compare_coordination,
-    write_allocation_csv,
-    write_duals_csv,
-    zone_table,
-)
+from landuse.allocation.coordination import compare_coordination
+from landuse.allocation.handoff import advance_zone_table
+from landuse.allocation.model import build_model, city_demand
+from landuse.allocation.pieces import SOURCE_ROLES
+from landuse.allocation.planner import allocate
+from landuse.allocation.tables import write_allocation_csv, write_duals_csv
+from landuse.allocation.zone_stats import zone_table
 from landuse.allocation.zones import zone_grid
 from landuse.core.classes import URBAN_TYPES, default_scheme
 from landuse.core.config import scenario_from_dict
@@ -471,9 +467,9 @@ def test_cbc_and_highs_agree(seed):
 @pytest.mark.parametrize("solver", ["highs", "cbc", "highs-ipm"])
 def test_working_set_gives_the_whole_model_optimum(solver, monkeypatch):
     if solver == "highs-ipm":  # allocation.highs_method auto: interior point from IPM_MIN_VARIABLES on
-        import landuse.allocation.lp as alloc
+        import landuse.allocation.solvers as solvers
 
-        monkeypatch.setattr(alloc, "IPM_MIN_VARIABLES", 1)
+        monkeypatch.setattr(solvers, "IPM_MIN_VARIABLES", 1)
         solver = "highs"
     rng = np.random.default_rng(7)
     n = 1500
@@ -837,13 +833,14 @@ def _alike_types_instance(n: int = 2000):
 def test_initial_working_set_holds_every_types_demand_when_types_cost_alike():
     # the per-type picks are the same pieces for every type; the set must still hold all types' demand of the
     # cheap role, else the restricted duals price in most of the model
-    import landuse.allocation.lp as alloc
+    from landuse.allocation.pieces import ALL_SOURCE_ROLES
+    from landuse.allocation.working_set import _initial_working_set
 
     zt, dem, w = _alike_types_instance()
     s = scen(dem, weights=w, allocation={"working_set": "always"})
-    m = alloc.build_model(zt, s, 2030, cell_area_ha=1.0)
-    ws = alloc._initial_working_set(m, 1.0)
-    farm = ws & (m.piece_role == alloc.ALL_SOURCE_ROLES.index("farmland"))
+    m = build_model(zt, s, 2030, cell_area_ha=1.0)
+    ws = _initial_working_set(m, 1.0)
+    farm = ws & (m.piece_role == ALL_SOURCE_ROLES.index("farmland"))
     assert m.piece_cap[farm].sum() >= sum(dem.values())
     a = allocate(zt, s, 2030)
     full = allocate(zt, scen(dem, weights=w, allocation={"working_set": "never"}), 2030)
@@ -851,30 +848,31 @@ def test_initial_working_set_holds_every_types_demand_when_types_cost_alike():
 
 
 def test_working_set_restarts_cold_when_most_of_the_model_prices_in(monkeypatch):
-    import landuse.allocation.lp as alloc
+    import landuse.allocation.working_set as working_set
+    from landuse.allocation.pieces import ALL_SOURCE_ROLES
 
     zt, dem, w = _alike_types_instance()
     full = allocate(zt, scen(dem, weights=w, allocation={"working_set": "never"}), 2030)
-    real = alloc._initial_working_set
+    real = working_set._initial_working_set
 
     def dear(m, alpha):  # a feasible first set of dear land only: most pieces price in after the first solve
         if alpha != 1.0:
             return real(m, alpha)
         ws = np.zeros(m.piece_cap.size, dtype=bool)
-        pick = np.flatnonzero(m.piece_role == alloc.ALL_SOURCE_ROLES.index("open_space"))
+        pick = np.flatnonzero(m.piece_role == ALL_SOURCE_ROLES.index("open_space"))
         pick = pick[np.argsort(-m.piece_cap[pick], kind="stable")]
         ws[pick[: np.searchsorted(np.cumsum(m.piece_cap[pick]), 1.2 * sum(dem.values())) + 1]] = True
         return ws
 
     built = []
-    init = alloc._HighsIncremental.__init__
+    init = working_set._HighsIncremental.__init__
 
     def spy(self, m, pieces, **kw):
         built.append(int(pieces.sum()))
         init(self, m, pieces, **kw)
 
-    monkeypatch.setattr(alloc, "_initial_working_set", dear)
-    monkeypatch.setattr(alloc._HighsIncremental, "__init__", spy)
+    monkeypatch.setattr(working_set, "_initial_working_set", dear)
+    monkeypatch.setattr(working_set._HighsIncremental, "__init__", spy)
     a = allocate(zt, scen(dem, weights=w, allocation={"working_set": "always"}), 2030)
     assert a.objective == pytest.approx(full.objective, rel=1e-7)
     assert len(built) >= 2 and built[1] > 2 * built[0]  # a fresh instance over the enlarged set
@@ -900,7 +898,7 @@ def test_highs_model_without_columns(rows_ok):
 
     from scipy import sparse
 
-    from landuse.allocation.lp import _solve_highs_direct
+    from landuse.allocation.solvers import _solve_highs_direct
 
     lo = np.array([-np.inf, 0.0, -5.0]) if rows_ok else np.array([-np.inf, 2.0, -5.0])
     m = SimpleNamespace(n_cols=0, n_rows=3, cost=np.zeros(0), col_ub=np.zeros(0), row_lo=lo,

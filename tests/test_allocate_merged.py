@@ -1,4 +1,4 @@
-"""The merged allocation model (landuse.allocation.lp._aggregate): pieces that agree on city, source role,
+"""The merged allocation model (landuse.allocation.merged._aggregate): pieces that agree on city, source role,
 station band and allowed types merged into one. It must have the whole model's feasibility and least
 elastic violation, explain an infeasible plan as the whole model does, and find the same least
 jobs-housing maximum; it is how an infeasible city-by-city plan is settled and explained at scale."""
@@ -13,15 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landuse.allocation.lp import (
-    _aggregate,
-    _elastic,
-    _explain,
-    _least_feasible_jobs_housing_max,
-    _solve_highs_direct,
-    allocate,
-    build_model,
-)
+from landuse.allocation.infeasible import _elastic, _explain, _least_feasible_jobs_housing_max
+from landuse.allocation.merged import _aggregate
+from landuse.allocation.model import build_model
+from landuse.allocation.planner import allocate
+from landuse.allocation.solvers import _solve_highs_direct
 from landuse.core.config import scenario_from_dict
 from landuse.core.errors import InfeasibleAllocationError
 

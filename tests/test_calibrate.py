@@ -211,7 +211,9 @@ def test_null_model_takes_nearest_developable_cells_per_zone() -> None:
 
 
 def test_allocator_amounts_grow_the_lp_plan_of_the_observed_totals(region_ds) -> None:
-    from landuse.allocation.lp import allocate, unit_raster, zone_table
+    from landuse.allocation.handoff import unit_raster
+    from landuse.allocation.planner import allocate
+    from landuse.allocation.zone_stats import zone_table
     from landuse.allocation.zones import zone_grid
 
     sc = _scenario()

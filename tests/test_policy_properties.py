@@ -20,7 +20,7 @@ from conftest import write_array
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landuse.allocation.lp import SOURCE_ROLES
+from landuse.allocation.pieces import SOURCE_ROLES
 from landuse.allocation.zones import zone_grid
 from landuse.core.classes import URBAN_TYPES, default_scheme
 from landuse.core.errors import InfeasibleAllocationError

@@ -294,7 +294,7 @@ def _boom(*_a, **_k):
 def test_outputs_maps_computes_and_writes_the_maps_only(tmp_path, tiny_layers, monkeypatch) -> None:
     from conftest import scenario_dict
 
-    import landuse.allocation.lp
+    import landuse.allocation.coordination
     import landuse.evaluation.boundary
     import landuse.evaluation.expected
     import landuse.report.document
@@ -303,7 +303,7 @@ def test_outputs_maps_computes_and_writes_the_maps_only(tmp_path, tiny_layers, m
     cfg = tmp_path / "less.yaml"
     cfg.write_text(yaml.safe_dump(d, sort_keys=False))
     full = run_scenario(cfg, write=False)  # the reference: every output, report included
-    for mod, name in ((landuse.allocation.lp, "compare_coordination"), (landuse.evaluation.boundary, "ugb_from_config"),
+    for mod, name in ((landuse.allocation.coordination, "compare_coordination"), (landuse.evaluation.boundary, "ugb_from_config"),
                       (landuse.report.document, "build_report"), (landuse.report.document, "write_report"),
                       (landuse.evaluation.expected, "expected_map")):
         monkeypatch.setattr(mod, name, _boom)

@@ -147,7 +147,7 @@ def test_four_types_place_institutional_demand_on_allowed_sources_only(tmp_path:
 
 
 def test_shared_type_grows_as_the_primary_class_and_counts_both(tmp_path: Path) -> None:
-    from landuse.allocation.lp import zone_table
+    from landuse.allocation.zone_stats import zone_table
 
     urban = [{"code": 11, "name": "continuous_fabric", "colour": "#e31a1c", "role": "urban", "type": "residential"},
              {"code": 12, "name": "discontinuous_fabric", "colour": "#fb9a99", "role": "urban",
@@ -208,7 +208,8 @@ def test_infrastructure_and_urban_green_convert_only_when_allowed(tmp_path: Path
 
 
 def test_default_scheme_plan_reports_only_the_three_source_roles(tiny_config: Path) -> None:
-    from landuse.allocation.lp import allocate, zone_table
+    from landuse.allocation.planner import allocate
+    from landuse.allocation.zone_stats import zone_table
 
     sc = load_scenario(tiny_config)
     a = allocate(zone_table(read_landscape(sc.layer_paths(), classes=sc.classes), sc), sc, 2025)

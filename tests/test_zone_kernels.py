@@ -16,15 +16,8 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landuse.allocation.lp import (
-    BAND_GREENBELT,
-    BAND_NEAR,
-    BAND_OUTSIDE,
-    N_BANDS,
-    cell_pieces,
-    source_classes,
-    unit_raster,
-)
+from landuse.allocation.handoff import unit_raster
+from landuse.allocation.pieces import BAND_GREENBELT, BAND_NEAR, BAND_OUTSIDE, N_BANDS, cell_pieces, source_classes
 from landuse.allocation.zones import zone_grid
 from landuse.core.classes import default_scheme
 from landuse.core.config import scenario_from_dict

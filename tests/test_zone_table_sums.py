@@ -1,7 +1,7 @@
 """The zone table's integer counting against a slow float reference (same table bit for bit).
 
 ``_reference_zone_table`` is the straightforward version: one float64 ``np.bincount`` over the
-whole raster per mask and per mean. :func:`landuse.allocation.lp.zone_table` counts whole cells as
+whole raster per mask and per mean. :func:`landuse.allocation.zone_stats.zone_table` counts whole cells as
 integers (one class x study-area table filled slice by slice, a compact key of developable
 cells) and reads only the cells a mean needs; the results must not differ in any bit.
 """
@@ -15,8 +15,10 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import landuse.allocation.lp as alloc
-from landuse.allocation.lp import BAND_NEAR, N_BANDS, cell_pieces, source_classes, zone_table
+import landuse.allocation.model as model
+import landuse.allocation.zone_stats as zone_stats
+from landuse.allocation.pieces import BAND_NEAR, N_BANDS, cell_pieces, source_classes
+from landuse.allocation.zone_stats import zone_table
 from landuse.core.classes import default_scheme
 from landuse.core.config import scenario_from_dict
 from landuse.core.landscape import cell_area_ha, cell_sizes, new_landscape
@@ -125,13 +127,13 @@ def _assert_same(new: pd.DataFrame, ref: pd.DataFrame) -> None:
        strip=st.integers(1, 120))
 def test_zone_table_equals_float_reference(monkeypatch, seed, rows, cols, protected, include_water, greenbelt,
                                            stations, nodata_share, chunk, strip):
-    import landuse.io.rasters
+    import landuse.core.strips
 
     ds, sc, zones = _case(seed, (rows, cols), protected=protected, include_water=include_water,
                           greenbelt=greenbelt, stations=stations, nodata_share=nodata_share)
     ref = _reference_zone_table(ds, sc, zones)  # every mask in one strip
     with monkeypatch.context() as mp:
-        mp.setattr(alloc, "_CHUNK_CELLS", chunk)  # the class table filled in slices of any size
+        mp.setattr(zone_stats, "_CHUNK_CELLS", chunk)  # the class table filled in slices of any size
         mp.setattr(landuse.core.strips, "STRIP_CELLS", strip)  # masks, constraint factor and scores in strips of any height
         new = zone_table(ds, sc, zones=zones)
     assert len(new) == len(ref)
@@ -155,11 +157,11 @@ def test_zone_without_developable_cells_takes_the_mean_of_all_its_cells():
 
 @pytest.mark.parametrize("chunk", [1, 5, 1 << 22])
 def test_class_counts_are_integers_per_zone_code_and_study_bit(chunk, monkeypatch):
-    monkeypatch.setattr(alloc, "_CHUNK_CELLS", chunk)
+    monkeypatch.setattr(zone_stats, "_CHUNK_CELLS", chunk)
     zf = np.array([0, 1, 1, 2, 2, 2, 1])
     lu = np.array([3, 3, 7, 7, 7, 255, 3], dtype=np.uint8)
     study = np.array([1, 1, 1, 0, 1, 0, 0], dtype=bool)
-    cc = alloc._ClassCounts(zf, lu, study, 3)
+    cc = zone_stats._ClassCounts(zf, lu, study, 3)
     assert cc.tab.dtype == np.int64
     assert cc.cells([3]).tolist() == [2, 0, 0]
     assert cc.cells([3], study=True).tolist() == [1, 0, 0]
@@ -179,7 +181,7 @@ def test_csr_from_rows_equals_the_coo_constructor(seed, n_rows, n_cols, nnz, sor
         rows = np.sort(rows)
     cols = rng.integers(0, n_cols, nnz)  # duplicates and unsorted columns within a row included
     vals = rng.normal(size=nnz)
-    a = alloc._csr_from_rows(rows.copy(), cols.copy(), vals.copy(), (n_rows, n_cols))  # it may reuse its arrays
+    a = model._csr_from_rows(rows.copy(), cols.copy(), vals.copy(), (n_rows, n_cols))  # it may reuse its arrays
     b = sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_cols))
     for name in ("indptr", "indices", "data"):
         assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
@@ -194,10 +196,10 @@ def test_build_model_matrix_is_the_coo_matrix(monkeypatch):
     ds, sc, zones = _case(11, (12, 12), protected=False, include_water=False, greenbelt="soft", stations=True,
                           nodata_share=0.0)
     zt = zone_table(ds, sc, zones=zones)
-    m = alloc.build_model(zt, sc, 2030, coordination="city")
+    m = model.build_model(zt, sc, 2030, coordination="city")
     assert m.A.nnz > 0
-    monkeypatch.setattr(alloc, "_csr_from_rows", lambda r, c, v, shape: sparse.csr_matrix((v, (r, c)), shape=shape))
-    ref = alloc.build_model(zt, sc, 2030, coordination="city")
+    monkeypatch.setattr(model, "_csr_from_rows", lambda r, c, v, shape: sparse.csr_matrix((v, (r, c)), shape=shape))
+    ref = model.build_model(zt, sc, 2030, coordination="city")
     for name in ("indptr", "indices", "data"):
         assert getattr(m.A, name).tobytes() == getattr(ref.A, name).tobytes(), name
 
@@ -208,7 +210,7 @@ def test_first_rows_is_the_row_slice():
     rng = np.random.default_rng(5)
     A = sparse.random(9, 7, density=0.4, format="csr", random_state=rng)
     for n in range(10):
-        v = alloc._first_rows(A, n)
+        v = model._first_rows(A, n)
         ref = A[:n]
         for name in ("indptr", "indices", "data"):
             assert getattr(v, name).tobytes() == getattr(ref, name).tobytes(), (n, name)

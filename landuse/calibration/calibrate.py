@@ -645,13 +645,16 @@ def allocator_targets(landscape: xr.Dataset, scenario: Scenario, before: np.ndar
     ``totals`` (``type, cells``, any zones: summed per type) becomes the cluster-wide demand
     of one period ``start -> period`` (hectares = cells x cell area; ``demand.by_city``,
     ``people``, ``share`` and ``extrapolate`` dropped); the zone table of ``before`` (with ``suitability``) is
-    solved by :func:`landuse.allocation.lp.allocate` with the scenario's weights and policies,
-    and the plan is turned into growth units (:func:`landuse.allocation.lp.unit_raster`) exactly
+    solved by :func:`landuse.allocation.planner.allocate` with the scenario's weights and policies,
+    and the plan is turned into growth units (:func:`landuse.allocation.handoff.unit_raster`) exactly
     as ``landuse run`` does. Returns the unit raster (int32), the unit targets
     (``period, zone, type, cells``), a summary of the plan and the scenario of the period
     the allocator solved.
     """
-    from landuse.allocation.lp import allocate, cell_pieces, unit_raster, zone_table
+    from landuse.allocation.handoff import unit_raster
+    from landuse.allocation.pieces import cell_pieces
+    from landuse.allocation.planner import allocate
+    from landuse.allocation.zone_stats import zone_table
     from landuse.allocation.zones import zone_grid
     from landuse.core.landscape import cell_area_ha
 

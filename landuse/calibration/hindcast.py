@@ -677,7 +677,7 @@ def unreachable_sources(landscape: xr.Dataset, scenario: Scenario, plan: pd.Data
     the start map is split by the role of the class it came from (farmland, open space,
     other). A role that supplied at least ``min_share`` of it is *unreachable* when
     ``growth.conversion`` lets no urban type come from it, or when the allocation
-    (``plan``: the ``targets`` of :func:`landuse.allocation.lp.allocate` with
+    (``plan``: the ``targets`` of :func:`landuse.allocation.planner.allocate` with
     ``from_<role>_ha`` columns) takes no hectare from it in any period — the growth
     engine converts only from the sources the plan names, so none of that land can then
     become urban. Returns one message per case (empty when none).

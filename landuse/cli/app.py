@@ -440,7 +440,11 @@ def allocate(
     Every period starts from the layers' land use; later periods see the zone table
     advanced by the earlier allocations (capacities and open space reduced at zone level).
     """
-    from landuse.allocation import lp as alloc_mod
+    from landuse.allocation.coordination import compare_coordination
+    from landuse.allocation.handoff import advance_zone_table
+    from landuse.allocation.planner import allocate
+    from landuse.allocation.tables import write_allocation_csv, write_duals_csv
+    from landuse.allocation.zone_stats import zone_table
     from landuse.core.config import load_scenario
     from landuse.core.errors import ConfigError
     from landuse.io.folders import OutputFolder, check_target
@@ -468,24 +472,24 @@ def allocate(
     if trend is not None:
         typer.echo(trend.summary())
     check_inputs(ds, scenario)
-    zt = alloc_mod.zone_table(ds, scenario)
+    zt = zone_table(ds, scenario)
     results = []
     lost = 0.0
     for y1 in ends:
-        a = alloc_mod.allocate(zt, scenario, y1, solver=solver, farmland_lost_so_far_ha=lost)
+        a = allocate(zt, scenario, y1, solver=solver, farmland_lost_so_far_ha=lost)
         if period is None or y1 == period:
             results.append(a)
             typer.echo(a.summary())
             if compare:
-                cmp = alloc_mod.compare_coordination(zt, scenario, y1, solver=solver, farmland_lost_so_far_ha=lost)
+                cmp = compare_coordination(zt, scenario, y1, solver=solver, farmland_lost_so_far_ha=lost)
                 typer.echo(cmp.summary())
         if period is not None and y1 == period:
             break
         lost += a.farmland_lost_ha
-        zt = alloc_mod.advance_zone_table(zt, a, scenario)
+        zt = advance_zone_table(zt, a, scenario)
     with OutputFolder(target, command="allocate", owner=scenario.name, force=force, protected=inputs) as stage:
-        alloc_mod.write_allocation_csv(results, stage.path / "allocation.csv")
-        alloc_mod.write_duals_csv(results, stage.path / "duals.csv")
+        write_allocation_csv(results, stage.path / "allocation.csv")
+        write_duals_csv(results, stage.path / "duals.csv")
         stage.commit({"scenario": scenario.name, "period": period, "solver": solver, "compare": compare})
     typer.echo(f"wrote {target / 'allocation.csv'} and {target / 'duals.csv'}")
 

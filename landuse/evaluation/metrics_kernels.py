@@ -6,7 +6,8 @@ developable cells (:func:`cell_source_band`), per-zone counts
 temporaries by one compiled pass and gives exactly what the numpy expression in its docstring gives.
 
 Nothing here knows xarray, rasterio or the config; :mod:`landuse.evaluation.metrics` and
-:mod:`landuse.allocation.lp` prepare the arrays and wrap the results.
+:mod:`landuse.allocation.pieces`, :mod:`~landuse.allocation.zone_stats` and :mod:`~landuse.allocation.handoff`
+prepare the arrays and wrap the results.
 """
 
 from __future__ import annotations

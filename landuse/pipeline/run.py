@@ -5,8 +5,8 @@
 1. suitability of each urban type from the land use at ``start`` (weighted-linear,
    pre-computed rasters, or a model trained on the history layers);
 2. the zone table of that land use and the LP allocation of the period's demand
-   (:func:`landuse.allocation.lp.allocate`), plus the city-by-city allocation to measure the
-   cost of fragmentation (:func:`landuse.allocation.lp.compare_coordination`);
+   (:func:`landuse.allocation.planner.allocate`), plus the city-by-city allocation to measure the
+   cost of fragmentation (:func:`landuse.allocation.coordination.compare_coordination`);
 3. the growth engine places the allocated cells per zone and type over ``runs`` Monte
    Carlo runs (:func:`landuse.growth.simulate`); the representative run's map is the
    land use at ``end`` and the start of the next period.

@@ -192,8 +192,8 @@ def _shrink_period(ds: xr.Dataset, scenario: Scenario, people: Any, lu: np.ndarr
     returns the new land use and vacancy, one row per city and type (``landuse.allocation.shrink``), and whether any cell was
     restored to a non-urban class.
     """
-    from landuse.allocation.lp import zone_table
     from landuse.allocation.shrink import occupied_cells, plan_release, release_cells, reoccupy, zone_shares
+    from landuse.allocation.zone_stats import zone_table
 
     cell_ha = cell_area_ha(ds)
     seed = period_seed(scenario.config.growth.seed, p_idx)
@@ -384,7 +384,10 @@ def _plan_period(state: RunState, p_idx: int, y1: int) -> tuple[Any, xr.Dataset,
     growth parameters and when the growth stage began (the unit raster and the parameters count as the growth's);
     the suitability, zone table and pieces are freed when this returns.
     """
-    from landuse.allocation.lp import allocate, cell_pieces, unit_raster, zone_table
+    from landuse.allocation.handoff import unit_raster
+    from landuse.allocation.pieces import cell_pieces
+    from landuse.allocation.planner import allocate
+    from landuse.allocation.zone_stats import zone_table
     from landuse.growth import GrowthParams
 
     scenario, timings, ds = state.scenario, state.timings, state.ds
@@ -432,7 +435,7 @@ def _plan_period(state: RunState, p_idx: int, y1: int) -> tuple[Any, xr.Dataset,
 
 def _coordination(zt: pd.DataFrame, scenario: Scenario, y1: int, lost_before: float, alloc: Any) -> dict[str, Any]:
     """The city-by-city plan's cost against the cluster plan, or why it was not solved."""
-    from landuse.allocation.lp import compare_coordination
+    from landuse.allocation.coordination import compare_coordination
 
     n_cities = int(zt["city"].nunique())
     try:

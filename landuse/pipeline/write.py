@@ -126,7 +126,7 @@ def write_outputs(state: RunState, fin: Finished, manifest: dict[str, Any], *, f
 
 def _write_tables(state: RunState, fin: Finished, d: Path) -> None:
     """``allocation.csv``, ``duals.csv``, ``shortfall.csv`` and (when any) ``transfers.csv``."""
-    from landuse.allocation.lp import write_allocation_csv, write_duals_csv
+    from landuse.allocation.tables import write_allocation_csv, write_duals_csv
 
     write_allocation_csv(state.allocations, d / "allocation.csv")
     write_duals_csv(state.allocations, d / "duals.csv")

@@ -17,7 +17,7 @@ from landuse.core.classes import default_scheme
 from landuse.core.config import scenario_from_dict
 from landuse.core.errors import ConfigError
 from landuse.core.landscape import new_landscape
-from landuse.evaluation.metrics import change_components, figure_of_merit, kappa, lee_sallee
+from landuse.evaluation.agreement import change_components, figure_of_merit, kappa, kappa_simulation, lee_sallee
 from landuse.sample.generate import generate_sample
 from landuse.sample.region import build_sample
 from landuse.surfaces.suitability import compute_suitability
@@ -83,17 +83,17 @@ def _slow_kappa_simulation(before, observed, simulated):
 
 def test_kappa_simulation_hand_values_and_reference() -> None:
     b = np.array([[4, 4, 4, 4]])
-    assert C.kappa_simulation(b, np.array([[1, 1, 4, 4]]), np.array([[1, 4, 1, 4]])) == 0.0
-    assert C.kappa_simulation(b, np.array([[1, 1, 4, 4]]), np.array([[1, 1, 4, 4]])) == 1.0
+    assert kappa_simulation(b, np.array([[1, 1, 4, 4]]), np.array([[1, 4, 1, 4]])) == 0.0
+    assert kappa_simulation(b, np.array([[1, 1, 4, 4]]), np.array([[1, 1, 4, 4]])) == 1.0
     rng = np.random.default_rng(3)
     for _ in range(20):
         before = rng.choice([1, 4, 5], size=(9, 11))
         observed = np.where(rng.random(before.shape) < 0.3, rng.choice([1, 2, 3], size=before.shape), before)
         simulated = np.where(rng.random(before.shape) < 0.3, rng.choice([1, 2, 3], size=before.shape), before)
-        assert C.kappa_simulation(before, observed, simulated) == pytest.approx(
+        assert kappa_simulation(before, observed, simulated) == pytest.approx(
             _slow_kappa_simulation(before, observed, simulated), abs=1e-12)
     # with no change at all in `before` classes but one, KSim differs from Cohen's kappa
-    assert C.kappa_simulation(before, observed, simulated) != pytest.approx(kappa(observed, simulated))
+    assert kappa_simulation(before, observed, simulated) != pytest.approx(kappa(observed, simulated))
 
 
 def test_map_scores_match_metrics_module(setup) -> None:
@@ -108,7 +108,7 @@ def test_map_scores_match_metrics_module(setup) -> None:
         k: comp[k] for k in ("hits", "misses", "wrong_hits", "false_alarms")}
     urban = np.isin(setup.observed, S.urban_codes), np.isin(sim, S.urban_codes)
     assert sc["lee_sallee"] == pytest.approx(lee_sallee(*urban, study_area=setup.valid))
-    assert sc["kappa_simulation"] == pytest.approx(C.kappa_simulation(setup.before, setup.observed, sim,
+    assert sc["kappa_simulation"] == pytest.approx(kappa_simulation(setup.before, setup.observed, sim,
                                                                       study_area=setup.valid))
 
 

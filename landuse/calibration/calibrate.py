@@ -52,7 +52,8 @@ import pandas as pd
 import xarray as xr
 
 from landuse.core.config import Scenario
-from landuse.core.errors import ArgumentError, ConfigError, InfeasibleAllocationError, SolverError
+from landuse.core.errors import ConfigError, InfeasibleAllocationError, SolverError
+from landuse.evaluation.agreement import ChangeHistogram, change_scores
 
 __all__ = [
     "AMOUNTS",
@@ -69,7 +70,6 @@ __all__ = [
     "calibrate_scenario",
     "ensemble_scores",
     "historical_setup",
-    "kappa_simulation",
     "new_patch_stats",
     "null_model",
     "observed_targets",
@@ -173,134 +173,6 @@ PARAMETERS: dict[str, Parameter] = {
                   "growth.suitability.distance_scale_m: distance at which a distance score halves"),
     )
 }
-
-
-# =========================================================================== scores
-
-
-def _components(h: np.ndarray) -> dict[str, float]:
-    """Hits, wrong hits, misses, false alarms, correct rejections of a (before, observed, simulated) histogram."""
-    k = h.shape[0]
-    i, j, m = np.meshgrid(np.arange(k), np.arange(k), np.arange(k), indexing="ij")
-    oc, sc = j != i, m != i
-    return {
-        "hits": float(h[oc & sc & (j == m)].sum()),
-        "wrong_hits": float(h[oc & sc & (j != m)].sum()),
-        "misses": float(h[oc & ~sc].sum()),
-        "false_alarms": float(h[sc & ~oc].sum()),
-        "correct_rejections": float(h[~oc & ~sc].sum()),
-    }
-
-
-def _ratio(a: float, b: float) -> float:
-    return float(a / b) if b > 0 else math.nan
-
-
-def _kappa_simulation_from(h: np.ndarray) -> float:
-    """Kappa-simulation of a (before, observed, simulated) histogram (van Vliet et al. 2011).
-
-    ``KSim = (p_o - p_e) / (1 - p_e)`` with ``p_o`` the agreement of observed and simulated
-    maps and ``p_e = sum_j p(j) sum_i p_obs(i | j) p_sim(i | j)``, the agreement expected
-    from the class transitions out of each original class ``j``.
-    """
-    n = h.sum()
-    if n <= 0:
-        return math.nan
-    po = float(np.einsum("bii->", h)) / n
-    from_j = h.sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_obs = np.where(from_j[:, None] > 0, h.sum(axis=2) / from_j[:, None], 0.0)
-        p_sim = np.where(from_j[:, None] > 0, h.sum(axis=1) / from_j[:, None], 0.0)
-    pe = float(((from_j / n)[:, None] * p_obs * p_sim).sum())
-    return math.nan if math.isclose(pe, 1.0) else float((po - pe) / (1.0 - pe))
-
-
-def _scores_from(h: np.ndarray, urban_idx: np.ndarray) -> dict[str, float]:
-    comp = _components(h)
-    conf = h.sum(axis=0)  # observed x simulated
-    inter = conf[np.ix_(urban_idx, urban_idx)].sum()
-    union = conf[urban_idx, :].sum() + conf[:, urban_idx].sum() - inter
-    return {
-        "fom": _ratio(comp["hits"], comp["hits"] + comp["misses"] + comp["wrong_hits"] + comp["false_alarms"]),
-        "kappa_simulation": _kappa_simulation_from(h),
-        "lee_sallee": _ratio(inter, union),
-        **{k: v for k, v in comp.items() if k != "correct_rejections"},
-    }
-
-
-class _Histogrammer:
-    """Joint (before, observed, simulated) histograms over the valid cells of one pair of maps."""
-
-    def __init__(self, before: np.ndarray, observed: np.ndarray, valid: np.ndarray, *, extra_codes: Sequence[int],
-                 urban_codes: Sequence[int]) -> None:
-        b = np.asarray(before, dtype=np.uint8).reshape(-1)
-        o = np.asarray(observed, dtype=np.uint8).reshape(-1)
-        v = np.asarray(valid, dtype=bool).reshape(-1)
-        present = np.zeros(256, dtype=bool)
-        present[np.unique(b[v])] = True
-        present[np.unique(o[v])] = True
-        present[list(extra_codes)] = True
-        self.codes = np.flatnonzero(present)
-        self.K = int(self.codes.size)
-        self.lut = np.zeros(256, dtype=np.int64)
-        self.lut[self.codes] = np.arange(self.K)
-        self.valid = v
-        self.lb = self.lut[b]
-        self.base = (self.lb * self.K + self.lut[o]) * self.K  # + simulated index
-        self.persist = np.bincount((self.base + self.lb)[v], minlength=self.K**3).astype(np.float64)
-        self.urban_idx = np.flatnonzero(np.isin(self.codes, np.asarray(urban_codes, dtype=np.int64)))
-
-    def of_map(self, simulated: np.ndarray) -> np.ndarray:
-        s = self.lut[np.asarray(simulated, dtype=np.uint8).reshape(-1)]
-        return np.bincount((self.base + s)[self.valid], minlength=self.K**3).astype(np.float64).reshape((self.K,) * 3)
-
-    def of_counts(self, counts: np.ndarray, runs: int, type_codes: Sequence[int]) -> np.ndarray:
-        """Ensemble-mean histogram: cell converted to type ``k`` in ``c`` of ``runs`` runs counts ``c / runs``."""
-        flat = self.persist.copy()
-        c = np.asarray(counts).reshape(len(type_codes), -1)
-        for k, code in enumerate(type_codes):
-            cells = np.flatnonzero(c[k])
-            cells = cells[self.valid[cells]]
-            if cells.size == 0:
-                continue
-            w = c[k, cells].astype(np.float64) / runs
-            flat -= np.bincount(self.base[cells] + self.lb[cells], weights=w, minlength=flat.size)
-            flat += np.bincount(self.base[cells] + self.lut[code], weights=w, minlength=flat.size)
-        return flat.reshape((self.K,) * 3)
-
-
-def kappa_simulation(
-    before: np.ndarray | xr.DataArray,
-    observed: np.ndarray | xr.DataArray,
-    simulated: np.ndarray | xr.DataArray,
-    *,
-    study_area: np.ndarray | xr.DataArray | None = None,
-    nodata: int = 255,
-) -> float:
-    """Kappa-simulation of a simulated map against the observed one (van Vliet et al. 2011).
-
-    ``KSim = (p_o - p_e) / (1 - p_e)``: ``p_o`` is the share of cells where observed and
-    simulated maps agree; ``p_e = sum_j p(j) sum_i p_obs(i | j) p_sim(i | j)`` the agreement
-    expected from the transitions out of each class ``j`` of the ``before`` map. Range
-    [-1, 1]; 0 means no better than the simulated transition sizes placed at random
-    within each original class. Cells outside ``study_area`` or nodata in any map are
-    left out; nan when ``p_e = 1``.
-
-    >>> b = np.array([[4, 4, 4, 4]]); o = np.array([[1, 1, 4, 4]]); s = np.array([[1, 4, 1, 4]])
-    >>> kappa_simulation(b, o, s)  # p_o = 0.5, p_e = 0.5
-    0.0
-    >>> kappa_simulation(b, o, o)
-    1.0
-    """
-    maps = [np.asarray(getattr(a, "values", a)) for a in (before, observed, simulated)]
-    valid = np.ones(maps[0].shape, dtype=bool) if study_area is None else np.asarray(
-        getattr(study_area, "values", study_area), dtype=bool)
-    for m in maps:
-        if m.shape != valid.shape:
-            raise ArgumentError(f"maps and study area differ in shape: {m.shape} and {valid.shape}")
-        valid = valid & (m != nodata)
-    hist = _Histogrammer(maps[0], maps[1], valid, extra_codes=(), urban_codes=())
-    return _kappa_simulation_from(hist.of_map(maps[2]))
 
 
 # =========================================================================== suitability
@@ -427,7 +299,7 @@ class HistoricalSetup:
     _suit_fixed: np.ndarray | None = None
     _c_free: np.ndarray | None = None
     _greenbelt: np.ndarray | None = None
-    _hist: _Histogrammer | None = None
+    _hist: ChangeHistogram | None = None
     _cache: dict = field(default_factory=dict)
 
     # ---- defaults
@@ -508,7 +380,7 @@ class HistoricalSetup:
         """
         counts = np.asarray(result.counts.sel(period=self.after_year).values)
         h = self._hist.of_counts(counts, result.runs, self.base_params.type_codes)
-        out = _scores_from(h, self._hist.urban_idx)
+        out = change_scores(h, self._hist.codes, self.scenario.classes.urban_codes)
         sf = result.shortfall
         out["shortfall"] = float(sf["shortfall"].sum()) if len(sf) else 0.0
         out.update({"new_patches": math.nan, "outlying_share": math.nan, "patch_error": math.nan})
@@ -522,7 +394,7 @@ class HistoricalSetup:
 
     def score_map(self, simulated: np.ndarray) -> dict[str, float]:
         """Scores of one simulated map of the later date."""
-        return _scores_from(self._hist.of_map(simulated), self._hist.urban_idx)
+        return change_scores(self._hist.of_map(simulated), self._hist.codes, self.scenario.classes.urban_codes)
 
     def evaluate(self, values: Mapping[str, float | int | bool], *, runs: int, seed: int,
                  patches: bool = False) -> dict[str, float]:
@@ -893,8 +765,7 @@ def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray
 
     hist = None
     if observed is not None:
-        hist = _Histogrammer(before, observed, valid, extra_codes=base_params.type_codes,
-                             urban_codes=classes.urban_codes)
+        hist = ChangeHistogram(before, observed, valid, codes=base_params.type_codes)
     return HistoricalSetup(
         scenario=scenario, before_year=int(before_year), after_year=int(after_year), landscape=ds0, before=before,
         observed=observed, valid=valid, targets=targets, base_params=base_params, applicable=applicable,

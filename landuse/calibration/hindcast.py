@@ -43,12 +43,12 @@ from landuse.calibration.calibrate import (
     build_setup,
     calibrate,
     historical_setup,
-    kappa_simulation,
     observed_targets,
     quantity_zones,
 )
 from landuse.core.config import Scenario
 from landuse.core.errors import ConfigError, LanduseError
+from landuse.evaluation.agreement import kappa_simulation, validation_metrics
 from landuse.evaluation.expected import allocate_by_rank, expected_map
 
 __all__ = [
@@ -140,10 +140,8 @@ def score_map(before: np.ndarray, observed: np.ndarray, simulated: np.ndarray, v
     ``allocation_disagreement`` (Pontius & Millones 2011, shares of the study area);
     ``kappa_simulation`` (van Vliet et al. 2011); ``lee_sallee`` of urban land;
     ``fom_by_window``: :func:`multiresolution_fom` of urban gain. All metrics come from
-    :mod:`landuse.evaluation.metrics` and :func:`landuse.calibration.calibrate.kappa_simulation`.
+    :mod:`landuse.evaluation.agreement`.
     """
-    from landuse.evaluation.metrics import validation_metrics
-
     classes = scenario.classes
     m = validation_metrics(before, observed, simulated, classes, study_area=valid)
     codes = np.asarray(classes.urban_codes, dtype=np.uint8)

@@ -87,7 +87,6 @@ _MIN_TRAIN_CELLS = 20  # a trained suitability needs this many observed gains of
 _SEARCH_STAGES = ("default", "sobol", "gp")  # stages evaluated on the search seeds (the GP's data)
 _REFINE_PER_PARAMETER = 4  # at most this many refinement points per fitted parameter
 _EDGE = 0.02  # a calibrated value this close to an end of its range (unit scale) is reported as at the edge
-_MASK_DRIVER_LAYERS = ("roads", "rail", "stations", "centres")  # dist_<layer> drivers of landuse.surfaces.suitability
 
 
 # =========================================================================== parameters
@@ -181,14 +180,22 @@ PARAMETERS: dict[str, Parameter] = {
 class _LinearSuitability:
     """Weighted-linear suitability at any distance scale, from distances computed once.
 
-    Bit-identical to :func:`landuse.surfaces.suitability.compute_suitability` at the scenario's
-    own scale (tested): distance scores are :func:`~landuse.surfaces.suitability.distance_score`
-    of cached distances, other drivers' scores are scale-free.
+    Bit-identical to :func:`landuse.surfaces.suitability.compute_suitability` at any scale (tested): the distance
+    drivers' masks (:func:`~landuse.surfaces.suitability.distance_driver_mask`) and distances are computed once,
+    their scores (:func:`~landuse.surfaces.suitability.distance_score`) at each scale, the other drivers' scores
+    (:func:`~landuse.surfaces.suitability.driver_score`) are scale-free, and the drivers are combined by
+    :func:`~landuse.surfaces.suitability.weighted_suitability`.
     """
 
     def __init__(self, ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray) -> None:
         from landuse.core.landscape import cell_sizes
-        from landuse.surfaces.suitability import compute_suitability, distance_to, driver_score, type_weights
+        from landuse.surfaces.suitability import (
+            compute_suitability,
+            distance_driver_mask,
+            distance_to,
+            driver_score,
+            type_weights,
+        )
 
         base = compute_suitability(ds, scenario, landuse=landuse)  # raises the config errors, lists dropped drivers
         self.base_scale = float(scenario.config.growth.suitability.distance_scale_m)
@@ -196,20 +203,15 @@ class _LinearSuitability:
         dropped = set(base.attrs.get("dropped_drivers", ()))
         self.weights = {t: {n: w for n, w in ws.items() if w > 0 and n not in dropped}
                         for t, ws in type_weights(scenario).items()}
-        self.inside = np.asarray(ds["study_area"].values, dtype=bool)
+        self.inside = np.ascontiguousarray(ds["study_area"].values, dtype=bool)
         cell = cell_sizes(ds)
-        classes = scenario.classes
-        self.types = tuple(classes.urban_types)
+        self.types = tuple(scenario.classes.urban_types)
         self.distances: dict[str, np.ndarray] = {}
         self.static: dict[str, np.ndarray] = {}
         for name in dict.fromkeys(n for ws in self.weights.values() for n in ws):
-            key = name[5:] if name.startswith("dist_") else None
-            if key == "urban":
-                self.distances[name] = distance_to(classes.is_role(landuse, "urban") & self.inside, cell=cell)
-            elif key in classes.urban_types:
-                self.distances[name] = distance_to(classes.is_role(landuse, key) & self.inside, cell=cell)
-            elif key in _MASK_DRIVER_LAYERS and key in ds:
-                self.distances[name] = distance_to(np.asarray(ds[key].values, dtype=bool), cell=cell)
+            mask = distance_driver_mask(ds, scenario, name, landuse=landuse)
+            if mask is not None:
+                self.distances[name] = distance_to(mask, cell=cell)
             else:
                 score = driver_score(ds, scenario, name, landuse=landuse)
                 if score is not None:
@@ -221,7 +223,7 @@ class _LinearSuitability:
 
     def at(self, scale_m: float) -> np.ndarray:
         """Suitability (type, rows, cols) float32 with distance scores halving at ``scale_m``."""
-        from landuse.surfaces.suitability import distance_score
+        from landuse.surfaces.suitability import distance_score, weighted_suitability
 
         if float(scale_m) == self.base_scale:
             return self.base
@@ -229,13 +231,8 @@ class _LinearSuitability:
         scores.update(self.static)
         out = np.zeros(self.base.shape, dtype=np.float32)
         for k, t in enumerate(self.types):
-            acc = np.zeros(self.base.shape[1:], dtype=np.float32)
-            total = 0.0
-            for name, w in self.weights[t].items():
-                acc += np.float32(w) * scores[name]
-                total += w
-            out[k] = acc / np.float32(total) if total > 0 else 1.0
-        out[:, ~self.inside] = 0.0
+            ws = self.weights[t]
+            weighted_suitability([scores[n] for n in ws], list(ws.values()), self.inside, out=out[k])
         return out
 
 
@@ -324,16 +321,14 @@ class HistoricalSetup:
     # ---- parameters -> GrowthParams
     def _potential(self, scale: float, leakage: float) -> np.ndarray:
         from landuse.growth import quantise_potential
+        from landuse.surfaces.constraints import with_soft_greenbelt
 
         key = (float(scale), float(leakage))
         hit = self._cache.get("potential")
         if hit is not None and hit[0] == key:
             return hit[1]
         suit = self._suit_linear.at(scale) if self._suit_linear is not None else self._suit_fixed
-        c = self._c_free
-        if self._greenbelt is not None:
-            c = c.copy()
-            c[self._greenbelt] *= np.float32(leakage)
+        c = with_soft_greenbelt(self._c_free, self._greenbelt, leakage)
         pot = np.empty(suit.shape, dtype=np.uint8)
         for k in range(suit.shape[0]):
             pot[k] = quantise_potential(suit[k] * c)
@@ -449,13 +444,6 @@ def patch_error(simulated: Mapping[str, float], observed: Mapping[str, float]) -
                        + abs(simulated["outlying_share"] - observed["outlying_share"]), 12))
 
 
-def _with_policy(scenario: Scenario, **greenbelt: Any) -> Scenario:
-    cfg = scenario.config.model_copy(deep=True)
-    for k, v in greenbelt.items():
-        setattr(cfg.policy.greenbelt, k, v)
-    return Scenario(cfg, path=scenario.path, base_dir=scenario.base_dir)
-
-
 QUANTITIES: tuple[str, ...] = ("zone", "cluster")
 """How observed amounts are given to a historical simulation: per allocation zone, or one cluster-wide total."""
 
@@ -476,18 +464,20 @@ def _amounts_of(amounts: str | None, quantities: str | None, scenario: Scenario)
     return amounts
 
 
-def reachable_cells(landscape: xr.Dataset, scenario: Scenario, before: np.ndarray) -> np.ndarray:
+def reachable_cells(landscape: xr.Dataset, scenario: Scenario, before: np.ndarray, *,
+                    soft_greenbelt: bool = True) -> np.ndarray:
     """``(types, rows, cols)`` bool: may the model turn the cell into that urban type at all?
 
     True where ``growth.conversion`` lets the cell's class (in ``before``) become the type
     and the constraint factor (:func:`landuse.surfaces.constraints.constraint_factor`: red line,
     permanent farmland, water, hard greenbelt or boundary) is positive. Observed change
-    elsewhere is a transition no parameter can produce.
+    elsewhere is a transition no parameter can produce. ``soft_greenbelt=False``: a soft
+    greenbelt rules out no cell, whatever its strength (a calibration varies its leakage).
     """
     from landuse.surfaces.constraints import constraint_factor, source_allowed_lut
 
     lut = source_allowed_lut(scenario)
-    c = constraint_factor(landscape, scenario, landuse=before) > 0
+    c = constraint_factor(landscape, scenario, landuse=before, soft_greenbelt=soft_greenbelt) > 0
     return np.stack([lut[k][before] & c for k in range(lut.shape[0])])
 
 
@@ -658,9 +648,8 @@ def historical_setup(landscape: xr.Dataset, scenario: Scenario, *, history_year:
     ds_before = landscape.copy()
     ds_before["landuse"] = (("y", "x"), before)
     # a soft greenbelt only lowers the potential (its leakage may be calibrated): never a transition ruled out
-    reach_sc = _with_policy(scenario, mode="none") if scenario.config.policy.greenbelt.mode == "soft" else scenario
-    unreachable, unreach_info = _unreachable_gain(before, observed, valid, reachable_cells(ds_before, reach_sc, before),
-                                                  scenario)
+    reach = reachable_cells(ds_before, scenario, before, soft_greenbelt=False)
+    unreachable, unreach_info = _unreachable_gain(before, observed, valid, reach, scenario)
     if unreach_info["observed_gain"] and unreach_info["cells"] == unreach_info["observed_gain"]:
         raise ConfigError(
             f"none of the urban gain {history_year} -> {start} can be made by the model: its source classes may not "
@@ -704,7 +693,7 @@ def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray
     ``landscape`` that are not land use are read, so a later map in it is never seen.
     """
     from landuse.growth import GrowthParams
-    from landuse.surfaces.constraints import constraint_factor
+    from landuse.surfaces.constraints import constraint_factor, soft_greenbelt_cells
 
     classes = scenario.classes
     ds0 = landscape.drop_vars([v for v in landscape.data_vars if str(v).startswith("landuse")])
@@ -731,9 +720,9 @@ def build_setup(landscape: xr.Dataset, scenario: Scenario, *, before: np.ndarray
         suit0 = suit_fixed
 
     pol = scenario.config.policy
-    soft_gb = pol.greenbelt.mode == "soft" and "greenbelt" in ds0
-    c_free = constraint_factor(ds0, _with_policy(scenario, mode="none") if soft_gb else scenario, landuse=before)
-    greenbelt = (np.asarray(ds0["greenbelt"].values, dtype=bool) & (c_free > 0)) if soft_gb else None
+    # the soft greenbelt apart: its leakage is a calibrated parameter (HistoricalSetup._potential puts it back)
+    c_free = constraint_factor(ds0, scenario, landuse=before, soft_greenbelt=False)
+    greenbelt = soft_greenbelt_cells(ds0, scenario, c_free)
     base_params = GrowthParams.from_scenario(scenario, ds0, suitability=suit0).replace(periods=(after_year,))
     if amounts not in AMOUNTS:
         raise ConfigError(f"calibration.amounts must be one of {', '.join(AMOUNTS)}, got {amounts!r}")

@@ -121,6 +121,37 @@ def _cell_yx(cell_size: float | tuple[float, float]) -> tuple[float, float]:
     return float(cell_size), float(cell_size)
 
 
+def _class_in_study(mask: ArrayLike, study_area: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
+    """The class mask (2-D) restricted to the study area, and the study area (every cell when None)."""
+    m = np.asarray(_values(mask), dtype=bool)
+    if m.ndim != 2:
+        raise ArgumentError(f"mask must be 2-D, got shape {m.shape}")
+    if study_area is None:
+        study = store_by_strips(m.shape, bool, lambda a, b: True)
+    else:
+        study = np.asarray(_values(study_area), dtype=bool)
+        if study.shape != m.shape:
+            raise ArgumentError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
+        m = store_by_strips(m.shape, bool, lambda a, b: m[a:b] & study[a:b])
+    return m, study
+
+
+def _patch_figures(areas: np.ndarray, perims: np.ndarray, n: int, a_cells: int, land_cells: int,
+                   cell_ha: float) -> tuple[float, float, float, float]:
+    """LPI, compactness index, SHAPE_AM and mean patch area of :func:`landscape_metrics` from the per-label areas
+    and perimeters (label 0 the background) of ``n`` patches."""
+    if not n:
+        return 0.0, math.nan, math.nan, math.nan
+    areas = areas[1:]
+    perims = perims[1:].astype(np.float64)
+    lpi = 100.0 * float(areas.max()) / land_cells
+    pmin = min_perimeter(areas)
+    compact = float(np.sum(pmin / perims)) / float(n) ** 2
+    shape_am = float(np.sum(areas * (perims / pmin))) / float(areas.sum())
+    mean_area = a_cells * cell_ha / n
+    return lpi, compact, shape_am, mean_area
+
+
 def landscape_metrics(
     mask: ArrayLike,
     *,
@@ -198,16 +229,7 @@ def landscape_metrics(
     50.0
     """
     struct = _structure(connectivity)
-    m = np.asarray(_values(mask), dtype=bool)
-    if m.ndim != 2:
-        raise ArgumentError(f"mask must be 2-D, got shape {m.shape}")
-    if study_area is None:
-        study = store_by_strips(m.shape, bool, lambda a, b: True)
-    else:
-        study = np.asarray(_values(study_area), dtype=bool)
-        if study.shape != m.shape:
-            raise ArgumentError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
-        m = store_by_strips(m.shape, bool, lambda a, b: m[a:b] & study[a:b])
+    m, study = _class_in_study(mask, study_area)
     cy, cx = _cell_yx(cell_size)
     cell_ha = cy * cx / 10_000.0
     land_cells = int(np.count_nonzero(study))
@@ -228,17 +250,7 @@ def landscape_metrics(
         tb -= boundary_sides - boundary_lr
     edge_m = lr * cy + tb * cx
 
-    if n:
-        areas = areas[1:]
-        perims = perims[1:].astype(np.float64)
-        lpi = 100.0 * float(areas.max()) / land_cells
-        pmin = min_perimeter(areas)
-        compact = float(np.sum(pmin / perims)) / float(n) ** 2
-        shape_am = float(np.sum(areas * (perims / pmin))) / float(areas.sum())
-        mean_area = a_cells * cell_ha / n
-    else:
-        lpi, compact, shape_am, mean_area = 0.0, math.nan, math.nan, math.nan
-
+    lpi, compact, shape_am, mean_area = _patch_figures(areas, perims, n, a_cells, land_cells, cell_ha)
     return {
         "total_area": a_cells * cell_ha,
         "percentage_of_landscape": 100.0 * a_cells / land_cells,

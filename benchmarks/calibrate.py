@@ -3,7 +3,7 @@
     python benchmarks/calibrate.py [--quick] [--budget N] [--runs R] [--modes threads,dask] [--seeds 0,1,2]
                                    [--amounts allocator|observed_zone|cluster] [--finalists F] [--no-refine]
 
-Runs `landuse.calibration.calibrate.calibrate` on configs/sample.yaml (1000 x 1000 cells) with the
+Runs `landuse.calibration.search.calibrate` on configs/sample.yaml (1000 x 1000 cells) with the
 default budget (``calibration.budget``) in each parallel mode — points one after another
 on the engine's numba threads, and two at a time on a loopback Dask LocalCluster of two
 single-threaded workers — checks that both give the same table, and prints the FoM
@@ -43,7 +43,8 @@ def main() -> None:
 
     import numba
 
-    from landuse.calibration.calibrate import calibrate, historical_setup
+    from landuse.calibration.search import calibrate
+    from landuse.calibration.setup import historical_setup
     from landuse.core.config import load_scenario
     from landuse.io.rasters import read_landscape
 

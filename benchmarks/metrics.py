@@ -29,13 +29,13 @@ from scipy import ndimage
 from landuse.core.classes import URBAN_TYPES, default_scheme
 from landuse.core.config import scenario_from_dict
 from landuse.core.landscape import new_landscape
+from landuse.evaluation.agreement import validation_metrics
 from landuse.evaluation.boundary import delineate_ugb
 from landuse.evaluation.metrics import (
     expansion_types,
     landscape_metrics,
     quota_report,
     urban_metrics,
-    validation_metrics,
 )
 
 
@@ -163,7 +163,8 @@ def main() -> None:
                                       min_area_ha=50.0), figures, "delineate_ugb_s")
     figures["ugb_share"] = round(float(ugb.values.mean()), 4)
     if args.strips:
-        from landuse.evaluation.metrics import _joint_histogram, landscape_counts
+        from landuse.evaluation.agreement import joint_histogram
+        from landuse.evaluation.metrics import landscape_counts
 
         whole = timed("landscape_counts (whole raster)", lambda: landscape_counts(urban), figures,
                       "landscape_counts_s")
@@ -171,10 +172,10 @@ def main() -> None:
                       lambda: landscape_counts(urban, strip_rows=args.strips), figures, "landscape_counts_strips_s")
         maps = (d["landuse"], d["observed"], d["simulated"])
         h_whole = timed("validation histogram (whole grid)",
-                        lambda: _joint_histogram(maps, study_area=None, nodata=s.nodata, strip_rows=None),
+                        lambda: joint_histogram(maps, study_area=None, nodata=s.nodata, strip_rows=None),
                         figures, "validation_histogram_s")
         h_strip = timed(f"validation histogram (strips of {args.strips} rows)",
-                        lambda: _joint_histogram(maps, study_area=None, nodata=s.nodata, strip_rows=args.strips),
+                        lambda: joint_histogram(maps, study_area=None, nodata=s.nodata, strip_rows=args.strips),
                         figures, "validation_histogram_strips_s")
         figures["strips_equal"] = bool(whole == strip and (h_whole[0] == h_strip[0]).all())
     total = sum(figures[k] for k in ("urban_metrics_s", "lei_100m_s", "validation_s", "quota_report_s",

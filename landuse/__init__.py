@@ -31,7 +31,7 @@ _EXPORTS = {
     "policy_checks": "landuse.evaluation.checks",
     "failure_lines": "landuse.evaluation.checks",
     "compare_runs": "landuse.report.compare",
-    "calibrate_scenario": "landuse.calibration.calibrate",
+    "calibrate_scenario": "landuse.calibration.run",
     "hindcast_scenario": "landuse.calibration.hindcast",
     "run_sleuth": "landuse.sleuth.model",
 }

@@ -11,13 +11,16 @@ import yaml
 from affine import Affine
 from typer.testing import CliRunner
 
-from landuse.calibration import calibrate as C
+from landuse.calibration.objective import new_patch_stats, patch_error
+from landuse.calibration.result import write_calibration
+from landuse.calibration.search import calibrate
+from landuse.calibration.setup import historical_setup, null_model
 from landuse.cli.app import app
 from landuse.core.classes import default_scheme
 from landuse.core.config import scenario_from_dict
 from landuse.core.errors import ConfigError
 from landuse.core.landscape import new_landscape
-from landuse.evaluation.metrics import change_components, figure_of_merit, kappa, lee_sallee
+from landuse.evaluation.agreement import change_components, figure_of_merit, kappa, kappa_simulation, lee_sallee
 from landuse.sample.generate import generate_sample
 from landuse.sample.region import build_sample
 from landuse.surfaces.suitability import compute_suitability
@@ -51,7 +54,7 @@ def region_ds():
 
 @pytest.fixture(scope="module")
 def setup(region_ds):
-    return C.historical_setup(region_ds, _scenario(), amounts="observed_zone")
+    return historical_setup(region_ds, _scenario(), amounts="observed_zone")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,7 @@ def synthetic(region_ds, setup):
     ds = region_ds.copy()
     ds["landuse"] = (("y", "x"), np.asarray(res.landuse[2020].values))
     ds["landuse"].attrs.update(region_ds["landuse"].attrs)
-    return C.historical_setup(ds, _scenario(), amounts="observed_zone")
+    return historical_setup(ds, _scenario(), amounts="observed_zone")
 
 
 # --------------------------------------------------------------------------- scores
@@ -83,17 +86,17 @@ def _slow_kappa_simulation(before, observed, simulated):
 
 def test_kappa_simulation_hand_values_and_reference() -> None:
     b = np.array([[4, 4, 4, 4]])
-    assert C.kappa_simulation(b, np.array([[1, 1, 4, 4]]), np.array([[1, 4, 1, 4]])) == 0.0
-    assert C.kappa_simulation(b, np.array([[1, 1, 4, 4]]), np.array([[1, 1, 4, 4]])) == 1.0
+    assert kappa_simulation(b, np.array([[1, 1, 4, 4]]), np.array([[1, 4, 1, 4]])) == 0.0
+    assert kappa_simulation(b, np.array([[1, 1, 4, 4]]), np.array([[1, 1, 4, 4]])) == 1.0
     rng = np.random.default_rng(3)
     for _ in range(20):
         before = rng.choice([1, 4, 5], size=(9, 11))
         observed = np.where(rng.random(before.shape) < 0.3, rng.choice([1, 2, 3], size=before.shape), before)
         simulated = np.where(rng.random(before.shape) < 0.3, rng.choice([1, 2, 3], size=before.shape), before)
-        assert C.kappa_simulation(before, observed, simulated) == pytest.approx(
+        assert kappa_simulation(before, observed, simulated) == pytest.approx(
             _slow_kappa_simulation(before, observed, simulated), abs=1e-12)
     # with no change at all in `before` classes but one, KSim differs from Cohen's kappa
-    assert C.kappa_simulation(before, observed, simulated) != pytest.approx(kappa(observed, simulated))
+    assert kappa_simulation(before, observed, simulated) != pytest.approx(kappa(observed, simulated))
 
 
 def test_map_scores_match_metrics_module(setup) -> None:
@@ -108,7 +111,7 @@ def test_map_scores_match_metrics_module(setup) -> None:
         k: comp[k] for k in ("hits", "misses", "wrong_hits", "false_alarms")}
     urban = np.isin(setup.observed, S.urban_codes), np.isin(sim, S.urban_codes)
     assert sc["lee_sallee"] == pytest.approx(lee_sallee(*urban, study_area=setup.valid))
-    assert sc["kappa_simulation"] == pytest.approx(C.kappa_simulation(setup.before, setup.observed, sim,
+    assert sc["kappa_simulation"] == pytest.approx(kappa_simulation(setup.before, setup.observed, sim,
                                                                       study_area=setup.valid))
 
 
@@ -174,20 +177,20 @@ def test_greenbelt_leakage_reproduces_constraint_factor(setup) -> None:
 def test_setup_errors_and_skipped_parameters(region_ds) -> None:
     ds = region_ds.drop_vars("landuse_2010")
     with pytest.raises(ConfigError, match="layers.history"):
-        C.historical_setup(ds, _scenario())
+        historical_setup(ds, _scenario())
     with pytest.raises(ConfigError, match="history_year"):
-        C.historical_setup(region_ds, _scenario(), history_year=2015)
+        historical_setup(region_ds, _scenario(), history_year=2015)
     same = region_ds.copy()
     same["landuse_2010"] = same["landuse"]
     with pytest.raises(ConfigError, match="no urban land was gained"):
-        C.historical_setup(same, _scenario())
+        historical_setup(same, _scenario())
     eye = {t: {u: float(t == u) for u in URBAN_TYPES} for t in URBAN_TYPES}
-    s = C.historical_setup(region_ds, _scenario(growth={"neighbourhood_weights": eye}))
+    s = historical_setup(region_ds, _scenario(growth={"neighbourhood_weights": eye}))
     assert "cross_weight" in s.skipped and "cross_weight" not in s.applicable
-    nogb = C.historical_setup(region_ds, _scenario(policy={"greenbelt": {"mode": "hard"}}))
+    nogb = historical_setup(region_ds, _scenario(policy={"greenbelt": {"mode": "hard"}}))
     assert "greenbelt_leakage" in nogb.skipped and "greenbelt_leakage" not in nogb.applicable
     with pytest.raises(ConfigError, match="greenbelt_leakage"):
-        C.calibrate(nogb, budget=4, runs=1, parameters={"greenbelt_leakage": [0, 1]})
+        calibrate(nogb, budget=4, runs=1, parameters={"greenbelt_leakage": [0, 1]})
 
 
 def test_null_model_takes_nearest_developable_cells_per_zone() -> None:
@@ -200,9 +203,9 @@ def test_null_model_takes_nearest_developable_cells_per_zone() -> None:
     lu1[4, 7] = RES
     ds = new_landscape({"landuse": lu1, "landuse_2010": lu0, "cities": np.ones((5, 8), np.int32)},
                        crs="EPSG:32651", transform=Affine(100, 0, 0, 0, -100, 500))
-    s = C.historical_setup(ds, _scenario(allocation={"block_size_m": 400},
+    s = historical_setup(ds, _scenario(allocation={"block_size_m": 400},
                                          policy={"greenbelt": {"mode": "none"}}), amounts="observed_zone")
-    null = C.null_model(s)
+    null = null_model(s)
     new = np.argwhere(null != lu0)
     # zones are 4x4 blocks. Rows 0-3, cols 4-7 gained 2 cells: the nearest farmland to the urban cell (2, 0) is
     # (2, 4), then (1, 4) and (3, 4) tie (ties go to the lower cell index). Row 4, cols 4-7 gained 1: (4, 4).
@@ -217,8 +220,8 @@ def test_allocator_amounts_grow_the_lp_plan_of_the_observed_totals(region_ds) ->
     from landuse.allocation.zones import zone_grid
 
     sc = _scenario()
-    zoned = C.historical_setup(region_ds, sc, amounts="observed_zone")
-    s = C.historical_setup(region_ds, sc)  # calibration.amounts defaults to the allocator
+    zoned = historical_setup(region_ds, sc, amounts="observed_zone")
+    s = historical_setup(region_ds, sc)  # calibration.amounts defaults to the allocator
     assert s.amounts == "allocator" and s.plan["units"] == s.targets["zone"].nunique() > 0
     # the same totals per type as observed (what the model can make), given to the LP, not the observed zones
     assert s.targets.groupby("type")["cells"].sum().to_dict() == zoned.targets.groupby("type")["cells"].sum().to_dict()
@@ -249,7 +252,7 @@ def test_unreachable_gain_is_left_out_of_amounts_and_scores() -> None:
     lu1[3, 5] = RES
     ds = new_landscape({"landuse": lu1, "landuse_2010": lu0}, crs="EPSG:32651",
                        transform=Affine(100, 0, 0, 0, -100, 400))
-    s = C.historical_setup(ds, _scenario(policy={"greenbelt": {"mode": "none"}}), amounts="cluster")
+    s = historical_setup(ds, _scenario(policy={"greenbelt": {"mode": "none"}}), amounts="cluster")
     assert s.unreachable["cells"] == 1 and s.unreachable["share"] == pytest.approx(1 / 3)
     assert s.unreachable["by_type"]["residential"] == 1
     assert s.observed_change_cells == 2 and not s.valid[3, 5]
@@ -262,9 +265,9 @@ def test_unreachable_gain_is_left_out_of_amounts_and_scores() -> None:
     lu2[3, 5] = RES
     only_water["landuse"] = (("y", "x"), lu2)
     with pytest.raises(ConfigError, match="none of the urban gain"):
-        C.historical_setup(only_water, _scenario(), amounts="cluster")
+        historical_setup(only_water, _scenario(), amounts="cluster")
     with pytest.raises(ConfigError, match="calibration.amounts"):
-        C.historical_setup(ds, _scenario(), amounts="per_zone")
+        historical_setup(ds, _scenario(), amounts="per_zone")
 
 
 def test_allocator_that_cannot_plan_the_history_says_what_to_do() -> None:
@@ -279,8 +282,8 @@ def test_allocator_that_cannot_plan_the_history_says_what_to_do() -> None:
                        transform=Affine(100, 0, 0, 0, -100, 400))
     sc = _scenario(policy={"greenbelt": {"mode": "none"}, "farmland_loss_cap": {"hectares": 0}})
     with pytest.raises(InfeasibleAllocationError, match="calibration.amounts is 'allocator'.*'cluster'"):
-        C.historical_setup(ds, sc)
-    assert C.historical_setup(ds, sc, amounts="cluster").observed_change_cells == 2
+        historical_setup(ds, sc)
+    assert historical_setup(ds, sc, amounts="cluster").observed_change_cells == 2
 
 
 def test_new_patch_stats_by_hand() -> None:
@@ -290,11 +293,11 @@ def test_new_patch_stats_by_hand() -> None:
     after[2, 2] = RES  # touches the old block diagonally: edge expansion
     after[4, 5:7] = RES  # no urban neighbour: an outlying patch of 2 cells
     ds = new_landscape({"landuse": after}, crs="EPSG:32651", transform=Affine(100, 0, 0, 0, -100, 600))
-    st = C.new_patch_stats(before, after, ds, _scenario(), valid=np.ones(before.shape, bool))
+    st = new_patch_stats(before, after, ds, _scenario(), valid=np.ones(before.shape, bool))
     assert st == {"new_patches": 2.0, "mean_patch_cells": 1.5, "outlying_patches": 1.0,
                   "outlying_share": pytest.approx(2 / 3)}
-    assert C.patch_error(st, st) == 0.0
-    assert C.patch_error({"new_patches": 3.0, "outlying_share": 0.5}, st) == pytest.approx(
+    assert patch_error(st, st) == 0.0
+    assert patch_error({"new_patches": 3.0, "outlying_share": 0.5}, st) == pytest.approx(
         np.log(4 / 3) + abs(0.5 - 2 / 3))
 
 
@@ -306,7 +309,7 @@ def test_calibration_recovers_the_fom_of_the_true_parameters(synthetic) -> None:
     true_fom = synthetic.evaluate(TRUE, runs=8, seed=99)["fom"]
     default_fom = synthetic.evaluate({}, runs=8, seed=99)["fom"]
     assert default_fom < 0.9 * true_fom  # the default alone would fail the test
-    res = C.calibrate(synthetic, budget=32, runs=4, seed=0)
+    res = calibrate(synthetic, budget=32, runs=4, seed=0)
     got = synthetic.evaluate(res.best, runs=8, seed=99)["fom"]
     assert got >= 0.9 * true_fom, (got, true_fom, res.best)
     assert res.validation["calibrated"]["fom"] >= 0.9 * true_fom
@@ -324,7 +327,7 @@ def test_calibration_recovers_the_fom_of_the_true_parameters(synthetic) -> None:
 
 def test_search_reports_edges_and_patches_and_can_fit_patches(synthetic) -> None:
     # the generating strength is 5: confined to [0, 1] the best value lies at the top of the range
-    res = C.calibrate(synthetic, budget=8, runs=2, seed=1, finalists=2,
+    res = calibrate(synthetic, budget=8, runs=2, seed=1, finalists=2,
                       parameters={"neighbourhood_strength": [0.0, 1.0], "spontaneous_share": [0.0, 0.5]})
     assert res.info["at_edge"].get("neighbourhood_strength") == "high"
     assert "At the edge of its range: `neighbourhood_strength` (high)" in res.markdown(synthetic.scenario)
@@ -334,7 +337,7 @@ def test_search_reports_edges_and_patches_and_can_fit_patches(synthetic) -> None
     assert res.validation["calibrated"]["new_patches"] > 0 and res.info["observed_patches"]["new_patches"] > 0
     assert res.validation["default"]["patch_error"] >= 0
     # with a patch weight the objective is the FoM minus the weighted patch error, at every point
-    w = C.calibrate(synthetic, budget=6, runs=2, seed=1, finalists=1, refine=False, patch_weight=0.5,
+    w = calibrate(synthetic, budget=6, runs=2, seed=1, finalists=1, refine=False, patch_weight=0.5,
                     parameters={"spontaneous_share": [0.0, 0.5]})
     assert w.table["patch_error"].notna().all()
     assert np.allclose(w.table["objective"], w.table["fom"] - 0.5 * w.table["patch_error"])
@@ -342,25 +345,25 @@ def test_search_reports_edges_and_patches_and_can_fit_patches(synthetic) -> None
 
 
 def test_same_seed_same_calibration_and_csv(setup, tmp_path) -> None:
-    a = C.calibrate(setup, budget=10, runs=2, seed=4, objective="kappa_simulation")
-    b = C.calibrate(setup, budget=10, runs=2, seed=4, objective="kappa_simulation")
-    fa = C.write_calibration(a, tmp_path / "a", scenario=setup.scenario)
-    fb = C.write_calibration(b, tmp_path / "b", scenario=setup.scenario)
+    a = calibrate(setup, budget=10, runs=2, seed=4, objective="kappa_simulation")
+    b = calibrate(setup, budget=10, runs=2, seed=4, objective="kappa_simulation")
+    fa = write_calibration(a, tmp_path / "a", scenario=setup.scenario)
+    fb = write_calibration(b, tmp_path / "b", scenario=setup.scenario)
     assert fa["csv"].read_bytes() == fb["csv"].read_bytes()
     assert fa["yaml"].read_text() == fb["yaml"].read_text()
     assert (a.table["objective"] == a.table["kappa_simulation"]).all()
-    c = C.calibrate(setup, budget=10, runs=2, seed=5, objective="kappa_simulation")
+    c = calibrate(setup, budget=10, runs=2, seed=5, objective="kappa_simulation")
     assert not c.table.equals(a.table)
 
 
 def test_yaml_block_reproduces_the_calibrated_parameters(region_ds, setup) -> None:
-    res = C.calibrate(setup, budget=8, runs=1, seed=2)
+    res = calibrate(setup, budget=8, runs=1, seed=2)
     block = yaml.safe_load(res.yaml_block(setup.scenario))
     data = _scenario_data()  # the YAML the setup's scenario came from
     for section, keys in block.items():
         data.setdefault(section, {}).update(keys)
     merged = scenario_from_dict(data)
-    again = C.historical_setup(region_ds, merged, amounts="observed_zone")
+    again = historical_setup(region_ds, merged, amounts="observed_zone")
     p_best, p_merged = setup.params_at(res.best), again.base_params
     assert np.array_equal(p_best.potential, p_merged.potential)
     assert np.array_equal(p_best.neighbourhood_weights, p_merged.neighbourhood_weights)
@@ -370,17 +373,17 @@ def test_yaml_block_reproduces_the_calibrated_parameters(region_ds, setup) -> No
 
 def test_bad_options_are_config_errors(setup) -> None:
     with pytest.raises(ConfigError, match="objective"):
-        C.calibrate(setup, budget=4, objective="accuracy")
+        calibrate(setup, budget=4, objective="accuracy")
     with pytest.raises(ConfigError, match="budget"):
-        C.calibrate(setup, budget=2)
+        calibrate(setup, budget=2)
     with pytest.raises(ConfigError, match="calibration.parameters.neighbourhood_strength"):
-        C.calibrate(setup, budget=4, parameters={"neighbourhood_strength": [3, 1]})
+        calibrate(setup, budget=4, parameters={"neighbourhood_strength": [3, 1]})
     with pytest.raises(ConfigError, match="unknown parameter"):
-        C.calibrate(setup, budget=4, parameters={"seed": [0, 1]})
+        calibrate(setup, budget=4, parameters={"seed": [0, 1]})
 
 
 def test_fixed_subset_of_parameters(setup) -> None:
-    res = C.calibrate(setup, budget=6, runs=1, seed=1, parameters={"neighbourhood_strength": [0.5, 2.0]})
+    res = calibrate(setup, budget=6, runs=1, seed=1, parameters={"neighbourhood_strength": [0.5, 2.0]})
     assert list(res.ranges) == ["neighbourhood_strength"] and list(res.best) == ["neighbourhood_strength"]
     assert res.table["neighbourhood_strength"].iloc[1:].between(0.5, 2.0).all()
     assert "spontaneous_share" not in res.table
@@ -443,10 +446,10 @@ def test_one_urban_type_of_any_name_through_the_allocator() -> None:
     sc = scenario_from_dict({"name": "one", "layers": {"landuse": "landuse.tif"}, "classes": classes,
                              "periods": [2020, 2030], "allocation": {"block_size_m": 400}})
     assert sc.classes.urban_types == ("built",)
-    s = C.historical_setup(ds, sc)
+    s = historical_setup(ds, sc)
     assert s.amounts == "allocator" and set(s.targets["type"]) == {"built"} and s.observed_change_cells == 7
     assert "cross_weight" in s.skipped
-    res = C.calibrate(s, budget=4, runs=2, seed=0, finalists=1, refine=False)
+    res = calibrate(s, budget=4, runs=2, seed=0, finalists=1, refine=False)
     assert int(np.isin(res.calibrated_map, [1]).sum()) == int((lu1 == 1).sum())
     block = yaml.safe_load(res.yaml_block(sc))
     assert set(block["growth"]) <= {"neighbourhood_strength", "spontaneous_share", "iterations", "adaptive_inertia",

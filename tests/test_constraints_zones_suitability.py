@@ -14,7 +14,15 @@ from landuse.core.classes import default_scheme
 from landuse.core.config import scenario_from_dict
 from landuse.core.errors import ConfigError
 from landuse.core.landscape import new_landscape
-from landuse.surfaces.constraints import constraint_factor, convertible, land_area_mask, never_convert, open_space_mask
+from landuse.surfaces.constraints import (
+    constraint_factor,
+    convertible,
+    land_area_mask,
+    never_convert,
+    open_space_mask,
+    soft_greenbelt_cells,
+    with_soft_greenbelt,
+)
 from landuse.surfaces.suitability import compute_suitability, distance_score, distance_to
 
 T = Affine(100.0, 0, 0, 0, -100.0, 600.0)
@@ -203,3 +211,26 @@ def test_never_convert_and_factor_are_the_whole_raster_formulas_for_any_strip_he
         landuse.core.strips.STRIP_CELLS = old
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got.view(np.uint32), factor.view(np.uint32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), strength=st.sampled_from([0.0, 0.1, 0.25, 0.4, 0.6, 0.9999, 1.0]),
+       outside=st.sampled_from([0.0, 0.2, 0.3, 1.0]), boundary=st.sampled_from(["none", "soft", "hard"]))
+def test_soft_greenbelt_put_back_is_the_constraint_factor(seed, strength, outside, boundary) -> None:
+    """The factor without the soft greenbelt, times ``1 - strength`` on its cells, is constraint_factor bit for bit
+    (what the calibration of the greenbelt's leakage relies on)."""
+    rng = np.random.default_rng(seed)
+    codes = np.array([c.code for c in S], dtype=np.uint8)
+    lu = rng.choice(codes, size=(9, 11))
+    layers = {name: rng.random((9, 11)) < 0.3 for name in ("red_line", "greenbelt", "growth_boundary")}
+    ds = new_landscape({"landuse": lu, **layers}, crs=CRS, transform=Affine(30, 0, 0, 0, -30, 270))
+    sc = _scenario(greenbelt={"mode": "soft", "strength": strength},
+                   growth_boundary={"mode": boundary, "outside_factor": outside})
+    free = constraint_factor(ds, sc, soft_greenbelt=False)
+    none = _scenario(greenbelt={"mode": "none"}, growth_boundary={"mode": boundary, "outside_factor": outside})
+    np.testing.assert_array_equal(free.view(np.uint32), constraint_factor(ds, none).view(np.uint32))
+    cells = soft_greenbelt_cells(ds, sc, free)
+    assert cells is not None and not (cells & (free == 0)).any()
+    got = with_soft_greenbelt(free, cells, 1.0 - strength)
+    np.testing.assert_array_equal(got.view(np.uint32), constraint_factor(ds, sc).view(np.uint32))
+    assert soft_greenbelt_cells(ds, none, free) is None and with_soft_greenbelt(free, None, 0.5) is free

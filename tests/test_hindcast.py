@@ -384,7 +384,7 @@ def test_warns_when_a_source_that_changed_in_the_history_is_unreachable(monkeypa
 
 
 def test_run_applies_a_calibration_file_and_records_it(tiny_config, tmp_path):
-    from landuse.calibration.calibrate import apply_calibration
+    from landuse.calibration.result import apply_calibration
     from landuse.core.config import load_scenario
 
     cal = tmp_path / "calibrated.yaml"

@@ -15,24 +15,29 @@ from landuse.core.classes import URBAN_TYPES, default_scheme
 from landuse.core.config import scenario_from_dict
 from landuse.core.errors import LanduseError
 from landuse.core.landscape import new_landscape
-from landuse.evaluation.metrics import (
-    _joint_histogram,
+from landuse.evaluation.agreement import (
+    ChangeHistogram,
     change_components,
     change_components_by_class,
+    change_scores,
     disagreement,
+    figure_of_merit,
+    joint_histogram,
+    kappa,
+    kappa_simulation,
+    lee_sallee,
+    overall_accuracy,
+    validation_metrics,
+)
+from landuse.evaluation.metrics import (
     disk_offsets,
     expansion_types,
-    figure_of_merit,
-    kappa,
     landscape_counts,
     landscape_metrics,
-    lee_sallee,
     max_like_adjacencies,
     min_perimeter,
-    overall_accuracy,
     quota_report,
     urban_metrics,
-    validation_metrics,
 )
 
 S = default_scheme()
@@ -691,8 +696,8 @@ def test_validation_histogram_strip_by_strip_equals_the_whole_grid(seed: int, st
     pool = np.array([R, IND, C, F, OS, W, N], dtype=np.uint8)
     maps = tuple(rng.choice(pool, size=shape).astype(np.uint8) for _ in range(3))
     study = rng.random(shape) < 0.8 if with_study else None
-    whole, codes = _joint_histogram(maps, study_area=study, nodata=N, strip_rows=None)
-    strips, codes_s = _joint_histogram(maps, study_area=study, nodata=N, strip_rows=strip)
+    whole, codes = joint_histogram(maps, study_area=study, nodata=N, strip_rows=None)
+    strips, codes_s = joint_histogram(maps, study_area=study, nodata=N, strip_rows=strip)
     assert codes_s == codes
     np.testing.assert_array_equal(strips, whole)
     # the whole-grid histogram against direct counting
@@ -704,6 +709,46 @@ def test_validation_histogram_strip_by_strip_equals_the_whole_grid(seed: int, st
         i, j, k = (codes.index(int(maps[n][valid][0])) for n in range(3))
         direct = int((valid & (maps[0] == codes[i]) & (maps[1] == codes[j]) & (maps[2] == codes[k])).sum())
         assert whole[i, j, k] == direct
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), runs=st.integers(1, 5))
+def test_change_histogram_equals_the_joint_histogram(seed: int, runs: int) -> None:
+    """The calibration's fixed-pair histogram: a map's is joint_histogram's; the ensemble mean of runs is the mean
+    of the runs' histograms."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(2, 30, size=2))
+    before = rng.choice(np.array([F, OS, R, W], dtype=np.uint8), size=shape)
+    observed = np.where(rng.random(shape) < 0.3, rng.choice(np.array([R, IND], dtype=np.uint8), size=shape), before)
+    valid = rng.random(shape) < 0.9
+    types = (R, IND, C)
+    hist = ChangeHistogram(before, observed, valid, codes=types)
+    sims = []
+    counts = np.zeros((len(types), *shape), dtype=np.int32)
+    for _ in range(runs):
+        k = rng.integers(0, len(types), size=shape)
+        conv = (rng.random(shape) < 0.2) & (before != W)
+        sims.append(np.where(conv, np.asarray(types, dtype=np.uint8)[k], before))
+        for t in range(len(types)):
+            counts[t] += conv & (k == t)
+    for sim in sims:
+        h, codes = joint_histogram((before, observed, sim), study_area=valid, nodata=N, strip_rows=None)
+        full = np.zeros((hist.K,) * 3)
+        idx = [int(np.flatnonzero(hist.codes == c)[0]) for c in codes]
+        full[np.ix_(idx, idx, idx)] = h
+        np.testing.assert_array_equal(hist.of_map(sim), full)
+    mean = hist.of_counts(counts, runs, types)
+    np.testing.assert_allclose(mean, np.mean([hist.of_map(s) for s in sims], axis=0), atol=1e-9)
+    if runs == 1:
+        scores = change_scores(mean, hist.codes, S.urban_codes)
+        assert scores == change_scores(hist.of_map(sims[0]), hist.codes, S.urban_codes)
+        assert scores["fom"] == figure_of_merit(before, observed, sims[0], study_area=valid)
+
+
+def test_kappa_simulation_counts_a_simulated_class_absent_from_both_maps() -> None:
+    # class 2 appears in the simulated map only: p_o = 3/5; p_e = 0.8 (0.5 * 0.5 + 0.5 * 0.25) + 0.2 * 1 = 0.5
+    b, o, s = np.array([[4, 4, 4, 4, 5]]), np.array([[1, 1, 4, 4, 5]]), np.array([[1, 2, 1, 4, 5]])
+    assert kappa_simulation(b, o, s) == pytest.approx(0.2, abs=1e-12)
+
 
 
 @settings(max_examples=30, deadline=None)

@@ -3,7 +3,7 @@
 From three land-use maps ``t0 < t1 < t2`` (``layers.history`` and ``layers.landuse``):
 
 1. **fit** on ``t0 -> t1`` only: the growth parameters are calibrated
-   (:func:`landuse.calibration.calibrate.calibrate`) on the change observed between ``t0`` and ``t1``,
+   (:func:`landuse.calibration.search.calibrate`) on the change observed between ``t0`` and ``t1``,
    and a trained suitability (when the scenario uses one) learns from that change;
 2. **predict** ``t1 -> t2`` from the map of ``t1`` with the *quantities* of ``t2`` — per
    urban type, the number of cells gained, either cluster-wide (one total per type; the
@@ -19,7 +19,7 @@ on the cells of highest ensemble probability (ties by suitability, then cell ind
 
 Leakage: the prediction (:func:`predict_hindcast`) receives a Landscape holding no map
 after ``t1`` and a table of amounts; the map of ``t2`` is read only by
-:func:`observed_targets <landuse.calibration.calibrate.observed_targets>` (the amounts) and by the
+:func:`observed_targets <landuse.calibration.amounts.observed_targets>` (the amounts) and by the
 scoring. ``tests/test_hindcast.py`` scrambles ``t2`` (same amounts) and checks that every
 predicted map is unchanged.
 """
@@ -38,17 +38,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landuse.calibration.calibrate import (
-    QUANTITIES,
-    build_setup,
-    calibrate,
-    historical_setup,
-    kappa_simulation,
-    observed_targets,
-    quantity_zones,
-)
+from landuse.calibration.amounts import QUANTITIES, observed_targets, quantity_zones
+from landuse.calibration.search import calibrate
+from landuse.calibration.setup import build_setup, historical_setup
 from landuse.core.config import Scenario
 from landuse.core.errors import ConfigError, LanduseError
+from landuse.evaluation.agreement import kappa_simulation, validation_metrics
 from landuse.evaluation.expected import allocate_by_rank, expected_map
 
 __all__ = [
@@ -140,10 +135,8 @@ def score_map(before: np.ndarray, observed: np.ndarray, simulated: np.ndarray, v
     ``allocation_disagreement`` (Pontius & Millones 2011, shares of the study area);
     ``kappa_simulation`` (van Vliet et al. 2011); ``lee_sallee`` of urban land;
     ``fom_by_window``: :func:`multiresolution_fom` of urban gain. All metrics come from
-    :mod:`landuse.evaluation.metrics` and :func:`landuse.calibration.calibrate.kappa_simulation`.
+    :mod:`landuse.evaluation.agreement`.
     """
-    from landuse.evaluation.metrics import validation_metrics
-
     classes = scenario.classes
     m = validation_metrics(before, observed, simulated, classes, study_area=valid)
     codes = np.asarray(classes.urban_codes, dtype=np.uint8)
@@ -287,7 +280,7 @@ def _rounded(d: dict[str, float]) -> dict[str, float]:
 
 
 def hindcast_amounts(scenario: Scenario, quantities: str) -> str:
-    """The chain of a hindcast's fit and prediction (see :data:`landuse.calibration.calibrate.AMOUNTS`).
+    """The chain of a hindcast's fit and prediction (see :data:`landuse.calibration.amounts.AMOUNTS`).
 
     ``quantities="zone"``: the amounts of every allocation zone, ``observed_zone``;
     ``quantities="cluster"``: ``calibration.amounts`` when it is ``allocator`` (the
@@ -334,7 +327,7 @@ def predict_hindcast(
         With one period ``t1 -> t2`` (its start year is ``t1``).
     targets : pandas.DataFrame
         ``period, zone, type, cells``: the amounts to place (zones of
-        :func:`landuse.calibration.calibrate.quantity_zones` with ``quantities``).
+        :func:`landuse.calibration.amounts.quantity_zones` with ``quantities``).
     t0, t2 : int
     quantities : {"cluster", "zone"}
     budget, runs : int, optional

@@ -175,6 +175,35 @@ def _importances(model, names: list[str]) -> dict[str, float]:
     return {names[i]: float(imp[i] / total) for i in order}
 
 
+def _draw_sample(rng: np.random.Generator, pos: np.ndarray, neg: np.ndarray, *, balanced: bool, max_samples: int,
+                 heldout: float, block_of: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The cells (flat indices) one type is fitted and tested on, their labels, and how many of the first are held out.
+
+    Converted (``pos``) and unconverted (``neg``) cells drawn without replacement — as many of each when
+    ``balanced``, else the observed proportion with at most ``max_samples`` converted — shuffled; the first
+    ``heldout`` share is the test set, or, with ``block_of`` (the block of every cell), whole blocks held out first
+    in the order when both classes fall in them.
+    """
+    if balanced:
+        n = n_neg = min(pos.size, neg.size, max_samples)
+    else:  # the observed proportion of converted cells, at most max_samples of them
+        n = min(pos.size, max_samples)
+        n_neg = min(neg.size, round(n * neg.size / pos.size))
+    idx = np.concatenate([rng.choice(pos, n, replace=False), rng.choice(neg, n_neg, replace=False)])
+    y = np.concatenate([np.ones(n, dtype=np.int8), np.zeros(n_neg, dtype=np.int8)])
+    perm = rng.permutation(idx.size)
+    idx, y = idx[perm], y[perm]
+    n_test = max(2, round(heldout * idx.size))
+    if block_of is not None:  # whole blocks held out, first in the order
+        blocks = np.unique(block_of[idx])
+        held = rng.choice(blocks, max(1, round(heldout * blocks.size)), replace=False)
+        test = np.isin(block_of[idx], held)
+        if 0 < y[test].sum() < test.sum():  # both classes held out, else keep the random split
+            order = np.argsort(~test, kind="stable")
+            idx, y, n_test = idx[order], y[order], int(test.sum())
+    return idx, y, n_test
+
+
 def train_suitability(
     ds: xr.Dataset,
     scenario: Scenario,
@@ -278,23 +307,8 @@ def train_suitability(
                 f"too little observed change to train {t} suitability between {t0} and {start} "
                 f"({pos.size} converted cells, need at least 20)"
             )
-        if balanced:
-            n = n_neg = min(pos.size, neg.size, max_samples)
-        else:  # the observed proportion of converted cells, at most max_samples of them
-            n = min(pos.size, max_samples)
-            n_neg = min(neg.size, round(n * neg.size / pos.size))
-        idx = np.concatenate([rng.choice(pos, n, replace=False), rng.choice(neg, n_neg, replace=False)])
-        y = np.concatenate([np.ones(n, dtype=np.int8), np.zeros(n_neg, dtype=np.int8)])
-        perm = rng.permutation(idx.size)
-        idx, y = idx[perm], y[perm]
-        n_test = max(2, round(heldout * idx.size))
-        if block_of is not None:  # whole blocks held out, first in the order
-            blocks = np.unique(block_of[idx])
-            held = rng.choice(blocks, max(1, round(heldout * blocks.size)), replace=False)
-            test = np.isin(block_of[idx], held)
-            if 0 < y[test].sum() < test.sum():  # both classes held out, else keep the random split
-                order = np.argsort(~test, kind="stable")
-                idx, y, n_test = idx[order], y[order], int(test.sum())
+        idx, y, n_test = _draw_sample(rng, pos, neg, balanced=balanced, max_samples=max_samples, heldout=heldout,
+                                      block_of=block_of)
         X = feats0.reshape(len(names), -1)[:, idx].T
         model = _make_model(method, seed)
         model.fit(X[n_test:], y[n_test:])

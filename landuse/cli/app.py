@@ -533,7 +533,8 @@ def calibrate(
     force: Annotated[bool, typer.Option("--force", help="replace an output folder another command wrote")] = False,
 ) -> None:
     """Fit the growth parameters to the change observed between a history year and the start year."""
-    from landuse.calibration.calibrate import OBJECTIVES, calibrate_scenario
+    from landuse.calibration.objective import OBJECTIVES
+    from landuse.calibration.run import calibrate_scenario
     from landuse.core.errors import ConfigError
 
     if budget is not None and budget < 4:

@@ -1,8 +1,10 @@
 """What the outputs say: quotas, farmland loss, sprawl metrics, policy checks, the expected map, the UGB.
 
 Contract: functions read rasters (or arrays) and return tables and numbers; nothing here changes a map.
-:mod:`~landuse.evaluation.metrics` (quotas, landscape metrics, validation statistics such as figure of merit,
-Kappa, Lee–Sallee), :mod:`~landuse.evaluation.checks` (each policy re-computed from the rasters),
+:mod:`~landuse.evaluation.metrics` (quotas, landscape metrics, expansion types),
+:mod:`~landuse.evaluation.agreement` (a simulated map against the observed one: figure of merit, Kappa,
+Kappa-simulation, Lee–Sallee, disagreement), :mod:`~landuse.evaluation.checks` (each policy re-computed from the
+rasters),
 :mod:`~landuse.evaluation.expected` (the amounts placed on the cells the ensemble converted most often),
 :mod:`~landuse.evaluation.boundary` (the growth boundary delineated from the growth probability).
 """
@@ -15,10 +17,11 @@ _EXPORTS = {
     "quota_report": "landuse.evaluation.metrics",
     "QuotaReport": "landuse.evaluation.metrics",
     "landscape_metrics": "landuse.evaluation.metrics",
-    "figure_of_merit": "landuse.evaluation.metrics",
-    "kappa": "landuse.evaluation.metrics",
-    "lee_sallee": "landuse.evaluation.metrics",
-    "validation_metrics": "landuse.evaluation.metrics",
+    "figure_of_merit": "landuse.evaluation.agreement",
+    "kappa": "landuse.evaluation.agreement",
+    "kappa_simulation": "landuse.evaluation.agreement",
+    "lee_sallee": "landuse.evaluation.agreement",
+    "validation_metrics": "landuse.evaluation.agreement",
     "expansion_types": "landuse.evaluation.metrics",
     "policy_checks": "landuse.evaluation.checks",
     "failure_lines": "landuse.evaluation.checks",

@@ -144,6 +144,47 @@ def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip_
     return _disk_op(mask, radius, spacing, dilate=False, strip_rows=strip_rows)
 
 
+def _close_and_open(mask: np.ndarray, landscape: xr.Dataset, closing_radius_m: float, opening_radius_m: float,
+                    strip_rows: int | None) -> np.ndarray:
+    """Step 2 of :func:`delineate_ugb`: the closing, then the opening, by Euclidean disks (a radius under one cell
+    skips its step)."""
+    cs = cell_size(landscape)
+    # radii in metres: isotropic in metres on non-square cells too (spacing = cell height, width)
+    dy, dx = cell_sizes(landscape)
+    r_close = closing_radius_m / cs
+    r_open = opening_radius_m / cs
+    spacing = (dy / cs, dx / cs)
+    if r_close >= 1.0:  # closing = erosion of the dilation
+        mask = _erode(_dilate(mask, r_close, spacing, strip_rows), r_close, spacing, strip_rows)
+    if r_open >= 1.0:  # opening = dilation of the erosion
+        mask = _dilate(_erode(mask, r_open, spacing, strip_rows), r_open, spacing, strip_rows)
+    return mask
+
+
+def _probability_on_grid(probability: xr.DataArray | np.ndarray,
+                         landscape: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The growth probability as a float array (integers converted to float64) and the study area, of one shape."""
+    p = np.asarray(probability.values if isinstance(probability, xr.DataArray) else probability)
+    if p.dtype.kind != "f":
+        p = p.astype(np.float64)
+    study = _study(landscape)
+    if p.shape != study.shape:
+        raise LanduseError(f"growth probability has shape {p.shape}, the Landscape's grid is {study.shape}")
+    return p, study
+
+
+def _large_patches(mask: np.ndarray, min_cells: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Step 4 of :func:`delineate_ugb`: the 8-connected labels of ``mask`` and whether each label (0 the background,
+    never kept) has at least ``min_cells`` cells; ``(None, None)`` when ``min_cells`` is at most 1 (every patch
+    kept)."""
+    if min_cells <= 1:
+        return None, None
+    labels, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))
+    keep = label_sizes(labels, n) >= min_cells
+    keep[0] = False
+    return labels, keep
+
+
 def delineate_ugb(
     probability: xr.DataArray | np.ndarray,
     landscape: xr.Dataset,
@@ -218,17 +259,11 @@ def delineate_ugb(
         raise LanduseError(f"evaluation.ugb.threshold must be within (0, 1], got {threshold:g}")
     if closing_radius_m < 0 or min_area_ha < 0 or (opening_radius_m is not None and opening_radius_m < 0):
         raise LanduseError("evaluation.ugb: radii and min_area_ha must not be negative")
-    p = np.asarray(probability.values if isinstance(probability, xr.DataArray) else probability)
-    if p.dtype.kind != "f":
-        p = p.astype(np.float64)
-    study = _study(landscape)
-    if p.shape != study.shape:
-        raise LanduseError(f"growth probability has shape {p.shape}, the Landscape's grid is {study.shape}")
+    p, study = _probability_on_grid(probability, landscape)
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
     red = np.asarray(landscape["red_line"].values, dtype=bool) if "red_line" in landscape else None
     rows, cols = study.shape
     strips = _row_ranges(rows, cols, strip_rows)
-    cs = cell_size(landscape)
 
     def urban(a: int, b: int) -> np.ndarray:
         return classes.is_role(lu[a:b], "urban") & study[a:b]
@@ -241,23 +276,12 @@ def delineate_ugb(
         mask[a:b] &= study[a:b]
         if include_urban:
             mask[a:b] |= urban(a, b)
-    # radii in metres: isotropic in metres on non-square cells too (spacing = cell height, width)
-    dy, dx = cell_sizes(landscape)
-    r_close = closing_radius_m / cs
-    r_open = (closing_radius_m if opening_radius_m is None else opening_radius_m) / cs
-    spacing = (dy / cs, dx / cs)
-    if r_close >= 1.0:  # closing = erosion of the dilation
-        mask = _erode(_dilate(mask, r_close, spacing, strip_rows), r_close, spacing, strip_rows)
-    if r_open >= 1.0:  # opening = dilation of the erosion
-        mask = _dilate(_erode(mask, r_open, spacing, strip_rows), r_open, spacing, strip_rows)
+    mask = _close_and_open(mask, landscape, closing_radius_m,
+                           closing_radius_m if opening_radius_m is None else opening_radius_m, strip_rows)
     if fill_holes:
         mask = _fill_holes(mask, strip_rows)
     min_cells = math.ceil(min_area_ha / cell_area_ha(landscape) - 1e-9)
-    keep = None
-    if min_cells > 1:
-        labels, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))
-        keep = label_sizes(labels, n) >= min_cells
-        keep[0] = False
+    labels, keep = _large_patches(mask, min_cells)
     for a, b in strips:
         if keep is not None:
             np.take(keep, labels[a:b], out=mask[a:b])

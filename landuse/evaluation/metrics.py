@@ -1,6 +1,8 @@
-"""Evaluation metrics: quotas and protection, landscape (sprawl) metrics, expansion types, validation.
+"""Evaluation metrics: quotas and protection, landscape (sprawl) metrics, expansion types.
 
-Four groups, all working on plain class-code arrays (numpy or xarray) of one grid:
+Three groups, all working on plain class-code arrays (numpy or xarray) of one grid (the validation statistics
+against an observed map — figure of merit, Kappa, Kappa-simulation, Lee–Sallee, disagreement — are in
+:mod:`landuse.evaluation.agreement`):
 
 * **Quotas and protection** — :func:`quota_report`: the state of one map per city and for
   the cluster: protected open space against ``policy.open_space_quota``, farmland before
@@ -14,10 +16,6 @@ Four groups, all working on plain class-code arrays (numpy or xarray) of one gri
   formulas) and :func:`urban_metrics` (all urban land and each urban type).
 * **Expansion types** — :func:`expansion_types`: the Landscape Expansion Index (LEI) of
   every new urban patch, classed as infilling, edge-expansion or outlying.
-* **Validation against observed change** — :func:`change_components`,
-  :func:`figure_of_merit`, :func:`overall_accuracy`, :func:`kappa`,
-  :func:`disagreement` (Pontius & Millones 2011), :func:`lee_sallee`, and
-  :func:`validation_metrics` bundling them.
 
 Undefined values (a mean over no patch, a ratio 0/0) are returned as ``nan`` and
 written as ``null`` in ``report.json``.
@@ -48,7 +46,6 @@ from landuse.evaluation.metrics_kernels import (
     QUOTA_URBAN,
     QUOTA_WATER,
     _class_counts,
-    _joint_codes,
     _lei_buffer_counts,
     max_positive_inside,
     quota_counts,
@@ -122,6 +119,37 @@ def _cell_yx(cell_size: float | tuple[float, float]) -> tuple[float, float]:
     if isinstance(cell_size, tuple | list):
         return float(cell_size[0]), float(cell_size[1])
     return float(cell_size), float(cell_size)
+
+
+def _class_in_study(mask: ArrayLike, study_area: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
+    """The class mask (2-D) restricted to the study area, and the study area (every cell when None)."""
+    m = np.asarray(_values(mask), dtype=bool)
+    if m.ndim != 2:
+        raise ArgumentError(f"mask must be 2-D, got shape {m.shape}")
+    if study_area is None:
+        study = store_by_strips(m.shape, bool, lambda a, b: True)
+    else:
+        study = np.asarray(_values(study_area), dtype=bool)
+        if study.shape != m.shape:
+            raise ArgumentError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
+        m = store_by_strips(m.shape, bool, lambda a, b: m[a:b] & study[a:b])
+    return m, study
+
+
+def _patch_figures(areas: np.ndarray, perims: np.ndarray, n: int, a_cells: int, land_cells: int,
+                   cell_ha: float) -> tuple[float, float, float, float]:
+    """LPI, compactness index, SHAPE_AM and mean patch area of :func:`landscape_metrics` from the per-label areas
+    and perimeters (label 0 the background) of ``n`` patches."""
+    if not n:
+        return 0.0, math.nan, math.nan, math.nan
+    areas = areas[1:]
+    perims = perims[1:].astype(np.float64)
+    lpi = 100.0 * float(areas.max()) / land_cells
+    pmin = min_perimeter(areas)
+    compact = float(np.sum(pmin / perims)) / float(n) ** 2
+    shape_am = float(np.sum(areas * (perims / pmin))) / float(areas.sum())
+    mean_area = a_cells * cell_ha / n
+    return lpi, compact, shape_am, mean_area
 
 
 def landscape_metrics(
@@ -201,16 +229,7 @@ def landscape_metrics(
     50.0
     """
     struct = _structure(connectivity)
-    m = np.asarray(_values(mask), dtype=bool)
-    if m.ndim != 2:
-        raise ArgumentError(f"mask must be 2-D, got shape {m.shape}")
-    if study_area is None:
-        study = store_by_strips(m.shape, bool, lambda a, b: True)
-    else:
-        study = np.asarray(_values(study_area), dtype=bool)
-        if study.shape != m.shape:
-            raise ArgumentError(f"study_area shape {study.shape} differs from mask shape {m.shape}")
-        m = store_by_strips(m.shape, bool, lambda a, b: m[a:b] & study[a:b])
+    m, study = _class_in_study(mask, study_area)
     cy, cx = _cell_yx(cell_size)
     cell_ha = cy * cx / 10_000.0
     land_cells = int(np.count_nonzero(study))
@@ -231,17 +250,7 @@ def landscape_metrics(
         tb -= boundary_sides - boundary_lr
     edge_m = lr * cy + tb * cx
 
-    if n:
-        areas = areas[1:]
-        perims = perims[1:].astype(np.float64)
-        lpi = 100.0 * float(areas.max()) / land_cells
-        pmin = min_perimeter(areas)
-        compact = float(np.sum(pmin / perims)) / float(n) ** 2
-        shape_am = float(np.sum(areas * (perims / pmin))) / float(areas.sum())
-        mean_area = a_cells * cell_ha / n
-    else:
-        lpi, compact, shape_am, mean_area = 0.0, math.nan, math.nan, math.nan
-
+    lpi, compact, shape_am, mean_area = _patch_figures(areas, perims, n, a_cells, land_cells, cell_ha)
     return {
         "total_area": a_cells * cell_ha,
         "percentage_of_landscape": 100.0 * a_cells / land_cells,
@@ -477,305 +486,6 @@ def expansion_types(
         patch_area_ha=counts * (cy * cx / 10_000.0),
         labels=labels,
     )
-
-
-# =========================================================================== validation
-
-
-def _codes8(a: ArrayLike) -> np.ndarray:
-    arr = _values(a)
-    if arr.dtype != np.uint8:
-        if arr.size and (arr.min() < 0 or arr.max() > 255):
-            raise ArgumentError("class-code maps must hold values within 0..255")
-        arr = arr.astype(np.uint8)
-    return arr
-
-
-VALIDATION_STRIP_ROWS = 512
-"""Rows per strip of the validation histogram: a map that is not C-contiguous is copied a strip at a time."""
-
-
-def _joint_histogram(
-    maps: tuple[np.ndarray, ...], *, study_area: ArrayLike | None, nodata: int,
-    strip_rows: int | None = VALIDATION_STRIP_ROWS,
-) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Cell counts of every combination of classes across ``maps`` on the valid cells.
-
-    Valid cells are in ``study_area`` (all when None) and not ``nodata`` in any map. Returns
-    the count array of shape ``(K,) * len(maps)`` over ``codes`` (every code present).
-    Two passes of a numba kernel (:func:`~landuse.evaluation.metrics_kernels._joint_codes`) over row
-    strips of ``strip_rows`` rows (None: the whole grid at once): the codes present, then
-    the counts; integer counts, so the result does not depend on the strip height, and
-    no temporary is larger than a strip (a copy only of a map that is not C-contiguous).
-    """
-    shape = maps[0].shape
-    st = None if study_area is None else np.asarray(_values(study_area), dtype=bool)
-    if st is not None and st.shape != shape:
-        raise ArgumentError(f"study_area shape {st.shape} differs from the maps' {shape}")
-    for m in maps:
-        if m.shape != shape:
-            raise ArgumentError(f"maps differ in shape: {m.shape} and {shape}")
-    rows = shape[0] if len(shape) else 0
-    step = max(rows if strip_rows is None else int(strip_rows), 1)
-    strips = [(r0, min(r0 + step, rows)) for r0 in range(0, rows, step)]
-    no_study = np.ones((1, 1), dtype=bool)
-
-    def counts_of(lut: np.ndarray, k: int) -> np.ndarray:
-        total = np.zeros(256 if k == 0 else k ** len(maps), dtype=np.int64)
-        for r0, r1 in strips:
-            strip = tuple(np.ascontiguousarray(m[r0:r1], dtype=np.uint8) for m in maps)
-            study = no_study if st is None else np.ascontiguousarray(st[r0:r1])
-            total += _joint_codes(strip, study, st is not None, int(nodata), lut, k)
-        return total
-
-    lut = np.zeros(256, dtype=np.int32)
-    codes = tuple(int(c) for c in np.flatnonzero(counts_of(lut, 0)))
-    k = max(len(codes), 1)
-    lut[list(codes)] = np.arange(len(codes), dtype=np.int32)
-    return counts_of(lut, k).reshape((k,) * len(maps)), codes
-
-
-def _components_from(h: np.ndarray) -> dict[str, int]:
-    k = h.shape[0]
-    i, j, m = np.meshgrid(np.arange(k), np.arange(k), np.arange(k), indexing="ij")
-    oc, sc = j != i, m != i
-    return {
-        "hits": int(h[oc & sc & (j == m)].sum()),
-        "wrong_hits": int(h[oc & sc & (j != m)].sum()),
-        "misses": int(h[oc & ~sc].sum()),
-        "false_alarms": int(h[sc & ~oc].sum()),
-        "correct_rejections": int(h[~oc & ~sc].sum()),
-    }
-
-
-def _fom(c: Mapping[str, int]) -> float:
-    return _ratio(c["hits"], c["hits"] + c["misses"] + c["wrong_hits"] + c["false_alarms"])
-
-
-def change_components(
-    before: ArrayLike,
-    observed: ArrayLike,
-    simulated: ArrayLike,
-    *,
-    study_area: ArrayLike | None = None,
-    nodata: int = 255,
-) -> dict[str, int]:
-    """Hits, misses, wrong hits, false alarms and correct rejections of simulated change (cells).
-
-    A cell *changed* when its class at the end differs from ``before``.
-
-    * ``hits``: observed and simulated change, to the same class;
-    * ``wrong_hits``: observed and simulated change, to different classes;
-    * ``misses``: observed change simulated as persistence;
-    * ``false_alarms``: observed persistence simulated as change;
-    * ``correct_rejections``: persistence in both.
-
-    Cells outside ``study_area`` or nodata in any map are left out.
-    """
-    h, _ = _joint_histogram((_codes8(before), _codes8(observed), _codes8(simulated)),
-                            study_area=study_area, nodata=nodata)
-    return _components_from(h)
-
-
-def figure_of_merit(
-    before: ArrayLike,
-    observed: ArrayLike,
-    simulated: ArrayLike,
-    *,
-    study_area: ArrayLike | None = None,
-    nodata: int = 255,
-) -> float:
-    """Figure of merit of simulated change (Pontius et al. 2008).
-
-    ``FoM = H / (M + H + W + F)`` with the components of :func:`change_components`.
-    Range [0, 1]: 1 when simulated change matches observed change exactly, 0 when no
-    change is a hit. ``nan`` when neither map shows any change (0/0).
-
-    >>> b = np.array([[4, 4, 4, 4]]); o = np.array([[1, 1, 4, 4]]); s = np.array([[1, 4, 1, 4]])
-    >>> figure_of_merit(b, o, s)  # 1 hit, 1 miss, 1 false alarm
-    0.3333333333333333
-    """
-    return _fom(change_components(before, observed, simulated, study_area=study_area, nodata=nodata))
-
-
-def _gains_from(h: np.ndarray, codes: tuple[int, ...], wanted: tuple[int, ...]) -> dict[int, dict[str, float]]:
-    out = {}
-    for c in wanted:
-        if c in codes:
-            ci = codes.index(c)
-            sub = np.delete(h, ci, axis=0)  # before != c
-            hit = int(sub[:, ci, ci].sum())
-            miss = int(sub[:, ci, :].sum()) - hit
-            fa = int(sub[:, :, ci].sum()) - hit
-        else:
-            hit = miss = fa = 0
-        out[int(c)] = {"hits": hit, "misses": miss, "false_alarms": fa, "figure_of_merit": _ratio(hit, hit + miss + fa)}
-    return out
-
-
-def change_components_by_class(
-    before: ArrayLike,
-    observed: ArrayLike,
-    simulated: ArrayLike,
-    *,
-    codes: tuple[int, ...],
-    study_area: ArrayLike | None = None,
-    nodata: int = 255,
-) -> dict[int, dict[str, float]]:
-    """Per class: hits, misses, false alarms and FoM of *gains* of that class.
-
-    A gain of class ``c`` is a cell that is ``c`` at the end and was not ``c`` before.
-    ``hits`` = observed and simulated gain, ``misses`` = observed gain only,
-    ``false_alarms`` = simulated gain only; ``figure_of_merit = H / (H + M + F)``
-    (nan if the class gains nowhere in either map).
-    """
-    h, present = _joint_histogram((_codes8(before), _codes8(observed), _codes8(simulated)),
-                                  study_area=study_area, nodata=nodata)
-    return _gains_from(h, present, tuple(int(c) for c in codes))
-
-
-def confusion_matrix(
-    reference: ArrayLike,
-    simulated: ArrayLike,
-    *,
-    study_area: ArrayLike | None = None,
-    nodata: int = 255,
-) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Cell counts ``M[i, j]``: reference class ``codes[i]``, simulated class ``codes[j]``.
-
-    ``codes`` are every code present in either map on the valid cells (nodata excluded).
-    """
-    return _joint_histogram((_codes8(reference), _codes8(simulated)), study_area=study_area, nodata=nodata)
-
-
-def _accuracy_from(m: np.ndarray) -> float:
-    return _ratio(np.trace(m), m.sum())
-
-
-def _kappa_from(m: np.ndarray) -> float:
-    total = m.sum()
-    if total == 0:
-        return math.nan
-    p = m / total
-    po = float(np.trace(p))
-    pe = float((p.sum(axis=1) * p.sum(axis=0)).sum())
-    return math.nan if math.isclose(pe, 1.0) else (po - pe) / (1.0 - pe)
-
-
-def _disagreement_from(m: np.ndarray, codes: tuple[int, ...]) -> dict[str, Any]:
-    total = m.sum()
-    if total == 0:
-        return {"quantity": math.nan, "allocation": math.nan, "total": math.nan, "by_class": {}}
-    p = m / total  # rows = reference, cols = simulated
-    ref_tot = p.sum(axis=1)
-    sim_tot = p.sum(axis=0)
-    diag = np.diag(p)
-    q = np.abs(ref_tot - sim_tot)
-    a = 2.0 * np.minimum(ref_tot - diag, sim_tot - diag)
-    return {
-        "quantity": float(q.sum() / 2.0),
-        "allocation": float(a.sum() / 2.0),
-        "total": float(1.0 - diag.sum()),
-        "by_class": {int(c): {"quantity": float(q[i]), "allocation": float(a[i])} for i, c in enumerate(codes)},
-    }
-
-
-def overall_accuracy(
-    reference: ArrayLike, simulated: ArrayLike, *, study_area: ArrayLike | None = None, nodata: int = 255
-) -> float:
-    """Share of cells (in [0, 1]) where the two maps agree; nan on an empty study area."""
-    return _accuracy_from(confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)[0])
-
-
-def kappa(
-    reference: ArrayLike, simulated: ArrayLike, *, study_area: ArrayLike | None = None, nodata: int = 255
-) -> float:
-    """Cohen's kappa ``(p_o - p_e) / (1 - p_e)`` of the two maps.
-
-    ``p_o`` is the observed agreement, ``p_e = sum_k p_k+ p_+k`` the agreement expected
-    by chance. Range [-1, 1]; nan when ``p_e = 1`` (both maps a single, identical class).
-    """
-    return _kappa_from(confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata)[0])
-
-
-def disagreement(
-    reference: ArrayLike,
-    simulated: ArrayLike,
-    *,
-    study_area: ArrayLike | None = None,
-    nodata: int = 255,
-) -> dict[str, Any]:
-    """Quantity and allocation disagreement (Pontius & Millones 2011), as shares of the study area.
-
-    With ``p_ij`` the share of cells of simulated class ``i`` and reference class ``j``:
-    ``q_g = |sum_i p_ig - sum_j p_gj|``, ``a_g = 2 min(sum_i p_ig - p_gg, sum_j p_gj - p_gg)``;
-    ``Q = sum_g q_g / 2``, ``A = sum_g a_g / 2``, and ``Q + A = 1 - overall accuracy``.
-    Each in [0, 1].
-
-    Returns
-    -------
-    dict
-        ``quantity``, ``allocation``, ``total`` and ``by_class`` (code -> ``{quantity, allocation}``).
-    """
-    return _disagreement_from(*confusion_matrix(reference, simulated, study_area=study_area, nodata=nodata))
-
-
-def lee_sallee(
-    observed: ArrayLike, simulated: ArrayLike, *, study_area: ArrayLike | None = None
-) -> float:
-    """Lee-Sallee shape index of two masks: ``|O ∩ S| / |O ∪ S|``, in [0, 1]; nan if both are empty."""
-    o = np.asarray(_values(observed), dtype=bool)
-    s = np.asarray(_values(simulated), dtype=bool)
-    if study_area is not None:
-        st = np.asarray(_values(study_area), dtype=bool)
-        o, s = o & st, s & st
-    return _ratio(np.count_nonzero(o & s), np.count_nonzero(o | s))
-
-
-def _lee_sallee_from(m: np.ndarray, codes: tuple[int, ...], selected: tuple[int, ...]) -> float:
-    sel = np.isin(np.asarray(codes, dtype=np.int64), np.asarray(selected, dtype=np.int64))
-    inter = m[np.ix_(sel, sel)].sum()
-    union = m[sel, :].sum() + m[:, sel].sum() - inter
-    return _ratio(inter, union)
-
-
-def validation_metrics(
-    before: ArrayLike,
-    observed: ArrayLike,
-    simulated: ArrayLike,
-    classes: ClassScheme,
-    *,
-    study_area: ArrayLike | None = None,
-) -> dict[str, Any]:
-    """Every validation metric of a simulated map against the observed one.
-
-    Returns overall accuracy, kappa, quantity and allocation disagreement, the change
-    components and figure of merit (all classes), per-class gains (FoM by class name),
-    and the Lee-Sallee index of all urban land and of each urban type. One pass over the
-    maps builds the joint histogram of (before, observed, simulated) classes on the
-    valid cells; every metric derives from it.
-    """
-    h, codes = _joint_histogram((_codes8(before), _codes8(observed), _codes8(simulated)),
-                                study_area=study_area, nodata=classes.nodata)
-    comp = _components_from(h)
-    conf = h.sum(axis=0)  # observed (rows) x simulated (cols)
-    dis = _disagreement_from(conf, codes)
-    gains = _gains_from(h, codes, classes.codes)
-    urban = {"urban": _lee_sallee_from(conf, codes, classes.codes_with_role("urban"))}
-    for t in classes.urban_types:
-        urban[t] = _lee_sallee_from(conf, codes, classes.codes_of_type(t))
-    names = {c.code: c.name for c in classes}
-    return {
-        "overall_accuracy": _accuracy_from(conf),
-        "kappa": _kappa_from(conf),
-        "quantity_disagreement": dis["quantity"],
-        "allocation_disagreement": dis["allocation"],
-        "disagreement_by_class": {names.get(c, str(c)): v for c, v in dis["by_class"].items()},
-        "change_components": comp,
-        "figure_of_merit": _fom(comp),
-        "gains_by_class": {names[c]: v for c, v in gains.items()},
-        "lee_sallee": urban,
-    }
 
 
 # =========================================================================== quotas

@@ -199,7 +199,7 @@ def run_scenario(
         in-memory growth only, for checks on small regions.
     calibration : path, optional
         A ``calibrated.yaml`` written by ``landuse calibrate``: its ``growth`` and
-        ``policy`` keys are merged into the scenario (:func:`landuse.calibration.calibrate.apply_calibration`);
+        ``policy`` keys are merged into the scenario (:func:`landuse.calibration.result.apply_calibration`);
         the manifest's ``overrides.calibration`` records the file, its SHA-256 and the values.
     outputs : str or list of str, optional
         Exactly the outputs to compute and write, e.g. ``"maps"`` or ``"maps,allocation,report"``
@@ -221,7 +221,7 @@ def run_scenario(
     overrides = apply_overrides(scenario, out=out, runs=runs, seed=seed, solver=solver, chunks=chunks,
                                 scheduler=scheduler, outputs=outputs, rasters=rasters)
     if calibration is not None:  # calibrated growth / policy keys, recorded in the manifest
-        from landuse.calibration.calibrate import apply_calibration
+        from landuse.calibration.result import apply_calibration
 
         scenario, overrides["calibration"] = apply_calibration(scenario, calibration)
     from landuse.core.store import raster_store

@@ -38,6 +38,7 @@ from landuse.core.config import Scenario
 from landuse.core.errors import LanduseError
 from landuse.core.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, transform_of
 from landuse.core.strips import row_strips
+from landuse.evaluation.agreement import validation_metrics
 from landuse.evaluation.boundary import ugb_summary
 from landuse.evaluation.checks import failure_lines, policy_checks, records, summary
 from landuse.evaluation.metrics import (
@@ -48,7 +49,6 @@ from landuse.evaluation.metrics import (
     expansion_types,
     quota_report,
     urban_metrics,
-    validation_metrics,
 )
 from landuse.io.rasters import write_bytes, write_text
 

@@ -11,7 +11,9 @@ Policies (from ``scenario.config.policy``) become:
   (``growth.conversion``) lets become that type, minus :func:`never_convert`.
 * :func:`constraint_factor` — a multiplier in [0, 1] on transition potential:
   0 where conversion is never allowed, ``1 - strength`` in a soft greenbelt,
-  ``outside_factor`` outside a soft growth boundary, 1 elsewhere.
+  ``outside_factor`` outside a soft growth boundary, 1 elsewhere; the soft greenbelt can be
+  left out and put back at another strength (:func:`soft_greenbelt_cells`,
+  :func:`with_soft_greenbelt`, as the calibration of its leakage does).
 
 Open space for quotas (:func:`open_space_mask`): a cell of the quota's land area counts as
 protected open space when its class has role ``open_space`` (or ``water`` when
@@ -97,16 +99,20 @@ def source_allowed_lut(scenario: Scenario) -> np.ndarray:
     return lut
 
 
-def constraint_factor(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | None = None) -> np.ndarray:
+def constraint_factor(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray | None = None,
+                      soft_greenbelt: bool = True) -> np.ndarray:
     """Constraint factor C in [0, 1] (float32), common to all urban types.
 
     0 on :func:`never_convert` cells; ``1 - greenbelt.strength`` inside a soft greenbelt;
     ``growth_boundary.outside_factor`` outside a soft growth boundary; the product where
     both apply; 1 elsewhere. Per-type source restrictions are in :func:`convertible`.
+
+    ``soft_greenbelt=False`` leaves a soft greenbelt out (the factor of ``policy.greenbelt.mode: none``);
+    :func:`soft_greenbelt_cells` and :func:`with_soft_greenbelt` then put it back at any strength, bit for bit.
     """
     pol = scenario.config.policy
     lu = np.asarray(ds["landuse"].values if landuse is None else landuse)
-    gb = _layer(ds, "greenbelt") if pol.greenbelt.mode == "soft" else None
+    gb = _layer(ds, "greenbelt") if pol.greenbelt.mode == "soft" and soft_greenbelt else None
     ugb = _layer(ds, "growth_boundary") if pol.growth_boundary.mode == "soft" else None
     never = never_convert_rows(ds, scenario, lu)
 
@@ -120,6 +126,32 @@ def constraint_factor(ds: xr.Dataset, scenario: Scenario, *, landuse: np.ndarray
         return c
 
     return store_by_strips(lu.shape, np.float32, rows)  # in the raster store, if any; strip by strip
+
+
+def soft_greenbelt_cells(ds: xr.Dataset, scenario: Scenario, factor: np.ndarray) -> np.ndarray | None:
+    """The cells a soft greenbelt lowers: the ``greenbelt`` layer where ``factor`` is positive.
+
+    ``factor`` is the constraint factor without the greenbelt (:func:`constraint_factor` with
+    ``soft_greenbelt=False``). None unless ``policy.greenbelt.mode`` is ``soft`` and the Landscape has the layer.
+    """
+    if scenario.config.policy.greenbelt.mode != "soft" or "greenbelt" not in ds:
+        return None
+    return np.asarray(ds["greenbelt"].values, dtype=bool) & (factor > 0)
+
+
+def with_soft_greenbelt(factor: np.ndarray, cells: np.ndarray | None, keep: float) -> np.ndarray:
+    """``factor`` multiplied by ``keep`` (in float32) on the soft greenbelt's ``cells`` (a copy; ``factor`` itself
+    when ``cells`` is None).
+
+    With ``factor`` and ``cells`` of :func:`soft_greenbelt_cells` and ``keep = 1 - policy.greenbelt.strength`` this
+    is :func:`constraint_factor` bit for bit (a product of two float32 factors, in either order); a calibration
+    varies ``keep`` (the greenbelt's leakage) without recomputing the rest.
+    """
+    if cells is None:
+        return factor
+    c = factor.copy()
+    c[cells] *= np.float32(keep)
+    return c
 
 
 def open_space_mask(landuse: np.ndarray, classes: ClassScheme, *, include_water: bool = False,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 
 # Passive waiting for numba's OpenMP threads, as in landuse/__init__.py (a caller's value wins).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -155,17 +156,42 @@ def _divide_inside(acc: np.ndarray, total: np.float32, inside: np.ndarray) -> No
                 acc[r, c] = acc[r, c] / total if inside[r, c] else np.float32(0.0)
 
 
-def _weighted_mean(scores, weights: np.ndarray, total: np.float32, inside: np.ndarray, out: np.ndarray) -> None:
-    """``out = (w[0] * s[0] + w[1] * s[1] + ...) / total`` inside the study area, 0 outside.
+def weighted_suitability(scores: Sequence[np.ndarray], weights: Sequence[float], inside: np.ndarray, *,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """One urban type's weighted-linear suitability: ``sum_d w_d s_d / sum_d w_d`` inside the study area, 0 outside.
 
-    float32 throughout, added in the drivers' order from 0: the same operations, in the same
-    order, as accumulating with numpy (``acc += w * s``, then ``acc / total``), one compiled
-    pass per driver (a typed list of the drivers would cost ~0.4 s of compilation per process).
+    Parameters
+    ----------
+    scores : sequence of float32 arrays (rows, cols)
+        The drivers' scores in [0, 1] (:func:`driver_score`), in the order of ``weights``.
+    weights : sequence of float
+        The drivers' positive weights; none (or a zero sum) gives 1 inside the study area.
+    inside : bool array (rows, cols)
+        The study area.
+    out : float32 array (rows, cols), optional
+        Written and returned (default a new array).
+
+    Notes
+    -----
+    float32 throughout, added in the drivers' order from 0 (the sum of the weights in float64, in their order): the
+    same operations, in the same order, as accumulating with numpy (``acc += np.float32(w) * s``, then
+    ``acc / np.float32(total)``), one compiled pass per driver (a typed list of the drivers would cost ~0.4 s of
+    compilation per process).
     """
-    out[...] = 0.0
-    for score, weight in zip(scores, weights, strict=True):
-        _add_weighted(out, score, np.float32(weight))
-    _divide_inside(out, np.float32(total), inside)
+    inside = np.ascontiguousarray(inside, dtype=bool)
+    if out is None:
+        out = np.empty(inside.shape, dtype=np.float32)
+    total = 0.0
+    for w in weights:
+        total += w
+    if total > 0:
+        out[...] = 0.0
+        for score, weight in zip(scores, np.array(weights, dtype=np.float32), strict=True):
+            _add_weighted(out, np.ascontiguousarray(score, dtype=np.float32), np.float32(weight))
+        _divide_inside(out, np.float32(total), inside)
+    else:
+        out[...] = inside
+    return out
 
 
 def distance_to(mask: np.ndarray, *, cell: float | tuple[float, float], out: np.ndarray | None = None) -> np.ndarray:
@@ -246,6 +272,26 @@ def depends_on_landuse(name: str, scenario: Scenario) -> bool:
     return name == "dist_urban" or (name.startswith("dist_") and name[5:] in scenario.classes.urban_types)
 
 
+def distance_driver_mask(ds: xr.Dataset, scenario: Scenario, name: str, *,
+                         landuse: np.ndarray) -> np.ndarray | None:
+    """The cells a distance driver measures from, or None when ``name`` is no distance driver or its layer is absent.
+
+    ``dist_urban``: urban land of ``landuse`` in the study area; ``dist_<urban type>``: land of that type in the study
+    area; ``dist_roads``, ``dist_rail``, ``dist_stations``, ``dist_centres``: the cells of that mask layer. The score
+    of the driver is :func:`distance_score` of :func:`distance_to` this mask (:func:`driver_score`). A mask computed
+    from ``landuse`` is a raster of the run's store, filled strip by strip.
+    """
+    classes = scenario.classes
+    if name == "dist_urban" or (name.startswith("dist_") and name[5:] in classes.urban_types):
+        role = "urban" if name == "dist_urban" else name[5:]
+        inside = np.asarray(ds["study_area"].values, dtype=bool)
+        return store_by_strips(inside.shape, bool, lambda a, b: classes.is_role(landuse[a:b], role) & inside[a:b])
+    layer = _MASK_DRIVERS.get(name)
+    if layer is None or layer not in ds:
+        return None
+    return np.asarray(ds[layer].values, dtype=bool)
+
+
 def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.ndarray) -> np.ndarray | None:
     """Score in [0, 1] of one driver, or None when its layer is absent.
 
@@ -254,24 +300,15 @@ def driver_score(ds: xr.Dataset, scenario: Scenario, name: str, *, landuse: np.n
     scores) is file-backed too.
     """
     cfg = scenario.config.growth.suitability
-    cell = cell_sizes(ds)
     inside = np.asarray(ds["study_area"].values, dtype=bool)
-    classes = scenario.classes
     shape = inside.shape
-    mask = None
-    # masks, scores and distances are rasters of the run's store filled strip by strip (no whole-raster temporaries)
-    if name == "dist_urban":
-        mask = store_by_strips(shape, bool, lambda a, b: classes.is_role(landuse[a:b], "urban") & inside[a:b])
-    elif name.startswith("dist_") and name[5:] in classes.urban_types:
-        mask = store_by_strips(shape, bool, lambda a, b: classes.is_role(landuse[a:b], name[5:]) & inside[a:b])
-    elif name in _MASK_DRIVERS:
-        layer = _MASK_DRIVERS[name]
-        if layer not in ds:
-            return None
-        mask = np.asarray(ds[layer].values, dtype=bool)
+    mask = distance_driver_mask(ds, scenario, name, landuse=landuse)
     if mask is not None:  # the distance, then its score in the same raster
         out = store_empty(shape, np.float32)
-        return distance_score(distance_to(mask, cell=cell, out=out), scale_m=cfg.distance_scale_m, in_place=True)
+        return distance_score(distance_to(mask, cell=cell_sizes(ds), out=out), scale_m=cfg.distance_scale_m,
+                              in_place=True)
+    if name in _MASK_DRIVERS:  # its layer is absent
+        return None
     if name == "slope":
         if "slope" not in ds:
             return None
@@ -349,7 +386,6 @@ def compute_suitability(
     elif method == "linear":
         cache: dict[str, np.ndarray | None] = {}
         for k, weights in enumerate(type_weights(scenario).values()):
-            total = 0.0
             scores, ws = [], []
             for name, w in weights.items():
                 if w <= 0:
@@ -367,11 +403,7 @@ def compute_suitability(
                     continue
                 scores.append(np.ascontiguousarray(score, dtype=np.float32))
                 ws.append(w)
-                total += w
-            if total > 0:
-                _weighted_mean(scores, np.array(ws, dtype=np.float32), np.float32(total), inside, out[k])
-            else:
-                out[k] = inside
+            weighted_suitability(scores, ws, inside, out=out[k])
     else:
         raise ConfigError(
             f"growth.suitability.method {method!r} is computed by landuse.calibration.suitability_model.train_suitability "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,66 @@ def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip_
     return _disk_op(mask, radius, spacing, dilate=False, strip_rows=strip_rows)
 
 
+def _check_ugb_parameters(threshold: float, closing_radius_m: float, min_area_ha: float,
+                          opening_radius_m: float | None) -> None:
+    """Refuse a threshold outside (0, 1] and a negative radius or minimum area (:func:`delineate_ugb`)."""
+    if not 0.0 < threshold <= 1.0:
+        raise LanduseError(f"evaluation.ugb.threshold must be within (0, 1], got {threshold:g}")
+    if closing_radius_m < 0 or min_area_ha < 0 or (opening_radius_m is not None and opening_radius_m < 0):
+        raise LanduseError("evaluation.ugb: radii and min_area_ha must not be negative")
+
+
+def _candidate(p: np.ndarray, study: np.ndarray, threshold: float, strips: list[tuple[int, int]],
+               urban: Callable[[int, int], np.ndarray] | None) -> np.ndarray:
+    """Step 1 of :func:`delineate_ugb`: study-area cells with ``p >= threshold``, plus ``urban(a, b)`` of each strip
+    when given (a raster of the run's store).
+
+    Compared in float64 without a float64 copy of the grid (a float64 scalar promotes the comparison loop, not the
+    array); NaN is never >= a positive threshold, as if it were 0.
+    """
+    mask = store_empty(study.shape, bool)
+    for a, b in strips:
+        np.greater_equal(p[a:b], np.float64(threshold), out=mask[a:b])
+        mask[a:b] &= study[a:b]
+        if urban is not None:
+            mask[a:b] |= urban(a, b)
+    return mask
+
+
+def _radii_in_cells(landscape: xr.Dataset, closing_radius_m: float,
+                    opening_radius_m: float | None) -> tuple[float, float, tuple[float, float]]:
+    """``(closing radius, opening radius, spacing)`` in cells of the Landscape's cell size.
+
+    The radii are in metres, isotropic in metres on non-square cells too: ``spacing`` is (cell height, cell width)
+    over the cell size. The opening radius defaults to the closing radius.
+    """
+    cs = cell_size(landscape)
+    dy, dx = cell_sizes(landscape)
+    r_close = closing_radius_m / cs
+    r_open = (closing_radius_m if opening_radius_m is None else opening_radius_m) / cs
+    return r_close, r_open, (dy / cs, dx / cs)
+
+
+def _keep_and_clip(mask: np.ndarray, strips: list[tuple[int, int]], min_cells: int,
+                   urban: Callable[[int, int], np.ndarray] | None, study: np.ndarray,
+                   red: np.ndarray | None) -> None:
+    """Steps 4 to 6 of :func:`delineate_ugb`, in place, strip by strip: drop patches (8-connected) under
+    ``min_cells`` cells, add ``urban(a, b)`` back when given, keep the study area and remove the red line."""
+    keep = None
+    if min_cells > 1:
+        labels, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))
+        keep = label_sizes(labels, n) >= min_cells
+        keep[0] = False
+    for a, b in strips:
+        if keep is not None:
+            np.take(keep, labels[a:b], out=mask[a:b])
+        if urban is not None:
+            mask[a:b] |= urban(a, b)
+        mask[a:b] &= study[a:b]
+        if red is not None:
+            mask[a:b] &= ~red[a:b]
+
+
 def delineate_ugb(
     probability: xr.DataArray | np.ndarray,
     landscape: xr.Dataset,
@@ -213,10 +274,7 @@ def delineate_ugb(
     from landuse.core.classes import default_scheme
 
     classes = classes or default_scheme()
-    if not 0.0 < threshold <= 1.0:
-        raise LanduseError(f"evaluation.ugb.threshold must be within (0, 1], got {threshold:g}")
-    if closing_radius_m < 0 or min_area_ha < 0 or (opening_radius_m is not None and opening_radius_m < 0):
-        raise LanduseError("evaluation.ugb: radii and min_area_ha must not be negative")
+    _check_ugb_parameters(threshold, closing_radius_m, min_area_ha, opening_radius_m)
     p = np.asarray(probability.values if isinstance(probability, xr.DataArray) else probability)
     if p.dtype.kind != "f":
         p = p.astype(np.float64)
@@ -225,46 +283,22 @@ def delineate_ugb(
         raise LanduseError(f"growth probability has shape {p.shape}, the Landscape's grid is {study.shape}")
     lu = np.asarray(landscape["landuse"].values if landuse is None else getattr(landuse, "values", landuse))
     red = np.asarray(landscape["red_line"].values, dtype=bool) if "red_line" in landscape else None
-    rows, cols = study.shape
-    strips = _row_ranges(rows, cols, strip_rows)
-    cs = cell_size(landscape)
+    strips = _row_ranges(*study.shape, strip_rows)
 
     def urban(a: int, b: int) -> np.ndarray:
         return classes.is_role(lu[a:b], "urban") & study[a:b]
 
-    # compared in float64 without a float64 copy of the grid (a float64 scalar promotes the
-    # comparison loop, not the array); NaN is never >= a positive threshold, as if it were 0
-    mask = store_empty(study.shape, bool)
-    for a, b in strips:
-        np.greater_equal(p[a:b], np.float64(threshold), out=mask[a:b])
-        mask[a:b] &= study[a:b]
-        if include_urban:
-            mask[a:b] |= urban(a, b)
-    # radii in metres: isotropic in metres on non-square cells too (spacing = cell height, width)
-    dy, dx = cell_sizes(landscape)
-    r_close = closing_radius_m / cs
-    r_open = (closing_radius_m if opening_radius_m is None else opening_radius_m) / cs
-    spacing = (dy / cs, dx / cs)
-    if r_close >= 1.0:  # closing = erosion of the dilation
+    existing = urban if include_urban else None
+    mask = _candidate(p, study, threshold, strips, existing)  # step 1
+    r_close, r_open, spacing = _radii_in_cells(landscape, closing_radius_m, opening_radius_m)
+    if r_close >= 1.0:  # step 2: closing = erosion of the dilation
         mask = _erode(_dilate(mask, r_close, spacing, strip_rows), r_close, spacing, strip_rows)
-    if r_open >= 1.0:  # opening = dilation of the erosion
+    if r_open >= 1.0:  # then opening = dilation of the erosion
         mask = _dilate(_erode(mask, r_open, spacing, strip_rows), r_open, spacing, strip_rows)
-    if fill_holes:
+    if fill_holes:  # step 3
         mask = _fill_holes(mask, strip_rows)
     min_cells = math.ceil(min_area_ha / cell_area_ha(landscape) - 1e-9)
-    keep = None
-    if min_cells > 1:
-        labels, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))
-        keep = label_sizes(labels, n) >= min_cells
-        keep[0] = False
-    for a, b in strips:
-        if keep is not None:
-            np.take(keep, labels[a:b], out=mask[a:b])
-        if include_urban:
-            mask[a:b] |= urban(a, b)
-        mask[a:b] &= study[a:b]
-        if red is not None:
-            mask[a:b] &= ~red[a:b]
+    _keep_and_clip(mask, strips, min_cells, existing, study, red)  # steps 4 to 6
     return like(
         landscape,
         mask,

@@ -2,7 +2,8 @@
 
 Contract: functions read rasters (or arrays) and return tables and numbers; nothing here changes a map.
 :mod:`~landuse.evaluation.metrics` (quotas, landscape metrics, validation statistics such as figure of merit,
-Kappa, Lee–Sallee), :mod:`~landuse.evaluation.checks` (each policy re-computed from the rasters),
+Kappa, Lee–Sallee), :mod:`~landuse.evaluation.checks` (each policy re-computed from the rasters, from the cells
+:mod:`~landuse.evaluation.check_counts` counts),
 :mod:`~landuse.evaluation.expected` (the amounts placed on the cells the ensemble converted most often),
 :mod:`~landuse.evaluation.boundary` (the growth boundary delineated from the growth probability).
 """

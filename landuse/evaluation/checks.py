@@ -49,13 +49,16 @@ Checks (each period ``p`` goes from the map at its start to the map at its end):
 A "period" of a map spanning ``k`` scenario periods (``landuse evaluate`` on a later
 year's map) compares per-period limits (farmland cap ``per: period``, city growth
 limits) with ``k`` times the limit, a necessary condition only; ``detail`` says so.
+
+The cells each check reads are counted in :mod:`landuse.evaluation.check_counts` (one pass per period, strip by
+strip); here each family of checks turns the counts into its rows (one function per family, in table order).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -63,12 +66,20 @@ import pandas as pd
 import xarray as xr
 
 from landuse.core.config import Scenario
-from landuse.core.errors import LanduseError
-from landuse.core.landscape import cell_area_ha, cell_sizes
-from landuse.core.store import store_empty, store_zeros
-from landuse.core.strips import row_strips
-from landuse.surfaces.constraints import convertible, land_area_mask, open_space_mask, protected_open_space
-from landuse.surfaces.suitability import distance_to
+from landuse.evaluation.check_counts import (
+    _LISTED,
+    ArrayLike,
+    _checked_maps,
+    _converted_somewhere,
+    _Inputs,
+    _inputs,
+    _Period,
+    _period,
+    _probability_by_period,
+    _strips,
+    _tally_period,
+    _values,
+)
 
 CHECK_COLUMNS: tuple[str, ...] = (
     "check", "period", "unit", "limit", "planned", "achieved", "margin", "units", "passed", "detail",
@@ -79,14 +90,7 @@ HARD_MASKS: tuple[str, ...] = ("red_line", "permanent_farmland", "protected_open
                                "growth_boundary")
 """Hard-mask checks, in table order."""
 
-_LISTED = 5  # changed cells named in a hard-mask row's detail
 _TOL = 1e-9
-
-ArrayLike = np.ndarray | xr.DataArray
-
-
-def _values(a: ArrayLike) -> np.ndarray:
-    return np.asarray(a.values if isinstance(a, xr.DataArray) else a)
 
 
 def _row(check: str, period: int, unit: str, *, limit: float, planned: float, achieved: float, margin: float,
@@ -94,75 +98,6 @@ def _row(check: str, period: int, unit: str, *, limit: float, planned: float, ac
     return {"check": check, "period": int(period), "unit": unit, "limit": float(limit), "planned": float(planned),
             "achieved": float(achieved), "margin": float(margin), "units": units, "passed": passed,
             "detail": detail}
-
-
-def _hard_masks(ds: xr.Dataset, scenario: Scenario) -> list[tuple[str, np.ndarray, bool, bool, str]]:
-    """(name, layer, outside, enforced, description) of each hard-mask layer present.
-
-    The mask is the layer (``outside``: its complement) inside the study area; :func:`policy_checks` forms it
-    strip by strip.
-    """
-    pol = scenario.config.policy
-    out = []
-    switches = {"red_line": pol.red_line, "permanent_farmland": pol.permanent_farmland,
-                "protected_open_space": pol.protected_open_space}
-    for name, on in switches.items():
-        if name in ds:
-            out.append((name, np.asarray(ds[name].values, dtype=bool), False, bool(on), f"{name} layer"))
-    if "greenbelt" in ds and pol.greenbelt.mode == "hard":
-        out.append(("greenbelt", np.asarray(ds["greenbelt"].values, dtype=bool), False, True, "hard greenbelt"))
-    if "growth_boundary" in ds and pol.growth_boundary.mode == "hard":
-        out.append(("growth_boundary", np.asarray(ds["growth_boundary"].values, dtype=bool), True, True,
-                    "land outside the hard growth boundary"))
-    return out
-
-
-def _city_strip(raw: np.ndarray | None, study: np.ndarray) -> np.ndarray:
-    """City ids of a strip inside the study area, 0 elsewhere (the layer's own integer type when it is at most
-    4 bytes, else int64)."""
-    if raw is None:
-        return np.zeros(study.shape, dtype=np.intp)
-    if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:
-        raw = raw.astype(np.int64)
-    return np.where(study & (raw > 0), raw, 0)
-
-
-def _strips(height: int, width: int, strip_rows: int | None) -> list[slice]:
-    """Row slices of ``strip_rows`` rows (default about :data:`STRIP_CELLS` cells each)."""
-    if strip_rows:
-        return [slice(r, min(r + strip_rows, height)) for r in range(0, height, strip_rows)] or [slice(0, 0)]
-    return [slice(a, b) for a, b in row_strips(height, width)] or [slice(0, 0)]
-
-
-class _Tally:
-    """Counts of one period, added strip by strip: totals, per-city counts, the first changed cells of a mask."""
-
-    def __init__(self, n_city: int) -> None:
-        self.total: dict[str, int] = {}
-        self.city: dict[str, np.ndarray] = {}
-        self.first: dict[str, list[tuple[int, int, int, int]]] = {}
-        self.n_city = n_city
-
-    def add(self, key: str, mask: np.ndarray) -> None:
-        self.total[key] = self.total.get(key, 0) + int(np.count_nonzero(mask))
-
-    def add_city(self, key: str, mask: np.ndarray, cities: np.ndarray) -> None:
-        self.add(key, mask)
-        counts = np.bincount(cities[mask], minlength=self.n_city)
-        self.city[key] = self.city[key] + counts if key in self.city else counts
-
-    def add_first(self, key: str, mask: np.ndarray, row0: int, before: np.ndarray, after: np.ndarray) -> None:
-        """Keep the first :data:`_LISTED` cells of ``mask`` in row-major order (rows offset by ``row0``)."""
-        got = self.first.setdefault(key, [])
-        if len(got) >= _LISTED or not mask.any():
-            return
-        rr, cc = np.nonzero(mask)
-        for r, c in zip(rr[:_LISTED - len(got)].tolist(), cc[:_LISTED - len(got)].tolist(), strict=True):
-            got.append((r + row0, c, int(before[r, c]), int(after[r, c])))
-
-    def per_city(self, key: str, city_ids: list[int]) -> dict[str, int]:
-        counts = self.city.get(key, np.zeros(self.n_city, dtype=np.int64))
-        return {"cluster": self.total.get(key, 0), **{f"city {i}": int(counts[i]) for i in city_ids}}
 
 
 def _plan(allocation: pd.DataFrame | None, periods: list[int], what: str, cell_ha: float, *,
@@ -201,15 +136,260 @@ def _changed_cells(first: list[tuple[int, int, int, int]], n: int, names: dict[i
     return ", ".join(items) + more
 
 
-def _probability_by_period(probability: Mapping[Any, Any] | None) -> dict[int, Any]:
-    """``{end year: {type: p} or p}``, the rasters read one at a time by :func:`_period_rasters`."""
-    return {int(y): v for y, v in (probability or {}).items()}
 
 
-def _period_rasters(v: Any) -> Iterator[np.ndarray]:
-    """The conversion probability rasters of one period, one at a time (a lazy mapping builds each on access)."""
-    for a in (v.values() if isinstance(v, Mapping) else [v]):
-        yield _values(a)
+class _Horizon:
+    """Farmland lost since the start year (cells) and planned to be lost (ha): the ``per: horizon`` cap."""
+
+    def __init__(self) -> None:
+        self.lost_cells = 0
+        self.planned = 0.0
+
+
+def _hard_mask_rows(inputs: _Inputs, period: _Period, with_probability: bool) -> list[dict[str, Any]]:
+    """``red_line``, ``permanent_farmland``, ... (and ``<mask>_probability`` with probability rasters): cells of a
+    hard mask whose class changed (or that some Monte Carlo run converted), limit 0."""
+    tally, b, rows = period.tally, period.b, []
+    for name, _, _, enforced, what in inputs.masks:
+        n = tally.total.get(f"changed:{name}", 0)
+        detail = (f"{tally.total.get(f'mask:{name}', 0):,} cells of the {what}; "
+                  + ("none changed class" if n == 0 else f"{n:,} changed class: "
+                     + _changed_cells(tally.first.get(name, []), n, inputs.names)))
+        rows.append(_row(name, b, "cluster", limit=0, planned=math.nan, achieved=n, margin=-n, units="cells",
+                         passed=(n == 0) if enforced else None,
+                         detail=detail if enforced else detail + " (policy off: not enforced)"))
+        if with_probability:
+            n = tally.total.get(f"prob:{name}", 0)
+            detail = (f"conversion probability is 0 on every cell of the {what}" if n == 0 else
+                      f"{n:,} cells of the {what} converted in some Monte Carlo run")
+            rows.append(_row(f"{name}_probability", b, "cluster", limit=0, planned=math.nan, achieved=n,
+                             margin=-n, units="cells", passed=(n == 0) if enforced else None,
+                             detail=detail if enforced else detail + " (policy off: not enforced)"))
+    return rows
+
+
+def _farmland_cap_rows(inputs: _Inputs, period: _Period, horizon: _Horizon) -> list[dict[str, Any]]:
+    """``farmland_loss_cap``: farmland that became urban in the period (``per: period``) or since the start year
+    (``per: horizon``, ``horizon`` carried from period to period) against the cap."""
+    fc = inputs.scenario.config.policy.farmland_loss_cap
+    if fc is None:
+        return []
+    a, b, k, cell_ha = period.a, period.b, period.k, inputs.cell_ha
+    start_year = inputs.scenario.periods[0]
+    lost = period.tally.total.get("farmland_lost", 0)
+    planned = _plan(inputs.allocation, period.plan_periods, "from_farmland", cell_ha)
+    horizon.lost_cells += lost
+    horizon.planned += planned
+    if fc.per == "period":
+        limit, achieved, planned_v = fc.hectares * k, lost * cell_ha, planned
+        detail = f"{achieved:,.1f} ha of farmland became urban in {a}-{b}; cap {fc.hectares:,.1f} ha per period"
+    else:
+        limit, achieved, planned_v = fc.hectares, horizon.lost_cells * cell_ha, horizon.planned
+        detail = (f"{achieved:,.1f} ha of farmland became urban {start_year}-{b} ({lost * cell_ha:,.1f} ha "
+                  f"in {a}-{b}); cap {fc.hectares:,.1f} ha over the horizon")
+    margin = limit - achieved
+    return [_row("farmland_loss_cap", b, "cluster", limit=limit, planned=planned_v, achieved=achieved,
+                 margin=margin, units="ha", passed=margin >= -_TOL * max(limit, 1.0), detail=detail + period.spans)]
+
+
+def _quota_rows(inputs: _Inputs, period: _Period) -> list[dict[str, Any]]:
+    """``open_space_quota``: protected open space as a share of land area at the end of the period, per city or for
+    the cluster (margin in percentage points)."""
+    qc = inputs.scenario.config.policy.open_space_quota
+    if qc is None:
+        return []
+    b, cell_ha, city_ids, rows = period.b, inputs.cell_ha, inputs.city_ids, []
+    land_n, space_n, start_n = period.per_city("land"), period.per_city("space"), period.per_city("space_start")
+    units = ["cluster"] if qc.unit == "cluster" or not city_ids else [f"city {i}" for i in city_ids]
+    for u in units:
+        city = None if u == "cluster" else int(u.split()[1])
+        share = 100.0 * _ratio(space_n[u], land_n[u]) if land_n[u] else math.nan
+        lost_plan = _plan(inputs.allocation, period.plan_periods, "from_open_space", cell_ha, city=city)
+        planned = (100.0 * (start_n[u] * cell_ha - lost_plan) / (land_n[u] * cell_ha)
+                   if land_n[u] and math.isfinite(lost_plan) else math.nan)
+        need = qc.share * land_n[u]
+        ok = space_n[u] >= need - _TOL * max(need, 1.0)
+        margin_ha = (space_n[u] - need) * cell_ha
+        rows.append(_row(
+            "open_space_quota", b, u, limit=100.0 * qc.share, planned=planned, achieved=share,
+            margin=share - 100.0 * qc.share if land_n[u] else math.nan, units="%", passed=bool(ok),
+            detail=(f"{space_n[u] * cell_ha:,.1f} ha protected open space of {land_n[u] * cell_ha:,.1f} ha "
+                    f"land; {abs(margin_ha):,.1f} ha {'above' if margin_ha >= 0 else 'short of'} the quota")))
+    return rows
+
+
+def _tod_rows(inputs: _Inputs, period: _Period) -> list[dict[str, Any]]:
+    """``tod_share``: new residential land within the station radius as a share of all new residential land, per
+    cluster or city (not enforced without stations, or for a city with no developable land within the radius)."""
+    pol = inputs.scenario.config.policy
+    if pol.tod is None:
+        return []
+    tod, b, cell_ha, city_ids, rows = pol.tod, period.b, inputs.cell_ha, inputs.city_ids, []
+    units = (["cluster"] if pol.coordination == "cluster" or not city_ids
+             else [f"city {i}" for i in city_ids])
+    if inputs.dist_station is None:
+        for u in units:
+            rows.append(_row("tod_share", b, u, limit=100.0 * tod.share, planned=math.nan,
+                             achieved=math.nan, margin=math.nan, units="%", passed=None,
+                             detail="no stations layer: not enforced"))
+        return rows
+    res_n, near_n, reach = period.per_city("new_res"), period.per_city("new_res_near"), period.per_city("reach")
+    for u in units:
+        city = None if u == "cluster" else int(u.split()[1])
+        plan_res = _plan(inputs.allocation, period.plan_periods, "hectares", cell_ha, types=("residential",),
+                         city=city)
+        plan_near = _plan(inputs.allocation, period.plan_periods, "near_station", cell_ha, types=("residential",),
+                          city=city)
+        planned = 100.0 * plan_near / plan_res if plan_res > 0 else math.nan
+        if u != "cluster" and reach[u] == 0:
+            rows.append(_row("tod_share", b, u, limit=100.0 * tod.share, planned=planned,
+                             achieved=100.0 * _ratio(near_n[u], res_n[u]) if res_n[u] else math.nan,
+                             margin=math.nan, units="%", passed=None,
+                             detail=f"no developable land within {tod.radius_m:g} m of a station at "
+                                    f"the start of the period: not enforced"))
+            continue
+        if res_n[u] == 0:
+            rows.append(_row("tod_share", b, u, limit=100.0 * tod.share, planned=planned,
+                             achieved=math.nan, margin=math.nan, units="%", passed=True,
+                             detail="no new residential land: the share holds trivially"))
+            continue
+        share = 100.0 * near_n[u] / res_n[u]
+        need = tod.share * res_n[u]
+        rows.append(_row(
+            "tod_share", b, u, limit=100.0 * tod.share, planned=planned, achieved=share,
+            margin=share - 100.0 * tod.share, units="%", passed=near_n[u] >= need - _TOL * max(need, 1.0),
+            detail=(f"{near_n[u] * cell_ha:,.1f} of {res_n[u] * cell_ha:,.1f} ha new residential land "
+                    f"within {tod.radius_m:g} m of a station")))
+    return rows
+
+
+def _jobs_housing_rows(inputs: _Inputs, period: _Period) -> list[dict[str, Any]]:
+    """``jobs_housing_min`` (when the minimum is above 0) and ``jobs_housing_max``: (new industrial + new
+    commercial) / new residential per city."""
+    jh = inputs.scenario.config.policy.jobs_housing
+    if jh is None or not inputs.city_ids:
+        return []
+    b, cell_ha, rows = period.b, inputs.cell_ha, []
+    res_n, jobs_n = period.per_city("new_res"), period.per_city("new_jobs")
+    for i in inputs.city_ids:
+        u = f"city {i}"
+        ratio = _ratio(jobs_n[u], res_n[u])
+        p_res = _plan(inputs.allocation, period.plan_periods, "hectares", cell_ha, types=("residential",), city=i)
+        p_jobs = _plan(inputs.allocation, period.plan_periods, "hectares", cell_ha,
+                       types=("industrial", "commercial"), city=i)
+        planned = _ratio(p_jobs, p_res) if math.isfinite(p_res) and math.isfinite(p_jobs) else math.nan
+        detail = (f"{jobs_n[u] * cell_ha:,.1f} ha new industrial + commercial, "
+                  f"{res_n[u] * cell_ha:,.1f} ha new residential")
+        bounds = ((("jobs_housing_min", jh.min, +1),) if jh.min > 0 else ()) + (("jobs_housing_max", jh.max, -1),)
+        for check, bound, sign in bounds:
+            # the LP's linear form: sign * (jobs - bound * res) >= 0
+            lhs = sign * (jobs_n[u] - bound * res_n[u])
+            ok = lhs >= -_TOL * max(bound * res_n[u], 1.0)
+            margin = sign * (ratio - bound) if math.isfinite(ratio) else (math.nan if math.isnan(ratio)
+                                                                        else sign * math.inf)
+            rows.append(_row(check, b, u, limit=bound, planned=planned, achieved=ratio, margin=margin,
+                             units="ratio", passed=bool(ok),
+                             detail=detail + ("" if res_n[u] or jobs_n[u] else ": holds trivially")))
+    return rows
+
+
+def _plan_amount_rows(inputs: _Inputs, period: _Period) -> list[dict[str, Any]]:
+    """``plan_<source or band>``: no map takes more land of a source role or band than the plan converts (soft
+    greenbelt, outside a soft boundary, outside the TOD radius); only where the map is one period of a plan in whole
+    cells."""
+    if not period.plan_amounts:
+        return []
+    allocation, plan_periods, cell_ha = inputs.allocation, period.plan_periods, inputs.cell_ha
+    amounts = [("farmland", "from_farmland", None), ("open_space", "from_open_space", None)]
+    if inputs.gb_soft is not None and "greenbelt_cells" in allocation:
+        amounts.append(("soft_greenbelt", "greenbelt", None))
+    if inputs.ugb_soft is not None and "outside_boundary_cells" in allocation:
+        amounts.append(("outside_soft_boundary", "outside_boundary", None))
+    if inputs.dist_station is not None and "near_station_cells" in allocation:
+        amounts.append(("residential_outside_tod_radius", "outside_tod", ("residential",)))
+    rows = []
+    for label, what, types in amounts:
+        achieved = period.tally.total.get(f"plan:{label}", 0) * cell_ha
+        if what == "outside_tod":
+            planned_v = (_plan(allocation, plan_periods, "hectares", cell_ha, types=types)
+                         - _plan(allocation, plan_periods, "near_station", cell_ha, types=types))
+        else:
+            planned_v = _plan(allocation, plan_periods, what, cell_ha, types=types)
+        if math.isnan(planned_v):
+            continue
+        margin = planned_v - achieved
+        rows.append(_row(f"plan_{label}", period.b, "cluster", limit=planned_v, planned=planned_v,
+                         achieved=achieved, margin=margin, units="ha",
+                         passed=margin >= -_TOL * max(planned_v, 1.0),
+                         detail=f"{achieved:,.1f} ha taken in {period.a}-{period.b}, {planned_v:,.1f} ha planned "
+                                "(never more on any map)"))
+    return rows
+
+
+def _export_rows(inputs: _Inputs, period: _Period) -> list[dict[str, Any]]:
+    """``export_limit``: per city and urban type, the demand a city keeps at home under policy.transfers."""
+    if not period.transfers:
+        return []
+    scenario, b, cell_ha, rows = inputs.scenario, period.b, inputs.cell_ha, []
+    tr, dem = scenario.config.policy.transfers, scenario.config.demand
+    for t in scenario.urban_types:
+        new_t = period.per_city(f"new:{t}")
+        for c in sorted(dem.by_city):
+            d = float(dem.by_city[c].get(t, {}).get(b, 0.0))
+            need = (1.0 - tr.max_export_share) * d
+            if need <= 0:
+                continue
+            home = new_t.get(f"city {c}", 0) * cell_ha
+            rows.append(_row("export_limit", b, f"city {c} {t}", limit=need,
+                             planned=_plan(inputs.allocation, period.plan_periods, "hectares", cell_ha, types=(t,),
+                                           city=c),
+                             achieved=home, margin=home - need, units="ha",
+                             passed=home >= need - _TOL * max(need, 1.0),
+                             detail=f"{home:,.1f} ha of the city's {d:,.1f} ha {t} demand placed at home; "
+                                    f"at most {100 * tr.max_export_share:g} % may go elsewhere"))
+    return rows
+
+
+def _city_limit_rows(inputs: _Inputs, period: _Period) -> list[dict[str, Any]]:
+    """``city_growth_limit``: new urban land per limited city against its limit (``k`` times it for a map spanning
+    ``k`` periods)."""
+    limits = inputs.scenario.config.policy.city_growth_limits
+    if not limits:
+        return []
+    rows = []
+    new_urban_n = period.per_city("new_urban")
+    for i, lim in sorted(limits.items()):
+        u = f"city {int(i)}"
+        achieved = new_urban_n.get(u, 0) * inputs.cell_ha
+        limit = float(lim) * period.k
+        margin = limit - achieved
+        rows.append(_row("city_growth_limit", period.b, u, limit=limit,
+                         planned=_plan(inputs.allocation, period.plan_periods, "hectares", inputs.cell_ha,
+                                       city=int(i)),
+                         achieved=achieved, margin=margin, units="ha",
+                         passed=margin >= -_TOL * max(limit, 1.0),
+                         detail=f"{achieved:,.1f} ha new urban land in {period.a}-{period.b}" + period.spans))
+    return rows
+
+
+def _demand_met_rows(shortfall: pd.DataFrame | None, cell_ha: float) -> list[dict[str, Any]]:
+    """``demand_met``: per period and urban type, from the growth engine's shortfall table."""
+    if shortfall is None or not len(shortfall):
+        return []
+    rows = []
+    has_range = {"converted_min", "converted_max"} <= set(shortfall.columns)
+    for (period, typ), g in shortfall.groupby(["period", "type"], sort=True):
+        short = int(g["shortfall"].sum())
+        target, converted = int(g["target"].sum()), int(g["converted"].sum())
+        detail = f"{converted:,} of {target:,} cells placed"
+        if short:
+            detail += f"; {short:,} cells ({short * cell_ha:,.1f} ha) in {int((g['shortfall'] != 0).sum())} zone(s) short"
+        if has_range:
+            detail += (f"; over the runs {int(g['converted_min'].sum()):,} to "
+                       f"{int(g['converted_max'].sum()):,} cells (zone minima / maxima summed)")
+        rows.append(_row("demand_met", int(period), str(typ), limit=target, planned=target, achieved=converted,
+                         margin=-short, units="cells", passed=short == 0, detail=detail))
+    return rows
 
 
 def policy_checks(
@@ -280,333 +460,29 @@ def policy_checks(
     >>> t[["check", "period", "achieved", "margin", "passed"]].to_dict("records")
     [{'check': 'farmland_loss_cap', 'period': 2030, 'achieved': 2.0, 'margin': -1.0, 'passed': False}]
     """
-    classes = scenario.classes
-    pol = scenario.config.policy
-    start_year = scenario.periods[0]
     base = _values(landscape["landuse"] if start_landuse is None else start_landuse)
     study = np.asarray(landscape["study_area"].values, dtype=bool)
     strips = _strips(base.shape[0], base.shape[1] if base.ndim == 2 else 1, strip_rows)
-    maps: dict[int, np.ndarray] = {start_year: base}
-    for y, a in sorted(landuse_by_year.items()):
-        if int(y) == start_year:
-            continue
-        arr = _values(a)
-        if arr.shape != base.shape:
-            raise LanduseError(f"land use of {y} has shape {arr.shape}, the scenario's grid is {base.shape}")
-        n_holes, at = 0, None
-        for sl in strips:
-            holes = study[sl] & (arr[sl] == classes.nodata)
-            n = int(np.count_nonzero(holes))
-            if n and at is None:
-                r, c = np.argwhere(holes)[0]
-                at = (int(r) + sl.start, int(c))
-            n_holes += n
-        if n_holes:
-            raise LanduseError(f"land use of {y} has {n_holes} nodata cells inside the study area "
-                               f"(first at row {at[0]}, column {at[1]}); every study-area cell needs a class to be "
-                               "checked")
-        maps[int(y)] = arr
-    years = sorted(maps)
-    cell_ha = cell_area_ha(landscape)
-    raw_cities = np.asarray(landscape["cities"].values) if "cities" in landscape else None
-    seen = np.zeros(1, dtype=np.int64)
-    for sl in strips if raw_cities is not None else []:
-        counts = np.bincount(_city_strip(raw_cities[sl], study[sl]).reshape(-1))
-        if counts.size > seen.size:
-            seen = np.pad(seen, (0, counts.size - seen.size))
-        seen[:counts.size] += counts
-    city_ids = [int(i) for i in np.flatnonzero(seen) if i > 0]
-    n_city = max(city_ids, default=0) + 1
-    names = {c.code: c.name for c in classes}
-    ends = [b for _, b in scenario.period_pairs]
-    rows: list[dict[str, Any]] = []
-
-    def span(a: int, b: int) -> list[int]:
-        """Scenario period ends in (a, b]; the period itself when it is none of them."""
-        return [e for e in ends if a < e <= b] or [b]
-
-    masks = _hard_masks(landscape, scenario)
+    maps = _checked_maps(scenario, base, study, strips, landuse_by_year)
+    inputs = _inputs(scenario, landscape, base, study, strips, allocation)
     prob = _probability_by_period(probability)
-    qc = pol.open_space_quota
-    include_water = bool(qc.include_water) if qc is not None else False
-    protected = protected_open_space(landscape, scenario)
-    dist_station = None
-    if pol.tod is not None and "stations" in landscape:
-        dist_station = distance_to(np.asarray(landscape["stations"].values, dtype=bool),
-                                   cell=cell_sizes(landscape), out=store_empty(base.shape, np.float32))
-    fc = pol.farmland_loss_cap
-    jh = pol.jobs_housing
-    tr = pol.transfers
-    dem = scenario.config.demand
-    gb_soft = np.asarray(landscape["greenbelt"].values, dtype=bool) if (
-        pol.greenbelt.mode == "soft" and "greenbelt" in landscape) else None
-    ugb_soft = np.asarray(landscape["growth_boundary"].values, dtype=bool) if (
-        pol.growth_boundary.mode == "soft" and "growth_boundary" in landscape) else None
-    lost_so_far_cells = 0
-    planned_so_far = 0.0
-
-    for a, b in itertools.pairwise(years):
-        before_all, after_all = maps[a], maps[b]
-        plan_periods = span(a, b)
-        k = len(plan_periods)
-        spans = "" if k == 1 else (f" (map spans {k} periods {a}-{b}: checked against {k} x the per-period limit, "
-                                   "a necessary condition only)")
-        plan_amounts = k == 1 and allocation is not None and "from_farmland_cells" in allocation
-        transfers = (tr is not None and tr.max_export_share < 1 and dem.by_city and pol.coordination == "cluster"
-                     and k == 1)
-        converted_somewhere = None  # cells some run converted to some type in the period (in the raster store)
-        if b in prob and masks:
-            converted_somewhere = store_zeros(base.shape, bool)
-            for p in _period_rasters(prob[b]):
-                for sl in strips:
-                    converted_somewhere[sl] |= p[sl] > 0  # NaN (outside) compares False, as 0 would
-
-        # ---------------------------------------------------------------- the period's counts, strip by strip
-        tally = _Tally(n_city)
-        for sl in strips:
-            before, after, st = before_all[sl], after_all[sl], study[sl]
-            cities = _city_strip(None if raw_cities is None else raw_cities[sl], st)
-            restored = classes.is_role(before, "urban") & ~classes.is_role(after, "urban")
-            for name, layer, outside, _, _ in masks:
-                mask = (~layer[sl] if outside else layer[sl]) & st
-                # urban land restored to a non-urban class (shrinking cities) is not a breach of a no-build layer
-                changed = mask & (before != after) & ~restored
-                tally.add(f"mask:{name}", mask)
-                tally.add(f"changed:{name}", changed)
-                tally.add_first(name, changed, sl.start, before, after)
-                if converted_somewhere is not None:
-                    tally.add(f"prob:{name}", mask & converted_somewhere[sl])
-            urban_b = classes.is_role(before, "urban") & st
-            urban_a = classes.is_role(after, "urban") & st
-            new_urban = urban_a & ~urban_b
-            if fc is not None:
-                tally.add("farmland_lost", classes.is_role(before, "farmland") & st & urban_a)
-            if qc is not None:
-                land = land_area_mask(landscape.isel(y=sl), classes, include_water=include_water, landuse=after)
-                prot = None if protected is None else protected[sl]
-                tally.add_city("land", land, cities)
-                tally.add_city("space", open_space_mask(after, classes, include_water=include_water,
-                                                        protected=prot) & land, cities)
-                tally.add_city("space_start", open_space_mask(before, classes, include_water=include_water,
-                                                              protected=prot) & land, cities)
-            new_res = ~classes.is_role(before, "residential") & classes.is_role(after, "residential") & st
-            near = None if dist_station is None else dist_station[sl] <= pol.tod.radius_m
-            if near is not None or (jh is not None and city_ids):
-                tally.add_city("new_res", new_res, cities)
-            if near is not None:
-                tally.add_city("new_res_near", new_res & near, cities)
-                tally.add_city("reach", near & convertible(landscape.isel(y=sl), scenario, "residential", landuse=before), cities)
-            if jh is not None and city_ids:
-                new_jobs = np.zeros(st.shape, dtype=bool)
-                for t in ("industrial", "commercial"):
-                    new_jobs |= ~classes.is_role(before, t) & classes.is_role(after, t) & st
-                tally.add_city("new_jobs", new_jobs, cities)
-            if plan_amounts:
-                tally.add("plan:farmland", new_urban & classes.is_role(before, "farmland") & st)
-                tally.add("plan:open_space", new_urban & classes.is_role(before, "open_space") & st)
-                if gb_soft is not None:
-                    tally.add("plan:soft_greenbelt", new_urban & gb_soft[sl] & st)
-                if ugb_soft is not None:
-                    tally.add("plan:outside_soft_boundary", new_urban & ~ugb_soft[sl] & st)
-                if near is not None:
-                    tally.add("plan:residential_outside_tod_radius", new_res & ~near & st)
-            if transfers:
-                for t in scenario.urban_types:
-                    tally.add_city(f"new:{t}", ~classes.is_role(before, t) & classes.is_role(after, t) & st, cities)
-            if pol.city_growth_limits:
-                tally.add_city("new_urban", new_urban, cities)
-
-        def per_city(key: str) -> dict[str, int]:
-            return tally.per_city(key, city_ids)  # noqa: B023 (used within this period only)
-
-        # ---------------------------------------------------------------- hard masks
-        for name, _, _, enforced, what in masks:
-            n = tally.total.get(f"changed:{name}", 0)
-            detail = (f"{tally.total.get(f'mask:{name}', 0):,} cells of the {what}; "
-                      + ("none changed class" if n == 0 else f"{n:,} changed class: "
-                         + _changed_cells(tally.first.get(name, []), n, names)))
-            rows.append(_row(name, b, "cluster", limit=0, planned=math.nan, achieved=n, margin=-n, units="cells",
-                             passed=(n == 0) if enforced else None,
-                             detail=detail if enforced else detail + " (policy off: not enforced)"))
-            if converted_somewhere is not None:
-                n = tally.total.get(f"prob:{name}", 0)
-                detail = (f"conversion probability is 0 on every cell of the {what}" if n == 0 else
-                          f"{n:,} cells of the {what} converted in some Monte Carlo run")
-                rows.append(_row(f"{name}_probability", b, "cluster", limit=0, planned=math.nan, achieved=n,
-                                 margin=-n, units="cells", passed=(n == 0) if enforced else None,
-                                 detail=detail if enforced else detail + " (policy off: not enforced)"))
-
-        # ---------------------------------------------------------------- farmland loss cap
-        if fc is not None:
-            lost = tally.total.get("farmland_lost", 0)
-            planned = _plan(allocation, plan_periods, "from_farmland", cell_ha)
-            lost_so_far_cells += lost
-            planned_so_far += planned
-            if fc.per == "period":
-                limit, achieved, planned_v = fc.hectares * k, lost * cell_ha, planned
-                detail = f"{achieved:,.1f} ha of farmland became urban in {a}-{b}; cap {fc.hectares:,.1f} ha per period"
-            else:
-                limit, achieved, planned_v = fc.hectares, lost_so_far_cells * cell_ha, planned_so_far
-                detail = (f"{achieved:,.1f} ha of farmland became urban {start_year}-{b} ({lost * cell_ha:,.1f} ha "
-                          f"in {a}-{b}); cap {fc.hectares:,.1f} ha over the horizon")
-            margin = limit - achieved
-            rows.append(_row("farmland_loss_cap", b, "cluster", limit=limit, planned=planned_v, achieved=achieved,
-                             margin=margin, units="ha", passed=margin >= -_TOL * max(limit, 1.0),
-                             detail=detail + spans))
-
-        # ---------------------------------------------------------------- open-space quota
-        if qc is not None:
-            land_n, space_n, start_n = per_city("land"), per_city("space"), per_city("space_start")
-            units = ["cluster"] if qc.unit == "cluster" or not city_ids else [f"city {i}" for i in city_ids]
-            for u in units:
-                city = None if u == "cluster" else int(u.split()[1])
-                share = 100.0 * _ratio(space_n[u], land_n[u]) if land_n[u] else math.nan
-                lost_plan = _plan(allocation, plan_periods, "from_open_space", cell_ha, city=city)
-                planned = (100.0 * (start_n[u] * cell_ha - lost_plan) / (land_n[u] * cell_ha)
-                           if land_n[u] and math.isfinite(lost_plan) else math.nan)
-                need = qc.share * land_n[u]
-                ok = space_n[u] >= need - _TOL * max(need, 1.0)
-                margin_ha = (space_n[u] - need) * cell_ha
-                rows.append(_row(
-                    "open_space_quota", b, u, limit=100.0 * qc.share, planned=planned, achieved=share,
-                    margin=share - 100.0 * qc.share if land_n[u] else math.nan, units="%", passed=bool(ok),
-                    detail=(f"{space_n[u] * cell_ha:,.1f} ha protected open space of {land_n[u] * cell_ha:,.1f} ha "
-                            f"land; {abs(margin_ha):,.1f} ha {'above' if margin_ha >= 0 else 'short of'} the quota")))
-
-        # ---------------------------------------------------------------- TOD share
-        if pol.tod is not None:
-            tod = pol.tod
-            units = (["cluster"] if pol.coordination == "cluster" or not city_ids
-                     else [f"city {i}" for i in city_ids])
-            if dist_station is None:
-                for u in units:
-                    rows.append(_row("tod_share", b, u, limit=100.0 * tod.share, planned=math.nan,
-                                     achieved=math.nan, margin=math.nan, units="%", passed=None,
-                                     detail="no stations layer: not enforced"))
-            else:
-                res_n, near_n, reach = per_city("new_res"), per_city("new_res_near"), per_city("reach")
-                for u in units:
-                    city = None if u == "cluster" else int(u.split()[1])
-                    plan_res = _plan(allocation, plan_periods, "hectares", cell_ha, types=("residential",), city=city)
-                    plan_near = _plan(allocation, plan_periods, "near_station", cell_ha, types=("residential",),
-                                      city=city)
-                    planned = 100.0 * plan_near / plan_res if plan_res > 0 else math.nan
-                    if u != "cluster" and reach[u] == 0:
-                        rows.append(_row("tod_share", b, u, limit=100.0 * tod.share, planned=planned,
-                                         achieved=100.0 * _ratio(near_n[u], res_n[u]) if res_n[u] else math.nan,
-                                         margin=math.nan, units="%", passed=None,
-                                         detail=f"no developable land within {tod.radius_m:g} m of a station at "
-                                                f"the start of the period: not enforced"))
-                        continue
-                    if res_n[u] == 0:
-                        rows.append(_row("tod_share", b, u, limit=100.0 * tod.share, planned=planned,
-                                         achieved=math.nan, margin=math.nan, units="%", passed=True,
-                                         detail="no new residential land: the share holds trivially"))
-                        continue
-                    share = 100.0 * near_n[u] / res_n[u]
-                    need = tod.share * res_n[u]
-                    rows.append(_row(
-                        "tod_share", b, u, limit=100.0 * tod.share, planned=planned, achieved=share,
-                        margin=share - 100.0 * tod.share, units="%", passed=near_n[u] >= need - _TOL * max(need, 1.0),
-                        detail=(f"{near_n[u] * cell_ha:,.1f} of {res_n[u] * cell_ha:,.1f} ha new residential land "
-                                f"within {tod.radius_m:g} m of a station")))
-
-        # ---------------------------------------------------------------- jobs-housing balance
-        if jh is not None and city_ids:
-            res_n, jobs_n = per_city("new_res"), per_city("new_jobs")
-            for i in city_ids:
-                u = f"city {i}"
-                ratio = _ratio(jobs_n[u], res_n[u])
-                p_res = _plan(allocation, plan_periods, "hectares", cell_ha, types=("residential",), city=i)
-                p_jobs = _plan(allocation, plan_periods, "hectares", cell_ha, types=("industrial", "commercial"),
-                               city=i)
-                planned = _ratio(p_jobs, p_res) if math.isfinite(p_res) and math.isfinite(p_jobs) else math.nan
-                detail = (f"{jobs_n[u] * cell_ha:,.1f} ha new industrial + commercial, "
-                          f"{res_n[u] * cell_ha:,.1f} ha new residential")
-                bounds = ((("jobs_housing_min", jh.min, +1),) if jh.min > 0 else ()) + (("jobs_housing_max", jh.max, -1),)
-                for check, bound, sign in bounds:
-                    # the LP's linear form: sign * (jobs - bound * res) >= 0
-                    lhs = sign * (jobs_n[u] - bound * res_n[u])
-                    ok = lhs >= -_TOL * max(bound * res_n[u], 1.0)
-                    margin = sign * (ratio - bound) if math.isfinite(ratio) else (math.nan if math.isnan(ratio)
-                                                                                else sign * math.inf)
-                    rows.append(_row(check, b, u, limit=bound, planned=planned, achieved=ratio, margin=margin,
-                                     units="ratio", passed=bool(ok),
-                                     detail=detail + ("" if res_n[u] or jobs_n[u] else ": holds trivially")))
-
-        # ---------------------------------------------------------------- the plan's amounts by source and band
-        # no map takes more land of a source role or band than the plan converts (soft greenbelt, outside a soft
-        # boundary, outside the TOD radius); only where the map is one period of a plan in whole cells
-        if plan_amounts:
-            amounts = [("farmland", "from_farmland", None), ("open_space", "from_open_space", None)]
-            if gb_soft is not None and "greenbelt_cells" in allocation:
-                amounts.append(("soft_greenbelt", "greenbelt", None))
-            if ugb_soft is not None and "outside_boundary_cells" in allocation:
-                amounts.append(("outside_soft_boundary", "outside_boundary", None))
-            if dist_station is not None and "near_station_cells" in allocation:
-                amounts.append(("residential_outside_tod_radius", "outside_tod", ("residential",)))
-            for label, what, types in amounts:
-                achieved = tally.total.get(f"plan:{label}", 0) * cell_ha
-                if what == "outside_tod":
-                    planned_v = (_plan(allocation, plan_periods, "hectares", cell_ha, types=types)
-                                 - _plan(allocation, plan_periods, "near_station", cell_ha, types=types))
-                else:
-                    planned_v = _plan(allocation, plan_periods, what, cell_ha, types=types)
-                if math.isnan(planned_v):
-                    continue
-                margin = planned_v - achieved
-                rows.append(_row(f"plan_{label}", b, "cluster", limit=planned_v, planned=planned_v,
-                                 achieved=achieved, margin=margin, units="ha",
-                                 passed=margin >= -_TOL * max(planned_v, 1.0),
-                                 detail=f"{achieved:,.1f} ha taken in {a}-{b}, {planned_v:,.1f} ha planned "
-                                        "(never more on any map)"))
-
-        # ---------------------------------------------------------------- transfers: demand kept at home
-        if transfers:
-            for t in scenario.urban_types:
-                new_t = per_city(f"new:{t}")
-                for c in sorted(dem.by_city):
-                    d = float(dem.by_city[c].get(t, {}).get(b, 0.0))
-                    need = (1.0 - tr.max_export_share) * d
-                    if need <= 0:
-                        continue
-                    home = new_t.get(f"city {c}", 0) * cell_ha
-                    rows.append(_row("export_limit", b, f"city {c} {t}", limit=need,
-                                     planned=_plan(allocation, plan_periods, "hectares", cell_ha, types=(t,), city=c),
-                                     achieved=home, margin=home - need, units="ha",
-                                     passed=home >= need - _TOL * max(need, 1.0),
-                                     detail=f"{home:,.1f} ha of the city's {d:,.1f} ha {t} demand placed at home; "
-                                            f"at most {100 * tr.max_export_share:g} % may go elsewhere"))
-
-        # ---------------------------------------------------------------- city growth limits
-        if pol.city_growth_limits:
-            new_urban_n = per_city("new_urban")
-            for i, lim in sorted(pol.city_growth_limits.items()):
-                u = f"city {int(i)}"
-                achieved = new_urban_n.get(u, 0) * cell_ha
-                limit = float(lim) * k
-                margin = limit - achieved
-                rows.append(_row("city_growth_limit", b, u, limit=limit,
-                                 planned=_plan(allocation, plan_periods, "hectares", cell_ha, city=int(i)),
-                                 achieved=achieved, margin=margin, units="ha",
-                                 passed=margin >= -_TOL * max(limit, 1.0),
-                                 detail=f"{achieved:,.1f} ha new urban land in {a}-{b}" + spans))
-
-    # -------------------------------------------------------------------- demand met (shortfall)
-    if shortfall is not None and len(shortfall):
-        has_range = {"converted_min", "converted_max"} <= set(shortfall.columns)
-        for (period, typ), g in shortfall.groupby(["period", "type"], sort=True):
-            short = int(g["shortfall"].sum())
-            target, converted = int(g["target"].sum()), int(g["converted"].sum())
-            detail = f"{converted:,} of {target:,} cells placed"
-            if short:
-                detail += f"; {short:,} cells ({short * cell_ha:,.1f} ha) in {int((g['shortfall'] != 0).sum())} zone(s) short"
-            if has_range:
-                detail += (f"; over the runs {int(g['converted_min'].sum()):,} to "
-                           f"{int(g['converted_max'].sum()):,} cells (zone minima / maxima summed)")
-            rows.append(_row("demand_met", int(period), str(typ), limit=target, planned=target, achieved=converted,
-                             margin=-short, units="cells", passed=short == 0, detail=detail))
-
+    horizon = _Horizon()
+    rows: list[dict[str, Any]] = []
+    for a, b in itertools.pairwise(sorted(maps)):
+        period = _period(inputs, a, b)
+        converted = None  # cells some run converted to some type in the period (in the raster store)
+        if b in prob and inputs.masks:
+            converted = _converted_somewhere(inputs, prob[b])
+        period.tally = _tally_period(inputs, period, maps[a], maps[b], converted)
+        rows += _hard_mask_rows(inputs, period, converted is not None)
+        rows += _farmland_cap_rows(inputs, period, horizon)
+        rows += _quota_rows(inputs, period)
+        rows += _tod_rows(inputs, period)
+        rows += _jobs_housing_rows(inputs, period)
+        rows += _plan_amount_rows(inputs, period)
+        rows += _export_rows(inputs, period)
+        rows += _city_limit_rows(inputs, period)
+    rows += _demand_met_rows(shortfall, inputs.cell_ha)
     table = pd.DataFrame(rows, columns=list(CHECK_COLUMNS))
     table["passed"] = table["passed"].astype(object)
     return table

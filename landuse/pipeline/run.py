@@ -674,7 +674,7 @@ def _run_loaded(scenario: Scenario, overrides: dict[str, Any], timings: _Timings
     shrink_df = _shrinkage_table(ds, scenario, landuse_by_year, vacancy_by_year, shrink_records)
     report = None
     if asked.report:
-        from landuse.report.document import build_report
+        from landuse.report.data import build_report
         extra = {
             "objective": {str(a.period): a.objective for a in allocations},
             "objective_terms": {str(a.period): a.objective_terms for a in allocations},

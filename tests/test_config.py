@@ -140,7 +140,7 @@ def test_per_city_demand_sums_to_cluster() -> None:
 
 
 def test_outputs_switches_and_the_comma_list(tmp_path: Path, tiny_layers) -> None:
-    from landuse.core.config import OUTPUT_NAMES, OutputsConfig
+    from landuse.core.config_stages import OUTPUT_NAMES, OutputsConfig
 
     sc = scenario_from_dict(scenario_dict(tiny_layers, tmp_path, outputs={"report": False, "boundary": False}),
                             base_dir=tmp_path)

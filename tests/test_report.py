@@ -1,4 +1,4 @@
-"""Reports (landuse.report.document) and the `landuse evaluate` command."""
+"""Reports (landuse.report: data, figures, render, document) and the `landuse evaluate` command."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from landuse.core.config import scenario_from_dict
 from landuse.core.landscape import like, new_landscape
 from landuse.evaluation.boundary import delineate_ugb
 from landuse.io.rasters import write_geotiff
-from landuse.report.document import build_report, write_report
+from landuse.report.data import build_report
+from landuse.report.document import write_report
 
 S = default_scheme()
 RES, IND, COM = S.code_of("residential"), S.code_of("industrial"), S.code_of("commercial")

@@ -297,6 +297,7 @@ def test_outputs_maps_computes_and_writes_the_maps_only(tmp_path, tiny_layers, m
     import landuse.allocation.coordination
     import landuse.evaluation.boundary
     import landuse.evaluation.expected
+    import landuse.report.data
     import landuse.report.document
 
     d = scenario_dict(tiny_layers, tmp_path, name="less", outputs={"folder": "out_less"})
@@ -304,7 +305,7 @@ def test_outputs_maps_computes_and_writes_the_maps_only(tmp_path, tiny_layers, m
     cfg.write_text(yaml.safe_dump(d, sort_keys=False))
     full = run_scenario(cfg, write=False)  # the reference: every output, report included
     for mod, name in ((landuse.allocation.coordination, "compare_coordination"), (landuse.evaluation.boundary, "ugb_from_config"),
-                      (landuse.report.document, "build_report"), (landuse.report.document, "write_report"),
+                      (landuse.report.data, "build_report"), (landuse.report.document, "write_report"),
                       (landuse.evaluation.expected, "expected_map")):
         monkeypatch.setattr(mod, name, _boom)
     res = runner.invoke(app, ["run", str(cfg), "--outputs", "maps", "--quiet"])

@@ -4,9 +4,10 @@ Contract: nothing here computes a model. :mod:`~landuse.core.errors` holds every
 :class:`LanduseError`; messages name the file, key or cell and how to fix it, never a command-line flag);
 :mod:`~landuse.core.classes` and :mod:`~landuse.core.presets` the land-use classes and their roles;
 :mod:`~landuse.core.landscape` the study region's layers on one grid; :mod:`~landuse.core.config` the scenario
-schema (pydantic) and its loader; :mod:`~landuse.core.store` where large rasters live (memory or memory-mapped
-scratch files) and :mod:`~landuse.core.strips` the row strips every stage walks a large raster by. Depends on no
-other landuse package.
+schema (pydantic) and its loader, with the sections in :mod:`~landuse.core.config_plan` and
+:mod:`~landuse.core.config_stages` (on :mod:`~landuse.core.config_types`); :mod:`~landuse.core.store` where large
+rasters live (memory or memory-mapped scratch files) and :mod:`~landuse.core.strips` the row strips every stage walks
+a large raster by. Depends on no other landuse package.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Generate the scenario-config reference (``docs/config.md``) from the pydantic schema.
 
-Run ``python -m landuse.core.config_doc > docs/config.md`` after changing ``landuse/core/config.py``;
-a test checks that the committed reference lists every key.
+Run ``python -m landuse.core.config_doc > docs/config.md`` after changing the schema (``landuse/core/config.py``
+and its sections in ``config_plan.py`` and ``config_stages.py``); a test checks that the committed reference lists
+every key.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Iterator
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from landuse.core.config import ScenarioConfig, UrbanType
+from landuse.core.config import ScenarioConfig
+from landuse.core.config_types import UrbanType
 
 HEADER = """# Scenario configuration reference
 
@@ -39,7 +41,8 @@ def _models_in(annotation: typing.Any) -> list[type[BaseModel]]:
 def _type_name(annotation: typing.Any) -> str:
     import re
 
-    text = repr(annotation).replace("typing.", "").replace("pathlib.", "").replace("landuse.core.config.", "")
+    text = repr(annotation).replace("typing.", "").replace("pathlib.", "")
+    text = re.sub(r"landuse\.core\.config\w*\.", "", text)  # a section model by its class name
     text = text.replace("<class '", "").replace("'>", "")
     text = re.sub(r"Annotated\[(\w+), AfterValidator\([^)]*\)\]", r"\1", text)
     text = text.replace(repr(UrbanType).replace("typing.", ""), "UrbanType")

@@ -22,7 +22,8 @@ import xarray as xr
 from rasterio import features
 from skimage import morphology
 
-from landuse.core.config import Scenario, UgbConfig
+from landuse.core.config import Scenario
+from landuse.core.config_stages import UgbConfig
 from landuse.core.errors import LanduseError
 from landuse.core.landscape import cell_area_ha, cell_size, cell_sizes, crs_of, like, transform_of
 from landuse.core.store import label_sizes, store_empty, store_label

@@ -557,8 +557,8 @@ def finish(state: RunState, overrides: dict[str, Any]) -> Finished:
 
 
 def _report(state: RunState, fin: Finished, overrides: dict[str, Any]) -> Any:
-    """The run's report (:func:`landuse.report.document.build_report`)."""
-    from landuse.report.document import build_report
+    """The run's report (:func:`landuse.report.data.build_report`)."""
+    from landuse.report.data import build_report
 
     scenario, people, trend, allocations = state.scenario, state.people, state.trend, state.allocations
     extra = {

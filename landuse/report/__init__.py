@@ -1,7 +1,9 @@
 """What a planner reads: ``report.json``, ``report.md``, ``report.html``, figures, and run comparisons.
 
-Contract: :func:`~landuse.report.document.build_report` turns a run's results into a report;
-:func:`~landuse.report.compare.compare_runs` compares finished run folders side by side.
+Contract: :func:`~landuse.report.data.build_report` turns a run's results into a report and
+:func:`~landuse.report.document.write_report` writes it (every figure is drawn in :mod:`~landuse.report.figures`, the
+text in :mod:`~landuse.report.render`); :func:`~landuse.report.compare.compare_runs` compares finished run folders side
+by side.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from landuse.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "build_report": "landuse.report.document",
+    "build_report": "landuse.report.data",
     "write_report": "landuse.report.document",
     "compare_runs": "landuse.report.compare",
 }

@@ -2,7 +2,7 @@
 
 Reads each run's ``report.json`` and ``manifest.json`` (and its final land-use GeoTIFF for
 the maps) and writes ``compare.json``, ``compare.md``, a self-contained ``compare.html``
-and ``compare_maps.png`` / ``compare_bars.png``, all atomically.
+and ``compare_maps.png`` / ``compare_bars.png`` (drawn by :mod:`landuse.report.figures`), all atomically.
 
 Rows of the table, per scenario, at the horizon (last period end):
 
@@ -32,8 +32,9 @@ import numpy as np
 
 from landuse.core.classes import ClassScheme, LandClass
 from landuse.core.errors import LanduseError
-from landuse.io.folders import OutputFolder, check_target, figure_png
+from landuse.io.folders import OutputFolder, check_target
 from landuse.io.rasters import write_bytes, write_text
+from landuse.report.figures import compare_bars_png, compare_maps_png
 
 
 @dataclass
@@ -171,54 +172,6 @@ def format_value(v: float | str | None) -> str:
     return f"{v:,.3f}"
 
 
-def _maps_png(runs: list[RunSummary]) -> bytes:
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import rasterio
-    from matplotlib.patches import Patch
-
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs) + 1.6, 4.6), squeeze=False)
-    present: set[int] = set()
-    for ax, r in zip(axes[0], runs, strict=True):
-        with rasterio.open(r.landuse_path) as src:
-            step = max(1, max(src.height, src.width) // 800)
-            lu = src.read(1)[::step, ::step]
-        lut = np.ones((256, 3), dtype=np.float32)
-        for c in r.classes:
-            lut[c.code] = np.asarray(c.rgb) / 255.0
-        present |= set(np.unique(lu).tolist())
-        ax.imshow(lut[lu], interpolation="nearest")
-        ax.set_title(f"{r.name} ({r.final_year})", fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    handles = [Patch(facecolor=c.colour, edgecolor="0.3", label=c.name) for c in runs[0].classes if c.code in present]
-    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
-    fig.subplots_adjust(right=0.86, wspace=0.05)
-    return figure_png(fig, dpi=110)
-
-
-def _bars_png(runs: list[RunSummary]) -> bytes:
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = ["farmland_lost_ha", "open_space_lost_ha", "number_of_patches", "mean_patch_area_ha"]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.4))
-    names = [r.name for r in runs]
-    for ax, k in zip(axes, keys, strict=True):
-        vals = [v if isinstance(v := r.figures.get(k), float | int) else 0.0 for r in runs]
-        ax.bar(names, vals, color=["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"][: len(runs)] * 4)
-        ax.set_title(LABELS[k], fontsize=9)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    fig.tight_layout()
-    return figure_png(fig, dpi=110)
-
-
 def _check_one_region(runs: list[RunSummary]) -> None:
     """Refuse runs on different grids: their figures are of different regions, side by side they mislead."""
     from landuse.core.errors import GridMismatchError
@@ -272,7 +225,7 @@ def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, fi
     md = ["# Scenario comparison", "", "Figures at each run's last period; cluster totals.", "", header, sep, *rows, ""]
     pngs: dict[str, bytes] = {}
     if figures:
-        pngs = {"compare_maps.png": _maps_png(runs), "compare_bars.png": _bars_png(runs)}
+        pngs = {"compare_maps.png": compare_maps_png(runs), "compare_bars.png": compare_bars_png(runs, LABELS)}
         md += [f"![{name}]({name})" for name in pngs] + [""]
     with OutputFolder(out, command="compare", owner=None, force=force, protected=compared) as stage:
         _write_compare(stage.path, data, md, pngs, runs)

@@ -24,8 +24,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from landuse.core.config import DASK_MISSING, dask_installed
-from landuse.core.config import SCHEDULER_SCHEMES as _SCHEMES
+from landuse.core.config_stages import DASK_MISSING, dask_installed
+from landuse.core.config_stages import SCHEDULER_SCHEMES as _SCHEMES
 from landuse.core.errors import LanduseError
 
 

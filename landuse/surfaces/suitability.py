@@ -38,7 +38,8 @@ import numpy as np
 import xarray as xr
 from numba import njit, prange
 
-from landuse.core.config import Scenario, default_type_weights
+from landuse.core.config import Scenario
+from landuse.core.config_stages import default_type_weights
 from landuse.core.errors import ArgumentError, ConfigError
 from landuse.core.landscape import cell_sizes, georef_of, set_georef
 from landuse.core.store import store_by_strips, store_empty, store_full, store_zeros

@@ -79,3 +79,17 @@ def patch_count(mask: np.ndarray) -> int:
     from scipy import ndimage
 
     return int(ndimage.label(mask, structure=np.ones((3, 3), dtype=int))[1])
+
+
+def assert_same(a, b) -> None:
+    """Two growth results are the same: maps, counts, run scores, representative run, shortfall."""
+    assert list(a.landuse) == list(b.landuse)
+    for y in a.landuse:
+        assert a.landuse[y].dtype == b.landuse[y].dtype
+        np.testing.assert_array_equal(a.landuse[y].values, b.landuse[y].values, err_msg=f"landuse {y}")
+        assert a.landuse[y].attrs == b.landuse[y].attrs
+    assert a.counts.dtype == b.counts.dtype
+    np.testing.assert_array_equal(a.counts.values, b.counts.values)
+    np.testing.assert_array_equal(a.run_scores, b.run_scores)
+    assert a.representative_run == b.representative_run
+    assert a.shortfall.equals(b.shortfall)

@@ -126,8 +126,11 @@ class _Rounding:
     # ---------------------------------------------------------------- placing the demand
 
     def place_demand(self) -> None:
-        """Each demand row takes its missing cells: from the columns the LP had fractions of (largest first, one
-        cell each), then from the cheapest columns with room."""
+        """Each demand row takes its missing cells.
+
+        From the columns the LP had fractions of (largest first, one cell each), then from the cheapest columns with
+        room.
+        """
         Au, xc, y = self.Au, self.xc, self.y
         for r in self.dem_rows:
             cols = Au.indices[Au.indptr[r]:Au.indptr[r + 1]]
@@ -155,9 +158,11 @@ class _Rounding:
                 self.unplaced[self.names[r]] = need
 
     def _take(self, cand: np.ndarray, need: int, repeat: bool, want_gain: bool) -> int:
-        """Add cells of the columns ``cand`` in order (one each, or as many as fit when ``repeat``) while ``need``
-        lasts, each only where no policy row gets worse (and, when ``want_gain``, some row gets better); returns
-        the cells still needed."""
+        """Add cells of the columns ``cand`` in order while ``need`` lasts; returns the cells still needed.
+
+        One cell each, or as many as fit when ``repeat``; each only where no policy row gets worse (and, when
+        ``want_gain``, some row gets better).
+        """
         used, ucap, a_unit = self.used, self.ucap, self.a_unit
         for j in cand:
             while need > 0 and used[a_unit[j]] < ucap[a_unit[j]]:
@@ -175,8 +180,10 @@ class _Rounding:
     # ---------------------------------------------------------------- repairing broken rows
 
     def try_move(self, j_out: int, j_in: int) -> bool:
-        """Move one cell from column ``j_out`` to ``j_in`` (of the same demand rows) when that repairs a row and
-        makes none worse."""
+        """Move one cell from column ``j_out`` to ``j_in`` when that repairs a row and makes none worse.
+
+        Only between columns of the same demand rows.
+        """
         is_dem, a_unit, lo, hi = self.is_dem, self.a_unit, self.lo, self.hi
         r_out, r_in = self.col(j_out), self.col(j_in)
         if not np.array_equal(r_out[0][is_dem[r_out[0]]], r_in[0][is_dem[r_in[0]]]):
@@ -215,8 +222,10 @@ class _Rounding:
         return False
 
     def repair(self) -> None:
-        """Repair broken policy rows one cell at a time (moves within a demand unit, else a cell left unplaced)
-        until none is broken, no move helps, or 10 000 moves were made."""
+        """Repair broken policy rows one cell at a time until none is broken, no move helps, or 10 000 moves were made.
+
+        A move is within a demand unit, else a cell left unplaced.
+        """
         Au = self.Au
         self.dem_of = np.full(self.agg.size, -1, dtype=np.int64)  # the demand row of each column
         for r in self.dem_rows:
@@ -233,8 +242,11 @@ class _Rounding:
                 break
 
     def _repair_row(self, i: int) -> bool:
-        """One move that repairs policy row ``i``: a cell into the row's better side from elsewhere in its
-        demand unit, or out of its worse side to elsewhere in its demand unit; else a cell left unplaced."""
+        """One move that repairs policy row ``i``.
+
+        A cell into the row's better side from elsewhere in its demand unit, or out of its worse side to elsewhere in
+        its demand unit; else a cell left unplaced.
+        """
         Au, a_cost, y, dem_of = self.Au, self.a_cost, self.y, self.dem_of
         rc = Au.indices[Au.indptr[i]:Au.indptr[i + 1]]
         rv = Au.data[Au.indptr[i]:Au.indptr[i + 1]]

@@ -32,6 +32,7 @@ class CoordinationComparison:
     differences: dict[str, float]
 
     def summary(self) -> str:
+        """A few lines for the terminal: each measure coordinated and fragmented, and their difference."""
         c, f = self.coordinated, self.fragmented
         lines = [f"cost of fragmentation, {c.period} (fragmented - coordinated):"]
         for key, a, b, unit in (

@@ -100,10 +100,12 @@ class AllocationModel:
 
     @property
     def n_cols(self) -> int:
+        """Number of LP columns (variables)."""
         return int(self.cost.size)
 
     @property
     def n_rows(self) -> int:
+        """Number of LP rows: the policy rows, then the per-piece capacity rows."""
         return int(self.row_lo.size)
 
 
@@ -141,8 +143,11 @@ def _source_columns(zt: pd.DataFrame, scenario: Scenario) -> list[tuple[str, str
 
 def _band_capacities(zt: pd.DataFrame, srcs: list[tuple[str, str, tuple[bool, ...]]],
                      tod: bool) -> dict[int, dict[str, np.ndarray]]:
-    """Developable hectares per band and source class: from the ``band<m>_<class>_ha`` columns
-    when the zone table has them (soft greenbelt or boundary), else ``cap_`` and ``tod_``."""
+    """Developable hectares per band and source class.
+
+    From the ``band<m>_<class>_ha`` columns when the zone table has them (soft greenbelt or boundary), else ``cap_``
+    and ``tod_``.
+    """
     out: dict[int, dict[str, np.ndarray]] = {}
     for col in zt.columns:
         if col.startswith("band") and col.endswith("_ha") and "_" in col:
@@ -272,8 +277,10 @@ class _Pieces:
 
 
 def _pieces(u: _Units, n_tr: int) -> _Pieces:
-    """Fill tranches: each unit splits into ``n_tr`` equal parts whose cost rises by ``weights.fill`` per part, so
-    the LP (convex, piecewise-linear in the filled share) spreads growth over neighbouring zones."""
+    """Fill tranches: each unit splits into ``n_tr`` equal parts whose cost rises by ``weights.fill`` per part.
+
+    The LP (convex, piecewise-linear in the filled share) thus spreads growth over neighbouring zones.
+    """
     unit = np.repeat(np.arange(u.cap.size, dtype=np.int64), n_tr)
     tranche = np.tile(np.arange(n_tr, dtype=np.int64), u.cap.size)
     band = u.band[unit]
@@ -424,8 +431,10 @@ class _PolicyRows:
                       name="farmland_cap", bound=cap, cap_ha=float(fc.hectares), per=fc.per)
 
     def add_open_space_quota(self) -> None:
-        """The open-space quota per city or for the cluster; raises when a unit is already below it and
-        ``already_below: error``."""
+        """The open-space quota per city or for the cluster.
+
+        Raises when a unit is already below it and ``already_below: error``.
+        """
         q, zt, R = self.pol.open_space_quota, self.zt, self.rows
         if q is None:
             return
@@ -524,8 +533,10 @@ class _PolicyRows:
 
 def _with_capacity_rows(R: _Rows, p: _Pieces, cols: _Columns
                         ) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-    """The matrix: the policy rows ``R``, then one capacity row per piece that may take several types (a
-    single-type piece is bounded by its column bound). Returns ``(A, row_lo, row_hi, capacity pieces, row meta)``."""
+    """The matrix: the policy rows ``R``, then one capacity row per piece that may take several types.
+
+    A single-type piece is bounded by its column bound. Returns ``(A, row_lo, row_hi, capacity pieces, row meta)``.
+    """
     n_pol = len(R.lo)
     n_types = p.allowed.sum(axis=1)
     multi = np.flatnonzero(n_types > 1)  # single-type pieces are bounded by the column bound

@@ -59,9 +59,11 @@ N_BANDS = 8
 
 @dataclass(frozen=True)
 class CellPieces:
-    """Per cell: which source class it offers to new urban land (``source``, an index into
-    :func:`source_classes`, -1 where the cell is not developable now; int8, int16 beyond 127
-    source classes) and its band bits (uint8)."""
+    """Per cell: which source class it offers to new urban land (``source``) and its band bits (uint8).
+
+    ``source`` is an index into :func:`source_classes`, -1 where the cell is not developable now (int8, int16 beyond
+    127 source classes).
+    """
 
     source: np.ndarray
     band: np.ndarray

@@ -95,10 +95,12 @@ class Allocation:
 
     @property
     def farmland_lost_ha(self) -> float:
+        """Farmland lost, in hectares, summed over the cities of ``losses``."""
         return float(self.losses["farmland_lost_ha"].sum())
 
     @property
     def open_space_lost_ha(self) -> float:
+        """Open space lost, in hectares, summed over the cities of ``losses``."""
         return float(self.losses["open_space_lost_ha"].sum())
 
     def summary(self) -> str:

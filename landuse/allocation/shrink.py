@@ -75,8 +75,9 @@ def restore_code(scenario: Scenario, rule: str) -> int | None:
 
 
 def zone_shares(ds, zones: np.ndarray, landuse: np.ndarray, scenario: Scenario, n_zones: int) -> pd.DataFrame:
-    """Per zone id: the share of red-line cells, and the share of its urban cells that were farmland in the
-    earliest history layer (``landuse_<year>``; 0 without one).
+    """Per zone id: the share of red-line cells, and the share of its urban cells that were farmland before.
+
+    Before: in the earliest history layer (``landuse_<year>``); the farmland share is 0 without one.
     """
     classes = scenario.classes
     z = zones.ravel()
@@ -245,8 +246,9 @@ def release_cells(landuse: np.ndarray, vacant: np.ndarray, zones: np.ndarray, pl
 
 
 def _neighbour_class(lu: np.ndarray, cells: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """The most common non-urban, non-water class of each cell's 3x3 window (ties: lowest code); else the first
-    open-space class.
+    """The most common non-urban, non-water class of each cell's 3x3 window (ties: lowest code).
+
+    Else (none in the window) the first open-space class.
     """
     classes = scenario.classes
     rows, cols = lu.shape

@@ -29,8 +29,10 @@ from landuse.core.config import Scenario
 
 
 class _HighsIncremental:
-    """One HiGHS instance over a growing working set: pieces are added as columns and capacity rows, and each
-    solve starts from the basis of the one before (a cold re-solve of the larger set costs several times more).
+    """One HiGHS instance over a growing working set.
+
+    Pieces are added as columns and capacity rows, and each solve starts from the basis of the one before (a cold
+    re-solve of the larger set costs several times more).
 
     Rows are ordered as passed: the policy rows, then the capacity rows of the pieces in the order they joined;
     ``rows`` and ``cols`` map them back to the whole model.
@@ -128,8 +130,9 @@ ROLE_SHARE = 0.5
 
 
 def _initial_working_set(m: AllocationModel, alpha: float) -> np.ndarray:
-    """Pieces holding, per demand unit, the cheapest land worth ``alpha`` x demand: of each role
-    ``ROLE_SHARE`` x that (so the set can meet caps on one role, e.g. farmland loss, from the others),
+    """Pieces holding, per demand unit, the cheapest land worth ``alpha`` x demand.
+
+    Of each role ``ROLE_SHARE`` x that (so the set can meet caps on one role, e.g. farmland loss, from the others),
     near stations (TOD), and of every role and type together (:func:`_cheapest_for_all_types`).
 
     The per-role share was 1 (each role alone worth the whole demand): a set twice as large whose first solve
@@ -167,8 +170,9 @@ def _initial_working_set(m: AllocationModel, alpha: float) -> np.ndarray:
 
 
 def _cheapest_for_all_types(m: AllocationModel, alpha: float) -> np.ndarray:
-    """Pieces of every role, per demand city (one group in a cluster plan), cheapest first by their cheapest type,
-    until their land reaches ``alpha`` x the demand of every type together.
+    """Pieces of every role, per demand city (one group in a cluster plan), cheapest first by their cheapest type.
+
+    They are taken until their land reaches ``alpha`` x the demand of every type together.
 
     The per-role, per-type passes of :func:`_initial_working_set` can hold too little of the land the optimum
     uses: when the types' costs hardly differ (suitability alike for all types) they pick the same pieces for
@@ -304,8 +308,11 @@ def _solve_working_set_highs(m: AllocationModel, ws: np.ndarray, method: str, ti
 
 
 def _merged_infeasible(m: AllocationModel, time_limit: float, t0: float) -> _Solution | None:
-    """The infeasible outcome when the merged model of :func:`_aggregate` (same feasibility as ``m``, a few
-    thousand columns) is infeasible; ``None`` when it is feasible or cannot be formed."""
+    """The infeasible outcome when the merged model of :func:`_aggregate` is infeasible.
+
+    The merged model has the same feasibility as ``m`` and a few thousand columns. ``None`` when it is feasible or
+    cannot be formed.
+    """
     agg = _aggregate(m)
     if agg is None:
         return None

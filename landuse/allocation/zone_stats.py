@@ -127,8 +127,10 @@ def zone_table(
 
 def _add_class_areas(out: pd.DataFrame, ds: xr.Dataset, scenario: Scenario, lu: np.ndarray, z: np.ndarray,
                      cell_ha: float) -> None:
-    """The zone table's ``land_ha``, ``open_space_ha``, ``urban_ha`` and ``<type>_ha`` columns, from whole-cell
-    counts: one integer count per zone, class and study-area bit (no float raster per class)."""
+    """The zone table's ``land_ha``, ``open_space_ha``, ``urban_ha`` and ``<type>_ha`` columns, from whole-cell counts.
+
+    One integer count per zone, class and study-area bit (no float raster per class).
+    """
     classes = scenario.classes
     pol = scenario.config.policy
     include_water = bool(pol.open_space_quota.include_water) if pol.open_space_quota else False
@@ -154,8 +156,10 @@ def _add_class_areas(out: pd.DataFrame, ds: xr.Dataset, scenario: Scenario, lu: 
 
 def _add_piece_areas(out: pd.DataFrame, scenario: Scenario, cp: CellPieces, zf: np.ndarray, src_f: np.ndarray,
                      cell_ha: float) -> np.ndarray:
-    """The zone table's ``cap_<class>_ha``, ``tod_<class>_ha`` and ``band<m>_<class>_ha`` columns, from the
-    developable cells per piece; returns which zones have developable cells."""
+    """The zone table's ``cap_<class>_ha``, ``tod_<class>_ha`` and ``band<m>_<class>_ha`` columns.
+
+    From the developable cells per piece; returns which zones have developable cells.
+    """
     from landuse.evaluation.metrics_kernels import piece_counts
 
     sources = source_classes(scenario.classes)
@@ -173,8 +177,10 @@ def _add_piece_areas(out: pd.DataFrame, scenario: Scenario, cp: CellPieces, zf: 
 
 def _add_means(out: pd.DataFrame, ds: xr.Dataset, scenario: Scenario, lu: np.ndarray, z: np.ndarray,
                mean_over: _ZoneMeans, suit: np.ndarray) -> None:
-    """The zone table's ``suit_<type>`` and ``dist_*_m`` columns: means over developable cells, falling back to
-    the whole zone (only those cells are read)."""
+    """The zone table's ``suit_<type>`` and ``dist_*_m`` columns.
+
+    Means over developable cells, falling back to the whole zone (only those cells are read).
+    """
     classes = scenario.classes
     for t, m in zip(classes.urban_types, mean_over(suit[: len(classes.urban_types)]), strict=True):
         out[f"suit_{t}"] = np.nan_to_num(m, nan=0.0)

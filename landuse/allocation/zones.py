@@ -39,6 +39,7 @@ class ZoneGrid:
 
     @property
     def n_zones(self) -> int:
+        """Number of zones (rows of ``table``)."""
         return len(self.table)
 
 

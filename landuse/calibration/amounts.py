@@ -87,7 +87,7 @@ def observed_targets(before: np.ndarray, after: np.ndarray, zones: np.ndarray, v
 
 def reachable_cells(landscape: xr.Dataset, scenario: Scenario, before: np.ndarray, *,
                     soft_greenbelt: bool = True) -> np.ndarray:
-    """``(types, rows, cols)`` bool: may the model turn the cell into that urban type at all?
+    """``(types, rows, cols)`` bool: whether the model may turn the cell into that urban type at all.
 
     True where ``growth.conversion`` lets the cell's class (in ``before``) become the type
     and the constraint factor (:func:`landuse.surfaces.constraints.constraint_factor`: red line,

@@ -1,4 +1,4 @@
-"""Hindcast: fitted on the past, does the model predict the next observed map better than simple rules?
+"""Hindcast: whether the model, fitted on the past, predicts the next observed map better than simple rules.
 
 From three land-use maps ``t0 < t1 < t2`` (``layers.history`` and ``layers.landuse``):
 
@@ -20,7 +20,7 @@ on the cells of highest ensemble probability (ties by suitability, then cell ind
 Leakage: the prediction (:func:`predict_hindcast`) receives a Landscape holding no map
 after ``t1`` and a table of amounts; the map of ``t2`` is read only by
 :func:`observed_targets <landuse.calibration.amounts.observed_targets>` (the amounts) and by the
-scoring. ``tests/test_hindcast.py`` scrambles ``t2`` (same amounts) and checks that every
+scoring. ``tests/calibration/test_hindcast.py`` scrambles ``t2`` (same amounts) and checks that every
 predicted map is unchanged.
 """
 
@@ -169,8 +169,11 @@ def score_map(before: np.ndarray, observed: np.ndarray, simulated: np.ndarray, v
 
 def hindcast_years(landscape: xr.Dataset, scenario: Scenario, *, t0: int | None = None,
                    t1: int | None = None) -> tuple[int, int, int]:
-    """``(t0, t1, t2)``: ``t2`` the start year (``layers.landuse``), ``t1`` default the latest
-    history year, ``t0`` default the earliest history year before ``t1``."""
+    """The years ``(t0, t1, t2)``.
+
+    ``t2`` is the start year (``layers.landuse``), ``t1`` by default the latest history year, ``t0`` by default the
+    earliest history year before ``t1``.
+    """
     t2 = int(scenario.periods[0])
     years = sorted(int(v[8:]) for v in landscape.data_vars if v.startswith("landuse_") and v[8:].isdigit())
     years = [y for y in years if y < t2]
@@ -455,6 +458,7 @@ class HindcastResult:
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data, as written to ``hindcast.json``."""
         from landuse.evaluation.metrics import as_jsonable
 
         t0, t1, t2 = self.years
@@ -472,6 +476,7 @@ class HindcastResult:
         })
 
     def markdown(self) -> str:
+        """The result as a Markdown report, as written to ``hindcast.md``."""
         t0, t1, t2 = self.years
         d = self.to_dict()
         lines = [
@@ -589,9 +594,11 @@ def _figure(result: HindcastResult, path: Path) -> None:
 
 def write_hindcast(result: HindcastResult, out_dir: str | Path, *, landscape: xr.Dataset,
                    scenario: Scenario) -> dict[str, Path]:
-    """Write ``hindcast.json``, ``hindcast.md``, ``hindcast.png``, the expected map
-    ``expected_<t2>.tif``, the representative run ``simulated_<t2>.tif`` and one
-    ``change_<map>.tif`` (hits / misses / false alarms, :data:`CHANGE_CODES`) per map."""
+    """Write ``hindcast.json``, ``hindcast.md``, ``hindcast.png`` and the maps.
+
+    The maps: the expected map ``expected_<t2>.tif``, the representative run ``simulated_<t2>.tif`` and one
+    ``change_<map>.tif`` (hits / misses / false alarms, :data:`CHANGE_CODES`) per map.
+    """
     from landuse.core.landscape import like
     from landuse.io.rasters import write_geotiff, write_text
 

@@ -69,7 +69,9 @@ def patch_error(simulated: Mapping[str, float], observed: Mapping[str, float]) -
 
 
 def objective_value(scores: Mapping[str, float], objective: str, *, patch_weight: float = 0.0) -> float:
-    """The value a calibration maximises: the ``objective`` score, less ``patch_weight`` times the patch error
-    when ``patch_weight`` is positive."""
+    """The value a calibration maximises.
+
+    The ``objective`` score, less ``patch_weight`` times the patch error when ``patch_weight`` is positive.
+    """
     v = float(scores[objective])
     return v - patch_weight * float(scores["patch_error"]) if patch_weight > 0 else v

@@ -79,6 +79,7 @@ class CalibrationResult:
 
     @property
     def default_objective(self) -> float:
+        """Objective of the scenario's own (uncalibrated) values: the ``default`` stage of ``table``."""
         return float(self.table.loc[self.table["stage"] == "default", "objective"].iloc[0])
 
     def yaml_block(self, scenario: Scenario) -> str:

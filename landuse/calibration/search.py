@@ -135,8 +135,10 @@ def _propose(U: np.ndarray, y: np.ndarray, q: int, rng: np.random.Generator, *,
 
 
 def _gp_mean(U: np.ndarray, y: np.ndarray, kernel: Any) -> np.ndarray:
-    """The GP's posterior mean at the evaluated points (with the fitted kernel): scores smoothed by their
-    neighbours, so a point that was lucky on the search seeds ranks lower."""
+    """The GP's posterior mean at the evaluated points (with the fitted kernel).
+
+    Scores smoothed by their neighbours, so a point that was lucky on the search seeds ranks lower.
+    """
     from sklearn.gaussian_process import GaussianProcessRegressor
 
     ok = np.isfinite(y)
@@ -226,8 +228,10 @@ class _Search:
                            "objective": row["objective"], "best": max(r["objective"] for r in records)})
 
     def start(self, default: dict[str, Any], rng: np.random.Generator) -> None:
-        """The default point, then a space-filling start: scrambled Sobol, about 40 % of the budget (a power of
-        two)."""
+        """The default point, then a space-filling start: scrambled Sobol, about 40 % of the budget.
+
+        The number of Sobol points is a power of two.
+        """
         from scipy.stats import qmc
 
         space, budget, runs = self.space, self.opts.budget, self.opts.runs
@@ -265,8 +269,11 @@ class _Search:
         return kernel
 
     def finalists(self, kernel: Any, *, runs: int, seed: int) -> list[tuple[float, np.ndarray, dict[str, Any]]]:
-        """The best points of the search (by their score and by the GP's smoothed mean) re-run with fresh seeds and
-        ``runs`` runs, all with the same seeds: the search's winner's luck stays behind. ``(value, u, values)``."""
+        """The best points of the search re-run with fresh seeds and ``runs`` runs, all with the same seeds.
+
+        Best by their score and by the GP's smoothed mean; the search's winner's luck stays behind. Returns
+        ``(value, u, values)``.
+        """
         U = np.array(self.U_list)
         y = np.array([r["objective"] for r in self.records], dtype=np.float64)
         n = self.opts.finalists

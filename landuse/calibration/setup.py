@@ -187,6 +187,7 @@ class HistoricalSetup:
 
     @property
     def observed_change_cells(self) -> int:
+        """Cells of observed change the engine grows (the sum of the ``cells`` column of ``targets``)."""
         return int(self.targets["cells"].sum())
 
     # ---- parameters -> GrowthParams

@@ -131,6 +131,7 @@ class TrainedSuitability:
                                    radii_m=self.radii_m)
 
     def summary(self) -> dict:
+        """The fit as JSON-ready data: method, years, features, and per type cell counts, held-out AUCs, importances."""
         return {
             "method": self.method,
             "t0": self.t0,

@@ -306,10 +306,12 @@ class Scenario:
     # ---- convenience
     @property
     def name(self) -> str:
+        """The scenario's name (``name`` in the config)."""
         return self.config.name
 
     @property
     def periods(self) -> list[int]:
+        """The config's ``periods``: the start year, then the end year of each period."""
         return list(self.config.periods)
 
     @property
@@ -328,6 +330,7 @@ class Scenario:
         return {k: self.resolve(v) for k, v in self.config.layers.as_mapping().items()}
 
     def output_dir(self) -> Path:
+        """The output folder (``outputs.folder``), resolved against the scenario folder."""
         return self.resolve(self.config.outputs.folder)
 
     def conversion_codes(self) -> dict[str, tuple[int, ...]]:

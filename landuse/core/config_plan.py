@@ -201,8 +201,10 @@ class DemandConfig(Strict):
 
     @model_validator(mode="after")
     def _type_series(self) -> DemandConfig:
-        """Another urban type's key holds a series like residential's (its name is checked against the scheme
-        when the Scenario is built)."""
+        """Another urban type's key holds a series like residential's.
+
+        Its name is checked against the scheme when the Scenario is built.
+        """
         extra = self.__pydantic_extra__
         for key in list(extra or {}):
             if not _TYPE_KEY.fullmatch(str(key)):
@@ -307,6 +309,8 @@ class TransfersConfig(Strict):
 
 
 class PolicyConfig(Strict):
+    """Planning policies: coordination, protected land, greenbelt, growth boundary, quotas and caps, TOD, limits."""
+
     coordination: Literal["cluster", "city"] = Field(
         "cluster", description="cluster: one plan meets cluster demand; city: each city meets its own demand"
     )

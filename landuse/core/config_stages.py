@@ -1,5 +1,7 @@
-"""Scenario schema, how the stages run and what a run writes: ``allocation``, ``growth``, ``evaluation``,
-``calibration``, ``compute``, ``shrinkage`` and ``outputs``.
+"""Scenario schema, how the stages run and what a run writes.
+
+The sections ``allocation``, ``growth``, ``evaluation``, ``calibration``, ``compute``, ``shrinkage`` and
+``outputs``.
 
 Each section is a pydantic model that rejects unknown keys and checks every value (a validator raises
 ``ValueError``, which pydantic reports with the key path), with the defaults that depend on the class scheme
@@ -22,6 +24,8 @@ from landuse.core.config_types import Fraction, NonNegative, Positive, Strict, U
 
 
 class AllocationWeights(Strict):
+    """Weights of the allocation LP's objective terms: sprawl, centre, farmland, open space, suitability, bands."""
+
     sprawl: NonNegative = Field(1.0, description="per km of mean distance to existing urban land")
     centre: NonNegative = Field(0.2, description="per km of mean distance to the city centre")
     farmland: NonNegative = Field(1.0, description="per hectare of farmland lost")
@@ -43,6 +47,8 @@ class AllocationWeights(Strict):
 
 
 class AllocationConfig(Strict):
+    """The LP allocator: zone blocks, solver and its options, objective weights, working set."""
+
     block_size_m: Positive = Field(1000.0, description="zone block edge in metres (zones = cities x blocks)")
     solver: Literal["cbc", "highs"] = Field(
         "highs", description="LP solver: HiGHS (the matrix handed straight to highspy) or CBC (via PuLP)")
@@ -139,6 +145,8 @@ class SuitabilityConfig(Strict):
 
 
 class GrowthConfig(Strict):
+    """The growth cellular automaton: Monte Carlo runs, seed, neighbourhood, iterations, suitability."""
+
     runs: Annotated[int, AfterValidator(_within(1, 10_000))] = Field(10, description="Monte Carlo runs")
     seed: Annotated[int, AfterValidator(_within(0, 2**63 - 1))] = Field(0, description="random seed")
     iterations: Annotated[int, AfterValidator(_within(1, 1000))] = Field(
@@ -167,6 +175,8 @@ class GrowthConfig(Strict):
 
 
 class UgbConfig(Strict):
+    """Delineating the urban growth boundary from the growth probability."""
+
     threshold: Fraction = Field(0.5, description="minimum horizon urban probability inside the boundary")
     closing_radius_m: NonNegative = Field(300.0, description="morphological closing radius")
     min_area_ha: NonNegative = Field(50.0, description="boundary patches smaller than this are dropped")
@@ -177,6 +187,8 @@ class UgbConfig(Strict):
 
 
 class EvaluationConfig(Strict):
+    """The evaluation: growth-boundary delineation, the LEI buffer and patch connectivity of the landscape metrics."""
+
     ugb: UgbConfig = Field(default_factory=UgbConfig)
     lei_buffer_m: Positive = Field(100.0, description="buffer of the Landscape Expansion Index")
     connectivity: Literal[4, 8] = Field(8, description="patch connectivity of the landscape metrics")

@@ -198,8 +198,10 @@ class ChangeHistogram:
         return self._counts(sim).reshape((self.K,) * 3)
 
     def of_counts(self, counts: np.ndarray, runs: int, type_codes: Sequence[int]) -> np.ndarray:
-        """Ensemble-mean histogram ``(K, K, K)``: a cell converted to ``type_codes[k]`` in ``c`` of ``runs`` runs
-        counts ``c / runs`` there and ``1 - c / runs`` as persistence.
+        """Ensemble-mean histogram ``(K, K, K)``.
+
+        A cell converted to ``type_codes[k]`` in ``c`` of ``runs`` runs counts ``c / runs`` there and
+        ``1 - c / runs`` as persistence.
 
         ``counts`` is ``(types, rows, cols)`` (any integer type). Only the converted cells are visited: the weights of
         each type are moved, by ``numpy.bincount`` in cell order, from the persistence entry to the type's.
@@ -306,8 +308,10 @@ def kappa_from_confusion(m: np.ndarray) -> float:
 
 
 def disagreement_from_confusion(m: np.ndarray, codes: Sequence[int]) -> dict[str, Any]:
-    """Quantity and allocation disagreement of confusion matrix ``m`` (rows reference, columns simulated, over
-    ``codes``); see :func:`disagreement`."""
+    """Quantity and allocation disagreement of confusion matrix ``m``; see :func:`disagreement`.
+
+    Rows reference, columns simulated, over ``codes``.
+    """
     total = m.sum()
     if total == 0:
         return {"quantity": math.nan, "allocation": math.nan, "total": math.nan, "by_class": {}}
@@ -326,8 +330,10 @@ def disagreement_from_confusion(m: np.ndarray, codes: Sequence[int]) -> dict[str
 
 
 def lee_sallee_from_confusion(m: np.ndarray, codes: Sequence[int], selected: Sequence[int]) -> float:
-    """Lee–Sallee index ``|O ∩ S| / |O ∪ S|`` of the classes ``selected`` from confusion matrix ``m`` (observed x
-    simulated, over ``codes``); nan when neither map holds them."""
+    """Lee–Sallee index ``|O ∩ S| / |O ∪ S|`` of the classes ``selected`` from confusion matrix ``m``.
+
+    ``m`` is observed x simulated, over ``codes``; nan when neither map holds them.
+    """
     sel = np.isin(np.asarray(codes, dtype=np.int64), np.asarray(selected, dtype=np.int64))
     inter = m[np.ix_(sel, sel)].sum()
     union = m[sel, :].sum() + m[:, sel].sum() - inter

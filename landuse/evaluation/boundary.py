@@ -37,8 +37,10 @@ def _study(landscape: xr.Dataset) -> np.ndarray:
 
 
 def _row_ranges(rows: int, cols: int, strip_rows: int | None, halo: int = 0) -> list[tuple[int, int]]:
-    """Row ranges of ``strip_rows`` rows (default about :data:`~landuse.core.strips.STRIP_CELLS` cells, and at least four
-    halos, so the halo rows a strip reads around it stay a small share of it).
+    """Row ranges of ``strip_rows`` rows.
+
+    By default about :data:`~landuse.core.strips.STRIP_CELLS` cells, and at least four halos, so the halo rows a strip
+    reads around it stay a small share of it.
     """
     step = strip_rows if strip_rows is not None else max(STRIP_CELLS // max(cols, 1), 4 * halo, 1)
     if step < 1:
@@ -128,8 +130,9 @@ def _disk_op(mask: np.ndarray, radius: float, spacing: tuple[float, float], *, d
 
 
 def _dilate(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip_rows: int | None = None) -> np.ndarray:
-    """Dilation by a Euclidean disk: equals ``skimage.morphology.isotropic_dilation`` (cells within ``radius`` of
-    a mask cell; none for an empty mask).
+    """Dilation by a Euclidean disk: equals ``skimage.morphology.isotropic_dilation``.
+
+    Cells within ``radius`` of a mask cell; none for an empty mask.
 
     Square cells take the O(rows * cols) kernel (:func:`~landuse.evaluation.metrics_kernels._within_disk`, two bytes per
     cell of a window of working memory); non-square cells keep skimage's distance map. Strip by strip
@@ -139,16 +142,19 @@ def _dilate(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip
 
 
 def _erode(mask: np.ndarray, radius: float, spacing: tuple[float, float], strip_rows: int | None = None) -> np.ndarray:
-    """Erosion by a Euclidean disk: equals ``skimage.morphology.isotropic_erosion`` (cells farther than
-    ``radius`` from every non-mask cell of the grid; all of them for a full mask). Strip by strip.
+    """Erosion by a Euclidean disk: equals ``skimage.morphology.isotropic_erosion``.
+
+    Cells farther than ``radius`` from every non-mask cell of the grid; all of them for a full mask. Strip by strip.
     """
     return _disk_op(mask, radius, spacing, dilate=False, strip_rows=strip_rows)
 
 
 def _close_and_open(mask: np.ndarray, landscape: xr.Dataset, closing_radius_m: float, opening_radius_m: float,
                     strip_rows: int | None) -> np.ndarray:
-    """Step 2 of :func:`delineate_ugb`: the closing, then the opening, by Euclidean disks (a radius under one cell
-    skips its step)."""
+    """Step 2 of :func:`delineate_ugb`: the closing, then the opening, by Euclidean disks.
+
+    A radius under one cell skips its step.
+    """
     cs = cell_size(landscape)
     # radii in metres: isotropic in metres on non-square cells too (spacing = cell height, width)
     dy, dx = cell_sizes(landscape)
@@ -175,9 +181,11 @@ def _probability_on_grid(probability: xr.DataArray | np.ndarray,
 
 
 def _large_patches(mask: np.ndarray, min_cells: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Step 4 of :func:`delineate_ugb`: the 8-connected labels of ``mask`` and whether each label (0 the background,
-    never kept) has at least ``min_cells`` cells; ``(None, None)`` when ``min_cells`` is at most 1 (every patch
-    kept)."""
+    """Step 4 of :func:`delineate_ugb`: the 8-connected labels of ``mask`` and which labels are kept.
+
+    Kept: whether each label (0 the background, never kept) has at least ``min_cells`` cells. ``(None, None)`` when
+    ``min_cells`` is at most 1 (every patch kept).
+    """
     if min_cells <= 1:
         return None, None
     labels, n = store_label(mask, structure=np.ones((3, 3), dtype=bool))

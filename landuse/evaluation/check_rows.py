@@ -66,8 +66,10 @@ def _hard_masks(ds: xr.Dataset, scenario: Scenario) -> list[tuple[str, np.ndarra
 
 
 def _city_strip(raw: np.ndarray | None, study: np.ndarray) -> np.ndarray:
-    """City ids of a strip inside the study area, 0 elsewhere (the layer's own integer type when it is at most
-    4 bytes, else int64)."""
+    """City ids of a strip inside the study area, 0 elsewhere.
+
+    In the layer's own integer type when it is at most 4 bytes, else int64.
+    """
     if raw is None:
         return np.zeros(study.shape, dtype=np.intp)
     if raw.dtype.kind not in "iu" or raw.dtype.itemsize > 4:

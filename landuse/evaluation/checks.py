@@ -213,8 +213,10 @@ _EVALUATION_LAYERS = ("landuse", "cities", "red_line", "permanent_farmland", "pr
 
 
 def map_year(path: str | Any, scenario: Scenario, year: int | None = None) -> int:
-    """The period end year a map stands for: ``year`` if given, else a period end year in the file
-    name (``landuse_2040.tif``), else the scenario's last year."""
+    """The period end year a map stands for.
+
+    ``year`` if given, else a period end year in the file name (``landuse_2040.tif``), else the scenario's last year.
+    """
     import re
     from pathlib import Path
 

@@ -138,8 +138,10 @@ def _class_in_study(mask: ArrayLike, study_area: ArrayLike | None) -> tuple[np.n
 
 def _patch_figures(areas: np.ndarray, perims: np.ndarray, n: int, a_cells: int, land_cells: int,
                    cell_ha: float) -> tuple[float, float, float, float]:
-    """LPI, compactness index, SHAPE_AM and mean patch area of :func:`landscape_metrics` from the per-label areas
-    and perimeters (label 0 the background) of ``n`` patches."""
+    """LPI, compactness index, SHAPE_AM and mean patch area of :func:`landscape_metrics`.
+
+    From the per-label areas and perimeters (label 0 the background) of ``n`` patches.
+    """
     if not n:
         return 0.0, math.nan, math.nan, math.nan
     areas = areas[1:]
@@ -379,8 +381,10 @@ class Expansion:
 
     @property
     def type_map(self) -> np.ndarray:
-        """uint8 raster: 1 infilling, 2 edge-expansion, 3 outlying, 0 not new urban (strip by strip, in the run's
-        raster store when a disk store is active)."""
+        """uint8 raster: 1 infilling, 2 edge-expansion, 3 outlying, 0 not new urban.
+
+        Strip by strip, in the run's raster store when a disk store is active.
+        """
         from landuse.core.strips import row_strips
 
         lut = np.concatenate([[0], self.patch_type]).astype(np.uint8)

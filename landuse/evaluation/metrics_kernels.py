@@ -1,6 +1,7 @@
-"""Numba kernels of :mod:`landuse.evaluation.metrics` (plain arrays in, plain arrays out), and the one-pass
-kernels of the allocation zones and zone table: zone numbering (:func:`number_zone_keys`),
-developable cells (:func:`cell_source_band`), per-zone counts
+"""Numba kernels of :mod:`landuse.evaluation.metrics`, and the one-pass kernels of the allocation zones and zone table.
+
+The metrics kernels take plain arrays in and give plain arrays out. The allocation kernels: zone numbering
+(:func:`number_zone_keys`), developable cells (:func:`cell_source_band`), per-zone counts
 (:func:`code_presence`, :func:`add_class_counts`, :func:`piece_counts`), per-zone sums
 (:func:`masked_zone_sums`, :func:`dev_zone_sums`) and the growth units of cells (:func:`unit_of_cells`). Each replaces whole-raster int64 and bool
 temporaries by one compiled pass and gives exactly what the numpy expression in its docstring gives.
@@ -444,8 +445,10 @@ QUOTA_WATER, QUOTA_URBAN, QUOTA_FARMLAND, QUOTA_OPEN, QUOTA_NOT_PROTECTABLE = 1,
 def quota_counts(before: np.ndarray, after: np.ndarray, study: np.ndarray, protected: np.ndarray,
                  has_protected: bool, cities: np.ndarray, has_cities: bool, lut: np.ndarray, include_water: bool,
                  present: np.ndarray, counts: np.ndarray) -> None:
-    """Add one strip's cells of the quota table per city: ``present[city] += cells`` and ``counts[city, k] += cells``
-    with bit ``k`` of (land, open space, open space before, farmland before, farmland after, farmland lost, new urban).
+    """Add one strip's cells of the quota table per city: ``present[city] += cells`` and ``counts[city, k] += cells``.
+
+    ``k`` runs over the bits of (land, open space, open space before, farmland before, farmland after, farmland lost,
+    new urban).
 
     A cell's city is its ``cities`` id inside the study area when positive, else 0. ``lut[code]`` holds the
     class's bits (:data:`QUOTA_WATER` ...; :data:`QUOTA_OPEN`: the roles counted as open space, water among them

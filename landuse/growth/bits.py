@@ -90,11 +90,13 @@ def claim_bit(bits: np.ndarray, i: np.int64) -> bool:
 
 @njit(cache=True, nogil=True, inline="always")
 def atomic_setbit(bits: np.ndarray, i: np.int64) -> None:
+    """Set bit ``i`` as one atomic operation."""
     _atomic_or(bits, i >> 6, ONE << np.uint64(i & 63))
 
 
 @njit(cache=True, nogil=True, inline="always")
 def atomic_clearbit(bits: np.ndarray, i: np.int64) -> None:
+    """Clear bit ``i`` as one atomic operation."""
     _atomic_and(bits, i >> 6, ~(ONE << np.uint64(i & 63)))
 
 
@@ -103,21 +105,25 @@ def atomic_clearbit(bits: np.ndarray, i: np.int64) -> None:
 
 @njit(cache=True, nogil=True, inline="always")
 def getbit(bits: np.ndarray, i: np.int64) -> bool:
+    """Whether bit ``i`` is set."""
     return ((bits[i >> 6] >> np.uint64(i & 63)) & ONE) != 0
 
 
 @njit(cache=True, nogil=True, inline="always")
 def setbit(bits: np.ndarray, i: np.int64) -> None:
+    """Set bit ``i`` (not atomic)."""
     bits[i >> 6] |= ONE << np.uint64(i & 63)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def clearbit(bits: np.ndarray, i: np.int64) -> None:
+    """Clear bit ``i`` (not atomic)."""
     bits[i >> 6] &= ~(ONE << np.uint64(i & 63))
 
 
 @njit(cache=True, nogil=True, inline="always")
 def popcount(x: np.uint64) -> np.int64:
+    """Number of set bits of the word ``x``."""
     n = 0
     while x:
         x &= x - ONE

@@ -33,7 +33,7 @@ from landuse.growth.bits import (
 
 @njit(cache=True, nogil=True, inline="always")
 def _static_eligible(c, lu, zones, pot, allowed) -> bool:
-    """May cell ``c`` become some urban type, given its current class (ignoring neighbours)?"""
+    """Whether cell ``c`` may become some urban type, given its current class (ignoring neighbours)."""
     if zones[c] <= 0:
         return False
     code = lu[c]

@@ -150,8 +150,10 @@ class GrowthParams:
             object.__setattr__(self, "potential", np.ascontiguousarray(pot))
 
     def type_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """The kernels' look-ups by class code: type index (int8, -1 not urban) and packed neighbour count
-        increment (uint64, ``1 << (8 * k)`` for a class of type ``k``)."""
+        """The kernels' look-ups by class code: type index and packed neighbour count increment.
+
+        The type index is int8, -1 not urban; the increment uint64, ``1 << (8 * k)`` for a class of type ``k``.
+        """
         code_type = np.asarray(self.type_lut, dtype=np.int8).copy()
         packed = np.zeros(256, dtype=np.uint64)
         urban = code_type >= 0

@@ -88,8 +88,11 @@ def _type_weight(acc, k, T, weights, inv_window, unit, square, strength):
 
 @njit(cache=True, nogil=True)
 def exact_race(i, g, z, code, acc, cpot, levels, allowed, weights, strength, inertia, quota, keys, inv_window):
-    """Winning type and exact key of candidate ``i`` (draws of global index ``g``, window counts ``acc``); ``(-1, inf)``
-    if no open type may take it. The definition of a candidate's key (:func:`landuse.growth.kernels._frontier_keys`)."""
+    """Winning type and exact key of candidate ``i``; ``(-1, inf)`` if no open type may take it.
+
+    Draws of global index ``g``, window counts ``acc``. The definition of a candidate's key
+    (:func:`landuse.growth.kernels._frontier_keys`).
+    """
     T = cpot.shape[1]
     qbase = z * T
     unit = strength == 1.0
@@ -110,8 +113,10 @@ def exact_race(i, g, z, code, acc, cpot, levels, allowed, weights, strength, ine
 
 @njit(cache=True, nogil=True, inline="always")
 def race_weight(P, idx, z, k, acc, levels, weights, strength, inertia, inv_window):
-    """Weight ``w`` of type ``k`` in a candidate's race (potentials ``P[idx, :]``, window counts ``acc``), with the
-    float operations of :func:`exact_race`."""
+    """Weight ``w`` of type ``k`` in a candidate's race, with the float operations of :func:`exact_race`.
+
+    Potentials ``P[idx, :]``, window counts ``acc``.
+    """
     nk = _type_weight(acc, k, P.shape[1], weights, inv_window, strength == 1.0, strength == 2.0, strength)
     return levels[P[idx, k]] * nk * inertia[z, k]
 

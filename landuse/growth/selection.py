@@ -325,8 +325,10 @@ def select_smallest(group, t, gidx, quota):
 
 @njit(cache=True, nogil=True)
 def take_sure(hb, pb, a, b, q, width, out, o):
-    """The sure part of a bracketed selection of ``q`` among more: ``hb[a:b]`` are upper bounds ``hi`` of keys, each
-    at most ``width`` above its key, ``pb[a:b]`` what to write for each.
+    """The sure part of a bracketed selection of ``q`` among more.
+
+    ``hb[a:b]`` are upper bounds ``hi`` of keys, each at most ``width`` above its key, ``pb[a:b]`` what to write for
+    each.
 
     ``vU`` is the ``q``-th smallest ``hi``: the ``q``-th smallest key lies in ``[vU - width, vU]``, so entries
     with ``hi < vU - width`` are selected (written to ``out`` from ``o``) and those with ``hi > vU + width``
@@ -381,7 +383,7 @@ def take_band(ut, ui, up, need, out, o):
 
 @njit(cache=True, nogil=True, inline="always")
 def _heap_worse(ta, ia, tb, ib) -> bool:
-    """Is (ta, ia) a worse (larger) key than (tb, ib)?"""
+    """Whether (ta, ia) is a worse (larger) key than (tb, ib)."""
     return ta > tb or (ta == tb and ia > ib)
 
 

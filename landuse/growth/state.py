@@ -138,8 +138,11 @@ def _capacity(m: int) -> int:
 
 
 def initial_state(st: StaticArrays, lu0: np.ndarray, *, template: bool = False) -> RunState:
-    """The state every run starts from. ``template``: a state only to :meth:`RunState.copy` from, which
-    shares ``lu0`` (read only here) instead of copying it and has no scratch buffers."""
+    """The state every run starts from.
+
+    ``template``: a state only to :meth:`RunState.copy` from, which shares ``lu0`` (read only here) instead of copying
+    it and has no scratch buffers.
+    """
     lu = np.ascontiguousarray(lu0, dtype=np.uint8).reshape(-1)
     if not template or not lu.flags.writeable:  # (a read-only array would be another numba specialisation)
         lu = lu.copy()

@@ -209,7 +209,7 @@ def compare_runs(folders: list[str | os.PathLike], out: str | os.PathLike, *, fi
     out = Path(out)
     for f in folders:
         if out.resolve() == Path(f).resolve():
-            raise LanduseError(f"--out {out} is one of the compared run folders; choose another folder")
+            raise LanduseError(f"`out` {out} is one of the compared run folders; choose another folder")
     compared = [Path(f) / "manifest.json" for f in folders]
     check_target(out, command="compare", owner=None, force=force, protected=compared)
     runs = [summarise_run(f) for f in folders]

@@ -229,8 +229,10 @@ def _maps_by_year(scenario: Scenario, landscape: xr.Dataset, landuse_by_year: Ma
 
 def _expansion(maps: dict[int, np.ndarray], classes: ClassScheme, cyx: tuple[float, float], lei_buffer_m: float,
                connectivity: int, study: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """LEI expansion types per period (and start to final year when there are several periods): the summaries
-    and the type maps, keyed ``"<start>-<end>"``."""
+    """LEI expansion types per period (and start to final year when there are several periods).
+
+    The summaries and the type maps, keyed ``"<start>-<end>"``.
+    """
     years = sorted(maps)
     start, final = years[0], years[-1]
     expansion, type_maps = {}, {}

@@ -282,8 +282,10 @@ def _km(m: float | None) -> float | None:
 
 
 def _lp_sections(extra: Mapping[str, Any], report: Report, figure_names: list[str] = ()) -> list[_Section]:
-    """Shadow prices of the binding policies and the cost of fragmentation, in planners' units; then growth and
-    shrinkage per city and where each city's demand went, when the run recorded them."""
+    """Shadow prices of the binding policies and the cost of fragmentation, in planners' units.
+
+    Then growth and shrinkage per city and where each city's demand went, when the run recorded them.
+    """
     return (_shadow_price_sections(extra, report) + _fragmentation_sections(extra)
             + _shrinkage_sections(extra, figure_names) + _transfers_sections(extra))
 

@@ -1,5 +1,4 @@
-"""Synthetic study regions: the shipped sample city cluster and megaregions of any size.
-"""
+"""Synthetic study regions: the shipped sample city cluster and megaregions of any size."""
 
 from __future__ import annotations
 

@@ -151,8 +151,11 @@ def generate_sample(
 
 def _write_cluster(region: SampleRegion, out: Path, cfg_dir: Path, *, size: int, seed: int, cell_size: float,
                    force: bool) -> tuple[dict[str, Path], list[Path]]:
-    """Write the cluster's layers, ``overview.png`` and ``sample.yaml`` (into ``out`` as a whole, the YAML into
-    ``cfg_dir``). Returns the layer name -> path of every file in ``out`` and every file written."""
+    """Write the cluster's layers, ``overview.png`` and ``sample.yaml``.
+
+    Into ``out`` as a whole, the YAML into ``cfg_dir``. Returns the layer name -> path of every file in ``out`` and
+    every file written.
+    """
     from landuse.core.landscape import coords_from_transform, set_georef
     from landuse.io.rasters import write_geotiff, write_text
 

@@ -351,6 +351,7 @@ class MegaResult:
     cell_area_ha: float
 
     def shares(self, year: int) -> dict[str, float]:
+        """Share of the region's cells per role in ``year`` (2010, else 2020); ``urban`` sums the urban types."""
         counts = self.role_counts_2010 if year == 2010 else self.role_counts_2020
         return {k: v / self.cells for k, v in counts.items()}
 
@@ -403,9 +404,10 @@ def write_megaregion(
 
 
 def _overview(folder: Path, plan: _Plan, result: MegaResult, seed: int) -> None:
-    """``overview.png``: land use 2020 (read back decimated, through the COG overviews), city
-    borders, rail corridors, stations and the largest cities' labels."""
+    """``overview.png``: land use 2020, city borders, rail corridors, stations and the largest cities' labels.
 
+    Land use 2020 is read back decimated, through the COG overviews.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

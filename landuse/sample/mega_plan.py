@@ -100,8 +100,10 @@ class _Plan:
 
 
 def _halo(cs: float) -> int:
-    """Halo (cells) around a tile: longer than the longest chain of buffers (river width,
-    wetland reach, distance from built-up land, permanent-farmland opening)."""
+    """Halo (cells) around a tile: longer than the longest chain of buffers.
+
+    The buffers: river width, wetland reach, distance from built-up land, permanent-farmland opening.
+    """
     return math.ceil(800.0 / cs) + 8
 
 
@@ -215,8 +217,10 @@ def _plan_terrain(rng: np.random.Generator, cg: _Coarse) -> _Land:
 
 
 def _plan_rivers(rng: np.random.Generator, cg: _Coarse, land: _Land) -> _Rivers:
-    """Rivers: the main river from the hills to the delta apex, 4-6 distributaries fanning out to the coast, up
-    to five tributaries joining the main river."""
+    """Rivers: the main river from the hills to the delta apex, its distributaries and tributaries.
+
+    4-6 distributaries fanning out to the coast, up to five tributaries joining the main river.
+    """
     n, f, m, xx = cg.n, cg.f, cg.m, cg.xx
     elev, hill, sea, mouth, coast = land.elev, land.hill, land.sea, land.mouth, land.coast
     rnoise = _unit(_fractal(rng, m, 3.0))
@@ -263,8 +267,11 @@ def _plan_rivers(rng: np.random.Generator, cg: _Coarse, land: _Land) -> _Rivers:
 
 
 def _carve_rivers(cg: _Coarse, elev: np.ndarray, rv: _Rivers, cs: float) -> tuple[np.ndarray, _Lines, np.ndarray]:
-    """Elevation along every river never rises downstream, also where rivers share cells (distributaries stay
-    below the apex). Returns the carved elevation and the half width (cells) per river cell, and the cells."""
+    """Elevation along every river never rises downstream, also where rivers share cells.
+
+    Distributaries stay below the apex. Returns the carved elevation and the half width (cells) per river cell, and the
+    cells.
+    """
     n, f = cg.n, cg.f
     rivers, half_m, nd = rv.paths, rv.half_m, rv.n_distributaries
     flats = [p[:, 0] * n + p[:, 1] for p in rivers]
@@ -324,7 +331,9 @@ def _plan_lakes(rng: np.random.Generator, cg: _Coarse, land: _Land, rivers: list
 def _plan_cities(rng: np.random.Generator, cg: _Coarse, terrain: _Land,
                  lakes: _Lakes) -> tuple[list[tuple[int, int]], list[_CityPlan]]:
     """Cities: rank-size (Zipf) areas, placed on the plain apart from each other, the big ones near the water.
-    Returns their coarse cells and plans."""
+
+    Returns their coarse cells and plans.
+    """
     n, f, m, yy, xx = cg.n, cg.f, cg.m, cg.yy, cg.xx
     sea, hill, coast_frac = terrain.sea, terrain.hill, terrain.coast_frac
     lake, coarse_river, d_river = lakes.lake, lakes.coarse_river, lakes.d_river
@@ -362,8 +371,10 @@ def _plan_cities(rng: np.random.Generator, cg: _Coarse, terrain: _Land,
 
 def _plan_territories(rng: np.random.Generator, cg: _Coarse, placed: list[tuple[int, int]],
                       cities: list[_CityPlan]) -> tuple[np.ndarray, np.ndarray]:
-    """Territories (a weighted Voronoi partition of a warped plane) and counties inside them, on the coarse
-    grid. Returns the coarse city and county ids."""
+    """Territories (a weighted Voronoi partition of a warped plane) and counties inside them, on the coarse grid.
+
+    Returns the coarse city and county ids.
+    """
     f, m, yy, xx = cg.f, cg.m, cg.yy, cg.xx
     wy, wx = _fractal(rng, m, 3.5) * 0.03 * m, _fractal(rng, m, 3.5) * 0.03 * m
     py_, px_ = yy * m + wy, xx * m + wx
@@ -397,8 +408,11 @@ def _plan_territories(rng: np.random.Generator, cg: _Coarse, placed: list[tuple[
 
 def _plan_transport(rng: np.random.Generator, cg: _Coarse, land: _Land, lakes: _Lakes,
                     placed: list[tuple[int, int]], cities: list[_CityPlan]) -> _Transport:
-    """Roads (the cities' spanning tree plus nearest-neighbour links, radial streets, ring roads in the five
-    largest), rail corridors (the spanning tree of the largest cities) and stations."""
+    """Roads, rail corridors and stations.
+
+    Roads: the cities' spanning tree plus nearest-neighbour links, radial streets, ring roads in the five largest;
+    rail corridors: the spanning tree of the largest cities.
+    """
     n, f = cg.n, cg.f
     hill, sea, lake, coarse_river = land.hill, land.sea, lakes.lake, lakes.coarse_river
     k = len(cities)

@@ -156,8 +156,11 @@ def _tile_land(w: _Window) -> _TileLand:
 
 
 def _tile_cities(w: _Window, land: _TileLand, code) -> _TileCities:
-    """Built-up land 2010: each cell scored by its nearest city (distance relative to the radius, warped, plus
-    noise), villages on a lattice, commercial centres and industrial parks; land use 2010."""
+    """Built-up land 2010 and land use 2010.
+
+    Built-up land: each cell scored by its nearest city (distance relative to the radius, warped, plus noise),
+    villages on a lattice, commercial centres and industrial parks.
+    """
     plan, ew, shape, rows, cols = w.plan, w.ew, w.shape, w.rows, w.cols
     cs, seed = plan.cs, plan.seed
     hill, water, wet, slope = land.hill, land.water, land.wet, land.slope
@@ -207,8 +210,11 @@ def _tile_cities(w: _Window, land: _TileLand, code) -> _TileCities:
 
 
 def _tile_policy(w: _Window, land: _TileLand, tc: _TileCities, code) -> tuple[np.ndarray, np.ndarray]:
-    """Policy masks from 2010: the red line (water, wetlands, water buffer, lake shores, forest cores) and
-    permanent farmland (good, flat farmland away from built-up land and the cities)."""
+    """Policy masks from 2010: the red line and permanent farmland.
+
+    The red line: water, wetlands, water buffer, lake shores, forest cores. Permanent farmland: good, flat farmland
+    away from built-up land and the cities.
+    """
     plan, ew, shape = w.plan, w.ew, w.shape
     f, cs, seed = plan.f, plan.cs, plan.seed
     wet, water, dw, sea, slope = land.wet, land.water, land.dw, land.sea, land.slope
@@ -230,8 +236,10 @@ def _tile_policy(w: _Window, land: _TileLand, tc: _TileCities, code) -> tuple[np
 
 def _tile_growth(w: _Window, land: _TileLand, tc: _TileCities, red: np.ndarray, pf: np.ndarray,
                  code) -> tuple[np.ndarray, np.ndarray]:
-    """Growth to 2020: each city's threshold rises to ``sqrt(1 + rate)``, plus leapfrog patches; never on
-    protected, water or steep cells. Returns built-up land and land use 2020."""
+    """Growth to 2020: each city's threshold rises to ``sqrt(1 + rate)``, plus leapfrog patches.
+
+    Never on protected, water or steep cells. Returns built-up land and land use 2020.
+    """
     ew, cs, seed = w.ew, w.plan.cs, w.plan.seed
     slope = land.slope
     buildable, spacing, s, score, thr, urban10 = tc.buildable, tc.spacing, tc.s, tc.score, tc.thr, tc.urban10
@@ -251,8 +259,10 @@ def _tile_growth(w: _Window, land: _TileLand, tc: _TileCities, red: np.ndarray, 
 
 def _tile_territories(w: _Window, land: _TileLand, rings: list[tuple[int, np.ndarray, float]],
                       urban20: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Territories (the coarse maps sampled at warped positions) and the greenbelt rings. Returns city ids,
-    county ids and the greenbelt."""
+    """Territories (the coarse maps sampled at warped positions) and the greenbelt rings.
+
+    Returns city ids, county ids and the greenbelt.
+    """
     plan, ew, shape, rows, cols = w.plan, w.ew, w.shape, w.rows, w.cols
     f, seed = plan.f, plan.seed
     water = land.water

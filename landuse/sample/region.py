@@ -195,10 +195,12 @@ class SampleRegion:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the region's rasters."""
         return self.arrays["landuse_2020"].shape
 
     @property
     def cell_area_ha(self) -> float:
+        """Area of one cell in hectares."""
         return self.cell_size * self.cell_size / 10_000.0
 
     def landscape(self) -> xr.Dataset:

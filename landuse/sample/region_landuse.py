@@ -1,5 +1,6 @@
-"""Land use of the sample city cluster: 2010, the policy masks drawn from it, growth to 2020 and the greenbelt
-(steps 7-10 of :mod:`landuse.sample.region`).
+"""Land use of the sample city cluster: 2010, the policy masks drawn from it, growth to 2020 and the greenbelt.
+
+Steps 7-10 of :mod:`landuse.sample.region`.
 
 Each step takes the one ``numpy.random.Generator`` of :func:`~landuse.sample.region.build_sample` and draws from it
 in the order the steps are called.
@@ -90,9 +91,11 @@ def _landuse_2010(rng: np.random.Generator, g: _Grid, t: _Terrain, w: _Water, cv
 def _built_up_2010(g: _Grid, t: _Terrain, w: _Water, cv: _Cover, cen: _Centres, tr: _Transport, ter: _Territories,
                    k: _Codes, shape_noise: np.ndarray, com_noise: np.ndarray,
                    park_noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each city's built-up land (the lowest-scoring buildable cells of its territory): commercial the most
-    central, industrial towards the edges and transport, residential the rest. Returns land use and the
-    built-up mask."""
+    """Each city's built-up land: the lowest-scoring buildable cells of its territory.
+
+    Commercial the most central, industrial towards the edges and transport, residential the rest. Returns land use
+    and the built-up mask.
+    """
     shape, yy, xx, metres = g.shape, g.yy, g.xx, g.metres
     water, wetland, slope, hill = w.water, cv.wetland, w.slope, t.hill
     centres_rc, radii, dist, sub_centres = cen.rc, cen.radii, cen.dist, cen.sub_centres
@@ -131,8 +134,10 @@ def _built_up_2010(g: _Grid, t: _Terrain, w: _Water, cv: _Cover, cen: _Centres, 
 
 def _villages(rng: np.random.Generator, g: _Grid, t: _Terrain, w: _Water, cv: _Cover, cen: _Centres,
               tr: _Transport, k: _Codes, lu: np.ndarray, urban10: np.ndarray) -> np.ndarray:
-    """Villages (small residential blobs, about one per 12 km2, near roads) on the plain away from the cities,
-    written into ``lu`` and ``urban10``. Returns the distance to the nearest centre in radii of that city."""
+    """Villages (small residential blobs, about one per 12 km2, near roads) on the plain away from the cities.
+
+    Written into ``lu`` and ``urban10``. Returns the distance to the nearest centre in radii of that city.
+    """
     n, shape, cs, metres = g.n, g.shape, g.cs, g.metres
     hills, water, wetland, forest, slope = t.hills, w.water, cv.wetland, cv.forest, w.slope
     dist, radii, margin, d_roads = cen.dist, cen.radii, cen.margin, tr.d_roads
@@ -180,8 +185,10 @@ def _natural_2010(w: _Water, cv: _Cover, ter: _Territories, k: _Codes, lu: np.nd
 
 
 def _red_line(g: _Grid, w: _Water, lu2010: np.ndarray, urban10: np.ndarray, k: _Codes) -> np.ndarray:
-    """Step 8a: the ecological red line: forest cores, wetlands, water with river and lake buffers, without
-    built-up land."""
+    """Step 8a: the ecological red line, without built-up land.
+
+    Forest cores, wetlands, water with river and lake buffers.
+    """
     cs, metres = g.cs, g.metres
     lake, water = w.lake, w.water
     is_forest = lu2010 == k.forest
@@ -196,7 +203,9 @@ def _red_line(g: _Grid, w: _Water, lu2010: np.ndarray, urban10: np.ndarray, k: _
 def _permanent_farmland(rng: np.random.Generator, g: _Grid, w: _Water, lu2010: np.ndarray, urban10: np.ndarray,
                         city_reach: np.ndarray, red_line: np.ndarray, k: _Codes) -> tuple[np.ndarray, np.ndarray]:
     """Step 8b: large contiguous patches of good, flat 2010 farmland away from built-up land and the cities.
-    Returns the mask and the distance (cells) to 2010 built-up land."""
+
+    Returns the mask and the distance (cells) to 2010 built-up land.
+    """
     n, cs, metres, slope = g.n, g.cs, g.metres, w.slope
     soil = _fractal(rng, n, 3.8)
     d_urban10 = _edt(urban10)
@@ -211,9 +220,11 @@ def _permanent_farmland(rng: np.random.Generator, g: _Grid, w: _Water, lu2010: n
 def _growth(rng: np.random.Generator, g: _Grid, w: _Water, cen: _Centres, tr: _Transport, ter: _Territories,
             urban10: np.ndarray, d_urban10: np.ndarray, red_line: np.ndarray,
             permanent: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Step 9a: each city grows by a drawn rate, about 10 % as leapfrog patches near roads, the rest at the edges
-    in eight rounds of weighted draws; never on protected, water or steep cells. Returns the new built-up land
-    and each city's territory."""
+    """Step 9a: each city grows by a drawn rate, about 10 % as leapfrog patches near roads, the rest at the edges.
+
+    The edges grow in eight rounds of weighted draws; never on protected, water or steep cells. Returns the new
+    built-up land and each city's territory.
+    """
     n, shape, metres = g.n, g.shape, g.metres
     water, slope, dist, radii, d_roads, cities = w.water, w.slope, cen.dist, cen.radii, tr.d_roads, ter.cities
     n_city = len(cen.rc)
@@ -262,8 +273,11 @@ def _growth(rng: np.random.Generator, g: _Grid, w: _Water, cen: _Centres, tr: _T
 
 def _landuse_2020(g: _Grid, cen: _Centres, tr: _Transport, l10: _Landuse2010, lu2010: np.ndarray, new: np.ndarray,
                   terr_of: list[np.ndarray], k: _Codes) -> np.ndarray:
-    """Step 9b: new land typed per city: the most central (near existing commercial land) commercial, the nearest
-    to rail and major roads (near existing industry) industrial, the rest residential. Returns land use 2020."""
+    """Step 9b: new land typed per city.
+
+    The most central (near existing commercial land) commercial, the nearest to rail and major roads (near existing
+    industry) industrial, the rest residential. Returns land use 2020.
+    """
     metres, dist, radii, d_transport = g.metres, cen.dist, cen.radii, tr.d_transport
     com_noise, park_noise = l10.com_noise, l10.park_noise
     res_c, ind_c, com_c = k.res, k.ind, k.com
@@ -293,8 +307,10 @@ def _landuse_2020(g: _Grid, cen: _Centres, tr: _Transport, l10: _Landuse2010, lu
 
 
 def _greenbelt(urban20: np.ndarray, core_terr: np.ndarray, core_r: float, water: np.ndarray) -> np.ndarray:
-    """Step 10: a ring 0.12-0.45 core radii outside the core city's 2020 footprint, inside its territory, without
-    built-up land or water."""
+    """Step 10: a ring 0.12-0.45 core radii outside the core city's 2020 footprint.
+
+    Inside its territory, without built-up land or water.
+    """
     core_urban = urban20 & core_terr
     closed = ndimage.binary_closing(core_urban, structure=_disk(3))
     lbl, nlab = ndimage.label(closed)

@@ -1,5 +1,6 @@
-"""The land of the sample city cluster: terrain, rivers, lakes, carving and natural cover (steps 1-3 of
-:mod:`landuse.sample.region`).
+"""The land of the sample city cluster: terrain, rivers, lakes, carving and natural cover.
+
+Steps 1-3 of :mod:`landuse.sample.region`.
 
 Each step takes the one ``numpy.random.Generator`` of :func:`~landuse.sample.region.build_sample` and draws from it
 in the order the steps are called; the arrays it returns feed the later steps (cities, transport, land use).
@@ -102,8 +103,10 @@ def _terrain(rng: np.random.Generator, g: _Grid) -> _Terrain:
 
 
 def _rivers(rng: np.random.Generator, g: _Grid, t: _Terrain) -> _Rivers:
-    """Step 2a: the main river (a hill source to the lowest stretch of the edge) and tributaries joining it,
-    least-cost paths on a coarse grid, meandered by smooth noise."""
+    """Step 2a: the main river (a hill source to the lowest stretch of the edge) and tributaries joining it.
+
+    Least-cost paths on a coarse grid, meandered by smooth noise.
+    """
     n, shape, u, elev, hills = g.n, g.shape, t.u, t.elev, t.hills
     factor = max(1, n // 250)
     river_noise = _fractal(rng, n, 3.5)
@@ -164,8 +167,11 @@ def _rivers(rng: np.random.Generator, g: _Grid, t: _Terrain) -> _Rivers:
 
 
 def _lakes(rng: np.random.Generator, g: _Grid, t: _Terrain, rv: _Rivers) -> np.ndarray:
-    """Step 2b: lakes with a flat surface (written into ``t.elev``): a large one on the main river, one on a
-    tributary, two in the plain, a reservoir in the hills. Returns the lake mask."""
+    """Step 2b: lakes with a flat surface (written into ``t.elev``).
+
+    A large one on the main river, one on a tributary, two in the plain, a reservoir in the hills. Returns the lake
+    mask.
+    """
     n, shape, yy, xx = g.n, g.shape, g.yy, g.xx
     hills, hill, u, elev = t.hills, t.hill, t.u, t.elev
     rivers_paths, edge, main_mask = rv.paths, rv.edge, rv.main_mask
@@ -198,8 +204,10 @@ def _lakes(rng: np.random.Generator, g: _Grid, t: _Terrain, rv: _Rivers) -> np.n
 
 
 def _carve(g: _Grid, t: _Terrain, rv: _Rivers, lake: np.ndarray) -> _Water:
-    """Step 2c: carve the elevation so it never rises downstream along a river, widen the main river, and
-    store elevation (int16) and slope."""
+    """Step 2c: carve the elevation so it never rises downstream along a river, and widen the main river.
+
+    Then store elevation (int16) and slope.
+    """
     shape, cs, metres = g.shape, g.cs, g.metres
     elev, rivers_paths, main_mask = t.elev, rv.paths, rv.main_mask
     # carve: elevation never rises downstream along any river (iterate: paths share cells)
@@ -232,8 +240,11 @@ def _carve(g: _Grid, t: _Terrain, rv: _Rivers, lake: np.ndarray) -> _Water:
 
 
 def _cover(rng: np.random.Generator, g: _Grid, t: _Terrain, w: _Water) -> _Cover:
-    """Step 3: forest on the hills (woodlots in the plain), grassland on hill fringes and tops, wetlands on low
-    flat ground near water, quarries and bare tops."""
+    """Step 3: natural cover.
+
+    Forest on the hills (woodlots in the plain), grassland on hill fringes and tops, wetlands on low flat ground near
+    water, quarries and bare tops.
+    """
     n, shape, cs, metres = g.n, g.shape, g.cs, g.metres
     hill, hills = t.hill, t.hills
     lake, water, elevation, slope = w.lake, w.water, w.elevation, w.slope

@@ -1,5 +1,6 @@
-"""The towns of the sample city cluster: city centres, rail and roads, territories and counties (steps 4-6 of
-:mod:`landuse.sample.region`).
+"""The towns of the sample city cluster: city centres, rail and roads, territories and counties.
+
+Steps 4-6 of :mod:`landuse.sample.region`.
 
 Each step takes the one ``numpy.random.Generator`` of :func:`~landuse.sample.region.build_sample` and draws from it
 in the order the steps are called.
@@ -65,8 +66,10 @@ class _Warp:
     warp_x: np.ndarray
 
     def dist(self, cy: int, cx: int, amp: float) -> np.ndarray:
-        """Distance (cells) to ``(cy, cx)`` in the plane warped by ``amp`` times the noise; the warp is zero at
-        ``(cy, cx)``."""
+        """Distance (cells) to ``(cy, cx)`` in the plane warped by ``amp`` times the noise.
+
+        The warp is zero at ``(cy, cx)``.
+        """
         yy, xx, warp_y, warp_x = self.yy, self.xx, self.warp_y, self.warp_x
         return np.hypot(yy + amp * (warp_y - warp_y[cy, cx]) - cy, xx + amp * (warp_x - warp_x[cy, cx]) - cx)
 
@@ -79,8 +82,10 @@ class _Territories:
 
 
 def _centres(rng: np.random.Generator, g: _Grid, t: _Terrain, rv: _Rivers, w: _Water, cv: _Cover) -> _Centres:
-    """Step 4: seven centres on the plain spaced by their sizes (the core near the main river), and the core's
-    two sub-centres."""
+    """Step 4: seven centres on the plain spaced by their sizes, and the core's two sub-centres.
+
+    The core lies near the main river.
+    """
     n, yy, xx = g.n, g.yy, g.xx
     hills, hill_index, thr = t.hills, t.hill_index, t.thr
     edge, main_mask, slope, water, wetland, d_water = rv.edge, rv.main_mask, w.slope, w.water, cv.wetland, cv.d_water
@@ -137,9 +142,11 @@ def _transport(rng: np.random.Generator, g: _Grid, t: _Terrain, rv: _Rivers, w: 
 
 def _rail(g: _Grid, transport_cost: np.ndarray, factor: int,
           cen: _Centres) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rail line along the cluster's main axis through the core, the medium cities and the towns near the
-    axis, on to the region's edge (least-cost, avoiding slopes and water); a station in each city it serves
-    (three in the core). Draws nothing. Returns the path, its mask and the stations."""
+    """The rail line along the cluster's main axis, and a station in each city it serves (three in the core).
+
+    The line runs through the core, the medium cities and the towns near the axis, on to the region's edge
+    (least-cost, avoiding slopes and water). Draws nothing. Returns the path, its mask and the stations.
+    """
     n, shape = g.n, g.shape
     centres_rc, radii, dist, core_r = cen.rc, cen.radii, cen.dist, cen.core_r
     n_city = len(centres_rc)
@@ -197,9 +204,12 @@ def _rail(g: _Grid, transport_cost: np.ndarray, factor: int,
 
 def _roads(rng: np.random.Generator, g: _Grid, transport_cost: np.ndarray, factor: int, cen: _Centres,
            water: np.ndarray, rail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Roads: least-cost links along a spanning tree of the cities plus each town's link to its nearest neighbour
-    (reusing existing roads is cheap), three highways from the core to the edge, radial streets and two ring
-    roads; only the intercity roads bridge water. Returns every road and the major (intercity) ones."""
+    """Roads: intercity links, three highways from the core to the edge, radial streets and two ring roads.
+
+    The intercity links: least-cost, along a spanning tree of the cities plus each town's link to its nearest
+    neighbour (reusing existing roads is cheap); only the intercity roads bridge water. Returns every road and the major (intercity)
+    ones.
+    """
     n, shape = g.n, g.shape
     centres_rc, radii, core_r = cen.rc, cen.radii, cen.core_r
     n_city = len(centres_rc)
@@ -250,8 +260,10 @@ def _roads(rng: np.random.Generator, g: _Grid, transport_cost: np.ndarray, facto
 
 
 def _territories(rng: np.random.Generator, g: _Grid, cen: _Centres) -> _Territories:
-    """Step 6: ``cities``, a weighted Voronoi partition (weight ``radius**0.6``) of a noise-warped plane;
-    ``counties``, each territory split among 1-4 seed points."""
+    """Step 6: ``cities``, a weighted Voronoi partition of a noise-warped plane, and ``counties``.
+
+    The partition's weight is ``radius**0.6``; ``counties`` splits each territory among 1-4 seed points.
+    """
     n, shape, yy, xx = g.n, g.shape, g.yy, g.xx
     centres_rc, radii = cen.rc, cen.radii
     n_city = len(centres_rc)

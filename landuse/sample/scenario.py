@@ -1,6 +1,7 @@
-"""The scenario YAML (``sample.yaml``) that ``landuse sample`` writes beside a generated region, cluster or
-megaregion: layer paths relative to the YAML, demand continuing the region's 2010-2020 growth, the policies the
-sample carries.
+"""The scenario YAML (``sample.yaml``) that ``landuse sample`` writes beside a generated region, cluster or megaregion.
+
+Layer paths relative to the YAML, demand continuing the region's 2010-2020 growth, the policies the sample
+carries.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ def _scenario_text(
     seed: int, demand: dict[str, dict[int, float]], description: str, files: dict[str, Path], config_dir: Path,
     outdir: Path,
 ) -> str:
-    """The ``sample.yaml`` text: ``files`` (layer name -> path) relative to ``config_dir``; outputs in
-    ``config_dir/outputs`` when the YAML lies in ``outdir``, else in ``../outputs/sample``."""
+    """The ``sample.yaml`` text: ``files`` (layer name -> path) relative to ``config_dir``.
+
+    Outputs in ``config_dir/outputs`` when the YAML lies in ``outdir``, else in ``../outputs/sample``.
+    """
     import yaml
 
     rel = {k: _relative(p, config_dir) for k, p in files.items()}

@@ -1,5 +1,6 @@
-"""Shapes on a square grid for the synthetic sample: fractal fields, distances, disks, lines, routes, trees, and
-random picks of cells.
+"""Shapes on a square grid for the synthetic sample.
+
+Fractal fields, distances, disks, lines, routes, trees, and random picks of cells.
 
 Shared by the city cluster (:mod:`landuse.sample.region` and its steps) and the megaregion plan
 (:mod:`landuse.sample.mega_plan`); internal to :mod:`landuse.sample`. Every random draw comes from the

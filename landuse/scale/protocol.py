@@ -51,8 +51,7 @@ class _StepActor:
         self.worker = get_worker()
 
     async def run(self, payload: bytes) -> bytes:
-        """Run each batch of ``payload`` (pickled ``(fn, batches)``) in a thread of the worker; their
-        results, pickled.
+        """Run each batch of ``payload`` (pickled ``(fn, batches)``) in a thread of the worker; their results, pickled.
 
         One pickled message each way: Dask sends every array of the arguments as a frame of
         its own, which cost about 1 ms more per step round on the 2-core test machine.

@@ -95,8 +95,10 @@ _STATE_LOCK = threading.Lock()
 
 
 def _state_budget(cache_mb: float | None) -> int:
-    """Bytes of tile state this process may keep: ``cache_mb``, else half the worker's memory limit
-    (a quarter of the machine's memory outside a worker)."""
+    """Bytes of tile state this process may keep.
+
+    ``cache_mb``, else half the worker's memory limit (a quarter of the machine's memory outside a worker).
+    """
     if cache_mb is not None:
         return int(cache_mb * 2**20)
     try:
@@ -253,9 +255,11 @@ def _tile_keys(ctx: _Ctx, st: _TileState, i: int, j: int, mode: int, quota: np.n
 
 def _counts_and_scores(n: int, P: int, T: int, runs: int, local: list[np.ndarray],
                        logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Ensemble counts ``(P, T, n)`` of ``n`` cells from every run's conversions there (local cells
-    ``local[r]``, types and periods in ``logs[r]``), and each run's partial score: the sum of the
-    counts over its conversions (int64, so partial sums over tiles add up exactly)."""
+    """Ensemble counts ``(P, T, n)`` of ``n`` cells from every run's conversions there, and each run's partial score.
+
+    Local cells ``local[r]``, types and periods in ``logs[r]``. The partial score: the sum of the counts over its
+    conversions (int64, so partial sums over tiles add up exactly).
+    """
     counts = np.zeros((P, T, n), dtype=count_dtype(runs))
     seen = np.zeros((n + 63) // 64, dtype=np.uint64)
     for loc, (_, k, per) in zip(local, logs, strict=True):

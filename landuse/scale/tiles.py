@@ -47,10 +47,12 @@ class TileGrid:
 
     @property
     def ny(self) -> int:
+        """Number of tile rows."""
         return -(-self.rows // self.chunk)
 
     @property
     def nx(self) -> int:
+        """Number of tile columns."""
         return -(-self.cols // self.chunk)
 
     def tiles(self) -> list[tuple[int, int]]:
@@ -155,8 +157,10 @@ def _stage_arrays(store: _Store, lu: np.ndarray, zones: np.ndarray, pot: np.ndar
 
 
 def _stage_geotiffs(store: _Store, paths: tuple[str, str, str], i: int, j: int, zmax_hint: int) -> np.ndarray:
-    """Read tile ``(i, j)``'s window of each GeoTIFF (a rasterio window) into the store; return the
-    bincount of the tile's zones (its interior only)."""
+    """Read tile ``(i, j)``'s window of each GeoTIFF (a rasterio window) into the store.
+
+    Returns the bincount of the tile's zones (its interior only).
+    """
     import rasterio
     from rasterio.windows import Window
 

@@ -140,8 +140,9 @@ def soft_greenbelt_cells(ds: xr.Dataset, scenario: Scenario, factor: np.ndarray)
 
 
 def with_soft_greenbelt(factor: np.ndarray, cells: np.ndarray | None, keep: float) -> np.ndarray:
-    """``factor`` multiplied by ``keep`` (in float32) on the soft greenbelt's ``cells`` (a copy; ``factor`` itself
-    when ``cells`` is None).
+    """``factor`` multiplied by ``keep`` (in float32) on the soft greenbelt's ``cells``.
+
+    A copy; ``factor`` itself when ``cells`` is None.
 
     With ``factor`` and ``cells`` of :func:`soft_greenbelt_cells` and ``keep = 1 - policy.greenbelt.strength`` this
     is :func:`constraint_factor` bit for bit (a product of two float32 factors, in either order); a calibration

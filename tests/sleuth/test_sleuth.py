@@ -6,15 +6,14 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
 from scipy import ndimage
 from sleuth_data import DEMO  # the SLEUTH demo200 data; a missing copy fails, never skips
+from sleuth_fixtures import gif, tiny_project
 from typer.testing import CliRunner
 
 from landuse.core.errors import SleuthFormatError
@@ -90,19 +89,11 @@ def test_parser_suggests_close_key_and_checks_ranges():
 # --------------------------------------------------------------------------- images
 
 
-def _gif(path: Path, index: np.ndarray, palette: list[tuple[int, int, int]]) -> Path:
-    im = Image.fromarray(index.astype(np.uint8), mode="P")
-    flat = [v for rgb in palette for v in rgb]
-    im.putpalette(flat + [0] * (768 - len(flat)))
-    im.save(path)
-    return path
-
-
 def test_read_grey_uses_palette_grey_values_not_indices(tmp_path):
     idx = np.array([[0, 1], [2, 1]])
-    p = _gif(tmp_path / "a.urban.1990.gif", idx, [(0, 0, 0), (200, 200, 200), (37, 37, 37)])
+    p = gif(tmp_path / "a.urban.1990.gif", idx, [(0, 0, 0), (200, 200, 200), (37, 37, 37)])
     np.testing.assert_array_equal(read_grey(p), [[0, 200], [37, 200]])
-    bad = _gif(tmp_path / "b.gif", idx, [(0, 0, 0), (200, 10, 200), (37, 37, 37)])
+    bad = gif(tmp_path / "b.gif", idx, [(0, 0, 0), (200, 10, 200), (37, 37, 37)])
     with pytest.raises(SleuthFormatError, match="not a true grey-scale image: palette index 1"):
         read_grey(bad)
 
@@ -630,70 +621,8 @@ def test_same_results_with_one_and_two_threads():
 # --------------------------------------------------------------------------- modes and CLI
 
 
-def _tiny_project(tmp_path: Path, *, extra: str = "") -> Path:
-    """A SLEUTH project (Scenarios/, Input/, Output/) with 30 x 30 GIF inputs."""
-    inp = tmp_path / "Input"
-    inp.mkdir(parents=True)
-    grey = [(v, v, v) for v in range(256)]
-    rng = np.random.default_rng(0)
-    urban = np.zeros((30, 30), int)
-    urban[12:17, 12:17] = 255
-    for year, grow in ((1980, 0), (1990, 2), (2000, 4)):
-        u = urban.copy()
-        u[12 - grow : 17 + grow, 12 - grow : 17 + grow] = 255
-        _gif(inp / f"tiny.urban.{year}.gif", u, grey)
-    roads = np.zeros((30, 30), int)
-    roads[15, :] = 255
-    _gif(inp / "tiny.roads.1980.gif", roads, grey)
-    _gif(inp / "tiny.slope.gif", rng.integers(0, 25, (30, 30)), grey)
-    excl = np.ones((30, 30), int)
-    excl[:, :3] = 100
-    _gif(inp / "tiny.excluded.gif", excl, grey)
-    (tmp_path / "Scenarios").mkdir()
-    text = f"""# tiny
-INPUT_DIR=../Input/
-OUTPUT_DIR=../Output/run/
-RANDOM_SEED=5
-MONTE_CARLO_ITERATIONS=3
-WRITE_AVG_FILE(YES/NO)=yes
-WRITE_STD_DEV_FILE(YES/NO)=no
-CALIBRATION_DIFFUSION_START=10
-CALIBRATION_DIFFUSION_STEP=40
-CALIBRATION_DIFFUSION_STOP=50
-CALIBRATION_BREED_START=10
-CALIBRATION_BREED_STEP=1
-CALIBRATION_BREED_STOP=10
-CALIBRATION_SPREAD_START=0
-CALIBRATION_SPREAD_STEP=50
-CALIBRATION_SPREAD_STOP=100
-CALIBRATION_SLOPE_START=20
-CALIBRATION_SLOPE_STEP=1
-CALIBRATION_SLOPE_STOP=20
-CALIBRATION_ROAD_START=30
-CALIBRATION_ROAD_STEP=1
-CALIBRATION_ROAD_STOP=30
-PREDICTION_DIFFUSION_BEST_FIT=10
-PREDICTION_BREED_BEST_FIT=10
-PREDICTION_SPREAD_BEST_FIT=40
-PREDICTION_SLOPE_BEST_FIT=20
-PREDICTION_ROAD_BEST_FIT=30
-PREDICTION_START_DATE=2000
-PREDICTION_STOP_DATE=2004
-URBAN_DATA= tiny.urban.1980.gif
-URBAN_DATA= tiny.urban.1990.gif
-URBAN_DATA= tiny.urban.2000.gif
-ROAD_DATA= tiny.roads.1980.gif
-EXCLUDED_DATA= tiny.excluded.gif
-SLOPE_DATA= tiny.slope.gif
-CRITICAL_SLOPE=21.0
-{extra}"""
-    path = tmp_path / "Scenarios" / "scenario.tiny"
-    path.write_text(text)
-    return path
-
-
 def test_calibrate_honours_brute_force_ranges_in_sleuth_order(tmp_path):
-    res = S.run_sleuth(_tiny_project(tmp_path), mode="calibrate")
+    res = S.run_sleuth(tiny_project(tmp_path), mode="calibrate")
     rows = SL.parse_control_log(tmp_path / "Output" / "run" / "control_stats.log")
     got = [(r["Diff"], r["Brd"], r["Sprd"], r["Slp"], r["RG"]) for r in rows]
     assert got == [(d, 10, s, 20, 30) for d in (10, 50) for s in (1, 50, 100)]  # spread 0 runs as 1
@@ -709,7 +638,7 @@ def test_calibrate_honours_brute_force_ranges_in_sleuth_order(tmp_path):
 
 
 def test_refine_search_stays_in_ranges_and_budget(tmp_path):
-    res = S.run_sleuth(_tiny_project(tmp_path), mode="calibrate", search="refine", budget=10, runs=2)
+    res = S.run_sleuth(tiny_project(tmp_path), mode="calibrate", search="refine", budget=10, runs=2)
     pts = res.coefficients
     assert len(pts) == 10 and len({tuple(p) for p in pts}) == 10
     assert pts[:, 0].min() >= 10 and pts[:, 0].max() <= 50 and np.all(pts[:, 3] == 20)
@@ -721,7 +650,7 @@ def test_cli_predict_writes_probability_geotiffs(tmp_path):
 
     from landuse.cli.app import app
 
-    scen = _tiny_project(tmp_path)
+    scen = tiny_project(tmp_path)
     out = tmp_path / "pred"
     r = CliRunner().invoke(app, ["sleuth", str(scen), "--mode", "predict", "--out", str(out), "--runs", "5"])
     assert r.exit_code == 0, r.output
@@ -739,11 +668,11 @@ def test_cli_predict_writes_probability_geotiffs(tmp_path):
 def test_cli_reports_bad_scenario_line(tmp_path):
     from landuse.cli.app import app
 
-    scen = _tiny_project(tmp_path, extra="SPREAD_COEFF=3\n")
+    scen = tiny_project(tmp_path, extra="SPREAD_COEFF=3\n")
     r = CliRunner().invoke(app, ["sleuth", str(scen)])
     assert r.exit_code == 2
     assert "scenario.tiny:37: unknown SLEUTH scenario key 'SPREAD_COEFF'" in r.output
-    r = CliRunner().invoke(app, ["sleuth", str(_tiny_project(tmp_path / "b")), "--mode", "forecast"])
+    r = CliRunner().invoke(app, ["sleuth", str(tiny_project(tmp_path / "b")), "--mode", "forecast"])
     assert r.exit_code == 2 and "unknown SLEUTH mode 'forecast'" in r.output
     r = CliRunner().invoke(app, ["sleuth", str(tmp_path / "b" / "Scenarios" / "scenario.tiny"), "--runs", "0"])
     assert r.exit_code == 2 and "--runs must be >= 1, got 0" in r.output
@@ -776,10 +705,10 @@ def test_write_percent_writes_a_cog_on_the_sleuth_grid(tmp_path, shape):
 def test_sleuth_command_reports_bad_scenarios_in_one_line(tmp_path):
     from landuse.cli.app import app
 
-    bad = _tiny_project(tmp_path / "bad", extra="SPREAD_COEFF=3\n")
+    bad = tiny_project(tmp_path / "bad", extra="SPREAD_COEFF=3\n")
     r = CliRunner().invoke(app, ["sleuth", str(bad)])
     assert r.exit_code == 2 and "unknown SLEUTH scenario key 'SPREAD_COEFF'" in r.output and "Traceback" not in r.output
-    scen = _tiny_project(tmp_path)
+    scen = tiny_project(tmp_path)
     r = CliRunner().invoke(app, ["sleuth", str(scen), "--mode", "forecast"])
     assert r.exit_code == 2 and "unknown SLEUTH mode 'forecast'" in r.output
 

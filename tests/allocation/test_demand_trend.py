@@ -217,7 +217,7 @@ def test_a_run_plans_and_reports_the_extrapolated_demand(tmp_path, tiny_layers) 
 
 def test_demo_config_resolves_the_sample_history() -> None:
     """configs/trend.yaml: the sample's 2010 -> 2020 gain of each type, halved for five-year periods."""
-    res = CliRunner().invoke(app, ["validate", str(Path(__file__).resolve().parents[1] / "configs" / "trend.yaml")])
+    res = CliRunner().invoke(app, ["validate", str(Path(__file__).resolve().parents[2] / "configs" / "trend.yaml")])
     assert res.exit_code == 0, res.output
     assert "demand: 11,449 ha over 3 periods (2025: 3,816, 2030: 3,816, 2035: 3,816)" in res.output
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from growth_fixtures import random_landscape, scenario, targets
-from test_tiled import assert_same
+from assertions import same_outputs_end_to_end
+from growth_fixtures import assert_same, random_landscape, scenario, targets
 from typer.testing import CliRunner
 
 from landuse.cli.app import app
@@ -86,22 +86,6 @@ def _tif_values(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _same_outputs_end_to_end(a: Path, b: Path) -> None:
-    """Every output file of two runs is byte-identical (GeoTIFFs, CSVs, figures, report.md/html), and report.json
-    differs in the output folder's path only; manifest.json records the run's own settings and times."""
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert any(f.suffix == ".csv" for f in files) and any(f.suffix == ".png" for f in files)
-    for f in files:
-        if f.name == "manifest.json":
-            continue
-        x, y = (a / f).read_bytes(), (b / f).read_bytes()
-        if f.name == "report.json":
-            x = x.replace(str(a).encode(), b"<out>")
-            y = y.replace(str(b).encode(), b"<out>")
-        assert x == y, f"{f} differs"
-
-
 def test_run_with_chunks_and_scheduler_gives_the_same_geotiffs(reduced, tmp_path, monkeypatch) -> None:
     _, configs = reduced
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the reports' creation time, else the only difference
@@ -114,7 +98,7 @@ def test_run_with_chunks_and_scheduler_gives_the_same_geotiffs(reduced, tmp_path
     assert any(k.startswith("landuse_") for k in mem) and mem.keys() == tiled.keys()
     for k in mem:
         np.testing.assert_array_equal(mem[k], tiled[k], err_msg=k)
-    _same_outputs_end_to_end(tmp_path / "mem", tmp_path / "tiled")
+    same_outputs_end_to_end(tmp_path / "mem", tmp_path / "tiled")
     manifest = json.loads((tmp_path / "tiled" / "manifest.json").read_text())
     assert manifest["overrides"]["compute.chunks"] == 64
     # one config with a scheduler: each period's ensemble runs on the cluster, same maps
@@ -123,7 +107,7 @@ def test_run_with_chunks_and_scheduler_gives_the_same_geotiffs(reduced, tmp_path
     there = _tif_values(tmp_path / "dask")
     for k in mem:
         np.testing.assert_array_equal(mem[k], there[k], err_msg=k)
-    _same_outputs_end_to_end(tmp_path / "mem", tmp_path / "dask")
+    same_outputs_end_to_end(tmp_path / "mem", tmp_path / "dask")
 
 
 def test_bad_chunks_is_a_clear_error(reduced, tmp_path) -> None:

@@ -940,9 +940,9 @@ def _(c):
 
 
 def _sleuth_project(c: Ctx, extra: str = "") -> Path:
-    from test_sleuth import _tiny_project
+    from sleuth_fixtures import tiny_project
 
-    return _tiny_project(c.dir / "sleuth", extra=extra)
+    return tiny_project(c.dir / "sleuth", extra=extra)
 
 
 @case("sleuth-missing-scenario", "not found", "scenario.none")

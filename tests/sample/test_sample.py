@@ -23,7 +23,7 @@ from landuse.sample.region import LAYER_FILES, build_sample
 
 SIZE = 200
 SEED = 7
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCHEME = default_scheme()
 
 

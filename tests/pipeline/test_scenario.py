@@ -18,7 +18,7 @@ from landuse.core.errors import OutputExistsError
 from landuse.pipeline.run import run_scenario
 from landuse.sample.generate import generate_sample
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from assertions import same_outputs_end_to_end
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_distributed import _same_outputs_end_to_end
 from typer.testing import CliRunner
 
 import landuse.core.store as store_mod
@@ -209,7 +209,7 @@ def test_run_with_disk_rasters_is_byte_identical(reduced, tmp_path, monkeypatch,
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the scratch files' folder (they are unlinked at once)
     res = runner.invoke(app, [*base, "--out", str(tmp_path / "disk"), "--rasters", "disk"])
     assert res.exit_code == 0, res.output
-    _same_outputs_end_to_end(tmp_path / "mem", tmp_path / "disk")
+    same_outputs_end_to_end(tmp_path / "mem", tmp_path / "disk")
     assert json.loads((tmp_path / "mem" / "manifest.json").read_text())["rasters"] == "memory"
     manifest = json.loads((tmp_path / "disk" / "manifest.json").read_text())
     assert manifest["rasters"] == "disk" and manifest["overrides"]["compute.rasters"] == "disk"

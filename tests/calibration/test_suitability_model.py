@@ -15,7 +15,7 @@ from landuse.core.config import load_scenario
 from landuse.core.errors import LanduseError
 from landuse.io.rasters import read_landscape
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "configs" / "sample.yaml"
 
 

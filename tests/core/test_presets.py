@@ -41,7 +41,7 @@ DOCUMENTED = {
 def test_every_preset_is_listed_and_documented() -> None:
     """docs/presets.md has a row for every class of every preset, as the code declares it."""
     assert PRESET_NAMES == tuple(DOCUMENTED)
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "presets.md").read_text()
     missing = []
     for name in PRESET_NAMES:
         assert f"## `{name}`" in doc

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import rasterio
-from growth_fixtures import BARE, COM, FARM, FOREST, IND, RES, random_landscape, targets
+from growth_fixtures import BARE, COM, FARM, FOREST, IND, RES, assert_same, random_landscape, targets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,19 +42,6 @@ def _case(nb: int, rows: int, cols: int, *, cells: dict[str, int], spontaneous: 
                                  neighbourhood_weights=np.array([[1, .2, .5], [.1, 1, .2], [.8, .1, 1]]))
     t = targets([2030, 2040], ds["zones"].values, cells)
     return ds, p, t
-
-
-def assert_same(a, b) -> None:
-    assert list(a.landuse) == list(b.landuse)
-    for y in a.landuse:
-        assert a.landuse[y].dtype == b.landuse[y].dtype
-        np.testing.assert_array_equal(a.landuse[y].values, b.landuse[y].values, err_msg=f"landuse {y}")
-        assert a.landuse[y].attrs == b.landuse[y].attrs
-    assert a.counts.dtype == b.counts.dtype
-    np.testing.assert_array_equal(a.counts.values, b.counts.values)
-    np.testing.assert_array_equal(a.run_scores, b.run_scores)
-    assert a.representative_run == b.representative_run
-    assert a.shortfall.equals(b.shortfall)
 
 
 CASES = {

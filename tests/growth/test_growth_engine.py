@@ -35,7 +35,7 @@ from landuse.core.errors import GridMismatchError, LanduseError
 from landuse.core.landscape import new_landscape
 from landuse.growth import GrowthInputError, GrowthParams, simulate, targets_frame
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]  # tests/: the shared fixtures' folder
 CODE = dict(zip(URBAN_TYPES, SCHEME.urban_codes, strict=True))
 
 

@@ -5,7 +5,7 @@ outputs fails this test. Beside each map's digest the file keeps a summary a rea
 cells per class that changed since the start map), and the summaries are compared first, so a failure says what
 changed before it says that a digest differs. If the change is intended, regenerate the expected file with
 
-    LANDUSE_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
+    LANDUSE_UPDATE_GOLDEN=1 python -m pytest tests/pipeline/test_golden.py
 
 and say in the commit message why the outputs changed.
 """
@@ -22,7 +22,7 @@ import pytest
 
 from landuse.pipeline.run import run_scenario
 
-GOLDEN = Path(__file__).parent / "data" / "golden_reduced.json"
+GOLDEN = Path(__file__).parents[1] / "data" / "golden_reduced.json"
 
 
 def _digest(a: np.ndarray) -> str:

@@ -22,7 +22,7 @@ from landuse.core.errors import LanduseError, OutputExistsError, OutputFolderErr
 from landuse.io.folders import MANIFEST, OutputFolder, verify_folder, write_bytes, write_text
 from landuse.pipeline.run import run_scenario
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 DEMAND_3 = {"residential": {2025: 5.0, 2030: 3.0}, "industrial": {2025: 2.0, 2030: 1.0},
             "commercial": {2025: 1.0, 2030: 1.0}}
@@ -304,13 +304,13 @@ def test_leftovers_of_a_live_writer_are_left_alone(tmp_path) -> None:
 
 
 def test_sleuth_output_folder_is_replaced_whole(tmp_path) -> None:
-    from test_sleuth import _tiny_project
+    from sleuth_fixtures import tiny_project
 
     def sleuth(*args: str) -> tuple[int, str]:
         r = runner.invoke(app, ["sleuth", *args])
         return r.exit_code, r.output
 
-    scen = _tiny_project(tmp_path)
+    scen = tiny_project(tmp_path)
     out = tmp_path / "Output" / "run"  # the scenario's OUTPUT_DIR
     out.mkdir(parents=True)
     (out / "mine.txt").write_text("mine")

@@ -25,7 +25,9 @@ from landuse.surfaces.constraints import land_area_mask, open_space_mask, protec
 from landuse.surfaces.suitability import compute_suitability, distance_to
 
 
-def _zone_raster(ds: xr.Dataset, scenario: Scenario, zones: ZoneGrid | np.ndarray | None) -> tuple[np.ndarray, pd.DataFrame]:
+def _zones_and_base_table(ds: xr.Dataset, scenario: Scenario,
+                          zones: ZoneGrid | np.ndarray | None) -> tuple[np.ndarray, pd.DataFrame]:
+    """The zone id of every cell and the zone table's first columns (zone, city, cells), from ``zones`` or built."""
     if zones is None:
         zones = zone_grid(ds, block_size_m=scenario.config.allocation.block_size_m)
     if isinstance(zones, ZoneGrid):
@@ -106,7 +108,7 @@ def zone_table(
     """
     ds = landscape
     lu = np.asarray(ds["landuse"].values if landuse is None else landuse, dtype=np.uint8)
-    z, base = _zone_raster(ds, scenario, zones)
+    z, base = _zones_and_base_table(ds, scenario, zones)
     n = len(base)
     zf = z.ravel()
     cell_ha = cell_area_ha(ds)

@@ -22,7 +22,7 @@ A scenario is a YAML file. Paths under `layers` are relative to the YAML file. U
 are errors that list the valid keys; a wrong value names its key path and the allowed range.
 Check a file with `landuse validate CONFIG`.
 
-This page is generated from `landuse/core/config.py` by `python -m landuse.core.config_doc`.
+This page is generated from the schema in `landuse/core/config*.py` by `python -m landuse.core.config_doc`.
 
 | key | type | default | meaning |
 |---|---|---|---|

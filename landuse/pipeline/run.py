@@ -203,7 +203,7 @@ def run_scenario(
         the manifest's ``overrides.calibration`` records the file, its SHA-256 and the values.
     outputs : str or list of str, optional
         Exactly the outputs to compute and write, e.g. ``"maps"`` or ``"maps,allocation,report"``
-        (``all``: every one; names in :data:`landuse.core.config.OUTPUT_NAMES`); overrides the
+        (``all``: every one; names in :data:`landuse.core.config_stages.OUTPUT_NAMES`); overrides the
         ``outputs.*`` switches. Policy checks run on the maps either way.
     rasters : {"memory", "disk", "auto"}, optional
         Override of ``compute.rasters``: where the large rasters are kept (disk: memory-mapped

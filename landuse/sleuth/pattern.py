@@ -13,49 +13,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange  # noqa: F401
+from numba import njit
 
-from landuse.sleuth.defs import (  # noqa: F401 (re-exported: record layout)
-    C_BREED,
-    C_DIFFUSION,
-    C_ROAD,
-    C_SLOPE,
-    C_SPREAD,
-    FULL_STATS_YEARS,
-    K_BOOM,
-    K_BUST,
-    K_CRIT_HIGH,
-    K_CRIT_LOW,
-    K_CRIT_SLOPE,
-    K_ROAD_SENS,
-    K_SLOPE_SENS,
-    N_STATS,
-    ROAD_MEMO_BYTES,
+from landuse.sleuth.defs import (
     S_AREA,
-    S_BREED,
     S_CLSIZE,
     S_CLUSTERS,
-    S_DIFFUS,
     S_EDGES,
-    S_GRWPIX,
-    S_GRWRATE,
-    S_LEESALEE,
-    S_OG,
     S_POP,
-    S_PROAD,
-    S_PURBAN,
     S_RAD,
-    S_RDGRAV,
-    S_RT,
-    S_SDC,
-    S_SDG,
     S_SLOPE,
-    S_SLPRES,
-    S_SNG,
-    S_SPREAD,
     S_XMEAN,
     S_YMEAN,
-    STAT_NAMES,
 )
 
 

@@ -4,7 +4,8 @@ Contract: outputs are written atomically (a temporary file renamed into place) i
 a whole or not at all (:mod:`~landuse.io.folders`); GeoTIFFs and Cloud-Optimised GeoTIFFs are read and written
 with rasterio (:mod:`~landuse.io.rasters`), window by window where a raster can be large (strips of
 :mod:`landuse.core.strips`, into the raster store of :mod:`landuse.core.store`); SLEUTH's scenario files and GIF inputs are
-parsed in :mod:`~landuse.io.sleuth_files`. Inputs are never modified.
+parsed in :mod:`~landuse.io.sleuth_files`; rasters larger than memory are read and written window by window
+(:mod:`~landuse.io.windows`). Inputs are never modified.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _EXPORTS = {
     "store_full": "landuse.core.store",
     "store_by_strips": "landuse.core.store",
     "SleuthScenario": "landuse.io.sleuth_files",
+    "WindowedGeoTIFF": "landuse.io.windows",
+    "read_window": "landuse.io.windows",
+    "raster_profile": "landuse.io.windows",
     "read_scenario": "landuse.io.sleuth_files",
 }
 __all__ = sorted(_EXPORTS)

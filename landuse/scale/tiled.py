@@ -20,7 +20,7 @@ the number of workers.
 
 Inputs are staged once into a tile store (one ``.npy`` file per tile and layer, read with
 memory maps window by window) from in-memory arrays or from GeoTIFFs read window by
-window with rasterio; outputs are written window by window (GeoTIFFs, atomically). A tile
+window (:mod:`landuse.io.windows`); outputs are written window by window (GeoTIFFs, atomically). A tile
 state is about ``(chunk + 2r)^2 x (5 + T)`` bytes, and a worker keeps states up to its
 budget only, so memory per worker follows its limit and the chunk size, not the raster
 size. The driver holds the conversion logs (proportional to converted cells x runs,
@@ -59,6 +59,7 @@ from landuse.growth.plan import (
     zone_raster,
 )
 from landuse.growth.selection import select_smallest
+from landuse.io.windows import WindowedGeoTIFF, gdal_block_cache, raster_profile
 from landuse.scale import tiled_kernels as TK
 from landuse.scale.protocol import (
     _Runner,
@@ -455,8 +456,6 @@ def grow_tiled(
     -------
     TiledGrowthResult
     """
-    import rasterio
-
     chunks = check_chunks(chunks, neighbourhood=params.neighbourhood)
     paths = (str(landuse), str(zones), str(potential))
     rows, cols, profile, cmap = _input_grid(paths, params)
@@ -466,57 +465,45 @@ def grow_tiled(
     out_dir = Path(out_dir)
     make_output_dir(out_dir)
     secs: dict[str, float] = {}
-    opened: list[tuple[Any, Path, Path]] = []
-    # GDAL keeps written blocks in its cache until the cache is full (default 5 % of the
-    # machine's memory): bound it, the windows are written once and never read back
-    gdal_env = rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB)
-    gdal_env.__enter__()
-    try:
-        t0 = time.perf_counter()
-        store = _Store(str(root), grid)
-        zc = runner.map(_stage_geotiffs, [(store, paths, i, j, 0) for i, j in grid.tiles()])
-        Z = max(len(b) for b in zc) - 1
-        zone_cells = np.zeros(Z + 1, dtype=np.int64)
-        for b in zc:
-            zone_cells[:len(b)] += b
-        years, tgt = _years_targets(targets, params, Z, zone_cells)
-        secs["stage"] = time.perf_counter() - t0
-        ctx = _Ctx.build(store, params)
-        cdt = count_dtype(runs)
-        base = dict(driver="GTiff", width=cols, height=rows, count=1, crs=profile["crs"],
-                    transform=profile["transform"], tiled=True, blockxsize=256, blockysize=256, compress="deflate",
-                    BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")  # blocks compressed in GDAL's threads
-        lu_paths = {y: out_dir / f"landuse_{y}.tif" for y in years}
-        cnt_paths = {(y, t): out_dir / f"counts_{t}_{y}.tif" for y in years for t in params.types}
-        ds_lu, ds_cnt = _open_outputs(opened, base, lu_paths, cnt_paths, params, nodata=profile["nodata"], cmap=cmap,
-                                      count_dtype=cdt, seed=seed, runs=runs)
+    opened: list[WindowedGeoTIFF] = []
+    # the windows are written once and never read back: GDAL's block cache need not grow
+    with gdal_block_cache(_GDAL_CACHE_MB):
+        try:
+            t0 = time.perf_counter()
+            store = _Store(str(root), grid)
+            zc = runner.map(_stage_geotiffs, [(store, paths, i, j, 0) for i, j in grid.tiles()])
+            Z = max(len(b) for b in zc) - 1
+            zone_cells = np.zeros(Z + 1, dtype=np.int64)
+            for b in zc:
+                zone_cells[:len(b)] += b
+            years, tgt = _years_targets(targets, params, Z, zone_cells)
+            secs["stage"] = time.perf_counter() - t0
+            ctx = _Ctx.build(store, params)
+            grid_kw = dict(height=rows, width=cols, crs=profile["crs"], transform=profile["transform"])
+            lu_paths = {y: out_dir / f"landuse_{y}.tif" for y in years}
+            cnt_paths = {(y, t): out_dir / f"counts_{t}_{y}.tif" for y in years for t in params.types}
+            ds_lu, ds_cnt = _open_outputs(opened, grid_kw, lu_paths, cnt_paths, params, nodata=profile["nodata"],
+                                          cmap=cmap, count_dtype=count_dtype(runs), seed=seed, runs=runs)
 
-        def sink(n: int, ij: tuple[int, int], m: np.ndarray, c: np.ndarray) -> None:
-            from rasterio.windows import Window
+            def sink(n: int, ij: tuple[int, int], m: np.ndarray, c: np.ndarray) -> None:
+                win = grid.interior(*ij)
+                for p, y in enumerate(years):
+                    ds_lu[p].write(m[p], win)
+                    for k, t in enumerate(params.types):
+                        ds_cnt[y, t].write(c[p, k], win)
 
-            r0, r1, c0, c1 = grid.interior(*ij)
-            win = Window(c0, r0, c1 - c0, r1 - r0)
-            for p, y in enumerate(years):
-                ds_lu[p].write(m[p], 1, window=win)
-                for k, t in enumerate(params.types):
-                    ds_cnt[y, t].write(c[p, k], 1, window=win)
-
-        t0 = time.perf_counter()
-        out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
-                    finish=lambda logs: _finish_tiles(ctx, runner, logs, runs=runs, P=len(years),
-                                                      T=len(params.type_codes), sink=sink), cache_mb=cache_mb)
-        secs["grow_and_write"] = time.perf_counter() - t0
-        for d, tmp, final in opened:
-            d.update_tags(run=out.best)
-            d.close()
-            os.replace(tmp, final)
-        opened = []
-    finally:
-        for d, tmp, _ in opened:
-            d.close()
-            tmp.unlink(missing_ok=True)
-        shutil.rmtree(root, ignore_errors=True)
-        gdal_env.__exit__(None, None, None)
+            t0 = time.perf_counter()
+            out = _grow(ctx, runner, params, tgt, years, Z=Z, runs=runs, seed=seed, progress=progress,
+                        finish=lambda logs: _finish_tiles(ctx, runner, logs, runs=runs, P=len(years),
+                                                          T=len(params.type_codes), sink=sink), cache_mb=cache_mb)
+            secs["grow_and_write"] = time.perf_counter() - t0
+            for d in opened:
+                d.commit(run=out.best)
+            opened = []
+        finally:
+            for d in opened:
+                d.discard()
+            shutil.rmtree(root, ignore_errors=True)
     return TiledGrowthResult(landuse=lu_paths, counts=cnt_paths, shortfall=out.shortfall, representative_run=out.best,
                              run_scores=out.scores, runs=runs, seed=seed, steps=out.steps, tiles=len(grid.tiles()),
                              seconds=secs)
@@ -524,45 +511,32 @@ def grow_tiled(
 
 def _input_grid(paths: tuple[str, str, str], params: GrowthParams) -> tuple[int, int, dict[str, Any], Any]:
     """Rows, columns, georeferencing and colour map of the land use; the zones and potential on its grid."""
-    import rasterio
-
-    with rasterio.open(paths[0]) as src:
-        rows, cols = src.height, src.width
-        profile = dict(crs=src.crs, transform=src.transform, nodata=src.nodata)
-        try:
-            cmap = src.colormap(1)
-        except ValueError:
-            cmap = None
+    profile = raster_profile(paths[0])
+    rows, cols = profile["height"], profile["width"]
     for pth in paths[1:]:
-        with rasterio.open(pth) as src:
-            if (src.height, src.width) != (rows, cols) or src.transform != profile["transform"]:
-                raise GridMismatchError(f"{pth} ({src.height} x {src.width}, {src.transform}) is not on the grid of "
-                                        f"{paths[0]} ({rows} x {cols}, {profile['transform']}); align it first")
-            if pth == paths[2] and src.count != len(params.type_codes):
-                raise GrowthInputError(f"{pth} has {src.count} band(s) but there are {len(params.type_codes)} "
-                                       "urban types; write one quantised potential band per type")
-    return rows, cols, profile, cmap
+        other = raster_profile(pth)
+        if (other["height"], other["width"]) != (rows, cols) or other["transform"] != profile["transform"]:
+            raise GridMismatchError(f"{pth} ({other['height']} x {other['width']}, {other['transform']}) is not on the "
+                                    f"grid of {paths[0]} ({rows} x {cols}, {profile['transform']}); align it first")
+        if pth == paths[2] and other["count"] != len(params.type_codes):
+            raise GrowthInputError(f"{pth} has {other['count']} band(s) but there are {len(params.type_codes)} "
+                                   "urban types; write one quantised potential band per type")
+    return rows, cols, profile, profile["colormap"]
 
 
-def _open_outputs(opened: list[tuple[Any, Path, Path]], base: dict[str, Any], lu_paths: dict[int, Path],
+def _open_outputs(opened: list[WindowedGeoTIFF], grid_kw: dict[str, Any], lu_paths: dict[int, Path],
                   cnt_paths: dict[tuple[int, str], Path], params: GrowthParams, *, nodata: Any, cmap: Any,
-                  count_dtype: Any, seed: int, runs: int) -> tuple[list[Any], dict[tuple[int, str], Any]]:
-    """Open every output GeoTIFF as a hidden ``.part`` file beside its final path (listed in ``opened``)."""
-    import rasterio
-
+                  count_dtype: Any, seed: int, runs: int) -> tuple[list[WindowedGeoTIFF], dict[tuple[int, str], Any]]:
+    """Open every output GeoTIFF, written window by window (each also listed in ``opened``)."""
     ds_lu, ds_cnt = [], {}
     for y in lu_paths:
-        tmp = lu_paths[y].with_name(f".{lu_paths[y].name}.part")
-        d = rasterio.open(tmp, "w", dtype="uint8", nodata=nodata, **base)
-        if cmap:
-            d.write_colormap(1, cmap)
-        d.update_tags(seed=seed, runs=runs)
-        opened.append((d, tmp, lu_paths[y]))
+        d = WindowedGeoTIFF(lu_paths[y], dtype="uint8", nodata=nodata, tags=dict(seed=seed, runs=runs), colormap=cmap,
+                            **grid_kw)
+        opened.append(d)
         ds_lu.append(d)
         for t in params.types:
-            tmpc = cnt_paths[y, t].with_name(f".{cnt_paths[y, t].name}.part")
-            dc = rasterio.open(tmpc, "w", dtype=np.dtype(count_dtype).name, nodata=None, **base)
-            dc.update_tags(seed=seed, runs=runs, type=t, period=y)
-            opened.append((dc, tmpc, cnt_paths[y, t]))
+            dc = WindowedGeoTIFF(cnt_paths[y, t], dtype=count_dtype, nodata=None,
+                                 tags=dict(seed=seed, runs=runs, type=t, period=y), **grid_kw)
+            opened.append(dc)
             ds_cnt[y, t] = dc
     return ds_lu, ds_cnt

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from landuse.core.errors import GrowthInputError
+from landuse.io.windows import read_window
 
 _GDAL_CACHE_MB = 64  # GDAL block cache of the output writer (MB)
 
@@ -157,22 +158,15 @@ def _stage_arrays(store: _Store, lu: np.ndarray, zones: np.ndarray, pot: np.ndar
 
 
 def _stage_geotiffs(store: _Store, paths: tuple[str, str, str], i: int, j: int, zmax_hint: int) -> np.ndarray:
-    """Read tile ``(i, j)``'s window of each GeoTIFF (a rasterio window) into the store.
+    """Read tile ``(i, j)``'s window of each GeoTIFF (:func:`landuse.io.windows.read_window`) into the store.
 
     Returns the bincount of the tile's zones (its interior only).
     """
-    import rasterio
-    from rasterio.windows import Window
-
     grid = store.grid
-    wr0, wr1, wc0, wc1 = grid.window(i, j)
+    wr0, wr1, wc0, wc1 = win = grid.window(i, j)
     r0, r1, c0, c1 = grid.interior(i, j)
-    win = Window(wc0, wr0, wc1 - wc0, wr1 - wr0)
-    with rasterio.open(paths[0]) as src:
-        store.write("lu0", i, j, src.read(1, window=win).astype(np.uint8, copy=False))
-    with rasterio.open(paths[1]) as src:
-        z = src.read(1, window=win)
-        nd = src.nodata
+    store.write("lu0", i, j, read_window(paths[0], win)[0].astype(np.uint8, copy=False))
+    z, nd = read_window(paths[1], win)
     if z.dtype.kind not in "iu":
         raise GrowthInputError(f"{paths[1]}: zone raster must hold integer zone ids, got {z.dtype}")
     z = z.astype(np.int64)
@@ -184,8 +178,7 @@ def _stage_geotiffs(store: _Store, paths: tuple[str, str, str], i: int, j: int, 
     counts = np.bincount(z[r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0].reshape(-1), minlength=zmax_hint + 1)
     # each tile's zone ids in the smallest dtype that holds them (its state keeps that dtype)
     store.write("zones", i, j, _zero_halo(grid, i, j, z.astype(_zone_dtype(int(z.max(initial=0))))))
-    with rasterio.open(paths[2]) as src:
-        store.write("pot", i, j, src.read(window=win).astype(np.uint8, copy=False))
+    store.write("pot", i, j, read_window(paths[2], win, band=None)[0].astype(np.uint8, copy=False))
     return counts
 
 

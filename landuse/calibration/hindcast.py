@@ -569,29 +569,6 @@ def hindcast(
 # =========================================================================== output
 
 
-def _figure(result: HindcastResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    names = list(result.prediction.maps)
-    cmap = ListedColormap(["#f7f7f7", "#1a9641", "#d7191c", "#2b83ba", "#969696"])
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), constrained_layout=True)
-    uc = result.urban_codes
-    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
-        cm = change_map(result.before, result.observed, result.prediction.maps[name], result.valid, uc)
-        cm = np.where((cm == 0) & np.isin(result.before, uc), 4, cm)  # urban already at t1: grey
-        ax.imshow(np.ma.masked_equal(cm, 255), cmap=cmap, vmin=0, vmax=4, interpolation="nearest")
-        ax.set_title(f"{name}\nFoM {result.scores[name]['built_gain']['fom']:.3f}", fontsize=9)
-        ax.set_axis_off()
-    fig.suptitle("urban gain: hits (green), misses (red), false alarms (blue); urban at the start (grey)",
-                 fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def write_hindcast(result: HindcastResult, out_dir: str | Path, *, landscape: xr.Dataset,
                    scenario: Scenario) -> dict[str, Path]:
     """Write ``hindcast.json``, ``hindcast.md``, ``hindcast.png`` and the maps.
@@ -618,7 +595,11 @@ def write_hindcast(result: HindcastResult, out_dir: str | Path, *, landscape: xr
         cm = change_map(result.before, result.observed, m, result.valid, result.urban_codes)
         files[f"change_{name}"] = write_geotiff(like(landscape, cm, f"change_{name}"), out / f"change_{name}.tif",
                                                 nodata=255, tags={"codes": legend, "map": name})
-    _figure(result, out / "hindcast.png")
+    from landuse.report.figures import hindcast_figure
+
+    changes = {name: change_map(result.before, result.observed, m, result.valid, result.urban_codes)
+               for name, m in result.prediction.maps.items()}
+    hindcast_figure(result, changes, out / "hindcast.png")
     files["png"] = out / "hindcast.png"
     return files
 

@@ -204,50 +204,6 @@ class CalibrationResult:
 # =========================================================================== outputs
 
 
-def _figure(result: CalibrationResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from landuse.io.rasters import atomic_path
-
-    names = list(result.ranges)
-    n = len(names)
-    ncols = min(3, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
-    t = result.table
-    colours = {"default": "#d62728", "sobol": "#7f7f7f", "gp": "#1f77b4", "final": "#ff7f0e", "refine": "#9467bd"}
-    chosen = t[t["stage"].isin(["final", "refine"])]
-    best = (chosen if len(chosen) else t).loc[lambda f: f["objective"].idxmax()]
-    for ax, name in zip(axes.ravel(), names, strict=False):
-        for stage, c in colours.items():
-            s = t[t["stage"] == stage]
-            x = s[name].astype(float)
-            ax.scatter(x, s["objective"], s=14 if stage != "default" else 40, c=c, label=stage,
-                       marker="o" if stage != "default" else "D", alpha=0.8)
-        ax.scatter([float(best[name])], [best["objective"]], s=120, facecolors="none", edgecolors="k", label="best")
-        ax.axhline(result.validation["null"][result.objective], color="#2ca02c", ls="--", lw=1, label="null model")
-        kind = PARAMETERS[name].kind
-        if kind == "log":
-            ax.set_xscale("log")
-        elif kind == "bool":
-            ax.set_xticks([0, 1], ["false", "true"])
-            ax.set_xlim(-0.5, 1.5)
-        ax.set_xlabel(name)
-        ax.set_ylabel(result.objective)
-    for ax in axes.ravel()[n:]:
-        ax.axis("off")
-    axes.ravel()[0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"Calibration {result.info['before_year']} -> {result.info['after_year']}: {result.objective} "
-                 f"of {len(t)} points ({result.info['runs']} runs each)", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-
-
 def write_calibration(result: CalibrationResult, out_dir: str | Path, *, scenario: Scenario) -> dict[str, Path]:
     """Write ``calibrated.yaml``, ``calibration.csv``, ``calibration.png`` and ``calibration.md`` atomically."""
     from landuse.io.rasters import write_text
@@ -258,7 +214,9 @@ def write_calibration(result: CalibrationResult, out_dir: str | Path, *, scenari
         "csv": write_text(out / "calibration.csv", result.table.to_csv(index=False, float_format="%.10g")),
         "md": write_text(out / "calibration.md", result.markdown(scenario)),
     }
-    _figure(result, out / "calibration.png")
+    from landuse.report.figures import calibration_figure
+
+    calibration_figure(result, {name: PARAMETERS[name].kind for name in result.ranges}, out / "calibration.png")
     files["png"] = out / "calibration.png"
     return files
 

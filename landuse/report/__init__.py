@@ -3,7 +3,7 @@
 Contract: :func:`~landuse.report.data.build_report` turns a run's results into a report and
 :func:`~landuse.report.document.write_report` writes it (every figure is drawn in :mod:`~landuse.report.figures`, the
 text in :mod:`~landuse.report.render`); :func:`~landuse.report.compare.compare_runs` compares finished run folders side
-by side.
+by side. The calibration and hindcast figures are drawn in :mod:`~landuse.report.figures` too.
 """
 
 from __future__ import annotations

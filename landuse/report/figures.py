@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -366,3 +367,83 @@ def compare_bars_png(runs: Sequence[Any], labels: Mapping[str, str]) -> bytes:
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.tight_layout()
     return figure_png(fig, dpi=110)
+
+
+# =========================================================================== calibration and hindcast
+
+
+def calibration_figure(result: Any, kinds: Mapping[str, str], path: Path) -> None:
+    """``calibration.png``: the objective against each parameter, per search stage.
+
+    ``result`` is a :class:`~landuse.calibration.result.CalibrationResult`; ``kinds`` each parameter's kind
+    (``log``, ``bool``, ...).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from landuse.io.rasters import atomic_path
+
+    names = list(result.ranges)
+    n = len(names)
+    ncols = min(3, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+    t = result.table
+    colours = {"default": "#d62728", "sobol": "#7f7f7f", "gp": "#1f77b4", "final": "#ff7f0e", "refine": "#9467bd"}
+    chosen = t[t["stage"].isin(["final", "refine"])]
+    best = (chosen if len(chosen) else t).loc[lambda f: f["objective"].idxmax()]
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        for stage, c in colours.items():
+            s = t[t["stage"] == stage]
+            x = s[name].astype(float)
+            ax.scatter(x, s["objective"], s=14 if stage != "default" else 40, c=c, label=stage,
+                       marker="o" if stage != "default" else "D", alpha=0.8)
+        ax.scatter([float(best[name])], [best["objective"]], s=120, facecolors="none", edgecolors="k", label="best")
+        ax.axhline(result.validation["null"][result.objective], color="#2ca02c", ls="--", lw=1, label="null model")
+        kind = kinds[name]
+        if kind == "log":
+            ax.set_xscale("log")
+        elif kind == "bool":
+            ax.set_xticks([0, 1], ["false", "true"])
+            ax.set_xlim(-0.5, 1.5)
+        ax.set_xlabel(name)
+        ax.set_ylabel(result.objective)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"Calibration {result.info['before_year']} -> {result.info['after_year']}: {result.objective} "
+                 f"of {len(t)} points ({result.info['runs']} runs each)", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def hindcast_figure(result: Any, changes: Mapping[str, np.ndarray], path: Path) -> None:
+    """``hindcast.png``: each scored map's hits, misses and false alarms of urban gain.
+
+    ``result`` is a :class:`~landuse.calibration.hindcast.HindcastResult`; ``changes`` maps each scored map's name
+    to its change map (:func:`landuse.calibration.hindcast.change_map`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    names = list(result.prediction.maps)
+    cmap = ListedColormap(["#f7f7f7", "#1a9641", "#d7191c", "#2b83ba", "#969696"])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), constrained_layout=True)
+    uc = result.urban_codes
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+        cm = changes[name]
+        cm = np.where((cm == 0) & np.isin(result.before, uc), 4, cm)  # urban already at t1: grey
+        ax.imshow(np.ma.masked_equal(cm, 255), cmap=cmap, vmin=0, vmax=4, interpolation="nearest")
+        ax.set_title(f"{name}\nFoM {result.scores[name]['built_gain']['fom']:.3f}", fontsize=9)
+        ax.set_axis_off()
+    fig.suptitle("urban gain: hits (green), misses (red), false alarms (blue); urban at the start (grey)",
+                 fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -16,8 +16,8 @@ import numpy as np
 from affine import Affine
 
 from landuse.core.classes import default_scheme
-from landuse.io.rasters import write_geotiff
 from landuse.core.landscape import coords_from_transform
+from landuse.io.rasters import write_geotiff
 from landuse.io.sleuth_files import read_grey
 
 CRS = "EPSG:32610"  # invented: UTM zone 10 N
@@ -40,6 +40,7 @@ def _da(arr: np.ndarray, name: str):
 
 
 def convert(src: Path, out: Path) -> None:
+    """Convert the SLEUTH demo200 GIFs in ``src`` into the land-use GeoTIFFs of ``out``."""
     scheme = default_scheme()
     code = {c.name: c.code for c in scheme.classes}
     inp = src / "input"

@@ -181,3 +181,19 @@ def test_module_and_function_sizes() -> None:
         assert f in OVERSIZED_FUNCTIONS, f"{f} has {n} lines (limit {MAX_FUNCTION_LINES}): split it"
         assert n <= OVERSIZED_FUNCTIONS[f], f"{f} grew from {OVERSIZED_FUNCTIONS[f]} to {n} lines"
     assert set(OVERSIZED_FUNCTIONS) <= set(big), "under the limit now: remove from OVERSIZED_FUNCTIONS"
+
+
+def test_library_raises_errors_of_the_one_root() -> None:
+    """Library code raises LanduseError subclasses (ArgumentError is also a ValueError), not bare built-in errors.
+
+    pydantic validators (landuse/core/config*.py) must raise ValueError: pydantic turns it into the config error.
+    """
+    bare = []
+    for name, path in _modules().items():
+        if name.startswith("landuse.core.config"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
+                if node.exc.func.id in ("ValueError", "RuntimeError", "TypeError"):  # KeyError: the Mapping protocol
+                    bare.append(f"{name}:{node.lineno} {node.exc.func.id}")
+    assert bare == []

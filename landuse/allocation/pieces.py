@@ -18,6 +18,7 @@ import xarray as xr
 
 from landuse.core.classes import ClassScheme
 from landuse.core.config import Scenario
+from landuse.core.errors import ArgumentError
 from landuse.core.landscape import cell_sizes
 from landuse.core.store import store_by_strips, store_empty
 from landuse.surfaces.suitability import distance_to
@@ -121,9 +122,9 @@ def cell_pieces(ds: xr.Dataset, scenario: Scenario, landuse: np.ndarray, zones: 
         ugb = np.asarray(ds["growth_boundary"].values, dtype=bool)
         soft = True
     if suit.shape[0] < lut.shape[0] or suit.shape[1:] != lu.shape:
-        raise ValueError(f"suitability has shape {suit.shape}, expected ({lut.shape[0]}, {lu.shape[0]}, {lu.shape[1]})")
+        raise ArgumentError(f"suitability has shape {suit.shape}, expected ({lut.shape[0]}, {lu.shape[0]}, {lu.shape[1]})")
     if np.shape(zones) != lu.shape:
-        raise ValueError(f"zone raster has shape {np.shape(zones)}, the land use {lu.shape}")
+        raise ArgumentError(f"zone raster has shape {np.shape(zones)}, the land use {lu.shape}")
     source = store_empty(lu.shape, src_index.dtype)  # kept for the period: in the raster store, if any
     band = store_empty(lu.shape, np.uint8)
     # one compiled pass: no index, bool or int64 raster besides the two outputs

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # numba's OpenMP threads spin while waiting by default; on a machine shared with other work
 # that makes parallel kernels up to 50x slower. Passive waiting costs nothing measurable when
 # the cores are free. Set before any numba parallel region runs; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from landuse.core.lazy import lazy_exports  # after the environment is set
 
 # The facade a notebook or script uses: the names below load on first use, from the stage package that
 # defines them (see docs/architecture.md), so ``import landuse`` stays cheap.
@@ -38,7 +41,7 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> str:
+def __getattr__(name: str) -> Any:
     # the version is looked up on first use: importlib.metadata costs ~50 ms at start-up
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
@@ -47,15 +50,11 @@ def __getattr__(name: str) -> str:
             return version("landuse")
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
             return "0.0.0+unknown"
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'landuse' has no attribute {name!r}")
-    import importlib
+    return _load(name)
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+
+_load, _listed = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(_listed()) | {"__version__"})

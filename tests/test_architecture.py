@@ -197,3 +197,33 @@ def test_library_raises_errors_of_the_one_root() -> None:
                 if node.exc.func.id in ("ValueError", "RuntimeError", "TypeError"):  # KeyError: the Mapping protocol
                     bare.append(f"{name}:{node.lineno} {node.exc.func.id}")
     assert bare == []
+
+
+def test_library_error_messages_name_no_command_line_flag() -> None:
+    """A library message names a parameter as `name`; only the CLI turns it into its flag (cli.app.command_flags)."""
+    import re
+
+    flagged = []
+    for name, path in _modules().items():
+        if name.startswith("landuse.cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                text = "".join(c.value for c in ast.walk(node.exc) if isinstance(c, ast.Constant) and isinstance(c.value, str))
+                if re.search(r"(?<![\w-])--[a-z]", text) and "gdal" not in text:  # GDAL commands suggested keep theirs
+                    flagged.append(f"{name}:{node.lineno} {text[:80]!r}")
+    assert flagged == []
+
+
+def test_public_api_docstrings_follow_the_numpy_convention() -> None:
+    """ruff, with the pydocstyle rules (numpy convention) pyproject.toml selects, passes on the library."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True,
+                       cwd=ROOT.parent)
+    assert r.returncode == 0, r.stdout[-3000:]
+    import tomllib
+
+    lint = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert "D" in lint["select"] and lint["pydocstyle"]["convention"] == "numpy"

@@ -511,11 +511,10 @@ class Finished:
 def _urban_probability(state: RunState) -> xr.DataArray:
     """Probability of being urban at the horizon: ``1 - prod_t (1 - p_t)``, existing urban land 1, nan outside."""
     ds, lu = state.ds, state.lu
-    study = np.asarray(ds["study_area"].values, dtype=bool)
     p_urban = store_empty(lu.shape, np.float32)
     np.subtract(np.float32(1.0), state.not_urban_prob, out=p_urban)
     p_urban[state.start_urban] = 1.0
-    p_urban[~study] = np.nan
+    p_urban[~state.study_mask] = np.nan
     return like(ds, p_urban, "probability_urban", copy=False)
 
 

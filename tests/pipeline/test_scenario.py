@@ -355,3 +355,14 @@ def test_bad_outputs_value_exits_2_naming_it(tiny_config, tmp_path, value) -> No
     assert "allowed: maps, expected, probability, boundary, allocation, report, figures, html, coordination, all" \
         in res.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_scenario_passed_in_is_not_changed_by_the_run(tmp_path, tiny_layers) -> None:
+    """run_scenario works on its own copy: overrides and a calibration never reach the caller's Scenario."""
+    from conftest import scenario_dict
+
+    sc = scenario_from_dict(scenario_dict(tiny_layers, tmp_path), base_dir=tmp_path)
+    before = sc.to_dict()
+    r = run_scenario(sc, runs=2, seed=99, solver="cbc", out=tmp_path / "elsewhere", write=False)
+    assert r.scenario is not sc and r.scenario.config.growth.runs == 2 and r.scenario.config.growth.seed == 99
+    assert sc.to_dict() == before

@@ -61,7 +61,6 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     Library messages name a parameter as `` `name` ``; the line printed names the command's flag instead.
     """
-    flags = command_flags(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,6 +69,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except typer.Exit:
             raise
         except LanduseError as exc:
+            flags = command_flags(func)  # read on the error path only: no cost at start-up
             problems = getattr(exc, "problems", None)
             if problems and len(problems) > 1:
                 for p in problems:
